@@ -1,0 +1,117 @@
+//! How a container's state grades: running and healthy is OK; down,
+//! restarting or unhealthy is crit for a critical service, warn otherwise.
+
+use crate::docker::{Container, Health, State};
+use crate::status::Status;
+
+/// The status and a short description of one container.
+pub fn grade(container: &Container, critical: bool) -> (Status, String) {
+    let bad = if critical { Status::Crit } else { Status::Warn };
+    match (container.state, container.health) {
+        (State::Running, Health::Healthy) => (Status::Ok, "running, healthy".into()),
+        (State::Running, Health::None) => (Status::Ok, "running".into()),
+        (State::Running, Health::Starting) => {
+            (Status::Warn, "running, health check starting".into())
+        }
+        (State::Running, Health::Unhealthy) => {
+            let output = container
+                .health_output
+                .as_deref()
+                .map(|o| format!(": {}", first_line(o)))
+                .unwrap_or_default();
+            (bad, format!("running but unhealthy{output}"))
+        }
+        (State::Restarting, _) => (
+            bad,
+            format!("restarting (restarted {} times)", container.restart_count),
+        ),
+        (State::Exited, _) | (State::Dead, _) => {
+            let code = container
+                .exit_code
+                .map(|c| format!(" with code {c}"))
+                .unwrap_or_default();
+            (bad, format!("{}{code}", state_word(container.state)))
+        }
+        (state, _) => (bad, format!("{} (not running)", state_word(state))),
+    }
+}
+
+/// The grade of a service the runbook lists that has no container at all.
+pub fn missing(critical: bool) -> (Status, String) {
+    let status = if critical { Status::Crit } else { Status::Warn };
+    (status, "no container for this service".into())
+}
+
+pub fn state_word(state: State) -> &'static str {
+    match state {
+        State::Created => "created",
+        State::Running => "running",
+        State::Paused => "paused",
+        State::Restarting => "restarting",
+        State::Removing => "removing",
+        State::Exited => "exited",
+        State::Dead => "dead",
+        State::Unknown => "unknown",
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(state: State, health: Health) -> Container {
+        Container {
+            id: "id".into(),
+            name: "shop-db-1".into(),
+            project: "shop".into(),
+            service: "db".into(),
+            state,
+            health,
+            health_output: Some("pg_isready: no response\nmore".into()),
+            restart_count: 3,
+            exit_code: Some(137),
+            image: "postgres".into(),
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn critical_services_are_crit_when_down() {
+        let down = container(State::Exited, Health::None);
+        assert_eq!(
+            grade(&down, true),
+            (Status::Crit, "exited with code 137".into())
+        );
+        assert_eq!(grade(&down, false).0, Status::Warn);
+    }
+
+    #[test]
+    fn unhealthy_quotes_the_healthcheck() {
+        let sick = container(State::Running, Health::Unhealthy);
+        assert_eq!(
+            grade(&sick, true),
+            (
+                Status::Crit,
+                "running but unhealthy: pg_isready: no response".into()
+            )
+        );
+    }
+
+    #[test]
+    fn running_is_ok_with_or_without_a_healthcheck() {
+        assert_eq!(
+            grade(&container(State::Running, Health::Healthy), true).0,
+            Status::Ok
+        );
+        assert_eq!(
+            grade(&container(State::Running, Health::None), true).0,
+            Status::Ok
+        );
+        assert_eq!(missing(true).0, Status::Crit);
+    }
+}

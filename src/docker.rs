@@ -1,0 +1,251 @@
+//! The only code that talks to Docker (bollard). Everything else sees a
+//! `Deployment` (the containers of one compose project, or of every project)
+//! and opsbook's own `Container` type, built here at the boundary.
+//!
+//! Connections negotiate the API version: field engines range from Debian's
+//! 20.10 (API 1.41) upwards, and opsbook never assumes a newer API.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use futures_util::future::join_all;
+use serde::Serialize;
+
+use crate::error::Error;
+
+pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+pub const SERVICE_LABEL: &str = "com.docker.compose.service";
+
+const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+/// How long a command waits for the engine to answer at all.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The containers of one compose project (or of every project, when the
+/// runbook names none) on one Docker engine.
+pub struct Deployment {
+    docker: Docker,
+    endpoint: String,
+    project: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// The container has no healthcheck.
+    None,
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+/// One container as opsbook sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub project: String,
+    pub service: String,
+    pub state: State,
+    pub health: Health,
+    /// The output of the most recent healthcheck, trimmed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_output: Option<String>,
+    pub restart_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    pub image: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<jiff::Timestamp>,
+}
+
+impl Deployment {
+    /// Connects to `$DOCKER_HOST` (else the local socket), negotiating the API
+    /// version, within 5 seconds. A failure names the endpoint it tried.
+    pub async fn connect(project: Option<String>) -> Result<Deployment, Error> {
+        let endpoint = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| DEFAULT_HOST.to_string());
+        let unreachable = |reason: String| Error::DockerUnreachable {
+            endpoint: endpoint.clone(),
+            reason,
+        };
+        let docker =
+            Docker::connect_with_host(&endpoint).map_err(|e| unreachable(e.to_string()))?;
+        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+            Ok(Ok(docker)) => docker,
+            Ok(Err(e)) => return Err(unreachable(one_line(&e))),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {}s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        Ok(Deployment {
+            docker,
+            endpoint,
+            project,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Every container of the project, running or not, sorted by project,
+    /// service and name. Inspects run concurrently (restart counts and
+    /// healthcheck output are only in the inspect).
+    pub async fn containers(&self) -> Result<Vec<Container>, Error> {
+        let label = match &self.project {
+            Some(project) => format!("{PROJECT_LABEL}={project}"),
+            None => PROJECT_LABEL.to_string(),
+        };
+        let filters = HashMap::from([("label".to_string(), vec![label])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let summaries = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| self.failed("listing containers", e))?;
+        let ids: Vec<String> = summaries.into_iter().filter_map(|s| s.id).collect();
+        let inspects = join_all(ids.iter().map(|id| self.docker.inspect_container(id, None))).await;
+        let mut containers = Vec::with_capacity(ids.len());
+        for inspect in inspects {
+            match inspect {
+                Ok(inspect) => containers.push(container_from(inspect)),
+                // Removed between the list and the inspect: it is not there any more.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => return Err(self.failed("inspecting a container", e)),
+            }
+        }
+        containers.sort_by(|a, b| {
+            (&a.project, &a.service, &a.name).cmp(&(&b.project, &b.service, &b.name))
+        });
+        Ok(containers)
+    }
+
+    fn failed(&self, action: &str, source: bollard::errors::Error) -> Error {
+        Error::Docker {
+            endpoint: self.endpoint.clone(),
+            action: action.to_string(),
+            source,
+        }
+    }
+}
+
+fn container_from(inspect: bollard::models::ContainerInspectResponse) -> Container {
+    let labels = inspect
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    let image = inspect
+        .config
+        .as_ref()
+        .and_then(|c| c.image.clone())
+        .or(inspect.image.clone())
+        .unwrap_or_default();
+    let state = inspect.state.unwrap_or_default();
+    let health = state.health.as_ref();
+    let health_output = health
+        .and_then(|h| h.log.as_ref())
+        .and_then(|log| log.last())
+        .and_then(|last| last.output.as_deref())
+        .map(|output| output.trim().to_string())
+        .filter(|output| !output.is_empty());
+    Container {
+        id: inspect.id.unwrap_or_default(),
+        name: inspect
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
+        project: labels.get(PROJECT_LABEL).cloned().unwrap_or_default(),
+        service: labels.get(SERVICE_LABEL).cloned().unwrap_or_default(),
+        state: state_from(state.status),
+        health: health_from(health.and_then(|h| h.status)),
+        health_output,
+        restart_count: inspect
+            .restart_count
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        exit_code: state.exit_code,
+        image,
+        started_at: timestamp(state.started_at.as_deref()),
+        finished_at: timestamp(state.finished_at.as_deref()),
+    }
+}
+
+fn state_from(status: Option<bollard::models::ContainerStateStatusEnum>) -> State {
+    use bollard::models::ContainerStateStatusEnum as S;
+    match status {
+        Some(S::CREATED) => State::Created,
+        Some(S::RUNNING) => State::Running,
+        Some(S::PAUSED) => State::Paused,
+        Some(S::RESTARTING) => State::Restarting,
+        Some(S::REMOVING) => State::Removing,
+        Some(S::EXITED) => State::Exited,
+        Some(S::DEAD) => State::Dead,
+        _ => State::Unknown,
+    }
+}
+
+fn health_from(status: Option<bollard::models::HealthStatusEnum>) -> Health {
+    use bollard::models::HealthStatusEnum as H;
+    match status {
+        Some(H::STARTING) => Health::Starting,
+        Some(H::HEALTHY) => Health::Healthy,
+        Some(H::UNHEALTHY) => Health::Unhealthy,
+        _ => Health::None,
+    }
+}
+
+/// Docker writes `0001-01-01T00:00:00Z` for "never".
+fn timestamp(text: Option<&str>) -> Option<jiff::Timestamp> {
+    let at: jiff::Timestamp = text?.parse().ok()?;
+    (at.as_second() > 0).then_some(at)
+}
+
+/// bollard's errors can span lines (hyper's cause chains); keep one.
+fn one_line(error: &bollard::errors::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = cause_of(source);
+    }
+    text.replace('\n', " ")
+}
+
+fn cause_of<'a>(
+    error: Option<&'a (dyn std::error::Error + 'static)>,
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    error.and_then(std::error::Error::source)
+}

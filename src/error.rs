@@ -1,0 +1,76 @@
+//! Everything that stops opsbook from running or evaluating a command. Every
+//! variant carries what it was doing and on what; every one exits 3 (UNKNOWN).
+//! A check that ran and failed is not an error: it is a crit result.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::status::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("runbook `{}` ({origin}) does not exist", path.display())]
+    RunbookMissing { path: PathBuf, origin: &'static str },
+
+    #[error("cannot read runbook `{}`: {source}", path.display())]
+    RunbookRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("{}", problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("\n"))]
+    RunbookInvalid { problems: Vec<Problem> },
+
+    #[error("cannot reach Docker at `{endpoint}`: {reason}")]
+    DockerUnreachable { endpoint: String, reason: String },
+
+    #[error("Docker at `{endpoint}` failed while {action}: {source}")]
+    Docker {
+        endpoint: String,
+        action: String,
+        source: bollard::errors::Error,
+    },
+
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl Error {
+    /// The exit status of every error: could not run or evaluate.
+    pub fn status(&self) -> Status {
+        Status::Unknown
+    }
+
+    /// One line per problem, for stderr and for the `results` of a JSON report.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            Error::RunbookInvalid { problems } => problems.iter().map(Problem::to_string).collect(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+/// One problem in a runbook: where it is, which field, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    /// 1-based; 0 when the YAML gives no position (e.g. an empty file).
+    pub line: u64,
+    pub column: u64,
+    /// Dotted path of the field (`services.api.depends_on`), empty for the file itself.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}

@@ -1,0 +1,298 @@
+//! The host's figures (the `free -h`, `uptime`, `df -h` of the runbooks), the
+//! only place that reads them. sysinfo refreshes memory only, never the
+//! process list; disk usage comes from statvfs of each path, which is what
+//! `df PATH` reports, wherever that path is mounted.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::runbook::HostThresholds;
+use crate::status::{CheckResult, Status, percent_of};
+
+/// One reading of the host. Each figure is optional so that one failing
+/// source does not sink the others.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostSnapshot {
+    pub hostname: Option<String>,
+    pub memory: Option<Usage>,
+    pub swap: Option<Usage>,
+    pub load1: Option<f64>,
+    pub cores: usize,
+    pub disks: Vec<DiskUsage>,
+}
+
+/// Bytes in use out of a total.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Usage {
+    pub used: u64,
+    pub total: u64,
+}
+
+impl Usage {
+    pub fn percent(self) -> f64 {
+        percent_of(self.used, self.total)
+    }
+
+    pub fn free(self) -> u64 {
+        self.total.saturating_sub(self.used)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskUsage {
+    pub path: PathBuf,
+    /// `None` when the path cannot be read (missing, no permission).
+    pub usage: Option<Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl HostSnapshot {
+    /// Reads memory, swap, load and the given disk paths.
+    pub fn read(disk_paths: &[PathBuf]) -> HostSnapshot {
+        let (memory, swap) = match sysinfo::System::new() {
+            Ok(mut system) => {
+                system.refresh_memory();
+                let total = system.total_memory();
+                // "Used" as `free -h` means it: what is not available to new work.
+                let memory = (total > 0).then(|| Usage {
+                    used: total.saturating_sub(system.available_memory()),
+                    total,
+                });
+                let swap = Some(Usage {
+                    used: system.used_swap(),
+                    total: system.total_swap(),
+                });
+                (memory, swap)
+            }
+            Err(_) => (None, None),
+        };
+        let load1 = sysinfo::System::load_average().ok().map(|load| load.one);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        HostSnapshot {
+            hostname: sysinfo::System::host_name().ok(),
+            memory,
+            swap,
+            load1,
+            cores,
+            disks: disk_paths.iter().map(|path| disk_usage(path)).collect(),
+        }
+    }
+
+    /// The 1-minute load average divided by the number of cores.
+    pub fn load_per_core(&self) -> Option<f64> {
+        self.load1.map(|load| load / self.cores.max(1) as f64)
+    }
+
+    /// One graded result per figure: memory, swap, load, each disk path.
+    pub fn grade(&self, thresholds: &HostThresholds) -> Vec<CheckResult> {
+        let mut results = Vec::new();
+        let usage = |name: &str, usage: Option<Usage>, limits: crate::status::Limits| match usage {
+            Some(u) if name == "swap" && u.total == 0 => {
+                CheckResult::new("host", name, Status::Ok, "no swap configured")
+                    .with_value(0.0, "percent")
+            }
+            Some(u) => {
+                let percent = u.percent();
+                let status = limits.grade(percent);
+                CheckResult::new(
+                    "host",
+                    name,
+                    status,
+                    format!(
+                        "{name} {percent:.1}% used ({} of {}){}",
+                        human_bytes(u.used),
+                        human_bytes(u.total),
+                        limit_note(status, limits, "%")
+                    ),
+                )
+                .with_value(round2(percent), "percent")
+            }
+            None => CheckResult::new(
+                "host",
+                name,
+                Status::Unknown,
+                format!("cannot read {name} figures"),
+            ),
+        };
+        results.push(usage("memory", self.memory, thresholds.memory));
+        results.push(usage("swap", self.swap, thresholds.swap));
+        results.push(match self.load_per_core() {
+            Some(per_core) => {
+                let status = thresholds.load.grade(per_core);
+                CheckResult::new(
+                    "host",
+                    "load",
+                    status,
+                    format!(
+                        "load {per_core:.2} per core ({:.2} over {} cores){}",
+                        self.load1.unwrap_or_default(),
+                        self.cores,
+                        limit_note(status, thresholds.load, "")
+                    ),
+                )
+                .with_value(round2(per_core), "ratio")
+            }
+            None => CheckResult::new(
+                "host",
+                "load",
+                Status::Unknown,
+                "cannot read the load average",
+            ),
+        });
+        for disk in &self.disks {
+            let name = format!("disk {}", disk.path.display());
+            results.push(match (disk.usage, &disk.error) {
+                (Some(u), _) => {
+                    let percent = u.percent();
+                    let status = thresholds.disk.grade(percent);
+                    CheckResult::new(
+                        "host",
+                        &name,
+                        status,
+                        format!(
+                            "{} {percent:.1}% used ({} free of {}){}",
+                            disk.path.display(),
+                            human_bytes(u.free()),
+                            human_bytes(u.total),
+                            limit_note(status, thresholds.disk, "%")
+                        ),
+                    )
+                    .with_value(round2(percent), "percent")
+                }
+                (None, error) => CheckResult::new(
+                    "host",
+                    &name,
+                    Status::Unknown,
+                    format!(
+                        "cannot read disk usage of `{}`: {}",
+                        disk.path.display(),
+                        error.as_deref().unwrap_or("unknown error")
+                    ),
+                ),
+            });
+        }
+        results
+    }
+
+    /// `memory 42% · swap 0% · load 0.31/core (2 cores) · disk / 13%`
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(host) = &self.hostname {
+            parts.push(host.clone());
+        }
+        if let Some(m) = self.memory {
+            parts.push(format!(
+                "memory {:.0}% of {}",
+                m.percent(),
+                human_bytes(m.total)
+            ));
+        }
+        if let Some(s) = self.swap {
+            parts.push(format!("swap {:.0}%", s.percent()));
+        }
+        if let Some(load) = self.load_per_core() {
+            parts.push(format!("load {load:.2}/core ({} cores)", self.cores));
+        }
+        for disk in &self.disks {
+            if let Some(u) = disk.usage {
+                parts.push(format!("disk {} {:.0}%", disk.path.display(), u.percent()));
+            }
+        }
+        format!("host: {}", parts.join(" · "))
+    }
+}
+
+/// `df PATH`: the filesystem holding `path`. "Used" counts the blocks
+/// reserved for root as used, as `df` does, so 100 % means users are out of space.
+fn disk_usage(path: &Path) -> DiskUsage {
+    match rustix::fs::statvfs(path) {
+        Ok(stat) => {
+            let block = stat.f_frsize.max(1);
+            let total = stat.f_blocks.saturating_mul(block);
+            let available = stat.f_bavail.saturating_mul(block);
+            DiskUsage {
+                path: path.to_path_buf(),
+                usage: Some(Usage {
+                    used: total.saturating_sub(available),
+                    total,
+                }),
+                error: None,
+            }
+        }
+        Err(e) => DiskUsage {
+            path: path.to_path_buf(),
+            usage: None,
+            error: Some(std::io::Error::from(e).to_string()),
+        },
+    }
+}
+
+/// ` (above warn 80%)` when a limit is crossed, else nothing.
+fn limit_note(status: Status, limits: crate::status::Limits, unit: &str) -> String {
+    match status {
+        Status::Crit => format!(" (above crit {}{unit})", limits.crit),
+        Status::Warn => format!(" (above warn {}{unit})", limits.warn),
+        _ => String::new(),
+    }
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+/// `1.5 GiB`
+pub fn human_bytes(bytes: u64) -> String {
+    bytesize::ByteSize(bytes).display().iec_short().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::Limits;
+
+    fn snapshot(memory_used: u64, swap_total: u64, load: f64, cores: usize) -> HostSnapshot {
+        HostSnapshot {
+            hostname: None,
+            memory: Some(Usage {
+                used: memory_used,
+                total: 100,
+            }),
+            swap: Some(Usage {
+                used: 0,
+                total: swap_total,
+            }),
+            load1: Some(load),
+            cores,
+            disks: vec![DiskUsage {
+                path: "/data".into(),
+                usage: None,
+                error: Some("No such file or directory".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn figures_are_graded_against_thresholds() {
+        let thresholds = HostThresholds {
+            memory: Limits {
+                warn: 80.0,
+                crit: 90.0,
+            },
+            ..HostThresholds::default()
+        };
+        let results = snapshot(85, 0, 5.2, 2).grade(&thresholds);
+        let by_name = |n: &str| results.iter().find(|r| r.name == n).map(|r| r.status);
+        assert_eq!(by_name("memory"), Some(Status::Warn));
+        assert_eq!(by_name("swap"), Some(Status::Ok));
+        // 5.2 over 2 cores is 2.6 per core: above crit 2.5.
+        assert_eq!(by_name("load"), Some(Status::Crit));
+        assert_eq!(by_name("disk /data"), Some(Status::Unknown));
+    }
+
+    #[test]
+    fn load_is_per_core() {
+        assert_eq!(snapshot(0, 0, 4.0, 4).load_per_core(), Some(1.0));
+    }
+}

@@ -1,0 +1,134 @@
+//! opsbook executes the runbook of a Docker (compose) deployment.
+//!
+//! Data flows one way: runbook → plan → work done through the adapters
+//! (`docker`, `host`) → results → report. `run` is the whole program; the
+//! binary only hands it the arguments and exits with its code.
+
+pub mod cli;
+pub mod container_grade;
+pub mod docker;
+pub mod error;
+pub mod host;
+pub mod report;
+pub mod runbook;
+pub mod sections;
+pub mod status;
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use cli::{Cli, Command};
+use error::Error;
+use report::{Format, Report, Style};
+use status::{CheckResult, Status};
+
+/// Runs opsbook with these arguments and returns the exit code.
+pub fn run<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                // Usage errors are "could not run": 3, not clap's 2 (which means crit here).
+                _ => Status::Unknown.exit_code(),
+            };
+        }
+    };
+    init_logging(cli.verbose);
+    let style = Style {
+        format: cli.format,
+        color: use_color(cli.no_color),
+        quiet: cli.quiet,
+    };
+    let started_at = jiff::Timestamp::now();
+    let clock = Instant::now();
+    match execute(&cli, started_at) {
+        Ok(mut report) => {
+            report.duration = clock.elapsed();
+            if let Some(text) = report.render(style) {
+                print(&text);
+            }
+            report.status().exit_code()
+        }
+        Err(error) => {
+            for line in error.lines() {
+                eprintln!("error: {line}");
+            }
+            // Machines reading JSON still get one object, saying why.
+            if style.format == Format::Json {
+                let mut report = Report::new(cli.command.name(), "", started_at);
+                report.duration = clock.elapsed();
+                report.results = error
+                    .lines()
+                    .into_iter()
+                    .map(|line| CheckResult::new("opsbook", "error", error.status(), line))
+                    .collect();
+                if let Some(text) = report.render(Style {
+                    quiet: false,
+                    ..style
+                }) {
+                    print(&text);
+                }
+            }
+            error.status().exit_code()
+        }
+    }
+}
+
+fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
+    let source = runbook::discover(cli.runbook.clone(), std::env::var_os("OPSBOOK_RUNBOOK"));
+    tracing::info!(?source, "runbook");
+    let runbook = runbook::load(&source)?;
+    let mut report = Report::new(cli.command.name(), &runbook.display, started_at);
+    match cli.command {
+        Command::Validate => sections::validate::run(&runbook, &mut report),
+        Command::Status => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(Error::Runtime)?;
+            runtime.block_on(sections::status::run(&runbook, &mut report))?;
+        }
+    }
+    Ok(report)
+}
+
+/// Writes the report to stdout. A closed pipe (`opsbook status | head`) is
+/// not an error worth a panic: the reader has what it wanted.
+fn print(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// Colour only on a terminal, and never with `--no-color` or `NO_COLOR`.
+fn use_color(no_color_flag: bool) -> bool {
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color_flag && !no_color_env && std::io::stdout().is_terminal()
+}
+
+/// Logs go to stderr, never stdout: `--format json | jq` always works.
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPSBOOK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("opsbook={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

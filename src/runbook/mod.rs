@@ -1,0 +1,52 @@
+//! The runbook: the YAML file that describes one deployment and how to run
+//! it. `load` finds and parses it, `validate` checks what parsing cannot, and
+//! `Plan` is the resolved form every section works from.
+
+mod command;
+mod load;
+pub mod model;
+mod order;
+mod plan;
+pub mod units;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use command::Command;
+pub use load::{EMBEDDED_DEFAULT, Source, discover, load, parse};
+pub use plan::{HostThresholds, Plan, PlannedCheck, PlannedItem};
+
+use model::Model;
+
+/// A loaded, validated runbook.
+#[derive(Debug)]
+pub struct Runbook {
+    /// How reports name it: its path, or `embedded:default`.
+    pub display: String,
+    /// The folder relative paths resolve against (the file's folder, or the
+    /// working directory for the embedded default).
+    pub dir: PathBuf,
+    pub model: Model,
+    pub plan: Plan,
+}
+
+impl Runbook {
+    /// The runbook's name, else its project, else `opsbook`.
+    pub fn name(&self) -> &str {
+        self.model
+            .name
+            .as_deref()
+            .or(self.model.project.as_deref())
+            .unwrap_or("opsbook")
+    }
+
+    /// A path from the runbook, resolved against the runbook's folder.
+    pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
+        self.dir.join(path)
+    }
+
+    /// Whether a service is marked `critical: true`.
+    pub fn is_critical(&self, service: &str) -> bool {
+        self.model.services.get(service).is_some_and(|s| s.critical)
+    }
+}

@@ -1,0 +1,357 @@
+//! The runbook as written: one serde struct per YAML section, every section
+//! of the schema (DESIGN.md, "A runbook"), unknown keys refused.
+//!
+//! Names that other parts refer to (services, checks) are `Spanned`, so the
+//! validator can point at the exact line and column of a bad reference.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::command::Command;
+use super::units::{Duration, Percent, Size};
+
+pub type Name = Spanned<String>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    pub version: Spanned<u32>,
+    pub name: Option<String>,
+    /// The compose project label (`com.docker.compose.project`); without one,
+    /// every compose project on the host is looked at.
+    pub project: Option<String>,
+    #[serde(default)]
+    pub services: IndexMap<String, Service>,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    #[serde(default)]
+    pub checks: IndexMap<String, Check>,
+    pub logs: Option<Logs>,
+    pub startup: Option<Startup>,
+    pub shutdown: Option<Shutdown>,
+    pub backup: Option<Backup>,
+    pub restore: Option<Hooks>,
+    pub incident: Option<Incident>,
+    pub notify: Option<Notify>,
+    #[serde(default)]
+    pub procedures: IndexMap<String, Procedure>,
+    /// Extra secret patterns (regexes) masked in every output.
+    #[serde(default)]
+    pub redact: Vec<Name>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    #[serde(default)]
+    pub depends_on: Vec<Name>,
+    /// A critical service down or unhealthy is crit; any other is warn.
+    #[serde(default)]
+    pub critical: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub memory: Option<PercentLimits>,
+    pub swap: Option<PercentLimits>,
+    /// The 1-minute load average divided by the number of cores.
+    pub load: Option<LoadLimits>,
+    pub disk: Option<DiskLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PercentLimits {
+    pub warn: Spanned<Percent>,
+    pub crit: Spanned<Percent>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadLimits {
+    pub warn: Spanned<f64>,
+    pub crit: Spanned<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskLimits {
+    pub warn: Spanned<Percent>,
+    pub crit: Spanned<Percent>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub http: Option<HttpCheck>,
+    pub exec: Option<ExecCheck>,
+    /// What to do when this check fails, shown beside the failure.
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    pub url: Spanned<String>,
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// Expected status code (default 200).
+    pub status: Option<u16>,
+    /// Text the body must contain.
+    pub contains: Option<String>,
+    /// Fields of a JSON body, by dotted path, and the values they must equal.
+    pub json: Option<IndexMap<String, serde_json::Value>>,
+    pub timeout: Option<Duration>,
+    /// Slower than this is a warn.
+    pub max_latency: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecCheck {
+    pub service: Name,
+    pub command: Command,
+    pub stdout_contains: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Logs {
+    pub since: Option<Duration>,
+    #[serde(rename = "match")]
+    pub patterns: Vec<Name>,
+    /// Matching lines per service above which the result is warn / crit.
+    pub warn: Option<Spanned<u64>>,
+    pub crit: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Startup {
+    pub preflight: Option<Preflight>,
+    /// Creates missing containers, e.g. `[docker, compose, up, -d, --no-start]`.
+    pub up: Option<Command>,
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub verify: Vec<Name>,
+    #[serde(default)]
+    pub before: Vec<Step>,
+    #[serde(default)]
+    pub after: Vec<Step>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preflight {
+    pub min_free_memory: Option<Size>,
+    pub min_free_disk: Option<Size>,
+    #[serde(default)]
+    pub files: Vec<Name>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    pub grace: Option<Duration>,
+    #[serde(default)]
+    pub before: Vec<Step>,
+    #[serde(default)]
+    pub after: Vec<Step>,
+}
+
+/// Steps run before and after a built-in section (`restore:` has only these).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    #[serde(default)]
+    pub before: Vec<Step>,
+    #[serde(default)]
+    pub after: Vec<Step>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backup {
+    pub dir: String,
+    #[serde(default)]
+    pub volumes: Vec<Name>,
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub dumps: IndexMap<String, Dump>,
+    /// Services stopped while copying, always started again.
+    #[serde(default)]
+    pub stop: Vec<Name>,
+    #[serde(default)]
+    pub compression: Compression,
+    pub level: Option<Spanned<i32>>,
+    pub keep: Option<Keep>,
+    /// daily-check warns when the newest backup is older than this.
+    pub max_age: Option<Duration>,
+    pub encrypt: Option<Encrypt>,
+    /// An image already on the host to read volumes with, when no service mounts them.
+    pub helper_image: Option<String>,
+    #[serde(default)]
+    pub before: Vec<Step>,
+    #[serde(default)]
+    pub after: Vec<Step>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dump {
+    pub service: Name,
+    pub command: Command,
+    /// Reads the dump on stdin to put it back.
+    pub restore: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    Zstd,
+    Gzip,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keep {
+    pub last: Option<u32>,
+    pub daily: Option<u32>,
+    pub weekly: Option<u32>,
+    pub monthly: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Encrypt {
+    /// age public keys (`age1…`).
+    pub recipients: Vec<Name>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Incident {
+    pub dir: String,
+    #[serde(default)]
+    pub severities: IndexMap<String, Severity>,
+    #[serde(default)]
+    pub contacts: Vec<String>,
+    #[serde(default)]
+    pub checklist: Vec<String>,
+    #[serde(default)]
+    pub playbooks: IndexMap<String, Vec<Step>>,
+    pub evidence: Option<Evidence>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Severity {
+    pub respond_within: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// Log lines of each service kept in the evidence bundle (default 200).
+    pub log_lines: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    pub webhook: Option<Webhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub url: Spanned<String>,
+    /// Statuses that send a notification (default `[warn, crit]`).
+    pub on: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Procedure {
+    pub description: Option<String>,
+    pub steps: Vec<Step>,
+}
+
+/// One step of a playbook, procedure or hook: exactly one action key, plus
+/// the options every step takes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub start: Option<Targets>,
+    pub stop: Option<Targets>,
+    pub restart: Option<Targets>,
+    pub run: Option<Command>,
+    pub sh: Option<String>,
+    pub exec: Option<ExecStep>,
+    pub check: Option<Targets>,
+    pub backup: Option<bool>,
+    pub wait: Option<Duration>,
+    pub note: Option<String>,
+    pub rotate: Option<Rotate>,
+    pub http: Option<HttpCheck>,
+    #[serde(default)]
+    pub continue_on_error: bool,
+    pub timeout: Option<Duration>,
+}
+
+/// `all`, one name, or a list of names; located as a whole.
+pub type Targets = Spanned<NameList>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for NameList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        match OneOrMany::deserialize(deserializer) {
+            Ok(OneOrMany::One(name)) => Ok(NameList(vec![name])),
+            Ok(OneOrMany::Many(names)) => Ok(NameList(names)),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected a name, `all`, or a list of names",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecStep {
+    pub service: Name,
+    pub command: Command,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotate {
+    pub file: String,
+    pub key: String,
+    pub bytes: Option<u32>,
+    pub encoding: Option<RotateEncoding>,
+    #[serde(default)]
+    pub restart: Vec<Name>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RotateEncoding {
+    Base64url,
+    Hex,
+}

@@ -1,0 +1,161 @@
+//! The resolved plan of a runbook: what `validate` prints and what the
+//! sections work from. Defaults are filled in here, once, so no section has
+//! to know what an absent key means.
+
+use serde::Serialize;
+
+use crate::status::Limits;
+
+use super::model::{Model, PercentLimits};
+use super::order;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// `None`: every compose project on the host.
+    pub project: Option<String>,
+    /// Services in startup tiers; a tier's services start together.
+    pub startup: Vec<Vec<String>>,
+    pub shutdown: Vec<Vec<String>>,
+    pub thresholds: HostThresholds,
+    pub checks: Vec<PlannedCheck>,
+    pub backup: Vec<PlannedItem>,
+}
+
+/// Host thresholds, with the operators' defaults for whatever the runbook leaves out.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostThresholds {
+    /// Percent of memory in use.
+    pub memory: Limits,
+    /// Percent of swap in use.
+    pub swap: Limits,
+    /// 1-minute load average per core.
+    pub load: Limits,
+    /// Percent of each disk path's filesystem in use.
+    pub disk: Limits,
+    pub disk_paths: Vec<String>,
+}
+
+impl Default for HostThresholds {
+    /// The numbers of the operators' runbook pages (DESIGN.md, "The embedded default runbook").
+    fn default() -> Self {
+        HostThresholds {
+            memory: Limits {
+                warn: 80.0,
+                crit: 85.0,
+            },
+            swap: Limits {
+                warn: 25.0,
+                crit: 50.0,
+            },
+            load: Limits {
+                warn: 2.0,
+                crit: 2.5,
+            },
+            disk: Limits {
+                warn: 85.0,
+                crit: 90.0,
+            },
+            disk_paths: vec!["/".to_string()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedCheck {
+    pub name: String,
+    pub kind: &'static str,
+    /// The URL of an http check, `service: command` of an exec check.
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedItem {
+    pub kind: &'static str,
+    pub source: String,
+}
+
+impl Plan {
+    pub(super) fn new(model: &Model, startup: Vec<Vec<String>>) -> Plan {
+        let shutdown = order::shutdown_tiers(&startup);
+        Plan {
+            project: model.project.clone(),
+            startup,
+            shutdown,
+            thresholds: thresholds(model),
+            checks: checks(model),
+            backup: backup_items(model),
+        }
+    }
+}
+
+fn percent_limits(limits: &PercentLimits) -> Limits {
+    Limits {
+        warn: limits.warn.value.0,
+        crit: limits.crit.value.0,
+    }
+}
+
+fn thresholds(model: &Model) -> HostThresholds {
+    let given = &model.thresholds;
+    let mut resolved = HostThresholds::default();
+    if let Some(memory) = &given.memory {
+        resolved.memory = percent_limits(memory);
+    }
+    if let Some(swap) = &given.swap {
+        resolved.swap = percent_limits(swap);
+    }
+    if let Some(load) = &given.load {
+        resolved.load = Limits {
+            warn: load.warn.value,
+            crit: load.crit.value,
+        };
+    }
+    if let Some(disk) = &given.disk {
+        resolved.disk = Limits {
+            warn: disk.warn.value.0,
+            crit: disk.crit.value.0,
+        };
+        if !disk.paths.is_empty() {
+            resolved.disk_paths = disk.paths.clone();
+        }
+    }
+    resolved
+}
+
+fn checks(model: &Model) -> Vec<PlannedCheck> {
+    model
+        .checks
+        .iter()
+        .filter_map(|(name, check)| {
+            let (kind, target) = match (&check.http, &check.exec) {
+                (Some(http), _) => ("http", http.url.value.clone()),
+                (None, Some(exec)) => ("exec", format!("{}: {}", exec.service.value, exec.command)),
+                (None, None) => return None,
+            };
+            Some(PlannedCheck {
+                name: name.clone(),
+                kind,
+                target,
+            })
+        })
+        .collect()
+}
+
+fn backup_items(model: &Model) -> Vec<PlannedItem> {
+    let Some(backup) = &model.backup else {
+        return Vec::new();
+    };
+    let volumes = backup.volumes.iter().map(|v| PlannedItem {
+        kind: "volume",
+        source: v.value.clone(),
+    });
+    let files = backup.files.iter().map(|f| PlannedItem {
+        kind: "file",
+        source: f.clone(),
+    });
+    let dumps = backup.dumps.iter().map(|(name, dump)| PlannedItem {
+        kind: "dump",
+        source: format!("{name} ({}: {})", dump.service.value, dump.command),
+    });
+    volumes.chain(files).chain(dumps).collect()
+}

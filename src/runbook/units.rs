@@ -1,0 +1,207 @@
+//! The typed scalars of a runbook: durations (`30s`, `26h`), sizes
+//! (`512MiB`, `5GiB`) and percentages (`85%`). Each parses once, at load time,
+//! so a typo is an error with its line and column instead of a surprise at 6 AM.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration as StdDuration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// A length of time written with a unit: `500ms`, `30s`, `5m`, `26h`, `7d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub StdDuration);
+
+impl Duration {
+    pub fn std(self) -> StdDuration {
+        self.0
+    }
+}
+
+impl FromStr for Duration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.chars().all(|c| c.is_ascii_digit()) && !text.is_empty() {
+            return Err(format!(
+                "duration `{text}` needs a unit, like `{text}s` or `{text}m`"
+            ));
+        }
+        humantime::parse_duration(text).map(Duration).map_err(|_| {
+            format!("invalid duration `{text}` (write e.g. `500ms`, `30s`, `5m`, `26h`, `7d`)")
+        })
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor::<Duration>::new("a duration like `30s`"))
+    }
+}
+
+/// An amount of bytes: `512MiB`, `5GiB`, `1GB`, or a plain number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        text.parse::<bytesize::ByteSize>()
+            .map(|size| Size(size.as_u64()))
+            .map_err(|_| format!("invalid size `{text}` (write e.g. `512MiB`, `5GiB`)"))
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", bytesize::ByteSize(self.0).display().iec())
+    }
+}
+
+impl Serialize for Size {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor::<Size>::new("a size like `512MiB`"))
+    }
+}
+
+/// A percentage from 0 to 100, written `85%` (a bare `85` means the same).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Percent(pub f64);
+
+impl FromStr for Percent {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let number = text.strip_suffix('%').unwrap_or(text).trim();
+        match number.parse::<f64>() {
+            Ok(value) if (0.0..=100.0).contains(&value) => Ok(Percent(value)),
+            Ok(_) => Err(format!("percentage `{text}` is outside 0% to 100%")),
+            Err(_) => Err(format!("invalid percentage `{text}` (write e.g. `85%`)")),
+        }
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
+
+impl Serialize for Percent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor::<Percent>::new("a percentage like `85%`"))
+    }
+}
+
+/// Accepts a string or a number and hands its text to `T::from_str`, so YAML's
+/// `85` and `"85%"` go through one parser with one set of messages.
+struct ScalarVisitor<T> {
+    expecting: &'static str,
+    marker: std::marker::PhantomData<T>,
+}
+
+impl<T> ScalarVisitor<T> {
+    fn new(expecting: &'static str) -> Self {
+        ScalarVisitor {
+            expecting,
+            marker: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: FromStr<Err = String>> Visitor<'_> for ScalarVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+        text.parse().map_err(E::custom)
+    }
+
+    fn visit_u64<E: de::Error>(self, number: u64) -> Result<T, E> {
+        self.visit_str(&number.to_string())
+    }
+
+    fn visit_i64<E: de::Error>(self, number: i64) -> Result<T, E> {
+        self.visit_str(&number.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, number: f64) -> Result<T, E> {
+        self.visit_str(&number.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(
+            "30s".parse::<Duration>(),
+            Ok(Duration(StdDuration::from_secs(30)))
+        );
+        assert_eq!(
+            "26h".parse::<Duration>(),
+            Ok(Duration(StdDuration::from_secs(26 * 3600)))
+        );
+        assert_eq!(
+            "1m 30s".parse::<Duration>(),
+            Ok(Duration(StdDuration::from_secs(90)))
+        );
+        assert!(
+            "30".parse::<Duration>()
+                .is_err_and(|e| e.contains("needs a unit"))
+        );
+        assert!("5x".parse::<Duration>().is_err_and(|e| e.contains("`5x`")));
+    }
+
+    #[test]
+    fn sizes_take_binary_and_decimal_units() {
+        assert_eq!("512MiB".parse::<Size>(), Ok(Size(512 * 1024 * 1024)));
+        assert_eq!("1GB".parse::<Size>(), Ok(Size(1_000_000_000)));
+        assert_eq!("4096".parse::<Size>(), Ok(Size(4096)));
+        assert!("lots".parse::<Size>().is_err());
+    }
+
+    #[test]
+    fn percentages_stay_within_bounds() {
+        assert_eq!("85%".parse::<Percent>(), Ok(Percent(85.0)));
+        assert_eq!("12.5 %".parse::<Percent>(), Ok(Percent(12.5)));
+        assert_eq!("0%".parse::<Percent>(), Ok(Percent(0.0)));
+        assert!("101%".parse::<Percent>().is_err());
+        assert!("-1%".parse::<Percent>().is_err());
+        assert!("high".parse::<Percent>().is_err());
+    }
+}

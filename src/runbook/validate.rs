@@ -1,0 +1,564 @@
+//! What parsing cannot see: references to services and checks that do not
+//! exist, dependency cycles, warn above crit, regexes that do not compile,
+//! steps without an action. Every problem is collected (not just the first),
+//! each with its file, line, column and field; a clean runbook yields its `Plan`.
+
+use indexmap::IndexMap;
+use serde_saphyr::Spanned;
+
+use crate::error::Problem;
+
+use super::model::{Model, Step};
+use super::order;
+use super::plan::Plan;
+
+pub(super) fn validate(model: &Model, text: &str, file: &str) -> Result<Plan, Vec<Problem>> {
+    let mut v = Validator {
+        model,
+        text,
+        file,
+        problems: Vec::new(),
+    };
+    v.version();
+    let tiers = v.services();
+    v.thresholds();
+    v.checks();
+    v.logs();
+    v.startup();
+    v.backup();
+    v.incident();
+    v.notify();
+    v.procedures();
+    v.regexes(&model.redact, "redact");
+    if v.problems.is_empty() {
+        Ok(Plan::new(model, tiers))
+    } else {
+        Err(v.problems)
+    }
+}
+
+struct Validator<'a> {
+    model: &'a Model,
+    text: &'a str,
+    file: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    /// A problem at a spanned value.
+    fn at<T>(
+        &mut self,
+        spanned: &Spanned<T>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let (line, column) = (spanned.referenced.line(), spanned.referenced.column());
+        self.push(line, column, field.into(), message.into());
+    }
+
+    /// A problem at a key found by its dotted path in the text (for fields
+    /// that carry no span): `checks.web`, `procedures.p.steps[1]`.
+    fn at_key(&mut self, field: &str, message: impl Into<String>) {
+        let path: Vec<&str> = field.split(['.', '[']).collect();
+        let (line, column) = locate_key(self.text, &path).unwrap_or((0, 0));
+        self.push(line, column, field.to_string(), message.into());
+    }
+
+    fn push(&mut self, line: u64, column: u64, field: String, message: String) {
+        self.problems.push(Problem {
+            file: self.file.to_string(),
+            line,
+            column,
+            field,
+            message,
+        });
+    }
+
+    fn version(&mut self) {
+        if self.model.version.value != 1 {
+            let found = self.model.version.value;
+            self.at(
+                &self.model.version,
+                "version",
+                format!("unsupported version `{found}`: this opsbook reads version 1"),
+            );
+        }
+    }
+
+    /// Checks a reference to a service. Without a `services` section the
+    /// deployment's services come from Docker, so any name may be right.
+    fn service_ref(&mut self, name: &Spanned<String>, field: &str) {
+        let services = &self.model.services;
+        if services.is_empty() || services.contains_key(&name.value) {
+            return;
+        }
+        let known = services.keys().cloned().collect::<Vec<_>>().join(", ");
+        self.at(
+            name,
+            field,
+            format!("unknown service `{}` (services are: {known})", name.value),
+        );
+    }
+
+    fn check_ref(&mut self, name: &Spanned<String>, field: &str) {
+        if !self.model.checks.contains_key(&name.value) {
+            let known = self.model.checks.keys().cloned().collect::<Vec<_>>();
+            let known = if known.is_empty() {
+                "the runbook has no `checks`".to_string()
+            } else {
+                format!("checks are: {}", known.join(", "))
+            };
+            self.at(
+                name,
+                field,
+                format!("unknown check `{}` ({known})", name.value),
+            );
+        }
+    }
+
+    fn services(&mut self) -> Vec<Vec<String>> {
+        let model = self.model;
+        for (name, service) in &model.services {
+            let field = format!("services.{name}.depends_on");
+            for dependency in &service.depends_on {
+                if dependency.value == *name {
+                    self.at(
+                        dependency,
+                        &field,
+                        format!("service `{name}` depends on itself"),
+                    );
+                } else {
+                    self.service_ref(dependency, &field);
+                }
+            }
+        }
+        let deps: IndexMap<String, Vec<String>> = model
+            .services
+            .iter()
+            .map(|(name, s)| {
+                (
+                    name.clone(),
+                    s.depends_on.iter().map(|d| d.value.clone()).collect(),
+                )
+            })
+            .collect();
+        match order::startup_tiers(&deps) {
+            Ok(tiers) => tiers,
+            Err(cycle) if cycle.len() > 1 => {
+                let mut ring = cycle.clone();
+                ring.push(cycle[0].clone());
+                let first = &model.services[&cycle[0]];
+                let link = first.depends_on.iter().find(|d| d.value == cycle[1]);
+                let message = format!("dependency cycle: {}", ring.join(" → "));
+                match link {
+                    Some(link) => {
+                        self.at(link, format!("services.{}.depends_on", cycle[0]), message)
+                    }
+                    None => self.at_key(&format!("services.{}", cycle[0]), message),
+                }
+                Vec::new()
+            }
+            // A one-service cycle depends on itself: reported above.
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn thresholds(&mut self) {
+        let t = &self.model.thresholds;
+        let pairs = [
+            (
+                "memory",
+                t.memory
+                    .as_ref()
+                    .map(|l| (&l.warn, l.warn.value.0, l.crit.value.0)),
+            ),
+            (
+                "swap",
+                t.swap
+                    .as_ref()
+                    .map(|l| (&l.warn, l.warn.value.0, l.crit.value.0)),
+            ),
+            (
+                "disk",
+                t.disk
+                    .as_ref()
+                    .map(|l| (&l.warn, l.warn.value.0, l.crit.value.0)),
+            ),
+        ];
+        for (name, pair) in pairs {
+            if let Some((at, warn, crit)) = pair
+                && warn > crit
+            {
+                self.at(
+                    at,
+                    format!("thresholds.{name}.warn"),
+                    format!("warn {warn}% is above crit {crit}%"),
+                );
+            }
+        }
+        if let Some(load) = &t.load {
+            let (warn, crit) = (load.warn.value, load.crit.value);
+            if warn < 0.0 || crit < 0.0 {
+                self.at(
+                    &load.warn,
+                    "thresholds.load",
+                    "load per core cannot be negative",
+                );
+            } else if warn > crit {
+                self.at(
+                    &load.warn,
+                    "thresholds.load.warn",
+                    format!("warn {warn} is above crit {crit}"),
+                );
+            }
+        }
+        if let Some(disk) = &t.disk {
+            for path in &disk.paths {
+                if !path.starts_with('/') {
+                    self.at_key(
+                        "thresholds.disk.paths",
+                        format!("disk path `{path}` must be absolute"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn checks(&mut self) {
+        for (name, check) in &self.model.checks {
+            match (&check.http, &check.exec) {
+                (Some(http), None) => self.url(&http.url, &format!("checks.{name}.http.url")),
+                (None, Some(exec)) => {
+                    self.service_ref(&exec.service, &format!("checks.{name}.exec.service"))
+                }
+                (Some(_), Some(_)) => self.at_key(
+                    &format!("checks.{name}"),
+                    "a check has one of `http` or `exec`, not both: split it in two",
+                ),
+                (None, None) => {
+                    self.at_key(&format!("checks.{name}"), "a check needs `http` or `exec`")
+                }
+            }
+        }
+    }
+
+    fn url(&mut self, url: &Spanned<String>, field: &str) {
+        let value = url.value.trim();
+        let rest = value
+            .strip_prefix("http://")
+            .or_else(|| value.strip_prefix("https://"));
+        if rest.is_none_or(|host| host.is_empty() || host.starts_with('/')) {
+            self.at(
+                url,
+                field,
+                format!("`{value}` is not an http:// or https:// URL"),
+            );
+        }
+    }
+
+    fn regexes(&mut self, patterns: &[Spanned<String>], field: &str) {
+        for pattern in patterns {
+            if let Err(e) = regex::Regex::new(&pattern.value) {
+                let reason = match &e {
+                    regex::Error::Syntax(text) => text
+                        .lines()
+                        .last()
+                        .unwrap_or("syntax error")
+                        .trim()
+                        .trim_start_matches("error: ")
+                        .to_string(),
+                    other => other.to_string(),
+                };
+                self.at(
+                    pattern,
+                    field,
+                    format!("invalid regex `{}`: {reason}", pattern.value),
+                );
+            }
+        }
+    }
+
+    fn logs(&mut self) {
+        let Some(logs) = &self.model.logs else { return };
+        if logs.patterns.is_empty() {
+            self.at_key("logs.match", "`logs.match` needs at least one pattern");
+        }
+        self.regexes(&logs.patterns, "logs.match");
+        if let (Some(warn), Some(crit)) = (&logs.warn, &logs.crit)
+            && warn.value > crit.value
+        {
+            self.at(
+                warn,
+                "logs.warn",
+                format!("warn {} is above crit {}", warn.value, crit.value),
+            );
+        }
+    }
+
+    fn startup(&mut self) {
+        let Some(startup) = &self.model.startup else {
+            return;
+        };
+        for name in &startup.verify {
+            self.check_ref(name, "startup.verify");
+        }
+        self.steps(&startup.before, "startup.before");
+        self.steps(&startup.after, "startup.after");
+        if let Some(shutdown) = &self.model.shutdown {
+            self.steps(&shutdown.before, "shutdown.before");
+            self.steps(&shutdown.after, "shutdown.after");
+        }
+        if let Some(restore) = &self.model.restore {
+            self.steps(&restore.before, "restore.before");
+            self.steps(&restore.after, "restore.after");
+        }
+    }
+
+    fn backup(&mut self) {
+        let Some(backup) = &self.model.backup else {
+            return;
+        };
+        if backup.dir.trim().is_empty() {
+            self.at_key("backup.dir", "`backup.dir` is empty");
+        }
+        for (name, dump) in &backup.dumps {
+            self.service_ref(&dump.service, &format!("backup.dumps.{name}.service"));
+        }
+        for name in &backup.stop {
+            self.service_ref(name, "backup.stop");
+        }
+        for volume in &backup.volumes {
+            if volume.value.trim().is_empty() {
+                self.at(volume, "backup.volumes", "volume name is empty");
+            }
+        }
+        if let Some(level) = &backup.level {
+            let range = match backup.compression {
+                super::model::Compression::Zstd => 1..=22,
+                super::model::Compression::Gzip => 0..=9,
+            };
+            if !range.contains(&level.value) {
+                self.at(
+                    level,
+                    "backup.level",
+                    format!(
+                        "level {} is outside {}..={} for this compression",
+                        level.value,
+                        range.start(),
+                        range.end()
+                    ),
+                );
+            }
+        }
+        if let Some(encrypt) = &backup.encrypt {
+            for recipient in &encrypt.recipients {
+                if !recipient.value.starts_with("age1") {
+                    self.at(
+                        recipient,
+                        "backup.encrypt.recipients",
+                        "recipient is not an age public key (`age1…`)",
+                    );
+                }
+            }
+        }
+        self.steps(&backup.before, "backup.before");
+        self.steps(&backup.after, "backup.after");
+    }
+
+    fn incident(&mut self) {
+        let Some(incident) = &self.model.incident else {
+            return;
+        };
+        if incident.dir.trim().is_empty() {
+            self.at_key("incident.dir", "`incident.dir` is empty");
+        }
+        for (name, steps) in &incident.playbooks {
+            self.steps(steps, &format!("incident.playbooks.{name}"));
+        }
+    }
+
+    fn notify(&mut self) {
+        let Some(webhook) = self.model.notify.as_ref().and_then(|n| n.webhook.as_ref()) else {
+            return;
+        };
+        self.url(&webhook.url, "notify.webhook.url");
+        for level in webhook.on.iter().flatten() {
+            if !["ok", "warn", "crit", "unknown"].contains(&level.value.as_str()) {
+                self.at(
+                    level,
+                    "notify.webhook.on",
+                    format!(
+                        "unknown status `{}` (use ok, warn, crit, unknown)",
+                        level.value
+                    ),
+                );
+            }
+        }
+    }
+
+    fn procedures(&mut self) {
+        for (name, procedure) in &self.model.procedures {
+            if procedure.steps.is_empty() {
+                self.at_key(
+                    &format!("procedures.{name}.steps"),
+                    "a procedure needs at least one step",
+                );
+            }
+            self.steps(&procedure.steps, &format!("procedures.{name}.steps"));
+        }
+    }
+
+    fn steps(&mut self, steps: &[Step], field: &str) {
+        for (index, step) in steps.iter().enumerate() {
+            let field = format!("{field}[{index}]");
+            let actions = step_actions(step);
+            if actions.len() != 1 {
+                let message = if actions.is_empty() {
+                    "a step needs one action: start, stop, restart, run, sh, exec, check, backup, wait, note, rotate or http".to_string()
+                } else {
+                    format!(
+                        "a step has one action, this one has {}: split it",
+                        actions.join(", ")
+                    )
+                };
+                self.at_key(&field, message);
+            }
+            for targets in [&step.start, &step.stop, &step.restart]
+                .into_iter()
+                .flatten()
+            {
+                for name in &targets.value.0 {
+                    if name != "all"
+                        && !self.model.services.is_empty()
+                        && !self.model.services.contains_key(name)
+                    {
+                        let known = self
+                            .model
+                            .services
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        self.at(
+                            targets,
+                            &field,
+                            format!("unknown service `{name}` (services are: {known}, or `all`)"),
+                        );
+                    }
+                }
+            }
+            if let Some(checks) = &step.check {
+                for name in &checks.value.0 {
+                    if !self.model.checks.contains_key(name) {
+                        self.at(
+                            checks,
+                            format!("{field}.check"),
+                            format!("unknown check `{name}`"),
+                        );
+                    }
+                }
+            }
+            if let Some(exec) = &step.exec {
+                self.service_ref(&exec.service, &format!("{field}.exec.service"));
+            }
+            if let Some(rotate) = &step.rotate {
+                for name in &rotate.restart {
+                    self.service_ref(name, &format!("{field}.rotate.restart"));
+                }
+            }
+            if let Some(http) = &step.http {
+                self.url(&http.url, &format!("{field}.http.url"));
+            }
+        }
+    }
+}
+
+/// The action keys a step sets.
+fn step_actions(step: &Step) -> Vec<&'static str> {
+    [
+        ("start", step.start.is_some()),
+        ("stop", step.stop.is_some()),
+        ("restart", step.restart.is_some()),
+        ("run", step.run.is_some()),
+        ("sh", step.sh.is_some()),
+        ("exec", step.exec.is_some()),
+        ("check", step.check.is_some()),
+        ("backup", step.backup.is_some()),
+        ("wait", step.wait.is_some()),
+        ("note", step.note.is_some()),
+        ("rotate", step.rotate.is_some()),
+        ("http", step.http.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
+}
+
+/// Finds the line and column of a key path (`checks`, `web`) in block-style
+/// YAML: each key is looked for after its parent, indented deeper. Sequence
+/// indexes (`0]`) step over `- ` items. Good enough to point a reader at the
+/// right line for fields that carry no span of their own.
+fn locate_key(text: &str, path: &[&str]) -> Option<(u64, u64)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut from = 0;
+    let mut parent_indent: i64 = -1;
+    let mut found = None;
+    for segment in path {
+        if let Some(index) = segment
+            .strip_suffix(']')
+            .and_then(|i| i.parse::<usize>().ok())
+        {
+            let mut seen = 0;
+            let hit = (from..lines.len()).find(|&n| {
+                let trimmed = lines[n].trim_start();
+                let indent = (lines[n].len() - trimmed.len()) as i64;
+                if indent > parent_indent && trimmed.starts_with("- ") {
+                    seen += 1;
+                    return seen == index + 1;
+                }
+                false
+            })?;
+            let indent = lines[hit].len() - lines[hit].trim_start().len();
+            found = Some((hit as u64 + 1, indent as u64 + 1));
+            from = hit;
+            parent_indent = indent as i64;
+            continue;
+        }
+        let hit = (from..lines.len()).find_map(|n| {
+            let line = lines[n];
+            let content = line.trim_start_matches([' ', '-']);
+            let indent = (line.len() - content.len()) as i64;
+            if indent <= parent_indent && n > from {
+                return None;
+            }
+            let key = content.strip_prefix(segment)?;
+            key.trim_start().starts_with(':').then_some((n, indent))
+        })?;
+        found = Some((hit.0 as u64 + 1, hit.1 as u64 + 1));
+        from = hit.0 + 1;
+        parent_indent = hit.1;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::locate_key;
+
+    #[test]
+    fn keys_are_found_under_their_parent() {
+        let text = "version: 1\nservices:\n  web: {}\nchecks:\n  web:\n    hint: x\n";
+        assert_eq!(locate_key(text, &["checks", "web"]), Some((5, 3)));
+        assert_eq!(locate_key(text, &["services", "web"]), Some((3, 3)));
+        assert_eq!(locate_key(text, &["checks", "api"]), None);
+    }
+
+    #[test]
+    fn sequence_items_are_counted() {
+        let text = "procedures:\n  p:\n    steps:\n      - note: a\n      - wait: 1s\n";
+        assert_eq!(
+            locate_key(text, &["procedures", "p", "steps", "1]"]),
+            Some((5, 7))
+        );
+    }
+}
