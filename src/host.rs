@@ -152,10 +152,9 @@ impl HostSnapshot {
                         &name,
                         status,
                         format!(
-                            "{} {percent:.1}% used ({} free of {}){}",
+                            "{} {percent:.1}% used ({} free){}",
                             disk.path.display(),
                             human_bytes(u.free()),
-                            human_bytes(u.total),
                             limit_note(status, thresholds.disk, "%")
                         ),
                     )
@@ -204,19 +203,24 @@ impl HostSnapshot {
     }
 }
 
-/// `df PATH`: the filesystem holding `path`. "Used" counts the blocks
-/// reserved for root as used, as `df` does, so 100 % means users are out of space.
+/// `df PATH`: the filesystem holding `path`, with df's own arithmetic: used
+/// is what is not free, and the percentage is of what users can have (used
+/// plus available), so 100 % means users are out of space even where blocks
+/// are reserved for root.
 fn disk_usage(path: &Path) -> DiskUsage {
     match rustix::fs::statvfs(path) {
         Ok(stat) => {
             let block = stat.f_frsize.max(1);
-            let total = stat.f_blocks.saturating_mul(block);
+            let used = stat
+                .f_blocks
+                .saturating_sub(stat.f_bfree)
+                .saturating_mul(block);
             let available = stat.f_bavail.saturating_mul(block);
             DiskUsage {
                 path: path.to_path_buf(),
                 usage: Some(Usage {
-                    used: total.saturating_sub(available),
-                    total,
+                    used,
+                    total: used.saturating_add(available),
                 }),
                 error: None,
             }

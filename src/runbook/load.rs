@@ -145,7 +145,8 @@ fn deserialize(text: &str) -> Result<Model, ParseFailure> {
     // A failure inside leaves the parser mid-document, and the outer call then
     // complains about what follows: the inner failure is the real one.
     if let Some(e) = failure {
-        let path = e.path().to_string();
+        // `Spanned` fields show up as `.value` in the path; the reader wrote no such key.
+        let path = e.path().to_string().replace(".value", "");
         let field = if path == "." { String::new() } else { path };
         let (location, message) = describe(e.inner());
         return Err((field, location, message));

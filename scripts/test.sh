@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The test command (README: "Run the tests"). It makes sure a Docker engine
+# answers and the busybox fixture image exists, then runs the whole suite.
+# As root on a fresh Debian machine it installs docker.io and busybox-static
+# and starts dockerd itself. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FIXTURE_IMAGE="opsbook-fixture:1"   # keep in step with tests/support/mod.rs
+DOCKERD_LOG="${TMPDIR:-/tmp}/opsbook-dockerd.log"
+
+say() { printf '[test.sh] %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+engine_answers() { command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1; }
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+apt_updated=""
+apt_install() {
+  is_root || die "need the Debian packages: $* (run as root, or: sudo apt-get install -y $*)"
+  if [ -z "$apt_updated" ]; then
+    say "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    apt_updated=1
+  fi
+  say "apt-get install -y $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+}
+
+# busybox-static: the only content of the fixture image.
+if ! dpkg -s busybox-static >/dev/null 2>&1; then
+  apt_install busybox-static
+fi
+BUSYBOX=/bin/busybox
+[ -x "$BUSYBOX" ] || die "no $BUSYBOX after installing busybox-static"
+
+if ! engine_answers; then
+  if ! command -v dockerd >/dev/null 2>&1; then
+    apt_install docker.io
+  fi
+  is_root || die "no Docker engine answers and starting one needs root: start dockerd, or set DOCKER_HOST"
+  # A dockerd killed with its session leaves its pid file behind and refuses to start.
+  if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+    rm -f /var/run/docker.pid
+  fi
+  if ! pgrep -x dockerd >/dev/null 2>&1; then
+    say "starting dockerd (log: $DOCKERD_LOG)"
+    nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+  fi
+  for _ in $(seq 1 60); do
+    engine_answers && break
+    sleep 1
+  done
+  engine_answers || { tail -20 "$DOCKERD_LOG" >&2 || true; die "dockerd did not answer within 60s"; }
+fi
+say "Docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+
+if ! docker image inspect "$FIXTURE_IMAGE" >/dev/null 2>&1; then
+  context=$(mktemp -d)
+  trap 'rm -rf "$context"' EXIT
+  cp tests/fixture/Dockerfile "$context/"
+  cp "$BUSYBOX" "$context/busybox"
+  say "building $FIXTURE_IMAGE from scratch + static busybox"
+  # The classic builder: Debian's engine has no buildx, and no registry is reached.
+  DOCKER_BUILDKIT=0 docker build -q -t "$FIXTURE_IMAGE" "$context" >/dev/null
+fi
+
+cargo test --locked "$@"

@@ -1,0 +1,11 @@
+//! One test binary: every test runs the real `opsbook` binary, and every
+//! test that needs Docker runs against the real engine (`scripts/test.sh`
+//! starts one). Without an engine those tests fail, saying how to get one.
+
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
+mod cli;
+mod formats;
+mod status;
+mod support;
+mod validate;

@@ -1,0 +1,189 @@
+//! `opsbook status` against live containers on the real engine, and against
+//! an engine that is not there.
+
+use std::time::Duration;
+
+use crate::support::{Project, Workspace, result};
+
+/// Thresholds no machine crosses, so only the containers decide the status.
+const CALM_HOST: &str = "thresholds:\n  memory: { warn: 100%, crit: 100% }\n  swap: { warn: 100%, crit: 100% }\n  load: { warn: 1000, crit: 1000 }\n  disk: { warn: 100%, crit: 100%, paths: [\"/\"] }\n";
+
+fn runbook(project: &Project, services: &str) -> String {
+    format!(
+        "version: 1\nname: shop\nproject: {}\nservices:\n{services}{CALM_HOST}",
+        project.name
+    )
+}
+
+#[test]
+fn live_containers_are_graded_by_state_and_health() {
+    let project = Project::new("status");
+    project.service("db").healthcheck("true").start();
+    project
+        .service("cache")
+        .healthcheck("echo cache is down; exit 1")
+        .start();
+    project.service("worker").start();
+    project.stop("worker");
+    project.wait_for_health("db", "healthy", Duration::from_secs(20));
+    project.wait_for_health("cache", "unhealthy", Duration::from_secs(20));
+
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        runbook(
+            &project,
+            "  db: { critical: true }\n  cache: { critical: true }\n  api: { depends_on: [db], critical: true }\n  worker: {}\n",
+        ),
+    );
+    let report = ws
+        .opsbook(&["status", "--format", "json"])
+        .expect_code(2)
+        .json();
+    assert_eq!(report["status"], "crit");
+    let db = result(&report, "containers", "db");
+    assert_eq!(db["status"], "ok");
+    assert_eq!(db["message"], "running, healthy");
+    let cache = result(&report, "containers", "cache");
+    assert_eq!(cache["status"], "crit");
+    assert_eq!(cache["message"], "running but unhealthy: cache is down");
+    let worker = result(&report, "containers", "worker");
+    assert_eq!(worker["status"], "warn", "not critical: warn");
+    assert!(
+        worker["message"].as_str().unwrap().starts_with("exited"),
+        "{worker}"
+    );
+    let api = result(&report, "containers", "api");
+    assert_eq!(api["status"], "crit");
+    assert_eq!(api["message"], "no container for this service");
+    assert_eq!(result(&report, "host", "memory")["status"], "ok");
+
+    let containers = report["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 3);
+    let db = containers.iter().find(|c| c["service"] == "db").unwrap();
+    assert_eq!(db["name"], project.container_name("db"));
+    assert_eq!(db["state"], "running");
+    assert_eq!(db["health"], "healthy");
+    assert_eq!(db["restart_count"], 0);
+    assert_eq!(db["image"], crate::support::FIXTURE_IMAGE);
+
+    let run = ws.opsbook(&["status"]);
+    run.expect_code(2);
+    let table = &run.stdout;
+    for needle in [
+        "SERVICE",
+        "CONTAINER",
+        "RESTARTS",
+        "UPTIME",
+        "IMAGE",
+        "unhealthy",
+        "missing",
+        "host: ",
+    ] {
+        assert!(table.contains(needle), "no `{needle}` in\n{table}");
+    }
+    assert!(table.contains(&project.container_name("cache")), "{table}");
+    assert!(
+        table.contains("crit    containers/cache: running but unhealthy: cache is down"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("crit: 2 crit, 1 warn, "),
+        "{table}"
+    );
+}
+
+#[test]
+fn exit_code_follows_the_worst_status() {
+    let project = Project::new("exit");
+    project.service("web").start();
+    project.service("worker").start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        runbook(&project, "  web: { critical: true }\n  worker: {}\n"),
+    );
+
+    // All OK: exit 0, and --quiet prints nothing at all.
+    ws.opsbook(&["status"]).expect_code(0);
+    let quiet = ws.opsbook(&["status", "--quiet"]);
+    quiet.expect_code(0);
+    assert_eq!(quiet.stdout, "");
+    assert_eq!(quiet.stderr, "");
+
+    // A non-critical service down: warn, exit 1, and --quiet speaks up.
+    project.stop("worker");
+    let quiet = ws.opsbook(&["status", "--quiet"]);
+    quiet.expect_code(1);
+    assert!(
+        quiet.stdout.contains("warn    containers/worker"),
+        "{}",
+        quiet.stdout
+    );
+
+    // A threshold crossed: memory above `crit: 0%` is crit, exit 2.
+    let hot = runbook(&project, "  web: { critical: true }\n").replace(
+        "memory: { warn: 100%, crit: 100% }",
+        "memory: { warn: 0%, crit: 0% }",
+    );
+    ws.write("hot.yaml", hot);
+    let report = ws
+        .opsbook(&["status", "--runbook", "hot.yaml", "--format", "json"])
+        .expect_code(2)
+        .json();
+    let memory = result(&report, "host", "memory");
+    assert_eq!(memory["status"], "crit");
+    assert_eq!(memory["unit"], "percent");
+    assert!(
+        memory["message"]
+            .as_str()
+            .unwrap()
+            .contains("(above crit 0%)"),
+        "{memory}"
+    );
+}
+
+#[test]
+fn the_embedded_default_looks_at_every_compose_project() {
+    let project = Project::new("default");
+    project.service("web").start();
+    let ws = Workspace::new();
+    let report = ws.opsbook(&["status", "--format", "json"]).json();
+    assert_eq!(report["runbook"], "embedded:default");
+    let web = result(&report, "containers", &format!("{}/web", project.name));
+    assert_eq!(web["status"], "ok");
+}
+
+#[test]
+fn docker_unreachable_is_one_line_and_exit_3_within_5_seconds() {
+    let ws = Workspace::new();
+    let socket = ws.path().join("no-docker.sock");
+    let host = format!("unix://{}", socket.display());
+    let run = ws.opsbook_with(&["status"], &[("DOCKER_HOST", &host)]);
+    run.expect_code(3);
+    assert!(run.took < Duration::from_secs(5), "took {:?}", run.took);
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with(&format!("error: cannot reach Docker at `{host}`: ")),
+        "{}",
+        run.stderr
+    );
+
+    // JSON readers still get one object saying why.
+    let run = ws.opsbook_with(&["status", "--format", "json"], &[("DOCKER_HOST", &host)]);
+    let report = run.expect_code(3).json();
+    assert_eq!(report["status"], "unknown");
+    assert!(
+        report["results"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach Docker"),
+        "{report}"
+    );
+}

@@ -1,0 +1,332 @@
+//! Test fixtures: a temporary workspace to write runbooks into and run the
+//! real `opsbook` binary from, and a `Project` of compose-labelled containers
+//! on the real Docker engine, created through bollard exactly as compose
+//! would label them and always removed when the test ends.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HealthConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+
+/// Built by `scripts/test.sh` from `tests/fixture/Dockerfile`.
+pub const FIXTURE_IMAGE: &str = "opsbook-fixture:1";
+
+/// A long-running command that stops at once on SIGTERM (a plain `sleep` as
+/// PID 1 ignores it and makes every stop wait out its grace period).
+pub const IDLE: &[&str] = &["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"];
+
+/// A temporary folder to write runbooks into and run opsbook from.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace {
+            dir: tempfile::tempdir().expect("temporary folder"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create folder");
+        }
+        std::fs::write(&path, content).expect("write file");
+        path
+    }
+
+    /// Runs the real binary in this folder, without colour or an inherited
+    /// `$OPSBOOK_RUNBOOK`.
+    pub fn opsbook(&self, args: &[&str]) -> Run {
+        self.opsbook_with(args, &[])
+    }
+
+    pub fn opsbook_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = assert_cmd::Command::cargo_bin("opsbook").expect("opsbook binary");
+        command
+            .current_dir(self.path())
+            .env_remove("OPSBOOK_RUNBOOK")
+            .env("NO_COLOR", "1")
+            .args(args);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let started = Instant::now();
+        let output = command.output().expect("run opsbook");
+        Run::from(output, started.elapsed())
+    }
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Run {
+    fn from(output: Output, took: Duration) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            took,
+        }
+    }
+
+    /// Asserts the exit code, showing both streams when it is wrong.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// The JSON result with this section and name.
+pub fn result<'a>(
+    report: &'a serde_json::Value,
+    section: &str,
+    name: &str,
+) -> &'a serde_json::Value {
+    report["results"]
+        .as_array()
+        .and_then(|results| {
+            results
+                .iter()
+                .find(|r| r["section"] == section && r["name"] == name)
+        })
+        .unwrap_or_else(|| panic!("no result {section}/{name} in {report:#}"))
+}
+
+/// A connection to the real engine, with a runtime to drive it from sync tests.
+pub struct Engine {
+    pub runtime: tokio::runtime::Runtime,
+    pub docker: Docker,
+}
+
+impl Engine {
+    pub fn connect() -> Engine {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let docker = runtime.block_on(async {
+            let docker = Docker::connect_with_defaults().map_err(|e| e.to_string())?;
+            docker.negotiate_version().await.map_err(|e| e.to_string())
+        });
+        let docker = docker.unwrap_or_else(|e| {
+            panic!(
+                "no Docker engine answered ({e}). These tests need a real one: run \
+                 `scripts/test.sh` (as root it installs docker.io and starts dockerd), \
+                 or start dockerd and set DOCKER_HOST"
+            )
+        });
+        let image = runtime.block_on(docker.inspect_image(FIXTURE_IMAGE));
+        if image.is_err() {
+            panic!(
+                "the fixture image `{FIXTURE_IMAGE}` is missing: run `scripts/test.sh`, which builds it"
+            );
+        }
+        Engine { runtime, docker }
+    }
+}
+
+static PROJECTS: AtomicUsize = AtomicUsize::new(0);
+
+/// The containers of one compose project made for one test. Dropping it
+/// removes every container and volume carrying its project label.
+pub struct Project {
+    pub name: String,
+    pub engine: Engine,
+}
+
+impl Project {
+    pub fn new(tag: &str) -> Project {
+        let n = PROJECTS.fetch_add(1, Ordering::SeqCst);
+        let project = Project {
+            name: format!("opsbook-test-{tag}-{}-{n}", std::process::id()),
+            engine: Engine::connect(),
+        };
+        project.remove_all();
+        project
+    }
+
+    pub fn service(&self, service: &str) -> ServiceSpec<'_> {
+        ServiceSpec {
+            project: self,
+            service: service.to_string(),
+            healthcheck: None,
+        }
+    }
+
+    pub fn container_name(&self, service: &str) -> String {
+        format!("{}-{service}-1", self.name)
+    }
+
+    pub fn stop(&self, service: &str) {
+        let options = StopContainerOptionsBuilder::new().t(1).build();
+        self.engine
+            .runtime
+            .block_on(
+                self.engine
+                    .docker
+                    .stop_container(&self.container_name(service), Some(options)),
+            )
+            .expect("stop container");
+    }
+
+    /// Waits until the container's health status reads `want`.
+    pub fn wait_for_health(&self, service: &str, want: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let inspect = self
+                .engine
+                .runtime
+                .block_on(
+                    self.engine
+                        .docker
+                        .inspect_container(&self.container_name(service), None),
+                )
+                .expect("inspect container");
+            let health = inspect
+                .state
+                .and_then(|s| s.health)
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            if health == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{service} did not become {want} within {within:?} (is {health})"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn remove_all(&self) {
+        let docker = &self.engine.docker;
+        self.engine.runtime.block_on(async {
+            let filters = HashMap::from([(
+                "label",
+                vec![format!("com.docker.compose.project={}", self.name)],
+            )]);
+            let options = ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build();
+            for container in docker
+                .list_containers(Some(options))
+                .await
+                .unwrap_or_default()
+            {
+                if let Some(id) = container.id {
+                    let options = RemoveContainerOptionsBuilder::new()
+                        .force(true)
+                        .v(true)
+                        .build();
+                    let _ = docker.remove_container(&id, Some(options)).await;
+                }
+            }
+        });
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        self.remove_all();
+    }
+}
+
+/// One service's container, as compose would create it.
+pub struct ServiceSpec<'a> {
+    project: &'a Project,
+    service: String,
+    healthcheck: Option<Vec<String>>,
+}
+
+impl ServiceSpec<'_> {
+    /// A shell healthcheck run every second; one failure makes it unhealthy.
+    pub fn healthcheck(mut self, shell: &str) -> Self {
+        self.healthcheck = Some(vec!["CMD-SHELL".into(), shell.into()]);
+        self
+    }
+
+    pub fn create(self) -> String {
+        let project = self.project;
+        let labels = HashMap::from([
+            (
+                "com.docker.compose.project".to_string(),
+                project.name.clone(),
+            ),
+            (
+                "com.docker.compose.service".to_string(),
+                self.service.clone(),
+            ),
+            (
+                "com.docker.compose.container-number".to_string(),
+                "1".to_string(),
+            ),
+            ("com.docker.compose.oneoff".to_string(), "False".to_string()),
+        ]);
+        let second = 1_000_000_000;
+        let body = ContainerCreateBody {
+            image: Some(FIXTURE_IMAGE.to_string()),
+            cmd: Some(IDLE.iter().map(|s| s.to_string()).collect()),
+            labels: Some(labels),
+            healthcheck: self.healthcheck.map(|test| HealthConfig {
+                test: Some(test),
+                interval: Some(second),
+                timeout: Some(second),
+                retries: Some(1),
+                start_period: Some(0),
+                start_interval: None,
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&project.container_name(&self.service))
+            .build();
+        project
+            .engine
+            .runtime
+            .block_on(project.engine.docker.create_container(Some(options), body))
+            .expect("create container")
+            .id
+    }
+
+    pub fn start(self) -> String {
+        let project = self.project;
+        let id = self.create();
+        project
+            .engine
+            .runtime
+            .block_on(project.engine.docker.start_container(&id, None))
+            .expect("start container");
+        id
+    }
+}
