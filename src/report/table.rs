@@ -82,11 +82,12 @@ fn table(header: &[&str], rows: Vec<Vec<String>>, color: bool) -> String {
         });
         table.add_row(cells);
     }
-    // The borderless preset pads every line; trailing blanks only make noise.
+    // The borderless preset pads every cell by one blank on each side: the
+    // first column's leading blank and the trailing blanks are only noise.
     table
         .to_string()
         .lines()
-        .map(str::trim_end)
+        .map(|line| line.strip_prefix(' ').unwrap_or(line).trim_end())
         .collect::<Vec<_>>()
         .join("\n")
 }

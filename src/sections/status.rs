@@ -24,8 +24,16 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     // The host is read on a blocking thread while Docker answers.
     let host = tokio::task::spawn_blocking(move || HostSnapshot::read(&disk_paths));
     let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
-    let containers = deployment.containers().await?;
+    let mut containers = deployment.containers().await?;
     let host = host.await.ok();
+    // In startup order, as an operator reads the deployment; unlisted services last.
+    let order: Vec<&String> = runbook.plan.startup.iter().flatten().collect();
+    containers.sort_by_key(|c| {
+        order
+            .iter()
+            .position(|s| **s == c.service)
+            .unwrap_or(order.len())
+    });
 
     let all_projects = runbook.plan.project.is_none();
     let now = jiff::Timestamp::now();
