@@ -9,7 +9,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::query_parameters::{ListContainersOptionsBuilder, LogsOptionsBuilder};
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 use serde::Serialize;
 
@@ -147,6 +150,69 @@ impl Deployment {
         Ok(containers)
     }
 
+    /// Runs `argv` in a container and waits for it to end, keeping at most
+    /// `EXEC_OUTPUT_CAP` bytes of each stream (the rest is read and dropped,
+    /// so a chatty command cannot fill memory). The caller bounds the time.
+    pub async fn exec(&self, container_id: &str, argv: &[String]) -> Result<ExecOutput, Error> {
+        let options = CreateExecOptions {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(argv.to_vec()),
+            ..Default::default()
+        };
+        let exec = self
+            .docker
+            .create_exec(container_id, options)
+            .await
+            .map_err(|e| self.failed("creating an exec", e))?;
+        let mut result = ExecOutput::default();
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(|e| self.failed("starting an exec", e))?
+        {
+            while let Some(chunk) = output.next().await {
+                match chunk.map_err(|e| self.failed("reading an exec's output", e))? {
+                    LogOutput::StdErr { message } => append_capped(&mut result.stderr, &message),
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        append_capped(&mut result.stdout, &message)
+                    }
+                    LogOutput::StdIn { .. } => {}
+                }
+            }
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| self.failed("inspecting an exec", e))?;
+        result.exit_code = inspect.exit_code;
+        Ok(result)
+    }
+
+    /// Streams a container's log (stdout and stderr) written since `since`,
+    /// handing each chunk to `on_chunk` as it arrives: never the whole log.
+    pub async fn scan_logs(
+        &self,
+        container_id: &str,
+        since: jiff::Timestamp,
+        mut on_chunk: impl FnMut(&[u8]),
+    ) -> Result<(), Error> {
+        let since = i32::try_from(since.as_second()).unwrap_or(0);
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .since(since)
+            .build();
+        let mut stream = self.docker.logs(container_id, Some(options));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.failed("reading logs", e))?;
+            on_chunk(chunk.as_ref());
+        }
+        Ok(())
+    }
+
     fn failed(&self, action: &str, source: bollard::errors::Error) -> Error {
         Error::Docker {
             endpoint: self.endpoint.clone(),
@@ -154,6 +220,22 @@ impl Deployment {
             source,
         }
     }
+}
+
+/// How much of each stream of an exec is kept.
+pub const EXEC_OUTPUT_CAP: usize = 64 * 1024;
+
+/// What a command run in a container printed and how it ended.
+#[derive(Debug, Default, Clone)]
+pub struct ExecOutput {
+    pub exit_code: Option<i64>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+fn append_capped(buffer: &mut Vec<u8>, bytes: &[u8]) {
+    let room = EXEC_OUTPUT_CAP.saturating_sub(buffer.len());
+    buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
 }
 
 fn container_from(inspect: bollard::models::ContainerInspectResponse) -> Container {

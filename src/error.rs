@@ -31,6 +31,16 @@ pub enum Error {
         source: bollard::errors::Error,
     },
 
+    #[error("cannot {action} `{}`: {source} (choose another folder with --state-dir)", path.display())]
+    State {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+
+    #[error("another run of this runbook holds the lock: {holder} (lock `{}`)", path.display())]
+    Locked { path: PathBuf, holder: String },
+
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }

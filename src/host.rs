@@ -76,7 +76,10 @@ impl HostSnapshot {
             swap,
             load1,
             cores,
-            disks: disk_paths.iter().map(|path| disk_usage(path)).collect(),
+            disks: disk_paths
+                .iter()
+                .map(|path| DiskUsage::read(path))
+                .collect(),
         }
     }
 
@@ -143,34 +146,7 @@ impl HostSnapshot {
         });
         for disk in &self.disks {
             let name = format!("disk {}", disk.path.display());
-            results.push(match (disk.usage, &disk.error) {
-                (Some(u), _) => {
-                    let percent = u.percent();
-                    let status = thresholds.disk.grade(percent);
-                    CheckResult::new(
-                        "host",
-                        &name,
-                        status,
-                        format!(
-                            "{} {percent:.1}% used ({} free){}",
-                            disk.path.display(),
-                            human_bytes(u.free()),
-                            limit_note(status, thresholds.disk, "%")
-                        ),
-                    )
-                    .with_value(round2(percent), "percent")
-                }
-                (None, error) => CheckResult::new(
-                    "host",
-                    &name,
-                    Status::Unknown,
-                    format!(
-                        "cannot read disk usage of `{}`: {}",
-                        disk.path.display(),
-                        error.as_deref().unwrap_or("unknown error")
-                    ),
-                ),
-            });
+            results.push(disk.grade("host", &name, thresholds.disk));
         }
         results
     }
@@ -203,33 +179,67 @@ impl HostSnapshot {
     }
 }
 
-/// `df PATH`: the filesystem holding `path`, with df's own arithmetic: used
-/// is what is not free, and the percentage is of what users can have (used
-/// plus available), so 100 % means users are out of space even where blocks
-/// are reserved for root.
-fn disk_usage(path: &Path) -> DiskUsage {
-    match rustix::fs::statvfs(path) {
-        Ok(stat) => {
-            let block = stat.f_frsize.max(1);
-            let used = stat
-                .f_blocks
-                .saturating_sub(stat.f_bfree)
-                .saturating_mul(block);
-            let available = stat.f_bavail.saturating_mul(block);
-            DiskUsage {
-                path: path.to_path_buf(),
-                usage: Some(Usage {
-                    used,
-                    total: used.saturating_add(available),
-                }),
-                error: None,
+impl DiskUsage {
+    /// `df PATH`: the filesystem holding `path`, with df's own arithmetic: used
+    /// is what is not free, and the percentage is of what users can have (used
+    /// plus available), so 100 % means users are out of space even where blocks
+    /// are reserved for root.
+    pub fn read(path: &Path) -> DiskUsage {
+        match rustix::fs::statvfs(path) {
+            Ok(stat) => {
+                let block = stat.f_frsize.max(1);
+                let used = stat
+                    .f_blocks
+                    .saturating_sub(stat.f_bfree)
+                    .saturating_mul(block);
+                let available = stat.f_bavail.saturating_mul(block);
+                DiskUsage {
+                    path: path.to_path_buf(),
+                    usage: Some(Usage {
+                        used,
+                        total: used.saturating_add(available),
+                    }),
+                    error: None,
+                }
             }
+            Err(e) => DiskUsage {
+                path: path.to_path_buf(),
+                usage: None,
+                error: Some(std::io::Error::from(e).to_string()),
+            },
         }
-        Err(e) => DiskUsage {
-            path: path.to_path_buf(),
-            usage: None,
-            error: Some(std::io::Error::from(e).to_string()),
-        },
+    }
+
+    /// A result for this disk graded against `limits`.
+    pub fn grade(&self, section: &str, name: &str, limits: crate::status::Limits) -> CheckResult {
+        match (self.usage, &self.error) {
+            (Some(u), _) => {
+                let percent = u.percent();
+                let status = limits.grade(percent);
+                CheckResult::new(
+                    section,
+                    name,
+                    status,
+                    format!(
+                        "{} {percent:.1}% used ({} free){}",
+                        self.path.display(),
+                        human_bytes(u.free()),
+                        limit_note(status, limits, "%")
+                    ),
+                )
+                .with_value(round2(percent), "percent")
+            }
+            (None, error) => CheckResult::new(
+                section,
+                name,
+                Status::Unknown,
+                format!(
+                    "cannot read disk usage of `{}`: {}",
+                    self.path.display(),
+                    error.as_deref().unwrap_or("unknown error")
+                ),
+            ),
+        }
     }
 }
 

@@ -4,11 +4,17 @@
 //! (`docker`, `host`) → results → report. `run` is the whole program; the
 //! binary only hands it the arguments and exits with its code.
 
+pub mod backup_catalog;
 pub mod cli;
 pub mod container_grade;
 pub mod docker;
 pub mod error;
+pub mod history;
 pub mod host;
+pub mod logscan;
+pub mod notify;
+pub mod probe;
+pub mod redact;
 pub mod report;
 pub mod runbook;
 pub mod sections;
@@ -89,18 +95,37 @@ fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
     tracing::info!(?source, "runbook");
     let runbook = runbook::load(&source)?;
     let mut report = Report::new(cli.command.name(), &runbook.display, started_at);
-    match cli.command {
+    match &cli.command {
         Command::Validate => sections::validate::run(&runbook, &mut report),
-        Command::Status => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(Error::Runtime)?;
-            runtime.block_on(sections::status::run(&runbook, &mut report))?;
+        Command::Status => runtime()?.block_on(sections::status::run(&runbook, &mut report))?,
+        Command::DailyCheck(args) => {
+            let options = sections::daily_check::Options {
+                only: args.only.clone(),
+                timeout: args.timeout,
+                wait: args.wait,
+                state_dir: state_dir(cli),
+            };
+            runtime()?.block_on(sections::daily_check::run(&runbook, &options, &mut report))?;
+        }
+        Command::Report(args) => {
+            sections::trends::run(&runbook, &state_dir(cli), args.since, &mut report)?
         }
     }
     Ok(report)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
+}
+
+fn state_dir(cli: &Cli) -> std::path::PathBuf {
+    cli.state_dir
+        .clone()
+        .unwrap_or_else(history::default_state_dir)
 }
 
 /// Writes the report to stdout. A closed pipe (`opsbook status | head`) is

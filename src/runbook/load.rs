@@ -117,8 +117,15 @@ pub fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<Runbook
     let dir = std::path::absolute(&source_dir).unwrap_or(source_dir);
     let plan = validate::validate(&model, text, display)
         .map_err(|problems| Error::RunbookInvalid { problems })?;
+    let location = match path {
+        Some(path) => std::path::absolute(path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| display.to_string()),
+        None => display.to_string(),
+    };
     Ok(Runbook {
         display: display.to_string(),
+        location,
         dir,
         model,
         plan,

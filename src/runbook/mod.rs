@@ -23,6 +23,8 @@ use model::Model;
 pub struct Runbook {
     /// How reports name it: its path, or `embedded:default`.
     pub display: String,
+    /// Where it lives, absolute (or `embedded:default`): keys its history and lock.
+    pub location: String,
     /// The folder relative paths resolve against (the file's folder, or the
     /// working directory for the embedded default).
     pub dir: PathBuf,
@@ -43,6 +45,11 @@ impl Runbook {
     /// A path from the runbook, resolved against the runbook's folder.
     pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
         self.dir.join(path)
+    }
+
+    /// The key of this runbook's history and lock in the state folder.
+    pub fn state_key(&self) -> String {
+        crate::history::runbook_key(self.name(), &self.location)
     }
 
     /// Whether a service is marked `critical: true`.

@@ -109,6 +109,8 @@ pub struct HttpCheck {
     pub timeout: Option<Duration>,
     /// Slower than this is a warn.
     pub max_latency: Option<Duration>,
+    /// A PEM file of CA certificates to trust besides the system's (an internal CA).
+    pub ca: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

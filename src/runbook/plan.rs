@@ -88,6 +88,19 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Where a service comes in startup order; services the runbook does not
+    /// list come after all that it does. Views list services in this order,
+    /// as an operator reads the deployment.
+    pub fn startup_position(&self, service: &str) -> usize {
+        self.startup
+            .iter()
+            .flatten()
+            .position(|s| s == service)
+            .unwrap_or(usize::MAX)
+    }
+}
+
 fn percent_limits(limits: &PercentLimits) -> Limits {
     Limits {
         warn: limits.warn.value.0,

@@ -35,9 +35,23 @@ impl FromStr for Duration {
     }
 }
 
+/// The largest unit that divides it exactly, as a runbook would write it: `24h` is `1d`, `90s` is `90s`.
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
+        let millis = self.0.as_millis();
+        let units = [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+        ];
+        match units
+            .iter()
+            .find(|(_, size)| millis > 0 && millis.is_multiple_of(*size))
+        {
+            Some((suffix, size)) => write!(f, "{}{suffix}", millis / size),
+            None => write!(f, "{millis}ms"),
+        }
     }
 }
 
@@ -185,6 +199,16 @@ mod tests {
                 .is_err_and(|e| e.contains("needs a unit"))
         );
         assert!("5x".parse::<Duration>().is_err_and(|e| e.contains("`5x`")));
+    }
+
+    #[test]
+    fn durations_print_as_written() {
+        let show = |text: &str| text.parse::<Duration>().map(|d| d.to_string());
+        assert_eq!(show("24h"), Ok("1d".to_string()));
+        assert_eq!(show("26h"), Ok("26h".to_string()));
+        assert_eq!(show("90s"), Ok("90s".to_string()));
+        assert_eq!(show("2m"), Ok("2m".to_string()));
+        assert_eq!(show("1500ms"), Ok("1500ms".to_string()));
     }
 
     #[test]

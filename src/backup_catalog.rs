@@ -1,0 +1,88 @@
+//! Which backups exist in a backup folder. A backup is complete once its
+//! folder has its final name (written under a name starting with `.` and
+//! renamed at the end) and holds a `manifest.json`; anything else is a
+//! leftover and is never counted, listed or restored.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone)]
+pub struct BackupEntry {
+    pub id: String,
+    pub path: PathBuf,
+    pub created_at: jiff::Timestamp,
+}
+
+/// The part of `manifest.json` the catalog needs.
+#[derive(Deserialize)]
+struct ManifestHead {
+    created_at: jiff::Timestamp,
+}
+
+/// Complete backups in `dir`, oldest first. A missing folder has none.
+pub fn list(dir: &Path) -> std::io::Result<Vec<BackupEntry>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut backups = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let id = entry.file_name().to_string_lossy().into_owned();
+        if id.starts_with('.') || !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let manifest = entry.path().join("manifest.json");
+        let Ok(text) = std::fs::read(&manifest) else {
+            continue;
+        };
+        let Ok(head) = serde_json::from_slice::<ManifestHead>(&text) else {
+            continue;
+        };
+        backups.push(BackupEntry {
+            id,
+            path: entry.path(),
+            created_at: head.created_at,
+        });
+    }
+    backups.sort_by_key(|b| b.created_at);
+    Ok(backups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_complete_backups_count() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let write = |name: &str, manifest: Option<&str>| {
+            let folder = dir.path().join(name);
+            std::fs::create_dir_all(&folder).unwrap_or_else(|e| panic!("{e}"));
+            if let Some(text) = manifest {
+                std::fs::write(folder.join("manifest.json"), text)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        };
+        write(
+            "shop-20261120T060000Z",
+            Some(r#"{"created_at": "2026-11-20T06:00:00Z", "items": []}"#),
+        );
+        write(
+            "shop-20261121T060000Z",
+            Some(r#"{"created_at": "2026-11-21T06:00:00Z"}"#),
+        );
+        write(
+            ".shop-20261122T060000Z.partial",
+            Some(r#"{"created_at": "2026-11-22T06:00:00Z"}"#),
+        );
+        write("shop-20261123T060000Z", None);
+        write("shop-broken", Some("{"));
+        let backups = list(dir.path()).unwrap_or_default();
+        let ids: Vec<&str> = backups.iter().map(|b| b.id.as_str()).collect();
+        assert_eq!(ids, ["shop-20261120T060000Z", "shop-20261121T060000Z"]);
+        assert!(list(&dir.path().join("missing")).is_ok_and(|b| b.is_empty()));
+    }
+}

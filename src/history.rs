@@ -1,0 +1,315 @@
+//! The state folder: one history file per runbook (JSON lines, one record a
+//! run, capped and rotated) and one lock per runbook, so two cron runs never
+//! overlap. Created 0700: records name hosts, services and figures.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::status::Status;
+
+/// A history file larger than this is rotated to `.1` (one generation kept).
+pub const HISTORY_CAP: u64 = 8 * 1024 * 1024;
+/// How much of the end of a history file is read to find the last record.
+const TAIL: u64 = 1024 * 1024;
+
+/// `--state-dir`, else `/var/lib/opsbook` as root, else the XDG state folder.
+pub fn default_state_dir() -> PathBuf {
+    if rustix::process::geteuid().is_root() {
+        return PathBuf::from("/var/lib/opsbook");
+    }
+    match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(state) => PathBuf::from(state).join("opsbook"),
+        None => std::env::var_os("HOME")
+            .map(|home| PathBuf::from(home).join(".local/state/opsbook"))
+            .unwrap_or_else(|| PathBuf::from(".opsbook-state")),
+    }
+}
+
+pub struct StateDir {
+    path: PathBuf,
+}
+
+impl StateDir {
+    /// Opens the folder, creating it (0700) and its `history` and `locks` folders.
+    pub fn open(path: &Path) -> Result<StateDir, Error> {
+        for dir in [path.to_path_buf(), path.join("history"), path.join("locks")] {
+            if !dir.is_dir() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)
+                    .map_err(|source| Error::State {
+                        path: dir.clone(),
+                        action: "create",
+                        source,
+                    })?;
+            }
+        }
+        Ok(StateDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Takes the lock of `key` for `command`, or fails at once naming the holder.
+    pub fn lock(&self, key: &str, command: &str) -> Result<Lock, Error> {
+        let path = self.path.join("locks").join(format!("{key}.lock"));
+        let state_error = |action: &'static str| {
+            let path = path.clone();
+            move |source| Error::State {
+                path,
+                action,
+                source,
+            }
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(state_error("open"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(Error::Locked {
+                    path,
+                    holder: holder.trim().to_string(),
+                });
+            }
+            Err(fs::TryLockError::Error(source)) => return Err(state_error("lock")(source)),
+        }
+        // The holder's pid and command, for the message of whoever comes second.
+        file.set_len(0).map_err(state_error("write"))?;
+        let _ = write!(file, "pid {} ({command})", std::process::id());
+        let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
+        Ok(Lock { _file: file })
+    }
+
+    pub fn history(&self, key: &str) -> History {
+        History {
+            path: self.path.join("history").join(format!("{key}.jsonl")),
+        }
+    }
+}
+
+/// Held while a command runs; the lock goes with the file when dropped
+/// (or when the process dies, so a killed run never leaves a stale lock).
+pub struct Lock {
+    _file: File,
+}
+
+/// One run, as the history keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub at: jiff::Timestamp,
+    pub command: String,
+    pub status: Status,
+    pub duration_ms: u64,
+    pub host: HostFigures,
+    /// Restart count of each container, by container name.
+    #[serde(default)]
+    pub restarts: BTreeMap<String, u64>,
+    pub results: Vec<RecordedResult>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HostFigures {
+    pub memory_percent: Option<f64>,
+    pub swap_percent: Option<f64>,
+    pub load_per_core: Option<f64>,
+    /// Used percent of each disk path.
+    #[serde(default)]
+    pub disks: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordedResult {
+    pub section: String,
+    pub name: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<f64>,
+}
+
+pub struct History {
+    path: PathBuf,
+}
+
+impl History {
+    fn rotated(&self) -> PathBuf {
+        self.path.with_extension("jsonl.1")
+    }
+
+    /// Appends one record, rotating first when the file would pass the cap.
+    pub fn append(&self, record: &Record) -> Result<(), Error> {
+        let state_error = |action: &'static str| {
+            let path = self.path.clone();
+            move |source| Error::State {
+                path,
+                action,
+                source,
+            }
+        };
+        let mut line = serde_json::to_string(record)
+            .map_err(|e| state_error("encode")(std::io::Error::other(e)))?;
+        line.push('\n');
+        let size = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        if size > 0 && size + line.len() as u64 > HISTORY_CAP {
+            fs::rename(&self.path, self.rotated()).map_err(state_error("rotate"))?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(state_error("open"))?;
+        let _ = fs::set_permissions(&self.path, fs::Permissions::from_mode(0o600));
+        // One write of a whole line: a crash leaves at worst a torn last line,
+        // which readers skip.
+        file.write_all(line.as_bytes())
+            .map_err(state_error("write"))
+    }
+
+    /// The newest record, read from the end of the file.
+    pub fn last(&self) -> Option<Record> {
+        [self.path.clone(), self.rotated()]
+            .iter()
+            .find_map(|path| last_record(path))
+    }
+
+    /// Every readable record at or after `since`, oldest first.
+    pub fn since(&self, since: jiff::Timestamp) -> Vec<Record> {
+        let mut records = Vec::new();
+        for path in [self.rotated(), self.path.clone()] {
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            for line in BufReader::new(file).lines().map_while(Result::ok) {
+                if let Ok(record) = serde_json::from_str::<Record>(&line)
+                    && record.at >= since
+                {
+                    records.push(record);
+                }
+            }
+        }
+        records
+    }
+}
+
+fn last_record(path: &Path) -> Option<Record> {
+    let mut file = File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(size.saturating_sub(TAIL))).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    tail.split(|b| *b == b'\n')
+        .rev()
+        .find_map(|line| serde_json::from_slice::<Record>(line).ok())
+}
+
+/// A file-name-safe key for a runbook: its name and a stable hash of where it
+/// lives, so two runbooks with the same name keep separate histories.
+pub fn runbook_key(name: &str, location: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}-{:08x}", fnv1a(location.as_bytes()) as u32)
+}
+
+/// FNV-1a: tiny, and stable across Rust versions (unlike `DefaultHasher`).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(at: i64, memory: f64) -> Record {
+        Record {
+            at: jiff::Timestamp::from_second(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+            command: "daily-check".into(),
+            status: Status::Ok,
+            duration_ms: 5,
+            host: HostFigures {
+                memory_percent: Some(memory),
+                ..HostFigures::default()
+            },
+            restarts: BTreeMap::from([("shop-db-1".to_string(), 2)]),
+            results: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn keys_are_safe_and_stable() {
+        assert_eq!(
+            runbook_key("shop", "/srv/shop/opsbook.yaml"),
+            runbook_key("shop", "/srv/shop/opsbook.yaml")
+        );
+        assert_ne!(
+            runbook_key("shop", "/a/opsbook.yaml"),
+            runbook_key("shop", "/b/opsbook.yaml")
+        );
+        assert!(runbook_key("my shop/1", "x").starts_with("my_shop_1-"));
+    }
+
+    #[test]
+    fn records_round_trip_and_torn_lines_are_skipped() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let state = StateDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let history = state.history("shop-1");
+        assert!(history.last().is_none());
+        for (at, memory) in [(100, 10.0), (200, 20.0), (300, 30.0)] {
+            assert!(history.append(&record(at, memory)).is_ok());
+        }
+        // A crash mid-write leaves half a line.
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&history.path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = file.write_all(b"{\"at\":\"2026-");
+        assert_eq!(
+            history.last().map(|r| r.host.memory_percent),
+            Some(Some(30.0))
+        );
+        let since = jiff::Timestamp::from_second(200).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        assert_eq!(history.since(since).len(), 2);
+        let mode = fs::metadata(dir.path().join("history")).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o700));
+    }
+
+    #[test]
+    fn a_second_lock_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let state = StateDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let held = state.lock("shop-1", "daily-check");
+        assert!(held.is_ok());
+        match state.lock("shop-1", "daily-check") {
+            Err(Error::Locked { holder, .. }) => {
+                assert_eq!(holder, format!("pid {} (daily-check)", std::process::id()))
+            }
+            other => panic!("expected a held lock, got {:?}", other.map(|_| ())),
+        }
+        drop(held);
+        assert!(
+            state.lock("shop-1", "daily-check").is_ok(),
+            "released on drop"
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Counting the log lines that match the runbook's `logs.match` patterns,
+//! the `docker logs --since 24h | grep -ci error` of the pages, one chunk at
+//! a time. Memory stays bounded whatever the log holds: a line longer than
+//! `MAX_LINE` is judged on its first `MAX_LINE` bytes.
+
+use regex::bytes::RegexSet;
+
+/// How many matching lines a result quotes.
+pub const SAMPLES: usize = 3;
+const MAX_LINE: usize = 16 * 1024;
+/// How much of a quoted line is shown.
+const SAMPLE_CHARS: usize = 200;
+
+pub struct LineScanner<'a> {
+    patterns: &'a RegexSet,
+    pending: Vec<u8>,
+    /// The pending line outgrew MAX_LINE: drop bytes until its end.
+    overflowing: bool,
+    pub matches: u64,
+    pub samples: Vec<String>,
+}
+
+impl<'a> LineScanner<'a> {
+    pub fn new(patterns: &'a RegexSet) -> Self {
+        LineScanner {
+            patterns,
+            pending: Vec::new(),
+            overflowing: false,
+            matches: 0,
+            samples: Vec::new(),
+        }
+    }
+
+    /// Takes the next chunk of the stream; lines may span chunks.
+    pub fn feed(&mut self, mut chunk: &[u8]) {
+        while let Some(end) = chunk.iter().position(|b| *b == b'\n') {
+            self.push(&chunk[..end]);
+            self.line_done();
+            chunk = &chunk[end + 1..];
+        }
+        self.push(chunk);
+    }
+
+    /// Ends the stream: a last line without a newline still counts.
+    pub fn finish(mut self) -> (u64, Vec<String>) {
+        if !self.pending.is_empty() {
+            self.line_done();
+        }
+        (self.matches, self.samples)
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.overflowing {
+            return;
+        }
+        let room = MAX_LINE - self.pending.len();
+        if bytes.len() > room {
+            self.pending.extend_from_slice(&bytes[..room]);
+            self.overflowing = true;
+        } else {
+            self.pending.extend_from_slice(bytes);
+        }
+    }
+
+    fn line_done(&mut self) {
+        let line = trim_line_end(&self.pending);
+        if self.patterns.is_match(line) {
+            self.matches += 1;
+            if self.samples.len() < SAMPLES {
+                let text = String::from_utf8_lossy(line);
+                let mut sample: String = text.trim().chars().take(SAMPLE_CHARS).collect();
+                if text.trim().chars().count() > SAMPLE_CHARS {
+                    sample.push('…');
+                }
+                self.samples.push(sample);
+            }
+        }
+        self.pending.clear();
+        self.overflowing = false;
+    }
+}
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(patterns: &[&str], chunks: &[&[u8]]) -> (u64, Vec<String>) {
+        let set = RegexSet::new(patterns).unwrap_or_else(|e| panic!("{e}"));
+        let mut scanner = LineScanner::new(&set);
+        for chunk in chunks {
+            scanner.feed(chunk);
+        }
+        scanner.finish()
+    }
+
+    #[test]
+    fn counts_matching_lines_across_chunks() {
+        let (count, samples) = scan(
+            &[r"(?i)\berror\b", r"(?i)\bfatal\b"],
+            &[
+                b"ok\nERR",
+                b"OR: disk full\nfine\nFatal: gone",
+                b"\nan error and a fatal\n",
+            ],
+        );
+        assert_eq!(count, 3, "a line matching two patterns counts once");
+        assert_eq!(
+            samples,
+            ["ERROR: disk full", "Fatal: gone", "an error and a fatal"]
+        );
+    }
+
+    #[test]
+    fn keeps_three_samples_and_the_last_unterminated_line() {
+        let (count, samples) = scan(&["x"], &[b"x1\nx2\nx3\nx4\nx5"]);
+        assert_eq!(count, 5);
+        assert_eq!(samples.len(), SAMPLES);
+    }
+
+    #[test]
+    fn long_lines_stay_bounded() {
+        let long = vec![b'a'; MAX_LINE * 3];
+        let (count, _) = scan(&["^a+$"], &[&long, b"\nerror\n"]);
+        assert_eq!(
+            count, 1,
+            "the long line is judged on its first MAX_LINE bytes"
+        );
+        let mut tail = vec![b'a'; MAX_LINE + 10];
+        tail.extend_from_slice(b"error\n");
+        let (count, _) = scan(&["error"], &[&tail]);
+        assert_eq!(count, 0, "what lies past MAX_LINE is not looked at");
+    }
+}

@@ -1,0 +1,98 @@
+//! `notify.webhook`: a Slack-compatible JSON summary POSTed when a run's
+//! status is one the runbook asks for (default warn and crit). A failed
+//! notification is the caller's to report on stderr; it never changes the
+//! exit code, which is the check's verdict, not the messenger's.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::redact::Redactor;
+use crate::report::Report;
+use crate::status::Status;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// How many failing results the message lists.
+const LISTED: usize = 10;
+
+/// Whether a run with `status` should be sent, given the runbook's `on` list.
+pub fn wanted(status: Status, on: Option<&[String]>) -> bool {
+    match on {
+        Some(levels) => levels.iter().any(|level| level == status.as_str()),
+        None => matches!(status, Status::Warn | Status::Crit),
+    }
+}
+
+/// POSTs the summary; the error says what went wrong, for stderr.
+pub async fn send(
+    url: &str,
+    report: &Report,
+    host: Option<&str>,
+    redactor: &Redactor,
+) -> Result<(), String> {
+    let status = report.status();
+    let failing: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| r.status != Status::Ok)
+        .take(LISTED)
+        .map(|r| format!("• {} {}/{}: {}", r.status, r.section, r.name, r.message))
+        .collect();
+    let more = report
+        .results
+        .iter()
+        .filter(|r| r.status != Status::Ok)
+        .count()
+        .saturating_sub(LISTED);
+    let mut text = format!(
+        "opsbook {} of `{}`{}: *{}*",
+        report.command,
+        report.runbook,
+        host.map(|h| format!(" on {h}")).unwrap_or_default(),
+        status.as_str().to_uppercase()
+    );
+    for line in failing {
+        text.push('\n');
+        text.push_str(&line);
+    }
+    if more > 0 {
+        text.push_str(&format!("\n… and {more} more"));
+    }
+    let body = json!({
+        "text": redactor.redact(&text),
+        "status": status,
+        "command": report.command,
+        "runbook": report.runbook,
+    });
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client.post(url).json(&body).send().await.map_err(|e| {
+        format!(
+            "notification to the webhook failed: {}",
+            redactor.redact(&e.to_string())
+        )
+    })?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("the webhook answered {}", response.status()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_default_only_warn_and_crit_are_sent() {
+        assert!(!wanted(Status::Ok, None));
+        assert!(wanted(Status::Warn, None));
+        assert!(wanted(Status::Crit, None));
+        assert!(!wanted(Status::Unknown, None));
+        let on = ["crit".to_string(), "unknown".to_string()];
+        assert!(!wanted(Status::Warn, Some(&on)));
+        assert!(wanted(Status::Unknown, Some(&on)));
+    }
+}

@@ -1,0 +1,394 @@
+//! The runbook's `checks`: an HTTP request judged on status, body, JSON
+//! fields, latency and certificate lifetime (the pages' `curl /health`), or a
+//! command run in a service's container judged on its exit code and output
+//! (`docker exec db pg_isready`). Each runs under its own timeout; a failure
+//! quotes what came back, redacted, and the check's `hint`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::docker::{Container, Deployment, ExecOutput, State};
+use crate::redact::Redactor;
+use crate::runbook::model::{ExecCheck, HttpCheck};
+use crate::status::{CheckResult, Status};
+
+/// A check's timeout when the runbook gives none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A certificate expiring sooner than this is a warn.
+pub const CERT_WARN_DAYS: i64 = 14;
+/// How much of a response body is read (enough for any health endpoint).
+const BODY_CAP: usize = 1024 * 1024;
+/// How much of a body or of command output a failure quotes.
+const QUOTE_CHARS: usize = 200;
+
+const SECTION: &str = "checks";
+
+/// What every check needs: an HTTP client with TLS details switched on, and the redactor.
+pub struct Probe<'a> {
+    client: reqwest::Client,
+    redactor: &'a Redactor,
+}
+
+impl<'a> Probe<'a> {
+    pub fn new(redactor: &'a Redactor) -> Probe<'a> {
+        Probe {
+            client: client_builder().build().unwrap_or_default(),
+            redactor,
+        }
+    }
+
+    pub async fn http(
+        &self,
+        name: &str,
+        check: &HttpCheck,
+        ca: Option<&[u8]>,
+        hint: Option<&str>,
+    ) -> CheckResult {
+        let started = Instant::now();
+        let (status, message) = self.http_verdict(check, ca).await;
+        self.finish(name, status, message, hint, started)
+    }
+
+    async fn http_verdict(&self, check: &HttpCheck, ca: Option<&[u8]>) -> (Status, String) {
+        let timeout = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
+        let client = match ca {
+            None => self.client.clone(),
+            Some(pem) => match reqwest::Certificate::from_pem(pem)
+                .and_then(|cert| client_builder().add_root_certificate(cert).build())
+            {
+                Ok(client) => client,
+                Err(e) => return (Status::Unknown, format!("cannot use the check's `ca`: {e}")),
+            },
+        };
+        let method = check.method.as_deref().unwrap_or("GET");
+        let Ok(method) = reqwest::Method::from_bytes(method.as_bytes()) else {
+            return (Status::Unknown, format!("`{method}` is not an HTTP method"));
+        };
+        let mut request = client
+            .request(method, check.url.value.as_str())
+            .timeout(timeout);
+        for (key, value) in &check.headers {
+            request = request.header(key, value);
+        }
+        let started = Instant::now();
+        let outcome = async {
+            let mut response = request.send().await?;
+            let mut body = Vec::new();
+            while body.len() < BODY_CAP {
+                match response.chunk().await? {
+                    Some(chunk) => body.extend_from_slice(&chunk),
+                    None => break,
+                }
+            }
+            Ok::<_, reqwest::Error>((response, body))
+        };
+        // The request's own timeout covers connect, headers and body; this
+        // one guards against anything that does not honour it.
+        let (response, body) =
+            match tokio::time::timeout(timeout + Duration::from_millis(250), outcome).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(e)) if e.is_timeout() => {
+                    return (Status::Crit, format!("no answer within {}", show(timeout)));
+                }
+                Err(_) => return (Status::Crit, format!("no answer within {}", show(timeout))),
+                Ok(Err(e)) => {
+                    return (Status::Crit, format!("request failed: {}", error_chain(&e)));
+                }
+            };
+        let latency = started.elapsed();
+        let code = response.status().as_u16();
+        let want = check.status.unwrap_or(200);
+        if code != want {
+            return (
+                Status::Crit,
+                format!("status {code}, expected {want}{}", self.quote_body(&body)),
+            );
+        }
+        if let Some(needle) = &check.contains
+            && !String::from_utf8_lossy(&body).contains(needle.as_str())
+        {
+            return (
+                Status::Crit,
+                format!("body does not contain `{needle}`{}", self.quote_body(&body)),
+            );
+        }
+        if let Some(fields) = &check.json {
+            let parsed: Value = match serde_json::from_slice(&body) {
+                Ok(value) => value,
+                Err(_) => {
+                    return (
+                        Status::Crit,
+                        format!("body is not JSON{}", self.quote_body(&body)),
+                    );
+                }
+            };
+            for (path, expected) in fields {
+                match lookup(&parsed, path) {
+                    Some(actual) if same(actual, expected) => {}
+                    Some(actual) => {
+                        return (
+                            Status::Crit,
+                            format!(
+                                "`{path}` is {}, expected {expected}",
+                                self.redactor.redact(&actual.to_string())
+                            ),
+                        );
+                    }
+                    None => {
+                        return (
+                            Status::Crit,
+                            format!("`{path}` is missing{}", self.quote_body(&body)),
+                        );
+                    }
+                }
+            }
+        }
+        let mut verdict = (Status::Ok, format!("{code} in {}", show(latency)));
+        if let Some(max) = check.max_latency
+            && latency > max.std()
+        {
+            verdict = (
+                Status::Warn,
+                format!("{code} in {}, slower than max_latency {max}", show(latency)),
+            );
+        }
+        if let Some(days) = certificate_days_left(&response)
+            && days < CERT_WARN_DAYS
+        {
+            let when = if days < 1 {
+                "within a day".to_string()
+            } else {
+                format!("in {days} days")
+            };
+            verdict = (
+                Status::Warn,
+                format!("{}; TLS certificate expires {when}", verdict.1),
+            );
+        }
+        verdict
+    }
+
+    /// Runs an exec check in the first running container of its service.
+    pub async fn exec(
+        &self,
+        deployment: &Deployment,
+        containers: &[Container],
+        name: &str,
+        check: &ExecCheck,
+        hint: Option<&str>,
+    ) -> CheckResult {
+        let started = Instant::now();
+        let service = &check.service.value;
+        let container = containers
+            .iter()
+            .find(|c| c.service == *service && c.state == State::Running);
+        let (status, message) = match container {
+            None => (
+                Status::Crit,
+                format!("no running container of service `{service}`"),
+            ),
+            Some(container) => {
+                let timeout = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
+                let argv = check.command.argv();
+                match tokio::time::timeout(timeout, deployment.exec(&container.id, &argv)).await {
+                    Err(_) => (
+                        Status::Crit,
+                        format!(
+                            "`{}` gave no answer within {}",
+                            check.command,
+                            show(timeout)
+                        ),
+                    ),
+                    Ok(Err(e)) => (Status::Crit, format!("cannot run `{}`: {e}", check.command)),
+                    Ok(Ok(output)) => self.exec_verdict(check, &output),
+                }
+            }
+        };
+        self.finish(name, status, message, hint, started)
+    }
+
+    fn exec_verdict(&self, check: &ExecCheck, output: &ExecOutput) -> (Status, String) {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        match output.exit_code {
+            Some(0) => {}
+            Some(code) => {
+                let printed = if output.stderr.is_empty() {
+                    &output.stdout
+                } else {
+                    &output.stderr
+                };
+                return (
+                    Status::Crit,
+                    format!(
+                        "`{}` exited {code}{}",
+                        check.command,
+                        self.quote_body(printed)
+                    ),
+                );
+            }
+            None => {
+                return (
+                    Status::Unknown,
+                    format!("`{}` ended without an exit code", check.command),
+                );
+            }
+        }
+        if let Some(needle) = &check.stdout_contains
+            && !stdout.contains(needle.as_str())
+        {
+            return (
+                Status::Crit,
+                format!(
+                    "output of `{}` does not contain `{needle}`{}",
+                    check.command,
+                    self.quote_body(&output.stdout)
+                ),
+            );
+        }
+        let first = stdout.lines().next().unwrap_or("").trim();
+        let said = if first.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", self.quote(first))
+        };
+        (Status::Ok, format!("`{}` succeeded{said}", check.command))
+    }
+
+    fn finish(
+        &self,
+        name: &str,
+        status: Status,
+        message: String,
+        hint: Option<&str>,
+        started: Instant,
+    ) -> CheckResult {
+        let message = match hint {
+            Some(hint) if status != Status::Ok => format!("{message} (hint: {hint})"),
+            _ => message,
+        };
+        let took = started.elapsed();
+        CheckResult::new(
+            SECTION,
+            name,
+            status,
+            self.redactor.redact(&message).into_owned(),
+        )
+        .with_value(took.as_secs_f64(), "seconds")
+        .with_duration(took)
+    }
+
+    /// `: "first bytes of it"`, redacted, or nothing for an empty body.
+    fn quote_body(&self, bytes: &[u8]) -> String {
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.trim();
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", self.quote(text))
+        }
+    }
+
+    fn quote(&self, text: &str) -> String {
+        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut short: String = flat.chars().take(QUOTE_CHARS).collect();
+        if flat.chars().count() > QUOTE_CHARS {
+            short.push('…');
+        }
+        format!("{:?}", self.redactor.redact(&short))
+    }
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .tls_info(true)
+        .user_agent(concat!("opsbook/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::limited(5))
+}
+
+/// Whole days until the server's certificate expires, for an HTTPS answer.
+fn certificate_days_left(response: &reqwest::Response) -> Option<i64> {
+    let der = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()?
+        .peer_certificate()?;
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    let not_after = certificate.validity().not_after.timestamp();
+    Some((not_after - jiff::Timestamp::now().as_second()).div_euclid(86_400))
+}
+
+/// A field by dotted path: `status`, `checks.db.status`, `items.0.name`.
+fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(value, |value, key| match value {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// Equal, or equal as text: YAML's `status: 200` and `ok: true` meet JSON's "200" and "true".
+fn same(actual: &Value, expected: &Value) -> bool {
+    actual == expected || plain(actual) == plain(expected)
+}
+
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `12 ms`, `1.20 s`
+fn show(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{} ms", duration.as_millis())
+    } else {
+        format!("{:.2} s", duration.as_secs_f64())
+    }
+}
+
+/// reqwest's message plus its causes, on one line.
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dotted_paths_reach_into_objects_and_arrays() {
+        let body =
+            json!({"status": "ok", "checks": {"db": {"up": true}}, "items": [{"name": "a"}]});
+        assert_eq!(lookup(&body, "status"), Some(&json!("ok")));
+        assert_eq!(lookup(&body, "checks.db.up"), Some(&json!(true)));
+        assert_eq!(lookup(&body, "items.0.name"), Some(&json!("a")));
+        assert_eq!(lookup(&body, "items.1.name"), None);
+        assert_eq!(lookup(&body, "status.deep"), None);
+    }
+
+    #[test]
+    fn values_compare_as_text_when_types_differ() {
+        assert!(same(&json!("ok"), &json!("ok")));
+        assert!(same(&json!(200), &json!("200")));
+        assert!(same(&json!("true"), &json!(true)));
+        assert!(!same(&json!("degraded"), &json!("ok")));
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(show(Duration::from_millis(12)), "12 ms");
+        assert_eq!(show(Duration::from_millis(1200)), "1.20 s");
+    }
+}

@@ -1,0 +1,551 @@
+//! `opsbook daily-check`: the operators' morning checklist in one concurrent
+//! run. Host figures, every service's container, error lines in the logs,
+//! the runbook's checks and the age of the newest backup, each graded; then
+//! the run is recorded in the history and, when it is bad enough, notified.
+//!
+//! Everything runs at once under one deadline (`--timeout`): whatever has not
+//! answered by then is reported unknown, so nothing holds the run.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use indexmap::IndexMap;
+use regex::bytes::RegexSet;
+use tokio::time::timeout_at;
+
+use crate::backup_catalog;
+use crate::cli::Part;
+use crate::container_grade;
+use crate::docker::{Container, Deployment};
+use crate::error::Error;
+use crate::history::{HostFigures, Record, RecordedResult, StateDir};
+use crate::host::{DiskUsage, HostSnapshot};
+use crate::logscan::LineScanner;
+use crate::notify;
+use crate::probe::Probe;
+use crate::redact::Redactor;
+use crate::report::Report;
+use crate::runbook::Runbook;
+use crate::runbook::units;
+use crate::status::{CheckResult, Status};
+
+/// The log window when the runbook's `logs` gives no `since`.
+const DEFAULT_LOG_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How old the newest backup may be when `backup.max_age` is not given.
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(26 * 3600);
+/// The pause between runs under `--wait`.
+const WAIT_PAUSE: Duration = Duration::from_secs(2);
+
+pub struct Options {
+    pub only: Vec<Part>,
+    pub timeout: Duration,
+    pub wait: Option<Duration>,
+    pub state_dir: PathBuf,
+}
+
+impl Options {
+    fn wants(&self, part: Part) -> bool {
+        self.only.is_empty() || self.only.contains(&part)
+    }
+}
+
+/// One run's results and the figures the history keeps.
+struct Pass {
+    results: Vec<CheckResult>,
+    host: Option<HostSnapshot>,
+    containers: Vec<Container>,
+}
+
+pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> Result<(), Error> {
+    let state = StateDir::open(&options.state_dir)?;
+    let key = runbook.state_key();
+    let _lock = state.lock(&key, "daily-check")?;
+    let history = state.history(&key);
+    let previous = history.last();
+    let redact_patterns: Vec<String> = runbook
+        .model
+        .redact
+        .iter()
+        .map(|p| p.value.clone())
+        .collect();
+    let redactor = Redactor::new(&redact_patterns);
+
+    let first = Instant::now();
+    let pass = loop {
+        let started_at = jiff::Timestamp::now();
+        let clock = Instant::now();
+        let pass = one_pass(runbook, options, previous.as_ref(), &redactor).await;
+        let status = Status::worst(pass.results.iter().map(|r| r.status));
+        let Some(wait) = options.wait else {
+            break (pass, started_at, clock);
+        };
+        if status == Status::Ok || first.elapsed() + WAIT_PAUSE >= wait {
+            break (pass, started_at, clock);
+        }
+        tracing::info!(%status, "not passing yet; running again");
+        tokio::time::sleep(WAIT_PAUSE).await;
+    };
+    let (pass, started_at, clock) = pass;
+    report.started_at = started_at;
+    report.results = pass.results;
+    if let Some(host) = &pass.host {
+        report.extra.insert("host".into(), serde_json::json!(host));
+    }
+
+    let record = record(report, &pass.host, &pass.containers, clock.elapsed());
+    if let Err(e) = history.append(&record) {
+        tracing::warn!("the run was not recorded: {e}");
+    }
+    if let Some(webhook) = runbook
+        .model
+        .notify
+        .as_ref()
+        .and_then(|n| n.webhook.as_ref())
+    {
+        let on: Option<Vec<String>> = webhook
+            .on
+            .as_ref()
+            .map(|levels| levels.iter().map(|l| l.value.clone()).collect());
+        if notify::wanted(report.status(), on.as_deref()) {
+            let host = pass.host.as_ref().and_then(|h| h.hostname.as_deref());
+            if let Err(e) = notify::send(&webhook.url.value, report, host, &redactor).await {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+type Work<'a> = Pin<Box<dyn Future<Output = Vec<CheckResult>> + Send + 'a>>;
+
+async fn one_pass(
+    runbook: &Runbook,
+    options: &Options,
+    previous: Option<&Record>,
+    redactor: &Redactor,
+) -> Pass {
+    let deadline = tokio::time::Instant::now() + options.timeout;
+    let mut results = Vec::new();
+
+    let host = options.wants(Part::Host).then(|| {
+        let paths: Vec<PathBuf> = runbook
+            .plan
+            .thresholds
+            .disk_paths
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        tokio::task::spawn_blocking(move || HostSnapshot::read(&paths))
+    });
+
+    let has_exec_checks = runbook.model.checks.values().any(|c| c.exec.is_some());
+    let needs_docker = options.wants(Part::Containers)
+        || (options.wants(Part::Logs) && runbook.model.logs.is_some())
+        || (options.wants(Part::Checks) && has_exec_checks);
+    let mut deployment = None;
+    let mut containers = Vec::new();
+    if needs_docker {
+        let connected =
+            match timeout_at(deadline, Deployment::connect(runbook.plan.project.clone())).await {
+                Ok(connected) => connected,
+                Err(_) => Err(Error::DockerUnreachable {
+                    endpoint: "Docker".into(),
+                    reason: "no answer before the deadline".into(),
+                }),
+            };
+        let listed = match connected {
+            Ok(d) => match timeout_at(deadline, d.containers()).await {
+                Ok(Ok(mut list)) => {
+                    list.sort_by_key(|c| runbook.plan.startup_position(&c.service));
+                    Ok((d, list))
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!(
+                    "Docker at `{}` did not list containers before the deadline",
+                    d.endpoint()
+                )),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        match listed {
+            Ok((d, list)) => {
+                deployment = Some(d);
+                containers = list;
+            }
+            Err(message) => results.push(CheckResult::new(
+                "docker",
+                "engine",
+                Status::Unknown,
+                message,
+            )),
+        }
+    }
+
+    if deployment.is_some() && options.wants(Part::Containers) {
+        results.extend(grade_containers(runbook, &containers, previous));
+    }
+
+    let probe = Probe::new(redactor);
+    let mut work: Vec<(String, Work<'_>)> = Vec::new();
+    if let (Some(deployment), Some(logs)) = (&deployment, &runbook.model.logs)
+        && options.wants(Part::Logs)
+    {
+        work.push((
+            "logs".into(),
+            Box::pin(scan_logs(runbook, deployment, &containers, logs, redactor)),
+        ));
+    }
+    if options.wants(Part::Checks) {
+        for (name, check) in &runbook.model.checks {
+            let hint = check.hint.as_deref();
+            if let Some(http) = &check.http {
+                let probe = &probe;
+                work.push((
+                    format!("check {name}"),
+                    Box::pin(async move {
+                        let ca = match &http.ca {
+                            Some(path) => match std::fs::read(runbook.resolve(path)) {
+                                Ok(pem) => Some(pem),
+                                Err(e) => {
+                                    let message = format!("cannot read `ca` file `{path}`: {e}");
+                                    return vec![CheckResult::new(
+                                        "checks",
+                                        name,
+                                        Status::Unknown,
+                                        message,
+                                    )];
+                                }
+                            },
+                            None => None,
+                        };
+                        vec![probe.http(name, http, ca.as_deref(), hint).await]
+                    }),
+                ));
+            }
+            if let Some(exec) = &check.exec {
+                match &deployment {
+                    Some(deployment) => {
+                        let (probe, containers) = (&probe, &containers);
+                        work.push((
+                            format!("check {name}"),
+                            Box::pin(async move {
+                                vec![probe.exec(deployment, containers, name, exec, hint).await]
+                            }),
+                        ));
+                    }
+                    None => results.push(CheckResult::new(
+                        "checks",
+                        name,
+                        Status::Unknown,
+                        "Docker is unreachable",
+                    )),
+                }
+            }
+        }
+    }
+    if options.wants(Part::Backups) && runbook.model.backup.is_some() {
+        work.push(("backups".into(), Box::pin(check_backups(runbook))));
+    }
+
+    // One deadline for all of it: what has not answered by then is unknown.
+    let finished = join_all(work.into_iter().map(|(label, job)| async move {
+        match timeout_at(deadline, job).await {
+            Ok(results) => results,
+            Err(_) => vec![CheckResult::new(
+                label.split(' ').next().map(section_of).unwrap_or("checks"),
+                label
+                    .split_once(' ')
+                    .map_or(label.as_str(), |(_, name)| name),
+                Status::Unknown,
+                format!(
+                    "did not finish within the run's {}s deadline (--timeout)",
+                    options.timeout.as_secs()
+                ),
+            )],
+        }
+    }))
+    .await;
+    for batch in finished {
+        results.extend(batch);
+    }
+
+    let host = match host {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
+    if let Some(host) = &host {
+        let mut graded = host.grade(&runbook.plan.thresholds);
+        graded.append(&mut results);
+        results = graded;
+    }
+    Pass {
+        results,
+        host,
+        containers,
+    }
+}
+
+fn section_of(label: &str) -> &'static str {
+    match label {
+        "logs" => "logs",
+        "backups" => "backups",
+        _ => "checks",
+    }
+}
+
+/// Every listed service must have a running (and, with a healthcheck,
+/// healthy) container whose restart count has not grown since the last run;
+/// containers the runbook does not list are held to the same.
+fn grade_containers(
+    runbook: &Runbook,
+    containers: &[Container],
+    previous: Option<&Record>,
+) -> Vec<CheckResult> {
+    let all_projects = runbook.plan.project.is_none();
+    let mut results = Vec::new();
+    for container in containers {
+        let critical = runbook.is_critical(&container.service);
+        let (mut status, mut message) = container_grade::grade(container, critical);
+        let before = previous
+            .and_then(|p| p.restarts.get(&container.name))
+            .copied();
+        if let Some(before) = before
+            && container.restart_count > before
+        {
+            status = status.max(Status::Warn);
+            message.push_str(&format!(
+                "; restarted {} times since the last check",
+                container.restart_count - before
+            ));
+        }
+        let name = if all_projects {
+            format!("{}/{}", container.project, container.service)
+        } else {
+            container.service.clone()
+        };
+        results.push(
+            CheckResult::new("containers", name, status, message)
+                .with_value(container.restart_count as f64, "count"),
+        );
+    }
+    for service in runbook.model.services.keys() {
+        if !containers.iter().any(|c| c.service == *service) {
+            let (status, message) = container_grade::missing(runbook.is_critical(service));
+            results.push(CheckResult::new("containers", service, status, message));
+        }
+    }
+    results
+}
+
+/// Counts each service's log lines matching `logs.match` since the window
+/// began, all containers streamed at once.
+async fn scan_logs(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    containers: &[Container],
+    logs: &crate::runbook::model::Logs,
+    redactor: &Redactor,
+) -> Vec<CheckResult> {
+    let patterns: Vec<&str> = logs.patterns.iter().map(|p| p.value.as_str()).collect();
+    let Ok(set) = RegexSet::new(&patterns) else {
+        return vec![CheckResult::new(
+            "logs",
+            "patterns",
+            Status::Unknown,
+            "`logs.match` does not compile",
+        )];
+    };
+    let window = logs.since.map_or(DEFAULT_LOG_WINDOW, units::Duration::std);
+    let since = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::ZERO))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let warn = logs.warn.as_ref().map_or(1, |w| w.value);
+    let crit = logs.crit.as_ref().map(|c| c.value);
+    let all_projects = runbook.plan.project.is_none();
+
+    let tallies = join_all(containers.iter().map(|container| {
+        let set = &set;
+        async move {
+            let mut scanner = LineScanner::new(set);
+            let outcome = deployment
+                .scan_logs(&container.id, since, |chunk| scanner.feed(chunk))
+                .await;
+            (container, outcome, scanner.finish())
+        }
+    }))
+    .await;
+
+    // Per service: the containers of one service add up.
+    let mut per_service: IndexMap<String, (u64, Vec<String>, Vec<String>)> = IndexMap::new();
+    for (container, outcome, (count, samples)) in tallies {
+        let name = if all_projects {
+            format!("{}/{}", container.project, container.service)
+        } else {
+            container.service.clone()
+        };
+        let entry = per_service.entry(name).or_default();
+        entry.0 += count;
+        entry.1.extend(samples);
+        if let Err(e) = outcome {
+            entry.2.push(e.to_string());
+        }
+    }
+    let window_text = units::Duration(window).to_string();
+    per_service
+        .into_iter()
+        .map(|(service, (count, samples, errors))| {
+            let status = if crit.is_some_and(|c| count >= c) {
+                Status::Crit
+            } else if count >= warn {
+                Status::Warn
+            } else if !errors.is_empty() {
+                Status::Unknown
+            } else {
+                Status::Ok
+            };
+            let mut message = if count == 0 {
+                format!("no matching lines in the last {window_text}")
+            } else {
+                let quoted: Vec<String> = samples
+                    .iter()
+                    .take(crate::logscan::SAMPLES)
+                    .map(|s| format!("{:?}", redactor.redact(s)))
+                    .collect();
+                format!(
+                    "{count} matching lines in the last {window_text}: {}",
+                    quoted.join(", ")
+                )
+            };
+            if let Some(error) = errors.first() {
+                message.push_str(&format!(" (logs not fully read: {error})"));
+            }
+            CheckResult::new("logs", service, status, message).with_value(count as f64, "count")
+        })
+        .collect()
+}
+
+/// The newest complete backup against `max_age`, and the free space where backups go.
+async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
+    let Some(backup) = &runbook.model.backup else {
+        return Vec::new();
+    };
+    let dir = runbook.resolve(&backup.dir);
+    let max_age = backup.max_age.map_or(DEFAULT_MAX_AGE, units::Duration::std);
+    let disk_limits = runbook.plan.thresholds.disk;
+    let shown = backup.dir.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let listing = backup_catalog::list(&dir);
+        let disk = DiskUsage::read(&nearest_existing(&dir));
+        (listing, disk)
+    })
+    .await;
+    let Ok((listing, disk)) = found else {
+        return vec![CheckResult::new(
+            "backups",
+            "newest",
+            Status::Unknown,
+            "the backup check did not finish",
+        )];
+    };
+    let mut results = Vec::new();
+    results.push(match listing {
+        Err(e) => CheckResult::new(
+            "backups",
+            "newest",
+            Status::Unknown,
+            format!("cannot read `{shown}`: {e}"),
+        ),
+        Ok(backups) => match backups.last() {
+            None => CheckResult::new(
+                "backups",
+                "newest",
+                Status::Warn,
+                format!("no backup yet in {shown}"),
+            ),
+            Some(newest) => {
+                let age = jiff::Timestamp::now()
+                    .as_second()
+                    .saturating_sub(newest.created_at.as_second())
+                    .max(0);
+                let age = Duration::from_secs(age.unsigned_abs());
+                let status = if age > max_age * 2 {
+                    Status::Crit
+                } else if age > max_age {
+                    Status::Warn
+                } else {
+                    Status::Ok
+                };
+                let limit = match status {
+                    Status::Ok => String::new(),
+                    _ => format!(", older than max_age {}", units::Duration(max_age)),
+                };
+                CheckResult::new(
+                    "backups",
+                    "newest",
+                    status,
+                    format!(
+                        "newest backup `{}` is {} old{limit}",
+                        newest.id,
+                        crate::sections::status::coarse_duration(age.as_secs())
+                    ),
+                )
+                .with_value(age.as_secs() as f64, "seconds")
+            }
+        },
+    });
+    results.push(disk.grade("backups", "free space", disk_limits));
+    results
+}
+
+/// The folder itself, or the closest parent that exists (the folder a first
+/// backup will create lives on that filesystem).
+fn nearest_existing(path: &Path) -> PathBuf {
+    path.ancestors()
+        .find(|p| p.exists())
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+}
+
+/// The history's record of this run.
+fn record(
+    report: &Report,
+    host: &Option<HostSnapshot>,
+    containers: &[Container],
+    took: Duration,
+) -> Record {
+    let figures = host
+        .as_ref()
+        .map_or_else(HostFigures::default, |h| HostFigures {
+            memory_percent: h.memory.map(|m| m.percent()),
+            swap_percent: h.swap.map(|s| s.percent()),
+            load_per_core: h.load_per_core(),
+            disks: h
+                .disks
+                .iter()
+                .filter_map(|d| d.usage.map(|u| (d.path.display().to_string(), u.percent())))
+                .collect(),
+        });
+    Record {
+        at: report.started_at,
+        command: report.command.clone(),
+        status: report.status(),
+        duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        host: figures,
+        restarts: containers
+            .iter()
+            .map(|c| (c.name.clone(), c.restart_count))
+            .collect(),
+        results: report
+            .results
+            .iter()
+            .map(|r| RecordedResult {
+                section: r.section.clone(),
+                name: r.name.clone(),
+                status: r.status,
+                value: r.value,
+            })
+            .collect(),
+    }
+}
