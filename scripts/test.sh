@@ -26,9 +26,13 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
 }
 
-# busybox-static: the only content of the fixture image.
-if ! dpkg -s busybox-static >/dev/null 2>&1; then
-  apt_install busybox-static
+# busybox-static: the only content of the fixture image; openssl: the TLS test's server.
+missing=()
+for package in busybox-static openssl; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt_install "${missing[@]}"
 fi
 BUSYBOX=/bin/busybox
 [ -x "$BUSYBOX" ] || die "no $BUSYBOX after installing busybox-static"

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::docker::{Container, Deployment, ExecOutput, State};
 use crate::redact::Redactor;
 use crate::runbook::model::{ExecCheck, HttpCheck};
+use crate::runbook::units;
 use crate::status::{CheckResult, Status};
 
 /// A check's timeout when the runbook gives none.
@@ -89,9 +90,17 @@ impl<'a> Probe<'a> {
             match tokio::time::timeout(timeout + Duration::from_millis(250), outcome).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(e)) if e.is_timeout() => {
-                    return (Status::Crit, format!("no answer within {}", show(timeout)));
+                    return (
+                        Status::Crit,
+                        format!("no answer within {}", units::Duration(timeout)),
+                    );
                 }
-                Err(_) => return (Status::Crit, format!("no answer within {}", show(timeout))),
+                Err(_) => {
+                    return (
+                        Status::Crit,
+                        format!("no answer within {}", units::Duration(timeout)),
+                    );
+                }
                 Ok(Err(e)) => {
                     return (Status::Crit, format!("request failed: {}", error_chain(&e)));
                 }
@@ -153,10 +162,12 @@ impl<'a> Probe<'a> {
                 format!("{code} in {}, slower than max_latency {max}", show(latency)),
             );
         }
-        if let Some(days) = certificate_days_left(&response)
-            && days < CERT_WARN_DAYS
+        if let Some(left) = certificate_seconds_left(&response)
+            && left < CERT_WARN_DAYS * 86_400
         {
-            let when = if days < 1 {
+            // 6 days 23 hours reads as "7 days", as a person would say it.
+            let days = (left as f64 / 86_400.0).round() as i64;
+            let when = if left < 86_400 {
                 "within a day".to_string()
             } else {
                 format!("in {days} days")
@@ -197,7 +208,7 @@ impl<'a> Probe<'a> {
                         format!(
                             "`{}` gave no answer within {}",
                             check.command,
-                            show(timeout)
+                            units::Duration(timeout)
                         ),
                     ),
                     Ok(Err(e)) => (Status::Crit, format!("cannot run `{}`: {e}", check.command)),
@@ -306,15 +317,15 @@ fn client_builder() -> reqwest::ClientBuilder {
         .redirect(reqwest::redirect::Policy::limited(5))
 }
 
-/// Whole days until the server's certificate expires, for an HTTPS answer.
-fn certificate_days_left(response: &reqwest::Response) -> Option<i64> {
+/// Seconds until the server's certificate expires, for an HTTPS answer.
+fn certificate_seconds_left(response: &reqwest::Response) -> Option<i64> {
     let der = response
         .extensions()
         .get::<reqwest::tls::TlsInfo>()?
         .peer_certificate()?;
     let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
     let not_after = certificate.validity().not_after.timestamp();
-    Some((not_after - jiff::Timestamp::now().as_second()).div_euclid(86_400))
+    Some(not_after - jiff::Timestamp::now().as_second())
 }
 
 /// A field by dotted path: `status`, `checks.db.status`, `items.0.name`.

@@ -5,6 +5,7 @@
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
 mod cli;
+mod daily_check;
 mod formats;
 mod status;
 mod support;

@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Project, Workspace, result};
-
-/// Thresholds no machine crosses, so only the containers decide the status.
-const CALM_HOST: &str = "thresholds:\n  memory: { warn: 100%, crit: 100% }\n  swap: { warn: 100%, crit: 100% }\n  load: { warn: 1000, crit: 1000 }\n  disk: { warn: 100%, crit: 100%, paths: [\"/\"] }\n";
+use crate::support::{CALM_HOST, Project, Workspace, result};
 
 fn runbook(project: &Project, services: &str) -> String {
     format!(

@@ -10,7 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HealthConfig};
+use bollard::exec::CreateExecOptions;
+use bollard::models::{
+    ContainerCreateBody, HealthConfig, HostConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
     StopContainerOptionsBuilder,
@@ -22,6 +26,9 @@ pub const FIXTURE_IMAGE: &str = "opsbook-fixture:1";
 /// A long-running command that stops at once on SIGTERM (a plain `sleep` as
 /// PID 1 ignores it and makes every stop wait out its grace period).
 pub const IDLE: &[&str] = &["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"];
+
+/// Thresholds no machine crosses, so only what a test sets up decides the status.
+pub const CALM_HOST: &str = "thresholds:\n  memory: { warn: 100%, crit: 100% }\n  swap: { warn: 100%, crit: 100% }\n  load: { warn: 1000, crit: 1000 }\n  disk: { warn: 100%, crit: 100%, paths: [\"/\"] }\n";
 
 /// A temporary folder to write runbooks into and run opsbook from.
 pub struct Workspace {
@@ -178,7 +185,10 @@ impl Project {
         ServiceSpec {
             project: self,
             service: service.to_string(),
+            script: None,
             healthcheck: None,
+            ports: Vec::new(),
+            restart_on_failure: false,
         }
     }
 
@@ -196,6 +206,35 @@ impl Project {
                     .stop_container(&self.container_name(service), Some(options)),
             )
             .expect("stop container");
+    }
+
+    /// Runs a shell command in the service's container and waits for it.
+    pub fn exec(&self, service: &str, shell: &str) {
+        let docker = &self.engine.docker;
+        self.engine.runtime.block_on(async {
+            let options = CreateExecOptions {
+                cmd: Some(vec!["sh".to_string(), "-c".to_string(), shell.to_string()]),
+                ..Default::default()
+            };
+            let exec = docker
+                .create_exec(&self.container_name(service), options)
+                .await
+                .expect("create exec");
+            docker.start_exec(&exec.id, None).await.expect("start exec");
+        });
+    }
+
+    pub fn restart_count(&self, service: &str) -> i64 {
+        self.engine
+            .runtime
+            .block_on(
+                self.engine
+                    .docker
+                    .inspect_container(&self.container_name(service), None),
+            )
+            .expect("inspect container")
+            .restart_count
+            .unwrap_or_default()
     }
 
     /// Waits until the container's health status reads `want`.
@@ -266,10 +305,31 @@ impl Drop for Project {
 pub struct ServiceSpec<'a> {
     project: &'a Project,
     service: String,
+    script: Option<String>,
     healthcheck: Option<Vec<String>>,
+    ports: Vec<(u16, u16)>,
+    restart_on_failure: bool,
 }
 
 impl ServiceSpec<'_> {
+    /// A shell script run first; the container then idles until stopped.
+    pub fn script(mut self, shell: &str) -> Self {
+        self.script = Some(shell.to_string());
+        self
+    }
+
+    /// Publishes `container` on 127.0.0.1:`host`.
+    pub fn port(mut self, container: u16, host: u16) -> Self {
+        self.ports.push((container, host));
+        self
+    }
+
+    /// Docker restarts it when it exits non-zero (and counts the restarts).
+    pub fn restart_on_failure(mut self) -> Self {
+        self.restart_on_failure = true;
+        self
+    }
+
     /// A shell healthcheck run every second; one failure makes it unhealthy.
     pub fn healthcheck(mut self, shell: &str) -> Self {
         self.healthcheck = Some(vec!["CMD-SHELL".into(), shell.into()]);
@@ -294,10 +354,38 @@ impl ServiceSpec<'_> {
             ("com.docker.compose.oneoff".to_string(), "False".to_string()),
         ]);
         let second = 1_000_000_000;
+        let command = match &self.script {
+            Some(script) => vec![
+                "sh".to_string(),
+                "-c".to_string(),
+                format!("{script}\n{}", IDLE[2]),
+            ],
+            None => IDLE.iter().map(|s| s.to_string()).collect(),
+        };
+        let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = self
+            .ports
+            .iter()
+            .map(|(container, host)| {
+                let binding = PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(host.to_string()),
+                };
+                (format!("{container}/tcp"), Some(vec![binding]))
+            })
+            .collect();
         let body = ContainerCreateBody {
             image: Some(FIXTURE_IMAGE.to_string()),
-            cmd: Some(IDLE.iter().map(|s| s.to_string()).collect()),
+            cmd: Some(command),
             labels: Some(labels),
+            exposed_ports: Some(self.ports.iter().map(|(c, _)| format!("{c}/tcp")).collect()),
+            host_config: Some(HostConfig {
+                port_bindings: Some(port_bindings),
+                restart_policy: self.restart_on_failure.then_some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                    maximum_retry_count: None,
+                }),
+                ..Default::default()
+            }),
             healthcheck: self.healthcheck.map(|test| HealthConfig {
                 test: Some(test),
                 interval: Some(second),
@@ -328,5 +416,25 @@ impl ServiceSpec<'_> {
             .block_on(project.engine.docker.start_container(&id, None))
             .expect("start container");
         id
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("free port")
+}
+
+/// Polls `condition` every 200 ms until it holds, failing after `within`.
+pub fn eventually(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
