@@ -56,7 +56,17 @@ pub enum Health {
     Unhealthy,
 }
 
-/// One container as opsbook sees it.
+/// A container as the list shows it.
+#[derive(Debug, Clone)]
+pub struct ContainerRef {
+    pub id: String,
+    pub name: String,
+    pub project: String,
+    pub service: String,
+    pub state: State,
+}
+
+/// One container as opsbook sees it, inspected.
 #[derive(Debug, Clone, Serialize)]
 pub struct Container {
     pub id: String,
@@ -113,10 +123,9 @@ impl Deployment {
         &self.endpoint
     }
 
-    /// Every container of the project, running or not, sorted by project,
-    /// service and name. Inspects run concurrently (restart counts and
-    /// healthcheck output are only in the inspect).
-    pub async fn containers(&self) -> Result<Vec<Container>, Error> {
+    /// Every container of the project, running or not, as the list shows it
+    /// (one request): enough to read logs or exec, not restarts or health output.
+    pub async fn list(&self) -> Result<Vec<ContainerRef>, Error> {
         let label = match &self.project {
             Some(project) => format!("{PROJECT_LABEL}={project}"),
             None => PROJECT_LABEL.to_string(),
@@ -131,9 +140,22 @@ impl Deployment {
             .list_containers(Some(options))
             .await
             .map_err(|e| self.failed("listing containers", e))?;
-        let ids: Vec<String> = summaries.into_iter().filter_map(|s| s.id).collect();
-        let inspects = join_all(ids.iter().map(|id| self.docker.inspect_container(id, None))).await;
-        let mut containers = Vec::with_capacity(ids.len());
+        let mut refs: Vec<ContainerRef> = summaries.into_iter().filter_map(ref_from).collect();
+        refs.sort_by(|a, b| {
+            (&a.project, &a.service, &a.name).cmp(&(&b.project, &b.service, &b.name))
+        });
+        Ok(refs)
+    }
+
+    /// The listed containers in full, inspected concurrently (restart counts
+    /// and healthcheck output are only in the inspect), in the same order.
+    pub async fn inspect(&self, refs: &[ContainerRef]) -> Result<Vec<Container>, Error> {
+        let inspects = join_all(
+            refs.iter()
+                .map(|r| self.docker.inspect_container(&r.id, None)),
+        )
+        .await;
+        let mut containers = Vec::with_capacity(refs.len());
         for inspect in inspects {
             match inspect {
                 Ok(inspect) => containers.push(container_from(inspect)),
@@ -144,10 +166,13 @@ impl Deployment {
                 Err(e) => return Err(self.failed("inspecting a container", e)),
             }
         }
-        containers.sort_by(|a, b| {
-            (&a.project, &a.service, &a.name).cmp(&(&b.project, &b.service, &b.name))
-        });
         Ok(containers)
+    }
+
+    /// `list` then `inspect`.
+    pub async fn containers(&self) -> Result<Vec<Container>, Error> {
+        let refs = self.list().await?;
+        self.inspect(&refs).await
     }
 
     /// Runs `argv` in a container and waits for it to end, keeping at most
@@ -236,6 +261,33 @@ pub struct ExecOutput {
 fn append_capped(buffer: &mut Vec<u8>, bytes: &[u8]) {
     let room = EXEC_OUTPUT_CAP.saturating_sub(buffer.len());
     buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
+fn ref_from(summary: bollard::models::ContainerSummary) -> Option<ContainerRef> {
+    use bollard::models::ContainerSummaryStateEnum as S;
+    let labels = summary.labels.unwrap_or_default();
+    let state = match summary.state {
+        Some(S::CREATED) => State::Created,
+        Some(S::RUNNING) => State::Running,
+        Some(S::PAUSED) => State::Paused,
+        Some(S::RESTARTING) => State::Restarting,
+        Some(S::REMOVING) => State::Removing,
+        Some(S::EXITED) => State::Exited,
+        Some(S::DEAD) => State::Dead,
+        _ => State::Unknown,
+    };
+    Some(ContainerRef {
+        id: summary.id?,
+        name: summary
+            .names
+            .and_then(|names| names.into_iter().next())
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
+        project: labels.get(PROJECT_LABEL).cloned().unwrap_or_default(),
+        service: labels.get(SERVICE_LABEL).cloned().unwrap_or_default(),
+        state,
+    })
 }
 
 fn container_from(inspect: bollard::models::ContainerInspectResponse) -> Container {

@@ -49,7 +49,7 @@ where
             };
         }
     };
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.no_color);
     let style = Style {
         format: cli.format,
         color: use_color(cli.no_color),
@@ -138,12 +138,16 @@ fn print(text: &str) {
 
 /// Colour only on a terminal, and never with `--no-color` or `NO_COLOR`.
 fn use_color(no_color_flag: bool) -> bool {
+    color_allowed(no_color_flag) && std::io::stdout().is_terminal()
+}
+
+fn color_allowed(no_color_flag: bool) -> bool {
     let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    !no_color_flag && !no_color_env && std::io::stdout().is_terminal()
+    !no_color_flag && !no_color_env
 }
 
 /// Logs go to stderr, never stdout: `--format json | jq` always works.
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, no_color_flag: bool) {
     let level = match verbose {
         0 => "warn",
         1 => "info",
@@ -151,9 +155,16 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPSBOOK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("opsbook={level}")));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .try_init();
+        .with_ansi(color_allowed(no_color_flag) && std::io::stderr().is_terminal());
+    // Timings matter when debugging (-vv); a warning to an operator needs none.
+    let _ = if verbose >= 2 {
+        logs.with_timer(tracing_subscriber::fmt::time::uptime())
+            .try_init()
+    } else {
+        logs.without_time().try_init()
+    };
 }

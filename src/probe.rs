@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::docker::{Container, Deployment, ExecOutput, State};
+use crate::docker::{ContainerRef, Deployment, ExecOutput, State};
 use crate::redact::Redactor;
 use crate::runbook::model::{ExecCheck, HttpCheck};
 use crate::runbook::units;
@@ -27,16 +27,24 @@ const SECTION: &str = "checks";
 
 /// What every check needs: an HTTP client with TLS details switched on, and the redactor.
 pub struct Probe<'a> {
-    client: reqwest::Client,
+    /// Built on first use: loading the system's root certificates takes
+    /// milliseconds better spent while Docker answers.
+    client: std::sync::OnceLock<reqwest::Client>,
     redactor: &'a Redactor,
 }
 
 impl<'a> Probe<'a> {
     pub fn new(redactor: &'a Redactor) -> Probe<'a> {
         Probe {
-            client: client_builder().build().unwrap_or_default(),
+            client: std::sync::OnceLock::new(),
             redactor,
         }
+    }
+
+    fn client(&self) -> reqwest::Client {
+        self.client
+            .get_or_init(|| client_builder().build().unwrap_or_default())
+            .clone()
     }
 
     pub async fn http(
@@ -54,7 +62,7 @@ impl<'a> Probe<'a> {
     async fn http_verdict(&self, check: &HttpCheck, ca: Option<&[u8]>) -> (Status, String) {
         let timeout = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
         let client = match ca {
-            None => self.client.clone(),
+            None => self.client(),
             Some(pem) => match reqwest::Certificate::from_pem(pem)
                 .and_then(|cert| client_builder().add_root_certificate(cert).build())
             {
@@ -184,7 +192,7 @@ impl<'a> Probe<'a> {
     pub async fn exec(
         &self,
         deployment: &Deployment,
-        containers: &[Container],
+        containers: &[ContainerRef],
         name: &str,
         check: &ExecCheck,
         hint: Option<&str>,
@@ -216,6 +224,7 @@ impl<'a> Probe<'a> {
                 }
             }
         };
+        tracing::debug!(check = name, "exec check done");
         self.finish(name, status, message, hint, started)
     }
 

@@ -19,7 +19,7 @@ use tokio::time::timeout_at;
 use crate::backup_catalog;
 use crate::cli::Part;
 use crate::container_grade;
-use crate::docker::{Container, Deployment};
+use crate::docker::{Container, ContainerRef, Deployment};
 use crate::error::Error;
 use crate::history::{HostFigures, Record, RecordedResult, StateDir};
 use crate::host::{DiskUsage, HostSnapshot};
@@ -65,6 +65,7 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
     let _lock = state.lock(&key, "daily-check")?;
     let history = state.history(&key);
     let previous = history.last();
+    tracing::debug!(previous = previous.is_some(), "locked, history read");
     let redact_patterns: Vec<String> = runbook
         .model
         .redact
@@ -121,6 +122,10 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
 
 type Work<'a> = Pin<Box<dyn Future<Output = Vec<CheckResult>> + Send + 'a>>;
 
+/// Runs every part once. Work that needs no Docker (host, HTTP checks,
+/// backups) starts at once; the Docker parts start as soon as the container
+/// list is in (logs and exec need only ids), while the containers are
+/// inspected for grading. All of it shares one deadline.
 async fn one_pass(
     runbook: &Runbook,
     options: &Options,
@@ -128,8 +133,7 @@ async fn one_pass(
     redactor: &Redactor,
 ) -> Pass {
     let deadline = tokio::time::Instant::now() + options.timeout;
-    let mut results = Vec::new();
-
+    let seconds = options.timeout.as_secs();
     let host = options.wants(Part::Host).then(|| {
         let paths: Vec<PathBuf> = runbook
             .plan
@@ -141,146 +145,171 @@ async fn one_pass(
         tokio::task::spawn_blocking(move || HostSnapshot::read(&paths))
     });
 
-    let has_exec_checks = runbook.model.checks.values().any(|c| c.exec.is_some());
-    let needs_docker = options.wants(Part::Containers)
-        || (options.wants(Part::Logs) && runbook.model.logs.is_some())
-        || (options.wants(Part::Checks) && has_exec_checks);
-    let mut deployment = None;
-    let mut containers = Vec::new();
-    if needs_docker {
-        let connected =
-            match timeout_at(deadline, Deployment::connect(runbook.plan.project.clone())).await {
-                Ok(connected) => connected,
-                Err(_) => Err(Error::DockerUnreachable {
-                    endpoint: "Docker".into(),
-                    reason: "no answer before the deadline".into(),
-                }),
-            };
-        let listed = match connected {
-            Ok(d) => match timeout_at(deadline, d.containers()).await {
-                Ok(Ok(mut list)) => {
-                    list.sort_by_key(|c| runbook.plan.startup_position(&c.service));
-                    Ok((d, list))
-                }
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!(
-                    "Docker at `{}` did not list containers before the deadline",
-                    d.endpoint()
-                )),
-            },
-            Err(e) => Err(e.to_string()),
-        };
-        match listed {
-            Ok((d, list)) => {
-                deployment = Some(d);
-                containers = list;
-            }
-            Err(message) => results.push(CheckResult::new(
-                "docker",
-                "engine",
-                Status::Unknown,
-                message,
-            )),
-        }
-    }
-
-    if deployment.is_some() && options.wants(Part::Containers) {
-        results.extend(grade_containers(runbook, &containers, previous));
-    }
-
     let probe = Probe::new(redactor);
-    let mut work: Vec<(String, Work<'_>)> = Vec::new();
-    if let (Some(deployment), Some(logs)) = (&deployment, &runbook.model.logs)
-        && options.wants(Part::Logs)
-    {
-        work.push((
-            "logs".into(),
-            Box::pin(scan_logs(runbook, deployment, &containers, logs, redactor)),
-        ));
-    }
+    let mut free_of_docker: Vec<(String, Work<'_>)> = Vec::new();
     if options.wants(Part::Checks) {
         for (name, check) in &runbook.model.checks {
-            let hint = check.hint.as_deref();
             if let Some(http) = &check.http {
-                let probe = &probe;
-                work.push((
-                    format!("check {name}"),
-                    Box::pin(async move {
-                        let ca = match &http.ca {
-                            Some(path) => match std::fs::read(runbook.resolve(path)) {
-                                Ok(pem) => Some(pem),
-                                Err(e) => {
-                                    let message = format!("cannot read `ca` file `{path}`: {e}");
-                                    return vec![CheckResult::new(
-                                        "checks",
-                                        name,
-                                        Status::Unknown,
-                                        message,
-                                    )];
-                                }
-                            },
-                            None => None,
-                        };
-                        vec![probe.http(name, http, ca.as_deref(), hint).await]
-                    }),
+                let (probe, hint) = (&probe, check.hint.as_deref());
+                free_of_docker.push((
+                    format!("checks {name}"),
+                    Box::pin(http_check(runbook, probe, name, http, hint)),
                 ));
-            }
-            if let Some(exec) = &check.exec {
-                match &deployment {
-                    Some(deployment) => {
-                        let (probe, containers) = (&probe, &containers);
-                        work.push((
-                            format!("check {name}"),
-                            Box::pin(async move {
-                                vec![probe.exec(deployment, containers, name, exec, hint).await]
-                            }),
-                        ));
-                    }
-                    None => results.push(CheckResult::new(
-                        "checks",
-                        name,
-                        Status::Unknown,
-                        "Docker is unreachable",
-                    )),
-                }
             }
         }
     }
     if options.wants(Part::Backups) && runbook.model.backup.is_some() {
-        work.push(("backups".into(), Box::pin(check_backups(runbook))));
+        free_of_docker.push(("backups newest".into(), Box::pin(check_backups(runbook))));
     }
+    let independent = join_all(
+        free_of_docker
+            .into_iter()
+            .map(|(label, job)| bounded(deadline, seconds, label, job)),
+    );
 
-    // One deadline for all of it: what has not answered by then is unknown.
-    let finished = join_all(work.into_iter().map(|(label, job)| async move {
-        match timeout_at(deadline, job).await {
-            Ok(results) => results,
-            Err(_) => vec![CheckResult::new(
-                label.split(' ').next().map(section_of).unwrap_or("checks"),
-                label
-                    .split_once(' ')
-                    .map_or(label.as_str(), |(_, name)| name),
-                Status::Unknown,
-                format!(
-                    "did not finish within the run's {}s deadline (--timeout)",
-                    options.timeout.as_secs()
-                ),
-            )],
+    let docker_part = async {
+        let mut results = Vec::new();
+        let exec_checks: Vec<_> = runbook
+            .model
+            .checks
+            .iter()
+            .filter_map(|(name, check)| {
+                check
+                    .exec
+                    .as_ref()
+                    .map(|exec| (name, exec, check.hint.as_deref()))
+            })
+            .filter(|_| options.wants(Part::Checks))
+            .collect();
+        let logs = runbook
+            .model
+            .logs
+            .as_ref()
+            .filter(|_| options.wants(Part::Logs));
+        if !options.wants(Part::Containers) && logs.is_none() && exec_checks.is_empty() {
+            return (results, Vec::new());
         }
-    }))
-    .await;
-    for batch in finished {
-        results.extend(batch);
-    }
+        let listed = async {
+            let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
+            tracing::debug!("connected to Docker");
+            let mut refs = deployment.list().await?;
+            tracing::debug!(containers = refs.len(), "listed");
+            refs.sort_by_key(|c| runbook.plan.startup_position(&c.service));
+            Ok::<_, Error>((deployment, refs))
+        };
+        let (deployment, refs) = match timeout_at(deadline, listed).await {
+            Ok(Ok(listed)) => listed,
+            Ok(Err(e)) => {
+                results.push(CheckResult::new(
+                    "docker",
+                    "engine",
+                    Status::Unknown,
+                    e.to_string(),
+                ));
+                for (name, _, _) in exec_checks {
+                    results.push(CheckResult::new(
+                        "checks",
+                        name,
+                        Status::Unknown,
+                        "Docker is unreachable",
+                    ));
+                }
+                return (results, Vec::new());
+            }
+            Err(_) => {
+                let message =
+                    "Docker did not list the containers before the run's deadline (--timeout)";
+                results.push(CheckResult::new(
+                    "docker",
+                    "engine",
+                    Status::Unknown,
+                    message,
+                ));
+                return (results, Vec::new());
+            }
+        };
+        let (deployment, refs) = (&deployment, &refs);
 
+        let mut work: Vec<(String, Work<'_>)> = Vec::new();
+        for (name, exec, hint) in exec_checks {
+            let probe = &probe;
+            work.push((
+                format!("checks {name}"),
+                Box::pin(async move { vec![probe.exec(deployment, refs, name, exec, hint).await] }),
+            ));
+        }
+        // After the execs: their requests go out first, ahead of 50 log streams.
+        if let Some(logs) = logs {
+            work.push((
+                "logs all".into(),
+                Box::pin(scan_logs(runbook, deployment, refs, logs, redactor)),
+            ));
+        }
+        let inspected = async {
+            if !options.wants(Part::Containers) {
+                return (Vec::new(), Vec::new());
+            }
+            match timeout_at(deadline, deployment.inspect(refs)).await {
+                Ok(Ok(containers)) => {
+                    tracing::debug!("inspected");
+                    (grade_containers(runbook, &containers, previous), containers)
+                }
+                Ok(Err(e)) => (
+                    vec![CheckResult::new(
+                        "docker",
+                        "engine",
+                        Status::Unknown,
+                        e.to_string(),
+                    )],
+                    Vec::new(),
+                ),
+                Err(_) => {
+                    let message =
+                        "containers were not inspected before the run's deadline (--timeout)";
+                    (
+                        vec![CheckResult::new(
+                            "docker",
+                            "engine",
+                            Status::Unknown,
+                            message,
+                        )],
+                        Vec::new(),
+                    )
+                }
+            }
+        };
+        let ((graded, containers), batches) = tokio::join!(
+            inspected,
+            join_all(
+                work.into_iter()
+                    .map(|(label, job)| bounded(deadline, seconds, label, job))
+            )
+        );
+        results.extend(graded);
+        // Exec checks come back first (runbook order); logs go before them.
+        let mut batches = batches;
+        if logs.is_some()
+            && let Some(logs) = batches.pop()
+        {
+            results.extend(logs);
+        }
+        for batch in batches {
+            results.extend(batch);
+        }
+        (results, containers)
+    };
+
+    let ((docker_results, containers), independent) = tokio::join!(docker_part, independent);
     let host = match host {
         Some(task) => task.await.ok(),
         None => None,
     };
-    if let Some(host) = &host {
-        let mut graded = host.grade(&runbook.plan.thresholds);
-        graded.append(&mut results);
-        results = graded;
-    }
+    let mut results = host
+        .as_ref()
+        .map(|h| h.grade(&runbook.plan.thresholds))
+        .unwrap_or_default();
+    results.extend(docker_results);
+    results.extend(independent.into_iter().flatten());
     Pass {
         results,
         host,
@@ -288,12 +317,44 @@ async fn one_pass(
     }
 }
 
-fn section_of(label: &str) -> &'static str {
-    match label {
-        "logs" => "logs",
-        "backups" => "backups",
-        _ => "checks",
+/// The job's results, or one unknown result naming it if the deadline comes first.
+async fn bounded(
+    deadline: tokio::time::Instant,
+    seconds: u64,
+    label: String,
+    job: Work<'_>,
+) -> Vec<CheckResult> {
+    match timeout_at(deadline, job).await {
+        Ok(results) => results,
+        Err(_) => {
+            let (section, name) = label
+                .split_once(' ')
+                .unwrap_or((label.as_str(), label.as_str()));
+            let message =
+                format!("did not finish within the run's {seconds}s deadline (--timeout)");
+            vec![CheckResult::new(section, name, Status::Unknown, message)]
+        }
     }
+}
+
+async fn http_check(
+    runbook: &Runbook,
+    probe: &Probe<'_>,
+    name: &str,
+    http: &crate::runbook::model::HttpCheck,
+    hint: Option<&str>,
+) -> Vec<CheckResult> {
+    let ca = match &http.ca {
+        Some(path) => match std::fs::read(runbook.resolve(path)) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                let message = format!("cannot read `ca` file `{path}`: {e}");
+                return vec![CheckResult::new("checks", name, Status::Unknown, message)];
+            }
+        },
+        None => None,
+    };
+    vec![probe.http(name, http, ca.as_deref(), hint).await]
 }
 
 /// Every listed service must have a running (and, with a healthcheck,
@@ -345,7 +406,7 @@ fn grade_containers(
 async fn scan_logs(
     runbook: &Runbook,
     deployment: &Deployment,
-    containers: &[Container],
+    containers: &[ContainerRef],
     logs: &crate::runbook::model::Logs,
     redactor: &Redactor,
 ) -> Vec<CheckResult> {
@@ -377,6 +438,7 @@ async fn scan_logs(
         }
     }))
     .await;
+    tracing::debug!(containers = containers.len(), "logs read");
 
     // Per service: the containers of one service add up.
     let mut per_service: IndexMap<String, (u64, Vec<String>, Vec<String>)> = IndexMap::new();
