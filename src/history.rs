@@ -150,6 +150,10 @@ impl History {
 
     /// Appends one record, rotating first when the file would pass the cap.
     pub fn append(&self, record: &Record) -> Result<(), Error> {
+        self.append_capped(record, HISTORY_CAP)
+    }
+
+    fn append_capped(&self, record: &Record, cap: u64) -> Result<(), Error> {
         let state_error = |action: &'static str| {
             let path = self.path.clone();
             move |source| Error::State {
@@ -162,7 +166,7 @@ impl History {
             .map_err(|e| state_error("encode")(std::io::Error::other(e)))?;
         line.push('\n');
         let size = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
-        if size > 0 && size + line.len() as u64 > HISTORY_CAP {
+        if size > 0 && size + line.len() as u64 > cap {
             fs::rename(&self.path, self.rotated()).map_err(state_error("rotate"))?;
         }
         let mut file = OpenOptions::new()
@@ -292,6 +296,41 @@ mod tests {
         assert_eq!(history.since(since).len(), 2);
         let mode = fs::metadata(dir.path().join("history")).map(|m| m.permissions().mode() & 0o777);
         assert_eq!(mode.ok(), Some(0o700));
+    }
+
+    #[test]
+    fn a_full_history_rotates_and_keeps_one_generation() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let state = StateDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let history = state.history("shop-1");
+        let one = serde_json::to_string(&record(0, 1.0)).map_or(0, |l| l.len() as u64 + 1);
+        for at in 1..=10 {
+            assert!(
+                history
+                    .append_capped(&record(at, at as f64), one * 3)
+                    .is_ok()
+            );
+        }
+        let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size(&history.path) <= one * 3,
+            "the live file stays under the cap"
+        );
+        assert!(
+            size(&history.rotated()) > 0,
+            "the previous generation is kept"
+        );
+        let kept: Vec<i64> = history
+            .since(jiff::Timestamp::UNIX_EPOCH)
+            .iter()
+            .map(|r| r.at.as_second())
+            .collect();
+        assert_eq!(
+            kept,
+            [7, 8, 9, 10],
+            "older generations are gone, order is kept"
+        );
+        assert_eq!(history.last().map(|r| r.at.as_second()), Some(10));
     }
 
     #[test]
