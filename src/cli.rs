@@ -34,6 +34,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// Answer yes to confirmations (needed without a terminal).
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+
     /// More detail on stderr (-v info, -vv debug).
     #[arg(long, short, global = true, action = ArgAction::Count)]
     pub verbose: u8,
@@ -53,6 +57,50 @@ pub enum Command {
     DailyCheck(DailyCheckArgs),
     /// Trends from the history: memory, load, disk and failing checks per day.
     Report(ReportArgs),
+    /// Pre-flight, then start the services in dependency order, wait until
+    /// each is ready, and run the verify checks.
+    Startup(StartupArgs),
+    /// Stop the services in reverse dependency order and check they stopped.
+    Shutdown(ShutdownArgs),
+    /// Stop and start services with the same ordering and waits.
+    Restart(RestartArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StartupArgs {
+    /// Skip the pre-flight checks (memory, disk, files, Docker).
+    #[arg(long)]
+    pub skip_preflight: bool,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShutdownArgs {
+    /// Kill every container of the project at once: no order, no grace.
+    #[arg(long)]
+    pub emergency: bool,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// The services to restart [default: all].
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+
+    /// Also restart everything that depends on them.
+    #[arg(long)]
+    pub with_dependents: bool,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +147,9 @@ impl Command {
             Command::Status => "status",
             Command::DailyCheck(_) => "daily-check",
             Command::Report(_) => "report",
+            Command::Startup(_) => "startup",
+            Command::Shutdown(_) => "shutdown",
+            Command::Restart(_) => "restart",
         }
     }
 }

@@ -11,7 +11,10 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::query_parameters::{ListContainersOptionsBuilder, LogsOptionsBuilder};
+use bollard::query_parameters::{
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -173,6 +176,53 @@ impl Deployment {
     pub async fn containers(&self) -> Result<Vec<Container>, Error> {
         let refs = self.list().await?;
         self.inspect(&refs).await
+    }
+
+    /// One container, inspected now (for polling its state while it starts).
+    pub async fn inspect_one(&self, id: &str) -> Result<Container, Error> {
+        self.docker
+            .inspect_container(id, None)
+            .await
+            .map(container_from)
+            .map_err(|e| self.failed("inspecting a container", e))
+    }
+
+    /// Starts a stopped container. Starting a running one is not an error.
+    pub async fn start(&self, id: &str) -> Result<(), Error> {
+        match self.docker.start_container(id, None).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(self.failed("starting a container", e)),
+        }
+    }
+
+    /// Stops a container: SIGTERM (or its stop signal), then SIGKILL after
+    /// `grace`. Stopping a stopped one is not an error.
+    pub async fn stop(&self, id: &str, grace: Duration) -> Result<(), Error> {
+        let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::new().t(seconds).build();
+        match self.docker.stop_container(id, Some(options)).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(self.failed("stopping a container", e)),
+        }
+    }
+
+    /// Kills a container at once (SIGKILL). Killing a stopped one is not an error.
+    pub async fn kill(&self, id: &str) -> Result<(), Error> {
+        let options = KillContainerOptionsBuilder::new().signal("KILL").build();
+        match self.docker.kill_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            // 409: not running.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(self.failed("killing a container", e)),
+        }
     }
 
     /// Runs `argv` in a container and waits for it to end, keeping at most

@@ -41,6 +41,14 @@ pub enum Error {
     #[error("another run of this runbook holds the lock: {holder} (lock `{}`)", path.display())]
     Locked { path: PathBuf, holder: String },
 
+    #[error(
+        "{action}: this needs confirmation; without a terminal pass --yes (nothing was changed)"
+    )]
+    NeedsYes { action: String },
+
+    #[error("{0}")]
+    Usage(String),
+
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }

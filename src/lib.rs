@@ -6,14 +6,19 @@
 
 pub mod backup_catalog;
 pub mod cli;
+pub mod confirm;
 pub mod container_grade;
 pub mod docker;
 pub mod error;
 pub mod history;
 pub mod host;
+pub mod host_command;
+pub mod interrupt;
+pub mod lifecycle;
 pub mod logscan;
 pub mod notify;
 pub mod probe;
+pub mod progress;
 pub mod redact;
 pub mod report;
 pub mod runbook;
@@ -95,6 +100,7 @@ fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
     tracing::info!(?source, "runbook");
     let runbook = runbook::load(&source)?;
     let mut report = Report::new(cli.command.name(), &runbook.display, started_at);
+    let progress = progress::Progress::new(cli.quiet);
     match &cli.command {
         Command::Validate => sections::validate::run(&runbook, &mut report),
         Command::Status => runtime()?.block_on(sections::status::run(&runbook, &mut report))?,
@@ -109,6 +115,45 @@ fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
         }
         Command::Report(args) => {
             sections::trends::run(&runbook, &state_dir(cli), args.since, &mut report)?
+        }
+        Command::Startup(args) => {
+            let options = sections::startup::Options {
+                skip_preflight: args.skip_preflight,
+                dry_run: args.dry_run,
+            };
+            runtime()?.block_on(sections::startup::run(
+                &runbook,
+                &options,
+                progress,
+                &mut report,
+            ))?;
+        }
+        Command::Shutdown(args) => {
+            let options = sections::shutdown::Options {
+                emergency: args.emergency,
+                dry_run: args.dry_run,
+                yes: cli.yes,
+            };
+            runtime()?.block_on(sections::shutdown::run(
+                &runbook,
+                &options,
+                progress,
+                &mut report,
+            ))?;
+        }
+        Command::Restart(args) => {
+            let options = sections::restart::Options {
+                services: args.services.clone(),
+                with_dependents: args.with_dependents,
+                dry_run: args.dry_run,
+                yes: cli.yes,
+            };
+            runtime()?.block_on(sections::restart::run(
+                &runbook,
+                &options,
+                progress,
+                &mut report,
+            ))?;
         }
     }
     Ok(report)

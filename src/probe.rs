@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::docker::{ContainerRef, Deployment, ExecOutput, State};
 use crate::redact::Redactor;
-use crate::runbook::model::{ExecCheck, HttpCheck};
+use crate::runbook::model::{Check, ExecCheck, HttpCheck};
 use crate::runbook::units;
 use crate::status::{CheckResult, Status};
 
@@ -45,6 +45,45 @@ impl<'a> Probe<'a> {
         self.client
             .get_or_init(|| client_builder().build().unwrap_or_default())
             .clone()
+    }
+
+    /// Runs one check of the runbook: its `ca` file read relative to `dir`;
+    /// an exec check needs Docker and the listed containers.
+    pub async fn check(
+        &self,
+        dir: &std::path::Path,
+        name: &str,
+        check: &Check,
+        docker: Option<(&Deployment, &[ContainerRef])>,
+    ) -> CheckResult {
+        let hint = check.hint.as_deref();
+        if let Some(http) = &check.http {
+            let ca = match &http.ca {
+                Some(path) => match std::fs::read(dir.join(path)) {
+                    Ok(pem) => Some(pem),
+                    Err(e) => {
+                        let message = format!("cannot read `ca` file `{path}`: {e}");
+                        return CheckResult::new(SECTION, name, Status::Unknown, message);
+                    }
+                },
+                None => None,
+            };
+            return self.http(name, http, ca.as_deref(), hint).await;
+        }
+        match (&check.exec, docker) {
+            (Some(exec), Some((deployment, containers))) => {
+                self.exec(deployment, containers, name, exec, hint).await
+            }
+            (Some(_), None) => {
+                CheckResult::new(SECTION, name, Status::Unknown, "Docker is unreachable")
+            }
+            (None, _) => CheckResult::new(
+                SECTION,
+                name,
+                Status::Unknown,
+                "the check has neither `http` nor `exec`",
+            ),
+        }
     }
 
     pub async fn http(

@@ -44,7 +44,12 @@ impl Runbook {
 
     /// A path from the runbook, resolved against the runbook's folder.
     pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
-        self.dir.join(path)
+        // `./backups` reads better without its `.` in every message.
+        self.dir
+            .join(path)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
     }
 
     /// The key of this runbook's history and lock in the state folder.

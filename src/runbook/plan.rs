@@ -2,6 +2,7 @@
 //! sections work from. Defaults are filled in here, once, so no section has
 //! to know what an absent key means.
 
+use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::status::Limits;
@@ -16,6 +17,9 @@ pub struct Plan {
     /// Services in startup tiers; a tier's services start together.
     pub startup: Vec<Vec<String>>,
     pub shutdown: Vec<Vec<String>>,
+    /// What each listed service depends on.
+    #[serde(skip)]
+    pub depends_on: IndexMap<String, Vec<String>>,
     pub thresholds: HostThresholds,
     pub checks: Vec<PlannedCheck>,
     pub backup: Vec<PlannedItem>,
@@ -77,10 +81,21 @@ pub struct PlannedItem {
 impl Plan {
     pub(super) fn new(model: &Model, startup: Vec<Vec<String>>) -> Plan {
         let shutdown = order::shutdown_tiers(&startup);
+        let depends_on = model
+            .services
+            .iter()
+            .map(|(name, service)| {
+                (
+                    name.clone(),
+                    service.depends_on.iter().map(|d| d.value.clone()).collect(),
+                )
+            })
+            .collect();
         Plan {
             project: model.project.clone(),
             startup,
             shutdown,
+            depends_on,
             thresholds: thresholds(model),
             checks: checks(model),
             backup: backup_items(model),
@@ -98,6 +113,40 @@ impl Plan {
             .flatten()
             .position(|s| s == service)
             .unwrap_or(usize::MAX)
+    }
+}
+
+impl Plan {
+    /// Startup tiers for the services actually deployed: the runbook's tiers,
+    /// then one last tier of the project's services the runbook does not list.
+    pub fn tiers_with(&self, deployed: &[String]) -> Vec<Vec<String>> {
+        let mut tiers = self.startup.clone();
+        let mut unlisted: Vec<String> = deployed
+            .iter()
+            .filter(|s| !s.is_empty() && !self.depends_on.contains_key(*s))
+            .cloned()
+            .collect();
+        unlisted.sort();
+        unlisted.dedup();
+        if !unlisted.is_empty() {
+            tiers.push(unlisted);
+        }
+        tiers
+    }
+
+    /// The services that depend on `service`, directly or through others.
+    pub fn dependents_of(&self, service: &str) -> Vec<String> {
+        let mut found: Vec<String> = Vec::new();
+        let mut frontier = vec![service.to_string()];
+        while let Some(current) = frontier.pop() {
+            for (name, needs) in &self.depends_on {
+                if needs.contains(&current) && !found.contains(name) {
+                    found.push(name.clone());
+                    frontier.push(name.clone());
+                }
+            }
+        }
+        found
     }
 }
 

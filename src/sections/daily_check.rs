@@ -7,7 +7,7 @@
 //! answered by then is reported unknown, so nothing holds the run.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -149,11 +149,13 @@ async fn one_pass(
     let mut free_of_docker: Vec<(String, Work<'_>)> = Vec::new();
     if options.wants(Part::Checks) {
         for (name, check) in &runbook.model.checks {
-            if let Some(http) = &check.http {
-                let (probe, hint) = (&probe, check.hint.as_deref());
+            if check.http.is_some() {
+                let probe = &probe;
                 free_of_docker.push((
                     format!("checks {name}"),
-                    Box::pin(http_check(runbook, probe, name, http, hint)),
+                    Box::pin(
+                        async move { vec![probe.check(&runbook.dir, name, check, None).await] },
+                    ),
                 ));
             }
         }
@@ -173,13 +175,7 @@ async fn one_pass(
             .model
             .checks
             .iter()
-            .filter_map(|(name, check)| {
-                check
-                    .exec
-                    .as_ref()
-                    .map(|exec| (name, exec, check.hint.as_deref()))
-            })
-            .filter(|_| options.wants(Part::Checks))
+            .filter(|(_, check)| check.exec.is_some() && options.wants(Part::Checks))
             .collect();
         let logs = runbook
             .model
@@ -206,7 +202,7 @@ async fn one_pass(
                     Status::Unknown,
                     e.to_string(),
                 ));
-                for (name, _, _) in exec_checks {
+                for (name, _) in exec_checks {
                     results.push(CheckResult::new(
                         "checks",
                         name,
@@ -231,11 +227,17 @@ async fn one_pass(
         let (deployment, refs) = (&deployment, &refs);
 
         let mut work: Vec<(String, Work<'_>)> = Vec::new();
-        for (name, exec, hint) in exec_checks {
+        for (name, check) in exec_checks {
             let probe = &probe;
             work.push((
                 format!("checks {name}"),
-                Box::pin(async move { vec![probe.exec(deployment, refs, name, exec, hint).await] }),
+                Box::pin(async move {
+                    vec![
+                        probe
+                            .check(&runbook.dir, name, check, Some((deployment, refs)))
+                            .await,
+                    ]
+                }),
             ));
         }
         // After the execs: their requests go out first, ahead of 50 log streams.
@@ -335,26 +337,6 @@ async fn bounded(
             vec![CheckResult::new(section, name, Status::Unknown, message)]
         }
     }
-}
-
-async fn http_check(
-    runbook: &Runbook,
-    probe: &Probe<'_>,
-    name: &str,
-    http: &crate::runbook::model::HttpCheck,
-    hint: Option<&str>,
-) -> Vec<CheckResult> {
-    let ca = match &http.ca {
-        Some(path) => match std::fs::read(runbook.resolve(path)) {
-            Ok(pem) => Some(pem),
-            Err(e) => {
-                let message = format!("cannot read `ca` file `{path}`: {e}");
-                return vec![CheckResult::new("checks", name, Status::Unknown, message)];
-            }
-        },
-        None => None,
-    };
-    vec![probe.http(name, http, ca.as_deref(), hint).await]
 }
 
 /// Every listed service must have a running (and, with a healthcheck,
@@ -500,7 +482,7 @@ async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
     let shown = backup.dir.clone();
     let found = tokio::task::spawn_blocking(move || {
         let listing = backup_catalog::list(&dir);
-        let disk = DiskUsage::read(&nearest_existing(&dir));
+        let disk = DiskUsage::read(&super::nearest_existing(&dir));
         (listing, disk)
     })
     .await;
@@ -560,14 +542,6 @@ async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
     });
     results.push(disk.grade("backups", "free space", disk_limits));
     results
-}
-
-/// The folder itself, or the closest parent that exists (the folder a first
-/// backup will create lives on that filesystem).
-fn nearest_existing(path: &Path) -> PathBuf {
-    path.ancestors()
-        .find(|p| p.exists())
-        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
 }
 
 /// The history's record of this run.

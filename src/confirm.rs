@@ -1,0 +1,29 @@
+//! Confirmation before anything disruptive: asked on a terminal, answered by
+//! `--yes` everywhere else. Without a terminal and without `--yes` nothing
+//! happens and the command exits 3, so cron never stops a deployment by accident.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::error::Error;
+
+/// Whether to go ahead with `action` (a sentence like "stop 4 services of `shop`").
+pub fn confirm(action: &str, yes: bool) -> Result<bool, Error> {
+    if yes {
+        return Ok(true);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::NeedsYes {
+            action: action.to_string(),
+        });
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{action}? [y/N] ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    let _ = stdin.lock().read_line(&mut answer);
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}

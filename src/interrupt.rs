@@ -1,0 +1,43 @@
+//! Ctrl-C and SIGTERM while opsbook changes things: the work in hand
+//! finishes (no half-applied step), nothing new starts, and the report says
+//! what was done and what was not.
+
+use tokio::sync::watch;
+
+#[derive(Clone)]
+pub struct Interrupt {
+    raised: watch::Receiver<bool>,
+}
+
+impl Interrupt {
+    /// Starts listening for SIGINT and SIGTERM (call inside the runtime).
+    pub fn listen() -> Interrupt {
+        let (raise, raised) = watch::channel(false);
+        tokio::spawn(async move {
+            let terminate = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate => {}
+            }
+            let _ = raise.send(true);
+        });
+        Interrupt { raised }
+    }
+
+    pub fn is_raised(&self) -> bool {
+        *self.raised.borrow()
+    }
+
+    /// Resolves once a signal has come.
+    pub async fn raised(&self) {
+        let mut raised = self.raised.clone();
+        let _ = raised.wait_for(|raised| *raised).await;
+    }
+}

@@ -1,0 +1,292 @@
+//! Starting and stopping services in dependency order, the heart of startup,
+//! shutdown and restart (and, later, of backup and restore, which stop what
+//! uses the data and start it again).
+//!
+//! A tier's services are handled together; the next tier waits for the
+//! whole tier. A started service is ready when it runs and, with a
+//! healthcheck, is healthy; without one, when it has kept running for 2 s.
+//! A service whose dependency is not ready is not started.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use indexmap::IndexMap;
+
+use crate::container_grade::state_word;
+use crate::docker::{Container, ContainerRef, Deployment, Health, State};
+use crate::interrupt::Interrupt;
+use crate::progress::Progress;
+use crate::status::{CheckResult, Status};
+
+/// How long a container without a healthcheck must keep running to count as ready.
+const SETTLE: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_millis(250);
+
+pub struct Lifecycle<'a> {
+    pub deployment: &'a Deployment,
+    pub progress: Progress,
+    pub interrupt: Interrupt,
+    /// The section results are filed under (`startup`, `shutdown`, `restart`).
+    pub section: &'static str,
+}
+
+impl Lifecycle<'_> {
+    /// Starts each tier in turn, waiting until its services are ready or
+    /// `deadline` passes. `depends_on` tells which services a service needs:
+    /// one whose dependency failed is left alone.
+    pub async fn start(
+        &self,
+        tiers: &[Vec<String>],
+        depends_on: &IndexMap<String, Vec<String>>,
+        containers: &[ContainerRef],
+        deadline: Instant,
+    ) -> Vec<CheckResult> {
+        let mut results = Vec::new();
+        let mut not_ready: HashSet<String> = HashSet::new();
+        for tier in tiers {
+            let mut jobs = Vec::new();
+            for service in tier {
+                let blocked = depends_on
+                    .get(service)
+                    .and_then(|needs| needs.iter().find(|need| not_ready.contains(*need)));
+                if let Some(need) = blocked {
+                    results.push(self.result(
+                        service,
+                        Status::Unknown,
+                        format!("not started: `{need}` is not ready"),
+                    ));
+                    not_ready.insert(service.clone());
+                } else if self.interrupt.is_raised() {
+                    results.push(self.result(service, Status::Unknown, "not started: interrupted"));
+                    not_ready.insert(service.clone());
+                } else {
+                    jobs.push(self.start_service(service, containers, deadline));
+                }
+            }
+            for result in join_all(jobs).await {
+                if result.status != Status::Ok {
+                    not_ready.insert(result.name.clone());
+                }
+                results.push(result);
+            }
+        }
+        results
+    }
+
+    async fn start_service(
+        &self,
+        service: &str,
+        containers: &[ContainerRef],
+        deadline: Instant,
+    ) -> CheckResult {
+        let mine: Vec<&ContainerRef> = containers.iter().filter(|c| c.service == service).collect();
+        if mine.is_empty() {
+            return self.result(service, Status::Crit, "no container for this service");
+        }
+        let started = Instant::now();
+        let mut was_running = true;
+        for container in &mine {
+            if container.state != State::Running {
+                was_running = false;
+                self.progress
+                    .say(format!("{service}: starting {}", container.name));
+                if let Err(e) = self.deployment.start(&container.id).await {
+                    return self.result(
+                        service,
+                        Status::Crit,
+                        format!("cannot start `{}`: {e}", container.name),
+                    );
+                }
+            }
+        }
+        for container in &mine {
+            if let Err(state) = self.wait_ready(&container.id, deadline).await {
+                self.progress.say(format!("{service}: not ready: {state}"));
+                return self.result(service, Status::Crit, format!("not ready: {state}"));
+            }
+        }
+        let message = if was_running {
+            "already running".to_string()
+        } else {
+            format!("started, ready in {:.1}s", started.elapsed().as_secs_f64())
+        };
+        self.progress.say(format!("{service}: {message}"));
+        self.result(service, Status::Ok, message)
+    }
+
+    /// Waits for one container to be ready; the error describes how it stands.
+    async fn wait_ready(&self, id: &str, deadline: Instant) -> Result<(), String> {
+        loop {
+            let container = self
+                .deployment
+                .inspect_one(id)
+                .await
+                .map_err(|e| e.to_string())?;
+            match (container.state, container.health) {
+                (State::Running, Health::Healthy) => return Ok(()),
+                (State::Running, Health::None) if running_for(&container) >= SETTLE => {
+                    return Ok(());
+                }
+                (State::Exited | State::Dead, _) => return Err(describe(&container)),
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} (gave up at the startup timeout)",
+                    describe(&container)
+                ));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = self.interrupt.raised() => return Err(format!("{} (interrupted while waiting)", describe(&container))),
+            }
+        }
+    }
+
+    /// Stops each tier in turn (shutdown order), each container with `grace`
+    /// before Docker kills it, and checks it did stop.
+    pub async fn stop(
+        &self,
+        tiers: &[Vec<String>],
+        containers: &[ContainerRef],
+        grace: Duration,
+    ) -> Vec<CheckResult> {
+        let mut results = Vec::new();
+        for tier in tiers {
+            if self.interrupt.is_raised() {
+                for service in tier {
+                    results.push(self.result(service, Status::Unknown, "not stopped: interrupted"));
+                }
+                continue;
+            }
+            results.extend(
+                join_all(
+                    tier.iter()
+                        .map(|service| self.stop_service(service, containers, grace)),
+                )
+                .await,
+            );
+        }
+        results
+    }
+
+    async fn stop_service(
+        &self,
+        service: &str,
+        containers: &[ContainerRef],
+        grace: Duration,
+    ) -> CheckResult {
+        let running: Vec<&ContainerRef> = containers
+            .iter()
+            .filter(|c| {
+                c.service == service
+                    && matches!(c.state, State::Running | State::Restarting | State::Paused)
+            })
+            .collect();
+        if running.is_empty() {
+            return self.result(service, Status::Ok, "already stopped");
+        }
+        let started = Instant::now();
+        for container in &running {
+            self.progress
+                .say(format!("{service}: stopping {}", container.name));
+        }
+        let stops = join_all(running.iter().map(|c| self.deployment.stop(&c.id, grace))).await;
+        for (container, stopped) in running.iter().zip(stops) {
+            if let Err(e) = stopped {
+                return self.result(
+                    service,
+                    Status::Crit,
+                    format!("cannot stop `{}`: {e}", container.name),
+                );
+            }
+            match self.deployment.inspect_one(&container.id).await {
+                Ok(now) if now.state == State::Running => {
+                    return self.result(
+                        service,
+                        Status::Crit,
+                        format!("`{}` is still running after stop", container.name),
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => return self.result(service, Status::Crit, e.to_string()),
+            }
+        }
+        let message = format!("stopped in {:.1}s", started.elapsed().as_secs_f64());
+        self.progress.say(format!("{service}: {message}"));
+        self.result(service, Status::Ok, message)
+    }
+
+    /// Kills every running container at once: no order, no grace.
+    pub async fn kill_all(&self, containers: &[ContainerRef]) -> Vec<CheckResult> {
+        let kills = containers.iter().map(|container| async move {
+            if !matches!(
+                container.state,
+                State::Running | State::Restarting | State::Paused
+            ) {
+                return self.result(
+                    &container.service,
+                    Status::Ok,
+                    format!("`{}` already stopped", container.name),
+                );
+            }
+            match self.deployment.kill(&container.id).await {
+                Ok(()) => {
+                    self.progress
+                        .say(format!("{}: killed {}", container.service, container.name));
+                    self.result(
+                        &container.service,
+                        Status::Ok,
+                        format!("`{}` killed", container.name),
+                    )
+                }
+                Err(e) => self.result(
+                    &container.service,
+                    Status::Crit,
+                    format!("cannot kill `{}`: {e}", container.name),
+                ),
+            }
+        });
+        join_all(kills).await
+    }
+
+    fn result(&self, service: &str, status: Status, message: impl Into<String>) -> CheckResult {
+        CheckResult::new(self.section, service, status, message)
+    }
+}
+
+fn running_for(container: &Container) -> Duration {
+    let Some(started) = container.started_at else {
+        return Duration::ZERO;
+    };
+    let seconds = jiff::Timestamp::now().duration_since(started).as_secs_f64();
+    Duration::from_secs_f64(seconds.max(0.0))
+}
+
+/// `running, health unhealthy: "pg_isready: no response"`, `exited with code 1`.
+fn describe(container: &Container) -> String {
+    match (container.state, container.health) {
+        (State::Exited | State::Dead, _) => format!(
+            "{} with code {}",
+            state_word(container.state),
+            container.exit_code.unwrap_or_default()
+        ),
+        (state, Health::None) => state_word(state).to_string(),
+        (state, health) => {
+            let health = match health {
+                Health::Starting => "starting",
+                Health::Healthy => "healthy",
+                Health::Unhealthy => "unhealthy",
+                Health::None => "none",
+            };
+            let output = container
+                .health_output
+                .as_deref()
+                .and_then(|o| o.lines().next())
+                .map(|o| format!(": {o:?}"))
+                .unwrap_or_default();
+            format!("{}, health {health}{output}", state_word(state))
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `opsbook shutdown`: stop the deployment in reverse dependency order, each
+//! service with `shutdown.grace` before Docker kills it, and check that
+//! everything stopped. `--emergency` kills every container at once.
+//! Disruptive: asks on a terminal, needs `--yes` without one.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::confirm::confirm;
+use crate::docker::{ContainerRef, Deployment, State};
+use crate::error::Error;
+use crate::interrupt::Interrupt;
+use crate::lifecycle::Lifecycle;
+use crate::progress::Progress;
+use crate::report::{Block, Report};
+use crate::runbook::Runbook;
+use crate::runbook::units;
+use crate::status::{CheckResult, Status};
+
+/// Grace before Docker kills a service, when `shutdown.grace` is not given (Docker's own default).
+const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+pub struct Options {
+    pub emergency: bool,
+    pub dry_run: bool,
+    pub yes: bool,
+}
+
+pub async fn run(
+    runbook: &Runbook,
+    options: &Options,
+    progress: Progress,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let project = super::require_project(runbook, "shutdown")?;
+    let grace = runbook
+        .model
+        .shutdown
+        .as_ref()
+        .and_then(|s| s.grace)
+        .map_or(DEFAULT_GRACE, units::Duration::std);
+    let deployment = Deployment::connect(Some(project.clone())).await?;
+    let containers = deployment.list().await?;
+    let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();
+    let tiers: Vec<Vec<String>> = runbook
+        .plan
+        .tiers_with(&deployed)
+        .into_iter()
+        .rev()
+        .collect();
+    let running = containers.iter().filter(|c| is_up(c)).count();
+
+    if options.dry_run {
+        let how = if options.emergency {
+            "kill at once, no order, no grace".to_string()
+        } else {
+            format!("stop with {} grace", units::Duration(grace))
+        };
+        report.extra.insert(
+            "plan".into(),
+            json!({"tiers": tiers, "emergency": options.emergency}),
+        );
+        report.blocks.push(Block::Table {
+            header: vec!["order", "services", "action"],
+            rows: tiers
+                .iter()
+                .enumerate()
+                .map(|(n, tier)| vec![(n + 1).to_string(), tier.join(", "), how.clone()])
+                .collect(),
+        });
+        report.results.push(CheckResult::new(
+            "shutdown",
+            "dry-run",
+            Status::Ok,
+            "dry run: nothing was changed",
+        ));
+        return Ok(());
+    }
+    if running == 0 {
+        for tier in &tiers {
+            for service in tier {
+                report.results.push(CheckResult::new(
+                    "shutdown",
+                    service,
+                    Status::Ok,
+                    "already stopped",
+                ));
+            }
+        }
+        return Ok(());
+    }
+    let verb = if options.emergency { "kill" } else { "stop" };
+    if !confirm(
+        &format!("{verb} {running} running containers of `{project}`"),
+        options.yes,
+    )? {
+        return Err(Error::Usage(
+            "shutdown cancelled: nothing was stopped".into(),
+        ));
+    }
+
+    let interrupt = Interrupt::listen();
+    let lifecycle = Lifecycle {
+        deployment: &deployment,
+        progress,
+        interrupt: interrupt.clone(),
+        section: "shutdown",
+    };
+    if options.emergency {
+        report.results.extend(lifecycle.kill_all(&containers).await);
+    } else {
+        report
+            .results
+            .extend(lifecycle.stop(&tiers, &containers, grace).await);
+    }
+    if interrupt.is_raised() {
+        report.results.push(super::interrupted("shutdown"));
+    }
+    // Verify: nothing of the project runs any more.
+    let after = deployment.list().await?;
+    let still: Vec<&str> = after
+        .iter()
+        .filter(|c| is_up(c))
+        .map(|c| c.name.as_str())
+        .collect();
+    report.results.push(if still.is_empty() {
+        CheckResult::new(
+            "shutdown",
+            "verify",
+            Status::Ok,
+            format!("no container of `{project}` is running"),
+        )
+    } else {
+        CheckResult::new(
+            "shutdown",
+            "verify",
+            Status::Crit,
+            format!("still running: {}", still.join(", ")),
+        )
+    });
+    Ok(())
+}
+
+fn is_up(container: &ContainerRef) -> bool {
+    matches!(
+        container.state,
+        State::Running | State::Restarting | State::Paused
+    )
+}
