@@ -51,7 +51,9 @@ pub async fn run(
         let checks = preflight(runbook, connected.as_ref().err()).await;
         let failed = checks.iter().any(|r| r.status != Status::Ok);
         report.results.extend(checks);
-        if failed {
+        // A dry run goes on to show the plan; the exit code still says the
+        // real startup would stop here.
+        if failed && !options.dry_run {
             progress.say("pre-flight failed: nothing was started");
             return Ok(());
         }

@@ -7,6 +7,7 @@
 mod cli;
 mod daily_check;
 mod formats;
+mod lifecycle;
 mod status;
 mod support;
 mod validate;

@@ -224,6 +224,31 @@ impl Project {
         });
     }
 
+    /// State, StartedAt and FinishedAt of the service's container.
+    pub fn times(&self, service: &str) -> ContainerTimes {
+        let state = self
+            .engine
+            .runtime
+            .block_on(
+                self.engine
+                    .docker
+                    .inspect_container(&self.container_name(service), None),
+            )
+            .expect("inspect container")
+            .state
+            .unwrap_or_default();
+        let at = |text: Option<String>| {
+            text.and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .filter(|t| t.as_second() > 0)
+        };
+        ContainerTimes {
+            state: state.status.map(|s| s.to_string()).unwrap_or_default(),
+            started: at(state.started_at),
+            finished: at(state.finished_at),
+            exit_code: state.exit_code.unwrap_or_default(),
+        }
+    }
+
     pub fn restart_count(&self, service: &str) -> i64 {
         self.engine
             .runtime
@@ -299,6 +324,14 @@ impl Drop for Project {
     fn drop(&mut self) {
         self.remove_all();
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerTimes {
+    pub state: String,
+    pub started: Option<jiff::Timestamp>,
+    pub finished: Option<jiff::Timestamp>,
+    pub exit_code: i64,
 }
 
 /// One service's container, as compose would create it.
