@@ -107,7 +107,7 @@ impl Deployment {
             Docker::connect_with_host(&endpoint).map_err(|e| unreachable(e.to_string()))?;
         let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
             Ok(Ok(docker)) => docker,
-            Ok(Err(e)) => return Err(unreachable(one_line(&e))),
+            Ok(Err(e)) => return Err(unreachable(crate::error::one_line(&e))),
             Err(_) => {
                 return Err(unreachable(format!(
                     "no answer within {}s",
@@ -314,18 +314,10 @@ fn append_capped(buffer: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 fn ref_from(summary: bollard::models::ContainerSummary) -> Option<ContainerRef> {
-    use bollard::models::ContainerSummaryStateEnum as S;
     let labels = summary.labels.unwrap_or_default();
-    let state = match summary.state {
-        Some(S::CREATED) => State::Created,
-        Some(S::RUNNING) => State::Running,
-        Some(S::PAUSED) => State::Paused,
-        Some(S::RESTARTING) => State::Restarting,
-        Some(S::REMOVING) => State::Removing,
-        Some(S::EXITED) => State::Exited,
-        Some(S::DEAD) => State::Dead,
-        _ => State::Unknown,
-    };
+    let state = summary
+        .state
+        .map_or(State::Unknown, |s| state_named(s.as_ref()));
     Some(ContainerRef {
         id: summary.id?,
         name: summary
@@ -369,7 +361,9 @@ fn container_from(inspect: bollard::models::ContainerInspectResponse) -> Contain
             .to_string(),
         project: labels.get(PROJECT_LABEL).cloned().unwrap_or_default(),
         service: labels.get(SERVICE_LABEL).cloned().unwrap_or_default(),
-        state: state_from(state.status),
+        state: state
+            .status
+            .map_or(State::Unknown, |s| state_named(s.as_ref())),
         health: health_from(health.and_then(|h| h.status)),
         health_output,
         restart_count: inspect
@@ -383,16 +377,16 @@ fn container_from(inspect: bollard::models::ContainerInspectResponse) -> Contain
     }
 }
 
-fn state_from(status: Option<bollard::models::ContainerStateStatusEnum>) -> State {
-    use bollard::models::ContainerStateStatusEnum as S;
-    match status {
-        Some(S::CREATED) => State::Created,
-        Some(S::RUNNING) => State::Running,
-        Some(S::PAUSED) => State::Paused,
-        Some(S::RESTARTING) => State::Restarting,
-        Some(S::REMOVING) => State::Removing,
-        Some(S::EXITED) => State::Exited,
-        Some(S::DEAD) => State::Dead,
+/// Both of Docker's state enums (list and inspect) print the same words.
+fn state_named(word: &str) -> State {
+    match word {
+        "created" => State::Created,
+        "running" => State::Running,
+        "paused" => State::Paused,
+        "restarting" => State::Restarting,
+        "removing" => State::Removing,
+        "exited" => State::Exited,
+        "dead" => State::Dead,
         _ => State::Unknown,
     }
 }
@@ -411,25 +405,4 @@ fn health_from(status: Option<bollard::models::HealthStatusEnum>) -> Health {
 fn timestamp(text: Option<&str>) -> Option<jiff::Timestamp> {
     let at: jiff::Timestamp = text?.parse().ok()?;
     (at.as_second() > 0).then_some(at)
-}
-
-/// bollard's errors can span lines (hyper's cause chains); keep one.
-fn one_line(error: &bollard::errors::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-        source = cause_of(source);
-    }
-    text.replace('\n', " ")
-}
-
-fn cause_of<'a>(
-    error: Option<&'a (dyn std::error::Error + 'static)>,
-) -> Option<&'a (dyn std::error::Error + 'static)> {
-    error.and_then(std::error::Error::source)
 }

@@ -92,3 +92,18 @@ impl fmt::Display for Problem {
         write!(f, ": {}", self.message)
     }
 }
+
+/// An error and its causes on one line (`a: b: c`), for messages and results.
+pub fn one_line(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}

@@ -149,7 +149,10 @@ impl<'a> Probe<'a> {
                     );
                 }
                 Ok(Err(e)) => {
-                    return (Status::Crit, format!("request failed: {}", error_chain(&e)));
+                    return (
+                        Status::Crit,
+                        format!("request failed: {}", crate::error::one_line(&e)),
+                    );
                 }
             };
         let latency = started.elapsed();
@@ -404,21 +407,6 @@ fn show(duration: Duration) -> String {
     } else {
         format!("{:.2} s", duration.as_secs_f64())
     }
-}
-
-/// reqwest's message plus its causes, on one line.
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text.replace('\n', " ")
 }
 
 #[cfg(test)]

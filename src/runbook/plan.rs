@@ -2,6 +2,8 @@
 //! sections work from. Defaults are filled in here, once, so no section has
 //! to know what an absent key means.
 
+use std::time::Duration;
+
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -21,6 +23,12 @@ pub struct Plan {
     #[serde(skip)]
     pub depends_on: IndexMap<String, Vec<String>>,
     pub thresholds: HostThresholds,
+    /// How long startup (and restart) waits for services to be ready.
+    #[serde(serialize_with = "seconds")]
+    pub startup_timeout: Duration,
+    /// How long a stopping service may take before Docker kills it.
+    #[serde(serialize_with = "seconds")]
+    pub grace: Duration,
     pub checks: Vec<PlannedCheck>,
     pub backup: Vec<PlannedItem>,
 }
@@ -64,6 +72,15 @@ impl Default for HostThresholds {
     }
 }
 
+/// Startup waits this long when `startup.timeout` is not given.
+const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
+/// Docker's own default grace before it kills a stopping container.
+const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(duration.as_secs_f64())
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedCheck {
     pub name: String,
@@ -97,6 +114,16 @@ impl Plan {
             shutdown,
             depends_on,
             thresholds: thresholds(model),
+            startup_timeout: model
+                .startup
+                .as_ref()
+                .and_then(|s| s.timeout)
+                .map_or(DEFAULT_STARTUP_TIMEOUT, |t| t.std()),
+            grace: model
+                .shutdown
+                .as_ref()
+                .and_then(|s| s.grace)
+                .map_or(DEFAULT_GRACE, |g| g.std()),
             checks: checks(model),
             backup: backup_items(model),
         }

@@ -2,7 +2,7 @@
 //! order) and start them again (dependency order, waiting until ready).
 //! `--with-dependents` takes along everything that depends on them.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 
@@ -14,11 +14,7 @@ use crate::lifecycle::Lifecycle;
 use crate::progress::Progress;
 use crate::report::{Block, Report};
 use crate::runbook::Runbook;
-use crate::runbook::units;
 use crate::status::{CheckResult, Status};
-
-const DEFAULT_GRACE: Duration = Duration::from_secs(10);
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct Options {
     pub services: Vec<String>,
@@ -34,18 +30,7 @@ pub async fn run(
     report: &mut Report,
 ) -> Result<(), Error> {
     let project = super::require_project(runbook, "restart")?;
-    let grace = runbook
-        .model
-        .shutdown
-        .as_ref()
-        .and_then(|s| s.grace)
-        .map_or(DEFAULT_GRACE, units::Duration::std);
-    let timeout = runbook
-        .model
-        .startup
-        .as_ref()
-        .and_then(|s| s.timeout)
-        .map_or(DEFAULT_TIMEOUT, units::Duration::std);
+    let (grace, timeout) = (runbook.plan.grace, runbook.plan.startup_timeout);
     let deployment = Deployment::connect(Some(project.clone())).await?;
     let containers = deployment.list().await?;
     let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();

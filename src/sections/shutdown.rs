@@ -3,8 +3,6 @@
 //! everything stopped. `--emergency` kills every container at once.
 //! Disruptive: asks on a terminal, needs `--yes` without one.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use crate::confirm::confirm;
@@ -17,9 +15,6 @@ use crate::report::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::units;
 use crate::status::{CheckResult, Status};
-
-/// Grace before Docker kills a service, when `shutdown.grace` is not given (Docker's own default).
-const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
 pub struct Options {
     pub emergency: bool,
@@ -34,12 +29,7 @@ pub async fn run(
     report: &mut Report,
 ) -> Result<(), Error> {
     let project = super::require_project(runbook, "shutdown")?;
-    let grace = runbook
-        .model
-        .shutdown
-        .as_ref()
-        .and_then(|s| s.grace)
-        .map_or(DEFAULT_GRACE, units::Duration::std);
+    let grace = runbook.plan.grace;
     let deployment = Deployment::connect(Some(project.clone())).await?;
     let containers = deployment.list().await?;
     let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();

@@ -23,8 +23,6 @@ use crate::runbook::Runbook;
 use crate::runbook::units;
 use crate::status::{CheckResult, Status};
 
-/// How long startup waits for the services when `startup.timeout` is not given.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 const UP_EXAMPLE: &str = "[docker, compose, up, -d, --no-start]";
 
 pub struct Options {
@@ -40,9 +38,7 @@ pub async fn run(
 ) -> Result<(), Error> {
     let project = super::require_project(runbook, "startup")?;
     let startup = runbook.model.startup.as_ref();
-    let timeout = startup
-        .and_then(|s| s.timeout)
-        .map_or(DEFAULT_TIMEOUT, units::Duration::std);
+    let timeout = runbook.plan.startup_timeout;
     let deadline = Instant::now() + timeout;
     let redactor = super::redactor(runbook);
 
@@ -171,48 +167,19 @@ async fn preflight(runbook: &Runbook, docker_error: Option<&Error>) -> Vec<Check
     .await;
     if let Ok((host, folders, disks)) = measured {
         if let Some(min) = min_memory {
-            results.push(match host.memory {
-                Some(memory) => {
-                    let free = memory.free();
-                    let status = if free >= min.0 {
-                        Status::Ok
-                    } else {
-                        Status::Crit
-                    };
-                    let message =
-                        format!("{} free, {} needed", human_bytes(free), human_bytes(min.0));
-                    CheckResult::new("preflight", "memory", status, message)
-                }
-                None => CheckResult::new(
-                    "preflight",
-                    "memory",
-                    Status::Crit,
-                    "cannot read free memory",
-                ),
-            });
+            let free = host.memory.map(|m| m.free());
+            results.push(enough("memory", free, min.0, "cannot read free memory"));
         }
         if let Some(min) = min_disk {
             for (folder, disk) in folders.iter().zip(disks) {
-                let name = format!("disk {}", folder.display());
-                results.push(match disk.usage {
-                    Some(usage) => {
-                        let free = usage.free();
-                        let status = if free >= min.0 {
-                            Status::Ok
-                        } else {
-                            Status::Crit
-                        };
-                        let message =
-                            format!("{} free, {} needed", human_bytes(free), human_bytes(min.0));
-                        CheckResult::new("preflight", name, status, message)
-                    }
-                    None => CheckResult::new(
-                        "preflight",
-                        name,
-                        Status::Crit,
-                        disk.error.unwrap_or_default(),
-                    ),
-                });
+                let free = disk.usage.map(|u| u.free());
+                let unreadable = disk.error.unwrap_or_default();
+                results.push(enough(
+                    &format!("disk {}", folder.display()),
+                    free,
+                    min.0,
+                    &unreadable,
+                ));
             }
         }
     }
@@ -238,6 +205,22 @@ async fn preflight(runbook: &Runbook, docker_error: Option<&Error>) -> Vec<Check
         });
     }
     results
+}
+
+/// Crit unless `free` bytes reach `min`.
+fn enough(name: &str, free: Option<u64>, min: u64, unreadable: &str) -> CheckResult {
+    match free {
+        Some(free) => {
+            let status = if free >= min {
+                Status::Ok
+            } else {
+                Status::Crit
+            };
+            let message = format!("{} free, {} needed", human_bytes(free), human_bytes(min));
+            CheckResult::new("preflight", name, status, message)
+        }
+        None => CheckResult::new("preflight", name, Status::Crit, unreadable),
+    }
 }
 
 fn missing_services(runbook: &Runbook, containers: &[ContainerRef]) -> Vec<String> {
