@@ -64,6 +64,39 @@ pub enum Command {
     Shutdown(ShutdownArgs),
     /// Stop and start services with the same ordering and waits.
     Restart(RestartArgs),
+    /// Back up volumes, files and database dumps (and: list, verify, prune).
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub action: Option<BackupAction>,
+
+    /// Print the plan (items, services stopped) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// The complete backups: id, created, items, size, age.
+    List,
+    /// Re-hash every stored file and read every stream back.
+    Verify {
+        /// A backup id, or `latest` [default: latest].
+        id: Option<String>,
+        /// Every backup.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Delete what `backup.keep` does not keep, and leftovers of interrupted backups.
+    Prune {
+        /// Show what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +183,7 @@ impl Command {
             Command::Startup(_) => "startup",
             Command::Shutdown(_) => "shutdown",
             Command::Restart(_) => "restart",
+            Command::Backup(_) => "backup",
         }
     }
 }

@@ -23,6 +23,9 @@ use crate::error::Error;
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
+pub const VOLUME_LABEL: &str = "com.docker.compose.volume";
+/// Marks the short-lived containers opsbook makes to read a volume.
+const HELPER_LABEL: &str = "opsbook.helper";
 
 const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// How long a command waits for the engine to answer at all.
@@ -57,6 +60,15 @@ pub enum Health {
     Starting,
     Healthy,
     Unhealthy,
+}
+
+/// Where a volume can be read: a container that mounts it, at a path.
+#[derive(Debug, Clone)]
+pub struct VolumeReader {
+    pub container: String,
+    pub path: String,
+    /// A helper opsbook created for this; remove it when done.
+    pub helper: bool,
 }
 
 /// A container as the list shows it.
@@ -223,6 +235,186 @@ impl Deployment {
             }) => Ok(()),
             Err(e) => Err(self.failed("killing a container", e)),
         }
+    }
+
+    /// The full name of a volume named by its compose name (label
+    /// `com.docker.compose.volume` within the project) or by its full name;
+    /// `None` when there is no such volume.
+    pub async fn find_volume(&self, name: &str) -> Result<Option<String>, Error> {
+        if let Some(project) = &self.project {
+            let filters = HashMap::from([(
+                "label".to_string(),
+                vec![
+                    format!("{PROJECT_LABEL}={project}"),
+                    format!("{VOLUME_LABEL}={name}"),
+                ],
+            )]);
+            let options = bollard::query_parameters::ListVolumesOptionsBuilder::new()
+                .filters(&filters)
+                .build();
+            let listed = self
+                .docker
+                .list_volumes(Some(options))
+                .await
+                .map_err(|e| self.failed("listing volumes", e))?;
+            if let Some(volume) = listed.volumes.unwrap_or_default().into_iter().next() {
+                return Ok(Some(volume.name));
+            }
+        }
+        match self.docker.inspect_volume(name).await {
+            Ok(volume) => Ok(Some(volume.name)),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self.failed("inspecting a volume", e)),
+        }
+    }
+
+    /// A container that mounts `volume` (running or not) and the path it is
+    /// mounted at; without one, a helper container created (never started)
+    /// from `image`, an image already on the host, with the volume at `/volume`.
+    pub async fn volume_reader(
+        &self,
+        volume: &str,
+        image: Option<&str>,
+    ) -> Result<VolumeReader, Error> {
+        let filters = HashMap::from([("volume".to_string(), vec![volume.to_string()])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let users = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| self.failed("listing containers", e))?;
+        for user in users.into_iter().filter_map(|u| u.id) {
+            let inspect = self
+                .docker
+                .inspect_container(&user, None)
+                .await
+                .map_err(|e| self.failed("inspecting a container", e))?;
+            let mount = inspect
+                .mounts
+                .unwrap_or_default()
+                .into_iter()
+                .find(|m| m.name.as_deref() == Some(volume));
+            if let Some(path) = mount.and_then(|m| m.destination) {
+                return Ok(VolumeReader {
+                    container: user,
+                    path,
+                    helper: false,
+                });
+            }
+        }
+        let Some(image) = image else {
+            return Err(Error::Usage(format!(
+                "no container mounts volume `{volume}` and no image to read it with: set `backup.helper_image`"
+            )));
+        };
+        let body = bollard::models::ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(vec!["true".to_string()]),
+            labels: Some(HashMap::from([(
+                HELPER_LABEL.to_string(),
+                "true".to_string(),
+            )])),
+            host_config: Some(bollard::models::HostConfig {
+                binds: Some(vec![format!("{volume}:/volume:ro")]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(
+                None::<bollard::query_parameters::CreateContainerOptions>,
+                body,
+            )
+            .await
+            .map_err(|e| self.failed("creating a helper container", e))?;
+        Ok(VolumeReader {
+            container: created.id,
+            path: "/volume".to_string(),
+            helper: true,
+        })
+    }
+
+    /// Removes a container (a helper), with its anonymous volumes.
+    pub async fn remove(&self, id: &str) -> Result<(), Error> {
+        let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .build();
+        self.docker
+            .remove_container(id, Some(options))
+            .await
+            .map_err(|e| self.failed("removing a helper container", e))
+    }
+
+    /// Streams the tar archive of `path` in a container into `sink`, chunk by chunk.
+    pub async fn download(
+        &self,
+        id: &str,
+        path: &str,
+        sink: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    ) -> Result<(), Error> {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let mut stream = self.docker.download_from_container(id, Some(options));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.failed("reading a volume", e))?;
+            if sink.send(chunk.to_vec()).await.is_err() {
+                break; // the writer gave up; its error is the one to report
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `argv` in a container, streaming its stdout into `sink` and
+    /// keeping its stderr (capped); returns the exit code and stderr.
+    pub async fn exec_streaming(
+        &self,
+        id: &str,
+        argv: &[String],
+        sink: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    ) -> Result<(Option<i64>, Vec<u8>), Error> {
+        let options = CreateExecOptions {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(argv.to_vec()),
+            ..Default::default()
+        };
+        let exec = self
+            .docker
+            .create_exec(id, options)
+            .await
+            .map_err(|e| self.failed("creating an exec", e))?;
+        let mut stderr = Vec::new();
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(|e| self.failed("starting an exec", e))?
+        {
+            while let Some(chunk) = output.next().await {
+                match chunk.map_err(|e| self.failed("reading an exec's output", e))? {
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        if sink.send(message.to_vec()).await.is_err() {
+                            break;
+                        }
+                    }
+                    LogOutput::StdErr { message } => append_capped(&mut stderr, &message),
+                    LogOutput::StdIn { .. } => {}
+                }
+            }
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| self.failed("inspecting an exec", e))?;
+        Ok((inspect.exit_code, stderr))
     }
 
     /// Runs `argv` in a container and waits for it to end, keeping at most

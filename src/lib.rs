@@ -4,7 +4,7 @@
 //! (`docker`, `host`) → results → report. `run` is the whole program; the
 //! binary only hands it the arguments and exits with its code.
 
-pub mod backup_catalog;
+pub mod backup;
 pub mod cli;
 pub mod confirm;
 pub mod container_grade;
@@ -154,6 +154,26 @@ fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
                 progress,
                 &mut report,
             ))?;
+        }
+        Command::Backup(args) => {
+            use cli::BackupAction;
+            let state = state_dir(cli);
+            match &args.action {
+                None => runtime()?.block_on(sections::backup::create(
+                    &runbook,
+                    args.dry_run,
+                    &state,
+                    progress,
+                    &mut report,
+                ))?,
+                Some(BackupAction::List) => sections::backup::list(&runbook, &mut report)?,
+                Some(BackupAction::Verify { id, all }) => runtime()?.block_on(
+                    sections::backup::verify_backups(&runbook, id.as_deref(), *all, &mut report),
+                )?,
+                Some(BackupAction::Prune { dry_run }) => {
+                    sections::backup::prune(&runbook, *dry_run, cli.yes, &state, &mut report)?
+                }
+            }
         }
     }
     Ok(report)

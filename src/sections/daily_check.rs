@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 use regex::bytes::RegexSet;
 use tokio::time::timeout_at;
 
-use crate::backup_catalog;
+use crate::backup::catalog;
 use crate::cli::Part;
 use crate::container_grade;
 use crate::docker::{Container, ContainerRef, Deployment};
@@ -481,7 +481,7 @@ async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
     let disk_limits = runbook.plan.thresholds.disk;
     let shown = backup.dir.clone();
     let found = tokio::task::spawn_blocking(move || {
-        let listing = backup_catalog::list(&dir);
+        let listing = catalog::list(&dir);
         let disk = DiskUsage::read(&super::nearest_existing(&dir));
         (listing, disk)
     })

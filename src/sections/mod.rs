@@ -3,6 +3,7 @@
 //! a `Report`; it never prints the report and never calls bollard itself.
 //! What several sections need sits below.
 
+pub mod backup;
 pub mod daily_check;
 pub mod restart;
 pub mod shutdown;
@@ -59,6 +60,25 @@ fn nearest_existing(path: &Path) -> PathBuf {
     path.ancestors()
         .find(|p| p.exists())
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+}
+
+/// The runbook's startup tiers narrowed to `services` (reversed for stopping).
+fn tiers_of(runbook: &Runbook, services: &[String], reverse: bool) -> Vec<Vec<String>> {
+    let mut tiers: Vec<Vec<String>> = runbook
+        .plan
+        .tiers_with(services)
+        .into_iter()
+        .map(|tier| {
+            tier.into_iter()
+                .filter(|s| services.contains(s))
+                .collect::<Vec<_>>()
+        })
+        .filter(|tier| !tier.is_empty())
+        .collect();
+    if reverse {
+        tiers.reverse();
+    }
+    tiers
 }
 
 /// The result that says a signal stopped the work (a failed run: exit 2).

@@ -12,12 +12,16 @@ pub struct BackupEntry {
     pub id: String,
     pub path: PathBuf,
     pub created_at: jiff::Timestamp,
+    /// Made by restore just before it replaced data.
+    pub safety: bool,
 }
 
 /// The part of `manifest.json` the catalog needs.
 #[derive(Deserialize)]
 struct ManifestHead {
     created_at: jiff::Timestamp,
+    #[serde(default)]
+    safety: bool,
 }
 
 /// Complete backups in `dir`, oldest first. A missing folder has none.
@@ -45,10 +49,28 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<BackupEntry>> {
             id,
             path: entry.path(),
             created_at: head.created_at,
+            safety: head.safety,
         });
     }
     backups.sort_by_key(|b| b.created_at);
     Ok(backups)
+}
+
+/// Folders left by backups that never finished (`.<id>.partial`).
+pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with('.') && name.ends_with(".partial")
+        })
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
 }
 
 #[cfg(test)]

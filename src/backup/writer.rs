@@ -1,0 +1,152 @@
+//! Writing one item: chunks in → compression → sha256 and byte counts →
+//! a 0600 file, fsynced. It runs on a blocking thread fed through a bounded
+//! channel, so memory holds a few chunks, never an item.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::runbook::model::Compression;
+
+/// Chunks in flight between the reader and the writer.
+const QUEUE: usize = 16;
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub size: u64,
+    pub stored_size: u64,
+    pub sha256: String,
+}
+
+/// Starts a writer for `path`; send chunks, drop the sender, await the handle.
+pub fn spawn(
+    path: PathBuf,
+    compression: Compression,
+    level: Option<i32>,
+) -> (
+    mpsc::Sender<Vec<u8>>,
+    tokio::task::JoinHandle<io::Result<Written>>,
+) {
+    let (sender, mut receiver) = mpsc::channel::<Vec<u8>>(QUEUE);
+    let handle = tokio::task::spawn_blocking(move || {
+        let mut sink = Sink::create(&path, compression, level)?;
+        while let Some(chunk) = receiver.blocking_recv() {
+            sink.write_all(&chunk)?;
+        }
+        sink.finish()
+    });
+    (sender, handle)
+}
+
+/// Compresses everything read from `reader` into `path` (for host files).
+pub fn copy_from(
+    reader: &mut impl io::Read,
+    path: &Path,
+    compression: Compression,
+    level: Option<i32>,
+) -> io::Result<Written> {
+    let mut sink = Sink::create(path, compression, level)?;
+    io::copy(reader, &mut sink)?;
+    sink.finish()
+}
+
+/// The stored file, hashed and counted as it is written.
+struct Hashed {
+    file: File,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl Write for Hashed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+enum Encoder {
+    Zstd(zstd::stream::write::Encoder<'static, Hashed>),
+    Gzip(flate2::write::GzEncoder<Hashed>),
+}
+
+struct Sink {
+    encoder: Encoder,
+    size: u64,
+}
+
+impl Sink {
+    fn create(path: &Path, compression: Compression, level: Option<i32>) -> io::Result<Sink> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        let hashed = Hashed {
+            file,
+            hasher: Sha256::new(),
+            written: 0,
+        };
+        let encoder = match compression {
+            Compression::Zstd => {
+                let mut encoder = zstd::stream::write::Encoder::new(hashed, level.unwrap_or(3))?;
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+                encoder.multithread(threads)?;
+                Encoder::Zstd(encoder)
+            }
+            Compression::Gzip => {
+                let level = level.map_or(6, |l| l.clamp(0, 9) as u32);
+                Encoder::Gzip(flate2::write::GzEncoder::new(
+                    hashed,
+                    flate2::Compression::new(level),
+                ))
+            }
+        };
+        Ok(Sink { encoder, size: 0 })
+    }
+
+    fn finish(self) -> io::Result<Written> {
+        let hashed = match self.encoder {
+            Encoder::Zstd(encoder) => encoder.finish()?,
+            Encoder::Gzip(encoder) => encoder.finish()?,
+        };
+        hashed.file.sync_all()?;
+        Ok(Written {
+            size: self.size,
+            stored_size: hashed.written,
+            sha256: hex(&hashed.hasher.finalize()),
+        })
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = match &mut self.encoder {
+            Encoder::Zstd(encoder) => encoder.write(buf)?,
+            Encoder::Gzip(encoder) => encoder.write(buf)?,
+        };
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.encoder {
+            Encoder::Zstd(encoder) => encoder.flush(),
+            Encoder::Gzip(encoder) => encoder.flush(),
+        }
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,746 @@
+//! `opsbook backup` (create), `backup list`, `backup verify`, `backup prune`.
+//!
+//! Create: volumes read through Docker's archive endpoint, host files, and
+//! database dumps exec'd in their service, each streamed through zstd (or
+//! gzip) and sha256 into its own file of a folder written under a `.` name
+//! and renamed when complete. The services in `backup.stop` are stopped for
+//! the copy and always started again: on success, on failure, on a signal.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::backup::manifest::{self, Item, Kind, Manifest};
+use crate::backup::{catalog, retention, verify, writer};
+use crate::confirm::confirm;
+use crate::docker::Deployment;
+use crate::error::Error;
+use crate::history::StateDir;
+use crate::host::human_bytes;
+use crate::interrupt::Interrupt;
+use crate::lifecycle::Lifecycle;
+use crate::progress::Progress;
+use crate::report::{Block, Report};
+use crate::runbook::Runbook;
+use crate::runbook::model::{Backup, Compression};
+use crate::status::{CheckResult, Status};
+
+/// One thing to copy, resolved before anything is stopped.
+enum Source {
+    Volume {
+        name: String,
+        full: String,
+    },
+    File {
+        name: String,
+        path: PathBuf,
+    },
+    Dump {
+        name: String,
+        service: String,
+        argv: Vec<String>,
+    },
+}
+
+impl Source {
+    fn name(&self) -> &str {
+        match self {
+            Source::Volume { name, .. } | Source::File { name, .. } | Source::Dump { name, .. } => {
+                name
+            }
+        }
+    }
+}
+
+fn settings(runbook: &Runbook) -> Result<&Backup, Error> {
+    runbook.model.backup.as_ref().ok_or_else(|| {
+        Error::Usage(format!(
+            "the runbook `{}` has no `backup` section",
+            runbook.display
+        ))
+    })
+}
+
+pub async fn create(
+    runbook: &Runbook,
+    dry_run: bool,
+    state_dir: &Path,
+    progress: Progress,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let backup = settings(runbook)?;
+    if backup.encrypt.is_some() {
+        return Err(Error::Usage(
+            "`backup.encrypt` is not supported by this opsbook yet: remove it rather than get an unencrypted backup"
+                .into(),
+        ));
+    }
+    let project = super::require_project(runbook, "backup")?;
+    let dir = runbook.resolve(&backup.dir);
+    let deployment = Deployment::connect(Some(project.clone())).await?;
+    let containers = deployment.containers().await?;
+
+    // Resolve every item first: an unknown volume stops here, before anything is stopped.
+    let mut sources = Vec::new();
+    for volume in &backup.volumes {
+        match deployment.find_volume(&volume.value).await? {
+            Some(full) => sources.push(Source::Volume {
+                name: volume.value.clone(),
+                full,
+            }),
+            None => {
+                return Err(Error::Usage(format!(
+                    "unknown volume `{}` (backup.volumes): nothing was stopped",
+                    volume.value
+                )));
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for pattern in &backup.files {
+        let matched = expand(&runbook.resolve(pattern));
+        if matched.is_empty() {
+            missing.push(CheckResult::new(
+                "backup",
+                format!("file {pattern}"),
+                Status::Crit,
+                format!("`{pattern}` matches no file"),
+            ));
+        }
+        for path in matched {
+            let name = path
+                .strip_prefix(&runbook.dir)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            sources.push(Source::File { name, path });
+        }
+    }
+    for (name, dump) in &backup.dumps {
+        sources.push(Source::Dump {
+            name: name.clone(),
+            service: dump.service.value.clone(),
+            argv: dump.command.argv(),
+        });
+    }
+    let stop: Vec<String> = backup.stop.iter().map(|s| s.value.clone()).collect();
+
+    if dry_run {
+        let rows = sources
+            .iter()
+            .map(|s| match s {
+                Source::Volume { name, full } => vec!["volume".into(), name.clone(), full.clone()],
+                Source::File { name, path } => {
+                    vec!["file".into(), name.clone(), path.display().to_string()]
+                }
+                Source::Dump {
+                    name,
+                    service,
+                    argv,
+                } => vec![
+                    "dump".into(),
+                    name.clone(),
+                    format!("{service}: {}", argv.join(" ")),
+                ],
+            })
+            .collect();
+        report.blocks.push(Block::Table {
+            header: vec!["kind", "item", "source"],
+            rows,
+        });
+        if !stop.is_empty() {
+            report.blocks.push(Block::Line(format!(
+                "stopped during the copy, started again after: {}",
+                stop.join(", ")
+            )));
+        }
+        report
+            .blocks
+            .push(Block::Line(format!("into {}", dir.display())));
+        report.results.extend(missing);
+        report.results.push(CheckResult::new(
+            "backup",
+            "dry-run",
+            Status::Ok,
+            "dry run: nothing was changed",
+        ));
+        return Ok(());
+    }
+
+    let state = StateDir::open(state_dir)?;
+    let _lock = state.lock(&format!("{}-data", runbook.state_key()), "backup")?;
+    create_dir_0700(&dir).map_err(|source| Error::State {
+        path: dir.clone(),
+        action: "create",
+        source,
+    })?;
+    let created_at = jiff::Timestamp::now();
+    let id = unique_id(&dir, runbook.name(), created_at);
+    let partial = dir.join(format!(".{id}.partial"));
+    create_dir_0700(&partial).map_err(|source| Error::State {
+        path: partial.clone(),
+        action: "create",
+        source,
+    })?;
+
+    // Stop what must not write during the copy, in reverse dependency order.
+    let interrupt = Interrupt::listen();
+    let lifecycle = Lifecycle {
+        deployment: &deployment,
+        progress,
+        interrupt: interrupt.clone(),
+        section: "backup",
+    };
+    let refs = deployment.list().await?;
+    let running_before: Vec<String> = stop
+        .iter()
+        .filter(|s| {
+            refs.iter()
+                .any(|c| c.service == **s && c.state == crate::docker::State::Running)
+        })
+        .cloned()
+        .collect();
+    let stop_tiers = super::tiers_of(runbook, &running_before, true);
+    let stopped = lifecycle.stop(&stop_tiers, &refs, runbook.plan.grace).await;
+    let stop_failed = stopped.iter().any(|r| r.status != Status::Ok);
+
+    let image = containers.first().map(|c| c.image.clone());
+    let helper_image = backup.helper_image.clone().or(image);
+    let copy = async {
+        if stop_failed {
+            return Err("a service in `backup.stop` did not stop".to_string());
+        }
+        let mut items = Vec::new();
+        for source in &sources {
+            let started = Instant::now();
+            progress.say(format!("{}: copying", source.name()));
+            let item = copy_item(
+                &deployment,
+                &containers,
+                backup,
+                &partial,
+                source,
+                helper_image.as_deref(),
+            )
+            .await?;
+            progress.say(format!(
+                "{}: {} → {} in {:.1}s",
+                item.name,
+                human_bytes(item.size),
+                human_bytes(item.stored_size),
+                started.elapsed().as_secs_f64()
+            ));
+            items.push((item, started.elapsed()));
+        }
+        Ok(items)
+    };
+    let copied = tokio::select! {
+        copied = copy => Some(copied),
+        () = interrupt.raised() => None,
+    };
+
+    // Always: what was stopped starts again, in dependency order.
+    let refs = deployment.list().await?;
+    let start_tiers = super::tiers_of(runbook, &running_before, false);
+    let deadline = Instant::now() + runbook.plan.startup_timeout;
+    let restarted = lifecycle
+        .start(&start_tiers, &runbook.plan.depends_on, &refs, deadline)
+        .await;
+    report
+        .results
+        .extend(restarted.into_iter().filter(|r| r.status != Status::Ok));
+
+    let items = match copied {
+        Some(Ok(items)) if missing.is_empty() => items,
+        outcome => {
+            let _ = std::fs::remove_dir_all(&partial);
+            report.results.extend(missing);
+            match outcome {
+                None => report.results.push(super::interrupted("backup")),
+                Some(Err(reason)) => {
+                    report
+                        .results
+                        .push(CheckResult::new("backup", "copy", Status::Crit, reason))
+                }
+                Some(Ok(_)) => {}
+            }
+            report.results.push(CheckResult::new(
+                "backup",
+                "result",
+                Status::Crit,
+                "no backup was made",
+            ));
+            return Ok(());
+        }
+    };
+
+    let previous = catalog::list(&dir)
+        .ok()
+        .and_then(|all| all.into_iter().rev().find(|b| !b.safety))
+        .and_then(|b| Manifest::read(&b.path).ok());
+    let manifest = Manifest {
+        format: manifest::FORMAT,
+        runbook: runbook.name().to_string(),
+        opsbook_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at,
+        host: sysinfo::System::host_name().unwrap_or_default(),
+        safety: false,
+        images: containers
+            .iter()
+            .map(|c| (c.service.clone(), c.image.clone()))
+            .collect(),
+        items: items.iter().map(|(item, _)| item.clone()).collect(),
+    };
+    let finished = finish(&dir, &partial, &id, &manifest);
+    if let Err(e) = finished {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(Error::State {
+            path: dir.join(&id),
+            action: "write",
+            source: e,
+        });
+    }
+
+    let mut rows = Vec::new();
+    for (item, took) in &items {
+        let ratio = if item.stored_size == 0 {
+            0.0
+        } else {
+            item.size as f64 / item.stored_size as f64
+        };
+        rows.push(vec![
+            item.name.clone(),
+            human_bytes(item.size),
+            human_bytes(item.stored_size),
+            format!("{ratio:.1}x"),
+            format!("{:.1}s", took.as_secs_f64()),
+        ]);
+        let before = previous
+            .as_ref()
+            .and_then(|p| p.items.iter().find(|i| i.name == item.name));
+        let (status, message) = match before {
+            Some(before) if item.size < before.size / 2 => (
+                Status::Warn,
+                format!(
+                    "{} is less than half of the previous backup's {}: has data gone missing?",
+                    human_bytes(item.size),
+                    human_bytes(before.size)
+                ),
+            ),
+            _ => (
+                Status::Ok,
+                format!(
+                    "{} stored as {}",
+                    human_bytes(item.size),
+                    human_bytes(item.stored_size)
+                ),
+            ),
+        };
+        report.results.push(
+            CheckResult::new("backup", &item.name, status, message)
+                .with_value(item.size as f64, "bytes"),
+        );
+    }
+    report.blocks.push(Block::Table {
+        header: vec!["item", "size", "stored", "ratio", "time"],
+        rows,
+    });
+    report
+        .blocks
+        .push(Block::Line(format!("backup {id} in {}", dir.display())));
+    report.extra.insert(
+        "backup".into(),
+        json!({"id": id, "dir": dir, "manifest": manifest}),
+    );
+    Ok(())
+}
+
+/// Copies one item into the partial folder.
+async fn copy_item(
+    deployment: &Deployment,
+    containers: &[crate::docker::Container],
+    backup: &Backup,
+    folder: &Path,
+    source: &Source,
+    helper_image: Option<&str>,
+) -> Result<Item, String> {
+    let compression = backup.compression;
+    let level = backup.level.as_ref().map(|l| l.value);
+    let extension = match compression {
+        Compression::Zstd => "zst",
+        Compression::Gzip => "gz",
+    };
+    let (kind, file, shown, archive_root, written) = match source {
+        Source::Volume { name, full } => {
+            let file = format!("volume-{}.tar.{extension}", safe(name));
+            let reader = deployment
+                .volume_reader(full, helper_image)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (sender, written) = writer::spawn(folder.join(&file), compression, level);
+            let read = deployment
+                .download(&reader.container, &reader.path, &sender)
+                .await;
+            drop(sender);
+            let written = written.await.map_err(|e| e.to_string())?;
+            if reader.helper {
+                let _ = deployment.remove(&reader.container).await;
+            }
+            read.map_err(|e| format!("volume `{name}`: {e}"))?;
+            let root = Path::new(&reader.path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            (Kind::Volume, file, full.clone(), root, written)
+        }
+        Source::File { name, path } => {
+            let file = format!("file-{}.{extension}", safe(name));
+            let target = folder.join(&file);
+            let path_owned = path.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                let mut input = std::fs::File::open(&path_owned)?;
+                writer::copy_from(&mut input, &target, compression, level)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            (Kind::File, file, path.display().to_string(), None, written)
+        }
+        Source::Dump {
+            name,
+            service,
+            argv,
+        } => {
+            let file = format!("dump-{}.{extension}", safe(name));
+            let container = containers
+                .iter()
+                .find(|c| c.service == *service && c.state == crate::docker::State::Running)
+                .ok_or_else(|| {
+                    format!("dump `{name}`: no running container of service `{service}`")
+                })?;
+            let (sender, written) = writer::spawn(folder.join(&file), compression, level);
+            let ran = deployment
+                .exec_streaming(&container.id, argv, &sender)
+                .await;
+            drop(sender);
+            let written = written.await.map_err(|e| e.to_string())?;
+            let (code, stderr) = ran.map_err(|e| format!("dump `{name}`: {e}"))?;
+            if code != Some(0) {
+                let said = String::from_utf8_lossy(&stderr);
+                return Err(format!(
+                    "dump `{name}`: `{}` exited {}: {:?}",
+                    argv.join(" "),
+                    code.map_or("without a code".to_string(), |c| c.to_string()),
+                    said.trim()
+                ));
+            }
+            (
+                Kind::Dump,
+                file,
+                format!("{service}: {}", argv.join(" ")),
+                None,
+                written,
+            )
+        }
+    };
+    let written = written.map_err(|e| format!("{}: cannot write `{file}`: {e}", source.name()))?;
+    Ok(Item {
+        name: source.name().to_string(),
+        kind,
+        source: shown,
+        archive_root,
+        file,
+        compression,
+        encrypted: false,
+        size: written.size,
+        stored_size: written.stored_size,
+        sha256: written.sha256,
+    })
+}
+
+/// Writes the manifest, fsyncs, and gives the folder its final name.
+fn finish(dir: &Path, partial: &Path, id: &str, manifest: &Manifest) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = partial.join(manifest::FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    file.write_all(&serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?)?;
+    file.sync_all()?;
+    std::fs::File::open(partial)?.sync_all()?;
+    std::fs::rename(partial, dir.join(id))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn create_dir_0700(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if path.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+/// `shop-20261123T060000Z`, with `-2`, `-3`… if that exists already.
+fn unique_id(dir: &Path, name: &str, at: jiff::Timestamp) -> String {
+    let stamp = at.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let base = format!("{}-{stamp}", safe(name));
+    let mut id = base.clone();
+    let mut n = 2;
+    while dir.join(&id).exists() || dir.join(format!(".{id}.partial")).exists() {
+        id = format!("{base}-{n}");
+        n += 1;
+    }
+    id
+}
+
+fn safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A path, or the files a glob matches, sorted.
+fn expand(pattern: &Path) -> Vec<PathBuf> {
+    let text = pattern.display().to_string();
+    if !text.contains(['*', '?', '[']) {
+        return if pattern.is_file() {
+            vec![pattern.to_path_buf()]
+        } else {
+            Vec::new()
+        };
+    }
+    let mut found: Vec<PathBuf> = glob::glob(&text)
+        .map(|paths| {
+            paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
+    let dir = runbook.resolve(&settings(runbook)?.dir);
+    let backups = catalog::list(&dir).map_err(|source| Error::State {
+        path: dir.clone(),
+        action: "read",
+        source,
+    })?;
+    let now = jiff::Timestamp::now();
+    let mut rows = Vec::new();
+    let mut listed = Vec::new();
+    for entry in backups.iter().rev() {
+        let manifest = Manifest::read(&entry.path).ok();
+        let (items, size) = manifest.as_ref().map_or((0, 0), |m| {
+            (
+                m.items.len(),
+                m.items.iter().map(|i| i.stored_size).sum::<u64>(),
+            )
+        });
+        let age = now
+            .as_second()
+            .saturating_sub(entry.created_at.as_second())
+            .max(0)
+            .unsigned_abs();
+        rows.push(vec![
+            entry.id.clone(),
+            entry.created_at.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
+            items.to_string(),
+            human_bytes(size),
+            super::status::coarse_duration(age),
+            if entry.safety {
+                "safety".into()
+            } else {
+                String::new()
+            },
+        ]);
+        listed.push(json!({"id": entry.id, "created_at": entry.created_at, "items": items, "stored_size": size, "age_seconds": age, "safety": entry.safety}));
+    }
+    report.results.push(CheckResult::new(
+        "backup",
+        "list",
+        Status::Ok,
+        format!("{} backups in {}", backups.len(), dir.display()),
+    ));
+    if !rows.is_empty() {
+        report.blocks.push(Block::Table {
+            header: vec!["id", "created", "items", "size", "age", ""],
+            rows,
+        });
+    }
+    report.blocks.push(Block::Line(format!(
+        "{} backups in {}",
+        backups.len(),
+        dir.display()
+    )));
+    report.extra.insert("backups".into(), json!(listed));
+    Ok(())
+}
+
+/// Which backups a command names: an id, `latest`, or all of them.
+fn select(dir: &Path, id: Option<&str>, all: bool) -> Result<Vec<catalog::BackupEntry>, Error> {
+    let backups = catalog::list(dir).map_err(|source| Error::State {
+        path: dir.to_path_buf(),
+        action: "read",
+        source,
+    })?;
+    if all {
+        return Ok(backups);
+    }
+    match id.unwrap_or("latest") {
+        "latest" => backups
+            .into_iter()
+            .last()
+            .map(|b| vec![b])
+            .ok_or_else(|| Error::Usage(format!("no backup in {}", dir.display()))),
+        wanted => backups
+            .into_iter()
+            .find(|b| b.id == wanted)
+            .map(|b| vec![b])
+            .ok_or_else(|| Error::Usage(format!("no backup `{wanted}` in {}", dir.display()))),
+    }
+}
+
+pub async fn verify_backups(
+    runbook: &Runbook,
+    id: Option<&str>,
+    all: bool,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let dir = runbook.resolve(&settings(runbook)?.dir);
+    for entry in select(&dir, id, all)? {
+        let manifest = match Manifest::read(&entry.path) {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                report.results.push(CheckResult::new(
+                    "verify",
+                    &entry.id,
+                    Status::Crit,
+                    format!("manifest.json: {e}"),
+                ));
+                continue;
+            }
+        };
+        let folder = entry.path.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            manifest
+                .items
+                .iter()
+                .map(|item| (item.name.clone(), verify::item(&folder, item)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (name, outcome) in checked {
+            let result_name = format!("{}/{name}", entry.id);
+            report.results.push(match outcome {
+                Ok(size) => CheckResult::new(
+                    "verify",
+                    result_name,
+                    Status::Ok,
+                    format!("checksum and stream good ({})", human_bytes(size)),
+                ),
+                Err(problem) => CheckResult::new("verify", result_name, Status::Crit, problem),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub fn prune(
+    runbook: &Runbook,
+    dry_run: bool,
+    yes: bool,
+    state_dir: &Path,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let backup = settings(runbook)?;
+    let dir = runbook.resolve(&backup.dir);
+    let backups = catalog::list(&dir).map_err(|source| Error::State {
+        path: dir.clone(),
+        action: "read",
+        source,
+    })?;
+    let created: Vec<jiff::Timestamp> = backups.iter().map(|b| b.created_at).collect();
+    let kept = match backup.keep {
+        Some(rules) => retention::keep(&created, rules),
+        None => (0..backups.len()).collect(),
+    };
+    let doomed: Vec<&catalog::BackupEntry> = backups
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !kept.contains(i))
+        .map(|(_, b)| b)
+        .collect();
+    let leftovers = catalog::leftovers(&dir);
+    for entry in &backups {
+        let verdict = if doomed.iter().any(|d| d.id == entry.id) {
+            "delete"
+        } else {
+            "keep"
+        };
+        report
+            .results
+            .push(CheckResult::new("prune", &entry.id, Status::Ok, verdict));
+    }
+    for leftover in &leftovers {
+        report.results.push(CheckResult::new(
+            "prune",
+            leftover
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Status::Ok,
+            "delete (left by an interrupted backup)",
+        ));
+    }
+    if dry_run || (doomed.is_empty() && leftovers.is_empty()) {
+        if dry_run {
+            report.results.push(CheckResult::new(
+                "prune",
+                "dry-run",
+                Status::Ok,
+                "dry run: nothing was deleted",
+            ));
+        }
+        return Ok(());
+    }
+    if !confirm(
+        &format!(
+            "delete {} backups and {} leftovers in {}",
+            doomed.len(),
+            leftovers.len(),
+            dir.display()
+        ),
+        yes,
+    )? {
+        return Err(Error::Usage("prune cancelled: nothing was deleted".into()));
+    }
+    // No backup may be writing while leftovers are judged leftovers.
+    let state = StateDir::open(state_dir)?;
+    let _lock = state.lock(&format!("{}-data", runbook.state_key()), "backup prune")?;
+    for path in doomed.iter().map(|b| b.path.clone()).chain(leftovers) {
+        if let Err(e) = std::fs::remove_dir_all(&path) {
+            report.results.push(CheckResult::new(
+                "prune",
+                path.display().to_string(),
+                Status::Crit,
+                format!("cannot delete: {e}"),
+            ));
+        }
+    }
+    Ok(())
+}
