@@ -31,6 +31,13 @@ impl Interrupt {
         Interrupt { raised }
     }
 
+    /// One that is never raised: for putting things back after a signal
+    /// (services a backup stopped must start again even then).
+    pub fn never() -> Interrupt {
+        let (_raise, raised) = watch::channel(false);
+        Interrupt { raised }
+    }
+
     pub fn is_raised(&self) -> bool {
         *self.raised.borrow()
     }
@@ -38,6 +45,9 @@ impl Interrupt {
     /// Resolves once a signal has come.
     pub async fn raised(&self) {
         let mut raised = self.raised.clone();
-        let _ = raised.wait_for(|raised| *raised).await;
+        if raised.wait_for(|raised| *raised).await.is_err() {
+            // No sender any more: it will never be raised.
+            std::future::pending::<()>().await;
+        }
     }
 }

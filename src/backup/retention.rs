@@ -18,7 +18,7 @@ pub fn keep(created: &[jiff::Timestamp], rules: Keep) -> BTreeSet<usize> {
         .take(rules.last.unwrap_or(0) as usize)
         .copied()
         .collect();
-        let periods: [(Option<u32>, PeriodOf); 3] = [
+    let periods: [(Option<u32>, PeriodOf); 3] = [
         (rules.daily, |d| {
             (i32::from(d.year()), i32::from(d.day_of_year()))
         }),

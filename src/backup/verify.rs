@@ -77,7 +77,7 @@ pub fn open_stream(path: &Path, compression: Compression) -> io::Result<Box<dyn 
 
 /// Reads every entry of a tar stream to its end, then the rest of the stream.
 fn tar_entries(reader: &mut impl Read) -> io::Result<()> {
-        {
+    {
         let mut archive = tar::Archive::new(&mut *reader);
         for entry in archive.entries()? {
             let mut entry = entry?;

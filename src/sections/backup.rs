@@ -240,7 +240,11 @@ pub async fn create(
         () = interrupt.raised() => None,
     };
 
-    // Always: what was stopped starts again, in dependency order.
+    // Always: what was stopped starts again, in dependency order, signal or not.
+    let lifecycle = Lifecycle {
+        interrupt: Interrupt::never(),
+        ..lifecycle
+    };
     let refs = deployment.list().await?;
     let start_tiers = super::tiers_of(runbook, &running_before, false);
     let deadline = Instant::now() + runbook.plan.startup_timeout;

@@ -4,6 +4,7 @@
 
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
+mod backup;
 mod cli;
 mod daily_check;
 mod formats;

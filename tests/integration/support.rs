@@ -188,8 +188,28 @@ impl Project {
             script: None,
             healthcheck: None,
             ports: Vec::new(),
+            mounts: Vec::new(),
             restart_on_failure: false,
         }
+    }
+
+    /// Creates a volume `<project>_<name>`, labelled as compose labels it.
+    pub fn volume(&self, name: &str) -> String {
+        let full = format!("{}_{name}", self.name);
+        let labels = HashMap::from([
+            ("com.docker.compose.project".to_string(), self.name.clone()),
+            ("com.docker.compose.volume".to_string(), name.to_string()),
+        ]);
+        let options = bollard::models::VolumeCreateRequest {
+            name: Some(full.clone()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.engine
+            .runtime
+            .block_on(self.engine.docker.create_volume(options))
+            .expect("create volume");
+        full
     }
 
     pub fn container_name(&self, service: &str) -> String {
@@ -316,6 +336,23 @@ impl Project {
                     let _ = docker.remove_container(&id, Some(options)).await;
                 }
             }
+            let filters = HashMap::from([(
+                "label",
+                vec![format!("com.docker.compose.project={}", self.name)],
+            )]);
+            let options = bollard::query_parameters::ListVolumesOptionsBuilder::new()
+                .filters(&filters)
+                .build();
+            if let Ok(listed) = docker.list_volumes(Some(options)).await {
+                for volume in listed.volumes.unwrap_or_default() {
+                    let _ = docker
+                        .remove_volume(
+                            &volume.name,
+                            None::<bollard::query_parameters::RemoveVolumeOptions>,
+                        )
+                        .await;
+                }
+            }
         });
     }
 }
@@ -341,6 +378,7 @@ pub struct ServiceSpec<'a> {
     script: Option<String>,
     healthcheck: Option<Vec<String>>,
     ports: Vec<(u16, u16)>,
+    mounts: Vec<String>,
     restart_on_failure: bool,
 }
 
@@ -354,6 +392,12 @@ impl ServiceSpec<'_> {
     /// Publishes `container` on 127.0.0.1:`host`.
     pub fn port(mut self, container: u16, host: u16) -> Self {
         self.ports.push((container, host));
+        self
+    }
+
+    /// Mounts a volume at `path`.
+    pub fn mount(mut self, volume: &str, path: &str) -> Self {
+        self.mounts.push(format!("{volume}:{path}"));
         self
     }
 
@@ -413,6 +457,7 @@ impl ServiceSpec<'_> {
             exposed_ports: Some(self.ports.iter().map(|(c, _)| format!("{c}/tcp")).collect()),
             host_config: Some(HostConfig {
                 port_bindings: Some(port_bindings),
+                binds: Some(self.mounts.clone()),
                 restart_policy: self.restart_on_failure.then_some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::ON_FAILURE),
                     maximum_retry_count: None,

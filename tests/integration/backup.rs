@@ -1,0 +1,415 @@
+//! `opsbook backup`, `backup list|verify|prune` against real volumes,
+//! containers and files.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::support::{Project, Workspace, eventually, result};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// db mounts `dbdata` (a few files, one binary), api depends on db and is
+/// stopped during backups; `extra` goes under `backup:`.
+fn shop(tag: &str, dump: &str) -> (Project, Workspace) {
+    let project = Project::new(tag);
+    let dbdata = project.volume("dbdata");
+    project
+        .service("db")
+        .mount(&dbdata, "/data")
+        .script("mkdir -p /data/tables; echo 'order 1' > /data/records.txt; seq 1 5000 > /data/tables/orders; head -c 65536 /dev/urandom > /data/blob.bin; ln -sf records.txt /data/latest")
+        .start();
+    project.service("api").start();
+    let ws = Workspace::new();
+    ws.write("compose.yml", "services: {}\n");
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\n  api: {{ depends_on: [db] }}\nshutdown:\n  grace: 2s\n\
+             backup:\n  dir: ./backups\n  volumes: [dbdata]\n  files: [compose.yml]\n  stop: [api]\n  dumps:\n    records:\n      service: db\n      command: {dump}\n",
+            project.name
+        ),
+    );
+    eventually("db filled its volume", LONG, || {
+        project.exec("db", "true");
+        true
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    (project, ws)
+}
+
+fn backups(ws: &Workspace) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(ws.path().join("backups"))
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+fn sha256(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn state(ws: &Workspace) -> String {
+    ws.path().join("state").display().to_string()
+}
+
+#[test]
+fn a_backup_holds_every_item_checksummed_with_tight_modes() {
+    let (project, ws) = shop("bk-items", "[cat, /data/records.txt]");
+    let api_before = project.times("api").started;
+    let run = ws.opsbook(&["backup", "--state-dir", &state(&ws), "--format", "json"]);
+    let report = run.expect_code(0).json();
+    let made = backups(&ws);
+    assert_eq!(made.len(), 1, "{made:?}");
+    let folder = &made[0];
+    let id = folder.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(id.starts_with("shop-") && id.ends_with('Z'), "{id}");
+    assert_eq!(
+        std::fs::metadata(folder).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["format"], 1);
+    assert_eq!(manifest["runbook"], "shop");
+    assert_eq!(manifest["images"]["db"], crate::support::FIXTURE_IMAGE);
+    let items = manifest["items"].as_array().unwrap();
+    let names: Vec<&str> = items.iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["dbdata", "compose.yml", "records"]);
+    for item in items {
+        let file = folder.join(item["file"].as_str().unwrap());
+        assert_eq!(sha256(&file), item["sha256"], "{item}");
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len(),
+            item["stored_size"].as_u64().unwrap()
+        );
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert_eq!(result(&report, "backup", "dbdata")["status"], "ok");
+
+    // The volume's archive holds its files; the dump holds what the command printed.
+    let volume = std::fs::File::open(folder.join("volume-dbdata.tar.zst")).unwrap();
+    let mut archive = tar::Archive::new(zstd::stream::read::Decoder::new(volume).unwrap());
+    let mut entries: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            "data/",
+            "data/blob.bin",
+            "data/latest",
+            "data/records.txt",
+            "data/tables/",
+            "data/tables/orders"
+        ]
+    );
+    let mut dump = String::new();
+    zstd::stream::read::Decoder::new(std::fs::File::open(folder.join("dump-records.zst")).unwrap())
+        .unwrap()
+        .read_to_string(&mut dump)
+        .unwrap();
+    assert_eq!(dump, "order 1\n");
+
+    // api was stopped for the copy and runs again.
+    assert_eq!(project.times("api").state, "running");
+    assert!(
+        project.times("api").started > api_before,
+        "api was restarted"
+    );
+
+    let list = ws
+        .opsbook(&["backup", "list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(list["backups"][0]["id"], id.as_str());
+    assert_eq!(list["backups"][0]["items"], 3);
+    ws.opsbook(&["backup", "verify"]).expect_code(0);
+
+    // A second backup of the same data: checksums of the volume differ only by time, sizes stay.
+    let report = ws
+        .opsbook(&["backup", "--state-dir", &state(&ws), "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(result(&report, "backup", "dbdata")["status"], "ok");
+    // Most of the volume gone: the next backup warns.
+    project.exec("db", "rm -rf /data/tables /data/blob.bin");
+    let report = ws
+        .opsbook(&["backup", "--state-dir", &state(&ws), "--format", "json"])
+        .expect_code(1)
+        .json();
+    let shrunk = result(&report, "backup", "dbdata");
+    assert_eq!(shrunk["status"], "warn");
+    assert!(
+        shrunk["message"]
+            .as_str()
+            .unwrap()
+            .contains("less than half of the previous backup"),
+        "{shrunk}"
+    );
+}
+
+#[test]
+fn a_flipped_byte_or_a_truncated_file_fails_verify() {
+    let (_project, ws) = shop("bk-verify", "[cat, /data/records.txt]");
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    let folder = backups(&ws).remove(0);
+    let id = folder.file_name().unwrap().to_string_lossy().into_owned();
+    ws.opsbook(&["backup", "verify", &id]).expect_code(0);
+
+    let volume = folder.join("volume-dbdata.tar.zst");
+    let mut bytes = std::fs::read(&volume).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&volume, &bytes).unwrap();
+    let report = ws
+        .opsbook(&["backup", "verify", "latest", "--format", "json"])
+        .expect_code(2)
+        .json();
+    let item = result(&report, "verify", &format!("{id}/dbdata"));
+    assert_eq!(
+        item["message"],
+        "`volume-dbdata.tar.zst` does not match its sha256 (stored file changed)"
+    );
+    assert_eq!(
+        result(&report, "verify", &format!("{id}/records"))["status"],
+        "ok"
+    );
+
+    let dump = folder.join("dump-records.zst");
+    let bytes = std::fs::read(&dump).unwrap();
+    std::fs::write(&dump, &bytes[..bytes.len() - 3]).unwrap();
+    let report = ws
+        .opsbook(&["backup", "verify", "--all", "--format", "json"])
+        .expect_code(2)
+        .json();
+    let item = result(&report, "verify", &format!("{id}/records"));
+    assert!(
+        item["message"]
+            .as_str()
+            .unwrap()
+            .contains("the manifest says"),
+        "{item}"
+    );
+
+    ws.opsbook(&["backup", "verify", "nope"]).expect_code(3);
+}
+
+#[test]
+fn a_failing_dump_makes_no_backup_and_leaves_services_running() {
+    let (project, ws) = shop(
+        "bk-fail",
+        "[sh, -c, \"echo half; echo 'pg_dump: connection refused' >&2; exit 1\"]",
+    );
+    let report = ws
+        .opsbook(&["backup", "--state-dir", &state(&ws), "--format", "json"])
+        .expect_code(2)
+        .json();
+    let copy = result(&report, "backup", "copy");
+    assert!(
+        copy["message"]
+            .as_str()
+            .unwrap()
+            .contains("exited 1: \"pg_dump: connection refused\""),
+        "{copy}"
+    );
+    assert!(
+        backups(&ws).is_empty(),
+        "no backup and no leftover: {:?}",
+        backups(&ws)
+    );
+    assert_eq!(project.times("api").state, "running");
+    assert_eq!(project.times("db").state, "running");
+}
+
+#[test]
+fn sigterm_mid_copy_starts_services_again_and_lists_no_backup() {
+    let (project, ws) = shop("bk-term", "[sh, -c, \"echo start; sleep 30\"]");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("opsbook"))
+        .args(["backup", "--state-dir", &state(&ws), "--format", "json"])
+        .current_dir(ws.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually("the copy is under way", LONG, || {
+        std::fs::read_dir(ws.path().join("backups"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+            })
+            .unwrap_or(false)
+            && project.times("api").state == "exited"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result(&report, "backup", "interrupted")["status"], "crit");
+    assert_eq!(
+        project.times("api").state,
+        "running",
+        "api started again after the signal"
+    );
+    assert!(
+        backups(&ws).is_empty(),
+        "nothing listed, nothing left: {:?}",
+        backups(&ws)
+    );
+    let list = ws
+        .opsbook(&["backup", "list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(list["backups"], serde_json::json!([]));
+}
+
+#[test]
+fn a_second_backup_while_one_runs_exits_3() {
+    let (_project, ws) = shop("bk-lock", "[sh, -c, \"sleep 4; echo done\"]");
+    let first = std::process::Command::new(assert_cmd::cargo::cargo_bin("opsbook"))
+        .args(["backup", "--state-dir", &state(&ws)])
+        .current_dir(ws.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the first backup holds the lock", LONG, || {
+        std::fs::read_dir(ws.path().join("backups"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+            })
+            .unwrap_or(false)
+    });
+    let second = ws.opsbook(&["backup", "--state-dir", &state(&ws)]);
+    second.expect_code(3);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("holds the lock: pid {} (backup)", first.id())),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(first.wait_with_output().unwrap().status.code(), Some(0));
+    assert_eq!(backups(&ws).len(), 1);
+}
+
+#[test]
+fn an_unknown_volume_is_refused_before_anything_stops() {
+    let (project, ws) = shop("bk-unknown", "[cat, /data/records.txt]");
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace("volumes: [dbdata]", "volumes: [dbdata, ghost]"),
+    );
+    let api = project.times("api").started;
+    let run = ws.opsbook(&["backup", "--state-dir", &state(&ws)]);
+    run.expect_code(3);
+    assert_eq!(
+        run.stderr,
+        "error: unknown volume `ghost` (backup.volumes): nothing was stopped\n"
+    );
+    assert_eq!(project.times("api").started, api, "api was not touched");
+    assert!(backups(&ws).is_empty());
+}
+
+/// Writes a complete-looking backup made at `at` (for retention tests).
+fn fake_backup(ws: &Workspace, id: &str, at: &str) {
+    ws.write(
+        &format!("backups/{id}/manifest.json"),
+        format!(r#"{{"created_at": "{at}", "items": []}}"#),
+    );
+}
+
+#[test]
+fn prune_keeps_what_any_rule_keeps_and_cleans_leftovers() {
+    let ws = Workspace::new();
+    let dates = [
+        ("b1", "2026-08-15T06:00:00Z"),
+        ("b2", "2026-09-15T06:00:00Z"),
+        ("b3", "2026-10-15T06:00:00Z"),
+        ("b4", "2026-11-09T06:00:00Z"),
+        ("b5", "2026-11-10T06:00:00Z"),
+        ("b6", "2026-11-20T06:00:00Z"),
+        ("b7", "2026-11-21T06:00:00Z"),
+        ("b8", "2026-11-21T18:00:00Z"),
+    ];
+    for (id, at) in dates {
+        fake_backup(&ws, id, at);
+    }
+    ws.write("backups/.shop-x.partial/volume-dbdata.tar.zst", "half");
+    let with_keep = |keep: &str| {
+        ws.write(
+            "opsbook.yaml",
+            format!("version: 1\nbackup:\n  dir: ./backups\n  keep: {keep}\n"),
+        );
+    };
+    let verdicts = |ws: &Workspace| {
+        let report = ws
+            .opsbook(&["backup", "prune", "--dry-run", "--format", "json"])
+            .expect_code(0)
+            .json();
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["message"] == "delete")
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    with_keep("{ last: 2 }");
+    assert_eq!(verdicts(&ws), ["b1", "b2", "b3", "b4", "b5", "b6"]);
+    with_keep("{ daily: 2 }");
+    assert_eq!(verdicts(&ws), ["b1", "b2", "b3", "b4", "b5", "b7"]);
+    // b8 for ISO week 47, b5 for week 46.
+    with_keep("{ weekly: 2 }");
+    assert_eq!(verdicts(&ws), ["b1", "b2", "b3", "b4", "b6", "b7"]);
+    with_keep("{ monthly: 3 }");
+    assert_eq!(verdicts(&ws), ["b1", "b4", "b5", "b6", "b7"]);
+    with_keep("{ last: 1, monthly: 2 }");
+    assert_eq!(verdicts(&ws), ["b1", "b2", "b4", "b5", "b6", "b7"]);
+    assert_eq!(backups(&ws).len(), 9, "dry runs delete nothing");
+
+    ws.opsbook(&["backup", "prune"]).expect_code(3);
+    assert_eq!(
+        backups(&ws).len(),
+        9,
+        "no --yes without a terminal: nothing deleted"
+    );
+    ws.opsbook(&["backup", "prune", "--yes", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    let left: Vec<String> = backups(&ws)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["b3", "b8"]);
+}
