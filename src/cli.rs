@@ -113,8 +113,16 @@ pub struct StartupArgs {
 #[derive(Debug, Args)]
 pub struct ShutdownArgs {
     /// Kill every container of the project at once: no order, no grace.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "backup")]
     pub emergency: bool,
+
+    /// Make a backup first; if it fails, do not shut down.
+    #[arg(long)]
+    pub backup: bool,
+
+    /// With --backup: shut down even when the backup failed.
+    #[arg(long, requires = "backup")]
+    pub force: bool,
 
     /// Print the plan and change nothing.
     #[arg(long)]

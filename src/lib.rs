@@ -131,8 +131,11 @@ fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
         Command::Shutdown(args) => {
             let options = sections::shutdown::Options {
                 emergency: args.emergency,
+                backup: args.backup,
+                force: args.force,
                 dry_run: args.dry_run,
                 yes: cli.yes,
+                state_dir: state_dir(cli),
             };
             runtime()?.block_on(sections::shutdown::run(
                 &runbook,

@@ -18,8 +18,12 @@ use crate::status::{CheckResult, Status};
 
 pub struct Options {
     pub emergency: bool,
+    /// Back up first, and abort the shutdown if that fails (unless `force`).
+    pub backup: bool,
+    pub force: bool,
     pub dry_run: bool,
     pub yes: bool,
+    pub state_dir: std::path::PathBuf,
 }
 
 pub async fn run(
@@ -88,6 +92,22 @@ pub async fn run(
         return Err(Error::Usage(
             "shutdown cancelled: nothing was stopped".into(),
         ));
+    }
+
+    if options.backup {
+        let mut backup = Report::new("backup", &report.runbook, jiff::Timestamp::now());
+        super::backup::create(runbook, false, &options.state_dir, progress, &mut backup).await?;
+        let failed = matches!(backup.status(), Status::Crit | Status::Unknown);
+        report.results.extend(backup.results);
+        if failed && !options.force {
+            report.results.push(CheckResult::new(
+                "shutdown",
+                "aborted",
+                Status::Crit,
+                "the backup failed, so nothing was stopped (--force shuts down anyway)",
+            ));
+            return Ok(());
+        }
     }
 
     let interrupt = Interrupt::listen();

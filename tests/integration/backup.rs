@@ -413,3 +413,59 @@ fn prune_keeps_what_any_rule_keeps_and_cleans_leftovers() {
         .collect();
     assert_eq!(left, ["b3", "b8"]);
 }
+
+#[test]
+fn shutdown_with_backup_aborts_when_the_backup_fails_unless_forced() {
+    let (project, ws) = shop("bk-shutdown", "[sh, -c, \"exit 1\"]");
+    let report = ws
+        .opsbook(&[
+            "shutdown",
+            "--backup",
+            "--yes",
+            "--state-dir",
+            &state(&ws),
+            "--format",
+            "json",
+        ])
+        .expect_code(2)
+        .json();
+    assert_eq!(result(&report, "shutdown", "aborted")["status"], "crit");
+    assert_eq!(project.times("db").state, "running", "nothing stopped");
+    assert_eq!(
+        project.times("api").state,
+        "running",
+        "api, stopped for the backup, runs again"
+    );
+
+    let report = ws
+        .opsbook(&[
+            "shutdown",
+            "--backup",
+            "--force",
+            "--yes",
+            "--state-dir",
+            &state(&ws),
+            "--format",
+            "json",
+        ])
+        .expect_code(2)
+        .json();
+    assert_eq!(result(&report, "shutdown", "verify")["status"], "ok");
+    assert_eq!(
+        project.times("db").state,
+        "exited",
+        "forced: shut down anyway"
+    );
+
+    // With a dump that works (db must run for it), the backup is made first.
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace("[sh, -c, \"exit 1\"]", "[cat, /data/records.txt]"),
+    );
+    ws.opsbook(&["startup", "--skip-preflight"]).expect_code(0);
+    ws.opsbook(&["shutdown", "--backup", "--yes", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    assert_eq!(backups(&ws).len(), 1);
+    assert_eq!(project.times("db").state, "exited");
+}
