@@ -12,6 +12,9 @@ use tokio::sync::mpsc;
 
 use crate::runbook::model::Compression;
 
+/// zstd's multithreaded job size.
+const JOB_SIZE: u32 = 2 * 1024 * 1024;
+
 /// Chunks in flight between the reader and the writer.
 const QUEUE: usize = 16;
 
@@ -102,6 +105,9 @@ impl Sink {
                 let mut encoder = zstd::stream::write::Encoder::new(hashed, level.unwrap_or(3))?;
                 let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
                 encoder.multithread(threads)?;
+                // Each worker holds a job's input and output: bounded jobs keep
+                // memory flat and small whatever the item's size.
+                encoder.set_parameter(zstd::zstd_safe::CParameter::JobSize(JOB_SIZE))?;
                 Encoder::Zstd(encoder)
             }
             Compression::Gzip => {
