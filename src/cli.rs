@@ -90,6 +90,9 @@ pub enum BackupAction {
         /// Every backup.
         #[arg(long, conflicts_with = "id")]
         all: bool,
+        /// An age identity file, to read encrypted items back.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<std::path::PathBuf>,
     },
     /// Delete what `backup.keep` does not keep, and leftovers of interrupted backups.
     Prune {

@@ -170,9 +170,15 @@ fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
                     &mut report,
                 ))?,
                 Some(BackupAction::List) => sections::backup::list(&runbook, &mut report)?,
-                Some(BackupAction::Verify { id, all }) => runtime()?.block_on(
-                    sections::backup::verify_backups(&runbook, id.as_deref(), *all, &mut report),
-                )?,
+                Some(BackupAction::Verify { id, all, identity }) => {
+                    runtime()?.block_on(sections::backup::verify_backups(
+                        &runbook,
+                        id.as_deref(),
+                        *all,
+                        identity.as_deref(),
+                        &mut report,
+                    ))?
+                }
                 Some(BackupAction::Prune { dry_run }) => {
                     sections::backup::prune(&runbook, *dry_run, cli.yes, &state, &mut report)?
                 }

@@ -12,8 +12,14 @@ use super::manifest::{Item, Kind};
 use super::writer::hex;
 use crate::runbook::model::Compression;
 
-/// `Ok` with the number of bytes the item decompresses to, or what is wrong.
-pub fn item(folder: &Path, item: &Item) -> Result<u64, String> {
+/// `Ok` with the number of bytes the item decompresses to (`None`: an
+/// encrypted item checked by checksum only, for want of an identity), or
+/// what is wrong.
+pub fn item(
+    folder: &Path,
+    item: &Item,
+    identities: &[Box<dyn age::Identity + Send + Sync>],
+) -> Result<Option<u64>, String> {
     let path = folder.join(&item.file);
     let mut hasher = Sha256::new();
     let mut file = File::open(&path).map_err(|e| format!("cannot open `{}`: {e}", item.file))?;
@@ -42,12 +48,12 @@ pub fn item(folder: &Path, item: &Item) -> Result<u64, String> {
             item.file
         ));
     }
-    if item.encrypted {
-        // Checking the stream needs the identity; the checksum above stands.
-        return Ok(item.size);
+    if item.encrypted && identities.is_empty() {
+        // Reading the stream needs an identity; the checksum above stands.
+        return Ok(None);
     }
     let reader =
-        open_stream(&path, item.compression).map_err(|e| format!("`{}`: {e}", item.file))?;
+        open_stream(&path, item, identities).map_err(|e| format!("`{}`: {e}", item.file))?;
     let mut counted = Counted {
         inner: reader,
         read: 0,
@@ -63,16 +69,38 @@ pub fn item(folder: &Path, item: &Item) -> Result<u64, String> {
             item.file, counted.read, item.size
         ));
     }
-    Ok(counted.read)
+    Ok(Some(counted.read))
 }
 
-/// A stored file decompressed as a stream.
-pub fn open_stream(path: &Path, compression: Compression) -> io::Result<Box<dyn Read + Send>> {
+/// A stored file decrypted (when encrypted) and decompressed, as a stream.
+pub fn open_stream(
+    path: &Path,
+    item: &Item,
+    identities: &[Box<dyn age::Identity + Send + Sync>],
+) -> io::Result<Box<dyn Read + Send>> {
     let file = BufReader::new(File::open(path)?);
-    Ok(match compression {
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file)?),
-        Compression::Gzip => Box::new(flate2::bufread::GzDecoder::new(file)),
+    let plain: Box<dyn Read + Send> = if item.encrypted {
+        let decryptor = age::Decryptor::new(file).map_err(io::Error::other)?;
+        let reader = decryptor
+            .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+            .map_err(|e| io::Error::other(format!("cannot decrypt: {e}")))?;
+        Box::new(reader)
+    } else {
+        Box::new(file)
+    };
+    Ok(match item.compression {
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(plain)?),
+        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(plain)),
     })
+}
+
+/// The identities of an age identity file (`AGE-SECRET-KEY-1…` lines).
+pub fn identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>, String> {
+    let file = File::open(path)
+        .map_err(|e| format!("cannot read identity file `{}`: {e}", path.display()))?;
+    age::IdentityFile::from_buffer(BufReader::new(file))
+        .and_then(|f| f.into_identities().map_err(io::Error::other))
+        .map_err(|e| format!("`{}` is not an age identity file: {e}", path.display()))
 }
 
 /// Reads every entry of a tar stream to its end, then the rest of the stream.

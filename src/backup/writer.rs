@@ -31,13 +31,14 @@ pub fn spawn(
     path: PathBuf,
     compression: Compression,
     level: Option<i32>,
+    recipients: Vec<age::x25519::Recipient>,
 ) -> (
     mpsc::Sender<Vec<u8>>,
     tokio::task::JoinHandle<io::Result<Written>>,
 ) {
     let (sender, mut receiver) = mpsc::channel::<Vec<u8>>(QUEUE);
     let handle = tokio::task::spawn_blocking(move || {
-        let mut sink = Sink::create(&path, compression, level)?;
+        let mut sink = Sink::create(&path, compression, level, &recipients)?;
         while let Some(chunk) = receiver.blocking_recv() {
             sink.write_all(&chunk)?;
         }
@@ -52,8 +53,9 @@ pub fn copy_from(
     path: &Path,
     compression: Compression,
     level: Option<i32>,
+    recipients: &[age::x25519::Recipient],
 ) -> io::Result<Written> {
-    let mut sink = Sink::create(path, compression, level)?;
+    let mut sink = Sink::create(path, compression, level, recipients)?;
     io::copy(reader, &mut sink)?;
     sink.finish()
 }
@@ -78,9 +80,40 @@ impl Write for Hashed {
     }
 }
 
+/// What the compressor writes into: the file, or age encrypting into it.
+enum Output {
+    Plain(Hashed),
+    Encrypted(age::stream::StreamWriter<Hashed>),
+}
+
+impl Output {
+    fn finish(self) -> io::Result<Hashed> {
+        match self {
+            Output::Plain(hashed) => Ok(hashed),
+            Output::Encrypted(writer) => writer.finish(),
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Plain(hashed) => hashed.write(buf),
+            Output::Encrypted(writer) => writer.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Plain(hashed) => hashed.flush(),
+            Output::Encrypted(writer) => writer.flush(),
+        }
+    }
+}
+
 enum Encoder {
-    Zstd(zstd::stream::write::Encoder<'static, Hashed>),
-    Gzip(flate2::write::GzEncoder<Hashed>),
+    Zstd(zstd::stream::write::Encoder<'static, Output>),
+    Gzip(flate2::write::GzEncoder<Output>),
 }
 
 struct Sink {
@@ -89,7 +122,12 @@ struct Sink {
 }
 
 impl Sink {
-    fn create(path: &Path, compression: Compression, level: Option<i32>) -> io::Result<Sink> {
+    fn create(
+        path: &Path,
+        compression: Compression,
+        level: Option<i32>,
+        recipients: &[age::x25519::Recipient],
+    ) -> io::Result<Sink> {
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -99,6 +137,14 @@ impl Sink {
             file,
             hasher: Sha256::new(),
             written: 0,
+        };
+        let hashed = if recipients.is_empty() {
+            Output::Plain(hashed)
+        } else {
+            let recipients = recipients.iter().map(|r| r as &dyn age::Recipient);
+            let encryptor =
+                age::Encryptor::with_recipients(recipients).map_err(io::Error::other)?;
+            Output::Encrypted(encryptor.wrap_output(hashed)?)
         };
         let encoder = match compression {
             Compression::Zstd => {
@@ -122,10 +168,11 @@ impl Sink {
     }
 
     fn finish(self) -> io::Result<Written> {
-        let hashed = match self.encoder {
+        let output = match self.encoder {
             Encoder::Zstd(encoder) => encoder.finish()?,
             Encoder::Gzip(encoder) => encoder.finish()?,
         };
+        let hashed = output.finish()?;
         hashed.file.sync_all()?;
         Ok(Written {
             size: self.size,

@@ -53,6 +53,26 @@ impl Source {
     }
 }
 
+/// `backup.encrypt.recipients` as age keys; a bad one stops the backup
+/// before anything is stopped.
+fn recipients(backup: &Backup) -> Result<Vec<age::x25519::Recipient>, Error> {
+    let Some(encrypt) = &backup.encrypt else {
+        return Ok(Vec::new());
+    };
+    encrypt
+        .recipients
+        .iter()
+        .map(|r| {
+            r.value.parse::<age::x25519::Recipient>().map_err(|e| {
+                Error::Usage(format!(
+                    "backup.encrypt.recipients: `{}` is not an age public key: {e}",
+                    r.value
+                ))
+            })
+        })
+        .collect()
+}
+
 fn settings(runbook: &Runbook) -> Result<&Backup, Error> {
     runbook.model.backup.as_ref().ok_or_else(|| {
         Error::Usage(format!(
@@ -70,12 +90,7 @@ pub async fn create(
     report: &mut Report,
 ) -> Result<(), Error> {
     let backup = settings(runbook)?;
-    if backup.encrypt.is_some() {
-        return Err(Error::Usage(
-            "`backup.encrypt` is not supported by this opsbook yet: remove it rather than get an unencrypted backup"
-                .into(),
-        ));
-    }
+    let recipients = recipients(backup)?;
     let project = super::require_project(runbook, "backup")?;
     let dir = runbook.resolve(&backup.dir);
     let deployment = Deployment::connect(Some(project.clone())).await?;
@@ -219,6 +234,7 @@ pub async fn create(
                 &deployment,
                 &containers,
                 backup,
+                &recipients,
                 &partial,
                 source,
                 helper_image.as_deref(),
@@ -365,15 +381,18 @@ async fn copy_item(
     deployment: &Deployment,
     containers: &[crate::docker::Container],
     backup: &Backup,
+    recipients: &[age::x25519::Recipient],
     folder: &Path,
     source: &Source,
     helper_image: Option<&str>,
 ) -> Result<Item, String> {
     let compression = backup.compression;
     let level = backup.level.as_ref().map(|l| l.value);
-    let extension = match compression {
-        Compression::Zstd => "zst",
-        Compression::Gzip => "gz",
+    let extension = match (compression, recipients.is_empty()) {
+        (Compression::Zstd, true) => "zst",
+        (Compression::Gzip, true) => "gz",
+        (Compression::Zstd, false) => "zst.age",
+        (Compression::Gzip, false) => "gz.age",
     };
     let (kind, file, shown, archive_root, written) = match source {
         Source::Volume { name, full } => {
@@ -382,7 +401,8 @@ async fn copy_item(
                 .volume_reader(full, helper_image)
                 .await
                 .map_err(|e| e.to_string())?;
-            let (sender, written) = writer::spawn(folder.join(&file), compression, level);
+            let (sender, written) =
+                writer::spawn(folder.join(&file), compression, level, recipients.to_vec());
             let read = deployment
                 .download(&reader.container, &reader.path, &sender)
                 .await;
@@ -401,9 +421,10 @@ async fn copy_item(
             let file = format!("file-{}.{extension}", safe(name));
             let target = folder.join(&file);
             let path_owned = path.clone();
+            let recipients = recipients.to_vec();
             let written = tokio::task::spawn_blocking(move || {
                 let mut input = std::fs::File::open(&path_owned)?;
-                writer::copy_from(&mut input, &target, compression, level)
+                writer::copy_from(&mut input, &target, compression, level, &recipients)
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -421,7 +442,8 @@ async fn copy_item(
                 .ok_or_else(|| {
                     format!("dump `{name}`: no running container of service `{service}`")
                 })?;
-            let (sender, written) = writer::spawn(folder.join(&file), compression, level);
+            let (sender, written) =
+                writer::spawn(folder.join(&file), compression, level, recipients.to_vec());
             let ran = deployment
                 .exec_streaming(&container.id, argv, &sender)
                 .await;
@@ -454,7 +476,7 @@ async fn copy_item(
         archive_root,
         file,
         compression,
-        encrypted: false,
+        encrypted: !recipients.is_empty(),
         size: written.size,
         stored_size: written.stored_size,
         sha256: written.sha256,
@@ -622,9 +644,14 @@ pub async fn verify_backups(
     runbook: &Runbook,
     id: Option<&str>,
     all: bool,
+    identity: Option<&Path>,
     report: &mut Report,
 ) -> Result<(), Error> {
     let dir = runbook.resolve(&settings(runbook)?.dir);
+    let identities = std::sync::Arc::new(match identity {
+        Some(path) => verify::identities(path).map_err(Error::Usage)?,
+        None => Vec::new(),
+    });
     for entry in select(&dir, id, all)? {
         let manifest = match Manifest::read(&entry.path) {
             Ok(manifest) => manifest,
@@ -639,11 +666,12 @@ pub async fn verify_backups(
             }
         };
         let folder = entry.path.clone();
+        let identities = identities.clone();
         let checked = tokio::task::spawn_blocking(move || {
             manifest
                 .items
                 .iter()
-                .map(|item| (item.name.clone(), verify::item(&folder, item)))
+                .map(|item| (item.name.clone(), verify::item(&folder, item, &identities)))
                 .collect::<Vec<_>>()
         })
         .await
@@ -651,11 +679,17 @@ pub async fn verify_backups(
         for (name, outcome) in checked {
             let result_name = format!("{}/{name}", entry.id);
             report.results.push(match outcome {
-                Ok(size) => CheckResult::new(
+                Ok(Some(size)) => CheckResult::new(
                     "verify",
                     result_name,
                     Status::Ok,
                     format!("checksum and stream good ({})", human_bytes(size)),
+                ),
+                Ok(None) => CheckResult::new(
+                    "verify",
+                    result_name,
+                    Status::Ok,
+                    "checksum good; encrypted: pass --identity to read the stream back",
                 ),
                 Err(problem) => CheckResult::new("verify", result_name, Status::Crit, problem),
             });

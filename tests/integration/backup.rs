@@ -469,3 +469,104 @@ fn shutdown_with_backup_aborts_when_the_backup_fails_unless_forced() {
     assert_eq!(backups(&ws).len(), 1);
     assert_eq!(project.times("db").state, "exited");
 }
+
+#[test]
+fn encrypted_backups_read_back_only_with_the_identity() {
+    let (_project, ws) = shop("bk-age", "[cat, /data/records.txt]");
+    let identity = age::x25519::Identity::generate();
+    let public = identity.to_public().to_string();
+    use age::secrecy::ExposeSecret;
+    ws.write(
+        "key.txt",
+        format!("{}\n", identity.to_string().expose_secret()),
+    );
+    ws.write(
+        "other.txt",
+        format!(
+            "{}\n",
+            age::x25519::Identity::generate()
+                .to_string()
+                .expose_secret()
+        ),
+    );
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        format!("{text}  encrypt:\n    recipients: [{public}]\n"),
+    );
+
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    let folder = backups(&ws).remove(0);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    let manifest_text = manifest.to_string();
+    assert!(
+        !manifest_text.contains("AGE-SECRET-KEY"),
+        "the manifest holds no secret"
+    );
+    for item in manifest["items"].as_array().unwrap() {
+        assert_eq!(item["encrypted"], true);
+        let stored = std::fs::read(folder.join(item["file"].as_str().unwrap())).unwrap();
+        assert!(stored.starts_with(b"age-encryption.org/v1"), "{item}");
+    }
+    // The dump decrypts with the key and decompresses to what db printed.
+    let stored = std::fs::File::open(folder.join("dump-records.zst.age")).unwrap();
+    let decryptor = age::Decryptor::new(std::io::BufReader::new(stored)).unwrap();
+    let plain = decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .unwrap();
+    let mut dump = String::new();
+    zstd::stream::read::Decoder::new(plain)
+        .unwrap()
+        .read_to_string(&mut dump)
+        .unwrap();
+    assert_eq!(dump, "order 1\n");
+
+    let report = ws
+        .opsbook(&["backup", "verify", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        report["results"][0]["message"],
+        "checksum good; encrypted: pass --identity to read the stream back"
+    );
+    let report = ws
+        .opsbook(&[
+            "backup",
+            "verify",
+            "--identity",
+            "key.txt",
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    assert!(
+        report["results"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("checksum and stream good"),
+        "{report}"
+    );
+    let report = ws
+        .opsbook(&[
+            "backup",
+            "verify",
+            "--identity",
+            "other.txt",
+            "--format",
+            "json",
+        ])
+        .expect_code(2)
+        .json();
+    assert!(
+        report["results"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot decrypt"),
+        "{report}"
+    );
+    ws.opsbook(&["backup", "verify", "--identity", "missing.txt"])
+        .expect_code(3);
+}
