@@ -379,6 +379,44 @@ impl Deployment {
         argv: &[String],
         sink: &tokio::sync::mpsc::Sender<Vec<u8>>,
     ) -> Result<(Option<i64>, Vec<u8>), Error> {
+        self.run_exec(
+            id,
+            argv,
+            |chunk| async move { sink.send(chunk).await.is_ok() },
+        )
+        .await
+    }
+
+    /// Runs `argv` in a container and waits for it to end, keeping at most
+    /// `EXEC_OUTPUT_CAP` bytes of each stream (the rest is read and dropped,
+    /// so a chatty command cannot fill memory). The caller bounds the time.
+    pub async fn exec(&self, container_id: &str, argv: &[String]) -> Result<ExecOutput, Error> {
+        let mut stdout = Vec::new();
+        let (exit_code, stderr) = self
+            .run_exec(container_id, argv, |chunk| {
+                append_capped(&mut stdout, &chunk);
+                async { true }
+            })
+            .await?;
+        Ok(ExecOutput {
+            exit_code,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Creates, starts and reads one exec: stdout chunks go to `on_stdout`
+    /// (which answers whether to keep reading), stderr is kept up to the cap.
+    async fn run_exec<F, Next>(
+        &self,
+        id: &str,
+        argv: &[String],
+        mut on_stdout: F,
+    ) -> Result<(Option<i64>, Vec<u8>), Error>
+    where
+        F: FnMut(Vec<u8>) -> Next,
+        Next: std::future::Future<Output = bool>,
+    {
         let options = CreateExecOptions {
             attach_stdout: Some(true),
             attach_stderr: Some(true),
@@ -400,7 +438,7 @@ impl Deployment {
             while let Some(chunk) = output.next().await {
                 match chunk.map_err(|e| self.failed("reading an exec's output", e))? {
                     LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                        if sink.send(message.to_vec()).await.is_err() {
+                        if !on_stdout(message.to_vec()).await {
                             break;
                         }
                     }
@@ -415,47 +453,6 @@ impl Deployment {
             .await
             .map_err(|e| self.failed("inspecting an exec", e))?;
         Ok((inspect.exit_code, stderr))
-    }
-
-    /// Runs `argv` in a container and waits for it to end, keeping at most
-    /// `EXEC_OUTPUT_CAP` bytes of each stream (the rest is read and dropped,
-    /// so a chatty command cannot fill memory). The caller bounds the time.
-    pub async fn exec(&self, container_id: &str, argv: &[String]) -> Result<ExecOutput, Error> {
-        let options = CreateExecOptions {
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            cmd: Some(argv.to_vec()),
-            ..Default::default()
-        };
-        let exec = self
-            .docker
-            .create_exec(container_id, options)
-            .await
-            .map_err(|e| self.failed("creating an exec", e))?;
-        let mut result = ExecOutput::default();
-        if let StartExecResults::Attached { mut output, .. } = self
-            .docker
-            .start_exec(&exec.id, None)
-            .await
-            .map_err(|e| self.failed("starting an exec", e))?
-        {
-            while let Some(chunk) = output.next().await {
-                match chunk.map_err(|e| self.failed("reading an exec's output", e))? {
-                    LogOutput::StdErr { message } => append_capped(&mut result.stderr, &message),
-                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                        append_capped(&mut result.stdout, &message)
-                    }
-                    LogOutput::StdIn { .. } => {}
-                }
-            }
-        }
-        let inspect = self
-            .docker
-            .inspect_exec(&exec.id)
-            .await
-            .map_err(|e| self.failed("inspecting an exec", e))?;
-        result.exit_code = inspect.exit_code;
-        Ok(result)
     }
 
     /// Streams a container's log (stdout and stderr) written since `since`,
