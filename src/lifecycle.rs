@@ -31,7 +31,21 @@ pub struct Lifecycle<'a> {
     pub section: &'static str,
 }
 
-impl Lifecycle<'_> {
+impl<'a> Lifecycle<'a> {
+    /// A lifecycle for `section` that listens for Ctrl-C and SIGTERM.
+    pub fn listening(
+        deployment: &'a Deployment,
+        progress: Progress,
+        section: &'static str,
+    ) -> Lifecycle<'a> {
+        Lifecycle {
+            deployment,
+            progress,
+            interrupt: Interrupt::listen(),
+            section,
+        }
+    }
+
     /// Starts each tier in turn, waiting until its services are ready or
     /// `deadline` passes. `depends_on` tells which services a service needs:
     /// one whose dependency failed is left alone.

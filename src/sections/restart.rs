@@ -9,7 +9,6 @@ use serde_json::json;
 use crate::confirm::confirm;
 use crate::docker::Deployment;
 use crate::error::Error;
-use crate::interrupt::Interrupt;
 use crate::lifecycle::Lifecycle;
 use crate::progress::Progress;
 use crate::report::{Block, Report};
@@ -103,13 +102,8 @@ pub async fn run(
         ));
     }
 
-    let interrupt = Interrupt::listen();
-    let lifecycle = Lifecycle {
-        deployment: &deployment,
-        progress,
-        interrupt: interrupt.clone(),
-        section: "restart",
-    };
+    let lifecycle = Lifecycle::listening(&deployment, progress, "restart");
+    let interrupt = lifecycle.interrupt.clone();
     let stopped = lifecycle.stop(&stop_tiers, &containers, grace).await;
     let after_stop = deployment.list().await?;
     let deadline = Instant::now() + timeout;

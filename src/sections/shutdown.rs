@@ -8,7 +8,6 @@ use serde_json::json;
 use crate::confirm::confirm;
 use crate::docker::{ContainerRef, Deployment, State};
 use crate::error::Error;
-use crate::interrupt::Interrupt;
 use crate::lifecycle::Lifecycle;
 use crate::progress::Progress;
 use crate::report::{Block, Report};
@@ -110,13 +109,8 @@ pub async fn run(
         }
     }
 
-    let interrupt = Interrupt::listen();
-    let lifecycle = Lifecycle {
-        deployment: &deployment,
-        progress,
-        interrupt: interrupt.clone(),
-        section: "shutdown",
-    };
+    let lifecycle = Lifecycle::listening(&deployment, progress, "shutdown");
+    let interrupt = lifecycle.interrupt.clone();
     if options.emergency {
         report.results.extend(lifecycle.kill_all(&containers).await);
     } else {

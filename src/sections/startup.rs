@@ -13,7 +13,6 @@ use crate::docker::{ContainerRef, Deployment, State};
 use crate::error::Error;
 use crate::host::{DiskUsage, HostSnapshot, human_bytes};
 use crate::host_command;
-use crate::interrupt::Interrupt;
 use crate::lifecycle::Lifecycle;
 use crate::probe::Probe;
 use crate::progress::Progress;
@@ -97,13 +96,8 @@ pub async fn run(
         return Ok(());
     }
 
-    let interrupt = Interrupt::listen();
-    let lifecycle = Lifecycle {
-        deployment: &deployment,
-        progress,
-        interrupt: interrupt.clone(),
-        section: "startup",
-    };
+    let lifecycle = Lifecycle::listening(&deployment, progress, "startup");
+    let interrupt = lifecycle.interrupt.clone();
     let started = lifecycle
         .start(&tiers, &runbook.plan.depends_on, &containers, deadline)
         .await;

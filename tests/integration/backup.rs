@@ -4,7 +4,6 @@
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -48,6 +47,17 @@ fn backups(ws: &Workspace) -> Vec<PathBuf> {
         .unwrap_or_default();
     found.sort();
     found
+}
+
+/// A backup is being written (its `.partial` folder exists).
+fn partial_exists(ws: &Workspace) -> bool {
+    std::fs::read_dir(ws.path().join("backups"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        })
+        .unwrap_or(false)
 }
 
 fn sha256(path: &Path) -> String {
@@ -242,22 +252,9 @@ fn a_failing_dump_makes_no_backup_and_leaves_services_running() {
 #[test]
 fn sigterm_mid_copy_starts_services_again_and_lists_no_backup() {
     let (project, ws) = shop("bk-term", "[sh, -c, \"echo start; sleep 30\"]");
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("opsbook"))
-        .args(["backup", "--state-dir", &state(&ws), "--format", "json"])
-        .current_dir(ws.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = ws.spawn(&["backup", "--state-dir", &state(&ws), "--format", "json"]);
     eventually("the copy is under way", LONG, || {
-        std::fs::read_dir(ws.path().join("backups"))
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
-            })
-            .unwrap_or(false)
-            && project.times("api").state == "exited"
+        partial_exists(&ws) && project.times("api").state == "exited"
     });
     std::thread::sleep(Duration::from_millis(500));
     let killed = std::process::Command::new("kill")
@@ -294,21 +291,9 @@ fn sigterm_mid_copy_starts_services_again_and_lists_no_backup() {
 #[test]
 fn a_second_backup_while_one_runs_exits_3() {
     let (_project, ws) = shop("bk-lock", "[sh, -c, \"sleep 4; echo done\"]");
-    let first = std::process::Command::new(assert_cmd::cargo::cargo_bin("opsbook"))
-        .args(["backup", "--state-dir", &state(&ws)])
-        .current_dir(ws.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let first = ws.spawn(&["backup", "--state-dir", &state(&ws)]);
     eventually("the first backup holds the lock", LONG, || {
-        std::fs::read_dir(ws.path().join("backups"))
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
-            })
-            .unwrap_or(false)
+        partial_exists(&ws)
     });
     let second = ws.opsbook(&["backup", "--state-dir", &state(&ws)]);
     second.expect_code(3);

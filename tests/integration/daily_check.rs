@@ -542,19 +542,13 @@ fn a_second_run_of_the_same_runbook_exits_3_naming_the_holder() {
         ),
     );
     let state = ws.path().join("state");
-    let mut first: Child = std::process::Command::new(assert_cmd::cargo::cargo_bin("opsbook"))
-        .args([
-            "daily-check",
-            "--only",
-            "checks",
-            "--state-dir",
-            state.to_str().unwrap(),
-        ])
-        .current_dir(ws.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let first = ws.spawn(&[
+        "daily-check",
+        "--only",
+        "checks",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
     let lock_dir = state.join("locks");
     eventually("the first run holds the lock", LONG, || {
         std::fs::read_dir(&lock_dir)
@@ -581,7 +575,7 @@ fn a_second_run_of_the_same_runbook_exits_3_naming_the_holder() {
         "{}",
         second.stderr
     );
-    assert_eq!(first.wait().unwrap().code(), Some(2));
+    assert_eq!(first.wait_with_output().unwrap().status.code(), Some(2));
     // Released when the holder ends.
     ws.opsbook(&[
         "daily-check",

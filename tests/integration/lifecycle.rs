@@ -1,7 +1,6 @@
 //! `opsbook startup`, `shutdown` and `restart` against real containers: the
 //! order is read back from Docker's own StartedAt / FinishedAt.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::{CALM_HOST, Project, Workspace, eventually, result};
@@ -385,13 +384,7 @@ fn sigterm_during_startup_starts_nothing_new_and_reports() {
         "opsbook.yaml",
         runbook(&project, "startup:\n  timeout: 60s\n"),
     );
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("opsbook"))
-        .args(["startup", "--format", "json"])
-        .current_dir(ws.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = ws.spawn(&["startup", "--format", "json"]);
     eventually("db started", LONG, || {
         project.times("db").state == "running"
     });

@@ -77,6 +77,21 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// Starts the binary in the background (same environment as `opsbook`).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("opsbook"))
+            .current_dir(self.path())
+            .env_remove("OPSBOOK_RUNBOOK")
+            .env("NO_COLOR", "1")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start opsbook")
+    }
+}
+
 /// What one run of the binary did.
 #[derive(Debug)]
 pub struct Run {
@@ -244,10 +259,8 @@ impl Project {
         });
     }
 
-    /// State, StartedAt and FinishedAt of the service's container.
-    pub fn times(&self, service: &str) -> ContainerTimes {
-        let state = self
-            .engine
+    fn inspect(&self, service: &str) -> bollard::models::ContainerInspectResponse {
+        self.engine
             .runtime
             .block_on(
                 self.engine
@@ -255,8 +268,11 @@ impl Project {
                     .inspect_container(&self.container_name(service), None),
             )
             .expect("inspect container")
-            .state
-            .unwrap_or_default();
+    }
+
+    /// State, StartedAt and FinishedAt of the service's container.
+    pub fn times(&self, service: &str) -> ContainerTimes {
+        let state = self.inspect(service).state.unwrap_or_default();
         let at = |text: Option<String>| {
             text.and_then(|t| t.parse::<jiff::Timestamp>().ok())
                 .filter(|t| t.as_second() > 0)
@@ -270,31 +286,14 @@ impl Project {
     }
 
     pub fn restart_count(&self, service: &str) -> i64 {
-        self.engine
-            .runtime
-            .block_on(
-                self.engine
-                    .docker
-                    .inspect_container(&self.container_name(service), None),
-            )
-            .expect("inspect container")
-            .restart_count
-            .unwrap_or_default()
+        self.inspect(service).restart_count.unwrap_or_default()
     }
 
     /// Waits until the container's health status reads `want`.
     pub fn wait_for_health(&self, service: &str, want: &str, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
-            let inspect = self
-                .engine
-                .runtime
-                .block_on(
-                    self.engine
-                        .docker
-                        .inspect_container(&self.container_name(service), None),
-                )
-                .expect("inspect container");
+            let inspect = self.inspect(service);
             let health = inspect
                 .state
                 .and_then(|s| s.health)

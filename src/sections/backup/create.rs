@@ -191,13 +191,8 @@ pub async fn create(
     })?;
 
     // Stop what must not write during the copy, in reverse dependency order.
-    let interrupt = Interrupt::listen();
-    let lifecycle = Lifecycle {
-        deployment: &deployment,
-        progress,
-        interrupt: interrupt.clone(),
-        section: "backup",
-    };
+    let lifecycle = Lifecycle::listening(&deployment, progress, "backup");
+    let interrupt = lifecycle.interrupt.clone();
     let refs = deployment.list().await?;
     let running_before: Vec<String> = stop
         .iter()
