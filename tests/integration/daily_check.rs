@@ -611,7 +611,7 @@ fn a_restart_since_the_last_run_is_a_warn() {
         "json",
     ];
     ws.opsbook(&args).expect_code(0);
-    project.exec("worker", "touch /tmp/crash");
+    assert!(project.exec("worker", "touch /tmp/crash"));
     eventually("the worker restarted", LONG, || {
         project.restart_count("worker") == 1
     });
@@ -622,7 +622,7 @@ fn a_restart_since_the_last_run_is_a_warn() {
             .is_some_and(|m| m.starts_with("running"))
     });
     // That last run already saw the restart; record a clean baseline, crash again, look once.
-    project.exec("worker", "touch /tmp/crash");
+    assert!(project.exec("worker", "touch /tmp/crash"));
     eventually("the worker restarted again", LONG, || {
         project.restart_count("worker") == 2
     });

@@ -244,19 +244,30 @@ impl Project {
     }
 
     /// Runs a shell command in the service's container and waits for it.
-    pub fn exec(&self, service: &str, shell: &str) {
+    /// Runs a shell command in the service's container, waits for it to
+    /// end, and says whether it exited 0.
+    pub fn exec(&self, service: &str, shell: &str) -> bool {
         let docker = &self.engine.docker;
         self.engine.runtime.block_on(async {
             let options = CreateExecOptions {
                 cmd: Some(vec!["sh".to_string(), "-c".to_string(), shell.to_string()]),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
                 ..Default::default()
             };
             let exec = docker
                 .create_exec(&self.container_name(service), options)
                 .await
                 .expect("create exec");
-            docker.start_exec(&exec.id, None).await.expect("start exec");
-        });
+            if let bollard::exec::StartExecResults::Attached { mut output, .. } =
+                docker.start_exec(&exec.id, None).await.expect("start exec")
+            {
+                use futures_util::StreamExt;
+                while output.next().await.is_some() {}
+            }
+            let inspect = docker.inspect_exec(&exec.id).await.expect("inspect exec");
+            inspect.exit_code == Some(0)
+        })
     }
 
     fn inspect(&self, service: &str) -> bollard::models::ContainerInspectResponse {
