@@ -2,7 +2,11 @@
 //! healthy in 3.1s"): plain lines, fit for a terminal, a log file or a pipe.
 //! stdout stays for the report. Silent with `--quiet`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::host::human_bytes;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
@@ -17,6 +21,60 @@ impl Progress {
     pub fn say(&self, line: impl std::fmt::Display) {
         if !self.quiet {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
+    }
+}
+
+/// How often the live line of a copy is redrawn.
+const METER_TICK: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Progress {
+    /// A live "item: bytes (rate)" line for a long copy, redrawn in place on
+    /// a terminal; nothing elsewhere (cron and CI logs keep one line per
+    /// item). Call inside the runtime.
+    pub fn meter(&self, item: &str) -> Meter {
+        let bytes = Arc::new(AtomicU64::new(0));
+        let ticker = (!self.quiet && std::io::stderr().is_terminal()).then(|| {
+            let bytes = bytes.clone();
+            let item = item.to_string();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let mut tick = tokio::time::interval(METER_TICK);
+                loop {
+                    tick.tick().await;
+                    let done = bytes.load(Ordering::Relaxed);
+                    let seconds = started.elapsed().as_secs_f64().max(0.001);
+                    let rate = (done as f64 / seconds) as u64;
+                    let _ = write!(
+                        std::io::stderr().lock(),
+                        "\r\x1b[2K{item}: {} ({}/s)",
+                        human_bytes(done),
+                        human_bytes(rate)
+                    );
+                }
+            })
+        });
+        Meter { bytes, ticker }
+    }
+}
+
+/// The byte count of one copy, and its live line (if any).
+pub struct Meter {
+    bytes: Arc<AtomicU64>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Meter {
+    /// The counter the copying code adds its bytes to.
+    pub fn counter(&self) -> Arc<AtomicU64> {
+        self.bytes.clone()
+    }
+
+    /// Stops the live line and clears it.
+    pub fn done(self) {
+        if let Some(ticker) = self.ticker {
+            ticker.abort();
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
         }
     }
 }

@@ -6,6 +6,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -32,13 +34,14 @@ pub fn spawn(
     compression: Compression,
     level: Option<i32>,
     recipients: Vec<age::x25519::Recipient>,
+    counter: Arc<AtomicU64>,
 ) -> (
     mpsc::Sender<Vec<u8>>,
     tokio::task::JoinHandle<io::Result<Written>>,
 ) {
     let (sender, mut receiver) = mpsc::channel::<Vec<u8>>(QUEUE);
     let handle = tokio::task::spawn_blocking(move || {
-        let mut sink = Sink::create(&path, compression, level, &recipients)?;
+        let mut sink = Sink::create(&path, compression, level, &recipients, counter)?;
         while let Some(chunk) = receiver.blocking_recv() {
             sink.write_all(&chunk)?;
         }
@@ -54,8 +57,9 @@ pub fn copy_from(
     compression: Compression,
     level: Option<i32>,
     recipients: &[age::x25519::Recipient],
+    counter: Arc<AtomicU64>,
 ) -> io::Result<Written> {
-    let mut sink = Sink::create(path, compression, level, recipients)?;
+    let mut sink = Sink::create(path, compression, level, recipients, counter)?;
     io::copy(reader, &mut sink)?;
     sink.finish()
 }
@@ -119,6 +123,8 @@ enum Encoder {
 struct Sink {
     encoder: Encoder,
     size: u64,
+    /// Bytes taken in so far, for a live progress line.
+    counter: Arc<AtomicU64>,
 }
 
 impl Sink {
@@ -127,6 +133,7 @@ impl Sink {
         compression: Compression,
         level: Option<i32>,
         recipients: &[age::x25519::Recipient],
+        counter: Arc<AtomicU64>,
     ) -> io::Result<Sink> {
         let file = OpenOptions::new()
             .write(true)
@@ -164,7 +171,11 @@ impl Sink {
                 ))
             }
         };
-        Ok(Sink { encoder, size: 0 })
+        Ok(Sink {
+            encoder,
+            size: 0,
+            counter,
+        })
     }
 
     fn finish(self) -> io::Result<Written> {
@@ -189,6 +200,7 @@ impl Write for Sink {
             Encoder::Gzip(encoder) => encoder.write(buf)?,
         };
         self.size += n as u64;
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::backup::manifest::{self, Item, Kind, Manifest};
-use crate::backup::{catalog, writer};
+use crate::backup::catalog;
+use crate::backup::manifest::Manifest;
 use crate::docker::Deployment;
 use crate::error::Error;
 use crate::history::StateDir;
@@ -21,57 +21,10 @@ use crate::lifecycle::Lifecycle;
 use crate::progress::Progress;
 use crate::report::{Block, Report};
 use crate::runbook::Runbook;
-use crate::runbook::model::{Backup, Compression};
 use crate::status::{CheckResult, Status};
 
+use super::copy::{self, Copier, Source, Staging};
 use super::settings;
-
-/// One thing to copy, resolved before anything is stopped.
-enum Source {
-    Volume {
-        name: String,
-        full: String,
-    },
-    File {
-        name: String,
-        path: PathBuf,
-    },
-    Dump {
-        name: String,
-        service: String,
-        argv: Vec<String>,
-    },
-}
-
-impl Source {
-    fn name(&self) -> &str {
-        match self {
-            Source::Volume { name, .. } | Source::File { name, .. } | Source::Dump { name, .. } => {
-                name
-            }
-        }
-    }
-}
-
-/// `backup.encrypt.recipients` as age keys; a bad one stops the backup
-/// before anything is stopped.
-fn recipients(backup: &Backup) -> Result<Vec<age::x25519::Recipient>, Error> {
-    let Some(encrypt) = &backup.encrypt else {
-        return Ok(Vec::new());
-    };
-    encrypt
-        .recipients
-        .iter()
-        .map(|r| {
-            r.value.parse::<age::x25519::Recipient>().map_err(|e| {
-                Error::Usage(format!(
-                    "backup.encrypt.recipients: `{}` is not an age public key: {e}",
-                    r.value
-                ))
-            })
-        })
-        .collect()
-}
 
 pub async fn create(
     runbook: &Runbook,
@@ -81,7 +34,7 @@ pub async fn create(
     report: &mut Report,
 ) -> Result<(), Error> {
     let backup = settings(runbook)?;
-    let recipients = recipients(backup)?;
+    let recipients = copy::recipients(backup)?;
     let project = crate::sections::require_project(runbook, "backup")?;
     let dir = runbook.resolve(&backup.dir);
     let deployment = Deployment::connect(Some(project.clone())).await?;
@@ -176,19 +129,7 @@ pub async fn create(
 
     let state = StateDir::open(state_dir)?;
     let _lock = state.lock(&format!("{}-data", runbook.state_key()), "backup")?;
-    create_dir_0700(&dir).map_err(|source| Error::State {
-        path: dir.clone(),
-        action: "create",
-        source,
-    })?;
-    let created_at = jiff::Timestamp::now();
-    let id = unique_id(&dir, runbook.name(), created_at);
-    let partial = dir.join(format!(".{id}.partial"));
-    create_dir_0700(&partial).map_err(|source| Error::State {
-        path: partial.clone(),
-        action: "create",
-        source,
-    })?;
+    let staging = Staging::open(&dir, runbook.name())?;
 
     // Stop what must not write during the copy, in reverse dependency order.
     let lifecycle = Lifecycle::listening(&deployment, progress, "backup");
@@ -206,36 +147,21 @@ pub async fn create(
     let stopped = lifecycle.stop(&stop_tiers, &refs, runbook.plan.grace).await;
     let stop_failed = stopped.iter().any(|r| r.status != Status::Ok);
 
-    let image = containers.first().map(|c| c.image.clone());
-    let helper_image = backup.helper_image.clone().or(image);
+    let copier = Copier {
+        deployment: &deployment,
+        containers: &containers,
+        backup,
+        recipients,
+        helper_image: backup
+            .helper_image
+            .clone()
+            .or_else(|| containers.first().map(|c| c.image.clone())),
+    };
     let copy = async {
         if stop_failed {
             return Err("a service in `backup.stop` did not stop".to_string());
         }
-        let mut items = Vec::new();
-        for source in &sources {
-            let started = Instant::now();
-            progress.say(format!("{}: copying", source.name()));
-            let item = copy_item(
-                &deployment,
-                &containers,
-                backup,
-                &recipients,
-                &partial,
-                source,
-                helper_image.as_deref(),
-            )
-            .await?;
-            progress.say(format!(
-                "{}: {} → {} in {:.1}s",
-                item.name,
-                human_bytes(item.size),
-                human_bytes(item.stored_size),
-                started.elapsed().as_secs_f64()
-            ));
-            items.push((item, started.elapsed()));
-        }
-        Ok(items)
+        copier.copy_all(&sources, &staging.partial, progress).await
     };
     let copied = tokio::select! {
         copied = copy => Some(copied),
@@ -260,7 +186,7 @@ pub async fn create(
     let items = match copied {
         Some(Ok(items)) if missing.is_empty() => items,
         outcome => {
-            let _ = std::fs::remove_dir_all(&partial);
+            staging.discard();
             report.results.extend(missing);
             match outcome {
                 None => report.results.push(crate::sections::interrupted("backup")),
@@ -285,43 +211,17 @@ pub async fn create(
         .ok()
         .and_then(|all| all.into_iter().rev().find(|b| !b.safety))
         .and_then(|b| Manifest::read(&b.path).ok());
-    let manifest = Manifest {
-        format: manifest::FORMAT,
-        runbook: runbook.name().to_string(),
-        opsbook_version: env!("CARGO_PKG_VERSION").to_string(),
-        created_at,
-        host: sysinfo::System::host_name().unwrap_or_default(),
-        safety: false,
-        images: containers
-            .iter()
-            .map(|c| (c.service.clone(), c.image.clone()))
-            .collect(),
-        items: items.iter().map(|(item, _)| item.clone()).collect(),
-    };
-    let finished = finish(&dir, &partial, &id, &manifest);
-    if let Err(e) = finished {
-        let _ = std::fs::remove_dir_all(&partial);
-        return Err(Error::State {
-            path: dir.join(&id),
-            action: "write",
-            source: e,
-        });
-    }
+    let manifest = copy::manifest(
+        runbook,
+        &containers,
+        staging.created_at,
+        false,
+        items.iter().map(|(item, _)| item.clone()).collect(),
+    );
+    staging.finish(&manifest)?;
+    let id = &staging.id;
 
-    let mut rows = Vec::new();
-    for (item, took) in &items {
-        let ratio = if item.stored_size == 0 {
-            0.0
-        } else {
-            item.size as f64 / item.stored_size as f64
-        };
-        rows.push(vec![
-            item.name.clone(),
-            human_bytes(item.size),
-            human_bytes(item.stored_size),
-            format!("{ratio:.1}x"),
-            format!("{:.1}s", took.as_secs_f64()),
-        ]);
+    for (item, _) in &items {
         let before = previous
             .as_ref()
             .and_then(|p| p.items.iter().find(|i| i.name == item.name));
@@ -348,10 +248,7 @@ pub async fn create(
                 .with_value(item.size as f64, "bytes"),
         );
     }
-    report.blocks.push(Block::Table {
-        header: vec!["item", "size", "stored", "ratio", "time"],
-        rows,
-    });
+    report.blocks.push(copy::summary(&items));
     report
         .blocks
         .push(Block::Line(format!("backup {id} in {}", dir.display())));
@@ -360,166 +257,6 @@ pub async fn create(
         json!({"id": id, "dir": dir, "manifest": manifest}),
     );
     Ok(())
-}
-
-/// Copies one item into the partial folder.
-async fn copy_item(
-    deployment: &Deployment,
-    containers: &[crate::docker::Container],
-    backup: &Backup,
-    recipients: &[age::x25519::Recipient],
-    folder: &Path,
-    source: &Source,
-    helper_image: Option<&str>,
-) -> Result<Item, String> {
-    let compression = backup.compression;
-    let level = backup.level.as_ref().map(|l| l.value);
-    let extension = match (compression, recipients.is_empty()) {
-        (Compression::Zstd, true) => "zst",
-        (Compression::Gzip, true) => "gz",
-        (Compression::Zstd, false) => "zst.age",
-        (Compression::Gzip, false) => "gz.age",
-    };
-    let (kind, file, shown, archive_root, written) = match source {
-        Source::Volume { name, full } => {
-            let file = format!("volume-{}.tar.{extension}", safe(name));
-            let reader = deployment
-                .volume_reader(full, helper_image)
-                .await
-                .map_err(|e| e.to_string())?;
-            let (sender, written) =
-                writer::spawn(folder.join(&file), compression, level, recipients.to_vec());
-            let read = deployment
-                .download(&reader.container, &reader.path, &sender)
-                .await;
-            drop(sender);
-            let written = written.await.map_err(|e| e.to_string())?;
-            if reader.helper {
-                let _ = deployment.remove(&reader.container).await;
-            }
-            read.map_err(|e| format!("volume `{name}`: {e}"))?;
-            let root = Path::new(&reader.path)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned());
-            (Kind::Volume, file, full.clone(), root, written)
-        }
-        Source::File { name, path } => {
-            let file = format!("file-{}.{extension}", safe(name));
-            let target = folder.join(&file);
-            let path_owned = path.clone();
-            let recipients = recipients.to_vec();
-            let written = tokio::task::spawn_blocking(move || {
-                let mut input = std::fs::File::open(&path_owned)?;
-                writer::copy_from(&mut input, &target, compression, level, &recipients)
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-            (Kind::File, file, path.display().to_string(), None, written)
-        }
-        Source::Dump {
-            name,
-            service,
-            argv,
-        } => {
-            let file = format!("dump-{}.{extension}", safe(name));
-            let container = containers
-                .iter()
-                .find(|c| c.service == *service && c.state == crate::docker::State::Running)
-                .ok_or_else(|| {
-                    format!("dump `{name}`: no running container of service `{service}`")
-                })?;
-            let (sender, written) =
-                writer::spawn(folder.join(&file), compression, level, recipients.to_vec());
-            let ran = deployment
-                .exec_streaming(&container.id, argv, &sender)
-                .await;
-            drop(sender);
-            let written = written.await.map_err(|e| e.to_string())?;
-            let (code, stderr) = ran.map_err(|e| format!("dump `{name}`: {e}"))?;
-            if code != Some(0) {
-                let said = String::from_utf8_lossy(&stderr);
-                return Err(format!(
-                    "dump `{name}`: `{}` exited {}: {:?}",
-                    argv.join(" "),
-                    code.map_or("without a code".to_string(), |c| c.to_string()),
-                    said.trim()
-                ));
-            }
-            (
-                Kind::Dump,
-                file,
-                format!("{service}: {}", argv.join(" ")),
-                None,
-                written,
-            )
-        }
-    };
-    let written = written.map_err(|e| format!("{}: cannot write `{file}`: {e}", source.name()))?;
-    Ok(Item {
-        name: source.name().to_string(),
-        kind,
-        source: shown,
-        archive_root,
-        file,
-        compression,
-        encrypted: !recipients.is_empty(),
-        size: written.size,
-        stored_size: written.stored_size,
-        sha256: written.sha256,
-    })
-}
-
-/// Writes the manifest, fsyncs, and gives the folder its final name.
-fn finish(dir: &Path, partial: &Path, id: &str, manifest: &Manifest) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = partial.join(manifest::FILE);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
-    file.write_all(&serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?)?;
-    file.sync_all()?;
-    std::fs::File::open(partial)?.sync_all()?;
-    std::fs::rename(partial, dir.join(id))?;
-    std::fs::File::open(dir)?.sync_all()
-}
-
-fn create_dir_0700(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if path.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-}
-
-/// `shop-20261123T060000Z`, with `-2`, `-3`… if that exists already.
-fn unique_id(dir: &Path, name: &str, at: jiff::Timestamp) -> String {
-    let stamp = at.strftime("%Y%m%dT%H%M%SZ").to_string();
-    let base = format!("{}-{stamp}", safe(name));
-    let mut id = base.clone();
-    let mut n = 2;
-    while dir.join(&id).exists() || dir.join(format!(".{id}.partial")).exists() {
-        id = format!("{base}-{n}");
-        n += 1;
-    }
-    id
-}
-
-fn safe(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// A path, or the files a glob matches, sorted.

@@ -1,6 +1,7 @@
 //! `opsbook backup` (create), `backup list`, `backup verify`, `backup prune`:
 //! making backups in `create`, looking after them in `inventory`.
 
+pub(crate) mod copy;
 mod create;
 mod inventory;
 
