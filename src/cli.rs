@@ -66,6 +66,9 @@ pub enum Command {
     Restart(RestartArgs),
     /// Back up volumes, files and database dumps (and: list, verify, prune).
     Backup(BackupArgs),
+    /// Put a backup back exactly: verify it, take a safety backup, stop what
+    /// uses the data, replace it, start again and run the verify checks.
+    Restore(RestoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +103,28 @@ pub enum BackupAction {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A backup id, or `latest` [default: latest].
+    pub id: Option<String>,
+
+    /// Restore only these items (names as in `backup list` and the manifest).
+    #[arg(long, value_name = "ITEM", num_args = 1.., value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// Print the plan (items, targets, services stopped) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// An age identity file, for an encrypted backup.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<std::path::PathBuf>,
+
+    /// Do not back up the current state of the items first.
+    #[arg(long)]
+    pub no_safety_backup: bool,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +220,7 @@ impl Command {
             Command::Shutdown(_) => "shutdown",
             Command::Restart(_) => "restart",
             Command::Backup(_) => "backup",
+            Command::Restore(_) => "restore",
         }
     }
 }

@@ -26,6 +26,8 @@ pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 pub const VOLUME_LABEL: &str = "com.docker.compose.volume";
 /// Marks the short-lived containers opsbook makes to read a volume.
 const HELPER_LABEL: &str = "opsbook.helper";
+/// Where a restore helper mounts the volume it fills (below its archive's top folder).
+pub const RESTORE_ROOT: &str = "/opsbook-restore";
 
 const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// How long a command waits for the engine to answer at all.
@@ -69,6 +71,17 @@ pub struct VolumeReader {
     pub path: String,
     /// A helper opsbook created for this; remove it when done.
     pub helper: bool,
+}
+
+/// A container that mounts a volume.
+#[derive(Debug, Clone)]
+pub struct VolumeUser {
+    pub container: String,
+    pub project: Option<String>,
+    pub service: Option<String>,
+    pub image: String,
+    /// Where it mounts the volume.
+    pub path: String,
 }
 
 /// A container as the list shows it.
@@ -270,6 +283,54 @@ impl Deployment {
         }
     }
 
+    /// The containers that mount `volume` (running or not), with the path
+    /// each mounts it at and its compose service.
+    pub async fn volume_users(&self, volume: &str) -> Result<Vec<VolumeUser>, Error> {
+        let filters = HashMap::from([("volume".to_string(), vec![volume.to_string()])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let listed = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| self.failed("listing containers", e))?;
+        let mut users = Vec::new();
+        for id in listed.into_iter().filter_map(|u| u.id) {
+            let inspect = self
+                .docker
+                .inspect_container(&id, None)
+                .await
+                .map_err(|e| self.failed("inspecting a container", e))?;
+            let labels = inspect
+                .config
+                .as_ref()
+                .and_then(|c| c.labels.clone())
+                .unwrap_or_default();
+            let image = inspect
+                .config
+                .as_ref()
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default();
+            let mount = inspect
+                .mounts
+                .unwrap_or_default()
+                .into_iter()
+                .find(|m| m.name.as_deref() == Some(volume));
+            if let Some(path) = mount.and_then(|m| m.destination) {
+                users.push(VolumeUser {
+                    container: id,
+                    project: labels.get(PROJECT_LABEL).cloned(),
+                    service: labels.get(SERVICE_LABEL).cloned(),
+                    image,
+                    path,
+                });
+            }
+        }
+        Ok(users)
+    }
+
     /// A container that mounts `volume` (running or not) and the path it is
     /// mounted at; without one, a helper container created (never started)
     /// from `image`, an image already on the host, with the volume at `/volume`.
@@ -278,49 +339,55 @@ impl Deployment {
         volume: &str,
         image: Option<&str>,
     ) -> Result<VolumeReader, Error> {
-        let filters = HashMap::from([("volume".to_string(), vec![volume.to_string()])]);
-        let options = ListContainersOptionsBuilder::new()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let users = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| self.failed("listing containers", e))?;
-        for user in users.into_iter().filter_map(|u| u.id) {
-            let inspect = self
-                .docker
-                .inspect_container(&user, None)
-                .await
-                .map_err(|e| self.failed("inspecting a container", e))?;
-            let mount = inspect
-                .mounts
-                .unwrap_or_default()
-                .into_iter()
-                .find(|m| m.name.as_deref() == Some(volume));
-            if let Some(path) = mount.and_then(|m| m.destination) {
-                return Ok(VolumeReader {
-                    container: user,
-                    path,
-                    helper: false,
-                });
-            }
+        if let Some(user) = self.volume_users(volume).await?.into_iter().next() {
+            return Ok(VolumeReader {
+                container: user.container,
+                path: user.path,
+                helper: false,
+            });
         }
         let Some(image) = image else {
             return Err(Error::Usage(format!(
                 "no container mounts volume `{volume}` and no image to read it with: set `backup.helper_image`"
             )));
         };
+        let id = self
+            .create_helper(image, None, format!("{volume}:/volume:ro"))
+            .await?;
+        Ok(VolumeReader {
+            container: id,
+            path: "/volume".to_string(),
+            helper: true,
+        })
+    }
+
+    /// Creates (does not start) a helper container from `image`, an image
+    /// already on the host, with one volume bound; `script` runs under
+    /// `/bin/sh -c` when it is started.
+    async fn create_helper(
+        &self,
+        image: &str,
+        script: Option<&str>,
+        bind: String,
+    ) -> Result<String, Error> {
+        let (entrypoint, cmd) = match script {
+            Some(script) => (
+                Some(vec!["/bin/sh".to_string(), "-c".to_string()]),
+                vec![script.to_string()],
+            ),
+            None => (None, vec!["true".to_string()]),
+        };
         let body = bollard::models::ContainerCreateBody {
             image: Some(image.to_string()),
-            cmd: Some(vec!["true".to_string()]),
+            entrypoint,
+            cmd: Some(cmd),
+            user: Some("0".to_string()),
             labels: Some(HashMap::from([(
                 HELPER_LABEL.to_string(),
                 "true".to_string(),
             )])),
             host_config: Some(bollard::models::HostConfig {
-                binds: Some(vec![format!("{volume}:/volume:ro")]),
+                binds: Some(vec![bind]),
                 ..Default::default()
             }),
             ..Default::default()
@@ -333,11 +400,82 @@ impl Deployment {
             )
             .await
             .map_err(|e| self.failed("creating a helper container", e))?;
-        Ok(VolumeReader {
-            container: created.id,
-            path: "/volume".to_string(),
-            helper: true,
-        })
+        Ok(created.id)
+    }
+
+    /// A helper to put an archive back into `volume`: the volume bound at
+    /// `RESTORE_ROOT/<root>` (`root`: the archive's top folder), ready to be
+    /// emptied (`empty_volume`) and filled (`upload` to `RESTORE_ROOT`).
+    pub async fn volume_writer(
+        &self,
+        volume: &str,
+        root: &str,
+        image: &str,
+    ) -> Result<String, Error> {
+        let target = format!("{RESTORE_ROOT}/{root}");
+        // Every entry of the top folder, dot files too; a pattern that matches
+        // nothing stays literal and `rm -f` ignores it.
+        let script = format!("rm -rf -- {target}/* {target}/.[!.]* {target}/..?*");
+        self.create_helper(image, Some(&script), format!("{volume}:{target}"))
+            .await
+    }
+
+    /// Runs a helper made by `volume_writer` to empty its volume, waiting
+    /// for it to end; its exit code must be 0.
+    pub async fn empty_volume(&self, helper: &str) -> Result<(), String> {
+        self.docker
+            .start_container(helper, None)
+            .await
+            .map_err(|e| format!("starting the helper: {}", crate::error::one_line(&e)))?;
+        let mut waited = self.docker.wait_container(
+            helper,
+            None::<bollard::query_parameters::WaitContainerOptions>,
+        );
+        while let Some(outcome) = waited.next().await {
+            match outcome {
+                Ok(_) => {}
+                Err(bollard::errors::Error::DockerContainerWaitError { code, error }) => {
+                    return Err(format!(
+                        "emptying the volume failed (exit {code}{}): does the helper image have /bin/sh and rm? (`backup.helper_image`)",
+                        if error.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {error}")
+                        }
+                    ));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "waiting for the helper: {}",
+                        crate::error::one_line(&e)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams a tar archive, chunk by chunk from `chunks`, into `path` of a
+    /// container (Docker extracts it there, keeping owners, modes and times).
+    pub async fn upload(
+        &self,
+        id: &str,
+        path: &str,
+        chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    ) -> Result<(), Error> {
+        let options = bollard::query_parameters::UploadToContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let stream = futures_util::stream::unfold(chunks, |mut chunks| async move {
+            chunks
+                .recv()
+                .await
+                .map(|chunk| (bytes::Bytes::from(chunk), chunks))
+        });
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_stream(stream))
+            .await
+            .map_err(|e| self.failed("writing a volume", e))
     }
 
     /// Removes a container (a helper), with its anonymous volumes.
@@ -379,12 +517,31 @@ impl Deployment {
         argv: &[String],
         sink: &tokio::sync::mpsc::Sender<Vec<u8>>,
     ) -> Result<(Option<i64>, Vec<u8>), Error> {
-        self.run_exec(
-            id,
-            argv,
-            |chunk| async move { sink.send(chunk).await.is_ok() },
-        )
+        self.run_exec(id, argv, None, |chunk| async move {
+            sink.send(chunk).await.is_ok()
+        })
         .await
+    }
+
+    /// Runs `argv` in a container with `stdin` streamed into it (closed at
+    /// the end), keeping stdout and stderr (capped); returns the exit code
+    /// and stderr.
+    pub async fn exec_with_stdin(
+        &self,
+        id: &str,
+        argv: &[String],
+        stdin: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    ) -> Result<(Option<i64>, Vec<u8>), Error> {
+        let mut stdout = Vec::new();
+        let (code, mut stderr) = self
+            .run_exec(id, argv, Some(stdin), |chunk| {
+                append_capped(&mut stdout, &chunk);
+                async { true }
+            })
+            .await?;
+        // What a failing restore command printed is on either stream.
+        append_capped(&mut stderr, &stdout);
+        Ok((code, stderr))
     }
 
     /// Runs `argv` in a container and waits for it to end, keeping at most
@@ -393,7 +550,7 @@ impl Deployment {
     pub async fn exec(&self, container_id: &str, argv: &[String]) -> Result<ExecOutput, Error> {
         let mut stdout = Vec::new();
         let (exit_code, stderr) = self
-            .run_exec(container_id, argv, |chunk| {
+            .run_exec(container_id, argv, None, |chunk| {
                 append_capped(&mut stdout, &chunk);
                 async { true }
             })
@@ -405,12 +562,14 @@ impl Deployment {
         })
     }
 
-    /// Creates, starts and reads one exec: stdout chunks go to `on_stdout`
-    /// (which answers whether to keep reading), stderr is kept up to the cap.
+    /// Creates, starts and reads one exec: `stdin` (if any) is fed to it,
+    /// stdout chunks go to `on_stdout` (which answers whether to keep
+    /// reading), stderr is kept up to the cap.
     async fn run_exec<F, Next>(
         &self,
         id: &str,
         argv: &[String],
+        stdin: Option<tokio::sync::mpsc::Receiver<Vec<u8>>>,
         mut on_stdout: F,
     ) -> Result<(Option<i64>, Vec<u8>), Error>
     where
@@ -418,6 +577,7 @@ impl Deployment {
         Next: std::future::Future<Output = bool>,
     {
         let options = CreateExecOptions {
+            attach_stdin: Some(stdin.is_some()),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             cmd: Some(argv.to_vec()),
@@ -429,12 +589,26 @@ impl Deployment {
             .await
             .map_err(|e| self.failed("creating an exec", e))?;
         let mut stderr = Vec::new();
-        if let StartExecResults::Attached { mut output, .. } = self
+        if let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = self
             .docker
             .start_exec(&exec.id, None)
             .await
             .map_err(|e| self.failed("starting an exec", e))?
         {
+            // Fed concurrently with the reading, so neither side can block
+            // the other; the end of the chunks closes the command's stdin.
+            let feeding = stdin.map(|mut chunks| {
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    while let Some(chunk) = chunks.recv().await {
+                        input.write_all(&chunk).await?;
+                    }
+                    input.shutdown().await
+                })
+            });
             while let Some(chunk) = output.next().await {
                 match chunk.map_err(|e| self.failed("reading an exec's output", e))? {
                     LogOutput::StdOut { message } | LogOutput::Console { message } => {
@@ -444,6 +618,13 @@ impl Deployment {
                     }
                     LogOutput::StdErr { message } => append_capped(&mut stderr, &message),
                     LogOutput::StdIn { .. } => {}
+                }
+            }
+            if let Some(feeding) = feeding {
+                match feeding.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => append_capped(&mut stderr, format!("\n(stdin: {e})").as_bytes()),
+                    Err(e) => append_capped(&mut stderr, format!("\n(stdin: {e})").as_bytes()),
                 }
             }
         }

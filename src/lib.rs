@@ -184,6 +184,24 @@ fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
                 }
             }
         }
+        Command::Restore(args) => {
+            let options = sections::restore::Options {
+                id: args.id.clone(),
+                only: args.only.clone(),
+                dry_run: args.dry_run,
+                yes: cli.yes,
+                identity: args.identity.clone(),
+                safety_backup: !args.no_safety_backup,
+                state_dir: state_dir(cli),
+                runbook_flag: cli.runbook.clone(),
+            };
+            runtime()?.block_on(sections::restore::run(
+                &runbook,
+                &options,
+                progress,
+                &mut report,
+            ))?;
+        }
     }
     Ok(report)
 }

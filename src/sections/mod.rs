@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod daily_check;
 pub mod restart;
+pub mod restore;
 pub mod shutdown;
 pub mod startup;
 pub mod status;

@@ -9,6 +9,7 @@ mod cli;
 mod daily_check;
 mod formats;
 mod lifecycle;
+mod restore;
 mod status;
 mod support;
 mod validate;

@@ -243,10 +243,21 @@ impl Project {
             .expect("stop container");
     }
 
-    /// Runs a shell command in the service's container and waits for it.
     /// Runs a shell command in the service's container, waits for it to
     /// end, and says whether it exited 0.
     pub fn exec(&self, service: &str, shell: &str) -> bool {
+        self.run_in(service, shell).0
+    }
+
+    /// Runs a shell command in the service's container and returns its
+    /// stdout, asserting it exited 0.
+    pub fn output(&self, service: &str, shell: &str) -> String {
+        let (ok, stdout) = self.run_in(service, shell);
+        assert!(ok, "`{shell}` failed in {service}:\n{stdout}");
+        stdout
+    }
+
+    fn run_in(&self, service: &str, shell: &str) -> (bool, String) {
         let docker = &self.engine.docker;
         self.engine.runtime.block_on(async {
             let options = CreateExecOptions {
@@ -259,14 +270,19 @@ impl Project {
                 .create_exec(&self.container_name(service), options)
                 .await
                 .expect("create exec");
+            let mut stdout = String::new();
             if let bollard::exec::StartExecResults::Attached { mut output, .. } =
                 docker.start_exec(&exec.id, None).await.expect("start exec")
             {
                 use futures_util::StreamExt;
-                while output.next().await.is_some() {}
+                while let Some(chunk) = output.next().await {
+                    if let Ok(bollard::container::LogOutput::StdOut { message }) = chunk {
+                        stdout.push_str(&String::from_utf8_lossy(&message));
+                    }
+                }
             }
             let inspect = docker.inspect_exec(&exec.id).await.expect("inspect exec");
-            inspect.exit_code == Some(0)
+            (inspect.exit_code == Some(0), stdout)
         })
     }
 

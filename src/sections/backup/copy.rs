@@ -17,6 +17,7 @@ use crate::runbook::Runbook;
 use crate::runbook::model::{Backup, Compression};
 
 /// One thing to copy, resolved before anything is stopped.
+#[derive(Clone)]
 pub(crate) enum Source {
     Volume {
         name: String,

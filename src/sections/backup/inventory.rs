@@ -14,7 +14,7 @@ use crate::report::{Block, Report};
 use crate::runbook::Runbook;
 use crate::status::{CheckResult, Status};
 
-use super::settings;
+use super::{select, settings};
 
 pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     let dir = runbook.resolve(&settings(runbook)?.dir);
@@ -72,30 +72,6 @@ pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     )));
     report.extra.insert("backups".into(), json!(listed));
     Ok(())
-}
-
-/// Which backups a command names: an id, `latest`, or all of them.
-fn select(dir: &Path, id: Option<&str>, all: bool) -> Result<Vec<catalog::BackupEntry>, Error> {
-    let backups = catalog::list(dir).map_err(|source| Error::State {
-        path: dir.to_path_buf(),
-        action: "read",
-        source,
-    })?;
-    if all {
-        return Ok(backups);
-    }
-    match id.unwrap_or("latest") {
-        "latest" => backups
-            .into_iter()
-            .last()
-            .map(|b| vec![b])
-            .ok_or_else(|| Error::Usage(format!("no backup in {}", dir.display()))),
-        wanted => backups
-            .into_iter()
-            .find(|b| b.id == wanted)
-            .map(|b| vec![b])
-            .ok_or_else(|| Error::Usage(format!("no backup `{wanted}` in {}", dir.display()))),
-    }
 }
 
 pub async fn verify_backups(

@@ -1,0 +1,300 @@
+//! What a restore will do, worked out before anything changes: where each
+//! item of the backup goes back to, and which services must stop for it.
+//! Anything that cannot be restored stops the command here (exit 3).
+
+use std::path::PathBuf;
+
+use crate::backup::manifest::{Item, Kind};
+use crate::docker::Deployment;
+use crate::error::Error;
+use crate::runbook::Runbook;
+use crate::runbook::model::Backup;
+
+/// Where an item goes back to.
+pub(super) enum Target {
+    /// A Docker volume, emptied then filled from the archive.
+    Volume {
+        /// The full volume name.
+        full: String,
+        /// The archive's top folder.
+        root: String,
+        /// The services whose containers mount it.
+        users: Vec<String>,
+        /// The image the helper that writes the volume is made from.
+        image: String,
+    },
+    /// A host file, replaced atomically.
+    File { path: PathBuf },
+    /// A dump, streamed into the dump's `restore` command in its service.
+    Dump {
+        service: String,
+        /// The restore command.
+        restore: Vec<String>,
+        /// The dump command (for the safety backup).
+        dump: Vec<String>,
+    },
+}
+
+pub(super) struct Planned {
+    pub item: Item,
+    pub target: Target,
+}
+
+impl Planned {
+    pub(super) fn describe(&self) -> String {
+        match &self.target {
+            Target::Volume { full, .. } => format!("volume {full} (emptied, then filled)"),
+            Target::File { path } => format!("file {}", path.display()),
+            Target::Dump {
+                service, restore, ..
+            } => format!("{service}: {} < dump", restore.join(" ")),
+        }
+    }
+}
+
+/// The items of the manifest named by `--only` (all without it); an
+/// unknown name is refused, naming the ones there are.
+pub(super) fn select_items(items: &[Item], only: &[String]) -> Result<Vec<Item>, Error> {
+    if only.is_empty() {
+        return Ok(items.to_vec());
+    }
+    let names: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
+    if let Some(unknown) = only.iter().find(|o| !names.contains(&o.as_str())) {
+        return Err(Error::Usage(format!(
+            "--only: the backup has no item `{unknown}` (it has: {})",
+            names.join(", ")
+        )));
+    }
+    Ok(items
+        .iter()
+        .filter(|i| only.contains(&i.name))
+        .cloned()
+        .collect())
+}
+
+/// Where each item goes back to, checked against Docker and the runbook.
+pub(super) async fn resolve(
+    deployment: &Deployment,
+    runbook: &Runbook,
+    backup: &Backup,
+    project: &str,
+    items: Vec<Item>,
+) -> Result<Vec<Planned>, Error> {
+    let mut planned = Vec::new();
+    for item in items {
+        let target = match item.kind {
+            Kind::Volume => {
+                let nothing = "nothing was changed";
+                let Some(full) = deployment.find_volume(&item.source).await? else {
+                    return Err(Error::Usage(format!(
+                        "volume `{}` (item `{}`) does not exist: create it (e.g. `docker compose up --no-start`) and restore again; {nothing}",
+                        item.source, item.name
+                    )));
+                };
+                let Some(root) = item.archive_root.clone() else {
+                    return Err(Error::Usage(format!(
+                        "item `{}`: the manifest does not say the archive's top folder; {nothing}",
+                        item.name
+                    )));
+                };
+                let mounting = deployment.volume_users(&full).await?;
+                let users: Vec<String> = mounting
+                    .iter()
+                    .filter(|u| u.project.as_deref() == Some(project))
+                    .filter_map(|u| u.service.clone())
+                    .collect();
+                if let Some(stranger) = mounting
+                    .iter()
+                    .find(|u| u.project.as_deref() != Some(project))
+                {
+                    return Err(Error::Usage(format!(
+                        "volume `{full}` is also mounted by container {} outside project `{project}`, which restore would not stop; {nothing}",
+                        short_id(&stranger.container)
+                    )));
+                }
+                let image = backup
+                    .helper_image
+                    .clone()
+                    .or_else(|| mounting.first().map(|u| u.image.clone()))
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "no container mounts volume `{full}` and no image to write it with: set `backup.helper_image`; {nothing}"
+                        ))
+                    })?;
+                Target::Volume {
+                    full,
+                    root,
+                    users,
+                    image,
+                }
+            }
+            Kind::File => Target::File {
+                path: PathBuf::from(&item.source),
+            },
+            Kind::Dump => {
+                let dump = backup.dumps.get(&item.name).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "dump `{}` is not in the runbook's `backup.dumps` any more: nothing to restore it with",
+                        item.name
+                    ))
+                })?;
+                let restore = dump.restore.as_ref().ok_or_else(|| {
+                    Error::Usage(format!(
+                        "dump `{}` has no `restore` command in `{}` (backup.dumps.{}.restore): nothing was changed",
+                        item.name, runbook.display, item.name
+                    ))
+                })?;
+                Target::Dump {
+                    service: dump.service.value.clone(),
+                    restore: restore.argv(),
+                    dump: dump.command.argv(),
+                }
+            }
+        };
+        planned.push(Planned { item, target });
+    }
+    Ok(planned)
+}
+
+/// The services a restore stops: every service that mounts a target
+/// volume, and everything that depends on those or on a dump's service.
+/// A dump's service itself keeps running (its restore command runs in it),
+/// unless it also mounts a target volume.
+pub(super) fn services_to_stop(
+    planned: &[Planned],
+    dependents_of: impl Fn(&str) -> Vec<String>,
+) -> Vec<String> {
+    let mut stop: Vec<String> = Vec::new();
+    let mut add = |service: String| {
+        if !stop.contains(&service) {
+            stop.push(service);
+        }
+    };
+    for p in planned {
+        match &p.target {
+            Target::Volume { users, .. } => {
+                for user in users {
+                    add(user.clone());
+                    dependents_of(user).into_iter().for_each(&mut add);
+                }
+            }
+            Target::Dump { service, .. } => dependents_of(service).into_iter().for_each(&mut add),
+            Target::File { .. } => {}
+        }
+    }
+    stop
+}
+
+/// The stopped services a dump's restore needs running: its service and
+/// what that depends on, among `stopped`.
+pub(super) fn needed_for_dumps(
+    planned: &[Planned],
+    stopped: &[String],
+    dependents_of: impl Fn(&str) -> Vec<String>,
+) -> Vec<String> {
+    let services: Vec<&String> = planned
+        .iter()
+        .filter_map(|p| match &p.target {
+            Target::Dump { service, .. } => Some(service),
+            _ => None,
+        })
+        .collect();
+    stopped
+        .iter()
+        .filter(|s| services.contains(s) || dependents_of(s).iter().any(|d| services.contains(&d)))
+        .cloned()
+        .collect()
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::model::Compression;
+
+    fn item(name: &str, kind: Kind) -> Item {
+        Item {
+            name: name.into(),
+            kind,
+            source: name.into(),
+            archive_root: None,
+            file: name.into(),
+            compression: Compression::Zstd,
+            encrypted: false,
+            size: 0,
+            stored_size: 0,
+            sha256: String::new(),
+        }
+    }
+
+    /// web → api → db, worker → db.
+    fn dependents(service: &str) -> Vec<String> {
+        match service {
+            "db" => vec!["api".into(), "worker".into(), "web".into()],
+            "api" => vec!["web".into()],
+            _ => vec![],
+        }
+    }
+
+    fn volume(users: &[&str]) -> Planned {
+        Planned {
+            item: item("data", Kind::Volume),
+            target: Target::Volume {
+                full: "shop_data".into(),
+                root: "data".into(),
+                users: users.iter().map(|s| s.to_string()).collect(),
+                image: "busybox".into(),
+            },
+        }
+    }
+
+    fn dump(service: &str) -> Planned {
+        Planned {
+            item: item("records", Kind::Dump),
+            target: Target::Dump {
+                service: service.into(),
+                restore: vec!["psql".into()],
+                dump: vec!["pg_dump".into()],
+            },
+        }
+    }
+
+    #[test]
+    fn a_volume_stops_its_users_and_their_dependents() {
+        assert_eq!(
+            services_to_stop(&[volume(&["api"])], dependents),
+            ["api", "web"]
+        );
+        assert!(services_to_stop(&[volume(&[])], dependents).is_empty());
+    }
+
+    #[test]
+    fn a_dump_stops_the_dependents_but_not_its_service() {
+        let stop = services_to_stop(&[dump("db")], dependents);
+        assert_eq!(stop, ["api", "worker", "web"]);
+        assert!(needed_for_dumps(&[dump("db")], &stop, dependents).is_empty());
+    }
+
+    #[test]
+    fn a_dump_service_that_mounts_a_target_volume_is_started_for_its_dump() {
+        let planned = [volume(&["db"]), dump("db")];
+        let stop = services_to_stop(&planned, dependents);
+        assert_eq!(stop, ["db", "api", "worker", "web"]);
+        assert_eq!(needed_for_dumps(&planned, &stop, dependents), ["db"]);
+    }
+
+    #[test]
+    fn only_names_items_of_the_backup() {
+        let items = [item("data", Kind::Volume), item("records", Kind::Dump)];
+        let chosen = select_items(&items, &["records".into()]).unwrap_or_default();
+        assert_eq!(chosen.len(), 1);
+        assert!(
+            select_items(&items, &["nope".into()])
+                .is_err_and(|e| e.to_string().contains("has: data, records"))
+        );
+        assert_eq!(select_items(&items, &[]).map(|i| i.len()).ok(), Some(2));
+    }
+}

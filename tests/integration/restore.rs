@@ -1,0 +1,364 @@
+//! `opsbook restore` against real volumes, containers and files: exact
+//! round trips, refusals that change nothing, the safety backup, dumps,
+//! encryption, and the way back after a failure.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use crate::support::{Project, Workspace, eventually, result};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// Seeds the volume once (the script runs again at every start): owners,
+/// modes, a symlink, an empty folder, a dot file, a binary, old mtimes.
+const SEED: &str = "[ -f /data/.seeded ] || { \
+    mkdir -p /data/tables /data/empty /data/private; \
+    echo 'order 1' > /data/records.txt; \
+    seq 1 5000 > /data/tables/orders; \
+    head -c 65536 /dev/urandom > /data/blob.bin; \
+    ln -s records.txt /data/latest; \
+    echo hidden > /data/.dotfile; \
+    echo s > /data/private/key; \
+    chown 1234:5678 /data/tables/orders; chmod 640 /data/tables/orders; \
+    chmod 400 /data/private/key; chmod 700 /data/private; \
+    touch -d '2024-01-02 03:04:05' /data/records.txt /data/tables/orders; \
+    touch /data/.seeded; \
+    touch -d '2023-05-06 07:08:09' /data/empty /data/tables /data/private /data; }";
+
+/// Every entry of /data: type, mode, owner, size, mtime, link target, md5.
+const LISTING: &str = "cd /data && find . | sort | while read -r f; do \
+    if [ -L \"$f\" ]; then echo \"$f link $(stat -c '%u:%g %Y' \"$f\") -> $(readlink \"$f\")\"; \
+    elif [ -d \"$f\" ]; then echo \"$f dir $(stat -c '%a %u:%g %Y' \"$f\")\"; \
+    else echo \"$f file $(stat -c '%a %u:%g %s %Y' \"$f\") $(md5sum < \"$f\" | cut -d' ' -f1)\"; fi; \
+    done";
+
+/// Adds, changes and deletes files in the volume, and changes the config.
+const MUTATE: &str = "echo new > /data/added.txt; mkdir /data/newdir; echo x > /data/newdir/f; \
+    echo 'order 2' > /data/records.txt; rm /data/blob.bin /data/latest; rm -r /data/empty; \
+    chmod 600 /data/tables/orders; chown 0:0 /data/tables/orders; ln -s tables /data/latest";
+
+/// db mounts `dbdata`; api depends on db. The dump `records` restores into
+/// a file outside the volume, so the volume's listing stays exact.
+fn shop(tag: &str, restore: &str) -> (Project, Workspace) {
+    let project = Project::new(tag);
+    let dbdata = project.volume("dbdata");
+    project
+        .service("db")
+        .mount(&dbdata, "/data")
+        .script(SEED)
+        .start();
+    project.service("api").start();
+    let ws = Workspace::new();
+    ws.write("config.env", "A=1\n");
+    std::fs::set_permissions(
+        ws.path().join("config.env"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\n  api: {{ depends_on: [db] }}\nshutdown:\n  grace: 2s\n\
+             backup:\n  dir: ./backups\n  volumes: [dbdata]\n  files: [config.env]\n  stop: [api]\n  dumps:\n    records:\n      service: db\n      command: [cat, /data/records.txt]\n      restore: {restore}\n",
+            project.name
+        ),
+    );
+    eventually("db seeded its volume", LONG, || {
+        project.exec("db", "test -f /data/.seeded")
+    });
+    (project, ws)
+}
+
+const RESTORE_RECORDS: &str = "[sh, -c, \"cat > /restored-records.txt\"]";
+
+fn state(ws: &Workspace) -> String {
+    ws.path().join("state").display().to_string()
+}
+
+fn listing(project: &Project) -> String {
+    project.output("db", LISTING)
+}
+
+fn backup_ids(ws: &Workspace) -> Vec<(String, bool)> {
+    let report = ws
+        .opsbook(&["backup", "list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    report["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["id"].as_str().unwrap().to_string(),
+                b["safety"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_restore_puts_volume_file_and_dump_back_exactly_with_a_restorable_safety_backup() {
+    let (project, ws) = shop("rs-exact", RESTORE_RECORDS);
+    let before = listing(&project);
+    assert!(
+        before.contains("./tables/orders file 640 1234:5678 "),
+        "{before}"
+    );
+    assert!(before.contains("./latest link 0:0 "), "{before}");
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+
+    assert!(project.exec("db", MUTATE));
+    ws.write("config.env", "A=2\nB=3\n");
+    let mutated = listing(&project);
+    assert_ne!(before, mutated);
+
+    let run = ws.opsbook(&[
+        "restore",
+        "latest",
+        "--yes",
+        "--state-dir",
+        &state(&ws),
+        "--format",
+        "json",
+    ]);
+    let report = run.expect_code(0).json();
+    assert_eq!(listing(&project), before, "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("config.env")).unwrap(),
+        "A=1\n"
+    );
+    let mode = std::fs::metadata(ws.path().join("config.env"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    assert_eq!(
+        project.output("db", "cat /restored-records.txt"),
+        "order 1\n"
+    );
+    for item in ["dbdata", "config.env", "records"] {
+        assert_eq!(
+            result(&report, "restore", item)["status"],
+            "ok",
+            "{report:#}"
+        );
+    }
+    // Everything that was stopped runs again.
+    assert_eq!(project.times("db").state, "running");
+    assert_eq!(project.times("api").state, "running");
+
+    // The safety backup holds the state just before, and restores it.
+    let ids = backup_ids(&ws);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let safety = ids.iter().find(|(_, safety)| *safety).unwrap().0.clone();
+    assert_eq!(report["restore"]["safety_backup"], safety.as_str());
+    ws.opsbook(&[
+        "restore",
+        &safety,
+        "--yes",
+        "--no-safety-backup",
+        "--state-dir",
+        &state(&ws),
+    ])
+    .expect_code(0);
+    assert_eq!(listing(&project), mutated);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("config.env")).unwrap(),
+        "A=2\nB=3\n"
+    );
+    assert_eq!(backup_ids(&ws).len(), 2, "--no-safety-backup made none");
+}
+
+#[test]
+fn refusals_and_bad_backups_change_nothing() {
+    let (project, ws) = shop("rs-refuse", RESTORE_RECORDS);
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    assert!(project.exec("db", MUTATE));
+    let mutated = listing(&project);
+    let api_started = project.times("api").started;
+    let unchanged = |why: &str| {
+        assert_eq!(listing(&project), mutated, "{why}");
+        assert_eq!(project.times("api").started, api_started, "{why}");
+        assert_eq!(project.times("api").state, "running", "{why}");
+        assert_eq!(backup_ids(&ws).len(), 1, "{why}: no safety backup");
+    };
+
+    // No terminal and no --yes.
+    let run = ws.opsbook(&["restore", "--state-dir", &state(&ws)]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    unchanged("without --yes");
+
+    // A dry run shows the plan.
+    let run = ws.opsbook(&["restore", "--dry-run", "--state-dir", &state(&ws)]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("emptied, then filled"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("db, api") || run.stdout.contains("api, db"),
+        "{}",
+        run.stdout
+    );
+    unchanged("--dry-run");
+
+    let run = ws.opsbook(&[
+        "restore",
+        "--only",
+        "nope",
+        "--yes",
+        "--state-dir",
+        &state(&ws),
+    ]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("has: dbdata, config.env, records"),
+        "{}",
+        run.stderr
+    );
+    unchanged("--only with an unknown item");
+
+    // A flipped byte, then a truncated file: exit 2 and nothing touched.
+    let folder = std::fs::read_dir(ws.path().join("backups"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .next()
+        .unwrap();
+    let volume = folder.join("volume-dbdata.tar.zst");
+    let original = std::fs::read(&volume).unwrap();
+    let mut flipped = original.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x01;
+    std::fs::write(&volume, &flipped).unwrap();
+    let run = ws.opsbook(&["restore", "--yes", "--state-dir", &state(&ws)]);
+    run.expect_code(2);
+    assert!(run.stdout.contains("does not verify"), "{}", run.stdout);
+    unchanged("a flipped byte");
+    std::fs::write(&volume, &original[..original.len() - 100]).unwrap();
+    ws.opsbook(&["restore", "--yes", "--state-dir", &state(&ws)])
+        .expect_code(2);
+    unchanged("a truncated file");
+
+    // --only: the config file alone; the volume's users are not stopped.
+    std::fs::write(&volume, &original).unwrap();
+    ws.write("config.env", "A=9\n");
+    ws.opsbook(&[
+        "restore",
+        "--only",
+        "config.env",
+        "--yes",
+        "--state-dir",
+        &state(&ws),
+    ])
+    .expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("config.env")).unwrap(),
+        "A=1\n"
+    );
+    assert_eq!(listing(&project), mutated, "--only left the volume alone");
+    assert_eq!(project.times("api").started, api_started);
+}
+
+#[test]
+fn an_encrypted_backup_restores_only_with_its_identity() {
+    let (project, ws) = shop("rs-age", RESTORE_RECORDS);
+    use age::secrecy::ExposeSecret;
+    let identity = age::x25519::Identity::generate();
+    ws.write(
+        "key.txt",
+        format!("{}\n", identity.to_string().expose_secret()),
+    );
+    ws.write(
+        "other.txt",
+        format!(
+            "{}\n",
+            age::x25519::Identity::generate()
+                .to_string()
+                .expose_secret()
+        ),
+    );
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "{text}  encrypt:\n    recipients: [{}]\n",
+            identity.to_public()
+        ),
+    );
+    let before = listing(&project);
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    assert!(project.exec("db", MUTATE));
+    let api_started = project.times("api").started;
+
+    let run = ws.opsbook(&["restore", "--yes", "--state-dir", &state(&ws)]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("--identity"), "{}", run.stderr);
+    let run = ws.opsbook(&[
+        "restore",
+        "--yes",
+        "--identity",
+        "other.txt",
+        "--state-dir",
+        &state(&ws),
+    ]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("cannot be decrypted"), "{}", run.stderr);
+    assert_eq!(project.times("api").started, api_started, "nothing stopped");
+
+    ws.opsbook(&[
+        "restore",
+        "--yes",
+        "--identity",
+        "key.txt",
+        "--state-dir",
+        &state(&ws),
+    ])
+    .expect_code(0);
+    assert_eq!(listing(&project), before);
+}
+
+#[test]
+fn a_failing_dump_restore_starts_everything_again_and_prints_the_way_back() {
+    let (project, ws) = shop(
+        "rs-fail",
+        "[sh, -c, \"cat > /dev/null; echo cannot load >&2; exit 4\"]",
+    );
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    assert!(project.exec("db", MUTATE));
+    let mutated = listing(&project);
+
+    let run = ws.opsbook(&["restore", "--yes", "--state-dir", &state(&ws)]);
+    run.expect_code(2);
+    assert!(run.stdout.contains("cannot load"), "{}", run.stdout);
+    assert_eq!(project.times("db").state, "running");
+    assert_eq!(project.times("api").state, "running");
+    let safety = backup_ids(&ws)
+        .into_iter()
+        .find(|(_, safety)| *safety)
+        .unwrap()
+        .0;
+    let way_back = format!("opsbook restore {safety} --yes");
+    assert!(run.stdout.contains(&way_back), "{}", run.stdout);
+
+    // The way back works for what was replaced.
+    ws.opsbook(&[
+        "restore",
+        &safety,
+        "--only",
+        "dbdata,config.env",
+        "--yes",
+        "--no-safety-backup",
+        "--state-dir",
+        &state(&ws),
+    ])
+    .expect_code(0);
+    assert_eq!(listing(&project), mutated);
+}
