@@ -362,3 +362,62 @@ fn a_failing_dump_restore_starts_everything_again_and_prints_the_way_back() {
     .expect_code(0);
     assert_eq!(listing(&project), mutated);
 }
+
+#[test]
+fn sigterm_mid_restore_finishes_the_item_in_hand_starts_everything_and_holds_the_lock() {
+    let (project, ws) = shop(
+        "rs-term",
+        "[sh, -c, \"touch /restoring; cat > /first.txt; sleep 3\"]",
+    );
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "{text}    second:\n      service: db\n      command: [cat, /data/records.txt]\n      restore: [sh, -c, \"cat > /second.txt\"]\n"
+        ),
+    );
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    assert!(project.exec("db", MUTATE));
+
+    let child = ws.spawn(&[
+        "restore",
+        "--yes",
+        "--state-dir",
+        &state(&ws),
+        "--format",
+        "json",
+    ]);
+    eventually("the first dump is being restored", LONG, || {
+        project.exec("db", "test -f /restoring")
+    });
+    // Same lock as backup: a backup now is refused at once.
+    let second = ws.opsbook(&["backup", "--state-dir", &state(&ws)]);
+    second.expect_code(3);
+    assert!(second.stderr.contains("(restore)"), "{}", second.stderr);
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        result(&report, "restore", "result")["message"],
+        "interrupted by a signal"
+    );
+    // The item in hand was finished, the next one never started.
+    assert_eq!(result(&report, "restore", "records")["status"], "ok");
+    assert_eq!(result(&report, "restore", "second")["status"], "crit");
+    assert_eq!(project.output("db", "cat /first.txt"), "order 1\n");
+    assert!(!project.exec("db", "test -e /second.txt"));
+    assert_eq!(project.times("db").state, "running");
+    assert_eq!(project.times("api").state, "running");
+    assert!(
+        stdout.contains("--yes"),
+        "the way back is printed: {stdout}"
+    );
+}

@@ -266,10 +266,14 @@ impl Project {
                 attach_stderr: Some(true),
                 ..Default::default()
             };
-            let exec = docker
+            // A container that is not running has no exec: that is a "no".
+            let exec = match docker
                 .create_exec(&self.container_name(service), options)
                 .await
-                .expect("create exec");
+            {
+                Ok(exec) => exec,
+                Err(e) => return (false, e.to_string()),
+            };
             let mut stdout = String::new();
             if let bollard::exec::StartExecResults::Attached { mut output, .. } =
                 docker.start_exec(&exec.id, None).await.expect("start exec")

@@ -122,13 +122,20 @@ pub async fn run(
     }
     if !confirm(
         &format!(
-            "replace {} item(s) of `{project}` with backup {}{}",
-            planned.len(),
+            "restore backup {} into `{project}`: {}{}",
             entry.id,
+            planned
+                .iter()
+                .map(|p| format!("{} → {}", p.item.name, p.describe()))
+                .collect::<Vec<_>>()
+                .join("; "),
             if running_before.is_empty() {
                 String::new()
             } else {
-                format!(", stopping {}", running_before.join(", "))
+                format!(
+                    "; stopping {} (started again after)",
+                    running_before.join(", ")
+                )
             }
         ),
         options.yes,
@@ -334,6 +341,7 @@ pub async fn run(
             "backup": entry.id,
             "safety_backup": way_back.safety_id,
             "restored": outcomes.iter().filter(|(_, o)| o.is_ok()).map(|(n, _)| n).collect::<Vec<_>>(),
+            "way_back": (failure.is_some() && !outcomes.is_empty()).then(|| way_back.line()),
         }),
     );
     if let Some(id) = &way_back.safety_id {
