@@ -69,6 +69,65 @@ pub enum Command {
     /// Put a backup back exactly: verify it, take a safety backup, stop what
     /// uses the data, replace it, start again and run the verify checks.
     Restore(RestoreArgs),
+    /// Open an incident with an evidence bundle, keep its timeline, run its
+    /// playbooks, and write the post-mortem when it is closed.
+    Incident(IncidentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentArgs {
+    #[command(subcommand)]
+    pub action: IncidentAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentAction {
+    /// Open an incident: its folder, the evidence bundle, who to call, the checklist.
+    Open {
+        /// A severity of `incident.severities` (P1 … P4 by default).
+        #[arg(long)]
+        severity: String,
+        /// What is happening, in a few words.
+        #[arg(long)]
+        title: String,
+    },
+    /// Add a timestamped note to the timeline.
+    Note {
+        /// The incident's id.
+        id: String,
+        /// The note.
+        text: String,
+    },
+    /// Run a playbook of `incident.playbooks`, step by step, onto the timeline.
+    Run {
+        /// The incident's id.
+        id: String,
+        /// The playbook's name.
+        playbook: String,
+        /// List the steps and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The incidents, open and closed: id, severity, state, age, title.
+    List,
+    /// One incident: its record and whole timeline.
+    Show {
+        /// The incident's id.
+        id: String,
+    },
+    /// Close an incident and write its post-mortem (`postmortem.md`).
+    Close {
+        /// The incident's id.
+        id: String,
+        /// What happened and how it ended, in a sentence or two.
+        #[arg(long)]
+        summary: String,
+    },
+    /// Pack the incident's folder into one `.tar.zst` to hand to someone else.
+    Bundle {
+        /// The incident's id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +280,7 @@ impl Command {
             Command::Restart(_) => "restart",
             Command::Backup(_) => "backup",
             Command::Restore(_) => "restore",
+            Command::Incident(_) => "incident",
         }
     }
 }

@@ -27,3 +27,21 @@ pub fn confirm(action: &str, yes: bool) -> Result<bool, Error> {
         "y" | "yes"
     ))
 }
+
+/// Asks the operator to confirm they did `instruction` (a `note` step):
+/// `None` without a terminal (it stays pending), else their answer.
+pub fn acknowledge(instruction: &str) -> Option<bool> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return None;
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{instruction}\n  done? [y/N] ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    let _ = stdin.lock().read_line(&mut answer);
+    Some(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}

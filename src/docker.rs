@@ -636,6 +636,36 @@ impl Deployment {
         Ok((inspect.exit_code, stderr))
     }
 
+    /// A container's whole inspect, as Docker's JSON (for evidence: the
+    /// caller masks what must not leave the process).
+    pub async fn inspect_raw(&self, id: &str) -> Result<serde_json::Value, Error> {
+        let inspect = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| self.failed("inspecting a container", e))?;
+        serde_json::to_value(inspect).map_err(|e| Error::Usage(format!("inspect of {id}: {e}")))
+    }
+
+    /// The last `lines` lines of a container's log (stdout and stderr, in
+    /// order), at most `cap` bytes of them.
+    pub async fn tail_logs(&self, id: &str, lines: u32, cap: usize) -> Result<Vec<u8>, Error> {
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut kept = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.failed("reading logs", e))?;
+            let bytes = chunk.into_bytes();
+            let room = cap.saturating_sub(kept.len());
+            kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+        Ok(kept)
+    }
+
     /// Streams a container's log (stdout and stderr) written since `since`,
     /// handing each chunk to `on_chunk` as it arrives: never the whole log.
     pub async fn scan_logs(

@@ -13,6 +13,7 @@ pub mod error;
 pub mod history;
 pub mod host;
 pub mod host_command;
+pub mod incident;
 pub mod interrupt;
 pub mod lifecycle;
 pub mod logscan;
@@ -24,6 +25,7 @@ pub mod report;
 pub mod runbook;
 pub mod sections;
 pub mod status;
+pub mod steps;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -110,6 +112,7 @@ fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
                 timeout: args.timeout,
                 wait: args.wait,
                 state_dir: state_dir(cli),
+                record: true,
             };
             runtime()?.block_on(sections::daily_check::run(&runbook, &options, &mut report))?;
         }
@@ -183,6 +186,19 @@ fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
                     sections::backup::prune(&runbook, *dry_run, cli.yes, &state, &mut report)?
                 }
             }
+        }
+        Command::Incident(args) => {
+            let options = sections::incident::Options {
+                yes: cli.yes,
+                state_dir: state_dir(cli),
+            };
+            runtime()?.block_on(sections::incident::run(
+                &runbook,
+                &args.action,
+                &options,
+                progress,
+                &mut report,
+            ))?;
         }
         Command::Restore(args) => {
             let options = sections::restore::Options {

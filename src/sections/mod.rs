@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod daily_check;
+pub mod incident;
 pub mod restart;
 pub mod restore;
 pub mod shutdown;
@@ -64,7 +65,7 @@ fn nearest_existing(path: &Path) -> PathBuf {
 }
 
 /// The runbook's startup tiers narrowed to `services` (reversed for stopping).
-fn tiers_of(runbook: &Runbook, services: &[String], reverse: bool) -> Vec<Vec<String>> {
+pub(crate) fn tiers_of(runbook: &Runbook, services: &[String], reverse: bool) -> Vec<Vec<String>> {
     let mut tiers: Vec<Vec<String>> = runbook
         .plan
         .tiers_with(services)

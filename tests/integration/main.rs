@@ -8,6 +8,7 @@ mod backup;
 mod cli;
 mod daily_check;
 mod formats;
+mod incident;
 mod lifecycle;
 mod restore;
 mod status;

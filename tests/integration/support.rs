@@ -204,6 +204,7 @@ impl Project {
             healthcheck: None,
             ports: Vec::new(),
             mounts: Vec::new(),
+            env: Vec::new(),
             restart_on_failure: false,
         }
     }
@@ -409,6 +410,7 @@ pub struct ServiceSpec<'a> {
     healthcheck: Option<Vec<String>>,
     ports: Vec<(u16, u16)>,
     mounts: Vec<String>,
+    env: Vec<String>,
     restart_on_failure: bool,
 }
 
@@ -428,6 +430,12 @@ impl ServiceSpec<'_> {
     /// Mounts a volume at `path`.
     pub fn mount(mut self, volume: &str, path: &str) -> Self {
         self.mounts.push(format!("{volume}:{path}"));
+        self
+    }
+
+    /// Sets `KEY=value` in its environment.
+    pub fn env(mut self, pair: &str) -> Self {
+        self.env.push(pair.to_string());
         self
     }
 
@@ -483,6 +491,7 @@ impl ServiceSpec<'_> {
         let body = ContainerCreateBody {
             image: Some(FIXTURE_IMAGE.to_string()),
             cmd: Some(command),
+            env: Some(self.env.clone()),
             labels: Some(labels),
             exposed_ports: Some(self.ports.iter().map(|(c, _)| format!("{c}/tcp")).collect()),
             host_config: Some(HostConfig {

@@ -1,0 +1,301 @@
+//! Incidents on disk: one folder per incident (0700) under `incident.dir`,
+//! holding `incident.json` (what it is, when it opened and closed),
+//! `timeline.jsonl` (one entry per line, appended and fsynced as things
+//! happen), `evidence/` and, once closed, `postmortem.md`. Every file is
+//! 0600 and written beside then renamed, except the timeline, which only
+//! ever grows.
+
+pub mod postmortem;
+
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::status::Status;
+
+pub const RECORD: &str = "incident.json";
+pub const TIMELINE: &str = "timeline.jsonl";
+pub const EVIDENCE: &str = "evidence";
+pub const POSTMORTEM: &str = "postmortem.md";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    /// How soon someone must respond, as written in the runbook (`15m`).
+    pub respond_within: String,
+    pub opened_at: jiff::Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<jiff::Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    pub runbook: String,
+    pub host: String,
+}
+
+impl Incident {
+    pub fn is_open(&self) -> bool {
+        self.closed_at.is_none()
+    }
+}
+
+/// What a timeline entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    Opened,
+    Evidence,
+    Note,
+    Playbook,
+    Step,
+    Closed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub at: jiff::Timestamp,
+    pub kind: EntryKind,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+}
+
+impl Entry {
+    pub fn new(kind: EntryKind, text: impl Into<String>) -> Entry {
+        Entry {
+            at: jiff::Timestamp::now(),
+            kind,
+            text: text.into(),
+            status: None,
+        }
+    }
+
+    pub fn with_status(mut self, status: Status) -> Entry {
+        self.status = Some(status);
+        self
+    }
+}
+
+/// The incident folder of a runbook.
+pub struct Store {
+    pub dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(dir: PathBuf) -> Store {
+        Store { dir }
+    }
+
+    /// Creates a new incident's folder and record; its id is the UTC time it
+    /// opened (`INC-20261124-105200`, with `-2`… when that is taken).
+    pub fn create(&self, mut incident: Incident) -> Result<(Incident, PathBuf), Error> {
+        create_private_dir(&self.dir).map_err(self.error(&self.dir, "create"))?;
+        let base = format!("INC-{}", incident.opened_at.strftime("%Y%m%d-%H%M%S"));
+        let mut id = base.clone();
+        let mut n = 2;
+        let folder = loop {
+            let folder = self.dir.join(&id);
+            // `create_dir` fails if it exists: two incidents in one second get two ids.
+            match std::fs::DirBuilder::new().mode(0o700).create(&folder) {
+                Ok(()) => break folder,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    id = format!("{base}-{n}");
+                    n += 1;
+                }
+                Err(e) => return Err(self.error(&folder, "create")(e)),
+            }
+        };
+        incident.id = id;
+        self.save(&incident)?;
+        Ok((incident, folder))
+    }
+
+    /// The incident with this id; an id that names none exits 3.
+    pub fn open(&self, id: &str) -> Result<(Incident, PathBuf), Error> {
+        let valid = !id.is_empty()
+            && !id.starts_with('.')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        let folder = self.dir.join(id);
+        let record = folder.join(RECORD);
+        if !valid || !record.is_file() {
+            return Err(Error::Usage(format!(
+                "no incident `{id}` in {} (`opsbook incident list` shows them)",
+                self.dir.display()
+            )));
+        }
+        let bytes = std::fs::read(&record).map_err(self.error(&record, "read"))?;
+        let incident = serde_json::from_slice(&bytes)
+            .map_err(|e| self.error(&record, "read")(io::Error::other(e)))?;
+        Ok((incident, folder))
+    }
+
+    /// Every incident, oldest first; folders without a readable record are skipped.
+    pub fn list(&self) -> Result<Vec<Incident>, Error> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.error(&self.dir, "read")(e)),
+        };
+        let mut incidents: Vec<Incident> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| std::fs::read(e.path().join(RECORD)).ok())
+            .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+            .collect();
+        incidents.sort_by_key(|i: &Incident| i.opened_at);
+        Ok(incidents)
+    }
+
+    pub fn save(&self, incident: &Incident) -> Result<(), Error> {
+        let path = self.dir.join(&incident.id).join(RECORD);
+        let bytes = serde_json::to_vec_pretty(incident).map_err(io::Error::other);
+        bytes
+            .and_then(|bytes| write_private(&path, &bytes))
+            .map_err(self.error(&path, "write"))
+    }
+
+    /// Appends one entry to the timeline and fsyncs it.
+    pub fn append(&self, id: &str, entry: &Entry) -> Result<(), Error> {
+        let path = self.dir.join(id).join(TIMELINE);
+        let appended = (|| {
+            let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
+            line.push(b'\n');
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(&path)?;
+            file.write_all(&line)?;
+            file.sync_data()
+        })();
+        appended.map_err(self.error(&path, "write"))
+    }
+
+    /// The timeline in order; a line that does not parse (a crash mid-write)
+    /// is skipped.
+    pub fn timeline(&self, id: &str) -> Result<Vec<Entry>, Error> {
+        let path = self.dir.join(id).join(TIMELINE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text
+                .lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(self.error(&path, "read")(e)),
+        }
+    }
+
+    fn error(&self, path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> Error {
+        let path = path.to_path_buf();
+        move |source| Error::State {
+            path,
+            action,
+            source,
+        }
+    }
+}
+
+/// Writes `bytes` to `path` (0600) through a file beside it, fsynced and
+/// renamed, creating missing folders (0700): readers never see half a file.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent)?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let beside = path.with_file_name(format!(".{name}.partial"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&beside)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&beside, path)
+}
+
+pub fn create_private_dir(path: &Path) -> io::Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident(at: &str) -> Incident {
+        Incident {
+            id: String::new(),
+            title: "api down".into(),
+            severity: "P1".into(),
+            respond_within: "15m".into(),
+            opened_at: at.parse().unwrap_or_else(|e| panic!("{e}")),
+            closed_at: None,
+            summary: None,
+            runbook: "shop".into(),
+            host: "vm".into(),
+        }
+    }
+
+    #[test]
+    fn ids_follow_the_opening_time_and_never_collide() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::new(dir.path().join("incidents"));
+        let at = "2026-11-24T10:52:00Z";
+        let (first, _) = store.create(incident(at)).unwrap_or_else(|e| panic!("{e}"));
+        let (second, _) = store.create(incident(at)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.id, "INC-20261124-105200");
+        assert_eq!(second.id, "INC-20261124-105200-2");
+        assert_eq!(store.list().map(|l| l.len()).ok(), Some(2));
+    }
+
+    #[test]
+    fn the_timeline_keeps_order_and_skips_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::new(dir.path().to_path_buf());
+        let (created, folder) = store
+            .create(incident("2026-11-24T10:52:00Z"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        for text in ["one", "two"] {
+            store
+                .append(&created.id, &Entry::new(EntryKind::Note, text))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(folder.join(TIMELINE))
+            .unwrap_or_else(|e| panic!("{e}"));
+        file.write_all(b"{\"at\":\"2026")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let texts: Vec<String> = store
+            .timeline(&created.id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.text)
+            .collect();
+        assert_eq!(texts, ["one", "two"]);
+    }
+
+    #[test]
+    fn an_id_is_a_folder_name_never_a_path() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::new(dir.path().join("incidents"));
+        for id in ["../etc", "", ".hidden", "a/b"] {
+            assert!(store.open(id).is_err(), "{id}");
+        }
+    }
+}

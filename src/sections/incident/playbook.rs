@@ -1,0 +1,187 @@
+//! `incident run ID PLAYBOOK`: a playbook of `incident.playbooks` run step by
+//! step through the step engine, every step's outcome on the timeline as
+//! soon as it is known.
+
+use serde_json::json;
+
+use crate::docker::Deployment;
+use crate::error::Error;
+use crate::incident::{Entry, EntryKind, Store};
+use crate::interrupt::Interrupt;
+use crate::progress::Progress;
+use crate::report::{Block, Report};
+use crate::runbook::Runbook;
+use crate::status::{CheckResult, Status};
+use crate::steps::{self, Engine};
+
+use super::{Options, settings};
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run(
+    runbook: &Runbook,
+    store: &Store,
+    id: &str,
+    name: &str,
+    dry_run: bool,
+    options: &Options,
+    progress: Progress,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let (incident, _) = store.open(id)?;
+    if !incident.is_open() {
+        return Err(Error::Usage(format!(
+            "incident {id} is closed: open a new one to run a playbook"
+        )));
+    }
+    let playbooks = settings(runbook).map(|i| &i.playbooks);
+    let Some(steps) = playbooks.and_then(|p| p.get(name)) else {
+        let names: Vec<&str> = playbooks
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        return Err(Error::Usage(format!(
+            "no playbook `{name}` in `{}` (incident.playbooks has: {})",
+            runbook.display,
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        )));
+    };
+
+    if dry_run {
+        report.blocks.push(Block::Table {
+            header: vec!["#", "step", "asks"],
+            rows: steps
+                .iter()
+                .enumerate()
+                .map(|(i, step)| {
+                    vec![
+                        (i + 1).to_string(),
+                        steps::describe(step),
+                        if steps::is_destructive(step) {
+                            "yes".into()
+                        } else {
+                            String::new()
+                        },
+                    ]
+                })
+                .collect(),
+        });
+        report.results.push(CheckResult::new(
+            "playbook",
+            "dry-run",
+            Status::Ok,
+            format!(
+                "dry run: playbook `{name}` has {} steps; nothing was run",
+                steps.len()
+            ),
+        ));
+        return Ok(());
+    }
+
+    let deployment = Deployment::connect(runbook.plan.project.clone()).await.ok();
+    let redactor = crate::sections::redactor(runbook);
+    let engine = Engine {
+        runbook,
+        deployment: deployment.as_ref(),
+        progress,
+        interrupt: Interrupt::listen(),
+        yes: options.yes,
+        state_dir: options.state_dir.clone(),
+        redactor: &redactor,
+    };
+    engine.preflight(steps, &format!("playbook `{name}`"))?;
+    store.append(
+        id,
+        &Entry::new(
+            EntryKind::Playbook,
+            format!("playbook `{name}` started ({} steps)", steps.len()),
+        ),
+    )?;
+    let mut unrecorded: Option<Error> = None;
+    let outcomes = engine
+        .run(steps, |outcome| {
+            let entry = Entry {
+                at: outcome.started_at,
+                kind: EntryKind::Step,
+                text: format!(
+                    "`{name}` step {}/{} `{}`: {}",
+                    outcome.number,
+                    steps.len(),
+                    outcome.step,
+                    outcome.message
+                ),
+                status: Some(outcome.status),
+            };
+            if let Err(e) = store.append(id, &entry) {
+                unrecorded.get_or_insert(e);
+            }
+        })
+        .await;
+    if let Some(e) = unrecorded {
+        return Err(e);
+    }
+
+    let interrupted = engine.interrupt.is_raised();
+    let status = Status::worst(outcomes.iter().map(|o| o.status));
+    let last = outcomes.last().map_or(0, |o| o.number);
+    let ending = if interrupted && last < steps.len() {
+        format!("interrupted by a signal after step {last}")
+    } else if last < steps.len() {
+        format!("stopped at step {last} of {}", steps.len())
+    } else {
+        format!("finished: {status}")
+    };
+    store.append(
+        id,
+        &Entry::new(EntryKind::Playbook, format!("playbook `{name}` {ending}")).with_status(status),
+    )?;
+
+    report.blocks.push(Block::Table {
+        header: vec!["#", "step", "status", "time", "outcome"],
+        rows: outcomes
+            .iter()
+            .map(|o| {
+                vec![
+                    o.number.to_string(),
+                    o.step.clone(),
+                    o.status.to_string(),
+                    format!("{:.1}s", o.took.as_secs_f64()),
+                    o.message.clone(),
+                ]
+            })
+            .collect(),
+    });
+    for (i, step) in steps.iter().enumerate().skip(last) {
+        report.blocks.push(Block::Line(format!(
+            "not run: step {} `{}`",
+            i + 1,
+            steps::describe(step)
+        )));
+    }
+    report.blocks.push(Block::Line(format!(
+        "playbook `{name}` {ending}; on the timeline of {id}"
+    )));
+    for o in &outcomes {
+        report.results.push(
+            CheckResult::new(
+                "playbook",
+                format!("{} {}", o.number, o.step),
+                o.status,
+                o.message.clone(),
+            )
+            .with_duration(o.took),
+        );
+    }
+    if interrupted && last < steps.len() {
+        report
+            .results
+            .push(crate::sections::interrupted("playbook"));
+    }
+    report.extra.insert(
+        "playbook".into(),
+        json!({"name": name, "incident": id, "steps": steps.len(), "run": outcomes.len(), "ending": ending}),
+    );
+    Ok(())
+}

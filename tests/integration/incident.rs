@@ -1,0 +1,473 @@
+//! `opsbook incident` against real containers and files: the evidence
+//! bundle (and that no planted secret reaches it), the timeline, playbooks
+//! and their steps, `rotate`, the post-mortem, list, show and bundle.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::{CALM_HOST, Project, Workspace, eventually, result};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// Secrets planted in env values and log lines; none may reach the incident.
+const PLANTED: [&str; 5] = [
+    "hunter2-planted",
+    "planted-db-secret",
+    "abcdefghijklmnop-planted",
+    "planted-custom-12345",
+    "planted-api-env",
+];
+
+/// api runs and logs secrets; db has exited with a secret in its env.
+fn deployment(tag: &str, playbooks: &str) -> (Project, Workspace) {
+    let project = Project::new(tag);
+    project
+        .service("api")
+        .env("API_TOKEN=planted-api-env")
+        .script(
+            "echo 'login ok password=hunter2-planted'; \
+             echo 'GET / Authorization: Bearer abcdefghijklmnop-planted'; \
+             echo 'customer code planted-custom-12345'; echo 'request done'",
+        )
+        .start();
+    project
+        .service("db")
+        .env("DB_PASSWORD=planted-db-secret")
+        .start();
+    project.stop("db");
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\n{CALM_HOST}services:\n  db: {{}}\n  api: {{ depends_on: [db] }}\nshutdown:\n  grace: 2s\n\
+             redact: ['planted-custom-[0-9]+']\n\
+             incident:\n  dir: ./incidents\n  severities:\n    P1: {{ respond_within: 15m }}\n    P2: {{ respond_within: 1h }}\n  \
+             contacts: ['On-call: ops@example.com']\n  checklist: [Assess scope and impact, Notify stakeholders]\n  \
+             evidence: {{ log_lines: 50 }}\n  playbooks:\n{playbooks}",
+            project.name
+        ),
+    );
+    eventually("api has logged", LONG, || project.exec("api", "true"));
+    (project, ws)
+}
+
+const PLAYBOOKS: &str = concat!(
+    "    recover:\n",
+    "      - note: Check the dashboard\n",
+    "      - exec: { service: api, command: [sh, -c, 'echo fixing'] }\n",
+    "      - run: [sh, -c, 'echo broken >&2; exit 3']\n",
+    "      - note: never reached\n",
+    "    tolerant:\n",
+    "      - run: [sh, -c, 'exit 1']\n",
+    "        continue_on_error: true\n",
+    "      - wait: 100ms\n",
+    "    rotate-jwt:\n",
+    "      - rotate: { file: .env, key: JWT_SECRET, bytes: 24, encoding: hex, restart: [api] }\n",
+);
+
+fn open(ws: &Workspace, severity: &str) -> (String, PathBuf, serde_json::Value) {
+    let report = ws
+        .opsbook(&[
+            "incident",
+            "open",
+            "--severity",
+            severity,
+            "--title",
+            "api slow",
+            "--state-dir",
+            &ws.path().join("state").display().to_string(),
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    let id = report["incident"]["id"].as_str().unwrap().to_string();
+    let folder = ws.path().join("incidents").join(&id);
+    (id, folder, report)
+}
+
+/// Every file under `dir`, with its bytes.
+fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                found.push((path, bytes));
+            }
+        }
+    }
+    found
+}
+
+fn assert_no_secret(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    for secret in PLANTED {
+        assert!(!text.contains(secret), "{secret} leaked into {what}");
+    }
+}
+
+fn timeline(folder: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(folder.join("timeline.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn evidence_holds_states_logs_and_host_figures_and_no_secret() {
+    let (project, ws) = deployment("inc-evidence", PLAYBOOKS);
+    let (id, folder, report) = open(&ws, "p2");
+    assert!(id.starts_with("INC-"), "{id}");
+    assert_eq!(report["incident"]["severity"], "P2");
+    assert_eq!(report["incident"]["respond_within"], "1h");
+    assert_eq!(
+        report["incident"]["contacts"][0],
+        "On-call: ops@example.com"
+    );
+    assert_eq!(report["incident"]["checklist"][1], "Notify stakeholders");
+    assert_eq!(
+        std::fs::metadata(&folder).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+
+    let api = project.container_name("api");
+    let db = project.container_name("db");
+    let evidence: Vec<&str> = report["incident"]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    for wanted in [
+        "containers.json".to_string(),
+        "daily-check.json".to_string(),
+        "host.json".to_string(),
+        format!("inspect/{db}.json"),
+        format!("logs/{api}.log"),
+        format!("logs/{db}.log"),
+    ] {
+        assert!(
+            evidence.contains(&wanted.as_str()),
+            "{wanted} in {evidence:?}"
+        );
+    }
+    assert!(
+        !evidence.contains(&format!("inspect/{api}.json").as_str()),
+        "a healthy running container needs no inspect"
+    );
+    let read = |name: &str| std::fs::read_to_string(folder.join("evidence").join(name)).unwrap();
+    let containers: serde_json::Value = serde_json::from_str(&read("containers.json")).unwrap();
+    let state_of = |name: &str| {
+        containers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["state"].clone())
+    };
+    assert_eq!(state_of(&api), Some("running".into()));
+    assert_eq!(state_of(&db), Some("exited".into()));
+    let inspect = read(&format!("inspect/{db}.json"));
+    assert!(inspect.contains("DB_PASSWORD=****"), "{inspect}");
+    let log = read(&format!("logs/{api}.log"));
+    assert!(log.contains("login ok password=****"), "{log}");
+    assert!(log.contains("request done"), "{log}");
+    let host: serde_json::Value = serde_json::from_str(&read("host.json")).unwrap();
+    assert!(
+        host["host"]["memory"]["total"].as_u64().unwrap() > 0,
+        "{host}"
+    );
+    let check: serde_json::Value = serde_json::from_str(&read("daily-check.json")).unwrap();
+    assert_eq!(check["command"], "daily-check");
+    assert_eq!(check["status"], "warn", "db is down: {check}");
+    assert!(check["duration_ms"].as_u64().unwrap() > 0, "{check}");
+
+    // Nothing anywhere in the incident holds a planted secret, modes tight.
+    for (path, bytes) in files(&folder) {
+        assert_no_secret(&path.display().to_string(), &bytes);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
+    // The daily-check inside the evidence is not a recorded run.
+    let recorded = std::fs::read_dir(ws.path().join("state").join("history"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(recorded, 0);
+
+    // The bundle holds the folder, and no secret either.
+    let report = ws
+        .opsbook(&["incident", "bundle", &id, "--format", "json"])
+        .expect_code(0)
+        .json();
+    let bundle = PathBuf::from(report["bundle"].as_str().unwrap());
+    assert_eq!(
+        std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let mut archive = tar::Archive::new(
+        zstd::stream::read::Decoder::new(std::fs::File::open(&bundle).unwrap()).unwrap(),
+    );
+    let mut names = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        names.push(entry.path().unwrap().display().to_string());
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        assert_no_secret("the bundle", &bytes);
+    }
+    assert!(names.contains(&format!("{id}/incident.json")), "{names:?}");
+    assert!(
+        names.contains(&format!("{id}/evidence/containers.json")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn notes_and_playbook_steps_land_on_the_timeline_in_order_and_a_failing_step_stops() {
+    let (_project, ws) = deployment("inc-playbook", PLAYBOOKS);
+    let (id, folder, _) = open(&ws, "P1");
+    ws.opsbook(&[
+        "incident",
+        "note",
+        &id,
+        "paged the DBA, token=planted-db-secret",
+    ])
+    .expect_code(0);
+
+    // Destructive steps without a terminal need --yes: nothing runs, nothing recorded.
+    let before = timeline(&folder).len();
+    let run = ws.opsbook(&["incident", "run", &id, "recover"]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    let dry = ws.opsbook(&["incident", "run", &id, "recover", "--dry-run"]);
+    dry.expect_code(0);
+    assert!(dry.stdout.contains("run: sh -c"), "{}", dry.stdout);
+    assert_eq!(timeline(&folder).len(), before);
+
+    let run = ws.opsbook(&[
+        "incident", "run", &id, "recover", "--yes", "--format", "json",
+    ]);
+    let report = run.expect_code(2).json();
+    assert_eq!(report["playbook"]["run"], 3, "the fourth step never ran");
+    let entries = timeline(&folder);
+    let kinds: Vec<&str> = entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "opened", "evidence", "note", "playbook", "step", "step", "step", "playbook"
+        ]
+    );
+    assert_eq!(entries[2]["text"], "paged the DBA, token=****");
+    assert_eq!(
+        entries[4]["status"], "warn",
+        "a note without a terminal is pending"
+    );
+    assert!(entries[4]["text"].as_str().unwrap().contains("pending"));
+    assert_eq!(entries[5]["status"], "ok");
+    assert!(entries[5]["text"].as_str().unwrap().contains("fixing"));
+    assert_eq!(entries[6]["status"], "crit");
+    assert!(
+        entries[6]["text"].as_str().unwrap().contains("exited 3"),
+        "{}",
+        entries[6]
+    );
+    assert!(
+        entries[7]["text"]
+            .as_str()
+            .unwrap()
+            .contains("stopped at step 3 of 4")
+    );
+    let stamps: Vec<&str> = entries.iter().map(|e| e["at"].as_str().unwrap()).collect();
+    let mut sorted = stamps.clone();
+    sorted.sort();
+    assert_eq!(stamps, sorted, "entries in time order");
+
+    // continue_on_error goes on past a failure, which still counts.
+    let report = ws
+        .opsbook(&[
+            "incident", "run", &id, "tolerant", "--yes", "--format", "json",
+        ])
+        .expect_code(2)
+        .json();
+    assert_eq!(report["playbook"]["run"], 2);
+
+    // Unknown playbook, unknown id.
+    let run = ws.opsbook(&["incident", "run", &id, "nope", "--yes"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("recover, tolerant, rotate-jwt"),
+        "{}",
+        run.stderr
+    );
+    for args in [
+        vec!["incident", "note", "INC-nope", "x"],
+        vec!["incident", "show", "../incidents"],
+        vec!["incident", "run", "INC-nope", "recover", "--yes"],
+        vec!["incident", "close", "INC-nope", "--summary", "x"],
+        vec!["incident", "bundle", "INC-nope"],
+    ] {
+        let run = ws.opsbook(&args);
+        run.expect_code(3);
+        assert!(
+            run.stderr.contains("no incident"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    let run = ws.opsbook(&["incident", "open", "--severity", "P9", "--title", "x"]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("P1, P2"), "{}", run.stderr);
+}
+
+#[test]
+fn rotate_changes_only_its_key_keeps_the_mode_and_never_shows_the_value() {
+    let (project, ws) = deployment("inc-rotate", PLAYBOOKS);
+    let env = ws.write(".env", "A=1\nJWT_SECRET=old-value\nexport OTHER=\"x\"\n");
+    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let api_started = project.times("api").started;
+    let (id, folder, _) = open(&ws, "P1");
+
+    let run = ws.opsbook(&["incident", "run", &id, "rotate-jwt", "--yes"]);
+    run.expect_code(0);
+    let text = std::fs::read_to_string(&env).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0], "A=1");
+    assert_eq!(lines[2], "export OTHER=\"x\"");
+    let value = lines[1].strip_prefix("JWT_SECRET=").unwrap();
+    assert_eq!(value.len(), 48);
+    assert!(value.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(
+        std::fs::metadata(&env).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    let kept: Vec<PathBuf> = std::fs::read_dir(ws.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.display().to_string().contains(".env.before-rotate-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        std::fs::read_to_string(&kept[0]).unwrap(),
+        "A=1\nJWT_SECRET=old-value\nexport OTHER=\"x\"\n"
+    );
+    assert_eq!(
+        std::fs::metadata(&kept[0]).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The new value is nowhere but in the file.
+    assert!(!run.stdout.contains(value) && !run.stderr.contains(value));
+    for (path, bytes) in files(&folder) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(value),
+            "the value leaked into {}",
+            path.display()
+        );
+    }
+    // api was restarted after the rotation.
+    assert_ne!(project.times("api").started, api_started);
+    assert_eq!(project.times("api").state, "running");
+}
+
+#[test]
+fn close_writes_the_postmortem_and_list_and_show_tell_the_state() {
+    let (_project, ws) = deployment("inc-close", PLAYBOOKS);
+    let (id, folder, _) = open(&ws, "P1");
+    let (second, _, _) = open(&ws, "P2");
+    ws.opsbook(&["incident", "note", &id, "disk at 99%, logs rotated"])
+        .expect_code(0);
+    let report = ws
+        .opsbook(&[
+            "incident",
+            "close",
+            &id,
+            "--summary",
+            "The disk filled with logs.",
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    let postmortem = folder.join("postmortem.md");
+    assert_eq!(report["postmortem"], postmortem.display().to_string());
+    assert_eq!(
+        std::fs::metadata(&postmortem).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let text = std::fs::read_to_string(&postmortem).unwrap();
+    for wanted in [
+        "# Post-mortem: api slow",
+        &format!("| Incident | {id} |"),
+        "| Severity | P1 (respond within 15m) |",
+        "| Duration |",
+        "## Summary\n\nThe disk filled with logs.",
+        "| note | disk at 99%, logs rotated |",
+        "| closed | closed: The disk filled with logs. |",
+        "- `containers.json`",
+        "## Root cause\n\n_To be filled in._",
+        "## Impact",
+        "## Resolution",
+        "## Action items",
+        "## Lessons learned",
+    ] {
+        assert!(text.contains(wanted), "{wanted:?} in\n{text}");
+    }
+
+    // Closed is final.
+    ws.opsbook(&["incident", "close", &id, "--summary", "again"])
+        .expect_code(3);
+    ws.opsbook(&["incident", "note", &id, "late"])
+        .expect_code(3);
+
+    let list = ws
+        .opsbook(&["incident", "list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    let listed: Vec<(String, bool)> = list["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap().to_string(),
+                i.get("closed_at").is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [(second.clone(), false), (id.clone(), true)]);
+    let table = ws
+        .opsbook(&["incident", "list"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert!(
+        table.contains("closed") && table.contains("open"),
+        "{table}"
+    );
+
+    let show = ws
+        .opsbook(&["incident", "show", &id, "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(show["incident"]["summary"], "The disk filled with logs.");
+    let kinds: Vec<&str> = show["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["opened", "evidence", "note", "closed"]);
+    assert_eq!(result(&show, "incident", &id)["message"], "closed");
+}
