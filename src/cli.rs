@@ -72,6 +72,23 @@ pub enum Command {
     /// Open an incident with an evidence bundle, keep its timeline, run its
     /// playbooks, and write the post-mortem when it is closed.
     Incident(IncidentArgs),
+    /// Run a custom procedure of the runbook (`procedures:`); `--list` shows them.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The procedure's name.
+    #[arg(required_unless_present = "list")]
+    pub procedure: Option<String>,
+
+    /// List the procedures.
+    #[arg(long, conflicts_with = "procedure")]
+    pub list: bool,
+
+    /// Print the steps and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -281,6 +298,7 @@ impl Command {
             Command::Backup(_) => "backup",
             Command::Restore(_) => "restore",
             Command::Incident(_) => "incident",
+            Command::Run(_) => "run",
         }
     }
 }

@@ -123,6 +123,7 @@ fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
             let options = sections::startup::Options {
                 skip_preflight: args.skip_preflight,
                 dry_run: args.dry_run,
+                state_dir: state_dir(cli),
             };
             runtime()?.block_on(sections::startup::run(
                 &runbook,
@@ -186,6 +187,21 @@ fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
                     sections::backup::prune(&runbook, *dry_run, cli.yes, &state, &mut report)?
                 }
             }
+        }
+        Command::Run(args) => {
+            let options = sections::procedure::Options {
+                name: args.procedure.clone(),
+                list: args.list,
+                dry_run: args.dry_run,
+                yes: cli.yes,
+                state_dir: state_dir(cli),
+            };
+            runtime()?.block_on(sections::procedure::run(
+                &runbook,
+                &options,
+                progress,
+                &mut report,
+            ))?;
         }
         Command::Incident(args) => {
             let options = sections::incident::Options {

@@ -363,6 +363,19 @@ impl Validator<'_> {
         }
         self.steps(&backup.before, "backup.before");
         self.steps(&backup.after, "backup.after");
+        for (hook, steps) in [
+            ("backup.before", &backup.before),
+            ("backup.after", &backup.after),
+        ] {
+            for (index, step) in steps.iter().enumerate() {
+                if step.backup.is_some() {
+                    self.at_key(
+                        &format!("{hook}[{index}]"),
+                        "a backup hook cannot run a `backup` step: it would run itself",
+                    );
+                }
+            }
+        }
     }
 
     fn incident(&mut self) {

@@ -5,12 +5,15 @@
 
 pub mod backup;
 pub mod daily_check;
+mod hooks;
 pub mod incident;
+pub mod procedure;
 pub mod restart;
 pub mod restore;
 pub mod shutdown;
 pub mod startup;
 pub mod status;
+mod step_report;
 pub mod trends;
 pub mod validate;
 

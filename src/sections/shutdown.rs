@@ -109,6 +109,36 @@ pub async fn run(
         }
     }
 
+    // The hooks belong to an orderly shutdown; an emergency kill waits for nothing.
+    let hooks = runbook
+        .model
+        .shutdown
+        .as_ref()
+        .filter(|_| !options.emergency);
+    let before = hooks.map(|h| h.before.as_slice()).unwrap_or_default();
+    if !super::hooks::run(
+        runbook,
+        "shutdown.before",
+        before,
+        progress,
+        &options.state_dir,
+        report,
+    )
+    .await
+    {
+        report.results.push(CheckResult::new(
+            "shutdown",
+            "aborted",
+            Status::Crit,
+            "a shutdown.before step failed, so nothing was stopped",
+        ));
+        return Ok(());
+    }
+    let containers = if before.is_empty() {
+        containers
+    } else {
+        deployment.list().await?
+    };
     let lifecycle = Lifecycle::listening(&deployment, progress, "shutdown");
     let interrupt = lifecycle.interrupt.clone();
     if options.emergency {
@@ -120,6 +150,17 @@ pub async fn run(
     }
     if interrupt.is_raised() {
         report.results.push(super::interrupted("shutdown"));
+    } else {
+        let after = hooks.map(|h| h.after.as_slice()).unwrap_or_default();
+        super::hooks::run(
+            runbook,
+            "shutdown.after",
+            after,
+            progress,
+            &options.state_dir,
+            report,
+        )
+        .await;
     }
     // Verify: nothing of the project runs any more.
     let after = deployment.list().await?;

@@ -27,6 +27,7 @@ const UP_EXAMPLE: &str = "[docker, compose, up, -d, --no-start]";
 pub struct Options {
     pub skip_preflight: bool,
     pub dry_run: bool,
+    pub state_dir: std::path::PathBuf,
 }
 
 pub async fn run(
@@ -54,6 +55,21 @@ pub async fn run(
         }
     }
     let deployment = connected?;
+    let before = startup.map(|s| s.before.as_slice()).unwrap_or_default();
+    if !options.dry_run
+        && !super::hooks::run(
+            runbook,
+            "startup.before",
+            before,
+            progress,
+            &options.state_dir,
+            report,
+        )
+        .await
+    {
+        progress.say("a startup.before step failed: nothing was started");
+        return Ok(());
+    }
     let mut containers = deployment.list().await?;
 
     // Create: services the runbook lists that have no container yet.
@@ -130,6 +146,16 @@ pub async fn run(
     report
         .results
         .extend(success_criteria(runbook, &containers).await);
+    let after = startup.map(|s| s.after.as_slice()).unwrap_or_default();
+    super::hooks::run(
+        runbook,
+        "startup.after",
+        after,
+        progress,
+        &options.state_dir,
+        report,
+    )
+    .await;
     Ok(())
 }
 

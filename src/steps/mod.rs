@@ -393,13 +393,15 @@ impl Engine<'_> {
 
     async fn backup(&self) -> (Status, String) {
         let mut report = Report::new("backup", &self.runbook.display, jiff::Timestamp::now());
-        let made = crate::sections::backup::create(
+        // Boxed: a backup runs its hooks, which are steps (never a backup
+        // step: validation refuses that), so the futures nest.
+        let made = Box::pin(crate::sections::backup::create(
             self.runbook,
             false,
             &self.state_dir,
             self.progress,
             &mut report,
-        )
+        ))
         .await;
         if let Err(e) = made {
             return (e.status(), e.to_string());

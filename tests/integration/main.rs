@@ -10,6 +10,7 @@ mod daily_check;
 mod formats;
 mod incident;
 mod lifecycle;
+mod procedures;
 mod restore;
 mod status;
 mod support;

@@ -129,6 +129,24 @@ pub async fn create(
 
     let state = StateDir::open(state_dir)?;
     let _lock = state.lock(&format!("{}-data", runbook.state_key()), "backup")?;
+    if !crate::sections::hooks::run(
+        runbook,
+        "backup.before",
+        &backup.before,
+        progress,
+        state_dir,
+        report,
+    )
+    .await
+    {
+        report.results.push(CheckResult::new(
+            "backup",
+            "result",
+            Status::Crit,
+            "a backup.before step failed: no backup was made, nothing was stopped",
+        ));
+        return Ok(());
+    }
     let staging = Staging::open(&dir, runbook.name())?;
 
     // Stop what must not write during the copy, in reverse dependency order.
@@ -182,6 +200,16 @@ pub async fn create(
     report
         .results
         .extend(restarted.into_iter().filter(|r| r.status != Status::Ok));
+    // Whether or not the copy worked: `after` undoes what `before` did.
+    crate::sections::hooks::run(
+        runbook,
+        "backup.after",
+        &backup.after,
+        progress,
+        state_dir,
+        report,
+    )
+    .await;
 
     let items = match copied {
         Some(Ok(items)) if missing.is_empty() => items,

@@ -11,8 +11,9 @@ use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::report::{Block, Report};
 use crate::runbook::Runbook;
+use crate::sections::step_report;
 use crate::status::{CheckResult, Status};
-use crate::steps::{self, Engine};
+use crate::steps::Engine;
 
 use super::{Options, settings};
 
@@ -50,24 +51,7 @@ pub(super) async fn run(
     };
 
     if dry_run {
-        report.blocks.push(Block::Table {
-            header: vec!["#", "step", "asks"],
-            rows: steps
-                .iter()
-                .enumerate()
-                .map(|(i, step)| {
-                    vec![
-                        (i + 1).to_string(),
-                        steps::describe(step),
-                        if steps::is_destructive(step) {
-                            "yes".into()
-                        } else {
-                            String::new()
-                        },
-                    ]
-                })
-                .collect(),
-        });
+        report.blocks.push(step_report::plan(steps));
         report.results.push(CheckResult::new(
             "playbook",
             "dry-run",
@@ -126,54 +110,15 @@ pub(super) async fn run(
     let interrupted = engine.interrupt.is_raised();
     let status = Status::worst(outcomes.iter().map(|o| o.status));
     let last = outcomes.last().map_or(0, |o| o.number);
-    let ending = if interrupted && last < steps.len() {
-        format!("interrupted by a signal after step {last}")
-    } else if last < steps.len() {
-        format!("stopped at step {last} of {}", steps.len())
-    } else {
-        format!("finished: {status}")
-    };
+    let ending = step_report::ending(&outcomes, steps.len(), interrupted);
     store.append(
         id,
         &Entry::new(EntryKind::Playbook, format!("playbook `{name}` {ending}")).with_status(status),
     )?;
-
-    report.blocks.push(Block::Table {
-        header: vec!["#", "step", "status", "time", "outcome"],
-        rows: outcomes
-            .iter()
-            .map(|o| {
-                vec![
-                    o.number.to_string(),
-                    o.step.clone(),
-                    o.status.to_string(),
-                    format!("{:.1}s", o.took.as_secs_f64()),
-                    o.message.clone(),
-                ]
-            })
-            .collect(),
-    });
-    for (i, step) in steps.iter().enumerate().skip(last) {
-        report.blocks.push(Block::Line(format!(
-            "not run: step {} `{}`",
-            i + 1,
-            steps::describe(step)
-        )));
-    }
+    step_report::outcomes(report, "playbook", "", steps, &outcomes);
     report.blocks.push(Block::Line(format!(
         "playbook `{name}` {ending}; on the timeline of {id}"
     )));
-    for o in &outcomes {
-        report.results.push(
-            CheckResult::new(
-                "playbook",
-                format!("{} {}", o.number, o.step),
-                o.status,
-                o.message.clone(),
-            )
-            .with_duration(o.took),
-        );
-    }
     if interrupted && last < steps.len() {
         report
             .results

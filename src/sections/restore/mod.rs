@@ -147,6 +147,20 @@ pub async fn run(
 
     let state = StateDir::open(&options.state_dir)?;
     let _lock = state.lock(&format!("{}-data", runbook.state_key()), "restore")?;
+    let hooks = runbook.model.restore.as_ref();
+    let before = hooks.map(|h| h.before.as_slice()).unwrap_or_default();
+    if !super::hooks::run(
+        runbook,
+        "restore.before",
+        before,
+        progress,
+        &options.state_dir,
+        report,
+    )
+    .await
+    {
+        return fail_untouched(report, "a restore.before step failed");
+    }
     let containers = deployment.containers().await?;
     let lifecycle = Lifecycle::listening(&deployment, progress, "restore");
     let interrupt = lifecycle.interrupt.clone();
@@ -335,6 +349,17 @@ pub async fn run(
             .results
             .extend(verify_checks(runbook, &deployment).await?);
     }
+    // Whatever happened above: `after` undoes what `before` did (maintenance mode off).
+    let after = hooks.map(|h| h.after.as_slice()).unwrap_or_default();
+    super::hooks::run(
+        runbook,
+        "restore.after",
+        after,
+        progress,
+        &options.state_dir,
+        report,
+    )
+    .await;
     report.extra.insert(
         "restore".into(),
         json!({

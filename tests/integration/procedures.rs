@@ -1,0 +1,171 @@
+//! `opsbook run PROCEDURE` and the `before`/`after` hooks of the built-in
+//! sections, against real containers and files.
+
+use std::time::Duration;
+
+use crate::support::{Project, Workspace, eventually, result};
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn deployment(tag: &str, extra: &str) -> (Project, Workspace) {
+    let project = Project::new(tag);
+    let data = project.volume("data");
+    project
+        .service("db")
+        .mount(&data, "/data")
+        .script("[ -f /data/x ] || echo 1 > /data/x")
+        .start();
+    project
+        .service("api")
+        .script("mkdir -p /www; echo ok > /www/health; httpd -p 8080 -h /www")
+        .start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\n  api: {{ depends_on: [db] }}\nshutdown:\n  grace: 2s\n\
+             checks:\n  db-data:\n    exec: {{ service: db, command: [test, -f, /data/x] }}\n\
+             backup:\n  dir: ./backups\n  volumes: [data]\n{extra}",
+            project.name
+        ),
+    );
+    eventually("db wrote its data", LONG, || {
+        project.exec("db", "test -f /data/x")
+    });
+    (project, ws)
+}
+
+const PROCEDURES: &str = concat!(
+    "procedures:\n",
+    "  weekly-vacuum:\n",
+    "    description: VACUUM and ANALYZE\n",
+    "    steps:\n",
+    "      - exec: { service: db, command: [sh, -c, 'echo vacuumed >> /data/maintenance.log'] }\n",
+    "      - check: [db-data]\n",
+    "  integrity:\n",
+    "    description: read-only checks\n",
+    "    steps:\n",
+    "      - check: [db-data]\n",
+    "      - wait: 50ms\n",
+);
+
+#[test]
+fn procedures_list_dry_run_and_run() {
+    let (project, ws) = deployment("proc-run", PROCEDURES);
+    let list = ws
+        .opsbook(&["run", "--list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(list["procedures"][0]["name"], "weekly-vacuum");
+    assert_eq!(list["procedures"][0]["description"], "VACUUM and ANALYZE");
+    assert_eq!(list["procedures"][1]["steps"], 2);
+
+    let dry = ws.opsbook(&["run", "weekly-vacuum", "--dry-run"]);
+    dry.expect_code(0);
+    assert!(dry.stdout.contains("exec: db: sh -c"), "{}", dry.stdout);
+    assert!(!project.exec("db", "test -f /data/maintenance.log"));
+
+    // A destructive step without a terminal needs --yes; read-only ones do not.
+    ws.opsbook(&["run", "weekly-vacuum"]).expect_code(3);
+    assert!(!project.exec("db", "test -f /data/maintenance.log"));
+    ws.opsbook(&["run", "integrity"]).expect_code(0);
+    let report = ws
+        .opsbook(&["run", "weekly-vacuum", "--yes", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(report["procedure"]["run"], 2);
+    assert_eq!(
+        project.output("db", "cat /data/maintenance.log"),
+        "vacuumed\n"
+    );
+    let run = ws.opsbook(&["run", "nope"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("weekly-vacuum, integrity"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_failing_before_hook_stops_the_section_and_after_hooks_run() {
+    let hooks = concat!(
+        "  before:\n",
+        "    - exec: { service: api, command: [sh, -c, 'touch /www/maintenance'] }\n",
+        "  after:\n",
+        "    - exec: { service: api, command: [sh, -c, 'rm /www/maintenance; echo done >> /www/after.log'] }\n",
+        "restore:\n",
+        "  before:\n",
+        "    - exec: { service: api, command: [sh, -c, 'touch /www/restoring'] }\n",
+        "  after:\n",
+        "    - exec: { service: api, command: [sh, -c, 'rm /www/restoring'] }\n",
+    );
+    let (project, ws) = deployment("proc-hooks", hooks);
+    let state = ws.path().join("state").display().to_string();
+    ws.opsbook(&["backup", "--state-dir", &state])
+        .expect_code(0);
+    assert!(
+        !project.exec("api", "test -e /www/maintenance"),
+        "after undid before"
+    );
+    assert_eq!(project.output("api", "cat /www/after.log"), "done\n");
+
+    let report = ws
+        .opsbook(&[
+            "restore",
+            "--yes",
+            "--state-dir",
+            &state,
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        result(
+            &report,
+            "hook",
+            "restore.before 1 exec: api: sh -c touch /www/restoring"
+        )["status"],
+        "ok"
+    );
+    assert!(!project.exec("api", "test -e /www/restoring"));
+
+    // A before step that fails: no backup, nothing stopped.
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace("touch /www/maintenance", "exit 7"),
+    );
+    let db_started = project.times("db").started;
+    let run = ws.opsbook(&["backup", "--state-dir", &state, "--format", "json"]);
+    let report = run.expect_code(2).json();
+    assert!(
+        result(&report, "backup", "result")["message"]
+            .as_str()
+            .unwrap()
+            .contains("backup.before"),
+        "{report:#}"
+    );
+    assert_eq!(project.times("db").started, db_started);
+    let backups = std::fs::read_dir(ws.path().join("backups"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        backups, 2,
+        "the first backup and restore's safety backup only"
+    );
+}
+
+#[test]
+fn a_backup_step_in_a_backup_hook_is_refused() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nproject: p\nbackup:\n  dir: ./b\n  before:\n    - backup: true\n",
+    );
+    let run = ws.opsbook(&["validate"]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("backup.before[0]"), "{}", run.stderr);
+    assert!(run.stderr.contains("would run itself"), "{}", run.stderr);
+}
