@@ -12,6 +12,7 @@ mod incident;
 mod lifecycle;
 mod procedures;
 mod restore;
+mod runbooks;
 mod status;
 mod support;
 mod validate;
