@@ -10,6 +10,7 @@ pub mod confirm;
 pub mod container_grade;
 pub mod docker;
 pub mod error;
+pub mod files;
 pub mod history;
 pub mod host;
 pub mod host_command;

@@ -9,6 +9,8 @@ pub mod postmortem;
 
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+pub use crate::files::{create_private_dir, write_private};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -199,38 +201,6 @@ impl Store {
             source,
         }
     }
-}
-
-/// Writes `bytes` to `path` (0600) through a file beside it, fsynced and
-/// renamed, creating missing folders (0700): readers never see half a file.
-pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        create_private_dir(parent)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let beside = path.with_file_name(format!(".{name}.partial"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&beside)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&beside, path)
-}
-
-pub fn create_private_dir(path: &Path) -> io::Result<()> {
-    if path.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
 }
 
 #[cfg(test)]

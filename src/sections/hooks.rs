@@ -5,14 +5,11 @@
 
 use std::path::Path;
 
-use crate::docker::Deployment;
-use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::report::Report;
 use crate::runbook::Runbook;
 use crate::runbook::model::Step;
 use crate::status::Status;
-use crate::steps::Engine;
 
 use super::step_report;
 
@@ -30,19 +27,12 @@ pub(super) async fn run(
         return true;
     }
     progress.say(format!("{stage}: {} steps", steps.len()));
-    let deployment = Deployment::connect(runbook.plan.project.clone()).await.ok();
-    let redactor = super::redactor(runbook);
-    let engine = Engine {
-        runbook,
-        deployment: deployment.as_ref(),
-        progress,
-        interrupt: Interrupt::listen(),
-        yes: true,
-        state_dir: state_dir.to_path_buf(),
-        redactor: &redactor,
+    // Part of the command the operator chose: no step asks again.
+    let ran = step_report::run(runbook, steps, stage, true, state_dir, progress, |_| {}).await;
+    let Ok((outcomes, interrupted)) = ran else {
+        return false;
     };
-    let outcomes = engine.run(steps, |_| {}).await;
-    let ending = step_report::ending(&outcomes, steps.len(), engine.interrupt.is_raised());
+    let ending = step_report::ending(&outcomes, steps.len(), interrupted);
     // Only the results: the section's own view stays the report's table.
     let mut hook = Report::new(&report.command, &report.runbook, report.started_at);
     step_report::outcomes(&mut hook, "hook", &format!("{stage} "), steps, &outcomes);

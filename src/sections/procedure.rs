@@ -4,14 +4,11 @@
 
 use serde_json::json;
 
-use crate::docker::Deployment;
 use crate::error::Error;
-use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::report::{Block, Report};
 use crate::runbook::Runbook;
 use crate::status::{CheckResult, Status};
-use crate::steps::Engine;
 
 use super::step_report;
 
@@ -63,20 +60,16 @@ pub async fn run(
         ));
         return Ok(());
     }
-    let deployment = Deployment::connect(runbook.plan.project.clone()).await.ok();
-    let redactor = super::redactor(runbook);
-    let engine = Engine {
+    let (outcomes, interrupted) = step_report::run(
         runbook,
-        deployment: deployment.as_ref(),
+        steps,
+        &format!("procedure `{name}`"),
+        options.yes,
+        &options.state_dir,
         progress,
-        interrupt: Interrupt::listen(),
-        yes: options.yes,
-        state_dir: options.state_dir.clone(),
-        redactor: &redactor,
-    };
-    engine.preflight(steps, &format!("procedure `{name}`"))?;
-    let outcomes = engine.run(steps, |_| {}).await;
-    let interrupted = engine.interrupt.is_raised();
+        |_| {},
+    )
+    .await?;
     let ending = step_report::ending(&outcomes, steps.len(), interrupted);
     step_report::outcomes(report, "procedure", "", steps, &outcomes);
     report

@@ -1,10 +1,50 @@
-//! How a list of steps shows in a report, the same for playbooks,
-//! procedures and hooks: the plan of a dry run, and the outcomes of a run.
+//! Steps as playbooks, procedures and hooks run them: the engine set up
+//! against the deployment, and how the steps show in a report (the plan of
+//! a dry run, the outcomes of a run).
 
+use std::path::Path;
+
+use crate::docker::Deployment;
+use crate::error::Error;
+use crate::interrupt::Interrupt;
+use crate::progress::Progress;
 use crate::report::{Block, Report};
+use crate::runbook::Runbook;
 use crate::runbook::model::Step;
 use crate::status::{CheckResult, Status};
-use crate::steps::{self, Outcome};
+use crate::steps::{self, Engine, Outcome};
+
+/// Runs `steps` (`what`: "playbook `x`", for messages) against the runbook's
+/// deployment (steps that need Docker fail if it is unreachable), handing
+/// each outcome to `record`. A destructive step that needs a yes it cannot
+/// get refuses the run before its first step (exit 3). Returns the outcomes
+/// and whether a signal cut the run short.
+pub(super) async fn run(
+    runbook: &Runbook,
+    steps: &[Step],
+    what: &str,
+    yes: bool,
+    state_dir: &Path,
+    progress: Progress,
+    record: impl FnMut(&Outcome),
+) -> Result<(Vec<Outcome>, bool), Error> {
+    if !yes {
+        steps::needs_confirmation(steps, what)?;
+    }
+    let deployment = Deployment::connect(runbook.plan.project.clone()).await.ok();
+    let redactor = super::redactor(runbook);
+    let engine = Engine {
+        runbook,
+        deployment: deployment.as_ref(),
+        progress,
+        interrupt: Interrupt::listen(),
+        yes,
+        state_dir: state_dir.to_path_buf(),
+        redactor: &redactor,
+    };
+    let outcomes = engine.run(steps, record).await;
+    Ok((outcomes, engine.interrupt.is_raised()))
+}
 
 /// The numbered steps, and which of them ask before they run.
 pub(super) fn plan(steps: &[Step]) -> Block {

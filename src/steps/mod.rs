@@ -110,28 +110,29 @@ pub fn is_destructive(step: &Step) -> bool {
         || step.rotate.is_some()
 }
 
-impl Engine<'_> {
-    /// Refuses (exit 3, nothing run) when a destructive step would need a
-    /// confirmation that cannot be asked: no terminal and no `--yes`.
-    pub fn preflight(&self, steps: &[Step], what: &str) -> Result<(), Error> {
-        use std::io::IsTerminal;
-        if self.yes || std::io::stdin().is_terminal() {
-            return Ok(());
-        }
-        let destructive: Vec<String> = steps
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| is_destructive(s))
-            .map(|(i, s)| format!("{} `{}`", i + 1, describe(s)))
-            .collect();
-        if destructive.is_empty() {
-            return Ok(());
-        }
-        Err(Error::NeedsYes {
-            action: format!("{what} has destructive steps ({})", destructive.join(", ")),
-        })
+/// Refuses (exit 3, nothing run) when a destructive step would need a
+/// confirmation that cannot be asked: no terminal (and no `--yes`, which the
+/// caller checks).
+pub fn needs_confirmation(steps: &[Step], what: &str) -> Result<(), Error> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        return Ok(());
     }
+    let destructive: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| is_destructive(s))
+        .map(|(i, s)| format!("{} `{}`", i + 1, describe(s)))
+        .collect();
+    if destructive.is_empty() {
+        return Ok(());
+    }
+    Err(Error::NeedsYes {
+        action: format!("{what} has destructive steps ({})", destructive.join(", ")),
+    })
+}
 
+impl Engine<'_> {
     /// Runs the steps in order, handing each outcome to `record` as soon as
     /// it is known; stops at the first failure (unless the step continues on
     /// error), at a declined step, or at a signal.

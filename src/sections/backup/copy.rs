@@ -10,6 +10,7 @@ use crate::backup::manifest::{self, Item, Kind, Manifest};
 use crate::backup::writer;
 use crate::docker::{Container, Deployment};
 use crate::error::Error;
+use crate::files::create_private_dir;
 use crate::host::human_bytes;
 use crate::progress::{Meter, Progress};
 use crate::report::Block;
@@ -252,11 +253,11 @@ impl Staging {
                 source,
             }
         };
-        create_dir_0700(dir).map_err(state_error(dir))?;
+        create_private_dir(dir).map_err(state_error(dir))?;
         let created_at = jiff::Timestamp::now();
         let id = unique_id(dir, name, created_at);
         let partial = dir.join(format!(".{id}.partial"));
-        create_dir_0700(&partial).map_err(state_error(&partial))?;
+        create_private_dir(&partial).map_err(state_error(&partial))?;
         Ok(Staging {
             dir: dir.to_path_buf(),
             id,
@@ -350,17 +351,6 @@ fn finish(dir: &Path, partial: &Path, id: &str, manifest: &Manifest) -> std::io:
     std::fs::File::open(partial)?.sync_all()?;
     std::fs::rename(partial, dir.join(id))?;
     std::fs::File::open(dir)?.sync_all()
-}
-
-fn create_dir_0700(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if path.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
 }
 
 /// `shop-20261123T060000Z`, with `-2`, `-3`… if that exists already.

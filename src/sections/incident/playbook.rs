@@ -4,16 +4,13 @@
 
 use serde_json::json;
 
-use crate::docker::Deployment;
 use crate::error::Error;
 use crate::incident::{Entry, EntryKind, Store};
-use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::report::{Block, Report};
 use crate::runbook::Runbook;
 use crate::sections::step_report;
 use crate::status::{CheckResult, Status};
-use crate::steps::Engine;
 
 use super::{Options, settings};
 
@@ -64,18 +61,10 @@ pub(super) async fn run(
         return Ok(());
     }
 
-    let deployment = Deployment::connect(runbook.plan.project.clone()).await.ok();
-    let redactor = crate::sections::redactor(runbook);
-    let engine = Engine {
-        runbook,
-        deployment: deployment.as_ref(),
-        progress,
-        interrupt: Interrupt::listen(),
-        yes: options.yes,
-        state_dir: options.state_dir.clone(),
-        redactor: &redactor,
-    };
-    engine.preflight(steps, &format!("playbook `{name}`"))?;
+    if !options.yes {
+        // Refused before the timeline says the playbook started.
+        crate::steps::needs_confirmation(steps, &format!("playbook `{name}`"))?;
+    }
     store.append(
         id,
         &Entry::new(
@@ -84,8 +73,14 @@ pub(super) async fn run(
         ),
     )?;
     let mut unrecorded: Option<Error> = None;
-    let outcomes = engine
-        .run(steps, |outcome| {
+    let (outcomes, interrupted) = step_report::run(
+        runbook,
+        steps,
+        &format!("playbook `{name}`"),
+        options.yes,
+        &options.state_dir,
+        progress,
+        |outcome| {
             let entry = Entry {
                 at: outcome.started_at,
                 kind: EntryKind::Step,
@@ -101,13 +96,13 @@ pub(super) async fn run(
             if let Err(e) = store.append(id, &entry) {
                 unrecorded.get_or_insert(e);
             }
-        })
-        .await;
+        },
+    )
+    .await?;
     if let Some(e) = unrecorded {
         return Err(e);
     }
 
-    let interrupted = engine.interrupt.is_raised();
     let status = Status::worst(outcomes.iter().map(|o| o.status));
     let last = outcomes.last().map_or(0, |o| o.number);
     let ending = step_report::ending(&outcomes, steps.len(), interrupted);
