@@ -287,13 +287,23 @@ impl Engine<'_> {
             let tiers = crate::sections::tiers_of(self.runbook, &services, true);
             results.extend(lifecycle.stop(&tiers, &refs, self.runbook.plan.grace).await);
         }
-        if start && results.iter().all(|r| r.status == Status::Ok) {
+        // After a stop that partly failed, what did stop still starts again.
+        if start {
             let refs = match deployment.list().await {
                 Ok(refs) => refs,
                 Err(e) => return (Status::Unknown, e.to_string()),
             };
             let tiers = crate::sections::tiers_of(self.runbook, &services, false);
             let deadline = Instant::now() + self.runbook.plan.startup_timeout;
+            // A restart always starts again what it stopped, signal or not.
+            let lifecycle = Lifecycle {
+                interrupt: if stop {
+                    Interrupt::never()
+                } else {
+                    self.interrupt.clone()
+                },
+                ..lifecycle
+            };
             results.extend(
                 lifecycle
                     .start(&tiers, &self.runbook.plan.depends_on, &refs, deadline)
