@@ -107,6 +107,12 @@ pub async fn run(
     let stopped = lifecycle.stop(&stop_tiers, &containers, grace).await;
     let after_stop = deployment.list().await?;
     let deadline = Instant::now() + timeout;
+    // What was stopped starts again, even after Ctrl-C or SIGTERM: a signal
+    // must not leave the deployment down.
+    let lifecycle = Lifecycle {
+        interrupt: crate::interrupt::Interrupt::never(),
+        ..lifecycle
+    };
     let started = if stopped.iter().all(|r| r.status == Status::Ok) {
         lifecycle
             .start(

@@ -415,3 +415,50 @@ fn sigterm_during_startup_starts_nothing_new_and_reports() {
     );
     assert_eq!(project.times("api").state, "created");
 }
+
+#[test]
+fn sigterm_mid_restart_starts_again_what_it_stopped() {
+    let project = Project::new("restart-term");
+    // db ignores SIGTERM: its stop waits out the grace, time to send a signal.
+    project
+        .service("db")
+        .script("trap '' TERM; sleep 3600")
+        .start();
+    project.service("api").start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nproject: {}\n{CALM_HOST}services:\n  db: {{}}\n  api: {{ depends_on: [db] }}\nshutdown:\n  grace: 4s\n",
+            project.name
+        ),
+    );
+    let child = ws.spawn(&["restart", "--yes", "--format", "json"]);
+    eventually("api was stopped", LONG, || {
+        project.times("api").state == "exited"
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result(&report, "restart", "interrupted")["status"], "crit");
+    for service in ["db", "api"] {
+        assert_eq!(
+            project.times(service).state,
+            "running",
+            "{service} was started again after the signal"
+        );
+    }
+}
