@@ -26,9 +26,10 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
 }
 
-# busybox-static: the only content of the fixture image; openssl: the TLS test's server.
+# busybox-static: the only content of the fixture image; openssl: the TLS test's
+# server; bsdutils: `script`, which gives the terminal tests a pseudo-terminal.
 missing=()
-for package in busybox-static openssl; do
+for package in busybox-static openssl bsdutils; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

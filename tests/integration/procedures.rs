@@ -169,3 +169,40 @@ fn a_backup_step_in_a_backup_hook_is_refused() {
     assert!(run.stderr.contains("backup.before[0]"), "{}", run.stderr);
     assert!(run.stderr.contains("would run itself"), "{}", run.stderr);
 }
+
+/// Runs the binary on a pseudo-terminal (util-linux `script`), typing `keys`.
+fn on_a_terminal(ws: &Workspace, args: &str, keys: &str) -> i32 {
+    use std::io::Write;
+    let binary = assert_cmd::cargo::cargo_bin("opsbook");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &format!("{} {args}", binary.display()), "/dev/null"])
+        .current_dir(ws.path())
+        .env_remove("OPSBOOK_RUNBOOK")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("util-linux `script` runs the binary on a terminal");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(keys.as_bytes()).unwrap();
+    }
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
+#[test]
+fn on_a_terminal_destructive_steps_ask_and_notes_are_confirmed() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: t\nprocedures:\n  p:\n    steps:\n      - sh: 'echo hi > out.txt'\n      - note: Tell the team\n",
+    );
+    // Declined: the step does not run and nothing after it does.
+    assert_eq!(on_a_terminal(&ws, "run p", "n\n"), 1);
+    assert!(!ws.path().join("out.txt").exists());
+    // Yes to the step, no to the note: done, but the note is a warning.
+    assert_eq!(on_a_terminal(&ws, "run p", "y\nn\n"), 1);
+    assert!(ws.path().join("out.txt").exists());
+    // Yes to both.
+    std::fs::remove_file(ws.path().join("out.txt")).unwrap();
+    assert_eq!(on_a_terminal(&ws, "run p", "y\ny\n"), 0);
+    assert!(ws.path().join("out.txt").exists());
+}
