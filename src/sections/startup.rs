@@ -129,20 +129,10 @@ pub async fn run(
     }
 
     // Verify: the runbook's checks, then the success criteria.
+    report
+        .results
+        .extend(verify_checks(runbook, &deployment).await?);
     let containers = deployment.list().await?;
-    let probe = Probe::new(&redactor);
-    let verify = startup.map(|s| s.verify.as_slice()).unwrap_or_default();
-    let checks = join_all(verify.iter().filter_map(|name| {
-        let check = runbook.model.checks.get(&name.value)?;
-        Some(probe.check(
-            &runbook.dir,
-            &name.value,
-            check,
-            Some((&deployment, &containers)),
-        ))
-    }))
-    .await;
-    report.results.extend(checks);
     report
         .results
         .extend(success_criteria(runbook, &containers).await);
@@ -157,6 +147,36 @@ pub async fn run(
     )
     .await;
     Ok(())
+}
+
+/// The `startup.verify` checks, run concurrently against the deployment
+/// (after a startup, and after a restore).
+pub(super) async fn verify_checks(
+    runbook: &Runbook,
+    deployment: &Deployment,
+) -> Result<Vec<CheckResult>, Error> {
+    let verify = runbook
+        .model
+        .startup
+        .as_ref()
+        .map(|s| s.verify.as_slice())
+        .unwrap_or_default();
+    if verify.is_empty() {
+        return Ok(Vec::new());
+    }
+    let redactor = super::redactor(runbook);
+    let probe = Probe::new(&redactor);
+    let containers = deployment.list().await?;
+    Ok(join_all(verify.iter().filter_map(|name| {
+        let check = runbook.model.checks.get(&name.value)?;
+        Some(probe.check(
+            &runbook.dir,
+            &name.value,
+            check,
+            Some((deployment, &containers)),
+        ))
+    }))
+    .await)
 }
 
 /// Free memory and disk, the listed files, and Docker: all must pass before anything starts.

@@ -6,18 +6,18 @@
 //! checks. A failure or a signal after the stop ends the replacing there,
 //! starts the services again, and prints the command that goes back.
 
+mod check;
 mod plan;
 mod replace;
+mod safety;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::backup::manifest::{Kind, Manifest};
-use crate::backup::verify;
 use crate::confirm::confirm;
 use crate::docker::{Deployment, State};
 use crate::error::Error;
@@ -25,15 +25,14 @@ use crate::history::StateDir;
 use crate::host::human_bytes;
 use crate::interrupt::Interrupt;
 use crate::lifecycle::Lifecycle;
-use crate::probe::Probe;
 use crate::progress::Progress;
 use crate::report::{Block, Report};
 use crate::runbook::Runbook;
 use crate::status::{CheckResult, Status};
 
-use super::backup::copy::{self, Copier, Source, Staging};
 use plan::{Planned, Target};
 use replace::Identities;
+use safety::Safety;
 
 pub struct Options {
     pub id: Option<String>,
@@ -68,11 +67,11 @@ pub async fn run(
     let project = super::require_project(runbook, "restore")?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
     let planned = plan::resolve(&deployment, runbook, backup, &project, items).await?;
-    let identities = identities(&entry.path, &planned, options.identity.as_deref())?;
+    let identities = check::identities(&entry.path, &planned, options.identity.as_deref())?;
 
     // 1. Verify: a backup that does not read back changes nothing.
     progress.say(format!("verifying {}", entry.id));
-    let bad = verify_items(&entry.path, &planned, &identities).await;
+    let bad = check::verify_items(&entry.path, &planned, &identities).await;
     if !bad.is_empty() {
         report.results.extend(bad);
         report.results.push(CheckResult::new(
@@ -159,39 +158,41 @@ pub async fn run(
     )
     .await
     {
-        return fail_untouched(report, "a restore.before step failed");
+        fail_untouched(report, "a restore.before step failed");
+        return Ok(());
     }
     let containers = deployment.containers().await?;
     let lifecycle = Lifecycle::listening(&deployment, progress, "restore");
     let interrupt = lifecycle.interrupt.clone();
-    let way_back = WayBack {
+    let mut way_back = WayBack {
         runbook_flag: options.runbook_flag.as_deref(),
         safety_id: None,
     };
-    let mut way_back = way_back;
+    let after = hooks.map(|h| h.after.as_slice()).unwrap_or_default();
 
     // 3. The safety backup's dumps, while their services run (nothing is stopped yet).
-    let safety = if options.safety_backup {
-        let staging = Staging::open(&dir, runbook.name())?;
-        let copier = Copier {
-            deployment: &deployment,
-            containers: &containers,
-            backup,
-            recipients: copy::recipients(backup)?,
-            helper_image: backup.helper_image.clone(),
-        };
-        let dumps = sources(&planned, |kind| kind == Kind::Dump);
+    let mut safety = None;
+    if options.safety_backup {
+        let mut taken = Safety::open(&deployment, &containers, backup, &dir, runbook.name())?;
         progress.say("safety backup of the current state");
-        match copy_or_signal(&copier, &dumps, &staging, progress, &interrupt).await {
-            Ok(items) => Some((staging, copier, items)),
-            Err(reason) => {
-                staging.discard();
-                return fail_untouched(report, &format!("safety backup: {reason}"));
-            }
+        let dumps = taken
+            .copy(&planned, |kind| kind == Kind::Dump, progress, &interrupt)
+            .await;
+        if let Err(reason) = dumps {
+            fail_untouched(report, &format!("safety backup: {reason}"));
+            super::hooks::run(
+                runbook,
+                "restore.after",
+                after,
+                progress,
+                &options.state_dir,
+                report,
+            )
+            .await;
+            return Ok(());
         }
-    } else {
-        None
-    };
+        safety = Some(taken);
+    }
 
     // 4. Stop what uses the data.
     let stop_tiers = super::tiers_of(runbook, &running_before, true);
@@ -206,32 +207,25 @@ pub async fn run(
     if stop_failed {
         failure = Some("a service did not stop: nothing was replaced".into());
     }
-    if let (None, Some((staging, copier, mut items))) = (&failure, safety) {
-        let rest = sources(&planned, |kind| kind != Kind::Dump);
-        let copied = copy_or_signal(&copier, &rest, &staging, progress, &interrupt).await;
-        let finished = copied.and_then(|more| {
-            items.extend(more);
-            let all = items.into_iter().map(|(item, _)| item).collect();
-            let manifest = copy::manifest(runbook, &containers, staging.created_at, true, all);
-            staging.finish(&manifest).map_err(|e| e.to_string())
-        });
-        match finished {
-            Ok(_) => {
-                progress.say(format!("safety backup {}", staging.id));
+    if let (None, Some(mut taken)) = (&failure, safety) {
+        let rest = taken
+            .copy(&planned, |kind| kind != Kind::Dump, progress, &interrupt)
+            .await;
+        match rest.and_then(|()| taken.finish(runbook)) {
+            Ok(id) => {
+                progress.say(format!("safety backup {id}"));
                 report.results.push(CheckResult::new(
                     "restore",
                     "safety backup",
                     Status::Ok,
                     format!(
-                        "safety backup {} of the current state ({})",
-                        staging.id,
+                        "safety backup {id} of the current state ({})",
                         dir.display()
                     ),
                 ));
-                way_back.safety_id = Some(staging.id.clone());
+                way_back.safety_id = Some(id);
             }
             Err(reason) => {
-                staging.discard();
                 failure = Some(format!("safety backup: {reason}: nothing was replaced"));
             }
         }
@@ -347,10 +341,9 @@ pub async fn run(
         // 7. The verify checks, as after a startup.
         report
             .results
-            .extend(verify_checks(runbook, &deployment).await?);
+            .extend(super::startup::verify_checks(runbook, &deployment).await?);
     }
     // Whatever happened above: `after` undoes what `before` did (maintenance mode off).
-    let after = hooks.map(|h| h.after.as_slice()).unwrap_or_default();
     super::hooks::run(
         runbook,
         "restore.after",
@@ -375,113 +368,6 @@ pub async fn run(
             .push(Block::Line(format!("safety backup: {id}")));
     }
     Ok(())
-}
-
-/// The identities for an encrypted backup: required, and able to decrypt
-/// every encrypted item, before anything is stopped (exit 3 otherwise).
-fn identities(
-    folder: &Path,
-    planned: &[Planned],
-    identity: Option<&Path>,
-) -> Result<Identities, Error> {
-    let encrypted: Vec<&Planned> = planned.iter().filter(|p| p.item.encrypted).collect();
-    let Some(first) = encrypted.first() else {
-        return Ok(Arc::new(Vec::new()));
-    };
-    let Some(path) = identity else {
-        return Err(Error::Usage(format!(
-            "item `{}` is encrypted: pass --identity FILE (an age identity); nothing was changed",
-            first.item.name
-        )));
-    };
-    let identities = verify::identities(path).map_err(Error::Usage)?;
-    for p in &encrypted {
-        if let Err(e) = verify::open_stream(&folder.join(&p.item.file), &p.item, &identities) {
-            return Err(Error::Usage(format!(
-                "item `{}` cannot be decrypted with `{}`: {e}; nothing was changed",
-                p.item.name,
-                path.display()
-            )));
-        }
-    }
-    Ok(Arc::new(identities))
-}
-
-/// Every item's checksum and stream, as `backup verify` checks them: the
-/// failures, as results.
-async fn verify_items(
-    folder: &Path,
-    planned: &[Planned],
-    identities: &Identities,
-) -> Vec<CheckResult> {
-    let items: Vec<_> = planned.iter().map(|p| p.item.clone()).collect();
-    let folder = folder.to_path_buf();
-    let identities = identities.clone();
-    let checked = tokio::task::spawn_blocking(move || {
-        items
-            .iter()
-            .map(|item| (item.name.clone(), verify::item(&folder, item, &identities)))
-            .collect::<Vec<_>>()
-    })
-    .await;
-    match checked {
-        Ok(checked) => checked
-            .into_iter()
-            .filter_map(|(name, outcome)| {
-                let problem = outcome.err()?;
-                Some(CheckResult::new("verify", name, Status::Crit, problem))
-            })
-            .collect(),
-        Err(e) => vec![CheckResult::new(
-            "verify",
-            "backup",
-            Status::Crit,
-            format!("verification did not finish: {e}"),
-        )],
-    }
-}
-
-/// The sources a safety backup copies for the planned items of some kinds.
-fn sources(planned: &[Planned], wanted: impl Fn(Kind) -> bool) -> Vec<Source> {
-    planned
-        .iter()
-        .filter(|p| wanted(p.item.kind))
-        .map(|p| match &p.target {
-            Target::Volume { full, .. } => Source::Volume {
-                name: p.item.name.clone(),
-                full: full.clone(),
-            },
-            Target::File { path } => Source::File {
-                name: p.item.name.clone(),
-                path: path.clone(),
-            },
-            Target::Dump { service, dump, .. } => Source::Dump {
-                name: p.item.name.clone(),
-                service: service.clone(),
-                argv: dump.clone(),
-            },
-        })
-        .collect()
-}
-
-/// Copies `sources` into the staging folder unless a signal comes first.
-async fn copy_or_signal(
-    copier: &Copier<'_>,
-    sources: &[Source],
-    staging: &Staging,
-    progress: Progress,
-    interrupt: &Interrupt,
-) -> Result<Vec<(crate::backup::manifest::Item, std::time::Duration)>, String> {
-    // A file the current state no longer has is not copied: nothing to go back to.
-    let present: Vec<Source> = sources
-        .iter()
-        .filter(|s| !matches!(s, Source::File { path, .. } if !path.exists()))
-        .cloned()
-        .collect();
-    tokio::select! {
-        copied = copier.copy_all(&present, &staging.partial, progress) => copied,
-        () = interrupt.raised() => Err("interrupted by a signal".into()),
-    }
 }
 
 async fn replace_one(
@@ -528,35 +414,6 @@ async fn replace_one(
     }
 }
 
-/// The `startup.verify` checks, run against the restored deployment.
-async fn verify_checks(
-    runbook: &Runbook,
-    deployment: &Deployment,
-) -> Result<Vec<CheckResult>, Error> {
-    let verify = runbook
-        .model
-        .startup
-        .as_ref()
-        .map(|s| s.verify.as_slice())
-        .unwrap_or_default();
-    if verify.is_empty() {
-        return Ok(Vec::new());
-    }
-    let redactor = super::redactor(runbook);
-    let probe = Probe::new(&redactor);
-    let containers = deployment.list().await?;
-    Ok(join_all(verify.iter().filter_map(|name| {
-        let check = runbook.model.checks.get(&name.value)?;
-        Some(probe.check(
-            &runbook.dir,
-            &name.value,
-            check,
-            Some((deployment, &containers)),
-        ))
-    }))
-    .await)
-}
-
 fn plan_table(planned: &[Planned]) -> Block {
     Block::Table {
         header: vec!["item", "kind", "size", "restored into"],
@@ -575,14 +432,13 @@ fn plan_table(planned: &[Planned]) -> Block {
 }
 
 /// A failure before anything was stopped or replaced.
-fn fail_untouched(report: &mut Report, reason: &str) -> Result<(), Error> {
+fn fail_untouched(report: &mut Report, reason: &str) {
     report.results.push(CheckResult::new(
         "restore",
         "result",
         Status::Crit,
         format!("{reason}: nothing was stopped or changed"),
     ));
-    Ok(())
 }
 
 /// The command that puts the safety backup back.
