@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::support::{Project, Workspace, eventually, result};
+use crate::support::{Project, Workspace, encrypt_backups, eventually, result, terminate};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -255,19 +255,7 @@ fn sigterm_mid_copy_starts_services_again_and_lists_no_backup() {
         partial_exists(&ws) && project.times("api").state == "exited"
     });
     std::thread::sleep(Duration::from_millis(500));
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = terminate(child).expect_code(2).json();
     assert_eq!(result(&report, "backup", "interrupted")["status"], "crit");
     assert_eq!(
         project.times("api").state,
@@ -456,27 +444,7 @@ fn shutdown_with_backup_aborts_when_the_backup_fails_unless_forced() {
 #[test]
 fn encrypted_backups_read_back_only_with_the_identity() {
     let (_project, ws) = shop("bk-age", "[cat, /data/records.txt]");
-    let identity = age::x25519::Identity::generate();
-    let public = identity.to_public().to_string();
-    use age::secrecy::ExposeSecret;
-    ws.write(
-        "key.txt",
-        format!("{}\n", identity.to_string().expose_secret()),
-    );
-    ws.write(
-        "other.txt",
-        format!(
-            "{}\n",
-            age::x25519::Identity::generate()
-                .to_string()
-                .expose_secret()
-        ),
-    );
-    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
-    ws.write(
-        "opsbook.yaml",
-        format!("{text}  encrypt:\n    recipients: [{public}]\n"),
-    );
+    let identity = encrypt_backups(&ws);
 
     ws.opsbook(&["backup", "--state-dir", &state(&ws)])
         .expect_code(0);

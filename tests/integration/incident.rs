@@ -29,7 +29,7 @@ fn deployment(tag: &str, playbooks: &str) -> (Project, Workspace) {
         .script(
             "echo 'login ok password=hunter2-planted'; \
              echo 'GET / Authorization: Bearer abcdefghijklmnop-planted'; \
-             echo 'customer code planted-custom-12345'; echo 'request done'",
+             echo 'customer code planted-custom-12345'; echo 'request done'; touch /logged",
         )
         .start();
     project
@@ -49,7 +49,9 @@ fn deployment(tag: &str, playbooks: &str) -> (Project, Workspace) {
             project.name
         ),
     );
-    eventually("api has logged", LONG, || project.exec("api", "true"));
+    eventually("api has logged", LONG, || {
+        project.exec("api", "test -f /logged")
+    });
     (project, ws)
 }
 

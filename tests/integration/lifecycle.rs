@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{CALM_HOST, Project, Workspace, eventually, result};
+use crate::support::{CALM_HOST, Project, Workspace, eventually, result, terminate};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -389,17 +389,7 @@ fn sigterm_during_startup_starts_nothing_new_and_reports() {
         project.times("db").state == "running"
     });
     std::thread::sleep(Duration::from_millis(500));
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = terminate(child).expect_code(2).json();
     assert_eq!(result(&report, "startup", "interrupted")["status"], "crit");
     let db = result(&report, "startup", "db");
     assert!(
@@ -438,21 +428,7 @@ fn sigterm_mid_restart_starts_again_what_it_stopped() {
         project.times("api").state == "exited"
     });
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = terminate(child).expect_code(2).json();
     assert_eq!(result(&report, "restart", "interrupted")["status"], "crit");
     for service in ["db", "api"] {
         assert_eq!(

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use crate::support::{Project, Workspace, eventually, result};
+use crate::support::{Project, Workspace, encrypt_backups, eventually, result, terminate};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -268,29 +268,7 @@ fn refusals_and_bad_backups_change_nothing() {
 #[test]
 fn an_encrypted_backup_restores_only_with_its_identity() {
     let (project, ws) = shop("rs-age", RESTORE_RECORDS);
-    use age::secrecy::ExposeSecret;
-    let identity = age::x25519::Identity::generate();
-    ws.write(
-        "key.txt",
-        format!("{}\n", identity.to_string().expose_secret()),
-    );
-    ws.write(
-        "other.txt",
-        format!(
-            "{}\n",
-            age::x25519::Identity::generate()
-                .to_string()
-                .expose_secret()
-        ),
-    );
-    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
-    ws.write(
-        "opsbook.yaml",
-        format!(
-            "{text}  encrypt:\n    recipients: [{}]\n",
-            identity.to_public()
-        ),
-    );
+    encrypt_backups(&ws);
     let before = listing(&project);
     ws.opsbook(&["backup", "--state-dir", &state(&ws)])
         .expect_code(0);
@@ -396,15 +374,7 @@ fn sigterm_mid_restore_finishes_the_item_in_hand_starts_everything_and_holds_the
     second.expect_code(3);
     assert!(second.stderr.contains("(restore)"), "{}", second.stderr);
 
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(2), "{stdout}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = terminate(child).expect_code(2).json();
     assert_eq!(
         result(&report, "restore", "result")["message"],
         "interrupted by a signal"
@@ -416,8 +386,10 @@ fn sigterm_mid_restore_finishes_the_item_in_hand_starts_everything_and_holds_the
     assert!(!project.exec("db", "test -e /second.txt"));
     assert_eq!(project.times("db").state, "running");
     assert_eq!(project.times("api").state, "running");
+    let safety = report["restore"]["safety_backup"].as_str().unwrap();
+    let way_back = report["restore"]["way_back"].as_str().unwrap();
     assert!(
-        stdout.contains("--yes"),
-        "the way back is printed: {stdout}"
+        way_back.ends_with(&format!("opsbook restore {safety} --yes")),
+        "{way_back}"
     );
 }

@@ -90,6 +90,20 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
+/// PostgreSQL (or TimescaleDB): pg_isready, pg_dump and psql standing in,
+/// the "database" a file in the `pgdata` volume.
+fn postgres() -> StandIn {
+    service("postgres")
+        .mount("pgdata", "/pgdata")
+        .tool("pg_isready", "echo 'accepting connections'")
+        .tool("pg_dump", "cat /pgdata/db.sql")
+        .tool(
+            "psql",
+            r#"for a in "$@"; do case "$a" in *"< 150"*) echo t; exit 0;; SELECT*|VACUUM*) echo 1; exit 0;; esac; done; cat > /pgdata/db.sql"#,
+        )
+        .run("[ -f /pgdata/db.sql ] || echo 'INSERT 1;' > /pgdata/db.sql")
+}
+
 /// Creates (does not start) the stand-ins: `opsbook startup` starts them.
 /// Returns their names.
 fn create(project: &Project, services: Vec<StandIn>) -> Vec<&'static str> {
@@ -292,15 +306,7 @@ fn fulsk() {
     let services = create(
         &project,
         vec![
-            service("postgres")
-                .mount("pgdata", "/pgdata")
-                .tool("pg_isready", "echo 'accepting connections'")
-                .tool("pg_dump", "cat /pgdata/db.sql")
-                .tool(
-                    "psql",
-                    r#"for a in "$@"; do case "$a" in SELECT*|VACUUM*) echo 1; exit 0;; esac; done; cat > /pgdata/db.sql"#,
-                )
-                .run("[ -f /pgdata/db.sql ] || echo 'INSERT 1;' > /pgdata/db.sql"),
+            postgres(),
             service("redis")
                 .mount("redis-data", "/data")
                 .tool("redis-cli", r#"[ "$1" = ping ] && echo PONG || echo ok"#),
@@ -411,15 +417,7 @@ fn erp() {
     let services = create(
         &project,
         vec![
-            service("postgres")
-                .mount("pgdata", "/pgdata")
-                .tool("pg_isready", "echo 'accepting connections'")
-                .tool("pg_dump", "cat /pgdata/db.sql")
-                .tool(
-                    "psql",
-                    r#"for a in "$@"; do case "$a" in *"< 150"*) echo t; exit 0;; SELECT*|VACUUM*) echo 1; exit 0;; esac; done; cat > /pgdata/db.sql"#,
-                )
-                .run("[ -f /pgdata/db.sql ] || echo 'INSERT 1;' > /pgdata/db.sql"),
+            postgres(),
             service("redis").tool("redis-cli", "echo PONG"),
             service("backend"),
             service("nginx")
@@ -439,7 +437,10 @@ fn erp() {
                 .serve(9200, 9200),
             service("logstash"),
             service("kibana")
-                .page("/api/status", r#"{"status":{"overall":{"level":"available"}}}"#)
+                .page(
+                    "/api/status",
+                    r#"{"status":{"overall":{"level":"available"}}}"#,
+                )
                 .serve(5601, 5601),
         ],
     );

@@ -92,6 +92,44 @@ impl Workspace {
     }
 }
 
+/// Encrypts the workspace's backups: a new age identity in `key.txt` (its
+/// public key appended to the runbook's `backup:` as the recipient, which
+/// must be the last section) and an unrelated one in `other.txt`.
+pub fn encrypt_backups(ws: &Workspace) -> age::x25519::Identity {
+    use age::secrecy::ExposeSecret;
+    let identity = age::x25519::Identity::generate();
+    let other = age::x25519::Identity::generate();
+    ws.write(
+        "key.txt",
+        format!("{}\n", identity.to_string().expose_secret()),
+    );
+    ws.write(
+        "other.txt",
+        format!("{}\n", other.to_string().expose_secret()),
+    );
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).expect("runbook");
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "{text}  encrypt:\n    recipients: [{}]\n",
+            identity.to_public()
+        ),
+    );
+    identity
+}
+
+/// Sends SIGTERM to a binary started with `spawn` and waits for it to end.
+pub fn terminate(child: std::process::Child) -> Run {
+    let started = Instant::now();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -TERM {}", child.id());
+    let output = child.wait_with_output().expect("wait for opsbook");
+    Run::from(output, started.elapsed())
+}
+
 /// What one run of the binary did.
 #[derive(Debug)]
 pub struct Run {
