@@ -1,11 +1,11 @@
-//! The command tree (clap), and nothing else.
+//! The command tree (clap), and nothing else: `app` turns what is parsed
+//! here into each command's own options, so clap stays out of the commands.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::report::Format;
 use crate::runbook::units;
 
 /// Executes the runbook of a Docker (compose) deployment.
@@ -97,7 +97,7 @@ pub struct IncidentArgs {
     pub action: IncidentAction,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum IncidentAction {
     /// Open an incident: its folder, the evidence bundle, who to call, the checklist.
     Open {
@@ -264,6 +264,16 @@ pub struct DailyCheckArgs {
     pub wait: Option<Duration>,
 }
 
+/// `--format`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Junit,
+    Prometheus,
+}
+
+/// `daily-check --only`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Part {
     Host,

@@ -2,7 +2,7 @@
 //! restarting or unhealthy is crit for a critical service, warn otherwise.
 
 use crate::docker::{Container, Health, State};
-use crate::status::Status;
+use crate::grade::Status;
 
 /// The status and a short description of one container.
 pub fn grade(container: &Container, critical: bool) -> (Status, String) {

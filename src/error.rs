@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::status::Status;
+use crate::grade::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

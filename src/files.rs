@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` (0600) through a file beside it, fsynced and
 /// renamed, creating missing folders (0700): readers never see half a file.
@@ -36,4 +36,12 @@ pub fn create_private_dir(path: &Path) -> io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(path)
+}
+
+/// The folder itself, or the closest parent that exists (a folder not made
+/// yet will live on that filesystem).
+pub fn nearest_existing(path: &Path) -> PathBuf {
+    path.ancestors()
+        .find(|p| p.exists())
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
 }

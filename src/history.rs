@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::status::Status;
+use crate::grade::Status;
 
 /// A history file larger than this is rotated to `.1` (one generation kept).
 pub const HISTORY_CAP: u64 = 8 * 1024 * 1024;

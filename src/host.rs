@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::grade::{CheckResult, Status, percent_of};
 use crate::runbook::HostThresholds;
-use crate::status::{CheckResult, Status, percent_of};
 
 /// One reading of the host. Each figure is optional so that one failing
 /// source does not sink the others.
@@ -91,7 +91,7 @@ impl HostSnapshot {
     /// One graded result per figure: memory, swap, load, each disk path.
     pub fn grade(&self, thresholds: &HostThresholds) -> Vec<CheckResult> {
         let mut results = Vec::new();
-        let usage = |name: &str, usage: Option<Usage>, limits: crate::status::Limits| match usage {
+        let usage = |name: &str, usage: Option<Usage>, limits: crate::grade::Limits| match usage {
             Some(u) if name == "swap" && u.total == 0 => {
                 CheckResult::new("host", name, Status::Ok, "no swap configured")
                     .with_value(0.0, "percent")
@@ -105,8 +105,8 @@ impl HostSnapshot {
                     status,
                     format!(
                         "{name} {percent:.1}% used ({} of {}){}",
-                        human_bytes(u.used),
-                        human_bytes(u.total),
+                        crate::human::bytes(u.used),
+                        crate::human::bytes(u.total),
                         limit_note(status, limits, "%")
                     ),
                 )
@@ -161,7 +161,7 @@ impl HostSnapshot {
             parts.push(format!(
                 "memory {:.0}% of {}",
                 m.percent(),
-                human_bytes(m.total)
+                crate::human::bytes(m.total)
             ));
         }
         if let Some(s) = self.swap {
@@ -211,7 +211,7 @@ impl DiskUsage {
     }
 
     /// A result for this disk graded against `limits`.
-    pub fn grade(&self, section: &str, name: &str, limits: crate::status::Limits) -> CheckResult {
+    pub fn grade(&self, section: &str, name: &str, limits: crate::grade::Limits) -> CheckResult {
         match (self.usage, &self.error) {
             (Some(u), _) => {
                 let percent = u.percent();
@@ -223,7 +223,7 @@ impl DiskUsage {
                     format!(
                         "{} {percent:.1}% used ({} free){}",
                         self.path.display(),
-                        human_bytes(u.free()),
+                        crate::human::bytes(u.free()),
                         limit_note(status, limits, "%")
                     ),
                 )
@@ -244,7 +244,7 @@ impl DiskUsage {
 }
 
 /// ` (above warn 80%)` when a limit is crossed, else nothing.
-fn limit_note(status: Status, limits: crate::status::Limits, unit: &str) -> String {
+fn limit_note(status: Status, limits: crate::grade::Limits, unit: &str) -> String {
     match status {
         Status::Crit => format!(" (above crit {}{unit})", limits.crit),
         Status::Warn => format!(" (above warn {}{unit})", limits.warn),
@@ -256,15 +256,16 @@ fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
-/// `1.5 GiB`
-pub fn human_bytes(bytes: u64) -> String {
-    bytesize::ByteSize(bytes).display().iec_short().to_string()
+/// This machine's host name (empty when it has none), for manifests and
+/// incident records.
+pub fn hostname() -> String {
+    sysinfo::System::host_name().unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::Limits;
+    use crate::grade::Limits;
 
     fn snapshot(memory_used: u64, swap_total: u64, load: f64, cores: usize) -> HostSnapshot {
         HostSnapshot {

@@ -1,6 +1,8 @@
-//! Running an argv on the host (`startup.up`, later `run` steps): in a given
-//! folder, without a shell, under a timeout, with its output captured up to a
-//! cap. A command that outlives its timeout is killed.
+//! Running an argv on the host (`startup.up`, `run` and `sh` steps): in a
+//! given folder, without a shell, under a timeout, with its output captured
+//! up to a cap. A command that outlives its timeout is killed. `Outcome`
+//! grades any command opsbook runs, on the host or in a container, with one
+//! wording.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -8,8 +10,13 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
+use crate::grade::Status;
+use crate::human;
+
 /// How much of each stream is kept.
 const OUTPUT_CAP: usize = 64 * 1024;
+/// How much of a command's output a message quotes.
+const QUOTE_CHARS: usize = 300;
 
 #[derive(Debug)]
 pub enum Outcome {
@@ -21,6 +28,51 @@ pub enum Outcome {
     TimedOut,
     /// It could not be started at all (not found, not executable).
     Failed(String),
+}
+
+impl Outcome {
+    /// The status and message of a command's outcome: `` `cmd` succeeded:
+    /// "its last lines" ``, `` `cmd` failed with exit code 1: "…" ``,
+    /// `` `cmd` did not finish within 5m: killed ``.
+    pub fn graded(&self, shown: &str, timeout: Duration) -> (Status, String) {
+        match self {
+            Outcome::Exited {
+                code: Some(0),
+                output,
+            } => (Status::Ok, format!("`{shown}` succeeded{}", tail(output))),
+            Outcome::Exited { code, output } => (
+                Status::Crit,
+                format!(
+                    "`{shown}` failed with {}{}",
+                    code.map_or("a signal".to_string(), |c| format!("exit code {c}")),
+                    tail(output)
+                ),
+            ),
+            Outcome::TimedOut => (
+                Status::Crit,
+                format!(
+                    "`{shown}` did not finish within {}: killed",
+                    human::duration(timeout)
+                ),
+            ),
+            Outcome::Failed(reason) => (Status::Crit, reason.clone()),
+        }
+    }
+}
+
+/// `: "the last lines / of the output"` (three at most, 300 characters at
+/// most), or nothing when it printed nothing.
+fn tail(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let last = lines[lines.len().saturating_sub(3)..].join(" / ");
+    let chars: Vec<char> = last.chars().collect();
+    let kept: String = chars[chars.len().saturating_sub(QUOTE_CHARS)..]
+        .iter()
+        .collect();
+    format!(": {kept:?}")
 }
 
 pub async fn run(argv: &[String], dir: &Path, timeout: Duration) -> Outcome {
@@ -74,5 +126,38 @@ async fn read_capped(stream: &mut (impl AsyncReadExt + Unpin), keep: &mut Vec<u8
         }
         let room = OUTPUT_CAP.saturating_sub(keep.len());
         keep.extend_from_slice(&buffer[..n.min(room)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_are_graded_with_one_wording() {
+        let ten = Duration::from_secs(600);
+        let ok = Outcome::Exited {
+            code: Some(0),
+            output: "one\n\ntwo\nthree\nfour\n".into(),
+        };
+        assert_eq!(
+            ok.graded("up", ten),
+            (Status::Ok, "`up` succeeded: \"two / three / four\"".into())
+        );
+        let failed = Outcome::Exited {
+            code: Some(2),
+            output: String::new(),
+        };
+        assert_eq!(
+            failed.graded("up", ten),
+            (Status::Crit, "`up` failed with exit code 2".into())
+        );
+        assert_eq!(
+            Outcome::TimedOut.graded("up", ten),
+            (
+                Status::Crit,
+                "`up` did not finish within 10m: killed".into()
+            )
+        );
     }
 }

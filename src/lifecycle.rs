@@ -1,6 +1,7 @@
 //! Starting and stopping services in dependency order, the heart of startup,
-//! shutdown and restart (and, later, of backup and restore, which stop what
-//! uses the data and start it again).
+//! shutdown and restart, and "while stopped": stop some services, do the
+//! work, always start them again (restart, backup, restore, the restart
+//! step), so a failure or a signal never leaves the deployment down.
 //!
 //! A tier's services are handled together; the next tier waits for the
 //! whole tier. A started service is ready when it runs and, with a
@@ -8,6 +9,7 @@
 //! A service whose dependency is not ready is not started.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -15,13 +17,22 @@ use indexmap::IndexMap;
 
 use crate::container_grade::state_word;
 use crate::docker::{Container, ContainerRef, Deployment, Health, State};
+use crate::grade::{CheckResult, Status};
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
-use crate::status::{CheckResult, Status};
+use crate::runbook::Plan;
 
 /// How long a container without a healthcheck must keep running to count as ready.
 const SETTLE: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(250);
+
+/// What `while_stopped` did: how each service stopped, what the work gave,
+/// and how each service started again.
+pub struct WhileStopped<T> {
+    pub stopped: Vec<CheckResult>,
+    pub outcome: T,
+    pub started: Vec<CheckResult>,
+}
 
 pub struct Lifecycle<'a> {
     pub deployment: &'a Deployment,
@@ -43,6 +54,68 @@ impl<'a> Lifecycle<'a> {
             progress,
             interrupt: Interrupt::listen(),
             section,
+        }
+    }
+
+    /// Stops `services` (reverse dependency order, each with the plan's
+    /// grace), runs `work` (told whether every one stopped), then starts them
+    /// again in dependency order: always, after a failed stop, a failed work
+    /// or a signal. A signal stops the stopping (the rest stay up) and is the
+    /// work's to heed; the starting again ignores it.
+    pub async fn while_stopped<T, F>(
+        &self,
+        plan: &Plan,
+        services: &[String],
+        work: impl FnOnce(bool) -> F,
+    ) -> WhileStopped<T>
+    where
+        F: Future<Output = T>,
+    {
+        let stopped = match self.deployment.list().await {
+            Ok(containers) => {
+                self.stop(&plan.stop_order(services), &containers, plan.grace)
+                    .await
+            }
+            Err(e) => services
+                .iter()
+                .map(|s| self.result(s, Status::Crit, format!("not stopped: {e}")))
+                .collect(),
+        };
+        let all_stopped = stopped.iter().all(|r| r.status == Status::Ok);
+        let outcome = work(all_stopped).await;
+        let started = self.start_again(plan, services).await;
+        WhileStopped {
+            stopped,
+            outcome,
+            started,
+        }
+    }
+
+    /// Starts `services` in dependency order, within the plan's startup
+    /// timeout, whatever has been signalled: what opsbook stopped it starts.
+    pub async fn start_again(&self, plan: &Plan, services: &[String]) -> Vec<CheckResult> {
+        let always = Lifecycle {
+            deployment: self.deployment,
+            progress: self.progress,
+            interrupt: Interrupt::never(),
+            section: self.section,
+        };
+        match self.deployment.list().await {
+            Ok(containers) => {
+                let deadline = Instant::now() + plan.startup_timeout;
+                always
+                    .start(
+                        &plan.start_order(services),
+                        &plan.depends_on,
+                        &containers,
+                        deadline,
+                    )
+                    .await
+            }
+            Err(e) => services
+                .iter()
+                .map(|s| self.result(s, Status::Crit, format!("not started again: {e}")))
+                .collect(),
         }
     }
 
@@ -123,7 +196,10 @@ impl<'a> Lifecycle<'a> {
         let message = if was_running {
             "already running".to_string()
         } else {
-            format!("started, ready in {:.1}s", started.elapsed().as_secs_f64())
+            format!(
+                "started, ready in {}",
+                crate::human::took(started.elapsed())
+            )
         };
         self.progress.say(format!("{service}: {message}"));
         self.result(service, Status::Ok, message)
@@ -193,10 +269,7 @@ impl<'a> Lifecycle<'a> {
     ) -> CheckResult {
         let running: Vec<&ContainerRef> = containers
             .iter()
-            .filter(|c| {
-                c.service == service
-                    && matches!(c.state, State::Running | State::Restarting | State::Paused)
-            })
+            .filter(|c| c.service == service && c.state.is_up())
             .collect();
         if running.is_empty() {
             return self.result(service, Status::Ok, "already stopped");
@@ -227,7 +300,7 @@ impl<'a> Lifecycle<'a> {
                 Err(e) => return self.result(service, Status::Crit, e.to_string()),
             }
         }
-        let message = format!("stopped in {:.1}s", started.elapsed().as_secs_f64());
+        let message = format!("stopped in {}", crate::human::took(started.elapsed()));
         self.progress.say(format!("{service}: {message}"));
         self.result(service, Status::Ok, message)
     }
@@ -235,10 +308,7 @@ impl<'a> Lifecycle<'a> {
     /// Kills every running container at once: no order, no grace.
     pub async fn kill_all(&self, containers: &[ContainerRef]) -> Vec<CheckResult> {
         let kills = containers.iter().map(|container| async move {
-            if !matches!(
-                container.state,
-                State::Running | State::Restarting | State::Paused
-            ) {
+            if !container.state.is_up() {
                 return self.result(
                     &container.service,
                     Status::Ok,

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::grade::Status;
 use crate::redact::Redactor;
-use crate::report::Report;
-use crate::status::Status;
+use crate::render::Report;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// How many failing results the message lists.

@@ -6,13 +6,38 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use serde_json::Value;
 
 use crate::docker::{ContainerRef, Deployment, ExecOutput, State};
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
 use crate::redact::Redactor;
+use crate::runbook::Runbook;
 use crate::runbook::model::{Check, ExecCheck, HttpCheck};
 use crate::runbook::units;
-use crate::status::{CheckResult, Status};
+
+/// The `startup.verify` checks, against the deployment as it is now (after
+/// a startup, and after a restore).
+pub async fn verify_checks(
+    runbook: &Runbook,
+    deployment: &Deployment,
+) -> Result<Vec<CheckResult>, Error> {
+    let names: Vec<String> = runbook
+        .model
+        .startup
+        .as_ref()
+        .map(|s| s.verify.iter().map(|v| v.value.clone()).collect())
+        .unwrap_or_default();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let redactor = runbook.redactor();
+    let containers = deployment.list().await?;
+    Ok(Probe::new(&redactor)
+        .named(runbook, &names, Some((deployment, &containers)))
+        .await)
+}
 
 /// A check's timeout when the runbook gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,6 +109,24 @@ impl<'a> Probe<'a> {
                 "the check has neither `http` nor `exec`",
             ),
         }
+    }
+
+    /// Runs the runbook's checks named `names` concurrently (a `check:`
+    /// step, `startup.verify`); exec checks need Docker and its containers.
+    pub async fn named(
+        &self,
+        runbook: &Runbook,
+        names: &[String],
+        docker: Option<(&Deployment, &[ContainerRef])>,
+    ) -> Vec<CheckResult> {
+        join_all(names.iter().map(|name| async move {
+            match runbook.model.checks.get(name) {
+                Some(check) => self.check(&runbook.dir, name, check, docker).await,
+                // Validation refuses unknown names; a runbook changed since is told.
+                None => CheckResult::new(SECTION, name, Status::Unknown, "no such check"),
+            }
+        }))
+        .await
     }
 
     pub async fn http(

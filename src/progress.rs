@@ -6,8 +6,6 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::host::human_bytes;
-
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
     quiet: bool,
@@ -48,8 +46,8 @@ impl Progress {
                     let _ = write!(
                         std::io::stderr().lock(),
                         "\r\x1b[2K{item}: {} ({}/s)",
-                        human_bytes(done),
-                        human_bytes(rate)
+                        crate::human::bytes(done),
+                        crate::human::bytes(rate)
                     );
                 }
             })

@@ -73,6 +73,31 @@ pub struct ContainerRef {
     pub state: State,
 }
 
+impl State {
+    /// Whether the container's processes run (or are held): what a stop stops.
+    pub fn is_up(self) -> bool {
+        matches!(self, State::Running | State::Restarting | State::Paused)
+    }
+}
+
+/// The first running container of `service`: where an exec check, an exec
+/// step and a dump run.
+pub fn running_of<'a>(containers: &'a [ContainerRef], service: &str) -> Option<&'a ContainerRef> {
+    containers
+        .iter()
+        .find(|c| c.service == service && c.state == State::Running)
+}
+
+/// Those of `services` that have a running container: what a stop takes down
+/// and what must come up again after it.
+pub fn running_services(containers: &[ContainerRef], services: &[String]) -> Vec<String> {
+    services
+        .iter()
+        .filter(|s| running_of(containers, s).is_some())
+        .cloned()
+        .collect()
+}
+
 /// One container as opsbook sees it, inspected.
 #[derive(Debug, Clone, Serialize)]
 pub struct Container {

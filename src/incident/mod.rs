@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::status::Status;
+use crate::grade::Status;
 
 pub const RECORD: &str = "incident.json";
 pub const TIMELINE: &str = "timeline.jsonl";

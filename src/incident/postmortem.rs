@@ -18,7 +18,7 @@ pub fn render(incident: &Incident, timeline: &[Entry], evidence: &[String]) -> S
             .saturating_sub(incident.opened_at.as_second())
             .max(0)
             .unsigned_abs();
-        crate::sections::status::coarse_duration(seconds)
+        crate::human::seconds(seconds)
     });
     let stamp = |at: jiff::Timestamp| at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
     let _ = writeln!(text, "# Post-mortem: {}\n", incident.title);
@@ -97,7 +97,7 @@ fn cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::Status;
+    use crate::grade::Status;
 
     #[test]
     fn the_postmortem_holds_the_record_the_timeline_and_the_sections_to_fill() {

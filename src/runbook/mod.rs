@@ -18,6 +18,9 @@ pub use plan::{HostThresholds, Plan, PlannedCheck, PlannedItem};
 
 use model::Model;
 
+use crate::error::Error;
+use crate::redact::Redactor;
+
 /// A loaded, validated runbook.
 #[derive(Debug)]
 pub struct Runbook {
@@ -55,6 +58,36 @@ impl Runbook {
     /// The key of this runbook's history and lock in the state folder.
     pub fn state_key(&self) -> String {
         crate::history::runbook_key(self.name(), &self.location)
+    }
+
+    /// The compose project a command that changes containers works on:
+    /// without one it would touch every project on the host.
+    pub fn require_project(&self, command: &str) -> Result<String, Error> {
+        self.plan.project.clone().ok_or_else(|| {
+            Error::Usage(format!(
+                "{command} needs `project` in the runbook (`{}`): it acts on the containers of one compose project",
+                self.display
+            ))
+        })
+    }
+
+    /// The runbook's redactor: built-in rules plus its `redact:` patterns.
+    pub fn redactor(&self) -> Redactor {
+        let patterns: Vec<String> = self.model.redact.iter().map(|p| p.value.clone()).collect();
+        Redactor::new(&patterns)
+    }
+
+    /// The folders the deployment writes to: the runbook's own, backups, incidents.
+    pub fn data_folders(&self) -> Vec<PathBuf> {
+        let mut folders = vec![self.dir.clone()];
+        if let Some(backup) = &self.model.backup {
+            folders.push(self.resolve(&backup.dir));
+        }
+        if let Some(incident) = &self.model.incident {
+            folders.push(self.resolve(&incident.dir));
+        }
+        folders.dedup();
+        folders
     }
 
     /// Whether a service is marked `critical: true`.

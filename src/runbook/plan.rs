@@ -7,7 +7,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use crate::status::Limits;
+use crate::grade::Limits;
 
 use super::model::{Model, PercentLimits};
 use super::order;
@@ -158,6 +158,26 @@ impl Plan {
         if !unlisted.is_empty() {
             tiers.push(unlisted);
         }
+        tiers
+    }
+
+    /// The startup tiers narrowed to `services`, in the order they start.
+    pub fn start_order(&self, services: &[String]) -> Vec<Vec<String>> {
+        self.tiers_with(services)
+            .into_iter()
+            .map(|tier| {
+                tier.into_iter()
+                    .filter(|s| services.contains(s))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|tier| !tier.is_empty())
+            .collect()
+    }
+
+    /// The same tiers reversed: the order they stop in.
+    pub fn stop_order(&self, services: &[String]) -> Vec<Vec<String>> {
+        let mut tiers = self.start_order(services);
+        tiers.reverse();
         tiers
     }
 

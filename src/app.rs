@@ -1,0 +1,315 @@
+//! The program: arguments in, exit code out. Parse the command line (clap
+//! usage errors exit 3), set up logging, find and load the runbook, turn
+//! clap's arguments into the chosen command's options, run it, and print
+//! its report on stdout in the chosen format. Errors go to stderr (and, with
+//! `--format json`, still as one JSON object on stdout).
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use crate::cli::{self, BackupAction, Cli, Command, IncidentAction};
+use crate::commands::{self, daily_check, incident};
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::history;
+use crate::progress::Progress;
+use crate::render::{Format, Report, Style};
+use crate::runbook::{self, Runbook};
+
+/// Runs opsbook with these arguments and returns the exit code.
+pub fn run<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                // Usage errors are "could not run": 3, not clap's 2 (which means crit here).
+                _ => Status::Unknown.exit_code(),
+            };
+        }
+    };
+    init_logging(cli.verbose, cli.no_color);
+    let style = Style {
+        format: format(cli.format),
+        color: use_color(cli.no_color),
+        quiet: cli.quiet,
+    };
+    let started_at = jiff::Timestamp::now();
+    let clock = Instant::now();
+    match execute(&cli, started_at) {
+        Ok(mut report) => {
+            report.duration = clock.elapsed();
+            if let Some(text) = report.render(style) {
+                print(&text);
+            }
+            report.status().exit_code()
+        }
+        Err(error) => {
+            for line in error.lines() {
+                eprintln!("error: {line}");
+            }
+            // Machines reading JSON still get one object, saying why.
+            if style.format == Format::Json {
+                let mut report = Report::new(cli.command.name(), "", started_at);
+                report.duration = clock.elapsed();
+                report.results = error
+                    .lines()
+                    .into_iter()
+                    .map(|line| CheckResult::new("opsbook", "error", error.status(), line))
+                    .collect();
+                if let Some(text) = report.render(Style {
+                    quiet: false,
+                    ..style
+                }) {
+                    print(&text);
+                }
+            }
+            error.status().exit_code()
+        }
+    }
+}
+
+/// What every command may need from the global flags.
+struct Globals<'a> {
+    runbook: &'a Runbook,
+    state_dir: PathBuf,
+    yes: bool,
+    progress: Progress,
+}
+
+fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
+    let source = runbook::discover(cli.runbook.clone(), std::env::var_os("OPSBOOK_RUNBOOK"));
+    tracing::info!(?source, "runbook");
+    let runbook = runbook::load(&source)?;
+    let mut report = Report::new(cli.command.name(), &runbook.display, started_at);
+    let globals = Globals {
+        runbook: &runbook,
+        state_dir: cli
+            .state_dir
+            .clone()
+            .unwrap_or_else(history::default_state_dir),
+        yes: cli.yes,
+        progress: Progress::new(cli.quiet),
+    };
+    let (runbook, progress, report_mut) = (&runbook, globals.progress, &mut report);
+    match &cli.command {
+        Command::Validate => commands::validate::run(runbook, report_mut),
+        Command::Status => block_on(commands::status::run(runbook, report_mut))?,
+        Command::DailyCheck(args) => {
+            let options = daily_check::Options {
+                only: args.only.iter().copied().map(part).collect(),
+                timeout: args.timeout,
+                wait: args.wait,
+                state_dir: globals.state_dir.clone(),
+                record: true,
+            };
+            block_on(daily_check::run(runbook, &options, report_mut))?;
+        }
+        Command::Report(args) => {
+            commands::report::run(runbook, &globals.state_dir, args.since, report_mut)?
+        }
+        Command::Startup(args) => {
+            let options = commands::startup::Options {
+                skip_preflight: args.skip_preflight,
+                dry_run: args.dry_run,
+                state_dir: globals.state_dir.clone(),
+            };
+            block_on(commands::startup::run(
+                runbook, &options, progress, report_mut,
+            ))?;
+        }
+        Command::Shutdown(args) => {
+            let options = commands::shutdown::Options {
+                emergency: args.emergency,
+                backup: args.backup,
+                force: args.force,
+                dry_run: args.dry_run,
+                yes: globals.yes,
+                state_dir: globals.state_dir.clone(),
+            };
+            block_on(commands::shutdown::run(
+                runbook, &options, progress, report_mut,
+            ))?;
+        }
+        Command::Restart(args) => {
+            let options = commands::restart::Options {
+                services: args.services.clone(),
+                with_dependents: args.with_dependents,
+                dry_run: args.dry_run,
+                yes: globals.yes,
+            };
+            block_on(commands::restart::run(
+                runbook, &options, progress, report_mut,
+            ))?;
+        }
+        Command::Backup(args) => backup(&globals, args, report_mut)?,
+        Command::Restore(args) => {
+            let options = commands::restore::Options {
+                id: args.id.clone(),
+                only: args.only.clone(),
+                dry_run: args.dry_run,
+                yes: globals.yes,
+                identity: args.identity.clone(),
+                safety_backup: !args.no_safety_backup,
+                state_dir: globals.state_dir.clone(),
+                runbook_flag: cli.runbook.clone(),
+            };
+            block_on(commands::restore::run(
+                runbook, &options, progress, report_mut,
+            ))?;
+        }
+        Command::Incident(args) => {
+            let options = incident::Options {
+                yes: globals.yes,
+                state_dir: globals.state_dir.clone(),
+            };
+            let action = incident_action(&args.action);
+            block_on(incident::run(
+                runbook, &action, &options, progress, report_mut,
+            ))?;
+        }
+        Command::Run(args) => {
+            let options = commands::run::Options {
+                name: args.procedure.clone(),
+                list: args.list,
+                dry_run: args.dry_run,
+                yes: globals.yes,
+                state_dir: globals.state_dir.clone(),
+            };
+            block_on(commands::run::run(runbook, &options, progress, report_mut))?;
+        }
+    }
+    Ok(report)
+}
+
+/// `backup` and its actions: list, verify, prune.
+fn backup(globals: &Globals, args: &cli::BackupArgs, report: &mut Report) -> Result<(), Error> {
+    let (runbook, state_dir) = (globals.runbook, &globals.state_dir);
+    match &args.action {
+        None => {
+            let made = commands::backup::create(
+                runbook,
+                args.dry_run,
+                state_dir,
+                globals.progress,
+                report,
+            );
+            block_on(made).map(|_| ())
+        }
+        Some(BackupAction::List) => commands::backup::list(runbook, report),
+        Some(BackupAction::Verify { id, all, identity }) => {
+            block_on(commands::backup::verify_backups(
+                runbook,
+                id.as_deref(),
+                *all,
+                identity.as_deref(),
+                report,
+            ))
+        }
+        Some(BackupAction::Prune { dry_run }) => {
+            commands::backup::prune(runbook, *dry_run, globals.yes, state_dir, report)
+        }
+    }
+}
+
+fn incident_action(action: &IncidentAction) -> incident::Action {
+    match action.clone() {
+        IncidentAction::Open { severity, title } => incident::Action::Open { severity, title },
+        IncidentAction::Note { id, text } => incident::Action::Note { id, text },
+        IncidentAction::Run {
+            id,
+            playbook,
+            dry_run,
+        } => incident::Action::Run {
+            id,
+            playbook,
+            dry_run,
+        },
+        IncidentAction::List => incident::Action::List,
+        IncidentAction::Show { id } => incident::Action::Show { id },
+        IncidentAction::Close { id, summary } => incident::Action::Close { id, summary },
+        IncidentAction::Bundle { id } => incident::Action::Bundle { id },
+    }
+}
+
+fn part(part: cli::Part) -> daily_check::Part {
+    match part {
+        cli::Part::Host => daily_check::Part::Host,
+        cli::Part::Containers => daily_check::Part::Containers,
+        cli::Part::Logs => daily_check::Part::Logs,
+        cli::Part::Checks => daily_check::Part::Checks,
+        cli::Part::Backups => daily_check::Part::Backups,
+    }
+}
+
+fn format(format: cli::Format) -> Format {
+    match format {
+        cli::Format::Table => Format::Table,
+        cli::Format::Json => Format::Json,
+        cli::Format::Junit => Format::Junit,
+        cli::Format::Prometheus => Format::Prometheus,
+    }
+}
+
+/// Runs an async command on a small runtime (2 workers: the machine's
+/// work is waiting on Docker, sockets and disks, not computing).
+fn block_on<T>(work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(work)
+}
+
+/// Writes the report to stdout. A closed pipe (`opsbook status | head`) is
+/// not an error worth a panic: the reader has what it wanted.
+fn print(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// Colour only on a terminal, and never with `--no-color` or `NO_COLOR`.
+fn use_color(no_color_flag: bool) -> bool {
+    color_allowed(no_color_flag) && std::io::stdout().is_terminal()
+}
+
+fn color_allowed(no_color_flag: bool) -> bool {
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color_flag && !no_color_env
+}
+
+/// Logs go to stderr, never stdout: `--format json | jq` always works.
+fn init_logging(verbose: u8, no_color_flag: bool) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPSBOOK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("opsbook={level}")));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(color_allowed(no_color_flag) && std::io::stderr().is_terminal());
+    // Timings matter when debugging (-vv); a warning to an operator needs none.
+    let _ = if verbose >= 2 {
+        logs.with_timer(tracing_subscriber::fmt::time::uptime())
+            .try_init()
+    } else {
+        logs.without_time().try_init()
+    };
+}

@@ -1,0 +1,231 @@
+//! Copying the items of a backup, shared by `backup` and restore's safety
+//! backup: each item streamed from Docker (a volume's archive, a dump's
+//! stdout) or the host (a file) through the writer into the staging folder.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::docker::{Container, Deployment};
+use crate::error::Error;
+use crate::progress::{Meter, Progress};
+use crate::runbook::model::{Backup, Compression};
+
+use super::manifest::{Item, Kind};
+use super::staging::safe;
+use super::writer;
+
+/// One thing to copy, resolved before anything is stopped.
+#[derive(Clone)]
+pub enum Source {
+    Volume {
+        name: String,
+        full: String,
+    },
+    File {
+        name: String,
+        path: PathBuf,
+    },
+    Dump {
+        name: String,
+        service: String,
+        argv: Vec<String>,
+    },
+}
+
+impl Source {
+    pub fn name(&self) -> &str {
+        match self {
+            Source::Volume { name, .. } | Source::File { name, .. } | Source::Dump { name, .. } => {
+                name
+            }
+        }
+    }
+}
+
+/// `backup.encrypt.recipients` as age keys; a bad one stops the backup
+/// before anything is stopped.
+pub fn recipients(backup: &Backup) -> Result<Vec<age::x25519::Recipient>, Error> {
+    let Some(encrypt) = &backup.encrypt else {
+        return Ok(Vec::new());
+    };
+    encrypt
+        .recipients
+        .iter()
+        .map(|r| {
+            r.value.parse::<age::x25519::Recipient>().map_err(|e| {
+                Error::Usage(format!(
+                    "backup.encrypt.recipients: `{}` is not an age public key: {e}",
+                    r.value
+                ))
+            })
+        })
+        .collect()
+}
+
+/// What copying needs: where the items come from and how they are stored.
+pub struct Copier<'a> {
+    pub deployment: &'a Deployment,
+    pub containers: &'a [Container],
+    pub backup: &'a Backup,
+    pub recipients: Vec<age::x25519::Recipient>,
+    /// The image a helper container is made from, for a volume no container mounts.
+    pub helper_image: Option<String>,
+}
+
+impl Copier<'_> {
+    /// Copies every source into `folder`, in order; the first failure ends it.
+    pub async fn copy_all(
+        &self,
+        sources: &[Source],
+        folder: &Path,
+        progress: Progress,
+    ) -> Result<Vec<(Item, Duration)>, String> {
+        let mut items = Vec::new();
+        for source in sources {
+            let started = Instant::now();
+            let meter = progress.meter(source.name());
+            let item = self.copy_item(folder, source, &meter).await;
+            meter.done();
+            let item = item?;
+            progress.say(format!(
+                "{}: {} → {} in {:.1}s",
+                item.name,
+                crate::human::bytes(item.size),
+                crate::human::bytes(item.stored_size),
+                started.elapsed().as_secs_f64()
+            ));
+            items.push((item, started.elapsed()));
+        }
+        Ok(items)
+    }
+
+    /// Copies one item into `folder`, counting its bytes into `meter`.
+    async fn copy_item(
+        &self,
+        folder: &Path,
+        source: &Source,
+        meter: &Meter,
+    ) -> Result<Item, String> {
+        let (deployment, containers, backup, recipients) = (
+            self.deployment,
+            self.containers,
+            self.backup,
+            self.recipients.as_slice(),
+        );
+        let helper_image = self.helper_image.as_deref();
+        let compression = backup.compression;
+        let level = backup.level.as_ref().map(|l| l.value);
+        let extension = match (compression, recipients.is_empty()) {
+            (Compression::Zstd, true) => "zst",
+            (Compression::Gzip, true) => "gz",
+            (Compression::Zstd, false) => "zst.age",
+            (Compression::Gzip, false) => "gz.age",
+        };
+        let (kind, file, shown, archive_root, written) = match source {
+            Source::Volume { name, full } => {
+                let file = format!("volume-{}.tar.{extension}", safe(name));
+                let reader = deployment
+                    .volume_reader(full, helper_image)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (sender, written) = writer::spawn(
+                    folder.join(&file),
+                    compression,
+                    level,
+                    recipients.to_vec(),
+                    meter.counter(),
+                );
+                let read = deployment
+                    .download(&reader.container, &reader.path, &sender)
+                    .await;
+                drop(sender);
+                let written = written.await.map_err(|e| e.to_string())?;
+                if reader.helper {
+                    let _ = deployment.remove(&reader.container).await;
+                }
+                read.map_err(|e| format!("volume `{name}`: {e}"))?;
+                let root = Path::new(&reader.path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned());
+                (Kind::Volume, file, full.clone(), root, written)
+            }
+            Source::File { name, path } => {
+                let file = format!("file-{}.{extension}", safe(name));
+                let target = folder.join(&file);
+                let path_owned = path.clone();
+                let recipients = recipients.to_vec();
+                let counter = meter.counter();
+                let written = tokio::task::spawn_blocking(move || {
+                    let mut input = std::fs::File::open(&path_owned)?;
+                    writer::copy_from(
+                        &mut input,
+                        &target,
+                        compression,
+                        level,
+                        &recipients,
+                        counter,
+                    )
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                (Kind::File, file, path.display().to_string(), None, written)
+            }
+            Source::Dump {
+                name,
+                service,
+                argv,
+            } => {
+                let file = format!("dump-{}.{extension}", safe(name));
+                let container = containers
+                    .iter()
+                    .find(|c| c.service == *service && c.state == crate::docker::State::Running)
+                    .ok_or_else(|| {
+                        format!("dump `{name}`: no running container of service `{service}`")
+                    })?;
+                let (sender, written) = writer::spawn(
+                    folder.join(&file),
+                    compression,
+                    level,
+                    recipients.to_vec(),
+                    meter.counter(),
+                );
+                let ran = deployment
+                    .exec_streaming(&container.id, argv, &sender)
+                    .await;
+                drop(sender);
+                let written = written.await.map_err(|e| e.to_string())?;
+                let (code, stderr) = ran.map_err(|e| format!("dump `{name}`: {e}"))?;
+                if code != Some(0) {
+                    let said = String::from_utf8_lossy(&stderr);
+                    return Err(format!(
+                        "dump `{name}`: `{}` exited {}: {:?}",
+                        argv.join(" "),
+                        code.map_or("without a code".to_string(), |c| c.to_string()),
+                        said.trim()
+                    ));
+                }
+                (
+                    Kind::Dump,
+                    file,
+                    format!("{service}: {}", argv.join(" ")),
+                    None,
+                    written,
+                )
+            }
+        };
+        let written =
+            written.map_err(|e| format!("{}: cannot write `{file}`: {e}", source.name()))?;
+        Ok(Item {
+            name: source.name().to_string(),
+            kind,
+            source: shown,
+            archive_root,
+            file,
+            compression,
+            encrypted: !recipients.is_empty(),
+            size: written.size,
+            stored_size: written.stored_size,
+            sha256: written.sha256,
+        })
+    }
+}

@@ -1,0 +1,133 @@
+//! A backup folder being written: `.<id>.partial` (0700, files 0600) until
+//! the manifest is written, everything fsynced and the folder renamed to
+//! `<id>`, so nothing lists, verifies or restores a backup before it is
+//! complete. Shared by `backup` and restore's safety backup.
+
+use std::path::{Path, PathBuf};
+
+use crate::docker::Container;
+use crate::error::Error;
+use crate::files::create_private_dir;
+use crate::runbook::Runbook;
+
+use super::manifest::{self, Item, Manifest};
+
+/// A backup folder being written: `.<id>.partial` until `finish` renames it,
+/// so nothing lists, verifies or restores it before it is complete.
+pub struct Staging {
+    pub dir: PathBuf,
+    pub id: String,
+    pub partial: PathBuf,
+    pub created_at: jiff::Timestamp,
+}
+
+impl Staging {
+    /// Creates `dir` (0700) and a fresh partial folder (0700) in it.
+    pub fn open(dir: &Path, name: &str) -> Result<Staging, Error> {
+        let state_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::State {
+                path,
+                action: "create",
+                source,
+            }
+        };
+        create_private_dir(dir).map_err(state_error(dir))?;
+        let created_at = jiff::Timestamp::now();
+        let id = unique_id(dir, name, created_at);
+        let partial = dir.join(format!(".{id}.partial"));
+        create_private_dir(&partial).map_err(state_error(&partial))?;
+        Ok(Staging {
+            dir: dir.to_path_buf(),
+            id,
+            partial,
+            created_at,
+        })
+    }
+
+    /// Writes the manifest, fsyncs, and gives the folder its final name; on
+    /// failure the partial folder is removed.
+    pub fn finish(&self, manifest: &Manifest) -> Result<PathBuf, Error> {
+        match finish(&self.dir, &self.partial, &self.id, manifest) {
+            Ok(()) => Ok(self.dir.join(&self.id)),
+            Err(source) => {
+                self.discard();
+                Err(Error::State {
+                    path: self.dir.join(&self.id),
+                    action: "write",
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Removes what was written: the backup did not happen.
+    pub fn discard(&self) {
+        let _ = std::fs::remove_dir_all(&self.partial);
+    }
+}
+
+/// The manifest of a backup of `items` taken at `created_at`.
+pub fn manifest(
+    runbook: &Runbook,
+    containers: &[Container],
+    created_at: jiff::Timestamp,
+    safety: bool,
+    items: Vec<Item>,
+) -> Manifest {
+    Manifest {
+        format: manifest::FORMAT,
+        runbook: runbook.name().to_string(),
+        opsbook_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at,
+        host: crate::host::hostname(),
+        safety,
+        images: containers
+            .iter()
+            .map(|c| (c.service.clone(), c.image.clone()))
+            .collect(),
+        items,
+    }
+}
+
+/// Writes the manifest, fsyncs, and gives the folder its final name.
+fn finish(dir: &Path, partial: &Path, id: &str, manifest: &Manifest) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = partial.join(manifest::FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    file.write_all(&serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?)?;
+    file.sync_all()?;
+    std::fs::File::open(partial)?.sync_all()?;
+    std::fs::rename(partial, dir.join(id))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// `shop-20261123T060000Z`, with `-2`, `-3`… if that exists already.
+fn unique_id(dir: &Path, name: &str, at: jiff::Timestamp) -> String {
+    let stamp = at.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let base = format!("{}-{stamp}", safe(name));
+    let mut id = base.clone();
+    let mut n = 2;
+    while dir.join(&id).exists() || dir.join(format!(".{id}.partial")).exists() {
+        id = format!("{base}-{n}");
+        n += 1;
+    }
+    id
+}
+
+pub fn safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

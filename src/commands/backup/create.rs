@@ -1,0 +1,334 @@
+//! `opsbook backup`: volumes read through Docker's archive endpoint, host
+//! files, and database dumps exec'd in their service, each streamed through
+//! zstd (or gzip), optionally age, and sha256 into its own file of a staging
+//! folder renamed when complete (`crate::backup`). The services in
+//! `backup.stop` are stopped for the copy and always started again: on
+//! success, on failure, on a signal.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::backup::catalog;
+use crate::backup::copy::{self, Copier, Source};
+use crate::backup::manifest::{Item, Manifest};
+use crate::backup::staging::{self, Staging};
+use crate::docker::{self, Container, Deployment};
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::history::StateDir;
+use crate::human;
+use crate::lifecycle::Lifecycle;
+use crate::progress::Progress;
+use crate::render::{Block, Report};
+use crate::runbook::Runbook;
+use crate::runbook::model::Backup;
+use crate::steps::{Setup, hooks};
+
+use super::settings;
+
+/// Makes one backup of the runbook's items into `report`; the id of the
+/// backup made, or `None` when none was (a dry run, a failure: the report
+/// says why).
+pub async fn create(
+    runbook: &Runbook,
+    dry_run: bool,
+    state_dir: &Path,
+    progress: Progress,
+    report: &mut Report,
+) -> Result<Option<String>, Error> {
+    let backup = settings(runbook)?;
+    let recipients = copy::recipients(backup)?;
+    let project = runbook.require_project("backup")?;
+    let dir = runbook.resolve(&backup.dir);
+    let deployment = Deployment::connect(Some(project)).await?;
+    let containers = deployment.containers().await?;
+    // Every item is resolved first: an unknown volume stops here, before anything is stopped.
+    let (sources, missing) = resolve(runbook, backup, &deployment).await?;
+    let stop: Vec<String> = backup.stop.iter().map(|s| s.value.clone()).collect();
+    if dry_run {
+        show_plan(report, &sources, &stop, &dir);
+        report.results.extend(missing);
+        report.results.push(CheckResult::new(
+            "backup",
+            "dry-run",
+            Status::Ok,
+            "dry run: nothing was changed",
+        ));
+        return Ok(None);
+    }
+
+    let state = StateDir::open(state_dir)?;
+    let _lock = state.lock(&format!("{}-data", runbook.state_key()), "backup")?;
+    // A backup's own hooks hold no backup step: validation refuses one.
+    let hook_setup = Setup {
+        runbook,
+        progress,
+        yes: true,
+        backups: None,
+    };
+    if !hooks::run(hook_setup, "backup.before", &backup.before, report).await {
+        report.results.push(CheckResult::new(
+            "backup",
+            "result",
+            Status::Crit,
+            "a backup.before step failed: no backup was made, nothing was stopped",
+        ));
+        return Ok(None);
+    }
+    let staging = Staging::open(&dir, runbook.name())?;
+
+    // Stop what must not write during the copy; it starts again whatever happens.
+    let lifecycle = Lifecycle::listening(&deployment, progress, "backup");
+    let interrupt = lifecycle.interrupt.clone();
+    let running = docker::running_services(&deployment.list().await?, &stop);
+    let copier = Copier {
+        deployment: &deployment,
+        containers: &containers,
+        backup,
+        recipients,
+        helper_image: backup
+            .helper_image
+            .clone()
+            .or_else(|| containers.first().map(|c| c.image.clone())),
+    };
+    let (copier, sources, partial, interrupt) = (&copier, &sources, &staging.partial, &interrupt);
+    let done = lifecycle
+        .while_stopped(&runbook.plan, &running, |all_stopped| async move {
+            if !all_stopped {
+                return Some(Err("a service in `backup.stop` did not stop".to_string()));
+            }
+            tokio::select! {
+                copied = copier.copy_all(sources, partial, progress) => Some(copied),
+                () = interrupt.raised() => None,
+            }
+        })
+        .await;
+    report
+        .results
+        .extend(done.started.into_iter().filter(|r| r.status != Status::Ok));
+    // Whether or not the copy worked: `after` undoes what `before` did.
+    hooks::run(hook_setup, "backup.after", &backup.after, report).await;
+
+    let items = match done.outcome {
+        Some(Ok(items)) if missing.is_empty() => items,
+        outcome => {
+            staging.discard();
+            report.results.extend(missing);
+            match outcome {
+                None => report.results.push(CheckResult::interrupted("backup")),
+                Some(Err(reason)) => {
+                    report
+                        .results
+                        .push(CheckResult::new("backup", "copy", Status::Crit, reason))
+                }
+                Some(Ok(_)) => {}
+            }
+            report.results.push(CheckResult::new(
+                "backup",
+                "result",
+                Status::Crit,
+                "no backup was made",
+            ));
+            return Ok(None);
+        }
+    };
+    let id = finish(runbook, &dir, staging, &containers, &items, report)?;
+    Ok(Some(id))
+}
+
+/// What to copy: every volume (which must exist), every file a pattern
+/// matches (one that matches none is a crit result), every dump.
+async fn resolve(
+    runbook: &Runbook,
+    backup: &Backup,
+    deployment: &Deployment,
+) -> Result<(Vec<Source>, Vec<CheckResult>), Error> {
+    let mut sources = Vec::new();
+    for volume in &backup.volumes {
+        match deployment.find_volume(&volume.value).await? {
+            Some(full) => sources.push(Source::Volume {
+                name: volume.value.clone(),
+                full,
+            }),
+            None => {
+                return Err(Error::Usage(format!(
+                    "unknown volume `{}` (backup.volumes): nothing was stopped",
+                    volume.value
+                )));
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for pattern in &backup.files {
+        let matched = expand(&runbook.resolve(pattern));
+        if matched.is_empty() {
+            missing.push(CheckResult::new(
+                "backup",
+                format!("file {pattern}"),
+                Status::Crit,
+                format!("`{pattern}` matches no file"),
+            ));
+        }
+        for path in matched {
+            let name = path
+                .strip_prefix(&runbook.dir)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            sources.push(Source::File { name, path });
+        }
+    }
+    for (name, dump) in &backup.dumps {
+        sources.push(Source::Dump {
+            name: name.clone(),
+            service: dump.service.value.clone(),
+            argv: dump.command.argv(),
+        });
+    }
+    Ok((sources, missing))
+}
+
+/// The dry run: each item and where it comes from, what stops, where it goes.
+fn show_plan(report: &mut Report, sources: &[Source], stop: &[String], dir: &Path) {
+    let rows = sources
+        .iter()
+        .map(|s| match s {
+            Source::Volume { name, full } => vec!["volume".into(), name.clone(), full.clone()],
+            Source::File { name, path } => {
+                vec!["file".into(), name.clone(), path.display().to_string()]
+            }
+            Source::Dump {
+                name,
+                service,
+                argv,
+            } => vec![
+                "dump".into(),
+                name.clone(),
+                format!("{service}: {}", argv.join(" ")),
+            ],
+        })
+        .collect();
+    report.blocks.push(Block::Table {
+        header: vec!["kind", "item", "source"],
+        rows,
+    });
+    if !stop.is_empty() {
+        report.blocks.push(Block::Line(format!(
+            "stopped during the copy, started again after: {}",
+            stop.join(", ")
+        )));
+    }
+    report
+        .blocks
+        .push(Block::Line(format!("into {}", dir.display())));
+}
+
+/// Writes the manifest and renames the backup into place, then reports each
+/// item (warning when one shrank below half of the previous backup's).
+fn finish(
+    runbook: &Runbook,
+    dir: &Path,
+    staging: Staging,
+    containers: &[Container],
+    items: &[(Item, Duration)],
+    report: &mut Report,
+) -> Result<String, Error> {
+    let previous = catalog::list(dir)
+        .ok()
+        .and_then(|all| all.into_iter().rev().find(|b| !b.safety))
+        .and_then(|b| Manifest::read(&b.path).ok());
+    let manifest = staging::manifest(
+        runbook,
+        containers,
+        staging.created_at,
+        false,
+        items.iter().map(|(item, _)| item.clone()).collect(),
+    );
+    staging.finish(&manifest)?;
+    let id = staging.id.clone();
+    for (item, _) in items {
+        let before = previous
+            .as_ref()
+            .and_then(|p| p.items.iter().find(|i| i.name == item.name));
+        let (status, message) = match before {
+            Some(before) if item.size < before.size / 2 => (
+                Status::Warn,
+                format!(
+                    "{} is less than half of the previous backup's {}: has data gone missing?",
+                    human::bytes(item.size),
+                    human::bytes(before.size)
+                ),
+            ),
+            _ => (
+                Status::Ok,
+                format!(
+                    "{} stored as {}",
+                    human::bytes(item.size),
+                    human::bytes(item.stored_size)
+                ),
+            ),
+        };
+        report.results.push(
+            CheckResult::new("backup", &item.name, status, message)
+                .with_value(item.size as f64, "bytes"),
+        );
+    }
+    report.blocks.push(summary(items));
+    report
+        .blocks
+        .push(Block::Line(format!("backup {id} in {}", dir.display())));
+    report.extra.insert(
+        "backup".into(),
+        json!({"id": id, "dir": dir, "manifest": manifest}),
+    );
+    Ok(id)
+}
+
+/// The summary table: item, size, stored size, ratio, time.
+fn summary(items: &[(Item, Duration)]) -> Block {
+    let rows = items
+        .iter()
+        .map(|(item, took)| {
+            let ratio = if item.stored_size == 0 {
+                0.0
+            } else {
+                item.size as f64 / item.stored_size as f64
+            };
+            vec![
+                item.name.clone(),
+                human::bytes(item.size),
+                human::bytes(item.stored_size),
+                format!("{ratio:.1}x"),
+                human::took(*took),
+            ]
+        })
+        .collect();
+    Block::Table {
+        header: vec!["item", "size", "stored", "ratio", "time"],
+        rows,
+    }
+}
+
+/// A path, or the files a glob matches, sorted.
+fn expand(pattern: &Path) -> Vec<PathBuf> {
+    let text = pattern.display().to_string();
+    if !text.contains(['*', '?', '[']) {
+        return if pattern.is_file() {
+            vec![pattern.to_path_buf()]
+        } else {
+            Vec::new()
+        };
+    }
+    let mut found: Vec<PathBuf> = glob::glob(&text)
+        .map(|paths| {
+            paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}

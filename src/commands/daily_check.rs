@@ -1,0 +1,607 @@
+//! `opsbook daily-check`: the operators' morning checklist in one concurrent
+//! run. Host figures, every service's container, error lines in the logs,
+//! the runbook's checks and the age of the newest backup, each graded; then
+//! the run is recorded in the history and, when it is bad enough, notified.
+//!
+//! Everything runs at once under one deadline (`--timeout`): whatever has not
+//! answered by then is reported unknown, so nothing holds the run.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use indexmap::IndexMap;
+use regex::bytes::RegexSet;
+use tokio::time::timeout_at;
+
+use crate::backup::catalog;
+use crate::container_grade;
+use crate::docker::{Container, ContainerRef, Deployment};
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::history::{HostFigures, Record, RecordedResult, StateDir};
+use crate::host::{DiskUsage, HostSnapshot};
+use crate::logscan::LineScanner;
+use crate::notify;
+use crate::probe::Probe;
+use crate::redact::Redactor;
+use crate::render::Report;
+use crate::runbook::Runbook;
+use crate::runbook::units;
+
+/// The log window when the runbook's `logs` gives no `since`.
+const DEFAULT_LOG_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How old the newest backup may be when `backup.max_age` is not given.
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(26 * 3600);
+/// The pause between runs under `--wait`.
+const WAIT_PAUSE: Duration = Duration::from_secs(2);
+
+/// The parts of a daily check `--only` can pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Host,
+    Containers,
+    Logs,
+    Checks,
+    Backups,
+}
+
+pub struct Options {
+    pub only: Vec<Part>,
+    pub timeout: Duration,
+    pub wait: Option<Duration>,
+    pub state_dir: PathBuf,
+    /// Take the lock, record the run in the history and notify (a daily
+    /// check); off for the one inside an incident's evidence, which must
+    /// neither wait for a lock nor count as a run.
+    pub record: bool,
+}
+
+impl Options {
+    fn wants(&self, part: Part) -> bool {
+        self.only.is_empty() || self.only.contains(&part)
+    }
+}
+
+/// One run's results and the figures the history keeps.
+struct Pass {
+    results: Vec<CheckResult>,
+    host: Option<HostSnapshot>,
+    containers: Vec<Container>,
+}
+
+pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> Result<(), Error> {
+    let state = StateDir::open(&options.state_dir)?;
+    let key = runbook.state_key();
+    let _lock = if options.record {
+        Some(state.lock(&key, "daily-check")?)
+    } else {
+        None
+    };
+    let history = state.history(&key);
+    let previous = history.last();
+    tracing::debug!(previous = previous.is_some(), "locked, history read");
+    let redact_patterns: Vec<String> = runbook
+        .model
+        .redact
+        .iter()
+        .map(|p| p.value.clone())
+        .collect();
+    let redactor = Redactor::new(&redact_patterns);
+
+    let first = Instant::now();
+    let pass = loop {
+        let started_at = jiff::Timestamp::now();
+        let clock = Instant::now();
+        let pass = one_pass(runbook, options, previous.as_ref(), &redactor).await;
+        let status = Status::worst(pass.results.iter().map(|r| r.status));
+        let Some(wait) = options.wait else {
+            break (pass, started_at, clock);
+        };
+        if status == Status::Ok || first.elapsed() + WAIT_PAUSE >= wait {
+            break (pass, started_at, clock);
+        }
+        tracing::info!(%status, "not passing yet; running again");
+        tokio::time::sleep(WAIT_PAUSE).await;
+    };
+    let (pass, started_at, clock) = pass;
+    report.started_at = started_at;
+    report.results = pass.results;
+    if let Some(host) = &pass.host {
+        report.extra.insert("host".into(), serde_json::json!(host));
+    }
+
+    if !options.record {
+        return Ok(());
+    }
+    let record = record(report, &pass.host, &pass.containers, clock.elapsed());
+    if let Err(e) = history.append(&record) {
+        tracing::warn!("the run was not recorded: {e}");
+    }
+    if let Some(webhook) = runbook
+        .model
+        .notify
+        .as_ref()
+        .and_then(|n| n.webhook.as_ref())
+    {
+        let on: Option<Vec<String>> = webhook
+            .on
+            .as_ref()
+            .map(|levels| levels.iter().map(|l| l.value.clone()).collect());
+        if notify::wanted(report.status(), on.as_deref()) {
+            let host = pass.host.as_ref().and_then(|h| h.hostname.as_deref());
+            if let Err(e) = notify::send(&webhook.url.value, report, host, &redactor).await {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+type Work<'a> = Pin<Box<dyn Future<Output = Vec<CheckResult>> + Send + 'a>>;
+
+/// Runs every part once. Work that needs no Docker (host, HTTP checks,
+/// backups) starts at once; the Docker parts start as soon as the container
+/// list is in (logs and exec need only ids), while the containers are
+/// inspected for grading. All of it shares one deadline.
+async fn one_pass(
+    runbook: &Runbook,
+    options: &Options,
+    previous: Option<&Record>,
+    redactor: &Redactor,
+) -> Pass {
+    let deadline = tokio::time::Instant::now() + options.timeout;
+    let seconds = options.timeout.as_secs();
+    let host = options.wants(Part::Host).then(|| {
+        let paths: Vec<PathBuf> = runbook
+            .plan
+            .thresholds
+            .disk_paths
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        tokio::task::spawn_blocking(move || HostSnapshot::read(&paths))
+    });
+
+    let probe = Probe::new(redactor);
+    let mut free_of_docker: Vec<(String, Work<'_>)> = Vec::new();
+    if options.wants(Part::Checks) {
+        for (name, check) in &runbook.model.checks {
+            if check.http.is_some() {
+                let probe = &probe;
+                free_of_docker.push((
+                    format!("checks {name}"),
+                    Box::pin(
+                        async move { vec![probe.check(&runbook.dir, name, check, None).await] },
+                    ),
+                ));
+            }
+        }
+    }
+    if options.wants(Part::Backups) && runbook.model.backup.is_some() {
+        free_of_docker.push(("backups newest".into(), Box::pin(check_backups(runbook))));
+    }
+    let independent = join_all(
+        free_of_docker
+            .into_iter()
+            .map(|(label, job)| bounded(deadline, seconds, label, job)),
+    );
+
+    let docker_part = async {
+        let mut results = Vec::new();
+        let exec_checks: Vec<_> = runbook
+            .model
+            .checks
+            .iter()
+            .filter(|(_, check)| check.exec.is_some() && options.wants(Part::Checks))
+            .collect();
+        let logs = runbook
+            .model
+            .logs
+            .as_ref()
+            .filter(|_| options.wants(Part::Logs));
+        if !options.wants(Part::Containers) && logs.is_none() && exec_checks.is_empty() {
+            return (results, Vec::new());
+        }
+        let listed = async {
+            let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
+            tracing::debug!("connected to Docker");
+            let mut refs = deployment.list().await?;
+            tracing::debug!(containers = refs.len(), "listed");
+            refs.sort_by_key(|c| runbook.plan.startup_position(&c.service));
+            Ok::<_, Error>((deployment, refs))
+        };
+        let (deployment, refs) = match timeout_at(deadline, listed).await {
+            Ok(Ok(listed)) => listed,
+            Ok(Err(e)) => {
+                results.push(CheckResult::new(
+                    "docker",
+                    "engine",
+                    Status::Unknown,
+                    e.to_string(),
+                ));
+                for (name, _) in exec_checks {
+                    results.push(CheckResult::new(
+                        "checks",
+                        name,
+                        Status::Unknown,
+                        "Docker is unreachable",
+                    ));
+                }
+                return (results, Vec::new());
+            }
+            Err(_) => {
+                let message =
+                    "Docker did not list the containers before the run's deadline (--timeout)";
+                results.push(CheckResult::new(
+                    "docker",
+                    "engine",
+                    Status::Unknown,
+                    message,
+                ));
+                return (results, Vec::new());
+            }
+        };
+        let (deployment, refs) = (&deployment, &refs);
+
+        let mut work: Vec<(String, Work<'_>)> = Vec::new();
+        for (name, check) in exec_checks {
+            let probe = &probe;
+            work.push((
+                format!("checks {name}"),
+                Box::pin(async move {
+                    vec![
+                        probe
+                            .check(&runbook.dir, name, check, Some((deployment, refs)))
+                            .await,
+                    ]
+                }),
+            ));
+        }
+        // After the execs: their requests go out first, ahead of 50 log streams.
+        if let Some(logs) = logs {
+            work.push((
+                "logs all".into(),
+                Box::pin(scan_logs(runbook, deployment, refs, logs, redactor)),
+            ));
+        }
+        let inspected = async {
+            if !options.wants(Part::Containers) {
+                return (Vec::new(), Vec::new());
+            }
+            match timeout_at(deadline, deployment.inspect(refs)).await {
+                Ok(Ok(containers)) => {
+                    tracing::debug!("inspected");
+                    (grade_containers(runbook, &containers, previous), containers)
+                }
+                Ok(Err(e)) => (
+                    vec![CheckResult::new(
+                        "docker",
+                        "engine",
+                        Status::Unknown,
+                        e.to_string(),
+                    )],
+                    Vec::new(),
+                ),
+                Err(_) => {
+                    let message =
+                        "containers were not inspected before the run's deadline (--timeout)";
+                    (
+                        vec![CheckResult::new(
+                            "docker",
+                            "engine",
+                            Status::Unknown,
+                            message,
+                        )],
+                        Vec::new(),
+                    )
+                }
+            }
+        };
+        let ((graded, containers), batches) = tokio::join!(
+            inspected,
+            join_all(
+                work.into_iter()
+                    .map(|(label, job)| bounded(deadline, seconds, label, job))
+            )
+        );
+        results.extend(graded);
+        // Exec checks come back first (runbook order); logs go before them.
+        let mut batches = batches;
+        if logs.is_some()
+            && let Some(logs) = batches.pop()
+        {
+            results.extend(logs);
+        }
+        for batch in batches {
+            results.extend(batch);
+        }
+        (results, containers)
+    };
+
+    let ((docker_results, containers), independent) = tokio::join!(docker_part, independent);
+    let host = match host {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
+    let mut results = host
+        .as_ref()
+        .map(|h| h.grade(&runbook.plan.thresholds))
+        .unwrap_or_default();
+    results.extend(docker_results);
+    results.extend(independent.into_iter().flatten());
+    Pass {
+        results,
+        host,
+        containers,
+    }
+}
+
+/// The job's results, or one unknown result naming it if the deadline comes first.
+async fn bounded(
+    deadline: tokio::time::Instant,
+    seconds: u64,
+    label: String,
+    job: Work<'_>,
+) -> Vec<CheckResult> {
+    match timeout_at(deadline, job).await {
+        Ok(results) => results,
+        Err(_) => {
+            let (section, name) = label
+                .split_once(' ')
+                .unwrap_or((label.as_str(), label.as_str()));
+            let message =
+                format!("did not finish within the run's {seconds}s deadline (--timeout)");
+            vec![CheckResult::new(section, name, Status::Unknown, message)]
+        }
+    }
+}
+
+/// Every listed service must have a running (and, with a healthcheck,
+/// healthy) container whose restart count has not grown since the last run;
+/// containers the runbook does not list are held to the same.
+fn grade_containers(
+    runbook: &Runbook,
+    containers: &[Container],
+    previous: Option<&Record>,
+) -> Vec<CheckResult> {
+    let all_projects = runbook.plan.project.is_none();
+    let mut results = Vec::new();
+    for container in containers {
+        let critical = runbook.is_critical(&container.service);
+        let (mut status, mut message) = container_grade::grade(container, critical);
+        let before = previous
+            .and_then(|p| p.restarts.get(&container.name))
+            .copied();
+        if let Some(before) = before
+            && container.restart_count > before
+        {
+            status = status.max(Status::Warn);
+            message.push_str(&format!(
+                "; restarted {} times since the last check",
+                container.restart_count - before
+            ));
+        }
+        let name = if all_projects {
+            format!("{}/{}", container.project, container.service)
+        } else {
+            container.service.clone()
+        };
+        results.push(
+            CheckResult::new("containers", name, status, message)
+                .with_value(container.restart_count as f64, "count"),
+        );
+    }
+    for service in runbook.model.services.keys() {
+        if !containers.iter().any(|c| c.service == *service) {
+            let (status, message) = container_grade::missing(runbook.is_critical(service));
+            results.push(CheckResult::new("containers", service, status, message));
+        }
+    }
+    results
+}
+
+/// Counts each service's log lines matching `logs.match` since the window
+/// began, all containers streamed at once.
+async fn scan_logs(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    containers: &[ContainerRef],
+    logs: &crate::runbook::model::Logs,
+    redactor: &Redactor,
+) -> Vec<CheckResult> {
+    let patterns: Vec<&str> = logs.patterns.iter().map(|p| p.value.as_str()).collect();
+    let Ok(set) = RegexSet::new(&patterns) else {
+        return vec![CheckResult::new(
+            "logs",
+            "patterns",
+            Status::Unknown,
+            "`logs.match` does not compile",
+        )];
+    };
+    let window = logs.since.map_or(DEFAULT_LOG_WINDOW, units::Duration::std);
+    let since = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::ZERO))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let warn = logs.warn.as_ref().map_or(1, |w| w.value);
+    let crit = logs.crit.as_ref().map(|c| c.value);
+    let all_projects = runbook.plan.project.is_none();
+
+    let tallies = join_all(containers.iter().map(|container| {
+        let set = &set;
+        async move {
+            let mut scanner = LineScanner::new(set);
+            let outcome = deployment
+                .scan_logs(&container.id, since, |chunk| scanner.feed(chunk))
+                .await;
+            (container, outcome, scanner.finish())
+        }
+    }))
+    .await;
+    tracing::debug!(containers = containers.len(), "logs read");
+
+    // Per service: the containers of one service add up.
+    let mut per_service: IndexMap<String, (u64, Vec<String>, Vec<String>)> = IndexMap::new();
+    for (container, outcome, (count, samples)) in tallies {
+        let name = if all_projects {
+            format!("{}/{}", container.project, container.service)
+        } else {
+            container.service.clone()
+        };
+        let entry = per_service.entry(name).or_default();
+        entry.0 += count;
+        entry.1.extend(samples);
+        if let Err(e) = outcome {
+            entry.2.push(e.to_string());
+        }
+    }
+    let window_text = units::Duration(window).to_string();
+    per_service
+        .into_iter()
+        .map(|(service, (count, samples, errors))| {
+            let status = if crit.is_some_and(|c| count >= c) {
+                Status::Crit
+            } else if count >= warn {
+                Status::Warn
+            } else if !errors.is_empty() {
+                Status::Unknown
+            } else {
+                Status::Ok
+            };
+            let mut message = if count == 0 {
+                format!("no matching lines in the last {window_text}")
+            } else {
+                let quoted: Vec<String> = samples
+                    .iter()
+                    .take(crate::logscan::SAMPLES)
+                    .map(|s| format!("{:?}", redactor.redact(s)))
+                    .collect();
+                format!(
+                    "{count} matching lines in the last {window_text}: {}",
+                    quoted.join(", ")
+                )
+            };
+            if let Some(error) = errors.first() {
+                message.push_str(&format!(" (logs not fully read: {error})"));
+            }
+            CheckResult::new("logs", service, status, message).with_value(count as f64, "count")
+        })
+        .collect()
+}
+
+/// The newest complete backup against `max_age`, and the free space where backups go.
+async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
+    let Some(backup) = &runbook.model.backup else {
+        return Vec::new();
+    };
+    let dir = runbook.resolve(&backup.dir);
+    let max_age = backup.max_age.map_or(DEFAULT_MAX_AGE, units::Duration::std);
+    let disk_limits = runbook.plan.thresholds.disk;
+    let shown = backup.dir.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let listing = catalog::list(&dir);
+        let disk = DiskUsage::read(&crate::files::nearest_existing(&dir));
+        (listing, disk)
+    })
+    .await;
+    let Ok((listing, disk)) = found else {
+        return vec![CheckResult::new(
+            "backups",
+            "newest",
+            Status::Unknown,
+            "the backup check did not finish",
+        )];
+    };
+    let mut results = Vec::new();
+    results.push(match listing {
+        Err(e) => CheckResult::new(
+            "backups",
+            "newest",
+            Status::Unknown,
+            format!("cannot read `{shown}`: {e}"),
+        ),
+        Ok(backups) => match backups.last() {
+            None => CheckResult::new(
+                "backups",
+                "newest",
+                Status::Warn,
+                format!("no backup yet in {shown}"),
+            ),
+            Some(newest) => {
+                let age = jiff::Timestamp::now()
+                    .as_second()
+                    .saturating_sub(newest.created_at.as_second())
+                    .max(0);
+                let age = Duration::from_secs(age.unsigned_abs());
+                let status = if age > max_age * 2 {
+                    Status::Crit
+                } else if age > max_age {
+                    Status::Warn
+                } else {
+                    Status::Ok
+                };
+                let limit = match status {
+                    Status::Ok => String::new(),
+                    _ => format!(", older than max_age {}", units::Duration(max_age)),
+                };
+                CheckResult::new(
+                    "backups",
+                    "newest",
+                    status,
+                    format!(
+                        "newest backup `{}` is {} old{limit}",
+                        newest.id,
+                        crate::human::seconds(age.as_secs())
+                    ),
+                )
+                .with_value(age.as_secs() as f64, "seconds")
+            }
+        },
+    });
+    results.push(disk.grade("backups", "free space", disk_limits));
+    results
+}
+
+/// The history's record of this run.
+fn record(
+    report: &Report,
+    host: &Option<HostSnapshot>,
+    containers: &[Container],
+    took: Duration,
+) -> Record {
+    let figures = host
+        .as_ref()
+        .map_or_else(HostFigures::default, |h| HostFigures {
+            memory_percent: h.memory.map(|m| m.percent()),
+            swap_percent: h.swap.map(|s| s.percent()),
+            load_per_core: h.load_per_core(),
+            disks: h
+                .disks
+                .iter()
+                .filter_map(|d| d.usage.map(|u| (d.path.display().to_string(), u.percent())))
+                .collect(),
+        });
+    Record {
+        at: report.started_at,
+        command: report.command.clone(),
+        status: report.status(),
+        duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        host: figures,
+        restarts: containers
+            .iter()
+            .map(|c| (c.name.clone(), c.restart_count))
+            .collect(),
+        results: report
+            .results
+            .iter()
+            .map(|r| RecordedResult {
+                section: r.section.clone(),
+                name: r.name.clone(),
+                status: r.status,
+                value: r.value,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,243 @@
+//! The evidence bundle an incident opens with, captured concurrently under
+//! one deadline: every container's state, the inspect of each one that is
+//! not running or not healthy (env values masked), the last log lines of
+//! each, the host figures, and a fresh daily-check. Every text is redacted
+//! before it is written; a part that cannot be captured (Docker down) is
+//! noted and the rest is still written.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use crate::docker::{Container, Deployment, Health, State};
+use crate::grade::{CheckResult, Status};
+use crate::host::HostSnapshot;
+use crate::incident::{EVIDENCE, write_private};
+use crate::redact::{MASK, Redactor};
+use crate::render::{Format, Report, Style};
+use crate::runbook::Runbook;
+
+/// The deadline of the whole capture: an incident opens within seconds.
+const DEADLINE: Duration = Duration::from_secs(15);
+/// The daily-check inside the evidence gets less.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(8);
+/// Bytes of log kept per container, whatever the line count.
+const LOG_CAP: usize = 2 * 1024 * 1024;
+
+/// What was written (paths relative to `evidence/`) and what could not be.
+pub(super) struct Captured {
+    pub files: Vec<String>,
+    pub problems: Vec<CheckResult>,
+}
+
+pub(super) async fn capture(
+    runbook: &Runbook,
+    state_dir: &Path,
+    folder: &Path,
+    redactor: &Redactor,
+    log_lines: u32,
+) -> Captured {
+    let dir = folder.join(EVIDENCE);
+    let writer = Writer {
+        dir: &dir,
+        redactor,
+    };
+    let docker = tokio::time::timeout(DEADLINE, containers(runbook, &writer, log_lines));
+    let host = tokio::time::timeout(DEADLINE, host(runbook, &writer));
+    let check = tokio::time::timeout(DEADLINE, daily_check(runbook, state_dir, &writer));
+    let (docker, host, check) = tokio::join!(docker, host, check);
+    let mut captured = Captured {
+        files: Vec::new(),
+        problems: Vec::new(),
+    };
+    for (part, outcome) in [
+        ("containers", docker),
+        ("host", host),
+        ("daily-check", check),
+    ] {
+        match outcome {
+            Ok(Ok(files)) => captured.files.extend(files),
+            Ok(Err(reason)) => captured.problems.push(not_captured(part, &reason)),
+            Err(_) => captured.problems.push(not_captured(
+                part,
+                &format!("no answer within {}s", DEADLINE.as_secs()),
+            )),
+        }
+    }
+    captured.files.sort();
+    captured
+}
+
+fn not_captured(part: &str, reason: &str) -> CheckResult {
+    CheckResult::new(
+        "evidence",
+        part,
+        Status::Warn,
+        format!("not captured: {reason}"),
+    )
+}
+
+/// Writes redacted evidence files.
+struct Writer<'a> {
+    dir: &'a Path,
+    redactor: &'a Redactor,
+}
+
+impl Writer<'_> {
+    fn write(&self, name: &str, text: &str) -> Result<String, String> {
+        let path: PathBuf = self.dir.join(name);
+        let redacted = self.redactor.redact(text);
+        write_private(&path, redacted.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(name.to_string())
+    }
+
+    fn json(&self, name: &str, value: &Value) -> Result<String, String> {
+        let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+        self.write(name, &text)
+    }
+}
+
+/// States of every container, inspects of the troubled ones, logs of all.
+async fn containers(
+    runbook: &Runbook,
+    writer: &Writer<'_>,
+    log_lines: u32,
+) -> Result<Vec<String>, String> {
+    let deployment = Deployment::connect(runbook.plan.project.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let containers = deployment.containers().await.map_err(|e| e.to_string())?;
+    let mut files = vec![writer.json("containers.json", &json!(containers))?];
+    let troubled = containers.iter().filter(|c| is_troubled(c));
+    let deployment = &deployment;
+    let inspects = join_all(troubled.map(|c| async move {
+        let inspect = deployment.inspect_raw(&c.id).await;
+        (c, inspect)
+    }))
+    .await;
+    for (container, inspect) in inspects {
+        let name = format!("inspect/{}.json", file_name(&container.name));
+        match inspect {
+            Ok(mut inspect) => {
+                mask_env(&mut inspect);
+                files.push(writer.json(&name, &inspect)?);
+            }
+            Err(e) => {
+                files.push(writer.write(&name.replace(".json", ".error.txt"), &e.to_string())?)
+            }
+        }
+    }
+    let logs = join_all(containers.iter().map(|c| async move {
+        let tail = deployment.tail_logs(&c.id, log_lines, LOG_CAP).await;
+        (c, tail)
+    }))
+    .await;
+    for (container, tail) in logs {
+        let name = format!("logs/{}.log", file_name(&container.name));
+        let text = match tail {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => format!("(no log: {e})\n"),
+        };
+        files.push(writer.write(&name, &text)?);
+    }
+    Ok(files)
+}
+
+/// Not running, or running but not healthy.
+fn is_troubled(container: &Container) -> bool {
+    container.state != State::Running
+        || matches!(container.health, Health::Unhealthy | Health::Starting)
+}
+
+/// Every value of the container's environment masked (`KEY=****`): the keys
+/// say what was configured, the values never leave.
+fn mask_env(inspect: &mut Value) {
+    if let Some(env) = inspect
+        .get_mut("Config")
+        .and_then(|c| c.get_mut("Env"))
+        .and_then(Value::as_array_mut)
+    {
+        for entry in env.iter_mut() {
+            if let Some(text) = entry.as_str() {
+                let key = text.split_once('=').map_or(text, |(key, _)| key);
+                *entry = Value::String(format!("{key}={MASK}"));
+            }
+        }
+    }
+}
+
+fn file_name(name: &str) -> String {
+    name.trim_start_matches('/')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+async fn host(runbook: &Runbook, writer: &Writer<'_>) -> Result<Vec<String>, String> {
+    let paths: Vec<PathBuf> = runbook
+        .plan
+        .thresholds
+        .disk_paths
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    let snapshot = tokio::task::spawn_blocking(move || HostSnapshot::read(&paths))
+        .await
+        .map_err(|e| e.to_string())?;
+    let graded = snapshot.grade(&runbook.plan.thresholds);
+    let value = json!({"host": snapshot, "results": graded});
+    Ok(vec![writer.json("host.json", &value)?])
+}
+
+/// A daily-check now, not recorded as a run and holding no lock.
+async fn daily_check(
+    runbook: &Runbook,
+    state_dir: &Path,
+    writer: &Writer<'_>,
+) -> Result<Vec<String>, String> {
+    let options = crate::commands::daily_check::Options {
+        only: Vec::new(),
+        timeout: CHECK_TIMEOUT,
+        wait: None,
+        state_dir: state_dir.to_path_buf(),
+        record: false,
+    };
+    let mut report = Report::new("daily-check", &runbook.display, jiff::Timestamp::now());
+    let clock = std::time::Instant::now();
+    crate::commands::daily_check::run(runbook, &options, &mut report)
+        .await
+        .map_err(|e| e.to_string())?;
+    report.duration = clock.elapsed();
+    let style = Style {
+        format: Format::Json,
+        color: false,
+        quiet: false,
+    };
+    let text = report.render(style).unwrap_or_default();
+    Ok(vec![writer.write("daily-check.json", &text)?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_are_masked_and_keys_kept() {
+        let mut inspect =
+            json!({"Config": {"Env": ["DB_PASSWORD=hunter2", "MODE=prod", "EMPTY="]}});
+        mask_env(&mut inspect);
+        assert_eq!(
+            inspect["Config"]["Env"],
+            json!(["DB_PASSWORD=****", "MODE=****", "EMPTY=****"])
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! One module per subcommand, named as the operator types it. A command
+//! builds its work from the runbook, runs it through the shared machinery
+//! (`docker`, `host`, `lifecycle`, `steps`, `backup`, `probe`) and returns a
+//! `Report`; it never prints the report, never parses arguments and never
+//! calls bollard or sysinfo itself. Nothing outside this folder imports it.
+
+pub mod backup;
+pub mod daily_check;
+pub mod incident;
+pub mod report;
+pub mod restart;
+pub mod restore;
+pub mod run;
+pub mod shutdown;
+pub mod startup;
+pub mod status;
+pub mod validate;

@@ -1,0 +1,248 @@
+//! `opsbook report`: trends from the history daily-check keeps: per day, the
+//! runs, average and peak memory and load, peak disk, and failing results,
+//! with a sparkline of memory and load across the days.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::history::{Record, StateDir};
+use crate::render::{Block, Report};
+use crate::runbook::Runbook;
+
+#[derive(Debug, Serialize)]
+struct Day {
+    day: String,
+    runs: usize,
+    memory_avg: Option<f64>,
+    memory_peak: Option<f64>,
+    load_avg: Option<f64>,
+    load_peak: Option<f64>,
+    disk_peak: Option<f64>,
+    /// Results that were not OK, over all of the day's runs.
+    failing: usize,
+    worst: Status,
+}
+
+pub fn run(
+    runbook: &Runbook,
+    state_dir: &Path,
+    since: Duration,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let state = StateDir::open(state_dir)?;
+    let from = report
+        .started_at
+        .checked_sub(jiff::SignedDuration::try_from(since).unwrap_or(jiff::SignedDuration::ZERO))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let records = state.history(&runbook.state_key()).since(from);
+    let window = crate::runbook::units::Duration(since);
+    if records.is_empty() {
+        report.results.push(CheckResult::new(
+            "report",
+            "history",
+            Status::Unknown,
+            format!(
+                "no daily-check recorded for this runbook in the last {window} (in `{}`)",
+                state_dir.display()
+            ),
+        ));
+        return Ok(());
+    }
+    let days = by_day(&records);
+    for day in &days {
+        report.results.push(
+            CheckResult::new("report", &day.day, day.worst, describe(day))
+                .with_value(day.memory_peak.unwrap_or_default(), "percent"),
+        );
+    }
+    let rows = days
+        .iter()
+        .map(|d| {
+            vec![
+                d.day.clone(),
+                d.runs.to_string(),
+                pair(d.memory_avg, d.memory_peak, "%"),
+                pair(d.load_avg, d.load_peak, ""),
+                one(d.disk_peak, "%"),
+                d.failing.to_string(),
+                d.worst.to_string(),
+            ]
+        })
+        .collect();
+    report.blocks.push(Block::Table {
+        header: vec![
+            "day",
+            "runs",
+            "memory avg/peak",
+            "load avg/peak",
+            "disk peak",
+            "failing",
+            "status",
+        ],
+        rows,
+    });
+    let memory: Vec<f64> = days
+        .iter()
+        .map(|d| d.memory_peak.unwrap_or_default())
+        .collect();
+    let load: Vec<f64> = days
+        .iter()
+        .map(|d| d.load_peak.unwrap_or_default())
+        .collect();
+    report
+        .blocks
+        .push(Block::Line(format!("memory peak {}", sparkline(&memory))));
+    report
+        .blocks
+        .push(Block::Line(format!("load peak   {}", sparkline(&load))));
+    report.blocks.push(Block::Line(format!(
+        "{} runs in the last {window}",
+        records.len()
+    )));
+    report.extra.insert("days".into(), json!(days));
+    Ok(())
+}
+
+fn by_day(records: &[Record]) -> Vec<Day> {
+    let mut grouped: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
+    for record in records {
+        let day = record
+            .at
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+            .to_string();
+        grouped.entry(day).or_default().push(record);
+    }
+    grouped
+        .into_iter()
+        .map(|(day, runs)| {
+            let memory: Vec<f64> = runs.iter().filter_map(|r| r.host.memory_percent).collect();
+            let load: Vec<f64> = runs.iter().filter_map(|r| r.host.load_per_core).collect();
+            let disk: Vec<f64> = runs
+                .iter()
+                .flat_map(|r| r.host.disks.values().copied())
+                .collect();
+            Day {
+                day,
+                runs: runs.len(),
+                memory_avg: average(&memory),
+                memory_peak: peak(&memory),
+                load_avg: average(&load),
+                load_peak: peak(&load),
+                disk_peak: peak(&disk),
+                failing: runs
+                    .iter()
+                    .map(|r| r.results.iter().filter(|x| x.status != Status::Ok).count())
+                    .sum(),
+                worst: Status::worst(runs.iter().map(|r| r.status)),
+            }
+        })
+        .collect()
+}
+
+fn average(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| round1(values.iter().sum::<f64>() / values.len() as f64))
+}
+
+fn peak(values: &[f64]) -> Option<f64> {
+    values.iter().copied().reduce(f64::max).map(round1)
+}
+
+fn round1(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+fn describe(day: &Day) -> String {
+    format!(
+        "{} runs · memory {} · load {} · disk peak {} · {} failing results",
+        day.runs,
+        pair(day.memory_avg, day.memory_peak, "%"),
+        pair(day.load_avg, day.load_peak, ""),
+        one(day.disk_peak, "%"),
+        day.failing
+    )
+}
+
+fn pair(avg: Option<f64>, peak: Option<f64>, unit: &str) -> String {
+    format!("{}/{}", one(avg, unit), one(peak, unit))
+}
+
+fn one(value: Option<f64>, unit: &str) -> String {
+    value.map_or_else(|| "-".into(), |v| format!("{v}{unit}"))
+}
+
+/// `▁▃▅█`: each value as one of eight heights between the lowest and highest.
+pub fn sparkline(values: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    values
+        .iter()
+        .map(|v| {
+            if (high - low).abs() < f64::EPSILON {
+                BARS[3]
+            } else {
+                BARS[(((v - low) / (high - low)) * 7.0).round() as usize]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{HostFigures, RecordedResult};
+
+    fn record(at: &str, memory: f64, status: Status) -> Record {
+        Record {
+            at: at.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+            command: "daily-check".into(),
+            status,
+            duration_ms: 3,
+            host: HostFigures {
+                memory_percent: Some(memory),
+                swap_percent: Some(0.0),
+                load_per_core: Some(memory / 100.0),
+                disks: BTreeMap::from([("/".to_string(), 40.0)]),
+            },
+            restarts: BTreeMap::new(),
+            results: vec![RecordedResult {
+                section: "host".into(),
+                name: "memory".into(),
+                status,
+                value: Some(memory),
+            }],
+        }
+    }
+
+    #[test]
+    fn runs_are_grouped_by_utc_day() {
+        let records = [
+            record("2026-11-21T06:00:00Z", 40.0, Status::Ok),
+            record("2026-11-21T18:00:00Z", 60.0, Status::Warn),
+            record("2026-11-22T06:00:00Z", 50.0, Status::Ok),
+        ];
+        let days = by_day(&records);
+        assert_eq!(days.len(), 2);
+        assert_eq!(days[0].day, "2026-11-21");
+        assert_eq!(days[0].runs, 2);
+        assert_eq!(days[0].memory_avg, Some(50.0));
+        assert_eq!(days[0].memory_peak, Some(60.0));
+        assert_eq!(days[0].failing, 1);
+        assert_eq!(days[0].worst, Status::Warn);
+        assert_eq!(days[1].disk_peak, Some(40.0));
+    }
+
+    #[test]
+    fn sparklines_span_lowest_to_highest() {
+        assert_eq!(sparkline(&[0.0, 50.0, 100.0]), "▁▅█");
+        assert_eq!(sparkline(&[7.0, 7.0]), "▄▄");
+        assert_eq!(sparkline(&[]), "");
+    }
+}

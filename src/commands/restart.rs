@@ -1,0 +1,165 @@
+//! `opsbook restart [SERVICE...]`: stop the services (reverse dependency
+//! order) and start them again (dependency order, waiting until ready).
+//! `--with-dependents` takes along everything that depends on them.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::confirm::confirm;
+use crate::docker::Deployment;
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::lifecycle::Lifecycle;
+use crate::progress::Progress;
+use crate::render::{Block, Report};
+use crate::runbook::Runbook;
+
+pub struct Options {
+    pub services: Vec<String>,
+    pub with_dependents: bool,
+    pub dry_run: bool,
+    pub yes: bool,
+}
+
+pub async fn run(
+    runbook: &Runbook,
+    options: &Options,
+    progress: Progress,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let project = runbook.require_project("restart")?;
+    let (grace, timeout) = (runbook.plan.grace, runbook.plan.startup_timeout);
+    let deployment = Deployment::connect(Some(project.clone())).await?;
+    let containers = deployment.list().await?;
+    let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();
+    let all_tiers = runbook.plan.tiers_with(&deployed);
+    let known: Vec<&String> = all_tiers.iter().flatten().collect();
+
+    let mut targets: Vec<String> = Vec::new();
+    for service in &options.services {
+        if !known.contains(&service) {
+            let names: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
+            return Err(Error::Usage(format!(
+                "unknown service `{service}` (services are: {})",
+                names.join(", ")
+            )));
+        }
+        targets.push(service.clone());
+        if options.with_dependents {
+            targets.extend(runbook.plan.dependents_of(service));
+        }
+    }
+    if options.services.is_empty() {
+        targets = known.iter().map(|s| s.to_string()).collect();
+    }
+    let start_tiers: Vec<Vec<String>> = all_tiers
+        .iter()
+        .map(|tier| {
+            tier.iter()
+                .filter(|s| targets.contains(s))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .filter(|tier| !tier.is_empty())
+        .collect();
+    let stop_tiers: Vec<Vec<String>> = start_tiers.iter().rev().cloned().collect();
+
+    if options.dry_run {
+        report.extra.insert(
+            "plan".into(),
+            json!({"stop": stop_tiers, "start": start_tiers}),
+        );
+        let line = |tiers: &[Vec<String>]| {
+            tiers
+                .iter()
+                .enumerate()
+                .map(|(n, t)| format!("{}. {}", n + 1, t.join(", ")))
+                .collect::<Vec<_>>()
+                .join("   ")
+        };
+        report
+            .blocks
+            .push(Block::Line(format!("stop   {}", line(&stop_tiers))));
+        report
+            .blocks
+            .push(Block::Line(format!("start  {}", line(&start_tiers))));
+        report.results.push(CheckResult::new(
+            "restart",
+            "dry-run",
+            Status::Ok,
+            "dry run: nothing was changed",
+        ));
+        return Ok(());
+    }
+    let count: usize = start_tiers.iter().map(Vec::len).sum();
+    if !confirm(
+        &format!("restart {count} services of `{project}`"),
+        options.yes,
+    )? {
+        return Err(Error::Usage(
+            "restart cancelled: nothing was changed".into(),
+        ));
+    }
+
+    let lifecycle = Lifecycle::listening(&deployment, progress, "restart");
+    let interrupt = lifecycle.interrupt.clone();
+    let stopped = lifecycle.stop(&stop_tiers, &containers, grace).await;
+    let after_stop = deployment.list().await?;
+    let deadline = Instant::now() + timeout;
+    // What was stopped starts again, even after Ctrl-C or SIGTERM: a signal
+    // must not leave the deployment down.
+    let lifecycle = Lifecycle {
+        interrupt: crate::interrupt::Interrupt::never(),
+        ..lifecycle
+    };
+    let started = if stopped.iter().all(|r| r.status == Status::Ok) {
+        lifecycle
+            .start(
+                &start_tiers,
+                &runbook.plan.depends_on,
+                &after_stop,
+                deadline,
+            )
+            .await
+    } else {
+        // A service that would not stop is not started on top of itself; the
+        // others start again so the deployment is not left half down.
+        let failed: Vec<&str> = stopped
+            .iter()
+            .filter(|r| r.status != Status::Ok)
+            .map(|r| r.name.as_str())
+            .collect();
+        let tiers: Vec<Vec<String>> = start_tiers
+            .iter()
+            .map(|t| {
+                t.iter()
+                    .filter(|s| !failed.contains(&s.as_str()))
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        lifecycle
+            .start(&tiers, &runbook.plan.depends_on, &after_stop, deadline)
+            .await
+    };
+    // One result per service: how it stopped and how it started.
+    for service in start_tiers.iter().flatten() {
+        let stop = stopped.iter().find(|r| r.name == *service);
+        let start = started.iter().find(|r| r.name == *service);
+        let status = Status::worst(stop.iter().chain(start.iter()).map(|r| r.status));
+        let message = [stop, start]
+            .iter()
+            .flatten()
+            .map(|r| r.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        report
+            .results
+            .push(CheckResult::new("restart", service, status, message));
+    }
+    if interrupt.is_raised() {
+        report.results.push(CheckResult::interrupted("restart"));
+    }
+    Ok(())
+}

@@ -1,0 +1,294 @@
+//! Putting one item back, streamed from its stored file (decrypted and
+//! decompressed on a blocking thread) to where it belongs: a volume emptied
+//! then filled through Docker's archive endpoint, a host file written beside
+//! and renamed, or a dump fed to its restore command on stdin.
+
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::mpsc;
+
+use crate::backup::manifest::Item;
+use crate::backup::verify;
+use crate::docker::{self, Deployment, RESTORE_ROOT};
+
+use super::targets::{Planned, Target};
+
+/// The identities an encrypted backup is read with, shared with the reading thread.
+pub(super) type Identities = Arc<Vec<Box<dyn age::Identity + Send + Sync>>>;
+
+/// Chunk size of the stream read back, and how many are in flight.
+const CHUNK: usize = 256 * 1024;
+const QUEUE: usize = 16;
+
+/// Puts one planned item back where it belongs, counting bytes into `counter`.
+pub(super) async fn item(
+    deployment: &Deployment,
+    folder: &Path,
+    p: &Planned,
+    identities: &Identities,
+    counter: Arc<AtomicU64>,
+) -> Result<(), String> {
+    match &p.target {
+        Target::Volume {
+            full, root, image, ..
+        } => {
+            volume(
+                deployment,
+                (full, root, image),
+                folder,
+                &p.item,
+                identities,
+                counter,
+            )
+            .await
+        }
+        Target::File { path } => file(path, folder, &p.item, identities, counter).await,
+        Target::Dump {
+            service, restore, ..
+        } => {
+            let containers = deployment.list().await.map_err(|e| e.to_string())?;
+            let container = docker::running_of(&containers, service)
+                .ok_or_else(|| format!("no running container of service `{service}`"))?;
+            dump(
+                deployment,
+                &container.id,
+                restore,
+                folder,
+                &p.item,
+                identities,
+                counter,
+            )
+            .await
+        }
+    }
+}
+
+/// Empties `volume` and fills it with the item's archive, through a helper
+/// container from `image` that is removed afterwards.
+async fn volume(
+    deployment: &Deployment,
+    (volume, root, image): (&str, &str, &str),
+    folder: &Path,
+    item: &Item,
+    identities: &Identities,
+    counter: Arc<AtomicU64>,
+) -> Result<(), String> {
+    let helper = deployment
+        .volume_writer(volume, root, image)
+        .await
+        .map_err(|e| e.to_string())?;
+    let outcome = async {
+        deployment.empty_volume(&helper).await?;
+        let (chunks, reading) = read_back(folder, item, identities, counter);
+        let uploaded = deployment.upload(&helper, RESTORE_ROOT, chunks).await;
+        let read = reading
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("reading `{}` back: {e}", item.file));
+        uploaded.map_err(|e| e.to_string())?;
+        read
+    }
+    .await;
+    let _ = deployment.remove(&helper).await;
+    outcome
+}
+
+/// Streams the item into `argv` run in a container; its exit code must be 0.
+async fn dump(
+    deployment: &Deployment,
+    container: &str,
+    argv: &[String],
+    folder: &Path,
+    item: &Item,
+    identities: &Identities,
+    counter: Arc<AtomicU64>,
+) -> Result<(), String> {
+    let (chunks, reading) = read_back(folder, item, identities, counter);
+    let ran = deployment.exec_with_stdin(container, argv, chunks).await;
+    let read = reading.await.map_err(|e| e.to_string())?;
+    let (code, said) = ran.map_err(|e| e.to_string())?;
+    if code != Some(0) {
+        let said = String::from_utf8_lossy(&said);
+        return Err(format!(
+            "`{}` exited {}: {:?}",
+            argv.join(" "),
+            code.map_or("without a code".to_string(), |c| c.to_string()),
+            said.trim()
+        ));
+    }
+    read.map_err(|e| format!("reading `{}` back: {e}", item.file))
+}
+
+/// Replaces a host file with the item: written beside it, fsynced, renamed
+/// over it, keeping its mode and owner (0600 for a file that is gone).
+async fn file(
+    target: &Path,
+    folder: &Path,
+    item: &Item,
+    identities: &Identities,
+    counter: Arc<AtomicU64>,
+) -> Result<(), String> {
+    let path = folder.join(&item.file);
+    let item = item.clone();
+    let identities = identities.clone();
+    let target = target.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let stream = verify::open_stream(&path, &item, &identities)?;
+        replace_file(
+            Counting {
+                inner: stream,
+                counter,
+            },
+            &target,
+        )
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
+}
+
+/// Reads the item back on a blocking thread into a bounded channel.
+fn read_back(
+    folder: &Path,
+    item: &Item,
+    identities: &Identities,
+    counter: Arc<AtomicU64>,
+) -> (
+    mpsc::Receiver<Vec<u8>>,
+    tokio::task::JoinHandle<io::Result<()>>,
+) {
+    let (sender, receiver) = mpsc::channel(QUEUE);
+    let path = folder.join(&item.file);
+    let item = item.clone();
+    let identities = identities.clone();
+    let reading = tokio::task::spawn_blocking(move || {
+        let mut stream = verify::open_stream(&path, &item, &identities)?;
+        loop {
+            let mut chunk = vec![0u8; CHUNK];
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            chunk.truncate(n);
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+            if sender.blocking_send(chunk).is_err() {
+                // The other side stopped taking: its error is the one to report.
+                return Ok(());
+            }
+        }
+    });
+    (receiver, reading)
+}
+
+/// Writes `content` to `.<name>.opsbook-restore` beside `target`, then
+/// renames it over `target`: a reader sees the old file or the new one,
+/// never half of one.
+fn replace_file(mut content: impl Read, target: &Path) -> io::Result<()> {
+    let existing = std::fs::metadata(target).ok();
+    let mode = existing
+        .as_ref()
+        .map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| io::Error::other(format!("`{}` is not a file path", target.display())))?;
+    let beside: PathBuf = target.with_file_name(format!(".{name}.opsbook-restore"));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&beside)?;
+        io::copy(&mut content, &mut file)?;
+        if let Some(existing) = &existing {
+            // Only root can give a file away; anyone else keeps their own.
+            let _ = std::os::unix::fs::chown(&beside, Some(existing.uid()), Some(existing.gid()));
+        }
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&beside);
+        return Err(e);
+    }
+    std::fs::rename(&beside, target)?;
+    if let Some(parent) = target.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// A reader that adds what it reads to a progress counter.
+struct Counting<R> {
+    inner: R,
+    counter: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replaced_file_keeps_its_mode_and_leaves_nothing_beside() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let target = dir.path().join(".env");
+        std::fs::write(&target, "OLD=1\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640))
+            .unwrap_or_else(|e| panic!("{e}"));
+        replace_file(&b"NEW=2\n"[..], &target).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            std::fs::read_to_string(&target).ok().as_deref(),
+            Some("NEW=2\n")
+        );
+        let mode = std::fs::metadata(&target).map(|m| m.permissions().mode() & 0o7777);
+        assert_eq!(mode.ok(), Some(0o640));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert_eq!(names, [".env"]);
+    }
+
+    #[test]
+    fn a_file_that_is_gone_comes_back_as_0600() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let target = dir.path().join("secrets.txt");
+        replace_file(&b"x"[..], &target).unwrap_or_else(|e| panic!("{e}"));
+        let mode = std::fs::metadata(&target).map(|m| m.permissions().mode() & 0o7777);
+        assert_eq!(mode.ok(), Some(0o600));
+    }
+
+    #[test]
+    fn a_failed_read_leaves_the_old_file_untouched() {
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("broken stream"))
+            }
+        }
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let target = dir.path().join("config.yml");
+        std::fs::write(&target, "old").unwrap_or_else(|e| panic!("{e}"));
+        assert!(replace_file(Failing, &target).is_err());
+        assert_eq!(
+            std::fs::read_to_string(&target).ok().as_deref(),
+            Some("old")
+        );
+        let count = std::fs::read_dir(dir.path())
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(count, 1);
+    }
+}

@@ -1,0 +1,119 @@
+//! The safety backup a restore takes of exactly the items it is about to
+//! replace, so the operator can go back: dumps are copied while their
+//! services still run (before the stop), volumes and files once nothing
+//! writes to them (after it). It is one backup folder, renamed into place
+//! only when both parts are in, and marked `safety` in its manifest.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::backup::manifest::{Item, Kind};
+use crate::docker::{Container, Deployment};
+use crate::error::Error;
+use crate::interrupt::Interrupt;
+use crate::progress::Progress;
+use crate::runbook::Runbook;
+use crate::runbook::model::Backup;
+
+use super::targets::{Planned, Target};
+use crate::backup::copy::{self, Copier, Source};
+use crate::backup::staging::{self, Staging};
+
+pub(super) struct Safety<'a> {
+    staging: Staging,
+    copier: Copier<'a>,
+    items: Vec<(Item, Duration)>,
+}
+
+impl<'a> Safety<'a> {
+    /// A fresh safety backup folder in `dir`, encrypted like the runbook's backups.
+    pub(super) fn open(
+        deployment: &'a Deployment,
+        containers: &'a [Container],
+        backup: &'a Backup,
+        dir: &Path,
+        name: &str,
+    ) -> Result<Safety<'a>, Error> {
+        let copier = Copier {
+            deployment,
+            containers,
+            backup,
+            recipients: copy::recipients(backup)?,
+            helper_image: backup.helper_image.clone(),
+        };
+        Ok(Safety {
+            staging: Staging::open(dir, name)?,
+            copier,
+            items: Vec::new(),
+        })
+    }
+
+    /// Copies the planned items of the kinds `wanted` says, unless a signal
+    /// comes first; on failure the folder is removed.
+    pub(super) async fn copy(
+        &mut self,
+        planned: &[Planned],
+        wanted: impl Fn(Kind) -> bool,
+        progress: Progress,
+        interrupt: &Interrupt,
+    ) -> Result<(), String> {
+        // A file the current state no longer has is not copied: nothing to go back to.
+        let present: Vec<Source> = sources(planned, wanted)
+            .into_iter()
+            .filter(|s| !matches!(s, Source::File { path, .. } if !path.exists()))
+            .collect();
+        let copied = tokio::select! {
+            copied = self.copier.copy_all(&present, &self.staging.partial, progress) => copied,
+            () = interrupt.raised() => Err("interrupted by a signal".into()),
+        };
+        match copied {
+            Ok(items) => {
+                self.items.extend(items);
+                Ok(())
+            }
+            Err(reason) => {
+                self.staging.discard();
+                Err(reason)
+            }
+        }
+    }
+
+    /// Writes the manifest and gives the folder its name: its id.
+    pub(super) fn finish(self, runbook: &Runbook) -> Result<String, String> {
+        let items = self.items.into_iter().map(|(item, _)| item).collect();
+        let manifest = staging::manifest(
+            runbook,
+            self.copier.containers,
+            self.staging.created_at,
+            true,
+            items,
+        );
+        self.staging
+            .finish(&manifest)
+            .map(|_| self.staging.id.clone())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The sources a safety backup copies for the planned items of some kinds.
+fn sources(planned: &[Planned], wanted: impl Fn(Kind) -> bool) -> Vec<Source> {
+    planned
+        .iter()
+        .filter(|p| wanted(p.item.kind))
+        .map(|p| match &p.target {
+            Target::Volume { full, .. } => Source::Volume {
+                name: p.item.name.clone(),
+                full: full.clone(),
+            },
+            Target::File { path } => Source::File {
+                name: p.item.name.clone(),
+                path: path.clone(),
+            },
+            Target::Dump { service, dump, .. } => Source::Dump {
+                name: p.item.name.clone(),
+                service: service.clone(),
+                argv: dump.clone(),
+            },
+        })
+        .collect()
+}

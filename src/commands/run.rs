@@ -1,0 +1,119 @@
+//! `opsbook run PROCEDURE`: a custom procedure of the runbook (weekly VACUUM,
+//! docker prune, a rollback) run through the step engine; `run --list` shows
+//! them, `--dry-run` prints the steps.
+
+use serde_json::json;
+
+use crate::commands::backup::AsStep;
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::progress::Progress;
+use crate::render::{Block, Report};
+use crate::runbook::Runbook;
+use crate::steps::{self, Setup};
+
+pub struct Options {
+    pub name: Option<String>,
+    pub list: bool,
+    pub dry_run: bool,
+    pub yes: bool,
+    pub state_dir: std::path::PathBuf,
+}
+
+pub async fn run(
+    runbook: &Runbook,
+    options: &Options,
+    progress: Progress,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let procedures = &runbook.model.procedures;
+    let names: Vec<&str> = procedures.keys().map(String::as_str).collect();
+    let name = match (&options.name, options.list) {
+        (None, _) | (Some(_), true) => {
+            list(runbook, report);
+            return Ok(());
+        }
+        (Some(name), false) => name,
+    };
+    let Some(procedure) = procedures.get(name) else {
+        return Err(Error::Usage(format!(
+            "no procedure `{name}` in `{}` (procedures: {})",
+            runbook.display,
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        )));
+    };
+    let steps = &procedure.steps;
+    if options.dry_run {
+        report.blocks.push(steps::report::plan(steps));
+        report.results.push(CheckResult::new(
+            "procedure",
+            "dry-run",
+            Status::Ok,
+            format!(
+                "dry run: procedure `{name}` has {} steps; nothing was run",
+                steps.len()
+            ),
+        ));
+        return Ok(());
+    }
+    let backups = AsStep {
+        runbook,
+        state_dir: &options.state_dir,
+        progress,
+    };
+    let setup = Setup {
+        runbook,
+        progress,
+        yes: options.yes,
+        backups: Some(&backups),
+    };
+    let what = format!("procedure `{name}`");
+    let (outcomes, interrupted) = steps::run(setup, steps, &what, |_| {}).await?;
+    let ending = steps::report::ending(&outcomes, steps.len(), interrupted);
+    steps::report::outcomes(report, "procedure", "", steps, &outcomes);
+    report
+        .blocks
+        .push(Block::Line(format!("procedure `{name}` {ending}")));
+    if interrupted && outcomes.len() < steps.len() {
+        report.results.push(CheckResult::interrupted("procedure"));
+    }
+    report.extra.insert(
+        "procedure".into(),
+        json!({"name": name, "steps": steps.len(), "run": outcomes.len(), "ending": ending}),
+    );
+    Ok(())
+}
+
+fn list(runbook: &Runbook, report: &mut Report) {
+    let procedures = &runbook.model.procedures;
+    report.blocks.push(Block::Table {
+        header: vec!["procedure", "steps", "description"],
+        rows: procedures
+            .iter()
+            .map(|(name, p)| {
+                vec![
+                    name.clone(),
+                    p.steps.len().to_string(),
+                    p.description.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    });
+    report.results.push(CheckResult::new(
+        "procedure",
+        "list",
+        Status::Ok,
+        format!("{} procedures in {}", procedures.len(), runbook.display),
+    ));
+    report.extra.insert(
+        "procedures".into(),
+        json!(procedures
+            .iter()
+            .map(|(name, p)| json!({"name": name, "description": p.description, "steps": p.steps.len()}))
+            .collect::<Vec<_>>()),
+    );
+}

@@ -1,0 +1,142 @@
+//! `opsbook status`: the project's containers and the host's figures at a
+//! glance (`docker compose ps` plus `free`, `uptime`, `df`), graded.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::container_grade;
+use crate::docker::{Container, Deployment};
+use crate::error::Error;
+use crate::grade::CheckResult;
+use crate::host::HostSnapshot;
+use crate::render::{Block, Report};
+use crate::runbook::Runbook;
+
+pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
+    let disk_paths = runbook
+        .plan
+        .thresholds
+        .disk_paths
+        .iter()
+        .map(Into::into)
+        .collect::<Vec<_>>();
+    // The host is read on a blocking thread while Docker answers.
+    let host = tokio::task::spawn_blocking(move || HostSnapshot::read(&disk_paths));
+    let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
+    let mut containers = deployment.containers().await?;
+    let host = host.await.ok();
+    // In startup order, as an operator reads the deployment; unlisted services last.
+    let order: Vec<&String> = runbook.plan.startup.iter().flatten().collect();
+    containers.sort_by_key(|c| {
+        order
+            .iter()
+            .position(|s| **s == c.service)
+            .unwrap_or(order.len())
+    });
+
+    let all_projects = runbook.plan.project.is_none();
+    let now = jiff::Timestamp::now();
+    let mut rows = Vec::new();
+    let mut seen = BTreeSet::new();
+    for container in &containers {
+        seen.insert(container.service.as_str());
+        let (status, message) =
+            container_grade::grade(container, runbook.is_critical(&container.service));
+        let name = result_name(container, all_projects);
+        rows.push(vec![
+            name.clone(),
+            container.name.clone(),
+            status.to_string(),
+            container_grade::state_word(container.state).to_string(),
+            health_word(container),
+            container.restart_count.to_string(),
+            uptime(container, now),
+            container.image.clone(),
+        ]);
+        report
+            .results
+            .push(CheckResult::new("containers", name, status, message));
+    }
+    for service in runbook.model.services.keys() {
+        if !seen.contains(service.as_str()) {
+            let (status, message) = container_grade::missing(runbook.is_critical(service));
+            rows.push(vec![
+                service.clone(),
+                "-".into(),
+                status.to_string(),
+                "missing".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]);
+            report
+                .results
+                .push(CheckResult::new("containers", service, status, message));
+        }
+    }
+
+    if rows.is_empty() {
+        report.blocks.push(Block::Line(match &runbook.plan.project {
+            Some(project) => format!(
+                "no containers of project `{project}` on {}",
+                deployment.endpoint()
+            ),
+            None => format!("no compose containers on {}", deployment.endpoint()),
+        }));
+    } else {
+        report.blocks.push(Block::Table {
+            header: vec![
+                "service",
+                "container",
+                "status",
+                "state",
+                "health",
+                "restarts",
+                "uptime",
+                "image",
+            ],
+            rows,
+        });
+    }
+    report.extra.insert("containers".into(), json!(containers));
+    if let Some(host) = host {
+        report.blocks.push(Block::Line(host.summary()));
+        report.results.extend(host.grade(&runbook.plan.thresholds));
+        report.extra.insert("host".into(), json!(host));
+    }
+    Ok(())
+}
+
+/// The service name, or `project/service` when looking at every project.
+fn result_name(container: &Container, all_projects: bool) -> String {
+    let service = if container.service.is_empty() {
+        container.name.as_str()
+    } else {
+        container.service.as_str()
+    };
+    if all_projects {
+        format!("{}/{service}", container.project)
+    } else {
+        service.to_string()
+    }
+}
+
+fn health_word(container: &Container) -> String {
+    serde_json::to_value(container.health)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// How long a running container has been up: `3h 12m`.
+fn uptime(container: &Container, now: jiff::Timestamp) -> String {
+    match (container.state, container.started_at) {
+        (crate::docker::State::Running, Some(started)) => {
+            let seconds = now.as_second().saturating_sub(started.as_second()).max(0);
+            crate::human::seconds(seconds.unsigned_abs())
+        }
+        _ => "-".into(),
+    }
+}

@@ -1,0 +1,61 @@
+//! How figures are shown to a person, one way each: sizes (`1.5 GiB`),
+//! lengths of time (`45s`, `3m 12s`, `2d 4h`: the two largest units) and
+//! measured timings (`0.4s`). A runbook's own durations keep the syntax they
+//! were written in (`runbook::units::Duration`).
+
+use std::time::Duration;
+
+/// `1.5 GiB`
+pub fn bytes(bytes: u64) -> String {
+    bytesize::ByteSize(bytes).display().iec_short().to_string()
+}
+
+/// The two largest units of a length of time: `45s`, `3m 12s`, `5h 3m`,
+/// `2d 4h`; under a second it is `0s`.
+pub fn duration(length: Duration) -> String {
+    seconds(length.as_secs())
+}
+
+/// [`duration`] of a number of seconds (ages and uptimes from timestamps).
+pub fn seconds(seconds: u64) -> String {
+    let units = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
+    let mut parts = Vec::new();
+    let mut rest = seconds;
+    for (suffix, size) in units {
+        if rest >= size || (parts.is_empty() && size == 1) {
+            parts.push(format!("{}{suffix}", rest / size));
+            rest %= size;
+        } else if !parts.is_empty() {
+            break;
+        }
+        if parts.len() == 2 {
+            break;
+        }
+    }
+    parts.join(" ")
+}
+
+/// A measured timing to a tenth of a second: `0.4s`, `12.0s`.
+pub fn took(took: Duration) -> String {
+    format!("{:.1}s", took.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_keep_two_units() {
+        assert_eq!(seconds(0), "0s");
+        assert_eq!(seconds(45), "45s");
+        assert_eq!(seconds(192), "3m 12s");
+        assert_eq!(seconds(3 * 3600 + 5), "3h");
+        assert_eq!(seconds(2 * 86_400 + 4 * 3600 + 60), "2d 4h");
+        assert_eq!(duration(Duration::from_secs(300)), "5m");
+    }
+
+    #[test]
+    fn timings_have_a_tenth() {
+        assert_eq!(took(Duration::from_millis(1234)), "1.2s");
+    }
+}

@@ -1,0 +1,319 @@
+//! Running steps one by one: each action (start, stop, restart, run, sh,
+//! exec, check, backup, wait, note, rotate, http) done through the shared
+//! machinery (lifecycle, host commands, probe, rotate) and turned into one
+//! status and message, redacted before anyone sees it.
+
+use std::time::{Duration, Instant};
+
+use crate::confirm;
+use crate::docker::{self, Deployment};
+use crate::grade::{CheckResult, Status};
+use crate::host_command;
+use crate::interrupt::Interrupt;
+use crate::lifecycle::Lifecycle;
+use crate::probe::Probe;
+use crate::redact::Redactor;
+use crate::runbook::model::{Rotate, RotateEncoding, Step};
+
+use super::{Outcome, Setup, describe, is_destructive, rotate};
+
+/// How long a `run`, `sh` or `exec` step may take when it does not say.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What the steps run against.
+pub(super) struct Engine<'a> {
+    pub setup: Setup<'a>,
+    /// `None` when Docker is unreachable: steps that need it fail.
+    pub deployment: Option<&'a Deployment>,
+    pub interrupt: Interrupt,
+    pub redactor: &'a Redactor,
+}
+
+impl Engine<'_> {
+    /// Runs the steps in order, handing each outcome to `record` as soon as
+    /// it is known; stops at the first failure (unless the step continues on
+    /// error), at a declined step, or at a signal.
+    pub(super) async fn run(
+        &self,
+        steps: &[Step],
+        mut record: impl FnMut(&Outcome),
+    ) -> Vec<Outcome> {
+        let progress = self.setup.progress;
+        let mut outcomes = Vec::new();
+        let total = steps.len();
+        for (index, step) in steps.iter().enumerate() {
+            let number = index + 1;
+            let described = describe(step);
+            if self.interrupt.is_raised() {
+                break;
+            }
+            let started_at = jiff::Timestamp::now();
+            let clock = Instant::now();
+            progress.say(format!("step {number}/{total}: {described}"));
+            let (status, message) = if is_destructive(step) && !self.confirmed(&described) {
+                (
+                    Status::Warn,
+                    "declined by the operator: the steps stop here".to_string(),
+                )
+            } else {
+                self.run_one(step).await
+            };
+            let message = self.redactor.redact(&message).into_owned();
+            progress.say(format!("step {number}/{total}: {status}: {message}"));
+            let outcome = Outcome {
+                number,
+                step: described,
+                status,
+                message,
+                started_at,
+                took: clock.elapsed(),
+            };
+            record(&outcome);
+            let declined = outcome.message.starts_with("declined by the operator");
+            let failed = matches!(status, Status::Crit | Status::Unknown);
+            outcomes.push(outcome);
+            if declined || (failed && !step.continue_on_error) {
+                break;
+            }
+        }
+        outcomes
+    }
+
+    fn confirmed(&self, described: &str) -> bool {
+        // `needs_confirmation` has refused a run that needs a yes it cannot get.
+        confirm::confirm(&format!("run `{described}`"), self.setup.yes).unwrap_or(false)
+    }
+
+    async fn run_one(&self, step: &Step) -> (Status, String) {
+        let timeout = step.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
+        if let Some(targets) = &step.start {
+            return self.lifecycle(&targets.value.0, false, true).await;
+        }
+        if let Some(targets) = &step.stop {
+            return self.lifecycle(&targets.value.0, true, false).await;
+        }
+        if let Some(targets) = &step.restart {
+            return self.lifecycle(&targets.value.0, true, true).await;
+        }
+        if let Some(command) = &step.run {
+            return self.host(&command.argv(), timeout).await;
+        }
+        if let Some(script) = &step.sh {
+            let argv = ["sh".to_string(), "-c".to_string(), script.clone()];
+            return self.host(&argv, timeout).await;
+        }
+        if let Some(exec) = &step.exec {
+            return self
+                .exec(&exec.service.value, &exec.command.argv(), timeout)
+                .await;
+        }
+        if let Some(targets) = &step.check {
+            return self.checks(&targets.value.0).await;
+        }
+        if step.backup.is_some() {
+            return match self.setup.backups {
+                Some(backups) => backups.take().await,
+                None => (
+                    Status::Unknown,
+                    "a backup step cannot run inside a backup".to_string(),
+                ),
+            };
+        }
+        if let Some(wait) = &step.wait {
+            return tokio::select! {
+                () = tokio::time::sleep(wait.std()) => (Status::Ok, format!("waited {wait}")),
+                () = self.interrupt.raised() => (Status::Crit, "interrupted while waiting".to_string()),
+            };
+        }
+        if let Some(note) = &step.note {
+            return match confirm::acknowledge(note) {
+                Some(true) => (Status::Ok, "confirmed by the operator".to_string()),
+                Some(false) => (Status::Warn, "not confirmed by the operator".to_string()),
+                None => (
+                    Status::Warn,
+                    "pending: no terminal to confirm it on; do it and note it".to_string(),
+                ),
+            };
+        }
+        if let Some(rotate) = &step.rotate {
+            return self.rotate(rotate).await;
+        }
+        if let Some(http) = &step.http {
+            let runbook = self.setup.runbook;
+            let ca = match &http.ca {
+                Some(path) => match std::fs::read(runbook.resolve(path)) {
+                    Ok(pem) => Some(pem),
+                    Err(e) => {
+                        return (Status::Crit, format!("cannot read `ca` file `{path}`: {e}"));
+                    }
+                },
+                None => None,
+            };
+            let result = Probe::new(self.redactor)
+                .http("http", http, ca.as_deref(), None)
+                .await;
+            return (result.status, result.message);
+        }
+        (Status::Unknown, "the step has no action".to_string())
+    }
+
+    fn deployment(&self) -> Result<&Deployment, (Status, String)> {
+        self.deployment
+            .ok_or_else(|| (Status::Unknown, "Docker is unreachable".to_string()))
+    }
+
+    /// Stops and/or starts services (`all`: every service) with the
+    /// ordering, grace and health waits of shutdown and startup; a restart
+    /// always starts again what it stopped.
+    async fn lifecycle(&self, targets: &[String], stop: bool, start: bool) -> (Status, String) {
+        let runbook = self.setup.runbook;
+        let deployment = match self.deployment() {
+            Ok(d) => d,
+            Err(e) => return e,
+        };
+        let containers = match deployment.list().await {
+            Ok(containers) => containers,
+            Err(e) => return (Status::Unknown, e.to_string()),
+        };
+        let services: Vec<String> = if targets.iter().any(|t| t == "all") {
+            let mut all: Vec<String> = runbook.model.services.keys().cloned().collect();
+            for c in &containers {
+                if !all.contains(&c.service) {
+                    all.push(c.service.clone());
+                }
+            }
+            all
+        } else {
+            targets.to_vec()
+        };
+        let lifecycle = Lifecycle {
+            deployment,
+            progress: self.setup.progress,
+            interrupt: self.interrupt.clone(),
+            section: "step",
+        };
+        let plan = &runbook.plan;
+        let results: Vec<CheckResult> = match (stop, start) {
+            (true, true) => {
+                let done = lifecycle.while_stopped(plan, &services, |_| async {}).await;
+                done.stopped.into_iter().chain(done.started).collect()
+            }
+            (true, false) => {
+                lifecycle
+                    .stop(&plan.stop_order(&services), &containers, plan.grace)
+                    .await
+            }
+            _ => {
+                let deadline = Instant::now() + plan.startup_timeout;
+                lifecycle
+                    .start(
+                        &plan.start_order(&services),
+                        &plan.depends_on,
+                        &containers,
+                        deadline,
+                    )
+                    .await
+            }
+        };
+        summarize(&results, &services.join(", "))
+    }
+
+    async fn host(&self, argv: &[String], timeout: Duration) -> (Status, String) {
+        let dir = &self.setup.runbook.dir;
+        host_command::run(argv, dir, timeout)
+            .await
+            .graded(&argv.join(" "), timeout)
+    }
+
+    /// Runs `argv` in the first running container of `service`.
+    async fn exec(&self, service: &str, argv: &[String], timeout: Duration) -> (Status, String) {
+        let deployment = match self.deployment() {
+            Ok(d) => d,
+            Err(e) => return e,
+        };
+        let containers = match deployment.list().await {
+            Ok(containers) => containers,
+            Err(e) => return (Status::Unknown, e.to_string()),
+        };
+        let Some(container) = docker::running_of(&containers, service) else {
+            return (
+                Status::Crit,
+                format!("no running container of service `{service}`"),
+            );
+        };
+        let outcome =
+            match tokio::time::timeout(timeout, deployment.exec(&container.id, argv)).await {
+                Err(_) => host_command::Outcome::TimedOut,
+                Ok(Err(e)) => host_command::Outcome::Failed(e.to_string()),
+                Ok(Ok(output)) => {
+                    let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
+                    said.push_str(&String::from_utf8_lossy(&output.stderr));
+                    host_command::Outcome::Exited {
+                        code: output.exit_code.and_then(|c| i32::try_from(c).ok()),
+                        output: said,
+                    }
+                }
+            };
+        outcome.graded(&argv.join(" "), timeout)
+    }
+
+    async fn checks(&self, names: &[String]) -> (Status, String) {
+        let containers = match self.deployment {
+            Some(deployment) => deployment.list().await.ok(),
+            None => None,
+        };
+        let docker = match (self.deployment, containers.as_deref()) {
+            (Some(deployment), Some(containers)) => Some((deployment, containers)),
+            _ => None,
+        };
+        let results = Probe::new(self.redactor)
+            .named(self.setup.runbook, names, docker)
+            .await;
+        summarize(&results, &names.join(", "))
+    }
+
+    async fn rotate(&self, rotate: &Rotate) -> (Status, String) {
+        let path = self.setup.runbook.resolve(&rotate.file);
+        let key = rotate.key.clone();
+        let bytes = rotate.bytes.unwrap_or(rotate::DEFAULT_BYTES);
+        let encoding = rotate.encoding.unwrap_or(RotateEncoding::Base64url);
+        let at = jiff::Timestamp::now();
+        let rotated =
+            tokio::task::spawn_blocking(move || rotate::rotate(&path, &key, bytes, encoding, at))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+        let kept = match rotated {
+            Ok(kept) => kept,
+            Err(reason) => return (Status::Crit, reason),
+        };
+        let kept_name = kept
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let done = format!(
+            "{} in {}: a new {bytes}-byte value; the previous file is kept as {kept_name}",
+            rotate.key, rotate.file
+        );
+        if rotate.restart.is_empty() {
+            return (Status::Ok, done);
+        }
+        let services: Vec<String> = rotate.restart.iter().map(|s| s.value.clone()).collect();
+        let (status, restarted) = self.lifecycle(&services, true, true).await;
+        (status, format!("{done}; {restarted}"))
+    }
+}
+
+/// One status and message for a set of results: the worst, and what failed.
+pub(crate) fn summarize(results: &[CheckResult], what: &str) -> (Status, String) {
+    let status = Status::worst(results.iter().map(|r| r.status));
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r.status != Status::Ok)
+        .map(|r| format!("{}: {}", r.name, r.message))
+        .collect();
+    if failed.is_empty() {
+        (Status::Ok, format!("{what}: ok"))
+    } else {
+        (status, failed.join("; "))
+    }
+}
