@@ -1,4 +1,4 @@
-//! The grading vocabulary every section shares: a `Status` (ok, warn, crit,
+//! The grading vocabulary every command shares: a `Status` (ok, warn, crit,
 //! unknown), the `CheckResult` each check produces, and the threshold maths
 //! that turns a measured figure into a status.
 //!

@@ -32,7 +32,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The status and message of a command's outcome: `` `cmd` succeeded:
-    /// "its last lines" ``, `` `cmd` failed with exit code 1: "…" ``,
+    /// "its last lines" ``, `` `cmd` exited 1: "…" ``,
     /// `` `cmd` did not finish within 5m: killed ``.
     pub fn graded(&self, shown: &str, timeout: Duration) -> (Status, String) {
         match self {
@@ -43,8 +43,8 @@ impl Outcome {
             Outcome::Exited { code, output } => (
                 Status::Crit,
                 format!(
-                    "`{shown}` failed with {}{}",
-                    code.map_or("a signal".to_string(), |c| format!("exit code {c}")),
+                    "`{shown}` exited {}{}",
+                    code.map_or("on a signal".to_string(), |c| c.to_string()),
                     tail(output)
                 ),
             ),
@@ -150,7 +150,7 @@ mod tests {
         };
         assert_eq!(
             failed.graded("up", ten),
-            (Status::Crit, "`up` failed with exit code 2".into())
+            (Status::Crit, "`up` exited 2".into())
         );
         assert_eq!(
             Outcome::TimedOut.graded("up", ten),

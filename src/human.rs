@@ -35,6 +35,14 @@ pub fn seconds(seconds: u64) -> String {
     parts.join(" ")
 }
 
+/// Whole seconds from `from` to `to` (none when `to` comes first).
+pub fn seconds_between(from: jiff::Timestamp, to: jiff::Timestamp) -> u64 {
+    to.as_second()
+        .saturating_sub(from.as_second())
+        .max(0)
+        .unsigned_abs()
+}
+
 /// A measured timing to a tenth of a second: `0.4s`, `12.0s`.
 pub fn took(took: Duration) -> String {
     format!("{:.1}s", took.as_secs_f64())

@@ -31,10 +31,6 @@ use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::runbook::units;
 
-/// The log window when the runbook's `logs` gives no `since`.
-const DEFAULT_LOG_WINDOW: Duration = Duration::from_secs(24 * 3600);
-/// How old the newest backup may be when `backup.max_age` is not given.
-const DEFAULT_MAX_AGE: Duration = Duration::from_secs(26 * 3600);
 /// The pause between runs under `--wait`.
 const WAIT_PAUSE: Duration = Duration::from_secs(2);
 
@@ -189,138 +185,7 @@ async fn one_pass(
             .map(|(label, job)| bounded(deadline, seconds, label, job)),
     );
 
-    let docker_part = async {
-        let mut results = Vec::new();
-        let exec_checks: Vec<_> = runbook
-            .model
-            .checks
-            .iter()
-            .filter(|(_, check)| check.exec.is_some() && options.wants(Part::Checks))
-            .collect();
-        let logs = runbook
-            .model
-            .logs
-            .as_ref()
-            .filter(|_| options.wants(Part::Logs));
-        if !options.wants(Part::Containers) && logs.is_none() && exec_checks.is_empty() {
-            return (results, Vec::new());
-        }
-        let listed = async {
-            let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
-            tracing::debug!("connected to Docker");
-            let mut refs = deployment.list().await?;
-            tracing::debug!(containers = refs.len(), "listed");
-            refs.sort_by_key(|c| runbook.plan.startup_position(&c.service));
-            Ok::<_, Error>((deployment, refs))
-        };
-        let (deployment, refs) = match timeout_at(deadline, listed).await {
-            Ok(Ok(listed)) => listed,
-            Ok(Err(e)) => {
-                results.push(CheckResult::new(
-                    "docker",
-                    "engine",
-                    Status::Unknown,
-                    e.to_string(),
-                ));
-                for (name, _) in exec_checks {
-                    results.push(CheckResult::new(
-                        "checks",
-                        name,
-                        Status::Unknown,
-                        "Docker is unreachable",
-                    ));
-                }
-                return (results, Vec::new());
-            }
-            Err(_) => {
-                let message =
-                    "Docker did not list the containers before the run's deadline (--timeout)";
-                results.push(CheckResult::new(
-                    "docker",
-                    "engine",
-                    Status::Unknown,
-                    message,
-                ));
-                return (results, Vec::new());
-            }
-        };
-        let (deployment, refs) = (&deployment, &refs);
-
-        let mut work: Vec<(String, Work<'_>)> = Vec::new();
-        for (name, check) in exec_checks {
-            let probe = &probe;
-            work.push((
-                format!("checks {name}"),
-                Box::pin(async move {
-                    vec![
-                        probe
-                            .check(&runbook.dir, name, check, Some((deployment, refs)))
-                            .await,
-                    ]
-                }),
-            ));
-        }
-        // After the execs: their requests go out first, ahead of 50 log streams.
-        if let Some(logs) = logs {
-            work.push((
-                "logs all".into(),
-                Box::pin(scan_logs(runbook, deployment, refs, logs, redactor)),
-            ));
-        }
-        let inspected = async {
-            if !options.wants(Part::Containers) {
-                return (Vec::new(), Vec::new());
-            }
-            match timeout_at(deadline, deployment.inspect(refs)).await {
-                Ok(Ok(containers)) => {
-                    tracing::debug!("inspected");
-                    (grade_containers(runbook, &containers, previous), containers)
-                }
-                Ok(Err(e)) => (
-                    vec![CheckResult::new(
-                        "docker",
-                        "engine",
-                        Status::Unknown,
-                        e.to_string(),
-                    )],
-                    Vec::new(),
-                ),
-                Err(_) => {
-                    let message =
-                        "containers were not inspected before the run's deadline (--timeout)";
-                    (
-                        vec![CheckResult::new(
-                            "docker",
-                            "engine",
-                            Status::Unknown,
-                            message,
-                        )],
-                        Vec::new(),
-                    )
-                }
-            }
-        };
-        let ((graded, containers), batches) = tokio::join!(
-            inspected,
-            join_all(
-                work.into_iter()
-                    .map(|(label, job)| bounded(deadline, seconds, label, job))
-            )
-        );
-        results.extend(graded);
-        // Exec checks come back first (runbook order); logs go before them.
-        let mut batches = batches;
-        if logs.is_some()
-            && let Some(logs) = batches.pop()
-        {
-            results.extend(logs);
-        }
-        for batch in batches {
-            results.extend(batch);
-        }
-        (results, containers)
-    };
-
+    let docker_part = docker_part(runbook, options, previous, &probe, redactor, deadline);
     let ((docker_results, containers), independent) = tokio::join!(docker_part, independent);
     let host = match host {
         Some(task) => task.await.ok(),
@@ -337,6 +202,148 @@ async fn one_pass(
         host,
         containers,
     }
+}
+
+/// The parts that need Docker: the containers graded, exec checks and the
+/// log scan, all started as soon as the container list is in, under the
+/// run's deadline. The results, and the inspected containers the history
+/// keeps.
+async fn docker_part(
+    runbook: &Runbook,
+    options: &Options,
+    previous: Option<&Record>,
+    probe: &Probe<'_>,
+    redactor: &Redactor,
+    deadline: tokio::time::Instant,
+) -> (Vec<CheckResult>, Vec<Container>) {
+    let seconds = options.timeout.as_secs();
+    let mut results = Vec::new();
+    let exec_checks: Vec<_> = runbook
+        .model
+        .checks
+        .iter()
+        .filter(|(_, check)| check.exec.is_some() && options.wants(Part::Checks))
+        .collect();
+    let logs = runbook
+        .model
+        .logs
+        .as_ref()
+        .filter(|_| options.wants(Part::Logs));
+    if !options.wants(Part::Containers) && logs.is_none() && exec_checks.is_empty() {
+        return (results, Vec::new());
+    }
+    let listed = async {
+        let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
+        tracing::debug!("connected to Docker");
+        let mut refs = deployment.list().await?;
+        tracing::debug!(containers = refs.len(), "listed");
+        refs.sort_by_key(|c| runbook.plan.startup_position(&c.service));
+        Ok::<_, Error>((deployment, refs))
+    };
+    let (deployment, refs) = match timeout_at(deadline, listed).await {
+        Ok(Ok(listed)) => listed,
+        Ok(Err(e)) => {
+            results.push(CheckResult::new(
+                "docker",
+                "engine",
+                Status::Unknown,
+                e.to_string(),
+            ));
+            for (name, _) in exec_checks {
+                results.push(CheckResult::new(
+                    "checks",
+                    name,
+                    Status::Unknown,
+                    "Docker is unreachable",
+                ));
+            }
+            return (results, Vec::new());
+        }
+        Err(_) => {
+            let message =
+                "Docker did not list the containers before the run's deadline (--timeout)";
+            results.push(CheckResult::new(
+                "docker",
+                "engine",
+                Status::Unknown,
+                message,
+            ));
+            return (results, Vec::new());
+        }
+    };
+    let (deployment, refs) = (&deployment, &refs);
+
+    let mut work: Vec<(String, Work<'_>)> = Vec::new();
+    for (name, check) in exec_checks {
+        work.push((
+            format!("checks {name}"),
+            Box::pin(async move {
+                vec![
+                    probe
+                        .check(&runbook.dir, name, check, Some((deployment, refs)))
+                        .await,
+                ]
+            }),
+        ));
+    }
+    // After the execs: their requests go out first, ahead of 50 log streams.
+    if let Some(logs) = logs {
+        work.push((
+            "logs all".into(),
+            Box::pin(scan_logs(runbook, deployment, refs, logs, redactor)),
+        ));
+    }
+    let inspected = async {
+        if !options.wants(Part::Containers) {
+            return (Vec::new(), Vec::new());
+        }
+        match timeout_at(deadline, deployment.inspect(refs)).await {
+            Ok(Ok(containers)) => {
+                tracing::debug!("inspected");
+                (grade_containers(runbook, &containers, previous), containers)
+            }
+            Ok(Err(e)) => (
+                vec![CheckResult::new(
+                    "docker",
+                    "engine",
+                    Status::Unknown,
+                    e.to_string(),
+                )],
+                Vec::new(),
+            ),
+            Err(_) => {
+                let message = "containers were not inspected before the run's deadline (--timeout)";
+                (
+                    vec![CheckResult::new(
+                        "docker",
+                        "engine",
+                        Status::Unknown,
+                        message,
+                    )],
+                    Vec::new(),
+                )
+            }
+        }
+    };
+    let ((graded, containers), batches) = tokio::join!(
+        inspected,
+        join_all(
+            work.into_iter()
+                .map(|(label, job)| bounded(deadline, seconds, label, job))
+        )
+    );
+    results.extend(graded);
+    // Exec checks come back first (runbook order); logs go before them.
+    let mut batches = batches;
+    if logs.is_some()
+        && let Some(logs) = batches.pop()
+    {
+        results.extend(logs);
+    }
+    for batch in batches {
+        results.extend(batch);
+    }
+    (results, containers)
 }
 
 /// The job's results, or one unknown result naming it if the deadline comes first.
@@ -421,7 +428,7 @@ async fn scan_logs(
             "`logs.match` does not compile",
         )];
     };
-    let window = logs.since.map_or(DEFAULT_LOG_WINDOW, units::Duration::std);
+    let window = runbook.plan.log_window;
     let since = jiff::Timestamp::now()
         .checked_sub(jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::ZERO))
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
@@ -497,7 +504,7 @@ async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
         return Vec::new();
     };
     let dir = runbook.resolve(&backup.dir);
-    let max_age = backup.max_age.map_or(DEFAULT_MAX_AGE, units::Duration::std);
+    let max_age = runbook.plan.backup_max_age;
     let disk_limits = runbook.plan.thresholds.disk;
     let shown = backup.dir.clone();
     let found = tokio::task::spawn_blocking(move || {

@@ -2,8 +2,6 @@
 //! order) and start them again (dependency order, waiting until ready).
 //! `--with-dependents` takes along everything that depends on them.
 
-use std::time::Instant;
-
 use serde_json::json;
 
 use crate::confirm::confirm;
@@ -29,7 +27,6 @@ pub async fn run(
     report: &mut Report,
 ) -> Result<(), Error> {
     let project = runbook.require_project("restart")?;
-    let (grace, timeout) = (runbook.plan.grace, runbook.plan.startup_timeout);
     let deployment = Deployment::connect(Some(project.clone())).await?;
     let containers = deployment.list().await?;
     let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();
@@ -53,17 +50,8 @@ pub async fn run(
     if options.services.is_empty() {
         targets = known.iter().map(|s| s.to_string()).collect();
     }
-    let start_tiers: Vec<Vec<String>> = all_tiers
-        .iter()
-        .map(|tier| {
-            tier.iter()
-                .filter(|s| targets.contains(s))
-                .cloned()
-                .collect::<Vec<_>>()
-        })
-        .filter(|tier| !tier.is_empty())
-        .collect();
-    let stop_tiers: Vec<Vec<String>> = start_tiers.iter().rev().cloned().collect();
+    let start_tiers = runbook.plan.start_order(&targets);
+    let stop_tiers = runbook.plan.stop_order(&targets);
 
     if options.dry_run {
         report.extra.insert(
@@ -102,47 +90,14 @@ pub async fn run(
         ));
     }
 
+    // What was stopped starts again, even after Ctrl-C or SIGTERM or a
+    // failed stop: a restart must not leave the deployment down.
     let lifecycle = Lifecycle::listening(&deployment, progress, "restart");
     let interrupt = lifecycle.interrupt.clone();
-    let stopped = lifecycle.stop(&stop_tiers, &containers, grace).await;
-    let after_stop = deployment.list().await?;
-    let deadline = Instant::now() + timeout;
-    // What was stopped starts again, even after Ctrl-C or SIGTERM: a signal
-    // must not leave the deployment down.
-    let lifecycle = Lifecycle {
-        interrupt: crate::interrupt::Interrupt::never(),
-        ..lifecycle
-    };
-    let started = if stopped.iter().all(|r| r.status == Status::Ok) {
-        lifecycle
-            .start(
-                &start_tiers,
-                &runbook.plan.depends_on,
-                &after_stop,
-                deadline,
-            )
-            .await
-    } else {
-        // A service that would not stop is not started on top of itself; the
-        // others start again so the deployment is not left half down.
-        let failed: Vec<&str> = stopped
-            .iter()
-            .filter(|r| r.status != Status::Ok)
-            .map(|r| r.name.as_str())
-            .collect();
-        let tiers: Vec<Vec<String>> = start_tiers
-            .iter()
-            .map(|t| {
-                t.iter()
-                    .filter(|s| !failed.contains(&s.as_str()))
-                    .cloned()
-                    .collect()
-            })
-            .collect();
-        lifecycle
-            .start(&tiers, &runbook.plan.depends_on, &after_stop, deadline)
-            .await
-    };
+    let done = lifecycle
+        .while_stopped(&runbook.plan, &targets, |_| async {})
+        .await;
+    let (stopped, started) = (done.stopped, done.started);
     // One result per service: how it stopped and how it started.
     for service in start_tiers.iter().flatten() {
         let stop = stopped.iter().find(|r| r.name == *service);

@@ -3,11 +3,13 @@
 //! everything stopped. `--emergency` kills every container at once.
 //! Disruptive: asks on a terminal, needs `--yes` without one.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::commands::backup::AsStep;
 use crate::confirm::confirm;
-use crate::docker::{ContainerRef, Deployment, State};
+use crate::docker::{ContainerRef, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::lifecycle::Lifecycle;
@@ -55,32 +57,10 @@ pub async fn run(
         .into_iter()
         .rev()
         .collect();
-    let running = containers.iter().filter(|c| is_up(c)).count();
+    let running = containers.iter().filter(|c| c.state.is_up()).count();
 
     if options.dry_run {
-        let how = if options.emergency {
-            "kill at once, no order, no grace".to_string()
-        } else {
-            format!("stop with {} grace", units::Duration(grace))
-        };
-        report.extra.insert(
-            "plan".into(),
-            json!({"tiers": tiers, "emergency": options.emergency}),
-        );
-        report.blocks.push(Block::Table {
-            header: vec!["order", "services", "action"],
-            rows: tiers
-                .iter()
-                .enumerate()
-                .map(|(n, tier)| vec![(n + 1).to_string(), tier.join(", "), how.clone()])
-                .collect(),
-        });
-        report.results.push(CheckResult::new(
-            "shutdown",
-            "dry-run",
-            Status::Ok,
-            "dry run: nothing was changed",
-        ));
+        show_plan(&tiers, options.emergency, grace, report);
         return Ok(());
     }
     if running == 0 {
@@ -106,20 +86,8 @@ pub async fn run(
         ));
     }
 
-    if options.backup {
-        let mut backup = Report::new("backup", &report.runbook, jiff::Timestamp::now());
-        super::backup::create(runbook, false, &options.state_dir, progress, &mut backup).await?;
-        let failed = matches!(backup.status(), Status::Crit | Status::Unknown);
-        report.results.extend(backup.results);
-        if failed && !options.force {
-            report.results.push(CheckResult::new(
-                "shutdown",
-                "aborted",
-                Status::Crit,
-                "the backup failed, so nothing was stopped (--force shuts down anyway)",
-            ));
-            return Ok(());
-        }
+    if options.backup && !backup_first(runbook, options, progress, report).await? {
+        return Ok(());
     }
 
     // The hooks belong to an orderly shutdown; an emergency kill waits for nothing.
@@ -160,12 +128,69 @@ pub async fn run(
     }
     // Verify: nothing of the project runs any more.
     let after = deployment.list().await?;
-    let still: Vec<&str> = after
+    report.results.push(verify(&project, &after));
+    Ok(())
+}
+
+/// The dry run: the tiers in stopping order and what happens to each.
+fn show_plan(tiers: &[Vec<String>], emergency: bool, grace: Duration, report: &mut Report) {
+    let how = if emergency {
+        "kill at once, no order, no grace".to_string()
+    } else {
+        format!("stop with {} grace", units::Duration(grace))
+    };
+    report.extra.insert(
+        "plan".into(),
+        json!({"tiers": tiers, "emergency": emergency}),
+    );
+    report.blocks.push(Block::Table {
+        header: vec!["order", "services", "action"],
+        rows: tiers
+            .iter()
+            .enumerate()
+            .map(|(n, tier)| vec![(n + 1).to_string(), tier.join(", "), how.clone()])
+            .collect(),
+    });
+    report.results.push(CheckResult::new(
+        "shutdown",
+        "dry-run",
+        Status::Ok,
+        "dry run: nothing was changed",
+    ));
+}
+
+/// `--backup`: a backup before anything stops; whether the shutdown goes on
+/// (it does not when the backup failed, unless `--force`).
+async fn backup_first(
+    runbook: &Runbook,
+    options: &Options,
+    progress: Progress,
+    report: &mut Report,
+) -> Result<bool, Error> {
+    let mut backup = Report::new("backup", &report.runbook, jiff::Timestamp::now());
+    super::backup::create(runbook, false, &options.state_dir, progress, &mut backup).await?;
+    let failed = matches!(backup.status(), Status::Crit | Status::Unknown);
+    report.results.extend(backup.results);
+    if failed && !options.force {
+        report.results.push(CheckResult::new(
+            "shutdown",
+            "aborted",
+            Status::Crit,
+            "the backup failed, so nothing was stopped (--force shuts down anyway)",
+        ));
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Nothing of the project runs any more.
+fn verify(project: &str, containers: &[ContainerRef]) -> CheckResult {
+    let still: Vec<&str> = containers
         .iter()
-        .filter(|c| is_up(c))
+        .filter(|c| c.state.is_up())
         .map(|c| c.name.as_str())
         .collect();
-    report.results.push(if still.is_empty() {
+    if still.is_empty() {
         CheckResult::new(
             "shutdown",
             "verify",
@@ -179,13 +204,5 @@ pub async fn run(
             Status::Crit,
             format!("still running: {}", still.join(", ")),
         )
-    });
-    Ok(())
-}
-
-fn is_up(container: &ContainerRef) -> bool {
-    matches!(
-        container.state,
-        State::Running | State::Restarting | State::Paused
-    )
+    }
 }

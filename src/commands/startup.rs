@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::commands::backup::AsStep;
@@ -16,12 +15,11 @@ use crate::grade::{CheckResult, Status};
 use crate::host::{DiskUsage, HostSnapshot};
 use crate::host_command;
 use crate::lifecycle::Lifecycle;
-use crate::probe::Probe;
+use crate::probe;
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
-use crate::runbook::units;
 use crate::steps::{Setup, hooks};
 
 const UP_EXAMPLE: &str = "[docker, compose, up, -d, --no-start]";
@@ -134,7 +132,7 @@ pub async fn run(
     // Verify: the runbook's checks, then the success criteria.
     report
         .results
-        .extend(verify_checks(runbook, &deployment).await?);
+        .extend(probe::verify_checks(runbook, &deployment).await?);
     let containers = deployment.list().await?;
     report
         .results
@@ -142,36 +140,6 @@ pub async fn run(
     let after = startup.map(|s| s.after.as_slice()).unwrap_or_default();
     hooks::run(hook_setup, "startup.after", after, report).await;
     Ok(())
-}
-
-/// The `startup.verify` checks, run concurrently against the deployment
-/// (after a startup, and after a restore).
-pub(super) async fn verify_checks(
-    runbook: &Runbook,
-    deployment: &Deployment,
-) -> Result<Vec<CheckResult>, Error> {
-    let verify = runbook
-        .model
-        .startup
-        .as_ref()
-        .map(|s| s.verify.as_slice())
-        .unwrap_or_default();
-    if verify.is_empty() {
-        return Ok(Vec::new());
-    }
-    let redactor = runbook.redactor();
-    let probe = Probe::new(&redactor);
-    let containers = deployment.list().await?;
-    Ok(join_all(verify.iter().filter_map(|name| {
-        let check = runbook.model.checks.get(&name.value)?;
-        Some(probe.check(
-            &runbook.dir,
-            &name.value,
-            check,
-            Some((deployment, &containers)),
-        ))
-    }))
-    .await)
 }
 
 /// Free memory and disk, the listed files, and Docker: all must pass before anything starts.
@@ -279,45 +247,15 @@ async fn run_up(
     timeout: Duration,
     redactor: &Redactor,
 ) -> CheckResult {
-    let shown = argv.join(" ");
-    let (status, message) = match host_command::run(argv, &runbook.dir, timeout).await {
-        host_command::Outcome::Exited {
-            code: Some(0),
-            output,
-        } => (Status::Ok, format!("`{shown}` succeeded{}", tail(&output))),
-        host_command::Outcome::Exited { code, output } => (
-            Status::Crit,
-            format!(
-                "`{shown}` failed with {}{}",
-                code.map_or("a signal".to_string(), |c| format!("exit code {c}")),
-                tail(&output)
-            ),
-        ),
-        host_command::Outcome::TimedOut => (
-            Status::Crit,
-            format!(
-                "`{shown}` did not finish within {}",
-                units::Duration(timeout)
-            ),
-        ),
-        host_command::Outcome::Failed(reason) => (Status::Crit, reason),
-    };
+    let (status, message) = host_command::run(argv, &runbook.dir, timeout)
+        .await
+        .graded(&argv.join(" "), timeout);
     CheckResult::new(
         "startup",
         "up",
         status,
         redactor.redact(&message).into_owned(),
     )
-}
-
-/// `: "last lines of the output"`.
-fn tail(output: &str) -> String {
-    let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.is_empty() {
-        return String::new();
-    }
-    let last = lines[lines.len().saturating_sub(3)..].join(" / ");
-    format!(": {last:?}")
 }
 
 /// Host memory below its crit threshold; no service restarting.

@@ -1,6 +1,6 @@
 //! The runbook: the YAML file that describes one deployment and how to run
 //! it. `load` finds and parses it, `validate` checks what parsing cannot, and
-//! `Plan` is the resolved form every section works from.
+//! `Plan` is the resolved form every command works from.
 
 mod command;
 mod load;

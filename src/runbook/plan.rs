@@ -1,5 +1,5 @@
 //! The resolved plan of a runbook: what `validate` prints and what the
-//! sections work from. Defaults are filled in here, once, so no section has
+//! commands work from. Defaults are filled in here, once, so no command has
 //! to know what an absent key means.
 
 use std::time::Duration;
@@ -31,6 +31,21 @@ pub struct Plan {
     pub grace: Duration,
     pub checks: Vec<PlannedCheck>,
     pub backup: Vec<PlannedItem>,
+    /// How far back the log scan reads (`logs.since`).
+    #[serde(skip)]
+    pub log_window: Duration,
+    /// How old the newest backup may be (`backup.max_age`).
+    #[serde(skip)]
+    pub backup_max_age: Duration,
+    /// Where incidents are kept (`incident.dir`), as written.
+    #[serde(skip)]
+    pub incident_dir: String,
+    /// The severities and how soon each must be answered, as written (`15m`).
+    #[serde(skip)]
+    pub severities: Vec<(String, String)>,
+    /// Log lines of each service in an incident's evidence.
+    #[serde(skip)]
+    pub evidence_log_lines: u32,
 }
 
 /// Host thresholds, with the operators' defaults for whatever the runbook leaves out.
@@ -76,6 +91,18 @@ impl Default for HostThresholds {
 const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Docker's own default grace before it kills a stopping container.
 const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+/// The log window when `logs.since` is not given.
+const DEFAULT_LOG_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How old the newest backup may be when `backup.max_age` is not given: a
+/// daily backup, with two hours to spare.
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(26 * 3600);
+/// Where incidents go when the runbook has no `incident:` section.
+const DEFAULT_INCIDENT_DIR: &str = "./incidents";
+/// The operators' severities, when the runbook lists none.
+const DEFAULT_SEVERITIES: [(&str, &str); 4] =
+    [("P1", "15m"), ("P2", "1h"), ("P3", "4h"), ("P4", "24h")];
+/// Log lines of each service in the evidence, when the runbook does not say.
+const DEFAULT_LOG_LINES: u32 = 200;
 
 fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(duration.as_secs_f64())
@@ -126,6 +153,27 @@ impl Plan {
                 .map_or(DEFAULT_GRACE, |g| g.std()),
             checks: checks(model),
             backup: backup_items(model),
+            log_window: model
+                .logs
+                .as_ref()
+                .and_then(|l| l.since)
+                .map_or(DEFAULT_LOG_WINDOW, |d| d.std()),
+            backup_max_age: model
+                .backup
+                .as_ref()
+                .and_then(|b| b.max_age)
+                .map_or(DEFAULT_MAX_AGE, |d| d.std()),
+            incident_dir: model
+                .incident
+                .as_ref()
+                .map_or(DEFAULT_INCIDENT_DIR.to_string(), |i| i.dir.clone()),
+            severities: severities(model),
+            evidence_log_lines: model
+                .incident
+                .as_ref()
+                .and_then(|i| i.evidence.as_ref())
+                .and_then(|e| e.log_lines)
+                .unwrap_or(DEFAULT_LOG_LINES),
         }
     }
 }
@@ -194,6 +242,21 @@ impl Plan {
             }
         }
         found
+    }
+}
+
+/// The severities and their response times, as written (`15m`).
+fn severities(model: &Model) -> Vec<(String, String)> {
+    match &model.incident {
+        Some(incident) if !incident.severities.is_empty() => incident
+            .severities
+            .iter()
+            .map(|(name, s)| (name.clone(), s.respond_within.to_string()))
+            .collect(),
+        _ => DEFAULT_SEVERITIES
+            .iter()
+            .map(|(name, within)| (name.to_string(), within.to_string()))
+            .collect(),
     }
 }
 

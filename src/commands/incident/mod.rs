@@ -4,10 +4,14 @@
 //! write the timeline; `close` writes the post-mortem; `list`, `show` and
 //! `bundle` look after the records.
 
+mod bundle;
+mod close;
 mod evidence;
+mod list;
+mod note;
 mod open;
-mod records;
 mod run;
+mod show;
 
 use std::path::PathBuf;
 
@@ -17,14 +21,6 @@ use crate::progress::Progress;
 use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::runbook::model::Incident;
-
-/// Where incidents go when the runbook has no `incident:` section.
-const DEFAULT_DIR: &str = "./incidents";
-/// The operators' severities, when the runbook lists none.
-const DEFAULT_SEVERITIES: [(&str, &str); 4] =
-    [("P1", "15m"), ("P2", "1h"), ("P3", "4h"), ("P4", "24h")];
-/// Log lines of each service in the evidence, when the runbook does not say.
-const DEFAULT_LOG_LINES: u32 = 200;
 
 /// What `opsbook incident` was asked to do.
 pub enum Action {
@@ -71,7 +67,7 @@ pub async fn run(
         Action::Open { severity, title } => {
             open::open(runbook, &store, severity, title, options, progress, report).await
         }
-        Action::Note { id, text } => records::note(runbook, &store, id, text, report),
+        Action::Note { id, text } => note::note(runbook, &store, id, text, report),
         Action::Run {
             id,
             playbook,
@@ -82,10 +78,10 @@ pub async fn run(
             )
             .await
         }
-        Action::List => records::list(&store, report),
-        Action::Show { id } => records::show(&store, id, report),
-        Action::Close { id, summary } => records::close(runbook, &store, id, summary, report),
-        Action::Bundle { id } => records::bundle(&store, id, report),
+        Action::List => list::list(&store, report),
+        Action::Show { id } => show::show(&store, id, report),
+        Action::Close { id, summary } => close::close(runbook, &store, id, summary, report),
+        Action::Bundle { id } => bundle::bundle(&store, id, report),
     }
 }
 
@@ -94,21 +90,5 @@ fn settings(runbook: &Runbook) -> Option<&Incident> {
 }
 
 fn store(runbook: &Runbook) -> Store {
-    let dir = settings(runbook).map_or(DEFAULT_DIR, |i| i.dir.as_str());
-    Store::new(runbook.resolve(dir))
-}
-
-/// The severities and their response times, as written (`15m`).
-fn severities(runbook: &Runbook) -> Vec<(String, String)> {
-    match settings(runbook) {
-        Some(incident) if !incident.severities.is_empty() => incident
-            .severities
-            .iter()
-            .map(|(name, s)| (name.clone(), s.respond_within.to_string()))
-            .collect(),
-        _ => DEFAULT_SEVERITIES
-            .iter()
-            .map(|(name, within)| (name.to_string(), within.to_string()))
-            .collect(),
-    }
+    Store::new(runbook.resolve(&runbook.plan.incident_dir))
 }

@@ -11,7 +11,7 @@ use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 
-use super::{DEFAULT_LOG_LINES, Options, evidence, settings, severities};
+use super::{Options, evidence, settings};
 
 pub(super) async fn open(
     runbook: &Runbook,
@@ -22,7 +22,7 @@ pub(super) async fn open(
     progress: Progress,
     report: &mut Report,
 ) -> Result<(), Error> {
-    let known = severities(runbook);
+    let known = &runbook.plan.severities;
     let Some((severity, within)) = known
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(severity))
@@ -61,10 +61,7 @@ pub(super) async fn open(
     )?;
     progress.say(format!("incident {id} opened; capturing evidence"));
 
-    let log_lines = settings(runbook)
-        .and_then(|i| i.evidence.as_ref())
-        .and_then(|e| e.log_lines)
-        .unwrap_or(DEFAULT_LOG_LINES);
+    let log_lines = runbook.plan.evidence_log_lines;
     let clock = std::time::Instant::now();
     let captured =
         evidence::capture(runbook, &options.state_dir, &folder, &redactor, log_lines).await;

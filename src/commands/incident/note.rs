@@ -1,0 +1,40 @@
+//! `incident note ID TEXT`: a timestamped note on an open incident's
+//! timeline, redacted.
+
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::incident::{Entry, EntryKind, Store};
+use crate::render::Report;
+use crate::runbook::Runbook;
+
+pub(super) fn note(
+    runbook: &Runbook,
+    store: &Store,
+    id: &str,
+    text: &str,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let (incident, _) = store.open(id)?;
+    if !incident.is_open() {
+        return Err(Error::Usage(format!(
+            "incident {id} is closed: its post-mortem is written"
+        )));
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Error::Usage("the note is empty".into()));
+    }
+    let text = runbook.redactor().redact(text).into_owned();
+    let entry = Entry::new(EntryKind::Note, text);
+    store.append(id, &entry)?;
+    report.results.push(CheckResult::new(
+        "incident",
+        "note",
+        Status::Ok,
+        format!(
+            "noted on {id} at {}",
+            entry.at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        ),
+    ));
+    Ok(())
+}
