@@ -1,6 +1,6 @@
 //! How figures are shown to a person, one way each: sizes (`1.5 GiB`),
-//! lengths of time (`45s`, `3m 12s`, `2d 4h`: the two largest units) and
-//! measured timings (`0.4s`). A runbook's own durations keep the syntax they
+//! lengths of time (`45s`, `3m 12s`, `2d 4h`: the two largest units),
+//! measured timings (`0.4s`) and request latencies (`12 ms`). A runbook's own durations keep the syntax they
 //! were written in (`runbook::units::Duration`).
 
 use std::time::Duration;
@@ -48,6 +48,15 @@ pub fn took(took: Duration) -> String {
     format!("{:.1}s", took.as_secs_f64())
 }
 
+/// A request's latency: `12 ms` under a second, else `1.25 s`.
+pub fn latency(latency: Duration) -> String {
+    if latency < Duration::from_secs(1) {
+        format!("{} ms", latency.as_millis())
+    } else {
+        format!("{:.2} s", latency.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +69,12 @@ mod tests {
         assert_eq!(seconds(3 * 3600 + 5), "3h");
         assert_eq!(seconds(2 * 86_400 + 4 * 3600 + 60), "2d 4h");
         assert_eq!(duration(Duration::from_secs(300)), "5m");
+    }
+
+    #[test]
+    fn latencies_read_well() {
+        assert_eq!(latency(Duration::from_millis(12)), "12 ms");
+        assert_eq!(latency(Duration::from_millis(1200)), "1.20 s");
     }
 
     #[test]

@@ -7,11 +7,13 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::docker::{ContainerRef, Deployment, ExecOutput, State};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
+use crate::human;
 use crate::redact::Redactor;
 use crate::runbook::Runbook;
 use crate::runbook::model::{Check, ExecCheck, HttpCheck};
@@ -162,43 +164,10 @@ impl<'a> Probe<'a> {
         for (key, value) in &check.headers {
             request = request.header(key, value);
         }
-        let started = Instant::now();
-        let outcome = async {
-            let mut response = request.send().await?;
-            let mut body = Vec::new();
-            while body.len() < BODY_CAP {
-                match response.chunk().await? {
-                    Some(chunk) => body.extend_from_slice(&chunk),
-                    None => break,
-                }
-            }
-            Ok::<_, reqwest::Error>((response, body))
+        let (response, body, latency) = match fetch(request, timeout).await {
+            Ok(answer) => answer,
+            Err(failed) => return failed,
         };
-        // The request's own timeout covers connect, headers and body; this
-        // one guards against anything that does not honour it.
-        let (response, body) =
-            match tokio::time::timeout(timeout + Duration::from_millis(250), outcome).await {
-                Ok(Ok(answer)) => answer,
-                Ok(Err(e)) if e.is_timeout() => {
-                    return (
-                        Status::Crit,
-                        format!("no answer within {}", units::Duration(timeout)),
-                    );
-                }
-                Err(_) => {
-                    return (
-                        Status::Crit,
-                        format!("no answer within {}", units::Duration(timeout)),
-                    );
-                }
-                Ok(Err(e)) => {
-                    return (
-                        Status::Crit,
-                        format!("request failed: {}", crate::error::one_line(&e)),
-                    );
-                }
-            };
-        let latency = started.elapsed();
         let code = response.status().as_u16();
         let want = check.status.unwrap_or(200);
         if code != want {
@@ -215,44 +184,21 @@ impl<'a> Probe<'a> {
                 format!("body does not contain `{needle}`{}", self.quote_body(&body)),
             );
         }
-        if let Some(fields) = &check.json {
-            let parsed: Value = match serde_json::from_slice(&body) {
-                Ok(value) => value,
-                Err(_) => {
-                    return (
-                        Status::Crit,
-                        format!("body is not JSON{}", self.quote_body(&body)),
-                    );
-                }
-            };
-            for (path, expected) in fields {
-                match lookup(&parsed, path) {
-                    Some(actual) if same(actual, expected) => {}
-                    Some(actual) => {
-                        return (
-                            Status::Crit,
-                            format!(
-                                "`{path}` is {}, expected {expected}",
-                                self.redactor.redact(&actual.to_string())
-                            ),
-                        );
-                    }
-                    None => {
-                        return (
-                            Status::Crit,
-                            format!("`{path}` is missing{}", self.quote_body(&body)),
-                        );
-                    }
-                }
-            }
+        if let Some(fields) = &check.json
+            && let Err(failed) = self.json_fields(fields, &body)
+        {
+            return failed;
         }
-        let mut verdict = (Status::Ok, format!("{code} in {}", show(latency)));
+        let mut verdict = (Status::Ok, format!("{code} in {}", human::latency(latency)));
         if let Some(max) = check.max_latency
             && latency > max.std()
         {
             verdict = (
                 Status::Warn,
-                format!("{code} in {}, slower than max_latency {max}", show(latency)),
+                format!(
+                    "{code} in {}, slower than max_latency {max}",
+                    human::latency(latency)
+                ),
             );
         }
         if let Some(left) = certificate_seconds_left(&response)
@@ -271,6 +217,44 @@ impl<'a> Probe<'a> {
             );
         }
         verdict
+    }
+
+    /// The body's JSON fields against the check's `json:` (dotted paths).
+    fn json_fields(
+        &self,
+        fields: &IndexMap<String, serde_json::Value>,
+        body: &[u8],
+    ) -> Result<(), (Status, String)> {
+        let parsed: Value = match serde_json::from_slice(body) {
+            Ok(value) => value,
+            Err(_) => {
+                return Err((
+                    Status::Crit,
+                    format!("body is not JSON{}", self.quote_body(body)),
+                ));
+            }
+        };
+        for (path, expected) in fields {
+            match lookup(&parsed, path) {
+                Some(actual) if same(actual, expected) => {}
+                Some(actual) => {
+                    return Err((
+                        Status::Crit,
+                        format!(
+                            "`{path}` is {}, expected {expected}",
+                            self.redactor.redact(&actual.to_string())
+                        ),
+                    ));
+                }
+                None => {
+                    return Err((
+                        Status::Crit,
+                        format!("`{path}` is missing{}", self.quote_body(body)),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs an exec check in the first running container of its service.
@@ -444,11 +428,40 @@ fn plain(value: &Value) -> String {
 }
 
 /// `12 ms`, `1.20 s`
-fn show(duration: Duration) -> String {
-    if duration < Duration::from_secs(1) {
-        format!("{} ms", duration.as_millis())
-    } else {
-        format!("{:.2} s", duration.as_secs_f64())
+/// Sends the request and reads the body (up to BODY_CAP): the response, the
+/// body and the latency, or the failed check's status and message.
+async fn fetch(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<(reqwest::Response, Vec<u8>, Duration), (Status, String)> {
+    let started = Instant::now();
+    let outcome = async {
+        let mut response = request.send().await?;
+        let mut body = Vec::new();
+        while body.len() < BODY_CAP {
+            match response.chunk().await? {
+                Some(chunk) => body.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        Ok::<_, reqwest::Error>((response, body))
+    };
+    let no_answer = || {
+        (
+            Status::Crit,
+            format!("no answer within {}", units::Duration(timeout)),
+        )
+    };
+    // The request's own timeout covers connect, headers and body; this
+    // one guards against anything that does not honour it.
+    match tokio::time::timeout(timeout + Duration::from_millis(250), outcome).await {
+        Ok(Ok((response, body))) => Ok((response, body, started.elapsed())),
+        Ok(Err(e)) if e.is_timeout() => Err(no_answer()),
+        Err(_) => Err(no_answer()),
+        Ok(Err(e)) => Err((
+            Status::Crit,
+            format!("request failed: {}", crate::error::one_line(&e)),
+        )),
     }
 }
 
@@ -474,11 +487,5 @@ mod tests {
         assert!(same(&json!(200), &json!("200")));
         assert!(same(&json!("true"), &json!(true)));
         assert!(!same(&json!("degraded"), &json!("ok")));
-    }
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(show(Duration::from_millis(12)), "12 ms");
-        assert_eq!(show(Duration::from_millis(1200)), "1.20 s");
     }
 }

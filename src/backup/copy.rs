@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::docker::{Container, Deployment};
+use crate::docker::{Container, Deployment, State};
 use crate::error::Error;
 use crate::progress::{Meter, Progress};
 use crate::runbook::model::{Backup, Compression};
 
 use super::manifest::{Item, Kind};
 use super::staging::safe;
-use super::writer;
+use super::writer::{self, Written};
 
 /// One thing to copy, resolved before anything is stopped.
 #[derive(Clone)]
@@ -88,11 +88,11 @@ impl Copier<'_> {
             meter.done();
             let item = item?;
             progress.say(format!(
-                "{}: {} → {} in {:.1}s",
+                "{}: {} → {} in {}",
                 item.name,
                 crate::human::bytes(item.size),
                 crate::human::bytes(item.stored_size),
-                started.elapsed().as_secs_f64()
+                crate::human::took(started.elapsed())
             ));
             items.push((item, started.elapsed()));
         }
@@ -106,16 +106,8 @@ impl Copier<'_> {
         source: &Source,
         meter: &Meter,
     ) -> Result<Item, String> {
-        let (deployment, containers, backup, recipients) = (
-            self.deployment,
-            self.containers,
-            self.backup,
-            self.recipients.as_slice(),
-        );
-        let helper_image = self.helper_image.as_deref();
-        let compression = backup.compression;
-        let level = backup.level.as_ref().map(|l| l.value);
-        let extension = match (compression, recipients.is_empty()) {
+        let compression = self.backup.compression;
+        let extension = match (compression, self.recipients.is_empty()) {
             (Compression::Zstd, true) => "zst",
             (Compression::Gzip, true) => "gz",
             (Compression::Zstd, false) => "zst.age",
@@ -124,50 +116,12 @@ impl Copier<'_> {
         let (kind, file, shown, archive_root, written) = match source {
             Source::Volume { name, full } => {
                 let file = format!("volume-{}.tar.{extension}", safe(name));
-                let reader = deployment
-                    .volume_reader(full, helper_image)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let (sender, written) = writer::spawn(
-                    folder.join(&file),
-                    compression,
-                    level,
-                    recipients.to_vec(),
-                    meter.counter(),
-                );
-                let read = deployment
-                    .download(&reader.container, &reader.path, &sender)
-                    .await;
-                drop(sender);
-                let written = written.await.map_err(|e| e.to_string())?;
-                if reader.helper {
-                    let _ = deployment.remove(&reader.container).await;
-                }
-                read.map_err(|e| format!("volume `{name}`: {e}"))?;
-                let root = Path::new(&reader.path)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned());
+                let (root, written) = self.volume(name, full, &folder.join(&file), meter).await?;
                 (Kind::Volume, file, full.clone(), root, written)
             }
             Source::File { name, path } => {
                 let file = format!("file-{}.{extension}", safe(name));
-                let target = folder.join(&file);
-                let path_owned = path.clone();
-                let recipients = recipients.to_vec();
-                let counter = meter.counter();
-                let written = tokio::task::spawn_blocking(move || {
-                    let mut input = std::fs::File::open(&path_owned)?;
-                    writer::copy_from(
-                        &mut input,
-                        &target,
-                        compression,
-                        level,
-                        &recipients,
-                        counter,
-                    )
-                })
-                .await
-                .map_err(|e| e.to_string())?;
+                let written = self.file(path, &folder.join(&file), meter).await?;
                 (Kind::File, file, path.display().to_string(), None, written)
             }
             Source::Dump {
@@ -176,41 +130,11 @@ impl Copier<'_> {
                 argv,
             } => {
                 let file = format!("dump-{}.{extension}", safe(name));
-                let container = containers
-                    .iter()
-                    .find(|c| c.service == *service && c.state == crate::docker::State::Running)
-                    .ok_or_else(|| {
-                        format!("dump `{name}`: no running container of service `{service}`")
-                    })?;
-                let (sender, written) = writer::spawn(
-                    folder.join(&file),
-                    compression,
-                    level,
-                    recipients.to_vec(),
-                    meter.counter(),
-                );
-                let ran = deployment
-                    .exec_streaming(&container.id, argv, &sender)
-                    .await;
-                drop(sender);
-                let written = written.await.map_err(|e| e.to_string())?;
-                let (code, stderr) = ran.map_err(|e| format!("dump `{name}`: {e}"))?;
-                if code != Some(0) {
-                    let said = String::from_utf8_lossy(&stderr);
-                    return Err(format!(
-                        "dump `{name}`: `{}` exited {}: {:?}",
-                        argv.join(" "),
-                        code.map_or("without a code".to_string(), |c| c.to_string()),
-                        said.trim()
-                    ));
-                }
-                (
-                    Kind::Dump,
-                    file,
-                    format!("{service}: {}", argv.join(" ")),
-                    None,
-                    written,
-                )
+                let written = self
+                    .dump(name, service, argv, &folder.join(&file), meter)
+                    .await?;
+                let shown = format!("{service}: {}", argv.join(" "));
+                (Kind::Dump, file, shown, None, written)
             }
         };
         let written =
@@ -222,10 +146,120 @@ impl Copier<'_> {
             archive_root,
             file,
             compression,
-            encrypted: !recipients.is_empty(),
+            encrypted: !self.recipients.is_empty(),
             size: written.size,
             stored_size: written.stored_size,
             sha256: written.sha256,
         })
+    }
+
+    /// A writer for `target` with the backup's compression and recipients.
+    fn writer(
+        &self,
+        target: &Path,
+        meter: &Meter,
+    ) -> (
+        tokio::sync::mpsc::Sender<Vec<u8>>,
+        tokio::task::JoinHandle<std::io::Result<Written>>,
+    ) {
+        writer::spawn(
+            target.to_path_buf(),
+            self.backup.compression,
+            self.backup.level.as_ref().map(|l| l.value),
+            self.recipients.clone(),
+            meter.counter(),
+        )
+    }
+
+    /// A volume's archive, read from a container that mounts it (or a
+    /// helper made for the copy and removed after); the archive's top folder.
+    async fn volume(
+        &self,
+        name: &str,
+        full: &str,
+        target: &Path,
+        meter: &Meter,
+    ) -> Result<(Option<String>, std::io::Result<Written>), String> {
+        let deployment = self.deployment;
+        let reader = deployment
+            .volume_reader(full, self.helper_image.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        let (sender, written) = self.writer(target, meter);
+        let read = deployment
+            .download(&reader.container, &reader.path, &sender)
+            .await;
+        drop(sender);
+        let written = written.await.map_err(|e| e.to_string())?;
+        if reader.helper {
+            let _ = deployment.remove(&reader.container).await;
+        }
+        read.map_err(|e| format!("volume `{name}`: {e}"))?;
+        let root = Path::new(&reader.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        Ok((root, written))
+    }
+
+    /// A host file, read on a blocking thread.
+    async fn file(
+        &self,
+        path: &Path,
+        target: &Path,
+        meter: &Meter,
+    ) -> Result<std::io::Result<Written>, String> {
+        let (path, target) = (path.to_path_buf(), target.to_path_buf());
+        let compression = self.backup.compression;
+        let level = self.backup.level.as_ref().map(|l| l.value);
+        let recipients = self.recipients.clone();
+        let counter = meter.counter();
+        tokio::task::spawn_blocking(move || {
+            let mut input = std::fs::File::open(&path)?;
+            writer::copy_from(
+                &mut input,
+                &target,
+                compression,
+                level,
+                &recipients,
+                counter,
+            )
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+
+    /// A dump command's stdout, exec'd in the first running container of its
+    /// service; a non-zero exit fails the item, quoting its stderr.
+    async fn dump(
+        &self,
+        name: &str,
+        service: &str,
+        argv: &[String],
+        target: &Path,
+        meter: &Meter,
+    ) -> Result<std::io::Result<Written>, String> {
+        let container = self
+            .containers
+            .iter()
+            .find(|c| c.service == service && c.state == State::Running)
+            .ok_or_else(|| format!("dump `{name}`: no running container of service `{service}`"))?;
+        let (sender, written) = self.writer(target, meter);
+        let ran = self
+            .deployment
+            .exec_streaming(&container.id, argv, &sender)
+            .await;
+        drop(sender);
+        let written = written.await.map_err(|e| e.to_string())?;
+        let (code, stderr) = ran.map_err(|e| format!("dump `{name}`: {e}"))?;
+        if code != Some(0) {
+            let said = String::from_utf8_lossy(&stderr);
+            return Err(format!(
+                "dump `{name}`: `{}` exited {}: {:?}",
+                argv.join(" "),
+                code.map_or("without a code".to_string(), |c| c.to_string()),
+                said.trim()
+            ));
+        }
+        Ok(written)
     }
 }

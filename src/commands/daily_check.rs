@@ -232,23 +232,10 @@ async fn docker_part(
     if !options.wants(Part::Containers) && logs.is_none() && exec_checks.is_empty() {
         return (results, Vec::new());
     }
-    let listed = async {
-        let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
-        tracing::debug!("connected to Docker");
-        let mut refs = deployment.list().await?;
-        tracing::debug!(containers = refs.len(), "listed");
-        refs.sort_by_key(|c| runbook.plan.startup_position(&c.service));
-        Ok::<_, Error>((deployment, refs))
-    };
-    let (deployment, refs) = match timeout_at(deadline, listed).await {
+    let (deployment, refs) = match timeout_at(deadline, listed(runbook)).await {
         Ok(Ok(listed)) => listed,
         Ok(Err(e)) => {
-            results.push(CheckResult::new(
-                "docker",
-                "engine",
-                Status::Unknown,
-                e.to_string(),
-            ));
+            results.push(engine_unknown(e.to_string()));
             for (name, _) in exec_checks {
                 results.push(CheckResult::new(
                     "checks",
@@ -260,13 +247,8 @@ async fn docker_part(
             return (results, Vec::new());
         }
         Err(_) => {
-            let message =
-                "Docker did not list the containers before the run's deadline (--timeout)";
-            results.push(CheckResult::new(
-                "docker",
-                "engine",
-                Status::Unknown,
-                message,
+            results.push(engine_unknown(
+                "Docker did not list the containers before the run's deadline (--timeout)",
             ));
             return (results, Vec::new());
         }
@@ -302,27 +284,13 @@ async fn docker_part(
                 tracing::debug!("inspected");
                 (grade_containers(runbook, &containers, previous), containers)
             }
-            Ok(Err(e)) => (
-                vec![CheckResult::new(
-                    "docker",
-                    "engine",
-                    Status::Unknown,
-                    e.to_string(),
+            Ok(Err(e)) => (vec![engine_unknown(e.to_string())], Vec::new()),
+            Err(_) => (
+                vec![engine_unknown(
+                    "containers were not inspected before the run's deadline (--timeout)",
                 )],
                 Vec::new(),
             ),
-            Err(_) => {
-                let message = "containers were not inspected before the run's deadline (--timeout)";
-                (
-                    vec![CheckResult::new(
-                        "docker",
-                        "engine",
-                        Status::Unknown,
-                        message,
-                    )],
-                    Vec::new(),
-                )
-            }
         }
     };
     let ((graded, containers), batches) = tokio::join!(
@@ -344,6 +312,21 @@ async fn docker_part(
         results.extend(batch);
     }
     (results, containers)
+}
+
+/// Connects to Docker and lists the containers, in startup order.
+async fn listed(runbook: &Runbook) -> Result<(Deployment, Vec<ContainerRef>), Error> {
+    let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
+    tracing::debug!("connected to Docker");
+    let mut refs = deployment.list().await?;
+    tracing::debug!(containers = refs.len(), "listed");
+    refs.sort_by_key(|c| runbook.plan.startup_position(&c.service));
+    Ok((deployment, refs))
+}
+
+/// Docker could not say: one unknown result for the engine.
+fn engine_unknown(message: impl Into<String>) -> CheckResult {
+    CheckResult::new("docker", "engine", Status::Unknown, message)
 }
 
 /// The job's results, or one unknown result naming it if the deadline comes first.

@@ -92,20 +92,7 @@ pub(super) async fn open(
         "incident {id} opened: {severity}, respond within {within}{respond_by}"
     )));
     report.blocks.push(Block::Line(format!("  {title}")));
-    if !contacts.is_empty() {
-        report.blocks.push(Block::Line("contacts:".into()));
-        for contact in contacts {
-            report.blocks.push(Block::Line(format!("  {contact}")));
-        }
-    }
-    if !checklist.is_empty() {
-        report.blocks.push(Block::Line("first steps:".into()));
-        for (n, item) in checklist.iter().enumerate() {
-            report
-                .blocks
-                .push(Block::Line(format!("  {}. {item}", n + 1)));
-        }
-    }
+    show_whom_and_what(contacts, checklist, report);
     report.blocks.push(Block::Line(format!(
         "evidence: {summary}, in {}",
         folder.join(crate::incident::EVIDENCE).display()
@@ -132,4 +119,22 @@ pub(super) async fn open(
         }),
     );
     Ok(())
+}
+
+/// Who to call and the first steps, as the runbook lists them.
+fn show_whom_and_what(contacts: &[String], checklist: &[String], report: &mut Report) {
+    if !contacts.is_empty() {
+        report.blocks.push(Block::Line("contacts:".into()));
+        for contact in contacts {
+            report.blocks.push(Block::Line(format!("  {contact}")));
+        }
+    }
+    if !checklist.is_empty() {
+        report.blocks.push(Block::Line("first steps:".into()));
+        for (n, item) in checklist.iter().enumerate() {
+            report
+                .blocks
+                .push(Block::Line(format!("  {}. {item}", n + 1)));
+        }
+    }
 }
