@@ -56,7 +56,7 @@ pub fn load(source: &Source) -> Result<Runbook, Error> {
         Source::WorkingDir(path) => (path, "in the working directory"),
         Source::System(path) => (path, "the system runbook"),
     };
-    let bytes = std::fs::read(path).map_err(|source| match source.kind() {
+    let bytes = read_bounded(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => Error::RunbookMissing {
             path: path.clone(),
             origin,
@@ -67,6 +67,39 @@ pub fn load(source: &Source) -> Result<Runbook, Error> {
         },
     })?;
     parse(&bytes, Some(path), &path.display().to_string())
+}
+
+/// The largest runbook read: real ones are a few KiB.
+const MAX_RUNBOOK_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads a runbook file: a regular file (a FIFO or a device would hang or
+/// never end) of at most MAX_RUNBOOK_BYTES.
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::other(
+            "it is not a regular file (a FIFO, a device or a folder)",
+        ));
+    }
+    let too_big = || {
+        std::io::Error::other(format!(
+            "it is larger than {} MiB: is it the right file?",
+            MAX_RUNBOOK_BYTES / (1024 * 1024)
+        ))
+    };
+    if metadata.len() > MAX_RUNBOOK_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_RUNBOOK_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    // It may have grown since the size was read.
+    if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 /// Parses and validates runbook bytes. `path` anchors relative paths (none:
@@ -105,18 +138,26 @@ pub fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<Runbook
         ));
     }
 
-    let model = deserialize(text).map_err(|(field, location, message)| {
-        let (line, column) = location.unwrap_or((0, 0));
-        problem(line, column, &field, message)
-    })?;
+    let (model, read, mut problems) = collect(text, display);
 
     let source_dir = match path.and_then(Path::parent) {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let dir = std::path::absolute(&source_dir).unwrap_or(source_dir);
-    let plan = validate::validate(&model, text, display)
-        .map_err(|problems| Error::RunbookInvalid { problems })?;
+    let Some(model) = model else {
+        return Err(Error::RunbookInvalid { problems });
+    };
+    // The fields that did not parse are gone from `read`; the rest is checked too.
+    let plan = match validate::validate(&model, &read, display) {
+        Ok(plan) if problems.is_empty() => plan,
+        Ok(_) => return Err(Error::RunbookInvalid { problems }),
+        Err(more) => {
+            problems.extend(more);
+            problems.sort_by_key(|p| (p.line, p.column));
+            return Err(Error::RunbookInvalid { problems });
+        }
+    };
     let location = match path {
         Some(path) => std::path::absolute(path)
             .map(|p| p.display().to_string())
@@ -133,6 +174,126 @@ pub fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<Runbook
 }
 
 type ParseFailure = (String, Option<(u64, u64)>, String);
+
+/// How many fields that do not parse are collected before giving up.
+const MAX_PARSE_PROBLEMS: usize = 50;
+
+/// Deserializes, collecting every field that does not parse: the failing
+/// field's lines are blanked (so every other line keeps its number) and the
+/// rest is read again, so one run reports each such field. It stops at an
+/// error it cannot step over (YAML syntax, a location it cannot point at, a
+/// required field). Returns the model when the rest reads, the text it was
+/// read from, and the problems.
+fn collect(text: &str, display: &str) -> (Option<Model>, String, Vec<Problem>) {
+    let mut read = text.to_string();
+    let mut problems: Vec<Problem> = Vec::new();
+    while problems.len() < MAX_PARSE_PROBLEMS {
+        let (field, location, message) = match deserialize(&read) {
+            Ok(model) => return (Some(model), read, problems),
+            Err(failure) => failure,
+        };
+        let required = message.starts_with("missing field");
+        let (line, column) = location.unwrap_or((0, 0));
+        let again = problems.iter().any(|p| (p.line, p.column) == (line, column));
+        // A required field we blanked ourselves, or a place already reported
+        // (its value was cut, the key is still there), is no news.
+        if !again && !(required && !problems.is_empty()) {
+            problems.push(Problem {
+                file: display.to_string(),
+                line,
+                column,
+                field,
+                message,
+            });
+        }
+        let blanked = location.filter(|_| !required).and_then(|(line, column)| {
+            if again {
+                blank_field(&read, line)
+            } else {
+                blank_flow_entry(&read, line, column).or_else(|| blank_field(&read, line))
+            }
+        });
+        match blanked {
+            Some(next) if next != read => read = next,
+            _ => break,
+        }
+    }
+    (None, read, problems)
+}
+
+/// In a flow mapping or sequence (`{ a: 1, b: 2 }`), the entry starting at
+/// `column` of `line` (1-based) replaced by spaces, with its comma, so the
+/// rest of the line keeps its place; `None` when that place is not inside
+/// a flow collection.
+fn blank_flow_entry(text: &str, line: u64, column: u64) -> Option<String> {
+    let index = usize::try_from(line).ok()?.checked_sub(1)?;
+    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    let chars: Vec<char> = lines.get(index)?.chars().collect();
+    let start = usize::try_from(column).ok()?.checked_sub(1)?;
+    if start >= chars.len() || !chars[..start].iter().any(|c| matches!(c, '{' | '[')) {
+        return None;
+    }
+    let (mut depth, mut quote, mut end) = (0i32, None::<char>, None);
+    for (i, c) in chars.iter().enumerate().skip(start) {
+        match (quote, c) {
+            (Some(q), c) if *c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(*c),
+            (None, '{' | '[') => depth += 1,
+            (None, '}' | ']') if depth > 0 => depth -= 1,
+            (None, ',') if depth == 0 => {
+                end = Some((i + 1, true));
+                break;
+            }
+            (None, '}' | ']') => {
+                end = Some((i, false));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let (end, took_comma) = end?;
+    let mut from = start;
+    if !took_comma {
+        // The last entry: its comma is the one before it.
+        if let Some(comma) = chars[..start].iter().rposition(|c| !c.is_whitespace())
+            && chars[comma] == ','
+        {
+            from = comma;
+        }
+    }
+    let blanked: String = chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if (from..end).contains(&i) { ' ' } else { *c })
+        .collect();
+    lines[index] = blanked;
+    Some(lines.join("\n"))
+}
+
+/// The text with the field on `line` (1-based) blanked: that line and the
+/// lines below it indented deeper (its value), each left empty.
+fn blank_field(text: &str, line: u64) -> Option<String> {
+    let index = usize::try_from(line).ok()?.checked_sub(1)?;
+    let lines: Vec<&str> = text.split('\n').collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let first = lines.get(index)?;
+    let depth = indent(first);
+    let mut end = index + 1;
+    while let Some(next) = lines.get(end) {
+        let trimmed = next.trim();
+        if !trimmed.is_empty() && !trimmed.starts_with('#') && indent(next) <= depth {
+            break;
+        }
+        end += 1;
+    }
+    let kept: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| if (index..end).contains(&i) { "" } else { *l })
+        .collect();
+    Some(kept.join("\n"))
+}
 
 /// Deserializes with the field path tracked, so a type error names the field
 /// (`shutdown.grace`) as well as its line and column.
@@ -154,7 +315,12 @@ fn deserialize(text: &str) -> Result<Model, ParseFailure> {
     if let Some(e) = failure {
         // `Spanned` fields show up as `.value` in the path; the reader wrote no such key.
         let path = e.path().to_string().replace(".value", "");
-        let field = if path == "." { String::new() } else { path };
+        // `?` is serde's "somewhere I cannot name": say nothing rather than that.
+        let field = if path == "." || path.contains('?') {
+            String::new()
+        } else {
+            path
+        };
         let (location, message) = describe(e.inner());
         return Err((field, location, message));
     }
@@ -179,8 +345,22 @@ fn describe(error: &serde_saphyr::Error) -> (Option<(u64, u64)>, String) {
         Some(at) if location.is_some() => text[..at].to_string(),
         _ => text,
     };
-    let message = message.replace("invalid u32", "expected a whole number");
-    (location, message)
+    (location, in_plain_words(&message))
+}
+
+/// The parser's wording, where it is its own, said as an operator would.
+fn in_plain_words(message: &str) -> String {
+    if message.contains("DuplicateKeyPolicy") || message.to_lowercase().contains("duplicate") {
+        return "a key appears twice in the same mapping: keep one".into();
+    }
+    if message.contains("budget") {
+        return "the runbook is too large or too deeply nested to read".into();
+    }
+    let mut message = message.to_string();
+    for kind in ["u8", "u16", "u32", "u64", "i32", "i64"] {
+        message = message.replace(&format!("invalid {kind}"), "expected a whole number");
+    }
+    message
 }
 
 /// 1-based line and column of a byte offset.

@@ -2,6 +2,7 @@
 //! it. `load` finds and parses it, `validate` checks what parsing cannot, and
 //! `Plan` is the resolved form every command works from.
 
+mod bounds;
 mod command;
 mod load;
 pub mod model;

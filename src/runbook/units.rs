@@ -9,6 +9,9 @@ use std::time::Duration as StdDuration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+/// The longest duration a runbook or a flag may give: ten years.
+pub const MAX_DURATION: StdDuration = StdDuration::from_secs(3650 * 86_400);
+
 /// A length of time written with a unit: `500ms`, `30s`, `5m`, `26h`, `7d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Duration(pub StdDuration);
@@ -29,9 +32,17 @@ impl FromStr for Duration {
                 "duration `{text}` needs a unit, like `{text}s` or `{text}m`"
             ));
         }
-        humantime::parse_duration(text).map(Duration).map_err(|_| {
+        let parsed = humantime::parse_duration(text).map_err(|_| {
             format!("invalid duration `{text}` (write e.g. `500ms`, `30s`, `5m`, `26h`, `7d`)")
-        })
+        })?;
+        // Bounded so that no deadline or age computed from it can overflow.
+        if parsed > MAX_DURATION {
+            return Err(format!(
+                "duration `{text}` is too long: at most {}",
+                Duration(MAX_DURATION)
+            ));
+        }
+        Ok(Duration(parsed))
     }
 }
 

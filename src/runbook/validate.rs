@@ -30,6 +30,9 @@ pub(super) fn validate(model: &Model, text: &str, file: &str) -> Result<Plan, Ve
     v.notify();
     v.procedures();
     v.regexes(&model.redact, "redact");
+    for (field, message) in super::bounds::check(model) {
+        v.at_key(&field, message);
+    }
     if v.problems.is_empty() {
         Ok(Plan::new(model, tiers))
     } else {
