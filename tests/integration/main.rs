@@ -11,6 +11,7 @@ mod formats;
 mod incident;
 mod lifecycle;
 mod procedures;
+mod readme;
 mod restore;
 mod runbooks;
 mod status;
