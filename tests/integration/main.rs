@@ -7,6 +7,7 @@
 mod backup;
 mod cli;
 mod daily_check;
+mod exact;
 mod formats;
 mod incident;
 mod lifecycle;
