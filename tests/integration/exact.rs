@@ -466,3 +466,240 @@ unknown: 1 unknown in [MS] ms
         "",
     );
 }
+
+// The main refusals: exit 3, nothing on stdout, and on stderr one `error:`
+// line saying what is wrong and, where it helps, what would be right (after
+// any progress line printed before it). Each also checks nothing was done.
+
+/// A project label no container carries: commands that ask Docker find
+/// nothing of it.
+fn empty_project() -> String {
+    format!("opsbook-test-exact-empty-{:07}", std::process::id())
+}
+
+#[track_caller]
+fn refused(ws: &Workspace, filters: &Filters, args: &[&str], stderr: &str) {
+    assert_run(&ws.opsbook(args), filters, 3, "", stderr);
+}
+
+#[test]
+fn a_runbook_with_an_unknown_key_or_bad_yaml_runs_nothing() {
+    let ws = Workspace::new();
+    let filters = Filters::new(&ws);
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nservices:\n  db: { critical: true, dependson: [cache] }\n  cache: {}\n",
+    );
+    refused(
+        &ws,
+        &filters,
+        &["daily-check", "--state-dir", "state"],
+        "error: opsbook.yaml:4:25: services.db.dependson: unknown field `dependson`, expected one of depends_on, critical\n",
+    );
+    assert!(!ws.path().join("state").exists(), "no run was recorded");
+    ws.write(
+        "broken.yaml",
+        "version: 1\nname: shop\nservices:\n  db: { critical: true }\n   cache: {}\n",
+    );
+    refused(
+        &ws,
+        &filters,
+        &["status", "--runbook", "broken.yaml"],
+        "error: broken.yaml:5:4: services.?: while parsing a block mapping, did not find expected key\n",
+    );
+}
+
+#[test]
+fn restart_of_an_unknown_service() {
+    let ws = Workspace::new();
+    let project = empty_project();
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\nproject: {project}\nservices:\n  db: {{}}\n  api: {{ depends_on: [db] }}\n"),
+    );
+    let filters = Filters::new(&ws).literal(&project, "[PROJECT]");
+    refused(
+        &ws,
+        &filters,
+        &["restart", "nosuchservice", "--yes"],
+        "error: unknown service `nosuchservice` (services are: db, api)\n",
+    );
+}
+
+#[test]
+fn shutdown_without_yes_and_without_a_terminal_stops_nothing() {
+    let project = Project::new("x-shutdown");
+    project.service("web").start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  web: {{}}\n",
+            project.name
+        ),
+    );
+    let filters = Filters::new(&ws).literal(&project.name, "[PROJECT]");
+    refused(
+        &ws,
+        &filters,
+        &["shutdown"],
+        "error: stop 1 running containers of `[PROJECT]`: this needs confirmation; without a terminal pass --yes (nothing was changed)\n",
+    );
+    assert_eq!(project.times("web").state, "running");
+}
+
+#[test]
+fn restore_without_yes_and_without_a_terminal_changes_nothing() {
+    let ws = Workspace::new();
+    let project = empty_project();
+    ws.write("compose.yml", "services: {}\n");
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\nproject: {project}\nbackup:\n  dir: ./backups\n  files: [compose.yml]\n"),
+    );
+    ws.opsbook(&["backup", "--state-dir", "state"])
+        .expect_code(0);
+    ws.write("compose.yml", "services: { changed: {} }\n");
+    let filters = Filters::new(&ws)
+        .literal(&project, "[PROJECT]")
+        .regex(r"\bshop-\d{8}T\d{6}Z\b", "shop-YYYYMMDDThhmmssZ");
+    refused(
+        &ws,
+        &filters,
+        &["restore", "latest", "--state-dir", "state"],
+        "verifying shop-YYYYMMDDThhmmssZ\n\
+         error: restore backup shop-YYYYMMDDThhmmssZ into `[PROJECT]`: compose.yml → file [WS]/compose.yml: \
+         this needs confirmation; without a terminal pass --yes (nothing was changed)\n",
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("compose.yml")).unwrap(),
+        "services: { changed: {} }\n"
+    );
+}
+
+#[test]
+fn run_of_an_unknown_procedure_and_of_a_destructive_one_without_yes() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nprocedures:\n  tidy:\n    description: Tidy up\n    steps:\n      - note: Look at the disk\n      - sh: \"echo done > done.txt\"\n      - run: [touch, touched.txt]\n",
+    );
+    let filters = Filters::new(&ws);
+    refused(
+        &ws,
+        &filters,
+        &["run", "nosuchprocedure", "--state-dir", "state"],
+        "error: no procedure `nosuchprocedure` in `opsbook.yaml` (procedures: tidy)\n",
+    );
+    refused(
+        &ws,
+        &filters,
+        &["run", "tidy", "--state-dir", "state"],
+        "error: procedure `tidy` has destructive steps (2 `sh: echo done > done.txt`, 3 `run: touch touched.txt`): \
+         this needs confirmation; without a terminal pass --yes (nothing was changed)\n",
+    );
+    assert!(!ws.path().join("done.txt").exists());
+    assert!(!ws.path().join("touched.txt").exists());
+}
+
+#[test]
+fn incident_open_with_an_unknown_severity() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nincident:\n  dir: ./incidents\n",
+    );
+    let filters = Filters::new(&ws);
+    refused(
+        &ws,
+        &filters,
+        &[
+            "incident",
+            "open",
+            "--severity",
+            "P9",
+            "--title",
+            "api returns 500",
+            "--state-dir",
+            "state",
+        ],
+        "error: --severity: `P9` is not one of the runbook's severities (P1, P2, P3, P4)\n",
+    );
+    assert!(
+        !ws.path().join("incidents").exists(),
+        "no incident was opened"
+    );
+}
+
+#[test]
+fn commands_that_change_containers_need_a_project() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nservices:\n  db: {}\nbackup:\n  dir: ./backups\n  files: [opsbook.yaml]\n",
+    );
+    let filters = Filters::new(&ws);
+    for command in ["startup", "shutdown", "restart", "backup"] {
+        refused(
+            &ws,
+            &filters,
+            &[command, "--yes", "--state-dir", "state"],
+            &format!(
+                "error: {command} needs `project` in the runbook (`opsbook.yaml`): \
+                 it acts on the containers of one compose project\n"
+            ),
+        );
+    }
+    assert!(!ws.path().join("backups").exists(), "no backup was made");
+}
+
+#[test]
+fn backup_commands_need_a_backup_section() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\nproject: {}\n", empty_project()),
+    );
+    let filters = Filters::new(&ws);
+    for args in [
+        &["backup"][..],
+        &["backup", "list"],
+        &["backup", "verify", "--all"],
+        &["backup", "prune", "--yes"],
+        &["restore", "latest", "--yes"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--state-dir", "state"]);
+        refused(
+            &ws,
+            &filters,
+            &args,
+            "error: the runbook `opsbook.yaml` has no `backup` section\n",
+        );
+    }
+}
+
+#[test]
+fn backup_verify_of_an_unknown_id() {
+    let ws = Workspace::new();
+    ws.write("compose.yml", "services: {}\n");
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\nproject: {}\nbackup:\n  dir: ./backups\n  files: [compose.yml]\n", empty_project()),
+    );
+    let filters = Filters::new(&ws);
+    refused(
+        &ws,
+        &filters,
+        &["backup", "verify", "nosuchid"],
+        "error: no backup `nosuchid` in [WS]/backups\n",
+    );
+    ws.opsbook(&["backup", "--state-dir", "state"])
+        .expect_code(0);
+    refused(
+        &ws,
+        &filters,
+        &["backup", "verify", "nosuchid"],
+        "error: no backup `nosuchid` in [WS]/backups\n",
+    );
+}
