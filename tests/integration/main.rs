@@ -7,10 +7,12 @@
 mod backup;
 mod cli;
 mod daily_check;
+mod exact;
 mod formats;
 mod incident;
 mod lifecycle;
 mod procedures;
+mod readme;
 mod restore;
 mod runbooks;
 mod status;

@@ -226,8 +226,23 @@ pub struct Project {
 impl Project {
     pub fn new(tag: &str) -> Project {
         let n = PROJECTS.fetch_add(1, Ordering::SeqCst);
+        Project::named(format!("opsbook-test-{tag}-{}-{n}", std::process::id()))
+    }
+
+    /// Like `new`, with a name of the same length on every run (the pid
+    /// padded to 7 digits, the count to 3): tables that show container names
+    /// keep their column widths, so exact-output tests can compare them whole.
+    pub fn fixed_width(tag: &str) -> Project {
+        let n = PROJECTS.fetch_add(1, Ordering::SeqCst);
+        Project::named(format!(
+            "opsbook-test-{tag}-{:07}-{n:03}",
+            std::process::id()
+        ))
+    }
+
+    fn named(name: String) -> Project {
         let project = Project {
-            name: format!("opsbook-test-{tag}-{}-{n}", std::process::id()),
+            name,
             engine: Engine::connect(),
         };
         project.remove_all();

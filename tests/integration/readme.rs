@@ -1,0 +1,136 @@
+//! Every runbook snippet of README.md validates.
+//!
+//! The README's ```yaml blocks are pieces of one runbook, shown section by
+//! section ("A runbook, section by section"): the first holds `version`,
+//! `name` and `project` and is a runbook on its own; the next ones
+//! (`services`, `thresholds`, `checks` + `logs`) have no `version` and only
+//! make sense after it (the checks name the services). So a block with a
+//! top-level `version:` starts a runbook and every block after it without one
+//! is appended to it, and the runbook is validated after each block is added:
+//! each block is checked with what the README shows before it.
+//!
+//! A block listed in `NOT_VALIDATING` is a known README problem: it is still
+//! run through `validate`, and the test asserts that it fails the way noted,
+//! so the day the README is fixed this test says to take it off the list.
+
+use crate::support::Workspace;
+
+const README: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+
+/// README blocks that do not validate: (the block's first line, why, what
+/// `validate` says about it).
+///
+/// README BUG: the overview of the remaining sections is written with `…`
+/// placeholders (`preflight: {…}`, `up: […]`), so it is a sketch, not a
+/// runbook piece; `validate` rejects it.
+const NOT_VALIDATING: &[(&str, &str, &str)] = &[(
+    "startup:  { preflight: {…}, up: […], timeout: 2m, verify: [api-health, web-home, db-ready] }",
+    "an overview with `…` placeholders, not a runbook",
+    "startup.preflight.…: unknown field `…`, expected one of min_free_memory, min_free_disk, files",
+)];
+
+/// The text of every ```yaml fenced block, in README order.
+fn yaml_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match current.as_mut() {
+            None if line.trim_end() == "```yaml" => current = Some(String::new()),
+            None => {}
+            Some(_) if line.trim_end() == "```" => blocks.extend(current.take()),
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+        }
+    }
+    assert!(current.is_none(), "README.md has an unclosed ```yaml block");
+    blocks
+}
+
+fn known_problem(block: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
+    let first = block.lines().next().unwrap_or_default();
+    NOT_VALIDATING.iter().find(|(line, _, _)| *line == first)
+}
+
+fn starts_a_runbook(block: &str) -> bool {
+    block.lines().any(|line| line.starts_with("version:"))
+}
+
+#[test]
+fn every_runbook_snippet_of_the_readme_validates() {
+    let blocks = yaml_blocks(README);
+    let ws = Workspace::new();
+    let mut runbook = String::new();
+    let mut validated = 0;
+    let mut failures = Vec::new();
+    for (n, block) in blocks.iter().enumerate() {
+        if known_problem(block).is_some() {
+            continue; // checked in the test below
+        }
+        if starts_a_runbook(block) {
+            runbook.clear();
+        } else {
+            assert!(
+                !runbook.is_empty(),
+                "README yaml block {} has no `version` and follows no runbook:\n{block}",
+                n + 1
+            );
+        }
+        runbook.push_str(block);
+        let file = format!("readme-{}.yaml", n + 1);
+        ws.write(&file, &runbook);
+        let run = ws.opsbook(&["validate", "--runbook", &file]);
+        if run.code != 0 || !run.stderr.is_empty() {
+            failures.push(format!(
+                "README yaml block {} (validated as {file}, exit {}):\n{block}{}",
+                n + 1,
+                run.code,
+                run.stderr
+            ));
+        }
+        validated += 1;
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // 4 when this test was written: the section-by-section blocks of the
+    // reference runbook. Fewer means a README edit made the test skip some.
+    assert!(
+        validated >= 4,
+        "only {validated} of {} README yaml blocks were validated",
+        blocks.len()
+    );
+    assert_eq!(
+        validated + NOT_VALIDATING.len(),
+        blocks.len(),
+        "every README yaml block is validated or listed in NOT_VALIDATING"
+    );
+}
+
+#[test]
+fn the_readme_blocks_known_not_to_validate_still_do_not() {
+    let blocks = yaml_blocks(README);
+    let ws = Workspace::new();
+    for (first_line, why, error) in NOT_VALIDATING {
+        let block = blocks
+            .iter()
+            .find(|b| b.lines().next() == Some(*first_line))
+            .unwrap_or_else(|| {
+                panic!("README no longer has the block `{first_line}`: take it off NOT_VALIDATING")
+            });
+        ws.write("block.yaml", block);
+        let run = ws.opsbook(&["validate", "--runbook", "block.yaml"]);
+        assert!(
+            run.code == 3 && run.stderr.contains(error),
+            "README block `{first_line}` ({why}) was expected to fail with `{error}`; \
+             exit {}: {}\nIf it validates now, take it off NOT_VALIDATING.",
+            run.code,
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn yaml_blocks_are_found_whole() {
+    let markdown = "text\n```yaml\na: 1\n\nb: 2\n```\n```sh\nls\n```\n```yaml\nc: 3\n```\n";
+    assert_eq!(yaml_blocks(markdown), ["a: 1\n\nb: 2\n", "c: 3\n"]);
+}
