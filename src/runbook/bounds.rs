@@ -29,7 +29,11 @@ pub(super) fn check(model: &Model) -> Vec<Finding> {
             request(http, &format!("checks.{name}.http"), &mut found);
         }
         if let Some(exec) = &check.exec {
-            command(&exec.command, &format!("checks.{name}.exec.command"), &mut found);
+            command(
+                &exec.command,
+                &format!("checks.{name}.exec.command"),
+                &mut found,
+            );
         }
     }
     for (field, steps) in step_lists(model) {
@@ -87,7 +91,10 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
             "backup.max_age".into(),
             model.backup.as_ref().and_then(|b| b.max_age),
         ),
-        ("logs.since".into(), model.logs.as_ref().and_then(|l| l.since)),
+        (
+            "logs.since".into(),
+            model.logs.as_ref().and_then(|l| l.since),
+        ),
     ];
     for (name, check) in &model.checks {
         if let Some(http) = &check.http {
@@ -117,10 +124,22 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
 fn step_lists(model: &Model) -> Vec<(String, &[Step])> {
     let mut lists: Vec<(String, &[Step])> = Vec::new();
     let hooks = [
-        ("startup", model.startup.as_ref().map(|s| (&s.before, &s.after))),
-        ("shutdown", model.shutdown.as_ref().map(|s| (&s.before, &s.after))),
-        ("backup", model.backup.as_ref().map(|s| (&s.before, &s.after))),
-        ("restore", model.restore.as_ref().map(|s| (&s.before, &s.after))),
+        (
+            "startup",
+            model.startup.as_ref().map(|s| (&s.before, &s.after)),
+        ),
+        (
+            "shutdown",
+            model.shutdown.as_ref().map(|s| (&s.before, &s.after)),
+        ),
+        (
+            "backup",
+            model.backup.as_ref().map(|s| (&s.before, &s.after)),
+        ),
+        (
+            "restore",
+            model.restore.as_ref().map(|s| (&s.before, &s.after)),
+        ),
     ];
     for (section, pair) in hooks {
         if let Some((before, after)) = pair {
@@ -172,7 +191,10 @@ fn command(command: &Command, field: &str, found: &mut Vec<Finding>) {
 fn request(http: &HttpCheck, field: &str, found: &mut Vec<Finding>) {
     let url = http.url.value.trim();
     if let Err(e) = reqwest::Url::parse(url) {
-        found.push((format!("{field}.url"), format!("`{url}` is not a valid URL: {e}")));
+        found.push((
+            format!("{field}.url"),
+            format!("`{url}` is not a valid URL: {e}"),
+        ));
     }
     if let Some(method) = &http.method
         && reqwest::Method::from_bytes(method.as_bytes()).is_err()

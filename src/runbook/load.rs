@@ -193,11 +193,22 @@ fn collect(text: &str, display: &str) -> (Option<Model>, String, Vec<Problem>) {
             Err(failure) => failure,
         };
         let required = message.starts_with("missing field");
+        // A parent of the field just cut, now empty, fails in turn: that is
+        // the same problem again, and reading on would only repeat it.
+        let parent_of_last = problems
+            .last()
+            .is_some_and(|last| last.field != field && last.field.starts_with(&field));
+        if parent_of_last {
+            break;
+        }
         let (line, column) = location.unwrap_or((0, 0));
-        let again = problems.iter().any(|p| (p.line, p.column) == (line, column));
+        let again = problems
+            .iter()
+            .any(|p| (p.line, p.column) == (line, column));
         // A required field we blanked ourselves, or a place already reported
         // (its value was cut, the key is still there), is no news.
-        if !again && !(required && !problems.is_empty()) {
+        let consequence = required && !problems.is_empty();
+        if !again && !consequence {
             problems.push(Problem {
                 file: display.to_string(),
                 line,
@@ -229,10 +240,16 @@ fn blank_flow_entry(text: &str, line: u64, column: u64) -> Option<String> {
     let index = usize::try_from(line).ok()?.checked_sub(1)?;
     let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
     let chars: Vec<char> = lines.get(index)?.chars().collect();
-    let start = usize::try_from(column).ok()?.checked_sub(1)?;
-    if start >= chars.len() || !chars[..start].iter().any(|c| matches!(c, '{' | '[')) {
+    let at = usize::try_from(column).ok()?.checked_sub(1)?;
+    if at >= chars.len() || !chars[..at].iter().any(|c| matches!(c, '{' | '[')) {
         return None;
     }
+    // The place may be the entry's value: the entry starts after the
+    // delimiter before it.
+    let start = chars[..at]
+        .iter()
+        .rposition(|c| matches!(c, ',' | '{' | '['))
+        .map_or(at, |delimiter| delimiter + 1);
     let (mut depth, mut quote, mut end) = (0i32, None::<char>, None);
     for (i, c) in chars.iter().enumerate().skip(start) {
         match (quote, c) {

@@ -63,7 +63,12 @@ impl Validator<'_> {
     /// that carry no span): `checks.web`, `procedures.p.steps[1]`.
     fn at_key(&mut self, field: &str, message: impl Into<String>) {
         let path: Vec<&str> = field.split(['.', '[']).collect();
-        let (line, column) = locate_key(self.text, &path).unwrap_or((0, 0));
+        // A key inside a flow mapping (`http: { status: 0 }`) is not found on
+        // a line of its own: point at the nearest parent that is.
+        let (line, column) = (1..=path.len())
+            .rev()
+            .find_map(|len| locate_key(self.text, &path[..len]))
+            .unwrap_or((0, 0));
         self.push(line, column, field.to_string(), message.into());
     }
 

@@ -505,7 +505,7 @@ fn a_runbook_with_an_unknown_key_or_bad_yaml_runs_nothing() {
         &ws,
         &filters,
         &["status", "--runbook", "broken.yaml"],
-        "error: broken.yaml:5:4: services.?: while parsing a block mapping, did not find expected key\n",
+        "error: broken.yaml:5:4: while parsing a block mapping, did not find expected key\n",
     );
 }
 

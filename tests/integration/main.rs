@@ -9,6 +9,7 @@ mod cli;
 mod daily_check;
 mod exact;
 mod formats;
+mod hardening_inputs;
 mod incident;
 mod lifecycle;
 mod procedures;
