@@ -6,7 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FIXTURE_IMAGE="opsbook-fixture:1"   # keep in step with tests/support/mod.rs
 DOCKERD_LOG="${TMPDIR:-/tmp}/opsbook-dockerd.log"
 
 say() { printf '[test.sh] %s\n' "$*" >&2; }
@@ -59,14 +58,19 @@ if ! engine_answers; then
 fi
 say "Docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
 
-if ! docker image inspect "$FIXTURE_IMAGE" >/dev/null 2>&1; then
-  context=$(mktemp -d)
-  trap 'rm -rf "$context"' EXIT
-  cp tests/fixture/Dockerfile "$context/"
-  cp "$BUSYBOX" "$context/busybox"
-  say "building $FIXTURE_IMAGE from scratch + static busybox"
-  # The classic builder: Debian's engine has no buildx, and no registry is reached.
-  DOCKER_BUILDKIT=0 docker build -q -t "$FIXTURE_IMAGE" "$context" >/dev/null
+scripts/fixture-image.sh
+
+# The example deployment's test runs the README's commands with Compose v1
+# (Debian ships no v2 plugin).
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+  apt_install docker-compose
 fi
 
-cargo test --locked "$@"
+# The whole suite, then one line of totals (the runner prints one per binary).
+log=$(mktemp)
+status=0
+cargo test --locked "$@" 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"

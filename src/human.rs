@@ -48,6 +48,15 @@ pub fn took(took: Duration) -> String {
     format!("{:.1}s", took.as_secs_f64())
 }
 
+/// `1 backup`, `2 backups`: a count and its noun, singular for one.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A request's latency: `12 ms` under a second, else `1.25 s`.
 pub fn latency(latency: Duration) -> String {
     if latency < Duration::from_secs(1) {
@@ -69,6 +78,13 @@ mod tests {
         assert_eq!(seconds(3 * 3600 + 5), "3h");
         assert_eq!(seconds(2 * 86_400 + 4 * 3600 + 60), "2d 4h");
         assert_eq!(duration(Duration::from_secs(300)), "5m");
+    }
+
+    #[test]
+    fn one_is_singular() {
+        assert_eq!(count(1, "backup"), "1 backup");
+        assert_eq!(count(0, "backup"), "0 backups");
+        assert_eq!(count(3, "failing result"), "3 failing results");
     }
 
     #[test]

@@ -254,6 +254,9 @@ async fn docker_part(
         }
     };
     let (deployment, refs) = (&deployment, &refs);
+    if refs.is_empty() && runbook.model.services.is_empty() && options.wants(Part::Containers) {
+        results.push(nothing_deployed(runbook, deployment.endpoint()));
+    }
 
     let mut work: Vec<(String, Work<'_>)> = Vec::new();
     for (name, check) in exec_checks {
@@ -322,6 +325,22 @@ async fn listed(runbook: &Runbook) -> Result<(Deployment, Vec<ContainerRef>), Er
     tracing::debug!(containers = refs.len(), "listed");
     refs.sort_by_key(|c| runbook.plan.startup_position(&c.service));
     Ok((deployment, refs))
+}
+
+/// No container at all, and no service the runbook expects: say which
+/// runbook was used and what it looked for, rather than grade only the host.
+fn nothing_deployed(runbook: &Runbook, endpoint: &str) -> CheckResult {
+    let message = match &runbook.plan.project {
+        Some(project) => format!(
+            "no container of compose project `{project}` on {endpoint} (runbook {})",
+            runbook.display
+        ),
+        None => format!(
+            "no compose project found on {endpoint}: runbook {} looks at every compose project (pass --runbook FILE for a deployment's own)",
+            runbook.display
+        ),
+    };
+    CheckResult::new("containers", "deployment", Status::Warn, message)
 }
 
 /// Docker could not say: one unknown result for the engine.

@@ -55,11 +55,36 @@ pub fn run(
         return Ok(());
     }
     let days = by_day(&records);
+    // The days are history: each is told with its worst, graded ok. The run's
+    // status (and exit code) is the newest run's: how the deployment stands now.
     for day in &days {
         report.results.push(
-            CheckResult::new("report", &day.day, day.worst, describe(day))
-                .with_value(day.memory_peak.unwrap_or_default(), "percent"),
+            CheckResult::new(
+                "report",
+                &day.day,
+                Status::Ok,
+                format!("{} · worst {}", describe(day), day.worst),
+            )
+            .with_value(day.memory_peak.unwrap_or_default(), "percent"),
         );
+    }
+    if let Some(newest) = records.last() {
+        let failing = newest
+            .results
+            .iter()
+            .filter(|r| r.status != Status::Ok)
+            .count();
+        report.results.push(CheckResult::new(
+            "report",
+            "newest",
+            newest.status,
+            format!(
+                "the newest run, {}, was {} ({})",
+                newest.at.strftime("%Y-%m-%d %H:%M UTC"),
+                newest.status,
+                crate::human::count(failing, "failing result")
+            ),
+        ));
     }
     let rows = days
         .iter()
@@ -102,8 +127,8 @@ pub fn run(
         .blocks
         .push(Block::Line(format!("load peak   {}", sparkline(&load))));
     report.blocks.push(Block::Line(format!(
-        "{} runs in the last {window}",
-        records.len()
+        "{} in the last {window}",
+        crate::human::count(records.len(), "run")
     )));
     report.extra.insert("days".into(), json!(days));
     Ok(())
@@ -160,12 +185,12 @@ fn round1(value: f64) -> f64 {
 
 fn describe(day: &Day) -> String {
     format!(
-        "{} runs · memory {} · load {} · disk peak {} · {} failing results",
-        day.runs,
+        "{} · memory {} · load {} · disk peak {} · {}",
+        crate::human::count(day.runs, "run"),
         pair(day.memory_avg, day.memory_peak, "%"),
         pair(day.load_avg, day.load_peak, ""),
         one(day.disk_peak, "%"),
-        day.failing
+        crate::human::count(day.failing, "failing result")
     )
 }
 

@@ -82,7 +82,10 @@ pub async fn run(
     }
     let count: usize = start_tiers.iter().map(Vec::len).sum();
     if !confirm(
-        &format!("restart {count} services of `{project}`"),
+        &format!(
+            "restart {} of `{project}`",
+            crate::human::count(count, "service")
+        ),
         options.yes,
     )? {
         return Err(Error::Usage(

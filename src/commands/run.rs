@@ -107,7 +107,11 @@ fn list(runbook: &Runbook, report: &mut Report) {
         "procedure",
         "list",
         Status::Ok,
-        format!("{} procedures in {}", procedures.len(), runbook.display),
+        format!(
+            "{} in {}",
+            crate::human::count(procedures.len(), "procedure"),
+            runbook.display
+        ),
     ));
     report.extra.insert(
         "procedures".into(),

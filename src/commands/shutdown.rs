@@ -78,7 +78,10 @@ pub async fn run(
     }
     let verb = if options.emergency { "kill" } else { "stop" };
     if !confirm(
-        &format!("{verb} {running} running containers of `{project}`"),
+        &format!(
+            "{verb} {} of `{project}`",
+            crate::human::count(running, "running container")
+        ),
         options.yes,
     )? {
         return Err(Error::Usage(

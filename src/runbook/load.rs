@@ -26,6 +26,9 @@ pub enum Source {
 
 const SYSTEM_RUNBOOK: &str = "/etc/opsbook/opsbook.yaml";
 
+/// How reports name the embedded default runbook.
+pub(super) const EMBEDDED_DISPLAY: &str = "embedded:default";
+
 /// `--runbook FILE`, else `$OPSBOOK_RUNBOOK`, else `./opsbook.yaml`, else
 /// `/etc/opsbook/opsbook.yaml`, else the embedded default. A file named by
 /// the flag or the environment must exist: falling back silently would check
@@ -50,7 +53,7 @@ pub fn discover(flag: Option<PathBuf>, env: Option<OsString>) -> Source {
 
 pub fn load(source: &Source) -> Result<Runbook, Error> {
     let (path, origin) = match source {
-        Source::Embedded => return parse(EMBEDDED_DEFAULT.as_bytes(), None, "embedded:default"),
+        Source::Embedded => return parse(EMBEDDED_DEFAULT.as_bytes(), None, EMBEDDED_DISPLAY),
         Source::Flag(path) => (path, "given by --runbook"),
         Source::Env(path) => (path, "from $OPSBOOK_RUNBOOK"),
         Source::WorkingDir(path) => (path, "in the working directory"),

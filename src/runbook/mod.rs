@@ -61,13 +61,24 @@ impl Runbook {
         crate::history::runbook_key(self.name(), &self.location)
     }
 
+    /// For a message about what the runbook lacks: how to name another one,
+    /// when none was found and the embedded default is in use.
+    pub fn found_how(&self) -> &'static str {
+        if self.display == load::EMBEDDED_DISPLAY {
+            " (no runbook was found, so the embedded default is used: pass --runbook FILE, set $OPSBOOK_RUNBOOK, or run where ./opsbook.yaml is; /etc/opsbook/opsbook.yaml comes last)"
+        } else {
+            ""
+        }
+    }
+
     /// The compose project a command that changes containers works on:
     /// without one it would touch every project on the host.
     pub fn require_project(&self, command: &str) -> Result<String, Error> {
         self.plan.project.clone().ok_or_else(|| {
             Error::Usage(format!(
-                "{command} needs `project` in the runbook (`{}`): it acts on the containers of one compose project",
-                self.display
+                "{command} needs `project` in the runbook (`{}`): it acts on the containers of one compose project{}",
+                self.display,
+                self.found_how()
             ))
         })
     }

@@ -15,9 +15,10 @@ pub async fn run(setup: Setup<'_>, stage: &str, steps: &[Step], report: &mut Rep
     if steps.is_empty() {
         return true;
     }
-    setup
-        .progress
-        .say(format!("{stage}: {} steps", steps.len()));
+    setup.progress.say(format!(
+        "{stage}: {}",
+        crate::human::count(steps.len(), "step")
+    ));
     // Part of the command the operator chose: no step asks again.
     let setup = Setup { yes: true, ..setup };
     let Ok((outcomes, interrupted)) = super::run(setup, steps, stage, |_| {}).await else {

@@ -431,6 +431,7 @@ fn report_table() {
     .expect_code(2);
     let filters = Filters::new(&ws)
         .regex(r"\b\d{4}-\d\d-\d\d\b", "YYYY-MM-DD")
+        .regex(r"\b\d\d:\d\d UTC\b", "hh:mm UTC")
         .regex(r"\b\d+(?:\.\d)?%/\d+(?:\.\d)?%", "[M]%/[M]%")
         .regex(r"\b\d+(?:\.\d)?/\d+(?:\.\d)?\b", "[L]/[L]")
         .regex(r"(\[L\]/\[L\] +)\d+(?:\.\d)?%", "${1}[D]%")
@@ -447,8 +448,8 @@ YYYY-MM-DD  2     [M]%/[M]%        [L]/[L]        [D]%       1        crit
 memory peak ▄
 load peak   ▄
 2 runs in the last 7d
-crit    report/YYYY-MM-DD: 2 runs · memory [M]%/[M]% · load [L]/[L] · disk peak [D]% · 1 failing results
-crit: 1 crit in [MS] ms
+crit    report/newest: the newest run, YYYY-MM-DD hh:mm UTC, was crit (1 failing result)
+crit: 1 crit, 1 ok in [MS] ms
 "#,
         "",
     );
@@ -543,7 +544,7 @@ fn shutdown_without_yes_and_without_a_terminal_stops_nothing() {
         &ws,
         &filters,
         &["shutdown"],
-        "error: stop 1 running containers of `[PROJECT]`: this needs confirmation; without a terminal pass --yes (nothing was changed)\n",
+        "error: stop 1 running container of `[PROJECT]`: this needs confirmation; without a terminal pass --yes (nothing was changed)\n",
     );
     assert_eq!(project.times("web").state, "running");
 }

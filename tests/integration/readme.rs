@@ -8,26 +8,12 @@
 //! top-level `version:` starts a runbook and every block after it without one
 //! is appended to it, and the runbook is validated after each block is added:
 //! each block is checked with what the README shows before it.
-//!
-//! A block listed in `NOT_VALIDATING` is a known README problem: it is still
-//! run through `validate`, and the test asserts that it fails the way noted,
-//! so the day the README is fixed this test says to take it off the list.
+//! Every block is validated: a sketch that does not validate has no place
+//! in the README.
 
 use crate::support::Workspace;
 
 const README: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
-
-/// README blocks that do not validate: (the block's first line, why, what
-/// `validate` says about it).
-///
-/// README BUG: the overview of the remaining sections is written with `…`
-/// placeholders (`preflight: {…}`, `up: […]`), so it is a sketch, not a
-/// runbook piece; `validate` rejects it.
-const NOT_VALIDATING: &[(&str, &str, &str)] = &[(
-    "startup:  { preflight: {…}, up: […], timeout: 2m, verify: [api-health, web-home, db-ready] }",
-    "an overview with `…` placeholders, not a runbook",
-    "startup.preflight.…: unknown field `…`, expected one of min_free_memory, min_free_disk, files",
-)];
 
 /// The text of every ```yaml fenced block, in README order.
 fn yaml_blocks(markdown: &str) -> Vec<String> {
@@ -48,11 +34,6 @@ fn yaml_blocks(markdown: &str) -> Vec<String> {
     blocks
 }
 
-fn known_problem(block: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
-    let first = block.lines().next().unwrap_or_default();
-    NOT_VALIDATING.iter().find(|(line, _, _)| *line == first)
-}
-
 fn starts_a_runbook(block: &str) -> bool {
     block.lines().any(|line| line.starts_with("version:"))
 }
@@ -65,9 +46,6 @@ fn every_runbook_snippet_of_the_readme_validates() {
     let mut validated = 0;
     let mut failures = Vec::new();
     for (n, block) in blocks.iter().enumerate() {
-        if known_problem(block).is_some() {
-            continue; // checked in the test below
-        }
         if starts_a_runbook(block) {
             runbook.clear();
         } else {
@@ -92,41 +70,18 @@ fn every_runbook_snippet_of_the_readme_validates() {
         validated += 1;
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    // 4 when this test was written: the section-by-section blocks of the
+    // 5 when this test was written: the section-by-section blocks of the
     // reference runbook. Fewer means a README edit made the test skip some.
     assert!(
-        validated >= 4,
+        validated >= 5,
         "only {validated} of {} README yaml blocks were validated",
         blocks.len()
     );
     assert_eq!(
-        validated + NOT_VALIDATING.len(),
+        validated,
         blocks.len(),
-        "every README yaml block is validated or listed in NOT_VALIDATING"
+        "every README yaml block is validated"
     );
-}
-
-#[test]
-fn the_readme_blocks_known_not_to_validate_still_do_not() {
-    let blocks = yaml_blocks(README);
-    let ws = Workspace::new();
-    for (first_line, why, error) in NOT_VALIDATING {
-        let block = blocks
-            .iter()
-            .find(|b| b.lines().next() == Some(*first_line))
-            .unwrap_or_else(|| {
-                panic!("README no longer has the block `{first_line}`: take it off NOT_VALIDATING")
-            });
-        ws.write("block.yaml", block);
-        let run = ws.opsbook(&["validate", "--runbook", "block.yaml"]);
-        assert!(
-            run.code == 3 && run.stderr.contains(error),
-            "README block `{first_line}` ({why}) was expected to fail with `{error}`; \
-             exit {}: {}\nIf it validates now, take it off NOT_VALIDATING.",
-            run.code,
-            run.stderr
-        );
-    }
 }
 
 #[test]

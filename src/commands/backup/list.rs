@@ -53,7 +53,11 @@ pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
         "backup",
         "list",
         Status::Ok,
-        format!("{} backups in {}", backups.len(), dir.display()),
+        format!(
+            "{} in {}",
+            crate::human::count(backups.len(), "backup"),
+            dir.display()
+        ),
     ));
     if !rows.is_empty() {
         report.blocks.push(Block::Table {

@@ -28,8 +28,9 @@ use crate::steps::TakeBackup;
 pub(super) fn settings(runbook: &Runbook) -> Result<&Backup, Error> {
     runbook.model.backup.as_ref().ok_or_else(|| {
         Error::Usage(format!(
-            "the runbook `{}` has no `backup` section",
-            runbook.display
+            "the runbook `{}` has no `backup` section{}",
+            runbook.display,
+            runbook.found_how()
         ))
     })
 }

@@ -36,8 +36,8 @@ pub(super) fn list(store: &Store, report: &mut Report) -> Result<(), Error> {
         });
     }
     let message = format!(
-        "{} incidents ({open} open) in {}",
-        incidents.len(),
+        "{} ({open} open) in {}",
+        crate::human::count(incidents.len(), "incident"),
         store.dir.display()
     );
     report.blocks.push(Block::Line(message.clone()));

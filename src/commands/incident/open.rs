@@ -71,7 +71,10 @@ pub(super) async fn open(
     } else {
         Status::Warn
     };
-    let mut summary = format!("{} files captured in {took}", captured.files.len());
+    let mut summary = format!(
+        "{} captured in {took}",
+        crate::human::count(captured.files.len(), "file")
+    );
     for problem in &captured.problems {
         summary.push_str(&format!("; {}: {}", problem.name, problem.message));
     }

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::backup::catalog::BackupEntry;
 use crate::backup::manifest::{Kind, Manifest};
 use crate::commands::backup::AsStep;
-use crate::confirm::confirm;
+use crate::confirm::confirm_plan;
 use crate::docker::{self, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
@@ -109,7 +109,8 @@ pub async fn run(
         ));
         return Ok(());
     }
-    if !confirm(&confirmation(&prepared), options.yes)? {
+    let (question, parts) = confirmation(&prepared);
+    if !confirm_plan(&question, &parts, options.yes)? {
         return Err(Error::Usage(
             "restore cancelled: nothing was changed".into(),
         ));
@@ -457,27 +458,25 @@ fn show_plan(prepared: &Prepared, report: &mut Report) {
     )));
 }
 
-/// The question asked before anything changes.
-fn confirmation(prepared: &Prepared) -> String {
-    let stopping = if prepared.stopping.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; stopping {} (started again after)",
+/// The question asked before anything changes, and its parts: each item
+/// and where it goes, then what stops.
+fn confirmation(prepared: &Prepared) -> (String, Vec<String>) {
+    let question = format!(
+        "restore backup {} into `{}`",
+        prepared.entry.id, prepared.project
+    );
+    let mut parts: Vec<String> = prepared
+        .planned
+        .iter()
+        .map(|p| format!("{} → {}", p.item.name, p.describe()))
+        .collect();
+    if !prepared.stopping.is_empty() {
+        parts.push(format!(
+            "stopping {} (started again after)",
             prepared.stopping.join(", ")
-        )
-    };
-    format!(
-        "restore backup {} into `{}`: {}{stopping}",
-        prepared.entry.id,
-        prepared.project,
-        prepared
-            .planned
-            .iter()
-            .map(|p| format!("{} → {}", p.item.name, p.describe()))
-            .collect::<Vec<_>>()
-            .join("; "),
-    )
+        ));
+    }
+    (question, parts)
 }
 
 fn listed(names: &[String], none: &str) -> String {
