@@ -31,8 +31,17 @@ pub enum Error {
         source: bollard::errors::Error,
     },
 
+    /// The state folder (history and locks), which `--state-dir` moves.
     #[error("cannot {action} `{}`: {source} (choose another folder with --state-dir)", path.display())]
     State {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+
+    /// A file or folder of the deployment's own (backups, incidents).
+    #[error("cannot {action} `{}`: {source}", path.display())]
+    File {
         path: PathBuf,
         action: &'static str,
         source: std::io::Error,

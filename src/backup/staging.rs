@@ -26,7 +26,7 @@ impl Staging {
     pub fn open(dir: &Path, name: &str) -> Result<Staging, Error> {
         let state_error = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| Error::State {
+            move |source| Error::File {
                 path,
                 action: "create",
                 source,
@@ -52,7 +52,7 @@ impl Staging {
             Ok(()) => Ok(self.dir.join(&self.id)),
             Err(source) => {
                 self.discard();
-                Err(Error::State {
+                Err(Error::File {
                     path: self.dir.join(&self.id),
                     action: "write",
                     source,

@@ -195,7 +195,7 @@ impl Store {
 
     fn error(&self, path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> Error {
         let path = path.to_path_buf();
-        move |source| Error::State {
+        move |source| Error::File {
             path,
             action,
             source,

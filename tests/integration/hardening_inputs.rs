@@ -188,6 +188,44 @@ fn item18_parser_wording_is_said_in_the_operators_words() {
     assert!(stderr.contains("expected a whole number"), "{stderr}");
 }
 
+#[test]
+fn item18_only_state_folder_errors_suggest_another_state_dir() {
+    let ws = Workspace::new();
+    ws.write("not-a-folder", "x");
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nbackup: { dir: ./not-a-folder, files: [opsbook.yaml] }\n",
+    );
+    let run = ws.opsbook(&["backup", "list"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("error: cannot read `"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("--state-dir"), "{}", run.stderr);
+    ws.write("state-file", "x");
+    let run = ws.opsbook(&["daily-check", "--only", "host", "--state-dir", "state-file"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("(choose another folder with --state-dir)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_empty_opsbook_runbook_counts_as_unset() {
+    let ws = Workspace::new();
+    let run = ws.opsbook_with(
+        &["validate", "--format", "json"],
+        &[("OPSBOOK_RUNBOOK", "")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["runbook"], "embedded:default");
+}
+
 /// The README's `opsbook validate` example, run as written from the
 /// repository root, prints exactly what the README shows.
 #[test]

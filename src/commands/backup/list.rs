@@ -14,7 +14,7 @@ use super::settings;
 
 pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     let dir = runbook.resolve(&settings(runbook)?.dir);
-    let backups = catalog::list(&dir).map_err(|source| Error::State {
+    let backups = catalog::list(&dir).map_err(|source| Error::File {
         path: dir.clone(),
         action: "read",
         source,

@@ -41,7 +41,7 @@ pub(super) fn select(
     id: Option<&str>,
     all: bool,
 ) -> Result<Vec<catalog::BackupEntry>, Error> {
-    let backups = catalog::list(dir).map_err(|source| Error::State {
+    let backups = catalog::list(dir).map_err(|source| Error::File {
         path: dir.to_path_buf(),
         action: "read",
         source,

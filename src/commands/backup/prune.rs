@@ -22,7 +22,7 @@ pub fn prune(
 ) -> Result<(), Error> {
     let backup = settings(runbook)?;
     let dir = runbook.resolve(&backup.dir);
-    let backups = catalog::list(&dir).map_err(|source| Error::State {
+    let backups = catalog::list(&dir).map_err(|source| Error::File {
         path: dir.clone(),
         action: "read",
         source,

@@ -21,7 +21,7 @@ pub(super) fn bundle(store: &Store, id: &str, report: &mut Report) -> Result<(),
     let packed = pack(&folder, id, &partial).and_then(|()| std::fs::rename(&partial, &path));
     if let Err(source) = packed {
         let _ = std::fs::remove_file(&partial);
-        return Err(Error::State {
+        return Err(Error::File {
             path,
             action: "write",
             source,

@@ -39,7 +39,7 @@ pub(super) fn close(
     let timeline = store.timeline(id)?;
     let text = postmortem::render(&incident, &timeline, &evidence_files(&folder));
     let path = folder.join(POSTMORTEM);
-    write_private(&path, text.as_bytes()).map_err(|source| Error::State {
+    write_private(&path, text.as_bytes()).map_err(|source| Error::File {
         path: path.clone(),
         action: "write",
         source,

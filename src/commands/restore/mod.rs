@@ -159,7 +159,7 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
         .into_iter()
         .next()
         .ok_or_else(|| Error::Usage(format!("no backup in {}", dir.display())))?;
-    let manifest = Manifest::read(&entry.path).map_err(|source| Error::State {
+    let manifest = Manifest::read(&entry.path).map_err(|source| Error::File {
         path: entry.path.join("manifest.json"),
         action: "read",
         source,
