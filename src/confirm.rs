@@ -17,15 +17,7 @@ pub fn confirm(action: &str, yes: bool) -> Result<bool, Error> {
             action: action.to_string(),
         });
     }
-    let mut stderr = std::io::stderr().lock();
-    let _ = write!(stderr, "{action}? [y/N] ");
-    let _ = stderr.flush();
-    let mut answer = String::new();
-    let _ = stdin.lock().read_line(&mut answer);
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    Ok(ask(&format!("{action}? [y/N] ")))
 }
 
 /// Like `confirm`, for a plan of several parts (a restore's items): on a
@@ -41,19 +33,8 @@ pub fn confirm_plan(question: &str, parts: &[String], yes: bool) -> Result<bool,
             action: format!("{question}: {}", parts.join("; ")),
         });
     }
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "{question}:");
-    for part in parts {
-        let _ = writeln!(stderr, "  {part}");
-    }
-    let _ = write!(stderr, "go ahead? [y/N] ");
-    let _ = stderr.flush();
-    let mut answer = String::new();
-    let _ = stdin.lock().read_line(&mut answer);
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    let listed: String = parts.iter().map(|part| format!("  {part}\n")).collect();
+    Ok(ask(&format!("{question}:\n{listed}go ahead? [y/N] ")))
 }
 
 /// Asks the operator to confirm they did `instruction` (a `note` step):
@@ -63,13 +44,15 @@ pub fn acknowledge(instruction: &str) -> Option<bool> {
     if !stdin.is_terminal() {
         return None;
     }
+    Some(ask(&format!("{instruction}\n  done? [y/N] ")))
+}
+
+/// Writes `prompt` on stderr and reads one line of stdin: a yes or not.
+fn ask(prompt: &str) -> bool {
     let mut stderr = std::io::stderr().lock();
-    let _ = write!(stderr, "{instruction}\n  done? [y/N] ");
+    let _ = write!(stderr, "{prompt}");
     let _ = stderr.flush();
     let mut answer = String::new();
-    let _ = stdin.lock().read_line(&mut answer);
-    Some(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }

@@ -1,3 +1,5 @@
+//! The binary: hands its arguments to `opsbook::run` and exits with its code.
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -10,7 +10,7 @@ use crate::grade::{CheckResult, Status};
 use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
-use crate::steps::{self, Setup};
+use crate::steps;
 
 pub struct Options {
     pub name: Option<String>,
@@ -65,12 +65,7 @@ pub async fn run(
         state_dir: &options.state_dir,
         progress,
     };
-    let setup = Setup {
-        runbook,
-        progress,
-        yes: options.yes,
-        backups: Some(&backups),
-    };
+    let setup = backups.setup(options.yes);
     let what = format!("procedure `{name}`");
     let (outcomes, interrupted) = steps::run(setup, steps, &what, |_| {}).await?;
     let ending = steps::report::ending(&outcomes, steps.len(), interrupted);

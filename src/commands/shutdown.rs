@@ -17,7 +17,7 @@ use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::units;
-use crate::steps::{Setup, hooks};
+use crate::steps::hooks;
 
 pub struct Options {
     pub emergency: bool,
@@ -41,12 +41,7 @@ pub async fn run(
         state_dir: &options.state_dir,
         progress,
     };
-    let hook_setup = Setup {
-        runbook,
-        progress,
-        yes: true,
-        backups: Some(&backups),
-    };
+    let hook_setup = backups.setup(true);
     let grace = runbook.plan.grace;
     let deployment = Deployment::connect(Some(project.clone())).await?;
     let containers = deployment.list().await?;

@@ -20,7 +20,7 @@ use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
-use crate::steps::{Setup, hooks};
+use crate::steps::hooks;
 
 const UP_EXAMPLE: &str = "[docker, compose, up, -d, --no-start]";
 
@@ -42,12 +42,7 @@ pub async fn run(
         state_dir: &options.state_dir,
         progress,
     };
-    let hook_setup = Setup {
-        runbook,
-        progress,
-        yes: true,
-        backups: Some(&backups),
-    };
+    let hook_setup = backups.setup(true);
     let startup = runbook.model.startup.as_ref();
     let timeout = runbook.plan.startup_timeout;
     let deadline = Instant::now() + timeout;

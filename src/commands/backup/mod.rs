@@ -23,7 +23,7 @@ use crate::progress::Progress;
 use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
-use crate::steps::TakeBackup;
+use crate::steps::{Setup, TakeBackup};
 
 pub(super) fn settings(runbook: &Runbook) -> Result<&Backup, Error> {
     runbook.model.backup.as_ref().ok_or_else(|| {
@@ -69,6 +69,18 @@ pub struct AsStep<'a> {
     pub runbook: &'a Runbook,
     pub state_dir: &'a Path,
     pub progress: Progress,
+}
+
+impl AsStep<'_> {
+    /// Steps set up with this backup command behind their `backup:` steps.
+    pub fn setup(&self, yes: bool) -> Setup<'_> {
+        Setup {
+            runbook: self.runbook,
+            progress: self.progress,
+            yes,
+            backups: Some(self),
+        }
+    }
 }
 
 impl TakeBackup for AsStep<'_> {

@@ -11,7 +11,7 @@ use crate::incident::{Entry, EntryKind, Store};
 use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
-use crate::steps::{self, Setup};
+use crate::steps;
 
 use super::{Options, settings};
 
@@ -79,12 +79,7 @@ pub(super) async fn run(
         state_dir: &options.state_dir,
         progress,
     };
-    let setup = Setup {
-        runbook,
-        progress,
-        yes: options.yes,
-        backups: Some(&backups),
-    };
+    let setup = backups.setup(options.yes);
     let what = format!("playbook `{name}`");
     let (outcomes, interrupted) = steps::run(setup, steps, &what, |outcome| {
         let entry = Entry {

@@ -31,7 +31,7 @@ use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
-use crate::steps::{Setup, hooks};
+use crate::steps::hooks;
 
 use replace::Identities;
 use safety::Safety;
@@ -123,12 +123,7 @@ pub async fn run(
         state_dir: &options.state_dir,
         progress,
     };
-    let hook_setup = Setup {
-        runbook,
-        progress,
-        yes: true,
-        backups: Some(&backups),
-    };
+    let hook_setup = backups.setup(true);
     let hooks = runbook.model.restore.as_ref();
     let before = hooks.map(|h| h.before.as_slice()).unwrap_or_default();
     let after = hooks.map(|h| h.after.as_slice()).unwrap_or_default();
