@@ -57,6 +57,25 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// Text safe to print on a terminal: control characters (an escape
+/// sequence in an incident title, a carriage return in an id) shown as
+/// `\u{1b}`, not obeyed; line breaks and tabs are kept.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// A request's latency: `12 ms` under a second, else `1.25 s`.
 pub fn latency(latency: Duration) -> String {
     if latency < Duration::from_secs(1) {
@@ -78,6 +97,13 @@ mod tests {
         assert_eq!(seconds(3 * 3600 + 5), "3h");
         assert_eq!(seconds(2 * 86_400 + 4 * 3600 + 60), "2d 4h");
         assert_eq!(duration(Duration::from_secs(300)), "5m");
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(printable("db down"), "db down");
+        assert_eq!(printable("a\x1b[2Jb\rc"), "a\\u{1b}[2Jb\\u{d}c");
+        assert_eq!(printable("two\nlines\t!"), "two\nlines\t!");
     }
 
     #[test]
