@@ -35,7 +35,7 @@ pub async fn create(
     runbook: &Runbook,
     dry_run: bool,
     state_dir: &Path,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<Option<String>, Error> {
     let backup = settings(runbook)?;

@@ -67,7 +67,7 @@ pub(super) fn select(
 pub struct AsStep<'a> {
     pub runbook: &'a Runbook,
     pub state_dir: &'a Path,
-    pub progress: Progress,
+    pub progress: Progress<'a>,
 }
 
 impl TakeBackup for AsStep<'_> {

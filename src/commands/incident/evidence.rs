@@ -86,17 +86,22 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// A text file (a log), masked as it is.
     fn write(&self, name: &str, text: &str) -> Result<String, String> {
-        let path: PathBuf = self.dir.join(name);
-        let redacted = self.redactor.redact(text);
-        write_private(&path, redacted.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok(name.to_string())
+        self.store(name, &self.redactor.redact(text))
     }
 
     fn json(&self, name: &str, value: &Value) -> Result<String, String> {
         let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
         self.write(name, &text)
+    }
+
+    /// Text already masked (a rendered report).
+    fn store(&self, name: &str, text: &str) -> Result<String, String> {
+        let path: PathBuf = self.dir.join(name);
+        write_private(&path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(name.to_string())
     }
 }
 
@@ -222,8 +227,9 @@ async fn daily_check(
         color: false,
         quiet: false,
     };
-    let text = report.render(style).unwrap_or_default();
-    Ok(vec![writer.write("daily-check.json", &text)?])
+    // The renderer masks it, before the JSON is escaped.
+    let text = report.render(style, writer.redactor).unwrap_or_default();
+    Ok(vec![writer.store("daily-check.json", &text)?])
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ pub async fn run(
     runbook: &Runbook,
     action: &Action,
     options: &Options,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
     let store = store(runbook);

@@ -19,7 +19,7 @@ pub(super) async fn open(
     severity: &str,
     title: &str,
     options: &Options,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
     let known = &runbook.plan.severities;
@@ -64,7 +64,7 @@ pub(super) async fn open(
     let log_lines = runbook.plan.evidence_log_lines;
     let clock = std::time::Instant::now();
     let captured =
-        evidence::capture(runbook, &options.state_dir, &folder, &redactor, log_lines).await;
+        evidence::capture(runbook, &options.state_dir, &folder, redactor, log_lines).await;
     let took = crate::human::took(clock.elapsed());
     let evidence_status = if captured.problems.is_empty() {
         Status::Ok
