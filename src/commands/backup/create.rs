@@ -246,7 +246,7 @@ fn finish(
         false,
         items.iter().map(|(item, _)| item.clone()).collect(),
     );
-    staging.finish(&manifest)?;
+    staging.finish(&manifest, runbook.redactor())?;
     let id = staging.id.clone();
     for (item, _) in items {
         let before = previous

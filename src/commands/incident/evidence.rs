@@ -1,9 +1,10 @@
 //! The evidence bundle an incident opens with, captured concurrently under
 //! one deadline: every container's state, the inspect of each one that is
 //! not running or not healthy (env values masked), the last log lines of
-//! each, the host figures, and a fresh daily-check. Every text is redacted
-//! before it is written; a part that cannot be captured (Docker down) is
-//! noted and the rest is still written.
+//! each, the host figures, and a fresh daily-check. Every text is masked
+//! before it is written (JSON value by value, before it is serialised); a
+//! part that cannot be captured (Docker down) is noted and the rest is
+//! still written.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -91,9 +92,13 @@ impl Writer<'_> {
         self.store(name, &self.redactor.redact(text))
     }
 
+    /// A JSON file, masked value by value before it is serialised: escaping
+    /// first would hide `{"password":"x"}` in a container's Cmd from the rules.
     fn json(&self, name: &str, value: &Value) -> Result<String, String> {
-        let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-        self.write(name, &text)
+        let mut value = value.clone();
+        self.redactor.redact_json(&mut value);
+        let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+        self.store(name, &text)
     }
 
     /// Text already masked (a rendered report).

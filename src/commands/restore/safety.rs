@@ -89,7 +89,7 @@ impl<'a> Safety<'a> {
             items,
         );
         self.staging
-            .finish(&manifest)
+            .finish(&manifest, runbook.redactor())
             .map(|_| self.staging.id.clone())
             .map_err(|e| e.to_string())
     }
