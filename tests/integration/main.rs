@@ -13,6 +13,7 @@ mod lifecycle;
 mod procedures;
 mod restore;
 mod runbooks;
+mod secrets;
 mod status;
 mod support;
 mod validate;
