@@ -59,9 +59,10 @@ struct Rules {
     colon_value: Regex,
 }
 
-/// Quoted values: `"…"` with backslash escapes, `'…'`, and `\"…\"` (JSON
-/// inside JSON); an unterminated quote runs to the end.
-const QUOTED: &str = r#""(?:[^"\\]|\\.)*(?:"|\z)|'[^']*(?:'|\z)|\\+"(?:[^"\\]|\\[^"])*(?:\\+"|\z)"#;
+/// Quoted values on one line: `"…"` with backslash escapes, `'…'`, and
+/// `\"…\"` (JSON inside JSON); an unterminated quote runs to the end of
+/// its line (not of a whole log file).
+const QUOTED: &str = r#""(?:[^"\\\n]|\\.)*"?|'[^'\n]*'?|\\+"(?:[^"\\\n]|\\[^"\n])*(?:\\+")?"#;
 
 static RULES: LazyLock<Rules> = LazyLock::new(|| Rules {
     pem: compile(
@@ -332,6 +333,11 @@ mod tests {
             "unterminated quote",
             r#"password="abc def"#,
             r#"password="****""#,
+        ),
+        (
+            "unterminated quote, then more lines",
+            "password=\"abc def\nnext line",
+            "password=\"****\"\nnext line",
         ),
         ("colon and words", "password: two words", "password: ****"),
         (
