@@ -18,7 +18,8 @@ pub fn render(
     redactor: &Redactor,
 ) -> String {
     let shown = |text: &str| redactor.redact(text).into_owned();
-    let cell = |text: &str| cell(&shown(text));
+    // Masked first: the cell's escaping (`|` → `\|`) could hide a value from the rules.
+    let cell = |text: &str| fit_cell(&shown(text));
     let mut text = String::new();
     let closed = incident.closed_at;
     let duration = closed.map(|closed| {
@@ -100,7 +101,7 @@ pub fn render(
 }
 
 /// Text fit for one table cell: no line breaks, no column separators.
-fn cell(text: &str) -> String {
+fn fit_cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
