@@ -3,6 +3,9 @@
 //! clap's arguments into the chosen command's options, run it, and print
 //! its report on stdout in the chosen format. Errors go to stderr (and, with
 //! `--format json`, still as one JSON object on stdout).
+//!
+//! Everything printed is masked: by the runbook's redactor once it is
+//! loaded, by the built-in rules before (a usage error, an invalid runbook).
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -19,6 +22,7 @@ use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::history;
 use crate::progress::Progress;
+use crate::redact::Redactor;
 use crate::render::{Format, Report, Style};
 use crate::runbook::{self, Runbook};
 
@@ -31,11 +35,17 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
             return match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
-                // Usage errors are "could not run": 3, not clap's 2 (which means crit here).
-                _ => Status::Unknown.exit_code(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    0
+                }
+                // Usage errors are "could not run": 3, not clap's 2 (which
+                // means crit here). They quote the arguments: masked.
+                _ => {
+                    eprint!("{}", Redactor::builtin().redact(&e.to_string()));
+                    Status::Unknown.exit_code()
+                }
             };
         }
     };
@@ -47,17 +57,18 @@ where
     };
     let started_at = jiff::Timestamp::now();
     let clock = Instant::now();
-    match execute(&cli, started_at) {
+    let mut redactor = Redactor::builtin();
+    match execute(&cli, started_at, &mut redactor) {
         Ok(mut report) => {
             report.duration = clock.elapsed();
-            if let Some(text) = report.render(style) {
+            if let Some(text) = report.render(style, &redactor) {
                 print(&text);
             }
             report.status().exit_code()
         }
         Err(error) => {
             for line in error.lines() {
-                eprintln!("error: {line}");
+                eprintln!("error: {}", redactor.redact(&line));
             }
             // Machines reading JSON still get one object, saying why.
             if style.format == Format::Json {
@@ -68,10 +79,11 @@ where
                     .into_iter()
                     .map(|line| CheckResult::new("opsbook", "error", error.status(), line))
                     .collect();
-                if let Some(text) = report.render(Style {
+                let style = Style {
                     quiet: false,
                     ..style
-                }) {
+                };
+                if let Some(text) = report.render(style, &redactor) {
                     print(&text);
                 }
             }
@@ -85,13 +97,20 @@ struct Globals<'a> {
     runbook: &'a Runbook,
     state_dir: PathBuf,
     yes: bool,
-    progress: Progress,
+    progress: Progress<'a>,
 }
 
-fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
+/// Loads the runbook and runs the command; from the load on, `redactor`
+/// is the runbook's, for whatever the caller prints.
+fn execute(
+    cli: &Cli,
+    started_at: jiff::Timestamp,
+    redactor: &mut Redactor,
+) -> Result<Report, Error> {
     let source = runbook::discover(cli.runbook.clone(), std::env::var_os("OPSBOOK_RUNBOOK"));
     tracing::info!(?source, "runbook");
     let runbook = runbook::load(&source)?;
+    *redactor = runbook.redactor().clone();
     let mut report = Report::new(cli.command.name(), &runbook.display, started_at);
     let globals = Globals {
         runbook: &runbook,
@@ -100,7 +119,7 @@ fn execute(cli: &Cli, started_at: jiff::Timestamp) -> Result<Report, Error> {
             .clone()
             .unwrap_or_else(history::default_state_dir),
         yes: cli.yes,
-        progress: Progress::new(cli.quiet),
+        progress: Progress::new(cli.quiet, runbook.redactor()),
     };
     let (runbook, progress, report_mut) = (&runbook, globals.progress, &mut report);
     match &cli.command {
@@ -302,7 +321,7 @@ fn init_logging(verbose: u8, no_color_flag: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("opsbook={level}")));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| MaskedLog(Vec::new()))
         .with_target(false)
         .with_ansi(color_allowed(no_color_flag) && std::io::stderr().is_terminal());
     // Timings matter when debugging (-vv); a warning to an operator needs none.
@@ -312,4 +331,27 @@ fn init_logging(verbose: u8, no_color_flag: bool) {
     } else {
         logs.without_time().try_init()
     };
+}
+
+/// One log event, masked by the built-in rules as it goes to stderr
+/// (logging starts before the runbook, and its patterns, are read).
+struct MaskedLog(Vec<u8>);
+
+impl Write for MaskedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for MaskedLog {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let masked = Redactor::builtin().redact(&text).into_owned();
+        let _ = std::io::stderr().lock().write_all(masked.as_bytes());
+    }
 }

@@ -12,6 +12,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::grade::Status;
 use crate::human;
+use crate::redact::{Redactor, quote};
 
 /// How much of each stream is kept.
 const OUTPUT_CAP: usize = 64 * 1024;
@@ -33,19 +34,23 @@ pub enum Outcome {
 impl Outcome {
     /// The status and message of a command's outcome: `` `cmd` succeeded:
     /// "its last lines" ``, `` `cmd` exited 1: "…" ``,
-    /// `` `cmd` did not finish within 5m: killed ``.
-    pub fn graded(&self, shown: &str, timeout: Duration) -> (Status, String) {
+    /// `` `cmd` did not finish within 5m: killed ``. The output is masked
+    /// whole, before it is cut: a cut could part a secret from its key.
+    pub fn graded(&self, shown: &str, timeout: Duration, redactor: &Redactor) -> (Status, String) {
         match self {
             Outcome::Exited {
                 code: Some(0),
                 output,
-            } => (Status::Ok, format!("`{shown}` succeeded{}", tail(output))),
+            } => (
+                Status::Ok,
+                format!("`{shown}` succeeded{}", tail(&redactor.redact(output))),
+            ),
             Outcome::Exited { code, output } => (
                 Status::Crit,
                 format!(
                     "`{shown}` exited {}{}",
                     code.map_or("on a signal".to_string(), |c| c.to_string()),
-                    tail(output)
+                    tail(&redactor.redact(output))
                 ),
             ),
             Outcome::TimedOut => (
@@ -72,7 +77,7 @@ fn tail(output: &str) -> String {
     let kept: String = chars[chars.len().saturating_sub(QUOTE_CHARS)..]
         .iter()
         .collect();
-    format!(": {kept:?}")
+    format!(": {}", quote(&kept))
 }
 
 pub async fn run(argv: &[String], dir: &Path, timeout: Duration) -> Outcome {
@@ -134,6 +139,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn output_is_masked_before_it_is_cut() {
+        let long = format!("PASSWORD=hunter2{}\n", "x".repeat(QUOTE_CHARS));
+        let failed = Outcome::Exited {
+            code: Some(1),
+            output: long,
+        };
+        let (_, message) = failed.graded("up", Duration::from_secs(1), &Redactor::builtin());
+        assert_eq!(message, "`up` exited 1: \"PASSWORD=****\"");
+    }
+
+    #[test]
     fn outcomes_are_graded_with_one_wording() {
         let ten = Duration::from_secs(600);
         let ok = Outcome::Exited {
@@ -141,7 +157,7 @@ mod tests {
             output: "one\n\ntwo\nthree\nfour\n".into(),
         };
         assert_eq!(
-            ok.graded("up", ten),
+            ok.graded("up", ten, &Redactor::builtin()),
             (Status::Ok, "`up` succeeded: \"two / three / four\"".into())
         );
         let failed = Outcome::Exited {
@@ -149,11 +165,11 @@ mod tests {
             output: String::new(),
         };
         assert_eq!(
-            failed.graded("up", ten),
+            failed.graded("up", ten, &Redactor::builtin()),
             (Status::Crit, "`up` exited 2".into())
         );
         assert_eq!(
-            Outcome::TimedOut.graded("up", ten),
+            Outcome::TimedOut.graded("up", ten, &Redactor::builtin()),
             (
                 Status::Crit,
                 "`up` did not finish within 10m: killed".into()

@@ -36,7 +36,7 @@ pub struct WhileStopped<T> {
 
 pub struct Lifecycle<'a> {
     pub deployment: &'a Deployment,
-    pub progress: Progress,
+    pub progress: Progress<'a>,
     pub interrupt: Interrupt,
     /// The section results are filed under (`startup`, `shutdown`, `restart`).
     pub section: &'static str,
@@ -46,7 +46,7 @@ impl<'a> Lifecycle<'a> {
     /// A lifecycle for `section` that listens for Ctrl-C and SIGTERM.
     pub fn listening(
         deployment: &'a Deployment,
-        progress: Progress,
+        progress: Progress<'a>,
         section: &'static str,
     ) -> Lifecycle<'a> {
         Lifecycle {
@@ -368,7 +368,7 @@ fn describe(container: &Container) -> String {
                 .health_output
                 .as_deref()
                 .and_then(|o| o.lines().next())
-                .map(|o| format!(": {o:?}"))
+                .map(|o| format!(": {}", crate::redact::quote(o)))
                 .unwrap_or_default();
             format!("{}, health {health}{output}", state_word(state))
         }

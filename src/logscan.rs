@@ -8,8 +8,6 @@ use regex::bytes::RegexSet;
 /// How many matching lines a result quotes.
 pub const SAMPLES: usize = 3;
 const MAX_LINE: usize = 16 * 1024;
-/// How much of a quoted line is shown.
-const SAMPLE_CHARS: usize = 200;
 
 pub struct LineScanner<'a> {
     patterns: &'a RegexSet,
@@ -66,13 +64,10 @@ impl<'a> LineScanner<'a> {
         let line = trim_line_end(&self.pending);
         if self.patterns.is_match(line) {
             self.matches += 1;
+            // Whole (up to MAX_LINE): whoever quotes it masks it before cutting it short.
             if self.samples.len() < SAMPLES {
                 let text = String::from_utf8_lossy(line);
-                let mut sample: String = text.trim().chars().take(SAMPLE_CHARS).collect();
-                if text.trim().chars().count() > SAMPLE_CHARS {
-                    sample.push('…');
-                }
-                self.samples.push(sample);
+                self.samples.push(text.trim().to_string());
             }
         }
         self.pending.clear();

@@ -2,7 +2,9 @@
 //! fields, latency and certificate lifetime (the pages' `curl /health`), or a
 //! command run in a service's container judged on its exit code and output
 //! (`docker exec db pg_isready`). Each runs under its own timeout; a failure
-//! quotes what came back, redacted, and the check's `hint`.
+//! quotes what came back and the check's `hint`. What it quotes is masked
+//! whole before it is cut short; the message is masked again wherever it
+//! leaves the process.
 
 use std::time::{Duration, Instant};
 
@@ -34,9 +36,8 @@ pub async fn verify_checks(
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let redactor = runbook.redactor();
     let containers = deployment.list().await?;
-    Ok(Probe::new(&redactor)
+    Ok(Probe::new(runbook.redactor())
         .named(runbook, &names, Some((deployment, &containers)))
         .await)
 }
@@ -242,7 +243,7 @@ impl<'a> Probe<'a> {
                         Status::Crit,
                         format!(
                             "`{path}` is {}, expected {expected}",
-                            self.redactor.redact(&actual.to_string())
+                            self.redactor.json(actual)
                         ),
                     ));
                 }
@@ -357,17 +358,12 @@ impl<'a> Probe<'a> {
             _ => message,
         };
         let took = started.elapsed();
-        CheckResult::new(
-            SECTION,
-            name,
-            status,
-            self.redactor.redact(&message).into_owned(),
-        )
-        .with_value(took.as_secs_f64(), "seconds")
-        .with_duration(took)
+        CheckResult::new(SECTION, name, status, message)
+            .with_value(took.as_secs_f64(), "seconds")
+            .with_duration(took)
     }
 
-    /// `: "first bytes of it"`, redacted, or nothing for an empty body.
+    /// `: "first bytes of it"`, masked, or nothing for an empty body.
     fn quote_body(&self, bytes: &[u8]) -> String {
         let text = String::from_utf8_lossy(bytes);
         let text = text.trim();
@@ -378,13 +374,17 @@ impl<'a> Probe<'a> {
         }
     }
 
+    /// The text masked while whole (a cut could part a secret from its
+    /// key, or leave half a token no rule knows), then made one line, cut
+    /// short and quoted.
     fn quote(&self, text: &str) -> String {
-        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let masked = self.redactor.redact(text);
+        let flat: String = masked.split_whitespace().collect::<Vec<_>>().join(" ");
         let mut short: String = flat.chars().take(QUOTE_CHARS).collect();
         if flat.chars().count() > QUOTE_CHARS {
             short.push('…');
         }
-        format!("{:?}", self.redactor.redact(&short))
+        crate::redact::quote(&short)
     }
 }
 

@@ -1,24 +1,29 @@
 //! Progress lines on stderr while a command changes things ("db: started,
-//! healthy in 3.1s"): plain lines, fit for a terminal, a log file or a pipe.
-//! stdout stays for the report. Silent with `--quiet`.
+//! healthy in 3.1s"): plain lines, fit for a terminal, a log file or a pipe,
+//! masked by the runbook's redactor (a step's description or outcome may
+//! hold a secret). stdout stays for the report. Silent with `--quiet`.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::redact::Redactor;
+
 #[derive(Debug, Clone, Copy)]
-pub struct Progress {
+pub struct Progress<'a> {
     quiet: bool,
+    redactor: &'a Redactor,
 }
 
-impl Progress {
-    pub fn new(quiet: bool) -> Progress {
-        Progress { quiet }
+impl<'a> Progress<'a> {
+    pub fn new(quiet: bool, redactor: &'a Redactor) -> Progress<'a> {
+        Progress { quiet, redactor }
     }
 
     pub fn say(&self, line: impl std::fmt::Display) {
         if !self.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            let line = line.to_string();
+            let _ = writeln!(std::io::stderr().lock(), "{}", self.redactor.redact(&line));
         }
     }
 }
@@ -26,7 +31,7 @@ impl Progress {
 /// How often the live line of a copy is redrawn.
 const METER_TICK: std::time::Duration = std::time::Duration::from_millis(500);
 
-impl Progress {
+impl Progress<'_> {
     /// A live "item: bytes (rate)" line for a long copy, redrawn in place on
     /// a terminal; nothing elsewhere (cron and CI logs keep one line per
     /// item). Call inside the runtime.

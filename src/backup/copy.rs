@@ -78,7 +78,7 @@ impl Copier<'_> {
         &self,
         sources: &[Source],
         folder: &Path,
-        progress: Progress,
+        progress: Progress<'_>,
     ) -> Result<Vec<(Item, Duration)>, String> {
         let mut items = Vec::new();
         for source in sources {
@@ -254,10 +254,10 @@ impl Copier<'_> {
         if code != Some(0) {
             let said = String::from_utf8_lossy(&stderr);
             return Err(format!(
-                "dump `{name}`: `{}` exited {}: {:?}",
+                "dump `{name}`: `{}` exited {}: {}",
                 argv.join(" "),
                 code.map_or("without a code".to_string(), |c| c.to_string()),
-                said.trim()
+                crate::redact::quote(said.trim())
             ));
         }
         Ok(written)

@@ -2,15 +2,21 @@
 //! the manifest is written, everything fsynced and the folder renamed to
 //! `<id>`, so nothing lists, verifies or restores a backup before it is
 //! complete. Shared by `backup` and restore's safety backup.
+//!
+//! The manifest is written with each dump's source masked: a dump command
+//! may carry its password (`PGPASSWORD=… pg_dump`). Volume names and host
+//! paths are written as they are: restore reads them back to find where an
+//! item goes, and they name things, not secrets.
 
 use std::path::{Path, PathBuf};
 
 use crate::docker::Container;
 use crate::error::Error;
 use crate::files::create_private_dir;
+use crate::redact::Redactor;
 use crate::runbook::Runbook;
 
-use super::manifest::{self, Item, Manifest};
+use super::manifest::{self, Item, Kind, Manifest};
 
 /// A backup folder being written: `.<id>.partial` until `finish` renames it,
 /// so nothing lists, verifies or restores it before it is complete.
@@ -45,10 +51,14 @@ impl Staging {
         })
     }
 
-    /// Writes the manifest, fsyncs, and gives the folder its final name; on
-    /// failure the partial folder is removed.
-    pub fn finish(&self, manifest: &Manifest) -> Result<PathBuf, Error> {
-        match finish(&self.dir, &self.partial, &self.id, manifest) {
+    /// Writes the manifest (dump sources masked), fsyncs, and gives the
+    /// folder its final name; on failure the partial folder is removed.
+    pub fn finish(&self, manifest: &Manifest, redactor: &Redactor) -> Result<PathBuf, Error> {
+        let mut masked = manifest.clone();
+        for item in masked.items.iter_mut().filter(|i| i.kind == Kind::Dump) {
+            item.source = redactor.redact(&item.source).into_owned();
+        }
+        match finish(&self.dir, &self.partial, &self.id, &masked) {
             Ok(()) => Ok(self.dir.join(&self.id)),
             Err(source) => {
                 self.discard();

@@ -33,6 +33,8 @@ use crate::runbook::units;
 
 /// The pause between runs under `--wait`.
 const WAIT_PAUSE: Duration = Duration::from_secs(2);
+/// How much of a matching log line a result quotes.
+const SAMPLE_CHARS: usize = 200;
 
 /// The parts of a daily check `--only` can pick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,19 +81,13 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
     let history = state.history(&key);
     let previous = history.last();
     tracing::debug!(previous = previous.is_some(), "locked, history read");
-    let redact_patterns: Vec<String> = runbook
-        .model
-        .redact
-        .iter()
-        .map(|p| p.value.clone())
-        .collect();
-    let redactor = Redactor::new(&redact_patterns);
+    let redactor = runbook.redactor();
 
     let first = Instant::now();
     let pass = loop {
         let started_at = jiff::Timestamp::now();
         let clock = Instant::now();
-        let pass = one_pass(runbook, options, previous.as_ref(), &redactor).await;
+        let pass = one_pass(runbook, options, previous.as_ref(), redactor).await;
         let status = Status::worst(pass.results.iter().map(|r| r.status));
         let Some(wait) = options.wait else {
             break (pass, started_at, clock);
@@ -128,7 +124,7 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
             .map(|levels| levels.iter().map(|l| l.value.clone()).collect());
         if notify::wanted(report.status(), on.as_deref()) {
             let host = pass.host.as_ref().and_then(|h| h.hostname.as_deref());
-            if let Err(e) = notify::send(&webhook.url.value, report, host, &redactor).await {
+            if let Err(e) = notify::send(&webhook.url.value, report, host, redactor).await {
                 tracing::warn!("{e}");
             }
         }
@@ -485,7 +481,7 @@ async fn scan_logs(
                 let quoted: Vec<String> = samples
                     .iter()
                     .take(crate::logscan::SAMPLES)
-                    .map(|s| format!("{:?}", redactor.redact(s)))
+                    .map(|s| quote_sample(redactor, s))
                     .collect();
                 format!(
                     "{count} matching lines in the last {window_text}: {}",
@@ -498,6 +494,16 @@ async fn scan_logs(
             CheckResult::new("logs", service, status, message).with_value(count as f64, "count")
         })
         .collect()
+}
+
+/// A log line as a result quotes it: masked while whole, then cut short.
+fn quote_sample(redactor: &Redactor, line: &str) -> String {
+    let masked = redactor.redact(line);
+    let mut short: String = masked.chars().take(SAMPLE_CHARS).collect();
+    if masked.chars().count() > SAMPLE_CHARS {
+        short.push('…');
+    }
+    crate::redact::quote(&short)
 }
 
 /// The newest complete backup against `max_age`, and the free space where backups go.

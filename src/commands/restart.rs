@@ -23,7 +23,7 @@ pub struct Options {
 pub async fn run(
     runbook: &Runbook,
     options: &Options,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
     let project = runbook.require_project("restart")?;

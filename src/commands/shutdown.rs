@@ -32,7 +32,7 @@ pub struct Options {
 pub async fn run(
     runbook: &Runbook,
     options: &Options,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
     let project = runbook.require_project("shutdown")?;
@@ -162,7 +162,7 @@ fn show_plan(tiers: &[Vec<String>], emergency: bool, grace: Duration, report: &m
 async fn backup_first(
     runbook: &Runbook,
     options: &Options,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<bool, Error> {
     let mut backup = Report::new("backup", &report.runbook, jiff::Timestamp::now());

@@ -33,7 +33,7 @@ pub struct Options {
 pub async fn run(
     runbook: &Runbook,
     options: &Options,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
     let project = runbook.require_project("startup")?;
@@ -91,7 +91,7 @@ pub async fn run(
             )));
         } else {
             progress.say(format!("creating {}: {up}", missing.join(", ")));
-            let result = run_up(runbook, &up.argv(), timeout, &redactor).await;
+            let result = run_up(runbook, &up.argv(), timeout, redactor).await;
             let failed = result.status != Status::Ok;
             report.results.push(result);
             if failed {
@@ -242,15 +242,12 @@ async fn run_up(
     timeout: Duration,
     redactor: &Redactor,
 ) -> CheckResult {
-    let (status, message) = host_command::run(argv, &runbook.dir, timeout)
-        .await
-        .graded(&argv.join(" "), timeout);
-    CheckResult::new(
-        "startup",
-        "up",
-        status,
-        redactor.redact(&message).into_owned(),
-    )
+    let (status, message) = host_command::run(argv, &runbook.dir, timeout).await.graded(
+        &argv.join(" "),
+        timeout,
+        redactor,
+    );
+    CheckResult::new("startup", "up", status, message)
 }
 
 /// Host memory below its crit threshold; no service restarting.

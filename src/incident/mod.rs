@@ -3,7 +3,8 @@
 //! `timeline.jsonl` (one entry per line, appended and fsynced as things
 //! happen), `evidence/` and, once closed, `postmortem.md`. Every file is
 //! 0600 and written beside then renamed, except the timeline, which only
-//! ever grows.
+//! ever grows. The record and the timeline are masked by the runbook's
+//! redactor as they are written (a title, a note, a step's description).
 
 pub mod postmortem;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::grade::Status;
+use crate::redact::Redactor;
 
 pub const RECORD: &str = "incident.json";
 pub const TIMELINE: &str = "timeline.jsonl";
@@ -82,14 +84,20 @@ impl Entry {
     }
 }
 
-/// The incident folder of a runbook.
+/// The incident folder of a runbook, and what masks what is written there.
 pub struct Store {
     pub dir: PathBuf,
+    redactor: Redactor,
 }
 
 impl Store {
-    pub fn new(dir: PathBuf) -> Store {
-        Store { dir }
+    pub fn new(dir: PathBuf, redactor: Redactor) -> Store {
+        Store { dir, redactor }
+    }
+
+    /// What masks every file of the incident.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     /// Creates a new incident's folder and record; its id is the UTC time it
@@ -156,7 +164,8 @@ impl Store {
 
     pub fn save(&self, incident: &Incident) -> Result<(), Error> {
         let path = self.dir.join(&incident.id).join(RECORD);
-        let bytes = serde_json::to_vec_pretty(incident).map_err(io::Error::other);
+        let bytes =
+            serde_json::to_vec_pretty(&self.redactor.json(incident)).map_err(io::Error::other);
         bytes
             .and_then(|bytes| write_private(&path, &bytes))
             .map_err(self.error(&path, "write"))
@@ -166,7 +175,8 @@ impl Store {
     pub fn append(&self, id: &str, entry: &Entry) -> Result<(), Error> {
         let path = self.dir.join(id).join(TIMELINE);
         let appended = (|| {
-            let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
+            let mut line =
+                serde_json::to_vec(&self.redactor.json(entry)).map_err(io::Error::other)?;
             line.push(b'\n');
             let mut file = std::fs::OpenOptions::new()
                 .append(true)
@@ -246,7 +256,7 @@ mod tests {
     #[test]
     fn ids_follow_the_opening_time_and_never_collide() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = Store::new(dir.path().join("incidents"));
+        let store = Store::new(dir.path().join("incidents"), Redactor::builtin());
         let at = "2026-11-24T10:52:00Z";
         let (first, _) = store.create(incident(at)).unwrap_or_else(|e| panic!("{e}"));
         let (second, _) = store.create(incident(at)).unwrap_or_else(|e| panic!("{e}"));
@@ -258,7 +268,7 @@ mod tests {
     #[test]
     fn the_timeline_keeps_order_and_skips_a_torn_line() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = Store::new(dir.path().to_path_buf());
+        let store = Store::new(dir.path().to_path_buf(), Redactor::builtin());
         let (created, folder) = store
             .create(incident("2026-11-24T10:52:00Z"))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -283,9 +293,27 @@ mod tests {
     }
 
     #[test]
+    fn the_record_and_the_timeline_are_masked_as_they_are_written() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::new(dir.path().to_path_buf(), Redactor::builtin());
+        let mut planted = incident("2026-11-24T10:52:00Z");
+        planted.title = "db down, DB_PASSWORD=hunter2".into();
+        let (created, folder) = store.create(planted).unwrap_or_else(|e| panic!("{e}"));
+        let note = Entry::new(EntryKind::Note, r#"sent {"token":"hunter3"}"#);
+        store
+            .append(&created.id, &note)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for file in [RECORD, TIMELINE] {
+            let text = std::fs::read_to_string(folder.join(file)).unwrap_or_default();
+            assert!(text.contains("****"), "{text}");
+            assert!(!text.contains("hunter"), "{text}");
+        }
+    }
+
+    #[test]
     fn an_id_is_a_folder_name_never_a_path() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = Store::new(dir.path().join("incidents"));
+        let store = Store::new(dir.path().join("incidents"), Redactor::builtin());
         for id in ["../etc", "", ".hidden", "a/b"] {
             assert!(store.open(id).is_err(), "{id}");
         }

@@ -1,15 +1,25 @@
 //! The post-mortem written when an incident closes: the operators' template
 //! (summary, timeline, root cause, impact, resolution, action items,
 //! lessons) with everything opsbook knows filled in, the rest ready to fill.
+//! Every text is masked raw, before it is fitted into a table cell.
 
 use std::fmt::Write;
 
 use super::{Entry, EntryKind, Incident};
+use crate::redact::Redactor;
 
 const TO_FILL: &str = "_To be filled in._";
 
 /// The Markdown text of `postmortem.md`.
-pub fn render(incident: &Incident, timeline: &[Entry], evidence: &[String]) -> String {
+pub fn render(
+    incident: &Incident,
+    timeline: &[Entry],
+    evidence: &[String],
+    redactor: &Redactor,
+) -> String {
+    let shown = |text: &str| redactor.redact(text).into_owned();
+    // Masked first: the cell's escaping (`|` → `\|`) could hide a value from the rules.
+    let cell = |text: &str| fit_cell(&shown(text));
     let mut text = String::new();
     let closed = incident.closed_at;
     let duration = closed.map(|closed| {
@@ -21,7 +31,7 @@ pub fn render(incident: &Incident, timeline: &[Entry], evidence: &[String]) -> S
         crate::human::seconds(seconds)
     });
     let stamp = |at: jiff::Timestamp| at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
-    let _ = writeln!(text, "# Post-mortem: {}\n", incident.title);
+    let _ = writeln!(text, "# Post-mortem: {}\n", shown(&incident.title));
     let _ = writeln!(text, "| | |\n|---|---|");
     let _ = writeln!(text, "| Incident | {} |", incident.id);
     let _ = writeln!(
@@ -44,7 +54,8 @@ pub fn render(incident: &Incident, timeline: &[Entry], evidence: &[String]) -> S
     let _ = writeln!(text, "| Runbook | {} |\n", cell(&incident.runbook));
 
     let _ = writeln!(text, "## Summary\n");
-    let _ = writeln!(text, "{}\n", incident.summary.as_deref().unwrap_or(TO_FILL));
+    let summary = incident.summary.as_deref().map(shown);
+    let _ = writeln!(text, "{}\n", summary.as_deref().unwrap_or(TO_FILL));
 
     let _ = writeln!(text, "## Timeline\n");
     let _ = writeln!(text, "| Time (UTC) | What | Event |\n|---|---|---|");
@@ -73,7 +84,7 @@ pub fn render(incident: &Incident, timeline: &[Entry], evidence: &[String]) -> S
             super::EVIDENCE
         );
         for file in evidence {
-            let _ = writeln!(text, "- `{file}`");
+            let _ = writeln!(text, "- `{}`", shown(file));
         }
         let _ = writeln!(text);
     }
@@ -90,7 +101,7 @@ pub fn render(incident: &Incident, timeline: &[Entry], evidence: &[String]) -> S
 }
 
 /// Text fit for one table cell: no line breaks, no column separators.
-fn cell(text: &str) -> String {
+fn fit_cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
@@ -130,7 +141,12 @@ mod tests {
                 status: Some(Status::Ok),
             },
         ];
-        let text = render(&incident, &timeline, &["containers.json".into()]);
+        let text = render(
+            &incident,
+            &timeline,
+            &["containers.json".into()],
+            &Redactor::builtin(),
+        );
         for wanted in [
             "# Post-mortem: api down",
             "| Severity | P1 (respond within 15m) |",

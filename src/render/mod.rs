@@ -1,6 +1,10 @@
 //! What a command hands back: its results and anything it wants shown, and
 //! the renderers that turn that into table, JSON, JUnit or Prometheus text.
 //! Commands build a `Report`; only `app::run` writes it to stdout.
+//!
+//! Rendering is where a report leaves the process: every string in it
+//! (results, blocks, the extra JSON members) is masked by the runbook's
+//! redactor first, raw, and only then escaped by the chosen format.
 
 mod json;
 mod junit;
@@ -12,6 +16,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::grade::{CheckResult, Status};
+use crate::redact::Redactor;
 
 /// The output formats of `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,16 +79,101 @@ impl Report {
         Status::worst(self.results.iter().map(|r| r.status))
     }
 
-    /// The text to print on stdout, or nothing (`--quiet` and all OK).
-    pub fn render(&self, style: Style) -> Option<String> {
+    /// The text to print on stdout, every secret masked, or nothing
+    /// (`--quiet` and all OK).
+    pub fn render(&self, style: Style, redactor: &Redactor) -> Option<String> {
         if style.quiet && self.status() == Status::Ok {
             return None;
         }
+        let report = self.redacted(redactor);
         Some(match style.format {
-            Format::Table => table::render(self, style.color),
-            Format::Json => json::render(self),
-            Format::Junit => junit::render(self),
-            Format::Prometheus => prometheus::render(self),
+            Format::Table => table::render(&report, style.color),
+            Format::Json => json::render(&report),
+            Format::Junit => junit::render(&report),
+            Format::Prometheus => prometheus::render(&report),
         })
+    }
+
+    /// A copy with every string masked, for the renderers to escape.
+    fn redacted(&self, redactor: &Redactor) -> Report {
+        let text = |text: &str| redactor.redact(text).into_owned();
+        Report {
+            command: text(&self.command),
+            runbook: text(&self.runbook),
+            started_at: self.started_at,
+            duration: self.duration,
+            results: self
+                .results
+                .iter()
+                .map(|r| CheckResult {
+                    section: text(&r.section),
+                    name: text(&r.name),
+                    message: text(&r.message),
+                    ..r.clone()
+                })
+                .collect(),
+            extra: match redactor.json(&self.extra) {
+                Value::Object(extra) => extra,
+                _ => Map::new(),
+            },
+            blocks: self
+                .blocks
+                .iter()
+                .map(|block| match block {
+                    Block::Table { header, rows } => Block::Table {
+                        header: header.clone(),
+                        rows: rows
+                            .iter()
+                            .map(|row| row.iter().map(|cell| text(cell)).collect())
+                            .collect(),
+                    },
+                    Block::Line(line) => Block::Line(text(line)),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_format_masks_every_string_before_escaping() {
+        let mut report = Report::new("status", "shop", jiff::Timestamp::UNIX_EPOCH);
+        report.results.push(CheckResult::new(
+            "containers",
+            "step 1 http: https://ops:hunter2@api/health",
+            Status::Crit,
+            "running but unhealthy: {\"password\":\"hunter3\"}",
+        ));
+        report.extra.insert(
+            "containers".into(),
+            json!([{"health_output": "DB_PASSWORD=\"hunter4 x\""}]),
+        );
+        report.blocks.push(Block::Line("MYSQL_PWD=hunter5".into()));
+        report.blocks.push(Block::Table {
+            header: vec!["step"],
+            rows: vec![vec!["sh: curl -H 'X-Auth: hunter6'".into()]],
+        });
+        for format in [
+            Format::Table,
+            Format::Json,
+            Format::Junit,
+            Format::Prometheus,
+        ] {
+            let style = Style {
+                format,
+                color: false,
+                quiet: false,
+            };
+            let text = report
+                .render(style, &Redactor::builtin())
+                .unwrap_or_default();
+            for secret in ["hunter2", "hunter3", "hunter4", "hunter5", "hunter6"] {
+                assert!(!text.contains(secret), "{secret} in {format:?}:\n{text}");
+            }
+        }
     }
 }

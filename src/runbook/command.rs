@@ -29,7 +29,8 @@ impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Command::Argv(argv) => f.write_str(&argv.join(" ")),
-            Command::Shell { sh } => write!(f, "sh -c {sh:?}"),
+            // Quoted, not escaped: the redactor reads the script as written.
+            Command::Shell { sh } => write!(f, "sh -c {}", crate::redact::quote(sh)),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Problem};
+use crate::redact::Redactor;
 
 use super::Runbook;
 use super::model::Model;
@@ -167,10 +168,12 @@ pub fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<Runbook
             .unwrap_or_else(|_| display.to_string()),
         None => display.to_string(),
     };
+    let patterns: Vec<String> = model.redact.iter().map(|p| p.value.clone()).collect();
     Ok(Runbook {
         display: display.to_string(),
         location,
         dir,
+        redactor: Redactor::new(&patterns),
         model,
         plan,
     })

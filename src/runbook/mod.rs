@@ -34,6 +34,8 @@ pub struct Runbook {
     pub dir: PathBuf,
     pub model: Model,
     pub plan: Plan,
+    /// Built once: the built-in rules plus the runbook's `redact:` patterns.
+    redactor: Redactor,
 }
 
 impl Runbook {
@@ -84,9 +86,8 @@ impl Runbook {
     }
 
     /// The runbook's redactor: built-in rules plus its `redact:` patterns.
-    pub fn redactor(&self) -> Redactor {
-        let patterns: Vec<String> = self.model.redact.iter().map(|p| p.value.clone()).collect();
-        Redactor::new(&patterns)
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     /// The folders the deployment writes to: the runbook's own, backups, incidents.

@@ -1,7 +1,8 @@
 //! Running steps one by one: each action (start, stop, restart, run, sh,
 //! exec, check, backup, wait, note, rotate, http) done through the shared
 //! machinery (lifecycle, host commands, probe, rotate) and turned into one
-//! status and message, redacted before anyone sees it.
+//! status and message. Whoever shows or records it masks it (progress,
+//! report, timeline); command output is masked before it is cut.
 
 use std::time::{Duration, Instant};
 
@@ -58,7 +59,6 @@ impl Engine<'_> {
             } else {
                 self.run_one(step).await
             };
-            let message = self.redactor.redact(&message).into_owned();
             progress.say(format!("step {number}/{total}: {status}: {message}"));
             let outcome = Outcome {
                 number,
@@ -81,7 +81,9 @@ impl Engine<'_> {
 
     fn confirmed(&self, described: &str) -> bool {
         // `needs_confirmation` has refused a run that needs a yes it cannot get.
-        confirm::confirm(&format!("run `{described}`"), self.setup.yes).unwrap_or(false)
+        // The question goes to the terminal: masked like any other line.
+        let asked = format!("run `{}`", self.redactor.redact(described));
+        confirm::confirm(&asked, self.setup.yes).unwrap_or(false)
     }
 
     async fn run_one(&self, step: &Step) -> (Status, String) {
@@ -126,7 +128,7 @@ impl Engine<'_> {
             };
         }
         if let Some(note) = &step.note {
-            return match confirm::acknowledge(note) {
+            return match confirm::acknowledge(&self.redactor.redact(note)) {
                 Some(true) => (Status::Ok, "confirmed by the operator".to_string()),
                 Some(false) => (Status::Warn, "not confirmed by the operator".to_string()),
                 None => (
@@ -222,7 +224,7 @@ impl Engine<'_> {
         let dir = &self.setup.runbook.dir;
         host_command::run(argv, dir, timeout)
             .await
-            .graded(&argv.join(" "), timeout)
+            .graded(&argv.join(" "), timeout, self.redactor)
     }
 
     /// Runs `argv` in the first running container of `service`.
@@ -254,7 +256,7 @@ impl Engine<'_> {
                     }
                 }
             };
-        outcome.graded(&argv.join(" "), timeout)
+        outcome.graded(&argv.join(" "), timeout, self.redactor)
     }
 
     async fn checks(&self, names: &[String]) -> (Status, String) {

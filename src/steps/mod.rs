@@ -52,7 +52,7 @@ pub trait TakeBackup {
 #[derive(Clone, Copy)]
 pub struct Setup<'a> {
     pub runbook: &'a Runbook,
-    pub progress: Progress,
+    pub progress: Progress<'a>,
     /// The operator said yes to everything (`--yes`, or a hook of a command
     /// already confirmed).
     pub yes: bool,
@@ -77,12 +77,11 @@ pub async fn run(
     let deployment = Deployment::connect(setup.runbook.plan.project.clone())
         .await
         .ok();
-    let redactor = setup.runbook.redactor();
     let engine = Engine {
         setup,
         deployment: deployment.as_ref(),
         interrupt: Interrupt::listen(),
-        redactor: &redactor,
+        redactor: setup.runbook.redactor(),
     };
     let outcomes = engine.run(steps, record).await;
     Ok((outcomes, engine.interrupt.is_raised()))

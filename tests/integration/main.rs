@@ -18,6 +18,7 @@ mod procedures;
 mod readme;
 mod restore;
 mod runbooks;
+mod secrets;
 mod status;
 mod support;
 mod validate;

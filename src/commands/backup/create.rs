@@ -35,7 +35,7 @@ pub async fn create(
     runbook: &Runbook,
     dry_run: bool,
     state_dir: &Path,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<Option<String>, Error> {
     let backup = settings(runbook)?;
@@ -246,7 +246,7 @@ fn finish(
         false,
         items.iter().map(|(item, _)| item.clone()).collect(),
     );
-    staging.finish(&manifest)?;
+    staging.finish(&manifest, runbook.redactor())?;
     let id = staging.id.clone();
     for (item, _) in items {
         let before = previous

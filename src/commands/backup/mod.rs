@@ -68,7 +68,7 @@ pub(super) fn select(
 pub struct AsStep<'a> {
     pub runbook: &'a Runbook,
     pub state_dir: &'a Path,
-    pub progress: Progress,
+    pub progress: Progress<'a>,
 }
 
 impl AsStep<'_> {

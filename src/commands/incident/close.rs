@@ -9,10 +9,8 @@ use crate::incident::{
     Entry, EntryKind, POSTMORTEM, Store, evidence_files, postmortem, write_private,
 };
 use crate::render::{Block, Report};
-use crate::runbook::Runbook;
 
 pub(super) fn close(
-    runbook: &Runbook,
     store: &Store,
     id: &str,
     summary: &str,
@@ -31,13 +29,17 @@ pub(super) fn close(
             "--summary: say what happened and how it ended".into(),
         ));
     }
-    let summary = runbook.redactor().redact(summary).into_owned();
     let closed = Entry::new(EntryKind::Closed, format!("closed: {summary}"));
     store.append(id, &closed)?;
     incident.closed_at = Some(closed.at);
-    incident.summary = Some(summary);
+    incident.summary = Some(summary.to_string());
     let timeline = store.timeline(id)?;
-    let text = postmortem::render(&incident, &timeline, &evidence_files(&folder));
+    let text = postmortem::render(
+        &incident,
+        &timeline,
+        &evidence_files(&folder),
+        store.redactor(),
+    );
     let path = folder.join(POSTMORTEM);
     write_private(&path, text.as_bytes()).map_err(|source| Error::File {
         path: path.clone(),

@@ -1,9 +1,10 @@
 //! The evidence bundle an incident opens with, captured concurrently under
 //! one deadline: every container's state, the inspect of each one that is
 //! not running or not healthy (env values masked), the last log lines of
-//! each, the host figures, and a fresh daily-check. Every text is redacted
-//! before it is written; a part that cannot be captured (Docker down) is
-//! noted and the rest is still written.
+//! each, the host figures, and a fresh daily-check. Every text is masked
+//! before it is written (JSON value by value, before it is serialised); a
+//! part that cannot be captured (Docker down) is noted and the rest is
+//! still written.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -86,17 +87,26 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// A text file (a log), masked as it is.
     fn write(&self, name: &str, text: &str) -> Result<String, String> {
-        let path: PathBuf = self.dir.join(name);
-        let redacted = self.redactor.redact(text);
-        write_private(&path, redacted.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok(name.to_string())
+        self.store(name, &self.redactor.redact(text))
     }
 
+    /// A JSON file, masked value by value before it is serialised: escaping
+    /// first would hide `{"password":"x"}` in a container's Cmd from the rules.
     fn json(&self, name: &str, value: &Value) -> Result<String, String> {
-        let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-        self.write(name, &text)
+        let mut value = value.clone();
+        self.redactor.redact_json(&mut value);
+        let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+        self.store(name, &text)
+    }
+
+    /// Text already masked (a rendered report).
+    fn store(&self, name: &str, text: &str) -> Result<String, String> {
+        let path: PathBuf = self.dir.join(name);
+        write_private(&path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(name.to_string())
     }
 }
 
@@ -222,8 +232,9 @@ async fn daily_check(
         color: false,
         quiet: false,
     };
-    let text = report.render(style).unwrap_or_default();
-    Ok(vec![writer.write("daily-check.json", &text)?])
+    // The renderer masks it, before the JSON is escaped.
+    let text = report.render(style, writer.redactor).unwrap_or_default();
+    Ok(vec![writer.store("daily-check.json", &text)?])
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ pub async fn run(
     runbook: &Runbook,
     action: &Action,
     options: &Options,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
     let store = store(runbook);
@@ -67,7 +67,7 @@ pub async fn run(
         Action::Open { severity, title } => {
             open::open(runbook, &store, severity, title, options, progress, report).await
         }
-        Action::Note { id, text } => note::note(runbook, &store, id, text, report),
+        Action::Note { id, text } => note::note(&store, id, text, report),
         Action::Run {
             id,
             playbook,
@@ -80,7 +80,7 @@ pub async fn run(
         }
         Action::List => list::list(&store, report),
         Action::Show { id } => show::show(&store, id, report),
-        Action::Close { id, summary } => close::close(runbook, &store, id, summary, report),
+        Action::Close { id, summary } => close::close(&store, id, summary, report),
         Action::Bundle { id } => bundle::bundle(&store, id, report),
     }
 }
@@ -90,5 +90,8 @@ fn settings(runbook: &Runbook) -> Option<&Incident> {
 }
 
 fn store(runbook: &Runbook) -> Store {
-    Store::new(runbook.resolve(&runbook.plan.incident_dir))
+    Store::new(
+        runbook.resolve(&runbook.plan.incident_dir),
+        runbook.redactor().clone(),
+    )
 }

@@ -19,7 +19,7 @@ pub(super) async fn open(
     severity: &str,
     title: &str,
     options: &Options,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
     let known = &runbook.plan.severities;
@@ -40,12 +40,10 @@ pub(super) async fn open(
             "--title: say in a few words what is happening".into(),
         ));
     }
-    let redactor = runbook.redactor();
-    let title = redactor.redact(title).into_owned();
     let opened_at = jiff::Timestamp::now();
     let (incident, folder) = store.create(Incident {
         id: String::new(),
-        title: title.clone(),
+        title: title.to_string(),
         severity: severity.clone(),
         respond_within: within.clone(),
         opened_at,
@@ -63,8 +61,14 @@ pub(super) async fn open(
 
     let log_lines = runbook.plan.evidence_log_lines;
     let clock = std::time::Instant::now();
-    let captured =
-        evidence::capture(runbook, &options.state_dir, &folder, &redactor, log_lines).await;
+    let captured = evidence::capture(
+        runbook,
+        &options.state_dir,
+        &folder,
+        runbook.redactor(),
+        log_lines,
+    )
+    .await;
     let took = crate::human::took(clock.elapsed());
     let evidence_status = if captured.problems.is_empty() {
         Status::Ok

@@ -23,7 +23,7 @@ pub(super) async fn run(
     name: &str,
     dry_run: bool,
     options: &Options,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
     let (incident, _) = store.open(id)?;

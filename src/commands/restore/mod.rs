@@ -75,7 +75,7 @@ struct Replaced {
 pub async fn run(
     runbook: &Runbook,
     options: &Options,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
     let prepared = prepare(runbook, options).await?;
@@ -187,7 +187,7 @@ async fn restore(
     runbook: &Runbook,
     options: &Options,
     prepared: &Prepared<'_>,
-    progress: Progress,
+    progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<Option<WayBack>, Error> {
     let deployment = &prepared.deployment;
@@ -257,7 +257,7 @@ async fn replace_all(
     lifecycle: &Lifecycle<'_>,
     safety: Option<Safety<'_>>,
     all_stopped: bool,
-    progress: Progress,
+    progress: Progress<'_>,
 ) -> Replaced {
     let mut replaced = Replaced::default();
     if !all_stopped {

@@ -114,10 +114,10 @@ async fn dump(
     if code != Some(0) {
         let said = String::from_utf8_lossy(&said);
         return Err(format!(
-            "`{}` exited {}: {:?}",
+            "`{}` exited {}: {}",
             argv.join(" "),
             code.map_or("without a code".to_string(), |c| c.to_string()),
-            said.trim()
+            crate::redact::quote(said.trim())
         ));
     }
     read.map_err(|e| format!("reading `{}` back: {e}", item.file))

@@ -54,7 +54,7 @@ impl<'a> Safety<'a> {
         &mut self,
         planned: &[Planned],
         wanted: impl Fn(Kind) -> bool,
-        progress: Progress,
+        progress: Progress<'_>,
         interrupt: &Interrupt,
     ) -> Result<(), String> {
         // A file the current state no longer has is not copied: nothing to go back to.
@@ -89,7 +89,7 @@ impl<'a> Safety<'a> {
             items,
         );
         self.staging
-            .finish(&manifest)
+            .finish(&manifest, runbook.redactor())
             .map(|_| self.staging.id.clone())
             .map_err(|e| e.to_string())
     }
