@@ -61,7 +61,10 @@ pub fn count(n: usize, noun: &str) -> String {
 /// sequence in an incident title, a carriage return in an id) shown as
 /// `\u{1b}`, not obeyed; line breaks and tabs are kept.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return std::borrow::Cow::Borrowed(text);
     }
     text.chars()

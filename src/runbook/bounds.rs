@@ -212,9 +212,13 @@ fn request(http: &HttpCheck, field: &str, found: &mut Vec<Finding>) {
             ));
         }
         if reqwest::header::HeaderValue::from_str(value).is_err() {
+            // The header's name in the message, not the field: a field named
+            // like a secret (`X-Auth`) would have the whole message masked.
             found.push((
-                format!("{field}.headers.{name}"),
-                "a header value cannot hold line breaks or control characters".into(),
+                format!("{field}.headers"),
+                format!(
+                    "the value of header `{name}` cannot hold line breaks or control characters"
+                ),
             ));
         }
     }

@@ -123,7 +123,7 @@ const NONSENSE: &[(&str, &str, &str)] = &[
     (
         "status: 200, json",
         "status: 200, headers: { X-Auth: \"a\\r\\nInjected: b\" }, json",
-        "checks.api-health.http.headers.X-Auth: a header value cannot hold line breaks",
+        "checks.api-health.http.headers: the value of header `X-Auth` cannot hold line breaks",
     ),
     (
         "command: [test, -f, /data/ready]",
