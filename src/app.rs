@@ -68,7 +68,8 @@ where
         }
         Err(error) => {
             for line in error.lines() {
-                eprintln!("error: {}", redactor.redact(&line));
+                let masked = redactor.redact(&line);
+                eprintln!("error: {}", crate::human::printable(&masked));
             }
             // Machines reading JSON still get one object, saying why.
             if style.format == Format::Json {

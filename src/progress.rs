@@ -23,7 +23,12 @@ impl<'a> Progress<'a> {
     pub fn say(&self, line: impl std::fmt::Display) {
         if !self.quiet {
             let line = line.to_string();
-            let _ = writeln!(std::io::stderr().lock(), "{}", self.redactor.redact(&line));
+            let masked = self.redactor.redact(&line);
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{}",
+                crate::human::printable(&masked)
+            );
         }
     }
 }

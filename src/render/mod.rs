@@ -85,7 +85,7 @@ impl Report {
         if style.quiet && self.status() == Status::Ok {
             return None;
         }
-        let report = self.redacted(redactor);
+        let report = self.redacted(redactor, style.format == Format::Table);
         Some(match style.format {
             Format::Table => table::render(&report, style.color),
             Format::Json => json::render(&report),
@@ -94,9 +94,18 @@ impl Report {
         })
     }
 
-    /// A copy with every string masked, for the renderers to escape.
-    fn redacted(&self, redactor: &Redactor) -> Report {
-        let text = |text: &str| redactor.redact(text).into_owned();
+    /// A copy with every string masked, for the renderers to escape; for a
+    /// terminal, control characters shown rather than obeyed (the JSON
+    /// record keeps them, escaped by JSON itself).
+    fn redacted(&self, redactor: &Redactor, terminal: bool) -> Report {
+        let text = |text: &str| {
+            let masked = redactor.redact(text);
+            if terminal {
+                crate::human::printable(&masked).into_owned()
+            } else {
+                masked.into_owned()
+            }
+        };
         Report {
             command: text(&self.command),
             runbook: text(&self.runbook),
