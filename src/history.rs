@@ -188,23 +188,40 @@ impl History {
             .find_map(|path| last_record(path))
     }
 
-    /// Every readable record at or after `since`, oldest first.
-    pub fn since(&self, since: jiff::Timestamp) -> Vec<Record> {
-        let mut records = Vec::new();
+    /// Every readable record at or after `since`, oldest first, and how
+    /// many lines could not be read (torn, not UTF-8, not a record): those
+    /// are skipped and counted, and reading goes on past them.
+    pub fn since(&self, since: jiff::Timestamp) -> Since {
+        let mut found = Since::default();
         for path in [self.rotated(), self.path.clone()] {
             let Ok(file) = File::open(&path) else {
                 continue;
             };
-            for line in BufReader::new(file).lines().map_while(Result::ok) {
-                if let Ok(record) = serde_json::from_str::<Record>(&line)
-                    && record.at >= since
-                {
-                    records.push(record);
+            for line in BufReader::new(file).split(b'\n') {
+                let Ok(line) = line else {
+                    found.skipped += 1;
+                    break;
+                };
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match serde_json::from_slice::<Record>(&line) {
+                    Ok(record) if record.at >= since => found.records.push(record),
+                    Ok(_) => {}
+                    Err(_) => found.skipped += 1,
                 }
             }
         }
-        records
+        found
     }
+}
+
+/// What `History::since` read.
+#[derive(Debug, Default)]
+pub struct Since {
+    pub records: Vec<Record>,
+    /// Lines that were not a readable record.
+    pub skipped: usize,
 }
 
 fn last_record(path: &Path) -> Option<Record> {
@@ -293,9 +310,29 @@ mod tests {
             Some(Some(30.0))
         );
         let since = jiff::Timestamp::from_second(200).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        assert_eq!(history.since(since).len(), 2);
+        assert_eq!(history.since(since).records.len(), 2);
         let mode = fs::metadata(dir.path().join("history")).map(|m| m.permissions().mode() & 0o777);
         assert_eq!(mode.ok(), Some(0o700));
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_skipped_and_counted_and_reading_goes_on() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let state = StateDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let history = state.history("shop-1");
+        assert!(history.append(&record(100, 10.0)).is_ok());
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&history.path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = file.write_all(b"{\"at\": \"\xff\xfe\"}\nnot json\n");
+        for (at, memory) in [(200, 20.0), (300, 30.0)] {
+            assert!(history.append(&record(at, memory)).is_ok());
+        }
+        let read = history.since(jiff::Timestamp::UNIX_EPOCH);
+        let seconds: Vec<i64> = read.records.iter().map(|r| r.at.as_second()).collect();
+        assert_eq!(seconds, [100, 200, 300]);
+        assert_eq!(read.skipped, 2);
     }
 
     #[test]
@@ -322,6 +359,7 @@ mod tests {
         );
         let kept: Vec<i64> = history
             .since(jiff::Timestamp::UNIX_EPOCH)
+            .records
             .iter()
             .map(|r| r.at.as_second())
             .collect();
