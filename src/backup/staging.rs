@@ -3,11 +3,13 @@
 //! `<id>`, so nothing lists, verifies or restores a backup before it is
 //! complete. Shared by `backup` and restore's safety backup.
 
+use std::fs::OpenOptions;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::docker::Container;
 use crate::error::Error;
-use crate::files::create_private_dir;
+use crate::files::{create_private_dir, open_private};
 use crate::runbook::Runbook;
 
 use super::manifest::{self, Item, Manifest};
@@ -36,7 +38,11 @@ impl Staging {
         let created_at = jiff::Timestamp::now();
         let id = unique_id(dir, name, created_at);
         let partial = dir.join(format!(".{id}.partial"));
-        create_private_dir(&partial).map_err(state_error(&partial))?;
+        // A new folder, never one (or a link) already there.
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&partial)
+            .map_err(state_error(&partial))?;
         Ok(Staging {
             dir: dir.to_path_buf(),
             id,
@@ -93,13 +99,8 @@ pub fn manifest(
 /// Writes the manifest, fsyncs, and gives the folder its final name.
 fn finish(dir: &Path, partial: &Path, id: &str, manifest: &Manifest) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let path = partial.join(manifest::FILE);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
+    let mut file = open_private(&path, OpenOptions::new().write(true).create_new(true))?;
     file.write_all(&serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?)?;
     file.sync_all()?;
     std::fs::File::open(partial)?.sync_all()?;
@@ -113,7 +114,8 @@ fn unique_id(dir: &Path, name: &str, at: jiff::Timestamp) -> String {
     let base = format!("{}-{stamp}", safe(name));
     let mut id = base.clone();
     let mut n = 2;
-    while dir.join(&id).exists() || dir.join(format!(".{id}.partial")).exists() {
+    let taken = |path: PathBuf| std::fs::symlink_metadata(path).is_ok();
+    while taken(dir.join(&id)) || taken(dir.join(format!(".{id}.partial"))) {
         id = format!("{base}-{n}");
         n += 1;
     }
