@@ -60,7 +60,7 @@ pub async fn create(
     }
 
     let state = StateDir::open(state_dir)?;
-    let _lock = state.lock(&format!("{}-data", runbook.state_key()), "backup")?;
+    let _lock = state.lock(&runbook.data_lock_key(), "backup")?;
     // A backup's own hooks hold no backup step: validation refuses one.
     let hook_setup = Setup {
         runbook,
