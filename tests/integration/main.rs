@@ -8,6 +8,7 @@ mod backup;
 mod cli;
 mod daily_check;
 mod formats;
+mod hardening_data;
 mod incident;
 mod lifecycle;
 mod procedures;
