@@ -32,7 +32,7 @@ pub enum Error {
     },
 
     /// The state folder (history and locks), which `--state-dir` moves.
-    #[error("cannot {action} `{}`: {source} (choose another folder with --state-dir)", path.display())]
+    #[error("cannot {action} `{}`: {source}{}", path.display(), state_hint(source))]
     State {
         path: PathBuf,
         action: &'static str,
@@ -74,6 +74,15 @@ impl Error {
             Error::RunbookInvalid { problems } => problems.iter().map(Problem::to_string).collect(),
             other => vec![other.to_string()],
         }
+    }
+}
+
+/// What to do about a state error; a refused folder already says it.
+fn state_hint(source: &std::io::Error) -> &'static str {
+    if crate::files::is_unsafe_folder(source) {
+        ""
+    } else {
+        " (choose another folder with --state-dir)"
     }
 }
 

@@ -1,13 +1,49 @@
 //! Files only their owner reads: folders 0700, files 0600, written beside
-//! and renamed so a reader never sees half of one. Backups, incidents and
-//! evidence are all written this way.
+//! and renamed so a reader never sees half of one. Backups, incidents,
+//! evidence, the history and the locks are all written this way.
+//!
+//! Nothing is ever written through a symbolic link: every file is opened
+//! with `O_NOFOLLOW` (a link where a file should be is refused), and a file
+//! is only written in a folder that no other user can write to, so no one
+//! else can plant a link, a fifo or a file of theirs there in the first place.
 
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// Why a folder is refused: carried inside the `io::Error`, so the message
+/// names the folder and says what to do, whatever wraps it.
+#[derive(Debug)]
+pub struct UnsafeFolder {
+    pub folder: PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for UnsafeFolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "folder `{}` {}: opsbook writes only in folders no other user can write to (`chmod go-w` it, or choose another folder)",
+            self.folder.display(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for UnsafeFolder {}
+
+/// Whether an error is a refused folder (its message says all there is to say).
+pub fn is_unsafe_folder(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<UnsafeFolder>())
+}
 
 /// Writes `bytes` to `path` (0600) through a file beside it, fsynced and
 /// renamed, creating missing folders (0700): readers never see half a file.
+/// The rename replaces whatever is at `path`, a link included, never
+/// writing through it.
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(parent) = path.parent() {
         create_private_dir(parent)?;
@@ -17,25 +53,117 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let beside = path.with_file_name(format!(".{name}.partial"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&beside)?;
+    // Left by a crash: removed (a link is removed, not followed), then made anew.
+    remove_if_present(&beside)?;
+    let mut file = open_private(&beside, OpenOptions::new().write(true).create_new(true))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&beside, path)
 }
 
-pub fn create_private_dir(path: &Path) -> io::Result<()> {
-    if path.is_dir() {
-        return Ok(());
+/// Appends `bytes` to `path` (created 0600) in one write, fsynced: a crash
+/// leaves at worst a torn last line.
+pub fn append_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = open_private(path, OpenOptions::new().append(true).create(true))?;
+    file.write_all(bytes)?;
+    file.sync_data()
+}
+
+/// Opens `path` as `options` say, never through a symbolic link: created
+/// 0600, in a folder no one else can write to, and it must be a plain file.
+pub fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        check_private_dir(parent)?;
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
+    let file = options
+        .mode(0o600)
+        .custom_flags(no_follow())
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                io::Error::other(format!(
+                    "`{}` is a symbolic link: opsbook never writes through one (remove it)",
+                    path.display()
+                ))
+            } else {
+                e
+            }
+        })?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "`{}` is not a plain file: opsbook writes only plain files there",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// Creates `path`, which must not exist yet (0600 until the caller sets
+/// its mode), never through a link: for files written beside a deployment's
+/// own (rotate, restore), whose folders are the deployment's to set up.
+pub fn create_new_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(no_follow())
+        .open(path)
+}
+
+/// Creates `path` and missing parents (0700), then checks that no other
+/// user can write to it.
+pub fn create_private_dir(path: &Path) -> io::Result<()> {
+    if !path.is_dir() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)?;
+    }
+    check_private_dir(path)
+}
+
+/// Refuses a folder other users could plant links or files in: one owned
+/// by someone else than this user (or root), or writable by its group or
+/// by everyone.
+pub fn check_private_dir(path: &Path) -> io::Result<()> {
+    let metadata = std::fs::metadata(path)?;
+    let refuse = |reason: String| {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            UnsafeFolder {
+                folder: path.to_path_buf(),
+                reason,
+            },
+        ))
+    };
+    if !metadata.is_dir() {
+        return Err(io::Error::other(format!(
+            "`{}` is not a folder",
+            path.display()
+        )));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if metadata.uid() != me && metadata.uid() != 0 {
+        return refuse(format!("belongs to another user (uid {})", metadata.uid()));
+    }
+    let mode = metadata.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return refuse(format!("is writable by other users (mode {mode:04o})"));
+    }
+    Ok(())
+}
+
+/// Removes a file (or a link, not what it points to) if it is there.
+pub fn remove_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// `O_NOFOLLOW`: opening a path whose last part is a symbolic link fails.
+fn no_follow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
 }
 
 /// The folder itself, or the closest parent that exists (a folder not made
@@ -44,4 +172,75 @@ pub fn nearest_existing(path: &Path) -> PathBuf {
     path.ancestors()
         .find(|p| p.exists())
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn a_link_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap_or_else(|e| panic!("{e}"));
+        let link = dir.path().join("history.jsonl");
+        std::os::unix::fs::symlink(&victim, &link).unwrap_or_else(|e| panic!("{e}"));
+        let appended = append_private(&link, b"x\n");
+        assert!(
+            appended.is_err_and(|e| e.to_string().contains("symbolic link")),
+            "appending through a link is refused"
+        );
+        let opened = open_private(&link, OpenOptions::new().write(true).create(true));
+        assert!(opened.is_err());
+        assert_eq!(
+            std::fs::read_to_string(&victim).ok().as_deref(),
+            Some("keep")
+        );
+
+        // write_private replaces the link itself (and a planted `.partial` link).
+        let target = dir.path().join("record.json");
+        std::os::unix::fs::symlink(&victim, &target).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(&victim, dir.path().join(".record.json.partial"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        write_private(&target, b"new").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            std::fs::read_to_string(&victim).ok().as_deref(),
+            Some("keep")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&target).ok().as_deref(),
+            Some("new")
+        );
+        assert!(!std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()));
+    }
+
+    #[test]
+    fn folders_others_can_write_are_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap_or_else(|e| panic!("{e}"));
+        for mode in [0o777, 0o1777, 0o770] {
+            chmod(&shared, mode);
+            let refused = write_private(&shared.join("f"), b"x");
+            let message = refused.as_ref().map_err(ToString::to_string).err();
+            assert!(
+                refused.is_err_and(|e| is_unsafe_folder(&e)),
+                "mode {mode:o} refused"
+            );
+            assert!(message.is_some_and(|m| m.contains(&shared.display().to_string())));
+            assert!(!shared.join("f").exists());
+        }
+        chmod(&shared, 0o755);
+        assert!(write_private(&shared.join("f"), b"x").is_ok());
+        assert!(create_private_dir(&dir.path().join("a/b")).is_ok());
+        let mode =
+            std::fs::metadata(dir.path().join("a/b")).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o700));
+    }
 }

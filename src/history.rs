@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::files::{append_private, create_private_dir, open_private};
 use crate::grade::Status;
 
 /// A history file larger than this is rotated to `.1` (one generation kept).
@@ -36,20 +36,15 @@ pub struct StateDir {
 }
 
 impl StateDir {
-    /// Opens the folder, creating it (0700) and its `history` and `locks` folders.
+    /// Opens the folder, creating it (0700) and its `history` and `locks`
+    /// folders; each must be one no other user can write to.
     pub fn open(path: &Path) -> Result<StateDir, Error> {
         for dir in [path.to_path_buf(), path.join("history"), path.join("locks")] {
-            if !dir.is_dir() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&dir)
-                    .map_err(|source| Error::State {
-                        path: dir.clone(),
-                        action: "create",
-                        source,
-                    })?;
-            }
+            create_private_dir(&dir).map_err(|source| Error::State {
+                path: dir.clone(),
+                action: "create",
+                source,
+            })?;
         }
         Ok(StateDir {
             path: path.to_path_buf(),
@@ -67,13 +62,15 @@ impl StateDir {
                 source,
             }
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(state_error("open"))?;
+        let mut file = open_private(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )
+        .map_err(state_error("open"))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
@@ -89,7 +86,6 @@ impl StateDir {
         // The holder's pid and command, for the message of whoever comes second.
         file.set_len(0).map_err(state_error("write"))?;
         let _ = write!(file, "pid {} ({command})", std::process::id());
-        let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
         Ok(Lock { _file: file })
     }
 
@@ -165,20 +161,16 @@ impl History {
         let mut line = serde_json::to_string(record)
             .map_err(|e| state_error("encode")(std::io::Error::other(e)))?;
         line.push('\n');
-        let size = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        // The link itself, not what it points to: a planted link is refused below.
+        let size = fs::symlink_metadata(&self.path)
+            .map(|m| m.len())
+            .unwrap_or(0);
         if size > 0 && size + line.len() as u64 > cap {
             fs::rename(&self.path, self.rotated()).map_err(state_error("rotate"))?;
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(state_error("open"))?;
-        let _ = fs::set_permissions(&self.path, fs::Permissions::from_mode(0o600));
         // One write of a whole line: a crash leaves at worst a torn last line,
         // which readers skip.
-        file.write_all(line.as_bytes())
-            .map_err(state_error("write"))
+        append_private(&self.path, line.as_bytes()).map_err(state_error("write"))
     }
 
     /// The newest record, read from the end of the file.
@@ -188,23 +180,40 @@ impl History {
             .find_map(|path| last_record(path))
     }
 
-    /// Every readable record at or after `since`, oldest first.
-    pub fn since(&self, since: jiff::Timestamp) -> Vec<Record> {
-        let mut records = Vec::new();
+    /// Every readable record at or after `since`, oldest first, and how
+    /// many lines could not be read (torn, not UTF-8, not a record): those
+    /// are skipped and counted, and reading goes on past them.
+    pub fn since(&self, since: jiff::Timestamp) -> Since {
+        let mut found = Since::default();
         for path in [self.rotated(), self.path.clone()] {
             let Ok(file) = File::open(&path) else {
                 continue;
             };
-            for line in BufReader::new(file).lines().map_while(Result::ok) {
-                if let Ok(record) = serde_json::from_str::<Record>(&line)
-                    && record.at >= since
-                {
-                    records.push(record);
+            for line in BufReader::new(file).split(b'\n') {
+                let Ok(line) = line else {
+                    found.skipped += 1;
+                    break;
+                };
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match serde_json::from_slice::<Record>(&line) {
+                    Ok(record) if record.at >= since => found.records.push(record),
+                    Ok(_) => {}
+                    Err(_) => found.skipped += 1,
                 }
             }
         }
-        records
+        found
     }
+}
+
+/// What `History::since` read.
+#[derive(Debug, Default)]
+pub struct Since {
+    pub records: Vec<Record>,
+    /// Lines that were not a readable record.
+    pub skipped: usize,
 }
 
 fn last_record(path: &Path) -> Option<Record> {
@@ -244,6 +253,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn record(at: i64, memory: f64) -> Record {
         Record {
@@ -293,9 +303,64 @@ mod tests {
             Some(Some(30.0))
         );
         let since = jiff::Timestamp::from_second(200).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        assert_eq!(history.since(since).len(), 2);
+        assert_eq!(history.since(since).records.len(), 2);
         let mode = fs::metadata(dir.path().join("history")).map(|m| m.permissions().mode() & 0o777);
         assert_eq!(mode.ok(), Some(0o700));
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_skipped_and_counted_and_reading_goes_on() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let state = StateDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let history = state.history("shop-1");
+        assert!(history.append(&record(100, 10.0)).is_ok());
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&history.path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = file.write_all(b"{\"at\": \"\xff\xfe\"}\nnot json\n");
+        for (at, memory) in [(200, 20.0), (300, 30.0)] {
+            assert!(history.append(&record(at, memory)).is_ok());
+        }
+        let read = history.since(jiff::Timestamp::UNIX_EPOCH);
+        let seconds: Vec<i64> = read.records.iter().map(|r| r.at.as_second()).collect();
+        assert_eq!(seconds, [100, 200, 300]);
+        assert_eq!(read.skipped, 2);
+    }
+
+    #[test]
+    fn a_planted_history_or_lock_link_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let state = StateDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap_or_else(|e| panic!("{e}"));
+        let link = |name: &str| {
+            std::os::unix::fs::symlink(&victim, dir.path().join(name))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        link("history/shop-1.jsonl");
+        link("locks/shop-1.lock");
+        assert!(state.history("shop-1").append(&record(1, 1.0)).is_err());
+        assert!(state.lock("shop-1", "daily-check").is_err());
+        assert_eq!(
+            fs::read_to_string(&victim).ok().as_deref(),
+            Some("precious")
+        );
+    }
+
+    #[test]
+    fn a_state_folder_others_can_write_is_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let refused = StateDir::open(dir.path()).err().map(|e| e.to_string());
+        assert!(
+            refused.as_deref().is_some_and(
+                |m| m.contains("writable by other users") && !m.contains("--state-dir")
+            ),
+            "{refused:?}"
+        );
+        assert!(!dir.path().join("history").exists());
     }
 
     #[test]
@@ -322,6 +387,7 @@ mod tests {
         );
         let kept: Vec<i64> = history
             .since(jiff::Timestamp::UNIX_EPOCH)
+            .records
             .iter()
             .map(|r| r.at.as_second())
             .collect();

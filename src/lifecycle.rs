@@ -26,6 +26,22 @@ use crate::runbook::Plan;
 const SETTLE: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(250);
 
+/// How `start` treats a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Starting {
+    /// Startup: a signal starts nothing new.
+    Fresh,
+    /// Putting back what was stopped: every start is issued, signal or not.
+    Again,
+}
+
+/// Why a container is not ready: how it stands, and whether a signal cut
+/// the wait short.
+enum NotReady {
+    Failed(String),
+    Interrupted(String),
+}
+
 /// What `while_stopped` did: how each service stopped, what the work gave,
 /// and how each service started again.
 pub struct WhileStopped<T> {
@@ -61,7 +77,8 @@ impl<'a> Lifecycle<'a> {
     /// grace), runs `work` (told whether every one stopped), then starts them
     /// again in dependency order: always, after a failed stop, a failed work
     /// or a signal. A signal stops the stopping (the rest stay up) and is the
-    /// work's to heed; the starting again ignores it.
+    /// work's to heed; the starting again still starts everything, but
+    /// once a signal came it no longer waits for readiness.
     pub async fn while_stopped<T, F>(
         &self,
         plan: &Plan,
@@ -93,24 +110,20 @@ impl<'a> Lifecycle<'a> {
 
     /// Starts `services` in dependency order, within the plan's startup
     /// timeout, whatever has been signalled: what opsbook stopped it starts.
+    /// After a signal every start is still issued, but no one waits for a
+    /// service to be ready (the result says it was not waited for).
     pub async fn start_again(&self, plan: &Plan, services: &[String]) -> Vec<CheckResult> {
-        let always = Lifecycle {
-            deployment: self.deployment,
-            progress: self.progress,
-            interrupt: Interrupt::never(),
-            section: self.section,
-        };
         match self.deployment.list().await {
             Ok(containers) => {
                 let deadline = Instant::now() + plan.startup_timeout;
-                always
-                    .start(
-                        &plan.start_order(services),
-                        &plan.depends_on,
-                        &containers,
-                        deadline,
-                    )
-                    .await
+                self.start_tiers(
+                    &plan.start_order(services),
+                    &plan.depends_on,
+                    &containers,
+                    deadline,
+                    Starting::Again,
+                )
+                .await
             }
             Err(e) => services
                 .iter()
@@ -121,13 +134,25 @@ impl<'a> Lifecycle<'a> {
 
     /// Starts each tier in turn, waiting until its services are ready or
     /// `deadline` passes. `depends_on` tells which services a service needs:
-    /// one whose dependency failed is left alone.
+    /// one whose dependency failed is left alone. A signal starts nothing new.
     pub async fn start(
         &self,
         tiers: &[Vec<String>],
         depends_on: &IndexMap<String, Vec<String>>,
         containers: &[ContainerRef],
         deadline: Instant,
+    ) -> Vec<CheckResult> {
+        self.start_tiers(tiers, depends_on, containers, deadline, Starting::Fresh)
+            .await
+    }
+
+    async fn start_tiers(
+        &self,
+        tiers: &[Vec<String>],
+        depends_on: &IndexMap<String, Vec<String>>,
+        containers: &[ContainerRef],
+        deadline: Instant,
+        starting: Starting,
     ) -> Vec<CheckResult> {
         let mut results = Vec::new();
         let mut not_ready: HashSet<String> = HashSet::new();
@@ -144,15 +169,15 @@ impl<'a> Lifecycle<'a> {
                         format!("not started: `{need}` is not ready"),
                     ));
                     not_ready.insert(service.clone());
-                } else if self.interrupt.is_raised() {
+                } else if starting == Starting::Fresh && self.interrupt.is_raised() {
                     results.push(self.result(service, Status::Unknown, "not started: interrupted"));
                     not_ready.insert(service.clone());
                 } else {
-                    jobs.push(self.start_service(service, containers, deadline));
+                    jobs.push(self.start_service(service, containers, deadline, starting));
                 }
             }
-            for result in join_all(jobs).await {
-                if result.status != Status::Ok {
+            for (result, ready) in join_all(jobs).await {
+                if !ready {
                     not_ready.insert(result.name.clone());
                 }
                 results.push(result);
@@ -161,15 +186,21 @@ impl<'a> Lifecycle<'a> {
         results
     }
 
+    /// Starts one service's containers and waits until they are ready; the
+    /// result, and whether its dependents may start.
     async fn start_service(
         &self,
         service: &str,
         containers: &[ContainerRef],
         deadline: Instant,
-    ) -> CheckResult {
+        starting: Starting,
+    ) -> (CheckResult, bool) {
         let mine: Vec<&ContainerRef> = containers.iter().filter(|c| c.service == service).collect();
         if mine.is_empty() {
-            return self.result(service, Status::Crit, "no container for this service");
+            return (
+                self.result(service, Status::Crit, "no container for this service"),
+                false,
+            );
         }
         let started = Instant::now();
         let mut was_running = true;
@@ -179,18 +210,31 @@ impl<'a> Lifecycle<'a> {
                 self.progress
                     .say(format!("{service}: starting {}", container.name));
                 if let Err(e) = self.deployment.start(&container.id).await {
-                    return self.result(
-                        service,
-                        Status::Crit,
-                        format!("cannot start `{}`: {e}", container.name),
-                    );
+                    let message = format!("cannot start `{}`: {e}", container.name);
+                    return (self.result(service, Status::Crit, message), false);
                 }
             }
         }
         for container in &mine {
-            if let Err(state) = self.wait_ready(&container.id, deadline).await {
-                self.progress.say(format!("{service}: not ready: {state}"));
-                return self.result(service, Status::Crit, format!("not ready: {state}"));
+            match self.wait_ready(&container.id, deadline).await {
+                Ok(()) => {}
+                // Putting back after a signal: started, not waited for, and
+                // its dependents are started too so nothing stays down.
+                Err(NotReady::Interrupted(state)) if starting == Starting::Again => {
+                    let message = format!("started again, not waited for (interrupted): {state}");
+                    self.progress.say(format!("{service}: {message}"));
+                    return (self.result(service, Status::Unknown, message), true);
+                }
+                Err(NotReady::Interrupted(state)) => {
+                    let message = format!("not ready: {state} (interrupted while waiting)");
+                    self.progress.say(format!("{service}: {message}"));
+                    return (self.result(service, Status::Crit, message), false);
+                }
+                Err(NotReady::Failed(state)) => {
+                    self.progress.say(format!("{service}: not ready: {state}"));
+                    let message = format!("not ready: {state}");
+                    return (self.result(service, Status::Crit, message), false);
+                }
             }
         }
         let message = if was_running {
@@ -202,34 +246,36 @@ impl<'a> Lifecycle<'a> {
             )
         };
         self.progress.say(format!("{service}: {message}"));
-        self.result(service, Status::Ok, message)
+        (self.result(service, Status::Ok, message), true)
     }
 
-    /// Waits for one container to be ready; the error describes how it stands.
-    async fn wait_ready(&self, id: &str, deadline: Instant) -> Result<(), String> {
+    /// Waits for one container to be ready, until `deadline` or a signal.
+    async fn wait_ready(&self, id: &str, deadline: Instant) -> Result<(), NotReady> {
         loop {
             let container = self
                 .deployment
                 .inspect_one(id)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| NotReady::Failed(e.to_string()))?;
             match (container.state, container.health) {
                 (State::Running, Health::Healthy) => return Ok(()),
                 (State::Running, Health::None) if running_for(&container) >= SETTLE => {
                     return Ok(());
                 }
-                (State::Exited | State::Dead, _) => return Err(describe(&container)),
+                (State::Exited | State::Dead, _) => {
+                    return Err(NotReady::Failed(describe(&container)));
+                }
                 _ => {}
             }
             if Instant::now() >= deadline {
-                return Err(format!(
+                return Err(NotReady::Failed(format!(
                     "{} (gave up at the startup timeout)",
                     describe(&container)
-                ));
+                )));
             }
             tokio::select! {
                 () = tokio::time::sleep(POLL) => {}
-                () = self.interrupt.raised() => return Err(format!("{} (interrupted while waiting)", describe(&container))),
+                () = self.interrupt.raised() => return Err(NotReady::Interrupted(describe(&container))),
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod copy;
 pub mod manifest;
 pub mod retention;
+pub mod scope;
 pub mod staging;
 pub mod verify;
 pub mod writer;

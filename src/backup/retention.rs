@@ -1,6 +1,8 @@
 //! `backup.keep`: which backups survive a prune. A backup is kept if any
 //! rule keeps it: the newest `last`, and the newest backup of each of the
-//! newest `daily` days, `weekly` ISO weeks and `monthly` months (UTC).
+//! newest `daily` days, `weekly` ISO weeks and `monthly` months (UTC). The
+//! newest backup is always kept, whatever the rules say: a prune never
+//! leaves nothing to restore.
 
 use std::collections::BTreeSet;
 
@@ -13,11 +15,9 @@ type PeriodOf = fn(jiff::civil::Date) -> (i32, i32);
 pub fn keep(created: &[jiff::Timestamp], rules: Keep) -> BTreeSet<usize> {
     let mut newest_first: Vec<usize> = (0..created.len()).collect();
     newest_first.sort_by(|a, b| created[*b].cmp(&created[*a]));
-    let mut kept: BTreeSet<usize> = newest_first
-        .iter()
-        .take(rules.last.unwrap_or(0) as usize)
-        .copied()
-        .collect();
+    // At least one: the newest backup is never pruned.
+    let last = rules.last.unwrap_or(0).max(1) as usize;
+    let mut kept: BTreeSet<usize> = newest_first.iter().take(last).copied().collect();
     let periods: [(Option<u32>, PeriodOf); 3] = [
         (rules.daily, |d| {
             (i32::from(d.year()), i32::from(d.day_of_year()))
@@ -72,7 +72,18 @@ mod tests {
             at("2026-11-02T06:00:00Z"),
         ];
         assert_eq!(keep(&created, rules(2, 0, 0, 0)), BTreeSet::from([1, 2]));
-        assert_eq!(keep(&created, rules(0, 0, 0, 0)), BTreeSet::new());
+    }
+
+    #[test]
+    fn the_newest_backup_is_kept_whatever_the_rules() {
+        let created = [
+            at("2026-11-01T06:00:00Z"),
+            at("2026-11-03T06:00:00Z"),
+            at("2026-11-02T06:00:00Z"),
+        ];
+        assert_eq!(keep(&created, rules(0, 0, 0, 0)), BTreeSet::from([1]));
+        assert_eq!(keep(&created, Keep::default()), BTreeSet::from([1]));
+        assert!(keep(&[], rules(0, 0, 0, 0)).is_empty());
     }
 
     #[test]

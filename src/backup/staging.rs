@@ -8,11 +8,13 @@
 //! paths are written as they are: restore reads them back to find where an
 //! item goes, and they name things, not secrets.
 
+use std::fs::OpenOptions;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::docker::Container;
 use crate::error::Error;
-use crate::files::create_private_dir;
+use crate::files::{create_private_dir, open_private};
 use crate::redact::Redactor;
 use crate::runbook::Runbook;
 
@@ -42,7 +44,11 @@ impl Staging {
         let created_at = jiff::Timestamp::now();
         let id = unique_id(dir, name, created_at);
         let partial = dir.join(format!(".{id}.partial"));
-        create_private_dir(&partial).map_err(state_error(&partial))?;
+        // A new folder, never one (or a link) already there.
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&partial)
+            .map_err(state_error(&partial))?;
         Ok(Staging {
             dir: dir.to_path_buf(),
             id,
@@ -103,13 +109,8 @@ pub fn manifest(
 /// Writes the manifest, fsyncs, and gives the folder its final name.
 fn finish(dir: &Path, partial: &Path, id: &str, manifest: &Manifest) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let path = partial.join(manifest::FILE);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
+    let mut file = open_private(&path, OpenOptions::new().write(true).create_new(true))?;
     file.write_all(&serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?)?;
     file.sync_all()?;
     std::fs::File::open(partial)?.sync_all()?;
@@ -123,7 +124,8 @@ fn unique_id(dir: &Path, name: &str, at: jiff::Timestamp) -> String {
     let base = format!("{}-{stamp}", safe(name));
     let mut id = base.clone();
     let mut n = 2;
-    while dir.join(&id).exists() || dir.join(format!(".{id}.partial")).exists() {
+    let taken = |path: PathBuf| std::fs::symlink_metadata(path).is_ok();
+    while taken(dir.join(&id)) || taken(dir.join(format!(".{id}.partial"))) {
         id = format!("{base}-{n}");
         n += 1;
     }

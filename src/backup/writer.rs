@@ -1,10 +1,10 @@
 //! Writing one item: chunks in → compression → sha256 and byte counts →
-//! a 0600 file, fsynced. It runs on a blocking thread fed through a bounded
-//! channel, so memory holds a few chunks, never an item.
+//! a new 0600 file (never through a link), fsynced. It runs on a blocking
+//! thread fed through a bounded channel, so memory holds a few chunks,
+//! never an item.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::files::open_private;
 use crate::runbook::model::Compression;
 
 /// zstd's multithreaded job size.
@@ -135,11 +136,7 @@ impl Sink {
         recipients: &[age::x25519::Recipient],
         counter: Arc<AtomicU64>,
     ) -> io::Result<Sink> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)?;
+        let file = open_private(path, OpenOptions::new().write(true).create_new(true))?;
         let hashed = Hashed {
             file,
             hasher: Sha256::new(),

@@ -40,8 +40,24 @@ pub fn run(
         .started_at
         .checked_sub(jiff::SignedDuration::try_from(since).unwrap_or(jiff::SignedDuration::ZERO))
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let records = state.history(&runbook.state_key()).since(from);
+    let read = state.history(&runbook.state_key()).since(from);
+    let records = read.records;
     let window = crate::runbook::units::Duration(since);
+    // Told, not failed: a crash mid-write leaves a torn line by design.
+    report
+        .extra
+        .insert("skipped_lines".into(), json!(read.skipped));
+    if read.skipped > 0 {
+        report.results.push(CheckResult::new(
+            "report",
+            "unreadable",
+            Status::Ok,
+            format!(
+                "{} unreadable history line(s) skipped (torn, or not UTF-8); the records around them are counted",
+                read.skipped
+            ),
+        ));
+    }
     if records.is_empty() {
         report.results.push(CheckResult::new(
             "report",

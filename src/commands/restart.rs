@@ -1,11 +1,12 @@
-//! `opsbook restart [SERVICE...]`: stop the services (reverse dependency
-//! order) and start them again (dependency order, waiting until ready).
-//! `--with-dependents` takes along everything that depends on them.
+//! `opsbook restart [SERVICE...]`: stop the running services (reverse
+//! dependency order) and start them again (dependency order, waiting until
+//! ready, not after a signal). `--with-dependents` takes along everything
+//! that depends on them. A service that was not running is left alone.
 
 use serde_json::json;
 
 use crate::confirm::confirm;
-use crate::docker::Deployment;
+use crate::docker::{self, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::lifecycle::Lifecycle;
@@ -50,8 +51,27 @@ pub async fn run(
     if options.services.is_empty() {
         targets = known.iter().map(|s| s.to_string()).collect();
     }
+    // A restart touches only what runs: a service whose containers had all
+    // exited is reported and left alone (what it stops it starts again).
+    let running = docker::running_services(&containers, &targets);
+    let idle: Vec<String> = targets
+        .iter()
+        .filter(|s| !running.contains(s))
+        .cloned()
+        .collect();
+    let targets = running;
     let start_tiers = runbook.plan.start_order(&targets);
     let stop_tiers = runbook.plan.stop_order(&targets);
+    let left_alone = |report: &mut Report| {
+        for service in &idle {
+            report.results.push(CheckResult::new(
+                "restart",
+                service,
+                Status::Ok,
+                "not running before the restart: left alone (`opsbook startup` starts it)",
+            ));
+        }
+    };
 
     if options.dry_run {
         report.extra.insert(
@@ -72,6 +92,10 @@ pub async fn run(
         report
             .blocks
             .push(Block::Line(format!("start  {}", line(&start_tiers))));
+        if !idle.is_empty() {
+            report.extra.insert("left_alone".into(), json!(idle));
+        }
+        left_alone(report);
         report.results.push(CheckResult::new(
             "restart",
             "dry-run",
@@ -116,6 +140,7 @@ pub async fn run(
             .results
             .push(CheckResult::new("restart", service, status, message));
     }
+    left_alone(report);
     if interrupt.is_raised() {
         report.results.push(CheckResult::interrupted("restart"));
     }

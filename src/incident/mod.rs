@@ -3,14 +3,17 @@
 //! `timeline.jsonl` (one entry per line, appended and fsynced as things
 //! happen), `evidence/` and, once closed, `postmortem.md`. Every file is
 //! 0600 and written beside then renamed, except the timeline, which only
-//! ever grows. The record and the timeline are masked by the runbook's
-//! redactor as they are written (a title, a note, a step's description).
+//! ever grows; none is written through a link, nor in a folder other users
+//! can write to (`crate::files`). The record and the timeline are masked by
+//! the runbook's redactor as they are written (a title, a note, a step's
+//! description).
 
 pub mod postmortem;
 
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 
+use crate::files::{append_private, check_private_dir};
 pub use crate::files::{create_private_dir, write_private};
 use std::path::{Path, PathBuf};
 
@@ -162,8 +165,28 @@ impl Store {
         Ok(incidents)
     }
 
+    /// The folder of incident `id`, to write in: the incident folder must
+    /// be a real folder (not a link) and neither it nor `incident.dir` may be
+    /// writable by other users, who could otherwise swap in a link.
+    fn writable(&self, id: &str) -> Result<PathBuf, Error> {
+        let folder = self.dir.join(id);
+        check_private_dir(&self.dir).map_err(self.error(&self.dir, "write in"))?;
+        let real = std::fs::symlink_metadata(&folder).and_then(|m| {
+            if m.is_dir() {
+                Ok(())
+            } else {
+                Err(io::Error::other(
+                    "not a folder (a link?): opsbook writes only in the folders it made",
+                ))
+            }
+        });
+        real.and_then(|()| check_private_dir(&folder))
+            .map_err(self.error(&folder, "write in"))?;
+        Ok(folder)
+    }
+
     pub fn save(&self, incident: &Incident) -> Result<(), Error> {
-        let path = self.dir.join(&incident.id).join(RECORD);
+        let path = self.writable(&incident.id)?.join(RECORD);
         let bytes =
             serde_json::to_vec_pretty(&self.redactor.json(incident)).map_err(io::Error::other);
         bytes
@@ -173,19 +196,13 @@ impl Store {
 
     /// Appends one entry to the timeline and fsyncs it.
     pub fn append(&self, id: &str, entry: &Entry) -> Result<(), Error> {
-        let path = self.dir.join(id).join(TIMELINE);
-        let appended = (|| {
-            let mut line =
-                serde_json::to_vec(&self.redactor.json(entry)).map_err(io::Error::other)?;
-            line.push(b'\n');
-            let mut file = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600)
-                .open(&path)?;
-            file.write_all(&line)?;
-            file.sync_data()
-        })();
+        let path = self.writable(id)?.join(TIMELINE);
+        let appended = serde_json::to_vec(&self.redactor.json(entry))
+            .map_err(io::Error::other)
+            .and_then(|mut line| {
+                line.push(b'\n');
+                append_private(&path, &line)
+            });
         appended.map_err(self.error(&path, "write"))
     }
 
@@ -238,6 +255,7 @@ pub fn evidence_files(folder: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn incident(at: &str) -> Incident {
         Incident {

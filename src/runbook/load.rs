@@ -162,8 +162,11 @@ pub fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<Runbook
             return Err(Error::RunbookInvalid { problems });
         }
     };
+    // Resolved (links, `..`): every way of naming one file is one runbook
+    // to its history and locks. A path that was already canonical keeps its key.
     let location = match path {
-        Some(path) => std::path::absolute(path)
+        Some(path) => std::fs::canonicalize(path)
+            .or_else(|_| std::path::absolute(path))
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| display.to_string()),
         None => display.to_string(),

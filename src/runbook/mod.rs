@@ -27,7 +27,8 @@ use crate::redact::Redactor;
 pub struct Runbook {
     /// How reports name it: its path, or `embedded:default`.
     pub display: String,
-    /// Where it lives, absolute (or `embedded:default`): keys its history and lock.
+    /// Where it lives, canonical: links and `..` resolved (or
+    /// `embedded:default`): keys its history and locks.
     pub location: String,
     /// The folder relative paths resolve against (the file's folder, or the
     /// working directory for the embedded default).
@@ -70,6 +71,16 @@ impl Runbook {
             " (no runbook was found, so the embedded default is used: pass --runbook FILE, set $OPSBOOK_RUNBOOK, or run where ./opsbook.yaml is; /etc/opsbook/opsbook.yaml comes last)"
         } else {
             ""
+        }
+    }
+
+    /// The key of the lock `backup`, `restore` and `backup prune` hold: the
+    /// compose project's, so no two runbooks (or two names of one) touch
+    /// its data at once; the runbook's own without a project.
+    pub fn data_lock_key(&self) -> String {
+        match &self.plan.project {
+            Some(project) => crate::history::runbook_key(&format!("project-{project}"), project),
+            None => format!("{}-data", self.state_key()),
         }
     }
 

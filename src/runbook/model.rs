@@ -345,10 +345,16 @@ pub struct ExecStep {
 pub struct Rotate {
     pub file: String,
     pub key: String,
-    pub bytes: Option<u32>,
+    /// Random bytes of the new value: at least `MIN_BYTES`.
+    pub bytes: Option<Spanned<u32>>,
     pub encoding: Option<RotateEncoding>,
     #[serde(default)]
     pub restart: Vec<Name>,
+}
+
+impl Rotate {
+    /// Fewer random bytes than this (128 bits) is too weak a secret.
+    pub const MIN_BYTES: u32 = 16;
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -8,7 +8,7 @@ use serde_saphyr::Spanned;
 
 use crate::error::Problem;
 
-use super::model::{Model, Step};
+use super::model::{Model, Rotate, Step};
 use super::order;
 use super::plan::Plan;
 
@@ -358,6 +358,16 @@ impl Validator<'_> {
                 );
             }
         }
+        if let Some(keep) = &backup.keep
+            && [keep.last, keep.daily, keep.weekly, keep.monthly]
+                .iter()
+                .all(|rule| rule.unwrap_or(0) == 0)
+        {
+            self.at_key(
+                "backup.keep",
+                "this keep policy keeps nothing: set one of last, daily, weekly or monthly above 0 (or leave `keep` out to keep every backup)",
+            );
+        }
         if let Some(encrypt) = &backup.encrypt {
             for recipient in &encrypt.recipients {
                 if !recipient.value.starts_with("age1") {
@@ -486,6 +496,19 @@ impl Validator<'_> {
                 for name in &rotate.restart {
                     self.service_ref(name, &format!("{field}.rotate.restart"));
                 }
+                if let Some(bytes) = &rotate.bytes
+                    && bytes.value < Rotate::MIN_BYTES
+                {
+                    self.at(
+                        bytes,
+                        format!("{field}.rotate.bytes"),
+                        format!(
+                            "{} random bytes is too weak a secret: use at least {} (or leave `bytes` out for 32)",
+                            bytes.value,
+                            Rotate::MIN_BYTES
+                        ),
+                    );
+                }
             }
             if let Some(http) = &step.http {
                 self.url(&http.url, &format!("{field}.http.url"));
@@ -565,6 +588,51 @@ fn locate_key(text: &str, path: &[&str]) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::locate_key;
+
+    fn problems(text: &str) -> Vec<String> {
+        match crate::runbook::parse(text.as_bytes(), None, "opsbook.yaml") {
+            Ok(_) => Vec::new(),
+            Err(e) => e.lines(),
+        }
+    }
+
+    #[test]
+    fn a_keep_policy_that_keeps_nothing_is_refused() {
+        for keep in ["{}", "{ last: 0, daily: 0 }", "{ weekly: 0, monthly: 0 }"] {
+            let text = format!("version: 1\nbackup:\n  dir: ./b\n  keep: {keep}\n");
+            assert_eq!(
+                problems(&text).first().map(|p| p
+                    .split(": this")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()),
+                Some("opsbook.yaml:4:3: backup.keep".to_string()),
+                "{keep}"
+            );
+        }
+        assert!(
+            problems("version: 1\nbackup:\n  dir: ./b\n  keep: { last: 0, daily: 7 }\n").is_empty()
+        );
+    }
+
+    #[test]
+    fn a_rotate_of_fewer_than_16_bytes_is_refused() {
+        let text = |bytes: u32| {
+            format!(
+                "version: 1\nprocedures:\n  p:\n    steps:\n      - rotate: {{ file: .env, key: K, bytes: {bytes} }}\n"
+            )
+        };
+        for bytes in [0, 15] {
+            let found = problems(&text(bytes));
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert!(
+                found[0].starts_with("opsbook.yaml:5:")
+                    && found[0].contains("procedures.p.steps[0].rotate.bytes"),
+                "{found:?}"
+            );
+        }
+        assert!(problems(&text(16)).is_empty());
+    }
 
     #[test]
     fn keys_are_found_under_their_parent() {

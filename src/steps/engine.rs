@@ -277,7 +277,10 @@ impl Engine<'_> {
     async fn rotate(&self, rotate: &Rotate) -> (Status, String) {
         let path = self.setup.runbook.resolve(&rotate.file);
         let key = rotate.key.clone();
-        let bytes = rotate.bytes.unwrap_or(rotate::DEFAULT_BYTES);
+        let bytes = rotate
+            .bytes
+            .as_ref()
+            .map_or(rotate::DEFAULT_BYTES, |b| b.value);
         let encoding = rotate.encoding.unwrap_or(RotateEncoding::Base64url);
         let at = jiff::Timestamp::now();
         let rotated =

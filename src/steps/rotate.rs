@@ -5,7 +5,7 @@
 //! never returned, printed or recorded.
 
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -113,15 +113,11 @@ fn random_value(bytes: u32, encoding: RotateEncoding) -> Result<String, getrando
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32, owner: Option<(u32, u32)>) -> io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = crate::files::create_new_file(path)?;
     file.write_all(bytes)?;
     if let Some((uid, gid)) = owner {
         // Only root can give a file away; anyone else keeps their own.
-        let _ = std::os::unix::fs::chown(path, Some(uid), Some(gid));
+        let _ = std::os::unix::fs::fchown(&file, Some(uid), Some(gid));
     }
     file.set_permissions(std::fs::Permissions::from_mode(mode))?;
     file.sync_all()

@@ -10,6 +10,7 @@ mod daily_check;
 mod exact;
 mod example;
 mod formats;
+mod hardening_data;
 mod hardening_inputs;
 mod hardening_newcomer;
 mod incident;

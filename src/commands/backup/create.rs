@@ -5,7 +5,7 @@
 //! `backup.stop` are stopped for the copy and always started again: on
 //! success, on failure, on a signal.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::backup::catalog;
 use crate::backup::copy::{self, Copier, Source};
 use crate::backup::manifest::{Item, Manifest};
+use crate::backup::scope;
 use crate::backup::staging::{self, Staging};
 use crate::docker::{self, Container, Deployment};
 use crate::error::Error;
@@ -60,7 +61,7 @@ pub async fn create(
     }
 
     let state = StateDir::open(state_dir)?;
-    let _lock = state.lock(&format!("{}-data", runbook.state_key()), "backup")?;
+    let _lock = state.lock(&runbook.data_lock_key(), "backup")?;
     // A backup's own hooks hold no backup step: validation refuses one.
     let hook_setup = Setup {
         runbook,
@@ -162,7 +163,7 @@ async fn resolve(
     }
     let mut missing = Vec::new();
     for pattern in &backup.files {
-        let matched = expand(&runbook.resolve(pattern));
+        let matched = scope::expand(&runbook.resolve(pattern));
         if matched.is_empty() {
             missing.push(CheckResult::new(
                 "backup",
@@ -172,11 +173,7 @@ async fn resolve(
             ));
         }
         for path in matched {
-            let name = path
-                .strip_prefix(&runbook.dir)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
+            let name = scope::file_name(runbook, &path);
             sources.push(Source::File { name, path });
         }
     }
@@ -309,26 +306,4 @@ fn summary(items: &[(Item, Duration)]) -> Block {
         header: vec!["item", "size", "stored", "ratio", "time"],
         rows,
     }
-}
-
-/// A path, or the files a glob matches, sorted.
-fn expand(pattern: &Path) -> Vec<PathBuf> {
-    let text = pattern.display().to_string();
-    if !text.contains(['*', '?', '[']) {
-        return if pattern.is_file() {
-            vec![pattern.to_path_buf()]
-        } else {
-            Vec::new()
-        };
-    }
-    let mut found: Vec<PathBuf> = glob::glob(&text)
-        .map(|paths| {
-            paths
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    found
 }

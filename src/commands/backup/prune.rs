@@ -84,7 +84,7 @@ pub fn prune(
     }
     // No backup may be writing while leftovers are judged leftovers.
     let state = StateDir::open(state_dir)?;
-    let _lock = state.lock(&format!("{}-data", runbook.state_key()), "backup prune")?;
+    let _lock = state.lock(&runbook.data_lock_key(), "backup prune")?;
     for path in doomed.iter().map(|b| b.path.clone()).chain(leftovers) {
         if let Err(e) = std::fs::remove_dir_all(&path) {
             report.results.push(CheckResult::new(

@@ -1,13 +1,14 @@
 //! `incident bundle ID`: the incident's folder packed into one `.tar.zst`
 //! (0600, written beside and renamed) to hand to someone else.
 
+use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use serde_json::json;
 
 use crate::error::Error;
+use crate::files::{open_private, remove_if_present};
 use crate::grade::{CheckResult, Status};
 use crate::incident::Store;
 use crate::render::{Block, Report};
@@ -20,7 +21,7 @@ pub(super) fn bundle(store: &Store, id: &str, report: &mut Report) -> Result<(),
     let partial = store.dir.join(format!(".{id}.tar.zst.partial"));
     let packed = pack(&folder, id, &partial).and_then(|()| std::fs::rename(&partial, &path));
     if let Err(source) = packed {
-        let _ = std::fs::remove_file(&partial);
+        let _ = remove_if_present(&partial);
         return Err(Error::File {
             path,
             action: "write",
@@ -46,12 +47,9 @@ pub(super) fn bundle(store: &Store, id: &str, report: &mut Report) -> Result<(),
 }
 
 fn pack(folder: &Path, id: &str, into: &Path) -> std::io::Result<()> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(into)?;
+    // A leftover (or a planted link) is removed, never written through.
+    remove_if_present(into)?;
+    let file = open_private(into, OpenOptions::new().write(true).create_new(true))?;
     let encoder = zstd::stream::write::Encoder::new(file, 3)?;
     let mut archive = tar::Builder::new(encoder);
     archive.follow_symlinks(false);

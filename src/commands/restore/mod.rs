@@ -117,7 +117,7 @@ pub async fn run(
     }
 
     let state = StateDir::open(&options.state_dir)?;
-    let _lock = state.lock(&format!("{}-data", runbook.state_key()), "restore")?;
+    let _lock = state.lock(&runbook.data_lock_key(), "restore")?;
     let backups = AsStep {
         runbook,
         state_dir: &options.state_dir,

@@ -4,7 +4,7 @@
 //! and renamed, or a dump fed to its restore command on stdin.
 
 use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -198,22 +198,19 @@ fn replace_file(mut content: impl Read, target: &Path) -> io::Result<()> {
         .ok_or_else(|| io::Error::other(format!("`{}` is not a file path", target.display())))?;
     let beside: PathBuf = target.with_file_name(format!(".{name}.opsbook-restore"));
     let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&beside)?;
+        // A leftover of a crash is removed (a link too, not what it points to).
+        crate::files::remove_if_present(&beside)?;
+        let mut file = crate::files::create_new_file(&beside)?;
         io::copy(&mut content, &mut file)?;
         if let Some(existing) = &existing {
             // Only root can give a file away; anyone else keeps their own.
-            let _ = std::os::unix::fs::chown(&beside, Some(existing.uid()), Some(existing.gid()));
+            let _ = std::os::unix::fs::fchown(&file, Some(existing.uid()), Some(existing.gid()));
         }
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         file.sync_all()
     })();
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&beside);
+        let _ = crate::files::remove_if_present(&beside);
         return Err(e);
     }
     std::fs::rename(&beside, target)?;

@@ -1,10 +1,13 @@
 //! What a restore will do, worked out before anything changes: where each
 //! item of the backup goes back to, and which services must stop for it.
-//! Anything that cannot be restored stops the command here (exit 3).
+//! Anything that cannot be restored stops the command here (exit 3), and so
+//! does any item that is not one of the runbook's own (`backup::scope`):
+//! the manifest never chooses where data goes.
 
 use std::path::PathBuf;
 
 use crate::backup::manifest::{Item, Kind};
+use crate::backup::scope;
 use crate::docker::Deployment;
 use crate::error::Error;
 use crate::runbook::Runbook;
@@ -80,17 +83,33 @@ pub(super) async fn resolve(
     project: &str,
     items: Vec<Item>,
 ) -> Result<Vec<Planned>, Error> {
+    let nothing = "nothing was changed";
+    // Every item first, before Docker is asked anything: one that is not the
+    // runbook's own refuses the whole restore.
+    for item in &items {
+        if let Err(reason) = scope::check_item(runbook, backup, item) {
+            return Err(refused(runbook, item, &reason));
+        }
+    }
     let mut planned = Vec::new();
     for item in items {
         let target = match item.kind {
             Kind::Volume => {
-                let nothing = "nothing was changed";
-                let Some(full) = deployment.find_volume(&item.source).await? else {
+                // The runbook's volume, found as `backup` finds it; the
+                // manifest's full name must be that one.
+                let Some(full) = deployment.find_volume(&item.name).await? else {
                     return Err(Error::Usage(format!(
                         "volume `{}` (item `{}`) does not exist: create it (e.g. `docker compose up --no-start`) and restore again; {nothing}",
                         item.source, item.name
                     )));
                 };
+                if full != item.source {
+                    let reason = format!(
+                        "it names volume `{}`, but the runbook's volume `{}` is `{full}`",
+                        item.source, item.name
+                    );
+                    return Err(refused(runbook, &item, &reason));
+                }
                 let Some(root) = item.archive_root.clone() else {
                     return Err(Error::Usage(format!(
                         "item `{}`: the manifest does not say the archive's top folder; {nothing}",
@@ -204,6 +223,14 @@ pub(super) fn needed_for_dumps(
         .filter(|s| services.contains(s) || dependents_of(s).iter().any(|d| services.contains(&d)))
         .cloned()
         .collect()
+}
+
+/// A manifest item that is not the runbook's own: nothing is restored.
+fn refused(runbook: &Runbook, item: &Item, reason: &str) -> Error {
+    Error::Usage(format!(
+        "item `{}` of the backup is not one of the runbook's own items (`{}`): {reason}; restore writes only to the runbook's volumes, files and dumps, nothing was changed",
+        item.name, runbook.display
+    ))
 }
 
 fn short_id(id: &str) -> &str {
