@@ -102,6 +102,18 @@ pub fn run(
             ),
         ));
     }
+    show_days(&days, &records, window, report);
+    report.extra.insert("days".into(), json!(days));
+    Ok(())
+}
+
+/// The days as a table, the sparklines of peak memory and load, and the count.
+fn show_days(
+    days: &[Day],
+    records: &[Record],
+    window: crate::runbook::units::Duration,
+    report: &mut Report,
+) {
     let rows = days
         .iter()
         .map(|d| {
@@ -146,8 +158,6 @@ pub fn run(
         "{} in the last {window}",
         crate::human::count(records.len(), "run")
     )));
-    report.extra.insert("days".into(), json!(days));
-    Ok(())
 }
 
 fn by_day(records: &[Record]) -> Vec<Day> {

@@ -34,23 +34,7 @@ pub async fn run(
     let all_tiers = runbook.plan.tiers_with(&deployed);
     let known: Vec<&String> = all_tiers.iter().flatten().collect();
 
-    let mut targets: Vec<String> = Vec::new();
-    for service in &options.services {
-        if !known.contains(&service) {
-            let names: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
-            return Err(Error::Usage(format!(
-                "unknown service `{service}` (services are: {})",
-                names.join(", ")
-            )));
-        }
-        targets.push(service.clone());
-        if options.with_dependents {
-            targets.extend(runbook.plan.dependents_of(service));
-        }
-    }
-    if options.services.is_empty() {
-        targets = known.iter().map(|s| s.to_string()).collect();
-    }
+    let targets = targets(runbook, options, &known)?;
     // A restart touches only what runs: a service whose containers had all
     // exited is reported and left alone (what it stops it starts again).
     let running = docker::running_services(&containers, &targets);
@@ -74,27 +58,7 @@ pub async fn run(
     };
 
     if options.dry_run {
-        report.extra.insert(
-            "plan".into(),
-            json!({"stop": stop_tiers, "start": start_tiers}),
-        );
-        let line = |tiers: &[Vec<String>]| {
-            tiers
-                .iter()
-                .enumerate()
-                .map(|(n, t)| format!("{}. {}", n + 1, t.join(", ")))
-                .collect::<Vec<_>>()
-                .join("   ")
-        };
-        report
-            .blocks
-            .push(Block::Line(format!("stop   {}", line(&stop_tiers))));
-        report
-            .blocks
-            .push(Block::Line(format!("start  {}", line(&start_tiers))));
-        if !idle.is_empty() {
-            report.extra.insert("left_alone".into(), json!(idle));
-        }
+        show_plan(&stop_tiers, &start_tiers, &idle, report);
         left_alone(report);
         report.results.push(CheckResult::new(
             "restart",
@@ -145,4 +109,57 @@ pub async fn run(
         report.results.push(CheckResult::interrupted("restart"));
     }
     Ok(())
+}
+
+/// The services named (with their dependents under `--with-dependents`),
+/// or every known one; an unknown name is refused, naming the known ones.
+fn targets(runbook: &Runbook, options: &Options, known: &[&String]) -> Result<Vec<String>, Error> {
+    let mut targets: Vec<String> = Vec::new();
+    for service in &options.services {
+        if !known.contains(&service) {
+            let names: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
+            return Err(Error::Usage(format!(
+                "unknown service `{service}` (services are: {})",
+                names.join(", ")
+            )));
+        }
+        targets.push(service.clone());
+        if options.with_dependents {
+            targets.extend(runbook.plan.dependents_of(service));
+        }
+    }
+    if options.services.is_empty() {
+        targets = known.iter().map(|s| s.to_string()).collect();
+    }
+    Ok(targets)
+}
+
+/// The dry run: the stop and start order, and what is left alone.
+fn show_plan(
+    stop_tiers: &[Vec<String>],
+    start_tiers: &[Vec<String>],
+    idle: &[String],
+    report: &mut Report,
+) {
+    report.extra.insert(
+        "plan".into(),
+        json!({"stop": stop_tiers, "start": start_tiers}),
+    );
+    let line = |tiers: &[Vec<String>]| {
+        tiers
+            .iter()
+            .enumerate()
+            .map(|(n, t)| format!("{}. {}", n + 1, t.join(", ")))
+            .collect::<Vec<_>>()
+            .join("   ")
+    };
+    report
+        .blocks
+        .push(Block::Line(format!("stop   {}", line(stop_tiers))));
+    report
+        .blocks
+        .push(Block::Line(format!("start  {}", line(start_tiers))));
+    if !idle.is_empty() {
+        report.extra.insert("left_alone".into(), json!(idle));
+    }
 }

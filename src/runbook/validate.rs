@@ -503,7 +503,7 @@ impl Validator<'_> {
                         bytes,
                         format!("{field}.rotate.bytes"),
                         format!(
-                            "{} random bytes is too weak a secret: use at least {} (or leave `bytes` out for 32)",
+                            "{} random bytes are too few for a rotated value (use at least {}, or leave `bytes` out for 32)",
                             bytes.value,
                             Rotate::MIN_BYTES
                         ),

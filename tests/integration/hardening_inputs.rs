@@ -379,3 +379,44 @@ fn thousands_of_mutated_runbooks_parse_without_a_panic_in_bounded_time() {
     );
     assert!(started.elapsed() < Duration::from_secs(120));
 }
+
+/// An escape sequence in a title or an id is shown on the terminal, never
+/// obeyed; the JSON record keeps the text as it was given.
+#[test]
+fn item17_control_characters_are_shown_escaped_on_the_terminal() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nincident: { dir: ./incidents }\n",
+    );
+    let title = "db down \u{1b}]0;owned\u{7} \u{1b}[2J";
+    let run = ws.opsbook(&[
+        "incident",
+        "open",
+        "--severity",
+        "P2",
+        "--title",
+        title,
+        "--state-dir",
+        "state",
+    ]);
+    assert!(run.code < 3, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains('\u{1b}'), "{:?}", run.stdout);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("db down \\u{1b}]0;owned\\u{7} \\u{1b}[2J"),
+        "{}",
+        run.stdout
+    );
+    let listed = ws
+        .opsbook(&["incident", "list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(listed["incidents"][0]["title"], title);
+
+    let run = ws.opsbook(&["incident", "show", "INC-\u{1b}[2J"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(run.stderr.contains("INC-\\u{1b}[2J"), "{}", run.stderr);
+}
