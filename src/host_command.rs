@@ -80,9 +80,40 @@ fn tail(output: &str) -> String {
     format!(": {}", quote(&kept))
 }
 
+/// How a command ended, its two streams apart (a check reads stdout alone).
+#[derive(Debug)]
+pub enum Split {
+    Exited {
+        code: Option<i32>,
+        stdout: Vec<u8>,
+        stderr: Vec<u8>,
+    },
+    TimedOut,
+    Failed(String),
+}
+
+/// Runs `argv` in `dir` under `timeout`: its output in one text.
 pub async fn run(argv: &[String], dir: &Path, timeout: Duration) -> Outcome {
+    match run_split(argv, dir, timeout).await {
+        Split::Exited {
+            code,
+            stdout,
+            stderr,
+        } => {
+            let mut output = String::from_utf8_lossy(&stdout).into_owned();
+            output.push_str(&String::from_utf8_lossy(&stderr));
+            Outcome::Exited { code, output }
+        }
+        Split::TimedOut => Outcome::TimedOut,
+        Split::Failed(reason) => Outcome::Failed(reason),
+    }
+}
+
+/// Runs `argv` in `dir` under `timeout`, without a shell, each stream kept
+/// up to OUTPUT_CAP; a command that outlives the timeout is killed.
+pub async fn run_split(argv: &[String], dir: &Path, timeout: Duration) -> Split {
     let Some((program, args)) = argv.split_first() else {
-        return Outcome::Failed("empty command".into());
+        return Split::Failed("empty command".into());
     };
     let child = tokio::process::Command::new(program)
         .args(args)
@@ -94,10 +125,10 @@ pub async fn run(argv: &[String], dir: &Path, timeout: Duration) -> Outcome {
         .spawn();
     let mut child = match child {
         Ok(child) => child,
-        Err(e) => return Outcome::Failed(format!("cannot run `{program}`: {e}")),
+        Err(e) => return Split::Failed(format!("cannot run `{program}`: {e}")),
     };
     let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Outcome::Failed("no output pipes".into());
+        return Split::Failed("no output pipes".into());
     };
     let collect = async {
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -109,16 +140,13 @@ pub async fn run(argv: &[String], dir: &Path, timeout: Duration) -> Outcome {
         (status, out, err)
     };
     match tokio::time::timeout(timeout, collect).await {
-        Ok((status, out, err)) => {
-            let mut output = String::from_utf8_lossy(&out).into_owned();
-            output.push_str(&String::from_utf8_lossy(&err));
-            Outcome::Exited {
-                code: status.ok().and_then(|s| s.code()),
-                output,
-            }
-        }
+        Ok((status, stdout, stderr)) => Split::Exited {
+            code: status.ok().and_then(|s| s.code()),
+            stdout,
+            stderr,
+        },
         // Dropping the future drops the child, which kill_on_drop kills.
-        Err(_) => Outcome::TimedOut,
+        Err(_) => Split::TimedOut,
     }
 }
 

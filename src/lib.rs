@@ -31,5 +31,6 @@ pub mod redact;
 pub mod render;
 pub mod runbook;
 pub mod steps;
+pub mod sustain;
 
 pub use app::run;

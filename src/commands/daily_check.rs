@@ -101,6 +101,7 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
     let (pass, started_at, clock) = pass;
     report.started_at = started_at;
     report.results = pass.results;
+    sustained(runbook, &history, started_at, &mut report.results);
     if let Some(host) = &pass.host {
         report.extra.insert("host".into(), serde_json::json!(host));
     }
@@ -132,6 +133,28 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
     Ok(())
 }
 
+/// Checks with `for:` graded against the runs before this one (twice the
+/// longest window of history is read: enough to see where a streak began).
+fn sustained(
+    runbook: &Runbook,
+    history: &crate::history::History,
+    now: jiff::Timestamp,
+    results: &mut [CheckResult],
+) {
+    let Some(longest) = runbook
+        .model
+        .checks
+        .values()
+        .filter_map(|c| c.failing_for.map(|d| d.std()))
+        .max()
+    else {
+        return;
+    };
+    let back = jiff::SignedDuration::try_from(longest * 2).unwrap_or(jiff::SignedDuration::ZERO);
+    let from = now.checked_sub(back).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    crate::sustain::apply(results, runbook, &history.since(from).records, now);
+}
+
 type Work<'a> = Pin<Box<dyn Future<Output = Vec<CheckResult>> + Send + 'a>>;
 
 /// Runs every part once. Work that needs no Docker (host, HTTP checks,
@@ -161,7 +184,7 @@ async fn one_pass(
     let mut free_of_docker: Vec<(String, Work<'_>)> = Vec::new();
     if options.wants(Part::Checks) {
         for (name, check) in &runbook.model.checks {
-            if check.http.is_some() {
+            if check.exec.is_none() {
                 let probe = &probe;
                 free_of_docker.push((
                     format!("checks {name}"),

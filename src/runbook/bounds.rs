@@ -35,6 +35,9 @@ pub(super) fn check(model: &Model) -> Vec<Finding> {
                 &mut found,
             );
         }
+        if let Some(host) = &check.command {
+            command(&host.run, &format!("checks.{name}.command.run"), &mut found);
+        }
     }
     for (field, steps) in step_lists(model) {
         for (index, step) in steps.iter().enumerate() {
@@ -104,6 +107,16 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
         if let Some(exec) = &check.exec {
             given.push((format!("checks.{name}.exec.timeout"), exec.timeout));
         }
+        if let Some(host) = &check.command {
+            given.push((format!("checks.{name}.command.timeout"), host.timeout));
+        }
+        if let Some(tcp) = &check.tcp {
+            given.push((format!("checks.{name}.tcp.timeout"), tcp.timeout));
+        }
+        if let Some(file) = &check.file {
+            given.push((format!("checks.{name}.file.max_age"), file.max_age));
+        }
+        given.push((format!("checks.{name}.for"), check.failing_for));
     }
     for (field, steps) in step_lists(model) {
         for (index, step) in steps.iter().enumerate() {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::command::Command;
-use super::units::{Duration, Percent, Size};
+use super::units::{Duration, Percent, Quantity, Size};
 
 pub type Name = Spanned<String>;
 
@@ -89,8 +89,112 @@ pub struct DiskLimits {
 pub struct Check {
     pub http: Option<HttpCheck>,
     pub exec: Option<ExecCheck>,
+    /// A command run on the host (`certbot renew --dry-run`).
+    pub command: Option<HostCheck>,
+    pub file: Option<FileCheck>,
+    pub tcp: Option<TcpCheck>,
+    /// A number read from the answer and graded by thresholds.
+    pub value: Option<ValueSpec>,
+    /// Crit only once every run over this long has failed it; warn before.
+    #[serde(rename = "for")]
+    pub failing_for: Option<Duration>,
     /// What to do when this check fails, shown beside the failure.
     pub hint: Option<String>,
+}
+
+impl Check {
+    /// The kinds this check is written as (`http`, `exec`…): one, if valid.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        [
+            ("http", self.http.is_some()),
+            ("exec", self.exec.is_some()),
+            ("command", self.command.is_some()),
+            ("file", self.file.is_some()),
+            ("tcp", self.tcp.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(kind, set)| set.then_some(kind))
+        .collect()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostCheck {
+    pub run: Command,
+    pub stdout_contains: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCheck {
+    /// Relative to the runbook's folder.
+    pub path: String,
+    /// `false`: the file must not exist.
+    #[serde(default = "yes")]
+    pub exists: bool,
+    #[serde(rename = "type")]
+    pub kind: Option<FileKind>,
+    /// The exact permission bits, in octal: `"0600"`.
+    pub mode: Option<Name>,
+    /// A user name or a uid.
+    pub owner: Option<String>,
+    pub min_size: Option<Size>,
+    pub max_size: Option<Size>,
+    /// Older (since its last change) than this is crit.
+    pub max_age: Option<Duration>,
+    /// Regexes some line must match.
+    #[serde(default)]
+    pub contains: Vec<Name>,
+    /// Regexes no line may match (`minioadmin`).
+    #[serde(default)]
+    pub not_contains: Vec<Name>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheck {
+    pub host: String,
+    pub port: Spanned<u32>,
+    pub timeout: Option<Duration>,
+}
+
+/// Where a check's number comes from and the thresholds it is graded by.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueSpec {
+    /// A regex whose first group (else whole match) is the number; without
+    /// one, the whole output is.
+    pub regex: Option<Name>,
+    /// A dotted path into the JSON of the body or the output.
+    pub json: Option<String>,
+    /// The request's response time (http checks).
+    #[serde(default)]
+    pub response_time: bool,
+    pub above: Option<Bounds>,
+    pub below: Option<Bounds>,
+}
+
+/// Warn and crit of one direction, written with a unit: `512MiB`, `95%`,
+/// `1s`, or a plain number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    pub warn: Option<Spanned<Quantity>>,
+    pub crit: Option<Spanned<Quantity>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

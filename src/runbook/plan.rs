@@ -299,10 +299,18 @@ fn checks(model: &Model) -> Vec<PlannedCheck> {
         .checks
         .iter()
         .filter_map(|(name, check)| {
-            let (kind, target) = match (&check.http, &check.exec) {
-                (Some(http), _) => ("http", http.url.value.clone()),
-                (None, Some(exec)) => ("exec", format!("{}: {}", exec.service.value, exec.command)),
-                (None, None) => return None,
+            let (kind, target) = if let Some(http) = &check.http {
+                ("http", http.url.value.clone())
+            } else if let Some(exec) = &check.exec {
+                ("exec", format!("{}: {}", exec.service.value, exec.command))
+            } else if let Some(command) = &check.command {
+                ("command", command.run.to_string())
+            } else if let Some(file) = &check.file {
+                ("file", file.path.clone())
+            } else if let Some(tcp) = &check.tcp {
+                ("tcp", format!("{}:{}", tcp.host, tcp.port.value))
+            } else {
+                return None;
             };
             Some(PlannedCheck {
                 name: name.clone(),

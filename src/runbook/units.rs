@@ -147,6 +147,127 @@ impl<'de> Deserialize<'de> for Percent {
     }
 }
 
+/// A threshold of a check's number, in the unit it is written in: a size
+/// (written with a `B`: `512MiB`), a percentage (`95%`), a duration (`1s`,
+/// `500ms`), or a plain number. Each is held in its base unit (bytes,
+/// percent, seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Quantity {
+    Number(f64),
+    Bytes(f64),
+    Percent(f64),
+    Seconds(f64),
+}
+
+impl Quantity {
+    /// The amount in its base unit.
+    pub fn amount(self) -> f64 {
+        match self {
+            Quantity::Number(v)
+            | Quantity::Bytes(v)
+            | Quantity::Percent(v)
+            | Quantity::Seconds(v) => v,
+        }
+    }
+
+    /// `size`, `percentage`, `duration`, `number`: for messages.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Quantity::Number(_) => "number",
+            Quantity::Bytes(_) => "size",
+            Quantity::Percent(_) => "percentage",
+            Quantity::Seconds(_) => "duration",
+        }
+    }
+
+    /// The unit a history record and a metric carry.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Quantity::Number(_) => "count",
+            Quantity::Bytes(_) => "bytes",
+            Quantity::Percent(_) => "percent",
+            Quantity::Seconds(_) => "seconds",
+        }
+    }
+
+    /// The same kind with another amount (a reading shown like its threshold).
+    pub fn with(self, amount: f64) -> Quantity {
+        match self {
+            Quantity::Number(_) => Quantity::Number(amount),
+            Quantity::Bytes(_) => Quantity::Bytes(amount),
+            Quantity::Percent(_) => Quantity::Percent(amount),
+            Quantity::Seconds(_) => Quantity::Seconds(amount),
+        }
+    }
+
+    /// Reads `text` (a number a command printed) as this kind: a bare
+    /// number is in the base unit (bytes, percent, seconds), else the
+    /// kind's own syntax (`412MiB`, `97.5%`, `350ms`).
+    pub fn read_as(self, text: &str) -> Result<Quantity, String> {
+        let text = text.trim();
+        if let Ok(number) = text.parse::<f64>()
+            && number.is_finite()
+        {
+            return Ok(self.with(number));
+        }
+        match (self, text.parse::<Quantity>()) {
+            (_, Ok(read)) if read.kind() == self.kind() => Ok(read),
+            _ => Err(format!("`{text}` is not a {}", self.kind())),
+        }
+    }
+}
+
+impl FromStr for Quantity {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Ok(number) = text.parse::<f64>() {
+            return if number.is_finite() {
+                Ok(Quantity::Number(number))
+            } else {
+                Err(format!("`{text}` is not a number"))
+            };
+        }
+        if text.ends_with('%') {
+            return text.parse::<Percent>().map(|p| Quantity::Percent(p.0));
+        }
+        // Sizes are written with a `B` (`512MiB`, `1GB`); `5m` is five minutes.
+        if text.contains(['B', 'b']) {
+            return text.parse::<Size>().map(|s| Quantity::Bytes(s.0 as f64));
+        }
+        text.parse::<Duration>()
+            .map(|d| Quantity::Seconds(d.0.as_secs_f64()))
+            .map_err(|_| {
+                format!("invalid threshold `{text}` (write e.g. `150`, `512MiB`, `95%`, `500ms`)")
+            })
+    }
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Quantity::Number(v) => write!(f, "{v}"),
+            Quantity::Bytes(v) => write!(
+                f,
+                "{}",
+                bytesize::ByteSize(v.max(0.0) as u64).display().iec()
+            ),
+            Quantity::Percent(v) => write!(f, "{v}%"),
+            Quantity::Seconds(v) if v < 1.0 => write!(f, "{}ms", (v * 1000.0).round()),
+            Quantity::Seconds(v) => write!(f, "{}s", (v * 100.0).round() / 100.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor::<Quantity>::new(
+            "a threshold like `150`, `512MiB`, `95%` or `500ms`",
+        ))
+    }
+}
+
 /// Accepts a string or a number and hands its text to `T::from_str`, so YAML's
 /// `85` and `"85%"` go through one parser with one set of messages.
 struct ScalarVisitor<T> {

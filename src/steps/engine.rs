@@ -152,7 +152,7 @@ impl Engine<'_> {
                 None => None,
             };
             let result = Probe::new(self.redactor)
-                .http("http", http, ca.as_deref(), None)
+                .http("http", http, ca.as_deref(), None, None)
                 .await;
             return (result.status, result.message);
         }

@@ -1,0 +1,268 @@
+//! HTTP checks: a request judged on status, body, JSON fields by dotted
+//! path, latency and the server certificate's lifetime (the pages' `curl
+//! /health`), the body read up to a cap.
+
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::grade::{CheckResult, Status};
+use crate::human;
+use crate::runbook::model::{HttpCheck, ValueSpec};
+use crate::runbook::units;
+
+use super::value::{self, Graded};
+use super::{BODY_CAP, CERT_WARN_DAYS, DEFAULT_TIMEOUT, Probe};
+
+impl Probe<'_> {
+    pub async fn http(
+        &self,
+        name: &str,
+        check: &HttpCheck,
+        ca: Option<&[u8]>,
+        value: Option<&ValueSpec>,
+        hint: Option<&str>,
+    ) -> CheckResult {
+        let started = Instant::now();
+        let mut figure = None;
+        let (status, message) = self.http_verdict(check, ca, value, &mut figure).await;
+        let graded = Graded {
+            status,
+            message,
+            figure,
+        };
+        self.finish(name, graded, hint, started)
+    }
+
+    /// The answer judged; `figure` gets the number read when the check
+    /// has a `value`.
+    async fn http_verdict(
+        &self,
+        check: &HttpCheck,
+        ca: Option<&[u8]>,
+        value: Option<&ValueSpec>,
+        figure: &mut Option<(f64, &'static str)>,
+    ) -> (Status, String) {
+        let timeout = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
+        let client = match ca {
+            None => self.client(),
+            Some(pem) => match reqwest::Certificate::from_pem(pem)
+                .and_then(|cert| client_builder().add_root_certificate(cert).build())
+            {
+                Ok(client) => client,
+                Err(e) => return (Status::Unknown, format!("cannot use the check's `ca`: {e}")),
+            },
+        };
+        let method = check.method.as_deref().unwrap_or("GET");
+        let Ok(method) = reqwest::Method::from_bytes(method.as_bytes()) else {
+            return (Status::Unknown, format!("`{method}` is not an HTTP method"));
+        };
+        let mut request = client
+            .request(method, check.url.value.as_str())
+            .timeout(timeout);
+        for (key, value) in &check.headers {
+            request = request.header(key, value);
+        }
+        let (response, body, latency) = match fetch(request, timeout).await {
+            Ok(answer) => answer,
+            Err(failed) => return failed,
+        };
+        let code = response.status().as_u16();
+        let want = check.status.unwrap_or(200);
+        if code != want {
+            return (
+                Status::Crit,
+                format!("status {code}, expected {want}{}", self.quote_body(&body)),
+            );
+        }
+        if let Some(needle) = &check.contains
+            && !String::from_utf8_lossy(&body).contains(needle.as_str())
+        {
+            return (
+                Status::Crit,
+                format!("body does not contain `{needle}`{}", self.quote_body(&body)),
+            );
+        }
+        if let Some(fields) = &check.json
+            && let Err(failed) = self.json_fields(fields, &body)
+        {
+            return failed;
+        }
+        let mut verdict = (Status::Ok, format!("{code} in {}", human::latency(latency)));
+        if let Some(max) = check.max_latency
+            && latency > max.std()
+        {
+            verdict = (
+                Status::Warn,
+                format!(
+                    "{code} in {}, slower than max_latency {max}",
+                    human::latency(latency)
+                ),
+            );
+        }
+        if let Some(left) = certificate_seconds_left(&response)
+            && left < CERT_WARN_DAYS * 86_400
+        {
+            // 6 days 23 hours reads as "7 days", as a person would say it.
+            let days = (left as f64 / 86_400.0).round() as i64;
+            let when = if left < 86_400 {
+                "within a day".to_string()
+            } else {
+                format!("in {days} days")
+            };
+            verdict = (
+                Status::Warn,
+                format!("{}; TLS certificate expires {when}", verdict.1),
+            );
+        }
+        if let Some(spec) = value {
+            let graded = value::grade(spec, &String::from_utf8_lossy(&body), Some(latency));
+            *figure = graded.figure;
+            verdict = (
+                verdict.0.max(graded.status),
+                format!("{}; {}", verdict.1, graded.message),
+            );
+        }
+        verdict
+    }
+
+    /// The body's JSON fields against the check's `json:` (dotted paths).
+    fn json_fields(
+        &self,
+        fields: &IndexMap<String, serde_json::Value>,
+        body: &[u8],
+    ) -> Result<(), (Status, String)> {
+        let parsed: Value = match serde_json::from_slice(body) {
+            Ok(value) => value,
+            Err(_) => {
+                return Err((
+                    Status::Crit,
+                    format!("body is not JSON{}", self.quote_body(body)),
+                ));
+            }
+        };
+        for (path, expected) in fields {
+            match lookup(&parsed, path) {
+                Some(actual) if same(actual, expected) => {}
+                Some(actual) => {
+                    return Err((
+                        Status::Crit,
+                        format!(
+                            "`{path}` is {}, expected {expected}",
+                            self.redactor.json(actual)
+                        ),
+                    ));
+                }
+                None => {
+                    return Err((
+                        Status::Crit,
+                        format!("`{path}` is missing{}", self.quote_body(body)),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .tls_info(true)
+        .user_agent(concat!("opsbook/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::limited(5))
+}
+
+/// Seconds until the server's certificate expires, for an HTTPS answer.
+fn certificate_seconds_left(response: &reqwest::Response) -> Option<i64> {
+    let der = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()?
+        .peer_certificate()?;
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    let not_after = certificate.validity().not_after.timestamp();
+    Some(not_after - jiff::Timestamp::now().as_second())
+}
+
+/// A field by dotted path: `status`, `checks.db.status`, `items.0.name`.
+pub(super) fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(value, |value, key| match value {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// Equal, or equal as text: YAML's `status: 200` and `ok: true` meet JSON's "200" and "true".
+fn same(actual: &Value, expected: &Value) -> bool {
+    actual == expected || plain(actual) == plain(expected)
+}
+
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Sends the request and reads the body (up to BODY_CAP): the response, the
+/// body and the latency, or the failed check's status and message.
+async fn fetch(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<(reqwest::Response, Vec<u8>, Duration), (Status, String)> {
+    let started = Instant::now();
+    let outcome = async {
+        let mut response = request.send().await?;
+        let mut body = Vec::new();
+        while body.len() < BODY_CAP {
+            match response.chunk().await? {
+                Some(chunk) => body.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        Ok::<_, reqwest::Error>((response, body))
+    };
+    let no_answer = || {
+        (
+            Status::Crit,
+            format!("no answer within {}", units::Duration(timeout)),
+        )
+    };
+    // The request's own timeout covers connect, headers and body; this
+    // one guards against anything that does not honour it.
+    match tokio::time::timeout(timeout + Duration::from_millis(250), outcome).await {
+        Ok(Ok((response, body))) => Ok((response, body, started.elapsed())),
+        Ok(Err(e)) if e.is_timeout() => Err(no_answer()),
+        Err(_) => Err(no_answer()),
+        Ok(Err(e)) => Err((
+            Status::Crit,
+            format!("request failed: {}", crate::error::one_line(&e)),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dotted_paths_reach_into_objects_and_arrays() {
+        let body =
+            json!({"status": "ok", "checks": {"db": {"up": true}}, "items": [{"name": "a"}]});
+        assert_eq!(lookup(&body, "status"), Some(&json!("ok")));
+        assert_eq!(lookup(&body, "checks.db.up"), Some(&json!(true)));
+        assert_eq!(lookup(&body, "items.0.name"), Some(&json!("a")));
+        assert_eq!(lookup(&body, "items.1.name"), None);
+        assert_eq!(lookup(&body, "status.deep"), None);
+    }
+
+    #[test]
+    fn values_compare_as_text_when_types_differ() {
+        assert!(same(&json!("ok"), &json!("ok")));
+        assert!(same(&json!(200), &json!("200")));
+        assert!(same(&json!("true"), &json!(true)));
+        assert!(!same(&json!("degraded"), &json!("ok")));
+    }
+}

@@ -1,0 +1,200 @@
+//! The runbook's `checks`: an HTTP request judged on status, body, JSON
+//! fields, latency and certificate lifetime (the pages' `curl /health`), or a
+//! command run in a service's container judged on its exit code and output
+//! (`docker exec db pg_isready`). Each runs under its own timeout; a failure
+//! quotes what came back and the check's `hint`. What it quotes is masked
+//! whole before it is cut short; the message is masked again wherever it
+//! leaves the process.
+
+mod exec;
+mod file;
+mod http;
+mod tcp;
+mod value;
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+use crate::docker::{ContainerRef, Deployment};
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::redact::Redactor;
+use crate::runbook::Runbook;
+
+use crate::runbook::model::Check;
+use value::Graded;
+
+/// The `startup.verify` checks, against the deployment as it is now (after
+/// a startup, and after a restore).
+pub async fn verify_checks(
+    runbook: &Runbook,
+    deployment: &Deployment,
+) -> Result<Vec<CheckResult>, Error> {
+    let names: Vec<String> = runbook
+        .model
+        .startup
+        .as_ref()
+        .map(|s| s.verify.iter().map(|v| v.value.clone()).collect())
+        .unwrap_or_default();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let containers = deployment.list().await?;
+    Ok(Probe::new(runbook.redactor())
+        .named(runbook, &names, Some((deployment, &containers)))
+        .await)
+}
+
+/// A check's timeout when the runbook gives none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A certificate expiring sooner than this is a warn.
+pub const CERT_WARN_DAYS: i64 = 14;
+/// How much of a response body is read (enough for any health endpoint).
+const BODY_CAP: usize = 1024 * 1024;
+/// How much of a body or of command output a failure quotes.
+const QUOTE_CHARS: usize = 200;
+
+const SECTION: &str = "checks";
+
+/// What every check needs: an HTTP client with TLS details switched on, and the redactor.
+pub struct Probe<'a> {
+    /// Built on first use: loading the system's root certificates takes
+    /// milliseconds better spent while Docker answers.
+    client: std::sync::OnceLock<reqwest::Client>,
+    redactor: &'a Redactor,
+}
+
+impl<'a> Probe<'a> {
+    pub fn new(redactor: &'a Redactor) -> Probe<'a> {
+        Probe {
+            client: std::sync::OnceLock::new(),
+            redactor,
+        }
+    }
+
+    fn client(&self) -> reqwest::Client {
+        self.client
+            .get_or_init(|| http::client_builder().build().unwrap_or_default())
+            .clone()
+    }
+
+    /// Runs one check of the runbook: its `ca` file read relative to `dir`;
+    /// an exec check needs Docker and the listed containers.
+    pub async fn check(
+        &self,
+        dir: &std::path::Path,
+        name: &str,
+        check: &Check,
+        docker: Option<(&Deployment, &[ContainerRef])>,
+    ) -> CheckResult {
+        let hint = check.hint.as_deref();
+        if let Some(http) = &check.http {
+            let ca = match &http.ca {
+                Some(path) => match std::fs::read(dir.join(path)) {
+                    Ok(pem) => Some(pem),
+                    Err(e) => {
+                        let message = format!("cannot read `ca` file `{path}`: {e}");
+                        return CheckResult::new(SECTION, name, Status::Unknown, message);
+                    }
+                },
+                None => None,
+            };
+            return self
+                .http(name, http, ca.as_deref(), check.value.as_ref(), hint)
+                .await;
+        }
+        let value = check.value.as_ref();
+        if let Some(command) = &check.command {
+            return self.command(dir, name, command, value, hint).await;
+        }
+        if let Some(file) = &check.file {
+            return self.file(dir, name, file, hint).await;
+        }
+        if let Some(tcp) = &check.tcp {
+            return self.tcp(name, tcp, hint).await;
+        }
+        match (&check.exec, docker) {
+            (Some(exec), Some((deployment, containers))) => {
+                self.exec(deployment, containers, name, exec, value, hint)
+                    .await
+            }
+            (Some(_), None) => {
+                CheckResult::new(SECTION, name, Status::Unknown, "Docker is unreachable")
+            }
+            (None, _) => CheckResult::new(
+                SECTION,
+                name,
+                Status::Unknown,
+                "the check has no kind (http, exec, command, file or tcp)",
+            ),
+        }
+    }
+
+    /// Runs the runbook's checks named `names` concurrently (a `check:`
+    /// step, `startup.verify`); exec checks need Docker and its containers.
+    pub async fn named(
+        &self,
+        runbook: &Runbook,
+        names: &[String],
+        docker: Option<(&Deployment, &[ContainerRef])>,
+    ) -> Vec<CheckResult> {
+        join_all(names.iter().map(|name| async move {
+            match runbook.model.checks.get(name) {
+                Some(check) => self.check(&runbook.dir, name, check, docker).await,
+                // Validation refuses unknown names; a runbook changed since is told.
+                None => CheckResult::new(SECTION, name, Status::Unknown, "no such check"),
+            }
+        }))
+        .await
+    }
+
+    /// The result: the hint beside a failure; the figure read, else the
+    /// time the check took, as its value.
+    fn finish(
+        &self,
+        name: &str,
+        graded: Graded,
+        hint: Option<&str>,
+        started: Instant,
+    ) -> CheckResult {
+        let Graded {
+            status,
+            message,
+            figure,
+        } = graded;
+        let message = match hint {
+            Some(hint) if status != Status::Ok => format!("{message} (hint: {hint})"),
+            _ => message,
+        };
+        let took = started.elapsed();
+        let (value, unit) = figure.unwrap_or((took.as_secs_f64(), "seconds"));
+        CheckResult::new(SECTION, name, status, message)
+            .with_value(value, unit)
+            .with_duration(took)
+    }
+
+    /// `: "first bytes of it"`, masked, or nothing for an empty body.
+    fn quote_body(&self, bytes: &[u8]) -> String {
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.trim();
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", self.quote(text))
+        }
+    }
+
+    /// The text masked while whole (a cut could part a secret from its
+    /// key, or leave half a token no rule knows), then made one line, cut
+    /// short and quoted.
+    fn quote(&self, text: &str) -> String {
+        let masked = self.redactor.redact(text);
+        let flat: String = masked.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut short: String = flat.chars().take(QUOTE_CHARS).collect();
+        if flat.chars().count() > QUOTE_CHARS {
+            short.push('…');
+        }
+        crate::redact::quote(&short)
+    }
+}
