@@ -104,6 +104,7 @@ pub fn run(
     }
     show_days(&days, &records, window, report);
     report.extra.insert("days".into(), json!(days));
+    value_trends(runbook, &records, report);
     Ok(())
 }
 
@@ -158,6 +159,61 @@ fn show_days(
         "{} in the last {window}",
         crate::human::count(records.len(), "run")
     )));
+}
+
+/// The trend of every check that reads a number (`value:`): the pages'
+/// "monitor database growth". Min, average and max over the window, and a
+/// sparkline of the readings in order.
+fn value_trends(runbook: &Runbook, records: &[Record], report: &mut Report) {
+    let mut rows = Vec::new();
+    let mut trends = Vec::new();
+    for (name, check) in &runbook.model.checks {
+        let Some(spec) = &check.value else { continue };
+        let readings: Vec<f64> = records
+            .iter()
+            .filter_map(|record| {
+                record
+                    .results
+                    .iter()
+                    .find(|r| r.section == "checks" && r.name == *name)
+                    .and_then(|r| r.value)
+            })
+            .collect();
+        let kind = [&spec.above, &spec.below]
+            .into_iter()
+            .flatten()
+            .flat_map(|b| [&b.crit, &b.warn])
+            .flatten()
+            .map(|q| q.value)
+            .next();
+        let (Some(kind), false) = (kind, readings.is_empty()) else {
+            continue;
+        };
+        let min = readings.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = readings.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let avg = readings.iter().sum::<f64>() / readings.len() as f64;
+        let round = |v: f64| (v * 100.0).round() / 100.0;
+        rows.push(vec![
+            name.clone(),
+            readings.len().to_string(),
+            kind.with(round(min)).to_string(),
+            kind.with(round(avg)).to_string(),
+            kind.with(round(max)).to_string(),
+            sparkline(&readings),
+        ]);
+        trends.push(json!({
+            "check": name, "unit": kind.unit(), "readings": readings.len(),
+            "min": min, "avg": avg, "max": max,
+        }));
+    }
+    if rows.is_empty() {
+        return;
+    }
+    report.blocks.push(Block::Table {
+        header: vec!["check", "readings", "min", "avg", "max", "trend"],
+        rows,
+    });
+    report.extra.insert("values".into(), json!(trends));
 }
 
 fn by_day(records: &[Record]) -> Vec<Day> {

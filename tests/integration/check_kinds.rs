@@ -250,3 +250,31 @@ fn value_thresholds_are_validated_with_their_place() {
          error: opsbook.yaml:10:35: checks.c.tcp.port: port 70000 is not between 1 and 65535\n"
     );
 }
+
+#[test]
+fn report_gives_the_trend_of_a_numeric_check() {
+    let ws = Workspace::new();
+    ws.write("count", "3");
+    let growth = "  db-size:\n    command: { run: [cat, count] }\n    value: { above: { warn: 100MiB, crit: 1GiB } }\n";
+    for size in ["1048576", "2097152", "4194304"] {
+        ws.write("count", size);
+        checks(&ws, None, growth);
+    }
+    let run = ws.opsbook(&["report", "--state-dir", "state", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let trend = &report["values"][0];
+    assert_eq!(trend["check"], "db-size", "{report:#}");
+    assert_eq!(trend["readings"], 3);
+    assert_eq!(trend["min"], 1_048_576.0);
+    assert_eq!(trend["max"], 4_194_304.0);
+    assert_eq!(trend["unit"], "bytes");
+    let table = ws.opsbook(&["report", "--state-dir", "state"]);
+    assert!(
+        table
+            .stdout
+            .contains("db-size  3         1.0 MiB  2.3 MiB  4.0 MiB  ▁▃█"),
+        "{}",
+        table.stdout
+    );
+}
