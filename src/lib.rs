@@ -23,6 +23,7 @@ pub mod human;
 pub mod incident;
 pub mod interrupt;
 pub mod lifecycle;
+pub mod log_grade;
 pub mod logscan;
 pub mod notify;
 pub mod probe;

@@ -1,7 +1,8 @@
 //! Counting the log lines that match the runbook's `logs.match` patterns,
 //! the `docker logs --since 24h | grep -ci error` of the pages, one chunk at
-//! a time. Memory stays bounded whatever the log holds: a line longer than
-//! `MAX_LINE` is judged on its first `MAX_LINE` bytes.
+//! a time; with them every line (for a rate) and the JSON lines whose field
+//! is above a number. Memory stays bounded whatever the log holds: a line
+//! longer than `MAX_LINE` is judged on its first `MAX_LINE` bytes.
 
 use regex::bytes::RegexSet;
 
@@ -11,22 +12,46 @@ const MAX_LINE: usize = 16 * 1024;
 
 pub struct LineScanner<'a> {
     patterns: &'a RegexSet,
+    /// A JSON field (dotted path) and the number lines are counted above.
+    field: Option<(&'a str, f64)>,
     pending: Vec<u8>,
     /// The pending line outgrew MAX_LINE: drop bytes until its end.
     overflowing: bool,
     pub matches: u64,
     pub samples: Vec<String>,
+    /// Every line seen.
+    pub lines: u64,
+    /// Lines whose field is above the number.
+    pub over: u64,
+}
+
+/// What a scan found.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Tally {
+    pub matches: u64,
+    pub samples: Vec<String>,
+    pub lines: u64,
+    pub over: u64,
 }
 
 impl<'a> LineScanner<'a> {
     pub fn new(patterns: &'a RegexSet) -> Self {
         LineScanner {
             patterns,
+            field: None,
             pending: Vec::new(),
             overflowing: false,
             matches: 0,
             samples: Vec::new(),
+            lines: 0,
+            over: 0,
         }
+    }
+
+    /// Also counts the JSON lines whose `field` is above `above`.
+    pub fn with_field(mut self, field: &'a str, above: f64) -> Self {
+        self.field = Some((field, above));
+        self
     }
 
     /// Takes the next chunk of the stream; lines may span chunks.
@@ -41,10 +66,21 @@ impl<'a> LineScanner<'a> {
 
     /// Ends the stream: a last line without a newline still counts.
     pub fn finish(mut self) -> (u64, Vec<String>) {
+        let tally = self.tally();
+        (tally.matches, tally.samples)
+    }
+
+    /// Ends the stream with every count.
+    pub fn tally(&mut self) -> Tally {
         if !self.pending.is_empty() {
             self.line_done();
         }
-        (self.matches, self.samples)
+        Tally {
+            matches: self.matches,
+            samples: std::mem::take(&mut self.samples),
+            lines: self.lines,
+            over: self.over,
+        }
     }
 
     fn push(&mut self, bytes: &[u8]) {
@@ -62,7 +98,16 @@ impl<'a> LineScanner<'a> {
 
     fn line_done(&mut self) {
         let line = trim_line_end(&self.pending);
-        if self.patterns.is_match(line) {
+        self.lines += 1;
+        if let Some((field, above)) = self.field
+            && line.first() == Some(&b'{')
+            && let Ok(value) = serde_json::from_slice::<serde_json::Value>(line)
+            && let Some(number) = field_number(&value, field)
+            && number > above
+        {
+            self.over += 1;
+        }
+        if !self.patterns.is_empty() && self.patterns.is_match(line) {
             self.matches += 1;
             // Whole (up to MAX_LINE): whoever quotes it masks it before cutting it short.
             if self.samples.len() < SAMPLES {
@@ -75,6 +120,18 @@ impl<'a> LineScanner<'a> {
     }
 }
 
+/// A number at a dotted path of a JSON object (a number, or a number in a string).
+fn field_number(value: &serde_json::Value, path: &str) -> Option<f64> {
+    let found = path
+        .split('.')
+        .try_fold(value, |value, key| value.get(key))?;
+    match found {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 fn trim_line_end(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
@@ -82,6 +139,16 @@ fn trim_line_end(line: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_line_is_counted_and_json_fields_above_a_number() {
+        let set = RegexSet::new([r"\b5\d\d\b"]).unwrap_or_else(|e| panic!("{e}"));
+        let mut scanner = LineScanner::new(&set).with_field("responseTime", 1000.0);
+        scanner.feed(b"{\"status\": 200, \"responseTime\": 12}\n{\"status\": 503, \"responseTime\": \"1500\"}\nplain 500 line\n");
+        scanner.feed(b"{\"responseTime\": 2400}");
+        let tally = scanner.tally();
+        assert_eq!((tally.lines, tally.matches, tally.over), (4, 2, 2));
+    }
 
     fn scan(patterns: &[&str], chunks: &[&[u8]]) -> (u64, Vec<String>) {
         let set = RegexSet::new(patterns).unwrap_or_else(|e| panic!("{e}"));

@@ -12,8 +12,6 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use indexmap::IndexMap;
-use regex::bytes::RegexSet;
 use tokio::time::timeout_at;
 
 use crate::backup::catalog;
@@ -23,7 +21,7 @@ use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::history::{HostFigures, Record, RecordedResult, StateDir};
 use crate::host::{DiskUsage, HostSnapshot};
-use crate::logscan::LineScanner;
+use crate::log_grade;
 use crate::notify;
 use crate::probe::Probe;
 use crate::redact::Redactor;
@@ -33,8 +31,6 @@ use crate::runbook::units;
 
 /// The pause between runs under `--wait`.
 const WAIT_PAUSE: Duration = Duration::from_secs(2);
-/// How much of a matching log line a result quotes.
-const SAMPLE_CHARS: usize = 200;
 
 /// The parts of a daily check `--only` can pick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,12 +239,8 @@ async fn docker_part(
         .iter()
         .filter(|(_, check)| check.exec.is_some() && options.wants(Part::Checks))
         .collect();
-    let logs = runbook
-        .model
-        .logs
-        .as_ref()
-        .filter(|_| options.wants(Part::Logs));
-    if !options.wants(Part::Containers) && logs.is_none() && exec_checks.is_empty() {
+    let logs = options.wants(Part::Logs) && log_grade::wanted(runbook);
+    if !options.wants(Part::Containers) && !logs && exec_checks.is_empty() {
         return (results, Vec::new());
     }
     let (deployment, refs) = match timeout_at(deadline, listed(runbook)).await {
@@ -291,10 +283,10 @@ async fn docker_part(
         ));
     }
     // After the execs: their requests go out first, ahead of 50 log streams.
-    if let Some(logs) = logs {
+    if logs {
         work.push((
             "logs all".into(),
-            Box::pin(scan_logs(runbook, deployment, refs, logs, redactor)),
+            Box::pin(log_grade::containers(runbook, deployment, refs, redactor)),
         ));
     }
     let inspected = async {
@@ -325,9 +317,7 @@ async fn docker_part(
     results.extend(graded);
     // Exec checks come back first (runbook order); logs go before them.
     let mut batches = batches;
-    if logs.is_some()
-        && let Some(logs) = batches.pop()
-    {
+    if logs && let Some(logs) = batches.pop() {
         results.extend(logs);
     }
     for batch in batches {
@@ -429,104 +419,6 @@ fn grade_containers(
         }
     }
     results
-}
-
-/// Counts each service's log lines matching `logs.match` since the window
-/// began, all containers streamed at once.
-async fn scan_logs(
-    runbook: &Runbook,
-    deployment: &Deployment,
-    containers: &[ContainerRef],
-    logs: &crate::runbook::model::Logs,
-    redactor: &Redactor,
-) -> Vec<CheckResult> {
-    let patterns: Vec<&str> = logs.patterns.iter().map(|p| p.value.as_str()).collect();
-    let Ok(set) = RegexSet::new(&patterns) else {
-        return vec![CheckResult::new(
-            "logs",
-            "patterns",
-            Status::Unknown,
-            "`logs.match` does not compile",
-        )];
-    };
-    let window = runbook.plan.log_window;
-    let since = jiff::Timestamp::now()
-        .checked_sub(jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::ZERO))
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let warn = logs.warn.as_ref().map_or(1, |w| w.value);
-    let crit = logs.crit.as_ref().map(|c| c.value);
-    let all_projects = runbook.plan.project.is_none();
-
-    let tallies = join_all(containers.iter().map(|container| {
-        let set = &set;
-        async move {
-            let mut scanner = LineScanner::new(set);
-            let outcome = deployment
-                .scan_logs(&container.id, since, |chunk| scanner.feed(chunk))
-                .await;
-            (container, outcome, scanner.finish())
-        }
-    }))
-    .await;
-    tracing::debug!(containers = containers.len(), "logs read");
-
-    // Per service: the containers of one service add up.
-    let mut per_service: IndexMap<String, (u64, Vec<String>, Vec<String>)> = IndexMap::new();
-    for (container, outcome, (count, samples)) in tallies {
-        let name = if all_projects {
-            format!("{}/{}", container.project, container.service)
-        } else {
-            container.service.clone()
-        };
-        let entry = per_service.entry(name).or_default();
-        entry.0 += count;
-        entry.1.extend(samples);
-        if let Err(e) = outcome {
-            entry.2.push(e.to_string());
-        }
-    }
-    let window_text = units::Duration(window).to_string();
-    per_service
-        .into_iter()
-        .map(|(service, (count, samples, errors))| {
-            let status = if crit.is_some_and(|c| count >= c) {
-                Status::Crit
-            } else if count >= warn {
-                Status::Warn
-            } else if !errors.is_empty() {
-                Status::Unknown
-            } else {
-                Status::Ok
-            };
-            let mut message = if count == 0 {
-                format!("no matching lines in the last {window_text}")
-            } else {
-                let quoted: Vec<String> = samples
-                    .iter()
-                    .take(crate::logscan::SAMPLES)
-                    .map(|s| quote_sample(redactor, s))
-                    .collect();
-                format!(
-                    "{count} matching lines in the last {window_text}: {}",
-                    quoted.join(", ")
-                )
-            };
-            if let Some(error) = errors.first() {
-                message.push_str(&format!(" (logs not fully read: {error})"));
-            }
-            CheckResult::new("logs", service, status, message).with_value(count as f64, "count")
-        })
-        .collect()
-}
-
-/// A log line as a result quotes it: masked while whole, then cut short.
-fn quote_sample(redactor: &Redactor, line: &str) -> String {
-    let masked = redactor.redact(line);
-    let mut short: String = masked.chars().take(SAMPLE_CHARS).collect();
-    if masked.chars().count() > SAMPLE_CHARS {
-        short.push('…');
-    }
-    crate::redact::quote(&short)
 }
 
 /// The newest complete backup against `max_age`, and the free space where backups go.

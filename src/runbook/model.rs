@@ -49,6 +49,8 @@ pub struct Service {
     /// A critical service down or unhealthy is crit; any other is warn.
     #[serde(default)]
     pub critical: bool,
+    /// This service's own log patterns and thresholds, instead of `logs`'.
+    pub logs: Option<Logs>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -230,9 +232,24 @@ pub struct ExecCheck {
 #[serde(deny_unknown_fields)]
 pub struct Logs {
     pub since: Option<Duration>,
-    #[serde(rename = "match")]
+    #[serde(rename = "match", default)]
     pub patterns: Vec<Name>,
     /// Matching lines per service above which the result is warn / crit.
+    pub warn: Option<Spanned<u64>>,
+    pub crit: Option<Spanned<u64>>,
+    /// Matching lines as a share of all the window's lines ("error rate > 10%").
+    pub rate: Option<PercentLimits>,
+    /// JSON lines graded on a numeric field ("requests slower than 1000 ms").
+    pub json_field: Option<JsonField>,
+}
+
+/// Lines whose JSON `field` is above a number, counted against warn / crit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonField {
+    /// A dotted path into each line's JSON object.
+    pub field: String,
+    pub above: f64,
     pub warn: Option<Spanned<u64>>,
     pub crit: Option<Spanned<u64>>,
 }

@@ -406,18 +406,68 @@ impl Validator<'_> {
     }
 
     fn logs(&mut self) {
-        let Some(logs) = &self.model.logs else { return };
-        if logs.patterns.is_empty() {
-            self.at_key("logs.match", "`logs.match` needs at least one pattern");
+        let model = self.model;
+        if let Some(logs) = &model.logs {
+            self.log_settings(logs, "logs");
         }
-        self.regexes(&logs.patterns, "logs.match");
-        if let (Some(warn), Some(crit)) = (&logs.warn, &logs.crit)
-            && warn.value > crit.value
+        for (name, service) in &model.services {
+            if let Some(logs) = &service.logs {
+                self.log_settings(logs, &format!("services.{name}.logs"));
+            }
+        }
+    }
+
+    fn log_settings(&mut self, logs: &super::model::Logs, field: &str) {
+        if logs.patterns.is_empty() && logs.json_field.is_none() {
+            self.at_key(
+                &format!("{field}.match"),
+                format!("`{field}.match` needs at least one pattern (or give `json_field`)"),
+            );
+        }
+        if logs.rate.is_some() && logs.patterns.is_empty() {
+            self.at_key(
+                &format!("{field}.rate"),
+                "a `rate` is of the lines `match` finds",
+            );
+        }
+        self.regexes(&logs.patterns, &format!("{field}.match"));
+        let pairs = [
+            ("", &logs.warn, &logs.crit),
+            (
+                ".json_field",
+                &logs.json_field.as_ref().and_then(|j| j.warn.clone()),
+                &logs.json_field.as_ref().and_then(|j| j.crit.clone()),
+            ),
+        ];
+        for (part, warn, crit) in pairs {
+            if let (Some(warn), Some(crit)) = (warn, crit)
+                && warn.value > crit.value
+            {
+                self.at(
+                    warn,
+                    format!("{field}{part}.warn"),
+                    format!("warn {} is above crit {}", warn.value, crit.value),
+                );
+            }
+        }
+        if let Some(rate) = &logs.rate
+            && rate.warn.value.0 > rate.crit.value.0
         {
             self.at(
-                warn,
-                "logs.warn",
-                format!("warn {} is above crit {}", warn.value, crit.value),
+                &rate.warn,
+                format!("{field}.rate.warn"),
+                format!(
+                    "warn {}% is above crit {}%",
+                    rate.warn.value.0, rate.crit.value.0
+                ),
+            );
+        }
+        if let Some(json) = &logs.json_field
+            && (json.field.trim().is_empty() || !json.above.is_finite())
+        {
+            self.at_key(
+                &format!("{field}.json_field"),
+                "`json_field` needs a `field` and a number `above`",
             );
         }
     }

@@ -278,3 +278,68 @@ fn report_gives_the_trend_of_a_numeric_check() {
         table.stdout
     );
 }
+
+/// The log part of a daily check, once every service has logged its last line.
+fn logs_report(
+    ws: &Workspace,
+    project: &Project,
+    yaml: &str,
+    services: &[&str],
+) -> serde_json::Value {
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: logs\nproject: {}\n{yaml}", project.name),
+    );
+    for service in services {
+        crate::support::eventually("the last line logged", Duration::from_secs(30), || {
+            project.exec(service, "test -f /tmp/logged")
+        });
+    }
+    let run = ws.opsbook(&[
+        "daily-check",
+        "--only",
+        "logs",
+        "--state-dir",
+        "state",
+        "--format",
+        "json",
+    ]);
+    assert!(run.code < 3, "{}{}", run.stdout, run.stderr);
+    run.json()
+}
+
+#[test]
+fn log_rates_per_service_settings_and_json_fields_are_graded() {
+    let project = Project::new("kinds-logs");
+    project
+        .service("web")
+        .script("for i in $(seq 1 88); do echo \"GET / 200 $i\"; done; for i in $(seq 1 12); do echo \"GET / 500 $i\"; done; touch /tmp/logged")
+        .start();
+    project
+        .service("api")
+        .script("echo '{\"path\": \"/a\", \"responseTime\": 12}'; echo '{\"path\": \"/b\", \"responseTime\": 1500}'; echo '{\"path\": \"/c\", \"responseTime\": \"2400\"}'; touch /tmp/logged")
+        .start();
+    let ws = Workspace::new();
+    let report = logs_report(
+        &ws,
+        &project,
+        "services:\n  web: {}\n  api:\n    logs: { json_field: { field: responseTime, above: 1000, warn: 1, crit: 3 } }\n\
+         logs:\n  since: 10m\n  match: ['\\b5\\d\\d\\b']\n  warn: 1000\n  rate: { warn: 5%, crit: 10% }\n",
+        &["web", "api"],
+    );
+    let web = result(&report, "logs", "web");
+    assert_eq!(web["status"], "crit", "{report:#}");
+    assert!(
+        web["message"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("; 12.0% of 100 lines, above crit 10%"),
+        "{web:#}"
+    );
+    let api = result(&report, "logs", "api");
+    assert_eq!(api["status"], "warn", "{report:#}");
+    assert_eq!(
+        api["message"],
+        "2 lines with `responseTime` above 1000 in the last 10m"
+    );
+}

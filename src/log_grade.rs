@@ -1,0 +1,207 @@
+//! How the containers' log lines of the window grade, per service: the
+//! count of lines `match` finds (warn / crit), their share of all lines
+//! (`rate`: "error rate above 10%"), and the JSON lines whose field is above
+//! a number (`json_field`: "requests slower than 1000 ms"). A service's own
+//! `services.NAME.logs` replaces the global `logs` for it; every container
+//! is streamed at once, never read whole.
+
+use futures_util::future::join_all;
+use indexmap::IndexMap;
+use regex::bytes::RegexSet;
+
+use crate::docker::{ContainerRef, Deployment};
+use crate::grade::{CheckResult, Limits, Status};
+use crate::logscan::{LineScanner, SAMPLES, Tally};
+use crate::redact::Redactor;
+use crate::runbook::Runbook;
+use crate::runbook::model::Logs;
+use crate::runbook::units;
+
+/// How much of a matching log line a result quotes.
+const SAMPLE_CHARS: usize = 200;
+
+/// Whether any log is to be read: a `logs` section, or a service's own.
+pub fn wanted(runbook: &Runbook) -> bool {
+    runbook.model.logs.is_some() || runbook.model.services.values().any(|s| s.logs.is_some())
+}
+
+/// The settings a service's logs are graded by.
+fn settings_of<'a>(runbook: &'a Runbook, service: &str) -> Option<&'a Logs> {
+    runbook
+        .model
+        .services
+        .get(service)
+        .and_then(|s| s.logs.as_ref())
+        .or(runbook.model.logs.as_ref())
+}
+
+/// One result per service with logs to grade.
+pub async fn containers(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    containers: &[ContainerRef],
+    redactor: &Redactor,
+) -> Vec<CheckResult> {
+    let window = runbook.plan.log_window;
+    let since = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::ZERO))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    // One compiled set per distinct settings (most services share the global one).
+    let mut sets: Vec<(&Logs, RegexSet)> = Vec::new();
+    let mut jobs = Vec::new();
+    for container in containers {
+        let Some(settings) = settings_of(runbook, &container.service) else {
+            continue;
+        };
+        let index = match sets.iter().position(|(s, _)| std::ptr::eq(*s, settings)) {
+            Some(index) => index,
+            None => {
+                let patterns: Vec<&str> =
+                    settings.patterns.iter().map(|p| p.value.as_str()).collect();
+                let Ok(set) = RegexSet::new(&patterns) else {
+                    return vec![CheckResult::new(
+                        "logs",
+                        "patterns",
+                        Status::Unknown,
+                        "`logs.match` does not compile",
+                    )];
+                };
+                sets.push((settings, set));
+                sets.len() - 1
+            }
+        };
+        jobs.push((container, settings, index));
+    }
+    let sets = &sets;
+    let tallies = join_all(
+        jobs.into_iter()
+            .map(|(container, settings, index)| async move {
+                let mut scanner = LineScanner::new(&sets[index].1);
+                if let Some(json) = &settings.json_field {
+                    scanner = scanner.with_field(&json.field, json.above);
+                }
+                let outcome = deployment
+                    .scan_logs(&container.id, since, |chunk| scanner.feed(chunk))
+                    .await;
+                (container, settings, outcome, scanner.tally())
+            }),
+    )
+    .await;
+    tracing::debug!(containers = containers.len(), "logs read");
+
+    // Per service: the containers of one service add up.
+    let all_projects = runbook.plan.project.is_none();
+    let mut per_service: IndexMap<String, (&Logs, Tally, Vec<String>)> = IndexMap::new();
+    for (container, settings, outcome, tally) in tallies {
+        let name = if all_projects {
+            format!("{}/{}", container.project, container.service)
+        } else {
+            container.service.clone()
+        };
+        let entry = per_service
+            .entry(name)
+            .or_insert_with(|| (settings, Tally::default(), Vec::new()));
+        entry.1.matches += tally.matches;
+        entry.1.lines += tally.lines;
+        entry.1.over += tally.over;
+        entry.1.samples.extend(tally.samples);
+        if let Err(e) = outcome {
+            entry.2.push(e.to_string());
+        }
+    }
+    let window_text = units::Duration(window).to_string();
+    per_service
+        .into_iter()
+        .map(|(service, (settings, tally, errors))| {
+            grade(&service, settings, &tally, &errors, &window_text, redactor)
+        })
+        .collect()
+}
+
+/// One service's tally against its settings.
+fn grade(
+    service: &str,
+    settings: &Logs,
+    tally: &Tally,
+    errors: &[String],
+    window: &str,
+    redactor: &Redactor,
+) -> CheckResult {
+    let mut status = Status::Ok;
+    let mut parts = Vec::new();
+    if !settings.patterns.is_empty() {
+        let count = tally.matches;
+        let warn = settings.warn.as_ref().map_or(1, |w| w.value);
+        let crit = settings.crit.as_ref().map(|c| c.value);
+        if crit.is_some_and(|c| count >= c) {
+            status = Status::Crit;
+        } else if count >= warn {
+            status = Status::Warn;
+        }
+        parts.push(if count == 0 {
+            format!("no matching lines in the last {window}")
+        } else {
+            let quoted: Vec<String> = tally
+                .samples
+                .iter()
+                .take(SAMPLES)
+                .map(|s| quote_sample(redactor, s))
+                .collect();
+            format!(
+                "{count} matching lines in the last {window}: {}",
+                quoted.join(", ")
+            )
+        });
+        if let Some(rate) = &settings.rate {
+            let share = if tally.lines == 0 {
+                0.0
+            } else {
+                tally.matches as f64 * 100.0 / tally.lines as f64
+            };
+            let limits = Limits {
+                warn: rate.warn.value.0,
+                crit: rate.crit.value.0,
+            };
+            let graded = limits.grade(share);
+            status = status.max(graded);
+            let crossed = match graded {
+                Status::Crit => format!(", above crit {}%", limits.crit),
+                Status::Warn => format!(", above warn {}%", limits.warn),
+                _ => String::new(),
+            };
+            parts.push(format!("{:.1}% of {} lines{crossed}", share, tally.lines));
+        }
+    }
+    if let Some(json) = &settings.json_field {
+        let over = tally.over;
+        let warn = json.warn.as_ref().map_or(1, |w| w.value);
+        let crit = json.crit.as_ref().map(|c| c.value);
+        if crit.is_some_and(|c| over >= c) {
+            status = Status::Crit;
+        } else if over >= warn {
+            status = status.max(Status::Warn);
+        }
+        parts.push(format!(
+            "{over} lines with `{}` above {} in the last {window}",
+            json.field, json.above
+        ));
+    }
+    if status == Status::Ok && !errors.is_empty() {
+        status = Status::Unknown;
+    }
+    let mut message = parts.join("; ");
+    if let Some(error) = errors.first() {
+        message.push_str(&format!(" (logs not fully read: {error})"));
+    }
+    CheckResult::new("logs", service, status, message).with_value(tally.matches as f64, "count")
+}
+
+/// A log line masked while whole, then cut short and quoted.
+fn quote_sample(redactor: &Redactor, line: &str) -> String {
+    let masked = redactor.redact(line);
+    let mut short: String = masked.chars().take(SAMPLE_CHARS).collect();
+    if masked.chars().count() > SAMPLE_CHARS {
+        short.push('…');
+    }
+    crate::redact::quote(&short)
+}
