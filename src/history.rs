@@ -31,6 +31,11 @@ pub fn default_state_dir() -> PathBuf {
     }
 }
 
+/// Where a runbook's host log files were read up to, in the state folder.
+pub fn log_offsets(state_dir: &Path, key: &str) -> PathBuf {
+    state_dir.join("offsets").join(format!("{key}.json"))
+}
+
 pub struct StateDir {
     path: PathBuf,
 }

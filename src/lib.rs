@@ -24,6 +24,7 @@ pub mod incident;
 pub mod interrupt;
 pub mod lifecycle;
 pub mod log_grade;
+pub mod logfile;
 pub mod logscan;
 pub mod notify;
 pub mod probe;

@@ -5,12 +5,15 @@
 //! `services.NAME.logs` replaces the global `logs` for it; every container
 //! is streamed at once, never read whole.
 
+use std::path::PathBuf;
+
 use futures_util::future::join_all;
 use indexmap::IndexMap;
 use regex::bytes::RegexSet;
 
 use crate::docker::{ContainerRef, Deployment};
 use crate::grade::{CheckResult, Limits, Status};
+use crate::logfile::{self, Offsets};
 use crate::logscan::{LineScanner, SAMPLES, Tally};
 use crate::redact::Redactor;
 use crate::runbook::Runbook;
@@ -20,9 +23,19 @@ use crate::runbook::units;
 /// How much of a matching log line a result quotes.
 const SAMPLE_CHARS: usize = 200;
 
-/// Whether any log is to be read: a `logs` section, or a service's own.
+/// Whether any container log is to be read: global settings that grade
+/// something, or a service's own.
 pub fn wanted(runbook: &Runbook) -> bool {
-    runbook.model.logs.is_some() || runbook.model.services.values().any(|s| s.logs.is_some())
+    global(runbook).is_some() || runbook.model.services.values().any(|s| s.logs.is_some())
+}
+
+/// The global `logs`, when it grades container logs (not files alone).
+fn global(runbook: &Runbook) -> Option<&Logs> {
+    runbook
+        .model
+        .logs
+        .as_ref()
+        .filter(|l| !l.patterns.is_empty() || l.json_field.is_some())
 }
 
 /// The settings a service's logs are graded by.
@@ -32,7 +45,7 @@ fn settings_of<'a>(runbook: &'a Runbook, service: &str) -> Option<&'a Logs> {
         .services
         .get(service)
         .and_then(|s| s.logs.as_ref())
-        .or(runbook.model.logs.as_ref())
+        .or(global(runbook))
 }
 
 /// One result per service with logs to grade.
@@ -109,22 +122,23 @@ pub async fn containers(
             entry.2.push(e.to_string());
         }
     }
-    let window_text = units::Duration(window).to_string();
+    let span = format!("in the last {}", units::Duration(window));
     per_service
         .into_iter()
         .map(|(service, (settings, tally, errors))| {
-            grade(&service, settings, &tally, &errors, &window_text, redactor)
+            grade(&service, settings, &tally, &errors, &span, redactor)
         })
         .collect()
 }
 
-/// One service's tally against its settings.
-fn grade(
-    service: &str,
+/// One tally (a service's, a file's) against its settings; `span` says
+/// which lines were read (`in the last 1d`, `since the last check`).
+pub(crate) fn grade(
+    name: &str,
     settings: &Logs,
     tally: &Tally,
     errors: &[String],
-    window: &str,
+    span: &str,
     redactor: &Redactor,
 ) -> CheckResult {
     let mut status = Status::Ok;
@@ -139,7 +153,7 @@ fn grade(
             status = Status::Warn;
         }
         parts.push(if count == 0 {
-            format!("no matching lines in the last {window}")
+            format!("no matching lines {span}")
         } else {
             let quoted: Vec<String> = tally
                 .samples
@@ -147,10 +161,7 @@ fn grade(
                 .take(SAMPLES)
                 .map(|s| quote_sample(redactor, s))
                 .collect();
-            format!(
-                "{count} matching lines in the last {window}: {}",
-                quoted.join(", ")
-            )
+            format!("{count} matching lines {span}: {}", quoted.join(", "))
         });
         if let Some(rate) = &settings.rate {
             let share = if tally.lines == 0 {
@@ -182,7 +193,7 @@ fn grade(
             status = status.max(Status::Warn);
         }
         parts.push(format!(
-            "{over} lines with `{}` above {} in the last {window}",
+            "{over} lines with `{}` above {} {span}",
             json.field, json.above
         ));
     }
@@ -193,7 +204,93 @@ fn grade(
     if let Some(error) = errors.first() {
         message.push_str(&format!(" (logs not fully read: {error})"));
     }
-    CheckResult::new("logs", service, status, message).with_value(tally.matches as f64, "count")
+    CheckResult::new("logs", name, status, message).with_value(tally.matches as f64, "count")
+}
+
+/// The runbook's host log files, each read from where the last check
+/// stopped (on a blocking thread); `keep` saves where they were read up to
+/// (a daily check does; the one inside an incident's evidence does not).
+pub async fn files(
+    runbook: &Runbook,
+    offsets_path: PathBuf,
+    keep: bool,
+    redactor: &Redactor,
+) -> Vec<CheckResult> {
+    let Some(logs) = &runbook.model.logs else {
+        return Vec::new();
+    };
+    if logs.files.is_empty() {
+        return Vec::new();
+    }
+    let dir = runbook.dir.clone();
+    let files = logs.files.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut offsets = Offsets::load(&offsets_path);
+        let mut tallies = Vec::new();
+        for (path, settings) in &files {
+            let full = dir.join(path);
+            let patterns: Vec<&str> = settings.patterns.iter().map(|p| p.value.as_str()).collect();
+            let Ok(set) = RegexSet::new(&patterns) else {
+                tallies.push((path.clone(), Err("`match` does not compile".to_string())));
+                continue;
+            };
+            let mut scanner = LineScanner::new(&set);
+            if let Some(json) = &settings.json_field {
+                scanner = scanner.with_field(&json.field, json.above);
+            }
+            let last = offsets.0.get(path).copied();
+            let outcome = match logfile::read_new(&full, last, &mut scanner) {
+                Ok(read) => {
+                    offsets.0.insert(path.clone(), read.next);
+                    Ok((scanner.tally(), read.first, read.rotated))
+                }
+                Err(e) => Err(format!("cannot read `{}`: {e}", full.display())),
+            };
+            tallies.push((path.clone(), outcome));
+        }
+        let saved = if keep {
+            offsets.save(&offsets_path)
+        } else {
+            Ok(())
+        };
+        (tallies, saved)
+    })
+    .await;
+    let Ok((tallies, saved)) = read else {
+        return vec![CheckResult::new(
+            "logs",
+            "files",
+            Status::Unknown,
+            "the log files were not read",
+        )];
+    };
+    if let Err(e) = saved {
+        tracing::warn!("where the log files were read up to was not kept: {e}");
+    }
+    tallies
+        .into_iter()
+        .map(|(path, outcome)| {
+            let name = format!("file {path}");
+            let settings = &logs.files[&path];
+            match outcome {
+                Err(reason) => CheckResult::new("logs", name, Status::Unknown, reason),
+                Ok((_, true, _)) => CheckResult::new(
+                    "logs",
+                    name,
+                    Status::Ok,
+                    "first look at this file: its lines from now on are read at the next check",
+                ),
+                Ok((tally, false, rotated)) => {
+                    let span = if rotated {
+                        "since the last check (across a rotation)"
+                    } else {
+                        "since the last check"
+                    };
+                    grade(&name, settings, &tally, &[], span, redactor)
+                }
+            }
+        })
+        .collect()
 }
 
 /// A log line masked while whole, then cut short and quoted.

@@ -191,6 +191,13 @@ async fn one_pass(
             }
         }
     }
+    if options.wants(Part::Logs) {
+        let offsets = crate::history::log_offsets(&options.state_dir, &runbook.state_key());
+        free_of_docker.push((
+            "logs files".into(),
+            Box::pin(log_grade::files(runbook, offsets, options.record, redactor)),
+        ));
+    }
     if options.wants(Part::Backups) && runbook.model.backup.is_some() {
         free_of_docker.push(("backups newest".into(), Box::pin(check_backups(runbook))));
     }

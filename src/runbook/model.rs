@@ -63,7 +63,7 @@ pub struct Thresholds {
     pub disk: Option<DiskLimits>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PercentLimits {
     pub warn: Spanned<Percent>,
@@ -228,7 +228,7 @@ pub struct ExecCheck {
     pub timeout: Option<Duration>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Logs {
     pub since: Option<Duration>,
@@ -241,6 +241,10 @@ pub struct Logs {
     pub rate: Option<PercentLimits>,
     /// JSON lines graded on a numeric field ("requests slower than 1000 ms").
     pub json_field: Option<JsonField>,
+    /// Host log files by path (nginx's access log), each with these same
+    /// settings, read from where the last check stopped.
+    #[serde(default)]
+    pub files: IndexMap<String, Logs>,
 }
 
 /// Lines whose JSON `field` is above a number, counted against warn / crit.

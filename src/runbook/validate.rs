@@ -409,16 +409,34 @@ impl Validator<'_> {
         let model = self.model;
         if let Some(logs) = &model.logs {
             self.log_settings(logs, "logs");
+            for (path, settings) in &logs.files {
+                let field = format!("logs.files.{path}");
+                if path.trim().is_empty() {
+                    self.at_key("logs.files", "a log file's path is empty");
+                }
+                if settings.since.is_some() || !settings.files.is_empty() {
+                    self.at_key(
+                        &field,
+                        "a log file takes `match`, `warn`, `crit`, `rate` and `json_field` (it is read from where the last check stopped)",
+                    );
+                }
+                self.log_settings(settings, &field);
+            }
         }
         for (name, service) in &model.services {
             if let Some(logs) = &service.logs {
-                self.log_settings(logs, &format!("services.{name}.logs"));
+                let field = format!("services.{name}.logs");
+                if !logs.files.is_empty() {
+                    self.at_key(&field, "log `files` belong to the global `logs`");
+                }
+                self.log_settings(logs, &field);
             }
         }
     }
 
     fn log_settings(&mut self, logs: &super::model::Logs, field: &str) {
-        if logs.patterns.is_empty() && logs.json_field.is_none() {
+        // A `logs` of files alone grades no container log.
+        if logs.patterns.is_empty() && logs.json_field.is_none() && logs.files.is_empty() {
             self.at_key(
                 &format!("{field}.match"),
                 format!("`{field}.match` needs at least one pattern (or give `json_field`)"),

@@ -343,3 +343,67 @@ fn log_rates_per_service_settings_and_json_fields_are_graded() {
         "2 lines with `responseTime` above 1000 in the last 10m"
     );
 }
+
+#[test]
+fn host_log_files_are_read_from_where_the_last_check_stopped_across_a_rotation() {
+    let ws = Workspace::new();
+    ws.write("access.log", "GET / 500 before\n");
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: files\nlogs:\n  files:\n    access.log: { match: ['\\b5\\d\\d\\b'], warn: 2, crit: 5 }\n",
+    );
+    let check = || {
+        let run = ws.opsbook(&[
+            "daily-check",
+            "--only",
+            "logs",
+            "--state-dir",
+            "state",
+            "--format",
+            "json",
+        ]);
+        assert!(run.code < 3, "{}{}", run.stdout, run.stderr);
+        let report = run.json();
+        let file = result(&report, "logs", "file access.log");
+        (
+            file["status"].as_str().unwrap_or_default().to_string(),
+            file["message"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    let (status, message) = check();
+    assert_eq!(status, "ok");
+    assert!(message.starts_with("first look at this file"), "{message}");
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ws.path().join("access.log"))
+        .expect("the log");
+    writeln!(log, "GET / 200 fine\nGET /a 502 upstream\nGET /b 503 down").expect("append");
+    drop(log);
+    let (status, message) = check();
+    assert_eq!(status, "warn", "{message}");
+    assert!(
+        message.starts_with("2 matching lines since the last check: "),
+        "{message}"
+    );
+    // logrotate: the file moves to access.log.1 after one more line, a new one starts.
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ws.path().join("access.log"))
+        .expect("the log");
+    writeln!(log, "GET /c 500 late").expect("append");
+    drop(log);
+    std::fs::rename(ws.path().join("access.log"), ws.path().join("access.log.1")).expect("rotate");
+    ws.write(
+        "access.log",
+        "GET /d 500 new\nGET /e 504 new\nGET /f 500 new\nGET /g 500 new\n",
+    );
+    let (status, message) = check();
+    assert_eq!(status, "crit", "{message}");
+    assert!(
+        message.starts_with("5 matching lines since the last check (across a rotation): "),
+        "{message}"
+    );
+    let (status, message) = check();
+    assert_eq!(status, "ok", "{message}");
+    assert_eq!(message, "no matching lines since the last check");
+}
