@@ -18,6 +18,10 @@ pub struct HostSnapshot {
     pub memory: Option<Usage>,
     pub swap: Option<Usage>,
     pub load1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load5: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load15: Option<f64>,
     pub cores: usize,
     pub disks: Vec<DiskUsage>,
 }
@@ -44,6 +48,10 @@ pub struct DiskUsage {
     pub path: PathBuf,
     /// `None` when the path cannot be read (missing, no permission).
     pub usage: Option<Usage>,
+    /// Inodes in use of all there are (`df -i`); `None` where the
+    /// filesystem has no fixed count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inodes: Option<Usage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -68,13 +76,16 @@ impl HostSnapshot {
             }
             Err(_) => (None, None),
         };
-        let load1 = sysinfo::System::load_average().ok().map(|load| load.one);
+        let load = sysinfo::System::load_average().ok();
+        let load1 = load.as_ref().map(|load| load.one);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         HostSnapshot {
             hostname: sysinfo::System::host_name().ok(),
             memory,
             swap,
             load1,
+            load5: load.as_ref().map(|load| load.five),
+            load15: load.as_ref().map(|load| load.fifteen),
             cores,
             disks: disk_paths
                 .iter()
@@ -144,9 +155,41 @@ impl HostSnapshot {
                 "cannot read the load average",
             ),
         });
+        for (name, load, limits) in [
+            ("load5", self.load5, thresholds.load5),
+            ("load15", self.load15, thresholds.load15),
+        ] {
+            let Some(limits) = limits else { continue };
+            let minutes = name.trim_start_matches("load");
+            results.push(match load {
+                Some(load) => {
+                    let per_core = load / self.cores.max(1) as f64;
+                    let status = limits.grade(per_core);
+                    CheckResult::new(
+                        "host",
+                        name,
+                        status,
+                        format!(
+                            "{minutes}-minute load {per_core:.2} per core{}",
+                            limit_note(status, limits, "")
+                        ),
+                    )
+                    .with_value(round2(per_core), "ratio")
+                }
+                None => CheckResult::new(
+                    "host",
+                    name,
+                    Status::Unknown,
+                    "cannot read the load average",
+                ),
+            });
+        }
         for disk in &self.disks {
             let name = format!("disk {}", disk.path.display());
             results.push(disk.grade("host", &name, thresholds.disk));
+            if let Some(limits) = thresholds.inodes {
+                results.push(disk.grade_inodes(limits));
+            }
         }
         results
     }
@@ -199,14 +242,51 @@ impl DiskUsage {
                         used,
                         total: used.saturating_add(available),
                     }),
+                    inodes: (stat.f_files > 0).then(|| Usage {
+                        used: stat.f_files.saturating_sub(stat.f_ffree),
+                        total: stat.f_files,
+                    }),
                     error: None,
                 }
             }
             Err(e) => DiskUsage {
                 path: path.to_path_buf(),
                 usage: None,
+                inodes: None,
                 error: Some(std::io::Error::from(e).to_string()),
             },
+        }
+    }
+
+    /// The inodes of this disk graded against `limits` (`df -i`).
+    pub fn grade_inodes(&self, limits: crate::grade::Limits) -> CheckResult {
+        let name = format!("inodes {}", self.path.display());
+        match self.inodes {
+            Some(u) => {
+                let percent = u.percent();
+                let status = limits.grade(percent);
+                CheckResult::new(
+                    "host",
+                    name,
+                    status,
+                    format!(
+                        "{} {percent:.1}% of inodes used ({} free){}",
+                        self.path.display(),
+                        u.free(),
+                        limit_note(status, limits, "%")
+                    ),
+                )
+                .with_value(round2(percent), "percent")
+            }
+            None => CheckResult::new(
+                "host",
+                name,
+                Status::Ok,
+                format!(
+                    "{}: this filesystem has no fixed inode count",
+                    self.path.display()
+                ),
+            ),
         }
     }
 
@@ -279,10 +359,13 @@ mod tests {
                 total: swap_total,
             }),
             load1: Some(load),
+            load5: None,
+            load15: None,
             cores,
             disks: vec![DiskUsage {
                 path: "/data".into(),
                 usage: None,
+                inodes: None,
                 error: Some("No such file or directory".into()),
             }],
         }

@@ -16,13 +16,20 @@ pub(super) fn check(model: &Model) -> Vec<Finding> {
     let mut found = Vec::new();
     names(model, &mut found);
     durations(model, &mut found);
-    if let Some(load) = &model.thresholds.load
-        && !(load.warn.value.is_finite() && load.crit.value.is_finite())
-    {
-        found.push((
-            "thresholds.load".into(),
-            "the load limits must be numbers (not `.nan` or `.inf`)".into(),
-        ));
+    let t = &model.thresholds;
+    for (name, load) in [
+        ("load", &t.load),
+        ("load5", &t.load5),
+        ("load15", &t.load15),
+    ] {
+        if let Some(load) = load
+            && !(load.warn.value.is_finite() && load.crit.value.is_finite())
+        {
+            found.push((
+                format!("thresholds.{name}"),
+                "the load limits must be numbers (not `.nan` or `.inf`)".into(),
+            ));
+        }
     }
     for (name, check) in &model.checks {
         if let Some(http) = &check.http {

@@ -60,7 +60,12 @@ pub struct Thresholds {
     pub swap: Option<PercentLimits>,
     /// The 1-minute load average divided by the number of cores.
     pub load: Option<LoadLimits>,
+    /// The 5- and 15-minute ones, per core: graded only when given.
+    pub load5: Option<LoadLimits>,
+    pub load15: Option<LoadLimits>,
     pub disk: Option<DiskLimits>,
+    /// Percent of each disk path's inodes in use: graded only when given.
+    pub inodes: Option<PercentLimits>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

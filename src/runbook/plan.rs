@@ -60,6 +60,14 @@ pub struct HostThresholds {
     /// Percent of each disk path's filesystem in use.
     pub disk: Limits,
     pub disk_paths: Vec<String>,
+    /// 5- and 15-minute load per core, when the runbook grades them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load5: Option<Limits>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load15: Option<Limits>,
+    /// Percent of each disk path's inodes in use, when the runbook grades them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inodes: Option<Limits>,
 }
 
 impl Default for HostThresholds {
@@ -83,6 +91,9 @@ impl Default for HostThresholds {
                 crit: 90.0,
             },
             disk_paths: vec!["/".to_string()],
+            load5: None,
+            load15: None,
+            inodes: None,
         }
     }
 }
@@ -282,6 +293,13 @@ fn thresholds(model: &Model) -> HostThresholds {
             crit: load.crit.value,
         };
     }
+    let load = |l: &super::model::LoadLimits| Limits {
+        warn: l.warn.value,
+        crit: l.crit.value,
+    };
+    resolved.load5 = given.load5.as_ref().map(load);
+    resolved.load15 = given.load15.as_ref().map(load);
+    resolved.inodes = given.inodes.as_ref().map(percent_limits);
     if let Some(disk) = &given.disk {
         resolved.disk = Limits {
             warn: disk.warn.value.0,

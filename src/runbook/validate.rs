@@ -192,6 +192,12 @@ impl Validator<'_> {
                     .as_ref()
                     .map(|l| (&l.warn, l.warn.value.0, l.crit.value.0)),
             ),
+            (
+                "inodes",
+                t.inodes
+                    .as_ref()
+                    .map(|l| (&l.warn, l.warn.value.0, l.crit.value.0)),
+            ),
         ];
         for (name, pair) in pairs {
             if let Some((at, warn, crit)) = pair
@@ -204,18 +210,23 @@ impl Validator<'_> {
                 );
             }
         }
-        if let Some(load) = &t.load {
+        for (name, load) in [
+            ("load", &t.load),
+            ("load5", &t.load5),
+            ("load15", &t.load15),
+        ] {
+            let Some(load) = load else { continue };
             let (warn, crit) = (load.warn.value, load.crit.value);
             if warn < 0.0 || crit < 0.0 {
                 self.at(
                     &load.warn,
-                    "thresholds.load",
+                    format!("thresholds.{name}"),
                     "load per core cannot be negative",
                 );
             } else if warn > crit {
                 self.at(
                     &load.warn,
-                    "thresholds.load.warn",
+                    format!("thresholds.{name}.warn"),
                     format!("warn {warn} is above crit {crit}"),
                 );
             }

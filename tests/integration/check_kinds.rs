@@ -407,3 +407,62 @@ fn host_log_files_are_read_from_where_the_last_check_stopped_across_a_rotation()
     assert_eq!(status, "ok", "{message}");
     assert_eq!(message, "no matching lines since the last check");
 }
+
+#[test]
+fn five_and_fifteen_minute_load_and_inodes_are_graded_when_asked() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nthresholds:\n  load5: { warn: 0, crit: 1000 }\n  load15: { warn: 999, crit: 1000 }\n  inodes: { warn: 0%, crit: 100% }\n  disk: { warn: 100%, crit: 100%, paths: [\"/\"] }\n",
+    );
+    let run = ws.opsbook(&[
+        "daily-check",
+        "--only",
+        "host",
+        "--state-dir",
+        "state",
+        "--format",
+        "json",
+    ]);
+    assert!(run.code < 3, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(
+        result(&report, "host", "load5")["status"],
+        "warn",
+        "{report:#}"
+    );
+    assert_eq!(
+        result(&report, "host", "load15")["status"],
+        "ok",
+        "{report:#}"
+    );
+    let inodes = result(&report, "host", "inodes /");
+    assert!(
+        inodes["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("% of inodes used"),
+        "{inodes:#}"
+    );
+    // Not asked: not graded.
+    let plain = Workspace::new();
+    let report = plain
+        .opsbook(&[
+            "daily-check",
+            "--only",
+            "host",
+            "--state-dir",
+            "state",
+            "--format",
+            "json",
+        ])
+        .json();
+    assert!(
+        !report["results"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .any(|r| r["name"] == "load5" || r["name"] == "inodes /"),
+        "{report:#}"
+    );
+}

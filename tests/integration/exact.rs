@@ -495,7 +495,7 @@ fn a_runbook_with_an_unknown_key_or_bad_yaml_runs_nothing() {
         &ws,
         &filters,
         &["daily-check", "--state-dir", "state"],
-        "error: opsbook.yaml:4:25: services.db.dependson: unknown field `dependson`, expected one of depends_on, critical\n",
+        "error: opsbook.yaml:4:25: services.db.dependson: unknown field `dependson`, expected one of depends_on, critical, logs\n",
     );
     assert!(!ws.path().join("state").exists(), "no run was recorded");
     ws.write(
