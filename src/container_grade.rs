@@ -77,6 +77,8 @@ mod tests {
             image: "postgres".into(),
             started_at: None,
             finished_at: None,
+            memory_limit: None,
+            cpu_limit: None,
         }
     }
 

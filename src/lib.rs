@@ -29,6 +29,7 @@ pub mod probe;
 pub mod progress;
 pub mod redact;
 pub mod render;
+pub mod resources;
 pub mod runbook;
 pub mod steps;
 

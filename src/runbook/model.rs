@@ -49,6 +49,8 @@ pub struct Service {
     /// A critical service down or unhealthy is crit; any other is warn.
     #[serde(default)]
     pub critical: bool,
+    /// This service's own resource limits, over `thresholds.containers`.
+    pub thresholds: Option<ContainerLimits>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +61,18 @@ pub struct Thresholds {
     /// The 1-minute load average divided by the number of cores.
     pub load: Option<LoadLimits>,
     pub disk: Option<DiskLimits>,
+    /// Every container's resource use, against its own limits.
+    pub containers: Option<ContainerLimits>,
+}
+
+/// Memory in use as a percent of the container's limit (of the host's
+/// memory when it has none); CPU as a percent of its CPU limit (of one core
+/// when it has none).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerLimits {
+    pub memory: Option<PercentLimits>,
+    pub cpu: Option<PercentLimits>,
 }
 
 #[derive(Debug, Deserialize)]

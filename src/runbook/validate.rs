@@ -204,6 +204,29 @@ impl Validator<'_> {
                 );
             }
         }
+        let mut resources: Vec<(String, &super::model::ContainerLimits)> = Vec::new();
+        if let Some(containers) = &t.containers {
+            resources.push(("thresholds.containers".into(), containers));
+        }
+        for (name, service) in &self.model.services {
+            if let Some(own) = &service.thresholds {
+                resources.push((format!("services.{name}.thresholds"), own));
+            }
+        }
+        for (field, limits) in resources {
+            for (kind, pair) in [("memory", &limits.memory), ("cpu", &limits.cpu)] {
+                if let Some(pair) = pair
+                    && pair.warn.value.0 > pair.crit.value.0
+                {
+                    let (warn, crit) = (pair.warn.value.0, pair.crit.value.0);
+                    self.at(
+                        &pair.warn,
+                        format!("{field}.{kind}.warn"),
+                        format!("warn {warn}% is above crit {crit}%"),
+                    );
+                }
+            }
+        }
         if let Some(load) = &t.load {
             let (warn, crit) = (load.warn.value, load.crit.value);
             if warn < 0.0 || crit < 0.0 {

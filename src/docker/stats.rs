@@ -1,0 +1,162 @@
+//! A running container's resource use, as `docker stats --no-stream` shows
+//! it, read from the engine's one-shot stats (API 1.41) without its
+//! two-second sampling.
+//!
+//! A one-shot sample has no `precpu_stats`, so CPU is the cumulative usage
+//! read twice, `gap` apart, for every container at once: the rate over that
+//! gap is what the container does now (a lifetime average since start would
+//! hide a process that began spinning an hour ago in a month-old container).
+
+use std::time::Duration;
+
+use bollard::models::ContainerStatsResponse;
+use bollard::query_parameters::StatsOptionsBuilder;
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use serde::Serialize;
+
+use super::Deployment;
+
+/// One container's figures: CPU over the sampling gap, the rest as of the
+/// second sample (I/O counters since the container started).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Usage {
+    /// Percent of one core (200 is two cores busy); none when only one
+    /// sample came back.
+    pub cpu_percent: Option<f64>,
+    /// Bytes in use, page cache that can be dropped left out (as `docker stats`).
+    pub memory_used: u64,
+    /// The container's memory limit, or the host's memory when it has none.
+    pub memory_limit: u64,
+    pub net_rx: u64,
+    pub net_tx: u64,
+    pub block_read: u64,
+    pub block_write: u64,
+    pub pids: u64,
+}
+
+impl Deployment {
+    /// The usage of each container of `ids`, in order, all sampled
+    /// concurrently; none for one the engine would not sample (stopped or
+    /// removed meanwhile).
+    pub async fn usage(&self, ids: &[&str], gap: Duration) -> Vec<Option<Usage>> {
+        join_all(ids.iter().map(|id| async move {
+            let first = self.sample(id).await;
+            tokio::time::sleep(gap).await;
+            let second = self.sample(id).await?;
+            Some(usage_from(first.as_ref(), &second))
+        }))
+        .await
+    }
+
+    async fn sample(&self, id: &str) -> Option<ContainerStatsResponse> {
+        let options = StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        match self.docker.stats(id, Some(options)).next().await? {
+            Ok(sample) => Some(sample),
+            Err(e) => {
+                tracing::debug!(container = id, "no stats: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// The figures of `second`, CPU as the rate between the two samples.
+fn usage_from(first: Option<&ContainerStatsResponse>, second: &ContainerStatsResponse) -> Usage {
+    let memory = second.memory_stats.as_ref();
+    let usage = memory.and_then(|m| m.usage).unwrap_or(0);
+    // What `docker stats` subtracts: inactive file pages (cgroup v2's
+    // `inactive_file`, v1's `total_inactive_file`), which the kernel drops
+    // before it would kill anything. Shared memory and anonymous pages stay.
+    let inactive = memory
+        .and_then(|m| m.stats.as_ref())
+        .and_then(|s| {
+            s.get("total_inactive_file")
+                .or_else(|| s.get("inactive_file"))
+        })
+        .copied()
+        .unwrap_or(0);
+    let (mut block_read, mut block_write) = (0, 0);
+    for entry in second
+        .blkio_stats
+        .as_ref()
+        .and_then(|b| b.io_service_bytes_recursive.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let value = entry.value.unwrap_or(0);
+        match entry.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("read") => block_read += value,
+            Some("write") => block_write += value,
+            _ => {}
+        }
+    }
+    let networks = second.networks.iter().flat_map(|n| n.values());
+    let (net_rx, net_tx) = networks.fold((0, 0), |(rx, tx), n| {
+        (rx + n.rx_bytes.unwrap_or(0), tx + n.tx_bytes.unwrap_or(0))
+    });
+    Usage {
+        cpu_percent: first.and_then(|first| cpu_percent(first, second)),
+        memory_used: usage.saturating_sub(if inactive < usage { inactive } else { 0 }),
+        memory_limit: memory.and_then(|m| m.limit).unwrap_or(0),
+        net_rx,
+        net_tx,
+        block_read,
+        block_write,
+        pids: second
+            .pids_stats
+            .as_ref()
+            .and_then(|p| p.current)
+            .unwrap_or(0),
+    }
+}
+
+/// CPU nanoseconds used between the samples over wall nanoseconds between
+/// them, by the engine's own read times (request latency does not count).
+fn cpu_percent(first: &ContainerStatsResponse, second: &ContainerStatsResponse) -> Option<f64> {
+    let total = |s: &ContainerStatsResponse| {
+        s.cpu_stats
+            .as_ref()
+            .and_then(|c| c.cpu_usage.as_ref())
+            .and_then(|u| u.total_usage)
+    };
+    let read =
+        |s: &ContainerStatsResponse| -> Option<jiff::Timestamp> { s.read.as_deref()?.parse().ok() };
+    let used = total(second)?.checked_sub(total(first)?)?;
+    let wall = read(second)?.duration_since(read(first)?).as_nanos();
+    (wall > 0).then(|| used as f64 * 100.0 / wall as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(json: &str) -> ContainerStatsResponse {
+        serde_json::from_str(json).unwrap_or_default()
+    }
+
+    #[test]
+    fn cpu_is_the_rate_between_samples_and_memory_leaves_out_inactive_files() {
+        let first = sample(
+            r#"{"read":"2026-12-01T10:00:00Z","cpu_stats":{"cpu_usage":{"total_usage":1000000000}}}"#,
+        );
+        let second = sample(
+            r#"{"read":"2026-12-01T10:00:00.5Z","cpu_stats":{"cpu_usage":{"total_usage":1250000000}},
+               "memory_stats":{"usage":1000,"limit":4000,"stats":{"total_inactive_file":200}},
+               "pids_stats":{"current":3},
+               "networks":{"eth0":{"rx_bytes":5,"tx_bytes":7},"eth1":{"rx_bytes":1,"tx_bytes":1}},
+               "blkio_stats":{"io_service_bytes_recursive":[{"op":"Read","value":10},{"op":"Write","value":20},{"op":"read","value":1}]}}"#,
+        );
+        let usage = usage_from(Some(&first), &second);
+        assert_eq!(usage.cpu_percent, Some(50.0));
+        assert_eq!(usage.memory_used, 800);
+        assert_eq!(usage.memory_limit, 4000);
+        assert_eq!((usage.net_rx, usage.net_tx), (6, 8));
+        assert_eq!((usage.block_read, usage.block_write), (11, 20));
+        assert_eq!(usage.pids, 3);
+        assert_eq!(usage_from(None, &second).cpu_percent, None);
+    }
+}
