@@ -79,6 +79,7 @@ mod tests {
             finished_at: None,
             memory_limit: None,
             cpu_limit: None,
+            pid: None,
         }
     }
 

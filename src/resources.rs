@@ -157,6 +157,7 @@ mod tests {
             finished_at: None,
             memory_limit,
             cpu_limit,
+            pid: None,
         }
     }
 

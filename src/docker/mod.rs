@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 
+mod cgroup;
 mod stats;
 mod volume;
 pub use stats::Usage;
@@ -126,6 +127,9 @@ pub struct Container {
     /// Its CPU limit in cores (`--cpus`, or quota over period), when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_limit: Option<f64>,
+    /// Its init process on the engine's host, while it runs.
+    #[serde(skip)]
+    pub pid: Option<u32>,
 }
 
 impl Deployment {
@@ -535,6 +539,10 @@ fn container_from(inspect: bollard::models::ContainerInspectResponse) -> Contain
         finished_at: timestamp(state.finished_at.as_deref()),
         memory_limit,
         cpu_limit,
+        pid: state
+            .pid
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0),
     }
 }
 

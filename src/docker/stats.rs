@@ -1,11 +1,12 @@
 //! A running container's resource use, as `docker stats --no-stream` shows
-//! it, read from the engine's one-shot stats (API 1.41) without its
-//! two-second sampling.
+//! it, without its two-second sampling: from the cgroup files when the
+//! engine is on this host (`cgroup`), else from the engine's one-shot stats
+//! (API 1.41), which 20.10 answers at its collector's next one-second tick.
 //!
-//! A one-shot sample has no `precpu_stats`, so CPU is the cumulative usage
-//! read twice, `gap` apart, for every container at once: the rate over that
-//! gap is what the container does now (a lifetime average since start would
-//! hide a process that began spinning an hour ago in a month-old container).
+//! Either way CPU is the cumulative usage read twice, `gap` apart, for every
+//! container at once: the rate over that gap is what the container does now
+//! (a lifetime average since start would hide a process that began spinning
+//! an hour ago in a month-old container).
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use super::Deployment;
+use super::cgroup::Cgroup;
 
 /// One container's figures: CPU over the sampling gap, the rest as of the
 /// second sample (I/O counters since the container started).
@@ -36,17 +38,45 @@ pub struct Usage {
 }
 
 impl Deployment {
-    /// The usage of each container of `ids`, in order, all sampled
-    /// concurrently; none for one the engine would not sample (stopped or
-    /// removed meanwhile).
-    pub async fn usage(&self, ids: &[&str], gap: Duration) -> Vec<Option<Usage>> {
-        join_all(ids.iter().map(|id| async move {
-            let first = self.sample(id).await;
-            tokio::time::sleep(gap).await;
-            let second = self.sample(id).await?;
-            Some(usage_from(first.as_ref(), &second))
-        }))
-        .await
+    /// The usage of each running container of `targets` (id and init pid),
+    /// in order, all sampled concurrently; none for one that could not be
+    /// sampled (stopped or removed meanwhile).
+    pub async fn usage(
+        &self,
+        targets: &[(&str, Option<u32>)],
+        gap: Duration,
+    ) -> Vec<Option<Usage>> {
+        let local = self.endpoint.starts_with("unix://");
+        let sampled = join_all(targets.iter().map(|(id, pid)| async move {
+            let cgroup = pid
+                .filter(|_| local)
+                .and_then(|pid| Some((pid, Cgroup::find(pid, id)?)));
+            match cgroup {
+                Some((pid, cgroup)) => local_usage(&cgroup, pid, gap).await,
+                None => {
+                    let first = self.sample(id).await;
+                    tokio::time::sleep(gap).await;
+                    let second = self.sample(id).await?;
+                    Some(usage_from(first.as_ref(), &second))
+                }
+            }
+        }));
+        let host_memory = async {
+            let info = self.docker.info().await.ok()?;
+            u64::try_from(info.mem_total?).ok()
+        };
+        let (sampled, host_memory) = tokio::join!(sampled, host_memory);
+        sampled
+            .into_iter()
+            .map(|usage| {
+                let mut usage = usage?;
+                // Unlimited in the cgroup: held to the host's memory, as `docker stats`.
+                if usage.memory_limit == 0 {
+                    usage.memory_limit = host_memory.unwrap_or(0);
+                }
+                Some(usage)
+            })
+            .collect()
     }
 
     async fn sample(&self, id: &str) -> Option<ContainerStatsResponse> {
@@ -62,6 +92,26 @@ impl Deployment {
             }
         }
     }
+}
+
+/// Two readings of the cgroup files, `gap` apart (the files are kernel
+/// counters: reading them does not wait on a disk).
+async fn local_usage(cgroup: &Cgroup, pid: u32, gap: Duration) -> Option<Usage> {
+    let (first, at) = (cgroup.read(pid)?, std::time::Instant::now());
+    tokio::time::sleep(gap).await;
+    let (second, until) = (cgroup.read(pid)?, std::time::Instant::now());
+    let wall = until.duration_since(at).as_nanos();
+    let used = second.cpu_ns.saturating_sub(first.cpu_ns);
+    Some(Usage {
+        cpu_percent: (wall > 0).then(|| used as f64 * 100.0 / wall as f64),
+        memory_used: second.memory_used,
+        memory_limit: second.memory_limit.unwrap_or(0),
+        net_rx: second.net_rx,
+        net_tx: second.net_tx,
+        block_read: second.block_read,
+        block_write: second.block_write,
+        pids: second.pids,
+    })
 }
 
 /// The figures of `second`, CPU as the rate between the two samples.
