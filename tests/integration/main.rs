@@ -17,6 +17,7 @@ mod incident;
 mod lifecycle;
 mod procedures;
 mod readme;
+mod resources;
 mod restore;
 mod runbooks;
 mod secrets;
