@@ -289,6 +289,13 @@ mod tests {
     }
 
     #[test]
+    fn a_record_from_before_resources_were_sampled_still_reads() {
+        let old = r#"{"at":"2026-11-21T06:00:00Z","command":"daily-check","status":"ok","duration_ms":5,"host":{"memory_percent":10.0,"swap_percent":null,"load_per_core":null},"restarts":{},"results":[]}"#;
+        let record: Result<Record, _> = serde_json::from_str(old);
+        assert!(record.is_ok_and(|r| r.resources.is_empty()));
+    }
+
+    #[test]
     fn keys_are_safe_and_stable() {
         assert_eq!(
             runbook_key("shop", "/srv/shop/opsbook.yaml"),

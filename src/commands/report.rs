@@ -369,6 +369,38 @@ mod tests {
     }
 
     #[test]
+    fn each_service_has_its_average_and_peak_over_every_run() {
+        let mut records = [
+            record("2026-11-21T06:00:00Z", 40.0, Status::Ok),
+            record("2026-11-22T06:00:00Z", 50.0, Status::Ok),
+        ];
+        for (record, (cpu, bytes, percent)) in records
+            .iter_mut()
+            .zip([(10.0, 100, 20.0), (30.0, 300, 60.0)])
+        {
+            record.resources.insert(
+                "shop-db-1".into(),
+                crate::history::ResourceFigures {
+                    service: "db".into(),
+                    cpu_percent: Some(cpu),
+                    memory_bytes: bytes,
+                    memory_percent: percent,
+                },
+            );
+        }
+        let services = by_service(&records);
+        assert_eq!(services.len(), 1);
+        let db = &services[0];
+        assert_eq!((db.service.as_str(), db.samples), ("db", 2));
+        assert_eq!((db.cpu_avg, db.cpu_peak), (Some(20.0), Some(30.0)));
+        assert_eq!((db.memory_avg_bytes, db.memory_peak_bytes), (200, 300));
+        assert_eq!(
+            (db.memory_avg_percent, db.memory_peak_percent),
+            (Some(40.0), Some(60.0))
+        );
+    }
+
+    #[test]
     fn sparklines_span_lowest_to_highest() {
         assert_eq!(sparkline(&[0.0, 50.0, 100.0]), "▁▅█");
         assert_eq!(sparkline(&[7.0, 7.0]), "▄▄");
