@@ -5,8 +5,8 @@
 //!
 //! The container's cgroups are found from its init process
 //! (`/proc/PID/cgroup`), so cgroup v1 and v2, cgroupfs and systemd drivers
-//! all resolve the same way; a path that does not name the container's id
-//! (a remote engine, a reused pid) is not used.
+//! all resolve the same way; only paths that name the container's id are
+//! used, so a remote engine's pid that happens to exist here is not read.
 
 use std::path::{Path, PathBuf};
 
@@ -53,8 +53,9 @@ impl Cgroup {
         for line in text.lines() {
             let mut parts = line.splitn(3, ':');
             let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            // Controllers it is not put in (`/` on a hybrid host) are not needed.
             if !path.contains(id) {
-                return None;
+                continue;
             }
             let path = path.trim_start_matches('/');
             if controllers.is_empty() {
