@@ -620,6 +620,23 @@ mod tests {
     }
 
     #[test]
+    fn container_thresholds_with_warn_above_crit_are_refused_with_their_place() {
+        let text = "version: 1\nthresholds:\n  containers:\n    cpu: { warn: 96%, crit: 95% }\n";
+        assert_eq!(
+            problems(text),
+            ["opsbook.yaml:4:18: thresholds.containers.cpu.warn: warn 96% is above crit 95%"]
+        );
+        let fine = "version: 1\nservices:\n  db:\n    thresholds: { cpu: { warn: 50%, crit: 60% } }\nthresholds:\n  containers: { memory: { warn: 70%, crit: 75% } }\n";
+        assert!(problems(fine).is_empty());
+        let plan = crate::runbook::parse(fine.as_bytes(), None, "opsbook.yaml").map(|r| r.plan);
+        let plan = plan.unwrap_or_else(|e| panic!("{:?}", e.lines()));
+        let db = plan.resource_limits("db");
+        assert_eq!((db.cpu.warn, db.memory.warn), (50.0, 70.0));
+        let other = plan.resource_limits("web");
+        assert_eq!((other.cpu.warn, other.cpu.crit), (80.0, 95.0));
+    }
+
+    #[test]
     fn a_keep_policy_that_keeps_nothing_is_refused() {
         for keep in ["{}", "{ last: 0, daily: 0 }", "{ weekly: 0, monthly: 0 }"] {
             let text = format!("version: 1\nbackup:\n  dir: ./b\n  keep: {keep}\n");
