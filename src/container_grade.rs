@@ -77,6 +77,9 @@ mod tests {
             image: "postgres".into(),
             started_at: None,
             finished_at: None,
+            memory_limit: None,
+            cpu_limit: None,
+            pid: None,
         }
     }
 

@@ -118,7 +118,24 @@ pub struct Record {
     /// Restart count of each container, by container name.
     #[serde(default)]
     pub restarts: BTreeMap<String, u64>,
+    /// Resource use of each running container, by container name (absent
+    /// from records written before opsbook sampled it).
+    #[serde(default)]
+    pub resources: BTreeMap<String, ResourceFigures>,
     pub results: Vec<RecordedResult>,
+}
+
+/// One container's resource use in one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResourceFigures {
+    /// The name of its results (the service).
+    pub service: String,
+    /// Percent of one core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    pub memory_bytes: u64,
+    /// Percent of its memory limit (of the host's memory without one).
+    pub memory_percent: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -271,8 +288,16 @@ mod tests {
                 ..HostFigures::default()
             },
             restarts: BTreeMap::from([("shop-db-1".to_string(), 2)]),
+            resources: BTreeMap::new(),
             results: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_record_from_before_resources_were_sampled_still_reads() {
+        let old = r#"{"at":"2026-11-21T06:00:00Z","command":"daily-check","status":"ok","duration_ms":5,"host":{"memory_percent":10.0,"swap_percent":null,"load_per_core":null},"restarts":{},"results":[]}"#;
+        let record: Result<Record, _> = serde_json::from_str(old);
+        assert!(record.is_ok_and(|r| r.resources.is_empty()));
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod probe;
 pub mod progress;
 pub mod redact;
 pub mod render;
+pub mod resources;
 pub mod runbook;
 pub mod steps;
 pub mod sustain;

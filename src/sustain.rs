@@ -99,6 +99,7 @@ mod tests {
             duration_ms: 1,
             host: HostFigures::default(),
             restarts: Default::default(),
+            resources: Default::default(),
             results: vec![RecordedResult {
                 section: "checks".into(),
                 name: "errors".into(),

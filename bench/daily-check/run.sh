@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 3's benchmark: `opsbook daily-check` against the by-hand script on
+# Issue 3's benchmark: `opsbook daily-check` (with every container's
+# resources) against the by-hand script (with `docker stats --no-stream`) on
 # the same 50-container deployment, side by side in one hyperfine run, then
 # opsbook's peak RSS. Needs a Docker engine and the fixture image
 # (scripts/test.sh provides both) and hyperfine (apt-get install hyperfine).

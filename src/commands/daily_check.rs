@@ -19,13 +19,14 @@ use crate::container_grade;
 use crate::docker::{Container, ContainerRef, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::history::{HostFigures, Record, RecordedResult, StateDir};
+use crate::history::{HostFigures, Record, RecordedResult, ResourceFigures, StateDir};
 use crate::host::{DiskUsage, HostSnapshot};
 use crate::log_grade;
 use crate::notify;
 use crate::probe::Probe;
 use crate::redact::Redactor;
 use crate::render::Report;
+use crate::resources::{self, Resources};
 use crate::runbook::Runbook;
 use crate::runbook::units;
 
@@ -64,6 +65,7 @@ struct Pass {
     results: Vec<CheckResult>,
     host: Option<HostSnapshot>,
     containers: Vec<Container>,
+    resources: Vec<Resources>,
 }
 
 pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> Result<(), Error> {
@@ -94,18 +96,23 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
         tracing::info!(%status, "not passing yet; running again");
         tokio::time::sleep(WAIT_PAUSE).await;
     };
-    let (pass, started_at, clock) = pass;
+    let (mut pass, started_at, clock) = pass;
     report.started_at = started_at;
-    report.results = pass.results;
+    report.results = std::mem::take(&mut pass.results);
     sustained(runbook, &history, started_at, &mut report.results);
     if let Some(host) = &pass.host {
         report.extra.insert("host".into(), serde_json::json!(host));
+    }
+    if options.wants(Part::Containers) {
+        report
+            .extra
+            .insert("resources".into(), serde_json::json!(pass.resources));
     }
 
     if !options.record {
         return Ok(());
     }
-    let record = record(report, &pass.host, &pass.containers, clock.elapsed());
+    let record = record(report, &pass, clock.elapsed());
     if let Err(e) = history.append(&record) {
         tracing::warn!("the run was not recorded: {e}");
     }
@@ -208,7 +215,8 @@ async fn one_pass(
     );
 
     let docker_part = docker_part(runbook, options, previous, &probe, redactor, deadline);
-    let ((docker_results, containers), independent) = tokio::join!(docker_part, independent);
+    let ((docker_results, containers, resources), independent) =
+        tokio::join!(docker_part, independent);
     let host = match host {
         Some(task) => task.await.ok(),
         None => None,
@@ -223,13 +231,15 @@ async fn one_pass(
         results,
         host,
         containers,
+        resources,
     }
 }
 
 /// The parts that need Docker: the containers graded, exec checks and the
 /// log scan, all started as soon as the container list is in, under the
-/// run's deadline. The results, and the inspected containers the history
-/// keeps.
+/// run's deadline, with the running containers' resource use sampled
+/// meanwhile. The results, and the inspected containers and their
+/// resources the history keeps.
 async fn docker_part(
     runbook: &Runbook,
     options: &Options,
@@ -237,7 +247,7 @@ async fn docker_part(
     probe: &Probe<'_>,
     redactor: &Redactor,
     deadline: tokio::time::Instant,
-) -> (Vec<CheckResult>, Vec<Container>) {
+) -> (Vec<CheckResult>, Vec<Container>, Vec<Resources>) {
     let seconds = options.timeout.as_secs();
     let mut results = Vec::new();
     let exec_checks: Vec<_> = runbook
@@ -248,7 +258,7 @@ async fn docker_part(
         .collect();
     let logs = options.wants(Part::Logs) && log_grade::wanted(runbook);
     if !options.wants(Part::Containers) && !logs && exec_checks.is_empty() {
-        return (results, Vec::new());
+        return (results, Vec::new(), Vec::new());
     }
     let (deployment, refs) = match timeout_at(deadline, listed(runbook)).await {
         Ok(Ok(listed)) => listed,
@@ -262,13 +272,13 @@ async fn docker_part(
                     "Docker is unreachable",
                 ));
             }
-            return (results, Vec::new());
+            return (results, Vec::new(), Vec::new());
         }
         Err(_) => {
             results.push(engine_unknown(
                 "Docker did not list the containers before the run's deadline (--timeout)",
             ));
-            return (results, Vec::new());
+            return (results, Vec::new(), Vec::new());
         }
     };
     let (deployment, refs) = (&deployment, &refs);
@@ -314,14 +324,49 @@ async fn docker_part(
             ),
         }
     };
-    let ((graded, containers), batches) = tokio::join!(
-        inspected,
+    // Sampled once inspected (the inspect has the pids), while the logs and
+    // execs run: the gap between the two CPU samples costs the run little.
+    let sampled = async {
+        let (graded, containers) = inspected.await;
+        let sampled = if options.wants(Part::Containers) {
+            timeout_at(deadline, sample(deployment, &containers))
+                .await
+                .ok()
+        } else {
+            Some(Vec::new())
+        };
+        ((graded, containers), sampled)
+    };
+    let (((graded, containers), sampled), batches) = tokio::join!(
+        sampled,
         join_all(
             work.into_iter()
                 .map(|(label, job)| bounded(deadline, seconds, label, job))
         )
     );
     results.extend(graded);
+    let measured = match sampled {
+        Some(sampled) => {
+            let measured = measure(runbook, &containers, &sampled);
+            results.extend(
+                measured
+                    .iter()
+                    .map(|r| r.grade(runbook.plan.resource_limits(&service_of(r, &containers)))),
+            );
+            measured
+        }
+        None => {
+            results.push(CheckResult::new(
+                "resources",
+                "containers",
+                Status::Unknown,
+                format!(
+                    "resource use was not sampled within the run's {seconds}s deadline (--timeout)"
+                ),
+            ));
+            Vec::new()
+        }
+    };
     // Exec checks come back first (runbook order); logs go before them.
     let mut batches = batches;
     if logs && let Some(logs) = batches.pop() {
@@ -330,7 +375,66 @@ async fn docker_part(
     for batch in batches {
         results.extend(batch);
     }
-    (results, containers)
+    (results, containers, measured)
+}
+
+/// The resource use of the running containers: their ids and usage.
+async fn sample(
+    deployment: &Deployment,
+    containers: &[Container],
+) -> Vec<(String, Option<crate::docker::Usage>)> {
+    let running: Vec<(&str, Option<u32>)> = containers
+        .iter()
+        .filter(|c| c.state == crate::docker::State::Running)
+        .map(|c| (c.id.as_str(), c.pid))
+        .collect();
+    let usage = deployment.usage(&running, resources::CPU_SAMPLE_GAP).await;
+    running
+        .into_iter()
+        .map(|(id, _)| id.to_string())
+        .zip(usage)
+        .collect()
+}
+
+/// The sampled containers' figures, named as their container results are.
+fn measure(
+    runbook: &Runbook,
+    containers: &[Container],
+    sampled: &[(String, Option<crate::docker::Usage>)],
+) -> Vec<Resources> {
+    let all_projects = runbook.plan.project.is_none();
+    containers
+        .iter()
+        .filter_map(|container| {
+            let usage = sampled
+                .iter()
+                .find(|(id, _)| *id == container.id)
+                .and_then(|(_, usage)| *usage)?;
+            Some(Resources::new(
+                result_name(container, all_projects),
+                container,
+                usage,
+            ))
+        })
+        .collect()
+}
+
+/// The service of the container a figure is of.
+fn service_of(resources: &Resources, containers: &[Container]) -> String {
+    containers
+        .iter()
+        .find(|c| c.name == resources.container)
+        .map(|c| c.service.clone())
+        .unwrap_or_default()
+}
+
+/// The service, or `project/service` when looking at every project.
+fn result_name(container: &Container, all_projects: bool) -> String {
+    if all_projects {
+        format!("{}/{}", container.project, container.service)
+    } else {
+        container.service.clone()
+    }
 }
 
 /// Connects to Docker and lists the containers, in startup order.
@@ -409,11 +513,7 @@ fn grade_containers(
                 container.restart_count - before
             ));
         }
-        let name = if all_projects {
-            format!("{}/{}", container.project, container.service)
-        } else {
-            container.service.clone()
-        };
+        let name = result_name(container, all_projects);
         results.push(
             CheckResult::new("containers", name, status, message)
                 .with_value(container.restart_count as f64, "count"),
@@ -502,12 +602,8 @@ async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
 }
 
 /// The history's record of this run.
-fn record(
-    report: &Report,
-    host: &Option<HostSnapshot>,
-    containers: &[Container],
-    took: Duration,
-) -> Record {
+fn record(report: &Report, pass: &Pass, took: Duration) -> Record {
+    let (host, containers) = (&pass.host, &pass.containers);
     let figures = host
         .as_ref()
         .map_or_else(HostFigures::default, |h| HostFigures {
@@ -529,6 +625,21 @@ fn record(
         restarts: containers
             .iter()
             .map(|c| (c.name.clone(), c.restart_count))
+            .collect(),
+        resources: pass
+            .resources
+            .iter()
+            .map(|r| {
+                (
+                    r.container.clone(),
+                    ResourceFigures {
+                        service: r.name.clone(),
+                        cpu_percent: r.usage.cpu_percent,
+                        memory_bytes: r.usage.memory_used,
+                        memory_percent: r.memory_percent,
+                    },
+                )
+            })
             .collect(),
         results: report
             .results

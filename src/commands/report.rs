@@ -1,6 +1,7 @@
 //! `opsbook report`: trends from the history daily-check keeps: per day, the
 //! runs, average and peak memory and load, peak disk, and failing results,
-//! with a sparkline of memory and load across the days.
+//! with a sparkline of memory and load across the days; then per service,
+//! the average and peak memory and CPU of its containers over the window.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,6 +28,20 @@ struct Day {
     /// Results that were not OK, over all of the day's runs.
     failing: usize,
     worst: Status,
+}
+
+/// One service's resource use over the window, from every run that sampled it.
+#[derive(Debug, Serialize)]
+struct ServiceUse {
+    service: String,
+    /// Samples (one a container a run).
+    samples: usize,
+    cpu_avg: Option<f64>,
+    cpu_peak: Option<f64>,
+    memory_avg_bytes: u64,
+    memory_peak_bytes: u64,
+    memory_avg_percent: Option<f64>,
+    memory_peak_percent: Option<f64>,
 }
 
 pub fn run(
@@ -104,6 +119,9 @@ pub fn run(
     }
     show_days(&days, &records, window, report);
     report.extra.insert("days".into(), json!(days));
+    let services = by_service(&records);
+    show_services(&services, report);
+    report.extra.insert("services".into(), json!(services));
     value_trends(runbook, &records, report);
     Ok(())
 }
@@ -159,6 +177,65 @@ fn show_days(
         "{} in the last {window}",
         crate::human::count(records.len(), "run")
     )));
+}
+
+/// Each service's figures over all the records (services in name order).
+fn by_service(records: &[Record]) -> Vec<ServiceUse> {
+    let mut grouped: BTreeMap<&str, Vec<&crate::history::ResourceFigures>> = BTreeMap::new();
+    for figures in records.iter().flat_map(|r| r.resources.values()) {
+        grouped.entry(&figures.service).or_default().push(figures);
+    }
+    grouped
+        .into_iter()
+        .map(|(service, samples)| {
+            let cpu: Vec<f64> = samples.iter().filter_map(|s| s.cpu_percent).collect();
+            let percent: Vec<f64> = samples.iter().map(|s| s.memory_percent).collect();
+            let bytes: Vec<u64> = samples.iter().map(|s| s.memory_bytes).collect();
+            ServiceUse {
+                service: service.to_string(),
+                samples: samples.len(),
+                cpu_avg: average(&cpu),
+                cpu_peak: peak(&cpu),
+                memory_avg_bytes: bytes.iter().sum::<u64>() / bytes.len().max(1) as u64,
+                memory_peak_bytes: bytes.iter().copied().max().unwrap_or(0),
+                memory_avg_percent: average(&percent),
+                memory_peak_percent: peak(&percent),
+            }
+        })
+        .collect()
+}
+
+/// The services' table, when any run sampled their resources.
+fn show_services(services: &[ServiceUse], report: &mut Report) {
+    if services.is_empty() {
+        return;
+    }
+    let rows = services
+        .iter()
+        .map(|s| {
+            vec![
+                s.service.clone(),
+                s.samples.to_string(),
+                pair(s.cpu_avg, s.cpu_peak, "%"),
+                format!(
+                    "{}/{}",
+                    crate::human::bytes(s.memory_avg_bytes),
+                    crate::human::bytes(s.memory_peak_bytes)
+                ),
+                pair(s.memory_avg_percent, s.memory_peak_percent, "%"),
+            ]
+        })
+        .collect();
+    report.blocks.push(Block::Table {
+        header: vec![
+            "service",
+            "samples",
+            "cpu avg/peak",
+            "memory avg/peak",
+            "memory % avg/peak",
+        ],
+        rows,
+    });
 }
 
 /// The trend of every check that reads a number (`value:`): the pages'
@@ -319,6 +396,7 @@ mod tests {
                 disks: BTreeMap::from([("/".to_string(), 40.0)]),
             },
             restarts: BTreeMap::new(),
+            resources: BTreeMap::new(),
             results: vec![RecordedResult {
                 section: "host".into(),
                 name: "memory".into(),
@@ -344,6 +422,38 @@ mod tests {
         assert_eq!(days[0].failing, 1);
         assert_eq!(days[0].worst, Status::Warn);
         assert_eq!(days[1].disk_peak, Some(40.0));
+    }
+
+    #[test]
+    fn each_service_has_its_average_and_peak_over_every_run() {
+        let mut records = [
+            record("2026-11-21T06:00:00Z", 40.0, Status::Ok),
+            record("2026-11-22T06:00:00Z", 50.0, Status::Ok),
+        ];
+        for (record, (cpu, bytes, percent)) in records
+            .iter_mut()
+            .zip([(10.0, 100, 20.0), (30.0, 300, 60.0)])
+        {
+            record.resources.insert(
+                "shop-db-1".into(),
+                crate::history::ResourceFigures {
+                    service: "db".into(),
+                    cpu_percent: Some(cpu),
+                    memory_bytes: bytes,
+                    memory_percent: percent,
+                },
+            );
+        }
+        let services = by_service(&records);
+        assert_eq!(services.len(), 1);
+        let db = &services[0];
+        assert_eq!((db.service.as_str(), db.samples), ("db", 2));
+        assert_eq!((db.cpu_avg, db.cpu_peak), (Some(20.0), Some(30.0)));
+        assert_eq!((db.memory_avg_bytes, db.memory_peak_bytes), (200, 300));
+        assert_eq!(
+            (db.memory_avg_percent, db.memory_peak_percent),
+            (Some(40.0), Some(60.0))
+        );
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! `opsbook status`: the project's containers and the host's figures at a
-//! glance (`docker compose ps` plus `free`, `uptime`, `df`), graded.
+//! glance (`docker compose ps` plus `docker stats --no-stream`, `free`,
+//! `uptime`, `df`), graded. Resource use is shown, not graded: daily-check
+//! grades it.
 
 use std::collections::BTreeSet;
 
 use serde_json::json;
 
 use crate::container_grade;
-use crate::docker::{Container, Deployment};
+use crate::docker::{Container, Deployment, Usage};
 use crate::error::Error;
 use crate::grade::CheckResult;
 use crate::host::HostSnapshot;
 use crate::render::{Block, Report};
+use crate::resources::{self, Resources};
 use crate::runbook::Runbook;
 
 pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
@@ -25,6 +28,17 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     let host = tokio::task::spawn_blocking(move || HostSnapshot::read(&disk_paths));
     let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
     let mut containers = deployment.containers().await?;
+    let running: Vec<(&str, Option<u32>)> = containers
+        .iter()
+        .filter(|c| c.state == crate::docker::State::Running)
+        .map(|c| (c.id.as_str(), c.pid))
+        .collect();
+    let sampled = deployment.usage(&running, resources::CPU_SAMPLE_GAP).await;
+    let usage: Vec<(String, Usage)> = running
+        .into_iter()
+        .zip(sampled)
+        .filter_map(|((id, _), usage)| Some((id.to_string(), usage?)))
+        .collect();
     let host = host.await.ok();
     // In startup order, as an operator reads the deployment; unlisted services last.
     let order: Vec<&String> = runbook.plan.startup.iter().flatten().collect();
@@ -39,11 +53,22 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut measured = Vec::new();
     for container in &containers {
         seen.insert(container.service.as_str());
         let (status, message) =
             container_grade::grade(container, runbook.is_critical(&container.service));
         let name = result_name(container, all_projects);
+        let figures = usage
+            .iter()
+            .find(|(id, _)| *id == container.id)
+            .map(|(_, usage)| Resources::new(name.clone(), container, *usage));
+        let cells = figures.as_ref().map_or_else(
+            || ["-".to_string(), "-".into(), "-".into(), "-".into()],
+            Resources::cells,
+        );
+        measured.extend(figures);
+        let [cpu, memory, memory_percent, pids] = cells;
         rows.push(vec![
             name.clone(),
             container.name.clone(),
@@ -52,6 +77,10 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
             health_word(container),
             container.restart_count.to_string(),
             uptime(container, now),
+            cpu,
+            memory,
+            memory_percent,
+            pids,
             container.image.clone(),
         ]);
         report
@@ -66,6 +95,10 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
                 "-".into(),
                 status.to_string(),
                 "missing".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
                 "-".into(),
                 "-".into(),
                 "-".into(),
@@ -95,12 +128,17 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
                 "health",
                 "restarts",
                 "uptime",
+                "cpu %",
+                "mem",
+                "mem %",
+                "pids",
                 "image",
             ],
             rows,
         });
     }
     report.extra.insert("containers".into(), json!(containers));
+    report.extra.insert("resources".into(), json!(measured));
     if let Some(host) = host {
         report.blocks.push(Block::Line(host.summary()));
         report.results.extend(host.grade(&runbook.plan.thresholds));

@@ -21,7 +21,10 @@ use serde::Serialize;
 
 use crate::error::Error;
 
+mod cgroup;
+mod stats;
 mod volume;
+pub use stats::Usage;
 pub use volume::{RESTORE_ROOT, VolumeReader, VolumeUser};
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
@@ -118,6 +121,15 @@ pub struct Container {
     pub started_at: Option<jiff::Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<jiff::Timestamp>,
+    /// Its memory limit in bytes, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<u64>,
+    /// Its CPU limit in cores (`--cpus`, or quota over period), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_limit: Option<f64>,
+    /// Its init process on the engine's host, while it runs.
+    #[serde(skip)]
+    pub pid: Option<u32>,
 }
 
 impl Deployment {
@@ -489,6 +501,12 @@ fn container_from(inspect: bollard::models::ContainerInspectResponse) -> Contain
         .and_then(|c| c.image.clone())
         .or(inspect.image.clone())
         .unwrap_or_default();
+    let host = inspect.host_config.as_ref();
+    let memory_limit = host
+        .and_then(|h| h.memory)
+        .and_then(|m| u64::try_from(m).ok())
+        .filter(|m| *m > 0);
+    let cpu_limit = host.and_then(cpu_limit);
     let state = inspect.state.unwrap_or_default();
     let health = state.health.as_ref();
     let health_output = health
@@ -519,7 +537,23 @@ fn container_from(inspect: bollard::models::ContainerInspectResponse) -> Contain
         image,
         started_at: timestamp(state.started_at.as_deref()),
         finished_at: timestamp(state.finished_at.as_deref()),
+        memory_limit,
+        cpu_limit,
+        pid: state
+            .pid
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0),
     }
+}
+
+/// `--cpus` (nano CPUs), else `--cpu-quota` over `--cpu-period` (100 ms by default).
+fn cpu_limit(host: &bollard::models::HostConfig) -> Option<f64> {
+    if let Some(nano) = host.nano_cpus.filter(|n| *n > 0) {
+        return Some(nano as f64 / 1e9);
+    }
+    let quota = host.cpu_quota.filter(|q| *q > 0)?;
+    let period = host.cpu_period.filter(|p| *p > 0).unwrap_or(100_000);
+    Some(quota as f64 / period as f64)
 }
 
 /// Both of Docker's state enums (list and inspect) print the same words.

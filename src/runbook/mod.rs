@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use command::Command;
 pub use load::{EMBEDDED_DEFAULT, Source, discover, load, parse};
-pub use plan::{HostThresholds, Plan, PlannedCheck, PlannedItem};
+pub use plan::{ContainerThresholds, HostThresholds, Plan, PlannedCheck, PlannedItem};
 
 use model::Model;
 

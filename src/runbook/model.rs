@@ -51,6 +51,8 @@ pub struct Service {
     pub critical: bool,
     /// This service's own log patterns and thresholds, instead of `logs`'.
     pub logs: Option<Logs>,
+    /// This service's own resource limits, over `thresholds.containers`.
+    pub thresholds: Option<ContainerLimits>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,6 +68,18 @@ pub struct Thresholds {
     pub disk: Option<DiskLimits>,
     /// Percent of each disk path's inodes in use: graded only when given.
     pub inodes: Option<PercentLimits>,
+    /// Every container's resource use, against its own limits.
+    pub containers: Option<ContainerLimits>,
+}
+
+/// Memory in use as a percent of the container's limit (of the host's
+/// memory when it has none); CPU as a percent of its CPU limit (of one core
+/// when it has none).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerLimits {
+    pub memory: Option<PercentLimits>,
+    pub cpu: Option<PercentLimits>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::grade::Limits;
 
-use super::model::{Model, PercentLimits};
+use super::model::{ContainerLimits, Model, PercentLimits};
 use super::order;
 
 #[derive(Debug, Clone, Serialize)]
@@ -23,6 +23,11 @@ pub struct Plan {
     #[serde(skip)]
     pub depends_on: IndexMap<String, Vec<String>>,
     pub thresholds: HostThresholds,
+    /// Resource limits of every container (`thresholds.containers`).
+    pub containers: ContainerThresholds,
+    /// Services whose own `thresholds` differ, resolved over `containers`.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub service_thresholds: IndexMap<String, ContainerThresholds>,
     /// How long startup (and restart) waits for services to be ready.
     #[serde(serialize_with = "seconds")]
     pub startup_timeout: Duration,
@@ -98,6 +103,33 @@ impl Default for HostThresholds {
     }
 }
 
+/// Resource limits of a container, as percents (see `model::ContainerLimits`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ContainerThresholds {
+    /// Percent of its memory limit (of the host's memory without one).
+    pub memory: Limits,
+    /// Percent of its CPU limit (of one core without one).
+    pub cpu: Limits,
+}
+
+impl Default for ContainerThresholds {
+    /// Memory warns at 80% and is crit at 90% of the limit: past that the
+    /// kernel's OOM killer is near. CPU warns at 80% and is crit at 95%:
+    /// a container pinned at its limit is throttled.
+    fn default() -> Self {
+        ContainerThresholds {
+            memory: Limits {
+                warn: 80.0,
+                crit: 90.0,
+            },
+            cpu: Limits {
+                warn: 80.0,
+                crit: 95.0,
+            },
+        }
+    }
+}
+
 /// Startup waits this long when `startup.timeout` is not given.
 const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Docker's own default grace before it kills a stopping container.
@@ -152,6 +184,8 @@ impl Plan {
             shutdown,
             depends_on,
             thresholds: thresholds(model),
+            containers: container_thresholds(model),
+            service_thresholds: service_thresholds(model),
             startup_timeout: model
                 .startup
                 .as_ref()
@@ -190,6 +224,14 @@ impl Plan {
 }
 
 impl Plan {
+    /// The resource limits `service`'s containers are held to.
+    pub fn resource_limits(&self, service: &str) -> ContainerThresholds {
+        self.service_thresholds
+            .get(service)
+            .copied()
+            .unwrap_or(self.containers)
+    }
+
     /// Where a service comes in startup order; services the runbook does not
     /// list come after all that it does. Views list services in this order,
     /// as an operator reads the deployment.
@@ -310,6 +352,34 @@ fn thresholds(model: &Model) -> HostThresholds {
         }
     }
     resolved
+}
+
+/// `given` over `base`: what it leaves out stays as it was.
+fn over(base: ContainerThresholds, given: &ContainerLimits) -> ContainerThresholds {
+    ContainerThresholds {
+        memory: given.memory.as_ref().map_or(base.memory, percent_limits),
+        cpu: given.cpu.as_ref().map_or(base.cpu, percent_limits),
+    }
+}
+
+fn container_thresholds(model: &Model) -> ContainerThresholds {
+    let base = ContainerThresholds::default();
+    match &model.thresholds.containers {
+        Some(given) => over(base, given),
+        None => base,
+    }
+}
+
+fn service_thresholds(model: &Model) -> IndexMap<String, ContainerThresholds> {
+    let base = container_thresholds(model);
+    model
+        .services
+        .iter()
+        .filter_map(|(name, service)| {
+            let given = service.thresholds.as_ref()?;
+            Some((name.clone(), over(base, given)))
+        })
+        .collect()
 }
 
 fn checks(model: &Model) -> Vec<PlannedCheck> {

@@ -210,6 +210,29 @@ impl Validator<'_> {
                 );
             }
         }
+        let mut resources: Vec<(String, &super::model::ContainerLimits)> = Vec::new();
+        if let Some(containers) = &t.containers {
+            resources.push(("thresholds.containers".into(), containers));
+        }
+        for (name, service) in &self.model.services {
+            if let Some(own) = &service.thresholds {
+                resources.push((format!("services.{name}.thresholds"), own));
+            }
+        }
+        for (field, limits) in resources {
+            for (kind, pair) in [("memory", &limits.memory), ("cpu", &limits.cpu)] {
+                if let Some(pair) = pair
+                    && pair.warn.value.0 > pair.crit.value.0
+                {
+                    let (warn, crit) = (pair.warn.value.0, pair.crit.value.0);
+                    self.at(
+                        &pair.warn,
+                        format!("{field}.{kind}.warn"),
+                        format!("warn {warn}% is above crit {crit}%"),
+                    );
+                }
+            }
+        }
         for (name, load) in [
             ("load", &t.load),
             ("load5", &t.load5),
@@ -792,6 +815,23 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(e) => e.lines(),
         }
+    }
+
+    #[test]
+    fn container_thresholds_with_warn_above_crit_are_refused_with_their_place() {
+        let text = "version: 1\nthresholds:\n  containers:\n    cpu: { warn: 96%, crit: 95% }\n";
+        assert_eq!(
+            problems(text),
+            ["opsbook.yaml:4:18: thresholds.containers.cpu.warn: warn 96% is above crit 95%"]
+        );
+        let fine = "version: 1\nservices:\n  db:\n    thresholds: { cpu: { warn: 50%, crit: 60% } }\nthresholds:\n  containers: { memory: { warn: 70%, crit: 75% } }\n";
+        assert!(problems(fine).is_empty());
+        let plan = crate::runbook::parse(fine.as_bytes(), None, "opsbook.yaml").map(|r| r.plan);
+        let plan = plan.unwrap_or_else(|e| panic!("{:?}", e.lines()));
+        let db = plan.resource_limits("db");
+        assert_eq!((db.cpu.warn, db.memory.warn), (50.0, 70.0));
+        let other = plan.resource_limits("web");
+        assert_eq!((other.cpu.warn, other.cpu.crit), (80.0, 95.0));
     }
 
     #[test]

@@ -84,6 +84,36 @@ impl Filters {
         )
     }
 
+    /// The `status` table's CPU %, MEM, MEM % and PIDS cells of a running
+    /// container, and (as their widths follow the figures) the spacing of
+    /// those four columns on every line.
+    fn resource_columns(self) -> Filters {
+        const SIZE: &str = r"[\d.]+(?:[KMGTPE]|B)";
+        self.regex(
+            r"(?m)(UPTIME +)CPU % +MEM +MEM % +PIDS +(IMAGE)$",
+            "${1}CPU %  MEM  MEM %  PIDS  ${2}",
+        )
+        .regex(
+            &format!(r"(?m)(\[UP\] +)\d+\.\d% +{SIZE}(?: / {SIZE})? +\d+\.\d% +\d+ +(\S+)$"),
+            "${1}[CPU]  [MEM]  [MEM%]  [PIDS]  ${2}",
+        )
+        .regex(
+            r"(?m)(\s-\s+)-\s+-\s+-\s+-\s+(\S+)$",
+            "${1}-  -  -  -  ${2}",
+        )
+    }
+
+    /// The figures of a `resources` result of a container without limits.
+    fn resource_results(self) -> Filters {
+        const SIZE: &str = r"[\d.]+(?:[KMGTPE]|B)";
+        self.regex(
+            &format!(
+                r"(?m)(\bresources +\S+ +)memory {SIZE} of {SIZE} host \(\d+\.\d%\); cpu \d+\.\d% of one core \(no CPU limit\); \d+ pids?$"
+            ),
+            "${1}memory [MEM] of [SIZE] host ([N]%); cpu [CPU]% of one core (no CPU limit); [PIDS]",
+        )
+    }
+
     fn apply(&self, text: &str) -> String {
         let mut text = text.to_string();
         for (regex, placeholder) in &self.rules {
@@ -282,17 +312,18 @@ fn status_table() {
             r"(running +(?:healthy|none) +\d+ +)(?:\d+m(?: \d+s)?|\d+s)",
             "${1}[UP]",
         )
+        .resource_columns()
         .host();
     assert_run(
         &ws.opsbook(&["status"]),
         &filters,
         1,
         r#"
-SERVICE  CONTAINER                                   STATUS  STATE    HEALTH   RESTARTS  UPTIME  IMAGE
-db       [PROJECT]-db-1                              ok      running  healthy  0         [UP]    opsbook-fixture:1
-worker   [PROJECT]-worker-1                          warn    exited   none     0         -       opsbook-fixture:1
-web      [PROJECT]-web-1                             ok      running  none     0         [UP]    opsbook-fixture:1
-api      -                                           warn    missing  -        -         -       -
+SERVICE  CONTAINER                                   STATUS  STATE    HEALTH   RESTARTS  UPTIME  CPU %  MEM  MEM %  PIDS  IMAGE
+db       [PROJECT]-db-1                              ok      running  healthy  0         [UP]    [CPU]  [MEM]  [MEM%]  [PIDS]  opsbook-fixture:1
+worker   [PROJECT]-worker-1                          warn    exited   none     0         -       -  -  -  -  opsbook-fixture:1
+web      [PROJECT]-web-1                             ok      running  none     0         [UP]    [CPU]  [MEM]  [MEM%]  [PIDS]  opsbook-fixture:1
+api      -                                           warn    missing  -        -         -       -  -  -  -  -
 host: [HOST] · memory [N]% of [SIZE] · swap [N]% · load [LOAD]/core ([N] cores) · disk / [N]%
 warn    containers/worker: exited with code 3
 warn    containers/api: no container for this service
@@ -321,6 +352,7 @@ fn daily_check_table() {
     let filters = Filters::new(&ws)
         .literal(&project.name, "[PROJECT]")
         .regex(r"(?m)\b200 in \d+ ms$", "200 in [MS] ms")
+        .resource_results()
         .host();
     let run = ws.opsbook(&["daily-check", "--state-dir", "state"]);
     assert_run(
@@ -337,10 +369,12 @@ ok      containers  db       running, healthy
 warn    containers  worker   exited with code 3
 ok      containers  web      running
 warn    containers  api      no container for this service
+ok      resources   db       memory [MEM] of [SIZE] host ([N]%); cpu [CPU]% of one core (no CPU limit); [PIDS]
+ok      resources   web      memory [MEM] of [SIZE] host ([N]%); cpu [CPU]% of one core (no CPU limit); [PIDS]
 crit    checks      db-file  `cat /nope` exited 1: "cat: can't open '/nope': No such file or directory" (hint: the db writes it when it starts)
 ok      checks      health   200 in [MS] ms
 crit    checks      gone     status 404, expected 200: "not here"
-crit: 2 crit, 2 warn, 7 ok in [MS] ms
+crit: 2 crit, 2 warn, 9 ok in [MS] ms
 "#,
         "",
     );
@@ -495,7 +529,7 @@ fn a_runbook_with_an_unknown_key_or_bad_yaml_runs_nothing() {
         &ws,
         &filters,
         &["daily-check", "--state-dir", "state"],
-        "error: opsbook.yaml:4:25: services.db.dependson: unknown field `dependson`, expected one of depends_on, critical, logs\n",
+        "error: opsbook.yaml:4:25: services.db.dependson: unknown field `dependson`, expected one of depends_on, critical, logs, thresholds\n",
     );
     assert!(!ws.path().join("state").exists(), "no run was recorded");
     ws.write(

@@ -18,6 +18,7 @@ mod incident;
 mod lifecycle;
 mod procedures;
 mod readme;
+mod resources;
 mod restore;
 mod runbooks;
 mod secrets;

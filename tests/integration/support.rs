@@ -259,6 +259,8 @@ impl Project {
             mounts: Vec::new(),
             env: Vec::new(),
             restart_on_failure: false,
+            memory_limit: None,
+            cpus: None,
         }
     }
 
@@ -465,6 +467,8 @@ pub struct ServiceSpec<'a> {
     mounts: Vec<String>,
     env: Vec<String>,
     restart_on_failure: bool,
+    memory_limit: Option<i64>,
+    cpus: Option<f64>,
 }
 
 impl ServiceSpec<'_> {
@@ -495,6 +499,18 @@ impl ServiceSpec<'_> {
     /// Docker restarts it when it exits non-zero (and counts the restarts).
     pub fn restart_on_failure(mut self) -> Self {
         self.restart_on_failure = true;
+        self
+    }
+
+    /// Limits its memory to `mib` MiB (`docker run -m`), swap included.
+    pub fn memory_limit(mut self, mib: i64) -> Self {
+        self.memory_limit = Some(mib * 1024 * 1024);
+        self
+    }
+
+    /// Limits it to `cpus` cores (`docker run --cpus`).
+    pub fn cpus(mut self, cpus: f64) -> Self {
+        self.cpus = Some(cpus);
         self
     }
 
@@ -550,6 +566,10 @@ impl ServiceSpec<'_> {
             host_config: Some(HostConfig {
                 port_bindings: Some(port_bindings),
                 binds: Some(self.mounts.clone()),
+                memory: self.memory_limit,
+                // No swap beyond the limit: what it holds stays counted as memory.
+                memory_swap: self.memory_limit,
+                nano_cpus: self.cpus.map(|c| (c * 1e9) as i64),
                 restart_policy: self.restart_on_failure.then_some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::ON_FAILURE),
                     maximum_retry_count: None,

@@ -198,7 +198,7 @@ fn unknown_keys_are_errors_with_their_location() {
     );
     assert_eq!(
         problems(&yaml),
-        "error: opsbook.yaml:6:28: services.db.replicas: unknown field `replicas`, expected one of depends_on, critical, logs\n"
+        "error: opsbook.yaml:6:28: services.db.replicas: unknown field `replicas`, expected one of depends_on, critical, logs, thresholds\n"
     );
     let yaml = format!("{REFERENCE}colour: blue\n");
     assert!(problems(&yaml).contains(":70:1: colour: unknown field `colour`"));

@@ -1,0 +1,212 @@
+//! A running container's resource use, as `docker stats --no-stream` shows
+//! it, without its two-second sampling: from the cgroup files when the
+//! engine is on this host (`cgroup`), else from the engine's one-shot stats
+//! (API 1.41), which 20.10 answers at its collector's next one-second tick.
+//!
+//! Either way CPU is the cumulative usage read twice, `gap` apart, for every
+//! container at once: the rate over that gap is what the container does now
+//! (a lifetime average since start would hide a process that began spinning
+//! an hour ago in a month-old container).
+
+use std::time::Duration;
+
+use bollard::models::ContainerStatsResponse;
+use bollard::query_parameters::StatsOptionsBuilder;
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use serde::Serialize;
+
+use super::Deployment;
+use super::cgroup::Cgroup;
+
+/// One container's figures: CPU over the sampling gap, the rest as of the
+/// second sample (I/O counters since the container started).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Usage {
+    /// Percent of one core (200 is two cores busy); none when only one
+    /// sample came back.
+    pub cpu_percent: Option<f64>,
+    /// Bytes in use, page cache that can be dropped left out (as `docker stats`).
+    pub memory_used: u64,
+    /// The container's memory limit, or the host's memory when it has none.
+    pub memory_limit: u64,
+    pub net_rx: u64,
+    pub net_tx: u64,
+    pub block_read: u64,
+    pub block_write: u64,
+    pub pids: u64,
+}
+
+impl Deployment {
+    /// The usage of each running container of `targets` (id and init pid),
+    /// in order, all sampled concurrently; none for one that could not be
+    /// sampled (stopped or removed meanwhile).
+    pub async fn usage(
+        &self,
+        targets: &[(&str, Option<u32>)],
+        gap: Duration,
+    ) -> Vec<Option<Usage>> {
+        let local = self.endpoint.starts_with("unix://");
+        let sampled = join_all(targets.iter().map(|(id, pid)| async move {
+            let cgroup = pid
+                .filter(|_| local)
+                .and_then(|pid| Some((pid, Cgroup::find(pid, id)?)));
+            match cgroup {
+                Some((pid, cgroup)) => local_usage(&cgroup, pid, gap).await,
+                None => {
+                    let first = self.sample(id).await;
+                    tokio::time::sleep(gap).await;
+                    let second = self.sample(id).await?;
+                    Some(usage_from(first.as_ref(), &second))
+                }
+            }
+        }));
+        let host_memory = async {
+            let info = self.docker.info().await.ok()?;
+            u64::try_from(info.mem_total?).ok()
+        };
+        let (sampled, host_memory) = tokio::join!(sampled, host_memory);
+        sampled
+            .into_iter()
+            .map(|usage| {
+                let mut usage = usage?;
+                // Unlimited in the cgroup: held to the host's memory, as `docker stats`.
+                if usage.memory_limit == 0 {
+                    usage.memory_limit = host_memory.unwrap_or(0);
+                }
+                Some(usage)
+            })
+            .collect()
+    }
+
+    async fn sample(&self, id: &str) -> Option<ContainerStatsResponse> {
+        let options = StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        match self.docker.stats(id, Some(options)).next().await? {
+            Ok(sample) => Some(sample),
+            Err(e) => {
+                tracing::debug!(container = id, "no stats: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Two readings of the cgroup files, `gap` apart (the files are kernel
+/// counters: reading them does not wait on a disk).
+async fn local_usage(cgroup: &Cgroup, pid: u32, gap: Duration) -> Option<Usage> {
+    let (first, at) = (cgroup.read(pid)?, std::time::Instant::now());
+    tokio::time::sleep(gap).await;
+    let (second, until) = (cgroup.read(pid)?, std::time::Instant::now());
+    let wall = until.duration_since(at).as_nanos();
+    let used = second.cpu_ns.saturating_sub(first.cpu_ns);
+    Some(Usage {
+        cpu_percent: (wall > 0).then(|| used as f64 * 100.0 / wall as f64),
+        memory_used: second.memory_used,
+        memory_limit: second.memory_limit.unwrap_or(0),
+        net_rx: second.net_rx,
+        net_tx: second.net_tx,
+        block_read: second.block_read,
+        block_write: second.block_write,
+        pids: second.pids,
+    })
+}
+
+/// The figures of `second`, CPU as the rate between the two samples.
+fn usage_from(first: Option<&ContainerStatsResponse>, second: &ContainerStatsResponse) -> Usage {
+    let memory = second.memory_stats.as_ref();
+    let usage = memory.and_then(|m| m.usage).unwrap_or(0);
+    // What `docker stats` subtracts: inactive file pages (cgroup v2's
+    // `inactive_file`, v1's `total_inactive_file`), which the kernel drops
+    // before it would kill anything. Shared memory and anonymous pages stay.
+    let inactive = memory
+        .and_then(|m| m.stats.as_ref())
+        .and_then(|s| {
+            s.get("total_inactive_file")
+                .or_else(|| s.get("inactive_file"))
+        })
+        .copied()
+        .unwrap_or(0);
+    let (mut block_read, mut block_write) = (0, 0);
+    for entry in second
+        .blkio_stats
+        .as_ref()
+        .and_then(|b| b.io_service_bytes_recursive.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let value = entry.value.unwrap_or(0);
+        match entry.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("read") => block_read += value,
+            Some("write") => block_write += value,
+            _ => {}
+        }
+    }
+    let networks = second.networks.iter().flat_map(|n| n.values());
+    let (net_rx, net_tx) = networks.fold((0, 0), |(rx, tx), n| {
+        (rx + n.rx_bytes.unwrap_or(0), tx + n.tx_bytes.unwrap_or(0))
+    });
+    Usage {
+        cpu_percent: first.and_then(|first| cpu_percent(first, second)),
+        memory_used: usage.saturating_sub(if inactive < usage { inactive } else { 0 }),
+        memory_limit: memory.and_then(|m| m.limit).unwrap_or(0),
+        net_rx,
+        net_tx,
+        block_read,
+        block_write,
+        pids: second
+            .pids_stats
+            .as_ref()
+            .and_then(|p| p.current)
+            .unwrap_or(0),
+    }
+}
+
+/// CPU nanoseconds used between the samples over wall nanoseconds between
+/// them, by the engine's own read times (request latency does not count).
+fn cpu_percent(first: &ContainerStatsResponse, second: &ContainerStatsResponse) -> Option<f64> {
+    let total = |s: &ContainerStatsResponse| {
+        s.cpu_stats
+            .as_ref()
+            .and_then(|c| c.cpu_usage.as_ref())
+            .and_then(|u| u.total_usage)
+    };
+    let read =
+        |s: &ContainerStatsResponse| -> Option<jiff::Timestamp> { s.read.as_deref()?.parse().ok() };
+    let used = total(second)?.checked_sub(total(first)?)?;
+    let wall = read(second)?.duration_since(read(first)?).as_nanos();
+    (wall > 0).then(|| used as f64 * 100.0 / wall as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(json: &str) -> ContainerStatsResponse {
+        serde_json::from_str(json).unwrap_or_default()
+    }
+
+    #[test]
+    fn cpu_is_the_rate_between_samples_and_memory_leaves_out_inactive_files() {
+        let first = sample(
+            r#"{"read":"2026-12-01T10:00:00Z","cpu_stats":{"cpu_usage":{"total_usage":1000000000}}}"#,
+        );
+        let second = sample(
+            r#"{"read":"2026-12-01T10:00:00.5Z","cpu_stats":{"cpu_usage":{"total_usage":1250000000}},
+               "memory_stats":{"usage":1000,"limit":4000,"stats":{"total_inactive_file":200}},
+               "pids_stats":{"current":3},
+               "networks":{"eth0":{"rx_bytes":5,"tx_bytes":7},"eth1":{"rx_bytes":1,"tx_bytes":1}},
+               "blkio_stats":{"io_service_bytes_recursive":[{"op":"Read","value":10},{"op":"Write","value":20},{"op":"read","value":1}]}}"#,
+        );
+        let usage = usage_from(Some(&first), &second);
+        assert_eq!(usage.cpu_percent, Some(50.0));
+        assert_eq!(usage.memory_used, 800);
+        assert_eq!(usage.memory_limit, 4000);
+        assert_eq!((usage.net_rx, usage.net_tx), (6, 8));
+        assert_eq!((usage.block_read, usage.block_write), (11, 20));
+        assert_eq!(usage.pids, 3);
+        assert_eq!(usage_from(None, &second).cpu_percent, None);
+    }
+}
