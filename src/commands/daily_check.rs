@@ -345,28 +345,7 @@ async fn docker_part(
         )
     );
     results.extend(graded);
-    let measured = match sampled {
-        Some(sampled) => {
-            let measured = measure(runbook, &containers, &sampled);
-            results.extend(
-                measured
-                    .iter()
-                    .map(|r| r.grade(runbook.plan.resource_limits(&service_of(r, &containers)))),
-            );
-            measured
-        }
-        None => {
-            results.push(CheckResult::new(
-                "resources",
-                "containers",
-                Status::Unknown,
-                format!(
-                    "resource use was not sampled within the run's {seconds}s deadline (--timeout)"
-                ),
-            ));
-            Vec::new()
-        }
-    };
+    let measured = grade_resources(runbook, &containers, sampled, seconds, &mut results);
     // Exec checks come back first (runbook order); logs go before them.
     let mut batches = batches;
     if logs && let Some(logs) = batches.pop() {
@@ -435,6 +414,35 @@ fn result_name(container: &Container, all_projects: bool) -> String {
     } else {
         container.service.clone()
     }
+}
+
+/// Each container's resource use graded against its limits; the figures,
+/// for the history. Not sampled before the deadline: one unknown result.
+fn grade_resources(
+    runbook: &Runbook,
+    containers: &[Container],
+    sampled: Option<Vec<(String, Option<crate::docker::Usage>)>>,
+    seconds: u64,
+    results: &mut Vec<CheckResult>,
+) -> Vec<Resources> {
+    let Some(sampled) = sampled else {
+        results.push(CheckResult::new(
+            "resources",
+            "containers",
+            Status::Unknown,
+            format!(
+                "resource use was not sampled within the run's {seconds}s deadline (--timeout)"
+            ),
+        ));
+        return Vec::new();
+    };
+    let measured = measure(runbook, containers, &sampled);
+    results.extend(
+        measured
+            .iter()
+            .map(|r| r.grade(runbook.plan.resource_limits(&service_of(r, containers)))),
+    );
+    measured
 }
 
 /// Connects to Docker and lists the containers, in startup order.
