@@ -110,6 +110,24 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
         }
     }
 
+    show_table(runbook, &deployment, rows, report);
+    report.extra.insert("containers".into(), json!(containers));
+    report.extra.insert("resources".into(), json!(measured));
+    if let Some(host) = host {
+        report.blocks.push(Block::Line(host.summary()));
+        report.results.extend(host.grade(&runbook.plan.thresholds));
+        report.extra.insert("host".into(), json!(host));
+    }
+    Ok(())
+}
+
+/// The containers' table, or a line saying there are none.
+fn show_table(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    rows: Vec<Vec<String>>,
+    report: &mut Report,
+) {
     if rows.is_empty() {
         report.blocks.push(Block::Line(match &runbook.plan.project {
             Some(project) => format!(
@@ -137,14 +155,6 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
             rows,
         });
     }
-    report.extra.insert("containers".into(), json!(containers));
-    report.extra.insert("resources".into(), json!(measured));
-    if let Some(host) = host {
-        report.blocks.push(Block::Line(host.summary()));
-        report.results.extend(host.grade(&runbook.plan.thresholds));
-        report.extra.insert("host".into(), json!(host));
-    }
-    Ok(())
 }
 
 /// The service name, or `project/service` when looking at every project.
