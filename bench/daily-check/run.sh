@@ -22,4 +22,5 @@ hyperfine --warmup 1 --runs "${RUNS:-10}" -i --export-markdown "$here/results.md
   -n by-hand "bash $here/by-hand.sh" \
   -n opsbook "${check[*]} --quiet"
 echo >&2
-/usr/bin/time -v "${check[@]}" --quiet 2>&1 >/dev/null | grep -E "Maximum resident set size|Elapsed" >&2
+# `|| true`: daily-check exits 1 on a warning, which is not the bench failing.
+/usr/bin/time -v "${check[@]}" --quiet 2>&1 >/dev/null | grep -E "Maximum resident set size|Elapsed" >&2 || true
