@@ -112,7 +112,7 @@ impl<'a> Probe<'a> {
             return self.file(dir, name, file, hint).await;
         }
         if let Some(tcp) = &check.tcp {
-            return self.tcp(name, tcp, hint).await;
+            return self.tcp(dir, name, tcp, hint).await;
         }
         match (&check.exec, docker) {
             (Some(exec), Some((deployment, containers))) => {

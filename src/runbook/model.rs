@@ -191,6 +191,13 @@ pub struct TcpCheck {
     pub host: String,
     pub port: Spanned<u32>,
     pub timeout: Option<Duration>,
+    /// Speak TLS after connecting, and judge the certificate's lifetime.
+    #[serde(default)]
+    pub tls: bool,
+    /// The name the certificate must carry (default: `host`).
+    pub server_name: Option<String>,
+    /// A PEM file of CA certificates to trust besides the system's.
+    pub ca: Option<String>,
 }
 
 /// Where a check's number comes from and the thresholds it is graded by.

@@ -296,6 +296,12 @@ impl Validator<'_> {
                 if tcp.host.trim().is_empty() {
                     self.at_key(&format!("{field}.tcp.host"), "`host` is empty");
                 }
+                if !tcp.tls && (tcp.ca.is_some() || tcp.server_name.is_some()) {
+                    self.at_key(
+                        &format!("{field}.tcp"),
+                        "`ca` and `server_name` go with `tls: true`",
+                    );
+                }
                 if !(1..=65535).contains(&tcp.port.value) {
                     self.at(
                         &tcp.port,

@@ -466,3 +466,27 @@ fn five_and_fifteen_minute_load_and_inodes_are_graded_when_asked() {
         "{report:#}"
     );
 }
+
+#[test]
+fn tls_tcp_checks_verify_the_certificate_and_warn_before_it_expires() {
+    let ws = Workspace::new();
+    let server = crate::daily_check::TlsServer::start(&ws, 7);
+    let port = server.port;
+    let report = checks(
+        &ws,
+        None,
+        &format!(
+            "  mqtts:\n    tcp: {{ host: 127.0.0.1, port: {port}, tls: true, ca: ca.pem, timeout: 5s }}\n\
+             \x20 untrusted:\n    tcp: {{ host: 127.0.0.1, port: {port}, tls: true, timeout: 5s }}\n"
+        ),
+    );
+    let (status, message) = graded(&report, "mqtts");
+    assert_eq!(status, "warn", "{message}");
+    assert!(
+        message.ends_with("the certificate expires in 7 days"),
+        "{message}"
+    );
+    let (status, message) = graded(&report, "untrusted");
+    assert_eq!(status, "crit", "{message}");
+    assert!(message.contains("TLS handshake failed"), "{message}");
+}

@@ -759,13 +759,13 @@ fn bad_runs_are_notified_and_a_dead_webhook_changes_nothing() {
 }
 
 /// `openssl s_server` with a certificate valid for `days`, trusted through the check's `ca`.
-struct TlsServer {
+pub(crate) struct TlsServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl TlsServer {
-    fn start(ws: &Workspace, days: u32) -> TlsServer {
+    pub(crate) fn start(ws: &Workspace, days: u32) -> TlsServer {
         // A CA (what the check trusts) and a server certificate it signed.
         ws.write(
             "leaf.ext",
