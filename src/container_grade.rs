@@ -36,6 +36,20 @@ pub fn grade(container: &Container, critical: bool) -> (Status, String) {
     }
 }
 
+/// The service name, or `project/service` when looking at every project.
+pub fn result_name(container: &Container, all_projects: bool) -> String {
+    let service = if container.service.is_empty() {
+        container.name.as_str()
+    } else {
+        container.service.as_str()
+    };
+    if all_projects {
+        format!("{}/{service}", container.project)
+    } else {
+        service.to_string()
+    }
+}
+
 /// The grade of a service the runbook lists that has no container at all.
 pub fn missing(critical: bool) -> (Status, String) {
     let status = if critical { Status::Crit } else { Status::Warn };

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::docker::{Container, Usage};
+use crate::container_grade::result_name;
+use crate::docker::{Container, Deployment, Usage};
 use crate::grade::{CheckResult, Limits, Status, percent_of};
 use crate::human;
-use crate::runbook::ContainerThresholds;
+use crate::runbook::{ContainerThresholds, Runbook};
 
 /// How far apart the two CPU samples are: long enough for a steady rate,
 /// short beside a run (and taken while the rest of the run goes on).
@@ -132,6 +133,85 @@ fn round1(value: f64) -> f64 {
 
 fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
+}
+
+/// Samples every running container's use: (container id, usage or none).
+pub async fn sample(
+    deployment: &Deployment,
+    containers: &[Container],
+) -> Vec<(String, Option<crate::docker::Usage>)> {
+    let running: Vec<(&str, Option<u32>)> = containers
+        .iter()
+        .filter(|c| c.state == crate::docker::State::Running)
+        .map(|c| (c.id.as_str(), c.pid))
+        .collect();
+    let usage = deployment.usage(&running, CPU_SAMPLE_GAP).await;
+    running
+        .into_iter()
+        .map(|(id, _)| id.to_string())
+        .zip(usage)
+        .collect()
+}
+
+/// The sampled containers' figures, named as their container results are.
+fn measure(
+    runbook: &Runbook,
+    containers: &[Container],
+    sampled: &[(String, Option<crate::docker::Usage>)],
+) -> Vec<Resources> {
+    let all_projects = runbook.plan.project.is_none();
+    containers
+        .iter()
+        .filter_map(|container| {
+            let usage = sampled
+                .iter()
+                .find(|(id, _)| *id == container.id)
+                .and_then(|(_, usage)| *usage)?;
+            Some(Resources::new(
+                result_name(container, all_projects),
+                container,
+                usage,
+            ))
+        })
+        .collect()
+}
+
+/// The service of the container a figure is of.
+fn service_of(resources: &Resources, containers: &[Container]) -> String {
+    containers
+        .iter()
+        .find(|c| c.name == resources.container)
+        .map(|c| c.service.clone())
+        .unwrap_or_default()
+}
+
+/// Each container's resource use graded against its limits; the figures,
+/// for the history. Not sampled before the deadline: one unknown result.
+pub fn grade_all(
+    runbook: &Runbook,
+    containers: &[Container],
+    sampled: Option<Vec<(String, Option<crate::docker::Usage>)>>,
+    seconds: u64,
+    results: &mut Vec<CheckResult>,
+) -> Vec<Resources> {
+    let Some(sampled) = sampled else {
+        results.push(CheckResult::new(
+            "resources",
+            "containers",
+            Status::Unknown,
+            format!(
+                "resource use was not sampled within the run's {seconds}s deadline (--timeout)"
+            ),
+        ));
+        return Vec::new();
+    };
+    let measured = measure(runbook, containers, &sampled);
+    results.extend(
+        measured
+            .iter()
+            .map(|r| r.grade(runbook.plan.resource_limits(&service_of(r, containers)))),
+    );
+    measured
 }
 
 #[cfg(test)]

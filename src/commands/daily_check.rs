@@ -329,7 +329,7 @@ async fn docker_part(
     let sampled = async {
         let (graded, containers) = inspected.await;
         let sampled = if options.wants(Part::Containers) {
-            timeout_at(deadline, sample(deployment, &containers))
+            timeout_at(deadline, resources::sample(deployment, &containers))
                 .await
                 .ok()
         } else {
@@ -345,7 +345,7 @@ async fn docker_part(
         )
     );
     results.extend(graded);
-    let measured = grade_resources(runbook, &containers, sampled, seconds, &mut results);
+    let measured = resources::grade_all(runbook, &containers, sampled, seconds, &mut results);
     // Exec checks come back first (runbook order); logs go before them.
     let mut batches = batches;
     if logs && let Some(logs) = batches.pop() {
@@ -355,94 +355,6 @@ async fn docker_part(
         results.extend(batch);
     }
     (results, containers, measured)
-}
-
-/// The resource use of the running containers: their ids and usage.
-async fn sample(
-    deployment: &Deployment,
-    containers: &[Container],
-) -> Vec<(String, Option<crate::docker::Usage>)> {
-    let running: Vec<(&str, Option<u32>)> = containers
-        .iter()
-        .filter(|c| c.state == crate::docker::State::Running)
-        .map(|c| (c.id.as_str(), c.pid))
-        .collect();
-    let usage = deployment.usage(&running, resources::CPU_SAMPLE_GAP).await;
-    running
-        .into_iter()
-        .map(|(id, _)| id.to_string())
-        .zip(usage)
-        .collect()
-}
-
-/// The sampled containers' figures, named as their container results are.
-fn measure(
-    runbook: &Runbook,
-    containers: &[Container],
-    sampled: &[(String, Option<crate::docker::Usage>)],
-) -> Vec<Resources> {
-    let all_projects = runbook.plan.project.is_none();
-    containers
-        .iter()
-        .filter_map(|container| {
-            let usage = sampled
-                .iter()
-                .find(|(id, _)| *id == container.id)
-                .and_then(|(_, usage)| *usage)?;
-            Some(Resources::new(
-                result_name(container, all_projects),
-                container,
-                usage,
-            ))
-        })
-        .collect()
-}
-
-/// The service of the container a figure is of.
-fn service_of(resources: &Resources, containers: &[Container]) -> String {
-    containers
-        .iter()
-        .find(|c| c.name == resources.container)
-        .map(|c| c.service.clone())
-        .unwrap_or_default()
-}
-
-/// The service, or `project/service` when looking at every project.
-fn result_name(container: &Container, all_projects: bool) -> String {
-    if all_projects {
-        format!("{}/{}", container.project, container.service)
-    } else {
-        container.service.clone()
-    }
-}
-
-/// Each container's resource use graded against its limits; the figures,
-/// for the history. Not sampled before the deadline: one unknown result.
-fn grade_resources(
-    runbook: &Runbook,
-    containers: &[Container],
-    sampled: Option<Vec<(String, Option<crate::docker::Usage>)>>,
-    seconds: u64,
-    results: &mut Vec<CheckResult>,
-) -> Vec<Resources> {
-    let Some(sampled) = sampled else {
-        results.push(CheckResult::new(
-            "resources",
-            "containers",
-            Status::Unknown,
-            format!(
-                "resource use was not sampled within the run's {seconds}s deadline (--timeout)"
-            ),
-        ));
-        return Vec::new();
-    };
-    let measured = measure(runbook, containers, &sampled);
-    results.extend(
-        measured
-            .iter()
-            .map(|r| r.grade(runbook.plan.resource_limits(&service_of(r, containers)))),
-    );
-    measured
 }
 
 /// Connects to Docker and lists the containers, in startup order.
@@ -521,7 +433,7 @@ fn grade_containers(
                 container.restart_count - before
             ));
         }
-        let name = result_name(container, all_projects);
+        let name = container_grade::result_name(container, all_projects);
         results.push(
             CheckResult::new("containers", name, status, message)
                 .with_value(container.restart_count as f64, "count"),

@@ -28,16 +28,10 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     let host = tokio::task::spawn_blocking(move || HostSnapshot::read(&disk_paths));
     let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
     let mut containers = deployment.containers().await?;
-    let running: Vec<(&str, Option<u32>)> = containers
-        .iter()
-        .filter(|c| c.state == crate::docker::State::Running)
-        .map(|c| (c.id.as_str(), c.pid))
-        .collect();
-    let sampled = deployment.usage(&running, resources::CPU_SAMPLE_GAP).await;
-    let usage: Vec<(String, Usage)> = running
+    let usage: Vec<(String, Usage)> = resources::sample(&deployment, &containers)
+        .await
         .into_iter()
-        .zip(sampled)
-        .filter_map(|((id, _), usage)| Some((id.to_string(), usage?)))
+        .filter_map(|(id, usage)| Some((id, usage?)))
         .collect();
     let host = host.await.ok();
     // In startup order, as an operator reads the deployment; unlisted services last.
@@ -58,7 +52,7 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
         seen.insert(container.service.as_str());
         let (status, message) =
             container_grade::grade(container, runbook.is_critical(&container.service));
-        let name = result_name(container, all_projects);
+        let name = container_grade::result_name(container, all_projects);
         let figures = usage
             .iter()
             .find(|(id, _)| *id == container.id)
@@ -154,20 +148,6 @@ fn show_table(
             ],
             rows,
         });
-    }
-}
-
-/// The service name, or `project/service` when looking at every project.
-fn result_name(container: &Container, all_projects: bool) -> String {
-    let service = if container.service.is_empty() {
-        container.name.as_str()
-    } else {
-        container.service.as_str()
-    };
-    if all_projects {
-        format!("{}/{service}", container.project)
-    } else {
-        service.to_string()
     }
 }
 

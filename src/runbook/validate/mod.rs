@@ -3,12 +3,16 @@
 //! steps without an action. Every problem is collected (not just the first),
 //! each with its file, line, column and field; a clean runbook yields its `Plan`.
 
+mod checks;
+mod logs;
+mod steps;
+
 use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
 use crate::error::Problem;
 
-use super::model::{Model, Rotate, Step};
+use super::model::Model;
 use super::order;
 use super::plan::Plan;
 
@@ -266,149 +270,6 @@ impl Validator<'_> {
         }
     }
 
-    fn checks(&mut self) {
-        for (name, check) in &self.model.checks {
-            let field = format!("checks.{name}");
-            match check.kinds().as_slice() {
-                [] => self.at_key(
-                    &field,
-                    "a check needs one of `http`, `exec`, `command`, `file` or `tcp`",
-                ),
-                [_] => {}
-                kinds => self.at_key(
-                    &field,
-                    format!(
-                        "a check has one kind, this one has {}: split it",
-                        kinds.join(", ")
-                    ),
-                ),
-            }
-            if let Some(http) = &check.http {
-                self.url(&http.url, &format!("{field}.http.url"));
-            }
-            if let Some(exec) = &check.exec {
-                self.service_ref(&exec.service, &format!("{field}.exec.service"));
-            }
-            if let Some(file) = &check.file {
-                self.file_check(file, &field);
-            }
-            if let Some(tcp) = &check.tcp {
-                if tcp.host.trim().is_empty() {
-                    self.at_key(&format!("{field}.tcp.host"), "`host` is empty");
-                }
-                if !tcp.tls && (tcp.ca.is_some() || tcp.server_name.is_some()) {
-                    self.at_key(
-                        &format!("{field}.tcp"),
-                        "`ca` and `server_name` go with `tls: true`",
-                    );
-                }
-                if !(1..=65535).contains(&tcp.port.value) {
-                    self.at(
-                        &tcp.port,
-                        format!("{field}.tcp.port"),
-                        format!("port {} is not between 1 and 65535", tcp.port.value),
-                    );
-                }
-            }
-            if let Some(value) = &check.value {
-                self.value(check, value, &field);
-            }
-        }
-    }
-
-    fn file_check(&mut self, file: &super::model::FileCheck, field: &str) {
-        if file.path.trim().is_empty() {
-            self.at_key(&format!("{field}.file.path"), "`path` is empty");
-        }
-        if let Some(mode) = &file.mode
-            && u32::from_str_radix(mode.value.trim_start_matches("0o"), 8)
-                .map_or(true, |m| m > 0o7777)
-        {
-            self.at(
-                mode,
-                format!("{field}.file.mode"),
-                format!("`{}` is not a mode in octal, like \"0600\"", mode.value),
-            );
-        }
-        if let (Some(min), Some(max)) = (file.min_size, file.max_size)
-            && min > max
-        {
-            self.at_key(
-                &format!("{field}.file.min_size"),
-                format!("min_size {min} is above max_size {max}"),
-            );
-        }
-        self.regexes(&file.contains, &format!("{field}.file.contains"));
-        self.regexes(&file.not_contains, &format!("{field}.file.not_contains"));
-    }
-
-    /// One source of the number, thresholds of one kind, warn before crit.
-    fn value(&mut self, check: &super::model::Check, value: &super::model::ValueSpec, field: &str) {
-        let field = format!("{field}.value");
-        if check.file.is_some() || check.tcp.is_some() {
-            self.at_key(&field, "only http, exec and command checks read a value");
-        }
-        let sources = [
-            value.regex.is_some(),
-            value.json.is_some(),
-            value.response_time,
-        ];
-        if sources.iter().filter(|s| **s).count() > 1 {
-            self.at_key(
-                &field,
-                "a value comes from one of `regex`, `json` or `response_time`",
-            );
-        }
-        if value.response_time && check.http.is_none() {
-            self.at_key(&field, "`response_time` is for http checks");
-        }
-        if let Some(regex) = &value.regex {
-            self.regexes(std::slice::from_ref(regex), &format!("{field}.regex"));
-        }
-        if value.above.is_none() && value.below.is_none() {
-            self.at_key(&field, "a value needs `above` or `below` thresholds");
-        }
-        let mut kinds = Vec::new();
-        for (word, bounds, upward) in [
-            ("above", &value.above, true),
-            ("below", &value.below, false),
-        ] {
-            let Some(bounds) = bounds else { continue };
-            if bounds.warn.is_none() && bounds.crit.is_none() {
-                self.at_key(&format!("{field}.{word}"), "give `warn`, `crit` or both");
-            }
-            for q in [&bounds.warn, &bounds.crit].into_iter().flatten() {
-                kinds.push((q.value.kind(), q));
-            }
-            if let (Some(warn), Some(crit)) = (&bounds.warn, &bounds.crit)
-                && warn.value.kind() == crit.value.kind()
-            {
-                let (w, c) = (warn.value.amount(), crit.value.amount());
-                let wrong = if upward { w > c } else { w < c };
-                if wrong {
-                    let order = if upward { "above" } else { "below" };
-                    self.at(
-                        warn,
-                        format!("{field}.{word}.warn"),
-                        format!(
-                            "warn {} is {order} crit {}: a warning comes before the crit",
-                            warn.value, crit.value
-                        ),
-                    );
-                }
-            }
-        }
-        if let Some((first, _)) = kinds.first()
-            && let Some((other, at)) = kinds.iter().find(|(kind, _)| kind != first)
-        {
-            self.at(
-                at,
-                field.clone(),
-                format!("a {other} among {first} thresholds: write them all the same way"),
-            );
-        }
-    }
-
     fn url(&mut self, url: &Spanned<String>, field: &str) {
         let value = url.value.trim();
         let rest = value
@@ -442,91 +303,6 @@ impl Validator<'_> {
                     format!("invalid regex `{}`: {reason}", pattern.value),
                 );
             }
-        }
-    }
-
-    fn logs(&mut self) {
-        let model = self.model;
-        if let Some(logs) = &model.logs {
-            self.log_settings(logs, "logs");
-            for (path, settings) in &logs.files {
-                let field = format!("logs.files.{path}");
-                if path.trim().is_empty() {
-                    self.at_key("logs.files", "a log file's path is empty");
-                }
-                if settings.since.is_some() || !settings.files.is_empty() {
-                    self.at_key(
-                        &field,
-                        "a log file takes `match`, `warn`, `crit`, `rate` and `json_field` (it is read from where the last check stopped)",
-                    );
-                }
-                self.log_settings(settings, &field);
-            }
-        }
-        for (name, service) in &model.services {
-            if let Some(logs) = &service.logs {
-                let field = format!("services.{name}.logs");
-                if !logs.files.is_empty() {
-                    self.at_key(&field, "log `files` belong to the global `logs`");
-                }
-                self.log_settings(logs, &field);
-            }
-        }
-    }
-
-    fn log_settings(&mut self, logs: &super::model::Logs, field: &str) {
-        // A `logs` of files alone grades no container log.
-        if logs.patterns.is_empty() && logs.json_field.is_none() && logs.files.is_empty() {
-            self.at_key(
-                &format!("{field}.match"),
-                format!("`{field}.match` needs at least one pattern (or give `json_field`)"),
-            );
-        }
-        if logs.rate.is_some() && logs.patterns.is_empty() {
-            self.at_key(
-                &format!("{field}.rate"),
-                "a `rate` is of the lines `match` finds",
-            );
-        }
-        self.regexes(&logs.patterns, &format!("{field}.match"));
-        let pairs = [
-            ("", &logs.warn, &logs.crit),
-            (
-                ".json_field",
-                &logs.json_field.as_ref().and_then(|j| j.warn.clone()),
-                &logs.json_field.as_ref().and_then(|j| j.crit.clone()),
-            ),
-        ];
-        for (part, warn, crit) in pairs {
-            if let (Some(warn), Some(crit)) = (warn, crit)
-                && warn.value > crit.value
-            {
-                self.at(
-                    warn,
-                    format!("{field}{part}.warn"),
-                    format!("warn {} is above crit {}", warn.value, crit.value),
-                );
-            }
-        }
-        if let Some(rate) = &logs.rate
-            && rate.warn.value.0 > rate.crit.value.0
-        {
-            self.at(
-                &rate.warn,
-                format!("{field}.rate.warn"),
-                format!(
-                    "warn {}% is above crit {}%",
-                    rate.warn.value.0, rate.crit.value.0
-                ),
-            );
-        }
-        if let Some(json) = &logs.json_field
-            && (json.field.trim().is_empty() || !json.above.is_finite())
-        {
-            self.at_key(
-                &format!("{field}.json_field"),
-                "`json_field` needs a `field` and a number `above`",
-            );
         }
     }
 
@@ -665,104 +441,6 @@ impl Validator<'_> {
             self.steps(&procedure.steps, &format!("procedures.{name}.steps"));
         }
     }
-
-    fn steps(&mut self, steps: &[Step], field: &str) {
-        for (index, step) in steps.iter().enumerate() {
-            let field = format!("{field}[{index}]");
-            let actions = step_actions(step);
-            if actions.len() != 1 {
-                let message = if actions.is_empty() {
-                    "a step needs one action: start, stop, restart, run, sh, exec, check, backup, wait, note, rotate or http".to_string()
-                } else {
-                    format!(
-                        "a step has one action, this one has {}: split it",
-                        actions.join(", ")
-                    )
-                };
-                self.at_key(&field, message);
-            }
-            for targets in [&step.start, &step.stop, &step.restart]
-                .into_iter()
-                .flatten()
-            {
-                for name in &targets.value.0 {
-                    if name != "all"
-                        && !self.model.services.is_empty()
-                        && !self.model.services.contains_key(name)
-                    {
-                        let known = self
-                            .model
-                            .services
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        self.at(
-                            targets,
-                            &field,
-                            format!("unknown service `{name}` (services are: {known}, or `all`)"),
-                        );
-                    }
-                }
-            }
-            if let Some(checks) = &step.check {
-                for name in &checks.value.0 {
-                    if !self.model.checks.contains_key(name) {
-                        self.at(
-                            checks,
-                            format!("{field}.check"),
-                            format!("unknown check `{name}`"),
-                        );
-                    }
-                }
-            }
-            if let Some(exec) = &step.exec {
-                self.service_ref(&exec.service, &format!("{field}.exec.service"));
-            }
-            if let Some(rotate) = &step.rotate {
-                for name in &rotate.restart {
-                    self.service_ref(name, &format!("{field}.rotate.restart"));
-                }
-                if let Some(bytes) = &rotate.bytes
-                    && bytes.value < Rotate::MIN_BYTES
-                {
-                    self.at(
-                        bytes,
-                        format!("{field}.rotate.bytes"),
-                        format!(
-                            "{} random bytes are too few for a rotated value (use at least {}, or leave `bytes` out for 32)",
-                            bytes.value,
-                            Rotate::MIN_BYTES
-                        ),
-                    );
-                }
-            }
-            if let Some(http) = &step.http {
-                self.url(&http.url, &format!("{field}.http.url"));
-            }
-        }
-    }
-}
-
-/// The action keys a step sets.
-fn step_actions(step: &Step) -> Vec<&'static str> {
-    [
-        ("start", step.start.is_some()),
-        ("stop", step.stop.is_some()),
-        ("restart", step.restart.is_some()),
-        ("run", step.run.is_some()),
-        ("sh", step.sh.is_some()),
-        ("exec", step.exec.is_some()),
-        ("check", step.check.is_some()),
-        ("backup", step.backup.is_some()),
-        ("wait", step.wait.is_some()),
-        ("note", step.note.is_some()),
-        ("rotate", step.rotate.is_some()),
-        ("http", step.http.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(name, set)| set.then_some(name))
-    .collect()
 }
 
 /// Finds the line and column of a key path (`checks`, `web`) in block-style

@@ -1,0 +1,155 @@
+//! The checks' own problems: one kind each, a valid URL, port and file
+//! settings, and a `value` with one source and thresholds of one kind,
+//! warn before crit.
+
+use super::Validator;
+
+impl Validator<'_> {
+    pub(super) fn checks(&mut self) {
+        for (name, check) in &self.model.checks {
+            let field = format!("checks.{name}");
+            match check.kinds().as_slice() {
+                [] => self.at_key(
+                    &field,
+                    "a check needs one of `http`, `exec`, `command`, `file` or `tcp`",
+                ),
+                [_] => {}
+                kinds => self.at_key(
+                    &field,
+                    format!(
+                        "a check has one kind, this one has {}: split it",
+                        kinds.join(", ")
+                    ),
+                ),
+            }
+            if let Some(http) = &check.http {
+                self.url(&http.url, &format!("{field}.http.url"));
+            }
+            if let Some(exec) = &check.exec {
+                self.service_ref(&exec.service, &format!("{field}.exec.service"));
+            }
+            if let Some(file) = &check.file {
+                self.file_check(file, &field);
+            }
+            if let Some(tcp) = &check.tcp {
+                if tcp.host.trim().is_empty() {
+                    self.at_key(&format!("{field}.tcp.host"), "`host` is empty");
+                }
+                if !tcp.tls && (tcp.ca.is_some() || tcp.server_name.is_some()) {
+                    self.at_key(
+                        &format!("{field}.tcp"),
+                        "`ca` and `server_name` go with `tls: true`",
+                    );
+                }
+                if !(1..=65535).contains(&tcp.port.value) {
+                    self.at(
+                        &tcp.port,
+                        format!("{field}.tcp.port"),
+                        format!("port {} is not between 1 and 65535", tcp.port.value),
+                    );
+                }
+            }
+            if let Some(value) = &check.value {
+                self.value(check, value, &field);
+            }
+        }
+    }
+
+    fn file_check(&mut self, file: &crate::runbook::model::FileCheck, field: &str) {
+        if file.path.trim().is_empty() {
+            self.at_key(&format!("{field}.file.path"), "`path` is empty");
+        }
+        if let Some(mode) = &file.mode
+            && u32::from_str_radix(mode.value.trim_start_matches("0o"), 8)
+                .map_or(true, |m| m > 0o7777)
+        {
+            self.at(
+                mode,
+                format!("{field}.file.mode"),
+                format!("`{}` is not a mode in octal, like \"0600\"", mode.value),
+            );
+        }
+        if let (Some(min), Some(max)) = (file.min_size, file.max_size)
+            && min > max
+        {
+            self.at_key(
+                &format!("{field}.file.min_size"),
+                format!("min_size {min} is above max_size {max}"),
+            );
+        }
+        self.regexes(&file.contains, &format!("{field}.file.contains"));
+        self.regexes(&file.not_contains, &format!("{field}.file.not_contains"));
+    }
+
+    /// One source of the number, thresholds of one kind, warn before crit.
+    fn value(
+        &mut self,
+        check: &crate::runbook::model::Check,
+        value: &crate::runbook::model::ValueSpec,
+        field: &str,
+    ) {
+        let field = format!("{field}.value");
+        if check.file.is_some() || check.tcp.is_some() {
+            self.at_key(&field, "only http, exec and command checks read a value");
+        }
+        let sources = [
+            value.regex.is_some(),
+            value.json.is_some(),
+            value.response_time,
+        ];
+        if sources.iter().filter(|s| **s).count() > 1 {
+            self.at_key(
+                &field,
+                "a value comes from one of `regex`, `json` or `response_time`",
+            );
+        }
+        if value.response_time && check.http.is_none() {
+            self.at_key(&field, "`response_time` is for http checks");
+        }
+        if let Some(regex) = &value.regex {
+            self.regexes(std::slice::from_ref(regex), &format!("{field}.regex"));
+        }
+        if value.above.is_none() && value.below.is_none() {
+            self.at_key(&field, "a value needs `above` or `below` thresholds");
+        }
+        let mut kinds = Vec::new();
+        for (word, bounds, upward) in [
+            ("above", &value.above, true),
+            ("below", &value.below, false),
+        ] {
+            let Some(bounds) = bounds else { continue };
+            if bounds.warn.is_none() && bounds.crit.is_none() {
+                self.at_key(&format!("{field}.{word}"), "give `warn`, `crit` or both");
+            }
+            for q in [&bounds.warn, &bounds.crit].into_iter().flatten() {
+                kinds.push((q.value.kind(), q));
+            }
+            if let (Some(warn), Some(crit)) = (&bounds.warn, &bounds.crit)
+                && warn.value.kind() == crit.value.kind()
+            {
+                let (w, c) = (warn.value.amount(), crit.value.amount());
+                let wrong = if upward { w > c } else { w < c };
+                if wrong {
+                    let order = if upward { "above" } else { "below" };
+                    self.at(
+                        warn,
+                        format!("{field}.{word}.warn"),
+                        format!(
+                            "warn {} is {order} crit {}: a warning comes before the crit",
+                            warn.value, crit.value
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some((first, _)) = kinds.first()
+            && let Some((other, at)) = kinds.iter().find(|(kind, _)| kind != first)
+        {
+            self.at(
+                at,
+                field.clone(),
+                format!("a {other} among {first} thresholds: write them all the same way"),
+            );
+        }
+    }
+}

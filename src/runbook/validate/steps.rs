@@ -1,0 +1,106 @@
+//! The steps' problems (playbooks, procedures, hooks): exactly one action
+//! each, and the services and checks they name must exist.
+
+use crate::runbook::model::{Rotate, Step};
+
+use super::Validator;
+
+impl Validator<'_> {
+    pub(super) fn steps(&mut self, steps: &[Step], field: &str) {
+        for (index, step) in steps.iter().enumerate() {
+            let field = format!("{field}[{index}]");
+            let actions = step_actions(step);
+            if actions.len() != 1 {
+                let message = if actions.is_empty() {
+                    "a step needs one action: start, stop, restart, run, sh, exec, check, backup, wait, note, rotate or http".to_string()
+                } else {
+                    format!(
+                        "a step has one action, this one has {}: split it",
+                        actions.join(", ")
+                    )
+                };
+                self.at_key(&field, message);
+            }
+            for targets in [&step.start, &step.stop, &step.restart]
+                .into_iter()
+                .flatten()
+            {
+                for name in &targets.value.0 {
+                    if name != "all"
+                        && !self.model.services.is_empty()
+                        && !self.model.services.contains_key(name)
+                    {
+                        let known = self
+                            .model
+                            .services
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        self.at(
+                            targets,
+                            &field,
+                            format!("unknown service `{name}` (services are: {known}, or `all`)"),
+                        );
+                    }
+                }
+            }
+            if let Some(checks) = &step.check {
+                for name in &checks.value.0 {
+                    if !self.model.checks.contains_key(name) {
+                        self.at(
+                            checks,
+                            format!("{field}.check"),
+                            format!("unknown check `{name}`"),
+                        );
+                    }
+                }
+            }
+            if let Some(exec) = &step.exec {
+                self.service_ref(&exec.service, &format!("{field}.exec.service"));
+            }
+            if let Some(rotate) = &step.rotate {
+                for name in &rotate.restart {
+                    self.service_ref(name, &format!("{field}.rotate.restart"));
+                }
+                if let Some(bytes) = &rotate.bytes
+                    && bytes.value < Rotate::MIN_BYTES
+                {
+                    self.at(
+                        bytes,
+                        format!("{field}.rotate.bytes"),
+                        format!(
+                            "{} random bytes are too few for a rotated value (use at least {}, or leave `bytes` out for 32)",
+                            bytes.value,
+                            Rotate::MIN_BYTES
+                        ),
+                    );
+                }
+            }
+            if let Some(http) = &step.http {
+                self.url(&http.url, &format!("{field}.http.url"));
+            }
+        }
+    }
+}
+
+/// The action keys a step sets.
+fn step_actions(step: &Step) -> Vec<&'static str> {
+    [
+        ("start", step.start.is_some()),
+        ("stop", step.stop.is_some()),
+        ("restart", step.restart.is_some()),
+        ("run", step.run.is_some()),
+        ("sh", step.sh.is_some()),
+        ("exec", step.exec.is_some()),
+        ("check", step.check.is_some()),
+        ("backup", step.backup.is_some()),
+        ("wait", step.wait.is_some()),
+        ("note", step.note.is_some()),
+        ("rotate", step.rotate.is_some()),
+        ("http", step.http.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
+}
