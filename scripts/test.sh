@@ -26,9 +26,11 @@ apt_install() {
 }
 
 # busybox-static: the only content of the fixture image; openssl: the TLS test's
-# server; bsdutils: `script`, which gives the terminal tests a pseudo-terminal.
+# server; bsdutils: `script`, which gives the terminal tests a pseudo-terminal;
+# systemd (journalctl, systemctl) and systemd-journal-remote, which writes the
+# journal the journal tests read.
 missing=()
-for package in busybox-static openssl bsdutils; do
+for package in busybox-static openssl bsdutils systemd systemd-journal-remote; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

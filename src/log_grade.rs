@@ -3,7 +3,8 @@
 //! (`rate`: "error rate above 10%"), and the JSON lines whose field is above
 //! a number (`json_field`: "requests slower than 1000 ms"). A service's own
 //! `services.NAME.logs` replaces the global `logs` for it; every container
-//! is streamed at once, never read whole.
+//! is streamed at once, never read whole. Host log files and systemd
+//! units' journals grade the same way.
 
 use std::path::PathBuf;
 
@@ -13,6 +14,7 @@ use regex::bytes::RegexSet;
 
 use crate::docker::{ContainerRef, Deployment};
 use crate::grade::{CheckResult, Limits, Status};
+use crate::journal;
 use crate::logfile::{self, Offsets};
 use crate::logscan::{LineScanner, SAMPLES, Tally};
 use crate::redact::Redactor;
@@ -291,6 +293,44 @@ pub async fn files(
             }
         })
         .collect()
+}
+
+/// The runbook's systemd units, each unit's journal over the window read
+/// through journalctl, all at once; `timeout` bounds each read.
+pub async fn units(
+    runbook: &Runbook,
+    timeout: std::time::Duration,
+    redactor: &Redactor,
+) -> Vec<CheckResult> {
+    let Some(logs) = &runbook.model.logs else {
+        return Vec::new();
+    };
+    let window = runbook.plan.log_window;
+    let since = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::ZERO))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let dir = logs.journal_dir.as_ref().map(|d| runbook.dir.join(d));
+    let span = format!("in the last {}", units::Duration(window));
+    join_all(logs.units.iter().map(|(unit, settings)| {
+        let (dir, span) = (dir.as_deref(), &span);
+        async move {
+            let name = format!("unit {unit}");
+            let patterns: Vec<&str> = settings.patterns.iter().map(|p| p.value.as_str()).collect();
+            let Ok(set) = RegexSet::new(&patterns) else {
+                return CheckResult::new("logs", name, Status::Unknown, "`match` does not compile");
+            };
+            let mut scanner = LineScanner::new(&set);
+            if let Some(json) = &settings.json_field {
+                scanner = scanner.with_field(&json.field, json.above);
+            }
+            let read = journal::scan(unit, since, dir, timeout, |chunk| scanner.feed(chunk)).await;
+            match read {
+                Ok(()) => grade(&name, settings, &scanner.tally(), &[], span, redactor),
+                Err(reason) => CheckResult::new("logs", name, Status::Unknown, reason),
+            }
+        }
+    }))
+    .await
 }
 
 /// A log line masked while whole, then cut short and quoted.

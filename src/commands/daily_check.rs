@@ -17,6 +17,7 @@ use tokio::time::timeout_at;
 use crate::backup::catalog;
 use crate::container_grade;
 use crate::docker::{Container, ContainerRef, Deployment};
+use crate::docker_disk;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::history::{HostFigures, Record, RecordedResult, ResourceFigures, StateDir};
@@ -204,6 +205,10 @@ async fn one_pass(
             "logs files".into(),
             Box::pin(log_grade::files(runbook, offsets, options.record, redactor)),
         ));
+        free_of_docker.push((
+            "logs units".into(),
+            Box::pin(log_grade::units(runbook, options.timeout, redactor)),
+        ));
     }
     if options.wants(Part::Backups) && runbook.model.backup.is_some() {
         free_of_docker.push(("backups newest".into(), Box::pin(check_backups(runbook))));
@@ -257,7 +262,14 @@ async fn docker_part(
         .filter(|(_, check)| check.exec.is_some() && options.wants(Part::Checks))
         .collect();
     let logs = options.wants(Part::Logs) && log_grade::wanted(runbook);
-    if !options.wants(Part::Containers) && !logs && exec_checks.is_empty() {
+    let docker_disk = runbook
+        .model
+        .thresholds
+        .docker_disk
+        .as_ref()
+        .filter(|_| options.wants(Part::Host));
+    if !options.wants(Part::Containers) && !logs && exec_checks.is_empty() && docker_disk.is_none()
+    {
         return (results, Vec::new(), Vec::new());
     }
     let (deployment, refs) = match timeout_at(deadline, listed(runbook)).await {
@@ -296,6 +308,15 @@ async fn docker_part(
                         .check(&runbook.dir, name, check, Some((deployment, refs)))
                         .await,
                 ]
+            }),
+        ));
+    }
+    if let Some(limits) = docker_disk {
+        work.push((
+            format!("host {}", docker_disk::NAME),
+            Box::pin(async move {
+                let used = deployment.disk_use().await.map_err(|e| e.to_string());
+                vec![docker_disk::grade(limits, used)]
             }),
         ));
     }

@@ -22,8 +22,10 @@ use serde::Serialize;
 use crate::error::Error;
 
 mod cgroup;
+mod disk;
 mod stats;
 mod volume;
+pub use disk::{DiskUse, KindUse};
 pub use stats::Usage;
 pub use volume::{RESTORE_ROOT, VolumeReader, VolumeUser};
 

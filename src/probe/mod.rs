@@ -1,7 +1,7 @@
 //! The runbook's `checks`: an HTTP request judged on status, body, JSON
 //! fields, latency and certificate lifetime (the pages' `curl /health`), or a
 //! command run in a service's container judged on its exit code and output
-//! (`docker exec db pg_isready`). Each runs under its own timeout; a failure
+//! (`docker exec db pg_isready`), a file, a port, a systemd unit. Each runs under its own timeout; a failure
 //! quotes what came back and the check's `hint`. What it quotes is masked
 //! whole before it is cut short; the message is masked again wherever it
 //! leaves the process.
@@ -10,6 +10,7 @@ mod exec;
 mod file;
 mod http;
 mod tcp;
+mod unit;
 mod value;
 
 use std::time::{Duration, Instant};
@@ -114,6 +115,9 @@ impl<'a> Probe<'a> {
         if let Some(tcp) = &check.tcp {
             return self.tcp(dir, name, tcp, hint).await;
         }
+        if let Some(unit) = &check.unit {
+            return self.unit(name, &unit.value, hint).await;
+        }
         match (&check.exec, docker) {
             (Some(exec), Some((deployment, containers))) => {
                 self.exec(deployment, containers, name, exec, value, hint)
@@ -126,7 +130,7 @@ impl<'a> Probe<'a> {
                 SECTION,
                 name,
                 Status::Unknown,
-                "the check has no kind (http, exec, command, file or tcp)",
+                "the check has no kind (http, exec, command, file, tcp or unit)",
             ),
         }
     }

@@ -70,6 +70,28 @@ pub struct Thresholds {
     pub inodes: Option<PercentLimits>,
     /// Every container's resource use, against its own limits.
     pub containers: Option<ContainerLimits>,
+    /// Docker's own disk use (`docker system df`): graded only when given.
+    pub docker_disk: Option<DockerDiskLimits>,
+}
+
+/// Docker's disk use in bytes: the total of images, containers, volumes
+/// and build cache (`warn` / `crit`), and any of those on its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerDiskLimits {
+    pub warn: Option<Spanned<Size>>,
+    pub crit: Option<Spanned<Size>>,
+    pub images: Option<SizeLimits>,
+    pub containers: Option<SizeLimits>,
+    pub volumes: Option<SizeLimits>,
+    pub build_cache: Option<SizeLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizeLimits {
+    pub warn: Spanned<Size>,
+    pub crit: Spanned<Size>,
 }
 
 /// Memory in use as a percent of the container's limit (of the host's
@@ -114,6 +136,8 @@ pub struct Check {
     pub command: Option<HostCheck>,
     pub file: Option<FileCheck>,
     pub tcp: Option<TcpCheck>,
+    /// A systemd unit that must be active (`systemctl is-active`).
+    pub unit: Option<Name>,
     /// A number read from the answer and graded by thresholds.
     pub value: Option<ValueSpec>,
     /// Crit only once every run over this long has failed it; warn before.
@@ -132,6 +156,7 @@ impl Check {
             ("command", self.command.is_some()),
             ("file", self.file.is_some()),
             ("tcp", self.tcp.is_some()),
+            ("unit", self.unit.is_some()),
         ]
         .into_iter()
         .filter_map(|(kind, set)| set.then_some(kind))
@@ -271,6 +296,13 @@ pub struct Logs {
     /// settings, read from where the last check stopped.
     #[serde(default)]
     pub files: IndexMap<String, Logs>,
+    /// systemd units by name (`nginx.service`), each with these same
+    /// settings, their journal read over the window (`journalctl -u`).
+    #[serde(default)]
+    pub units: IndexMap<String, Logs>,
+    /// The journal folder to read instead of the system's (a journal
+    /// mounted from elsewhere: `journalctl -D`).
+    pub journal_dir: Option<String>,
 }
 
 /// Lines whose JSON `field` is above a number, counted against warn / crit.

@@ -397,6 +397,8 @@ fn checks(model: &Model) -> Vec<PlannedCheck> {
                 ("file", file.path.clone())
             } else if let Some(tcp) = &check.tcp {
                 ("tcp", format!("{}:{}", tcp.host, tcp.port.value))
+            } else if let Some(unit) = &check.unit {
+                ("unit", unit.value.clone())
             } else {
                 return None;
             };

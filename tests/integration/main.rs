@@ -24,4 +24,5 @@ mod runbooks;
 mod secrets;
 mod status;
 mod support;
+mod systemd;
 mod validate;

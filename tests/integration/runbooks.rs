@@ -377,6 +377,26 @@ fn fdts() {
             (".env.production", "JWT_SECRET=a\nJWT_REFRESH_SECRET=b\n"),
         ],
     );
+    // fdts.service's journal: a real one, read from the workspace.
+    crate::systemd::write_journal(
+        &ws.path().join("journal"),
+        &[("fdts.service", 60, "Started fdts.service - FDTS.")],
+    );
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    let mut text = text.replacen("\nlogs:\n", "\nlogs:\n  journal_dir: journal\n", 1);
+    if !Path::new("/run/systemd/system").exists() {
+        eprintln!(
+            "no systemd as init here: the fdts-unit check is left out (it could only be unknown)"
+        );
+        let check = "  fdts-unit:                       # \"systemctl status fdts\"\n    unit: fdts.service\n";
+        assert!(text.contains(check));
+        text = text.replacen(check, "", 1).replacen(
+            "    hint: \"journalctl -u fdts.service --since '10 minutes ago'\"\n",
+            "",
+            1,
+        );
+    }
+    ws.write("opsbook.yaml", text);
     let change = Change {
         service: "app",
         change: "echo broken > /app/data/database.sqlite",

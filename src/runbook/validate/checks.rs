@@ -11,7 +11,7 @@ impl Validator<'_> {
             match check.kinds().as_slice() {
                 [] => self.at_key(
                     &field,
-                    "a check needs one of `http`, `exec`, `command`, `file` or `tcp`",
+                    "a check needs one of `http`, `exec`, `command`, `file`, `tcp` or `unit`",
                 ),
                 [_] => {}
                 kinds => self.at_key(
@@ -48,6 +48,15 @@ impl Validator<'_> {
                         format!("port {} is not between 1 and 65535", tcp.port.value),
                     );
                 }
+            }
+            if let Some(unit) = &check.unit
+                && unit.value.trim().is_empty()
+            {
+                self.at(
+                    unit,
+                    format!("{field}.unit"),
+                    "`unit` is empty: name a systemd unit, like nginx.service",
+                );
             }
             if let Some(value) = &check.value {
                 self.value(check, value, &field);

@@ -1,4 +1,4 @@
-//! The log settings' problems, global, per service and per host file:
+//! The log settings' problems, global, per service, per host file and unit:
 //! something to grade, patterns that compile, warn before crit.
 
 use super::Validator;
@@ -13,7 +13,7 @@ impl Validator<'_> {
                 if path.trim().is_empty() {
                     self.at_key("logs.files", "a log file's path is empty");
                 }
-                if settings.since.is_some() || !settings.files.is_empty() {
+                if settings.since.is_some() || !only_grading(settings) {
                     self.at_key(
                         &field,
                         "a log file takes `match`, `warn`, `crit`, `rate` and `json_field` (it is read from where the last check stopped)",
@@ -21,12 +21,33 @@ impl Validator<'_> {
                 }
                 self.log_settings(settings, &field);
             }
+            for (unit, settings) in &logs.units {
+                let field = format!("logs.units.{unit}");
+                if unit.trim().is_empty() {
+                    self.at_key("logs.units", "a unit's name is empty");
+                }
+                if settings.since.is_some() || !only_grading(settings) {
+                    self.at_key(
+                        &field,
+                        "a unit takes `match`, `warn`, `crit`, `rate` and `json_field` (its journal is read over the global window)",
+                    );
+                }
+                self.log_settings(settings, &field);
+            }
+            if let Some(dir) = &logs.journal_dir
+                && dir.trim().is_empty()
+            {
+                self.at_key("logs.journal_dir", "`journal_dir` is empty");
+            }
         }
         for (name, service) in &model.services {
             if let Some(logs) = &service.logs {
                 let field = format!("services.{name}.logs");
-                if !logs.files.is_empty() {
-                    self.at_key(&field, "log `files` belong to the global `logs`");
+                if !only_grading(logs) {
+                    self.at_key(
+                        &field,
+                        "log `files`, `units` and `journal_dir` belong to the global `logs`",
+                    );
                 }
                 self.log_settings(logs, &field);
             }
@@ -35,7 +56,8 @@ impl Validator<'_> {
 
     fn log_settings(&mut self, logs: &crate::runbook::model::Logs, field: &str) {
         // A `logs` of files alone grades no container log.
-        if logs.patterns.is_empty() && logs.json_field.is_none() && logs.files.is_empty() {
+        let elsewhere = !logs.files.is_empty() || !logs.units.is_empty();
+        if logs.patterns.is_empty() && logs.json_field.is_none() && !elsewhere {
             self.at_key(
                 &format!("{field}.match"),
                 format!("`{field}.match` needs at least one pattern (or give `json_field`)"),
@@ -88,4 +110,10 @@ impl Validator<'_> {
             );
         }
     }
+}
+
+/// Settings that grade lines and name no other source of them (what a
+/// file, a unit or a service takes).
+fn only_grading(logs: &crate::runbook::model::Logs) -> bool {
+    logs.files.is_empty() && logs.units.is_empty() && logs.journal_dir.is_none()
 }

@@ -237,6 +237,9 @@ impl Validator<'_> {
                 }
             }
         }
+        if let Some(docker) = &t.docker_disk {
+            self.docker_disk(docker);
+        }
         for (name, load) in [
             ("load", &t.load),
             ("load5", &t.load5),
@@ -267,6 +270,53 @@ impl Validator<'_> {
                     );
                 }
             }
+        }
+    }
+
+    /// Each size pair of `thresholds.docker_disk`, warn before crit.
+    fn docker_disk(&mut self, limits: &super::model::DockerDiskLimits) {
+        let field = "thresholds.docker_disk";
+        let mut pairs = vec![(
+            field.to_string(),
+            limits.warn.as_ref(),
+            limits.crit.as_ref(),
+        )];
+        for (kind, pair) in [
+            ("images", &limits.images),
+            ("containers", &limits.containers),
+            ("volumes", &limits.volumes),
+            ("build_cache", &limits.build_cache),
+        ] {
+            if let Some(pair) = pair {
+                pairs.push((
+                    format!("{field}.{kind}"),
+                    Some(&pair.warn),
+                    Some(&pair.crit),
+                ));
+            }
+        }
+        for (at, warn, crit) in pairs {
+            if let (Some(warn), Some(crit)) = (warn, crit)
+                && warn.value > crit.value
+            {
+                self.at(
+                    warn,
+                    format!("{at}.warn"),
+                    format!("warn {} is above crit {}", warn.value, crit.value),
+                );
+            }
+        }
+        let kinds = [
+            &limits.images,
+            &limits.containers,
+            &limits.volumes,
+            &limits.build_cache,
+        ];
+        if limits.warn.is_none() && limits.crit.is_none() && kinds.iter().all(|k| k.is_none()) {
+            self.at_key(
+                field,
+                "`docker_disk` needs `warn` or `crit` (the total), or one of `images`, `containers`, `volumes`, `build_cache`",
+            );
         }
     }
 

@@ -1,0 +1,164 @@
+//! systemd on the host, as the pages ask it: a unit's journal over a
+//! window (`journalctl -u UNIT --since …`), streamed line by line from
+//! journalctl's output and never held whole, and whether a unit is active
+//! (`systemctl is-active UNIT`). Both go through systemd's own tools, which
+//! know the journal's format and every way a unit's lines are tagged.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+use crate::grade::Status;
+
+/// How much of journalctl's complaints is kept for a message.
+const STDERR_CAP: usize = 4096;
+
+/// Where journald keeps the system's journal: volatile, then persistent.
+const SYSTEM_JOURNALS: [&str; 2] = ["/run/log/journal", "/var/log/journal"];
+
+/// Streams the messages `unit` logged since `since` into `feed`, one per
+/// line; `dir` reads a journal folder instead of the system's. Gives up
+/// after `timeout`, killing journalctl.
+pub async fn scan(
+    unit: &str,
+    since: jiff::Timestamp,
+    dir: Option<&Path>,
+    timeout: Duration,
+    mut feed: impl FnMut(&[u8]),
+) -> Result<(), String> {
+    // journalctl reads an empty journal as "no entries": say there is none.
+    let folders: Vec<&Path> = match dir {
+        Some(dir) => vec![dir],
+        None => SYSTEM_JOURNALS.iter().map(Path::new).collect(),
+    };
+    if !folders.iter().any(|f| holds_journal_files(f)) {
+        let listed: Vec<String> = folders.iter().map(|f| f.display().to_string()).collect();
+        return Err(format!(
+            "no journal to read: no journal files in {} (is systemd-journald running?)",
+            listed.join(" or ")
+        ));
+    }
+    let mut command = tokio::process::Command::new("journalctl");
+    if let Some(dir) = dir {
+        command.arg("--directory").arg(dir);
+    }
+    let child = command
+        .args(["--unit", unit, "--output", "cat", "--no-pager", "--quiet"])
+        .arg(format!("--since=@{}", since.as_second()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = child.map_err(|e| format!("cannot run `journalctl`: {e}"))?;
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err("journalctl gave no output pipes".into());
+    };
+    let read = async {
+        let mut complaints = Vec::new();
+        let complain = async {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n) = stderr.read(&mut buffer).await {
+                if n == 0 {
+                    break;
+                }
+                let room = STDERR_CAP.saturating_sub(complaints.len());
+                complaints.extend_from_slice(&buffer[..n.min(room)]);
+            }
+        };
+        let stream = async {
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                match stdout.read(&mut buffer).await {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => feed(&buffer[..n]),
+                    Err(e) => return Err(format!("reading journalctl's output: {e}")),
+                }
+            }
+        };
+        let (streamed, ()) = tokio::join!(stream, complain);
+        let status = child.wait().await;
+        (streamed, status, complaints)
+    };
+    let (streamed, status, complaints) =
+        tokio::time::timeout(timeout, read).await.map_err(|_| {
+            format!(
+                "journalctl did not finish within {}s: killed",
+                timeout.as_secs()
+            )
+        })?;
+    streamed?;
+    let complaints = String::from_utf8_lossy(&complaints);
+    let first = complaints.lines().map(str::trim).find(|l| !l.is_empty());
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!(
+            "journalctl exited {}{}",
+            status
+                .code()
+                .map_or("on a signal".into(), |c| c.to_string()),
+            first.map(|l| format!(": {l}")).unwrap_or_default()
+        )),
+        Err(e) => Err(format!("waiting for journalctl: {e}")),
+    }
+}
+
+/// Whether `folder` or a folder in it (journald's per-machine folder)
+/// holds a `.journal` file.
+fn holds_journal_files(folder: &Path) -> bool {
+    let is_journal = |path: &Path| path.extension().is_some_and(|e| e == "journal");
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        // Unreadable or missing: journalctl will say why.
+        return folder.exists();
+    };
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        is_journal(&path)
+            || (path.is_dir()
+                && std::fs::read_dir(&path)
+                    .map(|inner| inner.flatten().any(|e| is_journal(&e.path())))
+                    .unwrap_or(false))
+    })
+}
+
+/// A unit's state as `systemctl is-active` gives it, graded: `active` is
+/// ok, a unit on its way up or reloading is warn, anything else is crit.
+/// Unknown when systemd cannot be asked (no systemd as init, no bus).
+pub async fn unit_state(unit: &str, timeout: Duration) -> (Status, String) {
+    let argv = ["systemctl", "is-active", "--", unit].map(String::from);
+    let split = crate::host_command::run_split(&argv, Path::new("/"), timeout).await;
+    let (stdout, stderr) = match split {
+        crate::host_command::Split::Exited { stdout, stderr, .. } => (stdout, stderr),
+        crate::host_command::Split::TimedOut => {
+            return (
+                Status::Unknown,
+                format!(
+                    "`systemctl is-active` did not answer within {}s",
+                    timeout.as_secs()
+                ),
+            );
+        }
+        crate::host_command::Split::Failed(reason) => return (Status::Unknown, reason),
+    };
+    let state = String::from_utf8_lossy(&stdout).trim().to_string();
+    let complaint = String::from_utf8_lossy(&stderr);
+    let complaint = complaint.lines().map(str::trim).find(|l| !l.is_empty());
+    match state.as_str() {
+        "active" => (Status::Ok, format!("{unit} is active")),
+        "activating" | "reloading" | "refreshing" => {
+            (Status::Warn, format!("{unit} is {state}, not yet active"))
+        }
+        // systemctl prints a state for any unit it can ask about, even one
+        // that does not exist ("inactive"); no state means it asked nobody.
+        "" => (
+            Status::Unknown,
+            format!(
+                "cannot ask systemd about {unit}{}",
+                complaint.map(|l| format!(": {l}")).unwrap_or_default()
+            ),
+        ),
+        _ => (Status::Crit, format!("{unit} is {state}, not active")),
+    }
+}
