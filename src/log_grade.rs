@@ -6,8 +6,6 @@
 //! is streamed at once, never read whole. Host log files and systemd
 //! units' journals grade the same way.
 
-use std::path::PathBuf;
-
 use futures_util::future::join_all;
 use indexmap::IndexMap;
 use regex::bytes::RegexSet;
@@ -209,25 +207,26 @@ pub(crate) fn grade(
     CheckResult::new("logs", name, status, message).with_value(tally.matches as f64, "count")
 }
 
-/// The runbook's host log files, each read from where the last check
-/// stopped (on a blocking thread); `keep` saves where they were read up to
-/// (a daily check does; the one inside an incident's evidence does not).
+/// The runbook's host log files, each read from where `offsets` (the last
+/// check's) say, on a blocking thread; the results, and the offsets to keep
+/// once the run is over (a daily check keeps them; the one inside an
+/// incident's evidence does not).
 pub async fn files(
     runbook: &Runbook,
-    offsets_path: PathBuf,
-    keep: bool,
+    offsets: Offsets,
     redactor: &Redactor,
-) -> Vec<CheckResult> {
+) -> (Vec<CheckResult>, Offsets) {
     let Some(logs) = &runbook.model.logs else {
-        return Vec::new();
+        return (Vec::new(), offsets);
     };
     if logs.files.is_empty() {
-        return Vec::new();
+        return (Vec::new(), offsets);
     }
     let dir = runbook.dir.clone();
     let files = logs.files.clone();
+    let kept = offsets.clone();
     let read = tokio::task::spawn_blocking(move || {
-        let mut offsets = Offsets::load(&offsets_path);
+        let mut offsets = offsets;
         let mut tallies = Vec::new();
         for (path, settings) in &files {
             let full = dir.join(path);
@@ -250,26 +249,19 @@ pub async fn files(
             };
             tallies.push((path.clone(), outcome));
         }
-        let saved = if keep {
-            offsets.save(&offsets_path)
-        } else {
-            Ok(())
-        };
-        (tallies, saved)
+        (tallies, offsets)
     })
     .await;
-    let Ok((tallies, saved)) = read else {
-        return vec![CheckResult::new(
+    let Ok((tallies, offsets)) = read else {
+        let unread = CheckResult::new(
             "logs",
             "files",
             Status::Unknown,
             "the log files were not read",
-        )];
+        );
+        return (vec![unread], kept);
     };
-    if let Err(e) = saved {
-        tracing::warn!("where the log files were read up to was not kept: {e}");
-    }
-    tallies
+    let results = tallies
         .into_iter()
         .map(|(path, outcome)| {
             let name = format!("file {path}");
@@ -292,7 +284,8 @@ pub async fn files(
                 }
             }
         })
-        .collect()
+        .collect();
+    (results, offsets)
 }
 
 /// The runbook's systemd units, each unit's journal over the window read

@@ -24,7 +24,7 @@ pub struct Offset {
 }
 
 /// Every file's offset, by path, as kept in the state folder.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Offsets(pub BTreeMap<String, Offset>);
 
 impl Offsets {

@@ -23,6 +23,7 @@ use crate::grade::{CheckResult, Status};
 use crate::history::{HostFigures, Record, RecordedResult, ResourceFigures, StateDir};
 use crate::host::{DiskUsage, HostSnapshot};
 use crate::log_grade;
+use crate::logfile::Offsets;
 use crate::notify;
 use crate::probe::Probe;
 use crate::redact::Redactor;
@@ -67,6 +68,8 @@ struct Pass {
     host: Option<HostSnapshot>,
     containers: Vec<Container>,
     resources: Vec<Resources>,
+    /// Where the host log files were read up to.
+    read_up_to: Option<Offsets>,
 }
 
 pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> Result<(), Error> {
@@ -82,11 +85,15 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
     tracing::debug!(previous = previous.is_some(), "locked, history read");
     let redactor = runbook.redactor();
 
+    // Every pass of `--wait` reads the log files from where the last run
+    // stopped: a later pass must not lose the lines an earlier one saw.
+    let offsets_path = crate::history::log_offsets(&options.state_dir, &key);
+    let offsets = Offsets::load(&offsets_path);
     let first = Instant::now();
     let pass = loop {
         let started_at = jiff::Timestamp::now();
         let clock = Instant::now();
-        let pass = one_pass(runbook, options, previous.as_ref(), redactor).await;
+        let pass = one_pass(runbook, options, previous.as_ref(), &offsets, redactor).await;
         let status = Status::worst(pass.results.iter().map(|r| r.status));
         let Some(wait) = options.wait else {
             break (pass, started_at, clock);
@@ -112,6 +119,11 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
 
     if !options.record {
         return Ok(());
+    }
+    if let Some(read_up_to) = &pass.read_up_to
+        && let Err(e) = read_up_to.save(&offsets_path)
+    {
+        tracing::warn!("where the log files were read up to was not kept: {e}");
     }
     let record = record(report, &pass, clock.elapsed());
     if let Err(e) = history.append(&record) {
@@ -169,6 +181,7 @@ async fn one_pass(
     runbook: &Runbook,
     options: &Options,
     previous: Option<&Record>,
+    offsets: &Offsets,
     redactor: &Redactor,
 ) -> Pass {
     let deadline = tokio::time::Instant::now() + options.timeout;
@@ -185,6 +198,7 @@ async fn one_pass(
     });
 
     let probe = Probe::new(redactor);
+    let read_up_to = std::sync::Mutex::new(None);
     let mut free_of_docker: Vec<(String, Work<'_>)> = Vec::new();
     if options.wants(Part::Checks) {
         for (name, check) in &runbook.model.checks {
@@ -200,10 +214,16 @@ async fn one_pass(
         }
     }
     if options.wants(Part::Logs) {
-        let offsets = crate::history::log_offsets(&options.state_dir, &runbook.state_key());
+        let read_up_to = &read_up_to;
         free_of_docker.push((
             "logs files".into(),
-            Box::pin(log_grade::files(runbook, offsets, options.record, redactor)),
+            Box::pin(async move {
+                let (results, next) = log_grade::files(runbook, offsets.clone(), redactor).await;
+                if let Ok(mut slot) = read_up_to.lock() {
+                    *slot = Some(next);
+                }
+                results
+            }),
         ));
         free_of_docker.push((
             "logs units".into(),
@@ -237,6 +257,7 @@ async fn one_pass(
         host,
         containers,
         resources,
+        read_up_to: read_up_to.into_inner().ok().flatten(),
     }
 }
 

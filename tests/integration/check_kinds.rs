@@ -409,6 +409,47 @@ fn host_log_files_are_read_from_where_the_last_check_stopped_across_a_rotation()
 }
 
 #[test]
+fn every_pass_of_wait_reads_the_log_files_from_where_the_last_run_stopped() {
+    let ws = Workspace::new();
+    ws.write("access.log", "GET / 200 before\n");
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: files\nlogs:\n  files:\n    access.log: { match: ['\\b5\\d\\d\\b'], warn: 1, crit: 5 }\n",
+    );
+    let check = |extra: &[&str]| {
+        let mut args = vec!["daily-check", "--only", "logs", "--state-dir", "state"];
+        args.extend(extra);
+        args.extend(["--format", "json"]);
+        let run = ws.opsbook(&args);
+        let report = run.json();
+        let file = result(&report, "logs", "file access.log");
+        (
+            run.code,
+            file["message"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    assert_eq!(check(&[]).0, 0);
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ws.path().join("access.log"))
+        .expect("the log");
+    writeln!(log, "GET /a 502 upstream").expect("append");
+    drop(log);
+    // Three passes over 5s: each still sees the line the first one saw.
+    let (code, message) = check(&["--wait", "5s"]);
+    assert_eq!(code, 1, "{message}");
+    assert!(
+        message.starts_with("1 matching lines since the last check: "),
+        "{message}"
+    );
+    // The run kept where its passes read up to: the next starts after it.
+    assert_eq!(
+        check(&[]),
+        (0, "no matching lines since the last check".to_string())
+    );
+}
+
+#[test]
 fn five_and_fifteen_minute_load_and_inodes_are_graded_when_asked() {
     let ws = Workspace::new();
     ws.write(

@@ -1,6 +1,7 @@
 //! Container resources (`docker stats --no-stream`) through the real binary:
 //! memory near a limit graded warn then crit by name, a CPU-bound container
-//! shown busy, the `status` columns, the JSON, the history and `report`.
+//! shown busy, the `status` columns, the JSON, the history and `report`;
+//! the same figures from an engine reached over TCP (the stats API).
 
 use crate::support::{CALM_HOST, Project, Workspace, result};
 
@@ -211,4 +212,77 @@ fn resource_thresholds_are_validated_with_their_place() {
         "version: 1\nthresholds:\n  containers:\n    disk: { warn: 1%, crit: 2% }\n",
     );
     ws.opsbook(&["validate"]).expect_code(3);
+}
+
+/// Relays loopback TCP connections to the local engine's socket, so the
+/// engine looks remote (`tcp://`): its cgroup files are then out of reach
+/// and the figures must come through the stats API.
+/// Its port, and the count of connections relayed.
+fn engine_over_tcp() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let relayed = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = relayed.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else {
+                continue;
+            };
+            let (mut client_in, mut engine_out) =
+                (client.try_clone().unwrap(), engine.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_in, &mut engine_out);
+                let _ = engine_out.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut engine_in, mut client_out) = (engine, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut engine_in, &mut client_out);
+                let _ = client_out.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (port, relayed)
+}
+
+#[test]
+fn a_remote_engine_gives_the_same_figures_through_its_stats_api() {
+    let project = Project::new("res-remote");
+    project.service("cache").memory_limit(64).start();
+    project
+        .service("spin")
+        .script("while :; do :; done")
+        .cpus(0.5)
+        .start();
+    hold(&project, "cache", "a", 54);
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        runbook(&project, "{ memory: { warn: 80%, crit: 90% } }", ""),
+    );
+    let (port, relayed) = engine_over_tcp();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let report = ws
+        .opsbook_with(
+            &["daily-check", "--only", "containers", "--format", "json"],
+            &[("DOCKER_HOST", &host)],
+        )
+        .json();
+    let figures = report["resources"].as_array().unwrap();
+    let cache = figures.iter().find(|r| r["name"] == "cache").unwrap();
+    assert_eq!(cache["memory_limit"], 64 * 1024 * 1024, "{cache}");
+    assert!(
+        cache["memory_used"].as_u64().unwrap() > 54 * 1024 * 1024,
+        "{cache}"
+    );
+    let spin = figures.iter().find(|r| r["name"] == "spin").unwrap();
+    assert_eq!(spin["cpu_limit"], 0.5);
+    assert!(spin["cpu_percent"].as_f64().unwrap() > 10.0, "{spin}");
+    assert_eq!(result(&report, "resources", "cache")["status"], "warn");
+    assert!(
+        relayed.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "opsbook went around the relay"
+    );
 }
