@@ -55,10 +55,8 @@ pub async fn containers(
     containers: &[ContainerRef],
     redactor: &Redactor,
 ) -> Vec<CheckResult> {
-    let window = runbook.plan.log_window;
-    let since = jiff::Timestamp::now()
-        .checked_sub(jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::ZERO))
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    // A service's own `since` narrows (or widens) the window for it.
+    let window_of = |settings: &Logs| settings.since.map_or(runbook.plan.log_window, |d| d.std());
     // One compiled set per distinct settings (most services share the global one).
     let mut sets: Vec<(&Logs, RegexSet)> = Vec::new();
     let mut jobs = Vec::new();
@@ -93,6 +91,7 @@ pub async fn containers(
                 if let Some(json) = &settings.json_field {
                     scanner = scanner.with_field(&json.field, json.above);
                 }
+                let since = window_start(window_of(settings));
                 let outcome = deployment
                     .scan_logs(&container.id, since, |chunk| scanner.feed(chunk))
                     .await;
@@ -122,10 +121,10 @@ pub async fn containers(
             entry.2.push(e.to_string());
         }
     }
-    let span = format!("in the last {}", units::Duration(window));
     per_service
         .into_iter()
         .map(|(service, (settings, tally, errors))| {
+            let span = format!("in the last {}", units::Duration(window_of(settings)));
             grade(&service, settings, &tally, &errors, &span, redactor)
         })
         .collect()
@@ -299,9 +298,7 @@ pub async fn units(
         return Vec::new();
     };
     let window = runbook.plan.log_window;
-    let since = jiff::Timestamp::now()
-        .checked_sub(jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::ZERO))
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let since = window_start(window);
     let dir = logs.journal_dir.as_ref().map(|d| runbook.dir.join(d));
     let span = format!("in the last {}", units::Duration(window));
     join_all(logs.units.iter().map(|(unit, settings)| {
@@ -324,6 +321,13 @@ pub async fn units(
         }
     }))
     .await
+}
+
+/// The start of a window ending now.
+fn window_start(window: std::time::Duration) -> jiff::Timestamp {
+    jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::ZERO))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
 /// A log line masked while whole, then cut short and quoted.

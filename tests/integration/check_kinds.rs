@@ -309,7 +309,7 @@ fn logs_report(
 }
 
 #[test]
-fn log_rates_per_service_settings_and_json_fields_are_graded() {
+fn log_rates_per_service_settings_windows_and_json_fields_are_graded() {
     let project = Project::new("kinds-logs");
     project
         .service("web")
@@ -319,13 +319,28 @@ fn log_rates_per_service_settings_and_json_fields_are_graded() {
         .service("api")
         .script("echo '{\"path\": \"/a\", \"responseTime\": 12}'; echo '{\"path\": \"/b\", \"responseTime\": 1500}'; echo '{\"path\": \"/c\", \"responseTime\": \"2400\"}'; touch /tmp/logged")
         .start();
+    project
+        .service("old")
+        .script("echo 'GET / 500 long ago'; touch /tmp/logged")
+        .start();
     let ws = Workspace::new();
+    crate::support::eventually("old's line logged", Duration::from_secs(30), || {
+        project.exec("old", "test -f /tmp/logged")
+    });
+    // Out of old's own two-second window by the time the check runs.
+    std::thread::sleep(Duration::from_secs(3));
     let report = logs_report(
         &ws,
         &project,
         "services:\n  web: {}\n  api:\n    logs: { json_field: { field: responseTime, above: 1000, warn: 1, crit: 3 } }\n\
+         \x20 old:\n    logs: { since: 2s, match: ['\\b5\\d\\d\\b'] }\n\
          logs:\n  since: 10m\n  match: ['\\b5\\d\\d\\b']\n  warn: 1000\n  rate: { warn: 5%, crit: 10% }\n",
         &["web", "api"],
+    );
+    let old = result(&report, "logs", "old");
+    assert_eq!(
+        (old["status"].as_str(), old["message"].as_str()),
+        (Some("ok"), Some("no matching lines in the last 2s"))
     );
     let web = result(&report, "logs", "web");
     assert_eq!(web["status"], "crit", "{report:#}");

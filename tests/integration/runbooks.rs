@@ -99,7 +99,7 @@ fn postgres() -> StandIn {
         .tool("pg_dump", "cat /pgdata/db.sql")
         .tool(
             "psql",
-            r#"for a in "$@"; do case "$a" in *"< 150"*) echo t; exit 0;; SELECT*|VACUUM*) echo 1; exit 0;; esac; done; cat > /pgdata/db.sql"#,
+            r#"for a in "$@"; do case "$a" in *"< 150"*) echo t; exit 0;; *blks_hit*) echo 99.2; exit 0;; *max_connections*) echo 4; exit 0;; SELECT*|VACUUM*) echo 1; exit 0;; esac; done; cat > /pgdata/db.sql"#,
         )
         .run("[ -f /pgdata/db.sql ] || echo 'INSERT 1;' > /pgdata/db.sql")
 }
@@ -441,7 +441,10 @@ fn erp() {
         &project,
         vec![
             postgres(),
-            service("redis").tool("redis-cli", "echo PONG"),
+            service("redis").tool(
+                "redis-cli",
+                r#"[ "$1" = info ] && printf '# Memory\nused_memory:1048576\n' || echo PONG"#,
+            ),
             service("backend"),
             service("nginx")
                 .page("/health", r#"{"status":"ok","timestamp":"now"}"#)
