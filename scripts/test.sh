@@ -61,6 +61,8 @@ fi
 say "Docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
 
 scripts/fixture-image.sh
+# The real software the runbook tests run (cached: rebuilt only when its recipe changes).
+scripts/real-image.sh
 
 # The example deployment's test runs the README's commands with Compose v1
 # (Debian ships no v2 plugin).

@@ -39,12 +39,7 @@ pub fn rotate(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let kept = path.with_file_name(format!(
-        "{name}.before-rotate-{}",
-        at.strftime("%Y%m%dT%H%M%SZ")
-    ));
-    write_new(&kept, &old, 0o600, None)
-        .map_err(|e| format!("cannot keep the previous file as `{}`: {e}", kept.display()))?;
+    let kept = keep_previous(path, &name, at, &old)?;
     let beside = path.with_file_name(format!(".{name}.opsbook-rotate"));
     let mode = metadata.permissions().mode() & 0o7777;
     let written = write_new(
@@ -62,6 +57,40 @@ pub fn rotate(
         let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
     }
     Ok(kept)
+}
+
+/// Keeps `old` (the file before this rotation) beside it, 0600, as
+/// `NAME.before-rotate-TIME`; a second rotation of the same file within the
+/// second (two keys of one playbook) is kept as `…-2`, `…-3`: never over
+/// an earlier one.
+fn keep_previous(
+    path: &Path,
+    name: &str,
+    at: jiff::Timestamp,
+    old: &[u8],
+) -> Result<PathBuf, String> {
+    let stamp = at.strftime("%Y%m%dT%H%M%SZ").to_string();
+    for n in 1..=100 {
+        let suffix = if n == 1 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
+        let kept = path.with_file_name(format!("{name}.before-rotate-{stamp}{suffix}"));
+        match write_new(&kept, old, 0o600, None) {
+            Ok(()) => return Ok(kept),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(format!(
+                    "cannot keep the previous file as `{}`: {e}",
+                    kept.display()
+                ));
+            }
+        }
+    }
+    Err(format!(
+        "cannot keep the previous file: 100 rotations of `{name}` this second"
+    ))
 }
 
 /// `text` with the value of every `KEY=` line (optionally `export KEY=`)
@@ -187,5 +216,36 @@ mod tests {
             "A=1\nJWT_SECRET=old\n"
         );
         assert!(rotate(&env, "NOPE", 16, RotateEncoding::Hex, at).is_err());
+    }
+
+    #[test]
+    fn two_keys_rotated_within_one_second_keep_both_previous_files() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let env = dir.path().join(".env");
+        std::fs::write(&env, "A=1\nB=2\n").unwrap_or_else(|e| panic!("{e}"));
+        let at = "2026-11-24T10:52:00Z"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let first =
+            rotate(&env, "A", 16, RotateEncoding::Hex, at).unwrap_or_else(|e| panic!("{e}"));
+        let second =
+            rotate(&env, "B", 16, RotateEncoding::Hex, at).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            first,
+            dir.path().join(".env.before-rotate-20261124T105200Z")
+        );
+        assert_eq!(
+            second,
+            dir.path().join(".env.before-rotate-20261124T105200Z-2")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&first).unwrap_or_default(),
+            "A=1\nB=2\n"
+        );
+        assert!(
+            std::fs::read_to_string(&second)
+                .unwrap_or_default()
+                .ends_with("B=2\n")
+        );
     }
 }

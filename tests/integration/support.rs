@@ -23,6 +23,11 @@ use bollard::query_parameters::{
 /// Built by `scripts/test.sh` from `tests/fixture/Dockerfile`.
 pub const FIXTURE_IMAGE: &str = "opsbook-fixture:1";
 
+/// Built by `scripts/test.sh` (scripts/real-image.sh) from Debian's packages:
+/// PostgreSQL, Redis, nginx, SQLite, Mosquitto, Prometheus, Alertmanager,
+/// Node.js and Python with their clients (tests/images/real/).
+pub const REAL_IMAGE: &str = "opsbook-real:test";
+
 /// A long-running command that stops at once on SIGTERM (a plain `sleep` as
 /// PID 1 ignores it and makes every stop wait out its grace period).
 pub const IDLE: &[&str] = &["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"];
@@ -261,7 +266,42 @@ impl Project {
             restart_on_failure: false,
             memory_limit: None,
             cpus: None,
+            runs: None,
+            network: None,
         }
+    }
+
+    /// Creates the project's network `<project>_default` (compose's name
+    /// and labels) once; removed with the project.
+    pub fn network(&self) -> String {
+        let name = format!("{}_default", self.name);
+        let labels = HashMap::from([
+            ("com.docker.compose.project".to_string(), self.name.clone()),
+            (
+                "com.docker.compose.network".to_string(),
+                "default".to_string(),
+            ),
+        ]);
+        let exists = self
+            .engine
+            .runtime
+            .block_on(self.engine.docker.inspect_network(
+                &name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            ))
+            .is_ok();
+        if !exists {
+            let options = bollard::models::NetworkCreateRequest {
+                name: name.clone(),
+                labels: Some(labels),
+                ..Default::default()
+            };
+            self.engine
+                .runtime
+                .block_on(self.engine.docker.create_network(options))
+                .expect("create network");
+        }
+        name
     }
 
     /// Creates a volume `<project>_<name>`, labelled as compose labels it.
@@ -439,6 +479,9 @@ impl Project {
                         .await;
                 }
             }
+            let _ = docker
+                .remove_network(&format!("{}_default", self.name))
+                .await;
         });
     }
 }
@@ -469,9 +512,37 @@ pub struct ServiceSpec<'a> {
     restart_on_failure: bool,
     memory_limit: Option<i64>,
     cpus: Option<f64>,
+    /// An image and command of its own instead of the fixture's idle shell.
+    runs: Option<(String, Vec<String>)>,
+    /// The network it joins, reachable there by its service name.
+    network: Option<String>,
 }
 
 impl ServiceSpec<'_> {
+    /// Runs `argv` from `image` (its own entrypoint) instead of idling in
+    /// the fixture image.
+    pub fn runs(mut self, image: &str, argv: &[&str]) -> Self {
+        self.runs = Some((
+            image.to_string(),
+            argv.iter().map(|a| a.to_string()).collect(),
+        ));
+        self
+    }
+
+    /// Joins the project's network (`Project::network`), reachable there
+    /// by its service name, as compose's default network makes it.
+    pub fn networked(mut self) -> Self {
+        self.network = Some(self.project.network());
+        self
+    }
+
+    /// Joins another project's network instead, by its service name there
+    /// (a database managed outside the deployment).
+    pub fn joins(mut self, network: &str) -> Self {
+        self.network = Some(network.to_string());
+        self
+    }
+
     /// A shell script run first; the container then idles until stopped.
     pub fn script(mut self, shell: &str) -> Self {
         self.script = Some(shell.to_string());
@@ -557,9 +628,24 @@ impl ServiceSpec<'_> {
                 (format!("{container}/tcp"), Some(vec![binding]))
             })
             .collect();
+        let (image, command) = match self.runs {
+            Some((image, argv)) => (image, argv),
+            None => (FIXTURE_IMAGE.to_string(), command),
+        };
+        let networking = self.network.as_ref().map(|network| {
+            let endpoint = bollard::models::EndpointSettings {
+                aliases: Some(vec![self.service.clone()]),
+                ..Default::default()
+            };
+            bollard::models::NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(network.clone(), endpoint)])),
+            }
+        });
+        let network_mode = self.network.clone();
         let body = ContainerCreateBody {
-            image: Some(FIXTURE_IMAGE.to_string()),
+            image: Some(image),
             cmd: Some(command),
+            networking_config: networking,
             env: Some(self.env.clone()),
             labels: Some(labels),
             exposed_ports: Some(self.ports.iter().map(|(c, _)| format!("{c}/tcp")).collect()),
@@ -567,6 +653,7 @@ impl ServiceSpec<'_> {
                 port_bindings: Some(port_bindings),
                 binds: Some(self.mounts.clone()),
                 memory: self.memory_limit,
+                network_mode,
                 // No swap beyond the limit: what it holds stays counted as memory.
                 memory_swap: self.memory_limit,
                 nano_cpus: self.cpus.map(|c| (c * 1e9) as i64),
