@@ -261,6 +261,7 @@ impl Project {
             restart_on_failure: false,
             memory_limit: None,
             cpus: None,
+            image: None,
         }
     }
 
@@ -469,9 +470,16 @@ pub struct ServiceSpec<'a> {
     restart_on_failure: bool,
     memory_limit: Option<i64>,
     cpus: Option<f64>,
+    image: Option<String>,
 }
 
 impl ServiceSpec<'_> {
+    /// Another image than the fixture (one a test made from it).
+    pub fn image(mut self, image: &str) -> Self {
+        self.image = Some(image.to_string());
+        self
+    }
+
     /// A shell script run first; the container then idles until stopped.
     pub fn script(mut self, shell: &str) -> Self {
         self.script = Some(shell.to_string());
@@ -558,7 +566,7 @@ impl ServiceSpec<'_> {
             })
             .collect();
         let body = ContainerCreateBody {
-            image: Some(FIXTURE_IMAGE.to_string()),
+            image: Some(self.image.unwrap_or_else(|| FIXTURE_IMAGE.to_string())),
             cmd: Some(command),
             env: Some(self.env.clone()),
             labels: Some(labels),
