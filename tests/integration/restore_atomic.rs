@@ -9,7 +9,7 @@ use std::process::Command;
 use crate::restore::{
     LISTING, LONG, MUTATE, RESTORE_RECORDS, SEED, backup_ids, listing, shop, shop_scripted, state,
 };
-use crate::support::{FIXTURE_IMAGE, Workspace, eventually, result};
+use crate::support::{FIXTURE_IMAGE, Workspace, encrypt_backups, eventually, result};
 
 /// The fixture without `/bin/sh` (sh is on the PATH in /usr/local/bin):
 /// its services run, but a volume helper made from it (`/bin/sh -c`) cannot start.
@@ -82,7 +82,7 @@ fn restore_json(ws: &Workspace, code: i32) -> serde_json::Value {
 /// The state of the deployment after a failed restore is the one before it.
 fn all_put_back(report: &serde_json::Value, items: &[&str]) {
     let put_back = result(report, "restore", "put back");
-    assert_eq!(put_back["status"], "ok", "{report:#}");
+    assert_eq!(put_back["status"], "warn", "{report:#}");
     let message = put_back["message"].as_str().unwrap();
     assert!(
         message.ends_with("the deployment is as it was before the restore"),
@@ -362,4 +362,78 @@ fn a_safety_dump_that_fails_refuses_the_restore_and_names_no_safety_backup() {
     .expect_code(0);
     assert_eq!(listing(&project), before);
     assert_eq!(backup_ids(&ws).len(), 1);
+}
+
+#[test]
+fn without_a_safety_backup_a_failure_leaves_what_was_replaced_and_says_so() {
+    let (project, ws) = shop(
+        "ra-nosafety",
+        "[sh, -c, \"cat > /dev/null; echo cannot load >&2; exit 4\"]",
+    );
+    let before = listing(&project);
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    assert!(project.exec("db", MUTATE));
+    let run = ws.opsbook(&[
+        "restore",
+        "--yes",
+        "--no-safety-backup",
+        "--state-dir",
+        &state(&ws),
+        "--format",
+        "json",
+    ]);
+    let report = run.expect_code(2).json();
+    assert_eq!(
+        result(&report, "restore", "put back")["message"],
+        "no safety backup was taken (--no-safety-backup): nothing to put back from; changed by the restore and left so: dbdata, config.env, records"
+    );
+    assert_eq!(
+        report["restore"]["way_back"],
+        "no safety backup was taken: the items restored above cannot be undone by opsbook"
+    );
+    assert_eq!(listing(&project), before, "the volume stays restored");
+    assert_eq!(project.times("db").state, "running");
+    assert_eq!(project.times("api").state, "running");
+}
+
+#[test]
+fn an_encrypted_safety_backup_that_cannot_be_read_back_refuses_before_replacing() {
+    // A backup taken before the runbook encrypted; the safety backup is encrypted.
+    let (project, ws) = shop("ra-age", RESTORE_RECORDS);
+    let before = listing(&project);
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    encrypt_backups(&ws);
+    assert!(project.exec("db", MUTATE));
+    let mutated = listing(&project);
+
+    let report = restore_json(&ws, 2);
+    let message = result(&report, "restore", "result")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("cannot be read back with the identities given"),
+        "{message}"
+    );
+    assert!(message.contains("nothing was replaced"), "{message}");
+    assert_eq!(listing(&project), mutated);
+    assert_eq!(
+        backup_ids(&ws).len(),
+        1,
+        "the unreadable safety backup is not kept"
+    );
+    assert_eq!(project.times("api").state, "running");
+
+    ws.opsbook(&[
+        "restore",
+        "--yes",
+        "--identity",
+        "key.txt",
+        "--state-dir",
+        &state(&ws),
+    ])
+    .expect_code(0);
+    assert_eq!(listing(&project), before);
 }

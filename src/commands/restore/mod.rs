@@ -311,7 +311,14 @@ async fn replace_all(
                 interrupt,
             )
             .await;
-        match rest.and_then(|()| taken.finish(runbook)) {
+        let finished = rest.and_then(|()| taken.finish(runbook)).and_then(|taken| {
+            // One this run cannot read back is of no use to it: not kept.
+            check::readable(&taken, &prepared.identities).inspect_err(|_| {
+                let _ = std::fs::remove_dir_all(&taken.folder);
+            })?;
+            Ok(taken)
+        });
+        match finished {
             Ok(taken) => {
                 progress.say(format!("safety backup {}", taken.id));
                 replaced.safety = Some(CheckResult::new(
@@ -569,20 +576,24 @@ fn put_back_result(
         return result(
             Status::Crit,
             format!(
-                "no safety backup was taken (--no-safety-backup): nothing to put back; changed and left so: {}",
-                changed.join(", ")
+                "no safety backup was taken (--no-safety-backup): nothing to put back from; changed by the restore and left so: {}",
+                listed_str(
+                    &changed.iter().rev().copied().collect::<Vec<_>>(),
+                    "nothing"
+                )
             ),
         );
     };
+    // Warn, not ok: shown in the text report too, as its last line.
     if changed.is_empty() {
         return result(
-            Status::Ok,
+            Status::Warn,
             "nothing had changed yet: the deployment is as it was before the restore".into(),
         );
     }
     if not_back.is_empty() {
         return result(
-            Status::Ok,
+            Status::Warn,
             format!(
                 "put back from safety backup {id}: {}: the deployment is as it was before the restore",
                 back.join(", ")
