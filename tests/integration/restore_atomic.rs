@@ -352,6 +352,34 @@ fn a_safety_dump_that_fails_refuses_the_restore_and_names_no_safety_backup() {
     assert_eq!(project.times("api").started, api_started);
     assert_eq!(backup_ids(&ws).len(), 1, "no safety backup left behind");
 
+    // With db stopped: started first for the dump, and stopped again.
+    project.stop("db");
+    let report = restore_json(&ws, 2);
+    let db = result(&report, "restore", "db");
+    assert!(
+        db["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("was not running: started first for dump `records`"),
+        "{report:#}"
+    );
+    let again = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|r| r["name"] == "db")
+        .unwrap();
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("which did not complete: stopped again, as it was"),
+        "{report:#}"
+    );
+    assert_eq!(project.times("db").state, "exited");
+    assert_eq!(volume_listing(&format!("{}_dbdata", project.name)), mutated);
+    assert_eq!(backup_ids(&ws).len(), 1);
+
     ws.opsbook(&[
         "restore",
         "--yes",

@@ -145,13 +145,20 @@ pub async fn run(
     let after = hooks.map(|h| h.after.as_slice()).unwrap_or_default();
     if !hooks::run(hook_setup, "restore.before", before, report).await {
         fail_untouched(report, "a restore.before step failed");
+        let again = precheck::stop_again(runbook, &lifecycle, &prepared.to_start).await;
+        report.results.extend(again);
         return Ok(());
     }
-    // 3.-6. Safety backup, stop, replace, start again; the verify checks.
-    let way_back = restore(runbook, options, &prepared, &lifecycle, report).await;
+    // Safety backup, stop, replace (or put back), start again; the verify checks.
+    let done = restore(runbook, options, &prepared, &lifecycle, report).await;
     // Whatever happened above: `after` undoes what `before` did (maintenance mode off).
     hooks::run(hook_setup, "restore.after", after, report).await;
-    if let Some(way_back) = way_back?
+    if !matches!(done, Ok((_, true))) {
+        // Not restored: a service started for a dump is stopped again, as it was.
+        let again = precheck::stop_again(runbook, &lifecycle, &prepared.to_start).await;
+        report.results.extend(again);
+    }
+    if let (Some(way_back), _) = done?
         && let Some(id) = &way_back.safety_id
     {
         report
@@ -206,14 +213,15 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
 /// services stopped, its volumes and files and the replacing (put back
 /// after a failure); the services start again whatever happened, and the
 /// verify checks run when all went well. The way back, once anything was
-/// attempted; an error only when Docker fails before anything was stopped.
+/// attempted, and whether every item was restored; an error only when
+/// Docker fails before anything was stopped.
 async fn restore(
     runbook: &Runbook,
     options: &Options,
     prepared: &Prepared<'_>,
     lifecycle: &Lifecycle<'_>,
     report: &mut Report,
-) -> Result<Option<WayBack>, Error> {
+) -> Result<(Option<WayBack>, bool), Error> {
     let deployment = &prepared.deployment;
     let progress = lifecycle.progress;
     let containers = deployment.containers().await?;
@@ -244,7 +252,7 @@ async fn restore(
                 Status::Crit,
                 safety_refused(&reason, "nothing was stopped or changed"),
             ));
-            return Ok(None);
+            return Ok((None, false));
         }
         safety = Some(taken);
     }
@@ -273,7 +281,7 @@ async fn restore(
             .results
             .extend(probe::verify_checks(runbook, deployment).await?);
     }
-    Ok(Some(way_back))
+    Ok((Some(way_back), replaced.failure.is_none()))
 }
 
 /// A safety backup that cannot be taken refuses the restore: why, what was
@@ -577,7 +585,7 @@ fn put_back_result(
             Status::Crit,
             format!(
                 "no safety backup was taken (--no-safety-backup): nothing to put back from; changed by the restore and left so: {}",
-                listed_str(
+                listed(
                     &changed.iter().rev().copied().collect::<Vec<_>>(),
                     "nothing"
                 )
@@ -604,18 +612,10 @@ fn put_back_result(
         Status::Crit,
         format!(
             "NOT as before the restore: put back from safety backup {id}: {}; could not be put back: {}",
-            listed_str(back, "none"),
+            listed(back, "none"),
             not_back.join(", ")
         ),
     )
-}
-
-fn listed_str(names: &[&str], none: &str) -> String {
-    if names.is_empty() {
-        none.to_string()
-    } else {
-        names.join(", ")
-    }
 }
 
 fn show_plan(prepared: &Prepared, report: &mut Report) {
@@ -673,12 +673,12 @@ fn confirmation(prepared: &Prepared) -> (String, Vec<String>) {
     (question, parts)
 }
 
-fn listed(names: &[String], none: &str) -> String {
+fn listed(names: &[impl AsRef<str>], none: &str) -> String {
     if names.is_empty() {
-        none.to_string()
-    } else {
-        names.join(", ")
+        return none.to_string();
     }
+    let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    names.join(", ")
 }
 
 /// A failure before anything was stopped or replaced.

@@ -5,7 +5,9 @@
 //! written beside it is a folder; a dump's service has a container. A dump
 //! whose service is not running is started first (`start_first`, before
 //! the safety backup, which dumps it too); one that does not become ready
-//! refuses the restore. Each refusal is exit 3, naming the item.
+//! refuses the restore. Each refusal is exit 3, naming the item. When the
+//! restore does not complete, what was started first is stopped again
+//! (`stop_again`): the deployment is left as it was found.
 
 use std::path::Path;
 use std::time::Instant;
@@ -13,6 +15,7 @@ use std::time::Instant;
 use crate::docker::{ContainerRef, Deployment, State};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
+use crate::interrupt::Interrupt;
 use crate::lifecycle::Lifecycle;
 use crate::runbook::Runbook;
 
@@ -173,4 +176,51 @@ pub(super) async fn start_first(
             CheckResult::new("restore", &r.name, Status::Ok, message)
         })
         .collect())
+}
+
+/// Stops again the services `start_first` started, whatever was signalled
+/// (each one's result, a warn: the restore did not complete).
+pub(super) async fn stop_again(
+    runbook: &Runbook,
+    lifecycle: &Lifecycle<'_>,
+    to_start: &[ToStart],
+) -> Vec<CheckResult> {
+    if to_start.is_empty() {
+        return Vec::new();
+    }
+    let steady = Lifecycle {
+        deployment: lifecycle.deployment,
+        progress: lifecycle.progress,
+        interrupt: Interrupt::never(),
+        section: lifecycle.section,
+    };
+    let plan = &runbook.plan;
+    let services: Vec<String> = to_start.iter().map(|s| s.service.clone()).collect();
+    let stopped = match lifecycle.deployment.list().await {
+        Ok(containers) => {
+            steady
+                .stop(&plan.stop_order(&services), &containers, plan.grace)
+                .await
+        }
+        Err(e) => services
+            .iter()
+            .map(|s| CheckResult::new("restore", s, Status::Crit, e.to_string()))
+            .collect(),
+    };
+    stopped
+        .into_iter()
+        .map(|r| {
+            let (status, message) = match r.status {
+                Status::Ok => (
+                    Status::Warn,
+                    format!(
+                        "started first for the restore, which did not complete: stopped again, as it was ({})",
+                        r.message
+                    ),
+                ),
+                other => (other, format!("started first for the restore, NOT stopped again: {}", r.message)),
+            };
+            CheckResult::new("restore", &r.name, status, message)
+        })
+        .collect()
 }
