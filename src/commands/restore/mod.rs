@@ -45,6 +45,9 @@ use rollback::{Outcomes, Undo};
 use safety::{Safety, Taken};
 use targets::{Planned, Target};
 
+/// Why the work stopped when a signal came.
+const INTERRUPTED: &str = "interrupted by a signal";
+
 pub struct Options {
     pub id: Option<String>,
     pub only: Vec<String>,
@@ -287,6 +290,11 @@ async fn restore(
 /// A safety backup that cannot be taken refuses the restore: why, what was
 /// left alone, and the way forward.
 fn safety_refused(reason: &str, untouched: &str) -> String {
+    if reason == INTERRUPTED {
+        return format!(
+            "{INTERRUPTED} during the safety backup: the restore was refused, {untouched}"
+        );
+    }
     format!(
         "safety backup: {reason}: the restore was refused, {untouched}; to restore without a safety backup (the current state of these items is then not kept), run it again with --no-safety-backup"
     )
@@ -358,7 +366,6 @@ async fn replace_all(
             stopping: &prepared.stopping,
             identities: &prepared.identities,
             lifecycle,
-            progress,
         };
         replaced.put_back = rollback::put_back(&undo, taken, &replaced.outcomes).await;
     }
@@ -382,7 +389,7 @@ async fn replace_items(
     let mut dumps_ready = false;
     for p in ordered {
         if lifecycle.interrupt.is_raised() {
-            replaced.failure = Some("interrupted by a signal".into());
+            replaced.failure = Some(INTERRUPTED.into());
             return;
         }
         if is_dump(&p) && !dumps_ready {

@@ -11,7 +11,6 @@ use std::sync::atomic::AtomicU64;
 
 use crate::interrupt::Interrupt;
 use crate::lifecycle::Lifecycle;
-use crate::progress::Progress;
 use crate::runbook::Runbook;
 
 use super::replace::{self, Failed, Identities};
@@ -29,7 +28,6 @@ pub(super) struct Undo<'a> {
     pub stopping: &'a [String],
     pub identities: &'a Identities,
     pub lifecycle: &'a Lifecycle<'a>,
-    pub progress: Progress<'a>,
 }
 
 /// The items that may have changed, newest first: every one replaced, and
@@ -53,9 +51,10 @@ pub(super) async fn put_back(
     outcomes: &Outcomes,
 ) -> Vec<(String, Result<(), String>)> {
     let deployment = undo.lifecycle.deployment;
+    let progress = undo.lifecycle.progress;
     let steady = Lifecycle {
         deployment,
-        progress: undo.progress,
+        progress,
         interrupt: Interrupt::never(),
         section: undo.lifecycle.section,
     };
@@ -76,7 +75,7 @@ pub(super) async fn put_back(
                     .await;
             }
         }
-        undo.progress.say(format!(
+        progress.say(format!(
             "{name}: putting back from safety backup {}",
             taken.id
         ));
@@ -94,7 +93,7 @@ pub(super) async fn put_back(
             None => absent(p),
         };
         if let Err(reason) = &outcome {
-            undo.progress.say(format!("{name}: NOT put back: {reason}"));
+            progress.say(format!("{name}: NOT put back: {reason}"));
         }
         results.push((name.to_string(), outcome));
     }

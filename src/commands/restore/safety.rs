@@ -73,7 +73,7 @@ impl<'a> Safety<'a> {
                         format!("the safety copy of `{}` failed: {reason}", source.name())
                     })
                 }
-                () = interrupt.raised() => Err("interrupted by a signal".into()),
+                () = interrupt.raised() => Err(super::INTERRUPTED.into()),
             };
             match copied {
                 Ok(items) => self.items.extend(items),
