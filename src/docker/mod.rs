@@ -230,6 +230,17 @@ impl Deployment {
             .map_err(|e| self.failed("inspecting a container", e))
     }
 
+    /// Whether `image` is on the engine's host (no registry is asked).
+    pub async fn image_exists(&self, image: &str) -> Result<bool, Error> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(self.failed("inspecting an image", e)),
+        }
+    }
+
     /// Starts a stopped container. Starting a running one is not an error.
     pub async fn start(&self, id: &str) -> Result<(), Error> {
         match self.docker.start_container(id, None).await {

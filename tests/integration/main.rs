@@ -20,6 +20,7 @@ mod procedures;
 mod readme;
 mod resources;
 mod restore;
+mod restore_atomic;
 mod runbooks;
 mod secrets;
 mod status;

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use crate::support::{Project, Workspace, encrypt_backups, eventually, result, terminate};
 
-const LONG: Duration = Duration::from_secs(60);
+pub(crate) const LONG: Duration = Duration::from_secs(60);
 
 /// Seeds the volume once (the script runs again at every start): owners,
 /// modes, a symlink, an empty folder, a dot file, a binary, old mtimes.
-const SEED: &str = "[ -f /data/.seeded ] || { \
+pub(crate) const SEED: &str = "[ -f /data/.seeded ] || { \
     mkdir -p /data/tables /data/empty /data/private; \
     echo 'order 1' > /data/records.txt; \
     seq 1 5000 > /data/tables/orders; \
@@ -26,26 +26,31 @@ const SEED: &str = "[ -f /data/.seeded ] || { \
     touch -d '2023-05-06 07:08:09' /data/empty /data/tables /data/private /data; }";
 
 /// Every entry of /data: type, mode, owner, size, mtime, link target, md5.
-const LISTING: &str = "cd /data && find . | sort | while read -r f; do \
+pub(crate) const LISTING: &str = "cd /data && find . | sort | while read -r f; do \
     if [ -L \"$f\" ]; then echo \"$f link $(stat -c '%u:%g %Y' \"$f\") -> $(readlink \"$f\")\"; \
     elif [ -d \"$f\" ]; then echo \"$f dir $(stat -c '%a %u:%g %Y' \"$f\")\"; \
     else echo \"$f file $(stat -c '%a %u:%g %s %Y' \"$f\") $(md5sum < \"$f\" | cut -d' ' -f1)\"; fi; \
     done";
 
 /// Adds, changes and deletes files in the volume, and changes the config.
-const MUTATE: &str = "echo new > /data/added.txt; mkdir /data/newdir; echo x > /data/newdir/f; \
+pub(crate) const MUTATE: &str = "echo new > /data/added.txt; mkdir /data/newdir; echo x > /data/newdir/f; \
     echo 'order 2' > /data/records.txt; rm /data/blob.bin /data/latest; rm -r /data/empty; \
     chmod 600 /data/tables/orders; chown 0:0 /data/tables/orders; ln -s tables /data/latest";
 
 /// db mounts `dbdata`; api depends on db. The dump `records` restores into
 /// a file outside the volume, so the volume's listing stays exact.
-fn shop(tag: &str, restore: &str) -> (Project, Workspace) {
+pub(crate) fn shop(tag: &str, restore: &str) -> (Project, Workspace) {
+    shop_scripted(tag, restore, SEED)
+}
+
+/// `shop`, with db's start script given (`SEED` with more around it).
+pub(crate) fn shop_scripted(tag: &str, restore: &str, script: &str) -> (Project, Workspace) {
     let project = Project::new(tag);
     let dbdata = project.volume("dbdata");
     project
         .service("db")
         .mount(&dbdata, "/data")
-        .script(SEED)
+        .script(script)
         .start();
     project.service("api").start();
     let ws = Workspace::new();
@@ -69,17 +74,17 @@ fn shop(tag: &str, restore: &str) -> (Project, Workspace) {
     (project, ws)
 }
 
-const RESTORE_RECORDS: &str = "[sh, -c, \"cat > /restored-records.txt\"]";
+pub(crate) const RESTORE_RECORDS: &str = "[sh, -c, \"cat > /restored-records.txt\"]";
 
-fn state(ws: &Workspace) -> String {
+pub(crate) fn state(ws: &Workspace) -> String {
     ws.path().join("state").display().to_string()
 }
 
-fn listing(project: &Project) -> String {
+pub(crate) fn listing(project: &Project) -> String {
     project.output("db", LISTING)
 }
 
-fn backup_ids(ws: &Workspace) -> Vec<(String, bool)> {
+pub(crate) fn backup_ids(ws: &Workspace) -> Vec<(String, bool)> {
     let report = ws
         .opsbook(&["backup", "list", "--format", "json"])
         .expect_code(0)
@@ -303,7 +308,9 @@ fn an_encrypted_backup_restores_only_with_its_identity() {
 }
 
 #[test]
-fn a_failing_dump_restore_starts_everything_again_and_prints_the_way_back() {
+fn a_dump_that_fails_and_cannot_be_put_back_either_says_what_is_where_and_prints_the_way_back() {
+    // The restore command always fails: the dump is not restored, and the
+    // safety backup's copy of it does not load either.
     let (project, ws) = shop(
         "rs-fail",
         "[sh, -c, \"cat > /dev/null; echo cannot load >&2; exit 4\"]",
@@ -313,8 +320,15 @@ fn a_failing_dump_restore_starts_everything_again_and_prints_the_way_back() {
     assert!(project.exec("db", MUTATE));
     let mutated = listing(&project);
 
-    let run = ws.opsbook(&["restore", "--yes", "--state-dir", &state(&ws)]);
-    run.expect_code(2);
+    let run = ws.opsbook(&[
+        "restore",
+        "--yes",
+        "--state-dir",
+        &state(&ws),
+        "--format",
+        "json",
+    ]);
+    let report = run.expect_code(2).json();
     assert!(run.stdout.contains("cannot load"), "{}", run.stdout);
     assert_eq!(project.times("db").state, "running");
     assert_eq!(project.times("api").state, "running");
@@ -323,26 +337,31 @@ fn a_failing_dump_restore_starts_everything_again_and_prints_the_way_back() {
         .find(|(_, safety)| *safety)
         .unwrap()
         .0;
-    let way_back = format!("opsbook restore {safety} --yes");
-    assert!(run.stdout.contains(&way_back), "{}", run.stdout);
-
-    // The way back works for what was replaced.
-    ws.opsbook(&[
-        "restore",
-        &safety,
-        "--only",
-        "dbdata,config.env",
-        "--yes",
-        "--no-safety-backup",
-        "--state-dir",
-        &state(&ws),
-    ])
-    .expect_code(0);
+    // The volume and the file are put back; the dump is named as not.
     assert_eq!(listing(&project), mutated);
+    assert_eq!(
+        result(&report, "restore", "put back")["message"],
+        format!(
+            "NOT as before the restore: put back from safety backup {safety}: config.env, dbdata; could not be put back: records"
+        )
+    );
+    let records = result(&report, "restore", "records")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        records.contains(&format!("NOT put back from safety backup {safety}")),
+        "{records}"
+    );
+    let way_back = report["restore"]["way_back"].as_str().unwrap();
+    assert!(
+        way_back.ends_with(&format!("opsbook restore {safety} --yes")),
+        "{way_back}"
+    );
 }
 
 #[test]
-fn sigterm_mid_restore_finishes_the_item_in_hand_starts_everything_and_holds_the_lock() {
+fn sigterm_mid_restore_finishes_the_item_in_hand_puts_back_starts_everything_and_holds_the_lock() {
     let (project, ws) = shop(
         "rs-term",
         "[sh, -c, \"touch /restoring; cat > /first.txt; sleep 3\"]",
@@ -357,6 +376,7 @@ fn sigterm_mid_restore_finishes_the_item_in_hand_starts_everything_and_holds_the
     ws.opsbook(&["backup", "--state-dir", &state(&ws)])
         .expect_code(0);
     assert!(project.exec("db", MUTATE));
+    let mutated = listing(&project);
 
     let child = ws.spawn(&[
         "restore",
@@ -379,17 +399,23 @@ fn sigterm_mid_restore_finishes_the_item_in_hand_starts_everything_and_holds_the
         result(&report, "restore", "result")["message"],
         "interrupted by a signal"
     );
-    // The item in hand was finished, the next one never started.
-    assert_eq!(result(&report, "restore", "records")["status"], "ok");
+    // The item in hand was finished, the next one never started, and what
+    // was replaced was put back from the safety backup before the start.
+    assert_eq!(result(&report, "restore", "records")["status"], "warn");
     assert_eq!(result(&report, "restore", "second")["status"], "crit");
-    assert_eq!(project.output("db", "cat /first.txt"), "order 1\n");
+    assert_eq!(
+        report["restore"]["put_back"],
+        serde_json::json!(["records", "config.env", "dbdata"])
+    );
+    assert!(report["restore"]["way_back"].is_null(), "{report:#}");
+    assert_eq!(listing(&project), mutated);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("config.env")).unwrap(),
+        "A=1\n"
+    );
+    // The dump was put back through its restore command, from the safety copy.
+    assert_eq!(project.output("db", "cat /first.txt"), "order 2\n");
     assert!(!project.exec("db", "test -e /second.txt"));
     assert_eq!(project.times("db").state, "running");
     assert_eq!(project.times("api").state, "running");
-    let safety = report["restore"]["safety_backup"].as_str().unwrap();
-    let way_back = report["restore"]["way_back"].as_str().unwrap();
-    assert!(
-        way_back.ends_with(&format!("opsbook restore {safety} --yes")),
-        "{way_back}"
-    );
 }

@@ -268,6 +268,7 @@ impl Project {
             cpus: None,
             runs: None,
             network: None,
+            image: None,
         }
     }
 
@@ -516,6 +517,7 @@ pub struct ServiceSpec<'a> {
     runs: Option<(String, Vec<String>)>,
     /// The network it joins, reachable there by its service name.
     network: Option<String>,
+    image: Option<String>,
 }
 
 impl ServiceSpec<'_> {
@@ -540,6 +542,12 @@ impl ServiceSpec<'_> {
     /// (a database managed outside the deployment).
     pub fn joins(mut self, network: &str) -> Self {
         self.network = Some(network.to_string());
+        self
+    }
+
+    /// Another image than the fixture (one a test made from it).
+    pub fn image(mut self, image: &str) -> Self {
+        self.image = Some(image.to_string());
         self
     }
 
@@ -630,7 +638,10 @@ impl ServiceSpec<'_> {
             .collect();
         let (image, command) = match self.runs {
             Some((image, argv)) => (image, argv),
-            None => (FIXTURE_IMAGE.to_string(), command),
+            None => (
+                self.image.unwrap_or_else(|| FIXTURE_IMAGE.to_string()),
+                command,
+            ),
         };
         let networking = self.network.as_ref().map(|network| {
             let endpoint = bollard::models::EndpointSettings {

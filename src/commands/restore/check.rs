@@ -1,6 +1,8 @@
 //! Before a restore touches anything: the identities an encrypted backup
 //! needs (missing or wrong: exit 3), and every item verified as `backup
-//! verify` does (bad: exit 2).
+//! verify` does (bad: exit 2). Once the safety backup is taken, and before
+//! anything is replaced: that it can be read back (an encrypted one with
+//! the identities given), since a failure is put back from it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 
 use super::replace::Identities;
+use super::safety::Taken;
 use super::targets::Planned;
 
 /// The identities for an encrypted backup: required, and able to decrypt
@@ -21,7 +24,11 @@ pub(super) fn identities(
 ) -> Result<Identities, Error> {
     let encrypted: Vec<&Planned> = planned.iter().filter(|p| p.item.encrypted).collect();
     let Some(first) = encrypted.first() else {
-        return Ok(Arc::new(Vec::new()));
+        // Given anyway: it reads an encrypted safety backup back after a failure.
+        return match identity {
+            Some(path) => Ok(Arc::new(verify::identities(path).map_err(Error::Usage)?)),
+            None => Ok(Arc::new(Vec::new())),
+        };
     };
     let Some(path) = identity else {
         return Err(Error::Usage(format!(
@@ -40,6 +47,20 @@ pub(super) fn identities(
         }
     }
     Ok(Arc::new(identities))
+}
+
+/// That every encrypted item of the safety backup opens with `identities`:
+/// the reason, naming the item, when one does not.
+pub(super) fn readable(taken: &Taken, identities: &Identities) -> Result<(), String> {
+    for item in taken.items.iter().filter(|i| i.encrypted) {
+        if let Err(e) = verify::open_stream(&taken.folder.join(&item.file), item, identities) {
+            return Err(format!(
+                "safety backup {} is encrypted to the runbook's recipients and item `{}` cannot be read back with the identities given ({e}), so a failure could not be put back: pass --identity with a key of `backup.encrypt.recipients`",
+                taken.id, item.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every item's checksum and stream, as `backup verify` checks them: the

@@ -1,13 +1,19 @@
 //! `opsbook restore [ID|latest]`: the riskiest page of the operators'
-//! runbooks made safe. In order: verify the backup (a bad one changes
-//! nothing, exit 2); show the plan and confirm; stop what uses the data;
-//! take a safety backup of exactly the items being replaced; replace them
-//! exactly; start everything again in dependency order; run the verify
-//! checks. A failure or a signal after the stop ends the replacing there,
-//! starts the services again, and prints the command that goes back.
+//! runbooks made safe, and all or nothing. In order: verify the backup (a
+//! bad one changes nothing, exit 2); check every item's preconditions
+//! (`precheck`, exit 3 on a problem); show the plan and confirm; start a
+//! dump's service that is not running; take a safety backup of exactly the
+//! items being replaced (one it cannot take refuses the restore, exit 2);
+//! stop what uses the data; replace the items; start everything again in
+//! dependency order; run the verify checks. A failure or a signal after
+//! the replacing began puts every item it changed back from the safety
+//! backup (`rollback`) before the services start again; only what cannot
+//! be put back is left to the printed command that goes back.
 
 mod check;
+mod precheck;
 mod replace;
+mod rollback;
 mod safety;
 mod targets;
 
@@ -33,9 +39,14 @@ use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 use crate::steps::hooks;
 
+use precheck::ToStart;
 use replace::Identities;
-use safety::Safety;
+use rollback::{Outcomes, Undo};
+use safety::{Safety, Taken};
 use targets::{Planned, Target};
+
+/// Why the work stopped when a signal came.
+const INTERRUPTED: &str = "interrupted by a signal";
 
 pub struct Options {
     pub id: Option<String>,
@@ -58,6 +69,8 @@ struct Prepared<'a> {
     deployment: Deployment,
     planned: Vec<Planned>,
     identities: Identities,
+    /// The services dumps need that are not running: started first.
+    to_start: Vec<ToStart>,
     /// The services that are stopped, and started again after.
     stopping: Vec<String>,
 }
@@ -66,10 +79,12 @@ struct Prepared<'a> {
 #[derive(Default)]
 struct Replaced {
     safety: Option<CheckResult>,
-    safety_id: Option<String>,
+    taken: Option<Taken>,
     /// Each item tried, in order: its size, or why it failed.
-    outcomes: Vec<(String, Result<u64, String>)>,
+    outcomes: Outcomes,
     failure: Option<String>,
+    /// After a failure: each changed item put back from the safety backup, or why not.
+    put_back: Vec<(String, Result<(), String>)>,
 }
 
 pub async fn run(
@@ -118,6 +133,10 @@ pub async fn run(
 
     let state = StateDir::open(&options.state_dir)?;
     let _lock = state.lock(&runbook.data_lock_key(), "restore")?;
+    let lifecycle = Lifecycle::listening(&prepared.deployment, progress, "restore");
+    // A dump's service that is not running starts first (or the restore is refused).
+    let started = precheck::start_first(runbook, &lifecycle, &prepared.to_start).await?;
+    report.results.extend(started);
     let backups = AsStep {
         runbook,
         state_dir: &options.state_dir,
@@ -129,13 +148,20 @@ pub async fn run(
     let after = hooks.map(|h| h.after.as_slice()).unwrap_or_default();
     if !hooks::run(hook_setup, "restore.before", before, report).await {
         fail_untouched(report, "a restore.before step failed");
+        let again = precheck::stop_again(runbook, &lifecycle, &prepared.to_start).await;
+        report.results.extend(again);
         return Ok(());
     }
-    // 3.-6. Safety backup, stop, replace, start again; the verify checks.
-    let way_back = restore(runbook, options, &prepared, progress, report).await;
+    // Safety backup, stop, replace (or put back), start again; the verify checks.
+    let done = restore(runbook, options, &prepared, &lifecycle, report).await;
     // Whatever happened above: `after` undoes what `before` did (maintenance mode off).
     hooks::run(hook_setup, "restore.after", after, report).await;
-    if let Some(way_back) = way_back?
+    if !matches!(done, Ok((_, true))) {
+        // Not restored: a service started for a dump is stopped again, as it was.
+        let again = precheck::stop_again(runbook, &lifecycle, &prepared.to_start).await;
+        report.results.extend(again);
+    }
+    if let (Some(way_back), _) = done?
         && let Some(id) = &way_back.safety_id
     {
         report
@@ -164,8 +190,15 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
     let deployment = Deployment::connect(Some(project.clone())).await?;
     let planned = targets::resolve(&deployment, runbook, backup, &project, items).await?;
     let identities = check::identities(&entry.path, &planned, options.identity.as_deref())?;
+    let containers = deployment.list().await?;
+    let to_start = precheck::check(&deployment, &planned, &containers).await?;
     let stop = targets::services_to_stop(&planned, |s| runbook.plan.dependents_of(s));
-    let stopping = docker::running_services(&deployment.list().await?, &stop);
+    // What runs now, and what starts first for a dump, stops for the replacing.
+    let running = docker::running_services(&containers, &stop);
+    let stopping = stop
+        .into_iter()
+        .filter(|s| running.contains(s) || to_start.iter().any(|t| t.service == *s))
+        .collect();
     Ok(Prepared {
         backup,
         dir,
@@ -174,26 +207,27 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
         deployment,
         planned,
         identities,
+        to_start,
         stopping,
     })
 }
 
 /// The safety backup's dumps while their services run, then, with the
-/// services stopped, its volumes and files and the replacing; the services
-/// start again whatever happened, and the verify checks run when all went
-/// well. The way back, once anything was attempted; an error only when
+/// services stopped, its volumes and files and the replacing (put back
+/// after a failure); the services start again whatever happened, and the
+/// verify checks run when all went well. The way back, once anything was
+/// attempted, and whether every item was restored; an error only when
 /// Docker fails before anything was stopped.
 async fn restore(
     runbook: &Runbook,
     options: &Options,
     prepared: &Prepared<'_>,
-    progress: Progress<'_>,
+    lifecycle: &Lifecycle<'_>,
     report: &mut Report,
-) -> Result<Option<WayBack>, Error> {
+) -> Result<(Option<WayBack>, bool), Error> {
     let deployment = &prepared.deployment;
+    let progress = lifecycle.progress;
     let containers = deployment.containers().await?;
-    let lifecycle = Lifecycle::listening(deployment, progress, "restore");
-    let interrupt = lifecycle.interrupt.clone();
 
     // The dumps first, while their services run (nothing is stopped yet).
     let mut safety = None;
@@ -211,19 +245,24 @@ async fn restore(
                 &prepared.planned,
                 |kind| kind == Kind::Dump,
                 progress,
-                &interrupt,
+                &lifecycle.interrupt,
             )
             .await;
         if let Err(reason) = dumps {
-            fail_untouched(report, &format!("safety backup: {reason}"));
-            return Ok(None);
+            report.results.push(CheckResult::new(
+                "restore",
+                "result",
+                Status::Crit,
+                safety_refused(&reason, "nothing was stopped or changed"),
+            ));
+            return Ok((None, false));
         }
         safety = Some(taken);
     }
 
     let done = lifecycle
         .while_stopped(&runbook.plan, &prepared.stopping, |all_stopped| {
-            replace_all(runbook, prepared, &lifecycle, safety, all_stopped, progress)
+            replace_all(runbook, prepared, lifecycle, safety, all_stopped)
         })
         .await;
     report
@@ -236,7 +275,7 @@ async fn restore(
 
     let way_back = WayBack {
         runbook_flag: options.runbook_flag.clone(),
-        safety_id: replaced.safety_id.clone(),
+        safety_id: replaced.taken.as_ref().map(|t| t.id.clone()),
     };
     report_items(prepared, &replaced, &way_back, report);
     if replaced.failure.is_none() && all_started {
@@ -245,20 +284,34 @@ async fn restore(
             .results
             .extend(probe::verify_checks(runbook, deployment).await?);
     }
-    Ok(Some(way_back))
+    Ok((Some(way_back), replaced.failure.is_none()))
+}
+
+/// A safety backup that cannot be taken refuses the restore: why, what was
+/// left alone, and the way forward.
+fn safety_refused(reason: &str, untouched: &str) -> String {
+    if reason == INTERRUPTED {
+        return format!(
+            "{INTERRUPTED} during the safety backup: the restore was refused, {untouched}"
+        );
+    }
+    format!(
+        "safety backup: {reason}: the restore was refused, {untouched}; to restore without a safety backup (the current state of these items is then not kept), run it again with --no-safety-backup"
+    )
 }
 
 /// With the services stopped: the rest of the safety backup, then each item
 /// (files and volumes first, then dumps, whose services start for them). A
-/// failure or a signal ends it after the item in hand.
+/// failure or a signal ends it after the item in hand, and what changed is
+/// put back from the safety backup.
 async fn replace_all(
     runbook: &Runbook,
     prepared: &Prepared<'_>,
     lifecycle: &Lifecycle<'_>,
     safety: Option<Safety<'_>>,
     all_stopped: bool,
-    progress: Progress<'_>,
 ) -> Replaced {
+    let progress = lifecycle.progress;
     let mut replaced = Replaced::default();
     if !all_stopped {
         replaced.failure = Some("a service did not stop: nothing was replaced".into());
@@ -274,27 +327,59 @@ async fn replace_all(
                 interrupt,
             )
             .await;
-        match rest.and_then(|()| taken.finish(runbook)) {
-            Ok(id) => {
-                progress.say(format!("safety backup {id}"));
+        let finished = rest.and_then(|()| taken.finish(runbook)).and_then(|taken| {
+            // One this run cannot read back is of no use to it: not kept.
+            check::readable(&taken, &prepared.identities).inspect_err(|_| {
+                let _ = std::fs::remove_dir_all(&taken.folder);
+            })?;
+            Ok(taken)
+        });
+        match finished {
+            Ok(taken) => {
+                progress.say(format!("safety backup {}", taken.id));
                 replaced.safety = Some(CheckResult::new(
                     "restore",
                     "safety backup",
                     Status::Ok,
                     format!(
-                        "safety backup {id} of the current state ({})",
+                        "safety backup {} of the current state ({})",
+                        taken.id,
                         prepared.dir.display()
                     ),
                 ));
-                replaced.safety_id = Some(id);
+                replaced.taken = Some(taken);
             }
             Err(reason) => {
-                replaced.failure = Some(format!("safety backup: {reason}: nothing was replaced"));
+                replaced.failure = Some(safety_refused(&reason, "nothing was replaced"));
                 return replaced;
             }
         }
     }
 
+    replace_items(runbook, prepared, lifecycle, &mut replaced).await;
+    if replaced.failure.is_some()
+        && let Some(taken) = &replaced.taken
+    {
+        let undo = Undo {
+            runbook,
+            planned: &prepared.planned,
+            stopping: &prepared.stopping,
+            identities: &prepared.identities,
+            lifecycle,
+        };
+        replaced.put_back = rollback::put_back(&undo, taken, &replaced.outcomes).await;
+    }
+    replaced
+}
+
+/// Replaces each item in order, until one fails or a signal comes.
+async fn replace_items(
+    runbook: &Runbook,
+    prepared: &Prepared<'_>,
+    lifecycle: &Lifecycle<'_>,
+    replaced: &mut Replaced,
+) {
+    let progress = lifecycle.progress;
     let is_dump = |p: &&Planned| matches!(p.target, Target::Dump { .. });
     let planned = &prepared.planned;
     let ordered = planned
@@ -303,15 +388,15 @@ async fn replace_all(
         .chain(planned.iter().filter(is_dump));
     let mut dumps_ready = false;
     for p in ordered {
-        if interrupt.is_raised() {
-            replaced.failure = Some("interrupted by a signal".into());
-            break;
+        if lifecycle.interrupt.is_raised() {
+            replaced.failure = Some(INTERRUPTED.into());
+            return;
         }
         if is_dump(&p) && !dumps_ready {
             dumps_ready = true;
             if let Err(reason) = start_for_dumps(runbook, prepared, lifecycle).await {
                 replaced.failure = Some(reason);
-                break;
+                return;
             }
         }
         let started = Instant::now();
@@ -332,7 +417,7 @@ async fn replace_all(
                 human::bytes(p.item.size),
                 human::took(started.elapsed())
             )),
-            Err(reason) => progress.say(format!("{}: FAILED: {reason}", p.item.name)),
+            Err(failed) => progress.say(format!("{}: FAILED: {}", p.item.name, failed.reason)),
         }
         let failed = result.is_err();
         replaced
@@ -340,10 +425,9 @@ async fn replace_all(
             .push((p.item.name.clone(), result.map(|()| p.item.size)));
         if failed {
             replaced.failure = Some(format!("`{}` could not be restored", p.item.name));
-            break;
+            return;
         }
     }
-    replaced
 }
 
 /// Starts the stopped services a dump's restore needs (its service and what
@@ -382,31 +466,31 @@ async fn start_for_dumps(
     }
 }
 
-/// What was and was not restored, the failure and the way back.
+/// What was and was not restored, what was put back, the failure, and the
+/// way back when something changed that was not put back.
 fn report_items(prepared: &Prepared, replaced: &Replaced, way_back: &WayBack, report: &mut Report) {
-    let outcomes = &replaced.outcomes;
+    let safety_id = way_back.safety_id.as_deref().unwrap_or_default();
     for p in &prepared.planned {
-        let outcome = outcomes.iter().find(|(name, _)| *name == p.item.name);
-        report.results.push(match outcome {
-            Some((_, Ok(size))) => CheckResult::new(
-                "restore",
-                &p.item.name,
-                Status::Ok,
-                format!("restored ({}) into {}", human::bytes(*size), p.describe()),
-            )
-            .with_value(*size as f64, "bytes"),
-            Some((_, Err(reason))) => {
-                CheckResult::new("restore", &p.item.name, Status::Crit, reason.clone())
-            }
-            None => CheckResult::new(
-                "restore",
-                &p.item.name,
-                Status::Crit,
-                "not restored: the restore stopped before it",
-            ),
-        });
+        report.results.push(item_result(p, replaced, safety_id));
     }
-    let show_way_back = replaced.failure.is_some() && !outcomes.is_empty();
+    let outcomes = &replaced.outcomes;
+    let changed = rollback::changed(outcomes);
+    let put_back = |ok: bool| -> Vec<&str> {
+        replaced
+            .put_back
+            .iter()
+            .filter(|(_, o)| o.is_ok() == ok)
+            .map(|(n, _)| n.as_str())
+            .collect()
+    };
+    let (back, not_back) = (put_back(true), put_back(false));
+    // Changed and still changed: what the way back is for.
+    let left: Vec<&str> = changed
+        .iter()
+        .copied()
+        .filter(|n| !back.contains(n))
+        .collect();
+    let show_way_back = replaced.failure.is_some() && !left.is_empty();
     if let Some(reason) = &replaced.failure {
         report.results.push(CheckResult::new(
             "restore",
@@ -414,19 +498,131 @@ fn report_items(prepared: &Prepared, replaced: &Replaced, way_back: &WayBack, re
             Status::Crit,
             reason.clone(),
         ));
+        if replaced.taken.is_some() || !changed.is_empty() {
+            report
+                .results
+                .push(put_back_result(&changed, &back, &not_back, way_back));
+        }
         if show_way_back {
             report.blocks.push(Block::Line(way_back.line()));
         }
     }
+    let restored: Vec<&str> = outcomes
+        .iter()
+        .filter(|(n, o)| o.is_ok() && !back.contains(&n.as_str()))
+        .map(|(n, _)| n.as_str())
+        .collect();
     report.extra.insert(
         "restore".into(),
         json!({
             "backup": prepared.entry.id,
             "safety_backup": way_back.safety_id,
-            "restored": outcomes.iter().filter(|(_, o)| o.is_ok()).map(|(n, _)| n).collect::<Vec<_>>(),
+            "restored": restored,
+            "put_back": back,
+            "not_put_back": not_back,
             "way_back": show_way_back.then(|| way_back.line()),
         }),
     );
+}
+
+/// One item's result: restored, put back, failed, or not reached.
+fn item_result(p: &Planned, replaced: &Replaced, safety_id: &str) -> CheckResult {
+    let name = &p.item.name;
+    let outcome = replaced.outcomes.iter().find(|(n, _)| n == name);
+    let back = replaced
+        .put_back
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, o)| o);
+    let result = |status, message: String| CheckResult::new("restore", name, status, message);
+    match (outcome, back) {
+        (Some((_, Ok(size))), None) => result(
+            Status::Ok,
+            format!("restored ({}) into {}", human::bytes(*size), p.describe()),
+        )
+        .with_value(*size as f64, "bytes"),
+        (Some((_, Ok(_))), Some(Ok(()))) => result(
+            Status::Warn,
+            format!("restored, then put back from safety backup {safety_id}: as it was before"),
+        ),
+        (Some((_, Ok(_))), Some(Err(e))) => result(
+            Status::Crit,
+            format!(
+                "restored, and NOT put back from safety backup {safety_id} ({e}): it holds the backup's data"
+            ),
+        ),
+        (Some((_, Err(f))), Some(Ok(()))) => result(
+            Status::Crit,
+            format!(
+                "{}; put back from safety backup {safety_id}: as it was before",
+                f.reason
+            ),
+        ),
+        (Some((_, Err(f))), Some(Err(e))) => result(
+            Status::Crit,
+            format!(
+                "{}; NOT put back from safety backup {safety_id} ({e}): its state is unknown",
+                f.reason
+            ),
+        ),
+        (Some((_, Err(f))), None) if !f.touched => {
+            result(Status::Crit, format!("{}; left as it was", f.reason))
+        }
+        (Some((_, Err(f))), None) => result(
+            Status::Crit,
+            format!("{}; it may be partly restored", f.reason),
+        ),
+        (None, _) => result(
+            Status::Crit,
+            "not restored: the restore stopped before it (left as it was)".into(),
+        ),
+    }
+}
+
+/// After a failure: whether the deployment is as it was before the restore.
+fn put_back_result(
+    changed: &[&str],
+    back: &[&str],
+    not_back: &[&str],
+    way_back: &WayBack,
+) -> CheckResult {
+    let result = |status, message: String| CheckResult::new("restore", "put back", status, message);
+    let Some(id) = &way_back.safety_id else {
+        return result(
+            Status::Crit,
+            format!(
+                "no safety backup was taken (--no-safety-backup): nothing to put back from; changed by the restore and left so: {}",
+                listed(
+                    &changed.iter().rev().copied().collect::<Vec<_>>(),
+                    "nothing"
+                )
+            ),
+        );
+    };
+    // Warn, not ok: shown in the text report too, as its last line.
+    if changed.is_empty() {
+        return result(
+            Status::Warn,
+            "nothing had changed yet: the deployment is as it was before the restore".into(),
+        );
+    }
+    if not_back.is_empty() {
+        return result(
+            Status::Warn,
+            format!(
+                "put back from safety backup {id}: {}: the deployment is as it was before the restore",
+                back.join(", ")
+            ),
+        );
+    }
+    result(
+        Status::Crit,
+        format!(
+            "NOT as before the restore: put back from safety backup {id}: {}; could not be put back: {}",
+            listed(back, "none"),
+            not_back.join(", ")
+        ),
+    )
 }
 
 fn show_plan(prepared: &Prepared, report: &mut Report) {
@@ -451,6 +647,13 @@ fn show_plan(prepared: &Prepared, report: &mut Report) {
         prepared.entry.created_at.strftime("%Y-%m-%d %H:%M:%SZ"),
         listed(&prepared.stopping, "nothing")
     )));
+    for start in &prepared.to_start {
+        report.blocks.push(Block::Line(format!(
+            "`{}` is not running: started first for dump `{}` (the restore is refused if it does not become ready)",
+            start.service,
+            start.items.join("`, `")
+        )));
+    }
 }
 
 /// The question asked before anything changes, and its parts: each item
@@ -465,6 +668,9 @@ fn confirmation(prepared: &Prepared) -> (String, Vec<String>) {
         .iter()
         .map(|p| format!("{} → {}", p.item.name, p.describe()))
         .collect();
+    for start in &prepared.to_start {
+        parts.push(format!("starting {} first (not running)", start.service));
+    }
     if !prepared.stopping.is_empty() {
         parts.push(format!(
             "stopping {} (started again after)",
@@ -474,12 +680,12 @@ fn confirmation(prepared: &Prepared) -> (String, Vec<String>) {
     (question, parts)
 }
 
-fn listed(names: &[String], none: &str) -> String {
+fn listed(names: &[impl AsRef<str>], none: &str) -> String {
     if names.is_empty() {
-        none.to_string()
-    } else {
-        names.join(", ")
+        return none.to_string();
     }
+    let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    names.join(", ")
 }
 
 /// A failure before anything was stopped or replaced.

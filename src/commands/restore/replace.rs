@@ -1,7 +1,11 @@
 //! Putting one item back, streamed from its stored file (decrypted and
 //! decompressed on a blocking thread) to where it belongs: a volume emptied
 //! then filled through Docker's archive endpoint, a host file written beside
-//! and renamed, or a dump fed to its restore command on stdin.
+//! and renamed, or a dump fed to its restore command on stdin. The same
+//! code puts the safety backup's copy back when a restore is rolled back.
+//! A failure says whether the target was touched: a file is replaced by a
+//! rename (a failure before it leaves the old file), a volume is touched
+//! once its helper ran, a dump once its restore command began.
 
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -13,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::backup::manifest::Item;
 use crate::backup::verify;
-use crate::docker::{self, Deployment, RESTORE_ROOT};
+use crate::docker::{self, Deployment, RESTORE_ROOT, State};
 
 use super::targets::{Planned, Target};
 
@@ -24,14 +28,39 @@ pub(super) type Identities = Arc<Vec<Box<dyn age::Identity + Send + Sync>>>;
 const CHUNK: usize = 256 * 1024;
 const QUEUE: usize = 16;
 
-/// Puts one planned item back where it belongs, counting bytes into `counter`.
+/// Why an item was not put in place, and whether its target may have
+/// changed (`touched`) or is certainly as it was.
+#[derive(Debug, Clone)]
+pub(super) struct Failed {
+    pub reason: String,
+    pub touched: bool,
+}
+
+impl Failed {
+    fn untouched(reason: impl Into<String>) -> Failed {
+        Failed {
+            reason: reason.into(),
+            touched: false,
+        }
+    }
+
+    fn touched(reason: impl Into<String>) -> Failed {
+        Failed {
+            reason: reason.into(),
+            touched: true,
+        }
+    }
+}
+
+/// Puts one planned item back where it belongs, from `folder` (the backup
+/// restored, or the safety backup), counting bytes into `counter`.
 pub(super) async fn item(
     deployment: &Deployment,
     folder: &Path,
     p: &Planned,
     identities: &Identities,
     counter: Arc<AtomicU64>,
-) -> Result<(), String> {
+) -> Result<(), Failed> {
     match &p.target {
         Target::Volume {
             full, root, image, ..
@@ -50,9 +79,13 @@ pub(super) async fn item(
         Target::Dump {
             service, restore, ..
         } => {
-            let containers = deployment.list().await.map_err(|e| e.to_string())?;
-            let container = docker::running_of(&containers, service)
-                .ok_or_else(|| format!("no running container of service `{service}`"))?;
+            let containers = deployment
+                .list()
+                .await
+                .map_err(|e| Failed::untouched(e.to_string()))?;
+            let container = docker::running_of(&containers, service).ok_or_else(|| {
+                Failed::untouched(format!("no running container of service `{service}`"))
+            })?;
             dump(
                 deployment,
                 &container.id,
@@ -63,6 +96,7 @@ pub(super) async fn item(
                 counter,
             )
             .await
+            .map_err(Failed::touched)
         }
     }
 }
@@ -76,20 +110,30 @@ async fn volume(
     item: &Item,
     identities: &Identities,
     counter: Arc<AtomicU64>,
-) -> Result<(), String> {
+) -> Result<(), Failed> {
     let helper = deployment
         .volume_writer(volume, root, image)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failed::untouched(e.to_string()))?;
     let outcome = async {
-        deployment.empty_volume(&helper).await?;
+        if let Err(reason) = deployment.empty_volume(&helper).await {
+            // A helper that never ran (no /bin/sh, say) left the volume as it was.
+            let ran = deployment
+                .inspect_one(&helper)
+                .await
+                .map_or(true, |h| h.state != State::Created);
+            return Err(Failed {
+                reason,
+                touched: ran,
+            });
+        }
         let (chunks, reading) = read_back(folder, item, identities, counter);
         let uploaded = deployment.upload(&helper, RESTORE_ROOT, chunks).await;
         let read = reading
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("reading `{}` back: {e}", item.file));
-        uploaded.map_err(|e| e.to_string())?;
+            .map_err(|e| Failed::touched(e.to_string()))?
+            .map_err(|e| Failed::touched(format!("reading `{}` back: {e}", item.file)));
+        uploaded.map_err(|e| Failed::touched(e.to_string()))?;
         read
     }
     .await;
@@ -131,24 +175,24 @@ async fn file(
     item: &Item,
     identities: &Identities,
     counter: Arc<AtomicU64>,
-) -> Result<(), String> {
+) -> Result<(), Failed> {
     let path = folder.join(&item.file);
     let item = item.clone();
     let identities = identities.clone();
     let target = target.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let stream = verify::open_stream(&path, &item, &identities)?;
-        replace_file(
-            Counting {
-                inner: stream,
-                counter,
-            },
-            &target,
-        )
+        let stream = verify::open_stream(&path, &item, &identities)
+            .map_err(|e| Failed::untouched(e.to_string()))?;
+        let content = Counting {
+            inner: stream,
+            counter,
+        };
+        replace_file(content, &target).map_err(|e| Failed::untouched(e.to_string()))?;
+        // Renamed in: the new file is in place, only its folder's sync failed.
+        sync_parent(&target).map_err(|e| Failed::touched(e.to_string()))
     })
     .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())
+    .map_err(|e| Failed::untouched(e.to_string()))?
 }
 
 /// Reads the item back on a blocking thread into a bounded channel.
@@ -186,7 +230,7 @@ fn read_back(
 
 /// Writes `content` to `.<name>.opsbook-restore` beside `target`, then
 /// renames it over `target`: a reader sees the old file or the new one,
-/// never half of one.
+/// never half of one. An error leaves the old file in place.
 fn replace_file(mut content: impl Read, target: &Path) -> io::Result<()> {
     let existing = std::fs::metadata(target).ok();
     let mode = existing
@@ -213,11 +257,15 @@ fn replace_file(mut content: impl Read, target: &Path) -> io::Result<()> {
         let _ = crate::files::remove_if_present(&beside);
         return Err(e);
     }
-    std::fs::rename(&beside, target)?;
-    if let Some(parent) = target.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
+    std::fs::rename(&beside, target)
+}
+
+/// Syncs the folder of a renamed file, so the rename survives a crash.
+fn sync_parent(target: &Path) -> io::Result<()> {
+    match target.parent() {
+        Some(parent) => std::fs::File::open(parent)?.sync_all(),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A reader that adds what it reads to a progress counter.

@@ -2,9 +2,11 @@
 //! replace, so the operator can go back: dumps are copied while their
 //! services still run (before the stop), volumes and files once nothing
 //! writes to them (after it). It is one backup folder, renamed into place
-//! only when both parts are in, and marked `safety` in its manifest.
+//! only when both parts are in, and marked `safety` in its manifest. It is
+//! also what a failed restore is rolled back from: its items are exactly
+//! the ones being replaced, in the same stored format.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::backup::manifest::{Item, Kind};
@@ -48,8 +50,9 @@ impl<'a> Safety<'a> {
         })
     }
 
-    /// Copies the planned items of the kinds `wanted` says, unless a signal
-    /// comes first; on failure the folder is removed.
+    /// Copies the planned items of the kinds `wanted` says, one by one,
+    /// unless a signal comes first; on failure the folder is removed and
+    /// the reason names the item whose copy failed.
     pub(super) async fn copy(
         &mut self,
         planned: &[Planned],
@@ -62,37 +65,53 @@ impl<'a> Safety<'a> {
             .into_iter()
             .filter(|s| !matches!(s, Source::File { path, .. } if !path.exists()))
             .collect();
-        let copied = tokio::select! {
-            copied = self.copier.copy_all(&present, &self.staging.partial, progress) => copied,
-            () = interrupt.raised() => Err("interrupted by a signal".into()),
-        };
-        match copied {
-            Ok(items) => {
-                self.items.extend(items);
-                Ok(())
-            }
-            Err(reason) => {
-                self.staging.discard();
-                Err(reason)
+        for source in &present {
+            let one = std::slice::from_ref(source);
+            let copied = tokio::select! {
+                copied = self.copier.copy_all(one, &self.staging.partial, progress) => {
+                    copied.map_err(|reason| {
+                        format!("the safety copy of `{}` failed: {reason}", source.name())
+                    })
+                }
+                () = interrupt.raised() => Err(super::INTERRUPTED.into()),
+            };
+            match copied {
+                Ok(items) => self.items.extend(items),
+                Err(reason) => {
+                    self.staging.discard();
+                    return Err(reason);
+                }
             }
         }
+        Ok(())
     }
 
     /// Writes the manifest and gives the folder its name: its id.
-    pub(super) fn finish(self, runbook: &Runbook) -> Result<String, String> {
-        let items = self.items.into_iter().map(|(item, _)| item).collect();
+    pub(super) fn finish(self, runbook: &Runbook) -> Result<Taken, String> {
+        let items: Vec<Item> = self.items.into_iter().map(|(item, _)| item).collect();
         let manifest = staging::manifest(
             runbook,
             self.copier.containers,
             self.staging.created_at,
             true,
-            items,
+            items.clone(),
         );
         self.staging
             .finish(&manifest, runbook.redactor())
-            .map(|_| self.staging.id.clone())
+            .map(|folder| Taken {
+                id: self.staging.id.clone(),
+                folder,
+                items,
+            })
             .map_err(|e| e.to_string())
     }
+}
+
+/// A safety backup taken: its id, its folder, and the items in it.
+pub(super) struct Taken {
+    pub id: String,
+    pub folder: PathBuf,
+    pub items: Vec<Item>,
 }
 
 /// The sources a safety backup copies for the planned items of some kinds.

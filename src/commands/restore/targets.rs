@@ -14,6 +14,7 @@ use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 
 /// Where an item goes back to.
+#[derive(Clone)]
 pub(super) enum Target {
     /// A Docker volume, emptied then filled from the archive.
     Volume {
