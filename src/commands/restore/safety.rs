@@ -5,9 +5,8 @@
 //! only when both parts are in, and marked `safety` in its manifest.
 
 use std::path::Path;
-use std::time::Duration;
 
-use crate::backup::manifest::{Item, Kind};
+use crate::backup::manifest::Kind;
 use crate::docker::{Container, Deployment};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
@@ -16,13 +15,13 @@ use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 
 use super::targets::{Planned, Target};
-use crate::backup::copy::{self, Copier, Source};
+use crate::backup::copy::{self, Copied, Copier, Source};
 use crate::backup::staging::{self, Staging};
 
 pub(super) struct Safety<'a> {
     staging: Staging,
     copier: Copier<'a>,
-    items: Vec<(Item, Duration)>,
+    items: Vec<Copied>,
 }
 
 impl<'a> Safety<'a> {
@@ -80,7 +79,7 @@ impl<'a> Safety<'a> {
 
     /// Writes the manifest and gives the folder its name: its id.
     pub(super) fn finish(self, runbook: &Runbook) -> Result<String, String> {
-        let items = self.items.into_iter().map(|(item, _)| item).collect();
+        let items = self.items.into_iter().map(|c| c.item).collect();
         let manifest = staging::manifest(
             runbook,
             self.copier.containers,
