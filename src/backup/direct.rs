@@ -4,8 +4,9 @@
 //! order), owners, modes with their type bits, mtimes in whole seconds,
 //! symlinks as links, the second name of an inode as a hard link. Nothing
 //! is ever followed: each open is relative to its parent folder's
-//! descriptor and refuses a link. Headers are written by hand (GNU long
-//! names past 100 bytes) because the `tar` crate's builder normalises paths,
+//! descriptor and refuses a link. A file's or folder's `security.capability`
+//! goes in a PAX record, the one extended attribute the endpoint keeps.
+//! Headers are written by hand (GNU long names past 100 bytes) because the `tar` crate's builder normalises paths,
 //! dropping a folder's trailing `/` and rewriting link targets, where the
 //! endpoint keeps them as they are. A file that changes while read is
 //! warned about, never a reason to stop: its entry keeps the size first
@@ -176,6 +177,7 @@ impl Walk<'_> {
         };
         let stat = rustix::fs::fstat(&opened).map_err(|e| read_failed(name, e))?;
         name.push(b'/');
+        self.capability(&opened, name)?;
         self.entry(header(&stat, EntryType::Directory, 0), name, None)?;
         self.folder(&opened, name)
     }
@@ -205,6 +207,7 @@ impl Walk<'_> {
             return self.warn(name, "changed while read: skipped");
         }
         let size = u64::try_from(before.st_size).unwrap_or(0);
+        self.capability(&opened, name)?;
         self.entry(header(&before, EntryType::Regular, size), name, None)?;
         if before.st_nlink > 1 {
             self.seen.insert(before.st_ino, name.to_vec());
@@ -290,6 +293,31 @@ impl Walk<'_> {
         Ok(())
     }
 
+    /// A PAX header for the next entry with its `security.capability`, if it has one.
+    fn capability(&mut self, fd: &OwnedFd, name: &[u8]) -> Result<(), Failed> {
+        let mut value = [0u8; 256];
+        let n = match rustix::fs::fgetxattr(fd, c"security.capability", &mut value[..]) {
+            Ok(n) => n,
+            // None, or a filesystem without extended attributes.
+            Err(Errno::NODATA | Errno::NOTSUP) => return Ok(()),
+            Err(e) => return Err(read_failed(name, e)),
+        };
+        let record = pax_record(b"SCHILY.xattr.security.capability", &value[..n]);
+        let mut header = Header::new_ustar();
+        fill(&mut header.as_old_mut().name, b"././@PaxHeader");
+        header.set_entry_type(EntryType::XHeader);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(record.len() as u64);
+        header.set_cksum();
+        self.out.write_all(header.as_bytes())?;
+        self.out.write_all(&record)?;
+        pad(self.out, record.len() as u64)?;
+        Ok(())
+    }
+
     /// A GNU `././@LongLink` entry carrying a long name or link target.
     fn long(&mut self, kind: EntryType, bytes: &[u8]) -> io::Result<()> {
         let mut header = Header::new_gnu();
@@ -330,6 +358,21 @@ fn header(stat: &Stat, kind: EntryType, size: u64) -> Header {
     header.set_mtime(u64::try_from(stat.st_mtime).unwrap_or(0));
     header.set_size(size);
     header
+}
+
+/// One PAX record, `<length> <key>=<value>\n`, its length counting itself.
+fn pax_record(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let rest = key.len() + value.len() + 3; // the space, `=` and newline
+    let mut len = rest + 1;
+    while len != rest + len.to_string().len() {
+        len = rest + len.to_string().len();
+    }
+    let mut record = format!("{len} ").into_bytes();
+    record.extend_from_slice(key);
+    record.push(b'=');
+    record.extend_from_slice(value);
+    record.push(b'\n');
+    record
 }
 
 /// Opens a listed file to read, without touching its access time when allowed.
@@ -440,6 +483,37 @@ mod tests {
             (format!("data/{long}"), EntryType::Regular, 4, Vec::new()),
         ];
         assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_header_is_padded_with_zeros() {
+        let dir = tempfile::tempdir().expect("test setup");
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").expect("test setup");
+        let mut file = File::open(&path).expect("test setup");
+        let mut out = Vec::new();
+        let stop = AtomicBool::new(false);
+        let mut walk = Walk {
+            out: &mut out,
+            stop: &stop,
+            seen: HashMap::new(),
+            warnings: Vec::new(),
+            unsaid: 0,
+            buffer: vec![0; CHUNK],
+        };
+        let (missing, grew) = walk.content(&mut file, 1000, b"data/f").expect("content");
+        assert_eq!((missing, grew), (990, false));
+        assert_eq!(out.len(), 1024);
+        assert_eq!(&out[..10], b"0123456789");
+        assert!(out[10..].iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn a_pax_record_counts_its_own_length() {
+        assert_eq!(pax_record(b"k", b"v"), b"6 k=v\n");
+        let record = pax_record(b"key", &[b'x'; 95]);
+        assert_eq!(&record[..4], b"104 ");
+        assert_eq!(record.len(), 104);
     }
 
     #[test]

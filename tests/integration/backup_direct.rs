@@ -89,6 +89,8 @@ struct Entry {
     size: u64,
     mtime: u64,
     link: Option<Vec<u8>>,
+    /// PAX `SCHILY.xattr.*` records (the endpoint keeps `security.capability`).
+    xattrs: Vec<(String, Vec<u8>)>,
     sha256: String,
 }
 
@@ -101,6 +103,17 @@ fn entries(file: &Path) -> Vec<Entry> {
         .unwrap()
         .map(|entry| {
             let mut entry = entry.unwrap();
+            let xattrs = entry
+                .pax_extensions()
+                .unwrap()
+                .map(|records| {
+                    records
+                        .map(|r| r.unwrap())
+                        .filter(|r| r.key_bytes().starts_with(b"SCHILY.xattr."))
+                        .map(|r| (r.key().unwrap().to_string(), r.value_bytes().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default();
             let mut content = Vec::new();
             entry.read_to_end(&mut content).unwrap();
             let header = entry.header();
@@ -113,6 +126,7 @@ fn entries(file: &Path) -> Vec<Entry> {
                 size: content.len() as u64,
                 mtime: header.mtime().unwrap(),
                 link: entry.link_name_bytes().map(|l| l.into_owned()),
+                xattrs,
                 sha256: Sha256::digest(&content)
                     .iter()
                     .map(|b| format!("{b:02x}"))
@@ -129,9 +143,32 @@ fn find<'a>(entries: &'a [Entry], path: &[u8]) -> &'a Entry {
         .unwrap_or_else(|| panic!("no entry {}", String::from_utf8_lossy(path)))
 }
 
+/// `cap_net_raw+ep` as the kernel stores it (vfs_cap_data, revision 2).
+const NET_RAW: [u8; 20] = [
+    1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+/// Gives a file of the volume a capability, from the host (busybox has no setcap).
+fn set_capability(volume: &str, file: &str) {
+    let inspected = std::process::Command::new("docker")
+        .args(["volume", "inspect", "--format", "{{.Mountpoint}}", volume])
+        .output()
+        .unwrap();
+    let mountpoint = String::from_utf8(inspected.stdout).unwrap();
+    let path = Path::new(mountpoint.trim()).join(file);
+    rustix::fs::setxattr(
+        &path,
+        "security.capability",
+        &NET_RAW,
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap_or_else(|e| panic!("setxattr {}: {e}", path.display()));
+}
+
 #[test]
 fn direct_and_archive_endpoint_give_the_same_archive_entry_by_entry() {
     let (project, ws) = deployment("bd-same", "direct");
+    set_capability(&format!("{}_dbdata", project.name), "a/b/c/deep.txt");
     let plan = ws.opsbook(&["backup", "--dry-run"]);
     plan.expect_code(0);
     assert!(plan.stdout.contains("direct from /"), "{}", plan.stdout);
@@ -175,11 +212,19 @@ fn direct_and_archive_endpoint_give_the_same_archive_entry_by_entry() {
     assert_eq!(find(&direct, b"data/odd-\xff-name").size, 4);
     let long = format!("data/{}", "l".repeat(120));
     assert_eq!(find(&direct, long.as_bytes()).size, 5);
+    assert_eq!(
+        find(&direct, b"data/a/b/c/deep.txt").xattrs,
+        [(
+            "SCHILY.xattr.security.capability".to_string(),
+            NET_RAW.to_vec()
+        )]
+    );
 }
 
 #[test]
 fn a_direct_backup_restores_exactly_through_the_archive_endpoint() {
     let (project, ws) = deployment("bd-restore", "direct");
+    set_capability(&format!("{}_dbdata", project.name), "a/b/c/deep.txt");
     let (folder, item, _) = backup(&ws, 0);
     assert_eq!(item["read"], "direct");
     let before = entries(&folder.join("volume-dbdata.tar.zst"));
@@ -201,6 +246,7 @@ fn a_direct_backup_restores_exactly_through_the_archive_endpoint() {
     for (b, a) in before.iter().zip(&after) {
         assert_eq!(b, a, "backed up (left) and restored (right) differ");
     }
+    assert!(!find(&after, b"data/a/b/c/deep.txt").xattrs.is_empty());
 }
 
 #[test]
