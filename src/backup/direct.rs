@@ -137,18 +137,32 @@ impl Walk<'_> {
             Err(Errno::NOENT) => return self.warn(name, "vanished while read: skipped"),
             Err(e) => return Err(read_failed(name, e)),
         };
-        match FileType::from_raw_mode(stat.st_mode) {
+        let kind = FileType::from_raw_mode(stat.st_mode);
+        // As the endpoint: any name but a folder's, of an inode already archived.
+        if kind != FileType::Directory
+            && stat.st_nlink > 1
+            && let Some(first) = self.seen.get(&stat.st_ino).cloned()
+        {
+            return self.entry(header(&stat, EntryType::Link, 0), name, Some(&first));
+        }
+        match kind {
             FileType::Directory => self.subfolder(dir, child, name),
-            FileType::RegularFile => self.file(dir, child, &stat, name),
+            FileType::RegularFile => self.file(dir, child, name),
             FileType::Symlink => match rustix::fs::readlinkat(dir, child, Vec::new()) {
                 Ok(target) => {
                     let header = header(&stat, EntryType::Symlink, 0);
-                    self.entry(header, name, Some(target.as_bytes()))
+                    self.entry(header, name, Some(target.as_bytes()))?;
+                    self.first_name(&stat, name);
+                    Ok(())
                 }
                 Err(Errno::NOENT | Errno::INVAL) => self.warn(name, "changed while read: skipped"),
                 Err(e) => Err(read_failed(name, e)),
             },
-            FileType::Fifo => self.entry(header(&stat, EntryType::Fifo, 0), name, None),
+            FileType::Fifo => {
+                self.entry(header(&stat, EntryType::Fifo, 0), name, None)?;
+                self.first_name(&stat, name);
+                Ok(())
+            }
             kind @ (FileType::CharacterDevice | FileType::BlockDevice) => {
                 let kind = if kind == FileType::CharacterDevice {
                     EntryType::Char
@@ -158,7 +172,9 @@ impl Walk<'_> {
                 let mut header = header(&stat, kind, 0);
                 header.set_device_major(rustix::fs::major(stat.st_rdev))?;
                 header.set_device_minor(rustix::fs::minor(stat.st_rdev))?;
-                self.entry(header, name, None)
+                self.entry(header, name, None)?;
+                self.first_name(&stat, name);
+                Ok(())
             }
             // The endpoint leaves sockets out: a tar cannot hold them.
             FileType::Socket | FileType::Unknown => Ok(()),
@@ -182,20 +198,8 @@ impl Walk<'_> {
         self.folder(&opened, name)
     }
 
-    /// A regular file: its content, or a hard link to its inode's first name.
-    fn file(
-        &mut self,
-        dir: &OwnedFd,
-        child: &CStr,
-        listed: &Stat,
-        name: &[u8],
-    ) -> Result<(), Failed> {
-        let inode = listed.st_ino;
-        if listed.st_nlink > 1
-            && let Some(first) = self.seen.get(&inode).cloned()
-        {
-            return self.entry(header(listed, EntryType::Link, 0), name, Some(&first));
-        }
+    /// A regular file's header and content.
+    fn file(&mut self, dir: &OwnedFd, child: &CStr, name: &[u8]) -> Result<(), Failed> {
         let opened = match open_file(dir, child) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => return self.warn(name, "vanished while read: skipped"),
@@ -209,9 +213,7 @@ impl Walk<'_> {
         let size = u64::try_from(before.st_size).unwrap_or(0);
         self.capability(&opened, name)?;
         self.entry(header(&before, EntryType::Regular, size), name, None)?;
-        if before.st_nlink > 1 {
-            self.seen.insert(before.st_ino, name.to_vec());
-        }
+        self.first_name(&before, name);
         let mut file = File::from(opened);
         let (missing, grew) = self.content(&mut file, size, name)?;
         let after = rustix::fs::fstat(&file).map_err(|e| read_failed(name, e))?;
@@ -334,6 +336,13 @@ impl Walk<'_> {
         self.out.write_all(bytes)?;
         self.out.write_all(&[0])?;
         pad(self.out, len)
+    }
+
+    /// Remembers `name` as its inode's first, when other names link to it.
+    fn first_name(&mut self, stat: &Stat, name: &[u8]) {
+        if stat.st_nlink > 1 {
+            self.seen.insert(stat.st_ino, name.to_vec());
+        }
     }
 
     /// Notes a problem with one entry; the walk goes on.

@@ -16,7 +16,7 @@ const LONG: Duration = Duration::from_secs(60);
 
 /// Seeds the volume once (the script runs again at every start): nested
 /// folders, an empty one, a 0-byte file, a name that is not UTF-8, a name
-/// over 100 bytes, symlinks (one out of the volume), a hard link pair,
+/// over 100 bytes, symlinks (one out of the volume), hard link pairs (files, symlinks, FIFOs),
 /// owners and modes, the root's own mode, owner and mtime.
 const SEED: &str = "[ -f /data/.seeded ] || { \
     mkdir -p /data/a/b/c /data/empty; \
@@ -26,6 +26,7 @@ const SEED: &str = "[ -f /data/.seeded ] || { \
     ln -s /etc/passwd /data/outside; \
     ln -s ../../zero /data/a/b/up; \
     echo linked > /data/first; ln /data/first /data/second; \
+    ln -s first /data/sym1; ln /data/sym1 /data/sym2; mkfifo /data/fifo1; ln /data/fifo1 /data/fifo2; \
     echo owned > /data/owned; chown 1234:5678 /data/owned; chmod 4750 /data/owned; \
     echo private > /data/a/private; chmod 600 /data/a/private; chown 99:98 /data/a; \
     chmod 1777 /data/empty; \
@@ -207,6 +208,8 @@ fn direct_and_archive_endpoint_give_the_same_archive_entry_by_entry() {
         (b'1', Some(&b"data/first"[..]))
     );
     assert_eq!(find(&direct, b"data/zero").size, 0);
+    assert_eq!(find(&direct, b"data/sym2").kind, b'1');
+    assert_eq!(find(&direct, b"data/fifo2").kind, b'1');
     assert_eq!(find(&direct, b"data/empty/").mode, 0o41777);
     assert_eq!(find(&direct, b"data/owned").mode, 0o104750);
     assert_eq!(find(&direct, b"data/odd-\xff-name").size, 4);
