@@ -16,8 +16,8 @@ const LONG: Duration = Duration::from_secs(60);
 
 /// Seeds the volume once (the script runs again at every start): nested
 /// folders, an empty one, a 0-byte file, a name that is not UTF-8, a name
-/// over 100 bytes, symlinks (one out of the volume), hard link pairs (files, symlinks, FIFOs),
-/// owners and modes, the root's own mode, owner and mtime.
+/// over 100 bytes, symlinks (one out of the volume), hard link pairs (files,
+/// symlinks, FIFOs), owners and modes, the root's own mode, owner and mtime.
 const SEED: &str = "[ -f /data/.seeded ] || { \
     mkdir -p /data/a/b/c /data/empty; \
     echo deep > /data/a/b/c/deep.txt; \
