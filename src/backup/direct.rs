@@ -8,9 +8,10 @@
 //! goes in a PAX record, the one extended attribute the endpoint keeps.
 //! Headers are written by hand (GNU long names past 100 bytes) because the
 //! `tar` crate's builder normalises paths, dropping a folder's trailing `/`
-//! and rewriting link targets, where the endpoint keeps them as they are. A file that changes while read is
-//! warned about, never a reason to stop: its entry keeps the size first
-//! seen, cut or padded with zeros (as GNU tar does).
+//! and rewriting link targets, where the endpoint keeps them as they are.
+//! A file that changes while read is warned about, never a reason to stop:
+//! its entry keeps the size first seen, cut or padded with zeros (as GNU
+//! tar does).
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
