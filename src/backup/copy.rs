@@ -1,16 +1,20 @@
 //! Copying the items of a backup, shared by `backup` and restore's safety
-//! backup: each item streamed from Docker (a volume's archive, a dump's
-//! stdout) or the host (a file) through the writer into the staging folder.
+//! backup: each item streamed from the host (a volume's folder walked
+//! directly, a file) or Docker (a volume's archive, a dump's stdout) through
+//! the writer into the staging folder.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::docker::{Container, Deployment, State};
 use crate::error::Error;
 use crate::progress::{Meter, Progress};
-use crate::runbook::model::{Backup, Compression};
+use crate::runbook::model::{Backup, Compression, VolumeRead};
 
-use super::manifest::{Item, Kind};
+use super::direct::{self, Failed};
+use super::manifest::{Item, Kind, Read};
 use super::staging::safe;
 use super::writer::{self, Written};
 
@@ -39,6 +43,60 @@ impl Source {
                 name
             }
         }
+    }
+}
+
+/// How a volume is read: walked in its folder on this host, or through the
+/// archive endpoint (and why, when `backup.read` left the choice to opsbook).
+#[derive(Debug, Clone)]
+pub enum Route {
+    Direct(PathBuf),
+    Archive(String),
+}
+
+/// The route `backup.read` (`wanted`) gives volume `full`; `direct` when it
+/// cannot be is an error saying why.
+pub async fn route(
+    deployment: &Deployment,
+    wanted: VolumeRead,
+    full: &str,
+) -> Result<Route, Error> {
+    if wanted == VolumeRead::Archive {
+        return Ok(Route::Archive("backup.read: archive".to_string()));
+    }
+    match deployment.volume_mountpoint(full).await? {
+        Ok(path) => Ok(Route::Direct(path)),
+        Err(why) if wanted == VolumeRead::Auto => Ok(Route::Archive(why)),
+        Err(why) => Err(Error::Usage(format!(
+            "volume `{full}` cannot be read directly: {why} (backup.read: direct; `auto` falls back to Docker's archive endpoint)"
+        ))),
+    }
+}
+
+/// One item copied: what the manifest records, how long it took, and what
+/// went wrong without failing it (files that changed while read).
+pub struct Copied {
+    pub item: Item,
+    pub took: Duration,
+    pub warnings: Vec<String>,
+}
+
+/// What reading one item gave: the archive's top folder, the route, the
+/// written file, the warnings.
+type Got = (
+    Option<String>,
+    Option<Read>,
+    std::io::Result<Written>,
+    Vec<String>,
+);
+
+/// Sets its flag when dropped: a blocking walk whose future was dropped (a
+/// signal) stops instead of reading on.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -79,22 +137,32 @@ impl Copier<'_> {
         sources: &[Source],
         folder: &Path,
         progress: Progress<'_>,
-    ) -> Result<Vec<(Item, Duration)>, String> {
+    ) -> Result<Vec<Copied>, String> {
         let mut items = Vec::new();
         for source in sources {
             let started = Instant::now();
             let meter = progress.meter(source.name());
             let item = self.copy_item(folder, source, &meter).await;
             meter.done();
-            let item = item?;
+            let (item, warnings) = item?;
+            let how = item
+                .read
+                .map_or_else(String::new, |read| format!(" ({})", read.as_str()));
             progress.say(format!(
-                "{}: {} → {} in {}",
+                "{}: {} → {} in {}{how}",
                 item.name,
                 crate::human::bytes(item.size),
                 crate::human::bytes(item.stored_size),
                 crate::human::took(started.elapsed())
             ));
-            items.push((item, started.elapsed()));
+            for warning in &warnings {
+                progress.say(format!("{}: warning: {warning}", item.name));
+            }
+            items.push(Copied {
+                item,
+                took: started.elapsed(),
+                warnings,
+            });
         }
         Ok(items)
     }
@@ -105,7 +173,7 @@ impl Copier<'_> {
         folder: &Path,
         source: &Source,
         meter: &Meter,
-    ) -> Result<Item, String> {
+    ) -> Result<(Item, Vec<String>), String> {
         let compression = self.backup.compression;
         let extension = match (compression, self.recipients.is_empty()) {
             (Compression::Zstd, true) => "zst",
@@ -113,16 +181,17 @@ impl Copier<'_> {
             (Compression::Zstd, false) => "zst.age",
             (Compression::Gzip, false) => "gz.age",
         };
-        let (kind, file, shown, archive_root, written) = match source {
+        let (kind, file, shown, (archive_root, read, written, warnings)) = match source {
             Source::Volume { name, full } => {
                 let file = format!("volume-{}.tar.{extension}", safe(name));
-                let (root, written) = self.volume(name, full, &folder.join(&file), meter).await?;
-                (Kind::Volume, file, full.clone(), root, written)
+                let got = self.volume(name, full, &folder.join(&file), meter).await?;
+                (Kind::Volume, file, full.clone(), got)
             }
             Source::File { name, path } => {
                 let file = format!("file-{}.{extension}", safe(name));
                 let written = self.file(path, &folder.join(&file), meter).await?;
-                (Kind::File, file, path.display().to_string(), None, written)
+                let got = (None, None, written, Vec::new());
+                (Kind::File, file, path.display().to_string(), got)
             }
             Source::Dump {
                 name,
@@ -134,12 +203,12 @@ impl Copier<'_> {
                     .dump(name, service, argv, &folder.join(&file), meter)
                     .await?;
                 let shown = format!("{service}: {}", argv.join(" "));
-                (Kind::Dump, file, shown, None, written)
+                (Kind::Dump, file, shown, (None, None, written, Vec::new()))
             }
         };
         let written =
             written.map_err(|e| format!("{}: cannot write `{file}`: {e}", source.name()))?;
-        Ok(Item {
+        let item = Item {
             name: source.name().to_string(),
             kind,
             source: shown,
@@ -150,7 +219,9 @@ impl Copier<'_> {
             size: written.size,
             stored_size: written.stored_size,
             sha256: written.sha256,
-        })
+            read,
+        };
+        Ok((item, warnings))
     }
 
     /// A writer for `target` with the backup's compression and recipients.
@@ -171,9 +242,80 @@ impl Copier<'_> {
         )
     }
 
+    /// A volume, walked in its folder when `backup.read` and the host allow,
+    /// else through the archive endpoint.
+    async fn volume(
+        &self,
+        name: &str,
+        full: &str,
+        target: &Path,
+        meter: &Meter,
+    ) -> Result<Got, String> {
+        let route = route(self.deployment, self.backup.read, full)
+            .await
+            .map_err(|e| e.to_string())?;
+        match route {
+            Route::Direct(mountpoint) => self.direct(name, full, mountpoint, target, meter).await,
+            Route::Archive(why) => {
+                tracing::info!("volume `{name}`: read through Docker's archive endpoint ({why})");
+                let (root, written) = self.archive(name, full, target, meter).await?;
+                Ok((root, Some(Read::Archive), written, Vec::new()))
+            }
+        }
+    }
+
+    /// A volume's folder on this host, walked on a blocking thread straight
+    /// into the writer; its top folder named as the archive endpoint would.
+    async fn direct(
+        &self,
+        name: &str,
+        full: &str,
+        mountpoint: PathBuf,
+        target: &Path,
+        meter: &Meter,
+    ) -> Result<Got, String> {
+        tracing::info!(
+            "volume `{name}`: read directly from {}",
+            mountpoint.display()
+        );
+        let users = self
+            .deployment
+            .volume_users(full)
+            .await
+            .map_err(|e| e.to_string())?;
+        // The endpoint's top folder is the mount path's last part; a helper mounts at /volume.
+        let root = users
+            .first()
+            .and_then(|u| Path::new(&u.path).file_name())
+            .map_or_else(
+                || "volume".to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+        let target = target.to_path_buf();
+        let compression = self.backup.compression;
+        let level = self.backup.level.as_ref().map(|l| l.value);
+        let recipients = self.recipients.clone();
+        let counter = meter.counter();
+        let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+        let (flag, top) = (stop.0.clone(), root.clone());
+        let walked = tokio::task::spawn_blocking(move || {
+            writer::write_with(&target, compression, level, &recipients, counter, |out| {
+                direct::write_tree(&mountpoint, &top, &flag, out)
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        drop(stop);
+        match walked {
+            Ok((warnings, written)) => Ok((Some(root), Some(Read::Direct), Ok(written), warnings)),
+            Err(Failed::Read(why)) => Err(format!("volume `{name}`: {why}")),
+            Err(Failed::Write(e)) => Ok((Some(root), Some(Read::Direct), Err(e), Vec::new())),
+        }
+    }
+
     /// A volume's archive, read from a container that mounts it (or a
     /// helper made for the copy and removed after); the archive's top folder.
-    async fn volume(
+    async fn archive(
         &self,
         name: &str,
         full: &str,

@@ -55,6 +55,28 @@ pub struct Item {
     pub stored_size: u64,
     /// sha256 of the stored file, hex.
     pub sha256: String,
+    /// For volumes: how it was read (absent in backups made before this was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<Read>,
+}
+
+/// The path a volume's data took into the backup; both store the same archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Read {
+    /// Walked from its mountpoint on this host.
+    Direct,
+    /// Streamed from Docker's archive endpoint.
+    Archive,
+}
+
+impl Read {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Read::Direct => "direct",
+            Read::Archive => "archive",
+        }
+    }
 }
 
 impl Manifest {

@@ -1,7 +1,8 @@
 //! Writing one item: chunks in → compression → sha256 and byte counts →
 //! a new 0600 file (never through a link), fsynced. It runs on a blocking
 //! thread fed through a bounded channel, so memory holds a few chunks,
-//! never an item.
+//! never an item; or, for a producer that blocks itself (the walk of a
+//! volume's folder), as a plain `Write` on that producer's thread.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -63,6 +64,21 @@ pub fn copy_from(
     let mut sink = Sink::create(path, compression, level, recipients, counter)?;
     io::copy(reader, &mut sink)?;
     sink.finish()
+}
+
+/// Runs `fill` on this thread with the item's compressing writer, then
+/// finishes the file; `fill`'s own error (a read that failed) wins.
+pub fn write_with<T, E: From<io::Error>>(
+    path: &Path,
+    compression: Compression,
+    level: Option<i32>,
+    recipients: &[age::x25519::Recipient],
+    counter: Arc<AtomicU64>,
+    fill: impl FnOnce(&mut dyn Write) -> Result<T, E>,
+) -> Result<(T, Written), E> {
+    let mut sink = Sink::create(path, compression, level, recipients, counter)?;
+    let filled = fill(&mut sink)?;
+    Ok((filled, sink.finish()?))
 }
 
 /// The stored file, hashed and counted as it is written.

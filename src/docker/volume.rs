@@ -1,9 +1,11 @@
 //! Volumes: finding one by its compose name, the containers that mount it,
-//! reading it as a tar stream and writing one back, through Docker's
-//! archive endpoint of a container that mounts it or of a short-lived
-//! helper container made from an image already on the host.
+//! where its data lies on this host (for reading it directly), reading it
+//! as a tar stream and writing one back, through Docker's archive endpoint
+//! of a container that mounts it or of a short-lived helper container made
+//! from an image already on the host.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use futures_util::StreamExt;
@@ -67,6 +69,60 @@ impl Deployment {
                 status_code: 404, ..
             }) => Ok(None),
             Err(e) => Err(self.failed("inspecting a volume", e)),
+        }
+    }
+
+    /// The folder holding `volume`'s data on this host, when opsbook can read
+    /// it there exactly as the engine sees it; otherwise why not (the archive
+    /// endpoint is the way then). Direct needs a local engine (a unix
+    /// socket), neither rootless nor remapping users (owners would differ),
+    /// the `local` driver without options (an NFS or bind volume's folder is
+    /// only filled while a container mounts it), and root.
+    pub async fn volume_mountpoint(&self, volume: &str) -> Result<Result<PathBuf, String>, Error> {
+        if !self.endpoint.starts_with("unix://") {
+            return Ok(Err(format!("the engine is remote ({})", self.endpoint)));
+        }
+        if !rustix::process::geteuid().is_root() {
+            return Ok(Err("opsbook does not run as root".to_string()));
+        }
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| self.failed("reading the engine's settings", e))?;
+        let options = info.security_options.unwrap_or_default();
+        if let Some(o) = options
+            .iter()
+            .find(|o| o.contains("name=rootless") || o.contains("name=userns"))
+        {
+            return Ok(Err(format!("the engine maps users ({o})")));
+        }
+        let inspected = self
+            .docker
+            .inspect_volume(volume)
+            .await
+            .map_err(|e| self.failed("inspecting a volume", e))?;
+        if inspected.driver != "local" {
+            return Ok(Err(format!("its driver is `{}`", inspected.driver)));
+        }
+        if !inspected.options.is_empty() {
+            return Ok(Err("it has driver options (a mount)".to_string()));
+        }
+        if inspected.mountpoint.is_empty() {
+            return Ok(Err("the engine gives no mountpoint".to_string()));
+        }
+        let path = PathBuf::from(&inspected.mountpoint);
+        // The engine's folder must be here, a real folder (not a link) opsbook can open.
+        let flags = rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::DIRECTORY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC;
+        match rustix::fs::open(&path, flags, rustix::fs::Mode::empty()) {
+            Ok(_) => Ok(Ok(path)),
+            Err(e) => Ok(Err(format!(
+                "its mountpoint {} cannot be opened here: {e}",
+                path.display()
+            ))),
         }
     }
 

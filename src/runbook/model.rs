@@ -382,6 +382,10 @@ pub struct Backup {
     pub encrypt: Option<Encrypt>,
     /// An image already on the host to read volumes with, when no service mounts them.
     pub helper_image: Option<String>,
+    /// How volumes are read: from their mountpoint on this host, or through
+    /// Docker's archive endpoint; `auto` takes the mountpoint when it can.
+    #[serde(default)]
+    pub read: VolumeRead,
     #[serde(default)]
     pub before: Vec<Step>,
     #[serde(default)]
@@ -403,6 +407,15 @@ pub enum Compression {
     #[default]
     Zstd,
     Gzip,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeRead {
+    #[default]
+    Auto,
+    Direct,
+    Archive,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize)]

@@ -5,6 +5,7 @@
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
 mod backup;
+mod backup_direct;
 mod check_kinds;
 mod cli;
 mod daily_check;

@@ -1,18 +1,18 @@
-//! `opsbook backup`: volumes read through Docker's archive endpoint, host
-//! files, and database dumps exec'd in their service, each streamed through
+//! `opsbook backup`: volumes read from their folder on this host or through
+//! Docker's archive endpoint (`backup.read`), host files, and database dumps exec'd in their service, each streamed through
 //! zstd (or gzip), optionally age, and sha256 into its own file of a staging
 //! folder renamed when complete (`crate::backup`). The services in
 //! `backup.stop` are stopped for the copy and always started again: on
 //! success, on failure, on a signal.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::json;
 
 use crate::backup::catalog;
-use crate::backup::copy::{self, Copier, Source};
-use crate::backup::manifest::{Item, Manifest};
+use crate::backup::copy::{self, Copied, Copier, Route, Source};
+use crate::backup::manifest::Manifest;
 use crate::backup::scope;
 use crate::backup::staging::{self, Staging};
 use crate::docker::{self, Container, Deployment};
@@ -47,9 +47,11 @@ pub async fn create(
     let containers = deployment.containers().await?;
     // Every item is resolved first: an unknown volume stops here, before anything is stopped.
     let (sources, missing) = resolve(runbook, backup, &deployment).await?;
+    // So is a volume `backup.read: direct` cannot read directly.
+    let routes = routes(backup, &deployment, &sources).await?;
     let stop: Vec<String> = backup.stop.iter().map(|s| s.value.clone()).collect();
     if dry_run {
-        show_plan(report, &sources, &stop, &dir);
+        show_plan(report, &sources, &routes, &stop, &dir);
         report.results.extend(missing);
         report.results.push(CheckResult::new(
             "backup",
@@ -187,15 +189,48 @@ async fn resolve(
     Ok((sources, missing))
 }
 
-/// The dry run: each item and where it comes from, what stops, where it goes.
-fn show_plan(report: &mut Report, sources: &[Source], stop: &[String], dir: &Path) {
+/// How each volume will be read, by full name.
+async fn routes(
+    backup: &Backup,
+    deployment: &Deployment,
+    sources: &[Source],
+) -> Result<HashMap<String, Route>, Error> {
+    let mut routes = HashMap::new();
+    for source in sources {
+        if let Source::Volume { full, .. } = source {
+            let route = copy::route(deployment, backup.read, full).await?;
+            routes.insert(full.clone(), route);
+        }
+    }
+    Ok(routes)
+}
+
+/// The dry run: each item, where it comes from and how it is read, what
+/// stops, where it goes.
+fn show_plan(
+    report: &mut Report,
+    sources: &[Source],
+    routes: &HashMap<String, Route>,
+    stop: &[String],
+    dir: &Path,
+) {
     let rows = sources
         .iter()
         .map(|s| match s {
-            Source::Volume { name, full } => vec!["volume".into(), name.clone(), full.clone()],
-            Source::File { name, path } => {
-                vec!["file".into(), name.clone(), path.display().to_string()]
+            Source::Volume { name, full } => {
+                let read = match routes.get(full) {
+                    Some(Route::Direct(path)) => format!("direct from {}", path.display()),
+                    Some(Route::Archive(why)) => format!("archive endpoint ({why})"),
+                    None => String::new(),
+                };
+                vec!["volume".into(), name.clone(), full.clone(), read]
             }
+            Source::File { name, path } => vec![
+                "file".into(),
+                name.clone(),
+                path.display().to_string(),
+                "host".into(),
+            ],
             Source::Dump {
                 name,
                 service,
@@ -204,11 +239,12 @@ fn show_plan(report: &mut Report, sources: &[Source], stop: &[String], dir: &Pat
                 "dump".into(),
                 name.clone(),
                 format!("{service}: {}", argv.join(" ")),
+                "exec".into(),
             ],
         })
         .collect();
     report.blocks.push(Block::Table {
-        header: vec!["kind", "item", "source"],
+        header: vec!["kind", "item", "source", "read"],
         rows,
     });
     if !stop.is_empty() {
@@ -229,7 +265,7 @@ fn finish(
     dir: &Path,
     staging: Staging,
     containers: &[Container],
-    items: &[(Item, Duration)],
+    items: &[Copied],
     report: &mut Report,
 ) -> Result<String, Error> {
     let previous = catalog::list(dir)
@@ -241,11 +277,11 @@ fn finish(
         containers,
         staging.created_at,
         false,
-        items.iter().map(|(item, _)| item.clone()).collect(),
+        items.iter().map(|c| c.item.clone()).collect(),
     );
     staging.finish(&manifest, runbook.redactor())?;
     let id = staging.id.clone();
-    for (item, _) in items {
+    for Copied { item, warnings, .. } in items {
         let before = previous
             .as_ref()
             .and_then(|p| p.items.iter().find(|i| i.name == item.name));
@@ -271,6 +307,14 @@ fn finish(
             CheckResult::new("backup", &item.name, status, message)
                 .with_value(item.size as f64, "bytes"),
         );
+        for warning in warnings {
+            report.results.push(CheckResult::new(
+                "backup",
+                &item.name,
+                Status::Warn,
+                warning.clone(),
+            ));
+        }
     }
     report.blocks.push(summary(items));
     report
@@ -284,10 +328,10 @@ fn finish(
 }
 
 /// The summary table: item, size, stored size, ratio, time.
-fn summary(items: &[(Item, Duration)]) -> Block {
+fn summary(items: &[Copied]) -> Block {
     let rows = items
         .iter()
-        .map(|(item, took)| {
+        .map(|Copied { item, took, .. }| {
             let ratio = if item.stored_size == 0 {
                 0.0
             } else {

@@ -7,7 +7,6 @@
 //! the ones being replaced, in the same stored format.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::backup::manifest::{Item, Kind};
 use crate::docker::{Container, Deployment};
@@ -18,13 +17,13 @@ use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 
 use super::targets::{Planned, Target};
-use crate::backup::copy::{self, Copier, Source};
+use crate::backup::copy::{self, Copied, Copier, Source};
 use crate::backup::staging::{self, Staging};
 
 pub(super) struct Safety<'a> {
     staging: Staging,
     copier: Copier<'a>,
-    items: Vec<(Item, Duration)>,
+    items: Vec<Copied>,
 }
 
 impl<'a> Safety<'a> {
@@ -88,7 +87,7 @@ impl<'a> Safety<'a> {
 
     /// Writes the manifest and gives the folder its name: its id.
     pub(super) fn finish(self, runbook: &Runbook) -> Result<Taken, String> {
-        let items: Vec<Item> = self.items.into_iter().map(|(item, _)| item).collect();
+        let items: Vec<Item> = self.items.into_iter().map(|c| c.item).collect();
         let manifest = staging::manifest(
             runbook,
             self.copier.containers,

@@ -255,6 +255,7 @@ mod tests {
             size: 0,
             stored_size: 0,
             sha256: String::new(),
+            read: None,
         }
     }
 
