@@ -296,6 +296,19 @@ fn day(project: &Project, services: &[&str], ws: &Workspace, playbook: &str, cha
     for service in services {
         assert_ne!(project.times(service).state, "running", "{service}");
     }
+    // Reverse order: each service stopped no later than what it depends on.
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    let runbook: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let finished = |s: &str| project.times(s).finished.unwrap();
+    for (service, spec) in runbook["services"].as_object().unwrap() {
+        for dependency in spec["depends_on"].as_array().into_iter().flatten() {
+            let dependency = dependency.as_str().unwrap();
+            assert!(
+                finished(service) <= finished(dependency),
+                "{service} (depends on {dependency}) stopped after it"
+            );
+        }
+    }
 }
 
 /// `psql` of one query in `database` as `user`, its rows as plain text.
