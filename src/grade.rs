@@ -22,7 +22,7 @@ pub enum Status {
 impl Status {
     /// How bad a status is, for `worst`: crit outranks unknown (a failed check
     /// is the firmer news), unknown outranks warn (we could not tell).
-    fn severity(self) -> u8 {
+    pub fn severity(self) -> u8 {
         match self {
             Status::Ok => 0,
             Status::Warn => 1,

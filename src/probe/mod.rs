@@ -1,7 +1,8 @@
 //! The runbook's `checks`: an HTTP request judged on status, body, JSON
 //! fields, latency and certificate lifetime (the pages' `curl /health`), or a
 //! command run in a service's container judged on its exit code and output
-//! (`docker exec db pg_isready`), a file, a port, a systemd unit. Each runs under its own timeout; a failure
+//! (`docker exec db pg_isready`), a file, a port, a systemd unit, a PromQL
+//! query's answer. Each runs under its own timeout; a failure
 //! quotes what came back and the check's `hint`. What it quotes is masked
 //! whole before it is cut short; the message is masked again wherever it
 //! leaves the process.
@@ -9,6 +10,7 @@
 mod exec;
 mod file;
 mod http;
+mod prometheus;
 mod tcp;
 mod unit;
 mod value;
@@ -118,6 +120,9 @@ impl<'a> Probe<'a> {
         if let Some(unit) = &check.unit {
             return self.unit(name, &unit.value, hint).await;
         }
+        if let (Some(prometheus), Some(value)) = (&check.prometheus, value) {
+            return self.prometheus(name, prometheus, value, hint).await;
+        }
         match (&check.exec, docker) {
             (Some(exec), Some((deployment, containers))) => {
                 self.exec(deployment, containers, name, exec, value, hint)
@@ -130,7 +135,7 @@ impl<'a> Probe<'a> {
                 SECTION,
                 name,
                 Status::Unknown,
-                "the check has no kind (http, exec, command, file, tcp or unit)",
+                "the check has no kind (http, exec, command, file, tcp, unit or prometheus)",
             ),
         }
     }

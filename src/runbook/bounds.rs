@@ -120,6 +120,12 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
         if let Some(tcp) = &check.tcp {
             given.push((format!("checks.{name}.tcp.timeout"), tcp.timeout));
         }
+        if let Some(prometheus) = &check.prometheus {
+            given.push((
+                format!("checks.{name}.prometheus.timeout"),
+                prometheus.timeout,
+            ));
+        }
         if let Some(file) = &check.file {
             given.push((format!("checks.{name}.file.max_age"), file.max_age));
         }

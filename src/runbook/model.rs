@@ -138,6 +138,8 @@ pub struct Check {
     pub tcp: Option<TcpCheck>,
     /// A systemd unit that must be active (`systemctl is-active`).
     pub unit: Option<Name>,
+    /// A PromQL query whose answer `value` grades.
+    pub prometheus: Option<PrometheusCheck>,
     /// A number read from the answer and graded by thresholds.
     pub value: Option<ValueSpec>,
     /// Crit only once every run over this long has failed it; warn before.
@@ -157,11 +159,23 @@ impl Check {
             ("file", self.file.is_some()),
             ("tcp", self.tcp.is_some()),
             ("unit", self.unit.is_some()),
+            ("prometheus", self.prometheus.is_some()),
         ]
         .into_iter()
         .filter_map(|(kind, set)| set.then_some(kind))
         .collect()
     }
+}
+
+/// An instant PromQL query against a Prometheus server's HTTP API
+/// (`/api/v1/query`): the ERP's p95 latency and error rate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusCheck {
+    /// The server, e.g. `http://127.0.0.1:9090`.
+    pub url: Spanned<String>,
+    pub query: Name,
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -399,6 +399,11 @@ fn checks(model: &Model) -> Vec<PlannedCheck> {
                 ("tcp", format!("{}:{}", tcp.host, tcp.port.value))
             } else if let Some(unit) = &check.unit {
                 ("unit", unit.value.clone())
+            } else if let Some(prometheus) = &check.prometheus {
+                (
+                    "prometheus",
+                    format!("{}: {}", prometheus.url.value, prometheus.query.value),
+                )
             } else {
                 return None;
             };

@@ -18,6 +18,7 @@ mod hardening_newcomer;
 mod incident;
 mod lifecycle;
 mod procedures;
+mod prometheus;
 mod readme;
 mod resources;
 mod restore;

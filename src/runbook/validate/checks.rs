@@ -11,7 +11,7 @@ impl Validator<'_> {
             match check.kinds().as_slice() {
                 [] => self.at_key(
                     &field,
-                    "a check needs one of `http`, `exec`, `command`, `file`, `tcp` or `unit`",
+                    "a check needs one of `http`, `exec`, `command`, `file`, `tcp`, `unit` or `prometheus`",
                 ),
                 [_] => {}
                 kinds => self.at_key(
@@ -58,6 +58,22 @@ impl Validator<'_> {
                     "`unit` is empty: name a systemd unit, like nginx.service",
                 );
             }
+            if let Some(prometheus) = &check.prometheus {
+                self.url(&prometheus.url, &format!("{field}.prometheus.url"));
+                if prometheus.query.value.trim().is_empty() {
+                    self.at(
+                        &prometheus.query,
+                        format!("{field}.prometheus.query"),
+                        "`query` is empty: write a PromQL query",
+                    );
+                }
+                if check.value.is_none() {
+                    self.at_key(
+                        &format!("{field}.prometheus"),
+                        "a prometheus check grades the query's value: give `value: { above: … }` or `below`",
+                    );
+                }
+            }
             if let Some(value) = &check.value {
                 self.value(check, value, &field);
             }
@@ -98,8 +114,19 @@ impl Validator<'_> {
         field: &str,
     ) {
         let field = format!("{field}.value");
-        if check.file.is_some() || check.tcp.is_some() {
-            self.at_key(&field, "only http, exec and command checks read a value");
+        if check.file.is_some() || check.tcp.is_some() || check.unit.is_some() {
+            self.at_key(
+                &field,
+                "only http, exec, command and prometheus checks read a value",
+            );
+        }
+        if check.prometheus.is_some()
+            && (value.regex.is_some() || value.json.is_some() || value.response_time)
+        {
+            self.at_key(
+                &field,
+                "a prometheus check's value is the query's answer: no `regex`, `json` or `response_time`",
+            );
         }
         let sources = [
             value.regex.is_some(),
