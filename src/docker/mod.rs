@@ -266,6 +266,34 @@ impl Deployment {
         }
     }
 
+    /// Freezes a running container's processes (`docker pause`); pausing a
+    /// paused one is not an error.
+    pub async fn pause(&self, id: &str) -> Result<(), Error> {
+        match self.docker.pause_container(id).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("already paused") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.failed("pausing a container", e)),
+        }
+    }
+
+    /// Lets a paused container run again (`docker unpause`); one not
+    /// paused is not an error.
+    pub async fn unpause(&self, id: &str) -> Result<(), Error> {
+        match self.docker.unpause_container(id).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("not paused") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.failed("unpausing a container", e)),
+        }
+    }
+
     /// Kills a container at once (SIGKILL). Killing a stopped one is not an error.
     pub async fn kill(&self, id: &str) -> Result<(), Error> {
         let options = KillContainerOptionsBuilder::new().signal("KILL").build();

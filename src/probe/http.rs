@@ -64,6 +64,9 @@ impl Probe<'_> {
         for (key, value) in &check.headers {
             request = request.header(key, value);
         }
+        if let Some(body) = &check.body {
+            request = request.body(body.clone());
+        }
         let (response, body, latency) = match fetch(request, timeout).await {
             Ok(answer) => answer,
             Err(failed) => return failed,

@@ -51,6 +51,8 @@ pub async fn verify_checks(
 
 /// A check's timeout when the runbook gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The pause between a check's tries when its `retry` gives no `delay`.
+const RETRY_DELAY: Duration = Duration::from_secs(2);
 /// A certificate expiring sooner than this is a warn.
 pub const CERT_WARN_DAYS: i64 = 14;
 /// How much of a response body is read (enough for any health endpoint).
@@ -83,8 +85,37 @@ impl<'a> Probe<'a> {
     }
 
     /// Runs one check of the runbook: its `ca` file read relative to `dir`;
-    /// an exec check needs Docker and the listed containers.
+    /// an exec check needs Docker and the listed containers. A check with
+    /// `retry` that fails is tried again, `delay` apart; the result says
+    /// how many tries it took.
     pub async fn check(
+        &self,
+        dir: &std::path::Path,
+        name: &str,
+        check: &Check,
+        docker: Option<(&Deployment, &[ContainerRef])>,
+    ) -> CheckResult {
+        let Some(retry) = &check.retry else {
+            return self.check_once(dir, name, check, docker).await;
+        };
+        let delay = retry.delay.map_or(RETRY_DELAY, |d| d.std());
+        let tries = retry.count.value + 1;
+        let started = Instant::now();
+        let mut result = self.check_once(dir, name, check, docker).await;
+        for tried in 2..=tries {
+            if result.status == Status::Ok {
+                break;
+            }
+            tokio::time::sleep(delay).await;
+            result = self.check_once(dir, name, check, docker).await;
+            if result.status == Status::Ok || tried == tries {
+                result.message = format!("{} (try {tried} of {tries})", result.message);
+            }
+        }
+        result.with_duration(started.elapsed())
+    }
+
+    async fn check_once(
         &self,
         dir: &std::path::Path,
         name: &str,

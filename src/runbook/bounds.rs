@@ -130,6 +130,10 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
             given.push((format!("checks.{name}.file.max_age"), file.max_age));
         }
         given.push((format!("checks.{name}.for"), check.failing_for));
+        given.push((
+            format!("checks.{name}.retry.delay"),
+            check.retry.as_ref().and_then(|r| r.delay),
+        ));
     }
     for (field, steps) in step_lists(model) {
         for (index, step) in steps.iter().enumerate() {

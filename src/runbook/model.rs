@@ -145,6 +145,8 @@ pub struct Check {
     /// Crit only once every run over this long has failed it; warn before.
     #[serde(rename = "for")]
     pub failing_for: Option<Duration>,
+    /// Tried again this many times, `delay` apart, before it counts as failed.
+    pub retry: Option<Retry>,
     /// What to do when this check fails, shown beside the failure.
     pub hint: Option<String>,
 }
@@ -165,6 +167,14 @@ impl Check {
         .filter_map(|(kind, set)| set.then_some(kind))
         .collect()
     }
+}
+
+/// A check tried again before it fails: one flaky request pages nobody.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    pub count: Spanned<u32>,
+    pub delay: Option<Duration>,
 }
 
 /// An instant PromQL query against a Prometheus server's HTTP API
@@ -271,6 +281,8 @@ pub struct HttpCheck {
     pub method: Option<String>,
     #[serde(default)]
     pub headers: IndexMap<String, String>,
+    /// The request's body, sent as written (set its `Content-Type` in `headers`).
+    pub body: Option<String>,
     /// Expected status code (default 200).
     pub status: Option<u16>,
     /// Text the body must contain.
@@ -505,6 +517,9 @@ pub struct Step {
     pub start: Option<Targets>,
     pub stop: Option<Targets>,
     pub restart: Option<Targets>,
+    /// Freezes the services' containers (`docker pause`), and lets them go on.
+    pub pause: Option<Targets>,
+    pub unpause: Option<Targets>,
     pub run: Option<Command>,
     pub sh: Option<String>,
     pub exec: Option<ExecStep>,

@@ -1,5 +1,5 @@
-//! Running steps one by one: each action (start, stop, restart, run, sh,
-//! exec, check, backup, wait, note, rotate, http) done through the shared
+//! Running steps one by one: each action (start, stop, restart, pause,
+//! unpause, run, sh, exec, check, backup, wait, note, rotate, http) done through the shared
 //! machinery (lifecycle, host commands, probe, rotate) and turned into one
 //! status and message. Whoever shows or records it masks it (progress,
 //! report, timeline); command output is masked before it is cut.
@@ -28,6 +28,9 @@ pub(super) struct Engine<'a> {
     pub deployment: Option<&'a Deployment>,
     pub interrupt: Interrupt,
     pub redactor: &'a Redactor,
+    /// Containers a `pause` step froze and no `unpause` has let go yet:
+    /// steps that end early (a failure, a signal) unpause them.
+    pub paused: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Engine<'_> {
@@ -76,7 +79,54 @@ impl Engine<'_> {
                 break;
             }
         }
+        let ended_early = outcomes.len() < total || self.interrupt.is_raised();
+        if ended_early && let Some(outcome) = self.unpause_left(outcomes.len() + 1).await {
+            record(&outcome);
+            outcomes.push(outcome);
+        }
         outcomes
+    }
+
+    /// Unpauses what a `pause` step froze when the steps ended before its
+    /// `unpause`: a failed procedure leaves no service frozen.
+    async fn unpause_left(&self, number: usize) -> Option<Outcome> {
+        let left = std::mem::take(&mut *self.paused.lock().ok()?);
+        let deployment = self.deployment?;
+        if left.is_empty() {
+            return None;
+        }
+        let started_at = jiff::Timestamp::now();
+        let clock = Instant::now();
+        let mut failed = Vec::new();
+        for (id, service) in &left {
+            if let Err(e) = deployment.unpause(id).await {
+                failed.push(format!("{service}: {e}"));
+            }
+        }
+        let mut services: Vec<&str> = left.iter().map(|(_, s)| s.as_str()).collect();
+        services.dedup();
+        let (status, message) = if failed.is_empty() {
+            (
+                Status::Warn,
+                format!(
+                    "the steps ended before their unpause: {} unpaused again",
+                    services.join(", ")
+                ),
+            )
+        } else {
+            (Status::Crit, format!("still paused: {}", failed.join("; ")))
+        };
+        self.setup
+            .progress
+            .say(format!("unpause: {status}: {message}"));
+        Some(Outcome {
+            number,
+            step: format!("unpause: {}", services.join(", ")),
+            status,
+            message,
+            started_at,
+            took: clock.elapsed(),
+        })
     }
 
     fn confirmed(&self, described: &str) -> bool {
@@ -93,6 +143,12 @@ impl Engine<'_> {
         }
         if let Some(targets) = &step.stop {
             return self.lifecycle(&targets.value.0, true, false).await;
+        }
+        if let Some(targets) = &step.pause {
+            return self.freeze(&targets.value.0, true).await;
+        }
+        if let Some(targets) = &step.unpause {
+            return self.freeze(&targets.value.0, false).await;
         }
         if let Some(targets) = &step.restart {
             return self.lifecycle(&targets.value.0, true, true).await;
@@ -162,6 +218,59 @@ impl Engine<'_> {
     fn deployment(&self) -> Result<&Deployment, (Status, String)> {
         self.deployment
             .ok_or_else(|| (Status::Unknown, "Docker is unreachable".to_string()))
+    }
+
+    /// Pauses (or unpauses) the running containers of `targets` (`all`:
+    /// every service of the runbook, or every container of the project).
+    async fn freeze(&self, targets: &[String], pause: bool) -> (Status, String) {
+        let deployment = match self.deployment() {
+            Ok(d) => d,
+            Err(e) => return e,
+        };
+        let containers = match deployment.list().await {
+            Ok(containers) => containers,
+            Err(e) => return (Status::Crit, e.to_string()),
+        };
+        let all = targets.iter().any(|t| t == "all");
+        let chosen: Vec<&docker::ContainerRef> = containers
+            .iter()
+            .filter(|c| all || targets.contains(&c.service))
+            .filter(|c| {
+                if pause {
+                    c.state == docker::State::Running
+                } else {
+                    c.state == docker::State::Paused
+                }
+            })
+            .collect();
+        let verb = if pause { "paused" } else { "unpaused" };
+        if chosen.is_empty() {
+            let wanted = if pause { "running" } else { "paused" };
+            return (
+                Status::Crit,
+                format!("no {wanted} container of {}", targets.join(", ")),
+            );
+        }
+        for container in &chosen {
+            let done = if pause {
+                deployment.pause(&container.id).await
+            } else {
+                deployment.unpause(&container.id).await
+            };
+            if let Err(e) = done {
+                return (Status::Crit, format!("{}: {e}", container.service));
+            }
+            if let Ok(mut paused) = self.paused.lock() {
+                if pause {
+                    paused.push((container.id.clone(), container.service.clone()));
+                } else {
+                    paused.retain(|(id, _)| *id != container.id);
+                }
+            }
+        }
+        let mut services: Vec<&str> = chosen.iter().map(|c| c.service.as_str()).collect();
+        services.dedup();
+        (Status::Ok, format!("{verb} {}", services.join(", ")))
     }
 
     /// Stops and/or starts services (`all`: every service) with the

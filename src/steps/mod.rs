@@ -82,6 +82,7 @@ pub async fn run(
         deployment: deployment.as_ref(),
         interrupt: Interrupt::listen(),
         redactor: setup.runbook.redactor(),
+        paused: std::sync::Mutex::new(Vec::new()),
     };
     let outcomes = engine.run(steps, record).await;
     Ok((outcomes, engine.interrupt.is_raised()))
@@ -96,6 +97,10 @@ pub fn describe(step: &Step) -> String {
         format!("stop: {}", names(t))
     } else if let Some(t) = &step.restart {
         format!("restart: {}", names(t))
+    } else if let Some(t) = &step.pause {
+        format!("pause: {}", names(t))
+    } else if let Some(t) = &step.unpause {
+        format!("unpause: {}", names(t))
     } else if let Some(command) = &step.run {
         format!("run: {command}")
     } else if let Some(script) = &step.sh {
@@ -119,7 +124,14 @@ pub fn describe(step: &Step) -> String {
         };
         format!("rotate: {} in {}{restart}", rotate.key, rotate.file)
     } else if let Some(http) = &step.http {
-        format!("http: {}", http.url.value)
+        match http
+            .method
+            .as_deref()
+            .filter(|m| !m.eq_ignore_ascii_case("GET"))
+        {
+            Some(method) => format!("http: {} {}", method.to_uppercase(), http.url.value),
+            None => format!("http: {}", http.url.value),
+        }
     } else {
         "nothing".to_string()
     };
@@ -134,6 +146,7 @@ pub fn describe(step: &Step) -> String {
 pub fn is_destructive(step: &Step) -> bool {
     step.stop.is_some()
         || step.restart.is_some()
+        || step.pause.is_some()
         || step.run.is_some()
         || step.sh.is_some()
         || step.exec.is_some()

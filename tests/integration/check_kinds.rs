@@ -546,3 +546,41 @@ fn tls_tcp_checks_verify_the_certificate_and_warn_before_it_expires() {
     assert_eq!(status, "crit", "{message}");
     assert!(message.contains("TLS handshake failed"), "{message}");
 }
+
+#[test]
+fn a_check_with_retry_is_tried_again_before_it_fails() {
+    let ws = Workspace::new();
+    let report = checks(
+        &ws,
+        None,
+        "  flaky:\n    command: { run: [sh, -c, \"if [ -f tried ]; then echo up; else touch tried; exit 1; fi\"] }\n    retry: { count: 2, delay: 100ms }\n\
+         \x20 down:\n    command: { run: [sh, -c, \"echo down; exit 1\"] }\n    retry: { count: 2, delay: 300ms }\n\
+         \x20 once:\n    command: { run: [sh, -c, \"exit 1\"] }\n",
+    );
+    assert_eq!(
+        graded(&report, "flaky"),
+        ("ok".into(), "`sh -c if [ -f tried ]; then echo up; else touch tried; exit 1; fi` succeeded: \"up\" (try 2 of 3)".into())
+    );
+    let (status, message) = graded(&report, "down");
+    assert_eq!(status, "crit");
+    assert!(message.ends_with(" (try 3 of 3)"), "{message}");
+    let took = result(&report, "checks", "down")["duration_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(took >= 600, "two pauses of 300ms: {took}ms");
+    let (status, message) = graded(&report, "once");
+    assert_eq!(status, "crit");
+    assert!(!message.contains("try"), "{message}");
+
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nchecks:\n  a:\n    command: { run: [\"true\"] }\n    retry: { count: 0, delay: 0s }\n",
+    );
+    let run = ws.opsbook(&["validate"]);
+    assert_eq!(run.code, 3);
+    assert_eq!(
+        run.stderr,
+        "error: opsbook.yaml:5:5: checks.a.retry.delay: `checks.a.retry.delay` is 0: give a length of time, like `30s`\n\
+         error: opsbook.yaml:5:21: checks.a.retry.count: retry 0 times? give 1 to 10\n"
+    );
+}

@@ -206,3 +206,87 @@ fn on_a_terminal_destructive_steps_ask_and_notes_are_confirmed() {
     assert_eq!(on_a_terminal(&ws, "run p", "y\ny\n"), 0);
     assert!(ws.path().join("out.txt").exists());
 }
+
+#[test]
+fn pause_freezes_a_service_until_unpause_and_a_failed_procedure_leaves_nothing_frozen() {
+    let (project, ws) = deployment("proc-pause", "");
+    let project_name = project.container_name("api");
+    let paused = |expect: &str| {
+        format!("[ \"$(docker inspect -f '{{{{.State.Paused}}}}' {project_name})\" = {expect} ]")
+    };
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "{text}procedures:\n  freeze:\n    steps:\n      - pause: [api]\n      - sh: \"{}\"\n      - unpause: [api]\n\
+             \x20 broken:\n    steps:\n      - pause: [api]\n      - run: [\"false\"]\n      - unpause: [api]\n",
+            paused("true").replace('"', "\\\"")
+        ),
+    );
+    let run = ws.opsbook(&["run", "freeze", "--yes", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(project.exec("api", "true"), "api runs again");
+    let run = ws.opsbook(&["run", "broken", "--yes", "--format", "json"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let steps = report["results"].as_array().unwrap();
+    let last = steps.last().unwrap();
+    assert_eq!(last["status"], "warn", "{report:#}");
+    assert_eq!(
+        last["message"],
+        "the steps ended before their unpause: api unpaused again"
+    );
+    let state = std::process::Command::new("sh")
+        .args(["-c", &paused("false")])
+        .status()
+        .unwrap();
+    assert!(state.success(), "api is not left paused");
+}
+
+#[test]
+fn http_steps_send_any_method_and_a_body() {
+    use crate::support::{REAL_IMAGE, free_port};
+    let project = Project::new("proc-http");
+    let port = free_port();
+    project
+        .service("alertmanager")
+        .runs(REAL_IMAGE, &["alertmanager-serve"])
+        .port(9093, port)
+        .start();
+    eventually("Alertmanager ready", LONG, || {
+        project.exec(
+            "alertmanager",
+            "busybox wget -qO /dev/null 127.0.0.1:9093/-/ready",
+        )
+    });
+    let ws = Workspace::new();
+    let url = format!("http://127.0.0.1:{port}/api/v2/silences");
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nprocedures:\n  maintenance:\n    steps:\n\
+             \x20     - http:\n          url: \"{url}\"\n          method: post\n          headers: {{ Content-Type: application/json }}\n\
+             \x20         body: '{{\"matchers\": [{{\"name\": \"service\", \"value\": \"backend\", \"isRegex\": false}}], \"startsAt\": \"2026-01-01T00:00:00Z\", \"endsAt\": \"2030-01-01T00:00:00Z\", \"createdBy\": \"opsbook\", \"comment\": \"opsbook maintenance\"}}'\n\
+             \x20         contains: silenceID\n\
+             \x20     - http: {{ url: \"{url}\", contains: opsbook maintenance }}\n\
+             \x20     - http: {{ url: \"{url}\", method: DELETE, status: 405 }}\n"
+        ),
+    );
+    let run = ws.opsbook(&["run", "maintenance", "--yes", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let steps: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            format!("1 http: POST {url}"),
+            format!("2 http: {url}"),
+            format!("3 http: DELETE {url}")
+        ]
+    );
+}

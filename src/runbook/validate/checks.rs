@@ -74,6 +74,15 @@ impl Validator<'_> {
                     );
                 }
             }
+            if let Some(retry) = &check.retry
+                && !(1..=10).contains(&retry.count.value)
+            {
+                self.at(
+                    &retry.count,
+                    format!("{field}.retry.count"),
+                    format!("retry {} times? give 1 to 10", retry.count.value),
+                );
+            }
             if let Some(value) = &check.value {
                 self.value(check, value, &field);
             }

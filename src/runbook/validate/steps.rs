@@ -12,7 +12,7 @@ impl Validator<'_> {
             let actions = step_actions(step);
             if actions.len() != 1 {
                 let message = if actions.is_empty() {
-                    "a step needs one action: start, stop, restart, run, sh, exec, check, backup, wait, note, rotate or http".to_string()
+                    "a step needs one action: start, stop, restart, pause, unpause, run, sh, exec, check, backup, wait, note, rotate or http".to_string()
                 } else {
                     format!(
                         "a step has one action, this one has {}: split it",
@@ -21,9 +21,15 @@ impl Validator<'_> {
                 };
                 self.at_key(&field, message);
             }
-            for targets in [&step.start, &step.stop, &step.restart]
-                .into_iter()
-                .flatten()
+            for targets in [
+                &step.start,
+                &step.stop,
+                &step.restart,
+                &step.pause,
+                &step.unpause,
+            ]
+            .into_iter()
+            .flatten()
             {
                 for name in &targets.value.0 {
                     if name != "all"
@@ -89,6 +95,8 @@ fn step_actions(step: &Step) -> Vec<&'static str> {
     [
         ("start", step.start.is_some()),
         ("stop", step.stop.is_some()),
+        ("pause", step.pause.is_some()),
+        ("unpause", step.unpause.is_some()),
         ("restart", step.restart.is_some()),
         ("run", step.run.is_some()),
         ("sh", step.sh.is_some()),
