@@ -138,6 +138,10 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
     for (field, steps) in step_lists(model) {
         for (index, step) in steps.iter().enumerate() {
             given.push((format!("{field}[{index}].timeout"), step.timeout));
+            given.push((
+                format!("{field}[{index}].silence.for"),
+                step.silence.as_ref().and_then(|s| s.lasting),
+            ));
         }
     }
     for (field, duration) in given {

@@ -529,6 +529,8 @@ pub struct Step {
     pub note: Option<String>,
     pub rotate: Option<Rotate>,
     pub http: Option<HttpCheck>,
+    /// An Alertmanager silence for the steps' duration, expired after them.
+    pub silence: Option<Silence>,
     #[serde(default)]
     pub continue_on_error: bool,
     pub timeout: Option<Duration>,
@@ -563,6 +565,19 @@ impl<'de> Deserialize<'de> for NameList {
 pub struct ExecStep {
     pub service: Name,
     pub command: Command,
+}
+
+/// Alerts matching `matchers` (label = value) silenced in the Alertmanager
+/// at `url` while the steps run; the silence ends by itself after `for`
+/// (default 1h) should opsbook not get to expire it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Silence {
+    pub url: Spanned<String>,
+    pub matchers: IndexMap<String, String>,
+    #[serde(rename = "for")]
+    pub lasting: Option<Duration>,
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

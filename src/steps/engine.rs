@@ -16,7 +16,7 @@ use crate::probe::Probe;
 use crate::redact::Redactor;
 use crate::runbook::model::{Rotate, RotateEncoding, Step};
 
-use super::{Outcome, Setup, describe, is_destructive, rotate};
+use super::{Outcome, Setup, describe, is_destructive, rotate, silence};
 
 /// How long a `run`, `sh` or `exec` step may take when it does not say.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -31,6 +31,8 @@ pub(super) struct Engine<'a> {
     /// Containers a `pause` step froze and no `unpause` has let go yet:
     /// steps that end early (a failure, a signal) unpause them.
     pub paused: std::sync::Mutex<Vec<(String, String)>>,
+    /// Silences a `silence` step made: expired when the steps end.
+    pub silences: tokio::sync::Mutex<Vec<silence::Made>>,
 }
 
 impl Engine<'_> {
@@ -84,7 +86,49 @@ impl Engine<'_> {
             record(&outcome);
             outcomes.push(outcome);
         }
+        if let Some(outcome) = self.expire_silences(outcomes.len() + 1).await {
+            record(&outcome);
+            outcomes.push(outcome);
+        }
         outcomes
+    }
+
+    /// Expires the silences the steps made, however they ended.
+    async fn expire_silences(&self, number: usize) -> Option<Outcome> {
+        let made = std::mem::take(&mut *self.silences.lock().await);
+        if made.is_empty() {
+            return None;
+        }
+        let started_at = jiff::Timestamp::now();
+        let clock = Instant::now();
+        let mut failed = Vec::new();
+        for silence in &made {
+            if let Err(e) = silence::expire(silence).await {
+                failed.push(format!("{} ({e})", silence.id));
+            }
+        }
+        let (status, message) = if failed.is_empty() {
+            (
+                Status::Ok,
+                format!("{} expired", crate::human::count(made.len(), "silence")),
+            )
+        } else {
+            (
+                Status::Warn,
+                format!("not expired, it ends by itself: {}", failed.join(", ")),
+            )
+        };
+        self.setup
+            .progress
+            .say(format!("silence: {status}: {message}"));
+        Some(Outcome {
+            number,
+            step: "expire silences".to_string(),
+            status,
+            message,
+            started_at,
+            took: clock.elapsed(),
+        })
     }
 
     /// Unpauses what a `pause` step froze when the steps ended before its
@@ -195,6 +239,16 @@ impl Engine<'_> {
         }
         if let Some(rotate) = &step.rotate {
             return self.rotate(rotate).await;
+        }
+        if let Some(wanted) = &step.silence {
+            return match silence::create(wanted).await {
+                Ok(made) => {
+                    let message = format!("silence {} until the steps end", made.id);
+                    self.silences.lock().await.push(made);
+                    (Status::Ok, message)
+                }
+                Err(reason) => (Status::Crit, reason),
+            };
         }
         if let Some(http) = &step.http {
             let runbook = self.setup.runbook;

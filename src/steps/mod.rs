@@ -14,6 +14,7 @@ mod engine;
 pub mod hooks;
 pub mod report;
 pub mod rotate;
+mod silence;
 
 use std::time::Duration;
 
@@ -83,6 +84,7 @@ pub async fn run(
         interrupt: Interrupt::listen(),
         redactor: setup.runbook.redactor(),
         paused: std::sync::Mutex::new(Vec::new()),
+        silences: tokio::sync::Mutex::new(Vec::new()),
     };
     let outcomes = engine.run(steps, record).await;
     Ok((outcomes, engine.interrupt.is_raised()))
@@ -123,6 +125,13 @@ pub fn describe(step: &Step) -> String {
             format!(", then restart {}", services.join(", "))
         };
         format!("rotate: {} in {}{restart}", rotate.key, rotate.file)
+    } else if let Some(silence) = &step.silence {
+        let matchers: Vec<String> = silence
+            .matchers
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("silence: {} in {}", matchers.join(", "), silence.url.value)
     } else if let Some(http) = &step.http {
         match http
             .method

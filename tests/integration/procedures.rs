@@ -243,10 +243,10 @@ fn pause_freezes_a_service_until_unpause_and_a_failed_procedure_leaves_nothing_f
     assert!(state.success(), "api is not left paused");
 }
 
-#[test]
-fn http_steps_send_any_method_and_a_body() {
+/// A real Alertmanager (Debian's) on a free loopback port.
+fn alertmanager(tag: &str) -> (Project, u16) {
     use crate::support::{REAL_IMAGE, free_port};
-    let project = Project::new("proc-http");
+    let project = Project::new(tag);
     let port = free_port();
     project
         .service("alertmanager")
@@ -259,6 +259,12 @@ fn http_steps_send_any_method_and_a_body() {
             "busybox wget -qO /dev/null 127.0.0.1:9093/-/ready",
         )
     });
+    (project, port)
+}
+
+#[test]
+fn http_steps_send_any_method_and_a_body() {
+    let (_alertmanager, port) = alertmanager("proc-http");
     let ws = Workspace::new();
     let url = format!("http://127.0.0.1:{port}/api/v2/silences");
     ws.write(
@@ -289,4 +295,53 @@ fn http_steps_send_any_method_and_a_body() {
             format!("3 http: DELETE {url}")
         ]
     );
+}
+
+#[test]
+fn a_silence_lasts_while_the_steps_run_and_is_expired_however_they_end() {
+    let (alertmanager, port) = alertmanager("proc-silence");
+    let ws = Workspace::new();
+    let base = format!("http://127.0.0.1:{port}");
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nprocedures:\n  maintenance:\n    steps:\n\
+             \x20     - silence: {{ url: \"{base}\", matchers: {{ service: backend }}, for: 10m, comment: opsbook test }}\n\
+             \x20     - http: {{ url: \"{base}/api/v2/alerts/groups\" }}\n\
+             \x20     - http: {{ url: \"{base}/api/v2/silences\", contains: '\"state\":\"active\"' }}\n\
+             \x20 broken:\n    steps:\n\
+             \x20     - silence: {{ url: \"{base}\", matchers: {{ service: backend }} }}\n\
+             \x20     - run: [\"false\"]\n"
+        ),
+    );
+    let silences = || {
+        let answer = alertmanager.output(
+            "alertmanager",
+            "busybox wget -qO- 127.0.0.1:9093/api/v2/silences",
+        );
+        let listed: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["status"]["state"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let run = ws.opsbook(&["run", "maintenance", "--yes", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let last = report["results"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["name"].as_str(), last["message"].as_str()),
+        (Some("4 expire silences"), Some("1 silence expired"))
+    );
+    assert_eq!(silences(), ["expired"]);
+    let run = ws.opsbook(&["run", "broken", "--yes", "--format", "json"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(silences(), ["expired", "expired"]);
 }

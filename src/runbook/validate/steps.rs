@@ -12,7 +12,7 @@ impl Validator<'_> {
             let actions = step_actions(step);
             if actions.len() != 1 {
                 let message = if actions.is_empty() {
-                    "a step needs one action: start, stop, restart, pause, unpause, run, sh, exec, check, backup, wait, note, rotate or http".to_string()
+                    "a step needs one action: start, stop, restart, pause, unpause, run, sh, exec, check, backup, wait, note, rotate, http or silence".to_string()
                 } else {
                     format!(
                         "a step has one action, this one has {}: split it",
@@ -62,6 +62,15 @@ impl Validator<'_> {
                     }
                 }
             }
+            if let Some(silence) = &step.silence {
+                self.url(&silence.url, &format!("{field}.silence.url"));
+                if silence.matchers.is_empty() {
+                    self.at_key(
+                        &format!("{field}.silence.matchers"),
+                        "a silence needs at least one matcher (`service: backend`): an empty one would silence every alert",
+                    );
+                }
+            }
             if let Some(exec) = &step.exec {
                 self.service_ref(&exec.service, &format!("{field}.exec.service"));
             }
@@ -107,6 +116,7 @@ fn step_actions(step: &Step) -> Vec<&'static str> {
         ("note", step.note.is_some()),
         ("rotate", step.rotate.is_some()),
         ("http", step.http.is_some()),
+        ("silence", step.silence.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
