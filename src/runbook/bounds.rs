@@ -136,13 +136,7 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
         ));
     }
     for (field, steps) in step_lists(model) {
-        for (index, step) in steps.iter().enumerate() {
-            given.push((format!("{field}[{index}].timeout"), step.timeout));
-            given.push((
-                format!("{field}[{index}].silence.for"),
-                step.silence.as_ref().and_then(|s| s.lasting),
-            ));
-        }
+        step_durations(&field, steps, &mut given);
     }
     for (field, duration) in given {
         if duration.is_some_and(|d| d.std().is_zero()) {
@@ -151,6 +145,20 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
                 format!("`{field}` is 0: give a length of time, like `30s`"),
             ));
         }
+    }
+}
+
+/// The lengths of time steps give, nested `on_failure` / `on_timeout` too.
+fn step_durations(field: &str, steps: &[Step], given: &mut Vec<(String, Option<Duration>)>) {
+    for (index, step) in steps.iter().enumerate() {
+        let at = format!("{field}[{index}]");
+        given.push((format!("{at}.timeout"), step.timeout));
+        given.push((
+            format!("{at}.silence.for"),
+            step.silence.as_ref().and_then(|s| s.lasting),
+        ));
+        step_durations(&format!("{at}.on_failure"), &step.on_failure, given);
+        step_durations(&format!("{at}.on_timeout"), &step.on_timeout, given);
     }
 }
 

@@ -534,6 +534,34 @@ pub struct Step {
     #[serde(default)]
     pub continue_on_error: bool,
     pub timeout: Option<Duration>,
+    /// Run only when a named check has a given status now.
+    pub when: Option<When>,
+    /// Steps run when this one fails, instead of ending the steps there.
+    #[serde(default)]
+    pub on_failure: Vec<Step>,
+    /// Steps run when this one outlives its `timeout`.
+    #[serde(default)]
+    pub on_timeout: Vec<Step>,
+}
+
+/// `when: { check: db-connections, is: crit }`: the check is run just
+/// before the step, which runs only if the check's status is one of `is`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    pub check: Name,
+    pub is: WhenStatus,
+}
+
+/// The statuses a `when` asks for: one, or `failing` (warn, crit or unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenStatus {
+    Ok,
+    Warn,
+    Crit,
+    Unknown,
+    Failing,
 }
 
 /// `all`, one name, or a list of names; located as a whole.

@@ -14,12 +14,15 @@ use crate::interrupt::Interrupt;
 use crate::lifecycle::Lifecycle;
 use crate::probe::Probe;
 use crate::redact::Redactor;
-use crate::runbook::model::{Rotate, RotateEncoding, Step};
+use crate::runbook::model::{Rotate, RotateEncoding, Step, WhenStatus};
 
 use super::{Outcome, Setup, describe, is_destructive, rotate, silence};
 
 /// How long a `run`, `sh` or `exec` step may take when it does not say.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// How much longer than its `timeout` a command with `on_timeout` may run
+/// before its own kill: the step's timeout has fired first.
+const ON_TIMEOUT_SLACK: Duration = Duration::from_secs(5);
 
 /// What the steps run against.
 pub(super) struct Engine<'a> {
@@ -38,59 +41,163 @@ pub(super) struct Engine<'a> {
 impl Engine<'_> {
     /// Runs the steps in order, handing each outcome to `record` as soon as
     /// it is known; stops at the first failure (unless the step continues on
-    /// error), at a declined step, or at a signal.
+    /// error or its `on_failure` steps take over), at a declined step, or at
+    /// a signal. Whatever `pause` froze is let go if the steps end early;
+    /// `silence`s are expired however they end.
     pub(super) async fn run(
         &self,
         steps: &[Step],
         mut record: impl FnMut(&Outcome),
     ) -> Vec<Outcome> {
-        let progress = self.setup.progress;
         let mut outcomes = Vec::new();
-        let total = steps.len();
-        for (index, step) in steps.iter().enumerate() {
-            let number = index + 1;
-            let described = describe(step);
-            if self.interrupt.is_raised() {
-                break;
-            }
-            let started_at = jiff::Timestamp::now();
-            let clock = Instant::now();
-            progress.say(format!("step {number}/{total}: {described}"));
-            let (status, message) = if is_destructive(step) && !self.confirmed(&described) {
-                (
-                    Status::Warn,
-                    "declined by the operator: the steps stop here".to_string(),
-                )
-            } else {
-                self.run_one(step).await
-            };
-            progress.say(format!("step {number}/{total}: {status}: {message}"));
-            let outcome = Outcome {
-                number,
-                step: described,
-                status,
-                message,
-                started_at,
-                took: clock.elapsed(),
-            };
-            record(&outcome);
-            let declined = outcome.message.starts_with("declined by the operator");
-            let failed = matches!(status, Status::Crit | Status::Unknown);
-            outcomes.push(outcome);
-            if declined || (failed && !step.continue_on_error) {
-                break;
-            }
-        }
-        let ended_early = outcomes.len() < total || self.interrupt.is_raised();
-        if ended_early && let Some(outcome) = self.unpause_left(outcomes.len() + 1).await {
+        let completed = self.run_list(steps, None, &mut record, &mut outcomes).await;
+        // Cleanup outcomes carry the last step's number: they are not steps.
+        let last = outcomes.last().map_or(0, |o| o.number);
+        if (!completed || self.interrupt.is_raised())
+            && let Some(outcome) = self.unpause_left(last).await
+        {
             record(&outcome);
             outcomes.push(outcome);
         }
-        if let Some(outcome) = self.expire_silences(outcomes.len() + 1).await {
+        if let Some(outcome) = self.expire_silences(last).await {
             record(&outcome);
             outcomes.push(outcome);
         }
         outcomes
+    }
+
+    /// One list of steps (the top level, or a branch of step `parent`);
+    /// whether it ran to its end.
+    fn run_list<'s>(
+        &'s self,
+        steps: &'s [Step],
+        branch: Option<(usize, &'static str)>,
+        record: &'s mut dyn FnMut(&Outcome),
+        outcomes: &'s mut Vec<Outcome>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + 's>> {
+        Box::pin(async move {
+            let progress = self.setup.progress;
+            let total = steps.len();
+            for (index, step) in steps.iter().enumerate() {
+                if self.interrupt.is_raised() {
+                    return false;
+                }
+                let (number, described) = match branch {
+                    None => (index + 1, describe(step)),
+                    Some((parent, label)) => {
+                        (parent, format!("{label} of {parent}: {}", describe(step)))
+                    }
+                };
+                let shown = match branch {
+                    None => format!("step {number}/{total}"),
+                    Some((parent, label)) => {
+                        format!("step {parent} ({label} {}/{total})", index + 1)
+                    }
+                };
+                let started_at = jiff::Timestamp::now();
+                let clock = Instant::now();
+                progress.say(format!("{shown}: {described}"));
+                let (status, message, timed_out) = self.decide_and_run(step, &described).await;
+                let fallback = if timed_out && !step.on_timeout.is_empty() {
+                    Some((&step.on_timeout, "on timeout"))
+                } else if matches!(status, Status::Crit | Status::Unknown)
+                    && !step.on_failure.is_empty()
+                {
+                    Some((&step.on_failure, "on failure"))
+                } else {
+                    None
+                };
+                // A failure its own steps take over is a warning, not the end.
+                let (status, message) = match fallback {
+                    Some((_, label)) => (
+                        Status::Warn,
+                        format!("{message}: running its {label} steps"),
+                    ),
+                    None => (status, message),
+                };
+                progress.say(format!("{shown}: {status}: {message}"));
+                let outcome = Outcome {
+                    number,
+                    step: described,
+                    status,
+                    message,
+                    started_at,
+                    took: clock.elapsed(),
+                };
+                record(&outcome);
+                let declined = outcome.message.starts_with("declined by the operator");
+                let failed = matches!(status, Status::Crit | Status::Unknown);
+                outcomes.push(outcome);
+                if let Some((steps, label)) = fallback {
+                    if !self
+                        .run_list(steps, Some((number, label)), record, outcomes)
+                        .await
+                    {
+                        return false;
+                    }
+                    continue;
+                }
+                if declined || (failed && !step.continue_on_error) {
+                    return false;
+                }
+            }
+            true
+        })
+    }
+
+    /// A step's `when` asked, its confirmation, then the step under its
+    /// `timeout` when `on_timeout` is given: status, message, timed out.
+    async fn decide_and_run(&self, step: &Step, described: &str) -> (Status, String, bool) {
+        if let Some(when) = &step.when {
+            let runbook = self.setup.runbook;
+            let names = [when.check.value.clone()];
+            let containers = match self.deployment {
+                Some(deployment) => deployment.list().await.ok(),
+                None => None,
+            };
+            let docker = self.deployment.zip(containers.as_deref());
+            let result = Probe::new(self.redactor)
+                .named(runbook, &names, docker)
+                .await;
+            let now = result.first().map_or(Status::Unknown, |r| r.status);
+            let wanted = match when.is {
+                WhenStatus::Ok => now == Status::Ok,
+                WhenStatus::Warn => now == Status::Warn,
+                WhenStatus::Crit => now == Status::Crit,
+                WhenStatus::Unknown => now == Status::Unknown,
+                WhenStatus::Failing => now != Status::Ok,
+            };
+            if !wanted {
+                let message = format!(
+                    "skipped: check `{}` is {now} (the step runs when it is {})",
+                    when.check.value,
+                    format!("{:?}", when.is).to_lowercase()
+                );
+                return (Status::Ok, message, false);
+            }
+        }
+        if is_destructive(step) && !self.confirmed(described) {
+            let message = "declined by the operator: the steps stop here".to_string();
+            return (Status::Warn, message, false);
+        }
+        match step.timeout.filter(|_| !step.on_timeout.is_empty()) {
+            // The step's own command timeout is set past the limit, so the
+            // limit is what ends it and `on_timeout` is what follows.
+            Some(limit) => match tokio::time::timeout(
+                limit.std(),
+                self.run_one(step, limit.std() + ON_TIMEOUT_SLACK),
+            )
+            .await
+            {
+                Ok((status, message)) => (status, message, false),
+                Err(_) => (Status::Crit, format!("did not finish within {limit}"), true),
+            },
+            None => {
+                let timeout = step.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
+                let (status, message) = self.run_one(step, timeout).await;
+                (status, message, false)
+            }
+        }
     }
 
     /// Expires the silences the steps made, however they ended.
@@ -108,10 +215,8 @@ impl Engine<'_> {
             }
         }
         let (status, message) = if failed.is_empty() {
-            (
-                Status::Ok,
-                format!("{} expired", crate::human::count(made.len(), "silence")),
-            )
+            let count = crate::human::count(made.len(), "silence");
+            (Status::Ok, format!("{count} expired"))
         } else {
             (
                 Status::Warn,
@@ -180,8 +285,7 @@ impl Engine<'_> {
         confirm::confirm(&asked, self.setup.yes).unwrap_or(false)
     }
 
-    async fn run_one(&self, step: &Step) -> (Status, String) {
-        let timeout = step.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
+    async fn run_one(&self, step: &Step, timeout: Duration) -> (Status, String) {
         if let Some(targets) = &step.start {
             return self.lifecycle(&targets.value.0, false, true).await;
         }

@@ -151,6 +151,13 @@ pub fn describe(step: &Step) -> String {
     }
 }
 
+/// Whether a step, or a step of its branches, is destructive.
+fn is_destructive_within(step: &Step) -> bool {
+    is_destructive(step)
+        || step.on_failure.iter().any(is_destructive_within)
+        || step.on_timeout.iter().any(is_destructive_within)
+}
+
 /// Whether a step changes the deployment or runs arbitrary commands.
 pub fn is_destructive(step: &Step) -> bool {
     step.stop.is_some()
@@ -173,7 +180,7 @@ pub fn needs_confirmation(steps: &[Step], what: &str) -> Result<(), Error> {
     let destructive: Vec<String> = steps
         .iter()
         .enumerate()
-        .filter(|(_, s)| is_destructive(s))
+        .filter(|(_, s)| is_destructive_within(s))
         .map(|(i, s)| format!("{} `{}`", i + 1, describe(s)))
         .collect();
     if destructive.is_empty() {

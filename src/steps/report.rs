@@ -8,25 +8,35 @@ use crate::runbook::model::Step;
 
 use super::{Outcome, describe, is_destructive};
 
-/// The numbered steps, and which of them ask before they run.
+/// The numbered steps, their branches under them (`when`, `on failure`,
+/// `on timeout`), and which of them ask before they run.
 pub fn plan(steps: &[Step]) -> Block {
+    let mut rows = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        plan_rows(step, (i + 1).to_string(), "", &mut rows);
+    }
     Block::Table {
         header: vec!["#", "step", "asks"],
-        rows: steps
-            .iter()
-            .enumerate()
-            .map(|(i, step)| {
-                vec![
-                    (i + 1).to_string(),
-                    describe(step),
-                    if is_destructive(step) {
-                        "yes".into()
-                    } else {
-                        String::new()
-                    },
-                ]
-            })
-            .collect(),
+        rows,
+    }
+}
+
+fn plan_rows(step: &Step, number: String, indent: &str, rows: &mut Vec<Vec<String>>) {
+    let mut shown = format!("{indent}{}", describe(step));
+    if let Some(when) = &step.when {
+        let is = format!("{:?}", when.is).to_lowercase();
+        shown.push_str(&format!(" (only when `{}` is {is})", when.check.value));
+    }
+    let asks = if is_destructive(step) { "yes" } else { "" };
+    rows.push(vec![number.clone(), shown, asks.to_string()]);
+    for (label, branch) in [
+        ("on failure", &step.on_failure),
+        ("on timeout", &step.on_timeout),
+    ] {
+        for (i, inner) in branch.iter().enumerate() {
+            let deeper = format!("{indent}  {label} {}: ", i + 1);
+            plan_rows(inner, number.clone(), &deeper, rows);
+        }
     }
 }
 

@@ -338,10 +338,99 @@ fn a_silence_lasts_while_the_steps_run_and_is_expired_however_they_end() {
         .clone();
     assert_eq!(
         (last["name"].as_str(), last["message"].as_str()),
-        (Some("4 expire silences"), Some("1 silence expired"))
+        (Some("3 expire silences"), Some("1 silence expired"))
     );
     assert_eq!(silences(), ["expired"]);
     let run = ws.opsbook(&["run", "broken", "--yes", "--format", "json"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert_eq!(silences(), ["expired", "expired"]);
+}
+
+#[test]
+fn steps_decide_with_when_on_failure_and_on_timeout() {
+    let ws = Workspace::new();
+    ws.write("broken", "");
+    ws.write(
+        "opsbook.yaml",
+        concat!(
+            "version: 1\nchecks:\n  flag: { file: { path: broken } }\nprocedures:\n",
+            "  recover:\n    steps:\n",
+            "      - { run: [sh, -c, 'echo first >> log'], when: { check: flag, is: ok } }\n",
+            "      - { run: [sh, -c, 'echo never >> log'], when: { check: flag, is: failing } }\n",
+            "      - run: [\"false\"]\n        on_failure:\n          - run: [sh, -c, 'echo fallback >> log']\n",
+            "      - run: [sleep, \"5\"]\n        timeout: 300ms\n        on_timeout:\n          - run: [sh, -c, 'echo escalate >> log']\n",
+            "      - run: [sh, -c, 'echo end >> log']\n",
+            "  hopeless:\n    steps:\n",
+            "      - run: [\"false\"]\n        on_failure:\n          - run: [\"false\"]\n",
+            "      - run: [sh, -c, 'echo unreachable >> log']\n",
+        ),
+    );
+    let dry = ws.opsbook(&["run", "recover", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    assert!(
+        dry.stdout
+            .contains("run: sh -c echo first >> log (only when `flag` is ok)")
+            && dry
+                .stdout
+                .contains("  on failure 1: run: sh -c echo fallback >> log")
+            && dry
+                .stdout
+                .contains("  on timeout 1: run: sh -c echo escalate >> log"),
+        "{}",
+        dry.stdout
+    );
+    let run = ws.opsbook(&["run", "recover", "--yes", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("log")).unwrap(),
+        "first\nfallback\nescalate\nend\n"
+    );
+    let report = run.json();
+    let named: Vec<(String, String)> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let pair = |n: &str, s: &str| (n.to_string(), s.to_string());
+    assert_eq!(
+        named,
+        [
+            pair("1 run: sh -c echo first >> log", "ok"),
+            pair("2 run: sh -c echo never >> log", "ok"),
+            pair("3 run: false", "warn"),
+            pair("3 on failure of 3: run: sh -c echo fallback >> log", "ok"),
+            pair("4 run: sleep 5", "warn"),
+            pair("4 on timeout of 4: run: sh -c echo escalate >> log", "ok"),
+            pair("5 run: sh -c echo end >> log", "ok"),
+        ]
+    );
+    assert_eq!(
+        result(&report, "procedure", "2 run: sh -c echo never >> log")["message"],
+        "skipped: check `flag` is ok (the step runs when it is failing)"
+    );
+    let run = ws.opsbook(&["run", "hopeless", "--yes"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        !std::fs::read_to_string(ws.path().join("log"))
+            .unwrap()
+            .contains("unreachable")
+    );
+
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nprocedures:\n  p:\n    steps:\n      - run: [\"true\"]\n        when: { check: nope, is: crit }\n        on_timeout: [{ wait: 1s }]\n",
+    );
+    let run = ws.opsbook(&["validate"]);
+    assert_eq!(run.code, 3);
+    assert_eq!(
+        run.stderr,
+        "error: opsbook.yaml:6:24: procedures.p.steps[0].when.check: unknown check `nope`\n\
+         error: opsbook.yaml:7:9: procedures.p.steps[0].on_timeout: `on_timeout` runs when the step outlives its `timeout`: give one\n"
+    );
 }

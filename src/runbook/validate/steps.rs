@@ -71,6 +71,23 @@ impl Validator<'_> {
                     );
                 }
             }
+            if let Some(when) = &step.when
+                && !self.model.checks.contains_key(&when.check.value)
+            {
+                self.at(
+                    &when.check,
+                    format!("{field}.when.check"),
+                    format!("unknown check `{}`", when.check.value),
+                );
+            }
+            if !step.on_timeout.is_empty() && step.timeout.is_none() {
+                self.at_key(
+                    &format!("{field}.on_timeout"),
+                    "`on_timeout` runs when the step outlives its `timeout`: give one",
+                );
+            }
+            self.steps(&step.on_failure, &format!("{field}.on_failure"));
+            self.steps(&step.on_timeout, &format!("{field}.on_timeout"));
             if let Some(exec) = &step.exec {
                 self.service_ref(&exec.service, &format!("{field}.exec.service"));
             }
