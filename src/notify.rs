@@ -1,5 +1,6 @@
 //! `notify.webhook`: a Slack-compatible JSON summary POSTed when a run's
-//! status is one the runbook asks for (default warn and crit). A failed
+//! status is one the runbook asks for (default warn and crit), and the
+//! messages of `notify` steps. A failed
 //! notification is the caller's to report on stderr; it never changes the
 //! exit code, which is the check's verdict, not the messenger's.
 
@@ -63,6 +64,37 @@ pub async fn send(
         "status": status,
         "command": report.command,
         "runbook": report.runbook,
+    });
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client.post(url).json(&body).send().await.map_err(|e| {
+        format!(
+            "notification to the webhook failed: {}",
+            redactor.redact(&e.to_string())
+        )
+    })?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("the webhook answered {}", response.status()))
+    }
+}
+
+/// POSTs one message of a playbook or procedure (a `notify` step), in the
+/// same shape as the summary: `what` names the steps, `status` is theirs so far.
+pub async fn message(
+    url: &str,
+    what: &str,
+    text: &str,
+    status: Status,
+    redactor: &Redactor,
+) -> Result<(), String> {
+    let body = json!({
+        "text": redactor.redact(&format!("opsbook {what}: {text} (so far: {status})")),
+        "status": status,
+        "command": "run",
     });
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)

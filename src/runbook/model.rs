@@ -531,6 +531,8 @@ pub struct Step {
     pub http: Option<HttpCheck>,
     /// An Alertmanager silence for the steps' duration, expired after them.
     pub silence: Option<Silence>,
+    /// A message to the runbook's `notify.webhook`, with the steps' name and status.
+    pub notify: Option<String>,
     #[serde(default)]
     pub continue_on_error: bool,
     pub timeout: Option<Duration>,

@@ -36,6 +36,10 @@ pub(super) struct Engine<'a> {
     pub paused: std::sync::Mutex<Vec<(String, String)>>,
     /// Silences a `silence` step made: expired when the steps end.
     pub silences: tokio::sync::Mutex<Vec<silence::Made>>,
+    /// What the steps are ("procedure `x`"), for `notify` messages.
+    pub what: String,
+    /// The worst status of the steps so far, for `notify` messages.
+    pub so_far: std::sync::Mutex<Status>,
 }
 
 impl Engine<'_> {
@@ -125,6 +129,9 @@ impl Engine<'_> {
                     took: clock.elapsed(),
                 };
                 record(&outcome);
+                if let Ok(mut so_far) = self.so_far.lock() {
+                    *so_far = so_far.max(status);
+                }
                 let declined = outcome.message.starts_with("declined by the operator");
                 let failed = matches!(status, Status::Crit | Status::Unknown);
                 outcomes.push(outcome);
@@ -343,6 +350,29 @@ impl Engine<'_> {
         }
         if let Some(rotate) = &step.rotate {
             return self.rotate(rotate).await;
+        }
+        if let Some(text) = &step.notify {
+            let webhook = self
+                .setup
+                .runbook
+                .model
+                .notify
+                .as_ref()
+                .and_then(|n| n.webhook.as_ref());
+            let Some(webhook) = webhook else {
+                return (
+                    Status::Crit,
+                    "the runbook has no `notify.webhook`".to_string(),
+                );
+            };
+            let so_far = self.so_far.lock().map_or(Status::Unknown, |s| *s);
+            let sent =
+                crate::notify::message(&webhook.url.value, &self.what, text, so_far, self.redactor)
+                    .await;
+            return match sent {
+                Ok(()) => (Status::Ok, "sent to the webhook".to_string()),
+                Err(reason) => (Status::Warn, reason),
+            };
         }
         if let Some(wanted) = &step.silence {
             return match silence::create(wanted).await {

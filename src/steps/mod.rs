@@ -85,6 +85,8 @@ pub async fn run(
         redactor: setup.runbook.redactor(),
         paused: std::sync::Mutex::new(Vec::new()),
         silences: tokio::sync::Mutex::new(Vec::new()),
+        what: what.to_string(),
+        so_far: std::sync::Mutex::new(Status::Ok),
     };
     let outcomes = engine.run(steps, record).await;
     Ok((outcomes, engine.interrupt.is_raised()))
@@ -125,6 +127,8 @@ pub fn describe(step: &Step) -> String {
             format!(", then restart {}", services.join(", "))
         };
         format!("rotate: {} in {}{restart}", rotate.key, rotate.file)
+    } else if let Some(message) = &step.notify {
+        format!("notify: {message}")
     } else if let Some(silence) = &step.silence {
         let matchers: Vec<String> = silence
             .matchers

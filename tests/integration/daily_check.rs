@@ -673,7 +673,7 @@ fn wait_runs_again_until_everything_passes() {
 }
 
 /// Answers one POST with 200 and hands its body over.
-fn webhook_receiver() -> (u16, mpsc::Receiver<String>) {
+pub(crate) fn webhook_receiver() -> (u16, mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (sender, receiver) = mpsc::channel();

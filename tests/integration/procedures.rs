@@ -434,3 +434,43 @@ fn steps_decide_with_when_on_failure_and_on_timeout() {
          error: opsbook.yaml:7:9: procedures.p.steps[0].on_timeout: `on_timeout` runs when the step outlives its `timeout`: give one\n"
     );
 }
+
+#[test]
+fn notify_steps_send_the_procedure_and_its_status_so_far() {
+    let (port, received) = crate::daily_check::webhook_receiver();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nnotify:\n  webhook: {{ url: \"http://127.0.0.1:{port}/hook\" }}\nprocedures:\n  maintenance:\n    steps:\n\
+             \x20     - notify: Maintenance window starts\n\
+             \x20     - {{ run: [\"false\"], continue_on_error: true }}\n\
+             \x20     - notify: Maintenance done\n"
+        ),
+    );
+    let run = ws.opsbook(&["run", "maintenance", "--yes"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let texts: Vec<String> = (0..2)
+        .map(|_| {
+            let body = received.recv_timeout(Duration::from_secs(5)).unwrap();
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            body["text"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "opsbook procedure `maintenance`: Maintenance window starts (so far: ok)",
+            "opsbook procedure `maintenance`: Maintenance done (so far: crit)"
+        ]
+    );
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nprocedures:\n  p:\n    steps:\n      - notify: hello\n",
+    );
+    let run = ws.opsbook(&["validate"]);
+    assert_eq!(
+        run.stderr,
+        "error: opsbook.yaml:5:9: procedures.p.steps[0].notify: a notify step sends to `notify.webhook`: the runbook has none\n"
+    );
+}

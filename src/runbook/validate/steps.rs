@@ -12,7 +12,7 @@ impl Validator<'_> {
             let actions = step_actions(step);
             if actions.len() != 1 {
                 let message = if actions.is_empty() {
-                    "a step needs one action: start, stop, restart, pause, unpause, run, sh, exec, check, backup, wait, note, rotate, http or silence".to_string()
+                    "a step needs one action: start, stop, restart, pause, unpause, run, sh, exec, check, backup, wait, note, rotate, http, silence or notify".to_string()
                 } else {
                     format!(
                         "a step has one action, this one has {}: split it",
@@ -70,6 +70,19 @@ impl Validator<'_> {
                         "a silence needs at least one matcher (`service: backend`): an empty one would silence every alert",
                     );
                 }
+            }
+            if step.notify.is_some()
+                && self
+                    .model
+                    .notify
+                    .as_ref()
+                    .and_then(|n| n.webhook.as_ref())
+                    .is_none()
+            {
+                self.at_key(
+                    &format!("{field}.notify"),
+                    "a notify step sends to `notify.webhook`: the runbook has none",
+                );
             }
             if let Some(when) = &step.when
                 && !self.model.checks.contains_key(&when.check.value)
@@ -134,6 +147,7 @@ fn step_actions(step: &Step) -> Vec<&'static str> {
         ("rotate", step.rotate.is_some()),
         ("http", step.http.is_some()),
         ("silence", step.silence.is_some()),
+        ("notify", step.notify.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
