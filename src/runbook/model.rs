@@ -618,6 +618,8 @@ pub struct Rotate {
     /// Random bytes of the new value: at least `MIN_BYTES`.
     pub bytes: Option<Spanned<u32>>,
     pub encoding: Option<RotateEncoding>,
+    /// Where the secret lives besides the file (`ALTER ROLE … PASSWORD`).
+    pub apply: Option<ExecStep>,
     #[serde(default)]
     pub restart: Vec<Name>,
 }

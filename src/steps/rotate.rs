@@ -16,15 +16,24 @@ use crate::runbook::model::RotateEncoding;
 pub const DEFAULT_BYTES: u32 = 32;
 
 /// Rotates `key` in `path`; returns where the previous file was kept.
+/// What a rotation did: where the previous file is kept, and the values
+/// (for an `apply`, through standard input only; never shown).
+pub struct Rotated {
+    pub kept: PathBuf,
+    /// The file as it was, to put back.
+    pub old_text: Vec<u8>,
+    pub old_value: Option<String>,
+    pub new_value: String,
+}
+
 pub fn rotate(
     path: &Path,
     key: &str,
     bytes: u32,
     encoding: RotateEncoding,
     at: jiff::Timestamp,
-) -> Result<PathBuf, String> {
+) -> Result<Rotated, String> {
     let shown = path.display();
-    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
     let mut old = Vec::new();
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_end(&mut old))
@@ -40,15 +49,28 @@ pub fn rotate(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let kept = keep_previous(path, &name, at, &old)?;
+    replace_file(path, new.as_bytes())?;
+    Ok(Rotated {
+        kept,
+        old_value: current_value(&text, key),
+        old_text: old,
+        new_value: value,
+    })
+}
+
+/// Writes `bytes` as `path`'s new content beside it and renames it into
+/// place (never a half-written file), keeping the file's mode and owner.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let shown = path.display();
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let beside = path.with_file_name(format!(".{name}.opsbook-rotate"));
     let mode = metadata.permissions().mode() & 0o7777;
-    let written = write_new(
-        &beside,
-        new.as_bytes(),
-        mode,
-        Some((metadata.uid(), metadata.gid())),
-    )
-    .and_then(|()| std::fs::rename(&beside, path));
+    let written = write_new(&beside, bytes, mode, Some((metadata.uid(), metadata.gid())))
+        .and_then(|()| std::fs::rename(&beside, path));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&beside);
         return Err(format!("cannot write `{shown}`: {e}: it is unchanged"));
@@ -56,7 +78,26 @@ pub fn rotate(
     if let Some(parent) = path.parent() {
         let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
     }
-    Ok(kept)
+    Ok(())
+}
+
+/// The value of the first `KEY=` line (optionally `export KEY=`), its
+/// quotes taken off.
+pub fn current_value(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let rest = line.trim_start();
+        let rest = rest.strip_prefix("export ").map_or(rest, str::trim_start);
+        let value = rest
+            .strip_prefix(key)?
+            .trim_start()
+            .strip_prefix('=')?
+            .trim();
+        let unquoted = ['"', '\'']
+            .iter()
+            .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
+            .unwrap_or(value);
+        Some(unquoted.to_string())
+    })
 }
 
 /// Keeps `old` (the file before this rotation) beside it, 0600, as
@@ -202,8 +243,10 @@ mod tests {
         let at = "2026-11-24T10:52:00Z"
             .parse()
             .unwrap_or_else(|e| panic!("{e}"));
-        let kept = rotate(&env, "JWT_SECRET", 16, RotateEncoding::Hex, at)
+        let rotated = rotate(&env, "JWT_SECRET", 16, RotateEncoding::Hex, at)
             .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rotated.old_value.as_deref(), Some("old"));
+        let kept = rotated.kept;
         let text = std::fs::read_to_string(&env).unwrap_or_default();
         assert!(text.starts_with("A=1\nJWT_SECRET=") && !text.contains("old"));
         assert_eq!(text.len(), "A=1\nJWT_SECRET=\n".len() + 32);

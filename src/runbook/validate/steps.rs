@@ -105,6 +105,9 @@ impl Validator<'_> {
                 self.service_ref(&exec.service, &format!("{field}.exec.service"));
             }
             if let Some(rotate) = &step.rotate {
+                if let Some(apply) = &rotate.apply {
+                    self.service_ref(&apply.service, &format!("{field}.rotate.apply.service"));
+                }
                 for name in &rotate.restart {
                     self.service_ref(name, &format!("{field}.rotate.restart"));
                 }

@@ -1,0 +1,141 @@
+//! `rotate` with `apply` (issue 18) against a real PostgreSQL: the new
+//! password goes into the env file and, through `psql` on standard input,
+//! into the database; the application restarted on it reconnects and the
+//! old password is refused. When the apply or the verify checks fail, the
+//! old value is put back in the file and in the database.
+
+use std::time::Duration;
+
+use crate::support::{Project, REAL_IMAGE, Workspace, eventually};
+
+const APPLY: &str = r#"IFS= read -r new; printf "ALTER ROLE app PASSWORD '%s';\n" "$new" | psql -q -v ON_ERROR_STOP=1 -U postgres"#;
+/// A login as `app` with the password the env file holds (or the one given).
+const LOGIN: &str = r#"PGPASSWORD="${PW:-$(sed -n 's/^DB_PASSWORD=//p' /config/.env)}" psql -h postgres -U app -d postgres -tAc 'select 1'"#;
+
+fn deployment(ws: &Workspace) -> Project {
+    let project = Project::new("rotate-apply");
+    project
+        .service("postgres")
+        .runs(REAL_IMAGE, &["pg-serve"])
+        .env("POSTGRES_HOST_AUTH=scram-sha-256")
+        .mount(&project.volume("pgdata"), "/var/lib/postgresql/data")
+        .healthcheck("pg_isready -q -h 127.0.0.1")
+        .networked()
+        .start();
+    project.wait_for_health("postgres", "healthy", Duration::from_secs(60));
+    assert!(project.exec(
+        "postgres",
+        "psql -q -U postgres -c \"CREATE ROLE app LOGIN PASSWORD 'old-password'\""
+    ));
+    ws.write(".env", "DB_PASSWORD=old-password\nOTHER=kept\n");
+    // The application reads its password from the env file at each start.
+    project
+        .service("app")
+        .runs(
+            REAL_IMAGE,
+            &[
+                "sh",
+                "-c",
+                &format!("while :; do {LOGIN} > /tmp/status 2>&1; sleep 0.3; done"),
+            ],
+        )
+        .mount(&ws.path().display().to_string(), "/config")
+        .healthcheck("grep -qx 1 /tmp/status")
+        .networked()
+        .start();
+    project.wait_for_health("app", "healthy", Duration::from_secs(60));
+    project
+}
+
+fn runbook(project: &Project, verify: &str, apply: &str) -> String {
+    format!(
+        "version: 1\nproject: {}\nservices:\n  postgres: {{}}\n  app: {{ depends_on: [postgres] }}\nshutdown: {{ grace: 2s }}\n\
+         checks:\n  app-db:\n    exec: {{ service: app, command: [sh, -c, {login:?}], stdout_contains: \"1\" }}\n\
+         \x20 legacy:\n    exec: {{ service: app, command: [sh, -c, {legacy:?}], stdout_contains: \"1\" }}\n\
+         startup:\n  verify: [{verify}]\n\
+         procedures:\n  rotate-db:\n    steps:\n      - rotate: {{ file: .env, key: DB_PASSWORD, bytes: 24, encoding: hex, apply: {{ service: postgres, command: [sh, -c, {apply:?}] }}, restart: [app] }}\n",
+        project.name,
+        login = LOGIN,
+        legacy = format!("PW=old-password {LOGIN}"),
+    )
+}
+
+#[test]
+fn a_rotated_password_is_applied_in_the_database_and_put_back_when_what_reads_it_fails() {
+    let ws = Workspace::new();
+    let project = deployment(&ws);
+    let login_with =
+        |password: &str| project.exec("app", &format!("PW={password} {LOGIN} | grep -qx 1"));
+
+    // A verify check still on the old password fails: everything goes back.
+    ws.write("opsbook.yaml", runbook(&project, "app-db, legacy", APPLY));
+    let run = ws.opsbook(&["run", "rotate-db", "--yes", "--format", "json"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let message = run.json()["results"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains(
+            "put back: the old value is in postgres again; .env is as it was; restarted on it: ok"
+        ),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join(".env")).unwrap(),
+        "DB_PASSWORD=old-password\nOTHER=kept\n"
+    );
+    assert!(login_with("old-password"), "the old password works again");
+    eventually(
+        "app healthy on the old password",
+        Duration::from_secs(30),
+        || project.exec("app", "grep -qx 1 /tmp/status"),
+    );
+
+    // An apply that fails changes nothing.
+    ws.write(
+        "opsbook.yaml",
+        runbook(&project, "app-db", "cat > /dev/null; exit 3"),
+    );
+    let run = ws.opsbook(&["run", "rotate-db", "--yes", "--format", "json"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let message = run.json()["results"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.ends_with("applying it in postgres failed: `sh -c cat > /dev/null; exit 3` exited 3; the file is as it was"),
+        "{message}"
+    );
+    assert!(
+        std::fs::read_to_string(ws.path().join(".env"))
+            .unwrap()
+            .starts_with("DB_PASSWORD=old-password\n")
+    );
+
+    // The rotation that works: new value in the file and the database,
+    // the app restarted on it, the old password refused, the value never shown.
+    ws.write("opsbook.yaml", runbook(&project, "app-db", APPLY));
+    let run = ws.opsbook(&["run", "rotate-db", "--yes", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let env = std::fs::read_to_string(ws.path().join(".env")).unwrap();
+    let new = env
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("DB_PASSWORD=")
+        .unwrap()
+        .to_string();
+    assert_eq!(new.len(), 48, "{env}");
+    assert!(env.ends_with("OTHER=kept\n"));
+    assert!(
+        !run.stdout.contains(&new) && !run.stderr.contains(&new),
+        "the value leaked"
+    );
+    assert!(login_with(&new), "the new password works");
+    assert!(!login_with("old-password"), "the old password is refused");
+    assert!(
+        project.exec("app", "grep -qx 1 /tmp/status"),
+        "the app reconnected"
+    );
+}
