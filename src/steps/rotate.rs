@@ -269,10 +269,12 @@ mod tests {
         let at = "2026-11-24T10:52:00Z"
             .parse()
             .unwrap_or_else(|e| panic!("{e}"));
-        let first =
-            rotate(&env, "A", 16, RotateEncoding::Hex, at).unwrap_or_else(|e| panic!("{e}"));
-        let second =
-            rotate(&env, "B", 16, RotateEncoding::Hex, at).unwrap_or_else(|e| panic!("{e}"));
+        let first = rotate(&env, "A", 16, RotateEncoding::Hex, at)
+            .map(|r| r.kept)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let second = rotate(&env, "B", 16, RotateEncoding::Hex, at)
+            .map(|r| r.kept)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             first,
             dir.path().join(".env.before-rotate-20261124T105200Z")
