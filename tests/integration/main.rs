@@ -22,6 +22,7 @@ mod readme;
 mod resources;
 mod restore;
 mod restore_atomic;
+mod restore_direct;
 mod runbooks;
 mod secrets;
 mod status;
