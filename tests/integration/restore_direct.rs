@@ -265,3 +265,33 @@ fn signals_during_the_unpack_leave_the_live_data_untouched_and_the_downtime_stay
     assert!(beside(&project, ".opsbook-").is_empty());
     assert!(project.exec("db", "test ! -e /data/added && test -s /data/random.bin"));
 }
+
+#[test]
+fn data_set_aside_by_a_killed_restore_is_named_by_backup_and_restore_never_removed() {
+    let (project, ws) = deployment("rd-old", "direct");
+    let old = mountpoint(&project)
+        .parent()
+        .unwrap()
+        .join(".opsbook-old-1-2");
+    std::fs::create_dir(&old).unwrap();
+    std::fs::write(old.join("before"), "kept").unwrap();
+    let (_, _, report) = backup(&ws, 1);
+    let said = |report: &serde_json::Value| {
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] == "warn")
+            .filter_map(|r| r["message"].as_str())
+            .any(|m| m.contains(".opsbook-old-1-2") && m.contains("rm -rf"))
+    };
+    assert!(said(&report), "{report:#}");
+    let report = restore_json(&ws, 1);
+    assert!(said(&report), "{report:#}");
+    assert_eq!(
+        result(&report, "restore", "dbdata: leftover")["status"],
+        "warn"
+    );
+    assert_eq!(std::fs::read_to_string(old.join("before")).unwrap(), "kept");
+    std::fs::remove_dir_all(&old).unwrap();
+}
