@@ -34,14 +34,23 @@ pub enum Source {
         service: String,
         argv: Vec<String>,
     },
+    /// A folder on this host holding a volume's data (a restore's
+    /// set-aside data), walked as the volume `full` with top folder `root`.
+    Folder {
+        name: String,
+        full: String,
+        path: PathBuf,
+        root: String,
+    },
 }
 
 impl Source {
     pub fn name(&self) -> &str {
         match self {
-            Source::Volume { name, .. } | Source::File { name, .. } | Source::Dump { name, .. } => {
-                name
-            }
+            Source::Volume { name, .. }
+            | Source::File { name, .. }
+            | Source::Dump { name, .. }
+            | Source::Folder { name, .. } => name,
         }
     }
 }
@@ -187,6 +196,17 @@ impl Copier<'_> {
                 let got = self.volume(name, full, &folder.join(&file), meter).await?;
                 (Kind::Volume, file, full.clone(), got)
             }
+            Source::Folder {
+                name,
+                full,
+                path,
+                root,
+            } => {
+                let file = format!("volume-{}.tar.{extension}", safe(name));
+                let target = folder.join(&file);
+                let got = self.walk(name, path.clone(), root, &target, meter).await?;
+                (Kind::Volume, file, full.clone(), got)
+            }
             Source::File { name, path } => {
                 let file = format!("file-{}.{extension}", safe(name));
                 let written = self.file(path, &folder.join(&file), meter).await?;
@@ -278,6 +298,7 @@ impl Copier<'_> {
             "volume `{name}`: read directly from {}",
             mountpoint.display()
         );
+        let leftovers = super::unpack::leftovers(&mountpoint);
         let users = self
             .deployment
             .volume_users(full)
@@ -291,6 +312,22 @@ impl Copier<'_> {
                 || "volume".to_string(),
                 |n| n.to_string_lossy().into_owned(),
             );
+        let mut got = self.walk(name, mountpoint, &root, target, meter).await?;
+        got.3.extend(leftovers);
+        Ok(got)
+    }
+
+    /// The folder `mountpoint` walked on a blocking thread straight into
+    /// the writer, named `root/` in the archive.
+    async fn walk(
+        &self,
+        name: &str,
+        mountpoint: PathBuf,
+        root: &str,
+        target: &Path,
+        meter: &Meter,
+    ) -> Result<Got, String> {
+        let root = root.to_string();
         let target = target.to_path_buf();
         let compression = self.backup.compression;
         let level = self.backup.level.as_ref().map(|l| l.value);

@@ -11,5 +11,6 @@ pub mod manifest;
 pub mod retention;
 pub mod scope;
 pub mod staging;
+pub mod unpack;
 pub mod verify;
 pub mod writer;

@@ -78,7 +78,16 @@ pub fn open_stream(
     item: &Item,
     identities: &[Box<dyn age::Identity + Send + Sync>],
 ) -> io::Result<Box<dyn Read + Send>> {
-    let file = BufReader::new(File::open(path)?);
+    open_reader(Box::new(File::open(path)?), item, identities)
+}
+
+/// As `open_stream`, for a stored file already open (`raw`).
+pub fn open_reader(
+    raw: Box<dyn Read + Send>,
+    item: &Item,
+    identities: &[Box<dyn age::Identity + Send + Sync>],
+) -> io::Result<Box<dyn Read + Send>> {
+    let file = BufReader::with_capacity(256 * 1024, raw);
     let plain: Box<dyn Read + Send> = if item.encrypted {
         let decryptor = age::Decryptor::new(file).map_err(io::Error::other)?;
         let reader = decryptor

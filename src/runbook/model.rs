@@ -408,8 +408,9 @@ pub struct Backup {
     pub encrypt: Option<Encrypt>,
     /// An image already on the host to read volumes with, when no service mounts them.
     pub helper_image: Option<String>,
-    /// How volumes are read: from their mountpoint on this host, or through
-    /// Docker's archive endpoint; `auto` takes the mountpoint when it can.
+    /// How volumes are read (and written back by a restore): at their
+    /// mountpoint on this host, or through Docker's archive endpoint;
+    /// `auto` takes the mountpoint when it can.
     #[serde(default)]
     pub read: VolumeRead,
     #[serde(default)]

@@ -12,13 +12,13 @@ use sha2::{Digest, Sha256};
 
 use crate::support::{Project, Workspace, eventually, result};
 
-const LONG: Duration = Duration::from_secs(60);
+pub(crate) const LONG: Duration = Duration::from_secs(60);
 
 /// Seeds the volume once (the script runs again at every start): nested
 /// folders, an empty one, a 0-byte file, a name that is not UTF-8, a name
 /// over 100 bytes, symlinks (one out of the volume), hard link pairs (files,
 /// symlinks, FIFOs), owners and modes, the root's own mode, owner and mtime.
-const SEED: &str = "[ -f /data/.seeded ] || { \
+pub(crate) const SEED: &str = "[ -f /data/.seeded ] || { \
     mkdir -p /data/a/b/c /data/empty; \
     echo deep > /data/a/b/c/deep.txt; \
     : > /data/zero; \
@@ -38,7 +38,7 @@ const SEED: &str = "[ -f /data/.seeded ] || { \
     chown 4321:8765 /data; chmod 750 /data; touch -d '2022-01-01 00:00:00' /data; }";
 
 /// db mounts `dbdata` at /data, seeded; `backup.read` is `read`.
-fn deployment(tag: &str, read: &str) -> (Project, Workspace) {
+pub(crate) fn deployment(tag: &str, read: &str) -> (Project, Workspace) {
     let project = Project::new(tag);
     let dbdata = project.volume("dbdata");
     project
@@ -54,7 +54,7 @@ fn deployment(tag: &str, read: &str) -> (Project, Workspace) {
     (project, ws)
 }
 
-fn runbook(project: &Project, read: &str) -> String {
+pub(crate) fn runbook(project: &Project, read: &str) -> String {
     format!(
         "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\nshutdown:\n  grace: 2s\n\
          backup:\n  dir: ./backups\n  volumes: [dbdata]\n  read: {read}\n",
@@ -62,12 +62,12 @@ fn runbook(project: &Project, read: &str) -> String {
     )
 }
 
-fn state(ws: &Workspace) -> String {
+pub(crate) fn state(ws: &Workspace) -> String {
     ws.path().join("state").display().to_string()
 }
 
 /// Makes a backup; its folder and its manifest's only item.
-fn backup(ws: &Workspace, code: i32) -> (PathBuf, serde_json::Value, serde_json::Value) {
+pub(crate) fn backup(ws: &Workspace, code: i32) -> (PathBuf, serde_json::Value, serde_json::Value) {
     let report = ws
         .opsbook(&["backup", "--state-dir", &state(ws), "--format", "json"])
         .expect_code(code)
@@ -81,22 +81,22 @@ fn backup(ws: &Workspace, code: i32) -> (PathBuf, serde_json::Value, serde_json:
 
 /// One archive entry: everything the endpoint gives that a restore uses.
 #[derive(Debug, PartialEq, Eq)]
-struct Entry {
-    path: Vec<u8>,
-    kind: u8,
-    mode: u32,
-    uid: u64,
-    gid: u64,
-    size: u64,
-    mtime: u64,
-    link: Option<Vec<u8>>,
+pub(crate) struct Entry {
+    pub path: Vec<u8>,
+    pub kind: u8,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub size: u64,
+    pub mtime: u64,
+    pub link: Option<Vec<u8>>,
     /// PAX `SCHILY.xattr.*` records (the endpoint keeps `security.capability`).
-    xattrs: Vec<(String, Vec<u8>)>,
-    sha256: String,
+    pub xattrs: Vec<(String, Vec<u8>)>,
+    pub sha256: String,
 }
 
 /// Every entry of a stored volume archive, in archive order.
-fn entries(file: &Path) -> Vec<Entry> {
+pub(crate) fn entries(file: &Path) -> Vec<Entry> {
     let decoder = zstd::stream::read::Decoder::new(std::fs::File::open(file).unwrap()).unwrap();
     let mut archive = tar::Archive::new(decoder);
     archive
@@ -137,7 +137,7 @@ fn entries(file: &Path) -> Vec<Entry> {
         .collect()
 }
 
-fn find<'a>(entries: &'a [Entry], path: &[u8]) -> &'a Entry {
+pub(crate) fn find<'a>(entries: &'a [Entry], path: &[u8]) -> &'a Entry {
     entries
         .iter()
         .find(|e| e.path == path)
@@ -145,12 +145,12 @@ fn find<'a>(entries: &'a [Entry], path: &[u8]) -> &'a Entry {
 }
 
 /// `cap_net_raw+ep` as the kernel stores it (vfs_cap_data, revision 2).
-const NET_RAW: [u8; 20] = [
+pub(crate) const NET_RAW: [u8; 20] = [
     1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
 /// Gives a file of the volume a capability, from the host (busybox has no setcap).
-fn set_capability(volume: &str, file: &str) {
+pub(crate) fn set_capability(volume: &str, file: &str) {
     let inspected = std::process::Command::new("docker")
         .args(["volume", "inspect", "--format", "{{.Mountpoint}}", volume])
         .output()
@@ -236,11 +236,17 @@ fn a_direct_backup_restores_exactly_through_the_archive_endpoint() {
         "db",
         "echo new > /data/added; rm -r /data/a /data/second; chmod 700 /data/empty; chown 0:0 /data"
     ));
-    ws.opsbook(&["restore", "latest", "--yes", "--state-dir", &state(&ws)])
-        .expect_code(0);
+    // `backup.read: archive` restores through the endpoint too.
+    ws.write("opsbook.yaml", runbook(&project, "archive"));
+    let run = ws.opsbook(&["restore", "latest", "--yes", "--state-dir", &state(&ws)]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("(emptied, then filled)"),
+        "{}",
+        run.stdout
+    );
 
     // Read back through the endpoint: the same entries as the direct backup.
-    ws.write("opsbook.yaml", runbook(&project, "archive"));
     std::thread::sleep(Duration::from_millis(1100));
     let (folder, item, _) = backup(&ws, 0);
     assert_eq!(item["read"], "archive");

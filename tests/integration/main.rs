@@ -23,6 +23,7 @@ mod readme;
 mod resources;
 mod restore;
 mod restore_atomic;
+mod restore_direct;
 mod rotate_apply;
 mod runbooks;
 mod secrets;

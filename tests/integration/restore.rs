@@ -197,11 +197,11 @@ fn refusals_and_bad_backups_change_nothing() {
     assert!(run.stderr.contains("--yes"), "{}", run.stderr);
     unchanged("without --yes");
 
-    // A dry run shows the plan.
+    // A dry run shows the plan (a local volume: restored directly).
     let run = ws.opsbook(&["restore", "--dry-run", "--state-dir", &state(&ws)]);
     run.expect_code(0);
     assert!(
-        run.stdout.contains("emptied, then filled"),
+        run.stdout.contains("unpacked beside it, then swapped in"),
         "{}",
         run.stdout
     );

@@ -105,6 +105,12 @@ fn a_volume_failing_after_another_volume_was_replaced_puts_it_back() {
         .script("[ -f /cache/a ] || echo c1 > /cache/a")
         .start();
     edit(&ws, "volumes: [dbdata]", "volumes: [dbdata, cache]");
+    // Through the archive endpoint: a helper that cannot start fails `cache`.
+    edit(
+        &ws,
+        "  dir: ./backups\n",
+        "  dir: ./backups\n  read: archive\n",
+    );
     edit(
         &ws,
         "  api: { depends_on: [db] }\n",

@@ -231,6 +231,14 @@ fn show_plan(
                 path.display().to_string(),
                 "host".into(),
             ],
+            Source::Folder {
+                name, full, path, ..
+            } => vec![
+                "volume".into(),
+                name.clone(),
+                full.clone(),
+                format!("direct from {}", path.display()),
+            ],
             Source::Dump {
                 name,
                 service,

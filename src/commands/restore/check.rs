@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::backup::manifest::Item;
 use crate::backup::verify;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
@@ -67,10 +68,9 @@ pub(super) fn readable(taken: &Taken, identities: &Identities) -> Result<(), Str
 /// failures, as results.
 pub(super) async fn verify_items(
     folder: &Path,
-    planned: &[Planned],
+    items: Vec<Item>,
     identities: &Identities,
 ) -> Vec<CheckResult> {
-    let items: Vec<_> = planned.iter().map(|p| p.item.clone()).collect();
     let folder = folder.to_path_buf();
     let identities = identities.clone();
     let checked = tokio::task::spawn_blocking(move || {

@@ -2,23 +2,29 @@
 //! runbooks made safe, and all or nothing. In order: verify the backup (a
 //! bad one changes nothing, exit 2); check every item's preconditions
 //! (`precheck`, exit 3 on a problem); show the plan and confirm; start a
-//! dump's service that is not running; take a safety backup of exactly the
-//! items being replaced (one it cannot take refuses the restore, exit 2);
-//! stop what uses the data; replace the items; start everything again in
-//! dependency order; run the verify checks. A failure or a signal after
-//! the replacing began puts every item it changed back from the safety
-//! backup (`rollback`) before the services start again; only what cannot
-//! be put back is left to the printed command that goes back.
+//! dump's service that is not running; unpack and verify, in one pass, each
+//! volume restored directly beside its data while the services run
+//! (`staged`; such a volume skips the up-front verify); take a safety
+//! backup of exactly the items being replaced (one it cannot take refuses
+//! the restore, exit 2); stop what uses the data; replace the items (a
+//! staged volume by rename); start everything again in dependency order,
+//! saying how long the services were down; copy the data a swap set aside
+//! into the safety backup; run the verify checks. A failure or a signal
+//! after the replacing began puts every item it changed back (`rollback`: a
+//! staged volume by renaming its old data back, the rest from the safety
+//! backup) before the services start again; only what cannot be put back
+//! is left to the printed command that goes back.
 
 mod check;
 mod precheck;
 mod replace;
 mod rollback;
 mod safety;
+mod staged;
 mod targets;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -43,6 +49,7 @@ use precheck::ToStart;
 use replace::Identities;
 use rollback::{Outcomes, Undo};
 use safety::{Safety, Taken};
+use staged::Staged;
 use targets::{Planned, Target};
 
 /// Why the work stopped when a signal came.
@@ -77,9 +84,14 @@ struct Prepared<'a> {
 
 /// What happened while the services were down.
 #[derive(Default)]
-struct Replaced {
+struct Replaced<'a> {
     safety: Option<CheckResult>,
     taken: Option<Taken>,
+    /// A safety backup still open: the copies of the volumes swapped out
+    /// are added once the services run again (then `taken` is its view).
+    pending: Option<Safety<'a>>,
+    /// First stop to last start, when anything was stopped.
+    downtime: Option<Duration>,
     /// Each item tried, in order: its size, or why it failed.
     outcomes: Outcomes,
     failure: Option<String>,
@@ -96,9 +108,16 @@ pub async fn run(
     let prepared = prepare(runbook, options).await?;
     let (entry, planned) = (&prepared.entry, &prepared.planned);
 
-    // 1. Verify: a backup that does not read back changes nothing.
+    // 1. Verify: a backup that does not read back changes nothing. A volume
+    // restored directly is verified as it is unpacked beside its data, before
+    // anything stops (a dry run verifies everything).
     progress.say(format!("verifying {}", entry.id));
-    let bad = check::verify_items(&entry.path, planned, &prepared.identities).await;
+    let upfront = planned
+        .iter()
+        .filter(|p| options.dry_run || !is_direct(p))
+        .map(|p| p.item.clone())
+        .collect();
+    let bad = check::verify_items(&entry.path, upfront, &prepared.identities).await;
     if !bad.is_empty() {
         report.results.extend(bad);
         report.results.push(CheckResult::new(
@@ -171,6 +190,17 @@ pub async fn run(
     Ok(())
 }
 
+/// A volume restored directly on this host (staged, then swapped in).
+fn is_direct(p: &Planned) -> bool {
+    matches!(
+        p.target,
+        Target::Volume {
+            direct: Some(_),
+            ..
+        }
+    )
+}
+
 /// The backup, its items and where each goes back to, and the services that
 /// stop: all checked against the runbook and Docker (exit 3 on a problem).
 async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared<'a>, Error> {
@@ -229,26 +259,56 @@ async fn restore(
     let progress = lifecycle.progress;
     let containers = deployment.containers().await?;
 
+    // Volumes restored directly are unpacked and verified beside their data first.
+    let staging = staged::stage_all(
+        &prepared.entry.path,
+        &prepared.planned,
+        &prepared.identities,
+        progress,
+        &lifecycle.interrupt,
+    )
+    .await;
+    let staged = match staging {
+        Ok(staging) => {
+            report.results.extend(staging.notes);
+            staging.staged
+        }
+        Err((results, why)) => {
+            report.results.extend(results);
+            let reason = match why {
+                staged::Unstaged::Bad(_) => format!("backup {} does not verify", prepared.entry.id),
+                staged::Unstaged::Interrupted => INTERRUPTED.to_string(),
+                staged::Unstaged::Failed(_) => {
+                    "a volume could not be unpacked beside its data".to_string()
+                }
+            };
+            fail_untouched(report, &reason);
+            return Ok((None, false));
+        }
+    };
+
     // The dumps first, while their services run (nothing is stopped yet).
     let mut safety = None;
     if options.safety_backup {
-        let mut taken = Safety::open(
+        let opened = Safety::open(
             deployment,
             &containers,
             prepared.backup,
             &prepared.dir,
             runbook.name(),
-        )?;
+        );
+        let mut taken = opened.inspect_err(|_| staged.iter().for_each(|s| s.clean(false)))?;
         progress.say("safety backup of the current state");
         let dumps = taken
             .copy(
                 &prepared.planned,
-                |kind| kind == Kind::Dump,
+                |p| p.item.kind == Kind::Dump,
                 progress,
                 &lifecycle.interrupt,
             )
             .await;
         if let Err(reason) = dumps {
+            staged.iter().for_each(|s| s.clean(false));
             report.results.push(CheckResult::new(
                 "restore",
                 "result",
@@ -260,15 +320,21 @@ async fn restore(
         safety = Some(taken);
     }
 
+    let down = Instant::now();
     let done = lifecycle
         .while_stopped(&runbook.plan, &prepared.stopping, |all_stopped| {
-            replace_all(runbook, prepared, lifecycle, safety, all_stopped)
+            replace_all(runbook, prepared, lifecycle, safety, &staged, all_stopped)
         })
         .await;
     report
         .results
         .extend(done.stopped.into_iter().filter(|r| r.status != Status::Ok));
-    let replaced = done.outcome;
+    let mut replaced = done.outcome;
+    if !prepared.stopping.is_empty() {
+        replaced.downtime = Some(down.elapsed());
+    }
+    // The services run again: the data swapped out goes into the safety backup.
+    safety::after_swap(runbook, &mut replaced, &staged, progress).await;
     report.results.extend(replaced.safety.clone());
     let all_started = done.started.iter().all(|r| r.status == Status::Ok);
     report.results.extend(done.started);
@@ -304,13 +370,14 @@ fn safety_refused(reason: &str, untouched: &str) -> String {
 /// (files and volumes first, then dumps, whose services start for them). A
 /// failure or a signal ends it after the item in hand, and what changed is
 /// put back from the safety backup.
-async fn replace_all(
+async fn replace_all<'a>(
     runbook: &Runbook,
     prepared: &Prepared<'_>,
-    lifecycle: &Lifecycle<'_>,
-    safety: Option<Safety<'_>>,
+    lifecycle: &Lifecycle<'a>,
+    safety: Option<Safety<'a>>,
+    staged: &[Staged],
     all_stopped: bool,
-) -> Replaced {
+) -> Replaced<'a> {
     let progress = lifecycle.progress;
     let mut replaced = Replaced::default();
     if !all_stopped {
@@ -319,15 +386,23 @@ async fn replace_all(
     }
     let interrupt = &lifecycle.interrupt;
     if let Some(mut taken) = safety {
+        // A volume swapped out is copied once the services run again.
+        let swapped_out = |p: &Planned| staged.iter().any(|s| s.name == p.item.name);
         let rest = taken
             .copy(
                 &prepared.planned,
-                |kind| kind != Kind::Dump,
+                |p| p.item.kind != Kind::Dump && !swapped_out(p),
                 progress,
                 interrupt,
             )
             .await;
-        let finished = rest.and_then(|()| taken.finish(runbook)).and_then(|taken| {
+        let deferred = !staged.is_empty();
+        let (finished, pending) = match rest {
+            Err(reason) => (Err(reason), None),
+            Ok(()) if deferred => (Ok(taken.view()), Some(taken)),
+            Ok(()) => (taken.finish(runbook), None),
+        };
+        let finished = finished.and_then(|taken| {
             // One this run cannot read back is of no use to it: not kept.
             check::readable(&taken, &prepared.identities).inspect_err(|_| {
                 let _ = std::fs::remove_dir_all(&taken.folder);
@@ -336,18 +411,12 @@ async fn replace_all(
         });
         match finished {
             Ok(taken) => {
-                progress.say(format!("safety backup {}", taken.id));
-                replaced.safety = Some(CheckResult::new(
-                    "restore",
-                    "safety backup",
-                    Status::Ok,
-                    format!(
-                        "safety backup {} of the current state ({})",
-                        taken.id,
-                        prepared.dir.display()
-                    ),
-                ));
+                if pending.is_none() {
+                    progress.say(format!("safety backup {}", taken.id));
+                    replaced.safety = Some(safety::taken_result(&taken, &prepared.dir));
+                }
                 replaced.taken = Some(taken);
+                replaced.pending = pending;
             }
             Err(reason) => {
                 replaced.failure = Some(safety_refused(&reason, "nothing was replaced"));
@@ -356,7 +425,7 @@ async fn replace_all(
         }
     }
 
-    replace_items(runbook, prepared, lifecycle, &mut replaced).await;
+    replace_items(runbook, prepared, lifecycle, staged, &mut replaced).await;
     if replaced.failure.is_some()
         && let Some(taken) = &replaced.taken
     {
@@ -366,18 +435,21 @@ async fn replace_all(
             stopping: &prepared.stopping,
             identities: &prepared.identities,
             lifecycle,
+            staged,
         };
         replaced.put_back = rollback::put_back(&undo, taken, &replaced.outcomes).await;
     }
     replaced
 }
 
-/// Replaces each item in order, until one fails or a signal comes.
+/// Replaces each item in order, until one fails or a signal comes; a
+/// volume staged beside its data is swapped in.
 async fn replace_items(
     runbook: &Runbook,
     prepared: &Prepared<'_>,
     lifecycle: &Lifecycle<'_>,
-    replaced: &mut Replaced,
+    staged: &[Staged],
+    replaced: &mut Replaced<'_>,
 ) {
     let progress = lifecycle.progress;
     let is_dump = |p: &&Planned| matches!(p.target, Target::Dump { .. });
@@ -401,14 +473,19 @@ async fn replace_items(
         }
         let started = Instant::now();
         let meter = progress.meter(&p.item.name);
-        let result = replace::item(
-            &prepared.deployment,
-            &prepared.entry.path,
-            p,
-            &prepared.identities,
-            meter.counter(),
-        )
-        .await;
+        let result = match staged.iter().find(|s| s.name == p.item.name) {
+            Some(staged) => staged.swap(),
+            None => {
+                replace::item(
+                    &prepared.deployment,
+                    &prepared.entry.path,
+                    p,
+                    &prepared.identities,
+                    meter.counter(),
+                )
+                .await
+            }
+        };
         meter.done();
         match &result {
             Ok(()) => progress.say(format!(
@@ -468,7 +545,12 @@ async fn start_for_dumps(
 
 /// What was and was not restored, what was put back, the failure, and the
 /// way back when something changed that was not put back.
-fn report_items(prepared: &Prepared, replaced: &Replaced, way_back: &WayBack, report: &mut Report) {
+fn report_items(
+    prepared: &Prepared,
+    replaced: &Replaced<'_>,
+    way_back: &WayBack,
+    report: &mut Report,
+) {
     let safety_id = way_back.safety_id.as_deref().unwrap_or_default();
     for p in &prepared.planned {
         report.results.push(item_result(p, replaced, safety_id));
@@ -521,12 +603,19 @@ fn report_items(prepared: &Prepared, replaced: &Replaced, way_back: &WayBack, re
             "put_back": back,
             "not_put_back": not_back,
             "way_back": show_way_back.then(|| way_back.line()),
+            "downtime_ms": replaced.downtime.map_or(0, |d| d.as_millis() as u64),
         }),
     );
+    if let Some(down) = replaced.downtime {
+        report.blocks.push(Block::Line(format!(
+            "services were down {}",
+            human::took(down)
+        )));
+    }
 }
 
 /// One item's result: restored, put back, failed, or not reached.
-fn item_result(p: &Planned, replaced: &Replaced, safety_id: &str) -> CheckResult {
+fn item_result(p: &Planned, replaced: &Replaced<'_>, safety_id: &str) -> CheckResult {
     let name = &p.item.name;
     let outcome = replaced.outcomes.iter().find(|(n, _)| n == name);
     let back = replaced

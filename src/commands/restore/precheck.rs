@@ -40,13 +40,20 @@ pub(super) async fn check(
     for p in planned {
         let name = &p.item.name;
         match &p.target {
-            Target::Volume { full, image, .. } => {
+            Target::Volume {
+                full,
+                image,
+                direct: None,
+                ..
+            } => {
                 if !deployment.image_exists(image).await? {
                     return Err(Error::Usage(format!(
                         "item `{name}`: image `{image}`, which writes volume `{full}`, is not on this host: pull it or set `backup.helper_image`; {NOTHING}"
                     )));
                 }
             }
+            // Written on this host: no helper image.
+            Target::Volume { .. } => {}
             Target::File { path } => file(name, path).map_err(Error::Usage)?,
             Target::Dump { service, .. } => {
                 let mine: Vec<&ContainerRef> = containers

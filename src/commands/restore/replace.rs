@@ -1,6 +1,7 @@
 //! Putting one item back, streamed from its stored file (decrypted and
-//! decompressed on a blocking thread) to where it belongs: a volume emptied
-//! then filled through Docker's archive endpoint, a host file written beside
+//! decompressed on a blocking thread) to where it belongs: a volume on the
+//! archive path emptied then filled through Docker's archive endpoint (one
+//! restored directly is staged and swapped in by `staged`), a host file written beside
 //! and renamed, or a dump fed to its restore command on stdin. The same
 //! code puts the safety backup's copy back when a restore is rolled back.
 //! A failure says whether the target was touched: a file is replaced by a

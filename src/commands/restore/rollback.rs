@@ -4,7 +4,9 @@
 //! reverse order, before the services start again. The safety backup holds
 //! exactly those items in the stored format, so `replace::item` puts them
 //! back as it restores any backup. A file the safety backup has no copy of
-//! did not exist before the restore: putting it back removes it.
+//! did not exist before the restore: putting it back removes it. A volume
+//! swapped in by `staged` is put back by renaming its set-aside data back,
+//! which needs no copy.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -15,6 +17,7 @@ use crate::runbook::Runbook;
 
 use super::replace::{self, Failed, Identities};
 use super::safety::Taken;
+use super::staged::Staged;
 use super::targets::{self, Planned, Target};
 
 /// Each item tried, in order: its size, or why it failed.
@@ -28,6 +31,8 @@ pub(super) struct Undo<'a> {
     pub stopping: &'a [String],
     pub identities: &'a Identities,
     pub lifecycle: &'a Lifecycle<'a>,
+    /// The volumes staged beside their data: swapped back by rename.
+    pub staged: &'a [Staged],
 }
 
 /// The items that may have changed, newest first: every one replaced, and
@@ -67,6 +72,7 @@ pub(super) async fn put_back(
         let Some(p) = undo.planned.iter().find(|p| p.item.name == name) else {
             continue;
         };
+        let swapped = undo.staged.iter().find(|s| s.name == name);
         if !stopped_again && !matches!(p.target, Target::Dump { .. }) {
             stopped_again = true;
             if let Ok(containers) = deployment.list().await {
@@ -75,11 +81,12 @@ pub(super) async fn put_back(
                     .await;
             }
         }
-        progress.say(format!(
-            "{name}: putting back from safety backup {}",
-            taken.id
-        ));
+        progress.say(match swapped {
+            Some(s) => format!("{name}: putting back {}", s.old.display()),
+            None => format!("{name}: putting back from safety backup {}", taken.id),
+        });
         let outcome = match taken.items.iter().find(|i| i.name == name) {
+            _ if swapped.is_some() => swapped.map_or(Ok(()), Staged::swap_back),
             Some(item) => {
                 let copy = Planned {
                     item: item.clone(),

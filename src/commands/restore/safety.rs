@@ -1,14 +1,16 @@
 //! The safety backup a restore takes of exactly the items it is about to
 //! replace, so the operator can go back: dumps are copied while their
 //! services still run (before the stop), volumes and files once nothing
-//! writes to them (after it). It is one backup folder, renamed into place
+//! writes to them (after it), and a volume restored directly from the data
+//! its swap set aside, once the services run again (`after_swap`): the
+//! folder is finished only then. It is one backup folder, renamed into place
 //! only when both parts are in, and marked `safety` in its manifest. It is
 //! also what a failed restore is rolled back from: its items are exactly
 //! the ones being replaced, in the same stored format.
 
 use std::path::{Path, PathBuf};
 
-use crate::backup::manifest::{Item, Kind};
+use crate::backup::manifest::Item;
 use crate::docker::{Container, Deployment};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
@@ -16,9 +18,12 @@ use crate::progress::Progress;
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 
+use super::Replaced;
+use super::staged::Staged;
 use super::targets::{Planned, Target};
 use crate::backup::copy::{self, Copied, Copier, Source};
 use crate::backup::staging::{self, Staging};
+use crate::grade::{CheckResult, Status};
 
 pub(super) struct Safety<'a> {
     staging: Staging,
@@ -55,7 +60,7 @@ impl<'a> Safety<'a> {
     pub(super) async fn copy(
         &mut self,
         planned: &[Planned],
-        wanted: impl Fn(Kind) -> bool,
+        wanted: impl Fn(&Planned) -> bool,
         progress: Progress<'_>,
         interrupt: &Interrupt,
     ) -> Result<(), String> {
@@ -83,6 +88,16 @@ impl<'a> Safety<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The items copied so far, in the folder still being written: what a
+    /// failure is put back from before `finish`.
+    pub(super) fn view(&self) -> Taken {
+        Taken {
+            id: self.staging.id.clone(),
+            folder: self.staging.partial.clone(),
+            items: self.items.iter().map(|c| c.item.clone()).collect(),
+        }
     }
 
     /// Writes the manifest and gives the folder its name: its id.
@@ -113,11 +128,110 @@ pub(super) struct Taken {
     pub items: Vec<Item>,
 }
 
-/// The sources a safety backup copies for the planned items of some kinds.
-fn sources(planned: &[Planned], wanted: impl Fn(Kind) -> bool) -> Vec<Source> {
+/// The result that says a safety backup was taken.
+pub(super) fn taken_result(taken: &Taken, dir: &Path) -> CheckResult {
+    CheckResult::new(
+        "restore",
+        "safety backup",
+        Status::Ok,
+        format!(
+            "safety backup {} of the current state ({})",
+            taken.id,
+            dir.display()
+        ),
+    )
+}
+
+/// Once the services run again after volumes were swapped in: their
+/// set-aside data is walked into the safety backup, which is then
+/// finished, and removed; data that was not copied, or not put back, is
+/// kept and named. Without a safety backup it is just removed.
+pub(super) async fn after_swap(
+    runbook: &Runbook,
+    replaced: &mut Replaced<'_>,
+    staged: &[Staged],
+    progress: Progress<'_>,
+) {
+    // The ones swapped in and still in: their set-aside data is the state before.
+    let put_back = |name: &str| replaced.put_back.iter().find(|(n, _)| n == name);
+    let swapped_in: Vec<&Staged> = staged
+        .iter()
+        .filter(|s| {
+            let swapped = replaced
+                .outcomes
+                .iter()
+                .any(|(n, o)| *n == s.name && o.is_ok());
+            swapped && put_back(&s.name).is_none()
+        })
+        .collect();
+    // Not put back: the set-aside data is what is left of the state before.
+    let mut keep: Vec<&str> = staged
+        .iter()
+        .filter(|s| put_back(&s.name).is_some_and(|(_, o)| o.is_err()))
+        .map(|s| s.name.as_str())
+        .collect();
+    let mut notes = Vec::new();
+    if let Some(mut safety) = replaced.pending.take() {
+        if replaced.failure.is_none() {
+            for s in &swapped_in {
+                let source = Source::Folder {
+                    name: s.name.clone(),
+                    full: s.full.clone(),
+                    path: s.old.clone(),
+                    root: s.root.clone(),
+                };
+                let copied = safety
+                    .copier
+                    .copy_all(&[source], &safety.staging.partial, progress)
+                    .await;
+                match copied {
+                    Ok(items) => safety.items.extend(items),
+                    Err(reason) => {
+                        keep.push(&s.name);
+                        notes.push(format!(
+                            "the safety copy of `{}` failed ({reason}): its data before the restore is kept in {}",
+                            s.name,
+                            s.old.display()
+                        ));
+                    }
+                }
+            }
+        }
+        let dir = safety.staging.dir.clone();
+        match safety.finish(runbook) {
+            Ok(taken) => {
+                progress.say(format!("safety backup {}", taken.id));
+                replaced.safety = Some(taken_result(&taken, &dir));
+                replaced.taken = Some(taken);
+            }
+            Err(reason) => {
+                keep.extend(swapped_in.iter().map(|s| s.name.as_str()));
+                notes.push(format!(
+                    "the safety backup could not be written ({reason}): the volumes' data before the restore is kept beside them ({})",
+                    swapped_in.iter().map(|s| s.old.display().to_string()).collect::<Vec<_>>().join(", ")
+                ));
+                replaced.taken = None;
+            }
+        }
+    }
+    for s in staged {
+        s.clean(!keep.contains(&s.name.as_str()));
+    }
+    if !notes.is_empty() {
+        replaced.safety = Some(CheckResult::new(
+            "restore",
+            "safety backup",
+            Status::Warn,
+            notes.join("; "),
+        ));
+    }
+}
+
+/// The sources a safety backup copies for the planned items `wanted` says.
+fn sources(planned: &[Planned], wanted: impl Fn(&Planned) -> bool) -> Vec<Source> {
     planned
         .iter()
-        .filter(|p| wanted(p.item.kind))
+        .filter(|p| wanted(p))
         .map(|p| match &p.target {
             Target::Volume { full, .. } => Source::Volume {
                 name: p.item.name.clone(),

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use crate::backup::copy::{self, Route};
 use crate::backup::manifest::{Item, Kind};
 use crate::backup::scope;
 use crate::docker::Deployment;
@@ -26,6 +27,9 @@ pub(super) enum Target {
         users: Vec<String>,
         /// The image the helper that writes the volume is made from.
         image: String,
+        /// Its folder on this host, when it is restored there directly
+        /// (staged beside it, then swapped in by rename).
+        direct: Option<PathBuf>,
     },
     /// A host file, replaced atomically.
     File { path: PathBuf },
@@ -47,6 +51,11 @@ pub(super) struct Planned {
 impl Planned {
     pub(super) fn describe(&self) -> String {
         match &self.target {
+            Target::Volume {
+                full,
+                direct: Some(_),
+                ..
+            } => format!("volume {full} (unpacked beside it, then swapped in)"),
             Target::Volume { full, .. } => format!("volume {full} (emptied, then filled)"),
             Target::File { path } => format!("file {}", path.display()),
             Target::Dump {
@@ -132,10 +141,21 @@ pub(super) async fn resolve(
                         short_id(&stranger.container)
                     )));
                 }
+                // `backup.read` and the host decide the way, as for a backup.
+                let direct = match copy::route(deployment, backup.read, &full).await? {
+                    Route::Direct(mountpoint) => Some(mountpoint),
+                    Route::Archive(why) => {
+                        tracing::info!(
+                            "volume `{full}`: restored through Docker's archive endpoint ({why})"
+                        );
+                        None
+                    }
+                };
                 let image = backup
                     .helper_image
                     .clone()
                     .or_else(|| mounting.first().map(|u| u.image.clone()))
+                    .or_else(|| direct.as_ref().map(|_| String::new()))
                     .ok_or_else(|| {
                         Error::Usage(format!(
                             "no container mounts volume `{full}` and no image to write it with: set `backup.helper_image`; {nothing}"
@@ -146,6 +166,7 @@ pub(super) async fn resolve(
                     root,
                     users,
                     image,
+                    direct,
                 }
             }
             Kind::File => Target::File {
@@ -276,6 +297,7 @@ mod tests {
                 root: "data".into(),
                 users: users.iter().map(|s| s.to_string()).collect(),
                 image: "busybox".into(),
+                direct: None,
             },
         }
     }
