@@ -65,21 +65,7 @@ pub async fn send(
         "command": report.command,
         "runbook": report.runbook,
     });
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let response = client.post(url).json(&body).send().await.map_err(|e| {
-        format!(
-            "notification to the webhook failed: {}",
-            redactor.redact(&e.to_string())
-        )
-    })?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("the webhook answered {}", response.status()))
-    }
+    post(url, &body, redactor).await
 }
 
 /// POSTs one message of a playbook or procedure (a `notify` step), in the
@@ -96,11 +82,16 @@ pub async fn message(
         "status": status,
         "command": "run",
     });
+    post(url, &body, redactor).await
+}
+
+/// POSTs `body` as JSON; the error, masked, for stderr or a step's result.
+async fn post(url: &str, body: &serde_json::Value, redactor: &Redactor) -> Result<(), String> {
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
-    let response = client.post(url).json(&body).send().await.map_err(|e| {
+    let response = client.post(url).json(body).send().await.map_err(|e| {
         format!(
             "notification to the webhook failed: {}",
             redactor.redact(&e.to_string())

@@ -34,12 +34,7 @@ pub async fn verify_checks(
     runbook: &Runbook,
     deployment: &Deployment,
 ) -> Result<Vec<CheckResult>, Error> {
-    let names: Vec<String> = runbook
-        .model
-        .startup
-        .as_ref()
-        .map(|s| s.verify.iter().map(|v| v.value.clone()).collect())
-        .unwrap_or_default();
+    let names = runbook.verify_names();
     if names.is_empty() {
         return Ok(Vec::new());
     }

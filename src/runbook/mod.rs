@@ -40,6 +40,16 @@ pub struct Runbook {
 }
 
 impl Runbook {
+    /// The checks `startup.verify` names: what must pass after a startup,
+    /// a restore or a rotation.
+    pub fn verify_names(&self) -> Vec<String> {
+        self.model
+            .startup
+            .as_ref()
+            .map(|s| s.verify.iter().map(|v| v.value.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// The runbook's name, else its project, else `opsbook`.
     pub fn name(&self) -> &str {
         self.model

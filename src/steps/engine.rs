@@ -691,12 +691,7 @@ impl Engine<'_> {
     /// what failed (or how many passed).
     async fn verify(&self) -> (Status, String) {
         let runbook = self.setup.runbook;
-        let names: Vec<String> = runbook
-            .model
-            .startup
-            .as_ref()
-            .map(|s| s.verify.iter().map(|v| v.value.clone()).collect())
-            .unwrap_or_default();
+        let names = runbook.verify_names();
         if names.is_empty() {
             return (Status::Ok, String::new());
         }
