@@ -534,6 +534,8 @@ pub struct Step {
     pub silence: Option<Silence>,
     /// A message to the runbook's `notify.webhook`, with the steps' name and status.
     pub notify: Option<String>,
+    /// The number of containers of a compose service, set through compose.
+    pub scale: Option<Scale>,
     #[serde(default)]
     pub continue_on_error: bool,
     pub timeout: Option<Duration>,
@@ -596,6 +598,15 @@ impl<'de> Deserialize<'de> for NameList {
 pub struct ExecStep {
     pub service: Name,
     pub command: Command,
+}
+
+/// `scale: { service: api, replicas: 3 }`: `compose up -d --no-recreate
+/// --scale api=3 api`, with the compose command of `startup.up`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scale {
+    pub service: Name,
+    pub replicas: Spanned<u32>,
 }
 
 /// Alerts matching `matchers` (label = value) silenced in the Alertmanager

@@ -351,6 +351,11 @@ impl Engine<'_> {
         if let Some(rotate) = &step.rotate {
             return self.rotate(rotate).await;
         }
+        if let Some(scale) = &step.scale {
+            return self
+                .scale(&scale.service.value, scale.replicas.value, timeout)
+                .await;
+        }
         if let Some(text) = &step.notify {
             let webhook = self
                 .setup
@@ -406,6 +411,66 @@ impl Engine<'_> {
     fn deployment(&self) -> Result<&Deployment, (Status, String)> {
         self.deployment
             .ok_or_else(|| (Status::Unknown, "Docker is unreachable".to_string()))
+    }
+
+    /// Sets the number of containers of `service` through compose (the
+    /// command `startup.up` starts with, else `docker-compose` or `docker
+    /// compose`), then waits until that many run.
+    async fn scale(&self, service: &str, replicas: u32, timeout: Duration) -> (Status, String) {
+        let runbook = self.setup.runbook;
+        let deployment = match self.deployment() {
+            Ok(d) => d,
+            Err(e) => return e,
+        };
+        let Some(project) = runbook.plan.project.clone() else {
+            return (
+                Status::Crit,
+                "scaling needs the runbook's `project`".to_string(),
+            );
+        };
+        let mut argv = compose_command(runbook);
+        argv.extend([
+            "-p".into(),
+            project,
+            "up".into(),
+            "-d".into(),
+            "--no-recreate".into(),
+        ]);
+        argv.extend([
+            "--scale".into(),
+            format!("{service}={replicas}"),
+            service.to_string(),
+        ]);
+        let outcome = host_command::run(&argv, &runbook.dir, timeout).await;
+        let shown = argv.join(" ");
+        let (status, message) = outcome.graded(&shown, timeout, self.redactor);
+        if status != Status::Ok {
+            return (status, message);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let running = match deployment.list().await {
+                Ok(list) => list
+                    .iter()
+                    .filter(|c| c.service == service && c.state == docker::State::Running)
+                    .count(),
+                Err(e) => return (Status::Crit, e.to_string()),
+            };
+            if running == replicas as usize {
+                let noun = crate::human::count(running, "container");
+                return (Status::Ok, format!("{service}: {noun} running"));
+            }
+            if Instant::now() >= deadline {
+                return (
+                    Status::Crit,
+                    format!(
+                        "{service}: {running} running, not {replicas}, after {}",
+                        crate::human::duration(timeout)
+                    ),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     /// Pauses (or unpauses) the running containers of `targets` (`all`:
@@ -751,5 +816,32 @@ pub(crate) fn summarize(results: &[CheckResult], what: &str) -> (Status, String)
         (Status::Ok, format!("{what}: ok"))
     } else {
         (status, failed.join("; "))
+    }
+}
+
+/// The compose command: what `startup.up` runs before its `up`, else
+/// `docker-compose` when it is installed, else `docker compose`.
+fn compose_command(runbook: &crate::runbook::Runbook) -> Vec<String> {
+    let from_up = runbook
+        .model
+        .startup
+        .as_ref()
+        .and_then(|s| s.up.as_ref())
+        .map(|up| up.argv())
+        .and_then(|argv| {
+            let at = argv.iter().position(|a| a == "up")?;
+            Some(argv[..at].to_vec())
+        })
+        .filter(|prefix| !prefix.is_empty());
+    if let Some(prefix) = from_up {
+        return prefix;
+    }
+    let v1 = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|d| d.join("docker-compose").is_file())
+    });
+    if v1 {
+        vec!["docker-compose".into()]
+    } else {
+        vec!["docker".into(), "compose".into()]
     }
 }

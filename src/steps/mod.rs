@@ -127,6 +127,8 @@ pub fn describe(step: &Step) -> String {
             format!(", then restart {}", services.join(", "))
         };
         format!("rotate: {} in {}{restart}", rotate.key, rotate.file)
+    } else if let Some(scale) = &step.scale {
+        format!("scale: {} to {}", scale.service.value, scale.replicas.value)
     } else if let Some(message) = &step.notify {
         format!("notify: {message}")
     } else if let Some(silence) = &step.silence {
@@ -167,6 +169,7 @@ pub fn is_destructive(step: &Step) -> bool {
     step.stop.is_some()
         || step.restart.is_some()
         || step.pause.is_some()
+        || step.scale.is_some()
         || step.run.is_some()
         || step.sh.is_some()
         || step.exec.is_some()

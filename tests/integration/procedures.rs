@@ -474,3 +474,41 @@ fn notify_steps_send_the_procedure_and_its_status_so_far() {
         "error: opsbook.yaml:5:9: procedures.p.steps[0].notify: a notify step sends to `notify.webhook`: the runbook has none\n"
     );
 }
+
+#[test]
+fn scale_sets_the_number_of_a_services_containers_through_compose() {
+    let project = Project::new("proc-scale");
+    let ws = Workspace::new();
+    ws.write(
+        "compose.yml",
+        "services:\n  worker:\n    image: opsbook-fixture:1\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n",
+    );
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nproject: {}\nservices:\n  worker: {{}}\nstartup:\n  up: [docker-compose, -f, compose.yml, up, -d]\n\
+             procedures:\n  more:\n    steps:\n      - scale: {{ service: worker, replicas: 3 }}\n\
+             \x20 fewer:\n    steps:\n      - scale: {{ service: worker, replicas: 1 }}\n",
+            project.name
+        ),
+    );
+    let running = || {
+        let out = std::process::Command::new("docker")
+            .args(["ps", "-q", "--filter"])
+            .arg(format!("label=com.docker.compose.project={}", project.name))
+            .args(["--filter", "label=com.docker.compose.service=worker"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let run = ws.opsbook(&["run", "more", "--yes", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(running(), 3);
+    assert_eq!(
+        result(&run.json(), "procedure", "1 scale: worker to 3")["message"],
+        "worker: 3 containers running"
+    );
+    let run = ws.opsbook(&["run", "fewer", "--yes"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(running(), 1);
+}

@@ -12,7 +12,7 @@ impl Validator<'_> {
             let actions = step_actions(step);
             if actions.len() != 1 {
                 let message = if actions.is_empty() {
-                    "a step needs one action: start, stop, restart, pause, unpause, run, sh, exec, check, backup, wait, note, rotate, http, silence or notify".to_string()
+                    "a step needs one action: start, stop, restart, pause, unpause, scale, run, sh, exec, check, backup, wait, note, rotate, http, silence or notify".to_string()
                 } else {
                     format!(
                         "a step has one action, this one has {}: split it",
@@ -101,6 +101,19 @@ impl Validator<'_> {
             }
             self.steps(&step.on_failure, &format!("{field}.on_failure"));
             self.steps(&step.on_timeout, &format!("{field}.on_timeout"));
+            if let Some(scale) = &step.scale {
+                self.service_ref(&scale.service, &format!("{field}.scale.service"));
+                if scale.replicas.value > 100 {
+                    self.at(
+                        &scale.replicas,
+                        format!("{field}.scale.replicas"),
+                        format!(
+                            "{} replicas on one host? give 0 to 100",
+                            scale.replicas.value
+                        ),
+                    );
+                }
+            }
             if let Some(exec) = &step.exec {
                 self.service_ref(&exec.service, &format!("{field}.exec.service"));
             }
@@ -151,6 +164,7 @@ fn step_actions(step: &Step) -> Vec<&'static str> {
         ("http", step.http.is_some()),
         ("silence", step.silence.is_some()),
         ("notify", step.notify.is_some()),
+        ("scale", step.scale.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
