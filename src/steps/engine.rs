@@ -1,6 +1,7 @@
-//! Running steps one by one: each action (start, stop, restart, pause,
-//! unpause, run, sh, exec, check, backup, wait, note, rotate, http) done through the shared
-//! machinery (lifecycle, host commands, probe, rotate) and turned into one
+//! Running steps one by one, with their `when`, `on_failure` and
+//! `on_timeout` branches: each action done through the shared machinery
+//! (lifecycle, host commands, probe; pause and scale in containers.rs, a
+//! rotation in rotation.rs, silences in silence.rs) and turned into one
 //! status and message. Whoever shows or records it masks it (progress,
 //! report, timeline); command output is masked before it is cut.
 
@@ -14,12 +15,12 @@ use crate::interrupt::Interrupt;
 use crate::lifecycle::Lifecycle;
 use crate::probe::Probe;
 use crate::redact::Redactor;
-use crate::runbook::model::{ExecStep, Rotate, RotateEncoding, Step, WhenStatus};
+use crate::runbook::model::{Step, WhenStatus};
 
-use super::{Outcome, Setup, describe, is_destructive, rotate, silence};
+use super::{Outcome, Setup, describe, is_destructive, silence};
 
 /// How long a `run`, `sh` or `exec` step may take when it does not say.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// How much longer than its `timeout` a command with `on_timeout` may run
 /// before its own kill: the step's timeout has fired first.
 const ON_TIMEOUT_SLACK: Duration = Duration::from_secs(5);
@@ -207,84 +208,6 @@ impl Engine<'_> {
         }
     }
 
-    /// Expires the silences the steps made, however they ended.
-    async fn expire_silences(&self, number: usize) -> Option<Outcome> {
-        let made = std::mem::take(&mut *self.silences.lock().await);
-        if made.is_empty() {
-            return None;
-        }
-        let started_at = jiff::Timestamp::now();
-        let clock = Instant::now();
-        let mut failed = Vec::new();
-        for silence in &made {
-            if let Err(e) = silence::expire(silence).await {
-                failed.push(format!("{} ({e})", silence.id));
-            }
-        }
-        let (status, message) = if failed.is_empty() {
-            let count = crate::human::count(made.len(), "silence");
-            (Status::Ok, format!("{count} expired"))
-        } else {
-            (
-                Status::Warn,
-                format!("not expired, it ends by itself: {}", failed.join(", ")),
-            )
-        };
-        self.setup
-            .progress
-            .say(format!("silence: {status}: {message}"));
-        Some(Outcome {
-            number,
-            step: "expire silences".to_string(),
-            status,
-            message,
-            started_at,
-            took: clock.elapsed(),
-        })
-    }
-
-    /// Unpauses what a `pause` step froze when the steps ended before its
-    /// `unpause`: a failed procedure leaves no service frozen.
-    async fn unpause_left(&self, number: usize) -> Option<Outcome> {
-        let left = std::mem::take(&mut *self.paused.lock().ok()?);
-        let deployment = self.deployment?;
-        if left.is_empty() {
-            return None;
-        }
-        let started_at = jiff::Timestamp::now();
-        let clock = Instant::now();
-        let mut failed = Vec::new();
-        for (id, service) in &left {
-            if let Err(e) = deployment.unpause(id).await {
-                failed.push(format!("{service}: {e}"));
-            }
-        }
-        let mut services: Vec<&str> = left.iter().map(|(_, s)| s.as_str()).collect();
-        services.dedup();
-        let (status, message) = if failed.is_empty() {
-            (
-                Status::Warn,
-                format!(
-                    "the steps ended before their unpause: {} unpaused again",
-                    services.join(", ")
-                ),
-            )
-        } else {
-            (Status::Crit, format!("still paused: {}", failed.join("; ")))
-        };
-        self.setup
-            .progress
-            .say(format!("unpause: {status}: {message}"));
-        Some(Outcome {
-            number,
-            step: format!("unpause: {}", services.join(", ")),
-            status,
-            message,
-            started_at,
-            took: clock.elapsed(),
-        })
-    }
-
     fn confirmed(&self, described: &str) -> bool {
         // `needs_confirmation` has refused a run that needs a yes it cannot get.
         // The question goes to the terminal: masked like any other line.
@@ -408,128 +331,20 @@ impl Engine<'_> {
         (Status::Unknown, "the step has no action".to_string())
     }
 
-    fn deployment(&self) -> Result<&Deployment, (Status, String)> {
+    pub(super) fn deployment(&self) -> Result<&Deployment, (Status, String)> {
         self.deployment
             .ok_or_else(|| (Status::Unknown, "Docker is unreachable".to_string()))
-    }
-
-    /// Sets the number of containers of `service` through compose (the
-    /// command `startup.up` starts with, else `docker-compose` or `docker
-    /// compose`), then waits until that many run.
-    async fn scale(&self, service: &str, replicas: u32, timeout: Duration) -> (Status, String) {
-        let runbook = self.setup.runbook;
-        let deployment = match self.deployment() {
-            Ok(d) => d,
-            Err(e) => return e,
-        };
-        let Some(project) = runbook.plan.project.clone() else {
-            return (
-                Status::Crit,
-                "scaling needs the runbook's `project`".to_string(),
-            );
-        };
-        let mut argv = compose_command(runbook);
-        argv.extend([
-            "-p".into(),
-            project,
-            "up".into(),
-            "-d".into(),
-            "--no-recreate".into(),
-        ]);
-        argv.extend([
-            "--scale".into(),
-            format!("{service}={replicas}"),
-            service.to_string(),
-        ]);
-        let outcome = host_command::run(&argv, &runbook.dir, timeout).await;
-        let shown = argv.join(" ");
-        let (status, message) = outcome.graded(&shown, timeout, self.redactor);
-        if status != Status::Ok {
-            return (status, message);
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let running = match deployment.list().await {
-                Ok(list) => list
-                    .iter()
-                    .filter(|c| c.service == service && c.state == docker::State::Running)
-                    .count(),
-                Err(e) => return (Status::Crit, e.to_string()),
-            };
-            if running == replicas as usize {
-                let noun = crate::human::count(running, "container");
-                return (Status::Ok, format!("{service}: {noun} running"));
-            }
-            if Instant::now() >= deadline {
-                return (
-                    Status::Crit,
-                    format!(
-                        "{service}: {running} running, not {replicas}, after {}",
-                        crate::human::duration(timeout)
-                    ),
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-
-    /// Pauses (or unpauses) the running containers of `targets` (`all`:
-    /// every service of the runbook, or every container of the project).
-    async fn freeze(&self, targets: &[String], pause: bool) -> (Status, String) {
-        let deployment = match self.deployment() {
-            Ok(d) => d,
-            Err(e) => return e,
-        };
-        let containers = match deployment.list().await {
-            Ok(containers) => containers,
-            Err(e) => return (Status::Crit, e.to_string()),
-        };
-        let all = targets.iter().any(|t| t == "all");
-        let chosen: Vec<&docker::ContainerRef> = containers
-            .iter()
-            .filter(|c| all || targets.contains(&c.service))
-            .filter(|c| {
-                if pause {
-                    c.state == docker::State::Running
-                } else {
-                    c.state == docker::State::Paused
-                }
-            })
-            .collect();
-        let verb = if pause { "paused" } else { "unpaused" };
-        if chosen.is_empty() {
-            let wanted = if pause { "running" } else { "paused" };
-            return (
-                Status::Crit,
-                format!("no {wanted} container of {}", targets.join(", ")),
-            );
-        }
-        for container in &chosen {
-            let done = if pause {
-                deployment.pause(&container.id).await
-            } else {
-                deployment.unpause(&container.id).await
-            };
-            if let Err(e) = done {
-                return (Status::Crit, format!("{}: {e}", container.service));
-            }
-            if let Ok(mut paused) = self.paused.lock() {
-                if pause {
-                    paused.push((container.id.clone(), container.service.clone()));
-                } else {
-                    paused.retain(|(id, _)| *id != container.id);
-                }
-            }
-        }
-        let mut services: Vec<&str> = chosen.iter().map(|c| c.service.as_str()).collect();
-        services.dedup();
-        (Status::Ok, format!("{verb} {}", services.join(", ")))
     }
 
     /// Stops and/or starts services (`all`: every service) with the
     /// ordering, grace and health waits of shutdown and startup; a restart
     /// always starts again what it stopped.
-    async fn lifecycle(&self, targets: &[String], stop: bool, start: bool) -> (Status, String) {
+    pub(super) async fn lifecycle(
+        &self,
+        targets: &[String],
+        stop: bool,
+        start: bool,
+    ) -> (Status, String) {
         let runbook = self.setup.runbook;
         let deployment = match self.deployment() {
             Ok(d) => d,
@@ -635,173 +450,6 @@ impl Engine<'_> {
             .await;
         summarize(&results, &names.join(", "))
     }
-
-    async fn rotate(&self, rotate: &Rotate) -> (Status, String) {
-        let path = self.setup.runbook.resolve(&rotate.file);
-        let key = rotate.key.clone();
-        let bytes = rotate
-            .bytes
-            .as_ref()
-            .map_or(rotate::DEFAULT_BYTES, |b| b.value);
-        let encoding = rotate.encoding.unwrap_or(RotateEncoding::Base64url);
-        let at = jiff::Timestamp::now();
-        let written = path.clone();
-        let rotated = tokio::task::spawn_blocking(move || {
-            rotate::rotate(&written, &key, bytes, encoding, at)
-        })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
-        let rotated = match rotated {
-            Ok(rotated) => rotated,
-            Err(reason) => return (Status::Crit, reason),
-        };
-        let kept_name = rotated
-            .kept
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut done = format!(
-            "{} in {}: a new {bytes}-byte value; the previous file is kept as {kept_name}",
-            rotate.key, rotate.file
-        );
-        if let Some(apply) = &rotate.apply {
-            if let Err(reason) = self.apply_secret(apply, &rotated.new_value).await {
-                let back = rotate::replace_file(&path, &rotated.old_text).map_or_else(
-                    |e| format!("and the file could not be put back: {e}"),
-                    |()| "the file is as it was".into(),
-                );
-                return (
-                    Status::Crit,
-                    format!(
-                        "{} in {}: applying it in {} failed: {reason}; {back}",
-                        rotate.key, rotate.file, apply.service.value
-                    ),
-                );
-            }
-            done.push_str(&format!("; applied in {}", apply.service.value));
-        }
-        let (status, mut message) = if rotate.restart.is_empty() {
-            (Status::Ok, done)
-        } else {
-            let services: Vec<String> = rotate.restart.iter().map(|s| s.value.clone()).collect();
-            let (status, restarted) = self.lifecycle(&services, true, true).await;
-            (status, format!("{done}; {restarted}"))
-        };
-        let Some(apply) = &rotate.apply else {
-            return (status, message);
-        };
-        // Applied: what reads the secret must work with it, or it all goes back.
-        let (checked, verdict) = self.verify().await;
-        if status == Status::Ok && checked == Status::Ok {
-            if !verdict.is_empty() {
-                message.push_str(&format!("; {verdict}"));
-            }
-            return (Status::Ok, message);
-        }
-        let failure = if status == Status::Ok {
-            verdict
-        } else {
-            message.clone()
-        };
-        let put_back = self.put_secret_back(rotate, apply, &path, &rotated).await;
-        (
-            Status::Crit,
-            // "KEY in FILE", never "KEY: …": the redactor takes that for a value.
-            format!("{} in {}: {failure}; {put_back}", rotate.key, rotate.file),
-        )
-    }
-
-    /// Runs the `apply` command in its service's running container with the
-    /// value on its standard input (never in its argv or environment).
-    async fn apply_secret(&self, apply: &ExecStep, value: &str) -> Result<(), String> {
-        let deployment = self.deployment().map_err(|(_, m)| m)?;
-        let containers = deployment.list().await.map_err(|e| e.to_string())?;
-        let container = docker::running_of(&containers, &apply.service.value)
-            .ok_or_else(|| format!("no running container of service `{}`", apply.service.value))?;
-        let (sender, receiver) = tokio::sync::mpsc::channel(1);
-        let line = format!("{value}\n").into_bytes();
-        let fed = async move {
-            let _ = sender.send(line).await;
-        };
-        let argv = apply.command.argv();
-        let ran = deployment.exec_with_stdin(&container.id, &argv, receiver);
-        let ((), ran) = tokio::join!(fed, tokio::time::timeout(DEFAULT_TIMEOUT, ran));
-        match ran {
-            Err(_) => Err(format!("`{}` did not finish within 5m", apply.command)),
-            Ok(Err(e)) => Err(e.to_string()),
-            Ok(Ok((Some(0), _))) => Ok(()),
-            Ok(Ok((code, output))) => {
-                let text = String::from_utf8_lossy(&output).into_owned();
-                let said: String = self
-                    .redactor
-                    .redact(text.trim())
-                    .chars()
-                    .take(200)
-                    .collect();
-                Err(format!(
-                    "`{}` exited {}{}",
-                    apply.command,
-                    code.map_or("on a signal".into(), |c| c.to_string()),
-                    if said.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {said}")
-                    }
-                ))
-            }
-        }
-    }
-
-    /// The runbook's verify checks (`startup.verify`): their status, and
-    /// what failed (or how many passed).
-    async fn verify(&self) -> (Status, String) {
-        let runbook = self.setup.runbook;
-        let names = runbook.verify_names();
-        if names.is_empty() {
-            return (Status::Ok, String::new());
-        }
-        let containers = match self.deployment {
-            Some(deployment) => deployment.list().await.ok(),
-            None => None,
-        };
-        let docker = self.deployment.zip(containers.as_deref());
-        let results = Probe::new(self.redactor)
-            .named(runbook, &names, docker)
-            .await;
-        summarize(&results, "verify checks")
-    }
-
-    /// The old value back in the service and the file, and the services
-    /// restarted on it again; what was put back, in words.
-    async fn put_secret_back(
-        &self,
-        rotate: &Rotate,
-        apply: &ExecStep,
-        path: &std::path::Path,
-        rotated: &rotate::Rotated,
-    ) -> String {
-        let mut said = Vec::new();
-        match &rotated.old_value {
-            Some(old) => match self.apply_secret(apply, old).await {
-                Ok(()) => said.push(format!("the old value is in {} again", apply.service.value)),
-                Err(e) => said.push(format!(
-                    "the old value could NOT be put back in {}: {e}",
-                    apply.service.value
-                )),
-            },
-            None => said.push("there was no old value to put back in the service".into()),
-        }
-        match rotate::replace_file(path, &rotated.old_text) {
-            Ok(()) => said.push(format!("{} is as it was", rotate.file)),
-            Err(e) => said.push(format!("{} could NOT be put back: {e}", rotate.file)),
-        }
-        if !rotate.restart.is_empty() {
-            let services: Vec<String> = rotate.restart.iter().map(|s| s.value.clone()).collect();
-            let (status, restarted) = self.lifecycle(&services, true, true).await;
-            said.push(format!("restarted on it: {status}: {restarted}"));
-        }
-        format!("put back: {}", said.join("; "))
-    }
 }
 
 /// One status and message for a set of results: the worst, and what failed.
@@ -816,32 +464,5 @@ pub(crate) fn summarize(results: &[CheckResult], what: &str) -> (Status, String)
         (Status::Ok, format!("{what}: ok"))
     } else {
         (status, failed.join("; "))
-    }
-}
-
-/// The compose command: what `startup.up` runs before its `up`, else
-/// `docker-compose` when it is installed, else `docker compose`.
-fn compose_command(runbook: &crate::runbook::Runbook) -> Vec<String> {
-    let from_up = runbook
-        .model
-        .startup
-        .as_ref()
-        .and_then(|s| s.up.as_ref())
-        .map(|up| up.argv())
-        .and_then(|argv| {
-            let at = argv.iter().position(|a| a == "up")?;
-            Some(argv[..at].to_vec())
-        })
-        .filter(|prefix| !prefix.is_empty());
-    if let Some(prefix) = from_up {
-        return prefix;
-    }
-    let v1 = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|d| d.join("docker-compose").is_file())
-    });
-    if v1 {
-        vec!["docker-compose".into()]
-    } else {
-        vec!["docker".into(), "compose".into()]
     }
 }

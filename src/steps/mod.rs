@@ -10,10 +10,12 @@
 //! The engine imports no command: what a step needs from one (taking a
 //! backup) is handed to it as a `TakeBackup`.
 
+mod containers;
 mod engine;
 pub mod hooks;
 pub mod report;
 pub mod rotate;
+mod rotation;
 mod silence;
 
 use std::time::Duration;

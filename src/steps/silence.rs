@@ -5,11 +5,14 @@
 //! to end by itself after `for` (default 1 h), should opsbook be killed
 //! before it gets to expire it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::grade::Status;
 use crate::runbook::model::Silence;
+
+use super::Outcome;
 
 /// How long a silence lasts when its step says nothing.
 const DEFAULT_LENGTH: Duration = Duration::from_secs(3600);
@@ -103,4 +106,42 @@ pub(super) async fn expire(made: &Made) -> Result<(), String> {
 fn short(answer: &serde_json::Value) -> String {
     let text = answer.to_string();
     text.chars().take(200).collect()
+}
+
+impl super::engine::Engine<'_> {
+    /// Expires the silences the steps made, however they ended.
+    pub(super) async fn expire_silences(&self, number: usize) -> Option<Outcome> {
+        let made = std::mem::take(&mut *self.silences.lock().await);
+        if made.is_empty() {
+            return None;
+        }
+        let started_at = jiff::Timestamp::now();
+        let clock = Instant::now();
+        let mut failed = Vec::new();
+        for silence in &made {
+            if let Err(e) = expire(silence).await {
+                failed.push(format!("{} ({e})", silence.id));
+            }
+        }
+        let (status, message) = if failed.is_empty() {
+            let count = crate::human::count(made.len(), "silence");
+            (Status::Ok, format!("{count} expired"))
+        } else {
+            (
+                Status::Warn,
+                format!("not expired, it ends by itself: {}", failed.join(", ")),
+            )
+        };
+        self.setup
+            .progress
+            .say(format!("silence: {status}: {message}"));
+        Some(Outcome {
+            number,
+            step: "expire silences".to_string(),
+            status,
+            message,
+            started_at,
+            took: clock.elapsed(),
+        })
+    }
 }
