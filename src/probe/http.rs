@@ -210,7 +210,7 @@ fn plain(value: &Value) -> String {
 
 /// Sends the request and reads the body (up to BODY_CAP): the response, the
 /// body and the latency, or the failed check's status and message.
-async fn fetch(
+pub(super) async fn fetch(
     request: reqwest::RequestBuilder,
     timeout: Duration,
 ) -> Result<(reqwest::Response, Vec<u8>, Duration), (Status, String)> {

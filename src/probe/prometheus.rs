@@ -12,11 +12,11 @@ use serde_json::Value;
 
 use crate::grade::CheckResult;
 use crate::runbook::model::{PrometheusCheck, ValueSpec};
-use crate::runbook::units;
 
 use super::exec::failed;
+use super::http::fetch;
 use super::value::{self, Graded};
-use super::{BODY_CAP, DEFAULT_TIMEOUT, Probe};
+use super::{DEFAULT_TIMEOUT, Probe};
 
 impl Probe<'_> {
     pub async fn prometheus(
@@ -28,36 +28,29 @@ impl Probe<'_> {
     ) -> CheckResult {
         let started = Instant::now();
         let timeout = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
-        let asked = tokio::time::timeout(timeout, self.ask(check)).await;
-        let graded = match asked {
-            Err(_) => failed(format!(
-                "Prometheus did not answer within {}",
-                units::Duration(timeout)
-            )),
-            Ok(Err(reason)) => failed(reason),
-            Ok(Ok(series)) => worst(spec, &series),
+        let graded = match self.ask(check, timeout).await {
+            Err(reason) => failed(reason),
+            Ok(series) => worst(spec, &series),
         };
         self.finish(name, graded, hint, started)
     }
 
     /// The query's series: each one's labels (`{job="api"}`) and value text.
-    async fn ask(&self, check: &PrometheusCheck) -> Result<Vec<(String, String)>, String> {
+    async fn ask(
+        &self,
+        check: &PrometheusCheck,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<(String, String)>, String> {
         let base = check.url.value.trim_end_matches('/');
-        let url = format!("{base}/api/v1/query");
-        let response = self
+        let request = self
             .client()
-            .get(&url)
+            .get(format!("{base}/api/v1/query"))
             .query(&[("query", check.query.value.as_str())])
-            .send()
+            .timeout(timeout);
+        let (response, body, _) = fetch(request, timeout)
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot reach Prometheus at {base}: {}",
-                    crate::error::one_line(&e)
-                )
-            })?;
+            .map_err(|(_, reason)| format!("cannot reach Prometheus at {base}: {reason}"))?;
         let code = response.status();
-        let body = read_capped(response).await?;
         let answer: Value = serde_json::from_slice(&body).map_err(|_| {
             format!(
                 "{base} answered {code} with no Prometheus JSON{}",
@@ -73,26 +66,6 @@ impl Probe<'_> {
         }
         series(&answer["data"])
     }
-}
-
-/// The body, up to BODY_CAP bytes.
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| {
-        format!(
-            "reading Prometheus's answer: {}",
-            crate::error::one_line(&e)
-        )
-    })? {
-        if body.len() + chunk.len() > BODY_CAP {
-            return Err(format!(
-                "Prometheus's answer is over {} KiB",
-                BODY_CAP >> 10
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// The series of an instant query's `data`: a scalar is one unnamed series.
