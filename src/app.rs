@@ -173,6 +173,30 @@ fn execute(
                 runbook, &options, progress, report_mut,
             ))?;
         }
+        Command::Update(args) => {
+            let options = commands::update::Options {
+                services: args.services.clone(),
+                images: args.images.clone(),
+                dry_run: args.dry_run,
+                yes: globals.yes,
+                state_dir: globals.state_dir.clone(),
+            };
+            block_on(commands::update::run(
+                runbook, &options, progress, report_mut,
+            ))?;
+        }
+        Command::Rollback(args) => {
+            let options = commands::rollback::Options {
+                service: args.service.clone(),
+                to: args.to.clone(),
+                dry_run: args.dry_run,
+                yes: globals.yes,
+                state_dir: globals.state_dir.clone(),
+            };
+            block_on(commands::rollback::run(
+                runbook, &options, progress, report_mut,
+            ))?;
+        }
         Command::Backup(args) => backup(&globals, args, report_mut)?,
         Command::Restore(args) => {
             let options = commands::restore::Options {

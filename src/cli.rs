@@ -64,6 +64,10 @@ pub enum Command {
     Shutdown(ShutdownArgs),
     /// Stop and start services with the same ordering and waits.
     Restart(RestartArgs),
+    /// Put services on a new image, health-gated; put everything back if one fails.
+    Update(UpdateArgs),
+    /// Put a service back on the image it ran before its last update.
+    Rollback(RollbackArgs),
     /// Back up volumes, files and database dumps (and: list, verify, prune).
     Backup(BackupArgs),
     /// Put a backup back exactly: verify it, take a safety backup, stop what
@@ -249,6 +253,48 @@ pub struct RestartArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The services to update [default: all].
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+
+    /// Put SERVICE on IMAGE instead of the image its container names
+    /// (repeatable); the service is updated even when not listed.
+    #[arg(long = "image", value_name = "SERVICE=IMAGE", value_parser = service_image)]
+    pub images: Vec<(String, String)>,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The service to put back.
+    #[arg(value_name = "SERVICE")]
+    pub service: String,
+
+    /// The image to put it on: `previous` (the one it ran before its last
+    /// update, from opsbook's image history) or any image on the host.
+    #[arg(long, value_name = "IMAGE|previous", default_value = "previous")]
+    pub to: String,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `api=shop-api:2`
+fn service_image(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((service, image)) if !service.is_empty() && !image.is_empty() => {
+            Ok((service.to_string(), image.to_string()))
+        }
+        _ => Err(format!("expected SERVICE=IMAGE, got `{text}`")),
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct DailyCheckArgs {
     /// Only these parts (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "PART")]
@@ -305,6 +351,8 @@ impl Command {
             Command::Startup(_) => "startup",
             Command::Shutdown(_) => "shutdown",
             Command::Restart(_) => "restart",
+            Command::Update(_) => "update",
+            Command::Rollback(_) => "rollback",
             Command::Backup(_) => "backup",
             Command::Restore(_) => "restore",
             Command::Incident(_) => "incident",

@@ -37,5 +37,6 @@ pub mod resources;
 pub mod runbook;
 pub mod steps;
 pub mod sustain;
+pub mod update;
 
 pub use app::run;

@@ -216,7 +216,7 @@ impl<'a> Lifecycle<'a> {
             }
         }
         for container in &mine {
-            match self.wait_ready(&container.id, deadline).await {
+            match self.wait_ready(&container.id, deadline, false).await {
                 Ok(()) => {}
                 // Putting back after a signal: started, not waited for, and
                 // its dependents are started too so nothing stays down.
@@ -249,8 +249,28 @@ impl<'a> Lifecycle<'a> {
         (self.result(service, Status::Ok, message), true)
     }
 
-    /// Waits for one container to be ready, until `deadline` or a signal.
-    async fn wait_ready(&self, id: &str, deadline: Instant) -> Result<(), NotReady> {
+    /// An update's health gate: waits until the container `id` is ready,
+    /// as startup waits, except that a restart by its restart policy (a
+    /// crash) fails at once; the reason it is not ready, also when a signal
+    /// cut the wait short.
+    pub async fn gate(&self, id: &str, deadline: Instant) -> Result<(), String> {
+        match self.wait_ready(id, deadline, true).await {
+            Ok(()) => Ok(()),
+            Err(NotReady::Failed(state)) => Err(state),
+            Err(NotReady::Interrupted(state)) => {
+                Err(format!("{state} (interrupted while waiting)"))
+            }
+        }
+    }
+
+    /// Waits for one container to be ready, until `deadline` or a signal;
+    /// `no_restarts`: a container its restart policy restarted has failed.
+    async fn wait_ready(
+        &self,
+        id: &str,
+        deadline: Instant,
+        no_restarts: bool,
+    ) -> Result<(), NotReady> {
         loop {
             let container = self
                 .deployment
@@ -264,6 +284,13 @@ impl<'a> Lifecycle<'a> {
                 }
                 (State::Exited | State::Dead, _) => {
                     return Err(NotReady::Failed(describe(&container)));
+                }
+                _ if no_restarts && container.restart_count > 0 => {
+                    return Err(NotReady::Failed(format!(
+                        "crashed and was restarted by its restart policy ({}; exit code {})",
+                        crate::human::count(container.restart_count as usize, "restart"),
+                        container.exit_code.unwrap_or_default()
+                    )));
                 }
                 _ => {}
             }

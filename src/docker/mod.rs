@@ -23,9 +23,11 @@ use crate::error::Error;
 
 mod cgroup;
 mod disk;
+mod recreate;
 mod stats;
 mod volume;
 pub use disk::{DiskUse, KindUse};
+pub use recreate::{ImageRef, Snapshot, short_id};
 pub use stats::Usage;
 pub use volume::{RESTORE_ROOT, VolumeReader, VolumeUser};
 

@@ -32,6 +32,8 @@ pub struct Model {
     pub shutdown: Option<Shutdown>,
     pub backup: Option<Backup>,
     pub restore: Option<Hooks>,
+    /// How `update` and `rollback` put services on another image.
+    pub update: Option<Update>,
     pub incident: Option<Incident>,
     pub notify: Option<Notify>,
     #[serde(default)]
@@ -374,6 +376,20 @@ pub struct Shutdown {
     pub before: Vec<Step>,
     #[serde(default)]
     pub after: Vec<Step>,
+}
+
+/// `update: { backup: true, pull: false, timeout: 2m }`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Update {
+    /// Take the runbook's backup first; a failed backup changes nothing.
+    #[serde(default)]
+    pub backup: bool,
+    /// Pull the image from its registry first; a failed pull changes nothing.
+    #[serde(default)]
+    pub pull: bool,
+    /// How long each service may take to become ready (else `startup.timeout`).
+    pub timeout: Option<Duration>,
 }
 
 /// Steps run before and after a built-in section (`restore:` has only these).

@@ -30,4 +30,5 @@ mod secrets;
 mod status;
 mod support;
 mod systemd;
+mod update;
 mod validate;

@@ -387,7 +387,7 @@ impl Project {
         })
     }
 
-    fn inspect(&self, service: &str) -> bollard::models::ContainerInspectResponse {
+    pub fn inspect(&self, service: &str) -> bollard::models::ContainerInspectResponse {
         self.engine
             .runtime
             .block_on(

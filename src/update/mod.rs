@@ -1,0 +1,434 @@
+//! Putting services on another image behind a health gate, and putting
+//! them back when it fails: the machinery of `update`, `rollback` and
+//! their steps.
+//!
+//! Each running container of a service, in dependency order, is stopped,
+//! set aside under another name and replaced by a twin on the new image
+//! (`docker::recreate`), which must become ready (running, and healthy
+//! where it has a healthcheck; an unhealthy verdict fails at once). Then the
+//! runbook's verify checks run. When a container is not ready, a verify
+//! check fails or a signal comes, every container this run touched is put
+//! back, newest first: its twin removed, the set-aside container (the very
+//! one, so exactly its old image and configuration) renamed back and
+//! started, and the verify checks run again. Only after success are the
+//! set-aside containers removed and the new images written to the
+//! service's image history.
+
+pub mod images;
+
+use std::time::{Duration, Instant};
+
+use crate::docker::{self, Deployment, ImageRef, Snapshot};
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::lifecycle::Lifecycle;
+use crate::runbook::Runbook;
+
+use images::ImageHistory;
+
+/// What a set-aside container is called while its twin is on trial.
+const ASIDE_SUFFIX: &str = "-opsbook-previous";
+
+/// A service to put on an image: `image` as the operator named it, or
+/// `None` for the name its container runs now (the tag may have moved on).
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub service: String,
+    pub image: Option<String>,
+}
+
+/// A service and the image it would go to, resolved before anything changes.
+pub struct Planned {
+    pub service: String,
+    pub from: ImageRef,
+    pub to: ImageRef,
+    containers: Vec<Snapshot>,
+}
+
+/// What `plan` found for one wanted service.
+pub enum Target {
+    /// Its running containers are to go onto another image.
+    Change(Planned),
+    /// Every running container already runs the wanted image.
+    Current { service: String, image: ImageRef },
+    /// Nothing of it runs: left alone.
+    Idle { service: String },
+    /// A dry run with `update.pull`: the image would be pulled first.
+    WouldPull {
+        service: String,
+        from: ImageRef,
+        image: String,
+    },
+}
+
+/// A container this run changed, for putting it back.
+struct Touched<'p> {
+    service: &'p str,
+    old: &'p Snapshot,
+    /// The twin, once created.
+    new: Option<String>,
+    set_aside: bool,
+}
+
+/// How an apply ended.
+pub struct Applied {
+    /// One result per planned service.
+    pub results: Vec<CheckResult>,
+    /// The verify checks after the change (and, when put back, after that).
+    pub verify: Vec<CheckResult>,
+    /// Whether the change was put back.
+    pub put_back: bool,
+}
+
+pub struct Updater<'a> {
+    pub lifecycle: Lifecycle<'a>,
+    pub runbook: &'a Runbook,
+    /// How long each service may take to become ready.
+    pub timeout: Duration,
+}
+
+impl Updater<'_> {
+    fn deployment(&self) -> &Deployment {
+        self.lifecycle.deployment
+    }
+
+    fn section(&self) -> &'static str {
+        self.lifecycle.section
+    }
+
+    /// Resolves every wanted service to its running containers and the
+    /// image it would go to, pulling first when `pull` (a failed pull
+    /// changes nothing; a dry run pulls nothing). A service without
+    /// containers, or an image not on the host, is refused before anything
+    /// changes.
+    pub async fn plan(
+        &self,
+        wanted: &[Wanted],
+        pull: bool,
+        dry_run: bool,
+    ) -> Result<Vec<Target>, Error> {
+        let containers = self.deployment().list().await?;
+        let order: Vec<String> = wanted.iter().map(|w| w.service.clone()).collect();
+        let mut targets = Vec::new();
+        for service in self.runbook.plan.start_order(&order).into_iter().flatten() {
+            let Some(want) = wanted.iter().find(|w| w.service == service) else {
+                continue;
+            };
+            if !containers.iter().any(|c| c.service == service) {
+                return Err(Error::Usage(format!(
+                    "`{service}` has no container to {} (`opsbook startup` creates and starts it)",
+                    self.section()
+                )));
+            }
+            let mut snapshots = Vec::new();
+            for container in containers
+                .iter()
+                .filter(|c| c.service == service && c.state == docker::State::Running)
+            {
+                snapshots.push(self.deployment().snapshot(&container.id).await?);
+            }
+            let Some(first) = snapshots.first() else {
+                targets.push(Target::Idle { service });
+                continue;
+            };
+            let name = want
+                .image
+                .clone()
+                .unwrap_or_else(|| first.image.name.clone());
+            if pull && dry_run {
+                targets.push(Target::WouldPull {
+                    service,
+                    from: first.image.clone(),
+                    image: name,
+                });
+                continue;
+            }
+            if pull {
+                self.lifecycle
+                    .progress
+                    .say(format!("{service}: pulling {name}"));
+                self.deployment().pull(&name).await?;
+            }
+            let Some(to) = self.deployment().image(&name).await? else {
+                return Err(Error::Usage(format!(
+                    "image `{name}` for `{service}` is not on this host (build or pull it first, or set `update.pull: true`): nothing was changed"
+                )));
+            };
+            if snapshots.iter().all(|s| s.image.id == to.id) {
+                targets.push(Target::Current { service, image: to });
+            } else {
+                let from = first.image.clone();
+                targets.push(Target::Change(Planned {
+                    service,
+                    from,
+                    to,
+                    containers: snapshots,
+                }));
+            }
+        }
+        Ok(targets)
+    }
+
+    /// Puts each planned service on its new image, in order, then runs the
+    /// verify checks; on a failure or a signal puts everything back. The
+    /// image history gets the new images only when all went well.
+    pub async fn apply(&self, planned: &[Planned], history: &mut ImageHistory) -> Applied {
+        for p in planned {
+            history.record(&p.service, &p.from, "seen");
+        }
+        let mut touched: Vec<Touched> = Vec::new();
+        let mut results = Vec::new();
+        let mut failed: Option<String> = None;
+        for p in planned {
+            if self.lifecycle.interrupt.is_raised() {
+                failed = Some("interrupted".to_string());
+                break;
+            }
+            let started = Instant::now();
+            let deadline = started + self.timeout;
+            let mut problem = None;
+            for old in &p.containers {
+                if let Err(e) = self
+                    .replace(&p.service, old, &p.to, deadline, &mut touched)
+                    .await
+                {
+                    problem = Some(e);
+                    break;
+                }
+            }
+            let change = format!("{} → {}", p.from.shown(), p.to.shown());
+            match problem {
+                None => {
+                    let took = crate::human::took(started.elapsed());
+                    let message = format!("{change}: ready in {took}");
+                    self.lifecycle
+                        .progress
+                        .say(format!("{}: {message}", p.service));
+                    results.push(self.result(&p.service, Status::Ok, message));
+                }
+                Some(e) => {
+                    let message = format!("{change}: {e}");
+                    self.lifecycle
+                        .progress
+                        .say(format!("{}: {message}", p.service));
+                    results.push(self.result(&p.service, Status::Crit, message));
+                    failed = Some(format!("`{}` failed", p.service));
+                    break;
+                }
+            }
+        }
+        let mut verify = Vec::new();
+        if failed.is_none() {
+            verify = self.verify().await;
+            if verify
+                .iter()
+                .any(|r| matches!(r.status, Status::Crit | Status::Unknown))
+            {
+                failed = Some("a verify check failed".to_string());
+            }
+            if self.lifecycle.interrupt.is_raised() {
+                failed = Some("interrupted".to_string());
+            }
+        }
+        let Some(why) = failed else {
+            self.finish(planned, &touched, history, &mut results).await;
+            return Applied {
+                results,
+                verify,
+                put_back: false,
+            };
+        };
+        let put_back = self.put_back(&touched, &why).await;
+        for result in put_back {
+            // The put-back's word on a service joins its result.
+            match results.iter_mut().find(|r| r.name == result.name) {
+                Some(r) => {
+                    r.message = format!("{}; {}", r.message, result.message);
+                    r.status = Status::worst([r.status, result.status, Status::Warn]);
+                }
+                None => results.push(result),
+            }
+        }
+        verify.extend(self.verify().await.into_iter().map(|mut r| {
+            r.name = format!("{} (after putting back)", r.name);
+            r
+        }));
+        results.push(self.result(
+            "put back",
+            Status::Crit,
+            format!(
+                "{why}: every service this {} touched is back on its previous image and configuration",
+                self.section()
+            ),
+        ));
+        Applied {
+            results,
+            verify,
+            put_back: true,
+        }
+    }
+
+    /// Replaces one running container by its twin on `image` and waits for
+    /// the twin to be ready; every change is noted in `touched` first.
+    async fn replace<'p>(
+        &self,
+        service: &'p str,
+        old: &'p Snapshot,
+        image: &ImageRef,
+        deadline: Instant,
+        touched: &mut Vec<Touched<'p>>,
+    ) -> Result<(), String> {
+        let deployment = self.deployment();
+        touched.push(Touched {
+            service,
+            old,
+            new: None,
+            set_aside: false,
+        });
+        let index = touched.len() - 1;
+        deployment
+            .stop(&old.id, self.runbook.plan.grace)
+            .await
+            .map_err(|e| e.to_string())?;
+        let aside = format!("{}{ASIDE_SUFFIX}", old.name);
+        deployment
+            .rename(&old.id, &aside)
+            .await
+            .map_err(|e| e.to_string())?;
+        touched[index].set_aside = true;
+        let new = deployment
+            .create_like(old, image, &old.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        touched[index].new = Some(new.clone());
+        deployment.start(&new).await.map_err(|e| e.to_string())?;
+        self.lifecycle
+            .gate(&new, deadline)
+            .await
+            .map_err(|state| format!("not ready: {state}"))
+    }
+
+    /// Undoes `touched`, newest first: the twin removed, the old container
+    /// named and started again. Every step is tried, signal or not.
+    async fn put_back(&self, touched: &[Touched<'_>], why: &str) -> Vec<CheckResult> {
+        let deployment = self.deployment();
+        let mut results: Vec<CheckResult> = Vec::new();
+        for t in touched.iter().rev() {
+            let mut problems = Vec::new();
+            if let Some(new) = &t.new
+                && let Err(e) = deployment.remove_container(new).await
+            {
+                problems.push(e.to_string());
+            }
+            if t.set_aside
+                && let Err(e) = deployment.rename(&t.old.id, &t.old.name).await
+            {
+                problems.push(e.to_string());
+            }
+            if let Err(e) = deployment.start(&t.old.id).await {
+                problems.push(e.to_string());
+            }
+            let deadline = Instant::now() + self.timeout;
+            let ready = match self.lifecycle.gate(&t.old.id, deadline).await {
+                Ok(()) => "ready".to_string(),
+                Err(state) => {
+                    problems.push(format!("not ready: {state}"));
+                    String::new()
+                }
+            };
+            let back = format!("put back on {} after {why}", t.old.image.shown());
+            let result = if problems.is_empty() {
+                self.result(t.service, Status::Warn, format!("{back}: {ready}"))
+            } else {
+                self.result(
+                    t.service,
+                    Status::Crit,
+                    format!("{back}: {}", problems.join("; ")),
+                )
+            };
+            self.lifecycle
+                .progress
+                .say(format!("{}: {}", t.service, result.message));
+            // One word per service, however many of its containers.
+            match results.iter_mut().find(|r| r.name == t.service) {
+                Some(r) if r.status.severity() < result.status.severity() => *r = result,
+                Some(_) => {}
+                None => results.push(result),
+            }
+        }
+        results
+    }
+
+    /// After success: the set-aside containers go, the new images are history.
+    async fn finish(
+        &self,
+        planned: &[Planned],
+        touched: &[Touched<'_>],
+        history: &mut ImageHistory,
+        results: &mut Vec<CheckResult>,
+    ) {
+        for t in touched {
+            if let Err(e) = self.deployment().remove_container(&t.old.id).await {
+                results.push(self.result(
+                    t.service,
+                    Status::Warn,
+                    format!(
+                        "the previous container `{}{ASIDE_SUFFIX}` stays: {e}",
+                        t.old.name
+                    ),
+                ));
+            }
+        }
+        for p in planned {
+            history.record(&p.service, &p.to, self.section());
+        }
+    }
+
+    /// The runbook's verify checks, now.
+    async fn verify(&self) -> Vec<CheckResult> {
+        match crate::probe::verify_checks(self.runbook, self.deployment()).await {
+            Ok(results) => results,
+            Err(e) => vec![CheckResult::new(
+                "verify",
+                "checks",
+                Status::Unknown,
+                e.to_string(),
+            )],
+        }
+    }
+
+    fn result(&self, name: &str, status: Status, message: impl Into<String>) -> CheckResult {
+        CheckResult::new(self.section(), name, status, message)
+    }
+}
+
+/// The image of every service planned and the one each would go to, as
+/// the report's JSON shows them.
+pub fn describe(targets: &[Target]) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = targets
+        .iter()
+        .map(|t| match t {
+            Target::Change(p) => serde_json::json!({
+                "service": p.service,
+                "from": {"image": p.from.name, "id": p.from.id},
+                "to": {"image": p.to.name, "id": p.to.id},
+                "containers": p.containers.len(),
+            }),
+            Target::Current { service, image } => serde_json::json!({
+                "service": service,
+                "current": {"image": image.name, "id": image.id},
+            }),
+            Target::Idle { service } => serde_json::json!({"service": service, "idle": true}),
+            Target::WouldPull {
+                service,
+                from,
+                image,
+            } => serde_json::json!({
+                "service": service,
+                "from": {"image": from.name, "id": from.id},
+                "pull": image,
+            }),
+        })
+        .collect();
+    serde_json::Value::Array(items)
+}

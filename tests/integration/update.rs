@@ -1,0 +1,483 @@
+//! `opsbook update` and `rollback` against real containers and real images
+//! (each built from the fixture image, differing in `ENV APP_VERSION`): the
+//! twin keeps the container's own configuration and takes the new image's
+//! defaults; a failed health gate, a failed verify check and a signal each
+//! put back every service touched, as the very containers they were.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{CALM_HOST, FIXTURE_IMAGE, Project, Workspace, eventually, result, terminate};
+
+/// The app: refuses to start on `broken`, is slow on `slow`, and is ready
+/// (healthcheck) once it wrote its version.
+const APP: &str = "case \"$APP_VERSION\" in broken) echo boom >&2; exit 1;; slow) sleep 60;; esac; \
+                   echo \"$APP_VERSION\" > /tmp/version; touch /tmp/ready";
+
+/// Images tagged for one test, removed with it.
+struct Images {
+    repo: String,
+}
+
+impl Images {
+    fn new(tag: &str) -> Images {
+        Images {
+            repo: format!("opsbook-update-{tag}-{}", std::process::id()),
+        }
+    }
+
+    /// Builds `REPO:version` from the fixture with `APP_VERSION=version`.
+    fn build(&self, version: &str) -> String {
+        let name = format!("{}:{version}", self.repo);
+        let dockerfile = format!(
+            "FROM {FIXTURE_IMAGE}\nENV APP_VERSION={version}\nLABEL org.opsbook.test.version={version}\n"
+        );
+        let mut child = Command::new("docker")
+            .args(["build", "-q", "-t", &name, "-"])
+            .env("DOCKER_BUILDKIT", "0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docker build");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(dockerfile.as_bytes())
+            .expect("write Dockerfile");
+        let output = child.wait_with_output().expect("docker build");
+        assert!(
+            output.status.success(),
+            "docker build {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        name
+    }
+
+    /// Points `REPO:latest` at `REPO:version`.
+    fn tag_latest(&self, version: &str) -> String {
+        let latest = format!("{}:latest", self.repo);
+        let status = Command::new("docker")
+            .args(["tag", &format!("{}:{version}", self.repo), &latest])
+            .status()
+            .expect("docker tag");
+        assert!(status.success());
+        latest
+    }
+}
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        let listed = Command::new("docker")
+            .args([
+                "images",
+                "-q",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+                &self.repo,
+            ])
+            .output();
+        if let Ok(listed) = listed {
+            for name in String::from_utf8_lossy(&listed.stdout).lines() {
+                let _ = Command::new("docker")
+                    .args(["rmi", "-f", name])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+/// db and api on `image`, both running the app behind a healthcheck; api
+/// with its own env, a volume, a published port, a network alias and a
+/// restart policy, all of which an update must keep.
+fn deployment(tag: &str, image: &str, port: u16) -> Project {
+    let project = Project::new(tag);
+    let network = project.network();
+    let volume = project.volume("data");
+    project
+        .service("db")
+        .image(image)
+        .joins(&network)
+        .script(APP)
+        .healthcheck("test -f /tmp/ready")
+        .start();
+    project
+        .service("api")
+        .image(image)
+        .joins(&network)
+        .script(&format!(
+            "{APP}; echo kept > /data/marker-$(cat /tmp/version)"
+        ))
+        .healthcheck("test -f /tmp/ready")
+        .env("DB_URL=postgres://db/shop")
+        .mount(&volume, "/data")
+        .port(8080, port)
+        .restart_on_failure()
+        .start();
+    for service in ["db", "api"] {
+        project.wait_for_health(service, "healthy", Duration::from_secs(30));
+    }
+    project
+}
+
+fn runbook(project: &Project, extra: &str) -> String {
+    format!(
+        "version: 1\nname: shop\nproject: {}\n{CALM_HOST}\
+         services:\n  db: {{ critical: true }}\n  api: {{ depends_on: [db] }}\n\
+         checks:\n  version-sane:\n    exec: {{ service: api, command: [sh, -c, 'test \"$(cat /tmp/version)\" != 3'] }}\n\
+         startup:\n  timeout: 30s\n  verify: [version-sane]\n\
+         shutdown:\n  grace: 2s\n{extra}",
+        project.name
+    )
+}
+
+fn env_of(project: &Project, service: &str) -> Vec<String> {
+    project
+        .inspect(service)
+        .config
+        .and_then(|c| c.env)
+        .unwrap_or_default()
+}
+
+fn id_of(project: &Project, service: &str) -> String {
+    project.inspect(service).id.unwrap_or_default()
+}
+
+/// Every container of the project, by name: none set aside may be left.
+fn names(project: &Project) -> Vec<String> {
+    let output = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", project.name),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .expect("docker ps");
+    let mut names: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn update_follows_the_tag_keeps_the_configuration_and_rollback_goes_back() {
+    let images = Images::new("follow");
+    images.build("1");
+    images.build("2");
+    let latest = images.tag_latest("1");
+    let port = crate::support::free_port();
+    let project = deployment("follow", &latest, port);
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", runbook(&project, ""));
+    let state = ws.path().join("state");
+    let state = state.to_str().unwrap();
+    let before = project.inspect("api");
+
+    // Nothing moved yet: nothing to do.
+    let report = ws
+        .opsbook(&["update", "--yes", "--state-dir", state, "--format", "json"])
+        .expect_code(0)
+        .json();
+    let message = result(&report, "update", "api")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.starts_with("already on"), "{message}");
+
+    images.tag_latest("2");
+    let dry = ws
+        .opsbook(&[
+            "update",
+            "--dry-run",
+            "--state-dir",
+            state,
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    let message = result(&dry, "update", "api")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with(&format!("would go {latest} (")),
+        "{message}"
+    );
+    assert_eq!(id_of(&project, "api"), before.id.clone().unwrap());
+
+    // Without a terminal an update needs --yes, and changes nothing.
+    let refused = ws.opsbook(&["update", "--state-dir", state]);
+    refused.expect_code(3);
+    assert!(refused.stderr.contains("pass --yes"), "{}", refused.stderr);
+
+    let report = ws
+        .opsbook(&["update", "--yes", "--state-dir", state, "--format", "json"])
+        .expect_code(0)
+        .json();
+    for service in ["db", "api"] {
+        let r = result(&report, "update", service);
+        assert_eq!(r["status"], "ok", "{r}");
+        assert!(r["message"].as_str().unwrap().contains("ready in"), "{r}");
+    }
+    assert_eq!(result(&report, "checks", "version-sane")["status"], "ok");
+    let after = project.inspect("api");
+    assert_ne!(after.id, before.id, "api was recreated");
+    // The new image's own default, and the container's own setting.
+    let env = env_of(&project, "api");
+    assert!(env.contains(&"APP_VERSION=2".to_string()), "{env:?}");
+    assert!(
+        env.contains(&"DB_URL=postgres://db/shop".to_string()),
+        "{env:?}"
+    );
+    assert_eq!(project.output("api", "cat /tmp/version").trim(), "2");
+    // The volume's data stayed: both versions' markers are there.
+    assert!(project.exec("api", "test -f /data/marker-1 && test -f /data/marker-2"));
+    let (host_before, host_after) = (
+        before.host_config.unwrap(),
+        after.host_config.clone().unwrap(),
+    );
+    assert_eq!(host_after.port_bindings, host_before.port_bindings);
+    assert_eq!(host_after.restart_policy, host_before.restart_policy);
+    assert_eq!(host_after.binds, host_before.binds);
+    let labels = after
+        .config
+        .clone()
+        .and_then(|c| c.labels)
+        .unwrap_or_default();
+    assert_eq!(labels["com.docker.compose.service"], "api");
+    assert_eq!(labels["com.docker.compose.project"], project.name);
+    assert_eq!(
+        labels["org.opsbook.test.version"], "2",
+        "the new image's label"
+    );
+    let networks = after
+        .network_settings
+        .and_then(|n| n.networks)
+        .unwrap_or_default();
+    let aliases = networks[&project.network()]
+        .aliases
+        .clone()
+        .unwrap_or_default();
+    assert!(aliases.contains(&"api".to_string()), "{aliases:?}");
+    assert_eq!(
+        names(&project),
+        [project.container_name("api"), project.container_name("db")],
+        "one container a service: nothing set aside is left"
+    );
+
+    // Back to the image api ran before: the tag moved on, so by its id.
+    let report = ws
+        .opsbook(&[
+            "rollback",
+            "api",
+            "--yes",
+            "--state-dir",
+            state,
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    let r = result(&report, "rollback", "api");
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(project.output("api", "cat /tmp/version").trim(), "1");
+    assert!(env_of(&project, "api").contains(&"APP_VERSION=1".to_string()));
+    // db was not rolled back.
+    assert_eq!(project.output("db", "cat /tmp/version").trim(), "2");
+    let history: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::fs::read_dir(ws.path().join("state/images"))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let by: Vec<&str> = history["api"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(by, ["seen", "update", "rollback"], "{history:#}");
+}
+
+#[test]
+fn a_service_that_fails_its_gate_puts_every_touched_service_back() {
+    let images = Images::new("gate");
+    let v1 = images.build("1");
+    images.build("2");
+    images.build("broken");
+    let project = deployment("gate", &v1, crate::support::free_port());
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", runbook(&project, ""));
+    let (db_before, api_before) = (id_of(&project, "db"), id_of(&project, "api"));
+
+    let run = ws.opsbook(&[
+        "update",
+        "--yes",
+        "--image",
+        &format!("db={}:2", images.repo),
+        "--image",
+        &format!("api={}:broken", images.repo),
+        "--format",
+        "json",
+    ]);
+    let report = run.expect_code(2).json();
+    // db went first (dependency order), was fine, and was put back.
+    let db = result(&report, "update", "db");
+    assert_eq!(db["status"], "warn", "{db}");
+    assert!(
+        db["message"].as_str().unwrap().contains("put back on"),
+        "{db}"
+    );
+    let api = result(&report, "update", "api");
+    assert_eq!(api["status"], "crit", "{api}");
+    assert!(
+        api["message"].as_str().unwrap().contains(
+            "not ready: crashed and was restarted by its restart policy (1 restart; exit code 1)"
+        ),
+        "{api}"
+    );
+    assert_eq!(result(&report, "update", "put back")["status"], "crit");
+    assert_eq!(
+        result(&report, "checks", "version-sane (after putting back)")["status"],
+        "ok"
+    );
+    // The very containers, running their old image again.
+    assert_eq!(id_of(&project, "db"), db_before);
+    assert_eq!(id_of(&project, "api"), api_before);
+    project.wait_for_health("api", "healthy", Duration::from_secs(20));
+    assert_eq!(project.output("db", "cat /tmp/version").trim(), "1");
+    assert_eq!(
+        names(&project),
+        [project.container_name("api"), project.container_name("db")]
+    );
+}
+
+#[test]
+fn a_failed_verify_check_puts_back_and_a_missing_image_changes_nothing() {
+    let images = Images::new("verify");
+    let v1 = images.build("1");
+    images.build("3");
+    let project = deployment("verify", &v1, crate::support::free_port());
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", runbook(&project, ""));
+    let api_before = id_of(&project, "api");
+
+    // Version 3 starts and is healthy, but the verify check refuses it.
+    let report = ws
+        .opsbook(&[
+            "update",
+            "--yes",
+            "--image",
+            &format!("api={}:3", images.repo),
+            "--format",
+            "json",
+        ])
+        .expect_code(2)
+        .json();
+    assert_eq!(result(&report, "checks", "version-sane")["status"], "crit");
+    let api = result(&report, "update", "api");
+    assert!(
+        api["message"]
+            .as_str()
+            .unwrap()
+            .contains("a verify check failed"),
+        "{api}"
+    );
+    assert_eq!(id_of(&project, "api"), api_before);
+    assert_eq!(project.output("api", "cat /tmp/version").trim(), "1");
+
+    // An image that is not on the host: refused before anything changes.
+    let missing = ws.opsbook(&["update", "--yes", "--image", "api=opsbook-no-such-image:9"]);
+    missing.expect_code(3);
+    assert!(
+        missing
+            .stderr
+            .contains("image `opsbook-no-such-image:9` for `api` is not on this host"),
+        "{}",
+        missing.stderr
+    );
+    // With `update.pull`, a pull that fails changes nothing either.
+    ws.write("opsbook.yaml", runbook(&project, "update:\n  pull: true\n"));
+    let pull = ws.opsbook(&[
+        "update",
+        "--yes",
+        "--image",
+        "api=127.0.0.1:9/opsbook/none:1",
+    ]);
+    pull.expect_code(3);
+    assert!(
+        pull.stderr.contains("pulling `127.0.0.1:9/opsbook/none:1`"),
+        "{}",
+        pull.stderr
+    );
+    assert_eq!(id_of(&project, "api"), api_before);
+    // An unknown service is refused naming the known ones.
+    let unknown = ws.opsbook(&["update", "--yes", "nope"]);
+    unknown.expect_code(3);
+    assert!(
+        unknown
+            .stderr
+            .contains("unknown service `nope` (services are: db, api)"),
+        "{}",
+        unknown.stderr
+    );
+    // Nothing earlier to roll back to.
+    let rollback = ws.opsbook(&["rollback", "db", "--yes"]);
+    rollback.expect_code(3);
+    assert!(
+        rollback.stderr.contains("has no earlier image"),
+        "{}",
+        rollback.stderr
+    );
+}
+
+#[test]
+fn sigterm_during_an_update_puts_the_service_back() {
+    let images = Images::new("signal");
+    let v1 = images.build("1");
+    images.build("slow");
+    let project = deployment("signal", &v1, crate::support::free_port());
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", runbook(&project, ""));
+    let api_before = id_of(&project, "api");
+
+    let child = ws.spawn(&[
+        "update",
+        "--yes",
+        "--image",
+        &format!("api={}:slow", images.repo),
+        "--format",
+        "json",
+    ]);
+    // The twin exists (the old container set aside) and waits to be ready.
+    let aside = format!("{}-opsbook-previous", project.container_name("api"));
+    eventually("the old api set aside", Duration::from_secs(20), || {
+        names(&project).contains(&aside)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let run = terminate(child);
+    let report = run.expect_code(2).json();
+    assert_eq!(result(&report, "update", "interrupted")["status"], "crit");
+    assert_eq!(id_of(&project, "api"), api_before);
+    assert_eq!(project.times("api").state, "running");
+    assert_eq!(
+        names(&project),
+        [project.container_name("api"), project.container_name("db")]
+    );
+}
