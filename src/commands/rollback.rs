@@ -7,13 +7,13 @@
 use std::path::PathBuf;
 
 use super::update::{How, carry_out};
-use crate::docker::{self, Deployment, ImageRef};
+use crate::docker::Deployment;
 use crate::error::Error;
 use crate::progress::Progress;
 use crate::render::Report;
 use crate::runbook::Runbook;
-use crate::update::Wanted;
 use crate::update::images::ImageHistory;
+use crate::update::{self, Wanted};
 
 pub struct Options {
     pub service: String,
@@ -34,9 +34,8 @@ pub async fn run(
     let deployment = Deployment::connect(Some(project)).await?;
     let service = &options.service;
     let image = if options.to == "previous" {
-        let current = running_image(&deployment, service).await?;
         let history = ImageHistory::open(&options.state_dir, &runbook.data_lock_key())?;
-        previous(&deployment, &history, service, &current).await?
+        update::previous(&deployment, &history, service).await?
     } else {
         options.to.clone()
     };
@@ -52,44 +51,4 @@ pub async fn run(
         backup_first: false,
     };
     carry_out(runbook, &deployment, &wanted, &how, progress, report).await
-}
-
-/// The image `service` runs now (its first running container's).
-async fn running_image(deployment: &Deployment, service: &str) -> Result<ImageRef, Error> {
-    let containers = deployment.list().await?;
-    let Some(container) = docker::running_of(&containers, service) else {
-        return Err(Error::Usage(format!(
-            "`{service}` is not running: there is nothing to roll back (`opsbook startup` starts it)"
-        )));
-    };
-    Ok(deployment.snapshot(&container.id).await?.image)
-}
-
-/// How to name the image `service` ran before `current`: its name while
-/// that names the same image, else its id; refused when it is gone.
-async fn previous(
-    deployment: &Deployment,
-    history: &ImageHistory,
-    service: &str,
-    current: &ImageRef,
-) -> Result<String, Error> {
-    let Some(ran) = history.previous(service, &current.id) else {
-        return Err(Error::Usage(format!(
-            "`{service}` has no earlier image in opsbook's image history (it runs {}; `opsbook update` records each image it replaces): name one with --to IMAGE",
-            current.shown()
-        )));
-    };
-    if let Some(image) = deployment.image(&ran.image).await?
-        && image.id == ran.id
-    {
-        return Ok(ran.image.clone());
-    }
-    if deployment.image(&ran.id).await?.is_some() {
-        return Ok(ran.id.clone());
-    }
-    Err(Error::Usage(format!(
-        "the image `{service}` ran before, {} ({}), is no longer on this host: name one with --to IMAGE",
-        ran.image,
-        docker::short_id(&ran.id)
-    )))
 }

@@ -552,6 +552,11 @@ pub struct Step {
     pub notify: Option<String>,
     /// The number of containers of a compose service, set through compose.
     pub scale: Option<Scale>,
+    /// Services put on the image their container names now, health-gated
+    /// and put back if one fails (`opsbook update`).
+    pub update: Option<Targets>,
+    /// Services put back on the image they ran before their last update.
+    pub rollback: Option<Targets>,
     #[serde(default)]
     pub continue_on_error: bool,
     pub timeout: Option<Duration>,

@@ -274,6 +274,12 @@ impl Engine<'_> {
         if let Some(rotate) = &step.rotate {
             return self.rotate(rotate).await;
         }
+        if let Some(targets) = &step.update {
+            return self.update(&targets.value.0, false).await;
+        }
+        if let Some(targets) = &step.rollback {
+            return self.update(&targets.value.0, true).await;
+        }
         if let Some(scale) = &step.scale {
             return self
                 .scale(&scale.service.value, scale.replicas.value, timeout)

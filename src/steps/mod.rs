@@ -2,7 +2,8 @@
 //! and the before/after hooks: steps run in order, each to an outcome, and
 //! the first failure ends the run unless the step says `continue_on_error`.
 //!
-//! Destructive steps (`stop`, `restart`, `run`, `sh`, `exec`, `rotate`) are
+//! Destructive steps (`stop`, `restart`, `pause`, `scale`, `update`,
+//! `rollback`, `run`, `sh`, `exec`, `rotate`) are
 //! asked on a terminal; without one they need `--yes`, and a run that would
 //! need an answer it cannot get is refused before its first step. A signal
 //! lets the step in hand finish (a `wait` is cut short) and runs nothing more.
@@ -17,6 +18,7 @@ pub mod report;
 pub mod rotate;
 mod rotation;
 mod silence;
+mod update;
 
 use std::time::Duration;
 
@@ -61,6 +63,8 @@ pub struct Setup<'a> {
     pub yes: bool,
     /// `None` where a backup step cannot run (a backup's own hooks).
     pub backups: Option<&'a dyn TakeBackup>,
+    /// The state folder: the image history of `update` and `rollback` steps.
+    pub state_dir: &'a std::path::Path,
 }
 
 /// Runs `steps` (`what`: "playbook `x`", for messages) against the runbook's
@@ -129,6 +133,10 @@ pub fn describe(step: &Step) -> String {
             format!(", then restart {}", services.join(", "))
         };
         format!("rotate: {} in {}{restart}", rotate.key, rotate.file)
+    } else if let Some(t) = &step.update {
+        format!("update: {}", names(t))
+    } else if let Some(t) = &step.rollback {
+        format!("rollback: {}", names(t))
     } else if let Some(scale) = &step.scale {
         format!("scale: {} to {}", scale.service.value, scale.replicas.value)
     } else if let Some(message) = &step.notify {
@@ -172,6 +180,8 @@ pub fn is_destructive(step: &Step) -> bool {
         || step.restart.is_some()
         || step.pause.is_some()
         || step.scale.is_some()
+        || step.update.is_some()
+        || step.rollback.is_some()
         || step.run.is_some()
         || step.sh.is_some()
         || step.exec.is_some()

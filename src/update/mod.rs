@@ -402,6 +402,47 @@ impl Updater<'_> {
     }
 }
 
+/// The image `service` runs now (its first running container's).
+async fn running_image(deployment: &Deployment, service: &str) -> Result<ImageRef, Error> {
+    let containers = deployment.list().await?;
+    let Some(container) = docker::running_of(&containers, service) else {
+        return Err(Error::Usage(format!(
+            "`{service}` is not running: there is nothing to roll back (`opsbook startup` starts it)"
+        )));
+    };
+    Ok(deployment.snapshot(&container.id).await?.image)
+}
+
+/// How to name the image `service` ran before the one it runs now (from
+/// the image history): its name while that names the same image, else its
+/// id, since the tag may have moved on; refused when it is gone.
+pub async fn previous(
+    deployment: &Deployment,
+    history: &ImageHistory,
+    service: &str,
+) -> Result<String, Error> {
+    let current = running_image(deployment, service).await?;
+    let Some(ran) = history.previous(service, &current.id) else {
+        return Err(Error::Usage(format!(
+            "`{service}` has no earlier image in opsbook's image history (it runs {}; `opsbook update` records each image it replaces): name one with --to IMAGE",
+            current.shown()
+        )));
+    };
+    if let Some(image) = deployment.image(&ran.image).await?
+        && image.id == ran.id
+    {
+        return Ok(ran.image.clone());
+    }
+    if deployment.image(&ran.id).await?.is_some() {
+        return Ok(ran.id.clone());
+    }
+    Err(Error::Usage(format!(
+        "the image `{service}` ran before, {} ({}), is no longer on this host: name one with --to IMAGE",
+        ran.image,
+        docker::short_id(&ran.id)
+    )))
+}
+
 /// The image of every service planned and the one each would go to, as
 /// the report's JSON shows them.
 pub fn describe(targets: &[Target]) -> serde_json::Value {

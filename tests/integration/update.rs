@@ -481,3 +481,79 @@ fn sigterm_during_an_update_puts_the_service_back() {
         [project.container_name("api"), project.container_name("db")]
     );
 }
+
+#[test]
+fn update_and_rollback_are_steps_of_a_procedure() {
+    let images = Images::new("steps");
+    images.build("1");
+    images.build("2");
+    let latest = images.tag_latest("1");
+    let project = deployment("steps", &latest, crate::support::free_port());
+    let ws = Workspace::new();
+    let procedures = "procedures:\n  deploy:\n    steps:\n      - update: api\n\
+                      \x20 recover:\n    steps:\n      - check: on-one\n        on_failure:\n          - rollback: api\n";
+    let checks_extra = "  on-one:\n    exec: { service: api, command: [sh, -c, 'test \"$(cat /tmp/version)\" = 1'] }\n";
+    let text =
+        runbook(&project, procedures).replace("startup:\n", &format!("{checks_extra}startup:\n"));
+    ws.write("opsbook.yaml", &text);
+    let state = ws.path().join("state");
+    let state = state.to_str().unwrap();
+    ws.opsbook(&["validate"]).expect_code(0);
+
+    let dry = ws.opsbook(&["run", "recover", "--dry-run"]);
+    assert!(
+        dry.stdout.contains("on failure 1: rollback: api"),
+        "{}",
+        dry.stdout
+    );
+
+    images.tag_latest("2");
+    let run = ws.opsbook(&[
+        "run",
+        "deploy",
+        "--yes",
+        "--state-dir",
+        state,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!("api: {latest} (")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(project.output("api", "cat /tmp/version").trim(), "2");
+
+    // The check fails on version 2: its fallback rolls api back to 1.
+    let run = ws.opsbook(&[
+        "run",
+        "recover",
+        "--yes",
+        "--state-dir",
+        state,
+        "--format",
+        "json",
+    ]);
+    assert!(
+        run.code == 0 || run.code == 1,
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stdout.contains("ready in"), "{}", run.stdout);
+    assert_eq!(project.output("api", "cat /tmp/version").trim(), "1");
+
+    // A step that refers to a service the runbook lacks is refused, located.
+    ws.write(
+        "opsbook.yaml",
+        text.replace("- update: api", "- update: nope"),
+    );
+    let refused = ws.opsbook(&["validate"]);
+    refused.expect_code(3);
+    assert!(
+        refused.stderr.contains("unknown service `nope`"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -70,6 +70,7 @@ pub async fn create(
         progress,
         yes: true,
         backups: None,
+        state_dir,
     };
     if !hooks::run(hook_setup, "backup.before", &backup.before, report).await {
         report.results.push(CheckResult::new(

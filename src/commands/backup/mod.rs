@@ -79,6 +79,7 @@ impl AsStep<'_> {
             progress: self.progress,
             yes,
             backups: Some(self),
+            state_dir: self.state_dir,
         }
     }
 }

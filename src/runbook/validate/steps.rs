@@ -12,7 +12,7 @@ impl Validator<'_> {
             let actions = step_actions(step);
             if actions.len() != 1 {
                 let message = if actions.is_empty() {
-                    "a step needs one action: start, stop, restart, pause, unpause, scale, run, sh, exec, check, backup, wait, note, rotate, http, silence or notify".to_string()
+                    "a step needs one action: start, stop, restart, pause, unpause, scale, update, rollback, run, sh, exec, check, backup, wait, note, rotate, http, silence or notify".to_string()
                 } else {
                     format!(
                         "a step has one action, this one has {}: split it",
@@ -27,6 +27,8 @@ impl Validator<'_> {
                 &step.restart,
                 &step.pause,
                 &step.unpause,
+                &step.update,
+                &step.rollback,
             ]
             .into_iter()
             .flatten()
@@ -165,6 +167,8 @@ fn step_actions(step: &Step) -> Vec<&'static str> {
         ("silence", step.silence.is_some()),
         ("notify", step.notify.is_some()),
         ("scale", step.scale.is_some()),
+        ("update", step.update.is_some()),
+        ("rollback", step.rollback.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
