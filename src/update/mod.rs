@@ -120,6 +120,17 @@ impl Updater<'_> {
                     self.section()
                 )));
             }
+            // Left by an update that was killed outright (SIGKILL, a crash).
+            if let Some(aside) = containers
+                .iter()
+                .find(|c| c.service == service && c.name.ends_with(ASIDE_SUFFIX))
+            {
+                return Err(Error::Usage(format!(
+                    "`{}` was set aside by an earlier {} that did not finish: check which container of `{service}` should run, then remove the other (`docker rm`) and rename this one back if it is the one: nothing was changed",
+                    aside.name,
+                    self.section()
+                )));
+            }
             let mut snapshots = Vec::new();
             for container in containers
                 .iter()

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::support::{Project, REAL_IMAGE, Workspace};
+use crate::support::{Project, REAL_IMAGE, Workspace, result};
 
 /// One lock per published host port, made on first use.
 static PORTS: Mutex<BTreeMap<u16, &'static Mutex<()>>> = Mutex::new(BTreeMap::new());
@@ -603,6 +603,64 @@ fn nutri() {
         ),
     };
     day(&project, &services, &ws, "service-down", change);
+    deploy_and_roll_back(&project, &ws);
+}
+
+/// The Nutri page's deploy and "Rollback Deployment": the backend updated
+/// to a new release (the database dumped first, the health gate and verify
+/// checks passed), then the `rollback` playbook back to the image before.
+fn deploy_and_roll_back(project: &Project, ws: &Workspace) {
+    let release = format!("opsbook-nutri-release:{}", std::process::id());
+    let mut build = std::process::Command::new("docker")
+        .args(["build", "-q", "-t", &release, "-"])
+        .env("DOCKER_BUILDKIT", "0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    build
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("FROM {REAL_IMAGE}\nENV NUTRI_RELEASE=2\n").as_bytes())
+        .unwrap();
+    assert!(build.wait().unwrap().success());
+    let release_env = || project.output("backend", "echo \"${NUTRI_RELEASE:-1}\"");
+    passes(ws, &["startup"], &[]);
+    let before = passes(ws, &["backup", "list"], &[])["backups"]
+        .as_array()
+        .map(Vec::len);
+    let report = passes(
+        ws,
+        &["update", "--yes", "--image", &format!("backend={release}")],
+        &[],
+    );
+    assert_eq!(result(&report, "update", "backup first")["status"], "ok");
+    assert_eq!(release_env().trim(), "2");
+    let after = passes(ws, &["backup", "list"], &[])["backups"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(after, before.map(|n| n + 1), "update.backup took one");
+    let opened = passes(
+        ws,
+        &[
+            "incident",
+            "open",
+            "--severity",
+            "P2",
+            "--title",
+            "bad release",
+        ],
+        &[],
+    );
+    let id = opened["incident"]["id"].as_str().unwrap().to_string();
+    passes(ws, &["incident", "run", &id, "rollback", "--yes"], &[]);
+    assert_eq!(release_env().trim(), "1");
+    passes(ws, &["shutdown", "--yes"], &[]);
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", "-f", &release])
+        .output();
 }
 
 #[test]

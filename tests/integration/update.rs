@@ -445,6 +445,38 @@ fn a_failed_verify_check_puts_back_and_a_missing_image_changes_nothing() {
         "{}",
         rollback.stderr
     );
+    // A container an update killed outright left set aside: refused, named.
+    let aside = format!("{}-opsbook-previous", project.container_name("api"));
+    let created = Command::new("docker")
+        .args(["create", "--name", &aside])
+        .args([
+            "--label",
+            &format!("com.docker.compose.project={}", project.name),
+        ])
+        .args([
+            "--label",
+            "com.docker.compose.service=api",
+            FIXTURE_IMAGE,
+            "true",
+        ])
+        .output()
+        .expect("docker create");
+    assert!(created.status.success());
+    let refused = ws.opsbook(&[
+        "update",
+        "--yes",
+        "--image",
+        &format!("api={}:3", images.repo),
+    ]);
+    refused.expect_code(3);
+    assert!(
+        refused.stderr.contains(&format!(
+            "`{aside}` was set aside by an earlier update that did not finish"
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(id_of(&project, "api"), api_before);
 }
 
 #[test]
@@ -556,4 +588,101 @@ fn update_and_rollback_are_steps_of_a_procedure() {
         "{}",
         refused.stderr
     );
+}
+
+/// `docker compose` (v2) if it answers, else `docker-compose` (v1).
+fn compose() -> Vec<String> {
+    let v2 = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if v2 {
+        vec!["docker".into(), "compose".into()]
+    } else {
+        vec!["docker-compose".into()]
+    }
+}
+
+fn compose_run(ws: &Workspace, project: &Project, args: &[&str]) -> String {
+    let argv = compose();
+    let output = Command::new(&argv[0])
+        .args(&argv[1..])
+        .args(["-p", &project.name])
+        .args(args)
+        .current_dir(ws.path())
+        .output()
+        .expect("compose");
+    assert!(
+        output.status.success(),
+        "compose {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn compose_still_sees_one_service_after_an_update() {
+    let images = Images::new("compose");
+    images.build("1");
+    images.build("2");
+    let latest = images.tag_latest("1");
+    let project = Project::new("compose");
+    let ws = Workspace::new();
+    ws.write(
+        "docker-compose.yml",
+        format!(
+            "version: \"3\"\nservices:\n  api:\n    image: {latest}\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n    environment: {{ DB_URL: \"postgres://db\" }}\n"
+        ),
+    );
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nproject: {}\nservices:\n  api: {{}}\n",
+            project.name
+        ),
+    );
+    compose_run(&ws, &project, &["up", "-d"]);
+    images.tag_latest("2");
+    let run = ws.opsbook(&["update", "--yes", "--state-dir", "state"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    // Compose finds exactly one container of the service, the new one.
+    let ids = compose_run(&ws, &project, &["ps", "-q"]);
+    assert_eq!(ids.lines().count(), 1, "{ids}");
+    assert_eq!(ids.trim(), id_of_compose(&project));
+    assert!(env_of_compose(&project).contains(&"APP_VERSION=2".to_string()));
+    // A later `up` (as the README says) leaves it on the image the compose
+    // file names: the same one, whether or not compose recreates it.
+    compose_run(&ws, &project, &["up", "-d"]);
+    let ids = compose_run(&ws, &project, &["ps", "-q"]);
+    assert_eq!(ids.lines().count(), 1, "{ids}");
+    assert!(env_of_compose(&project).contains(&"APP_VERSION=2".to_string()));
+    compose_run(&ws, &project, &["down"]);
+}
+
+/// The id and env of compose's `api` container (named `<project>_api_1`
+/// by v1, `<project>-api-1` by v2).
+fn compose_container(project: &Project) -> bollard::models::ContainerInspectResponse {
+    let docker = &project.engine.docker;
+    let rt = &project.engine.runtime;
+    for name in [
+        format!("{}_api_1", project.name),
+        format!("{}-api-1", project.name),
+    ] {
+        if let Ok(inspect) = rt.block_on(docker.inspect_container(&name, None)) {
+            return inspect;
+        }
+    }
+    panic!("no compose container for api in {}", project.name)
+}
+
+fn id_of_compose(project: &Project) -> String {
+    compose_container(project).id.unwrap_or_default()
+}
+
+fn env_of_compose(project: &Project) -> Vec<String> {
+    compose_container(project)
+        .config
+        .and_then(|c| c.env)
+        .unwrap_or_default()
 }
