@@ -116,20 +116,13 @@ pub(super) async fn carry_out(
     progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
-    let settings = runbook.model.update.as_ref();
     let state = StateDir::open(how.state_dir)?;
-    let key = runbook.data_lock_key();
-    let _lock = state.lock(&format!("{key}-update"), how.section)?;
+    let _lock = state.lock(&update::lock_key(runbook), how.section)?;
     let updater = Updater {
         lifecycle: Lifecycle::listening(deployment, progress, how.section),
         runbook,
-        timeout: settings
-            .and_then(|s| s.timeout)
-            .map(|t| t.std())
-            .unwrap_or(runbook.plan.startup_timeout),
     };
-    let pull = settings.is_some_and(|s| s.pull);
-    let targets = updater.plan(wanted, pull, how.dry_run).await?;
+    let targets = updater.plan(wanted, how.dry_run).await?;
     report
         .extra
         .insert("services".into(), update::describe(&targets));
@@ -190,7 +183,7 @@ pub(super) async fn carry_out(
             message,
         ));
     }
-    let mut history = ImageHistory::open(how.state_dir, &key)?;
+    let mut history = ImageHistory::open(how.state_dir, &runbook.data_lock_key())?;
     let applied = updater.apply(&planned, &mut history).await;
     report.results.extend(applied.results);
     report.results.extend(applied.verify);

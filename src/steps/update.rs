@@ -26,16 +26,15 @@ impl Engine<'_> {
         } else {
             targets.to_vec()
         };
-        let key = runbook.data_lock_key();
         let state = match StateDir::open(self.setup.state_dir) {
             Ok(state) => state,
             Err(e) => return (Status::Unknown, e.to_string()),
         };
-        let _lock = match state.lock(&format!("{key}-update"), section) {
+        let _lock = match state.lock(&update::lock_key(runbook), section) {
             Ok(lock) => lock,
             Err(e) => return (Status::Unknown, e.to_string()),
         };
-        let mut history = match ImageHistory::open(self.setup.state_dir, &key) {
+        let mut history = match ImageHistory::open(self.setup.state_dir, &runbook.data_lock_key()) {
             Ok(history) => history,
             Err(e) => return (Status::Unknown, e.to_string()),
         };
@@ -51,7 +50,6 @@ impl Engine<'_> {
             };
             wanted.push(Wanted { service, image });
         }
-        let settings = runbook.model.update.as_ref();
         let updater = Updater {
             lifecycle: Lifecycle {
                 deployment,
@@ -60,13 +58,8 @@ impl Engine<'_> {
                 section,
             },
             runbook,
-            timeout: settings
-                .and_then(|s| s.timeout)
-                .map(|t| t.std())
-                .unwrap_or(runbook.plan.startup_timeout),
         };
-        let pull = settings.is_some_and(|s| s.pull);
-        let targets = match updater.plan(&wanted, pull, false).await {
+        let targets = match updater.plan(&wanted, false).await {
             Ok(targets) => targets,
             Err(e) => return (Status::Crit, e.to_string()),
         };

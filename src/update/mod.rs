@@ -83,11 +83,26 @@ pub struct Applied {
 pub struct Updater<'a> {
     pub lifecycle: Lifecycle<'a>,
     pub runbook: &'a Runbook,
-    /// How long each service may take to become ready.
-    pub timeout: Duration,
+}
+
+/// The lock `update`, `rollback` and their steps hold, so no two change a
+/// project's images at once.
+pub fn lock_key(runbook: &Runbook) -> String {
+    format!("{}-update", runbook.data_lock_key())
 }
 
 impl Updater<'_> {
+    /// How long each service may take to become ready: `update.timeout`,
+    /// else `startup.timeout`.
+    fn timeout(&self) -> Duration {
+        self.runbook
+            .model
+            .update
+            .as_ref()
+            .and_then(|u| u.timeout)
+            .map_or(self.runbook.plan.startup_timeout, |t| t.std())
+    }
+
     fn deployment(&self) -> &Deployment {
         self.lifecycle.deployment
     }
@@ -97,16 +112,12 @@ impl Updater<'_> {
     }
 
     /// Resolves every wanted service to its running containers and the
-    /// image it would go to, pulling first when `pull` (a failed pull
-    /// changes nothing; a dry run pulls nothing). A service without
+    /// image it would go to, pulling first with `update.pull` (a failed
+    /// pull changes nothing; a dry run pulls nothing). A service without
     /// containers, or an image not on the host, is refused before anything
     /// changes.
-    pub async fn plan(
-        &self,
-        wanted: &[Wanted],
-        pull: bool,
-        dry_run: bool,
-    ) -> Result<Vec<Target>, Error> {
+    pub async fn plan(&self, wanted: &[Wanted], dry_run: bool) -> Result<Vec<Target>, Error> {
+        let pull = self.runbook.model.update.as_ref().is_some_and(|u| u.pull);
         let containers = self.deployment().list().await?;
         let order: Vec<String> = wanted.iter().map(|w| w.service.clone()).collect();
         let mut targets = Vec::new();
@@ -196,7 +207,7 @@ impl Updater<'_> {
                 break;
             }
             let started = Instant::now();
-            let deadline = started + self.timeout;
+            let deadline = started + self.timeout();
             let mut problem = None;
             for old in &p.containers {
                 if let Err(e) = self
@@ -339,7 +350,7 @@ impl Updater<'_> {
             if let Err(e) = deployment.start(&t.old.id).await {
                 problems.push(e.to_string());
             }
-            let deadline = Instant::now() + self.timeout;
+            let deadline = Instant::now() + self.timeout();
             let ready = match self.lifecycle.gate(&t.old.id, deadline).await {
                 Ok(()) => "ready".to_string(),
                 Err(state) => {
