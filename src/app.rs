@@ -251,16 +251,34 @@ fn backup(globals: &Globals, args: &cli::BackupArgs, report: &mut Report) -> Res
             );
             block_on(made).map(|_| ())
         }
-        Some(BackupAction::List) => commands::backup::list(runbook, report),
-        Some(BackupAction::Verify { id, all, identity }) => {
-            block_on(commands::backup::verify_backups(
-                runbook,
-                id.as_deref(),
-                *all,
-                identity.as_deref(),
-                report,
-            ))
+        Some(BackupAction::List { copy: None }) => commands::backup::list(runbook, report),
+        Some(BackupAction::List { copy: Some(copy) }) => {
+            block_on(commands::backup::list_copy(runbook, copy, report))
         }
+        Some(BackupAction::Verify {
+            id,
+            all,
+            identity,
+            copy,
+        }) => block_on(commands::backup::verify_backups(
+            runbook,
+            id.as_deref(),
+            *all,
+            identity.as_deref(),
+            copy.as_deref(),
+            report,
+        )),
+        Some(BackupAction::Copy {
+            id,
+            all_missing,
+            to,
+        }) => block_on(commands::backup::copy(
+            runbook,
+            id.as_deref(),
+            *all_missing,
+            to.as_deref(),
+            report,
+        )),
         Some(BackupAction::Prune { dry_run }) => {
             commands::backup::prune(runbook, *dry_run, globals.yes, state_dir, report)
         }

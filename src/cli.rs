@@ -165,7 +165,11 @@ pub struct BackupArgs {
 #[derive(Debug, Subcommand)]
 pub enum BackupAction {
     /// The complete backups: id, created, items, size, age.
-    List,
+    List {
+        /// Those on this copy target instead of the local ones.
+        #[arg(long, value_name = "NAME")]
+        copy: Option<String>,
+    },
     /// Re-hash every stored file and read every stream back.
     Verify {
         /// A backup id, or `latest` [default: latest].
@@ -176,6 +180,20 @@ pub enum BackupAction {
         /// An age identity file, to read encrypted items back.
         #[arg(long, value_name = "FILE")]
         identity: Option<std::path::PathBuf>,
+        /// Stream it back from this copy target and verify that.
+        #[arg(long, value_name = "NAME")]
+        copy: Option<String>,
+    },
+    /// Put local backups on the copy targets (`backup.copies`) that lack them.
+    Copy {
+        /// A backup id, or `latest` [default: latest].
+        id: Option<String>,
+        /// Every local backup a target lacks.
+        #[arg(long, conflicts_with = "id")]
+        all_missing: bool,
+        /// Only this target.
+        #[arg(long, value_name = "NAME")]
+        to: Option<String>,
     },
     /// Delete what `backup.keep` does not keep, and leftovers of interrupted backups.
     Prune {

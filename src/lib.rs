@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod confirm;
 pub mod container_grade;
+pub mod copies;
 pub mod docker;
 pub mod docker_disk;
 pub mod error;

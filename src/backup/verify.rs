@@ -72,6 +72,95 @@ pub fn item(
     Ok(Some(counted.read))
 }
 
+/// As `item`, for a stored file that can be read only once (a download):
+/// hashed as it is decompressed and walked, in one pass.
+pub fn item_stream(
+    raw: Box<dyn Read + Send>,
+    item: &Item,
+    identities: &[Box<dyn age::Identity + Send + Sync>],
+) -> Result<Option<u64>, String> {
+    let hashed = Hashed {
+        inner: raw,
+        hasher: Sha256::new(),
+        read: 0,
+    };
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(hashed));
+    let reader = SharedReader(shared.clone());
+    let mut plain_size = None;
+    if item.encrypted && identities.is_empty() {
+        io::copy(&mut SharedReader(shared.clone()), &mut io::sink())
+            .map_err(|e| format!("`{}` does not read: {e}", item.file))?;
+    } else {
+        let stream = open_reader(Box::new(reader), item, identities)
+            .map_err(|e| format!("`{}`: {e}", item.file))?;
+        let mut counted = Counted {
+            inner: stream,
+            read: 0,
+        };
+        let checked = match item.kind {
+            Kind::Volume => tar_entries(&mut counted),
+            Kind::File | Kind::Dump => io::copy(&mut counted, &mut io::sink()).map(|_| ()),
+        };
+        checked.map_err(|e| format!("`{}` does not read back: {e}", item.file))?;
+        // What the decompressor left unread (a trailing frame) still counts.
+        io::copy(&mut SharedReader(shared.clone()), &mut io::sink())
+            .map_err(|e| format!("`{}` does not read: {e}", item.file))?;
+        plain_size = Some(counted.read);
+    }
+    let (sha, stored) = match shared.lock() {
+        Ok(mut hashed) => {
+            let hasher = std::mem::take(&mut hashed.hasher);
+            (hex(&hasher.finalize()), hashed.read)
+        }
+        Err(_) => return Err(format!("`{}`: reader poisoned", item.file)),
+    };
+    if stored != item.stored_size {
+        return Err(format!(
+            "`{}` is {stored} bytes, the manifest says {}",
+            item.file, item.stored_size
+        ));
+    }
+    if sha != item.sha256 {
+        return Err(format!(
+            "`{}` does not match its sha256 (stored file changed)",
+            item.file
+        ));
+    }
+    if let Some(size) = plain_size
+        && size != item.size
+    {
+        return Err(format!(
+            "`{}` holds {size} bytes, the manifest says {}",
+            item.file, item.size
+        ));
+    }
+    Ok(plain_size)
+}
+
+/// Raw bytes, hashed and counted as they are read.
+struct Hashed {
+    inner: Box<dyn Read + Send>,
+    hasher: Sha256,
+    read: u64,
+}
+
+/// A `Hashed` read through a handle the decompressor can own, while the
+/// caller keeps another to read the rest and take the hash.
+struct SharedReader(std::sync::Arc<std::sync::Mutex<Hashed>>);
+
+impl Read for SharedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut hashed = self
+            .0
+            .lock()
+            .map_err(|_| io::Error::other("reader poisoned"))?;
+        let n = hashed.inner.read(buf)?;
+        hashed.hasher.update(&buf[..n]);
+        hashed.read += n as u64;
+        Ok(n)
+    }
+}
+
 /// A stored file decrypted (when encrypted) and decompressed, as a stream.
 pub fn open_stream(
     path: &Path,

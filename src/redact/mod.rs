@@ -21,7 +21,14 @@ pub const MASK: &str = "****";
 pub struct Redactor {
     /// The runbook's `redact:` patterns.
     extra: Vec<Regex>,
+    /// Secret values themselves (credentials a runbook reads from the
+    /// environment, `.env` or a file), masked wherever they appear.
+    values: Vec<String>,
 }
+
+/// Values shorter than this are not masked by value: they would mask
+/// ordinary words everywhere.
+const SHORTEST_SECRET: usize = 4;
 
 impl Redactor {
     /// The built-in rules plus the runbook's patterns (already validated).
@@ -31,17 +38,42 @@ impl Redactor {
                 .iter()
                 .filter_map(|p| Regex::new(p).ok())
                 .collect(),
+            values: Vec::new(),
         }
+    }
+
+    /// This redactor, also masking each of `values` wherever it appears.
+    pub fn with_values(mut self, values: impl IntoIterator<Item = String>) -> Redactor {
+        self.values.extend(
+            values
+                .into_iter()
+                .filter(|v| v.chars().count() >= SHORTEST_SECRET),
+        );
+        // Longest first: a secret that contains another is masked whole.
+        self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        self.values.dedup();
+        self
     }
 
     /// The built-in rules alone: before a runbook is loaded.
     pub fn builtin() -> Redactor {
-        Redactor { extra: Vec::new() }
+        Redactor {
+            extra: Vec::new(),
+            values: Vec::new(),
+        }
     }
 
     /// The text with every secret replaced by `****`.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut text = rules::apply(text);
+        let mut text = if self.values.iter().any(|v| text.contains(v.as_str())) {
+            let mut owned = text.to_string();
+            for value in &self.values {
+                owned = owned.replace(value.as_str(), MASK);
+            }
+            Cow::Owned(rules::apply(&owned).into_owned())
+        } else {
+            rules::apply(text)
+        };
         for pattern in &self.extra {
             if pattern.is_match(&text) {
                 text = Cow::Owned(pattern.replace_all(&text, MASK).into_owned());

@@ -172,11 +172,16 @@ pub fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<Runbook
         None => display.to_string(),
     };
     let patterns: Vec<String> = model.redact.iter().map(|p| p.value.clone()).collect();
+    // Credentials the copy targets read are masked by value, wherever they show.
+    let secrets = match &model.backup {
+        Some(backup) => super::interpolate::secret_values(&backup.copies, &dir),
+        None => Vec::new(),
+    };
     Ok(Runbook {
         display: display.to_string(),
         location,
         dir,
-        redactor: Redactor::new(&patterns),
+        redactor: Redactor::new(&patterns).with_values(secrets),
         model,
         plan,
     })

@@ -4,6 +4,7 @@
 
 mod bounds;
 mod command;
+pub mod interpolate;
 mod load;
 pub mod model;
 mod order;

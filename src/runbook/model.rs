@@ -429,6 +429,9 @@ pub struct Backup {
     /// `auto` takes the mountpoint when it can.
     #[serde(default)]
     pub read: VolumeRead,
+    /// Where each backup is copied after it is made: off the host.
+    #[serde(default)]
+    pub copies: IndexMap<String, CopyTarget>,
     #[serde(default)]
     pub before: Vec<Step>,
     #[serde(default)]
@@ -468,6 +471,41 @@ pub struct Keep {
     pub daily: Option<u32>,
     pub weekly: Option<u32>,
     pub monthly: Option<u32>,
+}
+
+/// One place backups are copied to: exactly one of `folder` or `s3`.
+/// Values may use `${VAR}` (the environment, then `.env`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyTarget {
+    /// A folder on a mounted disk or NAS.
+    pub folder: Option<Name>,
+    /// An S3-compatible object store.
+    pub s3: Option<S3Target>,
+    /// This target's own retention (else the backup's `keep`).
+    pub keep: Option<Keep>,
+}
+
+/// `s3: { endpoint, bucket, prefix, region, path_style, access_key_id, secret_access_key }`;
+/// credentials as `${VAR}` or from files, never written out.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Target {
+    /// `https://s3.eu-central-1.amazonaws.com`, `http://127.0.0.1:9000`.
+    pub endpoint: Name,
+    pub bucket: Name,
+    /// Keys start with this (`opsbook/shop/`).
+    pub prefix: Option<Name>,
+    pub region: Option<Name>,
+    /// `endpoint/bucket/key` (the default: MinIO, rclone, Ceph) rather
+    /// than `bucket.endpoint/key`.
+    pub path_style: Option<bool>,
+    /// Else `$AWS_ACCESS_KEY_ID`.
+    pub access_key_id: Option<Name>,
+    /// Else `$AWS_SECRET_ACCESS_KEY`; only as `${VAR}`, never written out.
+    pub secret_access_key: Option<Name>,
+    pub access_key_id_file: Option<Name>,
+    pub secret_access_key_file: Option<Name>,
 }
 
 #[derive(Debug, Deserialize)]

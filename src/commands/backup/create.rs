@@ -139,6 +139,7 @@ pub async fn create(
         }
     };
     let id = finish(runbook, &dir, staging, &containers, &items, report)?;
+    super::copy::after_backup(runbook, &dir, &id, report).await;
     Ok(Some(id))
 }
 

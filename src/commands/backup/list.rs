@@ -1,16 +1,26 @@
-//! `opsbook backup list`: the complete backups, newest first: id, when,
-//! items, size, age (safety backups marked).
+//! `opsbook backup list [--copy NAME]`: the complete backups, newest
+//! first: id, when, items, size, age (safety backups marked); those here,
+//! or those on a copy target.
 
 use crate::backup::catalog;
 use crate::backup::manifest::Manifest;
 use serde_json::json;
 
+use crate::copies::Target;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 
 use super::settings;
+
+/// One backup as the list shows it.
+struct Listed {
+    id: String,
+    created_at: jiff::Timestamp,
+    safety: bool,
+    manifest: Option<Manifest>,
+}
 
 pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     let dir = runbook.resolve(&settings(runbook)?.dir);
@@ -19,12 +29,59 @@ pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
         action: "read",
         source,
     })?;
+    let listed = backups
+        .into_iter()
+        .map(|entry| Listed {
+            manifest: Manifest::read(&entry.path).ok(),
+            id: entry.id,
+            created_at: entry.created_at,
+            safety: entry.safety,
+        })
+        .collect();
+    show(listed, &dir.display().to_string(), report);
+    Ok(())
+}
+
+/// The backups on copy target `name`.
+pub async fn list_copy(runbook: &Runbook, name: &str, report: &mut Report) -> Result<(), Error> {
+    settings(runbook)?;
+    let targets = Target::all(runbook, Some(name)).map_err(Error::Usage)?;
+    let Some(target) = targets.first() else {
+        return Err(Error::Usage(format!("no copy target `{name}`")));
+    };
+    let remote = match target.list().await {
+        Ok(remote) => remote,
+        Err(problem) => {
+            report.results.push(CheckResult::new(
+                "copies",
+                name,
+                Status::Crit,
+                format!("cannot list {}: {problem}", target.location()),
+            ));
+            return Ok(());
+        }
+    };
+    let mut listed = Vec::new();
+    for backup in remote {
+        listed.push(Listed {
+            manifest: target.manifest(&backup.id).await.ok(),
+            id: backup.id,
+            created_at: backup.created_at,
+            safety: backup.safety,
+        });
+    }
+    show(listed, &target.location(), report);
+    Ok(())
+}
+
+/// The table, newest first, and the JSON list.
+fn show(backups: Vec<Listed>, place: &str, report: &mut Report) {
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
     let mut listed = Vec::new();
     for entry in backups.iter().rev() {
-        let manifest = Manifest::read(&entry.path).ok();
-        let (items, size) = manifest.as_ref().map_or((0, 0), |m| {
+        let manifest = entry.manifest.as_ref();
+        let (items, size) = manifest.map_or((0, 0), |m| {
             (
                 m.items.len(),
                 m.items.iter().map(|i| i.stored_size).sum::<u64>(),
@@ -54,9 +111,8 @@ pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
         "list",
         Status::Ok,
         format!(
-            "{} in {}",
+            "{} in {place}",
             crate::human::count(backups.len(), "backup"),
-            dir.display()
         ),
     ));
     if !rows.is_empty() {
@@ -65,11 +121,8 @@ pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
             rows,
         });
     }
-    report.blocks.push(Block::Line(format!(
-        "{} backups in {}",
-        backups.len(),
-        dir.display()
-    )));
+    report.blocks.push(Block::Line(
+        format!("{} backups in {place}", backups.len(),),
+    ));
     report.extra.insert("backups".into(), json!(listed));
-    Ok(())
 }

@@ -2,13 +2,15 @@
 //! one file each. The on-disk format and the copying live in `crate::backup`;
 //! this folder decides what to back up, when, and what to tell the operator.
 
+mod copy;
 mod create;
 mod list;
 mod prune;
 mod verify;
 
+pub use copy::copy;
 pub use create::create;
-pub use list::list;
+pub use list::{list, list_copy};
 pub use prune::prune;
 pub use verify::verify_backups;
 

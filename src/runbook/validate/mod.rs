@@ -4,6 +4,7 @@
 //! each with its file, line, column and field; a clean runbook yields its `Plan`.
 
 mod checks;
+mod copies;
 mod logs;
 mod steps;
 
@@ -432,6 +433,7 @@ impl Validator<'_> {
                 }
             }
         }
+        self.copies(&backup.copies);
         self.steps(&backup.before, "backup.before");
         self.steps(&backup.after, "backup.after");
         for (hook, steps) in [

@@ -1,0 +1,122 @@
+//! `opsbook backup copy [ID|latest] [--all-missing] [--to NAME]`: puts local
+//! backups on the copy targets (`backup.copies`) where they are missing;
+//! also what `backup` does after each backup it makes. A failed copy is a
+//! crit result naming the target and why; the local backup stays good.
+
+use std::path::Path;
+
+use crate::backup::catalog::BackupEntry;
+use crate::copies::Target;
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::render::Report;
+use crate::runbook::Runbook;
+
+use super::{select, settings};
+
+/// Results are filed under this section.
+const SECTION: &str = "copies";
+
+pub async fn copy(
+    runbook: &Runbook,
+    id: Option<&str>,
+    all_missing: bool,
+    to: Option<&str>,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let dir = runbook.resolve(&settings(runbook)?.dir);
+    let targets = Target::all(runbook, to).map_err(Error::Usage)?;
+    if targets.is_empty() {
+        return Err(Error::Usage(format!(
+            "the runbook `{}` has no `backup.copies` to copy to",
+            runbook.display
+        )));
+    }
+    let local: Vec<BackupEntry> = select(&dir, id, all_missing)?
+        .into_iter()
+        .filter(|b| !b.safety || id.is_some())
+        .collect();
+    for target in &targets {
+        to_target(target, &local, report).await;
+    }
+    Ok(())
+}
+
+/// Copies the new backup `id` to every target: what `backup` does last.
+pub(super) async fn after_backup(runbook: &Runbook, dir: &Path, id: &str, report: &mut Report) {
+    if crate::copies::copies(runbook).is_empty() {
+        return;
+    }
+    let targets = match Target::all(runbook, None) {
+        Ok(targets) => targets,
+        Err(problem) => {
+            report.results.push(CheckResult::new(
+                SECTION,
+                "targets",
+                Status::Crit,
+                format!("{problem}: the backup is kept here, not copied"),
+            ));
+            return;
+        }
+    };
+    let entry = BackupEntry {
+        id: id.to_string(),
+        path: dir.join(id),
+        created_at: jiff::Timestamp::now(),
+        safety: false,
+    };
+    for target in &targets {
+        to_target(target, std::slice::from_ref(&entry), report).await;
+    }
+}
+
+/// Uploads those of `local` the target lacks; one result per target.
+async fn to_target(target: &Target, local: &[BackupEntry], report: &mut Report) {
+    let there = match target.list().await {
+        Ok(listed) => listed,
+        Err(problem) => {
+            report.results.push(CheckResult::new(
+                SECTION,
+                &target.name,
+                Status::Crit,
+                format!("cannot list {}: {problem}", target.location()),
+            ));
+            return;
+        }
+    };
+    let mut copied = Vec::new();
+    for entry in local {
+        if there.iter().any(|b| b.id == entry.id) {
+            continue;
+        }
+        match target.upload(&entry.id, &entry.path).await {
+            Ok(done) => copied.push(format!(
+                "{} ({} in {})",
+                entry.id,
+                crate::human::bytes(done.bytes),
+                crate::human::took(done.took)
+            )),
+            Err(problem) => {
+                report.results.push(CheckResult::new(
+                    SECTION,
+                    &target.name,
+                    Status::Crit,
+                    format!(
+                        "{} not copied to {}: {problem}",
+                        entry.id,
+                        target.location()
+                    ),
+                ));
+                return;
+            }
+        }
+    }
+    let message = if copied.is_empty() {
+        format!("{} already holds every backup asked for", target.location())
+    } else {
+        format!("copied {} to {}", copied.join(", "), target.location())
+    };
+    report
+        .results
+        .push(CheckResult::new(SECTION, &target.name, Status::Ok, message));
+}

@@ -1,0 +1,212 @@
+//! Copies of backups off the host (`backup.copies`): a folder on another
+//! disk, or an S3-compatible object store. A copy holds exactly the local
+//! format (one folder or key prefix per backup, the manifest beside its
+//! items), uploaded streaming with the manifest last, so a copy that did not
+//! finish has no manifest and is never listed, verified or restored.
+//!
+//! Every item is hashed while it is sent (it must still be what the
+//! manifest says) and checked on the target after: a folder's copy is
+//! re-read, an object's size and ETag (its MD5, or the multipart MD5 of
+//! MD5s) must be what was sent.
+
+mod bridge;
+mod folder;
+mod s3;
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+
+use crate::backup::manifest::{self, Manifest};
+use crate::runbook::Runbook;
+use crate::runbook::interpolate::{self, Vars};
+use crate::runbook::model::{CopyTarget, Keep, Name};
+
+/// A backup on a target: complete (its manifest is there).
+#[derive(Debug, Clone)]
+pub struct RemoteBackup {
+    pub id: String,
+    pub created_at: jiff::Timestamp,
+    pub safety: bool,
+}
+
+/// One target, its settings resolved.
+pub struct Target {
+    pub name: String,
+    pub keep: Option<Keep>,
+    store: Store,
+}
+
+enum Store {
+    Folder(folder::Folder),
+    S3(Box<s3::S3>),
+}
+
+/// What a copy did.
+pub struct Copied {
+    pub files: usize,
+    pub bytes: u64,
+    pub took: std::time::Duration,
+}
+
+impl Target {
+    /// Every target of the runbook (or only `only`), resolved: `${VAR}`
+    /// looked up, credentials read. A problem names the target and field.
+    pub fn all(runbook: &Runbook, only: Option<&str>) -> Result<Vec<Target>, String> {
+        let copies = copies(runbook);
+        if let Some(name) = only
+            && !copies.contains_key(name)
+        {
+            let known: Vec<&str> = copies.keys().map(String::as_str).collect();
+            return Err(if known.is_empty() {
+                format!("no copy target `{name}`: the runbook has no `backup.copies`")
+            } else {
+                format!(
+                    "no copy target `{name}` (targets are: {})",
+                    known.join(", ")
+                )
+            });
+        }
+        let vars = Vars::load(&runbook.dir);
+        copies
+            .iter()
+            .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
+            .map(|(name, target)| Target::resolve(runbook, &vars, name, target))
+            .collect()
+    }
+
+    fn resolve(
+        runbook: &Runbook,
+        vars: &Vars,
+        name: &str,
+        target: &CopyTarget,
+    ) -> Result<Target, String> {
+        let field = format!("backup.copies.{name}");
+        let value = |value: &Name, key: &str| -> Result<String, String> {
+            interpolate::interpolate(&value.value, vars)
+                .map(|(text, _)| text)
+                .map_err(|e| {
+                    format!(
+                        "{}:{}:{}: {field}.{key}: {e}",
+                        runbook.display,
+                        value.referenced.line(),
+                        value.referenced.column()
+                    )
+                })
+        };
+        let store = match (&target.folder, &target.s3) {
+            (Some(folder), _) => Store::Folder(folder::Folder::new(
+                runbook.resolve(value(folder, "folder")?),
+            )),
+            (None, Some(s3)) => Store::S3(Box::new(s3::S3::connect(runbook, s3, &value)?)),
+            (None, None) => return Err(format!("{field}: no `folder` or `s3`")),
+        };
+        Ok(Target {
+            name: name.to_string(),
+            keep: target.keep,
+            store,
+        })
+    }
+
+    /// Where it is, for messages (`/mnt/nas/backups`, `s3://bucket/prefix`).
+    pub fn location(&self) -> String {
+        match &self.store {
+            Store::Folder(f) => f.root.display().to_string(),
+            Store::S3(s) => s.location(),
+        }
+    }
+
+    /// Uploads the local backup `folder` (id `id`): every item, checked,
+    /// then its manifest.
+    pub async fn upload(&self, id: &str, folder: &Path) -> Result<Copied, String> {
+        let started = Instant::now();
+        let manifest = Manifest::read(folder)
+            .map_err(|e| format!("cannot read the local manifest of {id}: {e}"))?;
+        let mut bytes = 0;
+        for item in &manifest.items {
+            let path = folder.join(&item.file);
+            let expected = Expected {
+                size: item.stored_size,
+                sha256: item.sha256.clone(),
+            };
+            match &self.store {
+                Store::Folder(f) => f.put_file(id, &item.file, &path, &expected).await?,
+                Store::S3(s) => s.put_file(id, &item.file, &path, &expected).await?,
+            }
+            bytes += item.stored_size;
+        }
+        let manifest_bytes = std::fs::read(folder.join(manifest::FILE))
+            .map_err(|e| format!("cannot read the local manifest of {id}: {e}"))?;
+        match &self.store {
+            Store::Folder(f) => f.commit(id, &manifest_bytes).await?,
+            Store::S3(s) => s.put_manifest(id, manifest_bytes).await?,
+        }
+        Ok(Copied {
+            files: manifest.items.len() + 1,
+            bytes,
+            took: started.elapsed(),
+        })
+    }
+
+    /// The complete backups on the target, oldest first.
+    pub async fn list(&self) -> Result<Vec<RemoteBackup>, String> {
+        let mut listed = match &self.store {
+            Store::Folder(f) => f.list()?,
+            Store::S3(s) => s.list().await?,
+        };
+        listed.sort_by_key(|b| b.created_at);
+        Ok(listed)
+    }
+
+    /// The manifest of backup `id` on the target.
+    pub async fn manifest(&self, id: &str) -> Result<Manifest, String> {
+        let bytes = match &self.store {
+            Store::Folder(f) => std::fs::read(f.root.join(id).join(manifest::FILE))
+                .map_err(|e| format!("cannot read {id}/{}: {e}", manifest::FILE))?,
+            Store::S3(s) => s.get_small(&format!("{id}/{}", manifest::FILE)).await?,
+        };
+        serde_json::from_slice(&bytes).map_err(|e| format!("{id}/{}: {e}", manifest::FILE))
+    }
+
+    /// One stored file of backup `id`, as a blocking stream: read it in
+    /// `spawn_blocking`.
+    pub async fn open(&self, id: &str, file: &str) -> Result<Box<dyn Read + Send>, String> {
+        match &self.store {
+            Store::Folder(f) => {
+                let path = f.root.join(id).join(file);
+                std::fs::File::open(&path)
+                    .map(|f| Box::new(f) as Box<dyn Read + Send>)
+                    .map_err(|e| format!("cannot open {id}/{file}: {e}"))
+            }
+            Store::S3(s) => s.read(&format!("{id}/{file}")).await,
+        }
+    }
+
+    /// Removes backup `id` (`files`: its items' files): the manifest first,
+    /// so a removal cut short leaves a backup that is no longer listed.
+    pub async fn remove(&self, id: &str, files: &[String]) -> Result<(), String> {
+        match &self.store {
+            Store::Folder(f) => f.remove(id),
+            Store::S3(s) => s.remove(id, files).await,
+        }
+    }
+}
+
+/// What an uploaded file must be.
+pub(crate) struct Expected {
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+}
+
+/// The runbook's copy targets.
+pub fn copies(runbook: &Runbook) -> &IndexMap<String, CopyTarget> {
+    static NONE: std::sync::OnceLock<IndexMap<String, CopyTarget>> = std::sync::OnceLock::new();
+    runbook
+        .model
+        .backup
+        .as_ref()
+        .map(|b| &b.copies)
+        .unwrap_or_else(|| NONE.get_or_init(IndexMap::new))
+}

@@ -1,0 +1,97 @@
+//! The problems of `backup.copies`: one kind per target, `${VAR}` written
+//! correctly, and no credential written out in the runbook.
+
+use crate::runbook::interpolate;
+use crate::runbook::model::{CopyTarget, Name};
+
+use super::Validator;
+
+impl Validator<'_> {
+    pub(super) fn copies(&mut self, copies: &indexmap::IndexMap<String, CopyTarget>) {
+        for (name, target) in copies {
+            let field = format!("backup.copies.{name}");
+            match (&target.folder, &target.s3) {
+                (Some(_), Some(_)) => self.at_key(
+                    &field,
+                    "a copy target is one kind: `folder` or `s3`, not both",
+                ),
+                (None, None) => self.at_key(
+                    &field,
+                    "a copy target needs its kind: `folder: /mnt/nas/backups` or `s3: { endpoint, bucket }`",
+                ),
+                _ => {}
+            }
+            if let Some(folder) = &target.folder {
+                self.interpolated(folder, &format!("{field}.folder"));
+            }
+            if let Some(keep) = &target.keep
+                && [keep.last, keep.daily, keep.weekly, keep.monthly]
+                    .iter()
+                    .all(|rule| rule.unwrap_or(0) == 0)
+            {
+                self.at_key(
+                    &format!("{field}.keep"),
+                    "this keep policy keeps nothing: set one of last, daily, weekly or monthly above 0",
+                );
+            }
+            let Some(s3) = &target.s3 else {
+                continue;
+            };
+            let field = format!("{field}.s3");
+            for (key, value) in [
+                ("endpoint", Some(&s3.endpoint)),
+                ("bucket", Some(&s3.bucket)),
+                ("prefix", s3.prefix.as_ref()),
+                ("region", s3.region.as_ref()),
+                ("access_key_id", s3.access_key_id.as_ref()),
+                ("secret_access_key", s3.secret_access_key.as_ref()),
+                ("access_key_id_file", s3.access_key_id_file.as_ref()),
+                ("secret_access_key_file", s3.secret_access_key_file.as_ref()),
+            ] {
+                if let Some(value) = value {
+                    self.interpolated(value, &format!("{field}.{key}"));
+                }
+            }
+            if !s3.endpoint.value.contains("${") {
+                self.url(&s3.endpoint, &format!("{field}.endpoint"));
+            }
+            if s3.bucket.value.trim().is_empty() {
+                self.at(&s3.bucket, format!("{field}.bucket"), "the bucket is empty");
+            }
+            if let Some(secret) = &s3.secret_access_key
+                && !secret.value.contains("${")
+            {
+                self.at(
+                    secret,
+                    format!("{field}.secret_access_key"),
+                    "a secret is never written in the runbook: write `${S3_SECRET_ACCESS_KEY}` (from the environment or .env) or use `secret_access_key_file`",
+                );
+            }
+            for (key, both) in [
+                (
+                    "access_key_id",
+                    s3.access_key_id.is_some() && s3.access_key_id_file.is_some(),
+                ),
+                (
+                    "secret_access_key",
+                    s3.secret_access_key.is_some() && s3.secret_access_key_file.is_some(),
+                ),
+            ] {
+                if both {
+                    self.at_key(
+                        &format!("{field}.{key}_file"),
+                        format!("`{key}` and `{key}_file` both given: keep one"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A value's `${VAR}` forms are well written (their values are looked
+    /// up when the copy is made: a cron job's environment may differ).
+    fn interpolated(&mut self, value: &Name, field: &str) {
+        if let Err(problem) = interpolate::check(&value.value) {
+            self.at(value, field, problem);
+        }
+    }
+}
