@@ -208,6 +208,7 @@ fn execute(
                 safety_backup: !args.no_safety_backup,
                 state_dir: globals.state_dir.clone(),
                 runbook_flag: cli.runbook.clone(),
+                from: args.from.clone(),
             };
             block_on(commands::restore::run(
                 runbook, &options, progress, report_mut,

@@ -223,6 +223,11 @@ pub struct RestoreArgs {
     /// Do not back up the current state of the items first.
     #[arg(long)]
     pub no_safety_backup: bool,
+
+    /// Download the backup from this copy target (`backup.copies`) first,
+    /// when the local one is gone or damaged.
+    #[arg(long, value_name = "NAME")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@
 //! is left to the printed command that goes back.
 
 mod check;
+mod from_copy;
 mod precheck;
 mod replace;
 mod rollback;
@@ -65,6 +66,8 @@ pub struct Options {
     pub state_dir: PathBuf,
     /// The `--runbook` given, repeated in the command that goes back.
     pub runbook_flag: Option<PathBuf>,
+    /// `--from NAME`: download the backup from this copy target first.
+    pub from: Option<String>,
 }
 
 /// Everything worked out before anything changes.
@@ -105,6 +108,30 @@ pub async fn run(
     progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
+    let fetched;
+    let options = match &options.from {
+        Some(name) => {
+            let dir = runbook.resolve(&super::backup::settings(runbook)?.dir);
+            let id = from_copy::fetch(runbook, &dir, name, options.id.as_deref(), progress).await?;
+            report.results.push(CheckResult::new(
+                "restore",
+                "download",
+                Status::Ok,
+                format!("{id} downloaded from copy target `{name}` and checked"),
+            ));
+            fetched = Options {
+                id: Some(id),
+                from: None,
+                only: options.only.clone(),
+                identity: options.identity.clone(),
+                state_dir: options.state_dir.clone(),
+                runbook_flag: options.runbook_flag.clone(),
+                ..*options
+            };
+            &fetched
+        }
+        None => options,
+    };
     let prepared = prepare(runbook, options).await?;
     let (entry, planned) = (&prepared.entry, &prepared.planned);
 

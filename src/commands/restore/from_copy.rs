@@ -1,0 +1,131 @@
+//! `restore --from NAME [ID|latest]`: a backup brought back from a copy
+//! target when the local one is gone or damaged. Each file is streamed into
+//! `.<id>.download/` in the backup folder and hashed as it lands (it must
+//! be what its manifest says); the manifest is written last and the folder
+//! renamed to `<id>`, so a download cut short is never taken for a backup.
+//! A damaged local copy of the same id is set aside first and removed once
+//! the download is in place. Then the normal restore runs on it.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::backup::manifest::{self, Manifest};
+use crate::backup::writer::hex;
+use crate::copies::Target;
+use crate::error::Error;
+use crate::progress::Progress;
+use crate::runbook::Runbook;
+
+/// Downloads backup `id` (or the newest) of copy target `name` into `dir`;
+/// its id.
+pub(super) async fn fetch(
+    runbook: &Runbook,
+    dir: &Path,
+    name: &str,
+    id: Option<&str>,
+    progress: Progress<'_>,
+) -> Result<String, Error> {
+    let targets = Target::all(runbook, Some(name)).map_err(Error::Usage)?;
+    let Some(target) = targets.first() else {
+        return Err(Error::Usage(format!("no copy target `{name}`")));
+    };
+    let remote = target
+        .list()
+        .await
+        .map_err(|problem| Error::Usage(format!("cannot list {}: {problem}", target.location())))?;
+    let chosen = match id.unwrap_or("latest") {
+        "latest" => remote.iter().rev().find(|b| !b.safety),
+        wanted => remote.iter().find(|b| b.id == wanted),
+    };
+    let Some(chosen) = chosen else {
+        return Err(Error::Usage(format!(
+            "no backup {} on {}: nothing was changed",
+            id.map_or("at all".to_string(), |i| format!("`{i}`")),
+            target.location()
+        )));
+    };
+    let id = chosen.id.clone();
+    let manifest = target.manifest(&id).await.map_err(Error::Usage)?;
+    let partial = dir.join(format!(".{id}.download"));
+    let failed = |what: String| Error::Usage(format!("{what}: nothing was changed"));
+    let _ = fs::remove_dir_all(&partial);
+    fs::create_dir_all(&partial).map_err(|source| Error::File {
+        path: partial.clone(),
+        action: "create",
+        source,
+    })?;
+    for item in &manifest.items {
+        progress.say(format!("downloading {id}/{} from {name}", item.file));
+        let raw = match target.open(&id, &item.file).await {
+            Ok(raw) => raw,
+            Err(problem) => {
+                let _ = fs::remove_dir_all(&partial);
+                return Err(failed(problem));
+            }
+        };
+        let path = partial.join(&item.file);
+        let (sha, size) = (item.sha256.clone(), item.stored_size);
+        let file = item.file.clone();
+        let landed = tokio::task::spawn_blocking(move || save(raw, &path))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        let problem = match landed {
+            Ok((got, got_size)) if got == sha && got_size == size => None,
+            Ok((_, got_size)) => Some(format!(
+                "{id}/{file} from {name} does not match its manifest ({got_size} bytes): the copy is damaged"
+            )),
+            Err(e) => Some(format!("{id}/{file} from {name}: {e}")),
+        };
+        if let Some(problem) = problem {
+            let _ = fs::remove_dir_all(&partial);
+            return Err(failed(problem));
+        }
+    }
+    let bytes = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::Usage(format!("manifest of {id}: {e}")))?;
+    let put = || -> io::Result<PathBuf> {
+        let mut file = File::create(partial.join(manifest::FILE))?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        let done = dir.join(&id);
+        let aside = dir.join(format!(".{id}.replaced"));
+        if done.exists() {
+            let _ = fs::remove_dir_all(&aside);
+            fs::rename(&done, &aside)?;
+        }
+        fs::rename(&partial, &done)?;
+        let _ = fs::remove_dir_all(&aside);
+        Ok(done)
+    };
+    put().map_err(|source| Error::File {
+        path: dir.join(&id),
+        action: "write",
+        source,
+    })?;
+    // The manifest as the copy had it: what the restore reads.
+    let _ = Manifest::read(&dir.join(&id));
+    progress.say(format!("{id}: downloaded from {name} and checked"));
+    Ok(id)
+}
+
+/// Writes a download to `path` (fsynced); its sha256 and size.
+fn save(mut raw: Box<dyn Read + Send>, path: &Path) -> io::Result<(String, u64)> {
+    let mut out = File::create(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = raw.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        out.write_all(&buffer[..n])?;
+        size += n as u64;
+    }
+    out.sync_all()?;
+    Ok((hex(&hasher.finalize()), size))
+}
