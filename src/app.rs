@@ -280,9 +280,13 @@ fn backup(globals: &Globals, args: &cli::BackupArgs, report: &mut Report) -> Res
             to.as_deref(),
             report,
         )),
-        Some(BackupAction::Prune { dry_run }) => {
-            commands::backup::prune(runbook, *dry_run, globals.yes, state_dir, report)
-        }
+        Some(BackupAction::Prune { dry_run }) => block_on(commands::backup::prune(
+            runbook,
+            *dry_run,
+            globals.yes,
+            state_dir,
+            report,
+        )),
     }
 }
 

@@ -528,39 +528,93 @@ async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
                 Status::Warn,
                 format!("no backup yet in {shown}"),
             ),
-            Some(newest) => {
-                let age = jiff::Timestamp::now()
-                    .as_second()
-                    .saturating_sub(newest.created_at.as_second())
-                    .max(0);
-                let age = Duration::from_secs(age.unsigned_abs());
-                let status = if age > max_age * 2 {
-                    Status::Crit
-                } else if age > max_age {
-                    Status::Warn
-                } else {
-                    Status::Ok
-                };
-                let limit = match status {
-                    Status::Ok => String::new(),
-                    _ => format!(", older than max_age {}", units::Duration(max_age)),
-                };
-                CheckResult::new(
-                    "backups",
-                    "newest",
-                    status,
-                    format!(
-                        "newest backup `{}` is {} old{limit}",
-                        newest.id,
-                        crate::human::seconds(age.as_secs())
-                    ),
-                )
-                .with_value(age.as_secs() as f64, "seconds")
-            }
+            Some(newest) => aged(
+                "newest",
+                &format!("newest backup `{}`", newest.id),
+                newest.created_at,
+                max_age,
+            ),
         },
     });
     results.push(disk.grade("backups", "free space", disk_limits));
+    results.extend(check_copies(runbook, max_age).await);
     results
+}
+
+/// Per copy target, the newest complete copy against `max_age`: an
+/// off-site copy that silently stopped is the failure nobody notices.
+async fn check_copies(runbook: &Runbook, max_age: Duration) -> Vec<CheckResult> {
+    if crate::copies::copies(runbook).is_empty() {
+        return Vec::new();
+    }
+    let targets = match crate::copies::Target::all(runbook, None) {
+        Ok(targets) => targets,
+        Err(problem) => {
+            return vec![CheckResult::new(
+                "backups",
+                "copies",
+                Status::Unknown,
+                problem,
+            )];
+        }
+    };
+    let mut results = Vec::new();
+    for target in targets {
+        let name = format!("copy {}", target.name);
+        results.push(match target.list().await {
+            Err(problem) => CheckResult::new(
+                "backups",
+                &name,
+                Status::Crit,
+                format!("cannot list {}: {problem}", target.location()),
+            ),
+            Ok(listed) => match listed.iter().rev().find(|b| !b.safety) {
+                None => CheckResult::new(
+                    "backups",
+                    &name,
+                    Status::Warn,
+                    format!("no copy yet on {}", target.location()),
+                ),
+                Some(newest) => aged(
+                    &name,
+                    &format!("newest copy `{}` on {}", newest.id, target.location()),
+                    newest.created_at,
+                    max_age,
+                ),
+            },
+        });
+    }
+    results
+}
+
+/// A backup's age graded: warn past `max_age`, crit past twice that.
+fn aged(name: &str, what: &str, created_at: jiff::Timestamp, max_age: Duration) -> CheckResult {
+    let age = jiff::Timestamp::now()
+        .as_second()
+        .saturating_sub(created_at.as_second())
+        .max(0);
+    let age = Duration::from_secs(age.unsigned_abs());
+    let status = if age > max_age * 2 {
+        Status::Crit
+    } else if age > max_age {
+        Status::Warn
+    } else {
+        Status::Ok
+    };
+    let limit = match status {
+        Status::Ok => String::new(),
+        _ => format!(", older than max_age {}", units::Duration(max_age)),
+    };
+    CheckResult::new(
+        "backups",
+        name,
+        status,
+        format!(
+            "{what} is {} old{limit}",
+            crate::human::seconds(age.as_secs())
+        ),
+    )
+    .with_value(age.as_secs() as f64, "seconds")
 }
 
 /// The history's record of this run.

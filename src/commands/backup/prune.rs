@@ -1,10 +1,12 @@
 //! `opsbook backup prune [--dry-run]`: delete what `backup.keep` does not
-//! keep, and the leftovers of interrupted backups; asks first.
+//! keep, and the leftovers of interrupted backups; asks first. Each copy
+//! target is pruned too, by its own `keep` or else the backup's.
 
 use std::path::Path;
 
 use crate::backup::{catalog, retention};
 use crate::confirm::confirm;
+use crate::copies::{RemoteBackup, Target};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::history::StateDir;
@@ -13,7 +15,7 @@ use crate::runbook::Runbook;
 
 use super::settings;
 
-pub fn prune(
+pub async fn prune(
     runbook: &Runbook,
     dry_run: bool,
     yes: bool,
@@ -32,6 +34,39 @@ pub fn prune(
         Some(rules) => retention::keep(&created, rules),
         None => (0..backups.len()).collect(),
     };
+    let targets = Target::all(runbook, None).map_err(Error::Usage)?;
+    let mut remote_doomed: Vec<(&Target, RemoteBackup)> = Vec::new();
+    for target in &targets {
+        let Some(rules) = target.keep.or(backup.keep) else {
+            continue;
+        };
+        let listed = match target.list().await {
+            Ok(listed) => listed,
+            Err(problem) => {
+                report.results.push(CheckResult::new(
+                    "prune",
+                    &target.name,
+                    Status::Crit,
+                    format!("cannot list {}: {problem}", target.location()),
+                ));
+                continue;
+            }
+        };
+        let created: Vec<jiff::Timestamp> = listed.iter().map(|b| b.created_at).collect();
+        let kept = retention::keep(&created, rules);
+        for (i, entry) in listed.into_iter().enumerate() {
+            let verdict = if kept.contains(&i) { "keep" } else { "delete" };
+            report.results.push(CheckResult::new(
+                "prune",
+                format!("{}:{}", target.name, entry.id),
+                Status::Ok,
+                verdict,
+            ));
+            if !kept.contains(&i) {
+                remote_doomed.push((target, entry));
+            }
+        }
+    }
     let doomed: Vec<&catalog::BackupEntry> = backups
         .iter()
         .enumerate()
@@ -60,7 +95,7 @@ pub fn prune(
             "delete (left by an interrupted backup)",
         ));
     }
-    if dry_run || (doomed.is_empty() && leftovers.is_empty()) {
+    if dry_run || (doomed.is_empty() && leftovers.is_empty() && remote_doomed.is_empty()) {
         if dry_run {
             report.results.push(CheckResult::new(
                 "prune",
@@ -71,9 +106,14 @@ pub fn prune(
         }
         return Ok(());
     }
+    let on_targets = if remote_doomed.is_empty() {
+        String::new()
+    } else {
+        format!(", and {} on copy targets", remote_doomed.len())
+    };
     if !confirm(
         &format!(
-            "delete {} backups and {} leftovers in {}",
+            "delete {} backups and {} leftovers in {}{on_targets}",
             doomed.len(),
             leftovers.len(),
             dir.display()
@@ -92,6 +132,20 @@ pub fn prune(
                 path.display().to_string(),
                 Status::Crit,
                 format!("cannot delete: {e}"),
+            ));
+        }
+    }
+    for (target, entry) in remote_doomed {
+        let files: Vec<String> = match target.manifest(&entry.id).await {
+            Ok(manifest) => manifest.items.into_iter().map(|i| i.file).collect(),
+            Err(_) => Vec::new(),
+        };
+        if let Err(problem) = target.remove(&entry.id, &files).await {
+            report.results.push(CheckResult::new(
+                "prune",
+                format!("{}:{}", target.name, entry.id),
+                Status::Crit,
+                format!("cannot delete: {problem}"),
             ));
         }
     }
