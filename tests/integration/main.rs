@@ -8,6 +8,7 @@ mod backup;
 mod backup_direct;
 mod check_kinds;
 mod cli;
+mod copies;
 mod daily_check;
 mod exact;
 mod example;
