@@ -243,7 +243,11 @@ fn a_killed_upload_leaves_nothing_listed_and_retention_prunes_a_target() {
     child.kill().unwrap();
     let _ = child.wait();
     let (_, remote) = json(&ws, &["backup", "list", "--copy", "offsite"]);
-    assert_eq!(backup_ids(&remote), std::slice::from_ref(&first), "{remote:#}");
+    assert_eq!(
+        backup_ids(&remote),
+        std::slice::from_ref(&first),
+        "{remote:#}"
+    );
 
     // Retention: `last: 1` on offsite; a third backup, copied, then pruned.
     let data: Vec<u8> = vec![7u8; 1024];
