@@ -4,14 +4,11 @@
 //! in it at the end, as local backups are; so it lists as local ones do.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use super::{Expected, RemoteBackup};
+use super::{Expected, RemoteBackup, hashed_copy};
 use crate::backup::catalog;
-use crate::backup::writer::hex;
 
 pub(super) struct Folder {
     pub(super) root: PathBuf,
@@ -109,39 +106,12 @@ impl Folder {
     }
 }
 
-/// Copies `source` to `target` (fsynced), returning the sha256 and size of
-/// what was read.
+/// Copies `source` to `target` (fsynced): the sha256 and size read.
 fn copy_hashed(source: &Path, target: &Path) -> io::Result<(String, u64)> {
-    let mut input = File::open(source)?;
     let mut output = File::create(target)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let n = input.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        output.write_all(&buffer[..n])?;
-        size += n as u64;
-    }
-    output.sync_all()?;
-    Ok((hex(&hasher.finalize()), size))
+    hashed_copy(&mut File::open(source)?, Some(&mut output))
 }
 
 fn hash_file(path: &Path) -> io::Result<(String, u64)> {
-    let mut input = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let n = input.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        size += n as u64;
-    }
-    Ok((hex(&hasher.finalize()), size))
+    hashed_copy(&mut File::open(path)?, None)
 }

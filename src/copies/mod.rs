@@ -52,6 +52,15 @@ pub struct Copied {
 }
 
 impl Target {
+    /// The one target called `name`, resolved.
+    pub fn named(runbook: &Runbook, name: &str) -> Result<Target, crate::error::Error> {
+        Target::all(runbook, Some(name))
+            .map_err(crate::error::Error::Usage)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| crate::error::Error::Usage(format!("no copy target `{name}`")))
+    }
+
     /// Every target of the runbook (or only `only`), resolved: `${VAR}`
     /// looked up, credentials read. A problem names the target and field.
     pub fn all(runbook: &Runbook, only: Option<&str>) -> Result<Vec<Target>, String> {
@@ -194,6 +203,35 @@ impl Target {
             Store::S3(s) => s.remove(id, files).await,
         }
     }
+}
+
+/// Reads `input` to its end, writing it to `output` when given (then
+/// fsynced); the sha256 and size of what was read. Every copy into or out
+/// of a target that is a file goes through this.
+pub fn hashed_copy(
+    input: &mut dyn Read,
+    mut output: Option<&mut std::fs::File>,
+) -> std::io::Result<(String, u64)> {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = input.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        if let Some(out) = output.as_mut() {
+            out.write_all(&buffer[..n])?;
+        }
+        size += n as u64;
+    }
+    if let Some(out) = output {
+        out.sync_all()?;
+    }
+    Ok((crate::backup::writer::hex(&hasher.finalize()), size))
 }
 
 /// What an uploaded file must be.

@@ -45,10 +45,7 @@ pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
 /// The backups on copy target `name`.
 pub async fn list_copy(runbook: &Runbook, name: &str, report: &mut Report) -> Result<(), Error> {
     settings(runbook)?;
-    let targets = Target::all(runbook, Some(name)).map_err(Error::Usage)?;
-    let Some(target) = targets.first() else {
-        return Err(Error::Usage(format!("no copy target `{name}`")));
-    };
+    let target = &Target::named(runbook, name)?;
     let remote = match target.list().await {
         Ok(remote) => remote,
         Err(problem) => {

@@ -73,10 +73,7 @@ async fn verify_copy(
     identities: Identities,
     report: &mut Report,
 ) -> Result<(), Error> {
-    let targets = Target::all(runbook, Some(name)).map_err(Error::Usage)?;
-    let Some(target) = targets.first() else {
-        return Err(Error::Usage(format!("no copy target `{name}`")));
-    };
+    let target = &Target::named(runbook, name)?;
     let remote = target
         .list()
         .await

@@ -10,10 +10,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use crate::backup::manifest::{self, Manifest};
-use crate::backup::writer::hex;
+use crate::backup::manifest;
 use crate::copies::Target;
 use crate::error::Error;
 use crate::progress::Progress;
@@ -28,10 +25,7 @@ pub(super) async fn fetch(
     id: Option<&str>,
     progress: Progress<'_>,
 ) -> Result<String, Error> {
-    let targets = Target::all(runbook, Some(name)).map_err(Error::Usage)?;
-    let Some(target) = targets.first() else {
-        return Err(Error::Usage(format!("no copy target `{name}`")));
-    };
+    let target = Target::named(runbook, name)?;
     let remote = target
         .list()
         .await
@@ -105,8 +99,6 @@ pub(super) async fn fetch(
         action: "write",
         source,
     })?;
-    // The manifest as the copy had it: what the restore reads.
-    let _ = Manifest::read(&dir.join(&id));
     progress.say(format!("{id}: downloaded from {name} and checked"));
     Ok(id)
 }
@@ -114,18 +106,5 @@ pub(super) async fn fetch(
 /// Writes a download to `path` (fsynced); its sha256 and size.
 fn save(mut raw: Box<dyn Read + Send>, path: &Path) -> io::Result<(String, u64)> {
     let mut out = File::create(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let n = raw.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        out.write_all(&buffer[..n])?;
-        size += n as u64;
-    }
-    out.sync_all()?;
-    Ok((hex(&hasher.finalize()), size))
+    crate::copies::hashed_copy(&mut raw, Some(&mut out))
 }
