@@ -28,9 +28,10 @@ apt_install() {
 # busybox-static: the only content of the fixture image; openssl: the TLS test's
 # server; bsdutils: `script`, which gives the terminal tests a pseudo-terminal;
 # systemd (journalctl, systemctl) and systemd-journal-remote, which writes the
-# journal the journal tests read.
+# journal the journal tests read; openssh-server and -client: the SFTP copy
+# target's server on loopback, and ssh-keygen for its keys.
 missing=()
-for package in busybox-static openssl bsdutils systemd systemd-journal-remote; do
+for package in busybox-static openssl bsdutils systemd systemd-journal-remote openssh-server openssh-client; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

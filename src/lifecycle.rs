@@ -286,10 +286,15 @@ impl<'a> Lifecycle<'a> {
                     return Err(NotReady::Failed(describe(&container)));
                 }
                 _ if no_restarts && container.restart_count > 0 => {
+                    // The engine resets the exit code to 0 once the restarted
+                    // process runs, so it is only worth quoting in between.
+                    let exit_code = match (container.state, container.exit_code) {
+                        (State::Restarting, Some(code)) => format!("; exit code {code}"),
+                        _ => String::new(),
+                    };
                     return Err(NotReady::Failed(format!(
-                        "crashed and was restarted by its restart policy ({}; exit code {})",
+                        "crashed and was restarted by its restart policy ({}{exit_code})",
                         crate::human::count(container.restart_count as usize, "restart"),
-                        container.exit_code.unwrap_or_default()
                     )));
                 }
                 _ => {}

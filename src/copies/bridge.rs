@@ -1,7 +1,7 @@
-//! A download as a blocking `Read`: a task pulls the response's chunks and
-//! hands them over a small channel, so the decompressing, hashing reader
-//! (which blocks, in `spawn_blocking`) holds a few chunks at most, never
-//! the whole object.
+//! A download as a blocking `Read`: a task pulls the chunks (of an HTTP
+//! response, of an SFTP file) and hands them over a small channel, so the
+//! decompressing, hashing reader (which blocks, in `spawn_blocking`) holds
+//! a few chunks at most, never the whole file.
 
 use std::io::{self, Read};
 
@@ -17,13 +17,14 @@ pub(super) struct Bridge {
     current: Bytes,
 }
 
-/// Starts pulling `response`'s body; read it off the async threads.
-pub(super) fn reader(response: reqwest::Response) -> Bridge {
+/// Starts pulling `body`'s chunks; read them off the async threads.
+pub(super) fn reader<S>(mut body: S) -> Bridge
+where
+    S: futures_util::Stream<Item = Result<Bytes, String>> + Send + Unpin + 'static,
+{
     let (send, chunks) = mpsc::channel(QUEUED);
     tokio::spawn(async move {
-        let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| e.to_string());
             let failed = chunk.is_err();
             if send.send(chunk).await.is_err() || failed {
                 break;

@@ -1,17 +1,19 @@
 //! Copies of backups off the host (`backup.copies`): a folder on another
-//! disk, or an S3-compatible object store. A copy holds exactly the local
+//! disk, an S3-compatible object store, or a folder on another machine
+//! over SFTP. A copy holds exactly the local
 //! format (one folder or key prefix per backup, the manifest beside its
 //! items), uploaded streaming with the manifest last, so a copy that did not
 //! finish has no manifest and is never listed, verified or restored.
 //!
 //! Every item is hashed while it is sent (it must still be what the
 //! manifest says) and checked on the target after: a folder's copy is
-//! re-read, an object's size and ETag (its MD5, or the multipart MD5 of
-//! MD5s) must be what was sent.
+//! re-read (an SFTP one through the connection), an object's size and
+//! ETag (its MD5, or the multipart MD5 of MD5s) must be what was sent.
 
 mod bridge;
 mod folder;
 mod s3;
+mod sftp;
 
 use std::io::Read;
 use std::path::Path;
@@ -42,6 +44,7 @@ pub struct Target {
 enum Store {
     Folder(folder::Folder),
     S3(Box<s3::S3>),
+    Sftp(Box<sftp::Sftp>),
 }
 
 /// What a copy did.
@@ -107,12 +110,15 @@ impl Target {
                     )
                 })
         };
-        let store = match (&target.folder, &target.s3) {
-            (Some(folder), _) => Store::Folder(folder::Folder::new(
+        let store = match (&target.folder, &target.s3, &target.sftp) {
+            (Some(folder), _, _) => Store::Folder(folder::Folder::new(
                 runbook.resolve(value(folder, "folder")?),
             )),
-            (None, Some(s3)) => Store::S3(Box::new(s3::S3::connect(runbook, s3, &value)?)),
-            (None, None) => return Err(format!("{field}: no `folder` or `s3`")),
+            (None, Some(s3), _) => Store::S3(Box::new(s3::S3::connect(runbook, s3, &value)?)),
+            (None, None, Some(sftp)) => {
+                Store::Sftp(Box::new(sftp::Sftp::new(runbook, sftp, &value)?))
+            }
+            (None, None, None) => return Err(format!("{field}: no `folder`, `s3` or `sftp`")),
         };
         Ok(Target {
             name: name.to_string(),
@@ -126,6 +132,7 @@ impl Target {
         match &self.store {
             Store::Folder(f) => f.root.display().to_string(),
             Store::S3(s) => s.location(),
+            Store::Sftp(s) => s.location(),
         }
     }
 
@@ -145,6 +152,7 @@ impl Target {
             match &self.store {
                 Store::Folder(f) => f.put_file(id, &item.file, &path, &expected).await?,
                 Store::S3(s) => s.put_file(id, &item.file, &path, &expected).await?,
+                Store::Sftp(s) => s.put_file(id, &item.file, &path, &expected).await?,
             }
             bytes += item.stored_size;
         }
@@ -153,6 +161,7 @@ impl Target {
         match &self.store {
             Store::Folder(f) => f.commit(id, &manifest_bytes).await?,
             Store::S3(s) => s.put_manifest(id, manifest_bytes).await?,
+            Store::Sftp(s) => s.commit(id, &manifest_bytes).await?,
         }
         Ok(Copied {
             files: manifest.items.len() + 1,
@@ -166,6 +175,7 @@ impl Target {
         let mut listed = match &self.store {
             Store::Folder(f) => f.list()?,
             Store::S3(s) => s.list().await?,
+            Store::Sftp(s) => s.list().await?,
         };
         listed.sort_by_key(|b| b.created_at);
         Ok(listed)
@@ -177,6 +187,7 @@ impl Target {
             Store::Folder(f) => std::fs::read(f.root.join(id).join(manifest::FILE))
                 .map_err(|e| format!("cannot read {id}/{}: {e}", manifest::FILE))?,
             Store::S3(s) => s.get_small(&format!("{id}/{}", manifest::FILE)).await?,
+            Store::Sftp(s) => s.get_small(&format!("{id}/{}", manifest::FILE)).await?,
         };
         serde_json::from_slice(&bytes).map_err(|e| format!("{id}/{}: {e}", manifest::FILE))
     }
@@ -192,6 +203,10 @@ impl Target {
                     .map_err(|e| format!("cannot open {id}/{file}: {e}"))
             }
             Store::S3(s) => s.read(&format!("{id}/{file}")).await,
+            Store::Sftp(s) => s
+                .read(&format!("{id}/{file}"))
+                .await
+                .map(|r| Box::new(r) as Box<dyn Read + Send>),
         }
     }
 
@@ -201,6 +216,7 @@ impl Target {
         match &self.store {
             Store::Folder(f) => f.remove(id),
             Store::S3(s) => s.remove(id, files).await,
+            Store::Sftp(s) => s.remove(id).await,
         }
     }
 }
@@ -232,6 +248,23 @@ pub fn hashed_copy(
         out.sync_all()?;
     }
     Ok((crate::backup::writer::hex(&hasher.finalize()), size))
+}
+
+/// A backup listed on a target from its manifest's text; a manifest that
+/// does not read is not a complete backup.
+fn listed(id: String, manifest: &[u8]) -> Option<RemoteBackup> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        created_at: jiff::Timestamp,
+        #[serde(default)]
+        safety: bool,
+    }
+    let head: Head = serde_json::from_slice(manifest).ok()?;
+    Some(RemoteBackup {
+        id,
+        created_at: head.created_at,
+        safety: head.safety,
+    })
 }
 
 /// What an uploaded file must be.

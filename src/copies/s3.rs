@@ -319,20 +319,7 @@ impl S3 {
         let mut listed = Vec::new();
         for id in ids {
             let bytes = self.get_small(&format!("{id}/{}", manifest::FILE)).await?;
-            #[derive(serde::Deserialize)]
-            struct Head {
-                created_at: jiff::Timestamp,
-                #[serde(default)]
-                safety: bool,
-            }
-            // A manifest that does not read is not a complete backup.
-            if let Ok(head) = serde_json::from_slice::<Head>(&bytes) {
-                listed.push(RemoteBackup {
-                    id,
-                    created_at: head.created_at,
-                    safety: head.safety,
-                });
-            }
+            listed.extend(super::listed(id, &bytes));
         }
         Ok(listed)
     }
@@ -393,7 +380,11 @@ impl S3 {
             .get_object(Some(&self.credentials), &key)
             .sign(SIGNED_FOR);
         let response = self.send(self.client.get(url), &key, "GET").await?;
-        Ok(Box::new(super::bridge::reader(response)))
+        Ok(Box::new(super::bridge::reader(Box::pin(
+            futures_util::StreamExt::map(response.bytes_stream(), |chunk| {
+                chunk.map_err(|e| e.to_string())
+            }),
+        ))))
     }
 
     /// Deletes a backup's objects, the manifest first.

@@ -473,8 +473,8 @@ pub struct Keep {
     pub monthly: Option<u32>,
 }
 
-/// One place backups are copied to: exactly one of `folder` or `s3`.
-/// Values may use `${VAR}` (the environment, then `.env`).
+/// One place backups are copied to: exactly one of `folder`, `s3` or
+/// `sftp`. Values may use `${VAR}` (the environment, then `.env`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CopyTarget {
@@ -482,6 +482,8 @@ pub struct CopyTarget {
     pub folder: Option<Name>,
     /// An S3-compatible object store.
     pub s3: Option<S3Target>,
+    /// A folder on another machine, over SFTP.
+    pub sftp: Option<SftpTarget>,
     /// This target's own retention (else the backup's `keep`).
     pub keep: Option<Keep>,
 }
@@ -506,6 +508,25 @@ pub struct S3Target {
     pub secret_access_key: Option<Name>,
     pub access_key_id_file: Option<Name>,
     pub secret_access_key_file: Option<Name>,
+}
+
+/// `sftp: { host, port, user, key_file, known_hosts, path }`: key
+/// authentication only, and the server's host key must be in `known_hosts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftpTarget {
+    pub host: Name,
+    /// 22 unless given.
+    pub port: Option<u16>,
+    pub user: Name,
+    /// A private key (OpenSSH format, no passphrase), relative to the runbook.
+    pub key_file: Name,
+    /// The host keys to trust (OpenSSH's `known_hosts` format); an
+    /// unknown or changed key refuses the connection.
+    pub known_hosts: Name,
+    /// The folder on the server the backups go in (relative: to the
+    /// user's home).
+    pub path: Name,
 }
 
 #[derive(Debug, Deserialize)]

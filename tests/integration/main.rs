@@ -28,6 +28,7 @@ mod restore_direct;
 mod rotate_apply;
 mod runbooks;
 mod secrets;
+mod sftp;
 mod status;
 mod support;
 mod systemd;

@@ -1,8 +1,8 @@
-//! The problems of `backup.copies`: one kind per target, `${VAR}` written
+//! The problems of `backup.copies`: one kind per target, its fields given, `${VAR}` written
 //! correctly, and no credential written out in the runbook.
 
 use crate::runbook::interpolate;
-use crate::runbook::model::{CopyTarget, Name};
+use crate::runbook::model::{CopyTarget, Name, SftpTarget};
 
 use super::Validator;
 
@@ -10,16 +10,24 @@ impl Validator<'_> {
     pub(super) fn copies(&mut self, copies: &indexmap::IndexMap<String, CopyTarget>) {
         for (name, target) in copies {
             let field = format!("backup.copies.{name}");
-            match (&target.folder, &target.s3) {
-                (Some(_), Some(_)) => self.at_key(
+            let kinds = [
+                target.folder.is_some(),
+                target.s3.is_some(),
+                target.sftp.is_some(),
+            ];
+            match kinds.iter().filter(|&&given| given).count() {
+                0 => self.at_key(
                     &field,
-                    "a copy target is one kind: `folder` or `s3`, not both",
+                    "a copy target needs its kind: `folder: /mnt/nas/backups`, `s3: { endpoint, bucket }` or `sftp: { host, user, key_file, known_hosts, path }`",
                 ),
-                (None, None) => self.at_key(
+                1 => {}
+                _ => self.at_key(
                     &field,
-                    "a copy target needs its kind: `folder: /mnt/nas/backups` or `s3: { endpoint, bucket }`",
+                    "a copy target is one kind: `folder`, `s3` or `sftp`, not several",
                 ),
-                _ => {}
+            }
+            if let Some(sftp) = &target.sftp {
+                self.sftp(sftp, &format!("{field}.sftp"));
             }
             if let Some(folder) = &target.folder {
                 self.interpolated(folder, &format!("{field}.folder"));
@@ -84,6 +92,28 @@ impl Validator<'_> {
                     );
                 }
             }
+        }
+    }
+
+    fn sftp(&mut self, sftp: &SftpTarget, field: &str) {
+        for (key, value) in [
+            ("host", &sftp.host),
+            ("user", &sftp.user),
+            ("key_file", &sftp.key_file),
+            ("known_hosts", &sftp.known_hosts),
+            ("path", &sftp.path),
+        ] {
+            self.interpolated(value, &format!("{field}.{key}"));
+            if value.value.trim().is_empty() {
+                self.at(
+                    value,
+                    format!("{field}.{key}"),
+                    format!("the {key} is empty"),
+                );
+            }
+        }
+        if sftp.port == Some(0) {
+            self.at_key(&format!("{field}.port"), "port 0 is not a port");
         }
     }
 
