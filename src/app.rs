@@ -280,6 +280,14 @@ fn backup(globals: &Globals, args: &cli::BackupArgs, report: &mut Report) -> Res
             to.as_deref(),
             report,
         )),
+        Some(BackupAction::Drill { id, identity }) => block_on(commands::backup::drill(
+            runbook,
+            id.as_deref(),
+            identity.as_deref(),
+            state_dir,
+            globals.progress,
+            report,
+        )),
         Some(BackupAction::Prune { dry_run }) => block_on(commands::backup::prune(
             runbook,
             *dry_run,

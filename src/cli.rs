@@ -184,6 +184,15 @@ pub enum BackupAction {
         #[arg(long, value_name = "NAME")]
         copy: Option<String>,
     },
+    /// Restore a backup into scratch twins of the services (nothing live is
+    /// touched), start them, run `backup.drill.checks`, remove them again.
+    Drill {
+        /// A backup id, or `latest` [default: latest].
+        id: Option<String>,
+        /// An age identity file, to read encrypted items.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<std::path::PathBuf>,
+    },
     /// Put local backups on the copy targets (`backup.copies`) that lack them.
     Copy {
         /// A backup id, or `latest` [default: latest].

@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod copy;
 pub mod direct;
+pub mod drill;
 pub mod manifest;
 pub mod retention;
 pub mod scope;

@@ -227,3 +227,41 @@ impl<R: Read> Read for Counted<R> {
         Ok(n)
     }
 }
+
+/// The chunks `read_back` hands over, and how many may wait.
+const READ_BACK_CHUNK: usize = 256 * 1024;
+const READ_BACK_QUEUE: usize = 16;
+
+/// Reads the item back (decrypted, decompressed) on a blocking thread into a
+/// bounded channel of chunks, for a restore to stream into Docker.
+pub fn read_back(
+    folder: &Path,
+    item: &Item,
+    identities: &std::sync::Arc<Vec<Box<dyn age::Identity + Send + Sync>>>,
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> (
+    tokio::sync::mpsc::Receiver<Vec<u8>>,
+    tokio::task::JoinHandle<io::Result<()>>,
+) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(READ_BACK_QUEUE);
+    let path = folder.join(&item.file);
+    let item = item.clone();
+    let identities = identities.clone();
+    let reading = tokio::task::spawn_blocking(move || {
+        let mut stream = open_stream(&path, &item, &identities)?;
+        loop {
+            let mut chunk = vec![0u8; READ_BACK_CHUNK];
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            chunk.truncate(n);
+            counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            if sender.blocking_send(chunk).is_err() {
+                // The other side stopped taking: its error is the one to report.
+                return Ok(());
+            }
+        }
+    });
+    (receiver, reading)
+}

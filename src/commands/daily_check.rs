@@ -514,6 +514,10 @@ async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
         )];
     };
     let mut results = Vec::new();
+    if let (Ok(backups), Some(max_age)) = (&listing, backup.drill.as_ref().and_then(|d| d.max_age))
+    {
+        results.push(check_drill(backups, max_age.std()));
+    }
     results.push(match listing {
         Err(e) => CheckResult::new(
             "backups",
@@ -539,6 +543,46 @@ async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
     results.push(disk.grade("backups", "free space", disk_limits));
     results.extend(check_copies(runbook, max_age).await);
     results
+}
+
+/// The newest passed restore drill against `backup.drill.max_age`; a
+/// newer drill that failed is a warn of its own.
+fn check_drill(backups: &[catalog::BackupEntry], max_age: Duration) -> CheckResult {
+    use crate::backup::drill::{DrillRecord, newest_passed};
+    let newest = backups
+        .iter()
+        .filter_map(|b| DrillRecord::read(&b.path).map(|d| (b, d)))
+        .max_by_key(|(_, d)| d.at);
+    match (newest, newest_passed(backups)) {
+        (None, _) => CheckResult::new(
+            "backups",
+            "drill",
+            Status::Warn,
+            "no backup was drilled yet: run `opsbook backup drill`",
+        ),
+        (Some((backup, failed)), passed) if !failed.passed => CheckResult::new(
+            "backups",
+            "drill",
+            Status::Warn,
+            format!(
+                "the newest drill (of `{}`, {}) failed: {}{}",
+                backup.id,
+                failed.at.strftime("%Y-%m-%d %H:%M:%SZ"),
+                failed.failure.as_deref().unwrap_or("a check failed"),
+                passed.map_or(String::new(), |(b, d)| format!(
+                    "; the last that passed was of `{}`, {}",
+                    b.id,
+                    d.at.strftime("%Y-%m-%d %H:%M:%SZ")
+                ))
+            ),
+        ),
+        (Some((backup, drill)), _) => aged(
+            "drill",
+            &format!("newest passed drill (of `{}`)", backup.id),
+            drill.at,
+            max_age,
+        ),
+    }
 }
 
 /// Per copy target, the newest complete copy against `max_age`: an

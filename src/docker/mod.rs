@@ -24,10 +24,12 @@ use crate::error::Error;
 mod cgroup;
 mod disk;
 mod recreate;
+mod scratch;
 mod stats;
 mod volume;
 pub use disk::{DiskUse, KindUse};
 pub use recreate::{ImageRef, Snapshot, short_id};
+pub use scratch::{DRILL_LABEL, Remap, Removed, ScratchDrill};
 pub use stats::Usage;
 pub use volume::{RESTORE_ROOT, VolumeReader, VolumeUser};
 

@@ -191,9 +191,18 @@ impl Deployment {
 }
 
 impl Snapshot {
+    /// Whether the container mounts the volume named `volume`.
+    pub fn mounts_volume(&self, volume: &str) -> bool {
+        self.inspect
+            .mounts
+            .iter()
+            .flatten()
+            .any(|m| m.name.as_deref() == Some(volume))
+    }
+
     /// The create body for the twin on `image`, and the networks to join
     /// after creating it (an engine before API 1.44 takes one at create).
-    fn body_for(&self, image: &ImageRef) -> (ContainerCreateBody, Vec<Endpoint>) {
+    pub(super) fn body_for(&self, image: &ImageRef) -> (ContainerCreateBody, Vec<Endpoint>) {
         let config = self.inspect.config.clone().unwrap_or_default();
         let defaults = &self.image_config;
         let mut host_config = self.inspect.host_config.clone().unwrap_or_default();

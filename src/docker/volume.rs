@@ -183,7 +183,7 @@ impl Deployment {
             )));
         };
         let id = self
-            .create_helper(image, None, format!("{volume}:/volume:ro"))
+            .create_helper(image, None, format!("{volume}:/volume:ro"), HashMap::new())
             .await?;
         Ok(VolumeReader {
             container: id,
@@ -200,7 +200,9 @@ impl Deployment {
         image: &str,
         script: Option<&str>,
         bind: String,
+        mut labels: HashMap<String, String>,
     ) -> Result<String, Error> {
+        labels.insert(HELPER_LABEL.to_string(), "true".to_string());
         let (entrypoint, cmd) = match script {
             Some(script) => (
                 Some(vec!["/bin/sh".to_string(), "-c".to_string()]),
@@ -213,10 +215,7 @@ impl Deployment {
             entrypoint,
             cmd: Some(cmd),
             user: Some("0".to_string()),
-            labels: Some(HashMap::from([(
-                HELPER_LABEL.to_string(),
-                "true".to_string(),
-            )])),
+            labels: Some(labels),
             host_config: Some(bollard::models::HostConfig {
                 binds: Some(vec![bind]),
                 ..Default::default()
@@ -243,11 +242,24 @@ impl Deployment {
         root: &str,
         image: &str,
     ) -> Result<String, Error> {
+        self.volume_writer_labelled(volume, root, image, HashMap::new())
+            .await
+    }
+
+    /// `volume_writer`, the helper carrying `labels` too (a drill's, so
+    /// that a drill killed mid-way has it cleaned up with the rest).
+    pub(super) async fn volume_writer_labelled(
+        &self,
+        volume: &str,
+        root: &str,
+        image: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<String, Error> {
         let target = format!("{RESTORE_ROOT}/{root}");
         // Every entry of the top folder, dot files too; a pattern that matches
         // nothing stays literal and `rm -f` ignores it.
         let script = format!("rm -rf -- {target}/* {target}/.[!.]* {target}/..?*");
-        self.create_helper(image, Some(&script), format!("{volume}:{target}"))
+        self.create_helper(image, Some(&script), format!("{volume}:{target}"), labels)
             .await
     }
 

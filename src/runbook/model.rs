@@ -432,10 +432,27 @@ pub struct Backup {
     /// Where each backup is copied after it is made: off the host.
     #[serde(default)]
     pub copies: IndexMap<String, CopyTarget>,
+    /// `backup drill`: what proves a restored backup works.
+    pub drill: Option<Drill>,
     #[serde(default)]
     pub before: Vec<Step>,
     #[serde(default)]
     pub after: Vec<Step>,
+}
+
+/// `backup.drill`: the checks run against the scratch twins of the
+/// services, restored from a backup.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drill {
+    /// Exec checks run in the service's twin; an http check's host that
+    /// names a service is that twin's address on the drill's network.
+    #[serde(default)]
+    pub checks: IndexMap<String, Check>,
+    /// How long the twins may take to become ready (else `startup.timeout`).
+    pub timeout: Option<Duration>,
+    /// daily-check warns when the newest passed drill is older than this.
+    pub max_age: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ mod check_kinds;
 mod cli;
 mod copies;
 mod daily_check;
+mod drill;
 mod exact;
 mod example;
 mod formats;

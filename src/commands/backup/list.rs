@@ -3,6 +3,7 @@
 //! or those on a copy target.
 
 use crate::backup::catalog;
+use crate::backup::drill::DrillRecord;
 use crate::backup::manifest::Manifest;
 use serde_json::json;
 
@@ -20,6 +21,8 @@ struct Listed {
     created_at: jiff::Timestamp,
     safety: bool,
     manifest: Option<Manifest>,
+    /// Its newest restore drill (local backups only).
+    drill: Option<DrillRecord>,
 }
 
 pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
@@ -33,6 +36,7 @@ pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
         .into_iter()
         .map(|entry| Listed {
             manifest: Manifest::read(&entry.path).ok(),
+            drill: DrillRecord::read(&entry.path),
             id: entry.id,
             created_at: entry.created_at,
             safety: entry.safety,
@@ -62,6 +66,7 @@ pub async fn list_copy(runbook: &Runbook, name: &str, report: &mut Report) -> Re
     for backup in remote {
         listed.push(Listed {
             manifest: target.manifest(&backup.id).await.ok(),
+            drill: None,
             id: backup.id,
             created_at: backup.created_at,
             safety: backup.safety,
@@ -95,13 +100,18 @@ fn show(backups: Vec<Listed>, place: &str, report: &mut Report) {
             items.to_string(),
             crate::human::bytes(size),
             crate::human::seconds(age),
+            entry.drill.as_ref().map_or(String::new(), |d| {
+                let verdict = if d.passed { "passed" } else { "failed" };
+                format!("{verdict} {}", d.at.strftime("%Y-%m-%d"))
+            }),
             if entry.safety {
                 "safety".into()
             } else {
                 String::new()
             },
         ]);
-        listed.push(json!({"id": entry.id, "created_at": entry.created_at, "items": items, "stored_size": size, "age_seconds": age, "safety": entry.safety}));
+        let drill = entry.drill.as_ref().map(|d| json!({"passed": d.passed, "at": d.at, "status": d.status, "duration_ms": d.duration_ms}));
+        listed.push(json!({"id": entry.id, "created_at": entry.created_at, "items": items, "stored_size": size, "age_seconds": age, "safety": entry.safety, "drill": drill}));
     }
     report.results.push(CheckResult::new(
         "backup",
@@ -113,10 +123,15 @@ fn show(backups: Vec<Listed>, place: &str, report: &mut Report) {
         ),
     ));
     if !rows.is_empty() {
-        report.blocks.push(Block::Table {
-            header: vec!["id", "created", "items", "size", "age", ""],
-            rows,
-        });
+        let mut header = vec!["id", "created", "items", "size", "age", "drill", ""];
+        // The drill column only once some backup was drilled.
+        if backups.iter().all(|b| b.drill.is_none()) {
+            header.remove(5);
+            for row in &mut rows {
+                row.remove(5);
+            }
+        }
+        report.blocks.push(Block::Table { header, rows });
     }
     report.blocks.push(Block::Line(
         format!("{} backups in {place}", backups.len(),),

@@ -4,12 +4,14 @@
 
 mod copy;
 mod create;
+mod drill;
 mod list;
 mod prune;
 mod verify;
 
 pub use copy::copy;
 pub use create::create;
+pub use drill::drill;
 pub use list::{list, list_copy};
 pub use prune::prune;
 pub use verify::verify_backups;

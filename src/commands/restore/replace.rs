@@ -14,8 +14,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::mpsc;
-
 use crate::backup::manifest::Item;
 use crate::backup::verify;
 use crate::docker::{self, Deployment, RESTORE_ROOT, State};
@@ -24,10 +22,6 @@ use super::targets::{Planned, Target};
 
 /// The identities an encrypted backup is read with, shared with the reading thread.
 pub(super) type Identities = Arc<Vec<Box<dyn age::Identity + Send + Sync>>>;
-
-/// Chunk size of the stream read back, and how many are in flight.
-const CHUNK: usize = 256 * 1024;
-const QUEUE: usize = 16;
 
 /// Why an item was not put in place, and whether its target may have
 /// changed (`touched`) or is certainly as it was.
@@ -128,7 +122,7 @@ async fn volume(
                 touched: ran,
             });
         }
-        let (chunks, reading) = read_back(folder, item, identities, counter);
+        let (chunks, reading) = verify::read_back(folder, item, identities, counter);
         let uploaded = deployment.upload(&helper, RESTORE_ROOT, chunks).await;
         let read = reading
             .await
@@ -152,7 +146,7 @@ async fn dump(
     identities: &Identities,
     counter: Arc<AtomicU64>,
 ) -> Result<(), String> {
-    let (chunks, reading) = read_back(folder, item, identities, counter);
+    let (chunks, reading) = verify::read_back(folder, item, identities, counter);
     let ran = deployment.exec_with_stdin(container, argv, chunks).await;
     let read = reading.await.map_err(|e| e.to_string())?;
     let (code, said) = ran.map_err(|e| e.to_string())?;
@@ -194,39 +188,6 @@ async fn file(
     })
     .await
     .map_err(|e| Failed::untouched(e.to_string()))?
-}
-
-/// Reads the item back on a blocking thread into a bounded channel.
-fn read_back(
-    folder: &Path,
-    item: &Item,
-    identities: &Identities,
-    counter: Arc<AtomicU64>,
-) -> (
-    mpsc::Receiver<Vec<u8>>,
-    tokio::task::JoinHandle<io::Result<()>>,
-) {
-    let (sender, receiver) = mpsc::channel(QUEUE);
-    let path = folder.join(&item.file);
-    let item = item.clone();
-    let identities = identities.clone();
-    let reading = tokio::task::spawn_blocking(move || {
-        let mut stream = verify::open_stream(&path, &item, &identities)?;
-        loop {
-            let mut chunk = vec![0u8; CHUNK];
-            let n = stream.read(&mut chunk)?;
-            if n == 0 {
-                return Ok(());
-            }
-            chunk.truncate(n);
-            counter.fetch_add(n as u64, Ordering::Relaxed);
-            if sender.blocking_send(chunk).is_err() {
-                // The other side stopped taking: its error is the one to report.
-                return Ok(());
-            }
-        }
-    });
-    (receiver, reading)
 }
 
 /// Writes `content` to `.<name>.opsbook-restore` beside `target`, then

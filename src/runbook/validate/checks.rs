@@ -3,89 +3,120 @@
 //! warn before crit.
 
 use super::Validator;
+use crate::runbook::model::Check;
 
 impl Validator<'_> {
     pub(super) fn checks(&mut self) {
-        for (name, check) in &self.model.checks {
-            let field = format!("checks.{name}");
-            match check.kinds().as_slice() {
-                [] => self.at_key(
-                    &field,
-                    "a check needs one of `http`, `exec`, `command`, `file`, `tcp`, `unit` or `prometheus`",
-                ),
-                [_] => {}
-                kinds => self.at_key(
-                    &field,
-                    format!(
-                        "a check has one kind, this one has {}: split it",
-                        kinds.join(", ")
-                    ),
-                ),
-            }
-            if let Some(http) = &check.http {
-                self.url(&http.url, &format!("{field}.http.url"));
-            }
-            if let Some(exec) = &check.exec {
-                self.service_ref(&exec.service, &format!("{field}.exec.service"));
-            }
-            if let Some(file) = &check.file {
-                self.file_check(file, &field);
-            }
-            if let Some(tcp) = &check.tcp {
-                if tcp.host.trim().is_empty() {
-                    self.at_key(&format!("{field}.tcp.host"), "`host` is empty");
-                }
-                if !tcp.tls && (tcp.ca.is_some() || tcp.server_name.is_some()) {
-                    self.at_key(
-                        &format!("{field}.tcp"),
-                        "`ca` and `server_name` go with `tls: true`",
-                    );
-                }
-                if !(1..=65535).contains(&tcp.port.value) {
-                    self.at(
-                        &tcp.port,
-                        format!("{field}.tcp.port"),
-                        format!("port {} is not between 1 and 65535", tcp.port.value),
-                    );
-                }
-            }
-            if let Some(unit) = &check.unit
-                && unit.value.trim().is_empty()
+        let model = self.model;
+        for (name, check) in &model.checks {
+            self.check(&format!("checks.{name}"), check);
+        }
+    }
+
+    /// `backup.drill.checks`: ordinary checks, of the kinds that can reach
+    /// the scratch twins.
+    pub(super) fn drill_checks(&mut self, checks: &indexmap::IndexMap<String, Check>) {
+        for (name, check) in checks {
+            let field = format!("backup.drill.checks.{name}");
+            if let [kind] = check.kinds().as_slice()
+                && *kind != "exec"
+                && *kind != "http"
             {
-                self.at(
-                    unit,
-                    format!("{field}.unit"),
-                    "`unit` is empty: name a systemd unit, like nginx.service",
+                self.at_key(
+                    &field,
+                    format!("a drill check is `exec` (run in a service's twin) or `http` (a service's name as the host), not `{kind}`"),
                 );
             }
-            if let Some(prometheus) = &check.prometheus {
-                self.url(&prometheus.url, &format!("{field}.prometheus.url"));
-                if prometheus.query.value.trim().is_empty() {
-                    self.at(
-                        &prometheus.query,
-                        format!("{field}.prometheus.query"),
-                        "`query` is empty: write a PromQL query",
-                    );
-                }
-                if check.value.is_none() {
-                    self.at_key(
-                        &format!("{field}.prometheus"),
-                        "a prometheus check grades the query's value: give `value: { above: … }` or `below`",
-                    );
-                }
-            }
-            if let Some(retry) = &check.retry
-                && !(1..=10).contains(&retry.count.value)
-            {
-                self.at(
-                    &retry.count,
-                    format!("{field}.retry.count"),
-                    format!("retry {} times? give 1 to 10", retry.count.value),
+            if check.failing_for.is_some() {
+                self.at_key(
+                    &format!("{field}.for"),
+                    "a drill runs once: `for` has no earlier runs to look at",
                 );
             }
-            if let Some(value) = &check.value {
-                self.value(check, value, &field);
+            self.check(&field, check);
+        }
+    }
+
+    /// One check's problems, under `field`.
+    fn check(&mut self, field: &str, check: &Check) {
+        let field = field.to_string();
+        match check.kinds().as_slice() {
+            [] => self.at_key(
+                &field,
+                "a check needs one of `http`, `exec`, `command`, `file`, `tcp`, `unit` or `prometheus`",
+            ),
+            [_] => {}
+            kinds => self.at_key(
+                &field,
+                format!(
+                    "a check has one kind, this one has {}: split it",
+                    kinds.join(", ")
+                ),
+            ),
+        }
+        if let Some(http) = &check.http {
+            self.url(&http.url, &format!("{field}.http.url"));
+        }
+        if let Some(exec) = &check.exec {
+            self.service_ref(&exec.service, &format!("{field}.exec.service"));
+        }
+        if let Some(file) = &check.file {
+            self.file_check(file, &field);
+        }
+        if let Some(tcp) = &check.tcp {
+            if tcp.host.trim().is_empty() {
+                self.at_key(&format!("{field}.tcp.host"), "`host` is empty");
             }
+            if !tcp.tls && (tcp.ca.is_some() || tcp.server_name.is_some()) {
+                self.at_key(
+                    &format!("{field}.tcp"),
+                    "`ca` and `server_name` go with `tls: true`",
+                );
+            }
+            if !(1..=65535).contains(&tcp.port.value) {
+                self.at(
+                    &tcp.port,
+                    format!("{field}.tcp.port"),
+                    format!("port {} is not between 1 and 65535", tcp.port.value),
+                );
+            }
+        }
+        if let Some(unit) = &check.unit
+            && unit.value.trim().is_empty()
+        {
+            self.at(
+                unit,
+                format!("{field}.unit"),
+                "`unit` is empty: name a systemd unit, like nginx.service",
+            );
+        }
+        if let Some(prometheus) = &check.prometheus {
+            self.url(&prometheus.url, &format!("{field}.prometheus.url"));
+            if prometheus.query.value.trim().is_empty() {
+                self.at(
+                    &prometheus.query,
+                    format!("{field}.prometheus.query"),
+                    "`query` is empty: write a PromQL query",
+                );
+            }
+            if check.value.is_none() {
+                self.at_key(
+                    &format!("{field}.prometheus"),
+                    "a prometheus check grades the query's value: give `value: { above: … }` or `below`",
+                );
+            }
+        }
+        if let Some(retry) = &check.retry
+            && !(1..=10).contains(&retry.count.value)
+        {
+            self.at(
+                &retry.count,
+                format!("{field}.retry.count"),
+                format!("retry {} times? give 1 to 10", retry.count.value),
+            );
+        }
+        if let Some(value) = &check.value {
+            self.value(check, value, &field);
         }
     }
 

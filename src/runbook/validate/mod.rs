@@ -434,6 +434,9 @@ impl Validator<'_> {
             }
         }
         self.copies(&backup.copies);
+        if let Some(drill) = &backup.drill {
+            self.drill_checks(&drill.checks);
+        }
         self.steps(&backup.before, "backup.before");
         self.steps(&backup.after, "backup.after");
         for (hook, steps) in [

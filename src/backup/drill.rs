@@ -1,0 +1,61 @@
+//! The outcome of a restore drill, kept in the drilled backup's folder as
+//! `drill.json` (beside the manifest, not part of it: a backup is the same
+//! backup after a drill, and its copies carry only what the manifest
+//! lists). `backup list`, daily-check and prune read it.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::catalog::BackupEntry;
+use crate::grade::Status;
+
+/// The file in the backup's folder.
+pub const FILE: &str = "drill.json";
+
+/// One drill of one backup: the newest is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrillRecord {
+    /// The drill's own id (its scratch resources carried it).
+    pub drill: String,
+    pub at: jiff::Timestamp,
+    /// Every step and check ok (a warn passes too).
+    pub passed: bool,
+    pub status: Status,
+    pub duration_ms: u64,
+    /// The checks run against the restored twins.
+    pub checks: Vec<DrilledCheck>,
+    /// The first thing that failed, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrilledCheck {
+    pub name: String,
+    pub status: Status,
+    pub message: String,
+}
+
+impl DrillRecord {
+    /// The drill recorded for the backup in `folder`, if any reads.
+    pub fn read(folder: &Path) -> Option<DrillRecord> {
+        let bytes = std::fs::read(folder.join(FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Written beside the manifest, whole or not at all.
+    pub fn write(&self, folder: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::files::write_private(&folder.join(FILE), &bytes)
+    }
+}
+
+/// The newest backup (of `backups`) whose drill passed, with that drill.
+pub fn newest_passed(backups: &[BackupEntry]) -> Option<(&BackupEntry, DrillRecord)> {
+    backups
+        .iter()
+        .filter_map(|b| DrillRecord::read(&b.path).map(|d| (b, d)))
+        .filter(|(_, d)| d.passed)
+        .max_by_key(|(_, d)| d.at)
+}

@@ -1,0 +1,268 @@
+//! `backup drill` against the real engine: the backup's volume, file and
+//! dump restored into scratch twins of the services, their checks run
+//! (exec in a twin, http at a twin's address), and nothing live touched:
+//! the live data changed after the backup stays changed, the live
+//! containers keep running, no port is published, and no scratch resource
+//! is left, after a pass, a failure, SIGTERM, or a kill (the next drill
+//! removes what a killed one left).
+
+use std::time::Duration;
+
+use crate::restore::{LONG, MUTATE, RESTORE_RECORDS, SEED, listing, state};
+use crate::support::{Project, Workspace, eventually, free_port, result, terminate};
+
+/// The drill's checks: the volume's rows, the dump (restored into the
+/// twin, not the live db), the host file as the twin sees it, the web twin.
+const DRILL: &str = "  drill:\n    timeout: 60s\n    max_age: 8d\n    checks:\n      \
+     orders: { exec: { service: db, command: [sh, -c, \"wc -l < /data/tables/orders\"], stdout_contains: \"5000\" } }\n      \
+     records: { exec: { service: db, command: [cat, /data/records.txt], stdout_contains: \"order 1\" } }\n      \
+     dump: { exec: { service: db, command: [cat, /restored-records.txt], stdout_contains: \"order 1\" } }\n      \
+     config: { exec: { service: api, command: [cat, /etc/shop.env], stdout_contains: \"A=1\" } }\n      \
+     web: { http: { url: \"http://api:8080/index.html\", contains: \"shop is up\" } }\n";
+
+/// The restore tests' shop (db seeds `dbdata`; the dump `records`), with
+/// an api that serves a page, publishes a port and reads the backed-up
+/// host file; `health`: the api's healthcheck.
+fn shop_with_drill(tag: &str, health: &str) -> (Project, Workspace, u16) {
+    let project = Project::new(tag);
+    let dbdata = project.volume("dbdata");
+    project
+        .service("db")
+        .mount(&dbdata, "/data")
+        .script(SEED)
+        .start();
+    let ws = Workspace::new();
+    ws.write("config.env", "A=1\n");
+    let port = free_port();
+    project
+        .service("api")
+        .script("mkdir -p /www && echo 'shop is up' > /www/index.html && httpd -p 8080 -h /www")
+        .healthcheck(health)
+        .port(8080, port)
+        .mount(
+            &ws.path().join("config.env").display().to_string(),
+            "/etc/shop.env",
+        )
+        .start();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\n  api: {{ depends_on: [db] }}\n\
+             backup:\n  dir: ./backups\n  volumes: [dbdata]\n  files: [config.env]\n  dumps:\n    records:\n      service: db\n      command: [cat, /data/records.txt]\n      restore: {RESTORE_RECORDS}\n{DRILL}",
+            project.name
+        ),
+    );
+    eventually("db seeded its volume", LONG, || {
+        project.exec("db", "test -f /data/.seeded")
+    });
+    (project, ws, port)
+}
+
+const HEALTHY: &str = "wget -q -O- http://127.0.0.1:8080/index.html";
+
+fn drill_resources(project: &Project) -> Vec<String> {
+    let mut found = Vec::new();
+    for kind in ["ps -a", "volume ls", "network ls"] {
+        let mut args: Vec<&str> = kind.split(' ').collect();
+        let label = format!("label=opsbook.drill.project={}", project.name);
+        args.extend(["-q", "--filter", &label]);
+        let out = std::process::Command::new("docker")
+            .args(&args)
+            .output()
+            .unwrap();
+        found.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| format!("{kind}: {l}")),
+        );
+    }
+    found
+}
+
+fn container_ids(project: &Project) -> Vec<String> {
+    ["db", "api"]
+        .iter()
+        .map(|s| project.inspect(s).id.unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn a_drill_restores_into_twins_runs_its_checks_and_touches_nothing_live() {
+    let (project, ws, port) = shop_with_drill("drill", HEALTHY);
+    ws.opsbook(&["validate"]).expect_code(0);
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    // After the backup, the live data moves on.
+    assert!(project.exec("db", MUTATE));
+    ws.write("config.env", "A=2\n");
+    let live = listing(&project);
+    let ids = container_ids(&project);
+
+    let run = ws.opsbook(&[
+        "backup",
+        "drill",
+        "--state-dir",
+        &state(&ws),
+        "--format",
+        "json",
+    ]);
+    let report = run.expect_code(0).json();
+    for name in [
+        "verify",
+        "restore dbdata",
+        "restore config.env",
+        "twin db",
+        "twin api",
+        "restore records",
+    ] {
+        assert_eq!(
+            result(&report, "drill", name)["status"],
+            "ok",
+            "{name}: {report:#}"
+        );
+    }
+    for check in ["orders", "records", "dump", "config", "web"] {
+        let r = result(&report, "drill", &format!("check {check}"));
+        assert_eq!(r["status"], "ok", "{r}");
+    }
+    let cleanup = result(&report, "drill", "cleanup");
+    assert_eq!(cleanup["status"], "ok", "{cleanup}");
+    assert!(
+        cleanup["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("removed 2 containers, 1 volume, 1 network"),
+        "{cleanup}"
+    );
+    // Nothing live changed, nothing is left over.
+    assert_eq!(listing(&project), live);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("config.env")).unwrap(),
+        "A=2\n"
+    );
+    assert_eq!(container_ids(&project), ids);
+    assert!(project.exec("api", "true") && project.exec("db", "true"));
+    assert!(
+        drill_resources(&project).is_empty(),
+        "{:?}",
+        drill_resources(&project)
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+
+    // The outcome is kept with the backup and shown by list and daily-check.
+    let list = ws
+        .opsbook(&["backup", "list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    let drill = &list["backups"][0]["drill"];
+    assert_eq!(drill["passed"], true, "{list:#}");
+    let table = ws
+        .opsbook(&["backup", "list"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert!(table.contains("passed"), "{table}");
+    let check = ws
+        .opsbook(&[
+            "daily-check",
+            "--only",
+            "backups",
+            "--state-dir",
+            &state(&ws),
+            "--format",
+            "json",
+        ])
+        .json();
+    let graded = result(&check, "backups", "drill");
+    assert_eq!(graded["status"], "ok", "{graded}");
+
+    // A check that fails: the drill fails (exit 2), is recorded so, and
+    // still cleans up.
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace(
+            "stdout_contains: \"5000\"",
+            "stdout_contains: \"4999 rows\"",
+        ),
+    );
+    let report = ws
+        .opsbook(&[
+            "backup",
+            "drill",
+            "--state-dir",
+            &state(&ws),
+            "--format",
+            "json",
+        ])
+        .expect_code(2)
+        .json();
+    assert_eq!(result(&report, "drill", "check orders")["status"], "crit");
+    assert!(drill_resources(&project).is_empty());
+    let list = ws
+        .opsbook(&["backup", "list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(list["backups"][0]["drill"]["passed"], false, "{list:#}");
+}
+
+#[test]
+fn a_drill_cut_short_by_a_signal_or_a_kill_leaves_nothing_behind() {
+    // An api whose twin never becomes healthy (nor does it): the drill waits.
+    let (project, ws, _) = shop_with_drill("drill-cut", "test -f /never");
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    let ids = container_ids(&project);
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+
+    let child = ws.spawn(&["backup", "drill", "--state-dir", &state(&ws)]);
+    eventually("a twin exists", LONG, || {
+        !drill_resources(&project).is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let run = terminate(child);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("interrupted by a signal"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        drill_resources(&project).is_empty(),
+        "{:?}",
+        drill_resources(&project)
+    );
+
+    // SIGKILL: nothing can clean up, so the next drill does, first.
+    let mut child = ws.spawn(&["backup", "drill", "--state-dir", &state(&ws)]);
+    eventually("a twin exists", LONG, || {
+        drill_resources(&project).len() >= 3
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(!drill_resources(&project).is_empty());
+    ws.write("opsbook.yaml", text.replace("timeout: 60s", "timeout: 5s"));
+    let report = ws
+        .opsbook(&[
+            "backup",
+            "drill",
+            "--state-dir",
+            &state(&ws),
+            "--format",
+            "json",
+        ])
+        .json();
+    let leftovers = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"].as_str().unwrap().starts_with("leftovers "))
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(leftovers["status"], "ok", "{leftovers}");
+    assert!(
+        drill_resources(&project).is_empty(),
+        "{:?}",
+        drill_resources(&project)
+    );
+    assert_eq!(container_ids(&project)[0], ids[0]);
+}
