@@ -48,7 +48,7 @@ fn shop_with_drill(tag: &str, health: &str) -> (Project, Workspace, u16) {
         "opsbook.yaml",
         format!(
             "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\n  api: {{ depends_on: [db] }}\n\
-             backup:\n  dir: ./backups\n  volumes: [dbdata]\n  files: [config.env]\n  dumps:\n    records:\n      service: db\n      command: [cat, /data/records.txt]\n      restore: {RESTORE_RECORDS}\n{DRILL}",
+             backup:\n  dir: ./backups\n  keep: {{ last: 1 }}\n  volumes: [dbdata]\n  files: [config.env]\n  dumps:\n    records:\n      service: db\n      command: [cat, /data/records.txt]\n      restore: {RESTORE_RECORDS}\n{DRILL}",
             project.name
         ),
     );
@@ -176,8 +176,36 @@ fn a_drill_restores_into_twins_runs_its_checks_and_touches_nothing_live() {
     let graded = result(&check, "backups", "drill");
     assert_eq!(graded["status"], "ok", "{graded}");
 
-    // A check that fails: the drill fails (exit 2), is recorded so, and
-    // still cleans up.
+    // A newer backup: `keep: { last: 1 }` would delete the drilled one,
+    // but prune keeps the newest proved backup, and says so. (A warn: the
+    // mutated volume is less than half its size before.)
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(1);
+    let drilled = list["backups"][0]["id"].as_str().unwrap().to_string();
+    let pruned = ws
+        .opsbook(&[
+            "backup",
+            "prune",
+            "--yes",
+            "--state-dir",
+            &state(&ws),
+            "--format",
+            "json",
+        ])
+        .expect_code(1)
+        .json();
+    let kept = result(&pruned, "prune", &drilled);
+    assert!(
+        kept["message"]
+            .as_str()
+            .unwrap()
+            .contains("the newest backup a drill proved restores"),
+        "{kept}"
+    );
+    assert!(ws.path().join("backups").join(&drilled).exists());
+
+    // A check that fails: the drill (of the newest backup) fails (exit 2),
+    // is recorded so, and still cleans up.
     let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
     ws.write(
         "opsbook.yaml",

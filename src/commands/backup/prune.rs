@@ -1,10 +1,11 @@
 //! `opsbook backup prune [--dry-run]`: delete what `backup.keep` does not
 //! keep, and the leftovers of interrupted backups; asks first. Each copy
-//! target is pruned too, by its own `keep` or else the backup's.
+//! target is pruned too, by its own `keep` or else the backup's. The newest
+//! backup a drill proved is kept locally until a newer one is proved.
 
 use std::path::Path;
 
-use crate::backup::{catalog, retention};
+use crate::backup::{catalog, drill, retention};
 use crate::confirm::confirm;
 use crate::copies::{RemoteBackup, Target};
 use crate::error::Error;
@@ -30,10 +31,20 @@ pub async fn prune(
         source,
     })?;
     let created: Vec<jiff::Timestamp> = backups.iter().map(|b| b.created_at).collect();
-    let kept = match backup.keep {
+    let mut kept = match backup.keep {
         Some(rules) => retention::keep(&created, rules),
         None => (0..backups.len()).collect(),
     };
+    // The newest backup a drill proved restores stays, whatever the rules
+    // say, until a newer one is proved: it is the one known to come back.
+    let mut proved_kept = None;
+    if let Some((proved, _)) = drill::newest_passed(&backups)
+        && let Some(i) = backups.iter().position(|b| b.id == proved.id)
+        && !kept.contains(&i)
+    {
+        kept.insert(i);
+        proved_kept = Some(proved.id.clone());
+    }
     let targets = Target::all(runbook, None).map_err(Error::Usage)?;
     let mut remote_doomed: Vec<(&Target, RemoteBackup)> = Vec::new();
     for target in &targets {
@@ -75,6 +86,15 @@ pub async fn prune(
         .collect();
     let leftovers = catalog::leftovers(&dir);
     for entry in &backups {
+        if proved_kept.as_ref() == Some(&entry.id) {
+            report.results.push(CheckResult::new(
+                "prune",
+                &entry.id,
+                Status::Warn,
+                "keep: the keep rules would delete it, but it is the newest backup a drill proved restores; drill a newer one (`opsbook backup drill`)",
+            ));
+            continue;
+        }
         let verdict = if doomed.iter().any(|d| d.id == entry.id) {
             "delete"
         } else {
