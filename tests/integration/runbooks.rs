@@ -317,6 +317,22 @@ fn day(project: &Project, services: &[&str], ws: &Workspace, playbook: &str, cha
     );
     assert!(project.exec(change.service, change.restored));
     passes(ws, &["backup"], &[]);
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    if text.contains("\n  drill:") {
+        // The backup restored into scratch twins and proved there.
+        let report = passes(ws, &["backup", "drill"], &[]);
+        assert!(
+            report["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"].as_str().is_some_and(|n| n.starts_with("check "))),
+            "{report:#}"
+        );
+        for service in services {
+            assert_eq!(project.times(service).state, "running", "{service}");
+        }
+    }
     passes(ws, &["daily-check"], &[]);
     assert!(
         project.exec(change.service, change.change),
