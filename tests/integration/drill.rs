@@ -149,6 +149,17 @@ fn a_drill_restores_into_twins_runs_its_checks_and_touches_nothing_live() {
     );
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
 
+    // The table: one line per step, the checks, the cleanup.
+    let table = ws
+        .opsbook(&["backup", "drill", "--state-dir", &state(&ws)])
+        .expect_code(0)
+        .stdout
+        .clone();
+    eprintln!("{table}");
+    for line in ["ok      drill    check web", "ok      drill    cleanup"] {
+        assert!(table.contains(line), "{table}");
+    }
+
     // The outcome is kept with the backup and shown by list and daily-check.
     let list = ws
         .opsbook(&["backup", "list", "--format", "json"])
