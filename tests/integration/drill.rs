@@ -214,6 +214,14 @@ fn a_drill_restores_into_twins_runs_its_checks_and_touches_nothing_live() {
         "{kept}"
     );
     assert!(ws.path().join("backups").join(&drilled).exists());
+    let unproved = result(&pruned, "prune", "drill");
+    assert!(
+        unproved["message"]
+            .as_str()
+            .unwrap()
+            .contains("has never been drilled"),
+        "{unproved}"
+    );
 
     // A check that fails: the drill (of the newest backup) fails (exit 2),
     // is recorded so, and still cleans up.
@@ -304,4 +312,62 @@ fn a_drill_cut_short_by_a_signal_or_a_kill_leaves_nothing_behind() {
         drill_resources(&project)
     );
     assert_eq!(container_ids(&project)[0], ids[0]);
+}
+
+#[test]
+fn a_dump_restore_that_reaches_outside_fails_in_the_drill_instead_of_writing_there() {
+    let project = Project::new("drill-out");
+    // A live server on the project's network, as a hosted database is to
+    // Nutri's `psql "$DATABASE_URL"`: the live db reaches it.
+    project
+        .service("ext")
+        .networked()
+        .script("mkdir -p /www && echo live > /www/index.html && httpd -p 8080 -h /www")
+        .start();
+    let ip = project
+        .inspect("ext")
+        .network_settings
+        .and_then(|s| s.networks)
+        .and_then(|mut n| n.remove(&project.network()))
+        .and_then(|e| e.ip_address)
+        .unwrap();
+    project.service("db").networked().start();
+    // `timeout`: a connection that goes nowhere hangs until TCP gives up.
+    let reach = format!("timeout 5 wget -q -O- http://{ip}:8080/index.html > /dev/null");
+    eventually("the live db reaches the live server", LONG, || {
+        project.exec("db", &reach)
+    });
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nproject: {}\nservices:\n  ext: {{}}\n  db: {{}}\nbackup:\n  dir: ./backups\n  dumps:\n    records:\n      service: db\n      command: [echo, rows]\n      restore: [sh, -c, \"cat > /dev/null && {reach}\"]\n  drill:\n    timeout: 30s\n",
+            project.name
+        ),
+    );
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    let report = ws
+        .opsbook(&[
+            "backup",
+            "drill",
+            "--state-dir",
+            &state(&ws),
+            "--format",
+            "json",
+        ])
+        .expect_code(2)
+        .json();
+    let failed = result(&report, "drill", "drill");
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("`sh -c cat > /dev/null && {reach}` exited"))
+            && message.contains("in the twin of `db`"),
+        "{failed}"
+    );
+    assert!(
+        drill_resources(&project).is_empty(),
+        "{:?}",
+        drill_resources(&project)
+    );
 }

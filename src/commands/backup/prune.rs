@@ -85,6 +85,27 @@ pub async fn prune(
         .map(|(_, b)| b)
         .collect();
     let leftovers = catalog::leftovers(&dir);
+    if backup.drill.is_some()
+        && let Some(newest) = backups.last()
+    {
+        let drilled = drill::DrillRecord::read(&newest.path);
+        let unproved = match &drilled {
+            None => Some("has never been drilled"),
+            Some(d) if !d.passed => Some("failed its drill"),
+            Some(_) => None,
+        };
+        if let Some(unproved) = unproved {
+            report.results.push(CheckResult::new(
+                "prune",
+                "drill",
+                Status::Warn,
+                format!(
+                    "the newest backup `{}` {unproved}: run `opsbook backup drill`",
+                    newest.id
+                ),
+            ));
+        }
+    }
     for entry in &backups {
         if proved_kept.as_ref() == Some(&entry.id) {
             report.results.push(CheckResult::new(
