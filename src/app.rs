@@ -110,7 +110,10 @@ fn execute(
 ) -> Result<Report, Error> {
     let source = runbook::discover(cli.runbook.clone(), std::env::var_os("OPSBOOK_RUNBOOK"));
     tracing::info!(?source, "runbook");
-    let runbook = runbook::load(&source)?;
+    let runbook = match &cli.runbook_text {
+        Some(text) => runbook::load_text_as(&source, text)?,
+        None => runbook::load(&source)?,
+    };
     *redactor = runbook.redactor().clone();
     let mut report = Report::new(cli.command.name(), &runbook.display, started_at);
     let globals = Globals {
@@ -233,6 +236,15 @@ fn execute(
                 state_dir: globals.state_dir.clone(),
             };
             block_on(commands::run::run(runbook, &options, progress, report_mut))?;
+        }
+        Command::Serve(args) => {
+            let options = commands::serve::Options {
+                listen: args.listen,
+                token_file: args.token_file.clone(),
+                log_json: args.log_format == cli::LogFormat::Json,
+                state_dir: globals.state_dir.clone(),
+            };
+            block_on(commands::serve::run(&source, &options, report_mut))?;
         }
     }
     Ok(report)

@@ -17,6 +17,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub runbook: Option<PathBuf>,
 
+    /// The runbook's text from this file instead (what `serve` hands its runs).
+    #[arg(long, global = true, value_name = "FILE", hide = true)]
+    pub runbook_text: Option<PathBuf>,
+
     /// How to print the report on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -78,6 +82,31 @@ pub enum Command {
     Incident(IncidentArgs),
     /// Run a custom procedure of the runbook (`procedures:`); `--list` shows them.
     Run(RunArgs),
+    /// The always-on agent: the runbook's `schedule:`, `/metrics`,
+    /// `/healthz` and a status page.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen; beyond loopback a token is required.
+    #[arg(long, value_name = "ADDR", default_value = crate::serve::DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+
+    /// A file holding the bearer token [default: $OPSBOOK_TOKEN].
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// How each run is logged on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` pairs (logfmt).
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -389,6 +418,7 @@ impl Command {
             Command::Restore(_) => "restore",
             Command::Incident(_) => "incident",
             Command::Run(_) => "run",
+            Command::Serve(_) => "serve",
         }
     }
 }

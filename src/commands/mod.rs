@@ -12,6 +12,7 @@ pub mod restart;
 pub mod restore;
 pub mod rollback;
 pub mod run;
+pub mod serve;
 pub mod shutdown;
 pub mod startup;
 pub mod status;

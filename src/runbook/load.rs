@@ -53,24 +53,51 @@ pub fn discover(flag: Option<PathBuf>, env: Option<OsString>) -> Source {
 }
 
 pub fn load(source: &Source) -> Result<Runbook, Error> {
-    let (path, origin) = match source {
-        Source::Embedded => return parse(EMBEDDED_DEFAULT.as_bytes(), None, EMBEDDED_DISPLAY),
-        Source::Flag(path) => (path, "given by --runbook"),
-        Source::Env(path) => (path, "from $OPSBOOK_RUNBOOK"),
-        Source::WorkingDir(path) => (path, "in the working directory"),
-        Source::System(path) => (path, "the system runbook"),
+    load_with_text(source).map(|(runbook, _)| runbook)
+}
+
+/// The runbook and the bytes it was read from (none for the embedded
+/// default): `serve` hands those to its runs, so a run uses the runbook the
+/// agent loaded, not one changed on disk since (that one waits for SIGHUP).
+pub fn load_with_text(source: &Source) -> Result<(Runbook, Option<Vec<u8>>), Error> {
+    let Some((path, origin)) = path_of(source) else {
+        return parse(EMBEDDED_DEFAULT.as_bytes(), None, EMBEDDED_DISPLAY).map(|r| (r, None));
     };
     let bytes = read_bounded(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => Error::RunbookMissing {
-            path: path.clone(),
+            path: path.to_path_buf(),
             origin,
         },
         _ => Error::RunbookRead {
-            path: path.clone(),
+            path: path.to_path_buf(),
             source,
         },
     })?;
-    parse(&bytes, Some(path), &path.display().to_string())
+    let runbook = parse(&bytes, Some(path), &path.display().to_string())?;
+    Ok((runbook, Some(bytes)))
+}
+
+/// The runbook found by `source`, its text read from `text` instead (a
+/// copy `serve` kept): paths, names and the history key stay the file's.
+pub fn load_text_as(source: &Source, text: &Path) -> Result<Runbook, Error> {
+    let bytes = read_bounded(text).map_err(|source| Error::RunbookRead {
+        path: text.to_path_buf(),
+        source,
+    })?;
+    match path_of(source) {
+        Some((path, _)) => parse(&bytes, Some(path), &path.display().to_string()),
+        None => parse(&bytes, None, EMBEDDED_DISPLAY),
+    }
+}
+
+fn path_of(source: &Source) -> Option<(&Path, &'static str)> {
+    match source {
+        Source::Embedded => None,
+        Source::Flag(path) => Some((path, "given by --runbook")),
+        Source::Env(path) => Some((path, "from $OPSBOOK_RUNBOOK")),
+        Source::WorkingDir(path) => Some((path, "in the working directory")),
+        Source::System(path) => Some((path, "the system runbook")),
+    }
 }
 
 /// The largest runbook read: real ones are a few KiB.

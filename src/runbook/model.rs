@@ -38,9 +38,27 @@ pub struct Model {
     pub notify: Option<Notify>,
     #[serde(default)]
     pub procedures: IndexMap<String, Procedure>,
+    /// When `opsbook serve` runs each job.
+    pub schedule: Option<Schedule>,
     /// Extra secret patterns (regexes) masked in every output.
     #[serde(default)]
     pub redact: Vec<Name>,
+}
+
+/// `schedule:`: a cron expression per job (five fields, or six with
+/// seconds first), read in `timezone` (default: the host's).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Schedule {
+    /// An IANA time zone (`Europe/Berlin`).
+    pub timezone: Option<Name>,
+    pub daily_check: Option<Name>,
+    pub backup: Option<Name>,
+    pub backup_prune: Option<Name>,
+    pub backup_drill: Option<Name>,
+    /// Named procedures (`opsbook run NAME --yes`).
+    #[serde(default)]
+    pub procedures: IndexMap<String, Name>,
 }
 
 #[derive(Debug, Default, Deserialize)]

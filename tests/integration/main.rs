@@ -29,6 +29,7 @@ mod restore_direct;
 mod rotate_apply;
 mod runbooks;
 mod secrets;
+mod serve;
 mod sftp;
 mod status;
 mod support;

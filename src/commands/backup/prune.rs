@@ -46,38 +46,7 @@ pub async fn prune(
         proved_kept = Some(proved.id.clone());
     }
     let targets = Target::all(runbook, None).map_err(Error::Usage)?;
-    let mut remote_doomed: Vec<(&Target, RemoteBackup)> = Vec::new();
-    for target in &targets {
-        let Some(rules) = target.keep.or(backup.keep) else {
-            continue;
-        };
-        let listed = match target.list().await {
-            Ok(listed) => listed,
-            Err(problem) => {
-                report.results.push(CheckResult::new(
-                    "prune",
-                    &target.name,
-                    Status::Crit,
-                    format!("cannot list {}: {problem}", target.location()),
-                ));
-                continue;
-            }
-        };
-        let created: Vec<jiff::Timestamp> = listed.iter().map(|b| b.created_at).collect();
-        let kept = retention::keep(&created, rules);
-        for (i, entry) in listed.into_iter().enumerate() {
-            let verdict = if kept.contains(&i) { "keep" } else { "delete" };
-            report.results.push(CheckResult::new(
-                "prune",
-                format!("{}:{}", target.name, entry.id),
-                Status::Ok,
-                verdict,
-            ));
-            if !kept.contains(&i) {
-                remote_doomed.push((target, entry));
-            }
-        }
-    }
+    let remote_doomed = remote_verdicts(&targets, backup, report).await;
     let doomed: Vec<&catalog::BackupEntry> = backups
         .iter()
         .enumerate()
@@ -191,4 +160,46 @@ pub async fn prune(
         }
     }
     Ok(())
+}
+
+/// Each copy target's backups judged by its own `keep` (else the
+/// backup's): the results, and those to delete.
+async fn remote_verdicts<'a>(
+    targets: &'a [Target],
+    backup: &crate::runbook::model::Backup,
+    report: &mut Report,
+) -> Vec<(&'a Target, RemoteBackup)> {
+    let mut remote_doomed: Vec<(&Target, RemoteBackup)> = Vec::new();
+    for target in targets {
+        let Some(rules) = target.keep.or(backup.keep) else {
+            continue;
+        };
+        let listed = match target.list().await {
+            Ok(listed) => listed,
+            Err(problem) => {
+                report.results.push(CheckResult::new(
+                    "prune",
+                    &target.name,
+                    Status::Crit,
+                    format!("cannot list {}: {problem}", target.location()),
+                ));
+                continue;
+            }
+        };
+        let created: Vec<jiff::Timestamp> = listed.iter().map(|b| b.created_at).collect();
+        let kept = retention::keep(&created, rules);
+        for (i, entry) in listed.into_iter().enumerate() {
+            let verdict = if kept.contains(&i) { "keep" } else { "delete" };
+            report.results.push(CheckResult::new(
+                "prune",
+                format!("{}:{}", target.name, entry.id),
+                Status::Ok,
+                verdict,
+            ));
+            if !kept.contains(&i) {
+                remote_doomed.push((target, entry));
+            }
+        }
+    }
+    remote_doomed
 }

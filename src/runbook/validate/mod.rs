@@ -6,6 +6,7 @@
 mod checks;
 mod copies;
 mod logs;
+mod schedule;
 mod steps;
 
 use indexmap::IndexMap;
@@ -34,6 +35,7 @@ pub(super) fn validate(model: &Model, text: &str, file: &str) -> Result<Plan, Ve
     v.incident();
     v.notify();
     v.procedures();
+    v.schedule();
     v.regexes(&model.redact, "redact");
     for (field, message) in super::bounds::check(model) {
         v.at_key(&field, message);

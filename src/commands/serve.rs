@@ -1,0 +1,74 @@
+//! `opsbook serve [--listen ADDR] [--token-file FILE]`: the runbook's
+//! schedule, metrics, health and status page, until a signal stops it (see
+//! `crate::serve`). The token comes from `$OPSBOOK_TOKEN` or the file; an
+//! empty one is refused, and listening beyond loopback needs one.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::render::Report;
+use crate::runbook::{self, Source};
+
+pub struct Options {
+    pub listen: SocketAddr,
+    pub token_file: Option<PathBuf>,
+    pub log_json: bool,
+    pub state_dir: PathBuf,
+}
+
+pub async fn run(source: &Source, options: &Options, report: &mut Report) -> Result<(), Error> {
+    let token = token(options)?;
+    let (runbook, text) = runbook::load_with_text(source)?;
+    let started = std::time::Instant::now();
+    let runs = crate::serve::run(
+        runbook,
+        text,
+        crate::serve::Options {
+            listen: options.listen,
+            token,
+            log_json: options.log_json,
+            state_dir: options.state_dir.clone(),
+            source: source.clone(),
+        },
+    )
+    .await?;
+    report.results.push(CheckResult::new(
+        "serve",
+        "stopped",
+        Status::Ok,
+        format!(
+            "stopped after {} in {}",
+            crate::human::count(runs as usize, "run"),
+            crate::human::seconds(started.elapsed().as_secs())
+        ),
+    ));
+    Ok(())
+}
+
+fn token(options: &Options) -> Result<Option<String>, Error> {
+    let token = match &options.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "cannot read --token-file `{}`: {e}",
+                        path.display()
+                    ))
+                })?
+                .trim()
+                .to_string(),
+        ),
+        None => std::env::var("OPSBOOK_TOKEN")
+            .ok()
+            .map(|t| t.trim().to_string()),
+    };
+    match token {
+        Some(token) if token.is_empty() => Err(Error::Usage(
+            "the token is empty: put a long random value in $OPSBOOK_TOKEN or the --token-file"
+                .into(),
+        )),
+        token => Ok(token),
+    }
+}

@@ -1,0 +1,310 @@
+//! What the agent knows between runs: each job's last run and counts, the
+//! last daily-check's results, the backups' figures and recent host
+//! figures. Every endpoint reads only this (a scrape never starts work);
+//! the scheduler writes it when a run ends.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::backup::catalog;
+use crate::backup::drill::DrillRecord;
+use crate::backup::manifest::Manifest;
+use crate::grade::Status;
+use crate::history::{HostFigures, Record};
+use crate::incident::Incident;
+use crate::runbook::Runbook;
+
+/// How many daily-check runs the page's charts go back.
+pub const CHART_POINTS: usize = 288;
+
+/// How one run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    Ok,
+    Warn,
+    Crit,
+    Unknown,
+    /// The lock was held by another run: not run, counted.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Warn => "warn",
+            Outcome::Crit => "crit",
+            Outcome::Unknown => "unknown",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    pub fn of(status: Status) -> Outcome {
+        match status {
+            Status::Ok => Outcome::Ok,
+            Status::Warn => Outcome::Warn,
+            Status::Crit => Outcome::Crit,
+            Status::Unknown => Outcome::Unknown,
+        }
+    }
+
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Ok,
+        Outcome::Warn,
+        Outcome::Crit,
+        Outcome::Unknown,
+        Outcome::Skipped,
+    ];
+}
+
+/// One job's last run.
+#[derive(Debug, Clone)]
+pub struct LastRun {
+    pub at: Timestamp,
+    pub took: Duration,
+    pub exit_code: i32,
+    pub outcome: Outcome,
+    /// `ok: 12 ok in 1834 ms`, or why it did not run.
+    pub summary: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct JobState {
+    pub runs: BTreeMap<Outcome, u64>,
+    pub last: Option<LastRun>,
+    pub running: bool,
+}
+
+/// One result of the last daily-check, as its JSON gave it.
+#[derive(Debug, Clone)]
+pub struct Graded {
+    pub section: String,
+    pub name: String,
+    pub status: Status,
+    pub message: String,
+    pub value: Option<f64>,
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DailyCheck {
+    pub at: Timestamp,
+    pub status: Status,
+    pub results: Vec<Graded>,
+}
+
+/// The local backups, as the folder says.
+#[derive(Debug, Clone, Default)]
+pub struct Backups {
+    pub count: usize,
+    /// The newest complete backup: id, when, stored bytes.
+    pub newest: Option<(String, Timestamp, u64)>,
+    /// The newest drill of any backup, and that backup's id.
+    pub drill: Option<(String, DrillRecord)>,
+}
+
+/// One point of the charts: a daily-check's host figures and failures.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub at: Timestamp,
+    pub host: HostFigures,
+    pub failing: usize,
+}
+
+#[derive(Debug)]
+pub struct Cache {
+    pub runbook: String,
+    pub started_at: Timestamp,
+    pub jobs: BTreeMap<String, JobState>,
+    pub daily: Option<DailyCheck>,
+    pub backups: Backups,
+    pub points: VecDeque<Point>,
+    /// The open incidents, newest first.
+    pub incidents: Vec<Incident>,
+    pub reloads: u64,
+    pub reload_failures: u64,
+}
+
+impl Cache {
+    pub fn new(runbook: &Runbook, commands: &[String], history: Vec<Record>) -> Cache {
+        let mut cache = Cache {
+            runbook: runbook.display.clone(),
+            started_at: Timestamp::now(),
+            jobs: commands
+                .iter()
+                .map(|c| (c.clone(), JobState::default()))
+                .collect(),
+            daily: None,
+            backups: backups(runbook),
+            points: VecDeque::new(),
+            incidents: open_incidents(runbook),
+            reloads: 0,
+            reload_failures: 0,
+        };
+        // The last daily-check before this agent started, from the history
+        // (its figures, without the messages the history does not keep).
+        if let Some(last) = history.iter().rev().find(|r| r.command == "daily-check") {
+            cache.daily = Some(DailyCheck {
+                at: last.at,
+                status: last.status,
+                results: last
+                    .results
+                    .iter()
+                    .map(|r| Graded {
+                        section: r.section.clone(),
+                        name: r.name.clone(),
+                        status: r.status,
+                        message: "(from the history: before this agent started)".into(),
+                        value: r.value,
+                        unit: None,
+                    })
+                    .collect(),
+            });
+        }
+        for record in history {
+            cache.push_point(Point {
+                at: record.at,
+                failing: record
+                    .results
+                    .iter()
+                    .filter(|r| r.status != Status::Ok)
+                    .count(),
+                host: record.host,
+            });
+        }
+        cache
+    }
+
+    fn push_point(&mut self, point: Point) {
+        self.points.push_back(point);
+        while self.points.len() > CHART_POINTS {
+            self.points.pop_front();
+        }
+    }
+
+    /// A run ended: its counts, its last run, and what its report says.
+    pub fn finished(&mut self, command: &str, run: LastRun, report: Option<&Value>) {
+        let state = self.jobs.entry(command.to_string()).or_default();
+        *state.runs.entry(run.outcome).or_default() += 1;
+        state.running = false;
+        if command == "daily-check"
+            && run.outcome != Outcome::Skipped
+            && let Some(report) = report
+        {
+            let daily = daily_check(report, run.at);
+            self.push_point(Point {
+                at: daily.at,
+                host: host_figures(report),
+                failing: daily
+                    .results
+                    .iter()
+                    .filter(|r| r.status != Status::Ok)
+                    .count(),
+            });
+            self.daily = Some(daily);
+        }
+        state_last(self, command, run);
+    }
+}
+
+fn state_last(cache: &mut Cache, command: &str, run: LastRun) {
+    if let Some(state) = cache.jobs.get_mut(command) {
+        state.last = Some(run);
+    }
+}
+
+/// The results of a daily-check's JSON report.
+fn daily_check(report: &Value, at: Timestamp) -> DailyCheck {
+    let status = |v: &Value| serde_json::from_value::<Status>(v.clone()).unwrap_or(Status::Unknown);
+    let results = report["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| Graded {
+            section: r["section"].as_str().unwrap_or_default().to_string(),
+            name: r["name"].as_str().unwrap_or_default().to_string(),
+            status: status(&r["status"]),
+            message: r["message"].as_str().unwrap_or_default().to_string(),
+            value: r["value"].as_f64(),
+            unit: r["unit"].as_str().map(str::to_string),
+        })
+        .collect();
+    DailyCheck {
+        at,
+        status: status(&report["status"]),
+        results,
+    }
+}
+
+/// The host figures of a daily-check's JSON report (`host`), as the
+/// history keeps them.
+fn host_figures(report: &Value) -> HostFigures {
+    let host = &report["host"];
+    let percent = |v: &Value| {
+        let (used, total) = (v["used"].as_f64()?, v["total"].as_f64()?);
+        (total > 0.0).then(|| 100.0 * used / total)
+    };
+    let cores = host["cores"].as_f64().filter(|c| *c > 0.0);
+    HostFigures {
+        memory_percent: percent(&host["memory"]),
+        swap_percent: percent(&host["swap"]),
+        load_per_core: host["load1"].as_f64().zip(cores).map(|(l, c)| l / c),
+        disks: host["disks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| Some((d["path"].as_str()?.to_string(), percent(&d["usage"])?)))
+            .collect(),
+    }
+}
+
+impl Cache {
+    /// What the folders say now: after a run, never at a scrape.
+    pub fn refresh(&mut self, runbook: &Runbook) {
+        self.backups = backups(runbook);
+        self.incidents = open_incidents(runbook);
+    }
+}
+
+/// The open incidents, newest first.
+fn open_incidents(runbook: &Runbook) -> Vec<Incident> {
+    let store = crate::incident::Store::new(
+        runbook.resolve(&runbook.plan.incident_dir),
+        runbook.redactor().clone(),
+    );
+    let mut open: Vec<Incident> = store
+        .list()
+        .map(|all| all.into_iter().filter(Incident::is_open).collect())
+        .unwrap_or_default();
+    open.sort_by_key(|b| std::cmp::Reverse(b.opened_at));
+    open
+}
+
+/// The backup folder's figures (a few small files read: after a run, not
+/// at a scrape).
+pub fn backups(runbook: &Runbook) -> Backups {
+    let Some(backup) = &runbook.model.backup else {
+        return Backups::default();
+    };
+    let Ok(listed) = catalog::list(&runbook.resolve(&backup.dir)) else {
+        return Backups::default();
+    };
+    let newest = listed.iter().rev().find(|b| !b.safety).map(|b| {
+        let size = Manifest::read(&b.path)
+            .map(|m| m.items.iter().map(|i| i.stored_size).sum())
+            .unwrap_or(0);
+        (b.id.clone(), b.created_at, size)
+    });
+    let drill = listed
+        .iter()
+        .filter_map(|b| DrillRecord::read(&b.path).map(|d| (b.id.clone(), d)))
+        .max_by_key(|(_, d)| d.at);
+    Backups {
+        count: listed.len(),
+        newest,
+        drill,
+    }
+}

@@ -1,0 +1,309 @@
+//! `/metrics`: the cache in Prometheus' text format, by its naming rules:
+//! one `opsbook_` prefix, base units (seconds, bytes, ratios 0–1), `_total`
+//! for counters, label values bounded by the runbook (check and job names,
+//! disk paths). A scrape renders the cache; it never starts work.
+
+use std::fmt::Write;
+
+use super::cache::{Cache, Outcome};
+use crate::grade::Status;
+
+/// The status as a number: 0 ok, 1 warn, 2 crit, 3 unknown (the exit codes).
+fn code(status: Status) -> u8 {
+    status.exit_code()
+}
+
+/// A label value, escaped as the format wants.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+struct Out {
+    text: String,
+}
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.text, "# HELP {name} {help}");
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
+            .collect();
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", labels.join(","))
+        };
+        let _ = writeln!(self.text, "{name}{labels} {value}");
+    }
+}
+
+pub(super) fn render(cache: &Cache) -> String {
+    let mut out = Out {
+        text: String::with_capacity(8 * 1024),
+    };
+    out.family(
+        "opsbook_build_info",
+        "gauge",
+        "The opsbook version serving (always 1).",
+    );
+    out.sample(
+        "opsbook_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    out.family(
+        "opsbook_agent_start_time_seconds",
+        "gauge",
+        "When this agent started (Unix time).",
+    );
+    out.sample(
+        "opsbook_agent_start_time_seconds",
+        &[],
+        cache.started_at.as_second() as f64,
+    );
+    runs(cache, &mut out);
+    checks(cache, &mut out);
+    host(cache, &mut out);
+    backups(cache, &mut out);
+    out.family(
+        "opsbook_reloads_total",
+        "counter",
+        "Runbook reloads (SIGHUP), by result.",
+    );
+    out.sample(
+        "opsbook_reloads_total",
+        &[("result", "ok")],
+        cache.reloads as f64,
+    );
+    out.sample(
+        "opsbook_reloads_total",
+        &[("result", "refused")],
+        cache.reload_failures as f64,
+    );
+    out.text
+}
+
+fn runs(cache: &Cache, out: &mut Out) {
+    out.family(
+        "opsbook_runs_total",
+        "counter",
+        "Scheduled runs, by command and outcome (skipped: the lock was held).",
+    );
+    for (command, state) in &cache.jobs {
+        for outcome in Outcome::ALL {
+            let n = state.runs.get(&outcome).copied().unwrap_or(0);
+            out.sample(
+                "opsbook_runs_total",
+                &[("command", command), ("outcome", outcome.as_str())],
+                n as f64,
+            );
+        }
+    }
+    out.family(
+        "opsbook_last_run_duration_seconds",
+        "gauge",
+        "How long each command's last run took.",
+    );
+    for (command, state) in &cache.jobs {
+        if let Some(last) = &state.last {
+            out.sample(
+                "opsbook_last_run_duration_seconds",
+                &[("command", command)],
+                last.took.as_secs_f64(),
+            );
+        }
+    }
+    out.family(
+        "opsbook_last_run_timestamp_seconds",
+        "gauge",
+        "When each command last ran (Unix time).",
+    );
+    for (command, state) in &cache.jobs {
+        if let Some(last) = &state.last {
+            out.sample(
+                "opsbook_last_run_timestamp_seconds",
+                &[("command", command)],
+                last.at.as_second() as f64,
+            );
+        }
+    }
+    out.family(
+        "opsbook_last_run_exit_code",
+        "gauge",
+        "The exit code of each command's last run (0 ok, 1 warn, 2 crit, 3 could not run).",
+    );
+    for (command, state) in &cache.jobs {
+        if let Some(last) = &state.last {
+            out.sample(
+                "opsbook_last_run_exit_code",
+                &[("command", command)],
+                f64::from(last.exit_code),
+            );
+        }
+    }
+}
+
+fn checks(cache: &Cache, out: &mut Out) {
+    let Some(daily) = &cache.daily else {
+        return;
+    };
+    out.family(
+        "opsbook_daily_check_status",
+        "gauge",
+        "The last daily-check's status: 0 ok, 1 warn, 2 crit, 3 unknown.",
+    );
+    out.sample(
+        "opsbook_daily_check_status",
+        &[],
+        f64::from(code(daily.status)),
+    );
+    out.family(
+        "opsbook_daily_check_timestamp_seconds",
+        "gauge",
+        "When the last daily-check ran (Unix time).",
+    );
+    out.sample(
+        "opsbook_daily_check_timestamp_seconds",
+        &[],
+        daily.at.as_second() as f64,
+    );
+    out.family(
+        "opsbook_check_status",
+        "gauge",
+        "Each result of the last daily-check: 0 ok, 1 warn, 2 crit, 3 unknown.",
+    );
+    for r in &daily.results {
+        out.sample(
+            "opsbook_check_status",
+            &[("section", &r.section), ("name", &r.name)],
+            f64::from(code(r.status)),
+        );
+    }
+    out.family(
+        "opsbook_check_value",
+        "gauge",
+        "The figure each result of the last daily-check read, in its unit.",
+    );
+    for r in &daily.results {
+        if let Some(value) = r.value {
+            let (value, unit) = base_unit(value, r.unit.as_deref().unwrap_or(""));
+            out.sample(
+                "opsbook_check_value",
+                &[("section", &r.section), ("name", &r.name), ("unit", unit)],
+                value,
+            );
+        }
+    }
+}
+
+/// A figure in its base unit: percent as a ratio.
+fn base_unit(value: f64, unit: &str) -> (f64, &str) {
+    match unit {
+        "percent" | "%" => (value / 100.0, "ratio"),
+        other => (value, other),
+    }
+}
+
+fn host(cache: &Cache, out: &mut Out) {
+    let Some(point) = cache.points.back() else {
+        return;
+    };
+    let host = &point.host;
+    for (name, help, value) in [
+        (
+            "opsbook_host_memory_used_ratio",
+            "Memory in use, of all there is (last daily-check).",
+            host.memory_percent,
+        ),
+        (
+            "opsbook_host_swap_used_ratio",
+            "Swap in use, of all there is (last daily-check).",
+            host.swap_percent,
+        ),
+    ] {
+        if let Some(percent) = value {
+            out.family(name, "gauge", help);
+            out.sample(name, &[], percent / 100.0);
+        }
+    }
+    if let Some(load) = host.load_per_core {
+        out.family(
+            "opsbook_host_load1_per_core",
+            "gauge",
+            "The 1-minute load average per core (last daily-check).",
+        );
+        out.sample("opsbook_host_load1_per_core", &[], load);
+    }
+    if !host.disks.is_empty() {
+        out.family(
+            "opsbook_host_disk_used_ratio",
+            "gauge",
+            "Space in use on each listed path's filesystem (last daily-check).",
+        );
+        for (path, percent) in &host.disks {
+            out.sample(
+                "opsbook_host_disk_used_ratio",
+                &[("path", path)],
+                percent / 100.0,
+            );
+        }
+    }
+}
+
+fn backups(cache: &Cache, out: &mut Out) {
+    let backups = &cache.backups;
+    out.family(
+        "opsbook_backups",
+        "gauge",
+        "Complete local backups in the backup folder.",
+    );
+    out.sample("opsbook_backups", &[], backups.count as f64);
+    if let Some((_, at, size)) = &backups.newest {
+        out.family(
+            "opsbook_backup_last_success_timestamp_seconds",
+            "gauge",
+            "When the newest complete local backup was made (Unix time).",
+        );
+        out.sample(
+            "opsbook_backup_last_success_timestamp_seconds",
+            &[],
+            at.as_second() as f64,
+        );
+        out.family(
+            "opsbook_backup_last_size_bytes",
+            "gauge",
+            "The stored size of the newest complete local backup.",
+        );
+        out.sample("opsbook_backup_last_size_bytes", &[], *size as f64);
+    }
+    if let Some((_, drill)) = &backups.drill {
+        out.family(
+            "opsbook_backup_drill_last_passed",
+            "gauge",
+            "Whether the newest restore drill passed (1) or failed (0).",
+        );
+        out.sample(
+            "opsbook_backup_drill_last_passed",
+            &[],
+            if drill.passed { 1.0 } else { 0.0 },
+        );
+        out.family(
+            "opsbook_backup_drill_last_timestamp_seconds",
+            "gauge",
+            "When the newest restore drill ran (Unix time).",
+        );
+        out.sample(
+            "opsbook_backup_drill_last_timestamp_seconds",
+            &[],
+            drill.at.as_second() as f64,
+        );
+    }
+}

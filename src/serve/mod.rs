@@ -1,0 +1,391 @@
+//! `opsbook serve`: the always-on agent of one runbook. It runs the
+//! runbook's `schedule:` (each run the one-shot command, see `jobs`),
+//! keeps what the runs said (`cache`) and answers `/metrics`, `/healthz`
+//! and a status page from it (`http`). One agent per runbook (a lock);
+//! SIGTERM or SIGINT stop it once the runs in hand have ended the way the
+//! command ends on a signal; SIGHUP reloads the runbook, keeping the old
+//! one when the new one does not validate. One log line per run on stderr.
+
+pub mod cache;
+mod health;
+mod http;
+pub mod jobs;
+mod metrics;
+mod page;
+pub mod schedule;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use jiff::Timestamp;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+
+use crate::error::Error;
+use crate::history::StateDir;
+use crate::redact::Redactor;
+use crate::runbook::{self, Runbook, Source};
+use cache::{Cache, Outcome};
+use jobs::{Ran, Runner};
+use schedule::{Job, Timetable};
+
+/// The default address: loopback, Prometheus' port range.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9808";
+
+pub struct Options {
+    pub listen: SocketAddr,
+    /// The bearer token (from `$OPSBOOK_TOKEN` or `--token-file`).
+    pub token: Option<String>,
+    pub log_json: bool,
+    pub state_dir: PathBuf,
+    pub source: Source,
+}
+
+/// What the HTTP side reads: the cache, and what a reload swaps.
+pub struct Shared {
+    pub cache: RwLock<Cache>,
+    timetable: RwLock<Arc<Timetable>>,
+    redactor: RwLock<Redactor>,
+    token: Option<String>,
+}
+
+impl Shared {
+    fn timetable(&self) -> Arc<Timetable> {
+        match self.timetable.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn redactor(&self) -> Redactor {
+        match self.redactor.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn cache(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
+        match self.cache.write() {
+            Ok(cache) => cache,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// Runs the agent until a signal stops it; returns how many runs it made.
+/// `text`: the bytes `runbook` was read from (none: the embedded default).
+pub async fn run(runbook: Runbook, text: Option<Vec<u8>>, options: Options) -> Result<u64, Error> {
+    if !options.listen.ip().is_loopback() && options.token.is_none() {
+        return Err(Error::Usage(format!(
+            "listening on {} (beyond loopback) needs a token: set $OPSBOOK_TOKEN or pass --token-file FILE; every request must then send `Authorization: Bearer TOKEN`",
+            options.listen
+        )));
+    }
+    let state = StateDir::open(&options.state_dir)?;
+    let _lock = state.lock(&format!("{}-serve", runbook.state_key()), "serve")?;
+    let timetable = Timetable::new(runbook.model.schedule.as_ref()).map_err(Error::Usage)?;
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", options.listen)))?;
+    let commands: Vec<String> = timetable.entries.iter().map(|e| e.job.command()).collect();
+    let recent = state
+        .history(&runbook.state_key())
+        .since(Timestamp::now() - jiff::SignedDuration::from_hours(72))
+        .records;
+    let shared = Arc::new(Shared {
+        cache: RwLock::new(Cache::new(&runbook, &commands, recent)),
+        timetable: RwLock::new(Arc::new(timetable)),
+        redactor: RwLock::new(runbook.redactor().clone()),
+        token: options.token.clone(),
+    });
+    let (stop_http, stopped) = watch::channel(false);
+    let server = tokio::spawn(http::serve(listener, shared.clone(), stopped));
+    let logger = Logger {
+        json: options.log_json,
+    };
+    logger.event(
+        "serving",
+        &[
+            ("listen", format!("http://{}", options.listen)),
+            ("runbook", runbook.display.clone()),
+            ("jobs", commands.join(", ")),
+        ],
+    );
+    let snapshot = jobs::absolute(&options.state_dir)
+        .join("serve")
+        .join(format!("{}.yaml", runbook.state_key()));
+    let text_path = match &text {
+        Some(bytes) => {
+            keep_text(&snapshot, bytes)?;
+            Some(snapshot.clone())
+        }
+        None => None,
+    };
+    let runner = Arc::new(Runner {
+        exe: std::env::current_exe()
+            .map_err(|e| Error::Usage(format!("cannot find the opsbook binary: {e}")))?,
+        runbook: match &options.source {
+            Source::Embedded => None,
+            _ => Some(PathBuf::from(&runbook.location)),
+        },
+        text: text_path,
+        state_dir: jobs::absolute(&options.state_dir),
+        running: Arc::new(Mutex::new(Vec::new())),
+    });
+    let mut agent = Agent {
+        runbook,
+        snapshot,
+        options,
+        shared,
+        runner,
+        logger,
+        runs: 0,
+    };
+    let outcome = agent.schedule().await;
+    let _ = stop_http.send(true);
+    let _ = server.await;
+    outcome.map(|()| agent.runs)
+}
+
+struct Agent {
+    runbook: Runbook,
+    /// Where the loaded runbook's text is kept for the runs.
+    snapshot: PathBuf,
+    options: Options,
+    shared: Arc<Shared>,
+    runner: Arc<Runner>,
+    logger: Logger,
+    runs: u64,
+}
+
+impl Agent {
+    /// The scheduler: sleeps until the next run is due, starts it (or
+    /// skips it when the same job still runs), and takes the ends of runs
+    /// and the signals as they come.
+    async fn schedule(&mut self) -> Result<(), Error> {
+        let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
+        let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
+        let (finished, mut ends) = mpsc::channel::<(Job, Ran)>(16);
+        let mut due = self.next_times(Timestamp::now());
+        let mut in_hand: Vec<Job> = Vec::new();
+        loop {
+            let next = due.iter().map(|(_, at)| *at).min();
+            let wait = next.map_or(std::time::Duration::from_secs(3600), |at| {
+                at.duration_since(Timestamp::now())
+                    .try_into()
+                    .unwrap_or_default()
+            });
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {
+                    let now = Timestamp::now();
+                    for (job, at) in due.iter_mut() {
+                        if *at > now {
+                            continue;
+                        }
+                        if in_hand.contains(job) {
+                            self.skipped(job, "the previous run of it has not ended");
+                        } else {
+                            in_hand.push(job.clone());
+                            self.start(job.clone(), finished.clone());
+                        }
+                        let timetable = self.shared.timetable();
+                        if let Some(entry) = timetable.entry(job) {
+                            *at = timetable.next(entry, now).unwrap_or(Timestamp::MAX);
+                        }
+                    }
+                }
+                Some((job, ran)) = ends.recv() => {
+                    in_hand.retain(|j| j != &job);
+                    self.finished(&job, ran);
+                }
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+                _ = hangup.recv() => {
+                    self.reload();
+                    due = self.next_times(Timestamp::now());
+                }
+            }
+        }
+        // Stopping: the runs in hand get the signal and end as the command does.
+        if !in_hand.is_empty() {
+            self.logger.event(
+                "stopping",
+                &[(
+                    "waiting_for",
+                    in_hand
+                        .iter()
+                        .map(Job::command)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )],
+            );
+            self.runner.terminate_runs();
+            while !in_hand.is_empty() {
+                let Some((job, ran)) = ends.recv().await else {
+                    break;
+                };
+                in_hand.retain(|j| j != &job);
+                self.finished(&job, ran);
+            }
+        }
+        self.logger
+            .event("stopped", &[("runs", self.runs.to_string())]);
+        Ok(())
+    }
+
+    fn next_times(&self, now: Timestamp) -> Vec<(Job, Timestamp)> {
+        let timetable = self.shared.timetable();
+        timetable
+            .entries
+            .iter()
+            .filter_map(|e| Some((e.job.clone(), timetable.next(e, now)?)))
+            .collect()
+    }
+
+    fn start(&self, job: Job, finished: mpsc::Sender<(Job, Ran)>) {
+        if let Some(state) = self.shared.cache().jobs.get_mut(&job.command()) {
+            state.running = true;
+        }
+        let runner = self.runner.clone();
+        tokio::spawn(async move {
+            let ran = runner.run(&job).await;
+            let _ = finished.send((job, ran)).await;
+        });
+    }
+
+    fn finished(&mut self, job: &Job, ran: Ran) {
+        self.runs += 1;
+        let command = job.command();
+        self.logger.event(
+            "run",
+            &[
+                ("command", command.clone()),
+                ("outcome", ran.last.outcome.as_str().to_string()),
+                ("exit_code", ran.last.exit_code.to_string()),
+                ("duration_ms", ran.last.took.as_millis().to_string()),
+                (
+                    "summary",
+                    self.runbook
+                        .redactor()
+                        .redact(&ran.last.summary)
+                        .into_owned(),
+                ),
+            ],
+        );
+        let mut cache = self.shared.cache();
+        cache.finished(&command, ran.last, ran.report.as_ref());
+        cache.refresh(&self.runbook);
+    }
+
+    fn skipped(&self, job: &Job, why: &str) {
+        let command = job.command();
+        self.logger.event(
+            "skipped",
+            &[("command", command.clone()), ("reason", why.to_string())],
+        );
+        let mut cache = self.shared.cache();
+        let state = cache.jobs.entry(command).or_default();
+        *state.runs.entry(Outcome::Skipped).or_default() += 1;
+    }
+
+    /// SIGHUP: the runbook read again; one that does not load is refused
+    /// and the one running kept.
+    fn reload(&mut self) {
+        let loaded = runbook::load_with_text(&self.options.source).and_then(|(runbook, text)| {
+            let timetable =
+                Timetable::new(runbook.model.schedule.as_ref()).map_err(Error::Usage)?;
+            if let Some(text) = &text {
+                keep_text(&self.snapshot, text)?;
+            }
+            Ok((runbook, timetable))
+        });
+        match loaded {
+            Ok((runbook, timetable)) => {
+                let jobs: Vec<String> = timetable.entries.iter().map(|e| e.job.command()).collect();
+                if let Ok(mut current) = self.shared.timetable.write() {
+                    *current = Arc::new(timetable);
+                }
+                if let Ok(mut redactor) = self.shared.redactor.write() {
+                    *redactor = runbook.redactor().clone();
+                }
+                {
+                    let mut cache = self.shared.cache();
+                    cache.reloads += 1;
+                    for job in &jobs {
+                        cache.jobs.entry(job.clone()).or_default();
+                    }
+                }
+                self.runbook = runbook;
+                self.logger.event("reloaded", &[("jobs", jobs.join(", "))]);
+            }
+            Err(error) => {
+                self.shared.cache().reload_failures += 1;
+                self.logger.event(
+                    "reload refused",
+                    &[
+                        ("reason", error.lines().join("; ")),
+                        ("kept", "the runbook loaded before".to_string()),
+                    ],
+                );
+            }
+        }
+    }
+}
+
+/// The runbook's text, kept (0600) for the runs to read.
+fn keep_text(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
+    crate::files::write_private(path, bytes).map_err(|source| Error::State {
+        path: path.to_path_buf(),
+        action: "write",
+        source,
+    })
+}
+
+fn signal_error(e: std::io::Error) -> Error {
+    Error::Usage(format!("cannot listen for signals: {e}"))
+}
+
+/// One structured line per event on stderr: `key=value` pairs, or a JSON
+/// object with `--log-format json`.
+struct Logger {
+    json: bool,
+}
+
+impl Logger {
+    fn event(&self, event: &str, fields: &[(&str, String)]) {
+        let at = Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        let line = if self.json {
+            let mut object = serde_json::Map::new();
+            object.insert("time".into(), at.into());
+            object.insert("event".into(), event.into());
+            for (key, value) in fields {
+                object.insert((*key).into(), value.clone().into());
+            }
+            serde_json::Value::Object(object).to_string()
+        } else {
+            let mut line = format!("time={at} event={}", quoted(event));
+            for (key, value) in fields {
+                line.push_str(&format!(" {key}={}", quoted(value)));
+            }
+            line
+        };
+        eprintln!("{line}");
+    }
+}
+
+/// A logfmt value: bare when it can be, else quoted.
+fn quoted(value: &str) -> String {
+    if !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '=')
+    {
+        value.to_string()
+    } else {
+        format!("{value:?}")
+    }
+}

@@ -1,0 +1,238 @@
+//! `opsbook serve` against the real engine and real HTTP: a seconds-level
+//! schedule firing daily-checks, `/metrics` checked by Prometheus' own
+//! `promtool` (from the real-software image), `/healthz` going 503 when a
+//! critical service stops and 200 again when it is back, `/healthz/CHECK`,
+//! the status page, a second agent refused by the lock, SIGHUP with a
+//! broken runbook refused and the old one kept, SIGTERM stopping it, and
+//! listening beyond loopback refused without a token and enforced with one.
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{Project, Workspace, eventually, free_port};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// A GET on loopback: the status code and the body.
+fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let code = answer.split_whitespace().nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n")?.1.to_string();
+    Some((code, body))
+}
+
+fn signal(child: &Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// `promtool check metrics` on `text`, in the real-software image.
+fn promtool(text: &str) -> (bool, String) {
+    let mut child = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "-i",
+            "--network",
+            "none",
+            "opsbook-real:test",
+        ])
+        .args(["promtool", "check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn runbook(project: &Project) -> String {
+    format!(
+        "version: 1\nname: shop\nproject: {}\nservices:\n  web: {{ critical: true }}\n\
+         checks:\n  web-answers:\n    exec: {{ service: web, command: [\"true\"] }}\n\
+         schedule:\n  timezone: Europe/Berlin\n  daily-check: \"*/2 * * * * *\"\n",
+        project.name
+    )
+}
+
+#[test]
+fn serve_runs_its_schedule_and_answers_metrics_health_and_the_page() {
+    let project = Project::new("serve");
+    project.service("web").start();
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", runbook(&project));
+    ws.opsbook(&["validate"]).expect_code(0);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut agent = ws.spawn(&["serve", "--listen", &listen, "--state-dir", "state"]);
+
+    eventually("a daily-check made /healthz 200", LONG, || {
+        get(port, "/healthz", None).is_some_and(|(code, _)| code == 200)
+    });
+    let (_, body) = get(port, "/healthz", None).unwrap();
+    assert!(body.starts_with("healthy: the daily-check of "), "{body}");
+    let (code, body) = get(port, "/healthz/web-answers", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let (code, _) = get(port, "/healthz/no-such-check", None).unwrap();
+    assert_eq!(code, 404);
+
+    let (code, metrics) = get(port, "/metrics", None).unwrap();
+    assert_eq!(code, 200);
+    let (valid, said) = promtool(&metrics);
+    assert!(valid, "promtool: {said}\n{metrics}");
+    for line in [
+        "opsbook_build_info{version=\"",
+        "opsbook_daily_check_status 0",
+        "opsbook_check_status{section=\"checks\",name=\"web-answers\"} 0",
+        "opsbook_runs_total{command=\"daily-check\",outcome=\"ok\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+
+    let (code, html) = get(port, "/", None).unwrap();
+    assert_eq!(code, 200);
+    assert!(html.contains("<h1>opsbook: opsbook.yaml</h1>"), "{html}");
+    assert!(html.contains("id=\"schedule\"") && html.contains("*/2 * * * * *"));
+
+    // A second agent of the same runbook: the lock refuses it.
+    let second = ws.opsbook(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--state-dir",
+        "state",
+    ]);
+    second.expect_code(3);
+    assert!(
+        second.stderr.contains("holds the lock"),
+        "{}",
+        second.stderr
+    );
+
+    // The critical service stops: 503, saying why; back: 200.
+    project.stop("web");
+    eventually("/healthz 503 with web down", LONG, || {
+        get(port, "/healthz", None).is_some_and(|(code, body)| code == 503 && body.contains("crit"))
+    });
+    let started = Command::new("docker")
+        .args(["start", &project.container_name("web")])
+        .output()
+        .unwrap();
+    assert!(started.status.success());
+    eventually("/healthz 200 with web back", LONG, || {
+        get(port, "/healthz", None).is_some_and(|(code, _)| code == 200)
+    });
+
+    // SIGHUP with a broken runbook: refused, the old one kept and serving.
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nschedule:\n  daily-check: \"not cron\"\n",
+    );
+    signal(&agent, "HUP");
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, metrics) = get(port, "/metrics", None).unwrap();
+    assert!(
+        metrics.contains("opsbook_reloads_total{result=\"refused\"} 1"),
+        "{metrics}"
+    );
+    assert!(get(port, "/healthz", None).is_some_and(|(code, _)| code == 200));
+
+    signal(&agent, "TERM");
+    let status = wait(&mut agent);
+    let mut stderr = String::new();
+    agent
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status, Some(0), "{stderr}");
+    for event in [
+        "event=serving",
+        "event=run command=daily-check",
+        "event=\"reload refused\"",
+        "event=stopped",
+    ] {
+        assert!(stderr.contains(event), "{event} not in\n{stderr}");
+    }
+}
+
+fn wait(child: &mut Child) -> Option<i32> {
+    for _ in 0..300 {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    None
+}
+
+#[test]
+fn beyond_loopback_a_token_is_required_and_enforced() {
+    let project = Project::new("serve-token");
+    project.service("web").start();
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", runbook(&project));
+    let port = free_port();
+    let wide = format!("0.0.0.0:{port}");
+    let refused = ws.opsbook(&["serve", "--listen", &wide, "--state-dir", "state"]);
+    refused.expect_code(3);
+    assert!(
+        refused.stderr.contains("needs a token"),
+        "{}",
+        refused.stderr
+    );
+
+    let token = "opsbook-test-token-0f8c2a";
+    ws.write("token", format!("{token}\n"));
+    let mut agent = ws.spawn(&[
+        "serve",
+        "--listen",
+        &wide,
+        "--token-file",
+        "token",
+        "--state-dir",
+        "state",
+    ]);
+    eventually("the agent answers", LONG, || {
+        get(port, "/metrics", Some(token)).is_some()
+    });
+    let (code, body) = get(port, "/metrics", None).unwrap();
+    assert_eq!(code, 401, "{body}");
+    let (code, _) = get(port, "/metrics", Some("wrong")).unwrap();
+    assert_eq!(code, 401);
+    let (code, _) = get(port, "/metrics", Some(token)).unwrap();
+    assert_eq!(code, 200);
+    signal(&agent, "TERM");
+    assert_eq!(wait(&mut agent), Some(0));
+}
