@@ -308,3 +308,60 @@ pub fn backups(runbook: &Runbook) -> Backups {
         drill,
     }
 }
+
+impl Cache {
+    /// `/status.json`: what the page shows, as JSON, every text masked.
+    pub fn to_json(&self, redactor: &crate::redact::Redactor) -> Value {
+        let text = |t: &str| redactor.redact(t).into_owned();
+        let daily = self.daily.as_ref().map(|d| {
+            serde_json::json!({
+                "at": d.at,
+                "status": d.status,
+                "results": d.results.iter().map(|r| serde_json::json!({
+                    "section": r.section,
+                    "name": text(&r.name),
+                    "status": r.status,
+                    "message": text(&r.message),
+                    "value": r.value,
+                    "unit": r.unit,
+                })).collect::<Vec<_>>(),
+            })
+        });
+        let jobs: serde_json::Map<String, Value> = self
+            .jobs
+            .iter()
+            .map(|(command, state)| {
+                let runs: serde_json::Map<String, Value> = state
+                    .runs
+                    .iter()
+                    .map(|(o, n)| (o.as_str().to_string(), Value::from(*n)))
+                    .collect();
+                let last = state.last.as_ref().map(|l| {
+                    serde_json::json!({
+                        "at": l.at,
+                        "outcome": l.outcome.as_str(),
+                        "exit_code": l.exit_code,
+                        "duration_ms": u64::try_from(l.took.as_millis()).unwrap_or(u64::MAX),
+                        "summary": text(&l.summary),
+                    })
+                });
+                (
+                    command.clone(),
+                    serde_json::json!({"runs": runs, "last": last, "running": state.running}),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "runbook": text(&self.runbook),
+            "started_at": self.started_at,
+            "daily_check": daily,
+            "backups": {
+                "count": self.backups.count,
+                "newest": self.backups.newest.as_ref().map(|(id, at, size)| serde_json::json!({"id": id, "created_at": at, "stored_size": size})),
+                "drill": self.backups.drill.as_ref().map(|(id, d)| serde_json::json!({"backup": id, "passed": d.passed, "at": d.at})),
+            },
+            "incidents": self.incidents.iter().map(|i| serde_json::json!({"id": i.id, "severity": i.severity, "title": text(&i.title), "opened_at": i.opened_at})).collect::<Vec<_>>(),
+            "jobs": jobs,
+        })
+    }
+}

@@ -1,6 +1,7 @@
 //! The agent's HTTP side (hyper, HTTP/1.1): `/metrics`, `/healthz`,
-//! `/healthz/CHECK` and `/`, read-only, answered from the cache. With a
-//! token every request must carry `Authorization: Bearer TOKEN`.
+//! `/healthz/CHECK`, `/` and `/status.json` (the page's figures as JSON),
+//! read-only, answered from the cache. With a token every request must
+//! carry `Authorization: Bearer TOKEN`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -83,6 +84,11 @@ fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>>
             "text/plain; version=0.0.4; charset=utf-8",
             super::metrics::render(&cache),
         ),
+        "/status.json" => reply(
+            StatusCode::OK,
+            "application/json",
+            cache.to_json(&shared.redactor()).to_string(),
+        ),
         "/healthz" => {
             let verdict = super::health::overall(&cache, &timetable, now);
             reply(
@@ -116,7 +122,7 @@ fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>>
             None => reply(
                 StatusCode::NOT_FOUND,
                 "text/plain; charset=utf-8",
-                "not found: /, /metrics, /healthz, /healthz/CHECK\n".into(),
+                "not found: /, /status.json, /metrics, /healthz, /healthz/CHECK\n".into(),
             ),
         },
     }

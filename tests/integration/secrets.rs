@@ -216,7 +216,7 @@ fn yaml(text: &str) -> String {
 /// `/k/NN` (one each) and `/planted.line` (all on one line), in its log
 /// (each one-line kind as an `ERROR` line, and the PEM block), and in its
 /// command line; its healthcheck prints the line and fails.
-fn planted(tag: &str) -> (Project, Workspace) {
+pub(crate) fn planted(tag: &str) -> (Project, Workspace) {
     let project = Project::new(tag);
     let mut script = String::from("mkdir -p /k\n");
     for (i, secret) in SECRETS.iter().enumerate() {
@@ -365,7 +365,7 @@ impl<'a> Runs<'a> {
     }
 }
 
-fn assert_masked(what: &str, bytes: &[u8]) {
+pub(crate) fn assert_masked(what: &str, bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     let values = SECRETS.iter().flat_map(|s| s.values.iter().copied());
     for value in values.chain(ELSEWHERE) {

@@ -236,3 +236,158 @@ fn beyond_loopback_a_token_is_required_and_enforced() {
     signal(&agent, "TERM");
     assert_eq!(wait(&mut agent), Some(0));
 }
+
+/// The status page in a real headless browser (Debian's chromium),
+/// against a deployment with secrets planted in a container's env,
+/// logs and healthcheck output: it renders, every result of the JSON of the
+/// same cache is on it, and no planted secret is anywhere on it.
+#[test]
+fn the_status_page_renders_in_chromium_matches_the_json_and_shows_no_secret() {
+    let (_project, ws) = crate::secrets::planted("serve-page");
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        format!("{text}schedule:\n  daily-check: \"*/15 * * * * *\"\n"),
+    );
+    let port = free_port();
+    let mut agent = ws.spawn(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--state-dir",
+        "state",
+    ]);
+    eventually("a daily-check in the cache", LONG, || {
+        get(port, "/status.json", None).is_some_and(|(_, body)| body.contains("\"results\""))
+    });
+    // The JSON before and after the page: the same run (`at`) both times,
+    // or a run landed in between and it is tried again.
+    let status = || -> serde_json::Value {
+        let (_, body) = get(port, "/status.json", None).unwrap();
+        serde_json::from_str(&body).unwrap()
+    };
+    let (dom, json) = (0..5)
+        .find_map(|_| {
+            let before = status();
+            let dom = chromium(port);
+            let after = status();
+            (before["daily_check"]["at"] == after["daily_check"]["at"]).then_some((dom, after))
+        })
+        .expect("a page and a JSON of the same run");
+    let at = json["daily_check"]["at"].as_str().unwrap();
+    assert!(dom.contains(at.get(..19).unwrap()), "{at} not in\n{dom}");
+    assert!(dom.contains("<h1>opsbook: opsbook.yaml</h1>"), "{dom}");
+    // Nothing for a script or the network to fetch: it reads with both off.
+    let (_, source) = get(port, "/", None).unwrap();
+    for absent in ["<script", " src=", "href=\"http", "url("] {
+        assert!(!source.contains(absent), "{absent} in the page:\n{source}");
+    }
+    let results = json["daily_check"]["results"].as_array().unwrap();
+    let shown_sections = ["containers", "checks", "host", "logs", "resources"];
+    let mut compared = 0;
+    for r in results {
+        if !shown_sections.contains(&r["section"].as_str().unwrap()) {
+            continue;
+        }
+        let row = format!(
+            "<td><span class=\"badge {0}\">{0}</span></td><td>{1}</td><td>{2}</td>",
+            r["status"].as_str().unwrap(),
+            text_node(r["name"].as_str().unwrap()),
+            text_node(r["message"].as_str().unwrap()),
+        );
+        assert!(dom.contains(&row), "{row}\nnot in the page:\n{dom}");
+        compared += 1;
+    }
+    assert!(compared >= 3, "{json:#}");
+    crate::secrets::assert_masked("the status page", dom.as_bytes());
+    let (_, metrics) = get(port, "/metrics", None).unwrap();
+    crate::secrets::assert_masked("/metrics", metrics.as_bytes());
+    crate::secrets::assert_masked("/status.json", json.to_string().as_bytes());
+    signal(&agent, "TERM");
+    assert_eq!(wait(&mut agent), Some(0));
+}
+
+/// The page as chromium rendered it. (`--dump-dom` itself needs script:
+/// that the page has none is asserted on its source instead.)
+fn chromium(port: u16) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args(["--headless=new", "--no-sandbox", "--disable-gpu"])
+        .args(["--disable-dev-shm-usage", "--no-first-run"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .output()
+        .expect("chromium (scripts/test.sh installs Debian's chromium)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Text as the DOM serializes it inside an element.
+fn text_node(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\u{a0}', "&nbsp;")
+}
+
+/// SIGTERM while a scheduled backup has a service stopped: the agent passes
+/// it on, the backup ends as the command does on a signal (the service
+/// started again, no backup listed), and the agent exits 0.
+#[test]
+fn sigterm_mid_scheduled_backup_starts_the_service_again_and_lists_no_backup() {
+    let project = Project::new("serve-backup");
+    project.service("db").start();
+    project.service("api").start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nproject: {}\nservices:\n  db: {{}}\n  api: {{ depends_on: [db] }}\n\
+             shutdown:\n  grace: 1s\n\
+             backup:\n  dir: ./backups\n  stop: [api]\n  dumps:\n    slow:\n      service: db\n      command: [sh, -c, \"sleep 20; echo rows\"]\n\
+             schedule:\n  backup: \"*/2 * * * * *\"\n",
+            project.name
+        ),
+    );
+    ws.opsbook(&["validate"]).expect_code(0);
+    let port = free_port();
+    let mut agent = ws.spawn(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--state-dir",
+        "state",
+    ]);
+    eventually("the scheduled backup stopped api", LONG, || {
+        project.times("api").state != "running"
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    signal(&agent, "TERM");
+    assert_eq!(wait(&mut agent), Some(0));
+    let mut stderr = String::new();
+    agent
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("event=stopping waiting_for=backup"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("event=run command=backup outcome=crit"),
+        "{stderr}"
+    );
+    assert_eq!(project.times("api").state, "running", "{stderr}");
+    let list = ws
+        .opsbook(&["backup", "list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(list["backups"].as_array().unwrap().len(), 0, "{list:#}");
+}
