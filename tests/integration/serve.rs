@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{Project, Workspace, eventually, free_port};
+use crate::support::{CALM_HOST, Project, Workspace, eventually, free_port};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -79,7 +79,7 @@ fn runbook(project: &Project) -> String {
     format!(
         "version: 1\nname: shop\nproject: {}\nservices:\n  web: {{ critical: true }}\n\
          checks:\n  web-answers:\n    exec: {{ service: web, command: [\"true\"] }}\n\
-         schedule:\n  timezone: Europe/Berlin\n  daily-check: \"*/2 * * * * *\"\n",
+         schedule:\n  timezone: Europe/Berlin\n  daily-check: \"*/2 * * * * *\"\n{CALM_HOST}",
         project.name
     )
 }

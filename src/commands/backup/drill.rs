@@ -34,6 +34,9 @@ use crate::runbook::model::{Backup, Check};
 use super::{select, settings};
 
 const SECTION: &str = "drill";
+/// How many times cleanup looks for what is left, and the pause between.
+const CLEANUP_PASSES: usize = 4;
+const CLEANUP_PAUSE: Duration = Duration::from_millis(500);
 
 type Identities = Arc<Vec<Box<dyn age::Identity + Send + Sync>>>;
 
@@ -589,7 +592,24 @@ impl Drill<'_> {
     }
 
     async fn clean_up(&self) -> CheckResult {
-        let removed = self.deployment.remove_scratch(&self.name).await;
+        // A request cut short by a signal may still be creating something
+        // (a helper, a twin) on the engine: pass again until a pass finds
+        // nothing, so that too is removed.
+        let mut removed = crate::docker::Removed::default();
+        for pass in 0..CLEANUP_PASSES {
+            if pass > 0 {
+                tokio::time::sleep(CLEANUP_PAUSE).await;
+            }
+            let this = self.deployment.remove_scratch(&self.name).await;
+            let found = this.containers + this.volumes + this.networks;
+            removed.containers += this.containers;
+            removed.volumes += this.volumes;
+            removed.networks += this.networks;
+            removed.problems = this.problems;
+            if found == 0 && removed.problems.is_empty() {
+                break;
+            }
+        }
         let mut problems_left = removed.problems.clone();
         if let Err(e) = std::fs::remove_dir_all(&self.scratch)
             && e.kind() != std::io::ErrorKind::NotFound
