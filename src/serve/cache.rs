@@ -126,6 +126,8 @@ pub struct Cache {
     pub incidents: Vec<Incident>,
     pub reloads: u64,
     pub reload_failures: u64,
+    /// Counts every change, so what is rendered from it can be kept.
+    pub generation: u64,
 }
 
 impl Cache {
@@ -143,6 +145,7 @@ impl Cache {
             incidents: open_incidents(runbook),
             reloads: 0,
             reload_failures: 0,
+            generation: 0,
         };
         // The last daily-check before this agent started, from the history
         // (its figures, without the messages the history does not keep).

@@ -56,7 +56,7 @@ fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>>
             let mut response = reply(
                 StatusCode::UNAUTHORIZED,
                 "text/plain; charset=utf-8",
-                "a bearer token is required: Authorization: Bearer TOKEN\n".into(),
+                "a bearer token is required: Authorization: Bearer TOKEN\n",
             );
             response
                 .headers_mut()
@@ -68,7 +68,7 @@ fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>>
         return reply(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain; charset=utf-8",
-            "read-only: GET or HEAD\n".into(),
+            "read-only: GET or HEAD\n",
         );
     }
     let path = request.uri().path();
@@ -82,7 +82,9 @@ fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>>
         "/metrics" => reply(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            super::metrics::render(&cache),
+            shared.rendered("/metrics", cache.generation, now, || {
+                super::metrics::render(&cache)
+            }),
         ),
         "/status.json" => reply(
             StatusCode::OK,
@@ -97,15 +99,14 @@ fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>>
                 verdict.body,
             )
         }
-        "/" => {
-            let verdict = super::health::overall(&cache, &timetable, now);
-            let redactor = shared.redactor();
-            reply(
-                StatusCode::OK,
-                "text/html; charset=utf-8",
-                super::page::render(&cache, &verdict, &timetable, &redactor, now),
-            )
-        }
+        "/" => reply(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            shared.rendered("/", cache.generation, now, || {
+                let verdict = super::health::overall(&cache, &timetable, now);
+                super::page::render(&cache, &verdict, &timetable, &shared.redactor(), now)
+            }),
+        ),
         _ => match path.strip_prefix("/healthz/") {
             Some(name) => match super::health::one(&cache, &timetable, &decode(name), now) {
                 Some(verdict) => reply(
@@ -122,7 +123,7 @@ fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>>
             None => reply(
                 StatusCode::NOT_FOUND,
                 "text/plain; charset=utf-8",
-                "not found: /, /status.json, /metrics, /healthz, /healthz/CHECK\n".into(),
+                "not found: /, /status.json, /metrics, /healthz, /healthz/CHECK\n",
             ),
         },
     }
@@ -132,8 +133,8 @@ fn code(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-fn reply(status: StatusCode, kind: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+fn reply(status: StatusCode, kind: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));

@@ -48,9 +48,36 @@ pub struct Shared {
     timetable: RwLock<Arc<Timetable>>,
     redactor: RwLock<Redactor>,
     token: Option<String>,
+    /// The page and the metrics as last rendered, by path: (cache
+    /// generation, second, body). Fifty scrapers a second render once.
+    rendered: Mutex<std::collections::HashMap<&'static str, (u64, i64, bytes::Bytes)>>,
 }
 
 impl Shared {
+    /// `path`'s body: rendered again only when the cache changed or the
+    /// second turned (the page shows ages and the next runs).
+    fn rendered(
+        &self,
+        path: &'static str,
+        generation: u64,
+        now: Timestamp,
+        render: impl FnOnce() -> String,
+    ) -> bytes::Bytes {
+        let second = now.as_second();
+        if let Ok(memo) = self.rendered.lock()
+            && let Some((g, s, body)) = memo.get(path)
+            && *g == generation
+            && *s == second
+        {
+            return body.clone();
+        }
+        let body = bytes::Bytes::from(render());
+        if let Ok(mut memo) = self.rendered.lock() {
+            memo.insert(path, (generation, second, body.clone()));
+        }
+        body
+    }
+
     fn timetable(&self) -> Arc<Timetable> {
         match self.timetable.read() {
             Ok(t) => t.clone(),
@@ -65,11 +92,14 @@ impl Shared {
         }
     }
 
+    /// The cache, to change: what was rendered from it is stale after.
     fn cache(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
-        match self.cache.write() {
+        let mut cache = match self.cache.write() {
             Ok(cache) => cache,
             Err(poisoned) => poisoned.into_inner(),
-        }
+        };
+        cache.generation += 1;
+        cache
     }
 }
 
@@ -98,6 +128,7 @@ pub async fn run(runbook: Runbook, text: Option<Vec<u8>>, options: Options) -> R
         timetable: RwLock::new(Arc::new(timetable)),
         redactor: RwLock::new(runbook.redactor().clone()),
         token: options.token.clone(),
+        rendered: Mutex::new(std::collections::HashMap::new()),
     });
     let (stop_http, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, shared.clone(), stopped));
