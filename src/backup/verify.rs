@@ -15,6 +15,28 @@ use crate::runbook::model::Compression;
 /// `Ok` with the number of bytes the item decompresses to (`None`: an
 /// encrypted item checked by checksum only, for want of an identity), or
 /// what is wrong.
+/// The identities an encrypted backup is read with, shared with the
+/// threads that read it.
+pub type SharedIdentities = std::sync::Arc<Vec<Box<dyn age::Identity + Send + Sync>>>;
+
+/// Every item of a backup in `folder` read back (`item` each) on a
+/// blocking thread: each item's name and verdict, in manifest order.
+pub async fn items(
+    folder: &Path,
+    items: &[Item],
+    identities: &SharedIdentities,
+) -> Vec<(String, Result<Option<u64>, String>)> {
+    let (folder, items, identities) = (folder.to_path_buf(), items.to_vec(), identities.clone());
+    tokio::task::spawn_blocking(move || {
+        items
+            .iter()
+            .map(|i| (i.name.clone(), item(&folder, i, &identities)))
+            .collect()
+    })
+    .await
+    .unwrap_or_else(|e| vec![("verify".to_string(), Err(format!("verify task: {e}")))])
+}
+
 pub fn item(
     folder: &Path,
     item: &Item,
@@ -237,7 +259,7 @@ const READ_BACK_QUEUE: usize = 16;
 pub fn read_back(
     folder: &Path,
     item: &Item,
-    identities: &std::sync::Arc<Vec<Box<dyn age::Identity + Send + Sync>>>,
+    identities: &SharedIdentities,
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> (
     tokio::sync::mpsc::Receiver<Vec<u8>>,

@@ -229,36 +229,12 @@ impl Deployment {
 
     /// The drills whose resources are on the engine.
     pub async fn scratch_drills(&self) -> Result<Vec<ScratchDrill>, Error> {
-        let filters = HashMap::from([("label".to_string(), vec![DRILL_LABEL.to_string()])]);
-        let mut found: Vec<HashMap<String, String>> = Vec::new();
-        let containers = self
-            .docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| self.failed("listing drill containers", e))?;
-        found.extend(containers.into_iter().filter_map(|c| c.labels));
-        let volumes = self
-            .docker
-            .list_volumes(Some(
-                ListVolumesOptionsBuilder::new().filters(&filters).build(),
-            ))
-            .await
-            .map_err(|e| self.failed("listing drill volumes", e))?;
-        found.extend(volumes.volumes.into_iter().flatten().map(|v| v.labels));
-        let networks = self
-            .docker
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::new().filters(&filters).build(),
-            ))
-            .await
-            .map_err(|e| self.failed("listing drill networks", e))?;
-        found.extend(networks.into_iter().filter_map(|n| n.labels));
-        let mut drills: Vec<ScratchDrill> = found.iter().filter_map(scratch_drill).collect();
+        let found = self.find_scratch(DRILL_LABEL.to_string()).await;
+        let mut labels: Vec<HashMap<String, String>> = Vec::new();
+        labels.extend(found.containers?.into_iter().filter_map(|c| c.labels));
+        labels.extend(found.volumes?.into_iter().map(|v| v.labels));
+        labels.extend(found.networks?.into_iter().filter_map(|n| n.labels));
+        let mut drills: Vec<ScratchDrill> = labels.iter().filter_map(scratch_drill).collect();
         drills.sort_by(|a, b| a.drill.cmp(&b.drill));
         drills.dedup_by(|a, b| a.drill == b.drill);
         Ok(drills)
@@ -268,22 +244,10 @@ impl Deployment {
     /// anonymous volumes), then volumes, then networks. Goes on past a
     /// failure, and says what it could not remove.
     pub async fn remove_scratch(&self, drill: &str) -> Removed {
-        let label = format!("{DRILL_LABEL}={drill}");
-        let filters = HashMap::from([("label".to_string(), vec![label])]);
+        let found = self.find_scratch(format!("{DRILL_LABEL}={drill}")).await;
         let mut removed = Removed::default();
-        let problem = |what: &str, e: bollard::errors::Error| {
-            format!("cannot remove {what}: {}", crate::error::one_line(&e))
-        };
-        match self
-            .docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-        {
+        let problem = |what: &str, e: &dyn std::fmt::Display| format!("cannot remove {what}: {e}");
+        match found.containers {
             Ok(containers) => {
                 for id in containers.into_iter().filter_map(|c| c.id) {
                     let options = RemoveContainerOptionsBuilder::new()
@@ -292,49 +256,86 @@ impl Deployment {
                         .build();
                     match self.docker.remove_container(&id, Some(options)).await {
                         Ok(()) => removed.containers += 1,
-                        Err(e) => removed.problems.push(problem("a drill container", e)),
+                        Err(e) => removed
+                            .problems
+                            .push(problem("a drill container", &crate::error::one_line(&e))),
                     }
                 }
             }
-            Err(e) => removed.problems.push(problem("the drill containers", e)),
+            Err(e) => removed.problems.push(problem("the drill containers", &e)),
         }
-        match self
+        match found.volumes {
+            Ok(volumes) => {
+                for volume in volumes {
+                    let options = RemoveVolumeOptionsBuilder::new().force(true).build();
+                    match self.docker.remove_volume(&volume.name, Some(options)).await {
+                        Ok(()) => removed.volumes += 1,
+                        Err(e) => removed
+                            .problems
+                            .push(problem(&volume.name, &crate::error::one_line(&e))),
+                    }
+                }
+            }
+            Err(e) => removed.problems.push(problem("the drill volumes", &e)),
+        }
+        match found.networks {
+            Ok(networks) => {
+                for network in networks.into_iter().filter_map(|n| n.id) {
+                    match self.docker.remove_network(&network).await {
+                        Ok(()) => removed.networks += 1,
+                        Err(e) => removed
+                            .problems
+                            .push(problem("the drill network", &crate::error::one_line(&e))),
+                    }
+                }
+            }
+            Err(e) => removed.problems.push(problem("the drill networks", &e)),
+        }
+        removed
+    }
+
+    /// The containers (running or not), volumes and networks whose labels
+    /// match `label` (`key` or `key=value`), each kind listed on its own.
+    async fn find_scratch(&self, label: String) -> Found {
+        let filters = HashMap::from([("label".to_string(), vec![label])]);
+        let containers = self
+            .docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| self.failed("listing drill containers", e));
+        let volumes = self
             .docker
             .list_volumes(Some(
                 ListVolumesOptionsBuilder::new().filters(&filters).build(),
             ))
             .await
-        {
-            Ok(volumes) => {
-                for volume in volumes.volumes.into_iter().flatten() {
-                    let options = RemoveVolumeOptionsBuilder::new().force(true).build();
-                    match self.docker.remove_volume(&volume.name, Some(options)).await {
-                        Ok(()) => removed.volumes += 1,
-                        Err(e) => removed.problems.push(problem(&volume.name, e)),
-                    }
-                }
-            }
-            Err(e) => removed.problems.push(problem("the drill volumes", e)),
-        }
-        match self
+            .map(|v| v.volumes.unwrap_or_default())
+            .map_err(|e| self.failed("listing drill volumes", e));
+        let networks = self
             .docker
             .list_networks(Some(
                 ListNetworksOptionsBuilder::new().filters(&filters).build(),
             ))
             .await
-        {
-            Ok(networks) => {
-                for network in networks.into_iter().filter_map(|n| n.id) {
-                    match self.docker.remove_network(&network).await {
-                        Ok(()) => removed.networks += 1,
-                        Err(e) => removed.problems.push(problem("the drill network", e)),
-                    }
-                }
-            }
-            Err(e) => removed.problems.push(problem("the drill networks", e)),
+            .map_err(|e| self.failed("listing drill networks", e));
+        Found {
+            containers,
+            volumes,
+            networks,
         }
-        removed
     }
+}
+
+/// What `find_scratch` listed.
+struct Found {
+    containers: Result<Vec<bollard::models::ContainerSummary>, Error>,
+    volumes: Result<Vec<bollard::models::Volume>, Error>,
+    networks: Result<Vec<bollard::models::Network>, Error>,
 }
 
 /// A `source:target[:options]` bind for the twin: a volume remapped or left

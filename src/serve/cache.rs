@@ -190,9 +190,6 @@ impl Cache {
 
     /// A run ended: its counts, its last run, and what its report says.
     pub fn finished(&mut self, command: &str, run: LastRun, report: Option<&Value>) {
-        let state = self.jobs.entry(command.to_string()).or_default();
-        *state.runs.entry(run.outcome).or_default() += 1;
-        state.running = false;
         if command == "daily-check"
             && run.outcome != Outcome::Skipped
             && let Some(report) = report
@@ -209,12 +206,9 @@ impl Cache {
             });
             self.daily = Some(daily);
         }
-        state_last(self, command, run);
-    }
-}
-
-fn state_last(cache: &mut Cache, command: &str, run: LastRun) {
-    if let Some(state) = cache.jobs.get_mut(command) {
+        let state = self.jobs.entry(command.to_string()).or_default();
+        *state.runs.entry(run.outcome).or_default() += 1;
+        state.running = false;
         state.last = Some(run);
     }
 }

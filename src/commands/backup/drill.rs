@@ -38,7 +38,7 @@ const SECTION: &str = "drill";
 const CLEANUP_PASSES: usize = 4;
 const CLEANUP_PAUSE: Duration = Duration::from_millis(500);
 
-type Identities = Arc<Vec<Box<dyn age::Identity + Send + Sync>>>;
+type Identities = verify::SharedIdentities;
 
 pub async fn drill(
     runbook: &Runbook,
@@ -212,17 +212,7 @@ impl Drill<'_> {
     async fn verify(&self, results: &mut Vec<CheckResult>) -> Result<(), String> {
         self.progress
             .say(format!("drill {}: verifying {}", self.name, self.entry.id));
-        let folder = self.entry.path.clone();
-        let items = self.manifest.items.clone();
-        let identities = self.identities.clone();
-        let checked = tokio::task::spawn_blocking(move || {
-            items
-                .iter()
-                .map(|item| (item.name.clone(), verify::item(&folder, item, &identities)))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| format!("verify task: {e}"))?;
+        let checked = verify::items(&self.entry.path, &self.manifest.items, &self.identities).await;
         let mut bad = Vec::new();
         for (name, outcome) in checked {
             if let Err(problem) = outcome {

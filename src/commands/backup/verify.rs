@@ -44,18 +44,7 @@ pub async fn verify_backups(
                 continue;
             }
         };
-        let folder = entry.path.clone();
-        let identities = identities.clone();
-        let checked = tokio::task::spawn_blocking(move || {
-            manifest
-                .items
-                .iter()
-                .map(|item| (item.name.clone(), verify::item(&folder, item, &identities)))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default();
-        for (name, outcome) in checked {
+        for (name, outcome) in verify::items(&entry.path, &manifest.items, &identities).await {
             report
                 .results
                 .push(verdict(format!("{}/{name}", entry.id), outcome));
@@ -122,7 +111,7 @@ async fn verify_copy(
     Ok(())
 }
 
-type Identities = std::sync::Arc<Vec<Box<dyn age::Identity + Send + Sync>>>;
+type Identities = verify::SharedIdentities;
 
 /// The result of one item's verification.
 fn verdict(result_name: String, outcome: Result<Option<u64>, String>) -> CheckResult {

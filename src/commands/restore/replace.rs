@@ -21,7 +21,7 @@ use crate::docker::{self, Deployment, RESTORE_ROOT, State};
 use super::targets::{Planned, Target};
 
 /// The identities an encrypted backup is read with, shared with the reading thread.
-pub(super) type Identities = Arc<Vec<Box<dyn age::Identity + Send + Sync>>>;
+pub(super) type Identities = verify::SharedIdentities;
 
 /// Why an item was not put in place, and whether its target may have
 /// changed (`touched`) or is certainly as it was.
