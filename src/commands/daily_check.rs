@@ -139,10 +139,17 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
             .on
             .as_ref()
             .map(|levels| levels.iter().map(|l| l.value.clone()).collect());
-        if notify::wanted(report.status(), on.as_deref()) {
+        let window =
+            notify::maintenance::active(runbook, &options.state_dir, jiff::Timestamp::now());
+        if notify::wanted(report.status(), on.as_deref()) && window.is_none() {
             let host = pass.host.as_ref().and_then(|h| h.hostname.as_deref());
-            if let Err(e) = notify::send(&webhook.url.value, report, host, redactor).await {
-                tracing::warn!("{e}");
+            let sent = match notify::webhook_url(runbook) {
+                Some(Ok(url)) => notify::send(&url, report, host, redactor).await,
+                Some(Err(e)) => Err(e),
+                None => Ok(()),
+            };
+            if let Err(e) = sent {
+                tracing::warn!("{}", redactor.redact(&e));
             }
         }
     }

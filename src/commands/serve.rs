@@ -1,6 +1,6 @@
 //! `opsbook serve [--listen ADDR] [--token-file FILE]`: the runbook's
 //! schedule, metrics, health and status page, until a signal stops it (see
-//! `crate::serve`). The token comes from `$OPSBOOK_TOKEN` or the file; an
+//! `crate::serve`). The token comes from `$OPSBOOK_SERVE_TOKEN` (or `$OPSBOOK_TOKEN`) or the file; an
 //! empty one is refused, and listening beyond loopback needs one.
 
 use std::net::SocketAddr;
@@ -60,13 +60,15 @@ fn token(options: &Options) -> Result<Option<String>, Error> {
                 .trim()
                 .to_string(),
         ),
-        None => std::env::var("OPSBOOK_TOKEN")
+        // DESIGN.md's name first; `OPSBOOK_TOKEN` as the first release read it.
+        None => std::env::var("OPSBOOK_SERVE_TOKEN")
+            .or_else(|_| std::env::var("OPSBOOK_TOKEN"))
             .ok()
             .map(|t| t.trim().to_string()),
     };
     match token {
         Some(token) if token.is_empty() => Err(Error::Usage(
-            "the token is empty: put a long random value in $OPSBOOK_TOKEN or the --token-file"
+            "the token is empty: put a long random value in $OPSBOOK_SERVE_TOKEN or the --token-file"
                 .into(),
         )),
         token => Ok(token),

@@ -200,6 +200,54 @@ pub fn secret_values(
     secrets
 }
 
+/// What the targets read that must never be shown: credentials whole,
+/// and URLs whole plus each long path segment or query value of them
+/// (where webhook tokens and ping UUIDs live).
+pub fn notify_secret_values(notify: &super::model::Notify, dir: &Path) -> Vec<String> {
+    let vars = Vars::load(dir);
+    let filled = |v: &super::model::Name| interpolate(&v.value, &vars).ok().map(|(t, _)| t);
+    let mut urls: Vec<String> = Vec::new();
+    let mut secrets: Vec<String> = Vec::new();
+    if let Some(webhook) = &notify.webhook {
+        urls.extend(filled(&webhook.url));
+    }
+    for target in notify.targets.values() {
+        let url_fields = [
+            target.healthchecks.as_ref().map(|t| &t.url),
+            target.ntfy.as_ref().map(|t| &t.url),
+            target.discord.as_ref().map(|t| &t.url),
+            target.teams.as_ref().map(|t| &t.url),
+            target.webhook.as_ref().map(|t| &t.url),
+            target.pagerduty.as_ref().and_then(|t| t.url.as_ref()),
+        ];
+        urls.extend(url_fields.into_iter().flatten().filter_map(&filled));
+        let secret_fields = [
+            target.ntfy.as_ref().and_then(|t| t.token.as_ref()),
+            target.pagerduty.as_ref().map(|t| &t.routing_key),
+            target.email.as_ref().and_then(|t| t.password.as_ref()),
+        ];
+        secrets.extend(secret_fields.into_iter().flatten().filter_map(&filled));
+        if let Some(w) = &target.webhook {
+            secrets.extend(w.headers.values().filter_map(&filled));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for url in &urls {
+        if let Ok(parsed) = url::Url::parse(url) {
+            let parts = parsed
+                .path_segments()
+                .into_iter()
+                .flatten()
+                .map(str::to_string)
+                .chain(parsed.query_pairs().map(|(_, v)| v.into_owned()));
+            secrets.extend(parts.filter(|part| part.len() >= 16));
+        }
+    }
+    secrets.extend(urls);
+    secrets.retain(|s| seen.insert(s.clone()));
+    secrets
+}
+
 fn parse_dotenv(text: &str) -> HashMap<String, String> {
     let mut values = HashMap::new();
     for line in text.lines() {

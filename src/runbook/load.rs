@@ -199,11 +199,15 @@ pub fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<Runbook
         None => display.to_string(),
     };
     let patterns: Vec<String> = model.redact.iter().map(|p| p.value.clone()).collect();
-    // Credentials the copy targets read are masked by value, wherever they show.
-    let secrets = match &model.backup {
+    // Credentials the copy and notify targets read are masked by value,
+    // wherever they show.
+    let mut secrets = match &model.backup {
         Some(backup) => super::interpolate::secret_values(&backup.copies, &dir),
         None => Vec::new(),
     };
+    if let Some(notify) = &model.notify {
+        secrets.extend(super::interpolate::notify_secret_values(notify, &dir));
+    }
     Ok(Runbook {
         display: display.to_string(),
         location,

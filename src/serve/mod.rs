@@ -35,7 +35,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9808";
 
 pub struct Options {
     pub listen: SocketAddr,
-    /// The bearer token (from `$OPSBOOK_TOKEN` or `--token-file`).
+    /// The bearer token (from `$OPSBOOK_SERVE_TOKEN`, `$OPSBOOK_TOKEN` or `--token-file`).
     pub token: Option<String>,
     pub log_json: bool,
     pub state_dir: PathBuf,
@@ -108,7 +108,7 @@ impl Shared {
 pub async fn run(runbook: Runbook, text: Option<Vec<u8>>, options: Options) -> Result<u64, Error> {
     if !options.listen.ip().is_loopback() && options.token.is_none() {
         return Err(Error::Usage(format!(
-            "listening on {} (beyond loopback) needs a token: set $OPSBOOK_TOKEN or pass --token-file FILE; every request must then send `Authorization: Bearer TOKEN`",
+            "listening on {} (beyond loopback) needs a token: set $OPSBOOK_SERVE_TOKEN or pass --token-file FILE; every request must then send `Authorization: Bearer TOKEN`",
             options.listen
         )));
     }

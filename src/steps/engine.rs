@@ -286,27 +286,25 @@ impl Engine<'_> {
                 .await;
         }
         if let Some(text) = &step.notify {
-            let webhook = self
-                .setup
-                .runbook
-                .model
-                .notify
-                .as_ref()
-                .and_then(|n| n.webhook.as_ref());
-            let Some(webhook) = webhook else {
-                return (
-                    Status::Crit,
-                    "the runbook has no `notify.webhook`".to_string(),
-                );
+            let url = match crate::notify::webhook_url(self.setup.runbook) {
+                Some(Ok(url)) => url,
+                Some(Err(reason)) => return (Status::Crit, reason),
+                None => {
+                    return (
+                        Status::Crit,
+                        "the runbook has no `notify.webhook`".to_string(),
+                    );
+                }
             };
             let so_far = self.so_far.lock().map_or(Status::Unknown, |s| *s);
-            let sent =
-                crate::notify::message(&webhook.url.value, &self.what, text, so_far, self.redactor)
-                    .await;
+            let sent = crate::notify::message(&url, &self.what, text, so_far, self.redactor).await;
             return match sent {
                 Ok(()) => (Status::Ok, "sent to the webhook".to_string()),
                 Err(reason) => (Status::Warn, reason),
             };
+        }
+        if let Some(window) = &step.maintenance {
+            return self.maintenance(&window.value);
         }
         if let Some(wanted) = &step.silence {
             return match silence::create(wanted).await {
@@ -470,5 +468,43 @@ pub(crate) fn summarize(results: &[CheckResult], what: &str) -> (Status, String)
         (Status::Ok, format!("{what}: ok"))
     } else {
         (status, failed.join("; "))
+    }
+}
+
+impl Engine<'_> {
+    /// A `maintenance` step: opens the window for its duration, or ends it.
+    fn maintenance(&self, length: &str) -> (Status, String) {
+        let (state_dir, key) = (self.setup.state_dir, self.setup.runbook.state_key());
+        if length == "end" {
+            return match crate::notify::maintenance::close(state_dir, &key) {
+                Ok(()) => (Status::Ok, "maintenance window ended".to_string()),
+                Err(e) => (
+                    Status::Crit,
+                    format!("the maintenance window was not ended: {e}"),
+                ),
+            };
+        }
+        let Ok(lasts) = length.parse::<crate::runbook::units::Duration>() else {
+            return (Status::Crit, format!("`{length}` is not a duration"));
+        };
+        let until = jiff::SignedDuration::try_from(lasts.std())
+            .ok()
+            .and_then(|span| jiff::Timestamp::now().checked_add(span).ok());
+        let Some(until) = until else {
+            return (Status::Crit, format!("`{length}` is too long"));
+        };
+        match crate::notify::maintenance::open(state_dir, &key, until, &self.what) {
+            Ok(()) => (
+                Status::Ok,
+                format!(
+                    "maintenance window until {}",
+                    until.strftime("%Y-%m-%d %H:%M:%S UTC")
+                ),
+            ),
+            Err(e) => (
+                Status::Crit,
+                format!("the maintenance window was not opened: {e}"),
+            ),
+        }
     }
 }

@@ -141,6 +141,8 @@ pub fn describe(step: &Step) -> String {
         format!("scale: {} to {}", scale.service.value, scale.replicas.value)
     } else if let Some(message) = &step.notify {
         format!("notify: {message}")
+    } else if let Some(window) = &step.maintenance {
+        format!("maintenance: {}", window.value)
     } else if let Some(silence) = &step.silence {
         let matchers: Vec<String> = silence
             .matchers

@@ -19,6 +19,7 @@ mod hardening_inputs;
 mod hardening_newcomer;
 mod incident;
 mod lifecycle;
+mod notify;
 mod procedures;
 mod prometheus;
 mod readme;

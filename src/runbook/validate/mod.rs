@@ -6,6 +6,7 @@
 mod checks;
 mod copies;
 mod logs;
+mod notify;
 mod schedule;
 mod steps;
 
@@ -465,25 +466,6 @@ impl Validator<'_> {
         }
         for (name, steps) in &incident.playbooks {
             self.steps(steps, &format!("incident.playbooks.{name}"));
-        }
-    }
-
-    fn notify(&mut self) {
-        let Some(webhook) = self.model.notify.as_ref().and_then(|n| n.webhook.as_ref()) else {
-            return;
-        };
-        self.url(&webhook.url, "notify.webhook.url");
-        for level in webhook.on.iter().flatten() {
-            if !["ok", "warn", "crit", "unknown"].contains(&level.value.as_str()) {
-                self.at(
-                    level,
-                    "notify.webhook.on",
-                    format!(
-                        "unknown status `{}` (use ok, warn, crit, unknown)",
-                        level.value
-                    ),
-                );
-            }
         }
     }
 

@@ -6,13 +6,33 @@ use crate::runbook::model::{Rotate, Step};
 use super::Validator;
 
 impl Validator<'_> {
+    /// A `maintenance` step's length: a duration, or `end`.
+    fn maintenance_step(&mut self, step: &Step, field: &str) {
+        if let Some(window) = &step.maintenance
+            && window.value != "end"
+            && window
+                .value
+                .parse::<crate::runbook::units::Duration>()
+                .is_err()
+        {
+            self.at(
+                window,
+                format!("{field}.maintenance"),
+                format!(
+                    "`{}` is not a duration (`30m`, `2h`) or `end`",
+                    window.value
+                ),
+            );
+        }
+    }
+
     pub(super) fn steps(&mut self, steps: &[Step], field: &str) {
         for (index, step) in steps.iter().enumerate() {
             let field = format!("{field}[{index}]");
             let actions = step_actions(step);
             if actions.len() != 1 {
                 let message = if actions.is_empty() {
-                    "a step needs one action: start, stop, restart, pause, unpause, scale, update, rollback, run, sh, exec, check, backup, wait, note, rotate, http, silence or notify".to_string()
+                    "a step needs one action: start, stop, restart, pause, unpause, scale, update, rollback, run, sh, exec, check, backup, wait, note, rotate, http, silence, notify or maintenance".to_string()
                 } else {
                     format!(
                         "a step has one action, this one has {}: split it",
@@ -21,6 +41,7 @@ impl Validator<'_> {
                 };
                 self.at_key(&field, message);
             }
+            self.maintenance_step(step, &field);
             for targets in [
                 &step.start,
                 &step.stop,
@@ -166,6 +187,7 @@ fn step_actions(step: &Step) -> Vec<&'static str> {
         ("http", step.http.is_some()),
         ("silence", step.silence.is_some()),
         ("notify", step.notify.is_some()),
+        ("maintenance", step.maintenance.is_some()),
         ("scale", step.scale.is_some()),
         ("update", step.update.is_some()),
         ("rollback", step.rollback.is_some()),

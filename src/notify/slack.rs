@@ -1,8 +1,9 @@
-//! `notify.webhook`: a Slack-compatible JSON summary POSTed when a run's
-//! status is one the runbook asks for (default warn and crit), and the
-//! messages of `notify` steps. A failed
-//! notification is the caller's to report on stderr; it never changes the
-//! exit code, which is the check's verdict, not the messenger's.
+//! `notify.webhook`: a Slack-compatible JSON summary of each daily-check
+//! POSTed when its status is one the runbook asks for (default warn and
+//! crit; held in a maintenance window), and the messages of `notify`
+//! steps. A failed notification is the caller's to report on stderr; it
+//! never changes the exit code, which is the check's verdict, not the
+//! messenger's.
 
 use std::time::Duration;
 
@@ -15,6 +16,17 @@ use crate::render::Report;
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// How many failing results the message lists.
 const LISTED: usize = 10;
+
+/// The webhook's URL with `${VAR}` filled in, or why it cannot be.
+pub fn webhook_url(runbook: &crate::runbook::Runbook) -> Option<Result<String, String>> {
+    let webhook = runbook.model.notify.as_ref()?.webhook.as_ref()?;
+    let vars = crate::runbook::interpolate::Vars::load(&runbook.dir);
+    Some(
+        crate::runbook::interpolate::interpolate(&webhook.url.value, &vars)
+            .map(|(url, _)| url)
+            .map_err(|e| format!("notify.webhook.url: {e}")),
+    )
+}
 
 /// Whether a run with `status` should be sent, given the runbook's `on` list.
 pub fn wanted(status: Status, on: Option<&[String]>) -> bool {
@@ -94,7 +106,7 @@ async fn post(url: &str, body: &serde_json::Value, redactor: &Redactor) -> Resul
     let response = client.post(url).json(body).send().await.map_err(|e| {
         format!(
             "notification to the webhook failed: {}",
-            redactor.redact(&e.to_string())
+            redactor.redact(&e.without_url().to_string())
         )
     })?;
     if response.status().is_success() {

@@ -11,6 +11,9 @@ use serde_saphyr::Spanned;
 use super::command::Command;
 use super::units::{Duration, Percent, Quantity, Size};
 
+mod notify;
+pub use notify::*;
+
 pub type Name = Spanned<String>;
 
 #[derive(Debug, Deserialize)]
@@ -46,9 +49,10 @@ pub struct Model {
 }
 
 /// `schedule:`: a cron expression per job (five fields, or six with
-/// seconds first), read in `timezone` (default: the host's).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+/// seconds first), read in `timezone` (default: the host's). Jobs are
+/// named as typed (`backup prune`, `run weekly-vacuum`) or with dashes
+/// (`backup-prune`, `procedures: { weekly-vacuum: … }`).
+#[derive(Debug, Default)]
 pub struct Schedule {
     /// An IANA time zone (`Europe/Berlin`).
     pub timezone: Option<Name>,
@@ -57,8 +61,56 @@ pub struct Schedule {
     pub backup_prune: Option<Name>,
     pub backup_drill: Option<Name>,
     /// Named procedures (`opsbook run NAME --yes`).
-    #[serde(default)]
     pub procedures: IndexMap<String, Name>,
+}
+
+impl<'de> Deserialize<'de> for Schedule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Schedule;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of jobs to cron expressions")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Schedule, A::Error> {
+                let mut schedule = Schedule::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    let slot = match key.as_str() {
+                        "timezone" => &mut schedule.timezone,
+                        "daily-check" => &mut schedule.daily_check,
+                        "backup" => &mut schedule.backup,
+                        "backup-prune" | "backup prune" => &mut schedule.backup_prune,
+                        "backup-drill" | "backup drill" => &mut schedule.backup_drill,
+                        "procedures" => {
+                            let more: IndexMap<String, Name> = map.next_value()?;
+                            schedule.procedures.extend(more);
+                            continue;
+                        }
+                        other => match other.strip_prefix("run ") {
+                            Some(name) => {
+                                let expression: Name = map.next_value()?;
+                                schedule
+                                    .procedures
+                                    .insert(name.trim().to_string(), expression);
+                                continue;
+                            }
+                            None => {
+                                return Err(serde::de::Error::custom(format!(
+                                    "unknown job `{other}`: use timezone, daily-check, backup, backup prune, backup drill, run NAME or procedures"
+                                )));
+                            }
+                        },
+                    };
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(schedule)
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -601,20 +653,6 @@ pub struct Evidence {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Notify {
-    pub webhook: Option<Webhook>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Webhook {
-    pub url: Spanned<String>,
-    /// Statuses that send a notification (default `[warn, crit]`).
-    pub on: Option<Vec<Spanned<String>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Procedure {
     pub description: Option<String>,
     pub steps: Vec<Step>,
@@ -644,6 +682,8 @@ pub struct Step {
     pub silence: Option<Silence>,
     /// A message to the runbook's `notify.webhook`, with the steps' name and status.
     pub notify: Option<String>,
+    /// A maintenance window for this long from now (`30m`), or `end`.
+    pub maintenance: Option<Spanned<String>>,
     /// The number of containers of a compose service, set through compose.
     pub scale: Option<Scale>,
     /// Services put on the image their container names now, health-gated
