@@ -379,6 +379,7 @@ fn incident_action(action: &IncidentAction) -> incident::Action {
     match action.clone() {
         IncidentAction::Open { severity, title } => incident::Action::Open { severity, title },
         IncidentAction::Note { id, text } => incident::Action::Note { id, text },
+        IncidentAction::Ack { id } => incident::Action::Ack { id },
         IncidentAction::Run {
             id,
             playbook,

@@ -148,6 +148,11 @@ pub enum IncidentAction {
         /// The note.
         text: String,
     },
+    /// Say someone has it: it is no longer overdue and is not escalated.
+    Ack {
+        /// The incident's id.
+        id: String,
+    },
     /// Run a playbook of `incident.playbooks`, step by step, onto the timeline.
     Run {
         /// The incident's id.
@@ -185,6 +190,7 @@ impl IncidentAction {
         match self {
             IncidentAction::Open { .. } => "open",
             IncidentAction::Note { .. } => "note",
+            IncidentAction::Ack { .. } => "ack",
             IncidentAction::Run { .. } => "run",
             IncidentAction::List => "list",
             IncidentAction::Show { .. } => "show",

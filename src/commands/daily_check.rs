@@ -153,6 +153,7 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
             }
         }
     }
+    crate::incident::escalate::overdue(runbook, &options.state_dir).await;
     Ok(())
 }
 

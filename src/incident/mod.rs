@@ -8,6 +8,7 @@
 //! the runbook's redactor as they are written (a title, a note, a step's
 //! description).
 
+pub mod escalate;
 pub mod postmortem;
 
 use std::io;
@@ -42,11 +43,31 @@ pub struct Incident {
     pub summary: Option<String>,
     pub runbook: String,
     pub host: String,
+    /// When someone responded (`incident ack`, or the first note).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<jiff::Timestamp>,
+    /// When it was escalated for want of a response (once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_at: Option<jiff::Timestamp>,
 }
 
 impl Incident {
     pub fn is_open(&self) -> bool {
         self.closed_at.is_none()
+    }
+
+    /// When a response is due: `opened_at` plus `respond_within`.
+    pub fn respond_by(&self) -> Option<jiff::Timestamp> {
+        let within = humantime::parse_duration(&self.respond_within).ok()?;
+        let span = jiff::SignedDuration::try_from(within).ok()?;
+        self.opened_at.checked_add(span).ok()
+    }
+
+    /// Open, not acknowledged, and past its `respond_within`.
+    pub fn is_overdue(&self, now: jiff::Timestamp) -> bool {
+        self.is_open()
+            && self.acknowledged_at.is_none()
+            && self.respond_by().is_some_and(|by| now > by)
     }
 }
 
@@ -57,6 +78,8 @@ pub enum EntryKind {
     Opened,
     Evidence,
     Note,
+    Acknowledged,
+    Escalated,
     Playbook,
     Step,
     Closed,
@@ -268,6 +291,8 @@ mod tests {
             summary: None,
             runbook: "shop".into(),
             host: "vm".into(),
+            acknowledged_at: None,
+            escalated_at: None,
         }
     }
 

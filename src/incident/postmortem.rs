@@ -126,6 +126,8 @@ mod tests {
             summary: Some("The disk filled; logs rotated.".into()),
             runbook: "shop".into(),
             host: "vm".into(),
+            acknowledged_at: None,
+            escalated_at: None,
         };
         let timeline = [
             Entry {

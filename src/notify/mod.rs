@@ -31,6 +31,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::future::join_all;
+
+use crate::grade::Status;
 use tokio::time::Instant;
 
 pub use message::Summary;
@@ -150,6 +152,72 @@ impl Notifier {
                 &format!("notification counts are not kept: {e}"),
             );
         }
+    }
+
+    /// Sends `summary` to every target as it is, with no streak: an event
+    /// that happens once (an escalation, heal giving up). Healthchecks
+    /// targets are heartbeats of runs and are left out. Returns the names
+    /// of the targets that took it.
+    pub async fn announce(&self, summary: &Summary) -> Vec<String> {
+        let deadline = Instant::now() + DEADLINE;
+        let sends = self.targets.iter().map(|target| async move {
+            let sent = match &target.kind {
+                Kind::Healthchecks(_) => false,
+                Kind::Email(mail) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match email::send(mail, summary, Tone::Alert, left).await {
+                        Ok(()) => true,
+                        Err(problem) => {
+                            self.warn_failed(target, &problem);
+                            false
+                        }
+                    }
+                }
+                Kind::PagerDuty(pd) => {
+                    let all = [Status::Ok, Status::Warn, Status::Crit, Status::Unknown];
+                    let events = pagerduty::events(
+                        pd,
+                        summary,
+                        &self.runbook_key,
+                        &all,
+                        true,
+                        false,
+                        &BTreeMap::new(),
+                    );
+                    let mut sent = !events.is_empty();
+                    for event in &events {
+                        sent &= self.deliver(target, &event.request, deadline).await;
+                    }
+                    sent
+                }
+                Kind::Ntfy(n) => {
+                    self.deliver(target, &ntfy::request(n, summary, Tone::Alert), deadline)
+                        .await
+                }
+                Kind::Discord(url) => {
+                    self.deliver(
+                        target,
+                        &discord::request(url, summary, Tone::Alert),
+                        deadline,
+                    )
+                    .await
+                }
+                Kind::Teams(url) => {
+                    self.deliver(target, &teams::request(url, summary, Tone::Alert), deadline)
+                        .await
+                }
+                Kind::Webhook(hook) => {
+                    self.deliver(
+                        target,
+                        &webhook::request(hook, summary, Tone::Alert),
+                        deadline,
+                    )
+                    .await
+                }
+            };
+            sent.then(|| target.name.clone())
+        });
+        join_all(sends).await.into_iter().flatten().collect()
     }
 
     /// One target: count, decide, send, and the counts to keep.

@@ -124,6 +124,8 @@ pub struct Cache {
     pub points: VecDeque<Point>,
     /// The open incidents, newest first.
     pub incidents: Vec<Incident>,
+    /// The maintenance window open now, if any.
+    pub maintenance: Option<crate::notify::maintenance::Window>,
     pub reloads: u64,
     pub reload_failures: u64,
     /// Counts every change, so what is rendered from it can be kept.
@@ -143,6 +145,7 @@ impl Cache {
             backups: backups(runbook),
             points: VecDeque::new(),
             incidents: open_incidents(runbook),
+            maintenance: None,
             reloads: 0,
             reload_failures: 0,
             generation: 0,
@@ -260,9 +263,30 @@ fn host_figures(report: &Value) -> HostFigures {
 
 impl Cache {
     /// What the folders say now: after a run, never at a scrape.
-    pub fn refresh(&mut self, runbook: &Runbook) {
+    pub fn refresh(&mut self, runbook: &Runbook, state_dir: &std::path::Path) {
         self.backups = backups(runbook);
-        self.incidents = open_incidents(runbook);
+        self.watch(runbook, state_dir);
+    }
+
+    /// The incidents and the maintenance window, looked at every half
+    /// minute as well (an incident turns overdue without any run).
+    pub fn watch(&mut self, runbook: &Runbook, state_dir: &std::path::Path) {
+        let incidents = open_incidents(runbook);
+        let now = Timestamp::now();
+        let maintenance = crate::notify::maintenance::active(runbook, state_dir, now);
+        let overdue = |list: &[Incident]| list.iter().filter(|i| i.is_overdue(now)).count();
+        let changed = maintenance != self.maintenance
+            || overdue(&incidents) != overdue(&self.incidents)
+            || incidents.len() != self.incidents.len()
+            || incidents
+                .iter()
+                .zip(&self.incidents)
+                .any(|(a, b)| a.id != b.id || a.acknowledged_at != b.acknowledged_at);
+        self.incidents = incidents;
+        self.maintenance = maintenance;
+        if changed {
+            self.generation += 1;
+        }
     }
 }
 
@@ -357,7 +381,12 @@ impl Cache {
                 "newest": self.backups.newest.as_ref().map(|(id, at, size)| serde_json::json!({"id": id, "created_at": at, "stored_size": size})),
                 "drill": self.backups.drill.as_ref().map(|(id, d)| serde_json::json!({"backup": id, "passed": d.passed, "at": d.at})),
             },
-            "incidents": self.incidents.iter().map(|i| serde_json::json!({"id": i.id, "severity": i.severity, "title": text(&i.title), "opened_at": i.opened_at})).collect::<Vec<_>>(),
+            "incidents": self.incidents.iter().map(|i| serde_json::json!({
+                "id": i.id, "severity": i.severity, "title": text(&i.title), "opened_at": i.opened_at,
+                "respond_by": i.respond_by(), "acknowledged_at": i.acknowledged_at,
+                "escalated_at": i.escalated_at, "overdue": i.is_overdue(Timestamp::now()),
+            })).collect::<Vec<_>>(),
+            "maintenance": self.maintenance.as_ref().map(|w| serde_json::json!({"until": w.until, "why": text(&w.why)})),
             "jobs": jobs,
         })
     }

@@ -3,6 +3,7 @@
 //! for counters, label values bounded by the runbook (check and job names,
 //! disk paths). A scrape renders the cache; it never starts work.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::cache::{Cache, Outcome};
@@ -73,6 +74,7 @@ pub(super) fn render(cache: &Cache) -> String {
     checks(cache, &mut out);
     host(cache, &mut out);
     backups(cache, &mut out);
+    incidents(cache, &mut out);
     out.family(
         "opsbook_reloads_total",
         "counter",
@@ -89,6 +91,47 @@ pub(super) fn render(cache: &Cache) -> String {
         cache.reload_failures as f64,
     );
     out.text
+}
+
+fn incidents(cache: &Cache, out: &mut Out) {
+    let now = jiff::Timestamp::now();
+    out.family(
+        "opsbook_incidents_open",
+        "gauge",
+        "Open incidents, by severity.",
+    );
+    let mut by_severity: BTreeMap<&str, usize> = BTreeMap::new();
+    for incident in &cache.incidents {
+        *by_severity.entry(incident.severity.as_str()).or_default() += 1;
+    }
+    for (severity, count) in by_severity {
+        out.sample(
+            "opsbook_incidents_open",
+            &[("severity", severity)],
+            count as f64,
+        );
+    }
+    out.family(
+        "opsbook_incidents_overdue",
+        "gauge",
+        "Open incidents not acknowledged within their severity's respond_within.",
+    );
+    let overdue = cache.incidents.iter().filter(|i| i.is_overdue(now)).count();
+    out.sample("opsbook_incidents_overdue", &[], overdue as f64);
+    out.family(
+        "opsbook_maintenance_active",
+        "gauge",
+        "1 while a maintenance window holds alerts.",
+    );
+    out.sample(
+        "opsbook_maintenance_active",
+        &[],
+        if cache.maintenance.is_some() {
+            1.0
+        } else {
+            0.0
+        },
+    );
 }
 
 fn runs(cache: &Cache, out: &mut Out) {

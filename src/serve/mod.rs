@@ -33,6 +33,10 @@ use schedule::{Job, Timetable};
 /// The default address: loopback, Prometheus' port range.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9808";
 
+/// How often incidents (overdue, escalation) and the maintenance window
+/// are looked at.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub struct Options {
     pub listen: SocketAddr,
     /// The bearer token (from `$OPSBOOK_SERVE_TOKEN`, `$OPSBOOK_TOKEN` or `--token-file`).
@@ -201,6 +205,7 @@ impl Agent {
         let (finished, mut ends) = mpsc::channel::<(Job, Ran)>(16);
         let mut due = self.next_times(Timestamp::now());
         let mut in_hand: Vec<Job> = Vec::new();
+        let mut watch = tokio::time::interval(WATCH_EVERY);
         loop {
             let next = due.iter().map(|(_, at)| *at).min();
             let wait = next.map_or(std::time::Duration::from_secs(3600), |at| {
@@ -231,6 +236,7 @@ impl Agent {
                     in_hand.retain(|j| j != &job);
                     self.finished(&job, ran);
                 }
+                _ = watch.tick() => self.watch().await,
                 _ = terminate.recv() => break,
                 _ = interrupt.recv() => break,
                 _ = hangup.recv() => {
@@ -264,6 +270,17 @@ impl Agent {
         self.logger
             .event("stopped", &[("runs", self.runs.to_string())]);
         Ok(())
+    }
+
+    /// Every half minute: overdue incidents escalated, and the page's
+    /// incidents and maintenance window brought up to date.
+    async fn watch(&mut self) {
+        for id in crate::incident::escalate::overdue(&self.runbook, &self.options.state_dir).await {
+            self.logger.event("escalated", &[("incident", id)]);
+        }
+        self.shared
+            .cache()
+            .watch(&self.runbook, &self.options.state_dir);
     }
 
     fn next_times(&self, now: Timestamp) -> Vec<(Job, Timestamp)> {
@@ -307,7 +324,7 @@ impl Agent {
         );
         let mut cache = self.shared.cache();
         cache.finished(&command, ran.last, ran.report.as_ref());
-        cache.refresh(&self.runbook);
+        cache.refresh(&self.runbook, &self.options.state_dir);
     }
 
     fn skipped(&self, job: &Job, why: &str) {

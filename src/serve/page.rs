@@ -16,7 +16,7 @@ use super::schedule::Timetable;
 use crate::grade::Status;
 use crate::redact::Redactor;
 
-const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em}table{border-collapse:collapse;width:100%;background:#fff}td,th{border:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}th{background:#f0f0f0}.ok{color:#0a6b0a}.warn{color:#8a6100}.crit{color:#b00020}.unknown{color:#555}.badge{font-weight:bold;text-transform:uppercase}.banner{padding:.6em 1em;border-radius:4px;margin:.6em 0;background:#fff;border:2px solid}.banner.ok{border-color:#0a6b0a}.banner.crit{border-color:#b00020}figure{display:inline-block;margin:0 1em 1em 0}figcaption{font-size:.9em;color:#555}svg{background:#fff;border:1px solid #ddd}";
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em}table{border-collapse:collapse;width:100%;background:#fff}td,th{border:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}th{background:#f0f0f0}.ok{color:#0a6b0a}.warn{color:#8a6100}.crit{color:#b00020}.unknown{color:#555}.badge{font-weight:bold;text-transform:uppercase}.banner{padding:.6em 1em;border-radius:4px;margin:.6em 0;background:#fff;border:2px solid}.banner.ok{border-color:#0a6b0a}.banner.crit{border-color:#b00020}.banner.warn{border-color:#8a6100}figure{display:inline-block;margin:0 1em 1em 0}figcaption{font-size:.9em;color:#555}svg{background:#fff;border:1px solid #ddd}";
 
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -71,6 +71,17 @@ pub(super) fn render(
         "<div class=\"banner {class}\" id=\"health\">{}</div>",
         page.text(verdict.body.trim()).replace('\n', "<br>")
     );
+    if let Some(window) = &cache.maintenance {
+        let until = window
+            .until
+            .map(|t| format!(" until {}", t.strftime("%Y-%m-%d %H:%M:%SZ")))
+            .unwrap_or_default();
+        let _ = write!(
+            page.html,
+            "<div class=\"banner warn\" id=\"maintenance\">Maintenance window{until}: alerts are held ({})</div>",
+            page.text(&window.why)
+        );
+    }
     if let Some(daily) = &cache.daily {
         let _ = write!(
             page.html,
@@ -161,15 +172,33 @@ fn incidents(page: &mut Page, cache: &Cache) {
         return;
     }
     page.html.push_str(
-        "<table id=\"incidents\"><tr><th>id</th><th>severity</th><th>title</th><th>opened</th></tr>",
+        "<table id=\"incidents\"><tr><th>id</th><th>severity</th><th>title</th><th>opened</th><th>response</th></tr>",
     );
+    let now = Timestamp::now();
+    let at = |t: Timestamp| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string();
     for incident in &cache.incidents {
+        let response = match (incident.acknowledged_at, incident.respond_by()) {
+            (Some(ack), _) => format!("acknowledged {}", at(ack)),
+            (None, Some(by)) if incident.is_overdue(now) => {
+                let escalated = if incident.escalated_at.is_some() {
+                    ", escalated"
+                } else {
+                    ""
+                };
+                format!(
+                    "<span class=\"crit\">overdue</span> since {}{escalated}",
+                    at(by)
+                )
+            }
+            (None, Some(by)) => format!("due by {}", at(by)),
+            (None, None) => String::new(),
+        };
         let row = format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"response\">{response}</td></tr>",
             page.text(&incident.id),
             page.text(&incident.severity),
             page.text(&incident.title),
-            incident.opened_at.strftime("%Y-%m-%d %H:%M:%SZ")
+            at(incident.opened_at)
         );
         page.html.push_str(&row);
     }

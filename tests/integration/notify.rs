@@ -655,3 +655,79 @@ fn targets_are_validated_with_their_line_and_field() {
         );
     }
 }
+
+#[test]
+fn an_incident_not_acknowledged_in_time_is_escalated_once_and_an_acknowledged_one_never() {
+    let (port, received) = recorder(|_| ("200 OK", ""));
+    let ws = Workspace::new();
+    let flag = ws.path().join("no-flag");
+    ws.write(
+        "opsbook.yaml",
+        flagged(
+            &flag,
+            &format!(
+                "incident:\n  dir: ./incidents\n  severities:\n    P1: {{ respond_within: 1s }}\n\
+                 notify:\n  targets:\n    pager:\n      webhook: {{ url: \"http://127.0.0.1:{port}/pager\" }}\n      commands: [escalation]\n"
+            ),
+        ),
+    );
+    let open = |title: &str| {
+        ws.opsbook(&[
+            "incident",
+            "open",
+            "--severity",
+            "P1",
+            "--title",
+            title,
+            "--state-dir",
+            "state",
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json()["incident"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let waiting = open("api down");
+    let answered = open("db slow");
+    ws.opsbook(&["incident", "ack", &answered, "--state-dir", "state"])
+        .expect_code(0);
+    std::thread::sleep(Duration::from_millis(1500));
+
+    ws.opsbook(CHECKS_ONLY).expect_code(0);
+    let seen = drain(&received);
+    assert_eq!(
+        seen.len(),
+        1,
+        "one escalation, for the unacknowledged one: {seen:?}"
+    );
+    let body = seen[0].json();
+    assert_eq!(body["command"], "escalation");
+    assert_eq!(body["problems"][0]["name"], waiting.as_str());
+    let message = body["problems"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`api down`") && message.contains("not acknowledged within 1s"),
+        "{message}"
+    );
+    let timeline = std::fs::read_to_string(
+        ws.path()
+            .join("incidents")
+            .join(&waiting)
+            .join("timeline.jsonl"),
+    )
+    .unwrap();
+    assert!(
+        timeline.contains("\"kind\":\"escalated\"") && timeline.contains("escalated to pager"),
+        "{timeline}"
+    );
+
+    ws.opsbook(CHECKS_ONLY).expect_code(0);
+    assert!(
+        drain(&received).is_empty(),
+        "escalated once, not on every run"
+    );
+    let shown = ws.opsbook(&["incident", "show", &answered, "--state-dir", "state"]);
+    assert!(shown.stdout.contains("acknowledged"), "{}", shown.stdout);
+}

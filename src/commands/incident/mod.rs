@@ -4,6 +4,7 @@
 //! write the timeline; `close` writes the post-mortem; `list`, `show` and
 //! `bundle` look after the records.
 
+mod ack;
 mod bundle;
 mod close;
 mod evidence;
@@ -31,6 +32,9 @@ pub enum Action {
     Note {
         id: String,
         text: String,
+    },
+    Ack {
+        id: String,
     },
     Run {
         id: String,
@@ -68,6 +72,7 @@ pub async fn run(
             open::open(runbook, &store, severity, title, options, progress, report).await
         }
         Action::Note { id, text } => note::note(&store, id, text, report),
+        Action::Ack { id } => ack::ack(&store, id, report),
         Action::Run {
             id,
             playbook,

@@ -1,5 +1,6 @@
 //! `incident note ID TEXT`: a timestamped note on an open incident's
-//! timeline (masked as the timeline is written).
+//! timeline (masked as the timeline is written); the first one
+//! acknowledges the incident.
 
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
@@ -19,6 +20,8 @@ pub(super) fn note(store: &Store, id: &str, text: &str, report: &mut Report) -> 
     }
     let entry = Entry::new(EntryKind::Note, text);
     store.append(id, &entry)?;
+    // A note is a response: the incident is no longer waiting for one.
+    super::ack::acknowledge(store, incident, "acknowledged by a note")?;
     report.results.push(CheckResult::new(
         "incident",
         "note",

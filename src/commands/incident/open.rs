@@ -51,6 +51,8 @@ pub(super) async fn open(
         summary: None,
         runbook: runbook.display.clone(),
         host: crate::host::hostname(),
+        acknowledged_at: None,
+        escalated_at: None,
     })?;
     let id = incident.id.clone();
     store.append(

@@ -1,0 +1,75 @@
+//! Escalation: an open incident nobody acknowledged (`incident ack`, or a
+//! note) within its severity's `respond_within` is sent, once, to the
+//! notification targets that hear `escalation`, and the timeline says so.
+//! `opsbook serve` looks every half minute, `daily-check` after each run,
+//! so cron-only hosts escalate too. Without a target that hears it, the
+//! incident is still shown as overdue (page, `/metrics`, `incident list`).
+
+use std::path::Path;
+
+use crate::grade::{CheckResult, Status};
+use crate::incident::{Entry, EntryKind, Incident, Store};
+use crate::notify::{self, Notifier};
+use crate::runbook::Runbook;
+
+/// Escalates every overdue incident not escalated before; returns the ids
+/// escalated.
+pub async fn overdue(runbook: &Runbook, state_dir: &Path) -> Vec<String> {
+    let store = Store::new(
+        runbook.resolve(&runbook.plan.incident_dir),
+        runbook.redactor().clone(),
+    );
+    let now = jiff::Timestamp::now();
+    let due: Vec<Incident> = store
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| i.is_overdue(now) && i.escalated_at.is_none())
+        .collect();
+    if due.is_empty() {
+        return Vec::new();
+    }
+    let Some(notifier) = Notifier::new(runbook, "escalation", state_dir) else {
+        return Vec::new();
+    };
+    let mut escalated = Vec::new();
+    for mut incident in due {
+        let waited = crate::human::seconds(crate::human::seconds_between(incident.opened_at, now));
+        let line = format!(
+            "{} incident {} `{}` opened {waited} ago, not acknowledged within {}",
+            incident.severity, incident.id, incident.title, incident.respond_within
+        );
+        let result = CheckResult::new("incident", incident.id.clone(), Status::Crit, line.clone());
+        let summary = notify::summarize(
+            "escalation",
+            runbook,
+            &[result],
+            now,
+            std::time::Duration::ZERO,
+            None,
+        );
+        let reached = notifier.announce(&summary).await;
+        if reached.is_empty() {
+            continue;
+        }
+        let entry = Entry::new(
+            EntryKind::Escalated,
+            format!("escalated to {}: {line}", reached.join(", ")),
+        );
+        incident.escalated_at = Some(entry.at);
+        let kept = store
+            .save(&incident)
+            .and_then(|()| store.append(&incident.id, &entry));
+        if let Err(e) = kept {
+            tracing::warn!(
+                "{}",
+                runbook.redactor().redact(&format!(
+                    "the escalation of {} was not recorded: {e}",
+                    incident.id
+                ))
+            );
+        }
+        escalated.push(incident.id);
+    }
+    escalated
+}
