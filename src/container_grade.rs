@@ -86,6 +86,7 @@ mod tests {
             state,
             health,
             health_output: Some("pg_isready: no response\nmore".into()),
+            failing_streak: 0,
             restart_count: 3,
             exit_code: Some(137),
             image: "postgres".into(),

@@ -230,6 +230,7 @@ mod tests {
             state: State::Running,
             health: Health::None,
             health_output: None,
+            failing_streak: 0,
             restart_count: 0,
             exit_code: None,
             image: "postgres".into(),

@@ -119,6 +119,9 @@ pub struct Container {
     /// The output of the most recent healthcheck, trimmed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_output: Option<String>,
+    /// Health probes failed in a row (Docker's `FailingStreak`).
+    #[serde(skip)]
+    pub failing_streak: u64,
     pub restart_count: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
@@ -574,6 +577,10 @@ fn container_from(inspect: bollard::models::ContainerInspectResponse) -> Contain
             .map_or(State::Unknown, |s| state_named(s.as_ref())),
         health: health_from(health.and_then(|h| h.status)),
         health_output,
+        failing_streak: health
+            .and_then(|h| h.failing_streak)
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
         restart_count: inspect
             .restart_count
             .and_then(|n| u64::try_from(n).ok())

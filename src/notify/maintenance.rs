@@ -1,6 +1,7 @@
 //! Maintenance windows: while one lasts, notification targets hold their
 //! alerts (the streaks still count, so what is still failing afterwards is
-//! alerted then). A window is open when any of these says so:
+//! alerted then) and `heal` restarts nothing. A window is open when any
+//! of these says so:
 //! - `notify.maintenance.cron` + `for`: from each time the expression fires,
 //!   for that long (in `schedule.timezone`, else the host's zone);
 //! - `notify.maintenance.file`: while the file exists; an RFC 3339 time in

@@ -114,6 +114,15 @@ pub struct Point {
     pub failing: usize,
 }
 
+/// One service under `heal`.
+#[derive(Debug, Clone, Default)]
+pub struct HealState {
+    pub restarts: u64,
+    pub gave_up: u64,
+    pub restarts_in_window: usize,
+    pub giving_up: bool,
+}
+
 #[derive(Debug)]
 pub struct Cache {
     pub runbook: String,
@@ -126,6 +135,9 @@ pub struct Cache {
     pub incidents: Vec<Incident>,
     /// The maintenance window open now, if any.
     pub maintenance: Option<crate::notify::maintenance::Window>,
+    /// What heal did to each service since the agent started, and what it
+    /// remembers of it (restarts in the window, given up).
+    pub heal: BTreeMap<String, HealState>,
     pub reloads: u64,
     pub reload_failures: u64,
     /// Counts every change, so what is rendered from it can be kept.
@@ -146,6 +158,7 @@ impl Cache {
             points: VecDeque::new(),
             incidents: open_incidents(runbook),
             maintenance: None,
+            heal: BTreeMap::new(),
             reloads: 0,
             reload_failures: 0,
             generation: 0,
@@ -268,6 +281,29 @@ impl Cache {
         self.watch(runbook, state_dir);
     }
 
+    /// Counts one heal action (`restart`, `gave-up`).
+    pub fn healed(&mut self, service: &str, action: &str) {
+        let state = self.heal.entry(service.to_string()).or_default();
+        match action {
+            "restart" => state.restarts += 1,
+            _ => state.gave_up += 1,
+        }
+        self.generation += 1;
+    }
+
+    /// What heal remembers, for the page and `/metrics`.
+    pub fn heal_memory(&mut self, memory: &BTreeMap<String, crate::serve::heal::Memory>) {
+        for (service, remembered) in memory {
+            let state = self.heal.entry(service.clone()).or_default();
+            let (in_window, giving_up) = (remembered.restarts.len(), remembered.gave_up);
+            if (state.restarts_in_window, state.giving_up) != (in_window, giving_up) {
+                state.restarts_in_window = in_window;
+                state.giving_up = giving_up;
+                self.generation += 1;
+            }
+        }
+    }
+
     /// The incidents and the maintenance window, looked at every half
     /// minute as well (an incident turns overdue without any run).
     pub fn watch(&mut self, runbook: &Runbook, state_dir: &std::path::Path) {
@@ -386,6 +422,10 @@ impl Cache {
                 "respond_by": i.respond_by(), "acknowledged_at": i.acknowledged_at,
                 "escalated_at": i.escalated_at, "overdue": i.is_overdue(Timestamp::now()),
             })).collect::<Vec<_>>(),
+            "heal": self.heal.iter().map(|(service, h)| (service.clone(), serde_json::json!({
+                "restarts": h.restarts, "gave_up": h.gave_up,
+                "restarts_in_window": h.restarts_in_window, "giving_up": h.giving_up,
+            }))).collect::<serde_json::Map<_, _>>(),
             "maintenance": self.maintenance.as_ref().map(|w| serde_json::json!({"until": w.until, "why": text(&w.why)})),
             "jobs": jobs,
         })

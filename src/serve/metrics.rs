@@ -75,6 +75,7 @@ pub(super) fn render(cache: &Cache) -> String {
     host(cache, &mut out);
     backups(cache, &mut out);
     incidents(cache, &mut out);
+    heal(cache, &mut out);
     out.family(
         "opsbook_reloads_total",
         "counter",
@@ -121,7 +122,7 @@ fn incidents(cache: &Cache, out: &mut Out) {
     out.family(
         "opsbook_maintenance_active",
         "gauge",
-        "1 while a maintenance window holds alerts.",
+        "1 while a maintenance window holds alerts and heal.",
     );
     out.sample(
         "opsbook_maintenance_active",
@@ -132,6 +133,48 @@ fn incidents(cache: &Cache, out: &mut Out) {
             0.0
         },
     );
+}
+
+fn heal(cache: &Cache, out: &mut Out) {
+    if cache.heal.is_empty() {
+        return;
+    }
+    out.family(
+        "opsbook_heal_restarts_total",
+        "counter",
+        "Restarts heal made of an unhealthy service, since the agent started.",
+    );
+    for (service, state) in &cache.heal {
+        out.sample(
+            "opsbook_heal_restarts_total",
+            &[("service", service)],
+            state.restarts as f64,
+        );
+    }
+    out.family(
+        "opsbook_heal_gave_up_total",
+        "counter",
+        "Times heal reached max_restarts and opened an incident, since the agent started.",
+    );
+    for (service, state) in &cache.heal {
+        out.sample(
+            "opsbook_heal_gave_up_total",
+            &[("service", service)],
+            state.gave_up as f64,
+        );
+    }
+    out.family(
+        "opsbook_heal_restarts_in_window",
+        "gauge",
+        "Restarts heal made of the service within its window.",
+    );
+    for (service, state) in &cache.heal {
+        out.sample(
+            "opsbook_heal_restarts_in_window",
+            &[("service", service)],
+            state.restarts_in_window as f64,
+        );
+    }
 }
 
 fn runs(cache: &Cache, out: &mut Out) {

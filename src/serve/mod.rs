@@ -7,6 +7,7 @@
 //! one when the new one does not validate. One log line per run on stderr.
 
 pub mod cache;
+pub mod heal;
 mod health;
 mod http;
 pub mod jobs;
@@ -168,7 +169,11 @@ pub async fn run(runbook: Runbook, text: Option<Vec<u8>>, options: Options) -> R
         state_dir: jobs::absolute(&options.state_dir),
         running: Arc::new(Mutex::new(Vec::new())),
     });
+    let healer = heal::Policy::of(&runbook)
+        .map(|policy| heal::Healer::new(policy, &options.state_dir, &runbook.state_key()));
     let mut agent = Agent {
+        healer,
+        deployment: None,
         runbook,
         snapshot,
         options,
@@ -184,6 +189,10 @@ pub async fn run(runbook: Runbook, text: Option<Vec<u8>>, options: Options) -> R
 }
 
 struct Agent {
+    /// `heal:`, when the runbook has it.
+    healer: Option<heal::Healer>,
+    /// The engine heal looks at, connected when first needed.
+    deployment: Option<crate::docker::Deployment>,
     runbook: Runbook,
     /// Where the loaded runbook's text is kept for the runs.
     snapshot: PathBuf,
@@ -206,6 +215,7 @@ impl Agent {
         let mut due = self.next_times(Timestamp::now());
         let mut in_hand: Vec<Job> = Vec::new();
         let mut watch = tokio::time::interval(WATCH_EVERY);
+        let mut heal_look = tokio::time::interval(heal::LOOK_EVERY);
         loop {
             let next = due.iter().map(|(_, at)| *at).min();
             let wait = next.map_or(std::time::Duration::from_secs(3600), |at| {
@@ -234,9 +244,18 @@ impl Agent {
                 }
                 Some((job, ran)) = ends.recv() => {
                     in_hand.retain(|j| j != &job);
+                    if let Job::HealIncident { service, title, .. } = &job {
+                        self.gave_up(service, title, &ran).await;
+                    }
                     self.finished(&job, ran);
                 }
                 _ = watch.tick() => self.watch().await,
+                _ = heal_look.tick(), if self.healer.is_some() => {
+                    for job in self.heal(&in_hand).await {
+                        in_hand.push(job.clone());
+                        self.start(job, finished.clone());
+                    }
+                }
                 _ = terminate.recv() => break,
                 _ = interrupt.recv() => break,
                 _ = hangup.recv() => {

@@ -78,7 +78,7 @@ pub(super) fn render(
             .unwrap_or_default();
         let _ = write!(
             page.html,
-            "<div class=\"banner warn\" id=\"maintenance\">Maintenance window{until}: alerts are held ({})</div>",
+            "<div class=\"banner warn\" id=\"maintenance\">Maintenance window{until}: alerts and heal are held ({})</div>",
             page.text(&window.why)
         );
     }
@@ -102,6 +102,7 @@ pub(super) fn render(
     }
     backups(&mut page, cache, now);
     incidents(&mut page, cache);
+    heal(&mut page, cache);
     jobs(&mut page, cache, timetable, now);
     charts(&mut page, cache);
     page.html.push_str("</body></html>\n");
@@ -199,6 +200,30 @@ fn incidents(page: &mut Page, cache: &Cache) {
             page.text(&incident.severity),
             page.text(&incident.title),
             at(incident.opened_at)
+        );
+        page.html.push_str(&row);
+    }
+    page.html.push_str("</table>");
+}
+
+fn heal(page: &mut Page, cache: &Cache) {
+    if cache.heal.is_empty() {
+        return;
+    }
+    page.html.push_str(
+        "<h2>Heal</h2><table id=\"heal\"><tr><th>service</th><th>restarts in window</th><th>restarts</th><th>state</th></tr>",
+    );
+    for (service, state) in &cache.heal {
+        let verdict = if state.giving_up {
+            "<span class=\"crit\">gave up: incident opened</span>"
+        } else {
+            "watching"
+        };
+        let row = format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{verdict}</td></tr>",
+            page.text(service),
+            state.restarts_in_window,
+            state.restarts
         );
         page.html.push_str(&row);
     }

@@ -18,6 +18,14 @@ pub enum Job {
     BackupPrune,
     BackupDrill,
     Procedure(String),
+    /// `heal` restarting an unhealthy service.
+    HealRestart(String),
+    /// `heal` giving up: the incident it opens.
+    HealIncident {
+        service: String,
+        severity: String,
+        title: String,
+    },
 }
 
 impl Job {
@@ -30,6 +38,8 @@ impl Job {
             Job::BackupPrune => "backup prune".into(),
             Job::BackupDrill => "backup drill".into(),
             Job::Procedure(name) => format!("run {name}"),
+            Job::HealRestart(service) => format!("restart {service}"),
+            Job::HealIncident { .. } => "incident open".into(),
         }
     }
 
@@ -42,6 +52,10 @@ impl Job {
             Job::BackupPrune => vec!["backup", "prune", "--yes"],
             Job::BackupDrill => vec!["backup", "drill"],
             Job::Procedure(name) => vec!["run", name, "--yes"],
+            Job::HealRestart(service) => vec!["restart", service, "--yes"],
+            Job::HealIncident {
+                severity, title, ..
+            } => vec!["incident", "open", "--severity", severity, "--title", title],
         };
         args.into_iter().map(str::to_string).collect()
     }
@@ -134,6 +148,7 @@ pub fn field(job: &Job) -> String {
         Job::BackupPrune => "backup-prune".into(),
         Job::BackupDrill => "backup-drill".into(),
         Job::Procedure(name) => format!("procedures.{name}"),
+        Job::HealRestart(_) | Job::HealIncident { .. } => "heal".into(),
     }
 }
 

@@ -17,6 +17,7 @@ mod formats;
 mod hardening_data;
 mod hardening_inputs;
 mod hardening_newcomer;
+mod heal;
 mod incident;
 mod lifecycle;
 mod notify;

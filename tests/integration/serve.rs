@@ -42,7 +42,7 @@ fn signal(child: &Child, name: &str) {
 }
 
 /// `promtool check metrics` on `text`, in the real-software image.
-fn promtool(text: &str) -> (bool, String) {
+pub(crate) fn promtool(text: &str) -> (bool, String) {
     let mut child = Command::new("docker")
         .args([
             "run",

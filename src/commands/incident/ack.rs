@@ -14,7 +14,7 @@ pub(super) fn ack(store: &Store, id: &str, report: &mut Report) -> Result<(), Er
             "incident {id} is closed: its post-mortem is written"
         )));
     }
-    let message = match acknowledge(store, incident, "acknowledged")? {
+    let message = match acknowledge(store, incident, Some("acknowledged"))? {
         Some(at) => format!(
             "{id} acknowledged at {}",
             at.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -27,19 +27,24 @@ pub(super) fn ack(store: &Store, id: &str, report: &mut Report) -> Result<(), Er
     Ok(())
 }
 
-/// Marks `incident` acknowledged now (with `text` on the timeline), unless
-/// it was already; when it was just now, the time.
+/// Marks `incident` acknowledged now (with `text` on the timeline, when
+/// the timeline does not already show the response), unless it was
+/// already; when it was just now, the time.
 pub(super) fn acknowledge(
     store: &Store,
     mut incident: crate::incident::Incident,
-    text: &str,
+    text: Option<&str>,
 ) -> Result<Option<jiff::Timestamp>, Error> {
     if incident.acknowledged_at.is_some() {
         return Ok(None);
     }
-    let entry = Entry::new(EntryKind::Acknowledged, text);
-    incident.acknowledged_at = Some(entry.at);
+    let at = jiff::Timestamp::now();
+    incident.acknowledged_at = Some(at);
     store.save(&incident)?;
-    store.append(&incident.id, &entry)?;
-    Ok(Some(entry.at))
+    if let Some(text) = text {
+        let mut entry = Entry::new(EntryKind::Acknowledged, text);
+        entry.at = at;
+        store.append(&incident.id, &entry)?;
+    }
+    Ok(Some(at))
 }

@@ -20,8 +20,9 @@ pub(super) fn note(store: &Store, id: &str, text: &str, report: &mut Report) -> 
     }
     let entry = Entry::new(EntryKind::Note, text);
     store.append(id, &entry)?;
-    // A note is a response: the incident is no longer waiting for one.
-    super::ack::acknowledge(store, incident, "acknowledged by a note")?;
+    // A note is a response: the incident is no longer waiting for one (the
+    // note on the timeline says so; the record keeps when).
+    super::ack::acknowledge(store, incident, None)?;
     report.results.push(CheckResult::new(
         "incident",
         "note",

@@ -11,7 +11,9 @@ use serde_saphyr::Spanned;
 use super::command::Command;
 use super::units::{Duration, Percent, Quantity, Size};
 
+mod heal;
 mod notify;
+pub use heal::*;
 pub use notify::*;
 
 pub type Name = Spanned<String>;
@@ -43,6 +45,8 @@ pub struct Model {
     pub procedures: IndexMap<String, Procedure>,
     /// When `opsbook serve` runs each job.
     pub schedule: Option<Schedule>,
+    /// What `opsbook serve` may restart when it is unhealthy.
+    pub heal: Option<Heal>,
     /// Extra secret patterns (regexes) masked in every output.
     #[serde(default)]
     pub redact: Vec<Name>,

@@ -16,7 +16,7 @@ pub struct Notify {
     pub webhook: Option<Webhook>,
     #[serde(default)]
     pub targets: IndexMap<String, Target>,
-    /// While it lasts, targets hold their alerts.
+    /// While it lasts, targets hold their alerts and `heal` restarts nothing.
     pub maintenance: Option<Maintenance>,
 }
 

@@ -5,6 +5,7 @@
 
 mod checks;
 mod copies;
+mod heal;
 mod logs;
 mod notify;
 mod schedule;
@@ -35,6 +36,7 @@ pub(super) fn validate(model: &Model, text: &str, file: &str) -> Result<Plan, Ve
     v.backup();
     v.incident();
     v.notify();
+    v.heal();
     v.procedures();
     v.schedule();
     v.regexes(&model.redact, "redact");

@@ -1,0 +1,462 @@
+//! Self-healing that cannot loop. Docker never restarts an unhealthy
+//! container (moby#28400); `heal:` lets `opsbook serve` do it, carefully:
+//! - only a running container Docker reports `unhealthy` with at least
+//!   `after` failed probes in a row: never one still `starting` (its start
+//!   period), restarting, stopped (an operator's shutdown), or one whose
+//!   restart is already under way;
+//! - at most `max_restarts` per `window`, each after a back-off that
+//!   doubles (`backoff`, 2×, 4×…), counted across agent restarts (the
+//!   restart times are kept in the state folder);
+//! - when the cap is reached and it is still unhealthy: no more restarts,
+//!   an incident opened (with its evidence) and the `heal` targets told,
+//!   once, until Docker reports the service healthy again;
+//! - nothing at all during a maintenance window.
+//!
+//! The decisions are made here; the agent carries them out as the
+//! one-shot commands (`restart SERVICE --yes`, `incident open`), so each is
+//! on the history with its locks and notifications. Every action is also
+//! a line of `<state>/history/<key>-heal.jsonl` and a `/metrics` counter.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::Ran;
+use super::schedule::Job;
+use crate::docker::{Container, Health, State};
+use crate::runbook::Runbook;
+
+/// How often the agent looks at the services' health.
+pub const LOOK_EVERY: Duration = Duration::from_secs(2);
+
+/// `heal:` with its defaults filled in.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub services: Vec<String>,
+    pub after: u64,
+    pub max_restarts: usize,
+    pub window: Duration,
+    pub backoff: Duration,
+    pub severity: String,
+}
+
+impl Policy {
+    pub fn of(runbook: &Runbook) -> Option<Policy> {
+        let heal = runbook.model.heal.as_ref()?;
+        let second_severity = runbook
+            .plan
+            .severities
+            .get(1)
+            .or(runbook.plan.severities.first())
+            .map(|(name, _)| name.clone())
+            .unwrap_or_else(|| "P2".to_string());
+        Some(Policy {
+            services: heal.services.iter().map(|s| s.value.clone()).collect(),
+            after: heal.after.as_ref().map_or(3, |a| u64::from(a.value.max(1))),
+            max_restarts: heal
+                .max_restarts
+                .as_ref()
+                .map_or(3, |m| m.value.max(1) as usize),
+            window: heal.window.map_or(Duration::from_secs(3600), |w| w.std()),
+            backoff: heal.backoff.map_or(Duration::from_secs(60), |b| b.std()),
+            severity: heal
+                .severity
+                .as_ref()
+                .map_or(second_severity, |s| s.value.clone()),
+        })
+    }
+}
+
+/// What heal does now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Restart the service (the n-th restart in the window).
+    Restart { service: String, nth: usize },
+    /// The cap is reached: open an incident and tell the targets.
+    GiveUp { service: String, restarts: usize },
+}
+
+/// One service as heal remembers it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    /// When heal restarted it, within the window.
+    #[serde(default)]
+    pub restarts: Vec<Timestamp>,
+    /// Heal gave up on it; cleared when it is healthy again.
+    #[serde(default)]
+    pub gave_up: bool,
+}
+
+/// What the agent knows of one service this look.
+#[derive(Debug, Clone)]
+pub struct Look {
+    pub service: String,
+    pub container: Option<Container>,
+    /// A heal run (restart, incident) of it is under way.
+    pub in_hand: bool,
+}
+
+/// Heal's memory of every service, kept in the state folder.
+pub struct Healer {
+    pub policy: Policy,
+    pub memory: BTreeMap<String, Memory>,
+    path: PathBuf,
+    history: PathBuf,
+}
+
+impl Healer {
+    pub fn new(policy: Policy, state_dir: &Path, key: &str) -> Healer {
+        let path = state_dir.join("heal").join(format!("{key}.json"));
+        let memory = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        Healer {
+            policy,
+            memory,
+            path,
+            history: state_dir.join("history").join(format!("{key}-heal.jsonl")),
+        }
+    }
+
+    /// Decides this look's actions and remembers them (kept on disk at once).
+    pub fn decide(&mut self, looks: &[Look], now: Timestamp, in_maintenance: bool) -> Vec<Action> {
+        let actions = decide(&self.policy, &mut self.memory, looks, now, in_maintenance);
+        if !actions.is_empty() || looks.iter().any(|l| healthy(l.container.as_ref())) {
+            self.keep();
+        }
+        for action in &actions {
+            self.record(action, now);
+        }
+        actions
+    }
+
+    fn keep(&self) {
+        let kept = serde_json::to_vec(&self.memory)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| crate::files::write_private(&self.path, &bytes));
+        if let Err(e) = kept {
+            tracing::warn!("heal's restart counts were not kept: {e}");
+        }
+    }
+
+    fn record(&self, action: &Action, now: Timestamp) {
+        let line = match action {
+            Action::Restart { service, nth } => {
+                serde_json::json!({"at": now, "service": service, "action": "restart", "restarts_in_window": nth})
+            }
+            Action::GiveUp { service, restarts } => {
+                serde_json::json!({"at": now, "service": service, "action": "gave-up", "restarts_in_window": restarts})
+            }
+        };
+        let mut bytes = line.to_string().into_bytes();
+        bytes.push(b'\n');
+        if let Err(e) = crate::files::append_private(&self.history, &bytes) {
+            tracing::warn!("heal's action was not recorded: {e}");
+        }
+    }
+}
+
+fn healthy(container: Option<&Container>) -> bool {
+    container.is_some_and(|c| c.health == Health::Healthy)
+}
+
+fn decide(
+    policy: &Policy,
+    memory: &mut BTreeMap<String, Memory>,
+    looks: &[Look],
+    now: Timestamp,
+    in_maintenance: bool,
+) -> Vec<Action> {
+    let window = SignedDuration::try_from(policy.window).unwrap_or(SignedDuration::MAX);
+    let mut actions = Vec::new();
+    for look in looks {
+        let remembered = memory.entry(look.service.clone()).or_default();
+        remembered
+            .restarts
+            .retain(|at| now.duration_since(*at) < window);
+        let Some(container) = &look.container else {
+            continue;
+        };
+        if container.health == Health::Healthy {
+            remembered.gave_up = false;
+            continue;
+        }
+        let unhealthy = container.state == State::Running
+            && container.health == Health::Unhealthy
+            && container.failing_streak >= policy.after;
+        if in_maintenance || look.in_hand || remembered.gave_up || !unhealthy {
+            continue;
+        }
+        let done = remembered.restarts.len();
+        if done >= policy.max_restarts {
+            remembered.gave_up = true;
+            actions.push(Action::GiveUp {
+                service: look.service.clone(),
+                restarts: done,
+            });
+            continue;
+        }
+        if let Some(last) = remembered.restarts.last() {
+            let pause = policy.backoff.saturating_mul(1 << (done - 1).min(16));
+            let pause = SignedDuration::try_from(pause).unwrap_or(SignedDuration::MAX);
+            if now.duration_since(*last) < pause {
+                continue;
+            }
+        }
+        remembered.restarts.push(now);
+        actions.push(Action::Restart {
+            service: look.service.clone(),
+            nth: done + 1,
+        });
+    }
+    actions
+}
+
+/// The agent's side: looking at the engine, and what heal decides turned
+/// into runs.
+impl super::Agent {
+    /// One look at the services heal watches: the runs it decides on.
+    pub(super) async fn heal(&mut self, in_hand: &[Job]) -> Vec<Job> {
+        if self.deployment.is_none() {
+            match crate::docker::Deployment::connect(self.runbook.plan.project.clone()).await {
+                Ok(deployment) => self.deployment = Some(deployment),
+                Err(e) => {
+                    tracing::info!("heal cannot look: {e}");
+                    return Vec::new();
+                }
+            }
+        }
+        let Some(deployment) = &self.deployment else {
+            return Vec::new();
+        };
+        let containers = match deployment.containers().await {
+            Ok(containers) => containers,
+            Err(e) => {
+                tracing::info!("heal cannot look: {e}");
+                self.deployment = None;
+                return Vec::new();
+            }
+        };
+        let Some(healer) = &mut self.healer else {
+            return Vec::new();
+        };
+        let looks: Vec<Look> = healer
+            .policy
+            .services
+            .iter()
+            .map(|service| Look {
+                service: service.clone(),
+                // Of a scaled service, the unhealthy container if any.
+                container: containers
+                    .iter()
+                    .filter(|c| &c.service == service)
+                    .max_by_key(|c| c.health == crate::docker::Health::Unhealthy)
+                    .cloned(),
+                in_hand: in_hand.iter().any(|job| match job {
+                    Job::HealRestart(s) | Job::HealIncident { service: s, .. } => s == service,
+                    _ => false,
+                }),
+            })
+            .collect();
+        let now = Timestamp::now();
+        let maintenance =
+            crate::notify::maintenance::active(&self.runbook, &self.options.state_dir, now)
+                .is_some();
+        let actions = healer.decide(&looks, now, maintenance);
+        let window = humantime::format_duration(healer.policy.window).to_string();
+        let severity = healer.policy.severity.clone();
+        let memory = healer.memory.clone();
+        let mut jobs = Vec::new();
+        for action in actions {
+            match action {
+                Action::Restart { service, nth } => {
+                    self.logger.event(
+                        "heal",
+                        &[
+                            ("service", service.clone()),
+                            ("action", "restart".into()),
+                            ("restarts_in_window", nth.to_string()),
+                        ],
+                    );
+                    self.shared.cache().healed(&service, "restart");
+                    jobs.push(Job::HealRestart(service));
+                }
+                Action::GiveUp { service, restarts } => {
+                    self.logger.event(
+                        "heal",
+                        &[("service", service.clone()), ("action", "gave-up".into())],
+                    );
+                    self.shared.cache().healed(&service, "gave-up");
+                    let title = format!(
+                        "heal gave up on {service}: still unhealthy after {} in {window}",
+                        crate::human::count(restarts, "restart")
+                    );
+                    jobs.push(Job::HealIncident {
+                        service,
+                        severity: severity.clone(),
+                        title,
+                    });
+                }
+            }
+        }
+        self.shared.cache().heal_memory(&memory);
+        jobs
+    }
+
+    /// Heal gave up and its incident is open: the `heal` targets are told.
+    pub(super) async fn gave_up(&self, service: &str, title: &str, ran: &Ran) {
+        let Some(notifier) =
+            crate::notify::Notifier::new(&self.runbook, "heal", &self.options.state_dir)
+        else {
+            return;
+        };
+        let incident = ran
+            .report
+            .as_ref()
+            .and_then(|r| r["incident"]["id"].as_str())
+            .map_or_else(
+                || "no incident could be opened".to_string(),
+                |id| format!("incident {id} opened"),
+            );
+        let result = crate::grade::CheckResult::new(
+            "heal",
+            service.to_string(),
+            crate::grade::Status::Crit,
+            format!("{title}; {incident}; no more restarts until it is healthy again"),
+        );
+        let summary = crate::notify::summarize(
+            "heal",
+            &self.runbook,
+            &[result],
+            ran.last.at,
+            ran.last.took,
+            None,
+        );
+        notifier.announce(&summary).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            services: vec!["api".into()],
+            after: 3,
+            max_restarts: 2,
+            window: Duration::from_secs(3600),
+            backoff: Duration::from_secs(60),
+            severity: "P2".into(),
+        }
+    }
+
+    fn look(state: State, health: Health, streak: u64) -> Look {
+        Look {
+            service: "api".into(),
+            container: Some(Container {
+                id: "c".into(),
+                name: "api-1".into(),
+                project: "shop".into(),
+                service: "api".into(),
+                state,
+                health,
+                health_output: None,
+                failing_streak: streak,
+                restart_count: 0,
+                exit_code: None,
+                image: "img".into(),
+                started_at: None,
+                finished_at: None,
+                memory_limit: None,
+                cpu_limit: None,
+                pid: None,
+            }),
+            in_hand: false,
+        }
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).expect("a time")
+    }
+
+    fn restart(nth: usize) -> Vec<Action> {
+        vec![Action::Restart {
+            service: "api".into(),
+            nth,
+        }]
+    }
+
+    #[test]
+    fn restarts_after_the_streak_backs_off_and_gives_up_once_at_the_cap() {
+        let policy = Policy {
+            max_restarts: 3,
+            ..policy()
+        };
+        let mut memory = BTreeMap::new();
+        let sick = [look(State::Running, Health::Unhealthy, 3)];
+        let mut decide_at =
+            |s: i64, looks: &[Look]| decide(&policy, &mut memory, looks, at(s), false);
+        let short = [look(State::Running, Health::Unhealthy, 2)];
+        assert_eq!(decide_at(0, &short), vec![], "streak too short");
+        assert_eq!(decide_at(1, &sick), restart(1));
+        assert_eq!(decide_at(30, &sick), vec![], "backing off 60 s");
+        assert_eq!(decide_at(61, &sick), restart(2));
+        assert_eq!(decide_at(100, &sick), vec![], "the back-off doubled: 120 s");
+        assert_eq!(decide_at(182, &sick), restart(3));
+        assert_eq!(
+            decide_at(200, &sick),
+            vec![Action::GiveUp {
+                service: "api".into(),
+                restarts: 3
+            }],
+            "the cap reached and still unhealthy"
+        );
+        assert_eq!(decide_at(300, &sick), vec![], "given up: once");
+        let well = [look(State::Running, Health::Healthy, 0)];
+        assert_eq!(decide_at(400, &well), vec![]);
+        assert_eq!(
+            decide_at(4000, &sick),
+            restart(1),
+            "healthy again, and the window has passed"
+        );
+    }
+
+    #[test]
+    fn never_in_the_start_period_while_restarting_stopped_in_hand_or_in_maintenance() {
+        let policy = policy();
+        let mut memory = BTreeMap::new();
+        for quiet in [
+            look(State::Running, Health::Starting, 5),
+            look(State::Restarting, Health::Unhealthy, 5),
+            look(State::Exited, Health::Unhealthy, 5),
+        ] {
+            assert_eq!(decide(&policy, &mut memory, &[quiet], at(0), false), vec![]);
+        }
+        let mut in_hand = look(State::Running, Health::Unhealthy, 5);
+        in_hand.in_hand = true;
+        assert_eq!(
+            decide(&policy, &mut memory, &[in_hand], at(0), false),
+            vec![]
+        );
+        let sick = look(State::Running, Health::Unhealthy, 5);
+        assert_eq!(
+            decide(
+                &policy,
+                &mut memory,
+                std::slice::from_ref(&sick),
+                at(0),
+                true
+            ),
+            vec![]
+        );
+        assert_eq!(
+            decide(&policy, &mut memory, &[sick], at(0), false),
+            restart(1)
+        );
+    }
+}
