@@ -2,7 +2,8 @@
 # opsbook serve under load, release build, on this machine's engine:
 #  1. the agent's resident memory (VmRSS, sampled every 10 s) over
 #     DURATION seconds (default 3600) of a daily-check every 5 seconds
-#     against a 5-service deployment: first, peak and last sample;
+#     against a 5-service deployment, with heal looking at all five every
+#     2 s: first, peak and last sample;
 #  2. /metrics and / at 50 concurrent connections for 20 s each (wrk,
 #     loopback only): requests per second and the latency percentiles.
 # Targets (issue 20): peak RSS at most 40 MiB and flat; p99 under 10 ms.
@@ -33,7 +34,8 @@ for n in 1 2 3 4 5; do
 done
 printf "version: 1\nproject: $PROJECT\nservices:\n${services}\
 checks:\n  s1-answers:\n    exec: { service: s1, command: [\"true\"] }\n\
-schedule:\n  daily-check: \"*/5 * * * * *\"\n" > "$work/opsbook.yaml"
+schedule:\n  daily-check: \"*/5 * * * * *\"\n\
+heal: { services: [s1, s2, s3, s4, s5] }\n" > "$work/opsbook.yaml"
 "$BIN" validate --runbook "$work/opsbook.yaml" >/dev/null
 
 "$BIN" serve --runbook "$work/opsbook.yaml" --state-dir "$work/state" \
