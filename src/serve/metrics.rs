@@ -135,6 +135,50 @@ fn incidents(cache: &Cache, out: &mut Out) {
     );
 }
 
+/// Each copy target as the last daily-check saw it: its grade, and when
+/// its newest copy was made (the check's age of it, from the check's time).
+fn copies(cache: &Cache, out: &mut Out) {
+    let Some(daily) = &cache.daily else {
+        return;
+    };
+    let targets: Vec<(&str, &super::cache::Graded)> = daily
+        .results
+        .iter()
+        .filter(|r| r.section == "backups")
+        .filter_map(|r| Some((r.name.strip_prefix("copy ")?, r)))
+        .collect();
+    if targets.is_empty() {
+        return;
+    }
+    out.family(
+        "opsbook_backup_copy_status",
+        "gauge",
+        "The daily-check's grade of each copy target (0 ok, 1 warn, 2 crit, 3 unknown).",
+    );
+    for (target, result) in &targets {
+        out.sample(
+            "opsbook_backup_copy_status",
+            &[("target", target)],
+            f64::from(code(result.status)),
+        );
+    }
+    out.family(
+        "opsbook_backup_copy_last_success_timestamp_seconds",
+        "gauge",
+        "When the newest complete copy on each target was made (Unix time).",
+    );
+    for (target, result) in &targets {
+        if let (Some(age), Some("seconds")) = (result.value, result.unit.as_deref()) {
+            let made = daily.at.as_second() as f64 - age;
+            out.sample(
+                "opsbook_backup_copy_last_success_timestamp_seconds",
+                &[("target", target)],
+                made,
+            );
+        }
+    }
+}
+
 fn heal(cache: &Cache, out: &mut Out) {
     if cache.heal.is_empty() {
         return;
@@ -370,6 +414,7 @@ fn backups(cache: &Cache, out: &mut Out) {
         );
         out.sample("opsbook_backup_last_size_bytes", &[], *size as f64);
     }
+    copies(cache, out);
     if let Some((_, drill)) = &backups.drill {
         out.family(
             "opsbook_backup_drill_last_passed",

@@ -391,3 +391,52 @@ fn sigterm_mid_scheduled_backup_starts_the_service_again_and_lists_no_backup() {
         .json();
     assert_eq!(list["backups"].as_array().unwrap().len(), 0, "{list:#}");
 }
+
+#[test]
+fn each_copy_target_has_metrics_of_its_own() {
+    let project = Project::new("servecopy");
+    project.service("web").start();
+    let ws = Workspace::new();
+    ws.write("data.txt", "the data");
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  web: {{}}\n{CALM_HOST}\
+             backup:\n  dir: ./backups\n  files: [data.txt]\n  max_age: 1h\n  copies:\n    usb: {{ folder: ./usb }}\n\
+             schedule:\n  daily-check: \"*/2 * * * * *\"\n",
+            project.name
+        ),
+    );
+    ws.opsbook(&["backup", "--state-dir", "state"])
+        .expect_code(0);
+    let port = free_port();
+    let agent = ws.spawn(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--state-dir",
+        "state",
+    ]);
+    eventually("the copy target in /metrics", LONG, || {
+        get(port, "/metrics", None)
+            .is_some_and(|(_, m)| m.contains("opsbook_backup_copy_status{target=\"usb\"} 0"))
+    });
+    let (_, metrics) = get(port, "/metrics", None).unwrap();
+    let (valid, said) = promtool(&metrics);
+    assert!(valid, "promtool: {said}\n{metrics}");
+    let made: f64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("opsbook_backup_copy_last_success_timestamp_seconds{target=\"usb\"} ")
+        })
+        .unwrap_or_else(|| panic!("no copy timestamp in\n{metrics}"))
+        .parse()
+        .unwrap();
+    let now = jiff::Timestamp::now().as_second() as f64;
+    assert!(
+        (now - made).abs() < 120.0,
+        "the copy was made {} s ago",
+        now - made
+    );
+    crate::support::terminate(agent);
+}
