@@ -96,19 +96,8 @@ impl Target {
         target: &CopyTarget,
     ) -> Result<Target, String> {
         let field = format!("backup.copies.{name}");
-        let value = |value: &Name, key: &str| -> Result<String, String> {
-            interpolate::interpolate(&value.value, vars)
-                .map(|(text, _)| text)
-                // The field's name goes last: `…_key_id: <text>` would read
-                // as a secret to the redactor and be masked whole.
-                .map_err(|e| {
-                    format!(
-                        "{}:{}:{}: {e}, in {field}.{key}",
-                        runbook.display,
-                        value.referenced.line(),
-                        value.referenced.column()
-                    )
-                })
+        let value = |value: &Name, key: &str| {
+            interpolate::located(value, vars, &runbook.display, &format!("{field}.{key}"))
         };
         let store = match (&target.folder, &target.s3, &target.sftp) {
             (Some(folder), _, _) => Store::Folder(folder::Folder::new(

@@ -88,17 +88,8 @@ fn ready(
     target: &model::Target,
 ) -> Result<Target, String> {
     let field = format!("notify.targets.{name}");
-    let value = |value: &Name, key: &str| -> Result<String, String> {
-        interpolate::interpolate(&value.value, vars)
-            .map(|(text, _)| text)
-            .map_err(|e| {
-                format!(
-                    "{}:{}:{}: {e}, in {field}.{key}",
-                    runbook.display,
-                    value.referenced.line(),
-                    value.referenced.column()
-                )
-            })
+    let value = |value: &Name, key: &str| {
+        interpolate::located(value, vars, &runbook.display, &format!("{field}.{key}"))
     };
     let optional = |v: &Option<Name>, key: &str| v.as_ref().map(|v| value(v, key)).transpose();
     let kind = if let Some(hc) = &target.healthchecks {

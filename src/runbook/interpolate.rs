@@ -153,6 +153,26 @@ pub fn looks_secret(name: &str) -> bool {
     .any(|word| upper.contains(word))
 }
 
+/// `value` with its `${…}` filled in; the error names the runbook, the
+/// value's line and column, and `field` (last: `…_key_id: <text>` would
+/// read as a secret to the redactor and be masked whole).
+pub fn located(
+    value: &super::model::Name,
+    vars: &Vars,
+    runbook_display: &str,
+    field: &str,
+) -> Result<String, String> {
+    interpolate(&value.value, vars)
+        .map(|(text, _)| text)
+        .map_err(|e| {
+            format!(
+                "{runbook_display}:{}:{}: {e}, in {field}",
+                value.referenced.line(),
+                value.referenced.column()
+            )
+        })
+}
+
 /// Every secret value the copy targets read (credentials from `${VAR}`,
 /// secret-named variables, credential files), for the redactor.
 pub fn secret_values(

@@ -138,27 +138,13 @@ pub const DEFAULT_COMMANDS: &[&str] = &[
     "heal",
 ];
 
-/// Every name `commands:` may hold (and `run NAME`).
-pub const KNOWN_COMMANDS: &[&str] = &[
+/// The names `commands:` may hold beyond the defaults (and `run NAME`).
+pub const OTHER_COMMANDS: &[&str] = &[
     "validate",
     "status",
-    "daily-check",
     "report",
-    "startup",
-    "shutdown",
-    "restart",
-    "update",
-    "rollback",
-    "backup",
     "backup list",
-    "backup verify",
-    "backup drill",
-    "backup copy",
-    "backup prune",
-    "restore",
     "incident",
-    "run",
-    "heal",
     "escalation",
 ];
 

@@ -5,7 +5,7 @@
 
 use crate::runbook::interpolate;
 use crate::runbook::model::{
-    Email, KINDS, KNOWN_COMMANDS, Maintenance, Name, Target, ntfy_priority,
+    DEFAULT_COMMANDS, Email, KINDS, Maintenance, Name, OTHER_COMMANDS, Target, ntfy_priority,
 };
 
 use super::Validator;
@@ -107,7 +107,10 @@ impl Validator<'_> {
     fn commands(&mut self, target: &Target, field: &str) {
         let model = self.model;
         for command in target.commands.iter().flatten() {
-            let known = KNOWN_COMMANDS.contains(&command.value.as_str());
+            let known = DEFAULT_COMMANDS
+                .iter()
+                .chain(OTHER_COMMANDS)
+                .any(|c| *c == command.value);
             let procedure = command
                 .value
                 .strip_prefix("run ")
@@ -125,7 +128,7 @@ impl Validator<'_> {
                     format!(
                         "`{}` is not a command a target hears (use {}, or `run NAME`)",
                         command.value,
-                        KNOWN_COMMANDS.join(", ")
+                        [DEFAULT_COMMANDS, OTHER_COMMANDS].concat().join(", ")
                     ),
                 ),
             }
