@@ -533,12 +533,21 @@ async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
             Status::Unknown,
             format!("cannot read `{shown}`: {e}"),
         ),
-        Ok(backups) => match backups.last() {
-            None => CheckResult::new(
+        // A safety backup (taken before a restore) is not the scheduled
+        // backup: it must not hide that the scheduled one stopped, as the
+        // copies' check does not let it either.
+        Ok(backups) => match backups.iter().rev().find(|b| !b.safety) {
+            None if backups.is_empty() => CheckResult::new(
                 "backups",
                 "newest",
                 Status::Warn,
                 format!("no backup yet in {shown}"),
+            ),
+            None => CheckResult::new(
+                "backups",
+                "newest",
+                Status::Warn,
+                format!("no backup yet in {shown}, only safety backups taken before restores"),
             ),
             Some(newest) => aged(
                 "newest",

@@ -174,6 +174,29 @@ fn a_restore_puts_volume_file_and_dump_back_exactly_with_a_restorable_safety_bac
         "A=2\nB=3\n"
     );
     assert_eq!(backup_ids(&ws).len(), 2, "--no-safety-backup made none");
+
+    // daily-check never takes the safety backup for the scheduled one.
+    let regular = ids.iter().find(|(_, safety)| !*safety).unwrap().0.clone();
+    std::fs::remove_dir_all(ws.path().join("backups").join(&regular)).unwrap();
+    let run = ws.opsbook(&[
+        "daily-check",
+        "--only",
+        "backups",
+        "--state-dir",
+        &state(&ws),
+        "--format",
+        "json",
+    ]);
+    let report = run.json();
+    let newest = crate::support::result(&report, "backups", "newest");
+    assert_eq!(newest["status"], "warn", "{newest}");
+    assert!(
+        newest["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("only safety backups taken before restores"),
+        "{newest}"
+    );
 }
 
 #[test]
