@@ -33,7 +33,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let argv: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(e) => {
             return match e.kind() {
@@ -59,7 +60,11 @@ where
     let started_at = jiff::Timestamp::now();
     let clock = Instant::now();
     let mut redactor = Redactor::builtin();
-    match execute(&cli, started_at, clock, &mut redactor) {
+    let outcome = match fleet_run(&cli, &argv) {
+        Some(over) => over,
+        None => execute(&cli, started_at, clock, &mut redactor),
+    };
+    match outcome {
         Ok(mut report) => {
             report.duration = clock.elapsed();
             if let Some(text) = report.render(style, &redactor) {
@@ -92,6 +97,45 @@ where
             error.status().exit_code()
         }
     }
+}
+
+/// `fleet list`, or a command over the fleet (`--fleet`, `$OPSBOOK_FLEET`):
+/// no runbook of this process's own is loaded. None: a one-host run.
+fn fleet_run(cli: &Cli, argv: &[OsString]) -> Option<Result<Report, Error>> {
+    let started_at = jiff::Timestamp::now();
+    if let Command::Fleet(args) = &cli.command {
+        let mut report = Report::new("fleet list", "", started_at);
+        let cli::FleetAction::List = args.action;
+        return Some(
+            commands::fleet::list(cli.fleet.clone(), cli.limit.as_deref(), &mut report)
+                .map(|()| report),
+        );
+    }
+    let fleet_file = crate::fleet::for_command(cli.fleet.clone(), cli.runbook.is_some())?;
+    let command = match &cli.command {
+        Command::Incident(args) if matches!(args.action, IncidentAction::List) => {
+            "incident list".to_string()
+        }
+        other => other.event().unwrap_or_else(|| other.name().to_string()),
+    };
+    if matches!(cli.format, cli::Format::Junit | cli::Format::Prometheus) {
+        return Some(Err(Error::Usage(
+            "over a fleet, --format is table or json for now (JUnit and Prometheus per host come next)".into(),
+        )));
+    }
+    let over = commands::fleet::Over {
+        fleet_file,
+        limit: cli.limit.as_deref(),
+        forks: cli.forks,
+        argv,
+        command: &command,
+        state_dir: cli
+            .state_dir
+            .clone()
+            .unwrap_or_else(history::default_state_dir),
+    };
+    let mut report = Report::new(&command, "", started_at);
+    Some(block_on(commands::fleet::over(&over, &mut report)).map(|()| report))
 }
 
 /// What every command may need from the global flags.
@@ -311,6 +355,8 @@ fn dispatch(
             };
             block_on(commands::serve::run(source, &options, report_mut))?;
         }
+        // Handled before any runbook is loaded (`fleet_run`).
+        Command::Fleet(_) => {}
     }
     Ok(())
 }

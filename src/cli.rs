@@ -46,6 +46,20 @@ pub struct Cli {
     #[arg(long, short, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
+    /// The fleet file: run the command on each of its hosts [default:
+    /// $OPSBOOK_FLEET]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub fleet: Option<PathBuf>,
+
+    /// Only these hosts of the fleet: names, groups or globs, separated by
+    /// commas; `!` takes away (`prod,!web-2`).
+    #[arg(long, global = true, value_name = "PATTERN")]
+    pub limit: Option<String>,
+
+    /// How many hosts at once [default: 8, under sshd's MaxSessions of 10].
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: Option<u16>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -85,6 +99,20 @@ pub enum Command {
     /// The always-on agent: the runbook's `schedule:`, `/metrics`,
     /// `/healthz` and a status page.
     Serve(ServeArgs),
+    /// The fleet file's hosts (`--fleet`, `$OPSBOOK_FLEET`).
+    Fleet(FleetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    #[command(subcommand)]
+    pub action: FleetAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum FleetAction {
+    /// The hosts `--limit` selects: name, engine, runbook, groups.
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -456,7 +484,7 @@ impl Command {
                 (Some(name), false) => Some(format!("run {name}")),
                 _ => None,
             },
-            Command::Serve(_) => None,
+            Command::Serve(_) | Command::Fleet(_) => None,
         }
     }
 
@@ -476,6 +504,7 @@ impl Command {
             Command::Incident(_) => "incident",
             Command::Run(_) => "run",
             Command::Serve(_) => "serve",
+            Command::Fleet(_) => "fleet",
         }
     }
 }

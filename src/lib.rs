@@ -18,6 +18,7 @@ pub mod docker;
 pub mod docker_disk;
 pub mod error;
 pub mod files;
+pub mod fleet;
 pub mod grade;
 pub mod history;
 pub mod host;

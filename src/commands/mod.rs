@@ -6,6 +6,7 @@
 
 pub mod backup;
 pub mod daily_check;
+pub mod fleet;
 pub mod incident;
 pub mod report;
 pub mod restart;

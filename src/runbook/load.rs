@@ -169,7 +169,7 @@ pub fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<Runbook
         ));
     }
 
-    let (model, read, mut problems) = collect(text, display);
+    let (model, read, mut problems) = collect::<Model>(text, display);
 
     let source_dir = match path.and_then(Path::parent) {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -229,11 +229,17 @@ const MAX_PARSE_PROBLEMS: usize = 50;
 /// error it cannot step over (YAML syntax, a location it cannot point at, a
 /// required field). Returns the model when the rest reads, the text it was
 /// read from, and the problems.
-fn collect(text: &str, display: &str) -> (Option<Model>, String, Vec<Problem>) {
+/// Reads `text` as a `T` (the runbook's model, the fleet file), going on
+/// past each problem (the field blanked) so every one is reported at once:
+/// the value if all went well, the text as last read, the problems.
+pub fn collect<T: serde::de::DeserializeOwned>(
+    text: &str,
+    display: &str,
+) -> (Option<T>, String, Vec<Problem>) {
     let mut read = text.to_string();
     let mut problems: Vec<Problem> = Vec::new();
     while problems.len() < MAX_PARSE_PROBLEMS {
-        let (field, location, message) = match deserialize(&read) {
+        let (field, location, message) = match deserialize::<T>(&read) {
             Ok(model) => return (Some(model), read, problems),
             Err(failure) => failure,
         };
@@ -359,11 +365,11 @@ fn blank_field(text: &str, line: u64) -> Option<String> {
 
 /// Deserializes with the field path tracked, so a type error names the field
 /// (`shutdown.grace`) as well as its line and column.
-fn deserialize(text: &str) -> Result<Model, ParseFailure> {
+fn deserialize<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ParseFailure> {
     let mut failure = None;
     let outcome = serde_saphyr::with_deserializer_from_str(text, |deserializer| {
         Ok(
-            match serde_path_to_error::deserialize::<_, Model>(deserializer) {
+            match serde_path_to_error::deserialize::<_, T>(deserializer) {
                 Ok(model) => Some(model),
                 Err(e) => {
                     failure = Some(e);
@@ -388,7 +394,7 @@ fn deserialize(text: &str) -> Result<Model, ParseFailure> {
     }
     match outcome {
         Ok(Some(model)) => Ok(model),
-        Ok(None) => Err((String::new(), None, "runbook could not be read".into())),
+        Ok(None) => Err((String::new(), None, "the file could not be read".into())),
         Err(e) => {
             let (location, message) = describe(&e);
             Err((String::new(), location, message))

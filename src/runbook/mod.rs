@@ -15,7 +15,9 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use command::Command;
-pub use load::{EMBEDDED_DEFAULT, Source, discover, load, load_text_as, load_with_text, parse};
+pub use load::{
+    EMBEDDED_DEFAULT, Source, collect, discover, load, load_text_as, load_with_text, parse,
+};
 pub use plan::{ContainerThresholds, HostThresholds, Plan, PlannedCheck, PlannedItem};
 
 use model::Model;

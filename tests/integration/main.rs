@@ -13,6 +13,7 @@ mod daily_check;
 mod drill;
 mod exact;
 mod example;
+mod fleet;
 mod formats;
 mod hardening_data;
 mod hardening_inputs;

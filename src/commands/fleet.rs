@@ -1,0 +1,172 @@
+//! `fleet list`: the hosts of the fleet file that `--limit` selects, with
+//! how each engine is reached, its runbook and its groups. No engine is
+//! contacted: this is the inventory, checked.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::error::Error;
+use crate::fleet;
+use crate::grade::{CheckResult, Status};
+use crate::render::{Block, Report};
+
+pub fn list(
+    fleet_file: Option<PathBuf>,
+    limit: Option<&str>,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let Some(path) = fleet::discover(fleet_file) else {
+        return Err(Error::Usage(
+            "no fleet file: pass --fleet FILE or set $OPSBOOK_FLEET".into(),
+        ));
+    };
+    let fleet = fleet::load(&path)?;
+    let hosts = fleet::select(&fleet, limit)?;
+    report.runbook = fleet.display.clone();
+    let rows = hosts
+        .iter()
+        .map(|h| {
+            vec![
+                h.name.clone(),
+                h.docker.to_string(),
+                h.runbook.display().to_string(),
+                h.groups.join(", "),
+            ]
+        })
+        .collect();
+    report.blocks.push(Block::Table {
+        header: vec!["host", "docker", "runbook", "groups"],
+        rows,
+    });
+    let message = format!(
+        "{} of {} in {}",
+        crate::human::count(hosts.len(), "host"),
+        fleet.hosts.len(),
+        fleet.display
+    );
+    report.blocks.push(Block::Line(message.clone()));
+    report
+        .results
+        .push(CheckResult::new("fleet", "list", Status::Ok, message));
+    report.extra.insert(
+        "hosts".into(),
+        json!(
+            hosts
+                .iter()
+                .map(|h| json!({
+                    "name": h.name,
+                    "docker": h.docker.to_string(),
+                    "runbook": h.runbook.display().to_string(),
+                    "groups": h.groups,
+                }))
+                .collect::<Vec<_>>()
+        ),
+    );
+    Ok(())
+}
+
+/// How a command runs over the fleet.
+pub struct Over<'a> {
+    pub fleet_file: PathBuf,
+    pub limit: Option<&'a str>,
+    pub forks: Option<u16>,
+    /// The whole command line, for each host's run.
+    pub argv: &'a [std::ffi::OsString],
+    /// The command as typed (`backup list`).
+    pub command: &'a str,
+    pub state_dir: PathBuf,
+}
+
+/// A read-only command on every selected host at once: one report, a
+/// summary line per host, each host's envelope under `hosts`, the exit
+/// code the worst host's.
+pub async fn over(over: &Over<'_>, report: &mut Report) -> Result<(), Error> {
+    if !fleet::fanout::READ_ONLY.contains(&over.command) {
+        return Err(Error::Usage(format!(
+            "`{}` over a fleet is not built yet: the commands that run over one are {}; run `{}` per host with --runbook",
+            over.command,
+            fleet::fanout::READ_ONLY.join(", "),
+            over.command
+        )));
+    }
+    let fleet = fleet::load(&over.fleet_file)?;
+    let hosts = fleet::select(&fleet, over.limit)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Usage(format!("cannot find the opsbook binary: {e}")))?;
+    let forks = over.forks.map_or(fleet::fanout::DEFAULT_FORKS, usize::from);
+    let args = fleet::fanout::command_args(over.argv);
+    let runs = fleet::fanout::run_all(&exe, &hosts, &args, &over.state_dir, forks).await;
+    report.runbook = fleet.display.clone();
+    let mut summary_rows = Vec::new();
+    let mut problem_rows = Vec::new();
+    for run in &runs {
+        let results = run.envelope["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let summary = summarize(&results);
+        summary_rows.push(vec![
+            run.host.clone(),
+            run.status.as_str().to_string(),
+            summary.clone(),
+        ]);
+        for r in results.iter().filter(|r| r["status"] != "ok") {
+            problem_rows.push(vec![
+                run.host.clone(),
+                format!("{}/{}", text(&r["section"]), text(&r["name"])),
+                text(&r["status"]),
+                text(&r["message"]),
+            ]);
+        }
+        report.results.push(CheckResult::new(
+            "fleet",
+            run.host.clone(),
+            run.status,
+            summary,
+        ));
+    }
+    report.blocks.push(Block::Table {
+        header: vec!["host", "status", "summary"],
+        rows: summary_rows,
+    });
+    if !problem_rows.is_empty() {
+        report.blocks.push(Block::Table {
+            header: vec!["host", "check", "status", "message"],
+            rows: problem_rows,
+        });
+    }
+    report.extra.insert(
+        "hosts".into(),
+        json!(runs.into_iter().map(|r| r.envelope).collect::<Vec<_>>()),
+    );
+    Ok(())
+}
+
+fn text(value: &serde_json::Value) -> String {
+    value.as_str().unwrap_or_default().to_string()
+}
+
+/// `5 ok, 1 crit`, or the reason of a run that could not be made.
+fn summarize(results: &[serde_json::Value]) -> String {
+    if let [only] = results
+        && only["section"] == "opsbook"
+    {
+        return text(&only["message"]);
+    }
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for status in ["ok", "warn", "crit", "unknown"] {
+        let n = results.iter().filter(|r| r["status"] == status).count();
+        if n > 0 {
+            counts.push((status.to_string(), n));
+        }
+    }
+    if counts.is_empty() {
+        return "no results".to_string();
+    }
+    counts
+        .iter()
+        .map(|(status, n)| format!("{n} {status}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,219 @@
+//! One read-only command over the selected hosts: each host's run is this
+//! very command, run as a child (as `opsbook serve` runs its jobs) with
+//! that host's runbook, `DOCKER_HOST` set to its engine, its own state
+//! folder (`<state>/hosts/<name>`, so histories and locks stay apart) and
+//! `--format json`; at most `forks` at once, all under one deadline. Each
+//! host's JSON envelope is kept as it is; a host whose run could not be
+//! made, or that the deadline cut off, is one `unknown` result of its own
+//! and the others still report.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use super::{Endpoint, Host};
+use crate::grade::{CheckResult, Status};
+
+/// The commands that run over a fleet: those that change nothing.
+pub const READ_ONLY: &[&str] = &[
+    "validate",
+    "status",
+    "daily-check",
+    "report",
+    "backup list",
+    "backup verify",
+    "incident list",
+];
+
+/// Hosts at once when `--forks` is not given: under sshd's default
+/// MaxSessions (10), for when engines are reached over ssh.
+pub const DEFAULT_FORKS: usize = 8;
+
+/// How long the whole fleet run may take.
+pub const DEADLINE: Duration = Duration::from_secs(600);
+
+/// What one host's run gave.
+#[derive(Debug)]
+pub struct HostRun {
+    pub host: String,
+    pub status: Status,
+    /// Its JSON envelope, `host` added; one made here when it gave none.
+    pub envelope: Value,
+}
+
+/// Runs `args` (the command and its own flags) on every host.
+pub async fn run_all(
+    exe: &Path,
+    hosts: &[&Host],
+    args: &[OsString],
+    state_dir: &Path,
+    forks: usize,
+) -> Vec<HostRun> {
+    let gate = Arc::new(Semaphore::new(forks.max(1)));
+    let runs = hosts.iter().map(|host| {
+        let gate = gate.clone();
+        async move {
+            let _turn = gate.acquire().await;
+            one(exe, host, args, &state_dir.join("hosts").join(&host.name)).await
+        }
+    });
+    let all = futures_util::future::join_all(runs);
+    match tokio::time::timeout(DEADLINE, all).await {
+        Ok(runs) => runs,
+        // The children are killed on drop (`kill_on_drop`).
+        Err(_) => hosts
+            .iter()
+            .map(|h| {
+                made_up(
+                    h,
+                    format!(
+                        "no answer within the fleet deadline of {} s",
+                        DEADLINE.as_secs()
+                    ),
+                )
+            })
+            .collect(),
+    }
+}
+
+async fn one(exe: &Path, host: &Host, args: &[OsString], state_dir: &PathBuf) -> HostRun {
+    let mut command = tokio::process::Command::new(exe);
+    match &host.docker {
+        Endpoint::Plain(url) => {
+            command.env("DOCKER_HOST", url);
+        }
+        other => {
+            // Next: TLS (bollard's `ssl`), ssh:// and contexts.
+            return made_up(
+                host,
+                format!(
+                    "reaching an engine by {other} is not built yet: unix:// and tcp:// without TLS are"
+                ),
+            );
+        }
+    }
+    command
+        .arg("--runbook")
+        .arg(&host.runbook)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .args(["--format", "json"])
+        .args(args)
+        // The child is one host's run, not a fleet run of its own.
+        .env_remove("OPSBOOK_FLEET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = match command.output().await {
+        Ok(output) => output,
+        Err(e) => return made_up(host, format!("cannot run opsbook for it: {e}")),
+    };
+    let status = match output.status.code() {
+        Some(0) => Status::Ok,
+        Some(1) => Status::Warn,
+        Some(2) => Status::Crit,
+        _ => Status::Unknown,
+    };
+    match serde_json::from_slice::<Value>(&output.stdout) {
+        Ok(Value::Object(mut envelope)) => {
+            envelope.insert("host".into(), json!(host.name));
+            HostRun {
+                host: host.name.clone(),
+                status,
+                envelope: Value::Object(envelope),
+            }
+        }
+        _ => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let said = stderr.lines().last().unwrap_or("no output").trim();
+            made_up(host, format!("its run gave no report ({said})"))
+        }
+    }
+}
+
+/// A host's envelope when its run gave none: one unknown result saying why.
+fn made_up(host: &Host, why: String) -> HostRun {
+    let result = CheckResult::new("opsbook", "error", Status::Unknown, why);
+    HostRun {
+        host: host.name.clone(),
+        status: Status::Unknown,
+        envelope: json!({
+            "host": host.name,
+            "status": Status::Unknown,
+            "results": [result],
+        }),
+    }
+}
+
+/// The command's own arguments out of the whole command line: the flags
+/// this process applies itself (fleet, runbook, state, format) left out.
+pub fn command_args(argv: &[OsString]) -> Vec<OsString> {
+    const VALUED: &[&str] = &[
+        "--fleet",
+        "--limit",
+        "--forks",
+        "--runbook",
+        "--runbook-text",
+        "--state-dir",
+        "--format",
+    ];
+    let mut out = Vec::new();
+    let mut skip_next = false;
+    for arg in argv.iter().skip(1) {
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        let text = arg.to_string_lossy();
+        if VALUED.contains(&text.as_ref()) {
+            skip_next = true;
+            continue;
+        }
+        if VALUED
+            .iter()
+            .any(|flag| text.starts_with(&format!("{flag}=")))
+            || text == "--quiet"
+            || text == "-q"
+        {
+            continue;
+        }
+        out.push(arg.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flags_this_process_applies_are_left_out() {
+        let argv: Vec<OsString> = [
+            "opsbook",
+            "--fleet",
+            "f.yaml",
+            "daily-check",
+            "--limit=prod",
+            "--only",
+            "host",
+            "--format",
+            "json",
+            "--state-dir",
+            "s",
+            "-q",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        let kept: Vec<String> = command_args(&argv)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(kept, ["daily-check", "--only", "host"]);
+    }
+}

@@ -1,0 +1,251 @@
+//! `--fleet`: one command over several real Docker engines on this
+//! machine: the test's own engine, a second `dockerd` with its own socket,
+//! data root, containerd namespace and network namespace (so its bridge
+//! set-up never touches the first engine's `docker0`; started once, the
+//! fixture image loaded into it), and a socket nobody answers on. Each host has its own
+//! runbook; the report has a line per host and each host's envelope.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::support::{CALM_HOST, FIXTURE_IMAGE, IDLE, Project, Workspace, eventually};
+
+const SECOND: &str = "/tmp/opsbook-engine-2";
+
+/// The second engine's socket, started (once) if it does not answer.
+fn second_engine() -> &'static str {
+    static STARTED: OnceLock<String> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let socket = format!("{SECOND}/docker.sock");
+        let host = format!("unix://{socket}");
+        let answers = || {
+            Command::new("docker")
+                .args(["-H", &host, "version"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !answers() {
+            std::fs::create_dir_all(SECOND).unwrap();
+            let log = std::fs::File::create(format!("{SECOND}/dockerd.log")).unwrap();
+            // Left running for the other tests and runs, as scripts/test.sh
+            // leaves the first engine.
+            #[allow(clippy::zombie_processes)]
+            Command::new("unshare")
+                .args(["--net", "dockerd", "--host", &host])
+                .args(["--data-root", &format!("{SECOND}/root")])
+                .args(["--exec-root", &format!("{SECOND}/exec")])
+                .args(["--pidfile", &format!("{SECOND}/docker.pid")])
+                .args(["--iptables=false", "--ip6tables=false"])
+                .args(["--containerd-namespace", "opsbook-engine-2"])
+                .args(["--containerd-plugins-namespace", "opsbook-engine-2-plugins"])
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("dockerd");
+            eventually(
+                "the second engine answers",
+                Duration::from_secs(60),
+                answers,
+            );
+        }
+        let loaded = Command::new("sh")
+            .args([
+                "-c",
+                &format!("docker save {FIXTURE_IMAGE} | docker -H {host} load"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            loaded.status.success(),
+            "{}",
+            String::from_utf8_lossy(&loaded.stderr)
+        );
+        host
+    })
+}
+
+/// `docker -H host ARGS…`, which must succeed.
+fn docker(host: &str, args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(["-H", host])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn runbook(project: &str) -> String {
+    format!(
+        "version: 1\nname: {project}\nproject: {project}\n{CALM_HOST}services:\n  web: {{ critical: true }}\n"
+    )
+}
+
+#[test]
+fn daily_check_over_three_engines_reports_each_host_and_exits_with_the_worst() {
+    let here = Project::new("fleet-here");
+    here.service("web").start();
+    let second = second_engine();
+    let project = format!("fleet-second-{}", std::process::id());
+    let labels = |service: &str| {
+        vec![
+            "--label".to_string(),
+            format!("com.docker.compose.project={project}"),
+            "--label".to_string(),
+            format!("com.docker.compose.service={service}"),
+        ]
+    };
+    // On the second engine the critical web is created but stopped.
+    let mut create: Vec<String> = ["create", "--network", "none", "--name"]
+        .map(String::from)
+        .to_vec();
+    create.push(format!("{project}-web-1"));
+    create.extend(labels("web"));
+    create.push(FIXTURE_IMAGE.into());
+    create.extend(IDLE.iter().map(|a| a.to_string()));
+    let created = docker(
+        second,
+        &create.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    let ws = Workspace::new();
+    ws.write("here/opsbook.yaml", runbook(&here.name));
+    ws.write("second/opsbook.yaml", runbook(&project));
+    ws.write("gone/opsbook.yaml", runbook("fleet-gone"));
+    ws.write(
+        "fleet.yaml",
+        format!(
+            "version: 1\nhosts:\n\
+             \x20 here:\n    docker: unix:///var/run/docker.sock\n    runbook: ./here/opsbook.yaml\n    groups: [prod]\n\
+             \x20 second:\n    docker: {second}\n    runbook: ./second/opsbook.yaml\n    groups: [prod]\n\
+             \x20 gone:\n    docker: unix://{}/nobody.sock\n    runbook: ./gone/opsbook.yaml\n    groups: [lab]\n",
+            ws.path().display()
+        ),
+    );
+    let listed = ws.opsbook(&["--fleet", "fleet.yaml", "fleet", "list", "--limit", "prod"]);
+    listed.expect_code(0);
+    assert!(
+        listed.stdout.contains("2 hosts of 3 in fleet.yaml"),
+        "{}",
+        listed.stdout
+    );
+
+    let begun = Instant::now();
+    let run = ws.opsbook(&[
+        "--fleet",
+        "fleet.yaml",
+        "daily-check",
+        "--state-dir",
+        "state",
+        "--format",
+        "json",
+    ]);
+    let took = begun.elapsed();
+    run.expect_code(2);
+    let report = run.json();
+    let hosts = report["hosts"].as_array().unwrap();
+    let status_of = |name: &str| {
+        hosts
+            .iter()
+            .find(|h| h["host"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {report:#}"))["status"]
+            .clone()
+    };
+    assert_eq!(status_of("here"), "ok", "{report:#}");
+    assert_eq!(status_of("second"), "crit", "{report:#}");
+    assert_eq!(status_of("gone"), "unknown", "{report:#}");
+    let second_results =
+        hosts.iter().find(|h| h["host"] == "second").unwrap()["results"].to_string();
+    assert!(
+        second_results
+            .contains(r#""name":"web","status":"crit","message":"created (not running)""#),
+        "{second_results}"
+    );
+    assert!(took < Duration::from_secs(60), "one deadline: {took:?}");
+    // Each host keeps its own history.
+    for host in ["here", "second"] {
+        assert!(
+            PathBuf::from(ws.path())
+                .join("state/hosts")
+                .join(host)
+                .join("history")
+                .is_dir()
+        );
+    }
+
+    // The table: a line per host.
+    let table = ws.opsbook(&[
+        "--fleet",
+        "fleet.yaml",
+        "daily-check",
+        "--state-dir",
+        "state",
+    ]);
+    table.expect_code(2);
+    for line in ["here    ok", "second  crit", "gone    unknown"] {
+        assert!(
+            table.stdout.contains(line),
+            "`{line}` not in\n{}",
+            table.stdout
+        );
+    }
+
+    // --limit: only the healthy host.
+    ws.opsbook(&[
+        "--fleet",
+        "fleet.yaml",
+        "--limit",
+        "here",
+        "daily-check",
+        "--state-dir",
+        "state",
+    ])
+    .expect_code(0);
+    docker(second, &["rm", "-f", &created]);
+}
+
+#[test]
+fn a_bad_fleet_file_names_every_problem_and_a_changing_command_is_refused() {
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", "version: 1\n");
+    ws.write(
+        "fleet.yaml",
+        "version: 1\nhosts:\n  a:\n    docker: http://x\n    runbook: ./opsbook.yaml\n  b:\n    docker: unix:///run/docker.sock\n    tls: ./certs\n    runbook: ./missing.yaml\n  c:\n    runbook: ./opsbook.yaml\n    colour: red\n",
+    );
+    let run = ws.opsbook(&["--fleet", "fleet.yaml", "fleet", "list"]);
+    run.expect_code(3);
+    for line in [
+        "fleet.yaml:4:13: hosts.a.docker: `http://x` is not a Docker endpoint",
+        "fleet.yaml:9:14: hosts.b.runbook: no runbook at missing.yaml",
+        "fleet.yaml:8:10: hosts.b.tls: TLS files are for a tcp:// engine",
+        "fleet.yaml:12:5: hosts.c.colour: unknown field `colour`",
+    ] {
+        assert!(run.stderr.contains(line), "`{line}` not in\n{}", run.stderr);
+    }
+    ws.write(
+        "fleet.yaml",
+        "version: 1\nhosts:\n  a:\n    docker: unix:///run/docker.sock\n    runbook: ./opsbook.yaml\n",
+    );
+    let run = ws.opsbook(&["--fleet", "fleet.yaml", "restart", "web"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr
+            .contains("`restart` over a fleet is not built yet"),
+        "{}",
+        run.stderr
+    );
+    let run = ws.opsbook(&["--fleet", "fleet.yaml", "--limit", "web-*", "status"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr
+            .contains("`web-*` matches no host of fleet.yaml (hosts: a; groups: none)"),
+        "{}",
+        run.stderr
+    );
+}
