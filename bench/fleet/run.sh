@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Issue 21's figure: `daily-check` over a fleet of N engines (default 10)
+# against one engine's daily-check run N times in a row, side by side in
+# one hyperfine run, then the fleet run's peak RSS (the parent; each host's
+# run is a child of its own, measured too). Each engine is an extra
+# dockerd on this machine, in its own network namespace, with 5 containers
+# of the fixture image. Needs root, the fixture image (scripts/test.sh
+# builds it) and hyperfine (apt-get install hyperfine).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$here/../.."
+cd "$root"
+N="${N:-10}"
+command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q hyperfine >/dev/null
+# TARGET: another target folder, so a benchmark already running from
+# target/release keeps its binary.
+target="${TARGET:-$root/target}"
+CARGO_TARGET_DIR="$target" cargo build --release --locked -q
+opsbook="$target/release/opsbook"
+work="$(mktemp -d /tmp/opsbook-bench-fleet.XXXX)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  sleep 2
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+printf 'version: 1\nhosts:\n' > "$work/fleet.yaml"
+for n in $(seq 1 "$N"); do
+  dir="$work/e$n"
+  mkdir -p "$dir"
+  unshare --net dockerd --host "unix://$dir/docker.sock" --data-root "$dir/root" \
+    --exec-root "$dir/exec" --pidfile "$dir/docker.pid" --iptables=false --ip6tables=false \
+    --containerd-namespace "bench-fleet-$n" --containerd-plugins-namespace "bench-fleet-$n-plugins" \
+    >"$dir/dockerd.log" 2>&1 &
+  pids+=($!)
+done
+for n in $(seq 1 "$N"); do
+  host="unix://$work/e$n/docker.sock"
+  for _ in $(seq 1 60); do docker -H "$host" version >/dev/null 2>&1 && break; sleep 1; done
+  docker save opsbook-fixture:1 | docker -H "$host" load >/dev/null
+  services=""
+  for s in 1 2 3 4 5; do
+    docker -H "$host" run -d --network none --name "bench-s$s-1" \
+      --label com.docker.compose.project=bench --label "com.docker.compose.service=s$s" \
+      --health-cmd true --health-interval 5s opsbook-fixture:1 sleep 1000000 >/dev/null
+    services="$services  s$s: {}\n"
+  done
+  printf "version: 1\nname: host$n\nproject: bench\nservices:\n${services}\
+thresholds:\n  memory: { warn: 100%%, crit: 100%% }\n  load: { warn: 1000, crit: 1000 }\n\
+checks:\n  s1-answers:\n    exec: { service: s1, command: [\"true\"] }\n" > "$work/e$n/opsbook.yaml"
+  printf "  host%s:\n    docker: %s\n    runbook: ./e%s/opsbook.yaml\n" "$n" "$host" "$n" >> "$work/fleet.yaml"
+done
+"$opsbook" --fleet "$work/fleet.yaml" daily-check --state-dir "$work/state" >&2 || true
+
+one="DOCKER_HOST=unix://$work/e1/docker.sock $opsbook --runbook $work/e1/opsbook.yaml --state-dir $work/state-one daily-check --quiet"
+hyperfine --warmup 1 --runs "${RUNS:-10}" -i --export-markdown "$here/results.md" \
+  -n "one engine" "$one" \
+  -n "one engine, $N times in a row" "for i in \$(seq 1 $N); do $one; done" \
+  -n "fleet of $N" "$opsbook --fleet $work/fleet.yaml daily-check --state-dir $work/state --quiet"
+echo >&2
+/usr/bin/time -v "$opsbook" --fleet "$work/fleet.yaml" daily-check --state-dir "$work/state" --quiet 2>&1 >/dev/null \
+  | grep -E "Maximum resident set size|Elapsed" >&2 || true
