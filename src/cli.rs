@@ -56,7 +56,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATTERN")]
     pub limit: Option<String>,
 
-    /// How many hosts at once [default: 8, under sshd's MaxSessions of 10].
+    /// How many hosts at once [default: 32; 8 when an engine is reached
+    /// over ssh, under sshd's MaxSessions of 10].
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub forks: Option<u16>,
 

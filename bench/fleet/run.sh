@@ -20,9 +20,18 @@ opsbook="$target/release/opsbook"
 work="$(mktemp -d /tmp/opsbook-bench-fleet.XXXX)"
 pids=()
 cleanup() {
+  # Containers first, then each engine, waited for: a killed engine
+  # would leave its containers and mounts behind.
+  for n in $(seq 1 "$N"); do
+    host="unix://$work/e$n/docker.sock"
+    ids=$(docker -H "$host" ps -aq 2>/dev/null || true)
+    [ -z "$ids" ] || docker -H "$host" rm -f $ids >/dev/null 2>&1 || true
+  done
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  sleep 2
-  rm -rf "$work"
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  done
+  rm -rf "$work" 2>/dev/null || echo "some of $work is still mounted" >&2
 }
 trap cleanup EXIT
 

@@ -94,7 +94,7 @@ pub async fn over(over: &Over<'_>, report: &mut Report) -> Result<(), Error> {
     let hosts = fleet::select(&fleet, over.limit)?;
     let exe = std::env::current_exe()
         .map_err(|e| Error::Usage(format!("cannot find the opsbook binary: {e}")))?;
-    let forks = over.forks.map_or(fleet::fanout::DEFAULT_FORKS, usize::from);
+    let forks = fleet::fanout::forks(over.forks, &hosts);
     let args = fleet::fanout::command_args(over.argv);
     let runs = fleet::fanout::run_all(&exe, &hosts, &args, &over.state_dir, forks).await;
     report.runbook = fleet.display.clone();

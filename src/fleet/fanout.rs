@@ -30,9 +30,20 @@ pub const READ_ONLY: &[&str] = &[
     "incident list",
 ];
 
-/// Hosts at once when `--forks` is not given: under sshd's default
-/// MaxSessions (10), for when engines are reached over ssh.
-pub const DEFAULT_FORKS: usize = 8;
+/// Hosts at once when `--forks` is not given and an engine is reached over
+/// ssh: under sshd's default MaxSessions (10).
+pub const SSH_FORKS: usize = 8;
+/// Hosts at once otherwise: each run mostly waits on its engine.
+pub const LOCAL_FORKS: usize = 32;
+
+/// `--forks`, else the default for these hosts.
+pub fn forks(given: Option<u16>, hosts: &[&Host]) -> usize {
+    match given {
+        Some(n) => usize::from(n),
+        None if hosts.iter().any(|h| matches!(h.docker, Endpoint::Ssh(_))) => SSH_FORKS,
+        None => LOCAL_FORKS,
+    }
+}
 
 /// How long the whole fleet run may take.
 pub const DEADLINE: Duration = Duration::from_secs(600);
