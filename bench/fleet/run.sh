@@ -11,6 +11,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
 cd "$root"
 N="${N:-10}"
+# HEALTH=0: the containers without healthchecks (how much of the time is
+# the engines' own work on this machine).
+HEALTH="${HEALTH:-1}"
 command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q hyperfine >/dev/null
 # TARGET: another target folder, so a benchmark already running from
 # target/release keeps its binary.
@@ -53,7 +56,8 @@ for n in $(seq 1 "$N"); do
   for s in 1 2 3 4 5; do
     docker -H "$host" run -d --network none --name "bench-s$s-1" \
       --label com.docker.compose.project=bench --label "com.docker.compose.service=s$s" \
-      --health-cmd true --health-interval 5s opsbook-fixture:1 sleep 1000000 >/dev/null
+      $([ "$HEALTH" = 1 ] && echo --health-cmd true --health-interval 5s) \
+      opsbook-fixture:1 sleep 1000000 >/dev/null
     services="$services  s$s: {}\n"
   done
   printf "version: 1\nname: host$n\nproject: bench\nservices:\n${services}\
@@ -64,7 +68,7 @@ done
 "$opsbook" --fleet "$work/fleet.yaml" daily-check --state-dir "$work/state" >&2 || true
 
 one="DOCKER_HOST=unix://$work/e1/docker.sock $opsbook --runbook $work/e1/opsbook.yaml --state-dir $work/state-one daily-check --quiet"
-hyperfine --warmup 1 --runs "${RUNS:-10}" -i --export-markdown "$here/results.md" \
+hyperfine --warmup 1 --runs "${RUNS:-10}" -i --export-markdown "$here/results$([ "$HEALTH" = 1 ] || echo -no-healthchecks).md" \
   -n "one engine" "$one" \
   -n "one engine, $N times in a row" "for i in \$(seq 1 $N); do $one; done" \
   -n "fleet of $N" "$opsbook --fleet $work/fleet.yaml daily-check --state-dir $work/state --quiet"
