@@ -141,7 +141,7 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
             .map(|levels| levels.iter().map(|l| l.value.clone()).collect());
         let window =
             notify::maintenance::active(runbook, &options.state_dir, jiff::Timestamp::now());
-        if notify::wanted(report.status(), on.as_deref()) && window.is_none() {
+        if notify::wanted(report.status(), on.as_deref()) && window.is_none() && notify::enabled() {
             let host = pass.host.as_ref().and_then(|h| h.hostname.as_deref());
             let sent = match notify::webhook_url(runbook) {
                 Some(Ok(url)) => notify::send(&url, report, host, redactor).await,
@@ -153,7 +153,9 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
             }
         }
     }
-    crate::incident::escalate::overdue(runbook, &options.state_dir).await;
+    if notify::enabled() {
+        crate::incident::escalate::overdue(runbook, &options.state_dir).await;
+    }
     Ok(())
 }
 

@@ -66,11 +66,27 @@ pub async fn run_all(
     forks: usize,
 ) -> Vec<HostRun> {
     let gate = Arc::new(Semaphore::new(forks.max(1)));
+    let deadline = tokio::time::Instant::now() + DEADLINE;
     let runs = hosts.iter().map(|host| {
         let gate = gate.clone();
         async move {
-            let _turn = gate.acquire().await;
-            one(exe, host, args, &state_dir.join("hosts").join(&host.name)).await
+            let state = state_dir.join("hosts").join(&host.name);
+            // Each host under the one deadline: a host that hangs is cut off
+            // alone (its child killed on drop), the others keep their reports.
+            let run = async {
+                let _turn = gate.acquire().await;
+                one(exe, host, args, &state).await
+            };
+            match tokio::time::timeout_at(deadline, run).await {
+                Ok(run) => run,
+                Err(_) => made_up(
+                    host,
+                    format!(
+                        "no answer within the fleet deadline of {} s",
+                        DEADLINE.as_secs()
+                    ),
+                ),
+            }
         }
     });
     let all = futures_util::future::join_all(runs);
@@ -115,8 +131,10 @@ async fn one(exe: &Path, host: &Host, args: &[OsString], state_dir: &PathBuf) ->
         .arg(state_dir)
         .args(["--format", "json"])
         .args(args)
-        // The child is one host's run, not a fleet run of its own.
+        // The child is one host's run, not a fleet run of its own; and a
+        // look from here, not the host's own run: it notifies nobody.
         .env_remove("OPSBOOK_FLEET")
+        .env(crate::notify::OFF_VARIABLE, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

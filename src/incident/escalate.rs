@@ -33,7 +33,7 @@ pub async fn overdue(runbook: &Runbook, state_dir: &Path) -> Vec<String> {
         return Vec::new();
     };
     let mut escalated = Vec::new();
-    for mut incident in due {
+    for incident in due {
         let waited = crate::human::seconds(crate::human::seconds_between(incident.opened_at, now));
         let line = format!(
             "{} incident {} `{}` opened {waited} ago, not acknowledged within {}",
@@ -56,10 +56,13 @@ pub async fn overdue(runbook: &Runbook, state_dir: &Path) -> Vec<String> {
             EntryKind::Escalated,
             format!("escalated to {}: {line}", reached.join(", ")),
         );
-        incident.escalated_at = Some(entry.at);
-        let kept = store
-            .save(&incident)
-            .and_then(|()| store.append(&incident.id, &entry));
+        // Read again: an ack, note or close while the targets were sent to
+        // must not be written over by the copy read before.
+        let kept = store.open(&incident.id).and_then(|(mut fresh, _)| {
+            fresh.escalated_at = Some(entry.at);
+            store.save(&fresh)?;
+            store.append(&fresh.id, &entry)
+        });
         if let Err(e) = kept {
             tracing::warn!(
                 "{}",

@@ -108,7 +108,8 @@ pub(super) async fn send(
                 None => format!("{problem} (attempt {attempt}, no time left to retry)"),
             });
         }
-        tracing::info!(attempt, ?wait, "{problem}; trying again");
+        // The caller masks what it prints; an answer may quote the request.
+        tracing::info!(attempt, ?wait, "not taken; trying again");
         tokio::time::sleep(wait).await;
         pause *= 2;
     }

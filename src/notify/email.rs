@@ -104,11 +104,17 @@ pub(super) async fn send(
     }
     let message = message.body(text).map_err(|e| e.to_string())?;
     let transport = transport(email, timeout)?;
-    transport
-        .send(message)
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("the mail server refused it: {e}"))
+    // lettre's own timeout covers the connection; a server that accepts it
+    // and then says nothing must not hold the run (and its lock) for ever.
+    match tokio::time::timeout(timeout, transport.send(message)).await {
+        Ok(sent) => sent
+            .map(|_| ())
+            .map_err(|e| format!("the mail server refused it: {e}")),
+        Err(_) => Err(format!(
+            "the mail server did not finish within {} s",
+            timeout.as_secs()
+        )),
+    }
 }
 
 fn mailbox(address: &str) -> Result<Mailbox, String> {

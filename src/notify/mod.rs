@@ -66,6 +66,9 @@ impl Notifier {
     /// The notifier of a run of `event` (`backup prune`), or None when no
     /// target hears it. Targets that cannot be made ready are warned about.
     pub fn new(runbook: &Runbook, event: &str, state_dir: &Path) -> Option<Notifier> {
+        if !enabled() {
+            return None;
+        }
         let mut heard = Vec::new();
         for target in targets::resolve(runbook, event) {
             match target {
@@ -178,7 +181,7 @@ impl Notifier {
                     let events = pagerduty::events(
                         pd,
                         summary,
-                        &self.runbook_key,
+                        &format!("{}/{}", self.runbook_key, self.event),
                         &all,
                         true,
                         false,
@@ -248,6 +251,11 @@ impl Notifier {
             return (target.name.clone(), streak);
         }
         if let Kind::PagerDuty(pd) = &target.kind {
+            // A run that could not run, or one in a window, changes no alert.
+            if window.is_some() || (status == Status::Unknown && !target.rule.on.contains(&status))
+            {
+                return (target.name.clone(), streak);
+            }
             let alerting = target.rule.on.contains(&status)
                 && (decision == Decision::Alert || streak.alerted.is_some());
             self.pagerduty(
@@ -310,7 +318,7 @@ impl Notifier {
         let events = pagerduty::events(
             pd,
             summary,
-            &self.runbook_key,
+            &format!("{}/{}", self.runbook_key, self.event),
             &target.rule.on,
             alerting,
             resolve_all,
@@ -380,6 +388,16 @@ impl Notifier {
     }
 }
 
+/// Set on a fleet's per-host runs: the host's own cron and agent notify
+/// for it; a look from the operator's machine must not ping its heartbeat,
+/// count its streaks twice or escalate its incidents.
+pub const OFF_VARIABLE: &str = "OPSBOOK_NO_NOTIFY";
+
+/// Whether this process sends notifications at all.
+pub fn enabled() -> bool {
+    std::env::var_os(OFF_VARIABLE).is_none_or(|v| v.is_empty())
+}
+
 fn warn(redactor: &Redactor, text: &str) {
     tracing::warn!("{}", redactor.redact(text));
 }
@@ -393,8 +411,22 @@ fn lock(path: &Path) -> std::io::Result<std::fs::File> {
         &lock_path,
         OpenOptions::new().write(true).create(true).truncate(false),
     )?;
-    file.lock()?;
-    Ok(file)
+    // Another run of the command is sending: wait for it, but not for ever.
+    let give_up = std::time::Instant::now() + DEADLINE + Duration::from_secs(5);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(std::io::Error::other(
+                    "another run held the notification counts too long",
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
 }
 
 fn load(path: &Path) -> BTreeMap<String, Streak> {

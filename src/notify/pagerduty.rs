@@ -2,8 +2,8 @@
 //! key stable for the runbook and the check, so PagerDuty groups every run
 //! of the same trouble into one incident; a check that is ok again is
 //! resolved under its key, and the "resolved" of the whole run resolves
-//! every key still open. A run that failed as a whole (it could not run)
-//! has one key for its command.
+//! every key still open. Keys carry the command (`daily-check`, `backup`),
+//! whose counts keep them, and are cut to PagerDuty's 255 characters.
 
 use std::collections::BTreeMap;
 
@@ -43,10 +43,15 @@ pub(super) fn events(
     resolve_all: bool,
     open: &BTreeMap<String, Status>,
 ) -> Vec<Event> {
+    // Per-check changes only while the run is failing; the run's own
+    // "resolved" (after `resolve_after` good runs) closes the rest.
+    if !alerting && !resolve_all {
+        return Vec::new();
+    }
     let mut failing: BTreeMap<String, (Status, String, String)> = BTreeMap::new();
     if alerting && !resolve_all {
         for p in summary.problems.iter().filter(|p| on.contains(&p.status)) {
-            let key = format!("opsbook/{runbook_key}/{}/{}", p.section, p.name);
+            let key = dedup_key(&format!("opsbook/{runbook_key}/{}/{}", p.section, p.name));
             failing.insert(key, (p.status, p.section.clone(), p.line()));
         }
     }
@@ -89,6 +94,25 @@ pub(super) fn events(
         });
     }
     events
+}
+
+/// PagerDuty takes dedup keys of at most 255 characters: a longer one is
+/// cut and ends in a hash of the whole, so it stays stable and unique.
+fn dedup_key(key: &str) -> String {
+    if key.len() <= 255 {
+        return key.to_string();
+    }
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut cut = 255 - hash.len() - 1;
+    while !key.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}#{hash}", &key[..cut])
 }
 
 fn severity(status: Status) -> &'static str {

@@ -384,6 +384,11 @@ impl Agent {
                         cache.jobs.entry(job.clone()).or_default();
                     }
                 }
+                // heal as the new runbook has it; its project's engine anew.
+                self.healer = heal::Policy::of(&runbook).map(|policy| {
+                    heal::Healer::new(policy, &self.options.state_dir, &runbook.state_key())
+                });
+                self.deployment = None;
                 self.runbook = runbook;
                 self.logger.event("reloaded", &[("jobs", jobs.join(", "))]);
             }

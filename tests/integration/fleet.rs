@@ -115,7 +115,15 @@ fn daily_check_over_three_engines_reports_each_host_and_exits_with_the_worst() {
     );
 
     let ws = Workspace::new();
-    ws.write("here/opsbook.yaml", runbook(&here.name));
+    // A digest target on `here`: its own runs send every time, a fleet look must not.
+    let (hook, received) = crate::daily_check::webhook_receiver();
+    ws.write(
+        "here/opsbook.yaml",
+        format!(
+            "{}notify:\n  targets:\n    any:\n      webhook: {{ url: \"http://127.0.0.1:{hook}/hook\" }}\n      on: [ok, warn, crit, unknown]\n",
+            runbook(&here.name)
+        ),
+    );
     ws.write("second/opsbook.yaml", runbook(&project));
     ws.write("gone/opsbook.yaml", runbook("fleet-gone"));
     ws.write(
@@ -207,6 +215,22 @@ fn daily_check_over_three_engines_reports_each_host_and_exits_with_the_worst() {
         "state",
     ])
     .expect_code(0);
+    assert!(
+        received.recv_timeout(Duration::from_millis(500)).is_err(),
+        "a fleet look notified the host's target"
+    );
+    ws.opsbook(&[
+        "--runbook",
+        "here/opsbook.yaml",
+        "daily-check",
+        "--state-dir",
+        "state",
+    ])
+    .expect_code(0);
+    assert!(
+        received.recv_timeout(Duration::from_secs(10)).is_ok(),
+        "the host's own run notifies"
+    );
     docker(second, &["rm", "-f", &created]);
 }
 
