@@ -123,5 +123,8 @@ pub fn one_line(error: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    text.replace('\n', " ")
+    // ssh ends its lines with "\r\n".
+    text.replace("\r\n", " ")
+        .replace('\n', " ")
+        .replace('\r', "")
 }

@@ -204,7 +204,7 @@ async fn one_pass(
             .iter()
             .map(PathBuf::from)
             .collect();
-        tokio::task::spawn_blocking(move || HostSnapshot::read(&paths))
+        tokio::spawn(HostSnapshot::measure(paths))
     });
 
     let probe = Probe::new(redactor);

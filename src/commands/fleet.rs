@@ -29,7 +29,7 @@ pub fn list(
         .map(|h| {
             vec![
                 h.name.clone(),
-                h.docker.to_string(),
+                h.reached(),
                 h.runbook.display().to_string(),
                 h.groups.join(", "),
             ]
@@ -56,7 +56,7 @@ pub fn list(
                 .iter()
                 .map(|h| json!({
                     "name": h.name,
-                    "docker": h.docker.to_string(),
+                    "docker": h.reached(),
                     "runbook": h.runbook.display().to_string(),
                     "groups": h.groups,
                 }))

@@ -24,8 +24,8 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
         .iter()
         .map(Into::into)
         .collect::<Vec<_>>();
-    // The host is read on a blocking thread while Docker answers.
-    let host = tokio::task::spawn_blocking(move || HostSnapshot::read(&disk_paths));
+    // The host is read (here, or on the engine's host) while Docker answers.
+    let host = tokio::spawn(HostSnapshot::measure(disk_paths));
     let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
     let mut containers = deployment.containers().await?;
     let usage: Vec<(String, Usage)> = resources::sample(&deployment, &containers)

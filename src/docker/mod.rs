@@ -23,13 +23,17 @@ use crate::error::Error;
 
 mod cgroup;
 mod disk;
+mod host_look;
 mod recreate;
 mod scratch;
+mod ssh;
 mod stats;
 mod volume;
 pub use disk::{DiskUse, KindUse};
+pub use host_look::HostLook;
 pub use recreate::{ImageRef, Snapshot, short_id};
 pub use scratch::{DRILL_LABEL, Remap, Removed, ScratchDrill};
+pub use ssh::CONFIG_VARIABLE as SSH_CONFIG_VARIABLE;
 pub use stats::Usage;
 pub use volume::{RESTORE_ROOT, VolumeReader, VolumeUser};
 
@@ -47,6 +51,8 @@ pub struct Deployment {
     docker: Docker,
     endpoint: String,
     project: Option<String>,
+    /// The ssh login an `ssh://` engine is reached through, closed with it.
+    _login: Option<ssh::SshEngine>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -141,23 +147,54 @@ pub struct Container {
     pub pid: Option<u32>,
 }
 
+/// The engine this process works on: `$DOCKER_HOST`, else the local socket.
+fn engine_endpoint() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| DEFAULT_HOST.to_string())
+}
+
+/// Whether that engine runs on another machine (reached by tcp or ssh): its
+/// host's figures are then measured there, not here.
+pub fn engine_is_remote() -> bool {
+    !engine_endpoint().starts_with("unix://")
+}
+
 impl Deployment {
     /// Connects to `$DOCKER_HOST` (else the local socket), negotiating the API
     /// version, within 5 seconds. A failure names the endpoint it tried.
+    /// `tcp://` is TLS when `$DOCKER_TLS_VERIFY` is set, with the files in
+    /// `$DOCKER_CERT_PATH` (as the docker CLI reads them); `ssh://` logs in
+    /// with the system's ssh (`ssh`).
     pub async fn connect(project: Option<String>) -> Result<Deployment, Error> {
-        let endpoint = std::env::var("DOCKER_HOST")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| DEFAULT_HOST.to_string());
+        let endpoint = engine_endpoint();
         let unreachable = |reason: String| Error::DockerUnreachable {
             endpoint: endpoint.clone(),
             reason,
         };
-        let docker =
-            Docker::connect_with_host(&endpoint).map_err(|e| unreachable(e.to_string()))?;
+        let (docker, login) = if endpoint.starts_with("ssh://") {
+            let engine = ssh::connect(&endpoint, CONNECT_TIMEOUT)
+                .await
+                .map_err(unreachable)?;
+            (engine.docker.clone(), Some(engine))
+        } else {
+            let docker = Docker::connect_with_host(&endpoint)
+                .map_err(|e| unreachable(crate::error::one_line(&e)))?;
+            (docker, None)
+        };
         let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
             Ok(Ok(docker)) => docker,
-            Ok(Err(e)) => return Err(unreachable(crate::error::one_line(&e))),
+            Ok(Err(e)) => {
+                let mut reason = crate::error::one_line(&e);
+                if let Some(why) = match &login {
+                    Some(login) => login.why_not().await,
+                    None => None,
+                } {
+                    reason = format!("{reason}; {why}");
+                }
+                return Err(unreachable(reason));
+            }
             Err(_) => {
                 return Err(unreachable(format!(
                     "no answer within {}s",
@@ -169,6 +206,7 @@ impl Deployment {
             docker,
             endpoint,
             project,
+            _login: login,
         })
     }
 
@@ -513,7 +551,7 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
 }
 
-fn append_capped(buffer: &mut Vec<u8>, bytes: &[u8]) {
+pub(super) fn append_capped(buffer: &mut Vec<u8>, bytes: &[u8]) {
     let room = EXEC_OUTPUT_CAP.saturating_sub(buffer.len());
     buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
 }

@@ -14,7 +14,7 @@ use super::{Deployment, PROJECT_LABEL, SERVICE_LABEL, VOLUME_LABEL};
 use crate::error::Error;
 
 /// Marks the short-lived containers opsbook makes to read or write a volume.
-const HELPER_LABEL: &str = "opsbook.helper";
+pub(super) const HELPER_LABEL: &str = "opsbook.helper";
 /// Where a restore helper mounts the volume it fills (below its archive's top folder).
 pub const RESTORE_ROOT: &str = "/opsbook-restore";
 

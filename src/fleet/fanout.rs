@@ -3,7 +3,8 @@
 //! that host's runbook, `DOCKER_HOST` set to its engine, its own state
 //! folder (`<state>/hosts/<name>`, so histories and locks stay apart) and
 //! `--format json`; at most `forks` at once, all under one deadline. Each
-//! host's JSON envelope is kept as it is; a host whose run could not be
+//! host's JSON envelope is kept as it is (its host figures under
+//! `host_figures`, as `host` names the host); a host whose run could not be
 //! made, or that the deadline cut off, is one `unknown` result of its own
 //! and the others still report.
 
@@ -110,18 +111,31 @@ pub async fn run_all(
 
 async fn one(exe: &Path, host: &Host, args: &[OsString], state_dir: &PathBuf) -> HostRun {
     let mut command = tokio::process::Command::new(exe);
+    // The engine as the docker CLI's variables name it; nothing of this
+    // process's own engine is inherited.
+    for inherited in [
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_CERT_PATH",
+        "DOCKER_CONTEXT",
+        crate::docker::SSH_CONFIG_VARIABLE,
+    ] {
+        command.env_remove(inherited);
+    }
     match &host.docker {
         Endpoint::Plain(url) => {
             command.env("DOCKER_HOST", url);
         }
-        other => {
-            // Next: TLS (bollard's `ssl`), ssh:// and contexts.
-            return made_up(
-                host,
-                format!(
-                    "reaching an engine by {other} is not built yet: unix:// and tcp:// without TLS are"
-                ),
-            );
+        Endpoint::Tls { url, certs } => {
+            command
+                .env("DOCKER_HOST", url)
+                .env("DOCKER_TLS_VERIFY", "1")
+                .env("DOCKER_CERT_PATH", certs);
+        }
+        Endpoint::Ssh(url) => {
+            command.env("DOCKER_HOST", url);
+            if let Some(config) = &host.ssh_config {
+                command.env(crate::docker::SSH_CONFIG_VARIABLE, config);
+            }
         }
     }
     command
@@ -151,6 +165,11 @@ async fn one(exe: &Path, host: &Host, args: &[OsString], state_dir: &PathBuf) ->
     };
     match serde_json::from_slice::<Value>(&output.stdout) {
         Ok(Value::Object(mut envelope)) => {
+            // `host` names the host in a fleet's envelope; the figures a
+            // single-host envelope keeps under it move to `host_figures`.
+            if let Some(figures) = envelope.shift_remove("host") {
+                envelope.insert("host_figures".into(), figures);
+            }
             envelope.insert("host".into(), json!(host.name));
             HostRun {
                 host: host.name.clone(),

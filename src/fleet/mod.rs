@@ -4,6 +4,7 @@
 //! runbook: every problem at once, each with its line, column and field,
 //! exit 3. `--limit` picks hosts by name, group or glob (`select`).
 
+mod context;
 pub mod fanout;
 mod select;
 
@@ -36,6 +37,8 @@ struct WrittenHost {
     tls: Option<Name>,
     /// A Docker context by name, instead of `docker`.
     context: Option<Name>,
+    /// For `ssh://`: an ssh config file to use instead of `~/.ssh/config`.
+    ssh_config: Option<Name>,
     runbook: Name,
     #[serde(default)]
     groups: Vec<Name>,
@@ -53,9 +56,24 @@ pub struct Fleet {
 pub struct Host {
     pub name: String,
     pub docker: Endpoint,
+    /// The Docker context it was given as, when it was.
+    pub context: Option<String>,
+    /// For an `ssh://` engine: the ssh config file to use.
+    pub ssh_config: Option<PathBuf>,
     /// The runbook's path, resolved against the fleet file's folder.
     pub runbook: PathBuf,
     pub groups: Vec<String>,
+}
+
+impl Host {
+    /// How its engine is reached, for the inventory: the endpoint, and the
+    /// context it came from.
+    pub fn reached(&self) -> String {
+        match &self.context {
+            Some(context) => format!("{} (context {context})", self.docker),
+            None => self.docker.to_string(),
+        }
+    }
 }
 
 /// How a host's engine is reached.
@@ -69,7 +87,6 @@ pub enum Endpoint {
         certs: PathBuf,
     },
     Ssh(String),
-    Context(String),
 }
 
 impl std::fmt::Display for Endpoint {
@@ -77,7 +94,6 @@ impl std::fmt::Display for Endpoint {
         match self {
             Endpoint::Plain(url) | Endpoint::Ssh(url) => f.write_str(url),
             Endpoint::Tls { url, .. } => write!(f, "{url} (TLS)"),
-            Endpoint::Context(name) => write!(f, "context {name}"),
         }
     }
 }
@@ -188,7 +204,13 @@ pub fn load(path: &Path) -> Result<Fleet, Error> {
                 at(None, field.clone(), "no engine: give `docker: unix:///var/run/docker.sock` (or tcp://, ssh://) or `context: NAME`".into());
                 None
             }
-            (None, Some(context)) => Some(Endpoint::Context(context.value.clone())),
+            (None, Some(context)) => match context::resolve(&context.value) {
+                Ok(endpoint) => Some(endpoint),
+                Err(message) => {
+                    at(place(context), format!("{field}.context"), message);
+                    None
+                }
+            },
             (Some(docker), None) => {
                 match endpoint(&docker.value, host.tls.as_ref().map(|t| dir.join(&t.value))) {
                     Ok(endpoint) => Some(endpoint),
@@ -208,10 +230,28 @@ pub fn load(path: &Path) -> Result<Fleet, Error> {
                 "TLS files are for a tcp:// engine".into(),
             );
         }
+        let ssh_config = host.ssh_config.as_ref().map(|c| dir.join(&c.value));
+        if let Some(config) = &host.ssh_config {
+            if !matches!(docker, Some(Endpoint::Ssh(_)) | None) {
+                at(
+                    place(config),
+                    format!("{field}.ssh_config"),
+                    "an ssh config is for an ssh:// engine".into(),
+                );
+            } else if ssh_config.as_ref().is_some_and(|c| !c.is_file()) {
+                at(
+                    place(config),
+                    format!("{field}.ssh_config"),
+                    format!("no ssh config at {}", dir.join(&config.value).display()),
+                );
+            }
+        }
         if let Some(docker) = docker {
             hosts.push(Host {
                 name: name.clone(),
                 docker,
+                context: host.context.as_ref().map(|c| c.value.clone()),
+                ssh_config,
                 runbook,
                 groups: host.groups.iter().map(|g| g.value.clone()).collect(),
             });
@@ -232,7 +272,7 @@ fn plain_name(name: &str) -> bool {
 }
 
 /// A `docker:` value as an endpoint, or why it is not one.
-fn endpoint(url: &str, certs: Option<PathBuf>) -> Result<Endpoint, String> {
+pub(super) fn endpoint(url: &str, certs: Option<PathBuf>) -> Result<Endpoint, String> {
     if let Some(path) = url.strip_prefix("unix://") {
         if !path.starts_with('/') {
             return Err(format!(

@@ -72,6 +72,8 @@ mod tests {
         let host = |name: &str, groups: &[&str]| Host {
             name: name.into(),
             docker: Endpoint::Plain("unix:///run/docker.sock".into()),
+            context: None,
+            ssh_config: None,
             runbook: "opsbook.yaml".into(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
         };

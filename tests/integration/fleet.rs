@@ -15,7 +15,7 @@ use crate::support::{CALM_HOST, FIXTURE_IMAGE, IDLE, Project, Workspace, eventua
 const SECOND: &str = "/tmp/opsbook-engine-2";
 
 /// The second engine's socket, started (once) if it does not answer.
-fn second_engine() -> &'static str {
+pub fn second_engine() -> &'static str {
     static STARTED: OnceLock<String> = OnceLock::new();
     STARTED.get_or_init(|| {
         let socket = format!("{SECOND}/docker.sock");
@@ -67,7 +67,7 @@ fn second_engine() -> &'static str {
 }
 
 /// `docker -H host ARGS…`, which must succeed.
-fn docker(host: &str, args: &[&str]) -> String {
+pub fn docker(host: &str, args: &[&str]) -> String {
     let out = Command::new("docker")
         .args(["-H", host])
         .args(args)
@@ -81,7 +81,29 @@ fn docker(host: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn runbook(project: &str) -> String {
+/// A container of `project`'s `service` on the engine at `host`, labelled
+/// as compose labels it, running `IDLE` when `start`; its id.
+pub fn service_on(host: &str, project: &str, service: &str, start: bool) -> String {
+    let mut create: Vec<String> = ["create", "--network", "none", "--name"]
+        .map(String::from)
+        .to_vec();
+    create.push(format!("{project}-{service}-1"));
+    for label in [
+        format!("com.docker.compose.project={project}"),
+        format!("com.docker.compose.service={service}"),
+    ] {
+        create.extend(["--label".to_string(), label]);
+    }
+    create.push(FIXTURE_IMAGE.into());
+    create.extend(IDLE.iter().map(|a| a.to_string()));
+    let id = docker(host, &create.iter().map(String::as_str).collect::<Vec<_>>());
+    if start {
+        docker(host, &["start", &id]);
+    }
+    id
+}
+
+pub fn runbook(project: &str) -> String {
     format!(
         "version: 1\nname: {project}\nproject: {project}\n{CALM_HOST}services:\n  web: {{ critical: true }}\n"
     )
@@ -93,26 +115,8 @@ fn daily_check_over_three_engines_reports_each_host_and_exits_with_the_worst() {
     here.service("web").start();
     let second = second_engine();
     let project = format!("fleet-second-{}", std::process::id());
-    let labels = |service: &str| {
-        vec![
-            "--label".to_string(),
-            format!("com.docker.compose.project={project}"),
-            "--label".to_string(),
-            format!("com.docker.compose.service={service}"),
-        ]
-    };
     // On the second engine the critical web is created but stopped.
-    let mut create: Vec<String> = ["create", "--network", "none", "--name"]
-        .map(String::from)
-        .to_vec();
-    create.push(format!("{project}-web-1"));
-    create.extend(labels("web"));
-    create.push(FIXTURE_IMAGE.into());
-    create.extend(IDLE.iter().map(|a| a.to_string()));
-    let created = docker(
-        second,
-        &create.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let created = service_on(second, &project, "web", false);
 
     let ws = Workspace::new();
     // A digest target on `here`: its own runs send every time, a fleet look must not.

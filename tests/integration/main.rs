@@ -14,6 +14,7 @@ mod drill;
 mod exact;
 mod example;
 mod fleet;
+mod fleet_remote;
 mod formats;
 mod hardening_data;
 mod hardening_inputs;

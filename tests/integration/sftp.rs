@@ -12,9 +12,9 @@ use crate::support::{Project, Workspace, eventually, free_port, result};
 
 /// sshd on a free loopback port, its files in a temporary folder; stopped
 /// when dropped.
-struct SshServer {
+pub struct SshServer {
     child: Child,
-    port: u16,
+    pub port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -29,6 +29,11 @@ fn keygen(path: &Path) {
 
 impl SshServer {
     fn start() -> SshServer {
+        SshServer::start_with("")
+    }
+
+    /// sshd with `extra` lines in its config (`SetEnv DOCKER_HOST=…`).
+    pub fn start_with(extra: &str) -> SshServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let at = |name: &str| dir.path().join(name);
         keygen(&at("host_key"));
@@ -42,7 +47,7 @@ impl SshServer {
                 "ListenAddress 127.0.0.1\nPort {port}\nHostKey {}\nAuthorizedKeysFile {}\n\
                  PidFile none\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
-                 Subsystem sftp internal-sftp\n",
+                 Subsystem sftp internal-sftp\n{extra}",
                 at("host_key").display(),
                 at("authorized_keys").display()
             ),
@@ -63,12 +68,12 @@ impl SshServer {
         SshServer { child, port, dir }
     }
 
-    fn file(&self, name: &str) -> PathBuf {
+    pub fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// A known_hosts line for this server's key (`[127.0.0.1]:PORT key`).
-    fn known_hosts_line(&self) -> String {
+    pub fn known_hosts_line(&self) -> String {
         let key = std::fs::read_to_string(self.file("host_key.pub")).unwrap();
         format!("[127.0.0.1]:{} {}", self.port, key.trim())
     }

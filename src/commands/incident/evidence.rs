@@ -200,9 +200,7 @@ async fn host(runbook: &Runbook, writer: &Writer<'_>) -> Result<Vec<String>, Str
         .iter()
         .map(PathBuf::from)
         .collect();
-    let snapshot = tokio::task::spawn_blocking(move || HostSnapshot::read(&paths))
-        .await
-        .map_err(|e| e.to_string())?;
+    let snapshot = HostSnapshot::measure(paths).await;
     let graded = snapshot.grade(&runbook.plan.thresholds);
     let value = json!({"host": snapshot, "results": graded});
     Ok(vec![writer.json("host.json", &value)?])

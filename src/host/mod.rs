@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::grade::{CheckResult, Status, percent_of};
+
+mod remote;
 use crate::runbook::HostThresholds;
 
 /// One reading of the host. Each figure is optional so that one failing
@@ -24,6 +26,12 @@ pub struct HostSnapshot {
     pub load15: Option<f64>,
     pub cores: usize,
     pub disks: Vec<DiskUsage>,
+    /// How the figures of another machine were measured (the engine's host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured_through: Option<String>,
+    /// Why the figures could not be read at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
 }
 
 /// Bytes in use out of a total.
@@ -41,6 +49,18 @@ impl Usage {
     pub fn free(self) -> u64 {
         self.total.saturating_sub(self.used)
     }
+}
+
+/// A filesystem's counts, as statvfs gives them.
+struct Counts {
+    /// The fundamental block size, in bytes.
+    block: u64,
+    blocks: u64,
+    free: u64,
+    /// Free to users other than root.
+    available: u64,
+    files: u64,
+    files_free: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,7 +111,54 @@ impl HostSnapshot {
                 .iter()
                 .map(|path| DiskUsage::read(path))
                 .collect(),
+            measured_through: None,
+            unread: None,
         }
+    }
+
+    /// The figures of the engine's host: read here when the engine is on
+    /// this machine, else measured there through the engine (`remote`).
+    pub async fn measure(disk_paths: Vec<PathBuf>) -> HostSnapshot {
+        if crate::docker::engine_is_remote() {
+            return remote::measure(&disk_paths).await;
+        }
+        let paths = disk_paths.clone();
+        match tokio::task::spawn_blocking(move || HostSnapshot::read(&paths)).await {
+            Ok(snapshot) => snapshot,
+            Err(e) => HostSnapshot::unread(&disk_paths, e.to_string()),
+        }
+    }
+
+    /// No figure at all, and why.
+    fn unread(disk_paths: &[PathBuf], why: String) -> HostSnapshot {
+        HostSnapshot {
+            hostname: None,
+            memory: None,
+            swap: None,
+            load1: None,
+            load5: None,
+            load15: None,
+            cores: 1,
+            disks: disk_paths
+                .iter()
+                .map(|path| DiskUsage {
+                    path: path.clone(),
+                    usage: None,
+                    inodes: None,
+                    error: Some(why.clone()),
+                })
+                .collect(),
+            measured_through: None,
+            unread: Some(why),
+        }
+    }
+
+    /// `: why` when the figures could not be read at all.
+    fn why(&self) -> String {
+        self.unread
+            .as_ref()
+            .map(|why| format!(": {why}"))
+            .unwrap_or_default()
     }
 
     /// The 1-minute load average divided by the number of cores.
@@ -127,7 +194,7 @@ impl HostSnapshot {
                 "host",
                 name,
                 Status::Unknown,
-                format!("cannot read {name} figures"),
+                format!("cannot read {name} figures{}", self.why()),
             ),
         };
         results.push(usage("memory", self.memory, thresholds.memory));
@@ -152,7 +219,7 @@ impl HostSnapshot {
                 "host",
                 "load",
                 Status::Unknown,
-                "cannot read the load average",
+                format!("cannot read the load average{}", self.why()),
             ),
         });
         for (name, load, limits) in [
@@ -180,7 +247,7 @@ impl HostSnapshot {
                     "host",
                     name,
                     Status::Unknown,
-                    "cannot read the load average",
+                    format!("cannot read the load average{}", self.why()),
                 ),
             });
         }
@@ -229,32 +296,45 @@ impl DiskUsage {
     /// are reserved for root.
     pub fn read(path: &Path) -> DiskUsage {
         match rustix::fs::statvfs(path) {
-            Ok(stat) => {
-                let block = stat.f_frsize.max(1);
-                let used = stat
-                    .f_blocks
-                    .saturating_sub(stat.f_bfree)
-                    .saturating_mul(block);
-                let available = stat.f_bavail.saturating_mul(block);
-                DiskUsage {
-                    path: path.to_path_buf(),
-                    usage: Some(Usage {
-                        used,
-                        total: used.saturating_add(available),
-                    }),
-                    inodes: (stat.f_files > 0).then(|| Usage {
-                        used: stat.f_files.saturating_sub(stat.f_ffree),
-                        total: stat.f_files,
-                    }),
-                    error: None,
-                }
-            }
+            Ok(stat) => DiskUsage::from_counts(
+                path,
+                Counts {
+                    block: stat.f_frsize,
+                    blocks: stat.f_blocks,
+                    free: stat.f_bfree,
+                    available: stat.f_bavail,
+                    files: stat.f_files,
+                    files_free: stat.f_ffree,
+                },
+            ),
             Err(e) => DiskUsage {
                 path: path.to_path_buf(),
                 usage: None,
                 inodes: None,
                 error: Some(std::io::Error::from(e).to_string()),
             },
+        }
+    }
+
+    /// `df`'s arithmetic on a filesystem's counts (statvfs, or `stat -f` there).
+    fn from_counts(path: &Path, counts: Counts) -> DiskUsage {
+        let block = counts.block.max(1);
+        let used = counts
+            .blocks
+            .saturating_sub(counts.free)
+            .saturating_mul(block);
+        let available = counts.available.saturating_mul(block);
+        DiskUsage {
+            path: path.to_path_buf(),
+            usage: Some(Usage {
+                used,
+                total: used.saturating_add(available),
+            }),
+            inodes: (counts.files > 0).then(|| Usage {
+                used: counts.files.saturating_sub(counts.files_free),
+                total: counts.files,
+            }),
+            error: None,
         }
     }
 
@@ -368,6 +448,8 @@ mod tests {
                 inodes: None,
                 error: Some("No such file or directory".into()),
             }],
+            measured_through: None,
+            unread: None,
         }
     }
 

@@ -1,0 +1,349 @@
+//! `--fleet` over engines reached as remote ones are: a third real
+//! `dockerd` in a network namespace of its own, reached over a veth pair
+//! the test makes (10.231.0.0/30) by tcp with TLS, with a CA, server and
+//! client certificates made here by openssl (directly, and as a Docker
+//! context made by the docker CLI); and the second engine reached by
+//! `ssh://` through Debian's sshd on a loopback port, whose sessions point
+//! `docker system dial-stdio` at that engine. Host figures of a remote host
+//! are measured there, through its engine, and checked against this
+//! machine's `/proc` (all the engines run here).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::fleet::{docker, runbook, second_engine, service_on};
+use crate::sftp::SshServer;
+use crate::support::{FIXTURE_IMAGE, Project, Workspace, eventually};
+
+const THIRD: &str = "/tmp/opsbook-engine-3";
+const NETNS: &str = "opsbook-tls";
+const ENGINE_IP: &str = "10.231.0.2";
+
+/// The third engine: its own socket (for the test's own `docker`), and
+/// tcp+TLS on the veth address; the client's TLS folder.
+struct TlsEngine {
+    socket: String,
+    url: String,
+    certs: PathBuf,
+}
+
+fn sh(script: &str) {
+    let out = Command::new("sh").args(["-ec", script]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, the engine's certificate (for its veth address) and a client's,
+/// in Docker's layout: `ca.pem`, `cert.pem`, `key.pem` under `client/`.
+fn make_certs(dir: &Path) {
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    sh(&format!(
+        "mkdir -p {dir}/client && cd {dir}
+         openssl req -x509 {ec} -keyout ca-key.pem -out ca.pem -days 3650 -subj /CN=opsbook-test-ca 2>/dev/null
+         openssl req {ec} -keyout server-key.pem -out server.csr -subj /CN=opsbook-engine-3 2>/dev/null
+         printf 'subjectAltName=IP:{ENGINE_IP}\\nextendedKeyUsage=serverAuth\\n' > server.ext
+         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out server-cert.pem -days 3650 -extfile server.ext 2>/dev/null
+         openssl req {ec} -keyout client/key.pem -out client.csr -subj /CN=opsbook-client 2>/dev/null
+         printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+         openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out client/cert.pem -days 3650 -extfile client.ext 2>/dev/null
+         cp ca.pem client/ca.pem",
+        dir = dir.display()
+    ));
+}
+
+/// The TLS engine, started (once) if it does not answer, the fixture loaded.
+fn tls_engine() -> &'static TlsEngine {
+    static STARTED: OnceLock<TlsEngine> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let dir = PathBuf::from(THIRD);
+        let socket = format!("unix://{THIRD}/docker.sock");
+        let answers = || {
+            Command::new("docker")
+                .args(["-H", &socket, "version"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !answers() {
+            if !dir.join("client/key.pem").is_file() {
+                make_certs(&dir);
+            }
+            // The engine's own network, and a veth pair into it.
+            sh(&format!(
+                "ip netns list | grep -qw {NETNS} || ip netns add {NETNS}
+                 if ! ip link show obk-tls0 >/dev/null 2>&1; then
+                   ip link add obk-tls0 type veth peer name obk-tls1 netns {NETNS}
+                   ip addr add 10.231.0.1/30 dev obk-tls0
+                   ip link set obk-tls0 up
+                   ip -n {NETNS} addr add {ENGINE_IP}/30 dev obk-tls1
+                   ip -n {NETNS} link set obk-tls1 up
+                   ip -n {NETNS} link set lo up
+                 fi"
+            ));
+            let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+            let at = |name: &str| dir.join(name).display().to_string();
+            // Left running for the other tests and runs, like the second
+            // engine. nsenter, not `ip netns exec`: that mounts a sysfs of
+            // its own over /sys, hiding the cgroups dockerd needs.
+            #[allow(clippy::zombie_processes)]
+            Command::new("nsenter")
+                .arg(format!("--net=/run/netns/{NETNS}"))
+                .arg("dockerd")
+                .args(["--host", &socket])
+                .args(["--host", &format!("tcp://{ENGINE_IP}:2376")])
+                .arg("--tlsverify")
+                .args(["--tlscacert", &at("ca.pem")])
+                .args(["--tlscert", &at("server-cert.pem")])
+                .args(["--tlskey", &at("server-key.pem")])
+                .args(["--data-root", &at("root")])
+                .args(["--exec-root", &at("exec")])
+                .args(["--pidfile", &at("docker.pid")])
+                .args(["--iptables=false", "--ip6tables=false"])
+                .args(["--containerd-namespace", "opsbook-engine-3"])
+                .args(["--containerd-plugins-namespace", "opsbook-engine-3-plugins"])
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("dockerd");
+            eventually("the TLS engine answers", Duration::from_secs(60), answers);
+        }
+        sh(&format!(
+            "docker save {FIXTURE_IMAGE} | docker -H {socket} load >/dev/null"
+        ));
+        TlsEngine {
+            socket,
+            url: format!("tcp://{ENGINE_IP}:2376"),
+            certs: dir.join("client"),
+        }
+    })
+}
+
+/// sshd on loopback whose sessions reach the second engine, and the client
+/// side of it in `ssh/`: known_hosts (the server's key when `known`), and
+/// an ssh config naming it and the client's key.
+fn ssh_engine(ws: &Workspace, known: bool) -> SshServer {
+    let second = second_engine();
+    let server = SshServer::start_with(&format!("SetEnv DOCKER_HOST={second}\n"));
+    let known_hosts = ws.write(
+        "ssh/known_hosts",
+        if known {
+            server.known_hosts_line() + "\n"
+        } else {
+            String::new()
+        },
+    );
+    ws.write(
+        "ssh/config",
+        format!(
+            "Host 127.0.0.1\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n",
+            server.file("client_key").display(),
+            known_hosts.display()
+        ),
+    );
+    server
+}
+
+fn user() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn daily_check_over_unix_tls_context_and_ssh_engines_grades_each_host() {
+    let here = Project::new("fleet-r-here");
+    here.service("web").start();
+    let tls = tls_engine();
+    let pid = std::process::id();
+    let tls_project = format!("fleet-tls-{pid}");
+    let tls_web = service_on(&tls.socket, &tls_project, "web", true);
+    let ssh_project = format!("fleet-ssh-{pid}");
+    // Over ssh: the critical web is created but stopped.
+    let ssh_web = service_on(second_engine(), &ssh_project, "web", false);
+
+    let ws = Workspace::new();
+    let ssh = ssh_engine(&ws, true);
+    // A Docker context, made by the docker CLI, for the TLS engine.
+    let docker_config = ws.path().join("docker-config");
+    let made = Command::new("docker")
+        .env("DOCKER_CONFIG", &docker_config)
+        .args(["context", "create", "tls-ctx", "--docker"])
+        .arg(format!(
+            "host={},ca={c}/ca.pem,cert={c}/cert.pem,key={c}/key.pem",
+            tls.url,
+            c = tls.certs.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    ws.write("here/opsbook.yaml", runbook(&here.name));
+    ws.write("tls/opsbook.yaml", runbook(&tls_project));
+    ws.write("ssh/opsbook.yaml", runbook(&ssh_project));
+    ws.write(
+        "fleet.yaml",
+        format!(
+            "version: 1\nhosts:\n\
+             \x20 here:\n    docker: unix:///var/run/docker.sock\n    runbook: ./here/opsbook.yaml\n\
+             \x20 tls:\n    docker: {}\n    tls: {}\n    runbook: ./tls/opsbook.yaml\n\
+             \x20 ctx:\n    context: tls-ctx\n    runbook: ./tls/opsbook.yaml\n\
+             \x20 ssh:\n    docker: ssh://{}@127.0.0.1:{}\n    ssh_config: ./ssh/config\n    runbook: ./ssh/opsbook.yaml\n",
+            tls.url,
+            tls.certs.display(),
+            user(),
+            ssh.port
+        ),
+    );
+    let env = [("DOCKER_CONFIG", docker_config.to_str().unwrap())];
+    let listed = ws.opsbook_with(&["--fleet", "fleet.yaml", "fleet", "list"], &env);
+    listed.expect_code(0);
+    assert!(
+        listed
+            .stdout
+            .contains(&format!("{} (TLS) (context tls-ctx)", tls.url)),
+        "{}",
+        listed.stdout
+    );
+
+    let run = ws.opsbook_with(
+        &[
+            "--fleet",
+            "fleet.yaml",
+            "daily-check",
+            "--state-dir",
+            "state",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    run.expect_code(2);
+    let report = run.json();
+    let host = |name: &str| {
+        report["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {report:#}"))
+            .clone()
+    };
+    for (name, status) in [
+        ("here", "ok"),
+        ("tls", "ok"),
+        ("ctx", "ok"),
+        ("ssh", "crit"),
+    ] {
+        assert_eq!(host(name)["status"], status, "{name}: {:#}", host(name));
+    }
+    let ssh_results = host("ssh")["results"].to_string();
+    assert!(
+        ssh_results.contains(r#""name":"web","status":"crit","message":"created (not running)""#),
+        "{ssh_results}"
+    );
+    // The remote hosts' figures were measured on their host, through their engine.
+    for name in ["tls", "ssh"] {
+        let through = host(name)["host_figures"]["measured_through"].to_string();
+        assert!(
+            through.contains("a helper container on the engine at"),
+            "{name}: {through}"
+        );
+    }
+    assert!(host("here")["host_figures"]["measured_through"].is_null());
+
+    // An unknown host key is refused, in ssh's words.
+    let strange = ssh_engine(&ws, false);
+    ws.write(
+        "strange.yaml",
+        format!(
+            "version: 1\nhosts:\n  ssh:\n    docker: ssh://{}@127.0.0.1:{}\n    ssh_config: ./ssh/config\n    runbook: ./ssh/opsbook.yaml\n",
+            user(),
+            strange.port
+        ),
+    );
+    let refused = ws.opsbook(&["--fleet", "strange.yaml", "status", "--format", "json"]);
+    refused.expect_code(3);
+    let said = refused.json()["hosts"][0]["results"].to_string();
+    assert!(
+        said.contains("and you have requested strict checking. Host key verification failed. (the host's key is not in known_hosts"),
+        "{said}"
+    );
+
+    docker(&tls.socket, &["rm", "-f", &tls_web]);
+    docker(second_engine(), &["rm", "-f", &ssh_web]);
+}
+
+/// `/proc/meminfo`'s value for `key`, in bytes.
+fn meminfo(key: &str) -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap()
+        * 1024
+}
+
+#[test]
+fn a_remote_hosts_figures_are_that_hosts_own() {
+    let tls = tls_engine();
+    let project = format!("fleet-figures-{}", std::process::id());
+    let web = service_on(&tls.socket, &project, "web", true);
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: figures\nproject: {project}\nthresholds:\n  disk: {{ warn: 100%, crit: 100%, paths: [\"/\", \"/nowhere\"] }}\nservices:\n  web: {{}}\n"
+        ),
+    );
+    let certs = tls.certs.display().to_string();
+    let env = [
+        ("DOCKER_HOST", tls.url.as_str()),
+        ("DOCKER_TLS_VERIFY", "1"),
+        ("DOCKER_CERT_PATH", certs.as_str()),
+    ];
+    let run = ws.opsbook_with(&["status", "--format", "json"], &env);
+    let report = run.json();
+    let figures = &report["host"];
+    assert_eq!(
+        figures["memory"]["total"].as_u64(),
+        Some(meminfo("MemTotal")),
+        "{figures:#}"
+    );
+    assert_eq!(
+        figures["swap"]["total"].as_u64(),
+        Some(meminfo("SwapTotal"))
+    );
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(figures["cores"].as_u64(), Some(cores as u64));
+    // `/` as df sees it here: the same filesystem, so the same size.
+    let df = Command::new("df")
+        .args(["-P", "-B1", "/"])
+        .output()
+        .unwrap();
+    let df = String::from_utf8_lossy(&df.stdout);
+    let columns: Vec<u64> = df
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    // Size, Used, Available: opsbook's total is used plus available.
+    let root = &figures["disks"][0]["usage"];
+    let total = root["total"].as_u64().unwrap();
+    let expected = columns[1] + columns[2];
+    let drift = total.abs_diff(expected);
+    assert!(drift < 64 * 1024 * 1024, "{total} against df's {expected}");
+    assert_eq!(
+        figures["disks"][1]["error"], "No such file or directory",
+        "{figures:#}"
+    );
+    docker(&tls.socket, &["rm", "-f", &web]);
+}
