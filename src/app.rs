@@ -118,11 +118,6 @@ fn fleet_run(cli: &Cli, argv: &[OsString]) -> Option<Result<Report, Error>> {
         }
         other => other.event().unwrap_or_else(|| other.name().to_string()),
     };
-    if matches!(cli.format, cli::Format::Junit | cli::Format::Prometheus) {
-        return Some(Err(Error::Usage(
-            "over a fleet, --format is table or json for now (JUnit and Prometheus per host come next)".into(),
-        )));
-    }
     let over = commands::fleet::Over {
         fleet_file,
         limit: cli.limit.as_deref(),

@@ -88,7 +88,27 @@ pub struct CheckResult {
     pub duration_ms: Option<u64>,
 }
 
+/// The units a result's figure is given in.
+const UNITS: &[&str] = &["percent", "count", "seconds", "ratio", "bytes"];
+
 impl CheckResult {
+    /// A result as its JSON gives it (a fleet host's envelope); None when
+    /// it is not one.
+    pub fn from_json(value: &serde_json::Value) -> Option<CheckResult> {
+        let text = |key: &str| value[key].as_str().map(str::to_string);
+        Some(CheckResult {
+            section: text("section")?,
+            name: text("name")?,
+            status: serde_json::from_value(value["status"].clone()).ok()?,
+            message: text("message").unwrap_or_default(),
+            value: value["value"].as_f64(),
+            unit: value["unit"]
+                .as_str()
+                .and_then(|u| UNITS.iter().find(|known| **known == u).copied()),
+            duration_ms: value["duration_ms"].as_u64(),
+        })
+    }
+
     pub fn new(
         section: impl Into<String>,
         name: impl Into<String>,

@@ -136,6 +136,10 @@ pub async fn over(over: &Over<'_>, report: &mut Report) -> Result<(), Error> {
             rows: problem_rows,
         });
     }
+    report.hosts = runs
+        .iter()
+        .map(|run| (run.host.clone(), Report::from_envelope(&run.envelope)))
+        .collect();
     report.extra.insert(
         "hosts".into(),
         json!(runs.into_iter().map(|r| r.envelope).collect::<Vec<_>>()),

@@ -39,6 +39,9 @@ pub struct Report {
     /// What the table format shows above the problems; when empty it shows
     /// every result instead.
     pub blocks: Vec<Block>,
+    /// Over a fleet: each host's own report, by host name (JUnit makes a
+    /// test suite of each, Prometheus labels each with its `host`).
+    pub hosts: Vec<(String, Report)>,
 }
 
 /// A piece of terminal output beyond the results.
@@ -71,6 +74,27 @@ impl Report {
             results: Vec::new(),
             extra: Map::new(),
             blocks: Vec::new(),
+            hosts: Vec::new(),
+        }
+    }
+
+    /// A report rebuilt from its JSON envelope (one host's run in a fleet).
+    pub fn from_envelope(envelope: &Value) -> Report {
+        let text = |key: &str| envelope[key].as_str().unwrap_or_default().to_string();
+        Report {
+            command: text("command"),
+            runbook: text("runbook"),
+            started_at: text("started_at")
+                .parse()
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+            duration: Duration::from_millis(envelope["duration_ms"].as_u64().unwrap_or(0)),
+            results: envelope["results"]
+                .as_array()
+                .map(|results| results.iter().filter_map(CheckResult::from_json).collect())
+                .unwrap_or_default(),
+            extra: Map::new(),
+            blocks: Vec::new(),
+            hosts: Vec::new(),
         }
     }
 
@@ -138,6 +162,11 @@ impl Report {
                     },
                     Block::Line(line) => Block::Line(text(line)),
                 })
+                .collect(),
+            hosts: self
+                .hosts
+                .iter()
+                .map(|(host, report)| (text(host), report.redacted(redactor, terminal)))
                 .collect(),
         }
     }

@@ -6,62 +6,83 @@ use std::fmt::Write;
 use super::Report;
 
 pub(super) fn render(report: &Report) -> String {
-    let base = format!(
-        "command=\"{}\",runbook=\"{}\"",
-        escape(&report.command),
-        escape(&report.runbook)
-    );
+    let base = |report: &Report| {
+        format!(
+            "command=\"{}\",runbook=\"{}\"",
+            escape(&report.command),
+            escape(&report.runbook)
+        )
+    };
+    // Over a fleet each host's samples carry its `host` label; each family
+    // still has its HELP and TYPE once.
+    let subjects: Vec<(String, &Report)> = if report.hosts.is_empty() {
+        vec![(base(report), report)]
+    } else {
+        report
+            .hosts
+            .iter()
+            .map(|(host, own)| (format!("{},host=\"{}\"", base(own), escape(host)), own))
+            .collect()
+    };
     let mut out = String::new();
     header(
         &mut out,
         "opsbook_status",
         "Overall status of the run: 0 ok, 1 warn, 2 crit, 3 unknown.",
     );
-    let _ = writeln!(
-        out,
-        "opsbook_status{{{base}}} {}",
-        report.status().exit_code()
-    );
+    for (base, report) in &subjects {
+        let _ = writeln!(
+            out,
+            "opsbook_status{{{base}}} {}",
+            report.status().exit_code()
+        );
+    }
     section(
         &mut out,
         "opsbook_check_status",
         "Status of each result: 0 ok, 1 warn, 2 crit, 3 unknown.",
-        report
-            .results
-            .iter()
-            .map(|r| (r, f64::from(r.status.exit_code()))),
-        &base,
+        subjects.iter().flat_map(|(base, report)| {
+            report
+                .results
+                .iter()
+                .map(move |r| (base.as_str(), r, f64::from(r.status.exit_code())))
+        }),
     );
     section(
         &mut out,
         "opsbook_check_value",
         "The figure each result measured, in the unit of its `unit` label.",
-        report
-            .results
-            .iter()
-            .filter_map(|r| r.value.map(|v| (r, v))),
-        &base,
+        subjects.iter().flat_map(|(base, report)| {
+            report
+                .results
+                .iter()
+                .filter_map(move |r| r.value.map(|v| (base.as_str(), r, v)))
+        }),
     );
     header(
         &mut out,
         "opsbook_duration_seconds",
         "How long the run took.",
     );
-    let _ = writeln!(
-        out,
-        "opsbook_duration_seconds{{{base}}} {}",
-        report.duration.as_secs_f64()
-    );
+    for (base, report) in &subjects {
+        let _ = writeln!(
+            out,
+            "opsbook_duration_seconds{{{base}}} {}",
+            report.duration.as_secs_f64()
+        );
+    }
     header(
         &mut out,
         "opsbook_last_run_timestamp_seconds",
         "When the run started, in Unix seconds.",
     );
-    let _ = writeln!(
-        out,
-        "opsbook_last_run_timestamp_seconds{{{base}}} {}",
-        report.started_at.as_second()
-    );
+    for (base, report) in &subjects {
+        let _ = writeln!(
+            out,
+            "opsbook_last_run_timestamp_seconds{{{base}}} {}",
+            report.started_at.as_second()
+        );
+    }
     out
 }
 
@@ -69,14 +90,13 @@ fn section<'a>(
     out: &mut String,
     name: &str,
     help: &str,
-    samples: impl Iterator<Item = (&'a crate::grade::CheckResult, f64)>,
-    base: &str,
+    samples: impl Iterator<Item = (&'a str, &'a crate::grade::CheckResult, f64)>,
 ) {
     let mut samples = samples.peekable();
     if samples.peek().is_some() {
         header(out, name, help);
     }
-    for (result, value) in samples {
+    for (base, result, value) in samples {
         let unit = result
             .unit
             .map(|u| format!(",unit=\"{u}\""))

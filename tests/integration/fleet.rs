@@ -208,6 +208,82 @@ fn daily_check_over_three_engines_reports_each_host_and_exits_with_the_worst() {
         );
     }
 
+    // JUnit: a test suite per host, its failures its own.
+    let junit = ws.opsbook(&[
+        "--fleet",
+        "fleet.yaml",
+        "--limit",
+        "prod",
+        "daily-check",
+        "--state-dir",
+        "state",
+        "--format",
+        "junit",
+    ]);
+    junit.expect_code(2);
+    let xml = roxmltree::Document::parse(&junit.stdout).expect("JUnit XML");
+    let suites: Vec<(String, String)> = xml
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .map(|n| {
+            (
+                n.attribute("name").unwrap_or_default().to_string(),
+                n.attribute("failures").unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        suites,
+        [
+            ("here: daily-check".to_string(), "0".to_string()),
+            ("second: daily-check".to_string(), "1".to_string())
+        ],
+        "{}",
+        junit.stdout
+    );
+    let failed = xml
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .and_then(|n| n.parent())
+        .and_then(|case| case.attribute("classname"))
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(failed, "opsbook.daily-check.second.containers");
+
+    // Prometheus: every sample carries its host, every family is valid.
+    let metrics = ws.opsbook(&[
+        "--fleet",
+        "fleet.yaml",
+        "--limit",
+        "prod",
+        "daily-check",
+        "--state-dir",
+        "state",
+        "--format",
+        "prometheus",
+    ]);
+    metrics.expect_code(2);
+    for line in [
+        r#"opsbook_status{command="daily-check",runbook="second/opsbook.yaml",host="second"} 2"#,
+        r#"opsbook_status{command="daily-check",runbook="here/opsbook.yaml",host="here"} 0"#,
+        r#"opsbook_check_status{command="daily-check",runbook="second/opsbook.yaml",host="second",section="containers",name="web",unit="count"} 2"#,
+    ] {
+        assert!(
+            metrics.stdout.contains(line),
+            "`{line}` not in\n{}",
+            metrics.stdout
+        );
+    }
+    assert_eq!(
+        metrics
+            .stdout
+            .matches("# TYPE opsbook_status gauge")
+            .count(),
+        1
+    );
+    let (valid, said) = crate::serve::promtool(&metrics.stdout);
+    assert!(valid, "promtool: {said}\n{}", metrics.stdout);
+
     // --limit: only the healthy host.
     ws.opsbook(&[
         "--fleet",
