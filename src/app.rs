@@ -124,6 +124,14 @@ fn fleet_run(cli: &Cli, argv: &[OsString]) -> Option<Result<Report, Error>> {
         forks: cli.forks,
         argv,
         command: &command,
+        // A dry run or a listing: what notifications would not hear.
+        changes_nothing: cli.command.event().is_none() && !matches!(cli.command, Command::Serve(_)),
+        pace: crate::fleet::rollout::Pace {
+            serial: usize::from(cli.serial),
+            max_fail_percent: cli.max_fail_percent,
+        },
+        yes: cli.yes,
+        quiet: cli.quiet,
         state_dir: cli
             .state_dir
             .clone()

@@ -61,6 +61,16 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub forks: Option<u16>,
 
+    /// Over a fleet, a command that changes things goes this many hosts
+    /// at a time, batch after batch.
+    #[arg(long, global = true, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub serial: u16,
+
+    /// Over a fleet, go on to the next batch while at most this percentage
+    /// of the hosts failed [default: 0, stop at the first failure].
+    #[arg(long, global = true, value_name = "P", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub max_fail_percent: u8,
+
     #[command(subcommand)]
     pub command: Command,
 }

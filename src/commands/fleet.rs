@@ -75,6 +75,11 @@ pub struct Over<'a> {
     pub argv: &'a [std::ffi::OsString],
     /// The command as typed (`backup list`).
     pub command: &'a str,
+    /// A dry run or a listing: run everywhere at once, as a look.
+    pub changes_nothing: bool,
+    pub pace: fleet::rollout::Pace,
+    pub yes: bool,
+    pub quiet: bool,
     pub state_dir: PathBuf,
 }
 
@@ -82,11 +87,13 @@ pub struct Over<'a> {
 /// summary line per host, each host's envelope under `hosts`, the exit
 /// code the worst host's.
 pub async fn over(over: &Over<'_>, report: &mut Report) -> Result<(), Error> {
-    if !fleet::fanout::READ_ONLY.contains(&over.command) {
+    let looks = fleet::fanout::READ_ONLY.contains(&over.command) || over.changes_nothing;
+    if !looks && !fleet::rollout::is_changing(over.command) {
         return Err(Error::Usage(format!(
-            "`{}` over a fleet is not built yet: the commands that run over one are {}; run `{}` per host with --runbook",
+            "`{}` does not run over a fleet: the commands that do are {}, {} and `run NAME`; run `{}` per host with --runbook",
             over.command,
             fleet::fanout::READ_ONLY.join(", "),
+            fleet::rollout::CHANGING.join(", "),
             over.command
         )));
     }
@@ -96,7 +103,11 @@ pub async fn over(over: &Over<'_>, report: &mut Report) -> Result<(), Error> {
         .map_err(|e| Error::Usage(format!("cannot find the opsbook binary: {e}")))?;
     let forks = fleet::fanout::forks(over.forks, &hosts);
     let args = fleet::fanout::command_args(over.argv);
-    let runs = fleet::fanout::run_all(&exe, &hosts, &args, &over.state_dir, forks).await;
+    let runs = if looks {
+        fleet::fanout::run_all(&exe, &hosts, &args, &over.state_dir, forks).await
+    } else {
+        roll_out(over, &exe, &hosts, &args, forks).await?
+    };
     report.runbook = fleet.display.clone();
     let mut summary_rows = Vec::new();
     let mut problem_rows = Vec::new();
@@ -145,6 +156,53 @@ pub async fn over(over: &Over<'_>, report: &mut Report) -> Result<(), Error> {
         json!(runs.into_iter().map(|r| r.envelope).collect::<Vec<_>>()),
     );
     Ok(())
+}
+
+/// Every host's plan in one confirmation, then the batches.
+async fn roll_out(
+    over: &Over<'_>,
+    exe: &std::path::Path,
+    hosts: &[&fleet::Host],
+    args: &[std::ffi::OsString],
+    forks: usize,
+) -> Result<Vec<fleet::fanout::HostRun>, Error> {
+    let typed: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let typed = typed.join(" ");
+    let plans = fleet::rollout::plans(exe, hosts, args, &over.state_dir, forks).await;
+    let parts: Vec<String> = plans
+        .iter()
+        .zip(hosts)
+        .map(|(plan, host)| {
+            format!(
+                "{} ({}): {}",
+                host.name,
+                host.reached(),
+                fleet::rollout::plan_line(plan)
+            )
+        })
+        .collect();
+    let question = over.pace.describe(&typed, hosts.len());
+    if !crate::confirm::confirm_plan(&question, &parts, over.yes)? {
+        return Err(Error::Usage(format!(
+            "{typed} over the fleet cancelled: nothing was changed"
+        )));
+    }
+    let redactor = crate::redact::Redactor::builtin();
+    let progress = crate::progress::Progress::new(over.quiet, &redactor);
+    let interrupt = crate::interrupt::Interrupt::listen();
+    Ok(fleet::rollout::run(
+        exe,
+        hosts,
+        args,
+        &over.state_dir,
+        over.pace,
+        &interrupt,
+        progress,
+    )
+    .await)
 }
 
 fn text(value: &serde_json::Value) -> String {

@@ -9,7 +9,7 @@
 //! and the others still report.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 
 use super::{Endpoint, Host};
 use crate::grade::{CheckResult, Status};
+use crate::interrupt::Interrupt;
 
 /// The commands that run over a fleet: those that change nothing.
 pub const READ_ONLY: &[&str] = &[
@@ -109,7 +110,61 @@ pub async fn run_all(
     }
 }
 
-async fn one(exe: &Path, host: &Host, args: &[OsString], state_dir: &PathBuf) -> HostRun {
+/// One host's run of a read-only command: killed when dropped (the
+/// deadline), as it changes nothing.
+async fn one(exe: &Path, host: &Host, args: &[OsString], state_dir: &Path) -> HostRun {
+    let mut command = host_command(exe, host, args, state_dir);
+    command.kill_on_drop(true);
+    let output = match command.output().await {
+        Ok(output) => output,
+        Err(e) => return made_up(host, format!("cannot run opsbook for it: {e}")),
+    };
+    read_run(host, &output)
+}
+
+/// One host's run of a command that changes things: never killed. On
+/// Ctrl-C or SIGTERM it is asked to stop (SIGTERM), and waited for while it
+/// puts back what it stopped, as a run of its own would.
+pub(super) async fn one_changing(
+    exe: &Path,
+    host: &Host,
+    args: &[OsString],
+    state_dir: &Path,
+    interrupt: &Interrupt,
+) -> HostRun {
+    let child = match host_command(exe, host, args, state_dir).spawn() {
+        Ok(child) => child,
+        Err(e) => return made_up(host, format!("cannot run opsbook for it: {e}")),
+    };
+    let pid = child.id();
+    let output = child.wait_with_output();
+    tokio::pin!(output);
+    let output = tokio::select! {
+        output = &mut output => output,
+        () = interrupt.raised() => {
+            if let Some(pid) = pid
+                .and_then(|p| i32::try_from(p).ok())
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            output.await
+        }
+    };
+    match output {
+        Ok(output) => read_run(host, &output),
+        Err(e) => made_up(host, format!("its run could not be waited for: {e}")),
+    }
+}
+
+/// The child that is one host's run: this binary, that host's engine,
+/// runbook and state folder, JSON on stdout.
+fn host_command(
+    exe: &Path,
+    host: &Host,
+    args: &[OsString],
+    state_dir: &Path,
+) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(exe);
     // The engine as the docker CLI's variables name it; nothing of this
     // process's own engine is inherited.
@@ -151,12 +206,12 @@ async fn one(exe: &Path, host: &Host, args: &[OsString], state_dir: &PathBuf) ->
         .env(crate::notify::OFF_VARIABLE, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = match command.output().await {
-        Ok(output) => output,
-        Err(e) => return made_up(host, format!("cannot run opsbook for it: {e}")),
-    };
+        .stderr(Stdio::piped());
+    command
+}
+
+/// A host's run as its exit code and JSON envelope tell it.
+fn read_run(host: &Host, output: &std::process::Output) -> HostRun {
     let status = match output.status.code() {
         Some(0) => Status::Ok,
         Some(1) => Status::Warn,
@@ -186,7 +241,7 @@ async fn one(exe: &Path, host: &Host, args: &[OsString], state_dir: &PathBuf) ->
 }
 
 /// A host's envelope when its run gave none: one unknown result saying why.
-fn made_up(host: &Host, why: String) -> HostRun {
+pub(super) fn made_up(host: &Host, why: String) -> HostRun {
     let result = CheckResult::new("opsbook", "error", Status::Unknown, why);
     HostRun {
         host: host.name.clone(),
@@ -210,6 +265,8 @@ pub fn command_args(argv: &[OsString]) -> Vec<OsString> {
         "--runbook-text",
         "--state-dir",
         "--format",
+        "--serial",
+        "--max-fail-percent",
     ];
     let mut out = Vec::new();
     let mut skip_next = false;
@@ -226,8 +283,7 @@ pub fn command_args(argv: &[OsString]) -> Vec<OsString> {
         if VALUED
             .iter()
             .any(|flag| text.starts_with(&format!("{flag}=")))
-            || text == "--quiet"
-            || text == "-q"
+            || ["--quiet", "-q", "--yes", "-y"].contains(&text.as_ref())
         {
             continue;
         }

@@ -6,6 +6,7 @@
 
 mod context;
 pub mod fanout;
+pub mod rollout;
 mod select;
 
 use std::path::{Path, PathBuf};

@@ -315,7 +315,7 @@ fn daily_check_over_three_engines_reports_each_host_and_exits_with_the_worst() {
 }
 
 #[test]
-fn a_bad_fleet_file_names_every_problem_and_a_changing_command_is_refused() {
+fn a_bad_fleet_file_names_every_problem_and_a_command_that_does_not_fan_out_is_refused() {
     let ws = Workspace::new();
     ws.write("opsbook.yaml", "version: 1\n");
     ws.write(
@@ -336,11 +336,12 @@ fn a_bad_fleet_file_names_every_problem_and_a_changing_command_is_refused() {
         "fleet.yaml",
         "version: 1\nhosts:\n  a:\n    docker: unix:///run/docker.sock\n    runbook: ./opsbook.yaml\n",
     );
-    let run = ws.opsbook(&["--fleet", "fleet.yaml", "restart", "web"]);
+    let run = ws.opsbook(&["--fleet", "fleet.yaml", "backup", "copy"]);
     run.expect_code(3);
     assert!(
-        run.stderr
-            .contains("`restart` over a fleet is not built yet"),
+        run.stderr.contains(
+            "`backup copy` does not run over a fleet: the commands that do are validate, status,"
+        ),
         "{}",
         run.stderr
     );
@@ -352,4 +353,120 @@ fn a_bad_fleet_file_names_every_problem_and_a_changing_command_is_refused() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn a_restart_over_the_fleet_goes_host_by_host_and_stops_at_a_failed_batch() {
+    let here = Project::new("fleet-roll");
+    here.service("web").start();
+    let second = second_engine();
+    let project = format!("fleet-roll-second-{}", std::process::id());
+    let created = service_on(second, &project, "web", true);
+    let started =
+        |host: &str, id: &str| docker(host, &["inspect", "-f", "{{.State.StartedAt}}", id]);
+    let here_id = here.container_name("web");
+    let (here_before, second_before) = (
+        started("unix:///var/run/docker.sock", &here_id),
+        started(second, &created),
+    );
+
+    let ws = Workspace::new();
+    ws.write("here/opsbook.yaml", runbook(&here.name));
+    ws.write("second/opsbook.yaml", runbook(&project));
+    ws.write("gone/opsbook.yaml", runbook("fleet-gone"));
+    ws.write(
+        "fleet.yaml",
+        format!(
+            "version: 1\nhosts:\n\
+             \x20 gone:\n    docker: unix://{}/nobody.sock\n    runbook: ./gone/opsbook.yaml\n    groups: [lab]\n\
+             \x20 here:\n    docker: unix:///var/run/docker.sock\n    runbook: ./here/opsbook.yaml\n    groups: [prod]\n\
+             \x20 second:\n    docker: {second}\n    runbook: ./second/opsbook.yaml\n    groups: [prod]\n",
+            ws.path().display()
+        ),
+    );
+    let fleet = |args: &[&str]| {
+        let mut all = vec!["--fleet", "fleet.yaml", "--state-dir", "state"];
+        all.extend_from_slice(args);
+        ws.opsbook(&all)
+    };
+
+    // Without a terminal and without --yes: every host and its plan, nothing done.
+    let asked = fleet(&["--limit", "prod", "restart", "web"]);
+    asked.expect_code(3);
+    assert!(
+        asked.stderr.contains(&format!(
+            "restart web on 2 hosts, 1 at a time, stopping at the first failure: here (unix:///var/run/docker.sock): stop web; start web; second ({second}): stop web; start web"
+        )),
+        "{}",
+        asked.stderr
+    );
+    assert_eq!(
+        started("unix:///var/run/docker.sock", &here_id),
+        here_before
+    );
+
+    // One host at a time: the second host's restart begins once the first is done.
+    let rolled = fleet(&[
+        "--limit", "prod", "restart", "web", "--yes", "--format", "json",
+    ]);
+    rolled.expect_code(0);
+    let report = rolled.json();
+    let hosts = report["hosts"].as_array().unwrap();
+    let begun = |h: &serde_json::Value| {
+        h["started_at"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+    };
+    let first_done = begun(&hosts[0])
+        + jiff::SignedDuration::from_millis(hosts[0]["duration_ms"].as_i64().unwrap());
+    assert_eq!(hosts[0]["host"], "here");
+    assert!(begun(&hosts[1]) >= first_done, "{report:#}");
+    assert_ne!(
+        started("unix:///var/run/docker.sock", &here_id),
+        here_before
+    );
+    let second_restarted = started(second, &created);
+    assert_ne!(second_restarted, second_before);
+    assert!(
+        rolled.stderr.contains("batch 1 of 2: here"),
+        "{}",
+        rolled.stderr
+    );
+
+    // A failed first batch stops the rollout: the rest are not run.
+    let stopped = fleet(&["restart", "web", "--yes", "--format", "json"]);
+    stopped.expect_code(3);
+    let report = stopped.json();
+    let message = |i: usize| {
+        report["hosts"][i]["results"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(message(0).contains("cannot reach Docker"), "{report:#}");
+    assert_eq!(
+        message(1),
+        "not run: the rollout stopped after batch 1 of 3, as 1 of 3 hosts failed (--max-fail-percent 0)"
+    );
+    assert_eq!(
+        started(second, &created),
+        second_restarted,
+        "the second host was not touched"
+    );
+
+    // Unless the failures stay within --max-fail-percent.
+    fleet(&[
+        "restart",
+        "web",
+        "--yes",
+        "--max-fail-percent",
+        "34",
+        "--serial",
+        "2",
+    ])
+    .expect_code(3);
+    assert_ne!(started(second, &created), second_restarted);
+    docker(second, &["rm", "-f", &created]);
 }
