@@ -505,7 +505,7 @@ async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
     let Some(backup) = &runbook.model.backup else {
         return Vec::new();
     };
-    let dir = runbook.resolve(&backup.dir);
+    let dir = runbook.backup_dir(backup);
     let max_age = runbook.plan.backup_max_age;
     let disk_limits = runbook.plan.thresholds.disk;
     let shown = backup.dir.clone();

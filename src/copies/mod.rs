@@ -47,6 +47,23 @@ enum Store {
     Sftp(Box<sftp::Sftp>),
 }
 
+impl Store {
+    /// The same store, one folder (key prefix) further down.
+    fn below(self, folder: &str) -> Store {
+        match self {
+            Store::Folder(f) => Store::Folder(folder::Folder::new(f.root.join(folder))),
+            Store::S3(mut s) => {
+                s.descend(folder);
+                Store::S3(s)
+            }
+            Store::Sftp(mut s) => {
+                s.descend(folder);
+                Store::Sftp(s)
+            }
+        }
+    }
+}
+
 /// What a copy did.
 pub struct Copied {
     pub files: usize,
@@ -108,6 +125,12 @@ impl Target {
                 Store::Sftp(Box::new(sftp::Sftp::new(runbook, sftp, &value)?))
             }
             (None, None, None) => return Err(format!("{field}: no `folder`, `s3` or `sftp`")),
+        };
+        // A fleet's hosts may share a runbook and so its targets: each
+        // host's copies go in a folder of its own, as its backups do.
+        let store = match crate::runbook::fleet_host() {
+            Some(host) => store.below(&host),
+            None => store,
         };
         Ok(Target {
             name: name.to_string(),

@@ -108,6 +108,11 @@ impl S3 {
         format!("s3://{}/{}", self.bucket.name(), self.prefix)
     }
 
+    /// Keys one folder further down: `<prefix><folder>/`.
+    pub(super) fn descend(&mut self, folder: &str) {
+        self.prefix = format!("{}{folder}/", self.prefix);
+    }
+
     fn key(&self, id: &str, file: &str) -> String {
         format!("{}{id}/{file}", self.prefix)
     }

@@ -79,6 +79,11 @@ impl Sftp {
         )
     }
 
+    /// Files one folder further down.
+    pub(super) fn descend(&mut self, folder: &str) {
+        self.root = format!("{}/{folder}", self.root.trim_end_matches('/'));
+    }
+
     fn path(&self, rest: &str) -> String {
         format!("{}/{rest}", self.root)
     }

@@ -203,6 +203,8 @@ fn host_command(
         // The child is one host's run, not a fleet run of its own; and a
         // look from here, not the host's own run: it notifies nobody.
         .env_remove("OPSBOOK_FLEET")
+        // Its backups (and their copies) in that host's own folder.
+        .env(crate::runbook::FLEET_HOST_VARIABLE, &host.name)
         .env(crate::notify::OFF_VARIABLE, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -20,7 +20,7 @@ pub use load::{
 };
 pub use plan::{ContainerThresholds, HostThresholds, Plan, PlannedCheck, PlannedItem};
 
-use model::Model;
+use model::{Backup, Model};
 
 use crate::error::Error;
 use crate::redact::Redactor;
@@ -114,11 +114,22 @@ impl Runbook {
         &self.redactor
     }
 
+    /// Where `backup` keeps its backups: `backup.dir`, and in a fleet's run
+    /// (`$OPSBOOK_FLEET_HOST`) that host's folder in it, each exactly the
+    /// single-host layout.
+    pub fn backup_dir(&self, backup: &Backup) -> PathBuf {
+        let dir = self.resolve(&backup.dir);
+        match fleet_host() {
+            Some(host) => dir.join(host),
+            None => dir,
+        }
+    }
+
     /// The folders the deployment writes to: the runbook's own, backups, incidents.
     pub fn data_folders(&self) -> Vec<PathBuf> {
         let mut folders = vec![self.dir.clone()];
         if let Some(backup) = &self.model.backup {
-            folders.push(self.resolve(&backup.dir));
+            folders.push(self.backup_dir(backup));
         }
         if let Some(incident) = &self.model.incident {
             folders.push(self.resolve(&incident.dir));
@@ -131,4 +142,20 @@ impl Runbook {
     pub fn is_critical(&self, service: &str) -> bool {
         self.model.services.get(service).is_some_and(|s| s.critical)
     }
+}
+
+/// Set for each host's run of a fleet run: that host's name.
+pub const FLEET_HOST_VARIABLE: &str = "OPSBOOK_FLEET_HOST";
+
+/// The fleet host this run is for, when it is one (a plain name only:
+/// it becomes a folder's name).
+pub fn fleet_host() -> Option<String> {
+    let host = std::env::var(FLEET_HOST_VARIABLE).ok()?;
+    let plain = !host.is_empty()
+        && host != "."
+        && host != ".."
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    plain.then_some(host)
 }

@@ -346,7 +346,7 @@ pub fn backups(runbook: &Runbook) -> Backups {
     let Some(backup) = &runbook.model.backup else {
         return Backups::default();
     };
-    let Ok(listed) = catalog::list(&runbook.resolve(&backup.dir)) else {
+    let Ok(listed) = catalog::list(&runbook.backup_dir(backup)) else {
         return Backups::default();
     };
     let newest = listed.iter().rev().find(|b| !b.safety).map(|b| {

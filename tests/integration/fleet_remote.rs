@@ -347,3 +347,134 @@ fn a_remote_hosts_figures_are_that_hosts_own() {
     );
     docker(&tls.socket, &["rm", "-f", &web]);
 }
+
+/// `find | md5sum` of the volume at `/data` in `container` on `host`.
+fn sums(host: &str, container: &str) -> String {
+    docker(
+        host,
+        &[
+            "exec",
+            container,
+            "sh",
+            "-c",
+            "cd /data && find . -type f | sort | xargs md5sum",
+        ],
+    )
+}
+
+#[test]
+fn a_backup_is_pulled_from_a_remote_engine_into_its_hosts_folder_and_restored_exactly() {
+    let tls = tls_engine();
+    let project = format!("fleet-pull-{}", std::process::id());
+    let volume = format!("{project}_data");
+    docker(
+        &tls.socket,
+        &[
+            "volume",
+            "create",
+            "--label",
+            &format!("com.docker.compose.project={project}"),
+            "--label",
+            "com.docker.compose.volume=data",
+            &volume,
+        ],
+    );
+    let mut create = vec![
+        "create".to_string(),
+        "--network".into(),
+        "none".into(),
+        "--name".into(),
+        format!("{project}-web-1"),
+        "--label".into(),
+        format!("com.docker.compose.project={project}"),
+        "--label".into(),
+        "com.docker.compose.service=web".into(),
+        "-v".into(),
+        format!("{volume}:/data"),
+        FIXTURE_IMAGE.into(),
+    ];
+    create.extend(crate::support::IDLE.iter().map(|a| a.to_string()));
+    let web = docker(
+        &tls.socket,
+        &create.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    docker(&tls.socket, &["start", &web]);
+    docker(
+        &tls.socket,
+        &[
+            "exec",
+            &web,
+            "sh",
+            "-c",
+            "mkdir -p /data/sub && echo hello > /data/a.txt && head -c 300000 /dev/urandom > /data/sub/b.bin",
+        ],
+    );
+    let before = sums(&tls.socket, &web);
+
+    let ws = Workspace::new();
+    ws.write(
+        "far/opsbook.yaml",
+        format!(
+            "version: 1\nname: pull\nproject: {project}\nservices:\n  web: {{}}\nbackup:\n  dir: ../backups\n  volumes: [data]\n  copies:\n    nas: {{ folder: ../nas }}\n"
+        ),
+    );
+    ws.write(
+        "fleet.yaml",
+        format!(
+            "version: 1\nhosts:\n  far:\n    docker: {}\n    tls: {}\n    runbook: ./far/opsbook.yaml\n",
+            tls.url,
+            tls.certs.display()
+        ),
+    );
+    let fleet = |args: &[&str]| {
+        let mut all = vec!["--fleet", "fleet.yaml", "--state-dir", "state"];
+        all.extend_from_slice(args);
+        ws.opsbook(&all)
+    };
+    let made = fleet(&["backup", "--yes", "--format", "json"]);
+    made.expect_code(0);
+    // The host's own folder, in the single-host layout; its copy likewise.
+    let ids: Vec<String> = std::fs::read_dir(ws.path().join("backups/far"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(
+        ws.path()
+            .join("backups/far")
+            .join(&ids[0])
+            .join("manifest.json")
+            .is_file()
+    );
+    assert!(
+        ws.path()
+            .join("nas/far")
+            .join(&ids[0])
+            .join("manifest.json")
+            .is_file()
+    );
+    let listed = fleet(&["backup", "list", "--format", "json"]);
+    listed.expect_code(0);
+    assert!(listed.stdout.contains(&ids[0]), "{}", listed.stdout);
+    fleet(&["backup", "verify"]).expect_code(0);
+
+    docker(
+        &tls.socket,
+        &[
+            "exec",
+            &web,
+            "sh",
+            "-c",
+            "rm /data/a.txt && echo changed > /data/sub/b.bin && echo new > /data/c.txt",
+        ],
+    );
+    assert_ne!(sums(&tls.socket, &web), before);
+    let restored = fleet(&["restore", "latest", "--yes"]);
+    restored.expect_code(0);
+    assert_eq!(sums(&tls.socket, &web), before, "{}", restored.stdout);
+
+    docker(&tls.socket, &["rm", "-f", &web]);
+    docker(&tls.socket, &["volume", "rm", &volume]);
+}

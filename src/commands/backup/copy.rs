@@ -24,7 +24,7 @@ pub async fn copy(
     to: Option<&str>,
     report: &mut Report,
 ) -> Result<(), Error> {
-    let dir = runbook.resolve(&settings(runbook)?.dir);
+    let dir = runbook.backup_dir(settings(runbook)?);
     let targets = Target::all(runbook, to).map_err(Error::Usage)?;
     if targets.is_empty() {
         return Err(Error::Usage(format!(

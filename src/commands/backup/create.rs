@@ -42,7 +42,7 @@ pub async fn create(
     let backup = settings(runbook)?;
     let recipients = copy::recipients(backup)?;
     let project = runbook.require_project("backup")?;
-    let dir = runbook.resolve(&backup.dir);
+    let dir = runbook.backup_dir(backup);
     let deployment = Deployment::connect(Some(project)).await?;
     let containers = deployment.containers().await?;
     // Every item is resolved first: an unknown volume stops here, before anything is stopped.

@@ -50,7 +50,7 @@ pub async fn drill(
 ) -> Result<(), Error> {
     let backup = settings(runbook)?;
     let project = runbook.require_project("backup drill")?;
-    let dir = runbook.resolve(&backup.dir);
+    let dir = runbook.backup_dir(backup);
     let entry = select(&dir, id, false)?
         .into_iter()
         .next()

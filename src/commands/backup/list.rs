@@ -26,7 +26,7 @@ struct Listed {
 }
 
 pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
-    let dir = runbook.resolve(&settings(runbook)?.dir);
+    let dir = runbook.backup_dir(settings(runbook)?);
     let backups = catalog::list(&dir).map_err(|source| Error::File {
         path: dir.clone(),
         action: "read",

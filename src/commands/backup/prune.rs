@@ -24,7 +24,7 @@ pub async fn prune(
     report: &mut Report,
 ) -> Result<(), Error> {
     let backup = settings(runbook)?;
-    let dir = runbook.resolve(&backup.dir);
+    let dir = runbook.backup_dir(backup);
     let backups = catalog::list(&dir).map_err(|source| Error::File {
         path: dir.clone(),
         action: "read",

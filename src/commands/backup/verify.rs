@@ -23,7 +23,7 @@ pub async fn verify_backups(
     copy: Option<&str>,
     report: &mut Report,
 ) -> Result<(), Error> {
-    let dir = runbook.resolve(&settings(runbook)?.dir);
+    let dir = runbook.backup_dir(settings(runbook)?);
     let identities = std::sync::Arc::new(match identity {
         Some(path) => verify::identities(path).map_err(Error::Usage)?,
         None => Vec::new(),

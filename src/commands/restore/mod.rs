@@ -111,7 +111,7 @@ pub async fn run(
     let fetched;
     let options = match &options.from {
         Some(name) => {
-            let dir = runbook.resolve(&super::backup::settings(runbook)?.dir);
+            let dir = runbook.backup_dir(super::backup::settings(runbook)?);
             let id = from_copy::fetch(runbook, &dir, name, options.id.as_deref(), progress).await?;
             report.results.push(CheckResult::new(
                 "restore",
@@ -232,7 +232,7 @@ fn is_direct(p: &Planned) -> bool {
 /// stop: all checked against the runbook and Docker (exit 3 on a problem).
 async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared<'a>, Error> {
     let backup = super::backup::settings(runbook)?;
-    let dir = runbook.resolve(&backup.dir);
+    let dir = runbook.backup_dir(backup);
     let entry = super::backup::select(&dir, options.id.as_deref(), false)?
         .into_iter()
         .next()
