@@ -155,10 +155,36 @@ fn engine_endpoint() -> String {
         .unwrap_or_else(|| DEFAULT_HOST.to_string())
 }
 
-/// Whether that engine runs on another machine (reached by tcp or ssh): its
-/// host's figures are then measured there, not here.
+/// Whether that engine runs on another machine (reached by ssh, or by tcp
+/// to other than loopback): its host's figures are then measured there,
+/// and this machine's files are not its host's.
 pub fn engine_is_remote() -> bool {
-    !engine_endpoint().starts_with("unix://")
+    is_remote(&engine_endpoint())
+}
+
+fn is_remote(endpoint: &str) -> bool {
+    if endpoint.starts_with("unix://") {
+        return false;
+    }
+    let Some(address) = ["tcp://", "http://", "https://"]
+        .iter()
+        .find_map(|scheme| endpoint.strip_prefix(scheme))
+    else {
+        return true;
+    };
+    let host = match address.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => address.split([':', '/']).next().unwrap_or_default(),
+    };
+    let loopback = host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback());
+    !(loopback || host == "localhost")
+}
+
+/// The engine's endpoint, for messages.
+pub fn engine_shown() -> String {
+    engine_endpoint()
 }
 
 impl Deployment {
@@ -674,4 +700,24 @@ fn health_from(status: Option<bollard::models::HealthStatusEnum>) -> Health {
 fn timestamp(text: Option<&str>) -> Option<jiff::Timestamp> {
     let at: jiff::Timestamp = text?.parse().ok()?;
     (at.as_second() > 0).then_some(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_is_remote_unless_on_a_socket_or_loopback() {
+        for (endpoint, remote) in [
+            ("unix:///var/run/docker.sock", false),
+            ("tcp://127.0.0.1:2375", false),
+            ("tcp://localhost:2376", false),
+            ("tcp://[::1]:2376", false),
+            ("tcp://10.0.0.5:2376", true),
+            ("tcp://docker.example.com:2376", true),
+            ("ssh://ops@erp.example.com", true),
+        ] {
+            assert_eq!(is_remote(endpoint), remote, "{endpoint}");
+        }
+    }
 }

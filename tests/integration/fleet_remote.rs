@@ -475,6 +475,25 @@ fn a_backup_is_pulled_from_a_remote_engine_into_its_hosts_folder_and_restored_ex
     restored.expect_code(0);
     assert_eq!(sums(&tls.socket, &web), before, "{}", restored.stdout);
 
+    // This machine's files are not the remote host's: refused, nothing done.
+    ws.write("far/notes.txt", "here, not there\n");
+    ws.write(
+        "far/opsbook.yaml",
+        format!(
+            "version: 1\nname: pull\nproject: {project}\nservices:\n  web: {{}}\nbackup:\n  dir: ../backups\n  volumes: [data]\n  files: [./notes.txt]\n"
+        ),
+    );
+    let refused = fleet(&["backup", "--yes", "--format", "json"]);
+    refused.expect_code(3);
+    assert!(
+        refused.stdout.contains(&format!(
+            "`backup.files` are files of this machine, and the engine at {} is on another",
+            tls.url
+        )),
+        "{}",
+        refused.stdout
+    );
+
     docker(&tls.socket, &["rm", "-f", &web]);
     docker(&tls.socket, &["volume", "rm", &volume]);
 }

@@ -89,3 +89,57 @@ fn yaml_blocks_are_found_whole() {
     let markdown = "text\n```yaml\na: 1\n\nb: 2\n```\n```sh\nls\n```\n```yaml\nc: 3\n```\n";
     assert_eq!(yaml_blocks(markdown), ["a: 1\n\nb: 2\n", "c: 3\n"]);
 }
+
+/// The fleet file the README shows (its `cat > fleet.yaml <<'EOF'` block)
+/// is a valid fleet, given the runbooks, TLS folder and context it names.
+#[test]
+fn the_readme_fleet_file_is_valid() {
+    let start = README
+        .find("cat > fleet.yaml <<'EOF'\n")
+        .expect("the README's fleet file")
+        + "cat > fleet.yaml <<'EOF'\n".len();
+    let end = start + README[start..].find("\nEOF\n").expect("its end");
+    let fleet = &README[start..end];
+    let ws = Workspace::new();
+    ws.write("fleet.yaml", format!("{fleet}\n"));
+    for host in ["shop", "erp", "crm", "lab"] {
+        ws.write(&format!("{host}/opsbook.yaml"), "version: 1\nname: x\n");
+    }
+    for file in ["ca.pem", "cert.pem", "key.pem"] {
+        ws.write(&format!("certs/crm/{file}"), "not read by `fleet list`\n");
+    }
+    let config = ws.path().join("docker-config");
+    let made = std::process::Command::new("docker")
+        .env("DOCKER_CONFIG", &config)
+        .args([
+            "context",
+            "create",
+            "lab",
+            "--docker",
+            "host=unix:///run/lab/docker.sock",
+        ])
+        .output()
+        .expect("docker");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let listed = ws.opsbook_with(
+        &["--fleet", "fleet.yaml", "fleet", "list"],
+        &[("DOCKER_CONFIG", config.to_str().expect("utf-8"))],
+    );
+    listed.expect_code(0);
+    assert!(
+        listed.stdout.contains("4 hosts of 4 in fleet.yaml"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        listed
+            .stdout
+            .contains("unix:///run/lab/docker.sock (context lab)"),
+        "{}",
+        listed.stdout
+    );
+}

@@ -165,6 +165,9 @@ async fn resolve(
             }
         }
     }
+    if !backup.files.is_empty() && crate::docker::engine_is_remote() {
+        return Err(super::remote_files(deployment.endpoint()));
+    }
     let mut missing = Vec::new();
     for pattern in &backup.files {
         let matched = scope::expand(&runbook.resolve(pattern));

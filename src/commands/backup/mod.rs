@@ -39,6 +39,14 @@ pub(super) fn settings(runbook: &Runbook) -> Result<&Backup, Error> {
     })
 }
 
+/// `backup.files` are this machine's files: with another machine's engine
+/// they would be the wrong host's. Said before anything is changed.
+pub(crate) fn remote_files(endpoint: &str) -> Error {
+    Error::Usage(format!(
+        "`backup.files` are files of this machine, and the engine at {endpoint} is on another: keep that host's files in a volume (or run opsbook on that host); nothing was changed"
+    ))
+}
+
 /// Which backups a command names: an id, `latest`, or all of them.
 pub(super) fn select(
     dir: &Path,

@@ -246,6 +246,13 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
     let project = runbook.require_project("restore")?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
     let planned = targets::resolve(&deployment, runbook, backup, &project, items).await?;
+    if crate::docker::engine_is_remote()
+        && planned
+            .iter()
+            .any(|p| matches!(p.target, targets::Target::File { .. }))
+    {
+        return Err(super::backup::remote_files(deployment.endpoint()));
+    }
     let identities = check::identities(&entry.path, &planned, options.identity.as_deref())?;
     let containers = deployment.list().await?;
     let to_start = precheck::check(&deployment, &planned, &containers).await?;
