@@ -23,6 +23,7 @@ use crate::error::Error;
 
 mod cgroup;
 mod disk;
+mod engine;
 mod host_look;
 mod recreate;
 mod scratch;
@@ -30,10 +31,10 @@ mod ssh;
 mod stats;
 mod volume;
 pub use disk::{DiskUse, KindUse};
+pub use engine::Engine;
 pub use host_look::HostLook;
 pub use recreate::{ImageRef, Snapshot, short_id};
 pub use scratch::{DRILL_LABEL, Remap, Removed, ScratchDrill};
-pub use ssh::CONFIG_VARIABLE as SSH_CONFIG_VARIABLE;
 pub use stats::Usage;
 pub use volume::{RESTORE_ROOT, VolumeReader, VolumeUser};
 
@@ -41,7 +42,6 @@ pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 pub const VOLUME_LABEL: &str = "com.docker.compose.volume";
 
-const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// How long a command waits for the engine to answer at all.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -147,63 +147,44 @@ pub struct Container {
     pub pid: Option<u32>,
 }
 
-/// The engine this process works on: `$DOCKER_HOST`, else the local socket.
-fn engine_endpoint() -> String {
-    std::env::var("DOCKER_HOST")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| DEFAULT_HOST.to_string())
-}
-
-/// Whether that engine runs on another machine (reached by ssh, or by tcp
-/// to other than loopback): its host's figures are then measured there,
-/// and this machine's files are not its host's.
+/// Whether the engine this process's variables name runs on another machine.
 pub fn engine_is_remote() -> bool {
-    is_remote(&engine_endpoint())
-}
-
-fn is_remote(endpoint: &str) -> bool {
-    if endpoint.starts_with("unix://") {
-        return false;
-    }
-    let Some(address) = ["tcp://", "http://", "https://"]
-        .iter()
-        .find_map(|scheme| endpoint.strip_prefix(scheme))
-    else {
-        return true;
-    };
-    let host = match address.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => address.split([':', '/']).next().unwrap_or_default(),
-    };
-    let loopback = host
-        .parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback());
-    !(loopback || host == "localhost")
-}
-
-/// The engine's endpoint, for messages.
-pub fn engine_shown() -> String {
-    engine_endpoint()
+    Engine::from_env().is_remote()
 }
 
 impl Deployment {
-    /// Connects to `$DOCKER_HOST` (else the local socket), negotiating the API
-    /// version, within 5 seconds. A failure names the endpoint it tried.
-    /// `tcp://` is TLS when `$DOCKER_TLS_VERIFY` is set, with the files in
-    /// `$DOCKER_CERT_PATH` (as the docker CLI reads them); `ssh://` logs in
-    /// with the system's ssh (`ssh`).
+    /// Connects to the engine `$DOCKER_HOST` names (else the local socket),
+    /// as the docker CLI would (`Engine::from_env`).
     pub async fn connect(project: Option<String>) -> Result<Deployment, Error> {
-        let endpoint = engine_endpoint();
+        Deployment::connect_to(&Engine::from_env(), project).await
+    }
+
+    /// Connects to `engine`, negotiating the API version, within 5
+    /// seconds. A failure names the endpoint it tried. `tcp://` with TLS
+    /// verifies the engine against the CA; `ssh://` logs in with the
+    /// system's ssh (`ssh`).
+    pub async fn connect_to(engine: &Engine, project: Option<String>) -> Result<Deployment, Error> {
+        let endpoint = engine.host.clone();
         let unreachable = |reason: String| Error::DockerUnreachable {
             endpoint: endpoint.clone(),
             reason,
         };
         let (docker, login) = if endpoint.starts_with("ssh://") {
-            let engine = ssh::connect(&endpoint, CONNECT_TIMEOUT)
+            let engine = ssh::connect(&endpoint, engine.ssh_config.as_deref(), CONNECT_TIMEOUT)
                 .await
                 .map_err(unreachable)?;
             (engine.docker.clone(), Some(engine))
+        } else if let (Some(certs), true) = (&engine.tls, endpoint.starts_with("tcp://")) {
+            let docker = Docker::connect_with_ssl(
+                &endpoint,
+                &certs.join("key.pem"),
+                &certs.join("cert.pem"),
+                &certs.join("ca.pem"),
+                120,
+                bollard::API_DEFAULT_VERSION,
+            )
+            .map_err(|e| unreachable(crate::error::one_line(&e)))?;
+            (docker, None)
         } else {
             let docker = Docker::connect_with_host(&endpoint)
                 .map_err(|e| unreachable(crate::error::one_line(&e)))?;
@@ -700,24 +681,4 @@ fn health_from(status: Option<bollard::models::HealthStatusEnum>) -> Health {
 fn timestamp(text: Option<&str>) -> Option<jiff::Timestamp> {
     let at: jiff::Timestamp = text?.parse().ok()?;
     (at.as_second() > 0).then_some(at)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_engine_is_remote_unless_on_a_socket_or_loopback() {
-        for (endpoint, remote) in [
-            ("unix:///var/run/docker.sock", false),
-            ("tcp://127.0.0.1:2375", false),
-            ("tcp://localhost:2376", false),
-            ("tcp://[::1]:2376", false),
-            ("tcp://10.0.0.5:2376", true),
-            ("tcp://docker.example.com:2376", true),
-            ("ssh://ops@erp.example.com", true),
-        ] {
-            assert_eq!(is_remote(endpoint), remote, "{endpoint}");
-        }
-    }
 }

@@ -13,7 +13,7 @@
 
 use std::future::Future;
 use std::io;
-use std::path::PathBuf;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The variable naming an ssh config file to use instead of `~/.ssh/config`
 /// (a fleet host's `ssh_config`).
-pub const CONFIG_VARIABLE: &str = "OPSBOOK_SSH_CONFIG";
+pub(super) const CONFIG_VARIABLE: &str = "OPSBOOK_SSH_CONFIG";
 /// Connections at once over the one master: under sshd's `MaxSessions` (10).
 const CHANNELS: usize = 8;
 /// How long the master outlives this process when it is killed before it
@@ -40,8 +40,13 @@ pub(super) struct SshEngine {
     session: Arc<openssh::Session>,
 }
 
-/// Logs in to `url`'s host (one master connection).
-pub(super) async fn connect(url: &str, timeout: Duration) -> Result<SshEngine, String> {
+/// Logs in to `url`'s host (one master connection), with `config` instead
+/// of `~/.ssh/config` when given.
+pub(super) async fn connect(
+    url: &str,
+    config: Option<&Path>,
+    timeout: Duration,
+) -> Result<SshEngine, String> {
     let mut builder = openssh::SessionBuilder::default();
     builder
         .known_hosts_check(openssh::KnownHosts::Strict)
@@ -52,8 +57,8 @@ pub(super) async fn connect(url: &str, timeout: Duration) -> Result<SshEngine, S
         .control_persist(openssh::ControlPersist::IdleFor(
             std::num::NonZeroUsize::new(LINGER).unwrap_or(std::num::NonZeroUsize::MIN),
         ));
-    if let Some(config) = std::env::var_os(CONFIG_VARIABLE).filter(|v| !v.is_empty()) {
-        builder.config_file(PathBuf::from(config));
+    if let Some(config) = config {
+        builder.config_file(config);
     }
     let session = builder.connect(url).await.map_err(|e| said(&e))?;
     let session = Arc::new(session);

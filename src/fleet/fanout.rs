@@ -168,30 +168,11 @@ fn host_command(
     let mut command = tokio::process::Command::new(exe);
     // The engine as the docker CLI's variables name it; nothing of this
     // process's own engine is inherited.
-    for inherited in [
-        "DOCKER_TLS_VERIFY",
-        "DOCKER_CERT_PATH",
-        "DOCKER_CONTEXT",
-        crate::docker::SSH_CONFIG_VARIABLE,
-    ] {
-        command.env_remove(inherited);
-    }
-    match &host.docker {
-        Endpoint::Plain(url) => {
-            command.env("DOCKER_HOST", url);
-        }
-        Endpoint::Tls { url, certs } => {
-            command
-                .env("DOCKER_HOST", url)
-                .env("DOCKER_TLS_VERIFY", "1")
-                .env("DOCKER_CERT_PATH", certs);
-        }
-        Endpoint::Ssh(url) => {
-            command.env("DOCKER_HOST", url);
-            if let Some(config) = &host.ssh_config {
-                command.env(crate::docker::SSH_CONFIG_VARIABLE, config);
-            }
-        }
+    for (name, value) in host.engine().env() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
     }
     command
         .arg("--runbook")

@@ -67,6 +67,19 @@ pub struct Host {
 }
 
 impl Host {
+    /// Its engine, as the docker module reaches one.
+    pub fn engine(&self) -> crate::docker::Engine {
+        let (host, tls) = match &self.docker {
+            Endpoint::Plain(url) | Endpoint::Ssh(url) => (url.clone(), None),
+            Endpoint::Tls { url, certs } => (url.clone(), Some(certs.clone())),
+        };
+        crate::docker::Engine {
+            host,
+            tls,
+            ssh_config: self.ssh_config.clone(),
+        }
+    }
+
     /// How its engine is reached, for the inventory: the endpoint, and the
     /// context it came from.
     pub fn reached(&self) -> String {
