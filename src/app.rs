@@ -112,6 +112,27 @@ fn fleet_run(cli: &Cli, argv: &[OsString]) -> Option<Result<Report, Error>> {
         );
     }
     let fleet_file = crate::fleet::for_command(cli.fleet.clone(), cli.runbook.is_some())?;
+    if let Command::Serve(args) = &cli.command {
+        let mut report = Report::new("serve", "", started_at);
+        let options = commands::serve::Options {
+            listen: args.listen,
+            token_file: args.token_file.clone(),
+            log_json: args.log_format == cli::LogFormat::Json,
+            state_dir: cli
+                .state_dir
+                .clone()
+                .unwrap_or_else(history::default_state_dir),
+        };
+        return Some(
+            block_on(commands::serve::run_fleet(
+                &fleet_file,
+                cli.limit.as_deref(),
+                &options,
+                &mut report,
+            ))
+            .map(|()| report),
+        );
+    }
     let command = match &cli.command {
         Command::Incident(args) if matches!(args.action, IncidentAction::List) => {
             "incident list".to_string()
@@ -125,7 +146,7 @@ fn fleet_run(cli: &Cli, argv: &[OsString]) -> Option<Result<Report, Error>> {
         argv,
         command: &command,
         // A dry run or a listing: what notifications would not hear.
-        changes_nothing: cli.command.event().is_none() && !matches!(cli.command, Command::Serve(_)),
+        changes_nothing: cli.command.event().is_none(),
         pace: crate::fleet::rollout::Pace {
             serial: usize::from(cli.serial),
             max_fail_percent: cli.max_fail_percent,

@@ -47,6 +47,60 @@ pub async fn run(source: &Source, options: &Options, report: &mut Report) -> Res
     Ok(())
 }
 
+/// `opsbook --fleet FILE serve`: an agent per selected host in this one
+/// process, each with its host's runbook, engine and state folder
+/// (`<state>/hosts/<name>`), under one listener.
+pub async fn run_fleet(
+    fleet_file: &std::path::Path,
+    limit: Option<&str>,
+    options: &Options,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let token = token(options)?;
+    let fleet = crate::fleet::load(fleet_file)?;
+    let hosts = crate::fleet::select(&fleet, limit)?;
+    let mut specs = Vec::new();
+    for host in hosts {
+        let source = Source::Flag(host.runbook.clone());
+        let (runbook, text) = runbook::load_with_text(&source)?;
+        specs.push(crate::serve::AgentSpec {
+            host: Some(host.name.clone()),
+            runbook,
+            text,
+            source,
+            state_dir: options.state_dir.join("hosts").join(&host.name),
+            engine: host.engine(),
+        });
+    }
+    report.runbook = fleet.display.clone();
+    let started = std::time::Instant::now();
+    let count = specs.len();
+    let runs = crate::serve::run_agents(
+        specs,
+        Some(fleet.display.clone()),
+        crate::serve::Options {
+            listen: options.listen,
+            token,
+            log_json: options.log_json,
+            state_dir: options.state_dir.clone(),
+            source: Source::Embedded,
+        },
+    )
+    .await?;
+    report.results.push(CheckResult::new(
+        "serve",
+        "stopped",
+        Status::Ok,
+        format!(
+            "{} stopped after {} in {}",
+            crate::human::count(count, "host's agent"),
+            crate::human::count(runs as usize, "run"),
+            crate::human::seconds(started.elapsed().as_secs())
+        ),
+    ));
+    Ok(())
+}
+
 fn token(options: &Options) -> Result<Option<String>, Error> {
     let token = match &options.token_file {
         Some(path) => Some(

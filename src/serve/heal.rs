@@ -222,7 +222,12 @@ impl super::Agent {
     /// One look at the services heal watches: the runs it decides on.
     pub(super) async fn heal(&mut self, in_hand: &[Job]) -> Vec<Job> {
         if self.deployment.is_none() {
-            match crate::docker::Deployment::connect(self.runbook.plan.project.clone()).await {
+            match crate::docker::Deployment::connect_to(
+                &self.engine,
+                self.runbook.plan.project.clone(),
+            )
+            .await
+            {
                 Ok(deployment) => self.deployment = Some(deployment),
                 Err(e) => {
                     tracing::info!("heal cannot look: {e}");
@@ -264,8 +269,7 @@ impl super::Agent {
             .collect();
         let now = Timestamp::now();
         let maintenance =
-            crate::notify::maintenance::active(&self.runbook, &self.options.state_dir, now)
-                .is_some();
+            crate::notify::maintenance::active(&self.runbook, &self.state_dir, now).is_some();
         let actions = healer.decide(&looks, now, maintenance);
         let window = humantime::format_duration(healer.policy.window).to_string();
         let severity = healer.policy.severity.clone();
@@ -309,8 +313,7 @@ impl super::Agent {
 
     /// Heal gave up and its incident is open: the `heal` targets are told.
     pub(super) async fn gave_up(&self, service: &str, title: &str, ran: &Ran) {
-        let Some(notifier) =
-            crate::notify::Notifier::new(&self.runbook, "heal", &self.options.state_dir)
+        let Some(notifier) = crate::notify::Notifier::new(&self.runbook, "heal", &self.state_dir)
         else {
             return;
         };

@@ -15,14 +15,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::Shared;
+use super::{Shared, Site};
 
 /// Serves `listener` until `stop` turns true; connections in hand finish.
-pub(super) async fn serve(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-) {
+pub(super) async fn serve(listener: TcpListener, site: Arc<Site>, mut stop: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -31,11 +27,11 @@ pub(super) async fn serve(
         let Ok((stream, _)) = accepted else {
             continue;
         };
-        let shared = shared.clone();
+        let site = site.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(answer(&shared, &request)) }
+                let site = site.clone();
+                async move { Ok::<_, Infallible>(answer(&site, &request)) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -44,8 +40,8 @@ pub(super) async fn serve(
     }
 }
 
-fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    if let Some(token) = &shared.token {
+fn answer(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if let Some(token) = &site.token {
         let given = request
             .headers()
             .get(AUTHORIZATION)
@@ -73,6 +69,14 @@ fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>>
     }
     let path = request.uri().path();
     let now = jiff::Timestamp::now();
+    match &site.hosts[..] {
+        [(None, shared)] => one_agent(shared, path, now),
+        hosts => super::fleet::answer(site.fleet.as_deref().unwrap_or("fleet"), hosts, path, now),
+    }
+}
+
+/// The answer of a runbook's own agent.
+fn one_agent(shared: &Shared, path: &str, now: jiff::Timestamp) -> Response<Full<Bytes>> {
     let cache = match shared.cache.read() {
         Ok(cache) => cache,
         Err(poisoned) => poisoned.into_inner(),
@@ -129,11 +133,15 @@ fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>>
     }
 }
 
-fn code(code: u16) -> StatusCode {
+pub(super) fn code(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-fn reply(status: StatusCode, kind: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+pub(super) fn reply(
+    status: StatusCode,
+    kind: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -143,7 +151,7 @@ fn reply(status: StatusCode, kind: &'static str, body: impl Into<Bytes>) -> Resp
 }
 
 /// `%20` and the like in a check's name (UTF-8; a bad escape stays as written).
-fn decode(path: &str) -> String {
+pub(super) fn decode(path: &str) -> String {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

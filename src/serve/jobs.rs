@@ -28,6 +28,9 @@ pub struct Runner {
     /// folder, so a runbook broken on disk since is not what runs.
     pub text: Option<PathBuf>,
     pub state_dir: PathBuf,
+    /// The engine's variables (and the fleet host's name), set or removed
+    /// for each run.
+    pub env: Vec<(&'static str, Option<std::ffi::OsString>)>,
     /// The pids of the runs under way, for passing a SIGTERM on.
     pub running: Arc<Mutex<Vec<u32>>>,
 }
@@ -48,6 +51,12 @@ impl Runner {
         }
         if let Some(text) = &self.text {
             command.arg("--runbook-text").arg(text);
+        }
+        for (name, value) in &self.env {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
         }
         command
             .arg("--state-dir")

@@ -15,7 +15,7 @@ fn code(status: Status) -> u8 {
 }
 
 /// A label value, escaped as the format wants.
-fn label(value: &str) -> String {
+pub(super) fn label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

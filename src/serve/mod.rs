@@ -7,6 +7,7 @@
 //! one when the new one does not validate. One log line per run on stderr.
 
 pub mod cache;
+mod fleet;
 pub mod heal;
 mod health;
 mod http;
@@ -52,7 +53,6 @@ pub struct Shared {
     pub cache: RwLock<Cache>,
     timetable: RwLock<Arc<Timetable>>,
     redactor: RwLock<Redactor>,
-    token: Option<String>,
     /// The page and the metrics as last rendered, by path: (cache
     /// generation, second, body). Fifty scrapers a second render once.
     rendered: Mutex<std::collections::HashMap<&'static str, (u64, i64, bytes::Bytes)>>,
@@ -108,87 +108,107 @@ impl Shared {
     }
 }
 
+/// What the HTTP side answers from: every agent's shared state, by host
+/// name (one agent and no name for a runbook of its own), and the token.
+pub struct Site {
+    hosts: Vec<(Option<String>, Arc<Shared>)>,
+    token: Option<String>,
+    /// Over a fleet: the fleet file, the page's title.
+    fleet: Option<String>,
+}
+
+/// One agent to run: its runbook, where its state and engine are.
+pub struct AgentSpec {
+    /// The fleet's name for its host; None for a runbook of its own.
+    pub host: Option<String>,
+    pub runbook: Runbook,
+    /// The bytes `runbook` was read from (none: the embedded default).
+    pub text: Option<Vec<u8>>,
+    pub source: Source,
+    pub state_dir: PathBuf,
+    pub engine: crate::docker::Engine,
+}
+
 /// Runs the agent until a signal stops it; returns how many runs it made.
 /// `text`: the bytes `runbook` was read from (none: the embedded default).
 pub async fn run(runbook: Runbook, text: Option<Vec<u8>>, options: Options) -> Result<u64, Error> {
+    let spec = AgentSpec {
+        host: None,
+        runbook,
+        text,
+        source: options.source.clone(),
+        state_dir: options.state_dir.clone(),
+        engine: crate::docker::Engine::from_env(),
+    };
+    run_agents(vec![spec], None, options).await
+}
+
+/// Runs one agent per spec in this process (a fleet's hosts), under one
+/// listener, until a signal stops them all; returns the runs they made.
+pub async fn run_agents(
+    specs: Vec<AgentSpec>,
+    fleet: Option<String>,
+    options: Options,
+) -> Result<u64, Error> {
     if !options.listen.ip().is_loopback() && options.token.is_none() {
         return Err(Error::Usage(format!(
             "listening on {} (beyond loopback) needs a token: set $OPSBOOK_SERVE_TOKEN or pass --token-file FILE; every request must then send `Authorization: Bearer TOKEN`",
             options.listen
         )));
     }
-    let state = StateDir::open(&options.state_dir)?;
-    let _lock = state.lock(&format!("{}-serve", runbook.state_key()), "serve")?;
-    let timetable = Timetable::new(runbook.model.schedule.as_ref()).map_err(Error::Usage)?;
+    let mut agents = Vec::new();
+    let mut locks = Vec::new();
+    for spec in specs {
+        let (agent, lock) = Agent::new(spec, options.log_json)?;
+        agents.push(agent);
+        locks.push(lock);
+    }
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", options.listen)))?;
-    let commands: Vec<String> = timetable.entries.iter().map(|e| e.job.command()).collect();
-    let recent = state
-        .history(&runbook.state_key())
-        .since(Timestamp::now() - jiff::SignedDuration::from_hours(72))
-        .records;
-    let shared = Arc::new(Shared {
-        cache: RwLock::new(Cache::new(&runbook, &commands, recent)),
-        timetable: RwLock::new(Arc::new(timetable)),
-        redactor: RwLock::new(runbook.redactor().clone()),
+    let site = Arc::new(Site {
+        hosts: agents
+            .iter()
+            .map(|a| (a.host.clone(), a.shared.clone()))
+            .collect(),
         token: options.token.clone(),
-        rendered: Mutex::new(std::collections::HashMap::new()),
+        fleet,
     });
     let (stop_http, stopped) = watch::channel(false);
-    let server = tokio::spawn(http::serve(listener, shared.clone(), stopped));
-    let logger = Logger {
-        json: options.log_json,
-    };
-    logger.event(
-        "serving",
-        &[
-            ("listen", format!("http://{}", options.listen)),
-            ("runbook", runbook.display.clone()),
-            ("jobs", commands.join(", ")),
-        ],
-    );
-    let snapshot = jobs::absolute(&options.state_dir)
-        .join("serve")
-        .join(format!("{}.yaml", runbook.state_key()));
-    let text_path = match &text {
-        Some(bytes) => {
-            keep_text(&snapshot, bytes)?;
-            Some(snapshot.clone())
-        }
-        None => None,
-    };
-    let runner = Arc::new(Runner {
-        exe: std::env::current_exe()
-            .map_err(|e| Error::Usage(format!("cannot find the opsbook binary: {e}")))?,
-        runbook: match &options.source {
-            Source::Embedded => None,
-            _ => Some(PathBuf::from(&runbook.location)),
-        },
-        text: text_path,
-        state_dir: jobs::absolute(&options.state_dir),
-        running: Arc::new(Mutex::new(Vec::new())),
-    });
-    let healer = heal::Policy::of(&runbook)
-        .map(|policy| heal::Healer::new(policy, &options.state_dir, &runbook.state_key()));
-    let mut agent = Agent {
-        healer,
-        deployment: None,
-        runbook,
-        snapshot,
-        options,
-        shared,
-        runner,
-        logger,
-        runs: 0,
-    };
-    let outcome = agent.schedule().await;
+    let server = tokio::spawn(http::serve(listener, site, stopped));
+    for agent in &agents {
+        let commands = agent
+            .shared
+            .timetable()
+            .entries
+            .iter()
+            .map(|e| e.job.command())
+            .collect::<Vec<_>>();
+        agent.logger.event(
+            "serving",
+            &[
+                ("listen", format!("http://{}", options.listen)),
+                ("runbook", agent.runbook.display.clone()),
+                ("jobs", commands.join(", ")),
+            ],
+        );
+    }
+    let outcomes = futures_util::future::join_all(agents.into_iter().map(|mut agent| async move {
+        let outcome = agent.schedule().await;
+        outcome.map(|()| agent.runs)
+    }))
+    .await;
     let _ = stop_http.send(true);
     let _ = server.await;
-    outcome.map(|()| agent.runs)
+    drop(locks);
+    outcomes.into_iter().sum()
 }
 
 struct Agent {
+    /// The fleet's name for its host, when it is one of a fleet's.
+    host: Option<String>,
+    /// The engine its deployment is on (heal looks at it).
+    engine: crate::docker::Engine,
     /// `heal:`, when the runbook has it.
     healer: Option<heal::Healer>,
     /// The engine heal looks at, connected when first needed.
@@ -196,7 +216,9 @@ struct Agent {
     runbook: Runbook,
     /// Where the loaded runbook's text is kept for the runs.
     snapshot: PathBuf,
-    options: Options,
+    /// Where the runbook is read again on SIGHUP.
+    source: Source,
+    state_dir: PathBuf,
     shared: Arc<Shared>,
     runner: Arc<Runner>,
     logger: Logger,
@@ -204,6 +226,80 @@ struct Agent {
 }
 
 impl Agent {
+    /// The agent of one runbook, its lock taken (one agent per runbook and
+    /// state folder), nothing started yet.
+    fn new(spec: AgentSpec, log_json: bool) -> Result<(Agent, crate::history::Lock), Error> {
+        let AgentSpec {
+            host,
+            runbook,
+            text,
+            source,
+            state_dir,
+            engine,
+        } = spec;
+        let state = StateDir::open(&state_dir)?;
+        let lock = state.lock(&format!("{}-serve", runbook.state_key()), "serve")?;
+        let timetable = Timetable::new(runbook.model.schedule.as_ref()).map_err(Error::Usage)?;
+        let commands: Vec<String> = timetable.entries.iter().map(|e| e.job.command()).collect();
+        let recent = state
+            .history(&runbook.state_key())
+            .since(Timestamp::now() - jiff::SignedDuration::from_hours(72))
+            .records;
+        let shared = Arc::new(Shared {
+            cache: RwLock::new(Cache::new(&runbook, &commands, recent)),
+            timetable: RwLock::new(Arc::new(timetable)),
+            redactor: RwLock::new(runbook.redactor().clone()),
+            rendered: Mutex::new(std::collections::HashMap::new()),
+        });
+        let snapshot = jobs::absolute(&state_dir)
+            .join("serve")
+            .join(format!("{}.yaml", runbook.state_key()));
+        let text_path = match &text {
+            Some(bytes) => {
+                keep_text(&snapshot, bytes)?;
+                Some(snapshot.clone())
+            }
+            None => None,
+        };
+        let mut env: Vec<(&'static str, Option<std::ffi::OsString>)> = engine.env();
+        env.push((
+            runbook::FLEET_HOST_VARIABLE,
+            host.as_ref().map(std::ffi::OsString::from),
+        ));
+        let runner = Arc::new(Runner {
+            exe: std::env::current_exe()
+                .map_err(|e| Error::Usage(format!("cannot find the opsbook binary: {e}")))?,
+            runbook: match &source {
+                Source::Embedded => None,
+                _ => Some(PathBuf::from(&runbook.location)),
+            },
+            text: text_path,
+            state_dir: jobs::absolute(&state_dir),
+            env,
+            running: Arc::new(Mutex::new(Vec::new())),
+        });
+        let healer = heal::Policy::of(&runbook)
+            .map(|policy| heal::Healer::new(policy, &state_dir, &runbook.state_key()));
+        let agent = Agent {
+            logger: Logger {
+                json: log_json,
+                host: host.clone(),
+            },
+            host,
+            engine,
+            healer,
+            deployment: None,
+            runbook,
+            snapshot,
+            source,
+            state_dir,
+            shared,
+            runner,
+            runs: 0,
+        };
+        Ok((agent, lock))
+    }
+
     /// The scheduler: sleeps until the next run is due, starts it (or
     /// skips it when the same job still runs), and takes the ends of runs
     /// and the signals as they come.
@@ -294,12 +390,10 @@ impl Agent {
     /// Every half minute: overdue incidents escalated, and the page's
     /// incidents and maintenance window brought up to date.
     async fn watch(&mut self) {
-        for id in crate::incident::escalate::overdue(&self.runbook, &self.options.state_dir).await {
+        for id in crate::incident::escalate::overdue(&self.runbook, &self.state_dir).await {
             self.logger.event("escalated", &[("incident", id)]);
         }
-        self.shared
-            .cache()
-            .watch(&self.runbook, &self.options.state_dir);
+        self.shared.cache().watch(&self.runbook, &self.state_dir);
     }
 
     fn next_times(&self, now: Timestamp) -> Vec<(Job, Timestamp)> {
@@ -343,7 +437,7 @@ impl Agent {
         );
         let mut cache = self.shared.cache();
         cache.finished(&command, ran.last, ran.report.as_ref());
-        cache.refresh(&self.runbook, &self.options.state_dir);
+        cache.refresh(&self.runbook, &self.state_dir);
     }
 
     fn skipped(&self, job: &Job, why: &str) {
@@ -360,7 +454,7 @@ impl Agent {
     /// SIGHUP: the runbook read again; one that does not load is refused
     /// and the one running kept.
     fn reload(&mut self) {
-        let loaded = runbook::load_with_text(&self.options.source).and_then(|(runbook, text)| {
+        let loaded = runbook::load_with_text(&self.source).and_then(|(runbook, text)| {
             let timetable =
                 Timetable::new(runbook.model.schedule.as_ref()).map_err(Error::Usage)?;
             if let Some(text) = &text {
@@ -385,9 +479,8 @@ impl Agent {
                     }
                 }
                 // heal as the new runbook has it; its project's engine anew.
-                self.healer = heal::Policy::of(&runbook).map(|policy| {
-                    heal::Healer::new(policy, &self.options.state_dir, &runbook.state_key())
-                });
+                self.healer = heal::Policy::of(&runbook)
+                    .map(|policy| heal::Healer::new(policy, &self.state_dir, &runbook.state_key()));
                 self.deployment = None;
                 self.runbook = runbook;
                 self.logger.event("reloaded", &[("jobs", jobs.join(", "))]);
@@ -423,6 +516,8 @@ fn signal_error(e: std::io::Error) -> Error {
 /// object with `--log-format json`.
 struct Logger {
     json: bool,
+    /// The fleet's name for the agent's host, on each of its lines.
+    host: Option<String>,
 }
 
 impl Logger {
@@ -434,12 +529,18 @@ impl Logger {
             let mut object = serde_json::Map::new();
             object.insert("time".into(), at.into());
             object.insert("event".into(), event.into());
+            if let Some(host) = &self.host {
+                object.insert("host".into(), host.clone().into());
+            }
             for (key, value) in fields {
                 object.insert((*key).into(), value.clone().into());
             }
             serde_json::Value::Object(object).to_string()
         } else {
             let mut line = format!("time={at} event={}", quoted(event));
+            if let Some(host) = &self.host {
+                line.push_str(&format!(" host={}", quoted(host)));
+            }
             for (key, value) in fields {
                 line.push_str(&format!(" {key}={}", quoted(value)));
             }

@@ -61,10 +61,86 @@ pub(super) fn render(
         redactor,
     };
     let title = page.text(&cache.runbook);
+    head(&mut page, &title);
+    body(&mut page, cache, verdict, timetable, now);
+    page.html.push_str("</body></html>\n");
+    page.html
+}
+
+/// One host of a fleet: its name, and what its agent has.
+pub(super) struct HostView<'a> {
+    pub(super) name: &'a str,
+    pub(super) cache: &'a Cache,
+    pub(super) verdict: Verdict,
+    pub(super) timetable: &'a Timetable,
+    pub(super) redactor: Redactor,
+}
+
+/// The page of a fleet's agents: a line per host, then each host's
+/// section as a runbook's own page has it, its headings a level down and
+/// its ids prefixed with the host's name (unique on the page).
+pub(super) fn render_fleet(title: &str, hosts: &[HostView<'_>], now: Timestamp) -> String {
+    let plain = Redactor::builtin();
+    let mut page = Page {
+        html: String::with_capacity(32 * 1024 * hosts.len().max(1)),
+        redactor: &plain,
+    };
+    let title = page.text(title);
+    head(&mut page, &title);
+    page.html
+        .push_str("<table id=\"hosts\"><tr><th>host</th><th>health</th><th>runbook</th></tr>");
+    for host in hosts {
+        let class = if host.verdict.healthy { "ok" } else { "crit" };
+        let _ = write!(
+            page.html,
+            "<tr><td><a href=\"#host-{id}\">{name}</a></td><td><span class=\"badge {class}\">{}</span></td><td>{}</td></tr>",
+            if host.verdict.healthy {
+                "healthy"
+            } else {
+                "unhealthy"
+            },
+            page.text(&host.cache.runbook),
+            id = escape(host.name),
+            name = escape(host.name),
+        );
+    }
+    page.html.push_str("</table>");
+    for host in hosts {
+        let mut own = Page {
+            html: String::with_capacity(32 * 1024),
+            redactor: &host.redactor,
+        };
+        body(&mut own, host.cache, &host.verdict, host.timetable, now);
+        let name = escape(host.name);
+        let _ = write!(
+            page.html,
+            "<section id=\"host-{name}\"><h2>{name}</h2>{}</section>",
+            own.html
+                .replace("<h2>", "<h3>")
+                .replace("</h2>", "</h3>")
+                .replace(" id=\"", &format!(" id=\"{name}-"))
+        );
+    }
+    page.html.push_str("</body></html>\n");
+    page.html
+}
+
+fn head(page: &mut Page<'_>, title: &str) {
     let _ = write!(
         page.html,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>opsbook: {title}</title><style>{STYLE}</style></head><body><h1>opsbook: {title}</h1>"
     );
+}
+
+/// Everything below the title: health, the last daily-check, backups,
+/// incidents, heal, the schedule and the history.
+fn body(
+    page: &mut Page<'_>,
+    cache: &Cache,
+    verdict: &Verdict,
+    timetable: &Timetable,
+    now: Timestamp,
+) {
     let class = if verdict.healthy { "ok" } else { "crit" };
     let _ = write!(
         page.html,
@@ -90,23 +166,21 @@ pub(super) fn render(
             crate::human::count(daily.results.len(), "result"),
             at = daily.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         );
-        section(&mut page, "Services", "services", &daily.results, |r| {
+        section(page, "Services", "services", &daily.results, |r| {
             r.section == "containers"
         });
-        section(&mut page, "Checks", "checks", &daily.results, |r| {
+        section(page, "Checks", "checks", &daily.results, |r| {
             r.section == "checks"
         });
-        section(&mut page, "Host and logs", "host", &daily.results, |r| {
+        section(page, "Host and logs", "host", &daily.results, |r| {
             matches!(r.section.as_str(), "host" | "logs" | "resources")
         });
     }
-    backups(&mut page, cache, now);
-    incidents(&mut page, cache);
-    heal(&mut page, cache);
-    jobs(&mut page, cache, timetable, now);
-    charts(&mut page, cache);
-    page.html.push_str("</body></html>\n");
-    page.html
+    backups(page, cache, now);
+    incidents(page, cache);
+    heal(page, cache);
+    jobs(page, cache, timetable, now);
+    charts(page, cache);
 }
 
 fn section(

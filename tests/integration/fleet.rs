@@ -470,3 +470,98 @@ fn a_restart_over_the_fleet_goes_host_by_host_and_stops_at_a_failed_batch() {
     assert_ne!(started(second, &created), second_restarted);
     docker(second, &["rm", "-f", &created]);
 }
+
+#[test]
+fn serve_over_the_fleet_runs_an_agent_per_host_under_one_listener() {
+    let here = Project::new("fleet-serve");
+    here.service("web").start();
+    let second = second_engine();
+    let project = format!("fleet-serve-second-{}", std::process::id());
+    // On the second host the critical web is stopped: that host is unhealthy.
+    let created = service_on(second, &project, "web", false);
+    let ws = Workspace::new();
+    let scheduled = |project: &str| {
+        format!(
+            "{}schedule:\n  daily-check: \"*/2 * * * * *\"\n",
+            runbook(project)
+        )
+    };
+    ws.write("here/opsbook.yaml", scheduled(&here.name));
+    ws.write("second/opsbook.yaml", scheduled(&project));
+    ws.write(
+        "fleet.yaml",
+        format!(
+            "version: 1\nhosts:\n\
+             \x20 here:\n    docker: unix:///var/run/docker.sock\n    runbook: ./here/opsbook.yaml\n\
+             \x20 second:\n    docker: {second}\n    runbook: ./second/opsbook.yaml\n"
+        ),
+    );
+    let port = crate::support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let agent = ws.spawn(&[
+        "--fleet",
+        "fleet.yaml",
+        "serve",
+        "--listen",
+        &listen,
+        "--state-dir",
+        "state",
+    ]);
+    let get = |path: &str| crate::serve::get(port, path, None);
+    eventually(
+        "both hosts' daily-checks ran",
+        Duration::from_secs(60),
+        || {
+            get("/healthz").is_some_and(|(_, body)| {
+                body.contains("here: healthy") && body.contains("second: unhealthy")
+            })
+        },
+    );
+    let (code, body) = get("/healthz").unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(get("/healthz/here").unwrap().0, 200);
+    let (code, body) = get("/healthz/second/web").unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(get("/healthz/nowhere").unwrap().0, 404);
+
+    let (_, metrics) = get("/metrics").unwrap();
+    for line in [
+        "opsbook_daily_check_status{host=\"here\"} 0",
+        "opsbook_daily_check_status{host=\"second\"} 2",
+        "opsbook_check_status{host=\"second\",section=\"containers\",name=\"web\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+    assert_eq!(
+        metrics
+            .matches("# TYPE opsbook_daily_check_status ")
+            .count(),
+        1
+    );
+    let (valid, said) = crate::serve::promtool(&metrics);
+    assert!(valid, "promtool: {said}\n{metrics}");
+
+    let (_, html) = get("/").unwrap();
+    for part in [
+        "<h1>opsbook: fleet.yaml</h1>",
+        "<section id=\"host-here\"><h2>here</h2>",
+        "<section id=\"host-second\"><h2>second</h2>",
+        "id=\"second-schedule\"",
+    ] {
+        assert!(html.contains(part), "{part} not in the page");
+    }
+    // Each host's runs keep their history apart.
+    for host in ["here", "second"] {
+        assert!(
+            ws.path()
+                .join("state/hosts")
+                .join(host)
+                .join("history")
+                .is_dir()
+        );
+    }
+    let stopped = crate::support::terminate(agent);
+    stopped.expect_code(0);
+    assert!(stopped.stderr.contains("host=second"), "{}", stopped.stderr);
+    docker(second, &["rm", "-f", &created]);
+}

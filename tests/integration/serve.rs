@@ -15,7 +15,7 @@ use crate::support::{CALM_HOST, Project, Workspace, eventually, free_port};
 const LONG: Duration = Duration::from_secs(60);
 
 /// A GET on loopback: the status code and the body.
-fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+pub(crate) fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
