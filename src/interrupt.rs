@@ -11,20 +11,25 @@ pub struct Interrupt {
 
 impl Interrupt {
     /// Starts listening for SIGINT and SIGTERM (call inside the runtime).
+    /// The handlers are in place when this returns: a signal right after
+    /// it is heard, not taken with the default action.
     pub fn listen() -> Interrupt {
         let (raise, raised) = watch::channel(false);
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
         tokio::spawn(async move {
-            let terminate = async {
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(mut signal) => {
-                        signal.recv().await;
+            let wait = |stream: std::io::Result<tokio::signal::unix::Signal>| async move {
+                match stream {
+                    Ok(mut stream) => {
+                        stream.recv().await;
                     }
                     Err(_) => std::future::pending::<()>().await,
                 }
             };
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate => {}
+                () = wait(interrupt) => {}
+                () = wait(terminate) => {}
             }
             let _ = raise.send(true);
         });

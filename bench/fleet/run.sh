@@ -14,6 +14,11 @@ N="${N:-10}"
 # HEALTH=0: the containers without healthchecks (how much of the time is
 # the engines' own work on this machine).
 HEALTH="${HEALTH:-1}"
+# TRANSPORT=ssh: every engine reached by ssh:// through one Debian sshd on
+# loopback (a port per engine, each port's sessions pointed at its engine),
+# as a fleet of remote hosts is; host figures then come from a helper
+# container on each engine.
+TRANSPORT="${TRANSPORT:-unix}"
 command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q hyperfine >/dev/null
 # TARGET: another target folder, so a benchmark already running from
 # target/release keeps its binary.
@@ -39,6 +44,28 @@ cleanup() {
 trap cleanup EXIT
 
 printf 'version: 1\nhosts:\n' > "$work/fleet.yaml"
+if [ "$TRANSPORT" = ssh ]; then
+  mkdir -p "$work/ssh" /run/sshd
+  ssh-keygen -q -t ed25519 -N '' -f "$work/ssh/host_key"
+  ssh-keygen -q -t ed25519 -N '' -f "$work/ssh/client_key"
+  cp "$work/ssh/client_key.pub" "$work/ssh/authorized_keys"
+  {
+    for n in $(seq 1 "$N"); do echo "ListenAddress 127.0.0.1:$((22000 + n))"; done
+    printf 'HostKey %s\nAuthorizedKeysFile %s\nPidFile none\nUsePAM no\nStrictModes no\n' \
+      "$work/ssh/host_key" "$work/ssh/authorized_keys"
+    printf 'PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nMaxStartups 100\n'
+    for n in $(seq 1 "$N"); do
+      printf 'Match LocalPort %s\n  SetEnv DOCKER_HOST=unix://%s/e%s/docker.sock\n' "$((22000 + n))" "$work" "$n"
+    done
+  } > "$work/ssh/sshd_config"
+  for n in $(seq 1 "$N"); do
+    echo "[127.0.0.1]:$((22000 + n)) $(cat "$work/ssh/host_key.pub")"
+  done > "$work/ssh/known_hosts"
+  printf 'Host 127.0.0.1\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n' \
+    "$work/ssh/client_key" "$work/ssh/known_hosts" > "$work/ssh/config"
+  /usr/sbin/sshd -D -e -f "$work/ssh/sshd_config" 2>"$work/ssh/sshd.log" &
+  pids+=($!)
+fi
 for n in $(seq 1 "$N"); do
   dir="$work/e$n"
   mkdir -p "$dir"
@@ -63,12 +90,22 @@ for n in $(seq 1 "$N"); do
   printf "version: 1\nname: host$n\nproject: bench\nservices:\n${services}\
 thresholds:\n  memory: { warn: 100%%, crit: 100%% }\n  load: { warn: 1000, crit: 1000 }\n\
 checks:\n  s1-answers:\n    exec: { service: s1, command: [\"true\"] }\n" > "$work/e$n/opsbook.yaml"
-  printf "  host%s:\n    docker: %s\n    runbook: ./e%s/opsbook.yaml\n" "$n" "$host" "$n" >> "$work/fleet.yaml"
+  if [ "$TRANSPORT" = ssh ]; then
+    printf "  host%s:\n    docker: ssh://root@127.0.0.1:%s\n    ssh_config: ./ssh/config\n    runbook: ./e%s/opsbook.yaml\n" \
+      "$n" "$((22000 + n))" "$n" >> "$work/fleet.yaml"
+  else
+    printf "  host%s:\n    docker: %s\n    runbook: ./e%s/opsbook.yaml\n" "$n" "$host" "$n" >> "$work/fleet.yaml"
+  fi
 done
 "$opsbook" --fleet "$work/fleet.yaml" daily-check --state-dir "$work/state" >&2 || true
 
-one="DOCKER_HOST=unix://$work/e1/docker.sock $opsbook --runbook $work/e1/opsbook.yaml --state-dir $work/state-one daily-check --quiet"
-hyperfine --warmup 1 --runs "${RUNS:-10}" -i --export-markdown "$here/results$([ "$HEALTH" = 1 ] || echo -no-healthchecks).md" \
+if [ "$TRANSPORT" = ssh ]; then
+  one="DOCKER_HOST=ssh://root@127.0.0.1:22001 OPSBOOK_SSH_CONFIG=$work/ssh/config $opsbook --runbook $work/e1/opsbook.yaml --state-dir $work/state-one daily-check --quiet"
+else
+  one="DOCKER_HOST=unix://$work/e1/docker.sock $opsbook --runbook $work/e1/opsbook.yaml --state-dir $work/state-one daily-check --quiet"
+fi
+suffix="$([ "$HEALTH" = 1 ] || echo -no-healthchecks)$([ "$TRANSPORT" = ssh ] && echo -ssh || true)"
+hyperfine --warmup 1 --runs "${RUNS:-10}" -i --export-markdown "$here/results$suffix.md" \
   -n "one engine" "$one" \
   -n "one engine, $N times in a row" "for i in \$(seq 1 $N); do $one; done" \
   -n "fleet of $N" "$opsbook --fleet $work/fleet.yaml daily-check --state-dir $work/state --quiet"

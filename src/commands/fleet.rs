@@ -149,7 +149,15 @@ pub async fn over(over: &Over<'_>, report: &mut Report) -> Result<(), Error> {
     }
     report.hosts = runs
         .iter()
-        .map(|run| (run.host.clone(), Report::from_envelope(&run.envelope)))
+        .map(|run| {
+            let mut own = Report::from_envelope(&run.envelope);
+            // A host whose run gave no report: this run's command and time.
+            if own.command.is_empty() {
+                own.command = over.command.to_string();
+                own.started_at = report.started_at;
+            }
+            (run.host.clone(), own)
+        })
         .collect();
     report.extra.insert(
         "hosts".into(),

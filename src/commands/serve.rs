@@ -62,7 +62,8 @@ pub async fn run_fleet(
     let mut specs = Vec::new();
     for host in hosts {
         let source = Source::Flag(host.runbook.clone());
-        let (runbook, text) = runbook::load_with_text(&source)?;
+        let (mut runbook, text) = runbook::load_with_text(&source)?;
+        runbook.fleet_host = Some(host.name.clone());
         specs.push(crate::serve::AgentSpec {
             host: Some(host.name.clone()),
             runbook,

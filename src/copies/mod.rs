@@ -128,8 +128,8 @@ impl Target {
         };
         // A fleet's hosts may share a runbook and so its targets: each
         // host's copies go in a folder of its own, as its backups do.
-        let store = match crate::runbook::fleet_host() {
-            Some(host) => store.below(&host),
+        let store = match &runbook.fleet_host {
+            Some(host) => store.below(host),
             None => store,
         };
         Ok(Target {

@@ -22,6 +22,18 @@ const TRIES: usize = 4;
 /// How long the helper may take.
 const WITHIN: Duration = Duration::from_secs(30);
 
+/// Marks a look's helper (besides the helper label), for removing one a
+/// killed run left.
+const LOOK_LABEL: &str = "opsbook.host-look";
+
+/// Why a helper gave no figures.
+enum Failed {
+    /// It could not run from this image (no shell): another may.
+    Image(String),
+    /// It did not end in time.
+    Hung,
+}
+
 /// What the helper printed, and what the engine says of its host.
 #[derive(Debug, Clone)]
 pub struct HostLook {
@@ -39,30 +51,60 @@ impl Deployment {
             .info()
             .await
             .map_err(|e| self.failed("reading the engine's host", e))?;
+        tracing::debug!("host look: engine info read");
         let images = self.helper_images().await?;
+        tracing::debug!(images = images.len(), "host look: images listed");
         if images.is_empty() {
             return Err(Error::Usage(
                 "no image on the engine's host to run a helper from".into(),
             ));
         }
+        self.remove_stale_looks().await;
+        tracing::debug!("host look: stale looks removed");
         let mut tried = Vec::new();
         for image in images.iter().take(TRIES) {
-            match tokio::time::timeout(WITHIN, self.run_helper(image, script, args)).await {
-                Ok(Ok(output)) => {
+            match self.run_helper(image, script, args).await {
+                Ok(output) => {
                     return Ok(HostLook {
                         output,
                         hostname: info.name.filter(|n| !n.is_empty()),
                         cores: info.ncpu.and_then(|n| usize::try_from(n).ok()),
                     });
                 }
-                Ok(Err(why)) => tried.push(format!("{image}: {why}")),
-                Err(_) => tried.push(format!("{image}: no answer within {} s", WITHIN.as_secs())),
+                Err(Failed::Image(why)) => tried.push(format!("{image}: {why}")),
+                // Not the image's fault (a hung filesystem): another would hang too.
+                Err(Failed::Hung) => {
+                    tried.push(format!("{image}: no answer within {} s", WITHIN.as_secs()));
+                    break;
+                }
             }
         }
         Err(Error::Usage(format!(
             "no helper could run on the engine's host ({})",
             tried.join("; ")
         )))
+    }
+
+    /// Looks a killed run left behind (its helper outlived it): removed
+    /// once they are older than any look can be.
+    async fn remove_stale_looks(&self) {
+        let filters = HashMap::from([("label".to_string(), vec![LOOK_LABEL.to_string()])]);
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let Ok(found) = self.docker.list_containers(Some(options)).await else {
+            return;
+        };
+        let now = jiff::Timestamp::now().as_second();
+        for container in found {
+            let old = container
+                .created
+                .is_some_and(|created| now - created > 2 * WITHIN.as_secs() as i64);
+            if old && let Some(id) = container.id {
+                let _ = self.remove(&id).await;
+            }
+        }
     }
 
     /// The images to try: the project's own first (they are surely there
@@ -102,13 +144,14 @@ impl Deployment {
         Ok(images)
     }
 
-    /// One helper from `image`: created, started, waited for, read, removed.
+    /// One helper from `image`: created, started, waited for (at most
+    /// `WITHIN`), read, and removed whatever happened.
     async fn run_helper(
         &self,
         image: &str,
         script: &str,
         args: &[String],
-    ) -> Result<String, String> {
+    ) -> Result<String, Failed> {
         let mut cmd = vec![script.to_string(), "sh".to_string()];
         cmd.extend(args.iter().cloned());
         let body = bollard::models::ContainerCreateBody {
@@ -117,10 +160,10 @@ impl Deployment {
             cmd: Some(cmd),
             user: Some("0".into()),
             env: Some(vec![format!("HOST_ROOT={HOST_ROOT}")]),
-            labels: Some(HashMap::from([(
-                super::volume::HELPER_LABEL.to_string(),
-                "true".to_string(),
-            )])),
+            labels: Some(HashMap::from([
+                (super::volume::HELPER_LABEL.to_string(), "true".to_string()),
+                (LOOK_LABEL.to_string(), "true".to_string()),
+            ])),
             network_disabled: Some(true),
             host_config: Some(bollard::models::HostConfig {
                 binds: Some(vec![format!("/:{HOST_ROOT}:ro")]),
@@ -136,11 +179,16 @@ impl Deployment {
                 body,
             )
             .await
-            .map_err(|e| crate::error::one_line(&e))?;
-        let read = self.read_helper(&created.id).await;
+            .map_err(|e| Failed::Image(crate::error::one_line(&e)))?;
+        tracing::debug!(image, "host look: helper created");
+        let read = tokio::time::timeout(WITHIN, self.read_helper(&created.id)).await;
+        tracing::debug!("host look: helper read");
         // Removed whatever happened; a failure to remove is not the figures' problem.
         let _ = self.remove(&created.id).await;
-        read
+        match read {
+            Ok(read) => read.map_err(Failed::Image),
+            Err(_) => Err(Failed::Hung),
+        }
     }
 
     async fn read_helper(&self, id: &str) -> Result<String, String> {

@@ -6,6 +6,7 @@
 //! 20.10 (API 1.41) upwards, and opsbook never assumes a newer API.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -44,6 +45,9 @@ pub const VOLUME_LABEL: &str = "com.docker.compose.volume";
 
 /// How long a command waits for the engine to answer at all.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Over ssh: the first answer also waits for `docker system dial-stdio`
+/// to start on the host, after the login (which has `CONNECT_TIMEOUT`).
+const SSH_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The containers of one compose project (or of every project, when the
 /// runbook names none) on one Docker engine.
@@ -51,8 +55,9 @@ pub struct Deployment {
     docker: Docker,
     endpoint: String,
     project: Option<String>,
-    /// The ssh login an `ssh://` engine is reached through, closed with it.
-    _login: Option<ssh::SshEngine>,
+    /// The ssh login an `ssh://` engine is reached through (shared by this
+    /// process's deployments of that host), closed with the last of them.
+    _login: Option<Arc<ssh::SshEngine>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -170,7 +175,7 @@ impl Deployment {
             reason,
         };
         let (docker, login) = if endpoint.starts_with("ssh://") {
-            let engine = ssh::connect(&endpoint, engine.ssh_config.as_deref(), CONNECT_TIMEOUT)
+            let engine = ssh::login(&endpoint, engine.ssh_config.as_deref(), CONNECT_TIMEOUT)
                 .await
                 .map_err(unreachable)?;
             (engine.docker.clone(), Some(engine))
@@ -190,7 +195,12 @@ impl Deployment {
                 .map_err(|e| unreachable(crate::error::one_line(&e)))?;
             (docker, None)
         };
-        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+        let answer_within = if login.is_some() {
+            SSH_ANSWER_TIMEOUT
+        } else {
+            CONNECT_TIMEOUT
+        };
+        let docker = match tokio::time::timeout(answer_within, docker.negotiate_version()).await {
             Ok(Ok(docker)) => docker,
             Ok(Err(e)) => {
                 let mut reason = crate::error::one_line(&e);
@@ -205,7 +215,7 @@ impl Deployment {
             Err(_) => {
                 return Err(unreachable(format!(
                     "no answer within {}s",
-                    CONNECT_TIMEOUT.as_secs()
+                    answer_within.as_secs()
                 )));
             }
         };

@@ -27,8 +27,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// The variable naming an ssh config file to use instead of `~/.ssh/config`
 /// (a fleet host's `ssh_config`).
 pub(super) const CONFIG_VARIABLE: &str = "OPSBOOK_SSH_CONFIG";
-/// Connections at once over the one master: under sshd's `MaxSessions` (10).
-const CHANNELS: usize = 8;
+/// Connections at once over the one master: under sshd's `MaxSessions`
+/// (10), and few, as each is a docker CLI process on the host; hyper
+/// keeps them alive and hands them from request to request.
+const CHANNELS: usize = 4;
 /// How long the master outlives this process when it is killed before it
 /// can close it (a closed process closes it at once).
 const LINGER: usize = 30;
@@ -40,13 +42,49 @@ pub(super) struct SshEngine {
     session: Arc<openssh::Session>,
 }
 
-/// Logs in to `url`'s host (one master connection), with `config` instead
-/// of `~/.ssh/config` when given.
-pub(super) async fn connect(
+/// A login per host and config, shared by every deployment of this process
+/// that reaches that host (a daily-check's own and its host figures'), and
+/// closed when the last of them goes.
+type Slot = Arc<tokio::sync::Mutex<std::sync::Weak<SshEngine>>>;
+/// A login's key: the URL and the ssh config file.
+type LoginKey = (String, Option<std::path::PathBuf>);
+static LOGINS: std::sync::Mutex<Vec<(LoginKey, Slot)>> = std::sync::Mutex::new(Vec::new());
+
+/// The login to `url`'s host: the one this process has, else a new one.
+pub(super) async fn login(
     url: &str,
     config: Option<&Path>,
     timeout: Duration,
-) -> Result<SshEngine, String> {
+) -> Result<Arc<SshEngine>, String> {
+    let key = (url.to_string(), config.map(Path::to_path_buf));
+    let slot = {
+        let mut logins = match LOGINS.lock() {
+            Ok(logins) => logins,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match logins.iter().find(|(k, _)| *k == key) {
+            Some((_, slot)) => slot.clone(),
+            None => {
+                let slot = Slot::default();
+                logins.push((key, slot.clone()));
+                slot
+            }
+        }
+    };
+    // Held while logging in: a second deployment of the same host waits
+    // for this login rather than making its own.
+    let mut held = slot.lock().await;
+    if let Some(engine) = held.upgrade() {
+        return Ok(engine);
+    }
+    let engine = Arc::new(connect(url, config, timeout).await?);
+    *held = Arc::downgrade(&engine);
+    Ok(engine)
+}
+
+/// Logs in to `url`'s host (one master connection), with `config` instead
+/// of `~/.ssh/config` when given.
+async fn connect(url: &str, config: Option<&Path>, timeout: Duration) -> Result<SshEngine, String> {
     let mut builder = openssh::SessionBuilder::default();
     builder
         .known_hosts_check(openssh::KnownHosts::Strict)

@@ -39,11 +39,9 @@ fn config_dir() -> Option<PathBuf> {
 /// The endpoint of the context `name`, or why there is none.
 pub(super) fn resolve(name: &str) -> Result<Endpoint, String> {
     if name == "default" {
-        let host = std::env::var("DOCKER_HOST")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
-        return super::endpoint(&host, None);
+        // The engine this process's own variables name, TLS included.
+        let engine = crate::docker::Engine::from_env();
+        return super::endpoint(&engine.host, engine.tls);
     }
     let Some(config) = config_dir() else {
         return Err("no docker config folder: set $DOCKER_CONFIG or $HOME".into());

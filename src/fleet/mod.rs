@@ -177,7 +177,9 @@ pub fn load(path: &Path) -> Result<Fleet, Error> {
             at(
                 None,
                 field.clone(),
-                format!("`{name}`: a host name is letters, digits, `.`, `_` and `-`"),
+                format!(
+                    "`{name}`: a host name is letters, digits, `.`, `_` and `-` (not `.` or `..`)"
+                ),
             );
         }
         for group in &host.groups {
@@ -279,7 +281,10 @@ pub fn load(path: &Path) -> Result<Fleet, Error> {
 }
 
 fn plain_name(name: &str) -> bool {
+    // A host's name becomes a folder's (`<state>/hosts/<name>`).
     !name.is_empty()
+        && name != "."
+        && name != ".."
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))

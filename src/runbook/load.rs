@@ -215,6 +215,7 @@ pub fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<Runbook
         redactor: Redactor::new(&patterns).with_values(secrets),
         model,
         plan,
+        fleet_host: super::fleet_host(),
     })
 }
 

@@ -40,6 +40,10 @@ pub struct Runbook {
     pub plan: Plan,
     /// Built once: the built-in rules plus the runbook's `redact:` patterns.
     redactor: Redactor,
+    /// The fleet host this runbook is run for (`$OPSBOOK_FLEET_HOST` in a
+    /// fleet's run, or set by `serve` over a fleet): its backups, their
+    /// copies and its incidents are in a folder of that host's.
+    pub fleet_host: Option<String>,
 }
 
 impl Runbook {
@@ -118,8 +122,16 @@ impl Runbook {
     /// (`$OPSBOOK_FLEET_HOST`) that host's folder in it, each exactly the
     /// single-host layout.
     pub fn backup_dir(&self, backup: &Backup) -> PathBuf {
-        let dir = self.resolve(&backup.dir);
-        match fleet_host() {
+        self.host_folder(self.resolve(&backup.dir))
+    }
+
+    /// Where incidents are kept: `incident.dir`, per host as `backup_dir`.
+    pub fn incident_dir(&self) -> PathBuf {
+        self.host_folder(self.resolve(&self.plan.incident_dir))
+    }
+
+    fn host_folder(&self, dir: PathBuf) -> PathBuf {
+        match &self.fleet_host {
             Some(host) => dir.join(host),
             None => dir,
         }
@@ -131,8 +143,8 @@ impl Runbook {
         if let Some(backup) = &self.model.backup {
             folders.push(self.backup_dir(backup));
         }
-        if let Some(incident) = &self.model.incident {
-            folders.push(self.resolve(&incident.dir));
+        if self.model.incident.is_some() {
+            folders.push(self.incident_dir());
         }
         folders.dedup();
         folders
@@ -149,7 +161,7 @@ pub const FLEET_HOST_VARIABLE: &str = "OPSBOOK_FLEET_HOST";
 
 /// The fleet host this run is for, when it is one (a plain name only:
 /// it becomes a folder's name).
-pub fn fleet_host() -> Option<String> {
+fn fleet_host() -> Option<String> {
     let host = std::env::var(FLEET_HOST_VARIABLE).ok()?;
     let plain = !host.is_empty()
         && host != "."

@@ -328,10 +328,7 @@ impl Cache {
 
 /// The open incidents, newest first.
 fn open_incidents(runbook: &Runbook) -> Vec<Incident> {
-    let store = crate::incident::Store::new(
-        runbook.resolve(&runbook.plan.incident_dir),
-        runbook.redactor().clone(),
-    );
+    let store = crate::incident::Store::new(runbook.incident_dir(), runbook.redactor().clone());
     let mut open: Vec<Incident> = store
         .list()
         .map(|all| all.into_iter().filter(Incident::is_open).collect())

@@ -230,7 +230,7 @@ impl super::Agent {
             {
                 Ok(deployment) => self.deployment = Some(deployment),
                 Err(e) => {
-                    tracing::info!("heal cannot look: {e}");
+                    tracing::info!(host = self.host.as_deref(), "heal cannot look: {e}");
                     return Vec::new();
                 }
             }
@@ -241,7 +241,7 @@ impl super::Agent {
         let containers = match deployment.containers().await {
             Ok(containers) => containers,
             Err(e) => {
-                tracing::info!("heal cannot look: {e}");
+                tracing::info!(host = self.host.as_deref(), "heal cannot look: {e}");
                 self.deployment = None;
                 return Vec::new();
             }

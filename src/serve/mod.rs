@@ -463,7 +463,8 @@ impl Agent {
             Ok((runbook, timetable))
         });
         match loaded {
-            Ok((runbook, timetable)) => {
+            Ok((mut runbook, timetable)) => {
+                runbook.fleet_host = self.host.clone();
                 let jobs: Vec<String> = timetable.entries.iter().map(|e| e.job.command()).collect();
                 if let Ok(mut current) = self.shared.timetable.write() {
                     *current = Arc::new(timetable);

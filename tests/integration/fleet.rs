@@ -320,7 +320,7 @@ fn a_bad_fleet_file_names_every_problem_and_a_command_that_does_not_fan_out_is_r
     ws.write("opsbook.yaml", "version: 1\n");
     ws.write(
         "fleet.yaml",
-        "version: 1\nhosts:\n  a:\n    docker: http://x\n    runbook: ./opsbook.yaml\n  b:\n    docker: unix:///run/docker.sock\n    tls: ./certs\n    runbook: ./missing.yaml\n  c:\n    runbook: ./opsbook.yaml\n    colour: red\n",
+        "version: 1\nhosts:\n  a:\n    docker: http://x\n    runbook: ./opsbook.yaml\n  b:\n    docker: unix:///run/docker.sock\n    tls: ./certs\n    runbook: ./missing.yaml\n  c:\n    runbook: ./opsbook.yaml\n    colour: red\n  ..:\n    docker: unix:///run/docker.sock\n    runbook: ./opsbook.yaml\n",
     );
     let run = ws.opsbook(&["--fleet", "fleet.yaml", "fleet", "list"]);
     run.expect_code(3);
@@ -329,6 +329,7 @@ fn a_bad_fleet_file_names_every_problem_and_a_command_that_does_not_fan_out_is_r
         "fleet.yaml:9:14: hosts.b.runbook: no runbook at missing.yaml",
         "fleet.yaml:8:10: hosts.b.tls: TLS files are for a tcp:// engine",
         "fleet.yaml:12:5: hosts.c.colour: unknown field `colour`",
+        "hosts...: `..`: a host name is letters, digits, `.`, `_` and `-` (not `.` or `..`)",
     ] {
         assert!(run.stderr.contains(line), "`{line}` not in\n{}", run.stderr);
     }
@@ -563,5 +564,86 @@ fn serve_over_the_fleet_runs_an_agent_per_host_under_one_listener() {
     let stopped = crate::support::terminate(agent);
     stopped.expect_code(0);
     assert!(stopped.stderr.contains("host=second"), "{}", stopped.stderr);
+    docker(second, &["rm", "-f", &created]);
+}
+
+#[test]
+fn sigterm_mid_rollout_lets_the_host_in_hand_finish_and_starts_no_further_batch() {
+    let here = Project::new("fleet-term");
+    // Its stop takes 3 s: the signal comes while the restart is under way.
+    here.service("web")
+        .runs(
+            FIXTURE_IMAGE,
+            &["sh", "-c", "trap 'sleep 3; exit 0' TERM; sleep 3600 & wait"],
+        )
+        .start();
+    let second = second_engine();
+    let project = format!("fleet-term-second-{}", std::process::id());
+    let created = service_on(second, &project, "web", true);
+    let started_at =
+        |host: &str, id: &str| docker(host, &["inspect", "-f", "{{.State.StartedAt}}", id]);
+    let second_before = started_at(second, &created);
+
+    let ws = Workspace::new();
+    ws.write("here/opsbook.yaml", runbook(&here.name));
+    ws.write("second/opsbook.yaml", runbook(&project));
+    ws.write(
+        "fleet.yaml",
+        format!(
+            "version: 1\nhosts:\n\
+             \x20 here:\n    docker: unix:///var/run/docker.sock\n    runbook: ./here/opsbook.yaml\n\
+             \x20 second:\n    docker: {second}\n    runbook: ./second/opsbook.yaml\n"
+        ),
+    );
+    let mut rollout = ws.spawn(&[
+        "--fleet",
+        "fleet.yaml",
+        "--state-dir",
+        "state",
+        "restart",
+        "web",
+        "--yes",
+        "--format",
+        "json",
+    ]);
+    // The first batch has begun (its progress line), then SIGTERM.
+    let stderr = rollout.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut said = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        said.push_str(&line);
+        said.push('\n');
+        if line.starts_with("batch 1 of 2") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let sent = Command::new("kill")
+        .args(["-TERM", &rollout.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = rollout.wait_with_output().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {said}"));
+    // The host in hand finished its restart: web runs again.
+    let running = docker(
+        "unix:///var/run/docker.sock",
+        &[
+            "inspect",
+            "-f",
+            "{{.State.Running}}",
+            &here.container_name("web"),
+        ],
+    );
+    assert_eq!(running, "true", "{report:#}");
+    // The next batch never started.
+    assert_eq!(
+        report["hosts"][1]["results"][0]["message"],
+        "not run: interrupted (Ctrl-C or SIGTERM) before its batch",
+        "{report:#}"
+    );
+    assert_eq!(started_at(second, &created), second_before);
     docker(second, &["rm", "-f", &created]);
 }

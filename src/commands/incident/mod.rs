@@ -95,8 +95,5 @@ fn settings(runbook: &Runbook) -> Option<&Incident> {
 }
 
 fn store(runbook: &Runbook) -> Store {
-    Store::new(
-        runbook.resolve(&runbook.plan.incident_dir),
-        runbook.redactor().clone(),
-    )
+    Store::new(runbook.incident_dir(), runbook.redactor().clone())
 }
