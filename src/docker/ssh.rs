@@ -1,7 +1,10 @@
-//! An engine reached over `ssh://[user@]host[:port]`, as the docker CLI
-//! reaches one: the system's own `ssh` (so the operator's `~/.ssh/config`,
-//! keys, agent and known_hosts apply, or the file in `$OPSBOOK_SSH_CONFIG`),
-//! and each HTTP connection is `docker system dial-stdio` run on that host.
+//! An engine reached over `ssh://[user@]host[:port]`: the system's own
+//! `ssh`, as the docker CLI uses it (so the operator's `~/.ssh/config`,
+//! keys, agent and known_hosts apply, or the file in `$OPSBOOK_SSH_CONFIG`).
+//! The engine's socket is forwarded over the login (`ssh -L`), so each HTTP
+//! connection is a forwarded channel; where the host's sshd forbids that,
+//! or its engine is not on a socket, each connection is `docker system
+//! dial-stdio` run on the host, as the docker CLI does it.
 //!
 //! Unlike bollard's own `ssh` transport, which logs in afresh for every
 //! connection, one master connection is opened per process and every
@@ -100,6 +103,11 @@ async fn connect(url: &str, config: Option<&Path>, timeout: Duration) -> Result<
     }
     let session = builder.connect(url).await.map_err(|e| said(&e))?;
     let session = Arc::new(session);
+    if let Some(docker) = forwarded(&session, timeout).await {
+        tracing::debug!("ssh: the engine's socket is forwarded");
+        return Ok(SshEngine { docker, session });
+    }
+    tracing::debug!("ssh: each connection is docker system dial-stdio");
     let dial = DialStdio {
         session: session.clone(),
         gate: Arc::new(Semaphore::new(CHANNELS)),
@@ -117,6 +125,46 @@ async fn connect(url: &str, config: Option<&Path>, timeout: Duration) -> Result<
     )
     .map_err(|e| e.to_string())?;
     Ok(SshEngine { docker, session })
+}
+
+/// The engine's socket on the host forwarded to one here, over the login
+/// (`ssh -L`): each connection is then a forwarded channel, with no process
+/// on the host. The socket is the one the host's `$DOCKER_HOST` names
+/// there (else `/var/run/docker.sock`), as `dial-stdio` would use. None
+/// when the host's engine is not on a socket, sshd forbids forwarding, or
+/// the forwarded socket does not answer: `dial-stdio` is the way then.
+async fn forwarded(session: &openssh::Session, timeout: Duration) -> Option<Docker> {
+    let named = session
+        .raw_command("printf '%s' \"${DOCKER_HOST:-unix:///var/run/docker.sock}\"")
+        .output()
+        .await
+        .ok()?;
+    let named = String::from_utf8(named.stdout).ok()?;
+    let remote = named.trim().strip_prefix("unix://")?.to_string();
+    // Beside the control socket: a folder only this user can enter.
+    let local = session.control_socket().with_file_name("docker.sock");
+    session
+        .request_port_forward(
+            openssh::ForwardType::Local,
+            openssh::Socket::UnixSocket {
+                path: local.as_path().into(),
+            },
+            openssh::Socket::UnixSocket {
+                path: Path::new(&remote).into(),
+            },
+        )
+        .await
+        .ok()?;
+    let docker = Docker::connect_with_unix(
+        &format!("unix://{}", local.display()),
+        120,
+        API_DEFAULT_VERSION,
+    )
+    .ok()?;
+    match tokio::time::timeout(timeout, docker.ping()).await {
+        Ok(Ok(_)) => Some(docker),
+        _ => None,
+    }
 }
 
 impl SshEngine {

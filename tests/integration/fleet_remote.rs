@@ -122,29 +122,28 @@ fn tls_engine() -> &'static TlsEngine {
     })
 }
 
-/// sshd on loopback whose sessions reach the second engine, and the client
-/// side of it in `ssh/`: known_hosts (the server's key when `known`), and
-/// an ssh config naming it and the client's key.
-fn ssh_engine(ws: &Workspace, known: bool) -> SshServer {
-    let second = second_engine();
-    let server = SshServer::start_with(&format!("SetEnv DOCKER_HOST={second}\n"));
-    let known_hosts = ws.write(
-        "ssh/known_hosts",
-        if known {
-            server.known_hosts_line() + "\n"
-        } else {
-            String::new()
-        },
-    );
+/// sshd on loopback whose sessions reach the second engine, with `extra`
+/// lines in its config.
+fn ssh_engine(extra: &str) -> SshServer {
+    SshServer::start_with(&format!("SetEnv DOCKER_HOST={}\n{extra}", second_engine()))
+}
+
+/// The client side in `ssh/`: an ssh config with every server's client key,
+/// and known_hosts with the keys of the `known` servers only.
+fn client_config(ws: &Workspace, servers: &[&SshServer], known: &[&SshServer]) {
+    let lines: String = known.iter().map(|s| s.known_hosts_line() + "\n").collect();
+    let known_hosts = ws.write("ssh/known_hosts", lines);
+    let keys: String = servers
+        .iter()
+        .map(|s| format!("  IdentityFile {}\n", s.file("client_key").display()))
+        .collect();
     ws.write(
         "ssh/config",
         format!(
-            "Host 127.0.0.1\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n",
-            server.file("client_key").display(),
+            "Host 127.0.0.1\n{keys}  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n",
             known_hosts.display()
         ),
     );
-    server
 }
 
 fn user() -> String {
@@ -165,7 +164,11 @@ fn daily_check_over_unix_tls_context_and_ssh_engines_grades_each_host() {
     let ssh_web = service_on(second_engine(), &ssh_project, "web", false);
 
     let ws = Workspace::new();
-    let ssh = ssh_engine(&ws, true);
+    // One sshd forwards the engine's socket; one forbids that, so each
+    // connection is `docker system dial-stdio` there.
+    let ssh = ssh_engine("");
+    let stdio = ssh_engine("AllowStreamLocalForwarding no\n");
+    client_config(&ws, &[&ssh, &stdio], &[&ssh, &stdio]);
     // A Docker context, made by the docker CLI, for the TLS engine.
     let docker_config = ws.path().join("docker-config");
     let made = Command::new("docker")
@@ -194,11 +197,13 @@ fn daily_check_over_unix_tls_context_and_ssh_engines_grades_each_host() {
              \x20 here:\n    docker: unix:///var/run/docker.sock\n    runbook: ./here/opsbook.yaml\n\
              \x20 tls:\n    docker: {}\n    tls: {}\n    runbook: ./tls/opsbook.yaml\n\
              \x20 ctx:\n    context: tls-ctx\n    runbook: ./tls/opsbook.yaml\n\
-             \x20 ssh:\n    docker: ssh://{}@127.0.0.1:{}\n    ssh_config: ./ssh/config\n    runbook: ./ssh/opsbook.yaml\n",
+             \x20 ssh:\n    docker: ssh://{user}@127.0.0.1:{}\n    ssh_config: ./ssh/config\n    runbook: ./ssh/opsbook.yaml\n\
+             \x20 stdio:\n    docker: ssh://{user}@127.0.0.1:{}\n    ssh_config: ./ssh/config\n    runbook: ./ssh/opsbook.yaml\n",
             tls.url,
             tls.certs.display(),
-            user(),
-            ssh.port
+            ssh.port,
+            stdio.port,
+            user = user(),
         ),
     );
     let env = [("DOCKER_CONFIG", docker_config.to_str().unwrap())];
@@ -243,13 +248,15 @@ fn daily_check_over_unix_tls_context_and_ssh_engines_grades_each_host() {
     ] {
         assert_eq!(host(name)["status"], status, "{name}: {:#}", host(name));
     }
-    let ssh_results = host("ssh")["results"].to_string();
-    assert!(
-        ssh_results.contains(r#""name":"web","status":"crit","message":"created (not running)""#),
-        "{ssh_results}"
-    );
+    for name in ["ssh", "stdio"] {
+        let results = host(name)["results"].to_string();
+        assert!(
+            results.contains(r#""name":"web","status":"crit","message":"created (not running)""#),
+            "{name}: {results}"
+        );
+    }
     // The remote hosts' figures were measured on their host, through their engine.
-    for name in ["tls", "ssh"] {
+    for name in ["tls", "ssh", "stdio"] {
         let through = host(name)["host_figures"]["measured_through"].to_string();
         assert!(
             through.contains("a helper container on the engine at"),
@@ -259,7 +266,8 @@ fn daily_check_over_unix_tls_context_and_ssh_engines_grades_each_host() {
     assert!(host("here")["host_figures"]["measured_through"].is_null());
 
     // An unknown host key is refused, in ssh's words.
-    let strange = ssh_engine(&ws, false);
+    let strange = ssh_engine("");
+    client_config(&ws, &[&ssh, &stdio, &strange], &[&ssh, &stdio]);
     ws.write(
         "strange.yaml",
         format!(
