@@ -55,8 +55,10 @@ impl Deployment {
                 Some((pid, cgroup)) => local_usage(&cgroup, pid, gap).await,
                 None => {
                     let first = self.sample(id).await;
+                    tracing::debug!(container = id, "stats: first sample");
                     tokio::time::sleep(gap).await;
                     let second = self.sample(id).await?;
+                    tracing::debug!(container = id, "stats: second sample");
                     Some(usage_from(first.as_ref(), &second))
                 }
             }
