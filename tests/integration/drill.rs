@@ -263,8 +263,13 @@ fn a_drill_cut_short_by_a_signal_or_a_kill_leaves_nothing_behind() {
     let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
 
     let child = ws.spawn(&["backup", "drill", "--state-dir", &state(&ws)]);
-    eventually("a twin exists", LONG, || {
-        !drill_resources(&project).is_empty()
+    // The api's twin exists: db's twin was ready, the drill waits for api's.
+    eventually("the api's twin exists", LONG, || {
+        drill_resources(&project)
+            .iter()
+            .filter(|r| r.starts_with("ps -a"))
+            .count()
+            >= 2
     });
     std::thread::sleep(Duration::from_millis(500));
     let run = terminate(child);
