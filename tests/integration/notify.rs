@@ -634,7 +634,7 @@ fn targets_are_validated_with_their_line_and_field() {
     let ws = Workspace::new();
     ws.write(
         "opsbook.yaml",
-        "version: 1\nnotify:\n  targets:\n    a:\n      ntfy: { url: \"https://ntfy.sh/x\", priority: loud }\n      commands: [daily-chek]\n    b:\n      healthchecks: { url: \"https://hc-ping.com/x\" }\n      after: 3\n    c:\n      on: [crit]\n    d:\n      email: { smtp: \"mail.example.com\", from: ops@example.com, to: [] }\n  maintenance: { cron: \"0 2 * * 0\" }\n",
+        "version: 1\nnotify:\n  targets:\n    a:\n      ntfy: { url: \"https://ntfy.sh/x\", priority: loud }\n      commands: [daily-chek]\n    b:\n      healthchecks: { url: \"https://hc-ping.com/x\" }\n      after: 3\n    c:\n      on: [crit]\n    d:\n      email: { smtp: \"mail.example.com\", from: ops@example.com, to: [] }\n    e:\n      pagerduty: { routing_key: k }\n      on: [ok, crit]\n  maintenance: { cron: \"0 2 * * 0\" }\n",
     );
     let run = ws.opsbook(&["validate"]);
     run.expect_code(3);
@@ -646,6 +646,7 @@ fn targets_are_validated_with_their_line_and_field() {
         "notify.targets.d.email.smtp: `mail.example.com` is not an smtp:// or smtps:// address",
         "notify.targets.d.email.to: no recipient",
         "notify.maintenance.cron: a recurring window needs its length",
+        "opsbook.yaml:16:12: notify.targets.e.on: a pagerduty target raises an alert per failing check and resolves it when it is ok again: `ok` in `on`",
     ];
     for line in expected {
         assert!(

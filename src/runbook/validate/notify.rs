@@ -147,6 +147,15 @@ impl Validator<'_> {
             );
             return;
         }
+        if target.pagerduty.is_some()
+            && let Some(ok) = target.on.iter().flatten().find(|s| s.value == "ok")
+        {
+            self.at(
+                ok,
+                format!("{field}.on"),
+                "a pagerduty target raises an alert per failing check and resolves it when it is ok again: `ok` in `on` (a digest of every run) does not apply; leave it out",
+            );
+        }
         for (key, count) in [
             ("after", &target.after),
             ("resolve_after", &target.resolve_after),
