@@ -26,11 +26,25 @@ pub async fn overdue(runbook: &Runbook, state_dir: &Path) -> Vec<String> {
     if due.is_empty() {
         return Vec::new();
     }
+    // `serve` and cron's daily-check look at the same incidents: whoever
+    // comes second while the other escalates skips this pass (held until
+    // the end of it, or the death of its holder).
+    let Some(_claim) = claim(&runbook.incident_dir()) else {
+        return Vec::new();
+    };
     let Some(notifier) = Notifier::new(runbook, "escalation", state_dir) else {
         return Vec::new();
     };
     let mut escalated = Vec::new();
     for incident in due {
+        // Read again under the claim: another pass may have escalated it,
+        // or someone acknowledged it, since the list was read.
+        let Ok((incident, _)) = store.open(&incident.id) else {
+            continue;
+        };
+        if !incident.is_overdue(now) || incident.escalated_at.is_some() {
+            continue;
+        }
         let waited = crate::human::seconds(crate::human::seconds_between(incident.opened_at, now));
         let line = format!(
             "{} incident {} `{}` opened {waited} ago, not acknowledged within {}",
@@ -72,4 +86,20 @@ pub async fn overdue(runbook: &Runbook, state_dir: &Path) -> Vec<String> {
         escalated.push(incident.id);
     }
     escalated
+}
+
+/// The escalation claim on `dir`: a lock file there (0600), held by one
+/// process at a time; None while another holds it.
+fn claim(dir: &Path) -> Option<std::fs::File> {
+    let file = crate::files::open_private(
+        &dir.join(".escalation.lock"),
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )
+    .ok()?;
+    file.try_lock().ok()?;
+    Some(file)
 }

@@ -697,6 +697,31 @@ fn an_incident_not_acknowledged_in_time_is_escalated_once_and_an_acknowledged_on
         .expect_code(0);
     std::thread::sleep(Duration::from_millis(1500));
 
+    // While another process escalates (its claim held, here by flock(1)),
+    // this run does not: the two would send the same escalation twice.
+    // `-o`: the lock is flock's own, not the sleep's, so killing flock frees it.
+    let mut holder = std::process::Command::new("flock")
+        .arg("-o")
+        .arg(ws.path().join("incidents/.escalation.lock"))
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("flock (util-linux)");
+    crate::support::eventually("the claim is held", Duration::from_secs(10), || {
+        std::process::Command::new("flock")
+            .args(["-n"])
+            .arg(ws.path().join("incidents/.escalation.lock"))
+            .arg("true")
+            .status()
+            .is_ok_and(|s| !s.success())
+    });
+    ws.opsbook(CHECKS_ONLY).expect_code(0);
+    assert!(
+        drain(&received).is_empty(),
+        "escalated under another's claim"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+
     ws.opsbook(CHECKS_ONLY).expect_code(0);
     let seen = drain(&received);
     assert_eq!(
