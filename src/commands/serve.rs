@@ -19,32 +19,16 @@ pub struct Options {
 }
 
 pub async fn run(source: &Source, options: &Options, report: &mut Report) -> Result<(), Error> {
-    let token = token(options)?;
     let (runbook, text) = runbook::load_with_text(source)?;
-    let started = std::time::Instant::now();
-    let runs = crate::serve::run(
+    let spec = crate::serve::AgentSpec {
+        host: None,
         runbook,
         text,
-        crate::serve::Options {
-            listen: options.listen,
-            token,
-            log_json: options.log_json,
-            state_dir: options.state_dir.clone(),
-            source: source.clone(),
-        },
-    )
-    .await?;
-    report.results.push(CheckResult::new(
-        "serve",
-        "stopped",
-        Status::Ok,
-        format!(
-            "stopped after {} in {}",
-            crate::human::count(runs as usize, "run"),
-            crate::human::seconds(started.elapsed().as_secs())
-        ),
-    ));
-    Ok(())
+        source: source.clone(),
+        state_dir: options.state_dir.clone(),
+        engine: crate::docker::Engine::from_env(),
+    };
+    serve(vec![spec], None, options, report, "stopped").await
 }
 
 /// `opsbook --fleet FILE serve`: an agent per selected host in this one
@@ -56,7 +40,6 @@ pub async fn run_fleet(
     options: &Options,
     report: &mut Report,
 ) -> Result<(), Error> {
-    let token = token(options)?;
     let fleet = crate::fleet::load(fleet_file)?;
     let hosts = crate::fleet::select(&fleet, limit)?;
     let mut specs = Vec::new();
@@ -74,17 +57,31 @@ pub async fn run_fleet(
         });
     }
     report.runbook = fleet.display.clone();
+    let what = format!(
+        "{} stopped",
+        crate::human::count(specs.len(), "host's agent")
+    );
+    serve(specs, Some(fleet.display.clone()), options, report, &what).await
+}
+
+/// Runs the agents until a signal stops them; the report's one result
+/// says how many runs they made (`what` after …).
+async fn serve(
+    specs: Vec<crate::serve::AgentSpec>,
+    fleet: Option<String>,
+    options: &Options,
+    report: &mut Report,
+    what: &str,
+) -> Result<(), Error> {
+    let token = token(options)?;
     let started = std::time::Instant::now();
-    let count = specs.len();
     let runs = crate::serve::run_agents(
         specs,
-        Some(fleet.display.clone()),
+        fleet,
         crate::serve::Options {
             listen: options.listen,
             token,
             log_json: options.log_json,
-            state_dir: options.state_dir.clone(),
-            source: Source::Embedded,
         },
     )
     .await?;
@@ -93,8 +90,7 @@ pub async fn run_fleet(
         "stopped",
         Status::Ok,
         format!(
-            "{} stopped after {} in {}",
-            crate::human::count(count, "host's agent"),
+            "{what} after {} in {}",
             crate::human::count(runs as usize, "run"),
             crate::human::seconds(started.elapsed().as_secs())
         ),

@@ -44,8 +44,6 @@ pub struct Options {
     /// The bearer token (from `$OPSBOOK_SERVE_TOKEN`, `$OPSBOOK_TOKEN` or `--token-file`).
     pub token: Option<String>,
     pub log_json: bool,
-    pub state_dir: PathBuf,
-    pub source: Source,
 }
 
 /// What the HTTP side reads: the cache, and what a reload swaps.
@@ -127,20 +125,6 @@ pub struct AgentSpec {
     pub source: Source,
     pub state_dir: PathBuf,
     pub engine: crate::docker::Engine,
-}
-
-/// Runs the agent until a signal stops it; returns how many runs it made.
-/// `text`: the bytes `runbook` was read from (none: the embedded default).
-pub async fn run(runbook: Runbook, text: Option<Vec<u8>>, options: Options) -> Result<u64, Error> {
-    let spec = AgentSpec {
-        host: None,
-        runbook,
-        text,
-        source: options.source.clone(),
-        state_dir: options.state_dir.clone(),
-        engine: crate::docker::Engine::from_env(),
-    };
-    run_agents(vec![spec], None, options).await
 }
 
 /// Runs one agent per spec in this process (a fleet's hosts), under one
