@@ -372,9 +372,12 @@ impl Project {
                 Err(e) => return (false, e.to_string()),
             };
             let mut stdout = String::new();
-            if let bollard::exec::StartExecResults::Attached { mut output, .. } =
-                docker.start_exec(&exec.id, None).await.expect("start exec")
-            {
+            // Stopped between the create and the start: a "no" as well.
+            let started = match docker.start_exec(&exec.id, None).await {
+                Ok(started) => started,
+                Err(e) => return (false, e.to_string()),
+            };
+            if let bollard::exec::StartExecResults::Attached { mut output, .. } = started {
                 use futures_util::StreamExt;
                 while let Some(chunk) = output.next().await {
                     if let Ok(bollard::container::LogOutput::StdOut { message }) = chunk {
