@@ -91,9 +91,12 @@ pub async fn drill(
     let started = Instant::now();
     let mut results = Vec::new();
     let interrupt = drill.lifecycle.interrupt.clone();
+    // The signal first: a step that noticed it too must not name the drill's
+    // end as its own failure ("interrupted while waiting").
     let outcome = tokio::select! {
-        outcome = drill.run(&mut results) => outcome,
+        biased;
         () = interrupt.raised() => Err("interrupted by a signal".to_string()),
+        outcome = drill.run(&mut results) => outcome,
     };
     if let Err(failure) = &outcome {
         results.push(CheckResult::new(
