@@ -10,60 +10,16 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::engines;
 use crate::support::{CALM_HOST, FIXTURE_IMAGE, IDLE, Project, Workspace, eventually};
 
 const SECOND: &str = "/tmp/opsbook-engine-2";
 
-/// The second engine's socket, started (once) if it does not answer.
+/// The second engine's socket, started (once) if it does not answer, in
+/// a network namespace of its own.
 pub fn second_engine() -> &'static str {
     static STARTED: OnceLock<String> = OnceLock::new();
-    STARTED.get_or_init(|| {
-        let socket = format!("{SECOND}/docker.sock");
-        let host = format!("unix://{socket}");
-        let answers = || {
-            Command::new("docker")
-                .args(["-H", &host, "version"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if !answers() {
-            std::fs::create_dir_all(SECOND).unwrap();
-            let log = std::fs::File::create(format!("{SECOND}/dockerd.log")).unwrap();
-            // Left running for the other tests and runs, as scripts/test.sh
-            // leaves the first engine.
-            #[allow(clippy::zombie_processes)]
-            Command::new("unshare")
-                .args(["--net", "dockerd", "--host", &host])
-                .args(["--data-root", &format!("{SECOND}/root")])
-                .args(["--exec-root", &format!("{SECOND}/exec")])
-                .args(["--pidfile", &format!("{SECOND}/docker.pid")])
-                .args(["--iptables=false", "--ip6tables=false"])
-                .args(["--containerd-namespace", "opsbook-engine-2"])
-                .args(["--containerd-plugins-namespace", "opsbook-engine-2-plugins"])
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("dockerd");
-            eventually(
-                "the second engine answers",
-                Duration::from_secs(60),
-                answers,
-            );
-        }
-        let loaded = Command::new("sh")
-            .args([
-                "-c",
-                &format!("docker save {FIXTURE_IMAGE} | docker -H {host} load"),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            loaded.status.success(),
-            "{}",
-            String::from_utf8_lossy(&loaded.stderr)
-        );
-        host
-    })
+    STARTED.get_or_init(|| engines::start(SECOND, &["unshare", "--net"], &[]))
 }
 
 /// `docker -H host ARGS…`, which must succeed.

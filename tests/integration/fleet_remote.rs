@@ -11,11 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
+use crate::engines;
 use crate::fleet::{docker, runbook, second_engine, service_on};
 use crate::sftp::SshServer;
-use crate::support::{FIXTURE_IMAGE, Project, Workspace, eventually};
+use crate::support::{FIXTURE_IMAGE, Project, Workspace};
 
 const THIRD: &str = "/tmp/opsbook-engine-3";
 const NETNS: &str = "opsbook-tls";
@@ -61,14 +61,7 @@ fn tls_engine() -> &'static TlsEngine {
     static STARTED: OnceLock<TlsEngine> = OnceLock::new();
     STARTED.get_or_init(|| {
         let dir = PathBuf::from(THIRD);
-        let socket = format!("unix://{THIRD}/docker.sock");
-        let answers = || {
-            Command::new("docker")
-                .args(["-H", &socket, "version"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if !answers() {
+        if !engines::answers(&format!("unix://{THIRD}/docker.sock")) {
             if !dir.join("client/key.pem").is_file() {
                 make_certs(&dir);
             }
@@ -84,36 +77,25 @@ fn tls_engine() -> &'static TlsEngine {
                    ip -n {NETNS} link set lo up
                  fi"
             ));
-            let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
-            let at = |name: &str| dir.join(name).display().to_string();
-            // Left running for the other tests and runs, like the second
-            // engine. nsenter, not `ip netns exec`: that mounts a sysfs of
-            // its own over /sys, hiding the cgroups dockerd needs.
-            #[allow(clippy::zombie_processes)]
-            Command::new("nsenter")
-                .arg(format!("--net=/run/netns/{NETNS}"))
-                .arg("dockerd")
-                .args(["--host", &socket])
-                .args(["--host", &format!("tcp://{ENGINE_IP}:2376")])
-                .arg("--tlsverify")
-                .args(["--tlscacert", &at("ca.pem")])
-                .args(["--tlscert", &at("server-cert.pem")])
-                .args(["--tlskey", &at("server-key.pem")])
-                .args(["--data-root", &at("root")])
-                .args(["--exec-root", &at("exec")])
-                .args(["--pidfile", &at("docker.pid")])
-                .args(["--iptables=false", "--ip6tables=false"])
-                .args(["--containerd-namespace", "opsbook-engine-3"])
-                .args(["--containerd-plugins-namespace", "opsbook-engine-3-plugins"])
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("dockerd");
-            eventually("the TLS engine answers", Duration::from_secs(60), answers);
         }
-        sh(&format!(
-            "docker save {FIXTURE_IMAGE} | docker -H {socket} load >/dev/null"
-        ));
+        let at = |name: &str| dir.join(name).display().to_string();
+        // nsenter, not `ip netns exec`: that mounts a sysfs of its own over
+        // /sys, hiding the cgroups dockerd needs.
+        let socket = engines::start(
+            THIRD,
+            &["nsenter", &format!("--net=/run/netns/{NETNS}")],
+            &[
+                "--host".into(),
+                format!("tcp://{ENGINE_IP}:2376"),
+                "--tlsverify".into(),
+                "--tlscacert".into(),
+                at("ca.pem"),
+                "--tlscert".into(),
+                at("server-cert.pem"),
+                "--tlskey".into(),
+                at("server-key.pem"),
+            ],
+        );
         TlsEngine {
             socket,
             url: format!("tcp://{ENGINE_IP}:2376"),

@@ -11,6 +11,7 @@ mod cli;
 mod copies;
 mod daily_check;
 mod drill;
+mod engines;
 mod exact;
 mod example;
 mod fleet;

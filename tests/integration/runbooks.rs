@@ -150,7 +150,9 @@ fn postgres(name: &'static str, database: &'static str, user: &'static str) -> S
     real(
         name,
         &["pg-serve"],
-        "pg_isready -q -h 127.0.0.1 -d \"$POSTGRES_DB\"",
+        // Only once the postmaster says it is ready: a connection while it
+        // is starting is logged as FATAL, which the log checks count.
+        "grep -q ^ready /var/lib/postgresql/data/postmaster.pid && pg_isready -q -h 127.0.0.1 -d \"$POSTGRES_DB\"",
     )
     .mount("pgdata", "/var/lib/postgresql/data")
     .env(&format!("POSTGRES_DB={database}"))
