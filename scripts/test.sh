@@ -64,7 +64,9 @@ say "Docker engine $(docker version --format '{{.Server.Version}} (API {{.Server
 
 scripts/fixture-image.sh
 # The real software the runbook tests run (cached: rebuilt only when its recipe changes).
-scripts/real-image.sh
+scripts/debian-image.sh real
+# The swarm tests' nodes: Docker engines in privileged containers.
+scripts/debian-image.sh node
 
 # The mail tests' SMTP server (STARTTLS, AUTH): aiosmtpd, from PyPI.
 if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then

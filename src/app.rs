@@ -260,7 +260,10 @@ fn dispatch(
 ) -> Result<(), Error> {
     let (runbook, progress, report_mut) = (globals.runbook, globals.progress, report);
     match &cli.command {
-        Command::Validate => commands::validate::run(runbook, report_mut),
+        Command::Validate => block_on(async {
+            commands::validate::run(runbook, report_mut).await;
+            Ok(())
+        })?,
         Command::Status => block_on(commands::status::run(runbook, report_mut))?,
         Command::DailyCheck(args) => {
             let options = daily_check::Options {

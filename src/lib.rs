@@ -41,6 +41,7 @@ pub mod runbook;
 pub mod serve;
 pub mod steps;
 pub mod sustain;
+pub mod swarm;
 pub mod update;
 
 pub use app::run;

@@ -31,6 +31,7 @@ use crate::render::Report;
 use crate::resources::{self, Resources};
 use crate::runbook::Runbook;
 use crate::runbook::units;
+use crate::swarm::{self, Stack};
 
 /// The pause between runs under `--wait`.
 const WAIT_PAUSE: Duration = Duration::from_secs(2);
@@ -303,7 +304,7 @@ async fn docker_part(
     {
         return (results, Vec::new(), Vec::new());
     }
-    let (deployment, refs) = match timeout_at(deadline, listed(runbook)).await {
+    let (deployment, refs, stack) = match timeout_at(deadline, listed(runbook)).await {
         Ok(Ok(listed)) => listed,
         Ok(Err(e)) => {
             results.push(engine_unknown(e.to_string()));
@@ -325,7 +326,11 @@ async fn docker_part(
         }
     };
     let (deployment, refs) = (&deployment, &refs);
-    if refs.is_empty() && runbook.model.services.is_empty() && options.wants(Part::Containers) {
+    if stack.is_none()
+        && refs.is_empty()
+        && runbook.model.services.is_empty()
+        && options.wants(Part::Containers)
+    {
         results.push(nothing_deployed(runbook, deployment.endpoint()));
     }
 
@@ -365,7 +370,20 @@ async fn docker_part(
         match timeout_at(deadline, deployment.inspect(refs)).await {
             Ok(Ok(containers)) => {
                 tracing::debug!("inspected");
-                (grade_containers(runbook, &containers, previous), containers)
+                let graded = match &stack {
+                    // A stack's services, not its task containers (the ones
+                    // Swarm replaced stay behind, exited, in its history).
+                    Some(stack) => swarm::grade::services(runbook, stack, previous.map(|p| p.at))
+                        .into_iter()
+                        .map(|(_, result)| result)
+                        .collect(),
+                    None => grade_containers(runbook, &containers, previous),
+                };
+                let running = containers
+                    .into_iter()
+                    .filter(|c| stack.is_none() || c.state == crate::docker::State::Running)
+                    .collect();
+                (graded, running)
             }
             Ok(Err(e)) => (vec![engine_unknown(e.to_string())], Vec::new()),
             Err(_) => (
@@ -409,14 +427,24 @@ async fn docker_part(
     (results, containers, measured)
 }
 
-/// Connects to Docker and lists the containers, in startup order.
-async fn listed(runbook: &Runbook) -> Result<(Deployment, Vec<ContainerRef>), Error> {
-    let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
+/// Connects to Docker and lists the containers, in startup order; for a
+/// Swarm stack, its services and tasks too, and the containers are its
+/// tasks' on this node.
+async fn listed(
+    runbook: &Runbook,
+) -> Result<(Deployment, Vec<ContainerRef>, Option<Stack>), Error> {
+    let mut deployment = Deployment::connect(runbook.plan.project.clone()).await?;
     tracing::debug!("connected to Docker");
+    let stack = if swarm::resolve(runbook, &deployment).await?.is_swarm() {
+        deployment = deployment.into_stack();
+        Some(Stack::read(&deployment).await?)
+    } else {
+        None
+    };
     let mut refs = deployment.list().await?;
     tracing::debug!(containers = refs.len(), "listed");
     refs.sort_by_key(|c| runbook.plan.startup_position(&c.service));
-    Ok((deployment, refs))
+    Ok((deployment, refs, stack))
 }
 
 /// No container at all, and no service the runbook expects: say which

@@ -13,6 +13,7 @@ use crate::lifecycle::Lifecycle;
 use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
+use crate::swarm::{self, Stack};
 
 pub struct Options {
     pub services: Vec<String>,
@@ -29,6 +30,23 @@ pub async fn run(
 ) -> Result<(), Error> {
     let project = runbook.require_project("restart")?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
+    if swarm::resolve(runbook, &deployment).await?.is_swarm() {
+        let deployment = deployment.into_stack();
+        let names = Stack::read(&deployment).await?.names();
+        let all_tiers = runbook.plan.tiers_with(&names);
+        let known: Vec<&String> = all_tiers.iter().flatten().collect();
+        let targets = targets(runbook, options, &known)?;
+        return super::stack::restart(
+            runbook,
+            &deployment,
+            &targets,
+            options.dry_run,
+            options.yes,
+            progress,
+            report,
+        )
+        .await;
+    }
     let containers = deployment.list().await?;
     let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();
     let all_tiers = runbook.plan.tiers_with(&deployed);

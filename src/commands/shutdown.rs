@@ -18,6 +18,7 @@ use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::units;
 use crate::steps::hooks;
+use crate::swarm;
 
 pub struct Options {
     pub emergency: bool,
@@ -44,6 +45,18 @@ pub async fn run(
     let hook_setup = backups.setup(true);
     let grace = runbook.plan.grace;
     let deployment = Deployment::connect(Some(project.clone())).await?;
+    if swarm::resolve(runbook, &deployment).await?.is_swarm() {
+        let deployment = deployment.into_stack();
+        return super::stack::shutdown(
+            runbook,
+            &deployment,
+            options.dry_run,
+            options.yes,
+            progress,
+            report,
+        )
+        .await;
+    }
     let containers = deployment.list().await?;
     let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();
     let tiers: Vec<Vec<String>> = runbook

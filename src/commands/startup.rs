@@ -21,6 +21,9 @@ use crate::redact::Redactor;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::steps::hooks;
+use crate::swarm::{self, Stack};
+
+use super::stack;
 
 const UP_EXAMPLE: &str = "[docker, compose, up, -d, --no-start]";
 
@@ -66,10 +69,31 @@ pub async fn run(
         progress.say("a startup.before step failed: nothing was started");
         return Ok(());
     }
+    let mut deployment = deployment;
+    let mut swarm = swarm::resolve(runbook, &deployment).await?.is_swarm();
+    if swarm {
+        deployment = deployment.into_stack();
+    }
     let mut containers = deployment.list().await?;
+    let stack_names = if swarm {
+        Stack::read(&deployment).await?.names()
+    } else {
+        Vec::new()
+    };
 
-    // Create: services the runbook lists that have no container yet.
-    let missing = missing_services(runbook, &containers);
+    // Create: services the runbook lists that have no container (or, in a
+    // stack, no service) yet.
+    let missing = if swarm {
+        runbook
+            .model
+            .services
+            .keys()
+            .filter(|s| !stack_names.contains(s))
+            .cloned()
+            .collect()
+    } else {
+        missing_services(runbook, &containers)
+    };
     if !missing.is_empty() {
         let Some(up) = startup.and_then(|s| s.up.as_ref()) else {
             for service in &missing {
@@ -97,8 +121,28 @@ pub async fn run(
             if failed {
                 return Ok(());
             }
+            // `startup.up` may have been `docker stack deploy`.
+            if !swarm && swarm::resolve(runbook, &deployment).await?.is_swarm() {
+                swarm = true;
+                deployment = deployment.into_stack();
+            }
             containers = deployment.list().await?;
         }
+    }
+    if swarm {
+        let converged = stack::startup(
+            runbook,
+            &deployment,
+            options.dry_run,
+            deadline,
+            progress,
+            report,
+        )
+        .await?;
+        if converged && !options.dry_run {
+            verify(runbook, &deployment, hook_setup, report).await?;
+        }
+        return Ok(());
     }
 
     let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();
@@ -124,14 +168,24 @@ pub async fn run(
         return Ok(());
     }
 
-    // Verify: the runbook's checks, then the success criteria.
+    verify(runbook, &deployment, hook_setup, report).await
+}
+
+/// The runbook's checks, then the success criteria, then `startup.after`.
+async fn verify(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    hook_setup: crate::steps::Setup<'_>,
+    report: &mut Report,
+) -> Result<(), Error> {
     report
         .results
-        .extend(probe::verify_checks(runbook, &deployment).await?);
+        .extend(probe::verify_checks(runbook, deployment).await?);
     let containers = deployment.list().await?;
     report
         .results
         .extend(success_criteria(runbook, &containers).await);
+    let startup = runbook.model.startup.as_ref();
     let after = startup.map(|s| s.after.as_slice()).unwrap_or_default();
     hooks::run(hook_setup, "startup.after", after, report).await;
     Ok(())

@@ -15,6 +15,7 @@ use crate::host::HostSnapshot;
 use crate::render::{Block, Report};
 use crate::resources::{self, Resources};
 use crate::runbook::Runbook;
+use crate::swarm::{self, Stack};
 
 pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     let disk_paths = runbook
@@ -27,6 +28,13 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     // The host is read (here, or on the engine's host) while Docker answers.
     let host = tokio::spawn(HostSnapshot::measure(disk_paths));
     let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
+    if swarm::resolve(runbook, &deployment).await?.is_swarm() {
+        let deployment = deployment.into_stack();
+        let stack = Stack::read(&deployment).await?;
+        show_stack(runbook, &stack, report);
+        show_host(runbook, host.await.ok(), report);
+        return Ok(());
+    }
     let mut containers = deployment.containers().await?;
     let usage: Vec<(String, Usage)> = resources::sample(&deployment, &containers)
         .await
@@ -107,12 +115,68 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     show_table(runbook, &deployment, rows, report);
     report.extra.insert("containers".into(), json!(containers));
     report.extra.insert("resources".into(), json!(measured));
+    show_host(runbook, host, report);
+    Ok(())
+}
+
+fn show_host(runbook: &Runbook, host: Option<HostSnapshot>, report: &mut Report) {
     if let Some(host) = host {
         report.blocks.push(Block::Line(host.summary()));
         report.results.extend(host.grade(&runbook.plan.thresholds));
         report.extra.insert("host".into(), json!(host));
     }
-    Ok(())
+}
+
+/// A stack's services (`docker stack services` plus `docker stack ps`):
+/// replicas running against wanted, their tasks' states and nodes, tasks
+/// that failed (all Swarm keeps), graded.
+fn show_stack(runbook: &Runbook, stack: &Stack, report: &mut Report) {
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    for (line, result) in swarm::grade::services(runbook, stack, None) {
+        let row = match &line {
+            Some(line) => vec![
+                line.service.clone(),
+                result.status.to_string(),
+                match line.wanted {
+                    Some(n) => format!("{}/{n}", line.running),
+                    None => format!("{} (global)", line.running),
+                },
+                line.tasks.clone(),
+                if line.nodes.is_empty() {
+                    "-".into()
+                } else {
+                    line.nodes.join(", ")
+                },
+                line.failed.to_string(),
+                line.image.clone(),
+            ],
+            None => {
+                let mut row = vec![result.name.clone(), result.status.to_string()];
+                row.extend(["missing", "-", "-", "-", "-"].map(String::from));
+                row
+            }
+        };
+        rows.push(row);
+        lines.extend(line);
+        report.results.push(result);
+    }
+    if rows.is_empty() {
+        report.blocks.push(Block::Line(format!(
+            "no services in stack `{}`",
+            runbook.plan.project.as_deref().unwrap_or_default()
+        )));
+    } else {
+        report.blocks.push(Block::Table {
+            header: vec![
+                "service", "status", "replicas", "tasks", "nodes", "failed", "image",
+            ],
+            rows,
+        });
+    }
+    report.extra.insert("mode".into(), json!("swarm"));
+    report.extra.insert("services".into(), json!(lines));
+    report.extra.insert("tasks".into(), json!(stack.tasks));
 }
 
 /// The containers' table, or a line saying there are none.

@@ -3,12 +3,16 @@
 
 use serde_json::json;
 
+use crate::docker::Deployment;
 use crate::grade::{CheckResult, Status};
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
+use crate::runbook::model::Mode;
+use crate::swarm::{self, Resolved};
 
-pub fn run(runbook: &Runbook, report: &mut Report) {
+pub async fn run(runbook: &Runbook, report: &mut Report) {
     let plan = &runbook.plan;
+    let mode = mode(runbook).await;
     report.results.push(CheckResult::new(
         "runbook",
         "validate",
@@ -41,6 +45,7 @@ pub fn run(runbook: &Runbook, report: &mut Report) {
                 .clone()
                 .unwrap_or_else(|| "(every compose project on the host)".into()),
         ],
+        vec!["mode".into(), mode.clone()],
         vec!["startup".into(), tiers(&plan.startup)],
         vec!["shutdown".into(), tiers(&plan.shutdown)],
         vec![
@@ -72,4 +77,33 @@ pub fn run(runbook: &Runbook, report: &mut Report) {
         header: vec!["plan", "detail"],
         rows,
     });
+    report.extra.insert("mode".into(), json!(mode));
+}
+
+/// The mode, decided against the engine when the runbook leaves it to
+/// `auto` or says `swarm`; written as decided, or why it was not.
+async fn mode(runbook: &Runbook) -> String {
+    let plan = &runbook.plan;
+    if plan.mode == Mode::Compose || plan.project.is_none() {
+        return Resolved::Compose {
+            why: if plan.mode == Mode::Compose {
+                "mode: compose".into()
+            } else {
+                "no project: every compose project".into()
+            },
+        }
+        .describe();
+    }
+    let written = if plan.mode == Mode::Swarm {
+        "swarm"
+    } else {
+        "auto"
+    };
+    match Deployment::connect(plan.project.clone()).await {
+        Ok(deployment) => match swarm::resolve(runbook, &deployment).await {
+            Ok(resolved) => resolved.describe(),
+            Err(e) => format!("{written}: {e}"),
+        },
+        Err(e) => format!("{written}: not decided, as Docker did not answer ({e})"),
+    }
 }

@@ -30,6 +30,7 @@ mod recreate;
 mod scratch;
 mod ssh;
 mod stats;
+mod swarm;
 mod volume;
 pub use disk::{DiskUse, KindUse};
 pub use engine::Engine;
@@ -37,11 +38,49 @@ pub use host_look::HostLook;
 pub use recreate::{ImageRef, Snapshot, short_id};
 pub use scratch::{DRILL_LABEL, Remap, Removed, ScratchDrill};
 pub use stats::Usage;
+pub use swarm::{REPLICAS_LABEL, StackService, SwarmMode, SwarmRole, Task, TaskState};
 pub use volume::{RESTORE_ROOT, VolumeReader, VolumeUser};
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 pub const VOLUME_LABEL: &str = "com.docker.compose.volume";
+/// The stack a Swarm service (and its tasks' containers) belongs to.
+pub const STACK_LABEL: &str = "com.docker.stack.namespace";
+/// A Swarm task's container: its service's full name (`STACK_SERVICE`).
+const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.name";
+
+/// Which labels tell a container's project and service: compose's, or a
+/// Swarm stack's (the service named without its `STACK_` prefix, as the
+/// runbook names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Labels {
+    Compose,
+    Stack,
+}
+
+impl Labels {
+    fn project(self) -> &'static str {
+        match self {
+            Labels::Compose => PROJECT_LABEL,
+            Labels::Stack => STACK_LABEL,
+        }
+    }
+
+    /// The project and the service of a container with these `labels`.
+    fn read(self, labels: &HashMap<String, String>) -> (String, String) {
+        let project = labels.get(self.project()).cloned().unwrap_or_default();
+        let service = match self {
+            Labels::Compose => labels.get(SERVICE_LABEL).cloned().unwrap_or_default(),
+            Labels::Stack => {
+                let full = labels.get(SWARM_SERVICE_LABEL).map_or("", String::as_str);
+                full.strip_prefix(&format!("{project}_"))
+                    .unwrap_or(full)
+                    .to_string()
+            }
+        };
+        (project, service)
+    }
+}
 
 /// How long a command waits for the engine to answer at all.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,6 +94,7 @@ pub struct Deployment {
     docker: Docker,
     endpoint: String,
     project: Option<String>,
+    labels: Labels,
     /// The ssh login an `ssh://` engine is reached through (shared by this
     /// process's deployments of that host), closed with the last of them.
     _login: Option<Arc<ssh::SshEngine>>,
@@ -223,8 +263,24 @@ impl Deployment {
             docker,
             endpoint,
             project,
+            labels: Labels::Compose,
             _login: login,
         })
+    }
+
+    /// The same engine, its containers seen as the tasks of the Swarm
+    /// stack named as the project: `list`, `inspect`, logs and exec then
+    /// work on the stack's containers on this node.
+    pub fn into_stack(self) -> Deployment {
+        Deployment {
+            labels: Labels::Stack,
+            ..self
+        }
+    }
+
+    /// Whether this deployment is a Swarm stack's (`into_stack`).
+    pub fn is_stack(&self) -> bool {
+        self.labels == Labels::Stack
     }
 
     pub fn endpoint(&self) -> &str {
@@ -234,9 +290,10 @@ impl Deployment {
     /// Every container of the project, running or not, as the list shows it
     /// (one request): enough to read logs or exec, not restarts or health output.
     pub async fn list(&self) -> Result<Vec<ContainerRef>, Error> {
+        let key = self.labels.project();
         let label = match &self.project {
-            Some(project) => format!("{PROJECT_LABEL}={project}"),
-            None => PROJECT_LABEL.to_string(),
+            Some(project) => format!("{key}={project}"),
+            None => key.to_string(),
         };
         let filters = HashMap::from([("label".to_string(), vec![label])]);
         let options = ListContainersOptionsBuilder::new()
@@ -248,7 +305,10 @@ impl Deployment {
             .list_containers(Some(options))
             .await
             .map_err(|e| self.failed("listing containers", e))?;
-        let mut refs: Vec<ContainerRef> = summaries.into_iter().filter_map(ref_from).collect();
+        let mut refs: Vec<ContainerRef> = summaries
+            .into_iter()
+            .filter_map(|s| ref_from(s, self.labels))
+            .collect();
         refs.sort_by(|a, b| {
             (&a.project, &a.service, &a.name).cmp(&(&b.project, &b.service, &b.name))
         });
@@ -266,7 +326,7 @@ impl Deployment {
         let mut containers = Vec::with_capacity(refs.len());
         for inspect in inspects {
             match inspect {
-                Ok(inspect) => containers.push(container_from(inspect)),
+                Ok(inspect) => containers.push(container_from(inspect, self.labels)),
                 // Removed between the list and the inspect: it is not there any more.
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
@@ -288,7 +348,7 @@ impl Deployment {
         self.docker
             .inspect_container(id, None)
             .await
-            .map(container_from)
+            .map(|inspect| container_from(inspect, self.labels))
             .map_err(|e| self.failed("inspecting a container", e))
     }
 
@@ -573,8 +633,9 @@ pub(super) fn append_capped(buffer: &mut Vec<u8>, bytes: &[u8]) {
     buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
 }
 
-fn ref_from(summary: bollard::models::ContainerSummary) -> Option<ContainerRef> {
+fn ref_from(summary: bollard::models::ContainerSummary, scheme: Labels) -> Option<ContainerRef> {
     let labels = summary.labels.unwrap_or_default();
+    let (project, service) = scheme.read(&labels);
     let state = summary
         .state
         .map_or(State::Unknown, |s| state_named(s.as_ref()));
@@ -586,18 +647,19 @@ fn ref_from(summary: bollard::models::ContainerSummary) -> Option<ContainerRef> 
             .unwrap_or_default()
             .trim_start_matches('/')
             .to_string(),
-        project: labels.get(PROJECT_LABEL).cloned().unwrap_or_default(),
-        service: labels.get(SERVICE_LABEL).cloned().unwrap_or_default(),
+        project,
+        service,
         state,
     })
 }
 
-fn container_from(inspect: bollard::models::ContainerInspectResponse) -> Container {
+fn container_from(inspect: bollard::models::ContainerInspectResponse, scheme: Labels) -> Container {
     let labels = inspect
         .config
         .as_ref()
         .and_then(|c| c.labels.clone())
         .unwrap_or_default();
+    let (project, service) = scheme.read(&labels);
     let image = inspect
         .config
         .as_ref()
@@ -625,8 +687,8 @@ fn container_from(inspect: bollard::models::ContainerInspectResponse) -> Contain
             .unwrap_or_default()
             .trim_start_matches('/')
             .to_string(),
-        project: labels.get(PROJECT_LABEL).cloned().unwrap_or_default(),
-        service: labels.get(SERVICE_LABEL).cloned().unwrap_or_default(),
+        project,
+        service,
         state: state
             .status
             .map_or(State::Unknown, |s| state_named(s.as_ref())),

@@ -16,6 +16,8 @@ use super::order;
 pub struct Plan {
     /// `None`: every compose project on the host.
     pub project: Option<String>,
+    /// `compose`, `swarm`, or `auto` (decided against the engine).
+    pub mode: super::model::Mode,
     /// Services in startup tiers; a tier's services start together.
     pub startup: Vec<Vec<String>>,
     pub shutdown: Vec<Vec<String>>,
@@ -180,6 +182,7 @@ impl Plan {
             .collect();
         Plan {
             project: model.project.clone(),
+            mode: model.mode,
             startup,
             shutdown,
             depends_on,

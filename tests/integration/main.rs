@@ -38,6 +38,7 @@ mod serve;
 mod sftp;
 mod status;
 mod support;
+mod swarm;
 mod systemd;
 mod update;
 mod validate;

@@ -23,7 +23,7 @@ use bollard::query_parameters::{
 /// Built by `scripts/test.sh` from `tests/fixture/Dockerfile`.
 pub const FIXTURE_IMAGE: &str = "opsbook-fixture:1";
 
-/// Built by `scripts/test.sh` (scripts/real-image.sh) from Debian's packages:
+/// Built by `scripts/test.sh` (scripts/debian-image.sh real) from Debian's packages:
 /// PostgreSQL, Redis, nginx, SQLite, Mosquitto, Prometheus, Alertmanager,
 /// Node.js and Python with their clients (tests/images/real/).
 pub const REAL_IMAGE: &str = "opsbook-real:test";

@@ -26,6 +26,9 @@ pub struct Model {
     /// The compose project label (`com.docker.compose.project`); without one,
     /// every compose project on the host is looked at.
     pub project: Option<String>,
+    /// How the project is deployed (`mode:`).
+    #[serde(default)]
+    pub mode: Mode,
     #[serde(default)]
     pub services: IndexMap<String, Service>,
     #[serde(default)]
@@ -50,6 +53,18 @@ pub struct Model {
     /// Extra secret patterns (regexes) masked in every output.
     #[serde(default)]
     pub redact: Vec<Name>,
+}
+
+/// `mode:`: `compose` (containers of a compose project), `swarm` (the
+/// services of a Docker Swarm stack named as the project), or `auto`, the
+/// default: a stack of that name on the engine makes it `swarm`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Auto,
+    Compose,
+    Swarm,
 }
 
 /// `schedule:`: a cron expression per job (five fields, or six with

@@ -28,6 +28,12 @@ pub(super) fn validate(model: &Model, text: &str, file: &str) -> Result<Plan, Ve
         problems: Vec::new(),
     };
     v.version();
+    if model.mode == super::model::Mode::Swarm && model.project.is_none() {
+        v.at_key(
+            "mode",
+            "`mode: swarm` needs `project:`, the name of the stack (`docker stack deploy … NAME`)",
+        );
+    }
     let tiers = v.services();
     v.thresholds();
     v.checks();

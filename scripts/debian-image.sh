@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# Builds `opsbook-real:test`, the image of the real software the runbook
-# tests run (PostgreSQL, Redis, nginx, SQLite, Mosquitto, Prometheus,
-# Alertmanager, Node.js and Python with their database clients), from
-# Debian's packages: no registry is reached. Recipe: tests/images/real/.
+# Builds a test image from Debian's packages, so no registry is reached:
+# `scripts/debian-image.sh NAME` builds `opsbook-NAME:test` from the recipe
+# in tests/images/NAME/ (a `packages` list and a Dockerfile on top).
+#   real: the real software the runbook tests run (PostgreSQL, Redis, nginx,
+#         SQLite, Mosquitto, Prometheus, Alertmanager, Node.js and Python
+#         with their database clients);
+#   node: a Docker engine (Debian's docker.io) for the swarm tests' nodes,
+#         run as privileged containers.
 #
 # Two layers, each cached by a hash of its recipe, so a second run reuses
 # them: the base, `mmdebstrap` of the package list imported into Docker
-# (about 1.5 min and 1 GB the first time), then a small `docker build` on top
-# for the entrypoints and applications (seconds).
+# (a minute or two and up to 1 GB the first time), then a small
+# `docker build` on top for the entrypoints and applications (seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-recipe=tests/images/real
-TAG="opsbook-real:test"     # keep in step with tests/integration/real.rs
-say() { printf '[real-image.sh] %s\n' "$*" >&2; }
+name=${1:?usage: scripts/debian-image.sh NAME (a folder of tests/images)}
+recipe=tests/images/$name
+TAG="opsbook-$name:test"    # keep in step with tests/integration/support.rs
+say() { printf '[debian-image.sh %s] %s\n' "$name" "$*" >&2; }
 
 packages=$(grep -v '^#' "$recipe/packages" | grep -v '^$' | paste -sd, -)
 base_hash=$(printf '%s\n' "$packages" | sha256sum | cut -c1-12)
-base="opsbook-real-base:$base_hash"
+base="opsbook-$name-base:$base_hash"
 full_hash=$( (echo "$base_hash"; cd "$recipe" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-12)
-image="opsbook-real:$full_hash"
+image="opsbook-$name:$full_hash"
 
 if docker image inspect "$image" >/dev/null 2>&1; then
   docker tag "$image" "$TAG"

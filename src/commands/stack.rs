@@ -1,0 +1,218 @@
+//! `startup`, `shutdown` and `restart` when the project is a Swarm stack
+//! (`swarm::resolve`): the same commands, the same confirmation, dry run
+//! and results, done on Swarm's own mechanisms: scaling services, and a
+//! forced update for a restart, tier by tier, each tier waiting until
+//! Swarm has converged (`swarm::lifecycle`).
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::confirm::confirm;
+use crate::docker::{Deployment, SwarmMode};
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::interrupt::Interrupt;
+use crate::progress::Progress;
+use crate::render::{Block, Report};
+use crate::runbook::Runbook;
+use crate::swarm::Stack;
+use crate::swarm::converge::standing;
+use crate::swarm::lifecycle::SwarmLifecycle;
+
+/// Startup of a stack whose services exist (`startup.up` has run when any
+/// were missing): each tier scaled up to its replicas and waited for.
+/// Whether every service converged.
+pub async fn startup(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    dry_run: bool,
+    deadline: Instant,
+    progress: Progress<'_>,
+    report: &mut Report,
+) -> Result<bool, Error> {
+    let stack = Stack::read(deployment).await?;
+    let tiers = runbook.plan.tiers_with(&stack.names());
+    if dry_run {
+        let rows = rows(&tiers, |name| match stack.service(name) {
+            None => "missing: create it (startup.up)".into(),
+            Some(s) if s.mode == SwarmMode::Replicated(0) => match s.remembered {
+                Some(n) => format!("scale to {n}, wait until converged"),
+                None => "scaled to 0, nothing remembered: left at 0".into(),
+            },
+            Some(s) if standing(&stack, s, None).converged => "converged: leave alone".into(),
+            Some(_) => "wait until converged".into(),
+        });
+        plan(report, "startup", &tiers, rows);
+        return Ok(true);
+    }
+    let lifecycle = SwarmLifecycle {
+        deployment,
+        progress,
+        interrupt: Interrupt::listen(),
+        section: "startup",
+    };
+    let started = lifecycle
+        .start(&tiers, &runbook.plan.depends_on, deadline)
+        .await;
+    let all = started.iter().all(|r| r.status == Status::Ok);
+    report.results.extend(started);
+    if lifecycle.interrupt.is_raised() {
+        report.results.push(CheckResult::interrupted("startup"));
+        return Ok(false);
+    }
+    Ok(all)
+}
+
+/// Shutdown of a stack: each tier (reverse order) scaled to zero, its
+/// replicas remembered on the service, waited until no task runs.
+pub async fn shutdown(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    dry_run: bool,
+    yes: bool,
+    progress: Progress<'_>,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let project = runbook.require_project("shutdown")?;
+    let stack = Stack::read(deployment).await?;
+    let tiers: Vec<Vec<String>> = runbook
+        .plan
+        .tiers_with(&stack.names())
+        .into_iter()
+        .rev()
+        .collect();
+    let up: Vec<&str> = stack
+        .services
+        .iter()
+        .filter(|s| s.mode != SwarmMode::Replicated(0))
+        .map(|s| s.service.as_str())
+        .collect();
+    if dry_run {
+        let rows = rows(&tiers, |name| match stack.service(name) {
+            Some(s) => match s.mode {
+                SwarmMode::Replicated(0) => "already at 0: leave alone".into(),
+                SwarmMode::Replicated(n) => format!("scale {n} → 0, remember {n}"),
+                SwarmMode::Global => "global: cannot be scaled (refused)".into(),
+                SwarmMode::Job => "a job: leave alone".into(),
+            },
+            None => "missing: nothing to do".into(),
+        });
+        plan(report, "shutdown", &tiers, rows);
+        return Ok(());
+    }
+    if up.is_empty() {
+        for service in tiers.iter().flatten() {
+            report.results.push(CheckResult::new(
+                "shutdown",
+                service,
+                Status::Ok,
+                "already scaled to 0",
+            ));
+        }
+        return Ok(());
+    }
+    if !confirm(
+        &format!(
+            "scale {} of stack `{project}` to 0",
+            crate::human::count(up.len(), "service")
+        ),
+        yes,
+    )? {
+        return Err(Error::Usage(
+            "shutdown cancelled: nothing was stopped".into(),
+        ));
+    }
+    let lifecycle = SwarmLifecycle {
+        deployment,
+        progress,
+        interrupt: Interrupt::listen(),
+        section: "shutdown",
+    };
+    let deadline = Instant::now() + runbook.plan.startup_timeout;
+    report
+        .results
+        .extend(lifecycle.stop(&tiers, deadline).await);
+    if lifecycle.interrupt.is_raised() {
+        report.results.push(CheckResult::interrupted("shutdown"));
+    }
+    Ok(())
+}
+
+/// Restart of a stack's `targets` (already resolved by `restart`): a
+/// forced update of each tier, waiting until Swarm has rolled it.
+pub async fn restart(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    targets: &[String],
+    dry_run: bool,
+    yes: bool,
+    progress: Progress<'_>,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let project = runbook.require_project("restart")?;
+    let tiers = runbook.plan.start_order(targets);
+    if dry_run {
+        let rows = rows(&tiers, |_| {
+            "forced update (Swarm rolls its tasks), wait until converged".into()
+        });
+        plan(report, "restart", &tiers, rows);
+        return Ok(());
+    }
+    if !confirm(
+        &format!(
+            "redeploy {} of stack `{project}`",
+            crate::human::count(targets.len(), "service")
+        ),
+        yes,
+    )? {
+        return Err(Error::Usage(
+            "restart cancelled: nothing was changed".into(),
+        ));
+    }
+    let lifecycle = SwarmLifecycle {
+        deployment,
+        progress,
+        interrupt: Interrupt::listen(),
+        section: "restart",
+    };
+    let deadline = Instant::now() + runbook.plan.startup_timeout;
+    report.results.extend(
+        lifecycle
+            .redeploy(&tiers, &runbook.plan.depends_on, deadline)
+            .await,
+    );
+    if lifecycle.interrupt.is_raised() {
+        report.results.push(CheckResult::interrupted("restart"));
+    }
+    Ok(())
+}
+
+fn rows(tiers: &[Vec<String>], action: impl Fn(&str) -> String) -> Vec<Vec<String>> {
+    tiers
+        .iter()
+        .enumerate()
+        .flat_map(|(n, tier)| {
+            let action = &action;
+            tier.iter()
+                .map(move |s| vec![(n + 1).to_string(), s.clone(), action(s)])
+        })
+        .collect()
+}
+
+/// A dry run's table and plan, and the result saying nothing changed.
+fn plan(report: &mut Report, section: &str, tiers: &[Vec<String>], rows: Vec<Vec<String>>) {
+    report
+        .extra
+        .insert("plan".into(), json!({"tiers": tiers, "mode": "swarm"}));
+    report.blocks.push(Block::Table {
+        header: vec!["tier", "service", "action"],
+        rows,
+    });
+    report.results.push(CheckResult::new(
+        section,
+        "dry-run",
+        Status::Ok,
+        "dry run: nothing was changed",
+    ));
+}

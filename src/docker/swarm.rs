@@ -1,0 +1,425 @@
+//! Docker Swarm as opsbook sees it: the services of one stack (the
+//! runbook's project, `com.docker.stack.namespace`), their tasks with the
+//! node each runs on, and the two changes opsbook makes to a service,
+//! scaling it and forcing it to redeploy its tasks. Swarm does the work
+//! (placement, rolling, health gates); callers wait for it to converge.
+//!
+//! A service's spec is changed the way the docker CLI changes it: inspected,
+//! edited, sent back with the version it was read at. A spec changed by
+//! someone else in between is read again and the change made once more.
+
+use std::collections::HashMap;
+
+use bollard::models::{Node, Service, ServiceSpec, ServiceSpecModeReplicated, TaskState as Wire};
+use bollard::query_parameters::{
+    InspectServiceOptions, ListNodesOptions, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
+    UpdateServiceOptionsBuilder,
+};
+use serde::Serialize;
+
+use super::{Deployment, STACK_LABEL, timestamp};
+use crate::error::Error;
+
+/// The label a scaled-down service keeps its replicas in, for the startup
+/// that scales it up again (kept on the service itself, so any manager,
+/// and any machine opsbook runs on, finds it).
+pub const REPLICAS_LABEL: &str = "opsbook.replicas";
+
+/// How many tries a spec change gets when others change the spec too.
+const SPEC_TRIES: usize = 3;
+
+/// How a service places its tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwarmMode {
+    /// This many tasks, wherever they fit.
+    Replicated(u64),
+    /// One task on every node that may run it.
+    Global,
+    /// A job (`replicated-job`, `global-job`): runs to completion.
+    Job,
+}
+
+/// One service of the stack.
+#[derive(Debug, Clone, Serialize)]
+pub struct StackService {
+    pub id: String,
+    /// Swarm's name for it: `STACK_SERVICE`.
+    pub name: String,
+    /// The runbook's name for it: without the stack's prefix.
+    pub service: String,
+    pub mode: SwarmMode,
+    /// The replicas it had before opsbook scaled it to zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remembered: Option<u64>,
+    pub image: String,
+    /// Bumped to make Swarm redeploy every task (a forced update).
+    #[serde(skip)]
+    pub force_update: u64,
+    /// Swarm's rolling update, while one runs or after it ended:
+    /// `updating`, `completed`, `rollback_completed`…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_message: Option<String>,
+}
+
+/// A task's state, as Swarm names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    New,
+    Allocated,
+    Pending,
+    Assigned,
+    Accepted,
+    Preparing,
+    Ready,
+    Starting,
+    Running,
+    Complete,
+    Shutdown,
+    Failed,
+    Rejected,
+    Remove,
+    Orphaned,
+    Unknown,
+}
+
+impl TaskState {
+    /// Whether a task in this state is over and will not run again.
+    pub fn is_over(self) -> bool {
+        matches!(
+            self,
+            TaskState::Complete
+                | TaskState::Shutdown
+                | TaskState::Failed
+                | TaskState::Rejected
+                | TaskState::Remove
+                | TaskState::Orphaned
+        )
+    }
+
+    /// Whether it ended badly: what Swarm's "restarts" are.
+    pub fn is_failure(self) -> bool {
+        matches!(self, TaskState::Failed | TaskState::Rejected)
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            TaskState::New => "new",
+            TaskState::Allocated => "allocated",
+            TaskState::Pending => "pending",
+            TaskState::Assigned => "assigned",
+            TaskState::Accepted => "accepted",
+            TaskState::Preparing => "preparing",
+            TaskState::Ready => "ready",
+            TaskState::Starting => "starting",
+            TaskState::Running => "running",
+            TaskState::Complete => "complete",
+            TaskState::Shutdown => "shutdown",
+            TaskState::Failed => "failed",
+            TaskState::Rejected => "rejected",
+            TaskState::Remove => "remove",
+            TaskState::Orphaned => "orphaned",
+            TaskState::Unknown => "unknown",
+        }
+    }
+}
+
+/// One task of a service: a slot (or a node, for a global service) and
+/// the container Swarm runs for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Task {
+    pub id: String,
+    pub service_id: String,
+    /// Its slot, for a replicated service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u64>,
+    pub node_id: String,
+    /// The node's host name (its id when the node is gone).
+    pub node: String,
+    /// What Swarm wants it to be (`running`, `shutdown`).
+    pub desired: TaskState,
+    pub state: TaskState,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When it entered its state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    pub image: String,
+    #[serde(skip)]
+    pub force_update: u64,
+}
+
+impl Task {
+    /// Whether it runs the service's current spec (its image, and the
+    /// forced update it was made for).
+    pub fn is_current(&self, service: &StackService) -> bool {
+        self.image == service.image && self.force_update == service.force_update
+    }
+
+    /// Swarm's name for it: `STACK_SERVICE.SLOT`, or `.NODE` for a global task.
+    pub fn name(&self, service: &StackService) -> String {
+        match self.slot {
+            Some(slot) => format!("{}.{slot}", service.name),
+            None => format!("{}.{}", service.name, self.node),
+        }
+    }
+}
+
+/// This engine's place in a swarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwarmRole {
+    /// Not in a swarm.
+    None,
+    /// A worker: it runs tasks, but cannot see or change services.
+    Worker,
+    /// A manager: services can be listed and changed through it.
+    Manager { node_id: String },
+}
+
+impl Deployment {
+    /// Whether this engine is in a swarm, and as what.
+    pub async fn swarm_role(&self) -> Result<SwarmRole, Error> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| self.failed("reading the engine's info", e))?;
+        let Some(swarm) = info.swarm else {
+            return Ok(SwarmRole::None);
+        };
+        let active = swarm
+            .local_node_state
+            .is_some_and(|s| s == bollard::models::LocalNodeState::ACTIVE);
+        Ok(match (active, swarm.control_available, swarm.node_id) {
+            (true, Some(true), Some(node_id)) => SwarmRole::Manager { node_id },
+            (true, _, _) => SwarmRole::Worker,
+            _ => SwarmRole::None,
+        })
+    }
+
+    /// The services of the stack named as the project, by name.
+    pub async fn stack_services(&self) -> Result<Vec<StackService>, Error> {
+        let Some(stack) = &self.project else {
+            return Ok(Vec::new());
+        };
+        let filters = HashMap::from([("label", vec![format!("{STACK_LABEL}={stack}")])]);
+        let options = ListServicesOptionsBuilder::new().filters(&filters).build();
+        let services = self
+            .docker
+            .list_services(Some(options))
+            .await
+            .map_err(|e| self.failed("listing the stack's services", e))?;
+        let mut services: Vec<StackService> = services
+            .into_iter()
+            .filter_map(|s| service_from(s, stack))
+            .collect();
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(services)
+    }
+
+    /// Every task of `services` Swarm still keeps (its task history
+    /// included), with the host name of its node.
+    pub async fn stack_tasks(&self, services: &[StackService]) -> Result<Vec<Task>, Error> {
+        if services.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = services.iter().map(|s| s.id.clone()).collect();
+        let filters = HashMap::from([("service", ids)]);
+        let options = ListTasksOptionsBuilder::new().filters(&filters).build();
+        let (tasks, nodes) = tokio::join!(
+            self.docker.list_tasks(Some(options)),
+            self.docker.list_nodes(None::<ListNodesOptions>)
+        );
+        let tasks = tasks.map_err(|e| self.failed("listing the stack's tasks", e))?;
+        let names: HashMap<String, String> = nodes
+            .map_err(|e| self.failed("listing the swarm's nodes", e))?
+            .into_iter()
+            .filter_map(node_name)
+            .collect();
+        let mut tasks: Vec<Task> = tasks
+            .into_iter()
+            .filter_map(|t| task_from(t, &names))
+            .collect();
+        tasks.sort_by_key(|t| (t.service_id.clone(), t.slot, t.node.clone(), t.at));
+        Ok(tasks)
+    }
+
+    /// Sets a replicated service's replicas; `remember` keeps a count in
+    /// its labels (`REPLICAS_LABEL`) for a later startup, `None` clears it.
+    pub async fn scale(
+        &self,
+        service: &StackService,
+        replicas: u64,
+        remember: Option<u64>,
+    ) -> Result<(), Error> {
+        self.change_spec(service, "scaling a service", |spec| {
+            let replicas = i64::try_from(replicas).unwrap_or(i64::MAX);
+            let mode = spec.mode.get_or_insert_with(Default::default);
+            mode.replicated = Some(ServiceSpecModeReplicated {
+                replicas: Some(replicas),
+            });
+            let labels = spec.labels.get_or_insert_with(HashMap::new);
+            match remember {
+                Some(n) => labels.insert(REPLICAS_LABEL.to_string(), n.to_string()),
+                None => labels.remove(REPLICAS_LABEL),
+            };
+        })
+        .await
+    }
+
+    /// Makes Swarm redeploy every task of `service` with its own update
+    /// settings (order, parallelism, health gate), as
+    /// `docker service update --force` does.
+    pub async fn force_update(&self, service: &StackService) -> Result<(), Error> {
+        self.change_spec(service, "redeploying a service", |spec| {
+            let template = spec.task_template.get_or_insert_with(Default::default);
+            template.force_update = Some(template.force_update.unwrap_or(0).wrapping_add(1));
+        })
+        .await
+    }
+
+    /// Reads the service's spec, edits it and sends it back at the version
+    /// it was read at, reading again if it changed in between.
+    async fn change_spec(
+        &self,
+        service: &StackService,
+        action: &str,
+        edit: impl Fn(&mut ServiceSpec),
+    ) -> Result<(), Error> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let current = self
+                .docker
+                .inspect_service(&service.id, None::<InspectServiceOptions>)
+                .await
+                .map_err(|e| self.failed(action, e))?;
+            let version = current.version.and_then(|v| v.index).unwrap_or(0);
+            let mut spec = current.spec.unwrap_or_default();
+            edit(&mut spec);
+            let options = UpdateServiceOptionsBuilder::new()
+                .version(i32::try_from(version).unwrap_or(i32::MAX))
+                .build();
+            match self
+                .docker
+                .update_service(&service.id, spec, options, None)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                // "update out of sequence": someone else changed it first.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 500,
+                    message,
+                }) if message.contains("out of sequence") && tries < SPEC_TRIES => {}
+                Err(e) => return Err(self.failed(action, e)),
+            }
+        }
+    }
+}
+
+fn service_from(service: Service, stack: &str) -> Option<StackService> {
+    let spec = service.spec?;
+    let name = spec.name.clone()?;
+    let labels = spec.labels.unwrap_or_default();
+    let mode = match &spec.mode {
+        Some(m) if m.global.is_some() => SwarmMode::Global,
+        Some(m) if m.replicated_job.is_some() || m.global_job.is_some() => SwarmMode::Job,
+        Some(m) => SwarmMode::Replicated(
+            m.replicated
+                .as_ref()
+                .and_then(|r| r.replicas)
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(1),
+        ),
+        None => SwarmMode::Replicated(1),
+    };
+    let template = spec.task_template.unwrap_or_default();
+    let update = service.update_status;
+    Some(StackService {
+        id: service.id?,
+        service: name
+            .strip_prefix(&format!("{stack}_"))
+            .unwrap_or(&name)
+            .to_string(),
+        name,
+        mode,
+        remembered: labels.get(REPLICAS_LABEL).and_then(|n| n.parse().ok()),
+        image: template
+            .container_spec
+            .and_then(|c| c.image)
+            .unwrap_or_default(),
+        force_update: template.force_update.unwrap_or(0),
+        update_state: update
+            .as_ref()
+            .and_then(|u| u.state)
+            .map(|s| s.to_string())
+            .filter(|s| !s.is_empty()),
+        update_message: update.and_then(|u| u.message),
+    })
+}
+
+fn node_name(node: Node) -> Option<(String, String)> {
+    let id = node.id?;
+    let name = node
+        .description
+        .and_then(|d| d.hostname)
+        .unwrap_or_else(|| id.clone());
+    Some((id, name))
+}
+
+fn task_from(task: bollard::models::Task, nodes: &HashMap<String, String>) -> Option<Task> {
+    let status = task.status.unwrap_or_default();
+    let spec = task.spec.unwrap_or_default();
+    let node_id = task.node_id.unwrap_or_default();
+    let container = status.container_status.unwrap_or_default();
+    Some(Task {
+        id: task.id?,
+        service_id: task.service_id.unwrap_or_default(),
+        slot: task.slot.and_then(|s| u64::try_from(s).ok()),
+        node: nodes
+            .get(&node_id)
+            .cloned()
+            .unwrap_or_else(|| node_id.clone()),
+        node_id,
+        desired: task.desired_state.map_or(TaskState::Unknown, state_from),
+        state: status.state.map_or(TaskState::Unknown, state_from),
+        message: status.message.unwrap_or_default(),
+        error: status.err.filter(|e| !e.is_empty()),
+        at: timestamp(status.timestamp.as_deref()),
+        container_id: container.container_id.filter(|c| !c.is_empty()),
+        exit_code: container.exit_code,
+        image: spec
+            .container_spec
+            .and_then(|c| c.image)
+            .unwrap_or_default(),
+        force_update: spec.force_update.unwrap_or(0),
+    })
+}
+
+fn state_from(state: Wire) -> TaskState {
+    match state {
+        Wire::NEW => TaskState::New,
+        Wire::ALLOCATED => TaskState::Allocated,
+        Wire::PENDING => TaskState::Pending,
+        Wire::ASSIGNED => TaskState::Assigned,
+        Wire::ACCEPTED => TaskState::Accepted,
+        Wire::PREPARING => TaskState::Preparing,
+        Wire::READY => TaskState::Ready,
+        Wire::STARTING => TaskState::Starting,
+        Wire::RUNNING => TaskState::Running,
+        Wire::COMPLETE => TaskState::Complete,
+        Wire::SHUTDOWN => TaskState::Shutdown,
+        Wire::FAILED => TaskState::Failed,
+        Wire::REJECTED => TaskState::Rejected,
+        Wire::REMOVE => TaskState::Remove,
+        Wire::ORPHANED => TaskState::Orphaned,
+    }
+}

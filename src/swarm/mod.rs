@@ -1,0 +1,145 @@
+//! The runbook on Docker Swarm: a project deployed with `docker stack
+//! deploy` is a stack of services whose tasks Swarm places on nodes. Here
+//! is how opsbook decides that a project is a stack (`mode:`), what one
+//! look at the stack holds, and the shared work the commands do with it:
+//! grading services (`grade`), waiting for Swarm to converge (`converge`)
+//! and scaling or redeploying services tier by tier (`lifecycle`).
+
+use std::collections::HashSet;
+
+use crate::docker::{Deployment, StackService, SwarmRole, Task, TaskState};
+use crate::error::Error;
+use crate::runbook::Runbook;
+use crate::runbook::model::Mode;
+
+pub mod converge;
+pub mod grade;
+pub mod lifecycle;
+
+/// How the project turned out to be deployed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    Compose { why: String },
+    Swarm { why: String },
+}
+
+impl Resolved {
+    pub fn is_swarm(&self) -> bool {
+        matches!(self, Resolved::Swarm { .. })
+    }
+
+    /// `compose` or `swarm`, then why: what `validate` shows.
+    pub fn describe(&self) -> String {
+        match self {
+            Resolved::Compose { why } => format!("compose ({why})"),
+            Resolved::Swarm { why } => format!("swarm ({why})"),
+        }
+    }
+}
+
+/// Decides the runbook's mode against the engine: `mode: compose` and
+/// `mode: swarm` as written (swarm needs a manager to talk to), `auto` by
+/// whether the engine is a swarm manager with services of a stack named as
+/// the project.
+pub async fn resolve(runbook: &Runbook, deployment: &Deployment) -> Result<Resolved, Error> {
+    let endpoint = deployment.endpoint();
+    let project = runbook.plan.project.as_deref();
+    match (runbook.plan.mode, project) {
+        (Mode::Compose, _) => Ok(Resolved::Compose {
+            why: "mode: compose".into(),
+        }),
+        (Mode::Auto, None) => Ok(Resolved::Compose {
+            why: "no project: every compose project".into(),
+        }),
+        (Mode::Swarm, _) => match deployment.swarm_role().await? {
+            SwarmRole::Manager { .. } => Ok(Resolved::Swarm {
+                why: "mode: swarm".into(),
+            }),
+            role => Err(Error::Usage(format!(
+                "the runbook `{}` says `mode: swarm`, but the engine at {endpoint} is {}: point DOCKER_HOST (or the fleet's host) at a manager of the swarm",
+                runbook.display,
+                not_a_manager(&role)
+            ))),
+        },
+        (Mode::Auto, Some(project)) => match deployment.swarm_role().await? {
+            SwarmRole::Manager { .. } => {
+                let services = deployment.stack_services().await?;
+                Ok(if services.is_empty() {
+                    Resolved::Compose {
+                        why: format!("auto: no swarm stack `{project}` on {endpoint}"),
+                    }
+                } else {
+                    Resolved::Swarm {
+                        why: format!(
+                            "auto: stack `{project}` has {} services on {endpoint}",
+                            services.len()
+                        ),
+                    }
+                })
+            }
+            role => Ok(Resolved::Compose {
+                why: format!("auto: the engine at {endpoint} is {}", not_a_manager(&role)),
+            }),
+        },
+    }
+}
+
+fn not_a_manager(role: &SwarmRole) -> &'static str {
+    match role {
+        SwarmRole::Worker => "a swarm worker, not a manager",
+        _ => "not in a swarm",
+    }
+}
+
+/// One look at the stack: its services and every task Swarm keeps.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub services: Vec<StackService>,
+    pub tasks: Vec<Task>,
+}
+
+impl Stack {
+    pub async fn read(deployment: &Deployment) -> Result<Stack, Error> {
+        let services = deployment.stack_services().await?;
+        let tasks = deployment.stack_tasks(&services).await?;
+        Ok(Stack { services, tasks })
+    }
+
+    /// The service the runbook calls `name`.
+    pub fn service(&self, name: &str) -> Option<&StackService> {
+        self.services.iter().find(|s| s.service == name)
+    }
+
+    pub fn tasks_of<'a>(&'a self, service: &'a StackService) -> impl Iterator<Item = &'a Task> {
+        self.tasks
+            .iter()
+            .filter(move |t| t.service_id == service.id)
+    }
+
+    /// The runbook's names of the stack's services.
+    pub fn names(&self) -> Vec<String> {
+        self.services.iter().map(|s| s.service.clone()).collect()
+    }
+}
+
+/// The tasks of `service` that run now, on the spec it has now.
+pub fn running<'a>(stack: &'a Stack, service: &'a StackService) -> Vec<&'a Task> {
+    stack
+        .tasks_of(service)
+        .filter(|t| {
+            t.desired == TaskState::Running
+                && t.state == TaskState::Running
+                && t.is_current(service)
+        })
+        .collect()
+}
+
+/// The nodes `tasks` run on, each once, in order.
+pub fn nodes_of(tasks: &[&Task]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    tasks
+        .iter()
+        .filter(|t| seen.insert(t.node.clone()))
+        .map(|t| t.node.clone())
+        .collect()
+}
