@@ -334,6 +334,12 @@ async fn docker_part(
         results.push(nothing_deployed(runbook, deployment.endpoint()));
     }
 
+    // A stack's exec checks may run in a task on another node.
+    let exec_refs = match (&stack, &runbook.plan.project) {
+        (Some(stack), Some(project)) => swarm::with_remote_tasks(stack, refs, project),
+        _ => refs.clone(),
+    };
+    let exec_refs = &exec_refs;
     let mut work: Vec<(String, Work<'_>)> = Vec::new();
     for (name, check) in exec_checks {
         work.push((
@@ -341,7 +347,7 @@ async fn docker_part(
             Box::pin(async move {
                 vec![
                     probe
-                        .check(&runbook.dir, name, check, Some((deployment, refs)))
+                        .check(&runbook.dir, name, check, Some((deployment, exec_refs)))
                         .await,
                 ]
             }),
@@ -436,7 +442,7 @@ async fn listed(
     let mut deployment = Deployment::connect(runbook.plan.project.clone()).await?;
     tracing::debug!("connected to Docker");
     let stack = if swarm::resolve(runbook, &deployment).await?.is_swarm() {
-        deployment = deployment.into_stack();
+        deployment = swarm::into_stack(deployment);
         Some(Stack::read(&deployment).await?)
     } else {
         None

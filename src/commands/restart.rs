@@ -31,7 +31,7 @@ pub async fn run(
     let project = runbook.require_project("restart")?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
     if swarm::resolve(runbook, &deployment).await?.is_swarm() {
-        let deployment = deployment.into_stack();
+        let deployment = swarm::into_stack(deployment);
         let names = Stack::read(&deployment).await?.names();
         let all_tiers = runbook.plan.tiers_with(&names);
         let known: Vec<&String> = all_tiers.iter().flatten().collect();

@@ -46,7 +46,7 @@ pub async fn run(
     let grace = runbook.plan.grace;
     let deployment = Deployment::connect(Some(project.clone())).await?;
     if swarm::resolve(runbook, &deployment).await?.is_swarm() {
-        let deployment = deployment.into_stack();
+        let deployment = swarm::into_stack(deployment);
         return super::stack::shutdown(
             runbook,
             &deployment,

@@ -72,7 +72,7 @@ pub async fn run(
     let mut deployment = deployment;
     let mut swarm = swarm::resolve(runbook, &deployment).await?.is_swarm();
     if swarm {
-        deployment = deployment.into_stack();
+        deployment = swarm::into_stack(deployment);
     }
     let mut containers = deployment.list().await?;
     let stack_names = if swarm {
@@ -124,7 +124,7 @@ pub async fn run(
             // `startup.up` may have been `docker stack deploy`.
             if !swarm && swarm::resolve(runbook, &deployment).await?.is_swarm() {
                 swarm = true;
-                deployment = deployment.into_stack();
+                deployment = swarm::into_stack(deployment);
             }
             containers = deployment.list().await?;
         }

@@ -29,7 +29,7 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     let host = tokio::spawn(HostSnapshot::measure(disk_paths));
     let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
     if swarm::resolve(runbook, &deployment).await?.is_swarm() {
-        let deployment = deployment.into_stack();
+        let deployment = swarm::into_stack(deployment);
         let stack = Stack::read(&deployment).await?;
         show_stack(runbook, &stack, report);
         show_host(runbook, host.await.ok(), report);

@@ -95,6 +95,8 @@ pub struct Deployment {
     endpoint: String,
     project: Option<String>,
     labels: Labels,
+    /// The engines of the swarm's other nodes, by host name (a stack's).
+    nodes: Arc<swarm::Nodes>,
     /// The ssh login an `ssh://` engine is reached through (shared by this
     /// process's deployments of that host), closed with the last of them.
     _login: Option<Arc<ssh::SshEngine>>,
@@ -131,6 +133,9 @@ pub struct ContainerRef {
     pub project: String,
     pub service: String,
     pub state: State,
+    /// The swarm node it runs on, when that is not this engine's (a task's
+    /// container elsewhere in the swarm: reached through `on_node`).
+    pub node: Option<String>,
 }
 
 impl State {
@@ -264,6 +269,7 @@ impl Deployment {
             endpoint,
             project,
             labels: Labels::Compose,
+            nodes: Arc::default(),
             _login: login,
         })
     }
@@ -274,6 +280,16 @@ impl Deployment {
     pub fn into_stack(self) -> Deployment {
         Deployment {
             labels: Labels::Stack,
+            ..self
+        }
+    }
+
+    /// `into_stack`, with the engines of the swarm's other nodes by host
+    /// name: what a task elsewhere is exec'd in and its volumes read through.
+    pub fn into_stack_with(self, nodes: HashMap<String, Engine>) -> Deployment {
+        Deployment {
+            labels: Labels::Stack,
+            nodes: Arc::new(swarm::Nodes::new(nodes)),
             ..self
         }
     }
@@ -650,6 +666,7 @@ fn ref_from(summary: bollard::models::ContainerSummary, scheme: Labels) -> Optio
         project,
         service,
         state,
+        node: None,
     })
 }
 

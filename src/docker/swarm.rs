@@ -9,6 +9,7 @@
 //! someone else in between is read again and the change made once more.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bollard::models::{Node, Service, ServiceSpec, ServiceSpecModeReplicated, TaskState as Wire};
 use bollard::query_parameters::{
@@ -17,7 +18,7 @@ use bollard::query_parameters::{
 };
 use serde::Serialize;
 
-use super::{Deployment, STACK_LABEL, timestamp};
+use super::{Deployment, Engine, STACK_LABEL, timestamp};
 use crate::error::Error;
 
 /// The label a scaled-down service keeps its replicas in, for the startup
@@ -27,6 +28,23 @@ pub const REPLICAS_LABEL: &str = "opsbook.replicas";
 
 /// How many tries a spec change gets when others change the spec too.
 const SPEC_TRIES: usize = 3;
+
+/// The engines of a swarm's other nodes, by host name, connected to on
+/// first use and kept for the rest of the run.
+#[derive(Default)]
+pub(super) struct Nodes {
+    engines: HashMap<String, Engine>,
+    connected: tokio::sync::Mutex<HashMap<String, Arc<Deployment>>>,
+}
+
+impl Nodes {
+    pub(super) fn new(engines: HashMap<String, Engine>) -> Nodes {
+        Nodes {
+            engines,
+            connected: Default::default(),
+        }
+    }
+}
 
 /// How a service places its tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -139,6 +157,10 @@ pub struct Task {
     pub node_id: String,
     /// The node's host name (its id when the node is gone).
     pub node: String,
+    /// Whether its node is up (`ready`): a down node's tasks are in
+    /// whatever state it last reported, which is no longer true.
+    #[serde(skip)]
+    pub node_up: bool,
     /// What Swarm wants it to be (`running`, `shutdown`).
     pub desired: TaskState,
     pub state: TaskState,
@@ -158,6 +180,12 @@ pub struct Task {
 }
 
 impl Task {
+    /// Whether Swarm wants it to run (`running`, or `ready` while it
+    /// waits out the restart delay).
+    pub fn is_wanted(&self) -> bool {
+        matches!(self.desired, TaskState::Running | TaskState::Ready)
+    }
+
     /// Whether it runs the service's current spec (its image, and the
     /// forced update it was made for).
     pub fn is_current(&self, service: &StackService) -> bool {
@@ -185,6 +213,27 @@ pub enum SwarmRole {
 }
 
 impl Deployment {
+    /// The stack on swarm node `node` (its host name), through that node's
+    /// own engine; why not, when opsbook was not told how to reach it.
+    pub async fn on_node(&self, node: &str) -> Result<Arc<Deployment>, String> {
+        let mut connected = self.nodes.connected.lock().await;
+        if let Some(deployment) = connected.get(node) {
+            return Ok(deployment.clone());
+        }
+        let Some(engine) = self.nodes.engines.get(node) else {
+            return Err(format!(
+                "it runs on swarm node `{node}`, whose engine opsbook cannot reach: list `{node}` in the fleet file ($OPSBOOK_FLEET) to reach it"
+            ));
+        };
+        let deployment = Deployment::connect_to(engine, self.project.clone())
+            .await
+            .map_err(|e| format!("it runs on swarm node `{node}`: {e}"))?
+            .into_stack();
+        let deployment = Arc::new(deployment);
+        connected.insert(node.to_string(), deployment.clone());
+        Ok(deployment)
+    }
+
     /// Whether this engine is in a swarm, and as what.
     pub async fn swarm_role(&self) -> Result<SwarmRole, Error> {
         let info = self
@@ -239,7 +288,7 @@ impl Deployment {
             self.docker.list_nodes(None::<ListNodesOptions>)
         );
         let tasks = tasks.map_err(|e| self.failed("listing the stack's tasks", e))?;
-        let names: HashMap<String, String> = nodes
+        let names: HashMap<String, (String, bool)> = nodes
             .map_err(|e| self.failed("listing the swarm's nodes", e))?
             .into_iter()
             .filter_map(node_name)
@@ -366,16 +415,21 @@ fn service_from(service: Service, stack: &str) -> Option<StackService> {
     })
 }
 
-fn node_name(node: Node) -> Option<(String, String)> {
+/// A node's id, host name and whether it is up.
+fn node_name(node: Node) -> Option<(String, (String, bool))> {
     let id = node.id?;
     let name = node
         .description
         .and_then(|d| d.hostname)
         .unwrap_or_else(|| id.clone());
-    Some((id, name))
+    let up = node
+        .status
+        .and_then(|s| s.state)
+        .is_some_and(|s| s == bollard::models::NodeState::READY);
+    Some((id, (name, up)))
 }
 
-fn task_from(task: bollard::models::Task, nodes: &HashMap<String, String>) -> Option<Task> {
+fn task_from(task: bollard::models::Task, nodes: &HashMap<String, (String, bool)>) -> Option<Task> {
     let status = task.status.unwrap_or_default();
     let spec = task.spec.unwrap_or_default();
     let node_id = task.node_id.unwrap_or_default();
@@ -386,8 +440,8 @@ fn task_from(task: bollard::models::Task, nodes: &HashMap<String, String>) -> Op
         slot: task.slot.and_then(|s| u64::try_from(s).ok()),
         node: nodes
             .get(&node_id)
-            .cloned()
-            .unwrap_or_else(|| node_id.clone()),
+            .map_or_else(|| node_id.clone(), |(name, _)| name.clone()),
+        node_up: nodes.get(&node_id).is_some_and(|(_, up)| *up),
         node_id,
         desired: task.desired_state.map_or(TaskState::Unknown, state_from),
         state: status.state.map_or(TaskState::Unknown, state_from),

@@ -39,26 +39,37 @@ impl Probe<'_> {
         let timeout = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
         let graded = match docker::running_of(containers, service) {
             None => failed(format!("no running container of service `{service}`")),
-            Some(container) => {
-                let argv = check.command.argv();
-                match tokio::time::timeout(timeout, deployment.exec(&container.id, &argv)).await {
-                    Err(_) => failed(format!(
-                        "`{}` gave no answer within {}",
-                        check.command,
-                        units::Duration(timeout)
-                    )),
-                    Ok(Err(e)) => failed(format!("cannot run `{}`: {e}", check.command)),
-                    Ok(Ok(output)) => {
-                        let ran = Ran {
-                            shown: check.command.to_string(),
-                            code: output.exit_code,
-                            stdout: &output.stdout,
-                            stderr: &output.stderr,
-                        };
-                        self.verdict(&ran, check.stdout_contains.as_deref(), value)
+            // A swarm task on a node opsbook cannot reach: the check
+            // could not run, which says nothing about the service.
+            Some(container) => match on_its_node(deployment, container).await {
+                Err(why) => Graded {
+                    status: Status::Unknown,
+                    message: format!("not run: {why}"),
+                    figure: None,
+                },
+                Ok(engine) => {
+                    let deployment = engine.as_deref().unwrap_or(deployment);
+                    let argv = check.command.argv();
+                    match tokio::time::timeout(timeout, deployment.exec(&container.id, &argv)).await
+                    {
+                        Err(_) => failed(format!(
+                            "`{}` gave no answer within {}",
+                            check.command,
+                            units::Duration(timeout)
+                        )),
+                        Ok(Err(e)) => failed(format!("cannot run `{}`: {e}", check.command)),
+                        Ok(Ok(output)) => {
+                            let ran = Ran {
+                                shown: check.command.to_string(),
+                                code: output.exit_code,
+                                stdout: &output.stdout,
+                                stderr: &output.stderr,
+                            };
+                            self.verdict(&ran, check.stdout_contains.as_deref(), value)
+                        }
                     }
                 }
-            }
+            },
         };
         tracing::debug!(check = name, "exec check done");
         self.finish(name, graded, hint, started)
@@ -155,6 +166,17 @@ impl Probe<'_> {
 }
 
 /// A crit verdict without a figure.
+/// The engine of the node `container` runs on: `None` for this one.
+async fn on_its_node(
+    deployment: &Deployment,
+    container: &ContainerRef,
+) -> Result<Option<std::sync::Arc<Deployment>>, String> {
+    match &container.node {
+        None => Ok(None),
+        Some(node) => deployment.on_node(node).await.map(Some),
+    }
+}
+
 pub(super) fn failed(message: String) -> Graded {
     Graded {
         status: Status::Crit,

@@ -38,7 +38,13 @@ pub async fn verify_checks(
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let containers = deployment.list().await?;
+    let mut containers = deployment.list().await?;
+    if deployment.is_stack()
+        && let Some(project) = &runbook.plan.project
+    {
+        let stack = crate::swarm::Stack::read(deployment).await?;
+        containers = crate::swarm::with_remote_tasks(&stack, &containers, project);
+    }
     Ok(Probe::new(runbook.redactor())
         .named(runbook, &names, Some((deployment, &containers)))
         .await)

@@ -52,13 +52,18 @@ impl Standing {
 pub fn standing(stack: &Stack, service: &StackService, since: Option<jiff::Timestamp>) -> Standing {
     let up = running(stack, service);
     let tasks: Vec<_> = stack.tasks_of(service).collect();
+    // Wanted (Swarm holds a replacement at `ready` through its restart
+    // delay) but not running yet.
     let on_the_way = tasks
         .iter()
-        .any(|t| t.desired == TaskState::Running && t.state != TaskState::Running);
-    // Tasks of an older spec, or told to stop, that still run.
-    let lingering = tasks
-        .iter()
-        .any(|t| !t.state.is_over() && (t.desired != TaskState::Running || !t.is_current(service)));
+        .any(|t| t.is_wanted() && t.state != TaskState::Running && !t.state.is_over());
+    // Tasks of an older spec, or told to stop, that still run; a down
+    // node's tasks are not waited for (it cannot say they stopped).
+    let lingering = tasks.iter().any(|t| {
+        t.node_up
+            && !t.state.is_over()
+            && (t.desired != TaskState::Running || !t.is_current(service))
+    });
     let (wanted, enough) = match service.mode {
         SwarmMode::Replicated(n) => (Some(n), up.len() as u64 == n),
         SwarmMode::Global => (None, !up.is_empty()),
@@ -83,7 +88,7 @@ pub fn standing(stack: &Stack, service: &StackService, since: Option<jiff::Times
     let trouble = tasks
         .iter()
         .filter(|t| since.is_none_or(|s| t.at.is_some_and(|at| at >= s)))
-        .filter(|t| t.state.is_failure() || (t.desired == TaskState::Running && t.error.is_some()))
+        .filter(|t| t.state.is_failure() || (t.is_wanted() && t.error.is_some()))
         .max_by_key(|t| t.at)
         .map(|t| {
             let why = t.error.as_deref().unwrap_or(&t.message);

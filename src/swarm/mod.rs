@@ -7,7 +7,9 @@
 
 use std::collections::HashSet;
 
-use crate::docker::{Deployment, StackService, SwarmRole, Task, TaskState};
+use std::collections::HashMap;
+
+use crate::docker::{ContainerRef, Deployment, StackService, State, SwarmRole, Task, TaskState};
 use crate::error::Error;
 use crate::runbook::Runbook;
 use crate::runbook::model::Mode;
@@ -142,4 +144,53 @@ pub fn nodes_of(tasks: &[&Task]) -> Vec<String> {
         .filter(|t| seen.insert(t.node.clone()))
         .map(|t| t.node.clone())
         .collect()
+}
+
+/// The deployment seen as the stack, with the engines of the swarm's
+/// other nodes: every host of the fleet file (`$OPSBOOK_FLEET`) by name,
+/// matched to a node by its host name. A fleet file that cannot be read
+/// leaves the other nodes unreachable, and says why once.
+pub fn into_stack(deployment: Deployment) -> Deployment {
+    let mut nodes = HashMap::new();
+    if let Some(path) = crate::fleet::discover(None) {
+        match crate::fleet::load(&path) {
+            Ok(fleet) => {
+                for host in fleet.hosts {
+                    nodes.insert(host.name.clone(), host.engine());
+                }
+            }
+            Err(e) => tracing::warn!("the swarm's other nodes are not reached: {e}"),
+        }
+    }
+    deployment.into_stack_with(nodes)
+}
+
+/// `local` (this engine's containers of the stack), then a reference to
+/// every running task's container on another node, which an exec check
+/// reaches through that node's engine.
+pub fn with_remote_tasks(
+    stack: &Stack,
+    local: &[ContainerRef],
+    project: &str,
+) -> Vec<ContainerRef> {
+    let mut refs = local.to_vec();
+    for service in &stack.services {
+        for task in running(stack, service) {
+            let Some(id) = &task.container_id else {
+                continue;
+            };
+            if local.iter().any(|c| c.id == *id) {
+                continue;
+            }
+            refs.push(ContainerRef {
+                id: id.clone(),
+                name: task.name(service),
+                project: project.to_string(),
+                service: service.service.clone(),
+                state: State::Running,
+                node: Some(task.node.clone()),
+            });
+        }
+    }
+    refs
 }

@@ -85,10 +85,15 @@ impl Workspace {
 impl Workspace {
     /// Starts the binary in the background (same environment as `opsbook`).
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.spawn_with(args, &[])
+    }
+
+    pub fn spawn_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("opsbook"))
             .current_dir(self.path())
             .env_remove("OPSBOOK_RUNBOOK")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -124,6 +129,13 @@ pub fn encrypt_backups(ws: &Workspace) -> age::x25519::Identity {
 }
 
 /// Sends SIGTERM to a binary started with `spawn` and waits for it to end.
+/// Waits for a background run to end by itself.
+pub fn finish(child: std::process::Child) -> Run {
+    let started = Instant::now();
+    let output = child.wait_with_output().expect("wait for opsbook");
+    Run::from(output, started.elapsed())
+}
+
 pub fn terminate(child: std::process::Child) -> Run {
     let started = Instant::now();
     let sent = std::process::Command::new("kill")

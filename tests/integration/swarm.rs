@@ -34,9 +34,10 @@ fn docker(host: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The engine of node `name`, started (once) if it does not answer, with
-/// the fixture image loaded: its `unix://` URL.
-pub fn node(name: &str) -> String {
+/// The engine of node `name` (on the test engine's `network`, or its
+/// default bridge), started if it does not answer, with the fixture image
+/// loaded: its `unix://` URL.
+pub fn node(name: &str, network: Option<&str>) -> String {
     let dir = format!("{NODES}/{name}");
     let host = format!("unix://{dir}/docker.sock");
     if !crate::engines::answers(&host) {
@@ -50,6 +51,8 @@ pub fn node(name: &str) -> String {
             &[
                 "run",
                 "-d",
+                "--network",
+                network.unwrap_or("bridge"),
                 "--name",
                 &container,
                 "--hostname",
@@ -98,7 +101,7 @@ pub fn node(name: &str) -> String {
 fn single() -> &'static str {
     static STARTED: OnceLock<String> = OnceLock::new();
     STARTED.get_or_init(|| {
-        let host = node("s1");
+        let host = node("s1", None);
         if docker(&host, &["info", "--format", "{{.Swarm.LocalNodeState}}"]) != "active" {
             docker(&host, &["swarm", "init"]);
         }
@@ -134,7 +137,7 @@ services:
   web:
     image: {FIXTURE_IMAGE}
     command: {CALM}
-    deploy: {{ replicas: 2, update_config: {{ parallelism: 2, delay: 0s }} }}
+    deploy: {{ replicas: 2, update_config: {{ parallelism: 2, delay: 0s, failure_action: continue }} }}
 {extra}"#
     )
 }
@@ -394,5 +397,259 @@ fn mode_swarm_against_an_engine_outside_a_swarm_is_a_clear_error_and_changes_not
         run.stderr.contains("`mode: swarm` needs `project:`"),
         "{}",
         run.stderr
+    );
+}
+
+const CLUSTER_NET: &str = "opsbook-swarm-net";
+
+/// A three-node swarm on a network of its own: c1 the manager, c2 and c3
+/// workers, each joined once (a node started again rejoins by itself).
+fn cluster() -> &'static str {
+    static STARTED: OnceLock<String> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let local = "unix:///var/run/docker.sock";
+        if Command::new("docker")
+            .args(["network", "inspect", CLUSTER_NET])
+            .output()
+            .is_ok_and(|o| !o.status.success())
+        {
+            docker(local, &["network", "create", CLUSTER_NET]);
+        }
+        let manager = node("c1", Some(CLUSTER_NET));
+        if docker(&manager, &["info", "--format", "{{.Swarm.LocalNodeState}}"]) != "active" {
+            let ip = docker(
+                local,
+                &[
+                    "inspect",
+                    "opsbook-swarm-c1",
+                    "--format",
+                    &format!(
+                        "{{{{(index .NetworkSettings.Networks \"{CLUSTER_NET}\").IPAddress}}}}"
+                    ),
+                ],
+            );
+            docker(&manager, &["swarm", "init", "--advertise-addr", &ip]);
+        }
+        let address = docker(&manager, &["info", "--format", "{{.Swarm.NodeAddr}}"]);
+        let token = docker(&manager, &["swarm", "join-token", "-q", "worker"]);
+        for name in ["c2", "c3"] {
+            let worker = node(name, Some(CLUSTER_NET));
+            if docker(&worker, &["info", "--format", "{{.Swarm.LocalNodeState}}"]) != "active" {
+                docker(
+                    &worker,
+                    &[
+                        "swarm",
+                        "join",
+                        "--token",
+                        &token,
+                        &format!("{address}:2377"),
+                    ],
+                );
+            }
+        }
+        eventually("three nodes ready", Duration::from_secs(60), || {
+            nodes_ready(&manager) == ["c1", "c2", "c3"]
+        });
+        manager
+    })
+}
+
+/// The host names of the nodes the manager sees as ready.
+fn nodes_ready(manager: &str) -> Vec<String> {
+    let listed = docker(
+        manager,
+        &[
+            "node",
+            "ls",
+            "--format",
+            "{{.Hostname}} {{.Status}} {{.Availability}}",
+        ],
+    );
+    let mut ready: Vec<String> = listed
+        .lines()
+        .filter(|l| l.ends_with(" Ready Active"))
+        .filter_map(|l| l.split(' ').next().map(str::to_string))
+        .collect();
+    ready.sort();
+    ready
+}
+
+/// The nodes a converged message names: `converged: 2/2 running on c1, c3 (1s)`.
+fn nodes_named(message: &str) -> Vec<String> {
+    let on = message.split(" running on ").nth(1).unwrap_or_default();
+    let on = on.split(" (").next().unwrap_or_default();
+    let on = on.split(':').next().unwrap_or_default();
+    let mut nodes: Vec<String> = on.split(", ").map(str::to_string).collect();
+    nodes.sort();
+    nodes
+}
+
+/// Puts the cluster back as the test found it, however the test ends.
+struct ClusterGuard {
+    manager: String,
+}
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["start", "opsbook-swarm-c3"])
+            .output();
+        for name in ["c1", "c2", "c3"] {
+            let _ = Command::new("docker")
+                .args([
+                    "-H",
+                    &self.manager,
+                    "node",
+                    "update",
+                    "--availability",
+                    "active",
+                    name,
+                ])
+                .output();
+        }
+    }
+}
+
+#[test]
+fn over_three_nodes_tasks_are_placed_a_stopped_node_is_seen_and_a_drain_mid_restart_converges_elsewhere()
+ {
+    let manager = cluster();
+    let stack = Project::new("swc").name.replace('-', "_");
+    let _stack = StackGuard {
+        host: manager.to_string(),
+        name: stack.clone(),
+    };
+    let _cluster = ClusterGuard {
+        manager: manager.to_string(),
+    };
+    let extra = format!(
+        "  api:\n    image: {FIXTURE_IMAGE}\n    command: {CALM}\n    deploy: {{ replicas: 3, placement: {{ max_replicas_per_node: 1 }}, restart_policy: {{ delay: 1s }} }}\n"
+    );
+    let ws = workspace(&stack, "", &extra);
+    // db (and its exec check) on a worker.
+    let file = std::fs::read_to_string(ws.path().join("stack.yml")).unwrap();
+    ws.write(
+        "stack.yml",
+        file.replacen(
+            "retries: 3 }\n",
+            "retries: 3 }\n    deploy: { placement: { constraints: [node.hostname == c2] } }\n",
+            1,
+        ),
+    );
+    // The fleet file says how to reach each node's engine.
+    let hosts: String = ["c1", "c2", "c3"]
+        .iter()
+        .map(|n| format!("  {n}: {{ docker: \"unix://{NODES}/{n}/docker.sock\", runbook: opsbook.yaml }}\n"))
+        .collect();
+    ws.write("fleet.yaml", format!("version: 1\nhosts:\n{hosts}"));
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace(
+            "  web: { depends_on: [db], critical: true }\n",
+            "  web: { depends_on: [db], critical: true }\n  api: { depends_on: [db], critical: true }\n",
+        ),
+    );
+    let env = [("DOCKER_HOST", manager), ("OPSBOOK_FLEET", "fleet.yaml")];
+    let run = |args: &[&str]| {
+        let args: Vec<&str> = ["--runbook", "opsbook.yaml"].iter().chain(args).copied().collect();
+        ws.opsbook_with(&args, &env)
+    };
+
+    // Placement: api has a task on every node; db's check runs on c2,
+    // through c2's engine.
+    let started = run(&["startup", "--format", "json"]);
+    started.expect_code(0);
+    let report = started.json();
+    assert_eq!(result(&report, "checks", "db-ready")["status"], "ok", "{report:#}");
+    assert!(
+        result(&report, "startup", "db")["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("converged: 1/1 running on c2")
+    );
+    // Without the fleet file c2 cannot be reached: the check did not run.
+    let unreached = ws.opsbook_with(
+        &["daily-check", "--format", "json", "--only", "checks"],
+        &[("DOCKER_HOST", manager)],
+    );
+    let unreached = unreached.json();
+    let db_ready = result(&unreached, "checks", "db-ready");
+    assert_eq!(db_ready["status"], "unknown", "{unreached:#}");
+    assert!(
+        db_ready["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("not run: it runs on swarm node `c2`, whose engine opsbook cannot reach"),
+        "{db_ready:#}"
+    );
+    let api = result(&report, "startup", "api")["message"]
+        .as_str()
+        .unwrap();
+    assert!(api.starts_with("converged: 3/3 running on "), "{report:#}");
+    assert_eq!(nodes_named(api), ["c1", "c2", "c3"], "{api}");
+
+    // A node that stops: its task is missing, Swarm's reason is quoted.
+    docker("unix:///var/run/docker.sock", &["stop", "opsbook-swarm-c3"]);
+    eventually("c3 is down", Duration::from_secs(60), || {
+        nodes_ready(manager) == ["c1", "c2"]
+    });
+    let state = ws.path().join("state");
+    let state = state.to_str().unwrap();
+    let check = run(&["daily-check", "--format", "json", "--state-dir", state]);
+    check.expect_code(1);
+    let check = check.json();
+    let api = result(&check, "services", "api");
+    assert_eq!(api["status"], "warn", "{check:#}");
+    let message = api["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("2/3 running on ") && message.contains("1 missing"),
+        "{message}"
+    );
+    assert!(message.contains("no suitable node"), "{message}");
+
+    // Back: the node rejoins and the missing task is placed again.
+    docker(
+        "unix:///var/run/docker.sock",
+        &["start", "opsbook-swarm-c3"],
+    );
+    let back = run(&[
+        "daily-check",
+        "--format",
+        "json",
+        "--state-dir",
+        state,
+        "--wait",
+        "90s",
+    ]);
+    back.expect_code(0);
+
+    // A drain while web restarts: Swarm moves its tasks, and the restart
+    // waits until they run elsewhere.
+    let child = ws.spawn_with(
+        &["--runbook", "opsbook.yaml", "restart", "web", "--yes", "--format", "json"],
+        &env,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    docker(
+        manager,
+        &["node", "update", "--availability", "drain", "c3"],
+    );
+    let restarted = crate::support::finish(child);
+    restarted.expect_code(0);
+    let web = result(&restarted.json(), "restart", "web")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(web.starts_with("redeployed: 2/2 running on "), "{web}");
+    assert!(!nodes_named(&web).contains(&"c3".to_string()), "{web}");
+    let status = run(&["status", "--format", "json"]).json();
+    let tasks = status["tasks"].as_array().unwrap();
+    assert!(
+        tasks
+            .iter()
+            .filter(|t| t["state"] == "running")
+            .all(|t| t["node"] != "c3"),
+        "{status:#}"
     );
 }

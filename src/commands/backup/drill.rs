@@ -562,6 +562,7 @@ impl Drill<'_> {
                 project: self.project.clone(),
                 service: t.service.clone(),
                 state: State::Running,
+                node: None,
             })
             .collect();
         let mut addresses = HashMap::new();
