@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use indexmap::IndexMap;
 use regex::bytes::RegexSet;
 
-use crate::docker::{ContainerRef, Deployment};
+use crate::docker::{ContainerRef, Deployment, StackService};
 use crate::grade::{CheckResult, Limits, Status};
 use crate::journal;
 use crate::logfile::{self, Offsets};
@@ -48,11 +48,57 @@ fn settings_of<'a>(runbook: &'a Runbook, service: &str) -> Option<&'a Logs> {
         .or(global(runbook))
 }
 
+/// Where one service's log lines are read from: a container, or (for a
+/// Swarm stack) the service, whose log endpoint gathers every task's on
+/// every node through the manager.
+pub enum LogSource<'a> {
+    Container(&'a ContainerRef),
+    Service(&'a StackService),
+}
+
+impl LogSource<'_> {
+    fn service(&self) -> &str {
+        match self {
+            LogSource::Container(c) => &c.service,
+            LogSource::Service(s) => &s.service,
+        }
+    }
+
+    fn project<'p>(&'p self, stack: &'p str) -> &'p str {
+        match self {
+            LogSource::Container(c) => &c.project,
+            LogSource::Service(_) => stack,
+        }
+    }
+}
+
 /// One result per service with logs to grade.
 pub async fn containers(
     runbook: &Runbook,
     deployment: &Deployment,
     containers: &[ContainerRef],
+    redactor: &Redactor,
+) -> Vec<CheckResult> {
+    let sources: Vec<LogSource<'_>> = containers.iter().map(LogSource::Container).collect();
+    sources_graded(runbook, deployment, &sources, redactor).await
+}
+
+/// One result per service of a Swarm stack with logs to grade, read
+/// through each service's log endpoint.
+pub async fn services(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    services: &[StackService],
+    redactor: &Redactor,
+) -> Vec<CheckResult> {
+    let sources: Vec<LogSource<'_>> = services.iter().map(LogSource::Service).collect();
+    sources_graded(runbook, deployment, &sources, redactor).await
+}
+
+async fn sources_graded(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    containers: &[LogSource<'_>],
     redactor: &Redactor,
 ) -> Vec<CheckResult> {
     // A service's own `since` narrows (or widens) the window for it.
@@ -61,7 +107,7 @@ pub async fn containers(
     let mut sets: Vec<(&Logs, RegexSet)> = Vec::new();
     let mut jobs = Vec::new();
     for container in containers {
-        let Some(settings) = settings_of(runbook, &container.service) else {
+        let Some(settings) = settings_of(runbook, container.service()) else {
             continue;
         };
         let index = match sets.iter().position(|(s, _)| std::ptr::eq(*s, settings)) {
@@ -92,9 +138,11 @@ pub async fn containers(
                     scanner = scanner.with_field(&json.field, json.above);
                 }
                 let since = window_start(window_of(settings));
-                let outcome = deployment
-                    .scan_logs(&container.id, since, |chunk| scanner.feed(chunk))
-                    .await;
+                let feed = |chunk: &[u8]| scanner.feed(chunk);
+                let outcome = match container {
+                    LogSource::Container(c) => deployment.scan_logs(&c.id, since, feed).await,
+                    LogSource::Service(s) => deployment.scan_service_logs(&s.id, since, feed).await,
+                };
                 (container, settings, outcome, scanner.tally())
             }),
     )
@@ -105,10 +153,11 @@ pub async fn containers(
     let all_projects = runbook.plan.project.is_none();
     let mut per_service: IndexMap<String, (&Logs, Tally, Vec<String>)> = IndexMap::new();
     for (container, settings, outcome, tally) in tallies {
+        let stack = runbook.plan.project.as_deref().unwrap_or_default();
         let name = if all_projects {
-            format!("{}/{}", container.project, container.service)
+            format!("{}/{}", container.project(stack), container.service())
         } else {
-            container.service.clone()
+            container.service().to_string()
         };
         let entry = per_service
             .entry(name)

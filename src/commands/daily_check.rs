@@ -334,12 +334,8 @@ async fn docker_part(
         results.push(nothing_deployed(runbook, deployment.endpoint()));
     }
 
-    // A stack's exec checks may run in a task on another node.
-    let exec_refs = match (&stack, &runbook.plan.project) {
-        (Some(stack), Some(project)) => swarm::with_remote_tasks(stack, refs, project),
-        _ => refs.clone(),
-    };
-    let exec_refs = &exec_refs;
+    let exec_refs = &exec_refs(runbook, stack.as_ref(), refs);
+    let stack_ref = &stack;
     let mut work: Vec<(String, Work<'_>)> = Vec::new();
     for (name, check) in exec_checks {
         work.push((
@@ -366,7 +362,14 @@ async fn docker_part(
     if logs {
         work.push((
             "logs all".into(),
-            Box::pin(log_grade::containers(runbook, deployment, refs, redactor)),
+            Box::pin(async move {
+                match stack_ref {
+                    Some(stack) => {
+                        log_grade::services(runbook, deployment, &stack.services, redactor).await
+                    }
+                    None => log_grade::containers(runbook, deployment, refs, redactor).await,
+                }
+            }),
         ));
     }
     let inspected = async {
@@ -376,20 +379,7 @@ async fn docker_part(
         match timeout_at(deadline, deployment.inspect(refs)).await {
             Ok(Ok(containers)) => {
                 tracing::debug!("inspected");
-                let graded = match &stack {
-                    // A stack's services, not its task containers (the ones
-                    // Swarm replaced stay behind, exited, in its history).
-                    Some(stack) => swarm::grade::services(runbook, stack, previous.map(|p| p.at))
-                        .into_iter()
-                        .map(|(_, result)| result)
-                        .collect(),
-                    None => grade_containers(runbook, &containers, previous),
-                };
-                let running = containers
-                    .into_iter()
-                    .filter(|c| stack.is_none() || c.state == crate::docker::State::Running)
-                    .collect();
-                (graded, running)
+                graded(runbook, stack_ref.as_ref(), containers, previous)
             }
             Ok(Err(e)) => (vec![engine_unknown(e.to_string())], Vec::new()),
             Err(_) => (
@@ -431,6 +421,43 @@ async fn docker_part(
         results.extend(batch);
     }
     (results, containers, measured)
+}
+
+/// Where exec checks may run: the listed containers, and a stack's
+/// running tasks on other nodes.
+fn exec_refs(runbook: &Runbook, stack: Option<&Stack>, refs: &[ContainerRef]) -> Vec<ContainerRef> {
+    match (stack, &runbook.plan.project) {
+        (Some(stack), Some(project)) => swarm::with_remote_tasks(stack, refs, project),
+        _ => refs.to_vec(),
+    }
+}
+
+/// The containers graded, or a stack's services (not its task containers:
+/// the ones Swarm replaced stay behind, exited, in its history); and the
+/// containers whose resources count (a stack's running ones).
+fn graded(
+    runbook: &Runbook,
+    stack: Option<&Stack>,
+    containers: Vec<Container>,
+    previous: Option<&Record>,
+) -> (Vec<CheckResult>, Vec<Container>) {
+    let Some(stack) = stack else {
+        return (grade_containers(runbook, &containers, previous), containers);
+    };
+    let span = if previous.is_some() {
+        "since the last check"
+    } else {
+        "in the task history"
+    };
+    let graded = swarm::grade::services(runbook, stack, previous.map(|p| p.at), span)
+        .into_iter()
+        .map(|(_, result)| result)
+        .collect();
+    let running = containers
+        .into_iter()
+        .filter(|c| c.state == crate::docker::State::Running)
+        .collect();
+    (graded, running)
 }
 
 /// Connects to Docker and lists the containers, in startup order; for a

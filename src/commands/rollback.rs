@@ -32,6 +32,7 @@ pub async fn run(
 ) -> Result<(), Error> {
     let project = runbook.require_project("rollback")?;
     let deployment = Deployment::connect(Some(project)).await?;
+    crate::swarm::refuse_on_stack(runbook, &deployment, "rollback").await?;
     let service = &options.service;
     let image = if options.to == "previous" {
         let history = ImageHistory::open(&options.state_dir, &runbook.data_lock_key())?;

@@ -129,11 +129,15 @@ fn show_host(runbook: &Runbook, host: Option<HostSnapshot>, report: &mut Report)
 
 /// A stack's services (`docker stack services` plus `docker stack ps`):
 /// replicas running against wanted, their tasks' states and nodes, tasks
-/// that failed (all Swarm keeps), graded.
+/// that failed in the last 24 hours, graded.
 fn show_stack(runbook: &Runbook, stack: &Stack, report: &mut Report) {
     let mut rows = Vec::new();
     let mut lines = Vec::new();
-    for (line, result) in swarm::grade::services(runbook, stack, None) {
+    // Failed tasks of the last day: Swarm keeps older ones in its history.
+    let day_ago = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(24))
+        .ok();
+    for (line, result) in swarm::grade::services(runbook, stack, day_ago, "in the last 24 hours") {
         let row = match &line {
             Some(line) => vec![
                 line.service.clone(),

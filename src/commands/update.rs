@@ -39,6 +39,7 @@ pub async fn run(
 ) -> Result<(), Error> {
     let project = runbook.require_project("update")?;
     let deployment = Deployment::connect(Some(project)).await?;
+    crate::swarm::refuse_on_stack(runbook, &deployment, "update").await?;
     let containers = deployment.list().await?;
     let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();
     let known: Vec<String> = runbook.plan.tiers_with(&deployed).concat();

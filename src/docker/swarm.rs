@@ -14,8 +14,9 @@ use std::sync::Arc;
 use bollard::models::{Node, Service, ServiceSpec, ServiceSpecModeReplicated, TaskState as Wire};
 use bollard::query_parameters::{
     InspectServiceOptions, ListNodesOptions, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
-    UpdateServiceOptionsBuilder,
+    LogsOptionsBuilder, UpdateServiceOptionsBuilder,
 };
+use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::{Deployment, Engine, STACK_LABEL, timestamp};
@@ -299,6 +300,28 @@ impl Deployment {
             .collect();
         tasks.sort_by_key(|t| (t.service_id.clone(), t.slot, t.node.clone(), t.at));
         Ok(tasks)
+    }
+
+    /// Streams the log of every task of a service (on every node, through
+    /// this manager) written since `since`, chunk by chunk.
+    pub async fn scan_service_logs(
+        &self,
+        service_id: &str,
+        since: jiff::Timestamp,
+        mut on_chunk: impl FnMut(&[u8]),
+    ) -> Result<(), Error> {
+        let since = i32::try_from(since.as_second()).unwrap_or(0);
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .since(since)
+            .build();
+        let mut stream = self.docker.service_logs(service_id, Some(options));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.failed("reading a service's logs", e))?;
+            on_chunk(chunk.as_ref());
+        }
+        Ok(())
     }
 
     /// Sets a replicated service's replicas; `remember` keeps a count in

@@ -35,11 +35,13 @@ pub struct ServiceLine {
 
 /// Each service of the stack graded (runbook order first), then every
 /// service the runbook lists that the stack does not have. `since`: where
-/// failed tasks start to count (the previous run), else all Swarm keeps.
+/// failed tasks start to count, else all Swarm keeps; `span` says so in
+/// words (`since the last check`).
 pub fn services(
     runbook: &Runbook,
     stack: &Stack,
     since: Option<jiff::Timestamp>,
+    span: &str,
 ) -> Vec<(Option<ServiceLine>, CheckResult)> {
     let mut ordered: Vec<&StackService> = stack.services.iter().collect();
     ordered.sort_by_key(|s| runbook.plan.startup_position(&s.service));
@@ -52,7 +54,7 @@ pub fn services(
             .filter(|t| t.state.is_failure())
             .filter(|t| since.is_none_or(|s| t.at.is_some_and(|at| at > s)))
             .collect();
-        let (status, message) = grade_one(service, &standing, &failed, critical);
+        let (status, message) = grade_one(service, &standing, &failed, critical, span);
         let line = ServiceLine {
             service: service.service.clone(),
             name: service.name.clone(),
@@ -93,6 +95,7 @@ fn grade_one(
     standing: &Standing,
     failed: &[&Task],
     critical: bool,
+    span: &str,
 ) -> (Status, String) {
     let bad = if critical { Status::Crit } else { Status::Warn };
     let summary = standing.summary();
@@ -145,9 +148,8 @@ fn grade_one(
         status = status.max(Status::Warn);
         let why = latest.error.as_deref().unwrap_or(&latest.message);
         message.push_str(&format!(
-            "; {} task{} failed since the last check (latest: {} on {}: {why})",
-            failed.len(),
-            if failed.len() == 1 { "" } else { "s" },
+            "; {} failed {span} (latest: {} on {}: {why})",
+            crate::human::count(failed.len(), "task"),
             latest.name(service),
             latest.node
         ));

@@ -93,6 +93,23 @@ fn not_a_manager(role: &SwarmRole) -> &'static str {
     }
 }
 
+/// Refuses `command` on a project that is a stack: it works on compose
+/// containers and volumes, which a stack does not have, so it would find
+/// nothing (or the wrong thing) and say so as if it were done.
+pub async fn refuse_on_stack(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    command: &str,
+) -> Result<(), Error> {
+    match resolve(runbook, deployment).await? {
+        Resolved::Swarm { why } => Err(Error::Usage(format!(
+            "`{command}` does not work on a Swarm stack yet, and `{}` is one ({why}): nothing was changed",
+            runbook.plan.project.as_deref().unwrap_or_default()
+        ))),
+        Resolved::Compose { .. } => Ok(()),
+    }
+}
+
 /// One look at the stack: its services and every task Swarm keeps.
 #[derive(Debug, Clone)]
 pub struct Stack {

@@ -44,6 +44,7 @@ pub async fn create(
     let project = runbook.require_project("backup")?;
     let dir = runbook.backup_dir(backup);
     let deployment = Deployment::connect(Some(project)).await?;
+    crate::swarm::refuse_on_stack(runbook, &deployment, "backup").await?;
     let containers = deployment.containers().await?;
     // Every item is resolved first: an unknown volume stops here, before anything is stopped.
     let (sources, missing) = resolve(runbook, backup, &deployment).await?;

@@ -71,6 +71,7 @@ pub async fn drill(
         "backup drill",
     )?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
+    crate::swarm::refuse_on_stack(runbook, &deployment, "backup drill").await?;
     clean_leftovers(&deployment, &project, state_dir, report).await;
 
     let name = drill_id();

@@ -245,6 +245,7 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
     let items = targets::select_items(&manifest.items, &options.only)?;
     let project = runbook.require_project("restore")?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
+    crate::swarm::refuse_on_stack(runbook, &deployment, "restore").await?;
     let planned = targets::resolve(&deployment, runbook, backup, &project, items).await?;
     if crate::docker::engine_is_remote()
         && planned
