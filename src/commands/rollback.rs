@@ -32,8 +32,40 @@ pub async fn run(
 ) -> Result<(), Error> {
     let project = runbook.require_project("rollback")?;
     let deployment = Deployment::connect(Some(project)).await?;
-    crate::swarm::refuse_on_stack(runbook, &deployment, "rollback").await?;
     let service = &options.service;
+    if crate::swarm::resolve(runbook, &deployment)
+        .await?
+        .is_swarm()
+    {
+        let deployment = crate::swarm::into_stack(deployment);
+        if options.to == "previous" {
+            return super::stack::roll_back(
+                runbook,
+                &deployment,
+                service,
+                options.dry_run,
+                options.yes,
+                progress,
+                report,
+            )
+            .await;
+        }
+        let wanted = [Wanted {
+            service: service.clone(),
+            image: Some(options.to.clone()),
+        }];
+        return super::stack::update(
+            runbook,
+            &deployment,
+            &wanted,
+            "rollback",
+            options.dry_run,
+            options.yes,
+            progress,
+            report,
+        )
+        .await;
+    }
     let image = if options.to == "previous" {
         let history = ImageHistory::open(&options.state_dir, &runbook.data_lock_key())?;
         update::previous(&deployment, &history, service).await?

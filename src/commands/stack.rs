@@ -19,6 +19,8 @@ use crate::runbook::Runbook;
 use crate::swarm::Stack;
 use crate::swarm::converge::standing;
 use crate::swarm::lifecycle::SwarmLifecycle;
+use crate::swarm::update::SwarmUpdate;
+use crate::update::Wanted;
 
 /// Startup of a stack whose services exist (`startup.up` has run when any
 /// were missing): each tier scaled up to its replicas and waited for.
@@ -185,6 +187,122 @@ pub async fn restart(
     if lifecycle.interrupt.is_raised() {
         report.results.push(CheckResult::interrupted("restart"));
     }
+    Ok(())
+}
+
+/// Update of a stack's services (`wanted`, known to be its): Swarm's
+/// rolling update tier by tier, all or nothing (`swarm::update`).
+pub async fn update(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    wanted: &[Wanted],
+    section: &'static str,
+    dry_run: bool,
+    yes: bool,
+    progress: Progress<'_>,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let project = runbook.require_project(section)?;
+    if runbook.model.update.as_ref().is_some_and(|u| u.backup) {
+        return Err(Error::Usage(format!(
+            "`update.backup` is set, and `backup` does not work on a Swarm stack yet (`{project}` is one): nothing was changed"
+        )));
+    }
+    let stack = Stack::read(deployment).await?;
+    let names: Vec<String> = wanted.iter().map(|w| w.service.clone()).collect();
+    let tiers = runbook.plan.start_order(&names);
+    let to = |name: &str| {
+        let now = stack.service(name).map_or("-", |s| s.image.as_str());
+        let image = wanted
+            .iter()
+            .find(|w| w.service == name)
+            .and_then(|w| w.image.as_deref());
+        match image {
+            Some(image) => {
+                format!("{now} → {image} (Swarm's rolling update), wait until converged")
+            }
+            None => format!(
+                "{now} again (a forced update, the name resolved anew), wait until converged"
+            ),
+        }
+    };
+    if dry_run {
+        let rows = rows(&tiers, to);
+        plan(report, section, &tiers, rows);
+        return Ok(());
+    }
+    let lines: Vec<String> = tiers
+        .iter()
+        .flatten()
+        .map(|n| format!("{n}: {}", to(n)))
+        .collect();
+    if !confirm(
+        &format!("{section} on stack `{project}`: {}", lines.join("; ")),
+        yes,
+    )? {
+        return Err(Error::Usage(format!(
+            "{section} cancelled: nothing was changed"
+        )));
+    }
+    let updater = SwarmUpdate {
+        deployment,
+        progress,
+        interrupt: Interrupt::listen(),
+        section,
+    };
+    report
+        .results
+        .extend(updater.run(&runbook.plan, wanted).await);
+    if updater.interrupt.is_raised() {
+        report.results.push(CheckResult::interrupted(section));
+    }
+    Ok(())
+}
+
+/// `rollback SERVICE` (to `previous`) of a stack: Swarm's own rollback to
+/// the spec before the service's last update, waited for.
+pub async fn roll_back(
+    runbook: &Runbook,
+    deployment: &Deployment,
+    service: &str,
+    dry_run: bool,
+    yes: bool,
+    progress: Progress<'_>,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let project = runbook.require_project("rollback")?;
+    let stack = Stack::read(deployment).await?;
+    if stack.service(service).is_none() {
+        return Err(Error::Usage(format!(
+            "unknown service `{service}` (services are: {})",
+            stack.names().join(", ")
+        )));
+    }
+    let tiers = vec![vec![service.to_string()]];
+    if dry_run {
+        let rows = rows(&tiers, |_| {
+            "Swarm's rollback to the spec before its last update, wait until converged".into()
+        });
+        plan(report, "rollback", &tiers, rows);
+        return Ok(());
+    }
+    if !confirm(
+        &format!("roll `{service}` of stack `{project}` back to its spec before its last update"),
+        yes,
+    )? {
+        return Err(Error::Usage(
+            "rollback cancelled: nothing was changed".into(),
+        ));
+    }
+    let updater = SwarmUpdate {
+        deployment,
+        progress,
+        interrupt: Interrupt::listen(),
+        section: "rollback",
+    };
+    report
+        .results
+        .extend(updater.roll_back(&runbook.plan, service).await);
     Ok(())
 }
 

@@ -39,7 +39,25 @@ pub async fn run(
 ) -> Result<(), Error> {
     let project = runbook.require_project("update")?;
     let deployment = Deployment::connect(Some(project)).await?;
-    crate::swarm::refuse_on_stack(runbook, &deployment, "update").await?;
+    if crate::swarm::resolve(runbook, &deployment)
+        .await?
+        .is_swarm()
+    {
+        let deployment = crate::swarm::into_stack(deployment);
+        let known = crate::swarm::Stack::read(&deployment).await?.names();
+        let wanted = wanted(options, &known)?;
+        return super::stack::update(
+            runbook,
+            &deployment,
+            &wanted,
+            "update",
+            options.dry_run,
+            options.yes,
+            progress,
+            report,
+        )
+        .await;
+    }
     let containers = deployment.list().await?;
     let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();
     let known: Vec<String> = runbook.plan.tiers_with(&deployed).concat();

@@ -81,6 +81,9 @@ pub struct StackService {
     pub update_state: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update_message: Option<String>,
+    /// When that update began (the manager's clock).
+    #[serde(skip)]
+    pub update_started: Option<jiff::Timestamp>,
 }
 
 /// A task's state, as Swarm names it.
@@ -358,6 +361,39 @@ impl Deployment {
         .await
     }
 
+    /// Puts `service` on `image` with Swarm's rolling update (its own
+    /// `update_config`); without an image, on whatever its image name
+    /// points to on each node now (a forced update, so every task is made
+    /// again and the name resolved again).
+    pub async fn set_image(
+        &self,
+        service: &StackService,
+        image: Option<&str>,
+    ) -> Result<(), Error> {
+        self.change_spec(service, "updating a service", |spec| {
+            let template = spec.task_template.get_or_insert_with(Default::default);
+            match image {
+                Some(image) => {
+                    let container = template.container_spec.get_or_insert_with(Default::default);
+                    container.image = Some(image.to_string());
+                }
+                None => {
+                    template.force_update =
+                        Some(template.force_update.unwrap_or(0).wrapping_add(1));
+                }
+            }
+        })
+        .await
+    }
+
+    /// Swarm's own rollback to the spec the service had before its last
+    /// update (`docker service rollback`), rolled with its
+    /// `rollback_config`.
+    pub async fn roll_back(&self, service: &StackService) -> Result<(), Error> {
+        self.send_spec(service, "rolling a service back", |_| {}, Some("previous"))
+            .await
+    }
+
     /// Reads the service's spec, edits it and sends it back at the version
     /// it was read at, reading again if it changed in between.
     async fn change_spec(
@@ -365,6 +401,16 @@ impl Deployment {
         service: &StackService,
         action: &str,
         edit: impl Fn(&mut ServiceSpec),
+    ) -> Result<(), Error> {
+        self.send_spec(service, action, edit, None).await
+    }
+
+    async fn send_spec(
+        &self,
+        service: &StackService,
+        action: &str,
+        edit: impl Fn(&mut ServiceSpec),
+        rollback: Option<&str>,
     ) -> Result<(), Error> {
         let mut tries = 0;
         loop {
@@ -377,9 +423,12 @@ impl Deployment {
             let version = current.version.and_then(|v| v.index).unwrap_or(0);
             let mut spec = current.spec.unwrap_or_default();
             edit(&mut spec);
-            let options = UpdateServiceOptionsBuilder::new()
-                .version(i32::try_from(version).unwrap_or(i32::MAX))
-                .build();
+            let mut options = UpdateServiceOptionsBuilder::new()
+                .version(i32::try_from(version).unwrap_or(i32::MAX));
+            if let Some(rollback) = rollback {
+                options = options.rollback(rollback);
+            }
+            let options = options.build();
             match self
                 .docker
                 .update_service(&service.id, spec, options, None)
@@ -434,6 +483,9 @@ fn service_from(service: Service, stack: &str) -> Option<StackService> {
             .and_then(|u| u.state)
             .map(|s| s.to_string())
             .filter(|s| !s.is_empty()),
+        update_started: update
+            .as_ref()
+            .and_then(|u| timestamp(u.started_at.as_deref())),
         update_message: update.and_then(|u| u.message),
     })
 }

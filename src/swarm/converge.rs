@@ -48,8 +48,26 @@ impl Standing {
     }
 }
 
+/// What a wait waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Awaited {
+    /// A change opsbook made: Swarm rolling it back is giving it up.
+    Change,
+    /// Swarm's rollback: its end is the point.
+    Rollback,
+}
+
 /// How `service` stands in `stack`; trouble counts only from `since` on.
 pub fn standing(stack: &Stack, service: &StackService, since: Option<jiff::Timestamp>) -> Standing {
+    standing_for(stack, service, since, Awaited::Change)
+}
+
+fn standing_for(
+    stack: &Stack,
+    service: &StackService,
+    since: Option<jiff::Timestamp>,
+    awaited: Awaited,
+) -> Standing {
     let up = running(stack, service);
     let tasks: Vec<_> = stack.tasks_of(service).collect();
     // Wanted (Swarm holds a replacement at `ready` through its restart
@@ -69,9 +87,18 @@ pub fn standing(stack: &Stack, service: &StackService, since: Option<jiff::Times
         SwarmMode::Global => (None, !up.is_empty()),
         SwarmMode::Job => (Some(0), true),
     };
-    let update = service.update_state.as_deref();
-    let given_up = match update {
-        Some("rollback_completed" | "rollback_paused" | "paused") => Some(format!(
+    // An update that ended before this wait (a scale does not start one)
+    // is not this wait's; two seconds allow for the manager's clock.
+    let margin = jiff::SignedDuration::from_secs(2);
+    let stale = match (since, service.update_started) {
+        (Some(since), Some(started)) => started < since.checked_sub(margin).unwrap_or(since),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    let update = service.update_state.as_deref().filter(|_| !stale);
+    let given_up = match (update, awaited) {
+        (Some("rollback_completed"), Awaited::Rollback) => None,
+        (Some("rollback_completed" | "rollback_paused" | "paused"), _) => Some(format!(
             "Swarm {}: {}",
             match update {
                 Some("paused") => "paused the update",
@@ -141,6 +168,17 @@ pub async fn wait(
     deadline: Instant,
     interrupt: &Interrupt,
 ) -> Vec<(String, Outcome)> {
+    wait_for(deployment, services, deadline, interrupt, Awaited::Change).await
+}
+
+/// `wait`, for what `awaited` says.
+pub async fn wait_for(
+    deployment: &Deployment,
+    services: &[String],
+    deadline: Instant,
+    interrupt: &Interrupt,
+    awaited: Awaited,
+) -> Vec<(String, Outcome)> {
     let began = Instant::now();
     let since = jiff::Timestamp::now();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; services.len()];
@@ -164,7 +202,7 @@ pub async fn wait(
                 });
                 continue;
             };
-            let standing = standing(stack, service, Some(since));
+            let standing = standing_for(stack, service, Some(since), awaited);
             *slot = if standing.converged {
                 Some(Outcome::Converged {
                     standing,
@@ -194,4 +232,147 @@ pub async fn wait(
         .cloned()
         .zip(outcomes.into_iter().flatten())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::Task;
+
+    fn service(mode: SwarmMode) -> StackService {
+        StackService {
+            id: "svc".into(),
+            name: "shop_web".into(),
+            service: "web".into(),
+            mode,
+            remembered: None,
+            image: "web:2".into(),
+            force_update: 1,
+            update_state: None,
+            update_message: None,
+            update_started: None,
+        }
+    }
+
+    fn task(slot: u64, node: &str, desired: TaskState, state: TaskState, image: &str) -> Task {
+        Task {
+            id: format!("t{slot}{node}"),
+            service_id: "svc".into(),
+            slot: Some(slot),
+            node_id: node.into(),
+            node: node.into(),
+            node_up: true,
+            desired,
+            state,
+            message: String::new(),
+            error: None,
+            at: None,
+            container_id: None,
+            exit_code: None,
+            image: image.into(),
+            force_update: 1,
+        }
+    }
+
+    fn stack(service: StackService, tasks: Vec<Task>) -> Stack {
+        Stack {
+            services: vec![service],
+            tasks,
+        }
+    }
+
+    use TaskState::{Failed, Running, Shutdown, Starting};
+
+    #[test]
+    fn every_wanted_task_running_on_the_current_spec_is_converged() {
+        let s = stack(
+            service(SwarmMode::Replicated(2)),
+            vec![
+                task(1, "n1", Running, Running, "web:2"),
+                task(2, "n2", Running, Running, "web:2"),
+                task(1, "n1", Shutdown, Shutdown, "web:1"),
+            ],
+        );
+        let standing = standing(&s, &s.services[0], None);
+        assert!(standing.converged);
+        assert_eq!(standing.summary(), "2/2 running on n1, n2");
+    }
+
+    #[test]
+    fn a_task_still_starting_or_an_old_one_still_running_is_not_converged() {
+        let starting = stack(
+            service(SwarmMode::Replicated(2)),
+            vec![
+                task(1, "n1", Running, Running, "web:2"),
+                task(2, "n1", Running, Starting, "web:2"),
+            ],
+        );
+        assert!(!standing(&starting, &starting.services[0], None).converged);
+        let old = stack(
+            service(SwarmMode::Replicated(1)),
+            vec![
+                task(1, "n1", Running, Running, "web:2"),
+                task(1, "n2", Shutdown, Running, "web:1"),
+            ],
+        );
+        assert!(!standing(&old, &old.services[0], None).converged);
+        // ...unless the old one is on a node that is down.
+        let mut down = old.clone();
+        down.tasks[1].node_up = false;
+        assert!(standing(&down, &down.services[0], None).converged);
+    }
+
+    #[test]
+    fn scaled_to_zero_is_converged_once_no_task_runs() {
+        let s = stack(
+            service(SwarmMode::Replicated(0)),
+            vec![task(1, "n1", Shutdown, Running, "web:2")],
+        );
+        assert!(!standing(&s, &s.services[0], None).converged);
+        let s = stack(
+            service(SwarmMode::Replicated(0)),
+            vec![task(1, "n1", Shutdown, Shutdown, "web:2")],
+        );
+        assert!(standing(&s, &s.services[0], None).converged);
+    }
+
+    #[test]
+    fn a_rollback_of_this_wait_is_given_up_but_an_old_one_is_not() {
+        let now = jiff::Timestamp::now();
+        let mut rolled = service(SwarmMode::Replicated(1));
+        rolled.update_state = Some("rollback_completed".into());
+        rolled.update_message = Some("update rolled back due to failure".into());
+        rolled.update_started = Some(now);
+        let s = stack(
+            rolled.clone(),
+            vec![task(1, "n1", Running, Running, "web:2")],
+        );
+        let fresh = standing(&s, &s.services[0], Some(now));
+        assert_eq!(
+            fresh.given_up.as_deref(),
+            Some("Swarm rolled the update back: update rolled back due to failure")
+        );
+        // Waiting for a rollback, its end is no failure.
+        let wanted = standing_for(&s, &s.services[0], Some(now), Awaited::Rollback);
+        assert!(wanted.given_up.is_none() && wanted.converged);
+        // One from an hour before this wait belongs to another run.
+        let later = now
+            .checked_add(jiff::SignedDuration::from_hours(1))
+            .unwrap();
+        assert!(standing(&s, &s.services[0], Some(later)).given_up.is_none());
+    }
+
+    #[test]
+    fn the_latest_failed_task_is_the_trouble() {
+        let mut failed = task(1, "n2", Shutdown, Failed, "web:2");
+        failed.error = Some("task: non-zero exit (3)".into());
+        failed.at = Some(jiff::Timestamp::now());
+        let s = stack(service(SwarmMode::Replicated(1)), vec![failed]);
+        let standing = standing(&s, &s.services[0], None);
+        assert_eq!(
+            standing.trouble.as_deref(),
+            Some("shop_web.1 failed on n2: task: non-zero exit (3)")
+        );
+        assert_eq!(standing.summary(), "0/1 running");
+    }
 }

@@ -17,6 +17,7 @@ use crate::runbook::model::Mode;
 pub mod converge;
 pub mod grade;
 pub mod lifecycle;
+pub mod update;
 
 /// How the project turned out to be deployed, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -687,3 +687,111 @@ fn over_three_nodes_tasks_are_placed_a_stopped_node_is_seen_and_a_drain_mid_rest
         "{status:#}"
     );
 }
+
+#[test]
+fn update_and_rollback_of_a_stack_are_swarms_own_and_a_failed_update_is_rolled_back() {
+    let host = single();
+    let stack = Project::new("swup").name.replace('-', "_");
+    let _guard = StackGuard {
+        host: host.to_string(),
+        name: stack.clone(),
+    };
+    let ws = workspace(&stack, "", "");
+    let env = [("DOCKER_HOST", host)];
+    let run = |args: &[&str]| ws.opsbook_with(args, &env);
+    run(&["startup"]).expect_code(0);
+    // A second name for the same image, and an image whose tasks fail.
+    docker(host, &["tag", FIXTURE_IMAGE, "opsbook-fixture:next"]);
+    let build = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "printf 'FROM {FIXTURE_IMAGE}\\nENTRYPOINT [\"sh\", \"-c\", \"exit 1\"]\\n' | DOCKER_BUILDKIT=0 docker -H {host} build -q -t opsbook-fixture:broken -"
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let image = |service: &str| {
+        docker(
+            host,
+            &[
+                "service",
+                "inspect",
+                &format!("{stack}_{service}"),
+                "--format",
+                "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+            ],
+        )
+    };
+
+    let updated = run(&[
+        "update",
+        "--image",
+        "web=opsbook-fixture:next",
+        "--yes",
+        "--format",
+        "json",
+    ]);
+    updated.expect_code(0);
+    let message = result(&updated.json(), "update", "web")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with("opsbook-fixture:1 → opsbook-fixture:next: 2/2 running on s1"),
+        "{message}"
+    );
+    assert_eq!(image("web"), "opsbook-fixture:next");
+
+    // rollback: Swarm's own, to the spec before the last update.
+    let rolled = run(&["rollback", "web", "--yes", "--format", "json"]);
+    rolled.expect_code(0);
+    let message = result(&rolled.json(), "rollback", "web")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with("rolled back (Swarm's rollback): 2/2 running on s1"),
+        "{message}"
+    );
+    assert_eq!(image("web"), FIXTURE_IMAGE);
+
+    // A failed update: Swarm pauses it (db's update_config is the
+    // default), opsbook rolls it back, and db runs as before.
+    let db_before = task_ids(host, &format!("{stack}_db"));
+    let failed = run(&[
+        "update",
+        "--image",
+        "db=opsbook-fixture:broken",
+        "--yes",
+        "--format",
+        "json",
+    ]);
+    failed.expect_code(2);
+    let report = failed.json();
+    let db = result(&report, "update", "db");
+    assert_eq!(db["status"], "crit", "{report:#}");
+    assert!(
+        db["message"].as_str().unwrap().starts_with(
+            "opsbook-fixture:1 → opsbook-fixture:broken failed: Swarm paused the update"
+        ),
+        "{report:#}"
+    );
+    assert_eq!(
+        result(&report, "put back", "db")["status"],
+        "ok",
+        "{report:#}"
+    );
+    assert_eq!(image("db"), FIXTURE_IMAGE);
+    let db_after = task_ids(host, &format!("{stack}_db"));
+    assert_eq!(db_after.len(), 1);
+    assert_ne!(
+        db_after, db_before,
+        "db's task was replaced and replaced back"
+    );
+}

@@ -1,0 +1,229 @@
+//! `update` and `rollback` of a stack on Swarm's own rolling update: each
+//! tier's services are given their new image (or a forced update, to take
+//! whatever their image name points to now) and Swarm rolls their tasks
+//! with each service's `update_config`, its health gate included; the tier
+//! is waited for until it has converged.
+//!
+//! All or nothing, as on compose: when a service does not converge (Swarm
+//! rolled it back or paused it, the timeout passed, or a signal came), no
+//! further tier is touched, and every service this run changed that Swarm
+//! has not already rolled back is rolled back with Swarm's own rollback
+//! (`docker service rollback`, the spec before the update) and waited for.
+
+use std::time::Instant;
+
+use crate::docker::Deployment;
+use crate::grade::{CheckResult, Status};
+use crate::human;
+use crate::interrupt::Interrupt;
+use crate::progress::Progress;
+use crate::runbook::Plan;
+use crate::update::Wanted;
+
+use super::Stack;
+use super::converge::{self, Awaited, Outcome};
+
+pub struct SwarmUpdate<'a> {
+    pub deployment: &'a Deployment,
+    pub progress: Progress<'a>,
+    pub interrupt: Interrupt,
+    /// `update` or `rollback`.
+    pub section: &'static str,
+}
+
+impl SwarmUpdate<'_> {
+    /// Updates `wanted` tier by tier (the plan's startup order), putting
+    /// back what it changed when one fails.
+    pub async fn run(&self, plan: &Plan, wanted: &[Wanted]) -> Vec<CheckResult> {
+        let names: Vec<String> = wanted.iter().map(|w| w.service.clone()).collect();
+        let deadline = Instant::now() + plan.startup_timeout;
+        let mut results = Vec::new();
+        // What this run changed and Swarm still runs as changed.
+        let mut changed: Vec<String> = Vec::new();
+        let mut failed = false;
+        for tier in plan.start_order(&names) {
+            if failed || self.interrupt.is_raised() {
+                for name in &tier {
+                    results.push(self.result(
+                        name,
+                        Status::Crit,
+                        "not updated: the update stopped",
+                    ));
+                }
+                continue;
+            }
+            let stack = match Stack::read(self.deployment).await {
+                Ok(stack) => stack,
+                Err(e) => {
+                    for name in &tier {
+                        results.push(self.result(name, Status::Crit, e.to_string()));
+                    }
+                    failed = true;
+                    continue;
+                }
+            };
+            let mut waiting = Vec::new();
+            for name in &tier {
+                let Some(service) = stack.service(name) else {
+                    results.push(self.result(name, Status::Crit, "no such service in the stack"));
+                    failed = true;
+                    continue;
+                };
+                let image = wanted
+                    .iter()
+                    .find(|w| w.service == *name)
+                    .and_then(|w| w.image.clone());
+                let shown = image.clone().unwrap_or_else(|| service.image.clone());
+                self.progress
+                    .say(format!("{name}: {} → {shown}", service.image));
+                match self.deployment.set_image(service, image.as_deref()).await {
+                    Ok(()) => {
+                        changed.push(name.clone());
+                        waiting.push((name.clone(), service.image.clone(), shown));
+                    }
+                    Err(e) => {
+                        results.push(self.result(name, Status::Crit, format!("not updated: {e}")));
+                        failed = true;
+                    }
+                }
+            }
+            let names: Vec<String> = waiting.iter().map(|(n, _, _)| n.clone()).collect();
+            let outcomes = converge::wait(self.deployment, &names, deadline, &self.interrupt).await;
+            for ((name, outcome), (_, from, to)) in outcomes.into_iter().zip(&waiting) {
+                let (status, message) = match outcome {
+                    Outcome::Converged { standing, took } => (
+                        Status::Ok,
+                        format!(
+                            "{from} → {to}: {} ({})",
+                            standing.summary(),
+                            human::duration(took)
+                        ),
+                    ),
+                    Outcome::GivenUp { standing } => {
+                        // Swarm rolled it back itself: nothing left to put back.
+                        if standing
+                            .given_up
+                            .as_deref()
+                            .is_some_and(|g| g.starts_with("Swarm rolled"))
+                        {
+                            changed.retain(|c| *c != name);
+                        }
+                        (
+                            Status::Crit,
+                            format!(
+                                "{from} → {to} failed: {}",
+                                standing.given_up.clone().unwrap_or_default()
+                            ),
+                        )
+                    }
+                    Outcome::TimedOut { standing } => (
+                        Status::Crit,
+                        format!(
+                            "{from} → {to} did not converge within the timeout: {}{}",
+                            standing.summary(),
+                            standing
+                                .trouble
+                                .map(|t| format!("; {t}"))
+                                .unwrap_or_default()
+                        ),
+                    ),
+                    Outcome::Interrupted { standing } => (
+                        Status::Crit,
+                        format!("{from} → {to} interrupted: {}", standing.summary()),
+                    ),
+                    Outcome::Unseen { why } => (Status::Crit, why),
+                };
+                failed |= status != Status::Ok;
+                results.push(self.result(&name, status, message));
+            }
+        }
+        if failed && !changed.is_empty() {
+            results.extend(self.put_back(&changed, plan, "put back").await);
+        }
+        results
+    }
+
+    /// Swarm's own rollback of `service` to its spec before the last
+    /// update, waited for.
+    pub async fn roll_back(&self, plan: &Plan, service: &str) -> Vec<CheckResult> {
+        self.put_back(&[service.to_string()], plan, self.section)
+            .await
+    }
+
+    /// Swarm's rollback of each of `changed`, all at once, waited for
+    /// (signal or not: it is what leaves the stack as it was).
+    async fn put_back(
+        &self,
+        changed: &[String],
+        plan: &Plan,
+        section: &'static str,
+    ) -> Vec<CheckResult> {
+        let mut results = Vec::new();
+        let stack = match Stack::read(self.deployment).await {
+            Ok(stack) => stack,
+            Err(e) => {
+                return changed
+                    .iter()
+                    .map(|name| {
+                        CheckResult::new(
+                            section,
+                            name,
+                            Status::Crit,
+                            format!("not rolled back: {e}"),
+                        )
+                    })
+                    .collect();
+            }
+        };
+        let mut waiting = Vec::new();
+        for name in changed {
+            let Some(service) = stack.service(name) else {
+                continue;
+            };
+            self.progress.say(format!("{name}: rolling back"));
+            match self.deployment.roll_back(service).await {
+                Ok(()) => waiting.push(name.clone()),
+                Err(e) => results.push(CheckResult::new(
+                    section,
+                    name,
+                    Status::Crit,
+                    format!("not rolled back: {e}"),
+                )),
+            }
+        }
+        let deadline = Instant::now() + plan.startup_timeout;
+        for (name, outcome) in converge::wait_for(
+            self.deployment,
+            &waiting,
+            deadline,
+            &Interrupt::never(),
+            Awaited::Rollback,
+        )
+        .await
+        {
+            let (status, message) = match outcome {
+                Outcome::Converged { standing, took } => (
+                    Status::Ok,
+                    format!(
+                        "rolled back (Swarm's rollback): {} ({})",
+                        standing.summary(),
+                        human::duration(took)
+                    ),
+                ),
+                Outcome::GivenUp { standing }
+                | Outcome::TimedOut { standing }
+                | Outcome::Interrupted { standing } => (
+                    Status::Crit,
+                    format!("rolled back, but not converged: {}", standing.summary()),
+                ),
+                Outcome::Unseen { why } => (Status::Crit, why),
+            };
+            results.push(CheckResult::new(section, &name, status, message));
+        }
+        results
+    }
+
+    fn result(&self, service: &str, status: Status, message: impl Into<String>) -> CheckResult {
+        CheckResult::new(self.section, service, status, message)
+    }
+}
