@@ -54,17 +54,13 @@ pub async fn run(
             service: service.clone(),
             image: Some(options.to.clone()),
         }];
-        return super::stack::update(
-            runbook,
-            &deployment,
-            &wanted,
-            "rollback",
-            options.dry_run,
-            options.yes,
-            progress,
-            report,
-        )
-        .await;
+        let asked = super::stack::Asked {
+            section: "rollback",
+            wanted: &wanted,
+            dry_run: options.dry_run,
+            yes: options.yes,
+        };
+        return super::stack::update(runbook, &deployment, asked, progress, report).await;
     }
     let image = if options.to == "previous" {
         let history = ImageHistory::open(&options.state_dir, &runbook.data_lock_key())?;

@@ -190,18 +190,29 @@ pub async fn restart(
     Ok(())
 }
 
+/// How an update of a stack is asked for: by `update` or `rollback`.
+pub struct Asked<'a> {
+    pub section: &'static str,
+    pub wanted: &'a [Wanted],
+    pub dry_run: bool,
+    pub yes: bool,
+}
+
 /// Update of a stack's services (`wanted`, known to be its): Swarm's
 /// rolling update tier by tier, all or nothing (`swarm::update`).
 pub async fn update(
     runbook: &Runbook,
     deployment: &Deployment,
-    wanted: &[Wanted],
-    section: &'static str,
-    dry_run: bool,
-    yes: bool,
+    asked: Asked<'_>,
     progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
+    let Asked {
+        section,
+        wanted,
+        dry_run,
+        yes,
+    } = asked;
     let project = runbook.require_project(section)?;
     if runbook.model.update.as_ref().is_some_and(|u| u.backup) {
         return Err(Error::Usage(format!(
@@ -250,9 +261,13 @@ pub async fn update(
         interrupt: Interrupt::listen(),
         section,
     };
+    let pairs: Vec<(String, Option<String>)> = wanted
+        .iter()
+        .map(|w| (w.service.clone(), w.image.clone()))
+        .collect();
     report
         .results
-        .extend(updater.run(&runbook.plan, wanted).await);
+        .extend(updater.run(&runbook.plan, &pairs).await);
     if updater.interrupt.is_raised() {
         report.results.push(CheckResult::interrupted(section));
     }

@@ -46,17 +46,13 @@ pub async fn run(
         let deployment = crate::swarm::into_stack(deployment);
         let known = crate::swarm::Stack::read(&deployment).await?.names();
         let wanted = wanted(options, &known)?;
-        return super::stack::update(
-            runbook,
-            &deployment,
-            &wanted,
-            "update",
-            options.dry_run,
-            options.yes,
-            progress,
-            report,
-        )
-        .await;
+        let asked = super::stack::Asked {
+            section: "update",
+            wanted: &wanted,
+            dry_run: options.dry_run,
+            yes: options.yes,
+        };
+        return super::stack::update(runbook, &deployment, asked, progress, report).await;
     }
     let containers = deployment.list().await?;
     let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();

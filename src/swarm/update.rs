@@ -18,7 +18,6 @@ use crate::human;
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::runbook::Plan;
-use crate::update::Wanted;
 
 use super::Stack;
 use super::converge::{self, Awaited, Outcome};
@@ -32,10 +31,11 @@ pub struct SwarmUpdate<'a> {
 }
 
 impl SwarmUpdate<'_> {
-    /// Updates `wanted` tier by tier (the plan's startup order), putting
+    /// Updates each service of `wanted` to its image (`None`: its own
+    /// image name, again) tier by tier (the plan's startup order), putting
     /// back what it changed when one fails.
-    pub async fn run(&self, plan: &Plan, wanted: &[Wanted]) -> Vec<CheckResult> {
-        let names: Vec<String> = wanted.iter().map(|w| w.service.clone()).collect();
+    pub async fn run(&self, plan: &Plan, wanted: &[(String, Option<String>)]) -> Vec<CheckResult> {
+        let names: Vec<String> = wanted.iter().map(|(service, _)| service.clone()).collect();
         let deadline = Instant::now() + plan.startup_timeout;
         let mut results = Vec::new();
         // What this run changed and Swarm still runs as changed.
@@ -71,8 +71,8 @@ impl SwarmUpdate<'_> {
                 };
                 let image = wanted
                     .iter()
-                    .find(|w| w.service == *name)
-                    .and_then(|w| w.image.clone());
+                    .find(|(service, _)| service == name)
+                    .and_then(|(_, image)| image.clone());
                 let shown = image.clone().unwrap_or_else(|| service.image.clone());
                 self.progress
                     .say(format!("{name}: {} → {shown}", service.image));
