@@ -181,9 +181,11 @@ fn host_command(
         .arg(state_dir)
         .args(["--format", "json"])
         .args(args)
-        // The child is one host's run, not a fleet run of its own; and a
-        // look from here, not the host's own run: it notifies nobody.
-        .env_remove("OPSBOOK_FLEET")
+        // The child is one host's run, not a fleet run of its own (it has
+        // `--runbook`), which still knows the fleet: a swarm manager's run
+        // reaches the other nodes' engines through it. And a look from
+        // here, not the host's own run: it notifies nobody.
+        .env("OPSBOOK_FLEET", &host.fleet_file)
         // Its backups (and their copies) in that host's own folder.
         .env(crate::runbook::FLEET_HOST_VARIABLE, &host.name)
         .env(crate::notify::OFF_VARIABLE, "1")

@@ -61,6 +61,9 @@ pub struct Host {
     pub context: Option<String>,
     /// For an `ssh://` engine: the ssh config file to use.
     pub ssh_config: Option<PathBuf>,
+    /// The fleet file it is listed in (absolute): a swarm manager's run
+    /// finds the other nodes' engines there.
+    pub fleet_file: PathBuf,
     /// The runbook's path, resolved against the fleet file's folder.
     pub runbook: PathBuf,
     pub groups: Vec<String>,
@@ -170,6 +173,7 @@ pub fn load(path: &Path) -> Result<Fleet, Error> {
     if written.hosts.is_empty() {
         at(None, "hosts".into(), "the fleet has no host".into());
     }
+    let fleet_file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut hosts = Vec::new();
     for (name, host) in &written.hosts {
         let field = format!("hosts.{name}");
@@ -265,6 +269,7 @@ pub fn load(path: &Path) -> Result<Fleet, Error> {
         if let Some(docker) = docker {
             hosts.push(Host {
                 name: name.clone(),
+                fleet_file: fleet_file.clone(),
                 docker,
                 context: host.context.as_ref().map(|c| c.value.clone()),
                 ssh_config,

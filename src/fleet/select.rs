@@ -74,6 +74,7 @@ mod tests {
             docker: Endpoint::Plain("unix:///run/docker.sock".into()),
             context: None,
             ssh_config: None,
+            fleet_file: "/fleet.yaml".into(),
             runbook: "opsbook.yaml".into(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
         };

@@ -795,3 +795,47 @@ fn update_and_rollback_of_a_stack_are_swarms_own_and_a_failed_update_is_rolled_b
         "db's task was replaced and replaced back"
     );
 }
+
+#[test]
+fn sigterm_mid_startup_leaves_the_next_tier_as_it_was_and_its_replicas_remembered() {
+    let host = single();
+    let stack = Project::new("swsig").name.replace('-', "_");
+    let _guard = StackGuard {
+        host: host.to_string(),
+        name: stack.clone(),
+    };
+    let ws = workspace(&stack, "", "");
+    // db takes 8 s to be healthy: the signal comes while startup waits for it.
+    let file = std::fs::read_to_string(ws.path().join("stack.yml")).unwrap();
+    let file = file
+        .replacen("sleep 1; touch /tmp/ready", "sleep 8; touch /tmp/ready", 1)
+        .replacen("retries: 3 }", "retries: 3, start_period: 30s }", 1);
+    ws.write("stack.yml", file);
+    let env = [("DOCKER_HOST", host)];
+    ws.opsbook_with(&["startup"], &env).expect_code(0);
+    ws.opsbook_with(&["shutdown", "--yes"], &env).expect_code(0);
+    assert_eq!(replicas(host, &format!("{stack}_web")), "0 2");
+
+    let child = ws.spawn_with(&["startup", "--format", "json"], &env);
+    eventually("db is scaled up", Duration::from_secs(20), || {
+        replicas(host, &format!("{stack}_db")) == "1"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let report = crate::support::terminate(child);
+    report.expect_code(2);
+    let report = report.json();
+    assert!(
+        result(&report, "startup", "db")["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted while waiting: "),
+        "{report:#}"
+    );
+    assert_eq!(
+        result(&report, "startup", "web")["message"],
+        "not changed: interrupted"
+    );
+    assert_eq!(result(&report, "startup", "interrupted")["status"], "crit");
+    // web was not touched: still at 0, its replicas still remembered.
+    assert_eq!(replicas(host, &format!("{stack}_web")), "0 2");
+}
