@@ -38,7 +38,7 @@ pub use host_look::HostLook;
 pub use recreate::{ImageRef, Snapshot, short_id};
 pub use scratch::{DRILL_LABEL, Remap, Removed, ScratchDrill};
 pub use stats::Usage;
-pub use swarm::{REPLICAS_LABEL, StackService, SwarmMode, SwarmRole, Task, TaskState};
+pub use swarm::{REPLICAS_LABEL, StackService, SwarmMode, SwarmRole, SwarmSecret, Task, TaskState};
 pub use volume::{RESTORE_ROOT, VolumeReader, VolumeUser};
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";

@@ -47,6 +47,14 @@ impl Nodes {
     }
 }
 
+/// A Swarm secret, without its value.
+#[derive(Debug, Clone)]
+pub struct SwarmSecret {
+    pub id: String,
+    pub name: String,
+    pub labels: HashMap<String, String>,
+}
+
 /// How a service places its tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -75,6 +83,9 @@ pub struct StackService {
     /// Bumped to make Swarm redeploy every task (a forced update).
     #[serde(skip)]
     pub force_update: u64,
+    /// The ids of the secrets its tasks are given.
+    #[serde(skip)]
+    pub secrets: Vec<String>,
     /// Swarm's rolling update, while one runs or after it ended:
     /// `updating`, `completed`, `rollback_completed`…
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,6 +192,8 @@ pub struct Task {
     pub image: String,
     #[serde(skip)]
     pub force_update: u64,
+    #[serde(skip)]
+    pub secrets: Vec<String>,
 }
 
 impl Task {
@@ -190,10 +203,12 @@ impl Task {
         matches!(self.desired, TaskState::Running | TaskState::Ready)
     }
 
-    /// Whether it runs the service's current spec (its image, and the
-    /// forced update it was made for).
+    /// Whether it runs the service's current spec (its image, its
+    /// secrets, and the forced update it was made for).
     pub fn is_current(&self, service: &StackService) -> bool {
-        self.image == service.image && self.force_update == service.force_update
+        self.image == service.image
+            && self.force_update == service.force_update
+            && self.secrets == service.secrets
     }
 
     /// Swarm's name for it: `STACK_SERVICE.SLOT`, or `.NODE` for a global task.
@@ -394,6 +409,97 @@ impl Deployment {
             .await
     }
 
+    /// The Swarm secret named `name`: its id and labels. Its value is never
+    /// read (Swarm does not give it out).
+    pub async fn secret(&self, name: &str) -> Result<Option<SwarmSecret>, Error> {
+        let filters = HashMap::from([("name", vec![name.to_string()])]);
+        let options = bollard::query_parameters::ListSecretsOptionsBuilder::new()
+            .filters(&filters)
+            .build();
+        let secrets = self
+            .docker
+            .list_secrets(Some(options))
+            .await
+            .map_err(|e| self.failed("listing secrets", e))?;
+        // The filter matches by prefix: the exact name only.
+        Ok(secrets.into_iter().find_map(|secret| {
+            let spec = secret.spec?;
+            (spec.name.as_deref() == Some(name)).then(|| SwarmSecret {
+                id: secret.id.unwrap_or_default(),
+                name: name.to_string(),
+                labels: spec.labels.unwrap_or_default(),
+            })
+        }))
+    }
+
+    /// Creates a Swarm secret holding `value`; its id.
+    pub async fn create_secret(
+        &self,
+        name: &str,
+        value: &[u8],
+        labels: HashMap<String, String>,
+    ) -> Result<String, Error> {
+        use base64::Engine as _;
+        let spec = bollard::models::SecretSpec {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            data: Some(base64::engine::general_purpose::STANDARD.encode(value)),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_secret(spec)
+            .await
+            .map_err(|e| self.failed("creating a secret", e))?;
+        Ok(created.id)
+    }
+
+    pub async fn remove_secret(&self, id: &str) -> Result<(), Error> {
+        self.docker
+            .delete_secret(id)
+            .await
+            .map_err(|e| self.failed("removing a secret", e))
+    }
+
+    /// Whether `service`'s tasks are given secret `id`.
+    pub async fn uses_secret(&self, service: &StackService, id: &str) -> Result<bool, Error> {
+        let current = self
+            .docker
+            .inspect_service(&service.id, None::<InspectServiceOptions>)
+            .await
+            .map_err(|e| self.failed("inspecting a service", e))?;
+        Ok(current
+            .spec
+            .and_then(|s| s.task_template)
+            .and_then(|t| t.container_spec)
+            .and_then(|c| c.secrets)
+            .is_some_and(|secrets| secrets.iter().any(|r| r.secret_id.as_deref() == Some(id))))
+    }
+
+    /// Gives `service`'s tasks secret `to` where they had `from`, at the
+    /// same file (name, owner, mode): Swarm's rolling update makes them.
+    pub async fn swap_secret(
+        &self,
+        service: &StackService,
+        from: &str,
+        to: (&str, &str),
+    ) -> Result<(), Error> {
+        self.change_spec(service, "giving a service a new secret", |spec| {
+            let secrets = spec
+                .task_template
+                .as_mut()
+                .and_then(|t| t.container_spec.as_mut())
+                .and_then(|c| c.secrets.as_mut());
+            for reference in secrets.into_iter().flatten() {
+                if reference.secret_id.as_deref() == Some(from) {
+                    reference.secret_id = Some(to.0.to_string());
+                    reference.secret_name = Some(to.1.to_string());
+                }
+            }
+        })
+        .await
+    }
+
     /// Reads the service's spec, edits it and sends it back at the version
     /// it was read at, reading again if it changed in between.
     async fn change_spec(
@@ -475,9 +581,11 @@ fn service_from(service: Service, stack: &str) -> Option<StackService> {
         remembered: labels.get(REPLICAS_LABEL).and_then(|n| n.parse().ok()),
         image: template
             .container_spec
-            .and_then(|c| c.image)
+            .as_ref()
+            .and_then(|c| c.image.clone())
             .unwrap_or_default(),
         force_update: template.force_update.unwrap_or(0),
+        secrets: secret_ids(template.container_spec.as_ref()),
         update_state: update
             .as_ref()
             .and_then(|u| u.state)
@@ -525,12 +633,25 @@ fn task_from(task: bollard::models::Task, nodes: &HashMap<String, (String, bool)
         at: timestamp(status.timestamp.as_deref()),
         container_id: container.container_id.filter(|c| !c.is_empty()),
         exit_code: container.exit_code,
+        secrets: secret_ids(spec.container_spec.as_ref()),
         image: spec
             .container_spec
             .and_then(|c| c.image)
             .unwrap_or_default(),
         force_update: spec.force_update.unwrap_or(0),
     })
+}
+
+/// The ids of the secrets a container spec names, sorted.
+fn secret_ids(spec: Option<&bollard::models::TaskSpecContainerSpec>) -> Vec<String> {
+    let mut ids: Vec<String> = spec
+        .and_then(|c| c.secrets.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.secret_id.clone())
+        .collect();
+    ids.sort();
+    ids
 }
 
 fn state_from(state: Wire) -> TaskState {

@@ -274,6 +274,9 @@ impl Engine<'_> {
         if let Some(rotate) = &step.rotate {
             return self.rotate(rotate).await;
         }
+        if let Some(rotate) = &step.rotate_secret {
+            return self.rotate_secret(rotate).await;
+        }
         if let Some(targets) = &step.update {
             return self.update(&targets.value.0, false).await;
         }

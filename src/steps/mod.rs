@@ -18,6 +18,7 @@ pub mod report;
 pub mod rotate;
 mod rotation;
 mod silence;
+mod swarm_secret;
 mod update;
 
 use std::time::Duration;
@@ -133,6 +134,8 @@ pub fn describe(step: &Step) -> String {
             format!(", then restart {}", services.join(", "))
         };
         format!("rotate: {} in {}{restart}", rotate.key, rotate.file)
+    } else if let Some(rotate) = &step.rotate_secret {
+        format!("rotate_secret: {}", rotate.secret.value)
     } else if let Some(t) = &step.update {
         format!("update: {}", names(t))
     } else if let Some(t) = &step.rollback {
@@ -188,6 +191,7 @@ pub fn is_destructive(step: &Step) -> bool {
         || step.sh.is_some()
         || step.exec.is_some()
         || step.rotate.is_some()
+        || step.rotate_secret.is_some()
 }
 
 /// Refuses (exit 3, nothing run) when a destructive step would need a

@@ -173,7 +173,10 @@ pub fn replace_value(text: &str, key: &str, value: &str) -> Option<String> {
     found.then_some(out)
 }
 
-fn random_value(bytes: u32, encoding: RotateEncoding) -> Result<String, getrandom::Error> {
+pub(super) fn random_value(
+    bytes: u32,
+    encoding: RotateEncoding,
+) -> Result<String, getrandom::Error> {
     let mut raw = vec![0u8; bytes as usize];
     getrandom::fill(&mut raw)?;
     Ok(match encoding {

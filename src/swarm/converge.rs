@@ -248,6 +248,7 @@ mod tests {
             remembered: None,
             image: "web:2".into(),
             force_update: 1,
+            secrets: Vec::new(),
             update_state: None,
             update_message: None,
             update_started: None,
@@ -271,6 +272,7 @@ mod tests {
             exit_code: None,
             image: image.into(),
             force_update: 1,
+            secrets: Vec::new(),
         }
     }
 

@@ -150,6 +150,11 @@ impl SwarmUpdate<'_> {
             .await
     }
 
+    /// Swarm's own rollback of each of `services`, all at once, waited for.
+    pub async fn roll_back_all(&self, plan: &Plan, services: &[String]) -> Vec<CheckResult> {
+        self.put_back(services, plan, "put back").await
+    }
+
     /// Swarm's rollback of each of `changed`, all at once, waited for
     /// (signal or not: it is what leaves the stack as it was).
     async fn put_back(

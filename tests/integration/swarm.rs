@@ -839,3 +839,90 @@ fn sigterm_mid_startup_leaves_the_next_tier_as_it_was_and_its_replicas_remembere
     // web was not touched: still at 0, its replicas still remembered.
     assert_eq!(replicas(host, &format!("{stack}_web")), "0 2");
 }
+
+#[test]
+fn rotate_secret_makes_a_new_version_and_swarm_gives_it_to_the_services_that_use_it() {
+    let host = single();
+    let stack = Project::new("swsec").name.replace('-', "_");
+    let _guard = StackGuard {
+        host: host.to_string(),
+        name: stack.clone(),
+    };
+    let ws = workspace(&stack, "", "");
+    let file = std::fs::read_to_string(ws.path().join("stack.yml")).unwrap();
+    let file = file.replacen(
+        "    deploy: { replicas: 2",
+        "    secrets: [db_password]\n    deploy: { replicas: 2",
+        1,
+    ) + "secrets:\n  db_password:\n    file: ./db_password.txt\n";
+    ws.write("stack.yml", file);
+    ws.write("db_password.txt", "old-password");
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text + "procedures:\n  rotate-db-password:\n    steps:\n      - rotate_secret: { secret: db_password }\n",
+    );
+    let env = [("DOCKER_HOST", host)];
+    ws.opsbook_with(&["startup"], &env).expect_code(0);
+    let web = format!("{stack}_web");
+    let in_web = || {
+        let containers = docker(
+            host,
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={web}"),
+            ],
+        );
+        containers
+            .lines()
+            .map(|id| docker(host, &["exec", id, "cat", "/run/secrets/db_password"]))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(in_web(), ["old-password", "old-password"]);
+
+    let run = ws.opsbook_with(
+        &["run", "rotate-db-password", "--yes", "--format", "json"],
+        &env,
+    );
+    run.expect_code(0);
+    let secret_name = docker(
+        host,
+        &[
+            "service",
+            "inspect",
+            &web,
+            "--format",
+            "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{.File.Name}}{{end}}",
+        ],
+    );
+    let (name, target) = secret_name.split_once(' ').unwrap();
+    assert!(
+        name.starts_with(&format!("{stack}_db_password-")),
+        "{secret_name}"
+    );
+    assert_eq!(target, "db_password");
+    assert!(
+        run.stdout
+            .contains(&format!("secret `{stack}_db_password` → `{name}`")),
+        "{}",
+        run.stdout
+    );
+    // Every task now reads the new value: 32 random bytes, base64url.
+    eventually(
+        "web's tasks have the new secret",
+        Duration::from_secs(30),
+        || {
+            let values = in_web();
+            values.len() == 2 && values.iter().all(|v| v.len() == 43 && v != "old-password")
+        },
+    );
+    let value = in_web().remove(0);
+    assert!(!run.stdout.contains(&value) && !run.stderr.contains(&value));
+    // The old secret is kept; db, which does not use it, was not touched.
+    docker(
+        host,
+        &["secret", "inspect", &format!("{stack}_db_password")],
+    );
+}

@@ -290,7 +290,7 @@ fn steps_need_exactly_one_action() {
     assert_eq!(
         problems(yaml),
         "error: opsbook.yaml:6:7: procedures.weekly.steps[1]: a step has one action, this one has wait, note: split it\n\
-         error: opsbook.yaml:7:7: procedures.weekly.steps[2]: a step needs one action: start, stop, restart, pause, unpause, scale, update, rollback, run, sh, exec, check, backup, wait, note, rotate, http, silence, notify or maintenance\n"
+         error: opsbook.yaml:7:7: procedures.weekly.steps[2]: a step needs one action: start, stop, restart, pause, unpause, scale, update, rollback, run, sh, exec, check, backup, wait, note, rotate, rotate_secret, http, silence, notify or maintenance\n"
     );
 }
 

@@ -696,6 +696,9 @@ pub struct Step {
     pub wait: Option<Duration>,
     pub note: Option<String>,
     pub rotate: Option<Rotate>,
+    /// A new version of a Swarm secret, and the stack's services that use
+    /// it given it by Swarm's rolling update.
+    pub rotate_secret: Option<RotateSecret>,
     pub http: Option<HttpCheck>,
     /// An Alertmanager silence for the steps' duration, expired after them.
     pub silence: Option<Silence>,
@@ -808,6 +811,16 @@ pub struct Rotate {
     pub apply: Option<ExecStep>,
     #[serde(default)]
     pub restart: Vec<Name>,
+}
+
+/// `rotate_secret:`: the Swarm secret as the stack file names it (or its
+/// full name), and the new value's random bytes and encoding.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    pub secret: Name,
+    pub bytes: Option<Spanned<u32>>,
+    pub encoding: Option<RotateEncoding>,
 }
 
 impl Rotate {

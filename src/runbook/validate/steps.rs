@@ -1,6 +1,8 @@
 //! The steps' problems (playbooks, procedures, hooks): exactly one action
 //! each, and the services and checks they name must exist.
 
+use serde_saphyr::Spanned;
+
 use crate::runbook::model::{Rotate, Step};
 
 use super::Validator;
@@ -32,7 +34,7 @@ impl Validator<'_> {
             let actions = step_actions(step);
             if actions.len() != 1 {
                 let message = if actions.is_empty() {
-                    "a step needs one action: start, stop, restart, pause, unpause, scale, update, rollback, run, sh, exec, check, backup, wait, note, rotate, http, silence, notify or maintenance".to_string()
+                    "a step needs one action: start, stop, restart, pause, unpause, scale, update, rollback, run, sh, exec, check, backup, wait, note, rotate, rotate_secret, http, silence, notify or maintenance".to_string()
                 } else {
                     format!(
                         "a step has one action, this one has {}: split it",
@@ -147,23 +149,36 @@ impl Validator<'_> {
                 for name in &rotate.restart {
                     self.service_ref(name, &format!("{field}.rotate.restart"));
                 }
-                if let Some(bytes) = &rotate.bytes
-                    && bytes.value < Rotate::MIN_BYTES
-                {
-                    self.at(
-                        bytes,
-                        format!("{field}.rotate.bytes"),
-                        format!(
-                            "{} random bytes are too few for a rotated value (use at least {}, or leave `bytes` out for 32)",
-                            bytes.value,
-                            Rotate::MIN_BYTES
-                        ),
-                    );
-                }
+                self.rotated_bytes(rotate.bytes.as_ref(), &format!("{field}.rotate.bytes"));
+            }
+            if let Some(rotate) = &step.rotate_secret {
+                self.rotated_bytes(
+                    rotate.bytes.as_ref(),
+                    &format!("{field}.rotate_secret.bytes"),
+                );
             }
             if let Some(http) = &step.http {
                 self.url(&http.url, &format!("{field}.http.url"));
             }
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// A rotated value's random bytes: at least `Rotate::MIN_BYTES`.
+    fn rotated_bytes(&mut self, bytes: Option<&Spanned<u32>>, field: &str) {
+        if let Some(bytes) = bytes
+            && bytes.value < Rotate::MIN_BYTES
+        {
+            self.at(
+                bytes,
+                field.to_string(),
+                format!(
+                    "{} random bytes are too few for a rotated value (use at least {}, or leave `bytes` out for 32)",
+                    bytes.value,
+                    Rotate::MIN_BYTES
+                ),
+            );
         }
     }
 }
@@ -184,6 +199,7 @@ fn step_actions(step: &Step) -> Vec<&'static str> {
         ("wait", step.wait.is_some()),
         ("note", step.note.is_some()),
         ("rotate", step.rotate.is_some()),
+        ("rotate_secret", step.rotate_secret.is_some()),
         ("http", step.http.is_some()),
         ("silence", step.silence.is_some()),
         ("notify", step.notify.is_some()),
