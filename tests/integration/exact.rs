@@ -21,13 +21,13 @@ use crate::support::{CALM_HOST, Project, Run, Workspace, eventually, free_port};
 const LONG: Duration = Duration::from_secs(30);
 
 /// The replacements applied, in order, to stdout and stderr.
-struct Filters {
+pub struct Filters {
     rules: Vec<(Regex, String)>,
 }
 
 impl Filters {
     /// The workspace path as `[WS]`, and the milliseconds of the summary line.
-    fn new(ws: &Workspace) -> Filters {
+    pub fn new(ws: &Workspace) -> Filters {
         let mut filters = Filters { rules: Vec::new() };
         let path = ws.path().display().to_string();
         if let Ok(real) = ws.path().canonicalize() {
@@ -44,13 +44,13 @@ impl Filters {
 
     /// `text` and the rest of its word (`-db-1` after a project name): the
     /// cell is the word, whose column is kept.
-    fn literal(self, text: &str, placeholder: &str) -> Filters {
+    pub fn literal(self, text: &str, placeholder: &str) -> Filters {
         let placeholder = format!("{}${{1}}", placeholder.replace('$', "$$"));
         self.regex(&format!(r"{}(\S*)", regex::escape(text)), &placeholder)
     }
 
     /// `placeholder` may use the pattern's groups (`${1}`).
-    fn regex(mut self, pattern: &str, placeholder: &str) -> Filters {
+    pub fn regex(mut self, pattern: &str, placeholder: &str) -> Filters {
         let regex = Regex::new(pattern).unwrap_or_else(|e| panic!("filter `{pattern}`: {e}"));
         self.rules.push((regex, placeholder.to_string()));
         self
@@ -58,7 +58,7 @@ impl Filters {
 
     /// Host figures as the tables show them: `host:` line of `status`, the
     /// host results of `daily-check`.
-    fn host(self) -> Filters {
+    pub fn host(self) -> Filters {
         const SIZE: &str = r"[\d.]+(?:[KMGTPE]|B)";
         self.regex(
             &format!(
@@ -165,7 +165,7 @@ fn text(expected: &str) -> &str {
 
 /// Asserts the run's exit code, stdout and stderr, filtered, whole.
 #[track_caller]
-fn assert_run(run: &Run, filters: &Filters, code: i32, stdout: &str, stderr: &str) {
+pub fn assert_run(run: &Run, filters: &Filters, code: i32, stdout: &str, stderr: &str) {
     let actual = (
         run.code,
         filters.apply(&run.stdout),

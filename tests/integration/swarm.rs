@@ -926,3 +926,43 @@ fn rotate_secret_makes_a_new_version_and_swarm_gives_it_to_the_services_that_use
         &["secret", "inspect", &format!("{stack}_db_password")],
     );
 }
+
+#[test]
+fn the_status_of_a_stack_is_a_table_of_its_services_whole() {
+    let host = single();
+    let stack = Project::new("swx").name.replace('-', "_");
+    let _guard = StackGuard {
+        host: host.to_string(),
+        name: stack.clone(),
+    };
+    let ws = workspace(&stack, "", "");
+    let env = [("DOCKER_HOST", host)];
+    ws.opsbook_with(&["startup"], &env).expect_code(0);
+    // A service the runbook lists that the stack does not have.
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace(
+            "  web: { depends_on: [db], critical: true }\n",
+            "  web: { depends_on: [db], critical: true }\n  cache: {}\n",
+        ),
+    );
+    let filters = crate::exact::Filters::new(&ws)
+        .literal(&stack, "[STACK]")
+        .host();
+    crate::exact::assert_run(
+        &ws.opsbook_with(&["status"], &env),
+        &filters,
+        1,
+        r#"
+SERVICE  STATUS  REPLICAS  TASKS      NODES  FAILED  IMAGE
+db       ok      1/1       1 running  s1     0       opsbook-fixture:1
+web      ok      2/2       2 running  s1     0       opsbook-fixture:1
+cache    warn    missing   -          -      -       -
+host: [HOST] · memory [N]% of [SIZE] · swap [N]% · load [LOAD]/core ([N] cores) · disk / [N]%
+warn    services/cache: no service `cache` in stack `[STACK]`
+warn: 1 warn, 6 ok in [MS] ms
+"#,
+        "",
+    );
+}
