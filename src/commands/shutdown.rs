@@ -47,9 +47,14 @@ pub async fn run(
     let deployment = Deployment::connect(Some(project.clone())).await?;
     if swarm::resolve(runbook, &deployment).await?.is_swarm() {
         let deployment = swarm::into_stack(deployment);
+        if options.backup && !options.dry_run {
+            // `backup` refuses a stack: say so before anything is stopped.
+            crate::swarm::refuse_on_stack(runbook, &deployment, "shutdown --backup").await?;
+        }
         return super::stack::shutdown(
             runbook,
             &deployment,
+            hook_setup,
             options.dry_run,
             options.yes,
             progress,

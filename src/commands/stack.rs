@@ -1,8 +1,9 @@
-//! `startup`, `shutdown` and `restart` when the project is a Swarm stack
-//! (`swarm::resolve`): the same commands, the same confirmation, dry run
-//! and results, done on Swarm's own mechanisms: scaling services, and a
-//! forced update for a restart, tier by tier, each tier waiting until
-//! Swarm has converged (`swarm::lifecycle`).
+//! `startup`, `shutdown`, `restart`, `update` and `rollback` when the
+//! project is a Swarm stack (`swarm::resolve`): the same commands, the same
+//! confirmation, dry run, hooks and results, done on Swarm's own
+//! mechanisms: scaling services, a forced update for a restart, Swarm's
+//! rolling update and rollback, tier by tier, each tier waiting until Swarm
+//! has converged (`swarm::lifecycle`, `swarm::update`).
 
 use std::time::Instant;
 
@@ -13,9 +14,11 @@ use crate::docker::{Deployment, SwarmMode};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::interrupt::Interrupt;
+use crate::probe;
 use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
+use crate::steps::{self, Setup};
 use crate::swarm::Stack;
 use crate::swarm::converge::standing;
 use crate::swarm::lifecycle::SwarmLifecycle;
@@ -71,6 +74,7 @@ pub async fn startup(
 pub async fn shutdown(
     runbook: &Runbook,
     deployment: &Deployment,
+    hook_setup: Setup<'_>,
     dry_run: bool,
     yes: bool,
     progress: Progress<'_>,
@@ -125,6 +129,17 @@ pub async fn shutdown(
             "shutdown cancelled: nothing was stopped".into(),
         ));
     }
+    let hooks = runbook.model.shutdown.as_ref();
+    let before = hooks.map(|h| h.before.as_slice()).unwrap_or_default();
+    if !steps::hooks::run(hook_setup, "shutdown.before", before, report).await {
+        report.results.push(CheckResult::new(
+            "shutdown",
+            "aborted",
+            Status::Crit,
+            "a shutdown.before step failed, so nothing was stopped",
+        ));
+        return Ok(());
+    }
     let lifecycle = SwarmLifecycle {
         deployment,
         progress,
@@ -137,6 +152,9 @@ pub async fn shutdown(
         .extend(lifecycle.stop(&tiers, deadline).await);
     if lifecycle.interrupt.is_raised() {
         report.results.push(CheckResult::interrupted("shutdown"));
+    } else {
+        let after = hooks.map(|h| h.after.as_slice()).unwrap_or_default();
+        steps::hooks::run(hook_setup, "shutdown.after", after, report).await;
     }
     Ok(())
 }
@@ -265,11 +283,25 @@ pub async fn update(
         .iter()
         .map(|w| (w.service.clone(), w.image.clone()))
         .collect();
-    report
-        .results
-        .extend(updater.run(&runbook.plan, &pairs).await);
+    let updated = updater.run(&runbook.plan, &pairs).await;
+    let all = updated.iter().all(|r| r.status == Status::Ok);
+    report.results.extend(updated);
     if updater.interrupt.is_raised() {
         report.results.push(CheckResult::interrupted(section));
+        return Ok(());
+    }
+    // Converged is not yet right: the verify checks, as after a compose
+    // update, and a failed one rolls back what this update changed.
+    if all {
+        let checks = probe::verify_checks(runbook, deployment).await?;
+        let failed = checks.iter().any(|r| r.status != Status::Ok);
+        report.results.extend(checks);
+        if failed {
+            let names: Vec<String> = pairs.into_iter().map(|(name, _)| name).collect();
+            report
+                .results
+                .extend(updater.roll_back_all(&runbook.plan, &names).await);
+        }
     }
     Ok(())
 }

@@ -193,7 +193,8 @@ fn a_stack_is_created_scaled_down_and_up_tier_by_tier_redeployed_and_graded_by_s
         host: host.to_string(),
         name: stack.clone(),
     };
-    let ws = workspace(&stack, "", "");
+    let hooks = "shutdown:\n  before:\n    - sh: touch shutdown-before\n  after:\n    - sh: touch shutdown-after\n";
+    let ws = workspace(&stack, hooks, "");
     let env = [("DOCKER_HOST", host)];
     let run = |args: &[&str]| ws.opsbook_with(args, &env);
 
@@ -287,7 +288,19 @@ fn a_stack_is_created_scaled_down_and_up_tier_by_tier_redeployed_and_graded_by_s
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["web", "db"], "{stopped:#}");
+    assert_eq!(
+        names,
+        [
+            "shutdown.before 1 sh: touch shutdown-before",
+            "web",
+            "db",
+            "shutdown.after 1 sh: touch shutdown-after"
+        ],
+        "{stopped:#}"
+    );
+    assert!(
+        ws.path().join("shutdown-before").exists() && ws.path().join("shutdown-after").exists()
+    );
     assert_eq!(replicas(host, &format!("{stack}_web")), "0 2");
     assert_eq!(replicas(host, &format!("{stack}_db")), "0 1");
     assert!(task_ids(host, &format!("{stack}_web")).is_empty());
