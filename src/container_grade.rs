@@ -36,8 +36,12 @@ pub fn grade(container: &Container, critical: bool) -> (Status, String) {
     }
 }
 
-/// The service name, or `project/service` when looking at every project.
+/// The service name, or `project/service` when looking at every project;
+/// a Swarm task's container by its task (`web.1`), as a service has many.
 pub fn result_name(container: &Container, all_projects: bool) -> String {
+    if let Some(task) = &container.task {
+        return task.clone();
+    }
     let service = if container.service.is_empty() {
         container.name.as_str()
     } else {
@@ -95,6 +99,7 @@ mod tests {
             memory_limit: None,
             cpu_limit: None,
             pid: None,
+            task: None,
         }
     }
 

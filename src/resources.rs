@@ -239,6 +239,7 @@ mod tests {
             memory_limit,
             cpu_limit,
             pid: None,
+            task: None,
         }
     }
 

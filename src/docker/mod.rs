@@ -48,6 +48,8 @@ pub const VOLUME_LABEL: &str = "com.docker.compose.volume";
 pub const STACK_LABEL: &str = "com.docker.stack.namespace";
 /// A Swarm task's container: its service's full name (`STACK_SERVICE`).
 const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.name";
+/// A Swarm task's container: its task's name (`STACK_SERVICE.SLOT.ID`).
+const SWARM_TASK_LABEL: &str = "com.docker.swarm.task.name";
 
 /// Which labels tell a container's project and service: compose's, or a
 /// Swarm stack's (the service named without its `STACK_` prefix, as the
@@ -64,6 +66,21 @@ impl Labels {
             Labels::Compose => PROJECT_LABEL,
             Labels::Stack => STACK_LABEL,
         }
+    }
+
+    /// A Swarm task's name without its stack and its id (`web.1`).
+    fn task(self, labels: &HashMap<String, String>, project: &str) -> Option<String> {
+        if self != Labels::Stack {
+            return None;
+        }
+        let full = labels.get(SWARM_TASK_LABEL)?;
+        let short = full.strip_prefix(&format!("{project}_")).unwrap_or(full);
+        Some(
+            short
+                .rsplit_once('.')
+                .map_or(short, |(task, _)| task)
+                .to_string(),
+        )
     }
 
     /// The project and the service of a container with these `labels`.
@@ -195,6 +212,9 @@ pub struct Container {
     /// Its init process on the engine's host, while it runs.
     #[serde(skip)]
     pub pid: Option<u32>,
+    /// A Swarm task's container: the task, as `web.1` (service and slot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 /// Whether the engine this process's variables name runs on another machine.
@@ -677,6 +697,7 @@ fn container_from(inspect: bollard::models::ContainerInspectResponse, scheme: La
         .and_then(|c| c.labels.clone())
         .unwrap_or_default();
     let (project, service) = scheme.read(&labels);
+    let task = scheme.task(&labels, &project);
     let image = inspect
         .config
         .as_ref()
@@ -729,6 +750,7 @@ fn container_from(inspect: bollard::models::ContainerInspectResponse, scheme: La
             .pid
             .and_then(|p| u32::try_from(p).ok())
             .filter(|p| *p > 0),
+        task,
     }
 }
 

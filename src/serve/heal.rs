@@ -378,6 +378,7 @@ mod tests {
                 memory_limit: None,
                 cpu_limit: None,
                 pid: None,
+                task: None,
             }),
             in_hand: false,
         }
