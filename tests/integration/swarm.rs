@@ -978,4 +978,25 @@ warn: 1 warn, 6 ok in [MS] ms
 "#,
         "",
     );
+
+    // Not done on a stack yet: refused, saying so, with nothing changed.
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text + "backup:\n  dir: backups\n  volumes: [dbdata]\n  stop: [web]\n",
+    );
+    let before = task_ids(host, &format!("{stack}_web"));
+    for args in [&["backup"][..], &["shutdown", "--backup", "--yes"]] {
+        let refused = ws.opsbook_with(args, &env);
+        refused.expect_code(3);
+        assert!(
+            refused.stderr.contains(&format!(
+                "does not work on a Swarm stack yet, and `{stack}` is one"
+            )),
+            "{args:?}: {}",
+            refused.stderr
+        );
+    }
+    assert!(!ws.path().join("backups").exists());
+    assert_eq!(task_ids(host, &format!("{stack}_web")), before);
 }
