@@ -628,17 +628,22 @@ impl Deployment {
         &self,
         container_id: &str,
         since: jiff::Timestamp,
+        on_chunk: impl FnMut(&[u8]),
+    ) -> Result<(), Error> {
+        let stream = self.docker.logs(container_id, Some(logs_since(since)));
+        self.drain_logs(stream, "reading logs", on_chunk).await
+    }
+
+    /// Hands each chunk of a log stream to `on_chunk` as it arrives.
+    async fn drain_logs(
+        &self,
+        stream: impl futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>>,
+        action: &str,
         mut on_chunk: impl FnMut(&[u8]),
     ) -> Result<(), Error> {
-        let since = i32::try_from(since.as_second()).unwrap_or(0);
-        let options = LogsOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .since(since)
-            .build();
-        let mut stream = self.docker.logs(container_id, Some(options));
+        let mut stream = std::pin::pin!(stream);
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.failed("reading logs", e))?;
+            let chunk = chunk.map_err(|e| self.failed(action, e))?;
             on_chunk(chunk.as_ref());
         }
         Ok(())
@@ -651,6 +656,15 @@ impl Deployment {
             source,
         }
     }
+}
+
+/// Both streams of a log, from `since` on.
+fn logs_since(since: jiff::Timestamp) -> bollard::query_parameters::LogsOptions {
+    LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .since(i32::try_from(since.as_second()).unwrap_or(0))
+        .build()
 }
 
 /// How much of each stream of an exec is kept.

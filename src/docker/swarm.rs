@@ -14,9 +14,8 @@ use std::sync::Arc;
 use bollard::models::{Node, Service, ServiceSpec, ServiceSpecModeReplicated, TaskState as Wire};
 use bollard::query_parameters::{
     InspectServiceOptions, ListNodesOptions, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
-    LogsOptionsBuilder, UpdateServiceOptionsBuilder,
+    UpdateServiceOptionsBuilder,
 };
-use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::{Deployment, Engine, STACK_LABEL, timestamp};
@@ -326,20 +325,13 @@ impl Deployment {
         &self,
         service_id: &str,
         since: jiff::Timestamp,
-        mut on_chunk: impl FnMut(&[u8]),
+        on_chunk: impl FnMut(&[u8]),
     ) -> Result<(), Error> {
-        let since = i32::try_from(since.as_second()).unwrap_or(0);
-        let options = LogsOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .since(since)
-            .build();
-        let mut stream = self.docker.service_logs(service_id, Some(options));
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.failed("reading a service's logs", e))?;
-            on_chunk(chunk.as_ref());
-        }
-        Ok(())
+        let stream = self
+            .docker
+            .service_logs(service_id, Some(super::logs_since(since)));
+        self.drain_logs(stream, "reading a service's logs", on_chunk)
+            .await
     }
 
     /// Sets a replicated service's replicas; `remember` keeps a count in

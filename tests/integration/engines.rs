@@ -52,6 +52,12 @@ pub fn start(dir: &str, launcher: &[&str], args: &[String]) -> String {
             || answers(&host),
         );
     }
+    load_fixture(&host);
+    host
+}
+
+/// Loads the fixture image from the test engine into the engine at `host`.
+pub fn load_fixture(host: &str) {
     let loaded = Command::new("sh")
         .args([
             "-c",
@@ -64,7 +70,6 @@ pub fn start(dir: &str, launcher: &[&str], args: &[String]) -> String {
         "{}",
         String::from_utf8_lossy(&loaded.stderr)
     );
-    host
 }
 
 /// Stops what a dead engine's pid files still name, if it is that engine's

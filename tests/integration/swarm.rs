@@ -15,24 +15,11 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::fleet::docker;
 use crate::support::{FIXTURE_IMAGE, Project, Workspace, eventually, result};
 
 const NODE_IMAGE: &str = "opsbook-node:test";
 const NODES: &str = "/tmp/opsbook-swarm";
-
-fn docker(host: &str, args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(["-H", host])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// The engine of node `name` (on the test engine's `network`, or its
 /// default bridge), started if it does not answer, with the fixture image
@@ -86,14 +73,7 @@ pub fn node(name: &str, network: Option<&str>) -> String {
             || crate::engines::answers(&host),
         );
     }
-    let loaded = Command::new("sh")
-        .args([
-            "-c",
-            &format!("docker save {FIXTURE_IMAGE} | docker -H {host} load"),
-        ])
-        .output()
-        .unwrap();
-    assert!(loaded.status.success());
+    crate::engines::load_fixture(&host);
     host
 }
 
