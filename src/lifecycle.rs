@@ -7,6 +7,9 @@
 //! whole tier. A started service is ready when it runs and, with a
 //! healthcheck, is healthy; without one, when it has kept running for 2 s.
 //! A service whose dependency is not ready is not started.
+//!
+//! On a Swarm stack "while stopped" scales the services to zero and back
+//! (`swarm::lifecycle`), so backup and restore keep their meaning there.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -21,6 +24,7 @@ use crate::grade::{CheckResult, Status};
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::runbook::Plan;
+use crate::swarm::lifecycle::SwarmLifecycle;
 
 /// How long a container without a healthcheck must keep running to count as ready.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -73,6 +77,17 @@ impl<'a> Lifecycle<'a> {
         }
     }
 
+    /// The same work on a Swarm stack: services scaled instead of
+    /// containers stopped and started.
+    fn on_swarm(&self) -> SwarmLifecycle<'a> {
+        SwarmLifecycle {
+            deployment: self.deployment,
+            progress: self.progress,
+            interrupt: self.interrupt.clone(),
+            section: self.section,
+        }
+    }
+
     /// Stops `services` (reverse dependency order, each with the plan's
     /// grace), runs `work` (told whether every one stopped), then starts them
     /// again in dependency order: always, after a failed stop, a failed work
@@ -88,6 +103,19 @@ impl<'a> Lifecycle<'a> {
     where
         F: Future<Output = T>,
     {
+        if self.deployment.is_stack() {
+            let swarm = self.on_swarm();
+            let deadline = Instant::now() + plan.startup_timeout;
+            let stopped = swarm.stop(&plan.stop_order(services), deadline).await;
+            let all_stopped = stopped.iter().all(|r| r.status == Status::Ok);
+            let outcome = work(all_stopped).await;
+            let started = self.start_again(plan, services).await;
+            return WhileStopped {
+                stopped,
+                outcome,
+                started,
+            };
+        }
         let stopped = match self.deployment.list().await {
             Ok(containers) => {
                 self.stop(&plan.stop_order(services), &containers, plan.grace)
@@ -113,6 +141,13 @@ impl<'a> Lifecycle<'a> {
     /// After a signal every start is still issued, but no one waits for a
     /// service to be ready (the result says it was not waited for).
     pub async fn start_again(&self, plan: &Plan, services: &[String]) -> Vec<CheckResult> {
+        if self.deployment.is_stack() {
+            let deadline = Instant::now() + plan.startup_timeout;
+            return self
+                .on_swarm()
+                .start_again(&plan.start_order(services), &plan.depends_on, deadline)
+                .await;
+        }
         match self.deployment.list().await {
             Ok(containers) => {
                 let deadline = Instant::now() + plan.startup_timeout;

@@ -3,6 +3,7 @@
 //! directly, a file) or Docker (a volume's archive, a dump's stdout) through
 //! the writer into the staging folder.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,10 +130,28 @@ pub fn recipients(backup: &Backup) -> Result<Vec<age::x25519::Recipient>, Error>
         .collect()
 }
 
+/// Where a stack's items live off this engine (a Swarm volume is local to
+/// its node; a dump runs in a task wherever Swarm placed it).
+#[derive(Default, Clone)]
+pub struct Elsewhere {
+    /// Each volume's node's engine, by the volume's full name.
+    pub volumes: HashMap<String, Arc<Deployment>>,
+    /// The engine and container each dump runs in, by service.
+    pub dumps: HashMap<String, (Arc<Deployment>, String)>,
+}
+
+impl Elsewhere {
+    /// The engine volume `full` lives on: its node's, or `here`.
+    pub fn volume_engine<'a>(&'a self, full: &str, here: &'a Deployment) -> &'a Deployment {
+        self.volumes.get(full).map_or(here, |d| d.as_ref())
+    }
+}
+
 /// What copying needs: where the items come from and how they are stored.
 pub struct Copier<'a> {
     pub deployment: &'a Deployment,
     pub containers: &'a [Container],
+    pub elsewhere: &'a Elsewhere,
     pub backup: &'a Backup,
     pub recipients: Vec<age::x25519::Recipient>,
     /// The image a helper container is made from, for a volume no container mounts.
@@ -271,7 +290,8 @@ impl Copier<'_> {
         target: &Path,
         meter: &Meter,
     ) -> Result<Got, String> {
-        let route = route(self.deployment, self.backup.read, full)
+        let engine = self.elsewhere.volume_engine(full, self.deployment);
+        let route = route(engine, self.backup.read, full)
             .await
             .map_err(|e| e.to_string())?;
         match route {
@@ -300,7 +320,8 @@ impl Copier<'_> {
         );
         let leftovers = super::unpack::leftovers(&mountpoint);
         let users = self
-            .deployment
+            .elsewhere
+            .volume_engine(full, self.deployment)
             .volume_users(full)
             .await
             .map_err(|e| e.to_string())?;
@@ -359,7 +380,7 @@ impl Copier<'_> {
         target: &Path,
         meter: &Meter,
     ) -> Result<(Option<String>, std::io::Result<Written>), String> {
-        let deployment = self.deployment;
+        let deployment = self.elsewhere.volume_engine(full, self.deployment);
         let reader = deployment
             .volume_reader(full, self.helper_image.as_deref())
             .await
@@ -417,16 +438,19 @@ impl Copier<'_> {
         target: &Path,
         meter: &Meter,
     ) -> Result<std::io::Result<Written>, String> {
-        let container = self
+        let here = self
             .containers
             .iter()
             .find(|c| c.service == service && c.state == State::Running)
+            .map(|c| (self.deployment, c.id.as_str()));
+        let (engine, container) = here
+            .or_else(|| {
+                let (engine, id) = self.elsewhere.dumps.get(service)?;
+                Some((engine.as_ref(), id.as_str()))
+            })
             .ok_or_else(|| format!("dump `{name}`: no running container of service `{service}`"))?;
         let (sender, written) = self.writer(target, meter);
-        let ran = self
-            .deployment
-            .exec_streaming(&container.id, argv, &sender)
-            .await;
+        let ran = engine.exec_streaming(container, argv, &sender).await;
         drop(sender);
         let written = written.await.map_err(|e| e.to_string())?;
         let (code, stderr) = ran.map_err(|e| format!("dump `{name}`: {e}"))?;

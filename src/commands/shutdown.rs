@@ -48,8 +48,10 @@ pub async fn run(
     if swarm::resolve(runbook, &deployment).await?.is_swarm() {
         let deployment = swarm::into_stack(deployment);
         if options.backup && !options.dry_run {
-            // `backup` refuses a stack: say so before anything is stopped.
-            crate::swarm::refuse_on_stack(runbook, &deployment, "shutdown --backup").await?;
+            // Said before anything is stopped.
+            return Err(Error::Usage(format!(
+                "`shutdown --backup` does not work on a Swarm stack (`{project}` is one): run `opsbook backup`, then `opsbook shutdown`; nothing was changed"
+            )));
         }
         return super::stack::shutdown(
             runbook,

@@ -234,7 +234,7 @@ pub async fn update(
     let project = runbook.require_project(section)?;
     if runbook.model.update.as_ref().is_some_and(|u| u.backup) {
         return Err(Error::Usage(format!(
-            "`update.backup` is set, and `backup` does not work on a Swarm stack yet (`{project}` is one): nothing was changed"
+            "`update.backup` is set, and a backup before an update does not work on a Swarm stack (`{project}` is one): run `opsbook backup` first and unset `update.backup`; nothing was changed"
         )));
     }
     let stack = Stack::read(deployment).await?;

@@ -323,6 +323,11 @@ impl Deployment {
         &self.endpoint
     }
 
+    /// The project (or stack) this deployment is of.
+    pub fn project(&self) -> Option<&str> {
+        self.project.as_deref()
+    }
+
     /// Every container of the project, running or not, as the list shows it
     /// (one request): enough to read logs or exec, not restarts or health output.
     pub async fn list(&self) -> Result<Vec<ContainerRef>, Error> {

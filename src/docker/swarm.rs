@@ -193,6 +193,9 @@ pub struct Task {
     pub force_update: u64,
     #[serde(skip)]
     pub secrets: Vec<String>,
+    /// The named volumes its container mounts (their full names).
+    #[serde(skip)]
+    pub volumes: Vec<String>,
 }
 
 impl Task {
@@ -626,6 +629,7 @@ fn task_from(task: bollard::models::Task, nodes: &HashMap<String, (String, bool)
         container_id: container.container_id.filter(|c| !c.is_empty()),
         exit_code: container.exit_code,
         secrets: secret_ids(spec.container_spec.as_ref()),
+        volumes: volume_names(spec.container_spec.as_ref()),
         image: spec
             .container_spec
             .and_then(|c| c.image)
@@ -644,6 +648,16 @@ fn secret_ids(spec: Option<&bollard::models::TaskSpecContainerSpec>) -> Vec<Stri
         .collect();
     ids.sort();
     ids
+}
+
+/// The volumes a container spec mounts, by name.
+fn volume_names(spec: Option<&bollard::models::TaskSpecContainerSpec>) -> Vec<String> {
+    spec.and_then(|c| c.mounts.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|m| m.typ == Some(bollard::models::MountType::VOLUME))
+        .filter_map(|m| m.source.clone())
+        .collect()
 }
 
 fn state_from(state: Wire) -> TaskState {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use futures_util::StreamExt;
 
-use super::{Deployment, PROJECT_LABEL, SERVICE_LABEL, VOLUME_LABEL};
+use super::{Deployment, PROJECT_LABEL, VOLUME_LABEL};
 use crate::error::Error;
 
 /// Marks the short-lived containers opsbook makes to read or write a volume.
@@ -85,6 +85,9 @@ impl Deployment {
         if !rustix::process::geteuid().is_root() {
             return Ok(Err("opsbook does not run as root".to_string()));
         }
+        if let Some(why) = elsewhere_mounted(&self.endpoint).await {
+            return Ok(Err(why));
+        }
         let info = self
             .docker
             .info()
@@ -150,10 +153,12 @@ impl Deployment {
                     .find(|m| m.name.as_deref() == Some(volume))?
                     .destination?;
                 let labels = summary.labels.unwrap_or_default();
+                let (project, service) = self.labels.read(&labels);
+                let given = |s: String| Some(s).filter(|s| !s.is_empty());
                 Some(VolumeUser {
                     container: summary.id?,
-                    project: labels.get(PROJECT_LABEL).cloned(),
-                    service: labels.get(SERVICE_LABEL).cloned(),
+                    project: given(project),
+                    service: given(service),
                     image: summary.image.unwrap_or_default(),
                     path,
                 })
@@ -351,4 +356,23 @@ impl Deployment {
         }
         Ok(())
     }
+}
+
+/// Why the engine behind the unix socket `endpoint` does not see this
+/// host's files at the paths it names: its process is in another mount
+/// namespace (a dockerd in a container, a Swarm node's engine whose socket
+/// was shared out). The socket's peer tells the process; one this process
+/// cannot see (another pid namespace) is taken to share the paths, as a
+/// socket handed in beside the volumes' folder does.
+async fn elsewhere_mounted(endpoint: &str) -> Option<String> {
+    let path = endpoint.strip_prefix("unix://")?;
+    let socket = tokio::net::UnixStream::connect(path).await.ok()?;
+    let pid = socket.peer_cred().ok()?.pid()?;
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
+    let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+    (theirs != ours).then(|| {
+        format!(
+            "the engine (process {pid}) is in another mount namespace: the paths it names are not this host's"
+        )
+    })
 }

@@ -273,6 +273,7 @@ mod tests {
             image: image.into(),
             force_update: 1,
             secrets: Vec::new(),
+            volumes: Vec::new(),
         }
     }
 

@@ -27,6 +27,9 @@ use super::converge::{self, Outcome};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Change {
     ScaleUp,
+    /// Scaling up what opsbook scaled down for some work (a backup, a
+    /// restore): every scale-up is made, signal or not.
+    ScaleUpAgain,
     ScaleDown,
     Redeploy,
 }
@@ -49,6 +52,19 @@ impl SwarmLifecycle<'_> {
         deadline: Instant,
     ) -> Vec<CheckResult> {
         self.tiers(tiers, Some(depends_on), deadline, Change::ScaleUp)
+            .await
+    }
+
+    /// Scales each tier's services up again after some work had them at
+    /// zero: after a signal too (then the tiers are not waited for, nor
+    /// held back by a dependency that did not converge).
+    pub async fn start_again(
+        &self,
+        tiers: &[Vec<String>],
+        depends_on: &IndexMap<String, Vec<String>>,
+        deadline: Instant,
+    ) -> Vec<CheckResult> {
+        self.tiers(tiers, Some(depends_on), deadline, Change::ScaleUpAgain)
             .await
     }
 
@@ -79,7 +95,8 @@ impl SwarmLifecycle<'_> {
         let mut results = Vec::new();
         let mut failed: Vec<String> = Vec::new();
         for tier in tiers {
-            if self.interrupt.is_raised() {
+            let signalled = self.interrupt.is_raised();
+            if signalled && change != Change::ScaleUpAgain {
                 for service in tier {
                     results.push(self.result(service, Status::Crit, "not changed: interrupted"));
                 }
@@ -98,6 +115,7 @@ impl SwarmLifecycle<'_> {
             let mut waiting = Vec::new();
             for name in tier {
                 let blocked: Vec<&String> = depends_on
+                    .filter(|_| !signalled)
                     .and_then(|d| d.get(name))
                     .into_iter()
                     .flatten()
@@ -151,7 +169,7 @@ impl SwarmLifecycle<'_> {
     ) -> Result<Option<String>, String> {
         let fail = |e: crate::error::Error| e.to_string();
         match (change, service.mode) {
-            (Change::ScaleUp, SwarmMode::Replicated(0)) => {
+            (Change::ScaleUp | Change::ScaleUpAgain, SwarmMode::Replicated(0)) => {
                 let Some(replicas) = service.remembered else {
                     return Err(
                         "scaled to 0 replicas, and no shutdown remembered how many it had: scale it (`docker service scale`) or set its replicas in the stack file".into(),
@@ -163,7 +181,7 @@ impl SwarmLifecycle<'_> {
                     .map_err(fail)?;
                 Ok(Some(format!("scaling to {replicas}")))
             }
-            (Change::ScaleUp, _) => Ok(None),
+            (Change::ScaleUp | Change::ScaleUpAgain, _) => Ok(None),
             (Change::ScaleDown, SwarmMode::Replicated(0)) => Ok(None),
             (Change::ScaleDown, SwarmMode::Replicated(n)) => {
                 self.deployment
@@ -185,7 +203,7 @@ impl SwarmLifecycle<'_> {
 
     fn graded(&self, name: &str, outcome: Outcome, change: Change) -> CheckResult {
         let done = match change {
-            Change::ScaleUp => "converged",
+            Change::ScaleUp | Change::ScaleUpAgain => "converged",
             Change::ScaleDown => "scaled to 0",
             Change::Redeploy => "redeployed",
         };
@@ -237,4 +255,21 @@ impl SwarmLifecycle<'_> {
     fn result(&self, service: &str, status: Status, message: impl Into<String>) -> CheckResult {
         CheckResult::new(self.section, service, status, message)
     }
+}
+
+/// Those of `names` that have tasks to stop: scaled above zero, or global
+/// (which cannot be scaled down, and says so). The rest are left alone,
+/// and so are not scaled up after.
+pub fn scaled_up(stack: &Stack, names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .filter(|name| {
+            stack.service(name).is_some_and(|s| match s.mode {
+                SwarmMode::Replicated(n) => n > 0,
+                SwarmMode::Global => true,
+                SwarmMode::Job => false,
+            })
+        })
+        .cloned()
+        .collect()
 }

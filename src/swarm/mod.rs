@@ -16,6 +16,7 @@ use crate::runbook::model::Mode;
 
 pub mod converge;
 pub mod grade;
+pub mod homes;
 pub mod lifecycle;
 pub mod update;
 

@@ -959,24 +959,203 @@ warn: 1 warn, 6 ok in [MS] ms
         "",
     );
 
-    // Not done on a stack yet: refused, saying so, with nothing changed.
+    // Not done on a stack: refused, saying so, with nothing changed.
     let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
     ws.write(
         "opsbook.yaml",
         text + "backup:\n  dir: backups\n  volumes: [dbdata]\n  stop: [web]\n",
     );
     let before = task_ids(host, &format!("{stack}_web"));
-    for args in [&["backup"][..], &["shutdown", "--backup", "--yes"]] {
-        let refused = ws.opsbook_with(args, &env);
-        refused.expect_code(3);
-        assert!(
-            refused.stderr.contains(&format!(
-                "does not work on a Swarm stack yet, and `{stack}` is one"
-            )),
-            "{args:?}: {}",
-            refused.stderr
-        );
-    }
+    let refused = ws.opsbook_with(&["shutdown", "--backup", "--yes"], &env);
+    refused.expect_code(3);
+    assert!(
+        refused.stderr.contains(&format!(
+            "`shutdown --backup` does not work on a Swarm stack (`{stack}` is one)"
+        )),
+        "{}",
+        refused.stderr
+    );
+    // A volume no task mounts and this engine does not have.
+    let unknown = ws.opsbook_with(&["backup"], &env);
+    unknown.expect_code(3);
+    assert!(
+        unknown
+            .stderr
+            .contains("unknown volume `dbdata` (backup.volumes): nothing was stopped"),
+        "{}",
+        unknown.stderr
+    );
     assert!(!ws.path().join("backups").exists());
     assert_eq!(task_ids(host, &format!("{stack}_web")), before);
+}
+
+/// What a volume holds, read in the running task of `service` on a node:
+/// each entry's name, type, mode, owner and size, and each file's content.
+fn volume_listing(node: &str, stack: &str, service: &str) -> String {
+    let container = docker(
+        node,
+        &[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name={stack}_{service}"),
+        ],
+    );
+    docker(
+        node,
+        &[
+            "exec",
+            &container,
+            "sh",
+            "-c",
+            "cd /data && find . | sort | while read -r f; do stat -c '%n %F %a %u:%g %s' \"$f\"; [ -f \"$f\" ] && [ ! -L \"$f\" ] && cat \"$f\"; done",
+        ],
+    )
+}
+
+#[test]
+fn a_volume_on_a_worker_is_backed_up_through_its_node_and_restored_exactly() {
+    let manager = cluster();
+    let stack = Project::new("swb").name.replace('-', "_");
+    let _stack = StackGuard {
+        host: manager.to_string(),
+        name: stack.clone(),
+    };
+    let c2 = format!("unix://{NODES}/c2/docker.sock");
+    let ws = workspace(&stack, "", "");
+    // db keeps its data in a volume on c2; what it holds at first, seeded once.
+    let seed = "mkdir -p /data/sub; [ -f /data/a ] || { echo one > /data/a; echo two > /data/sub/b; chmod 640 /data/sub/b; chown 7:9 /data/sub/b; ln -s a /data/link; }";
+    let file = std::fs::read_to_string(ws.path().join("stack.yml")).unwrap();
+    ws.write(
+        "stack.yml",
+        file.replacen(
+            "command: [\"sh\", \"-c\", \"trap",
+            &format!("command: [\"sh\", \"-c\", \"{seed}; trap"),
+            1,
+        )
+        .replacen(
+            "retries: 3 }\n",
+            "retries: 3 }\n    volumes: [dbdata:/data]\n    deploy: { placement: { constraints: [node.hostname == c2] } }\n",
+            1,
+        ) + "volumes:\n  dbdata: {}\n",
+    );
+    let hosts: String = ["c1", "c2", "c3"]
+        .iter()
+        .map(|n| {
+            format!(
+                "  {n}: {{ docker: \"unix://{NODES}/{n}/docker.sock\", runbook: opsbook.yaml }}\n"
+            )
+        })
+        .collect();
+    ws.write("fleet.yaml", format!("version: 1\nhosts:\n{hosts}"));
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text + "backup:\n  dir: backups\n  volumes: [dbdata]\n  stop: [web]\n  dumps:\n    first: { service: db, command: [cat, /data/a], restore: [sh, -c, 'cat > /data/a'] }\n",
+    );
+    let fleet_env = [("DOCKER_HOST", manager), ("OPSBOOK_FLEET", "fleet.yaml")];
+    let run = |args: &[&str]| {
+        let args: Vec<&str> = ["--runbook", "opsbook.yaml"]
+            .iter()
+            .chain(args)
+            .copied()
+            .collect();
+        ws.opsbook_with(&args, &fleet_env)
+    };
+    run(&["startup"]).expect_code(0);
+    let original = volume_listing(&c2, &stack, "db");
+    assert!(
+        original.contains("./sub/b regular file 640 7:9 4\ntwo"),
+        "{original}"
+    );
+
+    // Without the fleet file c2 cannot be reached: refused, nothing stopped.
+    let web = task_ids(manager, &format!("{stack}_web"));
+    let refused = ws.opsbook_with(&["backup"], &[("DOCKER_HOST", manager)]);
+    refused.expect_code(3);
+    assert!(
+        refused.stderr.contains(
+            "volume `dbdata` (backup.volumes) lives on swarm node `c2`, where its service's task runs, and cannot be reached"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(!ws.path().join("backups").exists());
+    assert_eq!(task_ids(manager, &format!("{stack}_web")), web);
+
+    // c2's engine is on a unix socket here, but in its own mount
+    // namespace: its volume's path is not this host's, so not read directly.
+    let plan = run(&["backup", "--dry-run"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout
+            .contains(&format!("archive endpoint of {c2} (the engine (process "))
+            && plan.stdout.contains(
+                ") is in another mount namespace: the paths it names are not this host's)"
+            ),
+        "{}",
+        plan.stdout
+    );
+
+    // Through c2's engine: the volume (its archive) and the dump (exec'd
+    // in db's task there); web scaled to 0 for the copy and back to 2.
+    let made = run(&["backup", "--format", "json"]);
+    made.expect_code(0);
+    let made = made.json();
+    assert_eq!(
+        result(&made, "backup", "dbdata")["status"],
+        "ok",
+        "{made:#}"
+    );
+    assert_eq!(result(&made, "backup", "first")["value"], 4.0, "{made:#}");
+    let items = made["backup"]["manifest"]["items"].as_array().unwrap();
+    assert_eq!(items[0]["source"], format!("{stack}_dbdata"), "{made:#}");
+    assert_eq!(items[0]["read"], "archive", "{made:#}");
+    assert_eq!(replicas(manager, &format!("{stack}_web")), "2");
+    assert_ne!(task_ids(manager, &format!("{stack}_web")), web);
+
+    // The data changes; the volume is restored exactly (db scaled to 0
+    // and back around it). A dump cannot be restored into a stack's task:
+    // said, nothing changed.
+    let db = docker(
+        &c2,
+        &[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name={stack}_db"),
+        ],
+    );
+    docker(
+        &c2,
+        &[
+            "exec",
+            &db,
+            "sh",
+            "-c",
+            "rm /data/a /data/link; echo three > /data/c",
+        ],
+    );
+    let changed = volume_listing(&c2, &stack, "db");
+    let whole = run(&["restore", "--yes"]);
+    whole.expect_code(3);
+    assert!(
+        whole.stderr.contains(
+            "dump `first`: restoring a dump into a Swarm stack's task is not supported; restore the other items with `--only dbdata`"
+        ),
+        "{}",
+        whole.stderr
+    );
+    assert_eq!(volume_listing(&c2, &stack, "db"), changed);
+    let restored = run(&["restore", "--only", "dbdata", "--yes", "--format", "json"]);
+    restored.expect_code(0);
+    let restored = restored.json();
+    assert_eq!(
+        result(&restored, "restore", "dbdata")["status"],
+        "ok",
+        "{restored:#}"
+    );
+    assert_eq!(volume_listing(&c2, &stack, "db"), original);
+    assert_eq!(replicas(manager, &format!("{stack}_db")), "1");
+    assert_eq!(replicas(manager, &format!("{stack}_web")), "2");
 }

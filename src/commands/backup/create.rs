@@ -3,7 +3,9 @@
 //! zstd (or gzip), optionally age, and sha256 into its own file of a staging
 //! folder renamed when complete (`crate::backup`). The services in
 //! `backup.stop` are stopped for the copy and always started again: on
-//! success, on failure, on a signal.
+//! success, on failure, on a signal. On a Swarm stack each volume is read
+//! through the engine of the node it lives on, each dump exec'd in a task
+//! wherever it runs, and `backup.stop` scales services to zero and back.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,7 +13,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::backup::catalog;
-use crate::backup::copy::{self, Copied, Copier, Route, Source};
+use crate::backup::copy::{self, Copied, Copier, Elsewhere, Route, Source};
 use crate::backup::manifest::Manifest;
 use crate::backup::scope;
 use crate::backup::staging::{self, Staging};
@@ -26,6 +28,7 @@ use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 use crate::steps::{Setup, hooks};
+use crate::swarm::homes::{Home, Homes};
 
 use super::settings;
 
@@ -44,15 +47,22 @@ pub async fn create(
     let project = runbook.require_project("backup")?;
     let dir = runbook.backup_dir(backup);
     let deployment = Deployment::connect(Some(project)).await?;
-    crate::swarm::refuse_on_stack(runbook, &deployment, "backup").await?;
+    let on_stack = crate::swarm::resolve(runbook, &deployment)
+        .await?
+        .is_swarm();
+    let deployment = if on_stack {
+        crate::swarm::into_stack(deployment)
+    } else {
+        deployment
+    };
     let containers = deployment.containers().await?;
     // Every item is resolved first: an unknown volume stops here, before anything is stopped.
-    let (sources, missing) = resolve(runbook, backup, &deployment).await?;
+    let (sources, missing, elsewhere) = resolve(runbook, backup, &deployment, on_stack).await?;
     // So is a volume `backup.read: direct` cannot read directly.
-    let routes = routes(backup, &deployment, &sources).await?;
+    let routes = routes(backup, &deployment, &elsewhere, &sources).await?;
     let stop: Vec<String> = backup.stop.iter().map(|s| s.value.clone()).collect();
     if dry_run {
-        show_plan(report, &sources, &routes, &stop, &dir);
+        show_plan(report, &sources, &routes, &elsewhere, &stop, &dir);
         report.results.extend(missing);
         report.results.push(CheckResult::new(
             "backup",
@@ -87,10 +97,15 @@ pub async fn create(
     // Stop what must not write during the copy; it starts again whatever happens.
     let lifecycle = Lifecycle::listening(&deployment, progress, "backup");
     let interrupt = lifecycle.interrupt.clone();
-    let running = docker::running_services(&deployment.list().await?, &stop);
+    let running = if on_stack {
+        crate::swarm::lifecycle::scaled_up(&crate::swarm::Stack::read(&deployment).await?, &stop)
+    } else {
+        docker::running_services(&deployment.list().await?, &stop)
+    };
     let copier = Copier {
         deployment: &deployment,
         containers: &containers,
+        elsewhere: &elsewhere,
         backup,
         recipients,
         helper_image: backup
@@ -145,15 +160,34 @@ pub async fn create(
 }
 
 /// What to copy: every volume (which must exist), every file a pattern
-/// matches (one that matches none is a crit result), every dump.
+/// matches (one that matches none is a crit result), every dump; on a
+/// stack, the other nodes' engines its volumes and dumps are on.
 async fn resolve(
     runbook: &Runbook,
     backup: &Backup,
     deployment: &Deployment,
-) -> Result<(Vec<Source>, Vec<CheckResult>), Error> {
+    on_stack: bool,
+) -> Result<(Vec<Source>, Vec<CheckResult>, Elsewhere), Error> {
     let mut sources = Vec::new();
+    let mut elsewhere = Elsewhere::default();
+    let homes = match on_stack {
+        true => Some(Homes::read(deployment).await?),
+        false => None,
+    };
     for volume in &backup.volumes {
-        match deployment.find_volume(&volume.value).await? {
+        let found = match &homes {
+            Some(homes) => homes
+                .volume(&volume.value, "backup.volumes")
+                .await?
+                .map(|found| {
+                    if let Some(engine) = found.home.engine {
+                        elsewhere.volumes.insert(found.full.clone(), engine);
+                    }
+                    found.full
+                }),
+            None => deployment.find_volume(&volume.value).await?,
+        };
+        match found {
             Some(full) => sources.push(Source::Volume {
                 name: volume.value.clone(),
                 full,
@@ -186,25 +220,45 @@ async fn resolve(
         }
     }
     for (name, dump) in &backup.dumps {
+        if let Some(homes) = &homes {
+            let service = &dump.service.value;
+            let task = homes.running_task(service).await.map_err(|why| {
+                Error::Usage(format!(
+                    "dump `{name}` (backup.dumps): service `{service}`'s task cannot be reached: {why}; nothing was stopped"
+                ))
+            })?;
+            if let Some((
+                Home {
+                    engine: Some(engine),
+                    ..
+                },
+                id,
+            )) = task
+            {
+                elsewhere.dumps.insert(service.clone(), (engine, id));
+            }
+        }
         sources.push(Source::Dump {
             name: name.clone(),
             service: dump.service.value.clone(),
             argv: dump.command.argv(),
         });
     }
-    Ok((sources, missing))
+    Ok((sources, missing, elsewhere))
 }
 
 /// How each volume will be read, by full name.
 async fn routes(
     backup: &Backup,
     deployment: &Deployment,
+    elsewhere: &Elsewhere,
     sources: &[Source],
 ) -> Result<HashMap<String, Route>, Error> {
     let mut routes = HashMap::new();
     for source in sources {
         if let Source::Volume { full, .. } = source {
-            let route = copy::route(deployment, backup.read, full).await?;
+            let engine = elsewhere.volume_engine(full, deployment);
+            let route = copy::route(engine, backup.read, full).await?;
             routes.insert(full.clone(), route);
         }
     }
@@ -217,6 +271,7 @@ fn show_plan(
     report: &mut Report,
     sources: &[Source],
     routes: &HashMap<String, Route>,
+    elsewhere: &Elsewhere,
     stop: &[String],
     dir: &Path,
 ) {
@@ -224,9 +279,13 @@ fn show_plan(
         .iter()
         .map(|s| match s {
             Source::Volume { name, full } => {
+                let engine = match elsewhere.volumes.get(full) {
+                    Some(node) => format!(" of {}", node.endpoint()),
+                    None => String::new(),
+                };
                 let read = match routes.get(full) {
                     Some(Route::Direct(path)) => format!("direct from {}", path.display()),
-                    Some(Route::Archive(why)) => format!("archive endpoint ({why})"),
+                    Some(Route::Archive(why)) => format!("archive endpoint{engine} ({why})"),
                     None => String::new(),
                 };
                 vec!["volume".into(), name.clone(), full.clone(), read]

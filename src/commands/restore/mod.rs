@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::backup::catalog::BackupEntry;
+use crate::backup::copy::Elsewhere;
 use crate::backup::manifest::{Kind, Manifest};
 use crate::commands::backup::AsStep;
 use crate::confirm::confirm_plan;
@@ -45,6 +46,7 @@ use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 use crate::steps::hooks;
+use crate::swarm::homes::Homes;
 
 use precheck::ToStart;
 use replace::Identities;
@@ -83,6 +85,8 @@ struct Prepared<'a> {
     to_start: Vec<ToStart>,
     /// The services that are stopped, and started again after.
     stopping: Vec<String>,
+    /// A stack's volumes on other nodes, for the safety backup.
+    elsewhere: Elsewhere,
 }
 
 /// What happened while the services were down.
@@ -245,8 +249,28 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
     let items = targets::select_items(&manifest.items, &options.only)?;
     let project = runbook.require_project("restore")?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
-    crate::swarm::refuse_on_stack(runbook, &deployment, "restore").await?;
-    let planned = targets::resolve(&deployment, runbook, backup, &project, items).await?;
+    let on_stack = crate::swarm::resolve(runbook, &deployment)
+        .await?
+        .is_swarm();
+    let deployment = if on_stack {
+        crate::swarm::into_stack(deployment)
+    } else {
+        deployment
+    };
+    let homes = match on_stack {
+        true => Some(Homes::read(&deployment).await?),
+        false => None,
+    };
+    let planned = targets::resolve(
+        &deployment,
+        runbook,
+        backup,
+        &project,
+        items,
+        homes.as_ref(),
+    )
+    .await?;
+    drop(homes);
     if crate::docker::engine_is_remote()
         && planned
             .iter()
@@ -259,7 +283,12 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
     let to_start = precheck::check(&deployment, &planned, &containers).await?;
     let stop = targets::services_to_stop(&planned, |s| runbook.plan.dependents_of(s));
     // What runs now, and what starts first for a dump, stops for the replacing.
-    let running = docker::running_services(&containers, &stop);
+    let running = if on_stack {
+        crate::swarm::lifecycle::scaled_up(&crate::swarm::Stack::read(&deployment).await?, &stop)
+    } else {
+        docker::running_services(&containers, &stop)
+    };
+    let elsewhere = targets::elsewhere(&planned);
     let stopping = stop
         .into_iter()
         .filter(|s| running.contains(s) || to_start.iter().any(|t| t.service == *s))
@@ -274,6 +303,7 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
         identities,
         to_start,
         stopping,
+        elsewhere,
     })
 }
 
@@ -328,6 +358,7 @@ async fn restore(
         let opened = Safety::open(
             deployment,
             &containers,
+            &prepared.elsewhere,
             prepared.backup,
             &prepared.dir,
             runbook.name(),

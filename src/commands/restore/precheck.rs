@@ -44,9 +44,11 @@ pub(super) async fn check(
                 full,
                 image,
                 direct: None,
+                home,
                 ..
             } => {
-                if !deployment.image_exists(image).await? {
+                let engine = home.as_ref().map_or(deployment, |h| h.engine(deployment));
+                if !engine.image_exists(image).await? {
                     return Err(Error::Usage(format!(
                         "item `{name}`: image `{image}`, which writes volume `{full}`, is not on this host: pull it or set `backup.helper_image`; {NOTHING}"
                     )));

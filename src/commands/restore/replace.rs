@@ -58,10 +58,14 @@ pub(super) async fn item(
 ) -> Result<(), Failed> {
     match &p.target {
         Target::Volume {
-            full, root, image, ..
+            full,
+            root,
+            image,
+            home,
+            ..
         } => {
             volume(
-                deployment,
+                home.as_ref().map_or(deployment, |h| h.engine(deployment)),
                 (full, root, image),
                 folder,
                 &p.item,

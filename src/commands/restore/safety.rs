@@ -21,7 +21,7 @@ use crate::runbook::model::Backup;
 use super::Replaced;
 use super::staged::Staged;
 use super::targets::{Planned, Target};
-use crate::backup::copy::{self, Copied, Copier, Source};
+use crate::backup::copy::{self, Copied, Copier, Elsewhere, Source};
 use crate::backup::staging::{self, Staging};
 use crate::grade::{CheckResult, Status};
 
@@ -36,6 +36,7 @@ impl<'a> Safety<'a> {
     pub(super) fn open(
         deployment: &'a Deployment,
         containers: &'a [Container],
+        elsewhere: &'a Elsewhere,
         backup: &'a Backup,
         dir: &Path,
         name: &str,
@@ -43,6 +44,7 @@ impl<'a> Safety<'a> {
         let copier = Copier {
             deployment,
             containers,
+            elsewhere,
             backup,
             recipients: copy::recipients(backup)?,
             helper_image: backup.helper_image.clone(),

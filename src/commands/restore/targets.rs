@@ -6,13 +6,14 @@
 
 use std::path::PathBuf;
 
-use crate::backup::copy::{self, Route};
+use crate::backup::copy::{self, Elsewhere, Route};
 use crate::backup::manifest::{Item, Kind};
 use crate::backup::scope;
 use crate::docker::Deployment;
 use crate::error::Error;
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
+use crate::swarm::homes::{Home, Homes};
 
 /// Where an item goes back to.
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub(super) enum Target {
         /// Its folder on this host, when it is restored there directly
         /// (staged beside it, then swapped in by rename).
         direct: Option<PathBuf>,
+        /// A stack's volume: the node it lives on, and that node's engine.
+        home: Option<Home>,
     },
     /// A host file, replaced atomically.
     File { path: PathBuf },
@@ -56,6 +59,11 @@ impl Planned {
                 direct: Some(_),
                 ..
             } => format!("volume {full} (unpacked beside it, then swapped in)"),
+            Target::Volume {
+                full,
+                home: Some(home),
+                ..
+            } => format!("volume {full} on node {} (emptied, then filled)", home.node),
             Target::Volume { full, .. } => format!("volume {full} (emptied, then filled)"),
             Target::File { path } => format!("file {}", path.display()),
             Target::Dump {
@@ -92,6 +100,7 @@ pub(super) async fn resolve(
     backup: &Backup,
     project: &str,
     items: Vec<Item>,
+    homes: Option<&Homes<'_>>,
 ) -> Result<Vec<Planned>, Error> {
     let nothing = "nothing was changed";
     // Every item first, before Docker is asked anything: one that is not the
@@ -101,13 +110,26 @@ pub(super) async fn resolve(
             return Err(refused(runbook, item, &reason));
         }
     }
+    // What `--only` can restore instead, for a refusal below.
+    let others: Vec<String> = items
+        .iter()
+        .filter(|i| i.kind != Kind::Dump)
+        .map(|i| i.name.clone())
+        .collect();
     let mut planned = Vec::new();
     for item in items {
         let target = match item.kind {
             Kind::Volume => {
                 // The runbook's volume, found as `backup` finds it; the
                 // manifest's full name must be that one.
-                let Some(full) = deployment.find_volume(&item.name).await? else {
+                let found = match homes {
+                    Some(homes) => homes
+                        .volume(&item.name, "restore")
+                        .await?
+                        .map(|v| (v.full, Some(v.home))),
+                    None => deployment.find_volume(&item.name).await?.map(|f| (f, None)),
+                };
+                let Some((full, home)) = found else {
                     return Err(Error::Usage(format!(
                         "volume `{}` (item `{}`) does not exist: create it (e.g. `docker compose up --no-start`) and restore again; {nothing}",
                         item.source, item.name
@@ -126,7 +148,9 @@ pub(super) async fn resolve(
                         item.name
                     )));
                 };
-                let mounting = deployment.volume_users(&full).await?;
+                // A stack's volume is on its node: that engine writes it.
+                let engine = home.as_ref().map_or(deployment, |h| h.engine(deployment));
+                let mounting = engine.volume_users(&full).await?;
                 let users: Vec<String> = mounting
                     .iter()
                     .filter(|u| u.project.as_deref() == Some(project))
@@ -142,7 +166,7 @@ pub(super) async fn resolve(
                     )));
                 }
                 // `backup.read` and the host decide the way, as for a backup.
-                let direct = match copy::route(deployment, backup.read, &full).await? {
+                let direct = match copy::route(engine, backup.read, &full).await? {
                     Route::Direct(mountpoint) => Some(mountpoint),
                     Route::Archive(why) => {
                         tracing::info!(
@@ -167,11 +191,19 @@ pub(super) async fn resolve(
                     users,
                     image,
                     direct,
+                    home,
                 }
             }
             Kind::File => Target::File {
                 path: PathBuf::from(&item.source),
             },
+            Kind::Dump if homes.is_some() => {
+                return Err(Error::Usage(format!(
+                    "dump `{}`: restoring a dump into a Swarm stack's task is not supported; restore the other items with `--only {}` and load the dump by hand; {nothing}",
+                    item.name,
+                    others.join(",")
+                )));
+            }
             Kind::Dump => {
                 let dump = backup.dumps.get(&item.name).ok_or_else(|| {
                     Error::Usage(format!(
@@ -259,6 +291,27 @@ fn short_id(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
+/// The engines of the planned volumes that live on another node (a
+/// stack's), by full name: where the safety backup reads them.
+pub(super) fn elsewhere(planned: &[Planned]) -> Elsewhere {
+    let mut elsewhere = Elsewhere::default();
+    for p in planned {
+        if let Target::Volume {
+            full,
+            home:
+                Some(Home {
+                    engine: Some(engine),
+                    ..
+                }),
+            ..
+        } = &p.target
+        {
+            elsewhere.volumes.insert(full.clone(), engine.clone());
+        }
+    }
+    elsewhere
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +351,7 @@ mod tests {
                 users: users.iter().map(|s| s.to_string()).collect(),
                 image: "busybox".into(),
                 direct: None,
+                home: None,
             },
         }
     }
