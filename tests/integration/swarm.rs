@@ -1159,3 +1159,54 @@ fn a_volume_on_a_worker_is_backed_up_through_its_node_and_restored_exactly() {
     assert_eq!(replicas(manager, &format!("{stack}_db")), "1");
     assert_eq!(replicas(manager, &format!("{stack}_web")), "2");
 }
+
+#[test]
+fn sigterm_mid_backup_of_a_stack_scales_what_it_stopped_back_up_and_keeps_no_backup() {
+    let host = single();
+    let stack = Project::new("swbs").name.replace('-', "_");
+    let _guard = StackGuard {
+        host: host.to_string(),
+        name: stack.clone(),
+    };
+    let ws = workspace(&stack, "", "");
+    // The dump takes a while: the signal comes while web is at zero for it.
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text + "backup:\n  dir: backups\n  stop: [web]\n  dumps:\n    slow: { service: db, command: [sh, -c, 'sleep 30; echo late'] }\n",
+    );
+    let env = [("DOCKER_HOST", host)];
+    ws.opsbook_with(&["startup"], &env).expect_code(0);
+    let web = format!("{stack}_web");
+    let child = ws.spawn_with(&["backup", "--format", "json"], &env);
+    eventually("web is at 0 for the copy", Duration::from_secs(30), || {
+        replicas(host, &web) == "0 2" && task_ids(host, &web).is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let report = crate::support::terminate(child);
+    report.expect_code(2);
+    let report = report.json();
+    assert_eq!(
+        result(&report, "backup", "interrupted")["status"],
+        "crit",
+        "{report:#}"
+    );
+    assert_eq!(
+        result(&report, "backup", "result")["message"],
+        "no backup was made",
+        "{report:#}"
+    );
+    // What the backup scaled down is scaled up again, its label cleared.
+    assert_eq!(replicas(host, &web), "2");
+    eventually("web runs 2/2 again", Duration::from_secs(30), || {
+        task_ids(host, &web).len() == 2
+    });
+    let listed = ws.opsbook_with(&["backup", "list", "--format", "json"], &env);
+    listed.expect_code(0);
+    assert_eq!(
+        listed.json()["backups"],
+        serde_json::json!([]),
+        "{}",
+        listed.stdout
+    );
+}

@@ -117,6 +117,10 @@ pub async fn create(
     let done = lifecycle
         .while_stopped(&runbook.plan, &running, |all_stopped| async move {
             if !all_stopped {
+                // A signal cuts the stopping short: said as the signal.
+                if interrupt.is_raised() {
+                    return None;
+                }
                 return Some(Err("a service in `backup.stop` did not stop".to_string()));
             }
             tokio::select! {
