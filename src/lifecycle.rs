@@ -29,6 +29,8 @@ use crate::swarm::lifecycle::SwarmLifecycle;
 /// How long a container without a healthcheck must keep running to count as ready.
 const SETTLE: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(250);
+/// How long a stack's services may take to scale to zero, past the grace.
+const SWARM_STOP_WAIT: Duration = Duration::from_secs(60);
 
 /// How `start` treats a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +179,9 @@ impl<'a> Lifecycle<'a> {
         containers: &[ContainerRef],
         deadline: Instant,
     ) -> Vec<CheckResult> {
+        if self.deployment.is_stack() {
+            return self.on_swarm().start(tiers, depends_on, deadline).await;
+        }
         self.start_tiers(tiers, depends_on, containers, deadline, Starting::Fresh)
             .await
     }
@@ -355,6 +360,11 @@ impl<'a> Lifecycle<'a> {
         containers: &[ContainerRef],
         grace: Duration,
     ) -> Vec<CheckResult> {
+        if self.deployment.is_stack() {
+            // Swarm stops each task within its own stop_grace_period.
+            let deadline = Instant::now() + grace + SWARM_STOP_WAIT;
+            return self.on_swarm().stop(tiers, deadline).await;
+        }
         let mut results = Vec::new();
         for tier in tiers {
             if self.interrupt.is_raised() {

@@ -59,6 +59,7 @@ pub async fn run(
             wanted: &wanted,
             dry_run: options.dry_run,
             yes: options.yes,
+            backup_first: None,
         };
         return super::stack::update(runbook, &deployment, asked, progress, report).await;
     }

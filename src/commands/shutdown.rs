@@ -47,22 +47,8 @@ pub async fn run(
     let deployment = Deployment::connect(Some(project.clone())).await?;
     if swarm::resolve(runbook, &deployment).await?.is_swarm() {
         let deployment = swarm::into_stack(deployment);
-        if options.backup && !options.dry_run {
-            // Said before anything is stopped.
-            return Err(Error::Usage(format!(
-                "`shutdown --backup` does not work on a Swarm stack (`{project}` is one): run `opsbook backup`, then `opsbook shutdown`; nothing was changed"
-            )));
-        }
-        return super::stack::shutdown(
-            runbook,
-            &deployment,
-            hook_setup,
-            options.dry_run,
-            options.yes,
-            progress,
-            report,
-        )
-        .await;
+        return super::stack::shutdown(runbook, &deployment, hook_setup, options, progress, report)
+            .await;
     }
     let containers = deployment.list().await?;
     let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();
@@ -179,7 +165,7 @@ fn show_plan(tiers: &[Vec<String>], emergency: bool, grace: Duration, report: &m
 
 /// `--backup`: a backup before anything stops; whether the shutdown goes on
 /// (it does not when the backup failed, unless `--force`).
-async fn backup_first(
+pub(super) async fn backup_first(
     runbook: &Runbook,
     options: &Options,
     progress: Progress<'_>,

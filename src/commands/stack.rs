@@ -5,10 +5,12 @@
 //! rolling update and rollback, tier by tier, each tier waiting until Swarm
 //! has converged (`swarm::lifecycle`, `swarm::update`).
 
+use std::path::Path;
 use std::time::Instant;
 
 use serde_json::json;
 
+use crate::commands::backup::AsStep;
 use crate::confirm::confirm;
 use crate::docker::{Deployment, SwarmMode};
 use crate::error::Error;
@@ -18,7 +20,7 @@ use crate::probe;
 use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
-use crate::steps::{self, Setup};
+use crate::steps::{self, Setup, TakeBackup};
 use crate::swarm::Stack;
 use crate::swarm::converge::standing;
 use crate::swarm::lifecycle::SwarmLifecycle;
@@ -75,11 +77,11 @@ pub async fn shutdown(
     runbook: &Runbook,
     deployment: &Deployment,
     hook_setup: Setup<'_>,
-    dry_run: bool,
-    yes: bool,
+    options: &super::shutdown::Options,
     progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
+    let (dry_run, yes) = (options.dry_run, options.yes);
     let project = runbook.require_project("shutdown")?;
     let stack = Stack::read(deployment).await?;
     let tiers: Vec<Vec<String>> = runbook
@@ -128,6 +130,9 @@ pub async fn shutdown(
         return Err(Error::Usage(
             "shutdown cancelled: nothing was stopped".into(),
         ));
+    }
+    if options.backup && !super::shutdown::backup_first(runbook, options, progress, report).await? {
+        return Ok(());
     }
     let hooks = runbook.model.shutdown.as_ref();
     let before = hooks.map(|h| h.before.as_slice()).unwrap_or_default();
@@ -214,6 +219,8 @@ pub struct Asked<'a> {
     pub wanted: &'a [Wanted],
     pub dry_run: bool,
     pub yes: bool,
+    /// The state folder of a backup taken first (`update.backup`).
+    pub backup_first: Option<&'a Path>,
 }
 
 /// Update of a stack's services (`wanted`, known to be its): Swarm's
@@ -230,13 +237,9 @@ pub async fn update(
         wanted,
         dry_run,
         yes,
+        backup_first,
     } = asked;
     let project = runbook.require_project(section)?;
-    if runbook.model.update.as_ref().is_some_and(|u| u.backup) {
-        return Err(Error::Usage(format!(
-            "`update.backup` is set, and a backup before an update does not work on a Swarm stack (`{project}` is one): run `opsbook backup` first and unset `update.backup`; nothing was changed"
-        )));
-    }
     let stack = Stack::read(deployment).await?;
     let names: Vec<String> = wanted.iter().map(|w| w.service.clone()).collect();
     let tiers = runbook.plan.start_order(&names);
@@ -272,6 +275,29 @@ pub async fn update(
         return Err(Error::Usage(format!(
             "{section} cancelled: nothing was changed"
         )));
+    }
+    if let Some(state_dir) = backup_first {
+        let backups = AsStep {
+            runbook,
+            state_dir,
+            progress,
+        };
+        let (status, message) = backups.take().await;
+        if status != Status::Ok {
+            report.results.push(CheckResult::new(
+                section,
+                "backup first",
+                Status::Crit,
+                format!("{message}: nothing was changed"),
+            ));
+            return Ok(());
+        }
+        report.results.push(CheckResult::new(
+            section,
+            "backup first",
+            Status::Ok,
+            message,
+        ));
     }
     let updater = SwarmUpdate {
         deployment,

@@ -51,6 +51,12 @@ pub async fn run(
             wanted: &wanted,
             dry_run: options.dry_run,
             yes: options.yes,
+            backup_first: runbook
+                .model
+                .update
+                .as_ref()
+                .is_some_and(|u| u.backup)
+                .then_some(options.state_dir.as_path()),
         };
         return super::stack::update(runbook, &deployment, asked, progress, report).await;
     }

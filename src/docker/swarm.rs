@@ -337,6 +337,29 @@ impl Deployment {
             .await
     }
 
+    /// The last `lines` lines the tasks of a service logged (every node,
+    /// through this manager), at most `cap` bytes of them.
+    pub async fn tail_service_logs(
+        &self,
+        service_id: &str,
+        lines: u32,
+        cap: usize,
+    ) -> Result<Vec<u8>, Error> {
+        let options = bollard::query_parameters::LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let stream = self.docker.service_logs(service_id, Some(options));
+        let mut kept = Vec::new();
+        self.drain_logs(stream, "reading a service's logs", |bytes| {
+            let room = cap.saturating_sub(kept.len());
+            kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        })
+        .await?;
+        Ok(kept)
+    }
+
     /// Sets a replicated service's replicas; `remember` keeps a count in
     /// its labels (`REPLICAS_LABEL`) for a later startup, `None` clears it.
     pub async fn scale(

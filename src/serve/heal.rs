@@ -221,6 +221,9 @@ fn decide(
 impl super::Agent {
     /// One look at the services heal watches: the runs it decides on.
     pub(super) async fn heal(&mut self, in_hand: &[Job]) -> Vec<Job> {
+        if self.healer.is_none() {
+            return Vec::new();
+        }
         if self.deployment.is_none() {
             match crate::docker::Deployment::connect_to(
                 &self.engine,
@@ -228,7 +231,18 @@ impl super::Agent {
             )
             .await
             {
-                Ok(deployment) => self.deployment = Some(deployment),
+                Ok(deployment) => {
+                    let resolved = crate::swarm::resolve(&self.runbook, &deployment).await;
+                    if resolved.is_ok_and(|r| r.is_swarm()) {
+                        tracing::warn!(
+                            host = self.host.as_deref(),
+                            "heal: is not used on a Swarm stack: Swarm itself replaces a task whose healthcheck fails (the service's restart_policy)"
+                        );
+                        self.healer = None;
+                        return Vec::new();
+                    }
+                    self.deployment = Some(deployment);
+                }
                 Err(e) => {
                     tracing::info!(host = self.host.as_deref(), "heal cannot look: {e}");
                     return Vec::new();

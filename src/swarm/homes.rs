@@ -146,7 +146,14 @@ impl<'a> Homes<'a> {
         }
     }
 
-    async fn home_of(&self, task: &Task) -> Result<Home, String> {
+    /// The stack as read for these homes.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// Where `task` runs: this engine, or its node's (why not, when that
+    /// node is down or opsbook was not told how to reach it).
+    pub async fn home_of(&self, task: &Task) -> Result<Home, String> {
         if task.node_id == self.here {
             return Ok(Home {
                 node: task.node.clone(),

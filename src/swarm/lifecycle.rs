@@ -132,6 +132,15 @@ impl SwarmLifecycle<'_> {
                     continue;
                 }
                 let Some(service) = stack.service(name) else {
+                    if change == Change::ScaleDown {
+                        // Nothing of it runs: as the dry run says.
+                        results.push(self.result(
+                            name,
+                            Status::Ok,
+                            "not in the stack: nothing to scale down",
+                        ));
+                        continue;
+                    }
                     results.push(self.result(name, Status::Crit, "no such service in the stack"));
                     failed.push(name.clone());
                     continue;

@@ -184,6 +184,19 @@ pub fn into_stack(deployment: Deployment) -> Deployment {
     deployment.into_stack_with(nodes)
 }
 
+/// The deployment's containers as `list` gives them, and on a stack a
+/// reference to every running task's container on another node too
+/// (`with_remote_tasks`): what a dump is exec'd in, wherever it runs.
+pub async fn containers_with_tasks(deployment: &Deployment) -> Result<Vec<ContainerRef>, Error> {
+    let local = deployment.list().await?;
+    if !deployment.is_stack() {
+        return Ok(local);
+    }
+    let stack = Stack::read(deployment).await?;
+    let project = deployment.project().unwrap_or_default();
+    Ok(with_remote_tasks(&stack, &local, project))
+}
+
 /// `local` (this engine's containers of the stack), then a reference to
 /// every running task's container on another node, which an exec check
 /// reaches through that node's engine.

@@ -365,6 +365,58 @@ fn a_service_that_cannot_converge_fails_startup_with_its_tasks_error_and_its_dep
             .contains("failed in the task history"),
         "{db:#}"
     );
+
+    // An incident's evidence: the services and tasks, the inspect of each
+    // failed task's container, each service's log through the manager.
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text + "incident:\n  dir: ./incidents\n  severities:\n    P1: { respond_within: 15m }\n",
+    );
+    let opened = ws.opsbook_with(
+        &[
+            "incident",
+            "open",
+            "--severity",
+            "P1",
+            "--title",
+            "db",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    opened.expect_code(0);
+    let opened = opened.json();
+    let evidence: Vec<&str> = opened["incident"]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    for wanted in [
+        "services.json".to_string(),
+        format!("logs/{stack}_db.log"),
+        format!("logs/{stack}_web.log"),
+    ] {
+        assert!(
+            evidence.contains(&wanted.as_str()),
+            "{wanted} in {evidence:?}"
+        );
+    }
+    let prefix = format!("inspect/{stack}_db.1.");
+    let inspects: Vec<&&str> = evidence.iter().filter(|f| f.starts_with(&prefix)).collect();
+    assert!(!inspects.is_empty(), "{evidence:?}");
+    let folder = ws
+        .path()
+        .join("incidents")
+        .join(opened["incident"]["id"].as_str().unwrap())
+        .join("evidence");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join(inspects[0])).unwrap()).unwrap();
+    assert_eq!(inspect["State"]["ExitCode"], 3, "{inspect:#}");
+    let log = std::fs::read_to_string(folder.join(format!("logs/{stack}_db.log"))).unwrap();
+    assert!(log.contains("broken"), "{log}");
 }
 
 #[test]
@@ -689,7 +741,12 @@ fn update_and_rollback_of_a_stack_are_swarms_own_and_a_failed_update_is_rolled_b
         host: host.to_string(),
         name: stack.clone(),
     };
-    let ws = workspace(&stack, "", "");
+    // `update.backup`: the runbook's backup first (a dump of db, in its task).
+    let ws = workspace(
+        &stack,
+        "update: { backup: true }\nbackup:\n  dir: backups\n  dumps:\n    marker: { service: db, command: [echo, hi] }\n",
+        "",
+    );
     let env = [("DOCKER_HOST", host)];
     let run = |args: &[&str]| ws.opsbook_with(args, &env);
     run(&["startup"]).expect_code(0);
@@ -731,6 +788,18 @@ fn update_and_rollback_of_a_stack_are_swarms_own_and_a_failed_update_is_rolled_b
         "json",
     ]);
     updated.expect_code(0);
+    assert_eq!(
+        result(&updated.json(), "update", "backup first")["status"],
+        "ok",
+        "{}",
+        updated.stdout
+    );
+    assert_eq!(
+        std::fs::read_dir(ws.path().join("backups"))
+            .unwrap()
+            .count(),
+        1
+    );
     let message = result(&updated.json(), "update", "web")["message"]
         .as_str()
         .unwrap()
@@ -966,27 +1035,44 @@ warn: 1 warn, 6 ok in [MS] ms
         text + "backup:\n  dir: backups\n  volumes: [dbdata]\n  stop: [web]\n",
     );
     let before = task_ids(host, &format!("{stack}_web"));
-    let refused = ws.opsbook_with(&["shutdown", "--backup", "--yes"], &env);
-    refused.expect_code(3);
-    assert!(
-        refused.stderr.contains(&format!(
-            "`shutdown --backup` does not work on a Swarm stack (`{stack}` is one)"
-        )),
-        "{}",
-        refused.stderr
-    );
-    // A volume no task mounts and this engine does not have.
-    let unknown = ws.opsbook_with(&["backup"], &env);
-    unknown.expect_code(3);
-    assert!(
-        unknown
-            .stderr
-            .contains("unknown volume `dbdata` (backup.volumes): nothing was stopped"),
-        "{}",
-        unknown.stderr
-    );
+    // A volume no task mounts and this engine does not have: refused,
+    // by `shutdown --backup` too, before anything stops.
+    for args in [&["backup"][..], &["shutdown", "--backup", "--yes"]] {
+        let unknown = ws.opsbook_with(args, &env);
+        unknown.expect_code(3);
+        assert!(
+            unknown
+                .stderr
+                .contains("unknown volume `dbdata` (backup.volumes): nothing was stopped"),
+            "{args:?}: {}",
+            unknown.stderr
+        );
+    }
     assert!(!ws.path().join("backups").exists());
     assert_eq!(task_ids(host, &format!("{stack}_web")), before);
+
+    // `shutdown --backup`: the backup (web at 0 for it, and back), then
+    // the shutdown.
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace(
+            "  volumes: [dbdata]\n",
+            "  dumps:\n    marker: { service: db, command: [echo, hi] }\n",
+        ),
+    );
+    let shut = ws.opsbook_with(&["shutdown", "--backup", "--yes", "--format", "json"], &env);
+    shut.expect_code(0);
+    let shut = shut.json();
+    assert_eq!(result(&shut, "backup", "marker")["value"], 3.0, "{shut:#}");
+    assert_eq!(
+        std::fs::read_dir(ws.path().join("backups"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(replicas(host, &format!("{stack}_web")), "0 2");
+    assert_eq!(replicas(host, &format!("{stack}_db")), "0 1");
 }
 
 /// What a volume holds, read in the running task of `service` on a node:
@@ -1115,8 +1201,7 @@ fn a_volume_on_a_worker_is_backed_up_through_its_node_and_restored_exactly() {
     assert_ne!(task_ids(manager, &format!("{stack}_web")), web);
 
     // The data changes; the volume is restored exactly (db scaled to 0
-    // and back around it). A dump cannot be restored into a stack's task:
-    // said, nothing changed.
+    // and back around it), then the dump, in db's task on c2.
     let db = docker(
         &c2,
         &[
@@ -1133,25 +1218,22 @@ fn a_volume_on_a_worker_is_backed_up_through_its_node_and_restored_exactly() {
             &db,
             "sh",
             "-c",
-            "rm /data/a /data/link; echo three > /data/c",
+            "echo changed > /data/a; rm /data/link; echo three > /data/c",
         ],
     );
-    let changed = volume_listing(&c2, &stack, "db");
-    let whole = run(&["restore", "--yes"]);
-    whole.expect_code(3);
-    assert!(
-        whole.stderr.contains(
-            "dump `first`: restoring a dump into a Swarm stack's task is not supported; restore the other items with `--only dbdata`"
-        ),
-        "{}",
-        whole.stderr
-    );
-    assert_eq!(volume_listing(&c2, &stack, "db"), changed);
-    let restored = run(&["restore", "--only", "dbdata", "--yes", "--format", "json"]);
+    let restored = run(&["restore", "--yes", "--format", "json"]);
     restored.expect_code(0);
     let restored = restored.json();
+    for item in ["dbdata", "first"] {
+        assert_eq!(
+            result(&restored, "restore", item)["status"],
+            "ok",
+            "{restored:#}"
+        );
+    }
+    // The safety backup took the dump in db's task on c2 too.
     assert_eq!(
-        result(&restored, "restore", "dbdata")["status"],
+        result(&restored, "restore", "safety backup")["status"],
         "ok",
         "{restored:#}"
     );

@@ -1,7 +1,9 @@
 //! The evidence bundle an incident opens with, captured concurrently under
 //! one deadline: every container's state, the inspect of each one that is
 //! not running or not healthy (env values masked), the last log lines of
-//! each, the host figures, and a fresh daily-check. Every text is masked
+//! each, the host figures, and a fresh daily-check. On a Swarm stack: its
+//! services and tasks, the inspect of each troubled task's container on its
+//! node, and each service's last log lines from every node. Every text is masked
 //! before it is written (JSON value by value, before it is serialised); a
 //! part that cannot be captured (Docker down) is noted and the rest is
 //! still written.
@@ -12,13 +14,15 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::docker::{Container, Deployment, Health, State};
+use crate::docker::{Container, Deployment, Health, State, Task, TaskState};
+use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::host::HostSnapshot;
 use crate::incident::{EVIDENCE, write_private};
 use crate::redact::{MASK, Redactor};
 use crate::render::{Format, Report, Style};
 use crate::runbook::Runbook;
+use crate::swarm::{self, homes::Homes};
 
 /// The deadline of the whole capture: an incident opens within seconds.
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -101,6 +105,27 @@ impl Writer<'_> {
         self.store(name, &text)
     }
 
+    /// `inspect/NAME.json`, its env values masked, or why it could not be read.
+    fn inspect(&self, name: &str, inspect: Result<Value, String>) -> Result<String, String> {
+        let name = format!("inspect/{}", file_name(name));
+        match inspect {
+            Ok(mut inspect) => {
+                mask_env(&mut inspect);
+                self.json(&format!("{name}.json"), &inspect)
+            }
+            Err(why) => self.write(&format!("{name}.error.txt"), &why),
+        }
+    }
+
+    /// `logs/NAME.log`, or why there is no log.
+    fn log(&self, name: &str, tail: Result<Vec<u8>, Error>) -> Result<String, String> {
+        let text = match tail {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => format!("(no log: {e})\n"),
+        };
+        self.write(&format!("logs/{}.log", file_name(name)), &text)
+    }
+
     /// Text already masked (a rendered report).
     fn store(&self, name: &str, text: &str) -> Result<String, String> {
         let path: PathBuf = self.dir.join(name);
@@ -119,6 +144,13 @@ async fn containers(
     let deployment = Deployment::connect(runbook.plan.project.clone())
         .await
         .map_err(|e| e.to_string())?;
+    let on_stack = swarm::resolve(runbook, &deployment)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_swarm();
+    if on_stack {
+        return stack(&swarm::into_stack(deployment), writer, log_lines).await;
+    }
     let containers = deployment.containers().await.map_err(|e| e.to_string())?;
     let mut files = vec![writer.json("containers.json", &json!(containers))?];
     let troubled = containers.iter().filter(|c| is_troubled(c));
@@ -129,16 +161,8 @@ async fn containers(
     }))
     .await;
     for (container, inspect) in inspects {
-        let name = format!("inspect/{}.json", file_name(&container.name));
-        match inspect {
-            Ok(mut inspect) => {
-                mask_env(&mut inspect);
-                files.push(writer.json(&name, &inspect)?);
-            }
-            Err(e) => {
-                files.push(writer.write(&name.replace(".json", ".error.txt"), &e.to_string())?)
-            }
-        }
+        let inspect = inspect.map_err(|e| e.to_string());
+        files.push(writer.inspect(&container.name, inspect)?);
     }
     let logs = join_all(containers.iter().map(|c| async move {
         let tail = deployment.tail_logs(&c.id, log_lines, LOG_CAP).await;
@@ -146,14 +170,73 @@ async fn containers(
     }))
     .await;
     for (container, tail) in logs {
-        let name = format!("logs/{}.log", file_name(&container.name));
-        let text = match tail {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(e) => format!("(no log: {e})\n"),
-        };
-        files.push(writer.write(&name, &text)?);
+        files.push(writer.log(&container.name, tail)?);
     }
     Ok(files)
+}
+
+/// A Swarm stack's: its services and every task Swarm keeps, the inspect
+/// of each troubled task's container (through its node's engine), and the
+/// last log lines of each service (every task, every node).
+async fn stack(
+    deployment: &Deployment,
+    writer: &Writer<'_>,
+    log_lines: u32,
+) -> Result<Vec<String>, String> {
+    let homes = Homes::read(deployment).await.map_err(|e| e.to_string())?;
+    let stack = homes.stack();
+    let mut files = vec![writer.json(
+        "services.json",
+        &json!({"services": stack.services, "tasks": stack.tasks}),
+    )?];
+    let troubled: Vec<(String, &Task)> = stack
+        .services
+        .iter()
+        .flat_map(|s| {
+            stack
+                .tasks_of(s)
+                .filter(|t| t.container_id.is_some() && is_troubled_task(t))
+                .map(move |t| (format!("{}.{}", t.name(s), short(&t.id)), t))
+        })
+        .collect();
+    let homes = &homes;
+    let inspects = join_all(troubled.iter().map(|(name, task)| async move {
+        let id = task.container_id.as_deref().unwrap_or_default();
+        let inspect = match homes.home_of(task).await {
+            Ok(home) => home
+                .engine(deployment)
+                .inspect_raw(id)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(why) => Err(why),
+        };
+        (name, inspect)
+    }))
+    .await;
+    for (task, inspect) in inspects {
+        files.push(writer.inspect(task, inspect)?);
+    }
+    let logs = join_all(stack.services.iter().map(|s| async move {
+        let tail = deployment
+            .tail_service_logs(&s.id, log_lines, LOG_CAP)
+            .await;
+        (s, tail)
+    }))
+    .await;
+    for (service, tail) in logs {
+        files.push(writer.log(&service.name, tail)?);
+    }
+    Ok(files)
+}
+
+/// A task Swarm wants running that does not run, or one that failed.
+fn is_troubled_task(task: &Task) -> bool {
+    task.state.is_failure() || (task.is_wanted() && task.state != TaskState::Running)
+}
+
+/// A task id's first 12 characters, as the docker CLI shows it.
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }
 
 /// Not running, or running but not healthy.

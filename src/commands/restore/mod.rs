@@ -279,7 +279,7 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
         return Err(super::backup::remote_files(deployment.endpoint()));
     }
     let identities = check::identities(&entry.path, &planned, options.identity.as_deref())?;
-    let containers = deployment.list().await?;
+    let containers = crate::swarm::containers_with_tasks(&deployment).await?;
     let to_start = precheck::check(&deployment, &planned, &containers).await?;
     let stop = targets::services_to_stop(&planned, |s| runbook.plan.dependents_of(s));
     // What runs now, and what starts first for a dump, stops for the replacing.
@@ -288,7 +288,24 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
     } else {
         docker::running_services(&containers, &stop)
     };
-    let elsewhere = targets::elsewhere(&planned);
+    let mut elsewhere = targets::elsewhere(&planned);
+    // The safety backup's dumps run in tasks wherever they run.
+    for p in &planned {
+        if let Target::Dump { service, .. } = &p.target
+            && let Some(task) = docker::running_of(&containers, service)
+            && let Some(node) = &task.node
+        {
+            let engine = deployment.on_node(node).await.map_err(|why| {
+                Error::Usage(format!(
+                    "dump `{}`: {why}; nothing was changed",
+                    p.item.name
+                ))
+            })?;
+            elsewhere
+                .dumps
+                .insert(service.clone(), (engine, task.id.clone()));
+        }
+    }
     let stopping = stop
         .into_iter()
         .filter(|s| running.contains(s) || to_start.iter().any(|t| t.service == *s))

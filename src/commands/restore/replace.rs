@@ -78,15 +78,19 @@ pub(super) async fn item(
         Target::Dump {
             service, restore, ..
         } => {
-            let containers = deployment
-                .list()
+            let containers = crate::swarm::containers_with_tasks(deployment)
                 .await
                 .map_err(|e| Failed::untouched(e.to_string()))?;
             let container = docker::running_of(&containers, service).ok_or_else(|| {
                 Failed::untouched(format!("no running container of service `{service}`"))
             })?;
+            // A stack's task on another node: through that node's engine.
+            let node = match &container.node {
+                Some(node) => Some(deployment.on_node(node).await.map_err(Failed::untouched)?),
+                None => None,
+            };
             dump(
-                deployment,
+                node.as_deref().unwrap_or(deployment),
                 &container.id,
                 restore,
                 folder,

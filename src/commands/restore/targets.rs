@@ -110,12 +110,6 @@ pub(super) async fn resolve(
             return Err(refused(runbook, item, &reason));
         }
     }
-    // What `--only` can restore instead, for a refusal below.
-    let others: Vec<String> = items
-        .iter()
-        .filter(|i| i.kind != Kind::Dump)
-        .map(|i| i.name.clone())
-        .collect();
     let mut planned = Vec::new();
     for item in items {
         let target = match item.kind {
@@ -197,13 +191,6 @@ pub(super) async fn resolve(
             Kind::File => Target::File {
                 path: PathBuf::from(&item.source),
             },
-            Kind::Dump if homes.is_some() => {
-                return Err(Error::Usage(format!(
-                    "dump `{}`: restoring a dump into a Swarm stack's task is not supported; restore the other items with `--only {}` and load the dump by hand; {nothing}",
-                    item.name,
-                    others.join(",")
-                )));
-            }
             Kind::Dump => {
                 let dump = backup.dumps.get(&item.name).ok_or_else(|| {
                     Error::Usage(format!(
