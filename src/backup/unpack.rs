@@ -602,6 +602,10 @@ fn meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
 fn pax_time(value: &[u8]) -> Option<Timespec> {
     let text = std::str::from_utf8(value).ok()?;
     let (secs, fraction) = text.split_once('.').unwrap_or((text, ""));
+    // Digits only: `truncate` below cuts bytes, and must not cut a character.
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let mut nanos = format!("{fraction:0<9}");
     nanos.truncate(9);
     Some(Timespec {
@@ -669,6 +673,17 @@ fn shown(parts: &[Vec<u8>]) -> String {
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn a_pax_time_is_whole_seconds_and_nanoseconds_and_never_a_cut_character() {
+        let time = pax_time(b"1700000000.25").map(|t| (t.tv_sec, t.tv_nsec));
+        assert_eq!(time, Some((1_700_000_000, 250_000_000)));
+        let time = pax_time(b"1700000000.1234567891").map(|t| (t.tv_sec, t.tv_nsec));
+        assert_eq!(time, Some((1_700_000_000, 123_456_789)));
+        // `€` would straddle the ninth byte: refused, not a panic.
+        assert!(pax_time("1700000000.1234567€".as_bytes()).is_none());
+        assert!(pax_time(b"1700000000.-5").is_none());
+    }
 
     fn archive(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());

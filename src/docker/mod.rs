@@ -28,6 +28,7 @@ mod engine;
 mod host_look;
 mod recreate;
 mod scratch;
+mod secret;
 mod ssh;
 mod stats;
 mod swarm;
@@ -37,8 +38,9 @@ pub use engine::Engine;
 pub use host_look::HostLook;
 pub use recreate::{ImageRef, Snapshot, short_id};
 pub use scratch::{DRILL_LABEL, Remap, Removed, ScratchDrill};
+pub use secret::SwarmSecret;
 pub use stats::Usage;
-pub use swarm::{REPLICAS_LABEL, StackService, SwarmMode, SwarmRole, SwarmSecret, Task, TaskState};
+pub use swarm::{REPLICAS_LABEL, StackService, SwarmMode, SwarmRole, Task, TaskState};
 pub use volume::{RESTORE_ROOT, VolumeReader, VolumeUser};
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";

@@ -99,7 +99,8 @@ pub(super) async fn send(
             return Err(format!("{problem} (after {ATTEMPTS} attempts)"));
         }
         let wait = asked.unwrap_or(pause);
-        if Instant::now() + wait >= deadline {
+        // A `Retry-After` of any size: compared, never added to an Instant.
+        if wait >= deadline.saturating_duration_since(Instant::now()) {
             return Err(match asked {
                 Some(asked) => format!(
                     "{problem}; it asked to retry after {} s, beyond the notification deadline",

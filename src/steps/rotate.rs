@@ -177,7 +177,8 @@ pub(super) fn random_value(
     bytes: u32,
     encoding: RotateEncoding,
 ) -> Result<String, getrandom::Error> {
-    let mut raw = vec![0u8; bytes as usize];
+    // Validation caps `bytes`; the cap again, should a caller skip it.
+    let mut raw = vec![0u8; bytes.min(crate::runbook::model::Rotate::MAX_BYTES) as usize];
     getrandom::fill(&mut raw)?;
     Ok(match encoding {
         RotateEncoding::Base64url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw),

@@ -68,35 +68,16 @@ impl<'a> Homes<'a> {
     pub async fn volume(&self, name: &str, field: &str) -> Result<Option<VolumeHome>, Error> {
         let project = self.deployment.project().unwrap_or_default();
         let names = [format!("{project}_{name}"), name.to_string()];
-        let mounting: Vec<&Task> = self
-            .stack
-            .tasks
-            .iter()
-            .filter(|t| t.volumes.iter().any(|v| names.contains(v)))
-            .collect();
-        let running: Vec<&Task> = mounting
-            .iter()
-            .copied()
-            .filter(|t| t.desired == TaskState::Running && t.state == TaskState::Running)
-            .collect();
-        let chosen: Vec<&Task> = if running.is_empty() {
-            mounting
-                .iter()
-                .copied()
-                .max_by_key(|t| t.at)
-                .into_iter()
-                .collect()
-        } else {
-            running
+        let chosen = match mounted_by(&self.stack.tasks, &names) {
+            Ok(chosen) => chosen,
+            Err(nodes) => {
+                return Err(Error::Usage(format!(
+                    "volume `{name}` ({field}) is mounted by tasks on nodes {}: each node has a volume of its own by that name; give the service a placement constraint so that its data lives on one node",
+                    nodes.join(", ")
+                )));
+            }
         };
-        let nodes = super::nodes_of(&chosen);
-        if nodes.len() > 1 {
-            return Err(Error::Usage(format!(
-                "volume `{name}` ({field}) is mounted by tasks on nodes {}: each node has a volume of its own by that name; give the service a placement constraint so that its data lives on one node",
-                nodes.join(", ")
-            )));
-        }
-        let Some(task) = chosen.first() else {
+        let Some(task) = chosen else {
             // No task mounts it: a volume of this engine's, if any.
             for full in &names {
                 if let Some(found) = self.deployment.find_volume(full).await? {
@@ -168,5 +149,99 @@ impl<'a> Homes<'a> {
             node: task.node.clone(),
             engine: Some(engine),
         })
+    }
+}
+
+/// The task whose node holds a volume named one of `names`: one of those
+/// that mount it and run (all on one node), else the last that ran; the
+/// nodes, when the running ones are on more than one.
+fn mounted_by<'a>(tasks: &'a [Task], names: &[String]) -> Result<Option<&'a Task>, Vec<String>> {
+    let mounting: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| t.volumes.iter().any(|v| names.contains(v)))
+        .collect();
+    let running: Vec<&Task> = mounting
+        .iter()
+        .copied()
+        .filter(|t| t.desired == TaskState::Running && t.state == TaskState::Running)
+        .collect();
+    if running.is_empty() {
+        return Ok(mounting.into_iter().max_by_key(|t| t.at));
+    }
+    let nodes = super::nodes_of(&running);
+    if nodes.len() > 1 {
+        return Err(nodes);
+    }
+    Ok(running.first().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(node: &str, state: TaskState, at: i64, volumes: &[&str]) -> Task {
+        Task {
+            id: format!("t-{node}-{at}"),
+            service_id: "svc".into(),
+            slot: Some(1),
+            node_id: node.into(),
+            node: node.into(),
+            node_up: true,
+            desired: state,
+            state,
+            message: String::new(),
+            error: None,
+            at: jiff::Timestamp::from_second(at).ok(),
+            container_id: Some(format!("c-{node}-{at}")),
+            exit_code: None,
+            image: "img".into(),
+            force_update: 0,
+            secrets: Vec::new(),
+            volumes: volumes.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    fn names() -> Vec<String> {
+        vec!["shop_data".into(), "data".into()]
+    }
+
+    #[test]
+    fn a_running_task_that_mounts_it_tells_its_node() {
+        let tasks = [
+            task("w1", TaskState::Shutdown, 100, &["shop_data"]),
+            task("w2", TaskState::Running, 50, &["shop_data"]),
+            task("w3", TaskState::Running, 200, &["shop_other"]),
+        ];
+        let chosen = mounted_by(&tasks, &names()).map(|t| t.map(|t| t.node.clone()));
+        assert_eq!(chosen, Ok(Some("w2".to_string())));
+    }
+
+    #[test]
+    fn with_none_running_the_last_that_ran_tells_it() {
+        let tasks = [
+            task("w1", TaskState::Shutdown, 100, &["data"]),
+            task("w2", TaskState::Shutdown, 300, &["shop_data"]),
+            task("w3", TaskState::Failed, 200, &["shop_data"]),
+        ];
+        let chosen = mounted_by(&tasks, &names()).map(|t| t.map(|t| t.node.clone()));
+        assert_eq!(chosen, Ok(Some("w2".to_string())));
+    }
+
+    #[test]
+    fn running_on_two_nodes_is_two_volumes_and_refused() {
+        let tasks = [
+            task("w1", TaskState::Running, 100, &["shop_data"]),
+            task("w2", TaskState::Running, 100, &["shop_data"]),
+        ];
+        assert_eq!(
+            mounted_by(&tasks, &names()).map(|t| t.is_some()),
+            Err(vec!["w1".to_string(), "w2".to_string()])
+        );
+    }
+
+    #[test]
+    fn mounted_by_no_task_is_none() {
+        let tasks = [task("w1", TaskState::Running, 100, &["shop_other"])];
+        assert!(matches!(mounted_by(&tasks, &names()), Ok(None)));
     }
 }

@@ -419,6 +419,19 @@ fn hardening_rotate_of_zero_or_few_bytes_is_refused() {
         );
         assert_eq!(std::fs::read_to_string(&env).unwrap(), "JWT_SECRET=old\n");
     }
+    // Four billion bytes would be gigabytes of memory: refused too.
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nprocedures:\n  rotate-jwt:\n    steps:\n      - rotate: { file: .env, key: JWT_SECRET, bytes: 4000000000 }\n",
+    );
+    let run = ws.opsbook(&["--yes", "run", "rotate-jwt"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("opsbook.yaml:6:") && run.stderr.contains("at most 4096"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&env).unwrap(), "JWT_SECRET=old\n");
 }
 
 // 15. One unreadable history line hides nothing after it.

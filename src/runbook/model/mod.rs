@@ -826,6 +826,8 @@ pub struct RotateSecret {
 impl Rotate {
     /// Fewer random bytes than this (128 bits) is too weak a secret.
     pub const MIN_BYTES: u32 = 16;
+    /// More than this is no secret anyone needs, and only costs memory.
+    pub const MAX_BYTES: u32 = 4096;
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -165,8 +165,22 @@ impl Validator<'_> {
 }
 
 impl Validator<'_> {
-    /// A rotated value's random bytes: at least `Rotate::MIN_BYTES`.
+    /// A rotated value's random bytes: at least `Rotate::MIN_BYTES`, at
+    /// most `Rotate::MAX_BYTES`.
     fn rotated_bytes(&mut self, bytes: Option<&Spanned<u32>>, field: &str) {
+        if let Some(bytes) = bytes
+            && bytes.value > Rotate::MAX_BYTES
+        {
+            self.at(
+                bytes,
+                field.to_string(),
+                format!(
+                    "{} random bytes are more than a rotated value needs (at most {})",
+                    bytes.value,
+                    Rotate::MAX_BYTES
+                ),
+            );
+        }
         if let Some(bytes) = bytes
             && bytes.value < Rotate::MIN_BYTES
         {
