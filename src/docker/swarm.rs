@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bollard::models::{Node, Service, ServiceSpec, ServiceSpecModeReplicated, TaskState as Wire};
+use bollard::models::{
+    HealthConfig, Node, Service, ServiceSpec, ServiceSpecModeReplicated, TaskState as Wire,
+};
 use bollard::query_parameters::{
     InspectServiceOptions, ListNodesOptions, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
     UpdateServiceOptionsBuilder,
@@ -25,6 +27,10 @@ use crate::error::Error;
 /// that scales it up again (kept on the service itself, so any manager,
 /// and any machine opsbook runs on, finds it).
 pub const REPLICAS_LABEL: &str = "opsbook.replicas";
+
+/// Where opsbook keeps a copy of a service's healthcheck (see
+/// `keep_healthcheck`).
+const HEALTHCHECK_LABEL: &str = "opsbook.healthcheck";
 
 /// How many tries a spec change gets when others change the spec too.
 const SPEC_TRIES: usize = 3;
@@ -430,6 +436,69 @@ impl Deployment {
         self.send_spec(service, action, edit, None).await
     }
 
+    /// Puts back the healthcheck a read spec lost. bollard's model names
+    /// the field `HealthCheck` where the engine writes `Healthcheck`, so a
+    /// spec read through it has none, and sent back as read it would drop
+    /// the service's healthcheck (the engine reads either spelling). It is
+    /// read instead from the container of the service's latest task (here
+    /// or on its node: the spec's healthcheck, or the image's, which runs
+    /// the same), else from the copy opsbook keeps in the service's label
+    /// `HEALTHCHECK_LABEL` for when no task is left (scaled to zero), and
+    /// that copy is kept up to date.
+    async fn keep_healthcheck(&self, service: &StackService, spec: &mut ServiceSpec) {
+        let kept = spec
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(HEALTHCHECK_LABEL))
+            .and_then(|json| serde_json::from_str::<HealthConfig>(json).ok());
+        let Some(container_spec) = spec
+            .task_template
+            .as_mut()
+            .and_then(|t| t.container_spec.as_mut())
+        else {
+            return;
+        };
+        if container_spec.health_check.is_none() {
+            container_spec.health_check = match self.task_healthcheck(service).await {
+                Some(found) => Some(found),
+                None => kept,
+            };
+        }
+        let Some(json) = container_spec
+            .health_check
+            .as_ref()
+            .and_then(|h| serde_json::to_string(h).ok())
+        else {
+            return;
+        };
+        spec.labels
+            .get_or_insert_with(HashMap::new)
+            .insert(HEALTHCHECK_LABEL.to_string(), json);
+    }
+
+    /// The healthcheck of the container of the service's latest task that
+    /// is still there, here or on its node.
+    async fn task_healthcheck(&self, service: &StackService) -> Option<HealthConfig> {
+        let mut tasks = self.stack_tasks(std::slice::from_ref(service)).await.ok()?;
+        tasks.sort_by_key(|t| std::cmp::Reverse(t.at));
+        for task in tasks {
+            let Some(id) = &task.container_id else {
+                continue;
+            };
+            let inspected = match self.docker.inspect_container(id, None).await {
+                Ok(inspected) => Some(inspected),
+                Err(_) => match self.on_node(&task.node).await {
+                    Ok(node) => node.docker.inspect_container(id, None).await.ok(),
+                    Err(_) => None,
+                },
+            };
+            if let Some(inspected) = inspected {
+                return inspected.config.and_then(|c| c.healthcheck);
+            }
+        }
+        None
+    }
+
     async fn send_spec(
         &self,
         service: &StackService,
@@ -447,6 +516,9 @@ impl Deployment {
                 .map_err(|e| self.failed(action, e))?;
             let version = current.version.and_then(|v| v.index).unwrap_or(0);
             let mut spec = current.spec.unwrap_or_default();
+            if rollback.is_none() {
+                self.keep_healthcheck(service, &mut spec).await;
+            }
             edit(&mut spec);
             let mut options = UpdateServiceOptionsBuilder::new()
                 .version(i32::try_from(version).unwrap_or(i32::MAX));

@@ -877,6 +877,20 @@ fn sigterm_mid_startup_leaves_the_next_tier_as_it_was_and_its_replicas_remembere
     ws.opsbook_with(&["startup"], &env).expect_code(0);
     ws.opsbook_with(&["shutdown", "--yes"], &env).expect_code(0);
     assert_eq!(replicas(host, &format!("{stack}_web")), "0 2");
+    // The specs opsbook sent back keep their healthcheck.
+    assert_eq!(
+        docker(
+            host,
+            &[
+                "service",
+                "inspect",
+                &format!("{stack}_db"),
+                "--format",
+                "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck.Test}}",
+            ],
+        ),
+        r#"["CMD","test","-f","/tmp/ready"]"#
+    );
 
     let child = ws.spawn_with(&["startup", "--format", "json"], &env);
     eventually("db is scaled up", Duration::from_secs(20), || {
@@ -1058,7 +1072,7 @@ warn: 1 warn, 6 ok in [MS] ms
         "opsbook.yaml",
         text.replace(
             "  volumes: [dbdata]\n",
-            "  dumps:\n    marker: { service: db, command: [echo, hi] }\n",
+            "  dumps:\n    marker: { service: db, command: [echo, hi], restore: [sh, -c, 'cat > /tmp/restored'] }\n",
         ),
     );
     let shut = ws.opsbook_with(&["shutdown", "--backup", "--yes", "--format", "json"], &env);
@@ -1073,6 +1087,38 @@ warn: 1 warn, 6 ok in [MS] ms
     );
     assert_eq!(replicas(host, &format!("{stack}_web")), "0 2");
     assert_eq!(replicas(host, &format!("{stack}_db")), "0 1");
+
+    // Restoring the dump with db at 0: db is scaled up first (to the
+    // replicas shutdown remembered), the dump goes into its new task.
+    let restored = ws.opsbook_with(
+        &["restore", "--yes", "--no-safety-backup", "--format", "json"],
+        &env,
+    );
+    restored.expect_code(0);
+    let restored = restored.json();
+    assert!(
+        result(&restored, "restore", "db")["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("was not running: started first for dump `marker`"),
+        "{restored:#}"
+    );
+    assert_eq!(
+        result(&restored, "restore", "marker")["status"],
+        "ok",
+        "{restored:#}"
+    );
+    assert_eq!(replicas(host, &format!("{stack}_db")), "1");
+    let db = docker(
+        host,
+        &[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name={stack}_db"),
+        ],
+    );
+    assert_eq!(docker(host, &["exec", &db, "cat", "/tmp/restored"]), "hi");
 }
 
 /// What a volume holds, read in the running task of `service` on a node:

@@ -62,7 +62,9 @@ pub(super) async fn check(
                     .iter()
                     .filter(|c| c.service == *service)
                     .collect();
-                if mine.is_empty() {
+                // A stack's service without a running task is scaled up
+                // first, wherever its old tasks' containers were.
+                if mine.is_empty() && !deployment.is_stack() {
                     return Err(Error::Usage(format!(
                         "dump `{name}` is restored in service `{service}`, which has no container: create it (e.g. `docker compose up --no-start`) and restore again; {NOTHING}"
                     )));
