@@ -165,6 +165,15 @@ pub fn nodes_of(tasks: &[&Task]) -> Vec<String> {
         .collect()
 }
 
+/// The deployment as the project is deployed: seen as the stack
+/// (`into_stack`) when `resolve` says it is one, else as it is.
+pub async fn as_deployed(runbook: &Runbook, deployment: Deployment) -> Result<Deployment, Error> {
+    Ok(match resolve(runbook, &deployment).await?.is_swarm() {
+        true => into_stack(deployment),
+        false => deployment,
+    })
+}
+
 /// The deployment seen as the stack, with the engines of the swarm's
 /// other nodes: every host of the fleet file (`$OPSBOOK_FLEET`) by name,
 /// matched to a node by its host name. A fleet file that cannot be read

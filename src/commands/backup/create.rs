@@ -47,14 +47,8 @@ pub async fn create(
     let project = runbook.require_project("backup")?;
     let dir = runbook.backup_dir(backup);
     let deployment = Deployment::connect(Some(project)).await?;
-    let on_stack = crate::swarm::resolve(runbook, &deployment)
-        .await?
-        .is_swarm();
-    let deployment = if on_stack {
-        crate::swarm::into_stack(deployment)
-    } else {
-        deployment
-    };
+    let deployment = crate::swarm::as_deployed(runbook, deployment).await?;
+    let on_stack = deployment.is_stack();
     let containers = deployment.containers().await?;
     // Every item is resolved first: an unknown volume stops here, before anything is stopped.
     let (sources, missing, elsewhere) = resolve(runbook, backup, &deployment, on_stack).await?;

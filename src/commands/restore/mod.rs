@@ -249,14 +249,8 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
     let items = targets::select_items(&manifest.items, &options.only)?;
     let project = runbook.require_project("restore")?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
-    let on_stack = crate::swarm::resolve(runbook, &deployment)
-        .await?
-        .is_swarm();
-    let deployment = if on_stack {
-        crate::swarm::into_stack(deployment)
-    } else {
-        deployment
-    };
+    let deployment = crate::swarm::as_deployed(runbook, deployment).await?;
+    let on_stack = deployment.is_stack();
     let homes = match on_stack {
         true => Some(Homes::read(&deployment).await?),
         false => None,
