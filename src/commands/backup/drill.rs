@@ -99,6 +99,11 @@ pub async fn drill(
         () = interrupt.raised() => Err("interrupted by a signal".to_string()),
         outcome = drill.run(&mut results) => outcome,
     };
+    // A step that saw the signal may have ended first, in the same poll.
+    let outcome = match outcome {
+        Err(_) if interrupt.is_raised() => Err("interrupted by a signal".to_string()),
+        outcome => outcome,
+    };
     if let Err(failure) = &outcome {
         results.push(CheckResult::new(
             SECTION,
