@@ -20,12 +20,12 @@ use crate::cli::{self, BackupAction, Cli, Command, IncidentAction};
 use crate::commands::{self, daily_check, incident};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::history;
 use crate::notify;
-use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::render::{Format, Report, Style};
 use crate::runbook::{self, Runbook};
+use crate::state;
+use crate::ui::progress::Progress;
 
 /// Runs opsbook with these arguments and returns the exit code.
 pub fn run<I, T>(args: I) -> u8
@@ -75,7 +75,7 @@ where
         Err(error) => {
             for line in error.lines() {
                 let masked = redactor.redact(&line);
-                eprintln!("error: {}", crate::human::printable(&masked));
+                eprintln!("error: {}", crate::ui::human::printable(&masked));
             }
             // Machines reading JSON still get one object, saying why.
             if style.format == Format::Json {
@@ -121,7 +121,7 @@ fn fleet_run(cli: &Cli, argv: &[OsString]) -> Option<Result<Report, Error>> {
             state_dir: cli
                 .state_dir
                 .clone()
-                .unwrap_or_else(history::default_state_dir),
+                .unwrap_or_else(state::default_state_dir),
         };
         return Some(
             block_on(commands::serve::run_fleet(
@@ -156,7 +156,7 @@ fn fleet_run(cli: &Cli, argv: &[OsString]) -> Option<Result<Report, Error>> {
         state_dir: cli
             .state_dir
             .clone()
-            .unwrap_or_else(history::default_state_dir),
+            .unwrap_or_else(state::default_state_dir),
     };
     let mut report = Report::new(&command, "", started_at);
     Some(block_on(commands::fleet::over(&over, &mut report)).map(|()| report))
@@ -191,7 +191,7 @@ fn execute(
         state_dir: cli
             .state_dir
             .clone()
-            .unwrap_or_else(history::default_state_dir),
+            .unwrap_or_else(state::default_state_dir),
         yes: cli.yes,
         progress: Progress::new(cli.quiet, runbook.redactor()),
     };

@@ -79,7 +79,7 @@ impl Error {
 
 /// What to do about a state error; a refused folder already says it.
 fn state_hint(source: &std::io::Error) -> &'static str {
-    if crate::files::is_unsafe_folder(source) {
+    if is_unsafe_folder(source) {
         ""
     } else {
         " (choose another folder with --state-dir)"
@@ -127,4 +127,32 @@ pub fn one_line(error: &dyn std::error::Error) -> String {
     text.replace("\r\n", " ")
         .replace('\n', " ")
         .replace('\r', "")
+}
+
+/// Why a folder is refused: carried inside the `io::Error`, so the message
+/// names the folder and says what to do, whatever wraps it.
+#[derive(Debug)]
+pub struct UnsafeFolder {
+    pub folder: PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for UnsafeFolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "folder `{}` {}: opsbook writes only in folders no other user can write to (`chmod go-w` it, or choose another folder)",
+            self.folder.display(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for UnsafeFolder {}
+
+/// Whether an error is a refused folder (its message says all there is to say).
+pub fn is_unsafe_folder(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<UnsafeFolder>())
 }

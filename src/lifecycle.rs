@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use indexmap::IndexMap;
 
-use crate::container_grade::state_word;
+use crate::check::containers::state_word;
 use crate::docker::{Container, ContainerRef, Deployment, Health, State};
 use crate::grade::{CheckResult, Status};
 use crate::interrupt::Interrupt;
-use crate::progress::Progress;
 use crate::runbook::Plan;
 use crate::swarm::lifecycle::SwarmLifecycle;
+use crate::ui::progress::Progress;
 
 /// How long a container without a healthcheck must keep running to count as ready.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -282,7 +282,7 @@ impl<'a> Lifecycle<'a> {
         } else {
             format!(
                 "started, ready in {}",
-                crate::human::took(started.elapsed())
+                crate::ui::human::took(started.elapsed())
             )
         };
         self.progress.say(format!("{service}: {message}"));
@@ -334,7 +334,7 @@ impl<'a> Lifecycle<'a> {
                     };
                     return Err(NotReady::Failed(format!(
                         "crashed and was restarted by its restart policy ({}{exit_code})",
-                        crate::human::count(container.restart_count as usize, "restart"),
+                        crate::ui::human::count(container.restart_count as usize, "restart"),
                     )));
                 }
                 _ => {}
@@ -423,7 +423,7 @@ impl<'a> Lifecycle<'a> {
                 Err(e) => return self.result(service, Status::Crit, e.to_string()),
             }
         }
-        let message = format!("stopped in {}", crate::human::took(started.elapsed()));
+        let message = format!("stopped in {}", crate::ui::human::took(started.elapsed()));
         self.progress.say(format!("{service}: {message}"));
         self.result(service, Status::Ok, message)
     }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::docker::{Container, Deployment, State};
 use crate::error::Error;
-use crate::progress::{Meter, Progress};
 use crate::runbook::model::{Backup, Compression, VolumeRead};
+use crate::ui::progress::{Meter, Progress};
 
 use super::direct::{self, Failed};
 use super::manifest::{Item, Kind, Read};
@@ -179,9 +179,9 @@ impl Copier<'_> {
             progress.say(format!(
                 "{}: {} → {} in {}{how}",
                 item.name,
-                crate::human::bytes(item.size),
-                crate::human::bytes(item.stored_size),
-                crate::human::took(started.elapsed())
+                crate::ui::human::bytes(item.size),
+                crate::ui::human::bytes(item.stored_size),
+                crate::ui::human::took(started.elapsed())
             ));
             for warning in &warnings {
                 progress.say(format!("{}: warning: {warning}", item.name));

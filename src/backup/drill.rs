@@ -47,7 +47,7 @@ impl DrillRecord {
     /// Written beside the manifest, whole or not at all.
     pub fn write(&self, folder: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::files::write_private(&folder.join(FILE), &bytes)
+        crate::state::files::write_private(&folder.join(FILE), &bytes)
     }
 }
 

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use crate::docker::Container;
 use crate::error::Error;
-use crate::files::{create_private_dir, open_private};
 use crate::redact::Redactor;
 use crate::runbook::Runbook;
+use crate::state::files::{create_private_dir, open_private};
 
 use super::manifest::{self, Item, Kind, Manifest};
 

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::files::open_private;
 use crate::runbook::model::Compression;
+use crate::state::files::open_private;
 
 /// zstd's multithreaded job size.
 const JOB_SIZE: u32 = 2 * 1024 * 1024;

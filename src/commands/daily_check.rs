@@ -15,22 +15,22 @@ use futures_util::future::join_all;
 use tokio::time::timeout_at;
 
 use crate::backup::catalog;
-use crate::container_grade;
+use crate::check::Probe;
+use crate::check::containers;
+use crate::check::docker_disk;
+use crate::check::logs;
+use crate::check::logs::files::Offsets;
+use crate::check::resources::{self, Resources};
 use crate::docker::{Container, ContainerRef, Deployment};
-use crate::docker_disk;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::history::{HostFigures, Record, RecordedResult, ResourceFigures, StateDir};
 use crate::host::{DiskUsage, HostSnapshot};
-use crate::log_grade;
-use crate::logfile::Offsets;
 use crate::notify;
-use crate::probe::Probe;
 use crate::redact::Redactor;
 use crate::render::Report;
-use crate::resources::{self, Resources};
 use crate::runbook::Runbook;
 use crate::runbook::units;
+use crate::state::{HostFigures, Record, RecordedResult, ResourceFigures, StateDir};
 use crate::swarm::{self, Stack};
 
 /// The pause between runs under `--wait`.
@@ -88,7 +88,7 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
 
     // Every pass of `--wait` reads the log files from where the last run
     // stopped: a later pass must not lose the lines an earlier one saw.
-    let offsets_path = crate::history::log_offsets(&options.state_dir, &key);
+    let offsets_path = crate::state::log_offsets(&options.state_dir, &key);
     let offsets = Offsets::load(&offsets_path);
     let first = Instant::now();
     let pass = loop {
@@ -164,7 +164,7 @@ pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> R
 /// longest window of history is read: enough to see where a streak began).
 fn sustained(
     runbook: &Runbook,
-    history: &crate::history::History,
+    history: &crate::state::History,
     now: jiff::Timestamp,
     results: &mut [CheckResult],
 ) {
@@ -179,7 +179,7 @@ fn sustained(
     };
     let back = jiff::SignedDuration::try_from(longest * 2).unwrap_or(jiff::SignedDuration::ZERO);
     let from = now.checked_sub(back).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    crate::sustain::apply(results, runbook, &history.since(from).records, now);
+    crate::check::sustain::apply(results, runbook, &history.since(from).records, now);
 }
 
 type Work<'a> = Pin<Box<dyn Future<Output = Vec<CheckResult>> + Send + 'a>>;
@@ -229,7 +229,7 @@ async fn one_pass(
         free_of_docker.push((
             "logs files".into(),
             Box::pin(async move {
-                let (results, next) = log_grade::files(runbook, offsets.clone(), redactor).await;
+                let (results, next) = logs::files(runbook, offsets.clone(), redactor).await;
                 if let Ok(mut slot) = read_up_to.lock() {
                     *slot = Some(next);
                 }
@@ -238,7 +238,7 @@ async fn one_pass(
         ));
         free_of_docker.push((
             "logs units".into(),
-            Box::pin(log_grade::units(runbook, options.timeout, redactor)),
+            Box::pin(logs::units(runbook, options.timeout, redactor)),
         ));
     }
     if options.wants(Part::Backups) && runbook.model.backup.is_some() {
@@ -293,7 +293,7 @@ async fn docker_part(
         .iter()
         .filter(|(_, check)| check.exec.is_some() && options.wants(Part::Checks))
         .collect();
-    let logs = options.wants(Part::Logs) && log_grade::wanted(runbook);
+    let logs = options.wants(Part::Logs) && logs::wanted(runbook);
     let docker_disk = runbook
         .model
         .thresholds
@@ -365,9 +365,9 @@ async fn docker_part(
             Box::pin(async move {
                 match stack_ref {
                     Some(stack) => {
-                        log_grade::services(runbook, deployment, &stack.services, redactor).await
+                        logs::services(runbook, deployment, &stack.services, redactor).await
                     }
-                    None => log_grade::containers(runbook, deployment, refs, redactor).await,
+                    None => logs::containers(runbook, deployment, refs, redactor).await,
                 }
             }),
         ));
@@ -449,7 +449,7 @@ fn graded(
     } else {
         "in the task history"
     };
-    let graded = swarm::grade::services(runbook, stack, previous.map(|p| p.at), span)
+    let graded = crate::check::tasks::services(runbook, stack, previous.map(|p| p.at), span)
         .into_iter()
         .map(|(_, result)| result)
         .collect();
@@ -533,7 +533,7 @@ fn grade_containers(
     let mut results = Vec::new();
     for container in containers {
         let critical = runbook.is_critical(&container.service);
-        let (mut status, mut message) = container_grade::grade(container, critical);
+        let (mut status, mut message) = containers::grade(container, critical);
         let before = previous
             .and_then(|p| p.restarts.get(&container.name))
             .copied();
@@ -546,7 +546,7 @@ fn grade_containers(
                 container.restart_count - before
             ));
         }
-        let name = container_grade::result_name(container, all_projects);
+        let name = containers::result_name(container, all_projects);
         results.push(
             CheckResult::new("containers", name, status, message)
                 .with_value(container.restart_count as f64, "count"),
@@ -554,7 +554,7 @@ fn grade_containers(
     }
     for service in runbook.model.services.keys() {
         if !containers.iter().any(|c| c.service == *service) {
-            let (status, message) = container_grade::missing(runbook.is_critical(service));
+            let (status, message) = containers::missing(runbook.is_critical(service));
             results.push(CheckResult::new("containers", service, status, message));
         }
     }
@@ -572,7 +572,7 @@ async fn check_backups(runbook: &Runbook) -> Vec<CheckResult> {
     let shown = backup.dir.clone();
     let found = tokio::task::spawn_blocking(move || {
         let listing = catalog::list(&dir);
-        let disk = DiskUsage::read(&crate::files::nearest_existing(&dir));
+        let disk = DiskUsage::read(&crate::state::files::nearest_existing(&dir));
         (listing, disk)
     })
     .await;
@@ -735,7 +735,7 @@ fn aged(name: &str, what: &str, created_at: jiff::Timestamp, max_age: Duration) 
         status,
         format!(
             "{what} is {} old{limit}",
-            crate::human::seconds(age.as_secs())
+            crate::ui::human::seconds(age.as_secs())
         ),
     )
     .with_value(age.as_secs() as f64, "seconds")

@@ -41,7 +41,7 @@ pub fn list(
     });
     let message = format!(
         "{} of {} in {}",
-        crate::human::count(hosts.len(), "host"),
+        crate::ui::human::count(hosts.len(), "host"),
         fleet.hosts.len(),
         fleet.display
     );
@@ -193,13 +193,13 @@ async fn roll_out(
         })
         .collect();
     let question = over.pace.describe(&typed, hosts.len());
-    if !crate::confirm::confirm_plan(&question, &parts, over.yes)? {
+    if !crate::ui::confirm::confirm_plan(&question, &parts, over.yes)? {
         return Err(Error::Usage(format!(
             "{typed} over the fleet cancelled: nothing was changed"
         )));
     }
     let redactor = crate::redact::Redactor::builtin();
-    let progress = crate::progress::Progress::new(over.quiet, &redactor);
+    let progress = crate::ui::progress::Progress::new(over.quiet, &redactor);
     let interrupt = crate::interrupt::Interrupt::listen();
     Ok(fleet::rollout::run(
         exe,

@@ -12,9 +12,9 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::history::{Record, StateDir};
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
+use crate::state::{Record, StateDir};
 
 #[derive(Debug, Serialize)]
 struct Day {
@@ -113,7 +113,7 @@ pub fn run(
                 "the newest run, {}, was {} ({})",
                 newest.at.strftime("%Y-%m-%d %H:%M UTC"),
                 newest.status,
-                crate::human::count(failing, "failing result")
+                crate::ui::human::count(failing, "failing result")
             ),
         ));
     }
@@ -175,13 +175,13 @@ fn show_days(
         .push(Block::Line(format!("load peak   {}", sparkline(&load))));
     report.blocks.push(Block::Line(format!(
         "{} in the last {window}",
-        crate::human::count(records.len(), "run")
+        crate::ui::human::count(records.len(), "run")
     )));
 }
 
 /// Each service's figures over all the records (services in name order).
 fn by_service(records: &[Record]) -> Vec<ServiceUse> {
-    let mut grouped: BTreeMap<&str, Vec<&crate::history::ResourceFigures>> = BTreeMap::new();
+    let mut grouped: BTreeMap<&str, Vec<&crate::state::ResourceFigures>> = BTreeMap::new();
     for figures in records.iter().flat_map(|r| r.resources.values()) {
         grouped.entry(&figures.service).or_default().push(figures);
     }
@@ -219,8 +219,8 @@ fn show_services(services: &[ServiceUse], report: &mut Report) {
                 pair(s.cpu_avg, s.cpu_peak, "%"),
                 format!(
                     "{}/{}",
-                    crate::human::bytes(s.memory_avg_bytes),
-                    crate::human::bytes(s.memory_peak_bytes)
+                    crate::ui::human::bytes(s.memory_avg_bytes),
+                    crate::ui::human::bytes(s.memory_peak_bytes)
                 ),
                 pair(s.memory_avg_percent, s.memory_peak_percent, "%"),
             ]
@@ -345,11 +345,11 @@ fn round1(value: f64) -> f64 {
 fn describe(day: &Day) -> String {
     format!(
         "{} · memory {} · load {} · disk peak {} · {}",
-        crate::human::count(day.runs, "run"),
+        crate::ui::human::count(day.runs, "run"),
         pair(day.memory_avg, day.memory_peak, "%"),
         pair(day.load_avg, day.load_peak, ""),
         one(day.disk_peak, "%"),
-        crate::human::count(day.failing, "failing result")
+        crate::ui::human::count(day.failing, "failing result")
     )
 }
 
@@ -381,7 +381,7 @@ pub fn sparkline(values: &[f64]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{HostFigures, RecordedResult};
+    use crate::state::{HostFigures, RecordedResult};
 
     fn record(at: &str, memory: f64, status: Status) -> Record {
         Record {
@@ -436,7 +436,7 @@ mod tests {
         {
             record.resources.insert(
                 "shop-db-1".into(),
-                crate::history::ResourceFigures {
+                crate::state::ResourceFigures {
                     service: "db".into(),
                     cpu_percent: Some(cpu),
                     memory_bytes: bytes,

@@ -5,15 +5,15 @@
 
 use serde_json::json;
 
-use crate::confirm::confirm;
 use crate::docker::{self, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::lifecycle::Lifecycle;
-use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::swarm::{self, Stack};
+use crate::ui::confirm::confirm;
+use crate::ui::progress::Progress;
 
 pub struct Options {
     pub services: Vec<String>,
@@ -90,7 +90,7 @@ pub async fn run(
     if !confirm(
         &format!(
             "restart {} of `{project}`",
-            crate::human::count(count, "service")
+            crate::ui::human::count(count, "service")
         ),
         options.yes,
     )? {

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use super::update::{How, carry_out};
 use crate::docker::Deployment;
 use crate::error::Error;
-use crate::progress::Progress;
 use crate::render::Report;
 use crate::runbook::Runbook;
+use crate::ui::progress::Progress;
 use crate::update::images::ImageHistory;
 use crate::update::{self, Wanted};
 

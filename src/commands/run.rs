@@ -7,10 +7,10 @@ use serde_json::json;
 use crate::commands::backup::AsStep;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::steps;
+use crate::ui::progress::Progress;
 
 pub struct Options {
     pub name: Option<String>,
@@ -104,7 +104,7 @@ fn list(runbook: &Runbook, report: &mut Report) {
         Status::Ok,
         format!(
             "{} in {}",
-            crate::human::count(procedures.len(), "procedure"),
+            crate::ui::human::count(procedures.len(), "procedure"),
             runbook.display
         ),
     ));

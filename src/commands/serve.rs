@@ -59,7 +59,7 @@ pub async fn run_fleet(
     report.runbook = fleet.display.clone();
     let what = format!(
         "{} stopped",
-        crate::human::count(specs.len(), "host's agent")
+        crate::ui::human::count(specs.len(), "host's agent")
     );
     serve(specs, Some(fleet.display.clone()), options, report, &what).await
 }
@@ -91,8 +91,8 @@ async fn serve(
         Status::Ok,
         format!(
             "{what} after {} in {}",
-            crate::human::count(runs as usize, "run"),
-            crate::human::seconds(started.elapsed().as_secs())
+            crate::ui::human::count(runs as usize, "run"),
+            crate::ui::human::seconds(started.elapsed().as_secs())
         ),
     ));
     Ok(())

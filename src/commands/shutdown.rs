@@ -8,17 +8,17 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::commands::backup::AsStep;
-use crate::confirm::confirm;
 use crate::docker::{ContainerRef, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::lifecycle::Lifecycle;
-use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::units;
 use crate::steps::hooks;
 use crate::swarm;
+use crate::ui::confirm::confirm;
+use crate::ui::progress::Progress;
 
 pub struct Options {
     pub emergency: bool,
@@ -81,7 +81,7 @@ pub async fn run(
     if !confirm(
         &format!(
             "{verb} {} of `{project}`",
-            crate::human::count(running, "running container")
+            crate::ui::human::count(running, "running container")
         ),
         options.yes,
     )? {

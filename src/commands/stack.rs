@@ -10,14 +10,12 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use crate::check;
 use crate::commands::backup::AsStep;
-use crate::confirm::confirm;
 use crate::docker::{Deployment, SwarmMode};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::interrupt::Interrupt;
-use crate::probe;
-use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::steps::{self, Setup, TakeBackup};
@@ -25,6 +23,8 @@ use crate::swarm::Stack;
 use crate::swarm::converge::standing;
 use crate::swarm::lifecycle::SwarmLifecycle;
 use crate::swarm::update::SwarmUpdate;
+use crate::ui::confirm::confirm;
+use crate::ui::progress::Progress;
 use crate::update::Wanted;
 
 /// Startup of a stack whose services exist (`startup.up` has run when any
@@ -123,7 +123,7 @@ pub async fn shutdown(
     if !confirm(
         &format!(
             "scale {} of stack `{project}` to 0",
-            crate::human::count(up.len(), "service")
+            crate::ui::human::count(up.len(), "service")
         ),
         yes,
     )? {
@@ -187,7 +187,7 @@ pub async fn restart(
     if !confirm(
         &format!(
             "redeploy {} of stack `{project}`",
-            crate::human::count(targets.len(), "service")
+            crate::ui::human::count(targets.len(), "service")
         ),
         yes,
     )? {
@@ -319,7 +319,7 @@ pub async fn update(
     // Converged is not yet right: the verify checks, as after a compose
     // update, and a failed one rolls back what this update changed.
     if all {
-        let checks = probe::verify_checks(runbook, deployment).await?;
+        let checks = check::verify_checks(runbook, deployment).await?;
         let failed = checks.iter().any(|r| r.status != Status::Ok);
         report.results.extend(checks);
         if failed {

@@ -8,20 +8,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::check;
 use crate::commands::backup::AsStep;
 use crate::docker::{ContainerRef, Deployment, State};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
+use crate::host::command;
 use crate::host::{DiskUsage, HostSnapshot};
-use crate::host_command;
 use crate::lifecycle::Lifecycle;
-use crate::probe;
-use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::steps::hooks;
 use crate::swarm::{self, Stack};
+use crate::ui::progress::Progress;
 
 use super::stack;
 
@@ -180,7 +180,7 @@ async fn verify(
 ) -> Result<(), Error> {
     report
         .results
-        .extend(probe::verify_checks(runbook, deployment).await?);
+        .extend(check::verify_checks(runbook, deployment).await?);
     let containers = deployment.list().await?;
     report
         .results
@@ -212,7 +212,7 @@ async fn preflight(runbook: &Runbook, docker_error: Option<&Error>) -> Vec<Check
         let host = HostSnapshot::read(&[]);
         let disks: Vec<DiskUsage> = folders
             .iter()
-            .map(|f| DiskUsage::read(&crate::files::nearest_existing(f)))
+            .map(|f| DiskUsage::read(&crate::state::files::nearest_existing(f)))
             .collect();
         (host, folders, disks)
     })
@@ -270,8 +270,8 @@ fn enough(name: &str, free: Option<u64>, min: u64, unreadable: &str) -> CheckRes
             };
             let message = format!(
                 "{} free, {} needed",
-                crate::human::bytes(free),
-                crate::human::bytes(min)
+                crate::ui::human::bytes(free),
+                crate::ui::human::bytes(min)
             );
             CheckResult::new("preflight", name, status, message)
         }
@@ -296,11 +296,10 @@ async fn run_up(
     timeout: Duration,
     redactor: &Redactor,
 ) -> CheckResult {
-    let (status, message) = host_command::run(argv, &runbook.dir, timeout).await.graded(
-        &argv.join(" "),
-        timeout,
-        redactor,
-    );
+    let (status, message) =
+        command::run(argv, &runbook.dir, timeout)
+            .await
+            .graded(&argv.join(" "), timeout, redactor);
     CheckResult::new("startup", "up", status, message)
 }
 

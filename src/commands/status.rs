@@ -7,13 +7,13 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use crate::container_grade;
+use crate::check::containers;
+use crate::check::resources::{self, Resources};
 use crate::docker::{Container, Deployment, Usage};
 use crate::error::Error;
 use crate::grade::CheckResult;
 use crate::host::HostSnapshot;
 use crate::render::{Block, Report};
-use crate::resources::{self, Resources};
 use crate::runbook::Runbook;
 use crate::swarm::{self, Stack};
 
@@ -59,8 +59,8 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     for container in &containers {
         seen.insert(container.service.as_str());
         let (status, message) =
-            container_grade::grade(container, runbook.is_critical(&container.service));
-        let name = container_grade::result_name(container, all_projects);
+            containers::grade(container, runbook.is_critical(&container.service));
+        let name = containers::result_name(container, all_projects);
         let figures = usage
             .iter()
             .find(|(id, _)| *id == container.id)
@@ -75,7 +75,7 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
             name.clone(),
             container.name.clone(),
             status.to_string(),
-            container_grade::state_word(container.state).to_string(),
+            containers::state_word(container.state).to_string(),
             health_word(container),
             container.restart_count.to_string(),
             uptime(container, now),
@@ -91,7 +91,7 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     }
     for service in runbook.model.services.keys() {
         if !seen.contains(service.as_str()) {
-            let (status, message) = container_grade::missing(runbook.is_critical(service));
+            let (status, message) = containers::missing(runbook.is_critical(service));
             rows.push(vec![
                 service.clone(),
                 "-".into(),
@@ -137,7 +137,9 @@ fn show_stack(runbook: &Runbook, stack: &Stack, report: &mut Report) {
     let day_ago = jiff::Timestamp::now()
         .checked_sub(jiff::SignedDuration::from_hours(24))
         .ok();
-    for (line, result) in swarm::grade::services(runbook, stack, day_ago, "in the last 24 hours") {
+    for (line, result) in
+        crate::check::tasks::services(runbook, stack, day_ago, "in the last 24 hours")
+    {
         let row = match &line {
             Some(line) => vec![
                 line.service.clone(),
@@ -231,7 +233,7 @@ fn uptime(container: &Container, now: jiff::Timestamp) -> String {
     match (container.state, container.started_at) {
         (crate::docker::State::Running, Some(started)) => {
             let seconds = now.as_second().saturating_sub(started.as_second()).max(0);
-            crate::human::seconds(seconds.unsigned_abs())
+            crate::ui::human::seconds(seconds.unsigned_abs())
         }
         _ => "-".into(),
     }

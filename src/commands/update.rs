@@ -9,16 +9,16 @@
 use std::path::{Path, PathBuf};
 
 use crate::commands::backup::AsStep;
-use crate::confirm::confirm_plan;
 use crate::docker::Deployment;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::history::StateDir;
 use crate::lifecycle::Lifecycle;
-use crate::progress::Progress;
 use crate::render::Report;
 use crate::runbook::Runbook;
+use crate::state::StateDir;
 use crate::steps::TakeBackup;
+use crate::ui::confirm::confirm_plan;
+use crate::ui::progress::Progress;
 use crate::update::images::ImageHistory;
 use crate::update::{self, Planned, Target, Updater, Wanted};
 
@@ -173,7 +173,7 @@ pub(super) async fn carry_out(
     let question = format!(
         "{} {} (each stopped and recreated; put back if one fails)",
         how.section,
-        crate::human::count(planned.len(), "service")
+        crate::ui::human::count(planned.len(), "service")
     );
     if !confirm_plan(&question, &parts, how.yes)? {
         return Err(Error::Usage(format!(

@@ -100,7 +100,7 @@ impl Folder {
     pub(super) fn remove(&self, id: &str) -> Result<(), String> {
         let folder = self.root.join(id);
         let gone = |e: io::Error| format!("cannot remove `{}`: {e}", folder.display());
-        crate::files::remove_if_present(&folder.join(crate::backup::manifest::FILE))
+        crate::state::files::remove_if_present(&folder.join(crate::backup::manifest::FILE))
             .map_err(gone)?;
         fs::remove_dir_all(&folder).map_err(gone)
     }

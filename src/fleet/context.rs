@@ -46,7 +46,11 @@ pub(super) fn resolve(name: &str) -> Result<Endpoint, String> {
     let Some(config) = config_dir() else {
         return Err("no docker config folder: set $DOCKER_CONFIG or $HOME".into());
     };
-    let digest = crate::backup::writer::hex(&Sha256::digest(name.as_bytes()));
+    // The folder is named by the sha256 of the context's name, in hex.
+    let digest: String = Sha256::digest(name.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     let meta_path = config.join("contexts/meta").join(&digest).join("meta.json");
     let text = match std::fs::read(&meta_path) {
         Ok(text) => text,

@@ -16,7 +16,7 @@ use super::Host;
 use super::fanout::{self, HostRun};
 use crate::grade::Status;
 use crate::interrupt::Interrupt;
-use crate::progress::Progress;
+use crate::ui::progress::Progress;
 
 /// The commands that change things and run over a fleet in batches.
 pub const CHANGING: &[&str] = &[
@@ -47,7 +47,7 @@ impl Pace {
         };
         format!(
             "{what} on {}, {} at a time, {stop}",
-            crate::human::count(hosts, "host"),
+            crate::ui::human::count(hosts, "host"),
             self.serial
         )
     }

@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use crate::grade::{CheckResult, Status, percent_of};
 
+pub mod command;
+pub mod journal;
 mod remote;
 use crate::runbook::HostThresholds;
 
@@ -183,8 +185,8 @@ impl HostSnapshot {
                     status,
                     format!(
                         "{name} {percent:.1}% used ({} of {}){}",
-                        crate::human::bytes(u.used),
-                        crate::human::bytes(u.total),
+                        crate::ui::human::bytes(u.used),
+                        crate::ui::human::bytes(u.total),
                         limit_note(status, limits, "%")
                     ),
                 )
@@ -271,7 +273,7 @@ impl HostSnapshot {
             parts.push(format!(
                 "memory {:.0}% of {}",
                 m.percent(),
-                crate::human::bytes(m.total)
+                crate::ui::human::bytes(m.total)
             ));
         }
         if let Some(s) = self.swap {
@@ -383,7 +385,7 @@ impl DiskUsage {
                     format!(
                         "{} {percent:.1}% used ({} free){}",
                         self.path.display(),
-                        crate::human::bytes(u.free()),
+                        crate::ui::human::bytes(u.free()),
                         limit_note(status, limits, "%")
                     ),
                 )

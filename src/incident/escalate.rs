@@ -45,7 +45,8 @@ pub async fn overdue(runbook: &Runbook, state_dir: &Path) -> Vec<String> {
         if !incident.is_overdue(now) || incident.escalated_at.is_some() {
             continue;
         }
-        let waited = crate::human::seconds(crate::human::seconds_between(incident.opened_at, now));
+        let waited =
+            crate::ui::human::seconds(crate::ui::human::seconds_between(incident.opened_at, now));
         let line = format!(
             "{} incident {} `{}` opened {waited} ago, not acknowledged within {}",
             incident.severity, incident.id, incident.title, incident.respond_within
@@ -91,7 +92,7 @@ pub async fn overdue(runbook: &Runbook, state_dir: &Path) -> Vec<String> {
 /// The escalation claim on `dir`: a lock file there (0600), held by one
 /// process at a time; None while another holds it.
 fn claim(dir: &Path) -> Option<std::fs::File> {
-    let file = crate::files::open_private(
+    let file = crate::state::files::open_private(
         &dir.join(".escalation.lock"),
         std::fs::OpenOptions::new()
             .read(true)

@@ -4,7 +4,7 @@
 //! happen), `evidence/` and, once closed, `postmortem.md`. Every file is
 //! 0600 and written beside then renamed, except the timeline, which only
 //! ever grows; none is written through a link, nor in a folder other users
-//! can write to (`crate::files`). The record and the timeline are masked by
+//! can write to (`crate::state::files`). The record and the timeline are masked by
 //! the runbook's redactor as they are written (a title, a note, a step's
 //! description).
 
@@ -14,8 +14,8 @@ pub mod postmortem;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 
-use crate::files::{append_private, check_private_dir};
-pub use crate::files::{create_private_dir, write_private};
+use crate::state::files::{append_private, check_private_dir};
+pub use crate::state::files::{create_private_dir, write_private};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};

@@ -28,7 +28,7 @@ pub fn render(
             .saturating_sub(incident.opened_at.as_second())
             .max(0)
             .unsigned_abs();
-        crate::human::seconds(seconds)
+        crate::ui::human::seconds(seconds)
     });
     let stamp = |at: jiff::Timestamp| at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
     let _ = writeln!(text, "# Post-mortem: {}\n", shown(&incident.title));

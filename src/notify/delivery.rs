@@ -144,7 +144,7 @@ fn answered(status: StatusCode, body: &str) -> String {
     let cut = if quoted.len() < body.len() { "…" } else { "" };
     format!(
         "the service answered {status}: {}{cut}",
-        crate::human::printable(&quoted)
+        crate::ui::human::printable(&quoted)
     )
 }
 

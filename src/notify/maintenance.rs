@@ -68,12 +68,12 @@ pub fn open(state_dir: &Path, key: &str, until: Timestamp, by: &str) -> std::io:
         by: by.to_string(),
     };
     let bytes = serde_json::to_vec(&opened).map_err(std::io::Error::other)?;
-    crate::files::write_private(&step_file(state_dir, key), &bytes)
+    crate::state::files::write_private(&step_file(state_dir, key), &bytes)
 }
 
 /// Closes the window a `maintenance` step opened (none is fine).
 pub fn close(state_dir: &Path, key: &str) -> std::io::Result<()> {
-    crate::files::remove_if_present(&step_file(state_dir, key))
+    crate::state::files::remove_if_present(&step_file(state_dir, key))
 }
 
 fn step_file(state_dir: &Path, key: &str) -> PathBuf {
@@ -95,13 +95,13 @@ fn zone(runbook: &Runbook) -> TimeZone {
         .schedule
         .as_ref()
         .and_then(|s| s.timezone.as_ref())
-        .and_then(|name| crate::cron::zone(&name.value).ok())
+        .and_then(|name| crate::runbook::cron::zone(&name.value).ok())
         .unwrap_or_else(TimeZone::system)
 }
 
 /// The window of the latest firing of `expression` within `lasts` of `now`.
 fn from_cron(expression: &str, lasts: Duration, zone: TimeZone, now: Timestamp) -> Option<Window> {
-    let cron = crate::cron::parse(expression).ok()?;
+    let cron = crate::runbook::cron::parse(expression).ok()?;
     let span = jiff::SignedDuration::try_from(lasts).ok()?;
     let since = now.checked_sub(span).ok()?;
     // A firing at exactly `now - lasts` has just ended; one after it is open.

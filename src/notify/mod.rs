@@ -405,9 +405,9 @@ fn warn(redactor: &Redactor, text: &str) {
 fn lock(path: &Path) -> std::io::Result<std::fs::File> {
     let lock_path = path.with_extension("lock");
     if let Some(parent) = lock_path.parent() {
-        crate::files::create_private_dir(parent)?;
+        crate::state::files::create_private_dir(parent)?;
     }
-    let file = crate::files::open_private(
+    let file = crate::state::files::open_private(
         &lock_path,
         OpenOptions::new().write(true).create(true).truncate(false),
     )?;
@@ -438,7 +438,7 @@ fn load(path: &Path) -> BTreeMap<String, Streak> {
 
 fn save(path: &Path, streaks: &BTreeMap<String, Streak>) -> std::io::Result<()> {
     let bytes = serde_json::to_vec_pretty(streaks).map_err(std::io::Error::other)?;
-    crate::files::write_private(path, &bytes)
+    crate::state::files::write_private(path, &bytes)
 }
 
 /// The summary of a run that ended in `results` (a report's, or its

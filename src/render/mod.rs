@@ -125,7 +125,7 @@ impl Report {
         let text = |text: &str| {
             let masked = redactor.redact(text);
             if terminal {
-                crate::human::printable(&masked).into_owned()
+                crate::ui::human::printable(&masked).into_owned()
             } else {
                 masked.into_owned()
             }

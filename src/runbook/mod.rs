@@ -4,6 +4,7 @@
 
 mod bounds;
 mod command;
+pub mod cron;
 pub mod interpolate;
 mod load;
 pub mod model;
@@ -78,7 +79,7 @@ impl Runbook {
 
     /// The key of this runbook's history and lock in the state folder.
     pub fn state_key(&self) -> String {
-        crate::history::runbook_key(self.name(), &self.location)
+        crate::state::runbook_key(self.name(), &self.location)
     }
 
     /// For a message about what the runbook lacks: how to name another one,
@@ -96,7 +97,7 @@ impl Runbook {
     /// its data at once; the runbook's own without a project.
     pub fn data_lock_key(&self) -> String {
         match &self.plan.project {
-            Some(project) => crate::history::runbook_key(&format!("project-{project}"), project),
+            Some(project) => crate::state::runbook_key(&format!("project-{project}"), project),
             None => format!("{}-data", self.state_key()),
         }
     }

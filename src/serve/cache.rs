@@ -13,9 +13,9 @@ use crate::backup::catalog;
 use crate::backup::drill::DrillRecord;
 use crate::backup::manifest::Manifest;
 use crate::grade::Status;
-use crate::history::{HostFigures, Record};
 use crate::incident::Incident;
 use crate::runbook::Runbook;
+use crate::state::{HostFigures, Record};
 
 /// How many daily-check runs the page's charts go back.
 pub const CHART_POINTS: usize = 288;

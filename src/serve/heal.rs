@@ -137,7 +137,7 @@ impl Healer {
     fn keep(&self) {
         let kept = serde_json::to_vec(&self.memory)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| crate::files::write_private(&self.path, &bytes));
+            .and_then(|bytes| crate::state::files::write_private(&self.path, &bytes));
         if let Err(e) = kept {
             tracing::warn!("heal's restart counts were not kept: {e}");
         }
@@ -154,7 +154,7 @@ impl Healer {
         };
         let mut bytes = line.to_string().into_bytes();
         bytes.push(b'\n');
-        if let Err(e) = crate::files::append_private(&self.history, &bytes) {
+        if let Err(e) = crate::state::files::append_private(&self.history, &bytes) {
             tracing::warn!("heal's action was not recorded: {e}");
         }
     }
@@ -311,7 +311,7 @@ impl super::Agent {
                     self.shared.cache().healed(&service, "gave-up");
                     let title = format!(
                         "heal gave up on {service}: still unhealthy after {} in {window}",
-                        crate::human::count(restarts, "restart")
+                        crate::ui::human::count(restarts, "restart")
                     );
                     jobs.push(Job::HealIncident {
                         service,

@@ -106,9 +106,9 @@ fn stale(at: Timestamp, timetable: &Timetable, now: Timestamp) -> Option<String>
     (age > period * 2).then(|| {
         format!(
             "the last daily-check is {} old, more than twice its schedule (`{}`, every {})",
-            crate::human::seconds(age.as_secs()),
+            crate::ui::human::seconds(age.as_secs()),
             entry.expression,
-            crate::human::seconds(period.as_secs())
+            crate::ui::human::seconds(period.as_secs())
         )
     })
 }

@@ -25,9 +25,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::Error;
-use crate::history::StateDir;
 use crate::redact::Redactor;
 use crate::runbook::{self, Runbook, Source};
+use crate::state::StateDir;
 use cache::{Cache, Outcome};
 use jobs::{Ran, Runner};
 use schedule::{Job, Timetable};
@@ -212,7 +212,7 @@ struct Agent {
 impl Agent {
     /// The agent of one runbook, its lock taken (one agent per runbook and
     /// state folder), nothing started yet.
-    fn new(spec: AgentSpec, log_json: bool) -> Result<(Agent, crate::history::Lock), Error> {
+    fn new(spec: AgentSpec, log_json: bool) -> Result<(Agent, crate::state::Lock), Error> {
         let AgentSpec {
             host,
             runbook,
@@ -486,7 +486,7 @@ impl Agent {
 
 /// The runbook's text, kept (0600) for the runs to read.
 fn keep_text(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
-    crate::files::write_private(path, bytes).map_err(|source| Error::State {
+    crate::state::files::write_private(path, bytes).map_err(|source| Error::State {
         path: path.to_path_buf(),
         action: "write",
         source,

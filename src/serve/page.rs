@@ -163,7 +163,7 @@ fn body(
             page.html,
             "<p>Last daily-check: <time datetime=\"{at}\">{at}</time> ({}), {}</p>",
             page.status(daily.status),
-            crate::human::count(daily.results.len(), "result"),
+            crate::ui::human::count(daily.results.len(), "result"),
             at = daily.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         );
         section(page, "Services", "services", &daily.results, |r| {
@@ -219,8 +219,8 @@ fn backups(page: &mut Page, cache: &Cache, now: Timestamp) {
             let row = format!(
                 "<tr><th>newest</th><td>{}</td></tr><tr><th>age</th><td>{}</td></tr><tr><th>size</th><td>{}</td></tr><tr><th>backups</th><td>{}</td></tr>",
                 page.text(id),
-                crate::human::seconds(age.unsigned_abs()),
-                crate::human::bytes(*size),
+                crate::ui::human::seconds(age.unsigned_abs()),
+                crate::ui::human::bytes(*size),
                 backups.count
             );
             page.html.push_str(&row);

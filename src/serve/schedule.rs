@@ -7,7 +7,7 @@
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 
-use crate::cron::{parse, zone};
+use crate::runbook::cron::{parse, zone};
 use crate::runbook::model::{Name, Schedule};
 
 /// One scheduled job: what `opsbook serve` runs, as the command by hand.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::docker;
 use crate::grade::Status;
-use crate::host_command;
+use crate::host::command;
 
 use super::Outcome;
 use super::engine::Engine;
@@ -45,7 +45,7 @@ impl Engine<'_> {
             format!("{service}={replicas}"),
             service.to_string(),
         ]);
-        let outcome = host_command::run(&argv, &runbook.dir, timeout).await;
+        let outcome = command::run(&argv, &runbook.dir, timeout).await;
         let shown = argv.join(" ");
         let (status, message) = outcome.graded(&shown, timeout, self.redactor);
         if status != Status::Ok {
@@ -61,7 +61,7 @@ impl Engine<'_> {
                 Err(e) => return (Status::Crit, e.to_string()),
             };
             if running == replicas as usize {
-                let noun = crate::human::count(running, "container");
+                let noun = crate::ui::human::count(running, "container");
                 return (Status::Ok, format!("{service}: {noun} running"));
             }
             if Instant::now() >= deadline {
@@ -69,7 +69,7 @@ impl Engine<'_> {
                     Status::Crit,
                     format!(
                         "{service}: {running} running, not {replicas}, after {}",
-                        crate::human::duration(timeout)
+                        crate::ui::human::duration(timeout)
                     ),
                 );
             }

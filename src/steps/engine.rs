@@ -7,15 +7,15 @@
 
 use std::time::{Duration, Instant};
 
-use crate::confirm;
+use crate::check::Probe;
 use crate::docker::{self, Deployment};
 use crate::grade::{CheckResult, Status};
-use crate::host_command;
+use crate::host::command;
 use crate::interrupt::Interrupt;
 use crate::lifecycle::Lifecycle;
-use crate::probe::Probe;
 use crate::redact::Redactor;
 use crate::runbook::model::{Step, WhenStatus};
+use crate::ui::confirm;
 
 use super::{Outcome, Setup, describe, is_destructive, silence};
 
@@ -406,7 +406,7 @@ impl Engine<'_> {
 
     async fn host(&self, argv: &[String], timeout: Duration) -> (Status, String) {
         let dir = &self.setup.runbook.dir;
-        host_command::run(argv, dir, timeout)
+        command::run(argv, dir, timeout)
             .await
             .graded(&argv.join(" "), timeout, self.redactor)
     }
@@ -429,12 +429,12 @@ impl Engine<'_> {
         };
         let outcome =
             match tokio::time::timeout(timeout, deployment.exec(&container.id, argv)).await {
-                Err(_) => host_command::Outcome::TimedOut,
-                Ok(Err(e)) => host_command::Outcome::Failed(e.to_string()),
+                Err(_) => command::Outcome::TimedOut,
+                Ok(Err(e)) => command::Outcome::Failed(e.to_string()),
                 Ok(Ok(output)) => {
                     let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
                     said.push_str(&String::from_utf8_lossy(&output.stderr));
-                    host_command::Outcome::Exited {
+                    command::Outcome::Exited {
                         code: output.exit_code.and_then(|c| i32::try_from(c).ok()),
                         output: said,
                     }

@@ -17,7 +17,7 @@ pub async fn run(setup: Setup<'_>, stage: &str, steps: &[Step], report: &mut Rep
     }
     setup.progress.say(format!(
         "{stage}: {}",
-        crate::human::count(steps.len(), "step")
+        crate::ui::human::count(steps.len(), "step")
     ));
     // Part of the command the operator chose: no step asks again.
     let setup = Setup { yes: true, ..setup };

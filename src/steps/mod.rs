@@ -29,9 +29,9 @@ use crate::docker::Deployment;
 use crate::error::Error;
 use crate::grade::Status;
 use crate::interrupt::Interrupt;
-use crate::progress::Progress;
 use crate::runbook::Runbook;
 use crate::runbook::model::{Step, Targets};
+use crate::ui::progress::Progress;
 
 use engine::Engine;
 

@@ -71,7 +71,7 @@ pub fn outcomes(
                     format!("{prefix}{}", o.number),
                     o.step.clone(),
                     o.status.to_string(),
-                    crate::human::took(o.took),
+                    crate::ui::human::took(o.took),
                     o.message.clone(),
                 ]
             })

@@ -187,7 +187,7 @@ pub(super) fn random_value(
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32, owner: Option<(u32, u32)>) -> io::Result<()> {
-    let mut file = crate::files::create_new_file(path)?;
+    let mut file = crate::state::files::create_new_file(path)?;
     file.write_all(bytes)?;
     if let Some((uid, gid)) = owner {
         // Only root can give a file away; anyone else keeps their own.

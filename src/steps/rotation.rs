@@ -3,9 +3,9 @@
 //! the services restarted, the verify checks, and everything put back when
 //! any of it fails.
 
+use crate::check::Probe;
 use crate::docker;
 use crate::grade::Status;
-use crate::probe::Probe;
 use crate::runbook::model::{ExecStep, Rotate, RotateEncoding};
 
 use super::engine::{DEFAULT_TIMEOUT, Engine, summarize};

@@ -124,7 +124,7 @@ impl super::engine::Engine<'_> {
             }
         }
         let (status, message) = if failed.is_empty() {
-            let count = crate::human::count(made.len(), "silence");
+            let count = crate::ui::human::count(made.len(), "silence");
             (Status::Ok, format!("{count} expired"))
         } else {
             (

@@ -4,8 +4,8 @@
 //! `opsbook update` (`crate::update`), under the same lock and image history.
 
 use crate::grade::Status;
-use crate::history::StateDir;
 use crate::lifecycle::Lifecycle;
+use crate::state::StateDir;
 use crate::update::images::ImageHistory;
 use crate::update::{self, Planned, Target, Updater, Wanted};
 

@@ -16,9 +16,9 @@ use indexmap::IndexMap;
 
 use crate::docker::{Deployment, StackService, SwarmMode};
 use crate::grade::{CheckResult, Status};
-use crate::human;
 use crate::interrupt::Interrupt;
-use crate::progress::Progress;
+use crate::ui::human;
+use crate::ui::progress::Progress;
 
 use super::Stack;
 use super::converge::{self, Outcome};

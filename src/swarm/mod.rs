@@ -15,7 +15,6 @@ use crate::runbook::Runbook;
 use crate::runbook::model::Mode;
 
 pub mod converge;
-pub mod grade;
 pub mod homes;
 pub mod lifecycle;
 pub mod update;

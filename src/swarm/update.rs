@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use crate::docker::Deployment;
 use crate::grade::{CheckResult, Status};
-use crate::human;
 use crate::interrupt::Interrupt;
-use crate::progress::Progress;
 use crate::runbook::Plan;
+use crate::ui::human;
+use crate::ui::progress::Progress;
 
 use super::Stack;
 use super::converge::{self, Awaited, Outcome};

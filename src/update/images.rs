@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::docker::ImageRef;
 use crate::error::Error;
-use crate::files::write_private;
+use crate::state::files::write_private;
 
 /// How many images of a service are remembered.
 const KEEP: usize = 20;

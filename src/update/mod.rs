@@ -221,7 +221,7 @@ impl Updater<'_> {
             let change = format!("{} → {}", p.from.shown(), p.to.shown());
             match problem {
                 None => {
-                    let took = crate::human::took(started.elapsed());
+                    let took = crate::ui::human::took(started.elapsed());
                     let message = format!("{change}: ready in {took}");
                     self.lifecycle
                         .progress
@@ -408,7 +408,7 @@ impl Updater<'_> {
 
     /// The runbook's verify checks, now.
     async fn verify(&self) -> Vec<CheckResult> {
-        match crate::probe::verify_checks(self.runbook, self.deployment()).await {
+        match crate::check::verify_checks(self.runbook, self.deployment()).await {
             Ok(results) => results,
             Err(e) => vec![CheckResult::new(
                 "verify",

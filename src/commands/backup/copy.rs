@@ -93,8 +93,8 @@ async fn to_target(target: &Target, local: &[BackupEntry], report: &mut Report) 
             Ok(done) => copied.push(format!(
                 "{} ({} in {})",
                 entry.id,
-                crate::human::bytes(done.bytes),
-                crate::human::took(done.took)
+                crate::ui::human::bytes(done.bytes),
+                crate::ui::human::took(done.took)
             )),
             Err(problem) => {
                 report.results.push(CheckResult::new(

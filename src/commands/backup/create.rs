@@ -20,15 +20,15 @@ use crate::backup::staging::{self, Staging};
 use crate::docker::{self, Container, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::history::StateDir;
-use crate::human;
 use crate::lifecycle::Lifecycle;
-use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
+use crate::state::StateDir;
 use crate::steps::{Setup, hooks};
 use crate::swarm::homes::{Home, Homes};
+use crate::ui::human;
+use crate::ui::progress::Progress;
 
 use super::settings;
 

@@ -20,16 +20,16 @@ use crate::backup::catalog::BackupEntry;
 use crate::backup::drill::{DrillRecord, DrilledCheck};
 use crate::backup::manifest::{Item, Kind, Manifest};
 use crate::backup::verify;
+use crate::check::Probe;
 use crate::docker::{ContainerRef, Deployment, ImageRef, Remap, Snapshot, State};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::history::{HostFigures, Record, RecordedResult, StateDir};
 use crate::lifecycle::Lifecycle;
-use crate::probe::Probe;
-use crate::progress::Progress;
 use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::runbook::model::{Backup, Check};
+use crate::state::{HostFigures, Record, RecordedResult, StateDir};
+use crate::ui::progress::Progress;
 
 use super::{select, settings};
 
@@ -164,9 +164,9 @@ async fn clean_leftovers(
 fn removed_counts(removed: &crate::docker::Removed) -> String {
     format!(
         "{}, {}, {}",
-        crate::human::count(removed.containers, "container"),
-        crate::human::count(removed.volumes, "volume"),
-        crate::human::count(removed.networks, "network")
+        crate::ui::human::count(removed.containers, "container"),
+        crate::ui::human::count(removed.volumes, "volume"),
+        crate::ui::human::count(removed.networks, "network")
     )
 }
 
@@ -242,7 +242,7 @@ impl Drill<'_> {
                 format!(
                     "{}: {} read back whole",
                     self.entry.id,
-                    crate::human::count(self.manifest.items.len(), "item")
+                    crate::ui::human::count(self.manifest.items.len(), "item")
                 ),
             ));
             Ok(())
@@ -319,7 +319,7 @@ impl Drill<'_> {
                     SECTION,
                     format!("restore {}", item.name),
                     Status::Ok,
-                    format!("{restored} ({})", crate::human::bytes(item.size)),
+                    format!("{restored} ({})", crate::ui::human::bytes(item.size)),
                 )
                 .with_duration(started.elapsed()),
             );
@@ -383,7 +383,7 @@ impl Drill<'_> {
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             use std::os::unix::fs::PermissionsExt;
             if let Some(parent) = scratch.parent() {
-                crate::files::create_private_dir(parent)?;
+                crate::state::files::create_private_dir(parent)?;
             }
             let mut stream = verify::open_stream(&path, &item, &identities)?;
             let mut file = std::fs::File::create(&scratch)?;
@@ -545,7 +545,7 @@ impl Drill<'_> {
                         "{}: {} < dump ({})",
                         twin.service,
                         argv.join(" "),
-                        crate::human::bytes(item.size)
+                        crate::ui::human::bytes(item.size)
                     ),
                 )
                 .with_duration(started.elapsed()),

@@ -98,8 +98,8 @@ fn show(backups: Vec<Listed>, place: &str, report: &mut Report) {
             entry.id.clone(),
             entry.created_at.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
             items.to_string(),
-            crate::human::bytes(size),
-            crate::human::seconds(age),
+            crate::ui::human::bytes(size),
+            crate::ui::human::seconds(age),
             entry.drill.as_ref().map_or(String::new(), |d| {
                 let verdict = if d.passed { "passed" } else { "failed" };
                 format!("{verdict} {}", d.at.strftime("%Y-%m-%d"))
@@ -119,7 +119,7 @@ fn show(backups: Vec<Listed>, place: &str, report: &mut Report) {
         Status::Ok,
         format!(
             "{} in {place}",
-            crate::human::count(backups.len(), "backup"),
+            crate::ui::human::count(backups.len(), "backup"),
         ),
     ));
     if !rows.is_empty() {

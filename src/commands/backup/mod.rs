@@ -23,11 +23,11 @@ use futures_util::future::LocalBoxFuture;
 use crate::backup::catalog;
 use crate::error::Error;
 use crate::grade::Status;
-use crate::progress::Progress;
 use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 use crate::steps::{Setup, TakeBackup};
+use crate::ui::progress::Progress;
 
 pub(super) fn settings(runbook: &Runbook) -> Result<&Backup, Error> {
     runbook.model.backup.as_ref().ok_or_else(|| {

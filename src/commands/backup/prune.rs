@@ -6,13 +6,13 @@
 use std::path::Path;
 
 use crate::backup::{catalog, drill, retention};
-use crate::confirm::confirm;
 use crate::copies::{RemoteBackup, Target};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::history::StateDir;
 use crate::render::Report;
 use crate::runbook::Runbook;
+use crate::state::StateDir;
+use crate::ui::confirm::confirm;
 
 use super::settings;
 

@@ -120,7 +120,10 @@ fn verdict(result_name: String, outcome: Result<Option<u64>, String>) -> CheckRe
             "verify",
             result_name,
             Status::Ok,
-            format!("checksum and stream good ({})", crate::human::bytes(size)),
+            format!(
+                "checksum and stream good ({})",
+                crate::ui::human::bytes(size)
+            ),
         ),
         Ok(None) => CheckResult::new(
             "verify",

@@ -8,10 +8,10 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::error::Error;
-use crate::files::{open_private, remove_if_present};
 use crate::grade::{CheckResult, Status};
 use crate::incident::Store;
 use crate::render::{Block, Report};
+use crate::state::files::{open_private, remove_if_present};
 
 /// Packs the incident's folder into `<incident.dir>/<ID>.tar.zst` (0600),
 /// written beside and renamed.
@@ -32,13 +32,13 @@ pub(super) fn bundle(store: &Store, id: &str, report: &mut Report) -> Result<(),
     report.blocks.push(Block::Line(format!(
         "{} ({})",
         path.display(),
-        crate::human::bytes(size)
+        crate::ui::human::bytes(size)
     )));
     report.results.push(CheckResult::new(
         "incident",
         "bundle",
         Status::Ok,
-        format!("{} ({})", path.display(), crate::human::bytes(size)),
+        format!("{} ({})", path.display(), crate::ui::human::bytes(size)),
     ));
     report
         .extra

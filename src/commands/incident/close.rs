@@ -48,8 +48,10 @@ pub(super) fn close(
     })?;
     // Closed only once the post-mortem is there: a crash before leaves it open.
     store.save(&incident)?;
-    let lasted =
-        crate::human::seconds(crate::human::seconds_between(incident.opened_at, closed.at));
+    let lasted = crate::ui::human::seconds(crate::ui::human::seconds_between(
+        incident.opened_at,
+        closed.at,
+    ));
     report.blocks.push(Block::Line(format!(
         "incident {id} closed after {lasted}; post-mortem: {}",
         path.display()

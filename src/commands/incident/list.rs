@@ -14,7 +14,7 @@ pub(super) fn list(store: &Store, report: &mut Report) -> Result<(), Error> {
     let mut rows = Vec::new();
     for incident in incidents.iter().rev() {
         let end = incident.closed_at.unwrap_or(now);
-        let lasted = crate::human::seconds_between(incident.opened_at, end);
+        let lasted = crate::ui::human::seconds_between(incident.opened_at, end);
         rows.push(vec![
             incident.id.clone(),
             incident.severity.clone(),
@@ -24,7 +24,7 @@ pub(super) fn list(store: &Store, report: &mut Report) -> Result<(), Error> {
                 "closed".into()
             },
             incident.opened_at.strftime("%Y-%m-%d %H:%M").to_string(),
-            crate::human::seconds(lasted),
+            crate::ui::human::seconds(lasted),
             incident.title.clone(),
         ]);
     }
@@ -37,7 +37,7 @@ pub(super) fn list(store: &Store, report: &mut Report) -> Result<(), Error> {
     }
     let message = format!(
         "{} ({open} open) in {}",
-        crate::human::count(incidents.len(), "incident"),
+        crate::ui::human::count(incidents.len(), "incident"),
         store.dir.display()
     );
     report.blocks.push(Block::Line(message.clone()));

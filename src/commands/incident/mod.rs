@@ -18,10 +18,10 @@ use std::path::PathBuf;
 
 use crate::error::Error;
 use crate::incident::Store;
-use crate::progress::Progress;
 use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::runbook::model::Incident;
+use crate::ui::progress::Progress;
 
 /// What `opsbook incident` was asked to do.
 pub enum Action {

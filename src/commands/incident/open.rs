@@ -7,9 +7,9 @@ use serde_json::json;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::incident::{Entry, EntryKind, Incident, Store};
-use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
+use crate::ui::progress::Progress;
 
 use super::{Options, evidence, settings};
 
@@ -71,7 +71,7 @@ pub(super) async fn open(
         log_lines,
     )
     .await;
-    let took = crate::human::took(clock.elapsed());
+    let took = crate::ui::human::took(clock.elapsed());
     let evidence_status = if captured.problems.is_empty() {
         Status::Ok
     } else {
@@ -79,7 +79,7 @@ pub(super) async fn open(
     };
     let mut summary = format!(
         "{} captured in {took}",
-        crate::human::count(captured.files.len(), "file")
+        crate::ui::human::count(captured.files.len(), "file")
     );
     for problem in &captured.problems {
         summary.push_str(&format!("; {}: {}", problem.name, problem.message));

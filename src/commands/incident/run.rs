@@ -8,10 +8,10 @@ use crate::commands::backup::AsStep;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::incident::{Entry, EntryKind, Store};
-use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::steps;
+use crate::ui::progress::Progress;
 
 use super::{Options, settings};
 

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use crate::backup::manifest;
 use crate::copies::Target;
 use crate::error::Error;
-use crate::progress::Progress;
 use crate::runbook::Runbook;
+use crate::ui::progress::Progress;
 
 /// Downloads backup `id` (or the newest) of copy target `name` into `dir`;
 /// its id.

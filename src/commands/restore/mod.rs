@@ -15,7 +15,6 @@
 //! backup) before the services start again; only what cannot be put back
 //! is left to the printed command that goes back.
 
-mod check;
 mod from_copy;
 mod precheck;
 mod replace;
@@ -23,6 +22,7 @@ mod rollback;
 mod safety;
 mod staged;
 mod targets;
+mod upfront;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -32,21 +32,21 @@ use serde_json::json;
 use crate::backup::catalog::BackupEntry;
 use crate::backup::copy::Elsewhere;
 use crate::backup::manifest::{Kind, Manifest};
+use crate::check;
 use crate::commands::backup::AsStep;
-use crate::confirm::confirm_plan;
 use crate::docker::{self, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::history::StateDir;
-use crate::human;
 use crate::lifecycle::Lifecycle;
-use crate::probe;
-use crate::progress::Progress;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
+use crate::state::StateDir;
 use crate::steps::hooks;
 use crate::swarm::homes::Homes;
+use crate::ui::confirm::confirm_plan;
+use crate::ui::human;
+use crate::ui::progress::Progress;
 
 use precheck::ToStart;
 use replace::Identities;
@@ -148,7 +148,7 @@ pub async fn run(
         .filter(|p| options.dry_run || !is_direct(p))
         .map(|p| p.item.clone())
         .collect();
-    let bad = check::verify_items(&entry.path, upfront, &prepared.identities).await;
+    let bad = upfront::verify_items(&entry.path, upfront, &prepared.identities).await;
     if !bad.is_empty() {
         report.results.extend(bad);
         report.results.push(CheckResult::new(
@@ -272,7 +272,7 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
     {
         return Err(super::backup::remote_files(deployment.endpoint()));
     }
-    let identities = check::identities(&entry.path, &planned, options.identity.as_deref())?;
+    let identities = upfront::identities(&entry.path, &planned, options.identity.as_deref())?;
     let containers = crate::swarm::containers_with_tasks(&deployment).await?;
     let to_start = precheck::check(&deployment, &planned, &containers).await?;
     let stop = targets::services_to_stop(&planned, |s| runbook.plan.dependents_of(s));
@@ -425,7 +425,7 @@ async fn restore(
         // The verify checks, as after a startup.
         report
             .results
-            .extend(probe::verify_checks(runbook, deployment).await?);
+            .extend(check::verify_checks(runbook, deployment).await?);
     }
     Ok((Some(way_back), replaced.failure.is_none()))
 }
@@ -481,7 +481,7 @@ async fn replace_all<'a>(
         };
         let finished = finished.and_then(|taken| {
             // One this run cannot read back is of no use to it: not kept.
-            check::readable(&taken, &prepared.identities).inspect_err(|_| {
+            upfront::readable(&taken, &prepared.identities).inspect_err(|_| {
                 let _ = std::fs::remove_dir_all(&taken.folder);
             })?;
             Ok(taken)

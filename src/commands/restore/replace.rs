@@ -213,8 +213,8 @@ fn replace_file(mut content: impl Read, target: &Path) -> io::Result<()> {
     let beside: PathBuf = target.with_file_name(format!(".{name}.opsbook-restore"));
     let written = (|| {
         // A leftover of a crash is removed (a link too, not what it points to).
-        crate::files::remove_if_present(&beside)?;
-        let mut file = crate::files::create_new_file(&beside)?;
+        crate::state::files::remove_if_present(&beside)?;
+        let mut file = crate::state::files::create_new_file(&beside)?;
         io::copy(&mut content, &mut file)?;
         if let Some(existing) = &existing {
             // Only root can give a file away; anyone else keeps their own.
@@ -224,7 +224,7 @@ fn replace_file(mut content: impl Read, target: &Path) -> io::Result<()> {
         file.sync_all()
     })();
     if let Err(e) = written {
-        let _ = crate::files::remove_if_present(&beside);
+        let _ = crate::state::files::remove_if_present(&beside);
         return Err(e);
     }
     std::fs::rename(&beside, target)

@@ -112,7 +112,7 @@ pub(super) async fn put_back(
 fn absent(p: &Planned) -> Result<(), String> {
     match &p.target {
         Target::File { path } => {
-            crate::files::remove_if_present(path).map_err(|e| format!("removing it: {e}"))
+            crate::state::files::remove_if_present(path).map_err(|e| format!("removing it: {e}"))
         }
         _ => Err("the safety backup has no copy of it".into()),
     }

@@ -14,9 +14,9 @@ use crate::backup::manifest::Item;
 use crate::docker::{Container, Deployment};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
-use crate::progress::Progress;
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
+use crate::ui::progress::Progress;
 
 use super::Replaced;
 use super::staged::Staged;

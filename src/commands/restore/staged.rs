@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use crate::backup::unpack::{self, OLD_PREFIX, STAGING_PREFIX};
 use crate::grade::{CheckResult, Status};
-use crate::human;
 use crate::interrupt::Interrupt;
-use crate::progress::Progress;
+use crate::ui::human;
+use crate::ui::progress::Progress;
 
 use super::replace::{Failed, Identities};
 use super::targets::{Planned, Target};

@@ -250,7 +250,7 @@ impl Validator<'_> {
         let field = "notify.maintenance";
         match (&window.cron, &window.lasts) {
             (Some(cron), Some(_)) => {
-                if let Err(problem) = crate::cron::parse(&cron.value) {
+                if let Err(problem) = crate::runbook::cron::parse(&cron.value) {
                     self.at(cron, format!("{field}.cron"), problem);
                 }
             }

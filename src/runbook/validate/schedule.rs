@@ -12,7 +12,7 @@ impl Validator<'_> {
             return;
         };
         if let Some(zone) = &schedule.timezone
-            && let Err(problem) = crate::cron::zone(&zone.value)
+            && let Err(problem) = crate::runbook::cron::zone(&zone.value)
         {
             self.at(zone, "schedule.timezone", problem);
         }
@@ -57,7 +57,7 @@ impl Validator<'_> {
     }
 
     fn cron(&mut self, expression: &Name, field: &str) {
-        if let Err(problem) = crate::cron::parse(&expression.value) {
+        if let Err(problem) = crate::runbook::cron::parse(&expression.value) {
             self.at(expression, field, problem);
         }
     }

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use crate::grade::{CheckResult, Status};
-use crate::history::Record;
-use crate::human;
 use crate::runbook::Runbook;
+use crate::state::Record;
+use crate::ui::human;
 
 /// Grades the failing results of checks with `for:` against `history`
 /// (oldest first, this run not in it), at `now`.
@@ -89,7 +89,7 @@ fn sustained(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{HostFigures, RecordedResult};
+    use crate::state::{HostFigures, RecordedResult};
 
     fn run(at: &str, failed: bool) -> Record {
         Record {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::docker::{self, ContainerRef, Deployment};
 use crate::grade::{CheckResult, Status};
-use crate::host_command;
+use crate::host::command;
 use crate::runbook::model::{ExecCheck, HostCheck, ValueSpec};
 use crate::runbook::units;
 
@@ -86,8 +86,8 @@ impl Probe<'_> {
     ) -> CheckResult {
         let started = Instant::now();
         let timeout = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
-        let graded = match host_command::run_split(&check.run.argv(), dir, timeout).await {
-            host_command::Split::Exited {
+        let graded = match command::run_split(&check.run.argv(), dir, timeout).await {
+            command::Split::Exited {
                 code,
                 stdout,
                 stderr,
@@ -100,12 +100,12 @@ impl Probe<'_> {
                 };
                 self.verdict(&ran, check.stdout_contains.as_deref(), value)
             }
-            host_command::Split::TimedOut => failed(format!(
+            command::Split::TimedOut => failed(format!(
                 "`{}` did not finish within {}: killed",
                 check.run,
                 units::Duration(timeout)
             )),
-            host_command::Split::Failed(reason) => failed(reason),
+            command::Split::Failed(reason) => failed(reason),
         };
         self.finish(name, graded, hint, started)
     }

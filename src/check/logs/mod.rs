@@ -6,19 +6,23 @@
 //! is streamed at once, never read whole. Host log files and systemd
 //! units' journals grade the same way.
 
+pub mod files;
+pub mod scan;
+
 use futures_util::future::join_all;
 use indexmap::IndexMap;
 use regex::bytes::RegexSet;
 
 use crate::docker::{ContainerRef, Deployment, StackService};
 use crate::grade::{CheckResult, Limits, Status};
-use crate::journal;
-use crate::logfile::{self, Offsets};
-use crate::logscan::{LineScanner, SAMPLES, Tally};
+use crate::host::journal;
 use crate::redact::Redactor;
 use crate::runbook::Runbook;
 use crate::runbook::model::Logs;
 use crate::runbook::units;
+
+use files::Offsets;
+use scan::{LineScanner, SAMPLES, Tally};
 
 /// How much of a matching log line a result quotes.
 const SAMPLE_CHARS: usize = 200;
@@ -288,7 +292,7 @@ pub async fn files(
                 scanner = scanner.with_field(&json.field, json.above);
             }
             let last = offsets.0.get(path).copied();
-            let outcome = match logfile::read_new(&full, last, &mut scanner) {
+            let outcome = match files::read_new(&full, last, &mut scanner) {
                 Ok(read) => {
                     offsets.0.insert(path.clone(), read.next);
                     Ok((scanner.tally(), read.first, read.rotated))

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::grade::CheckResult;
-use crate::journal;
+use crate::host::journal;
 
 use super::value::Graded;
 use super::{DEFAULT_TIMEOUT, Probe};

@@ -27,7 +27,7 @@ impl<'a> Progress<'a> {
             let _ = writeln!(
                 std::io::stderr().lock(),
                 "{}",
-                crate::human::printable(&masked)
+                crate::ui::human::printable(&masked)
             );
         }
     }
@@ -56,8 +56,8 @@ impl Progress<'_> {
                     let _ = write!(
                         std::io::stderr().lock(),
                         "\r\x1b[2K{item}: {} ({}/s)",
-                        crate::human::bytes(done),
-                        crate::human::bytes(rate)
+                        crate::ui::human::bytes(done),
+                        crate::ui::human::bytes(rate)
                     );
                 }
             })

@@ -12,8 +12,8 @@ use std::time::Instant;
 use regex::Regex;
 
 use crate::grade::{CheckResult, Status};
-use crate::human;
 use crate::runbook::model::{FileCheck, FileKind};
+use crate::ui::human;
 
 use super::Probe;
 use super::exec::failed;

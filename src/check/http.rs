@@ -8,9 +8,9 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::grade::{CheckResult, Status};
-use crate::human;
 use crate::runbook::model::{HttpCheck, ValueSpec};
 use crate::runbook::units;
+use crate::ui::human;
 
 use super::value::{self, Graded};
 use super::{BODY_CAP, CERT_WARN_DAYS, DEFAULT_TIMEOUT, Probe};

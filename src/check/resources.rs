@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::container_grade::result_name;
+use crate::check::containers::result_name;
 use crate::docker::{Container, Deployment, Usage};
 use crate::grade::{CheckResult, Limits, Status, percent_of};
-use crate::human;
 use crate::runbook::{ContainerThresholds, Runbook};
+use crate::ui::human;
 
 /// How far apart the two CPU samples are: long enough for a steady rate,
 /// short beside a run (and taken while the rest of the run goes on).

@@ -50,7 +50,7 @@ pub fn acknowledge(instruction: &str) -> Option<bool> {
 /// Writes `prompt` on stderr and reads one line of stdin: a yes or not.
 fn ask(prompt: &str) -> bool {
     let mut stderr = std::io::stderr().lock();
-    let _ = write!(stderr, "{}", crate::human::printable(prompt));
+    let _ = write!(stderr, "{}", crate::ui::human::printable(prompt));
     let _ = stderr.flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);

@@ -7,10 +7,16 @@
 //! whole before it is cut short; the message is masked again wherever it
 //! leaves the process.
 
+pub mod containers;
+pub mod docker_disk;
 mod exec;
 mod file;
 mod http;
+pub mod logs;
 mod prometheus;
+pub mod resources;
+pub mod sustain;
+pub mod tasks;
 mod tcp;
 mod unit;
 mod value;

@@ -11,8 +11,8 @@ use crate::docker::{StackService, SwarmMode, Task};
 use crate::grade::{CheckResult, Status};
 use crate::runbook::Runbook;
 
-use super::converge::{Standing, standing};
-use super::{Stack, running};
+use crate::swarm::converge::{Standing, standing};
+use crate::swarm::{Stack, running};
 
 /// One service as `status` and `daily-check` show it.
 #[derive(Debug, Clone, Serialize)]
@@ -106,7 +106,7 @@ fn grade_one(
                 bad,
                 format!(
                     "scaled to 0 by opsbook shutdown ({} to start again)",
-                    crate::human::count(n as usize, "replica")
+                    crate::ui::human::count(n as usize, "replica")
                 ),
             ),
             None => (bad, "scaled to 0 replicas".to_string()),
@@ -149,7 +149,7 @@ fn grade_one(
         let why = latest.error.as_deref().unwrap_or(&latest.message);
         message.push_str(&format!(
             "; {} failed {span} (latest: {} on {}: {why})",
-            crate::human::count(failed.len(), "task"),
+            crate::ui::human::count(failed.len(), "task"),
             latest.name(service),
             latest.node
         ));

@@ -12,9 +12,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 
 use crate::grade::{CheckResult, Status};
-use crate::human;
 use crate::runbook::model::TcpCheck;
 use crate::runbook::units;
+use crate::ui::human;
 
 use super::exec::failed;
 use super::value::Graded;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::logscan::LineScanner;
+use crate::check::logs::scan::LineScanner;
 
 /// Where one file was read up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,7 +39,7 @@ impl Offsets {
     /// Keeps them (0600, written beside and renamed, never through a link).
     pub fn save(&self, path: &Path) -> io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        crate::files::write_private(path, &bytes)
+        crate::state::files::write_private(path, &bytes)
     }
 }
 

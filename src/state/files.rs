@@ -12,33 +12,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// Why a folder is refused: carried inside the `io::Error`, so the message
-/// names the folder and says what to do, whatever wraps it.
-#[derive(Debug)]
-pub struct UnsafeFolder {
-    pub folder: PathBuf,
-    pub reason: String,
-}
-
-impl std::fmt::Display for UnsafeFolder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "folder `{}` {}: opsbook writes only in folders no other user can write to (`chmod go-w` it, or choose another folder)",
-            self.folder.display(),
-            self.reason
-        )
-    }
-}
-
-impl std::error::Error for UnsafeFolder {}
-
-/// Whether an error is a refused folder (its message says all there is to say).
-pub fn is_unsafe_folder(error: &io::Error) -> bool {
-    error
-        .get_ref()
-        .is_some_and(|inner| inner.is::<UnsafeFolder>())
-}
+use crate::error::UnsafeFolder;
 
 /// Writes `bytes` to `path` (0600) through a file beside it, fsynced and
 /// renamed, creating missing folders (0700): readers never see half a file.
@@ -230,7 +204,7 @@ mod tests {
             let refused = write_private(&shared.join("f"), b"x");
             let message = refused.as_ref().map_err(ToString::to_string).err();
             assert!(
-                refused.is_err_and(|e| is_unsafe_folder(&e)),
+                refused.is_err_and(|e| crate::error::is_unsafe_folder(&e)),
                 "mode {mode:o} refused"
             );
             assert!(message.is_some_and(|m| m.contains(&shared.display().to_string())));

@@ -128,10 +128,10 @@ fn holds_journal_files(folder: &Path) -> bool {
 /// Unknown when systemd cannot be asked (no systemd as init, no bus).
 pub async fn unit_state(unit: &str, timeout: Duration) -> (Status, String) {
     let argv = ["systemctl", "is-active", "--", unit].map(String::from);
-    let split = crate::host_command::run_split(&argv, Path::new("/"), timeout).await;
+    let split = crate::host::command::run_split(&argv, Path::new("/"), timeout).await;
     let (stdout, stderr) = match split {
-        crate::host_command::Split::Exited { stdout, stderr, .. } => (stdout, stderr),
-        crate::host_command::Split::TimedOut => {
+        crate::host::command::Split::Exited { stdout, stderr, .. } => (stdout, stderr),
+        crate::host::command::Split::TimedOut => {
             return (
                 Status::Unknown,
                 format!(
@@ -140,7 +140,7 @@ pub async fn unit_state(unit: &str, timeout: Duration) -> (Status, String) {
                 ),
             );
         }
-        crate::host_command::Split::Failed(reason) => return (Status::Unknown, reason),
+        crate::host::command::Split::Failed(reason) => return (Status::Unknown, reason),
     };
     let state = String::from_utf8_lossy(&stdout).trim().to_string();
     let complaint = String::from_utf8_lossy(&stderr);

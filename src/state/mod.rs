@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod files;
+
 use crate::error::Error;
-use crate::files::{append_private, create_private_dir, open_private};
 use crate::grade::Status;
+use crate::state::files::{append_private, create_private_dir, open_private};
 
 /// A history file larger than this is rotated to `.1` (one generation kept).
 pub const HISTORY_CAP: u64 = 8 * 1024 * 1024;

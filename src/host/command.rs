@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 use crate::grade::Status;
-use crate::human;
 use crate::redact::{Redactor, quote};
+use crate::ui::human;
 
 /// How much of each stream is kept.
 const OUTPUT_CAP: usize = 64 * 1024;

@@ -4,9 +4,9 @@
 
 use crate::docker::{DiskUse, KindUse};
 use crate::grade::{CheckResult, Status};
-use crate::human;
 use crate::runbook::model::DockerDiskLimits;
 use crate::runbook::units::Size;
+use crate::ui::human;
 
 pub const NAME: &str = "docker disk";
 

@@ -1,0 +1,8 @@
+//! What a person at the terminal sees besides the report: the confirmation
+//! asked before anything disruptive (`confirm`), the progress lines on
+//! stderr while a command changes things (`progress`), and the one way each
+//! figure is shown to a person (`human`: sizes, lengths of time, counts).
+
+pub mod confirm;
+pub mod human;
+pub mod progress;
