@@ -48,8 +48,8 @@ pub async fn verify_checks(
     if deployment.is_stack()
         && let Some(project) = &runbook.plan.project
     {
-        let stack = crate::swarm::Stack::read(deployment).await?;
-        containers = crate::swarm::with_remote_tasks(&stack, &containers, project);
+        let stack = crate::docker::Stack::read(deployment).await?;
+        containers = crate::docker::with_remote_tasks(&stack, &containers, project);
     }
     Ok(Probe::new(runbook.redactor())
         .named(runbook, &names, Some((deployment, &containers)))

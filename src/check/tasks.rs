@@ -11,8 +11,8 @@ use crate::docker::{StackService, SwarmMode, Task};
 use crate::grade::{CheckResult, Status};
 use crate::runbook::Runbook;
 
-use crate::swarm::converge::{Standing, standing};
-use crate::swarm::{Stack, running};
+use crate::docker::{Stack, running};
+use crate::docker::{Standing, standing};
 
 /// One service as `status` and `daily-check` show it.
 #[derive(Debug, Clone, Serialize)]

@@ -21,6 +21,8 @@ use crate::check::docker_disk;
 use crate::check::logs;
 use crate::check::logs::files::Offsets;
 use crate::check::resources::{self, Resources};
+use crate::deploy;
+use crate::docker::Stack;
 use crate::docker::{Container, ContainerRef, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
@@ -31,7 +33,6 @@ use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::runbook::units;
 use crate::state::{HostFigures, Record, RecordedResult, ResourceFigures, StateDir};
-use crate::swarm::{self, Stack};
 
 /// The pause between runs under `--wait`.
 const WAIT_PAUSE: Duration = Duration::from_secs(2);
@@ -427,7 +428,7 @@ async fn docker_part(
 /// running tasks on other nodes.
 fn exec_refs(runbook: &Runbook, stack: Option<&Stack>, refs: &[ContainerRef]) -> Vec<ContainerRef> {
     match (stack, &runbook.plan.project) {
-        (Some(stack), Some(project)) => swarm::with_remote_tasks(stack, refs, project),
+        (Some(stack), Some(project)) => crate::docker::with_remote_tasks(stack, refs, project),
         _ => refs.to_vec(),
     }
 }
@@ -468,8 +469,8 @@ async fn listed(
 ) -> Result<(Deployment, Vec<ContainerRef>, Option<Stack>), Error> {
     let mut deployment = Deployment::connect(runbook.plan.project.clone()).await?;
     tracing::debug!("connected to Docker");
-    let stack = if swarm::resolve(runbook, &deployment).await?.is_swarm() {
-        deployment = swarm::into_stack(deployment);
+    let stack = if deploy::resolve(runbook, &deployment).await?.is_swarm() {
+        deployment = deploy::into_stack(deployment);
         Some(Stack::read(&deployment).await?)
     } else {
         None

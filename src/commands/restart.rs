@@ -5,13 +5,14 @@
 
 use serde_json::json;
 
+use crate::deploy;
+use crate::deploy::lifecycle::Lifecycle;
+use crate::docker::Stack;
 use crate::docker::{self, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::lifecycle::Lifecycle;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
-use crate::swarm::{self, Stack};
 use crate::ui::confirm::confirm;
 use crate::ui::progress::Progress;
 
@@ -30,8 +31,8 @@ pub async fn run(
 ) -> Result<(), Error> {
     let project = runbook.require_project("restart")?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
-    if swarm::resolve(runbook, &deployment).await?.is_swarm() {
-        let deployment = swarm::into_stack(deployment);
+    if deploy::resolve(runbook, &deployment).await?.is_swarm() {
+        let deployment = deploy::into_stack(deployment);
         let names = Stack::read(&deployment).await?.names();
         let all_tiers = runbook.plan.tiers_with(&names);
         let known: Vec<&String> = all_tiers.iter().flatten().collect();

@@ -7,13 +7,13 @@
 use std::path::PathBuf;
 
 use super::update::{How, carry_out};
+use crate::deploy::gated::Wanted;
+use crate::deploy::image_history::ImageHistory;
 use crate::docker::Deployment;
 use crate::error::Error;
 use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::ui::progress::Progress;
-use crate::update::images::ImageHistory;
-use crate::update::{self, Wanted};
 
 pub struct Options {
     pub service: String,
@@ -33,11 +33,11 @@ pub async fn run(
     let project = runbook.require_project("rollback")?;
     let deployment = Deployment::connect(Some(project)).await?;
     let service = &options.service;
-    if crate::swarm::resolve(runbook, &deployment)
+    if crate::deploy::resolve(runbook, &deployment)
         .await?
         .is_swarm()
     {
-        let deployment = crate::swarm::into_stack(deployment);
+        let deployment = crate::deploy::into_stack(deployment);
         if options.to == "previous" {
             return super::stack::roll_back(
                 runbook,
@@ -65,7 +65,7 @@ pub async fn run(
     }
     let image = if options.to == "previous" {
         let history = ImageHistory::open(&options.state_dir, &runbook.data_lock_key())?;
-        update::previous(&deployment, &history, service).await?
+        crate::deploy::gated::previous(&deployment, &history, service).await?
     } else {
         options.to.clone()
     };

@@ -8,15 +8,15 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::commands::backup::AsStep;
+use crate::deploy;
+use crate::deploy::lifecycle::Lifecycle;
 use crate::docker::{ContainerRef, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::lifecycle::Lifecycle;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::units;
 use crate::steps::hooks;
-use crate::swarm;
 use crate::ui::confirm::confirm;
 use crate::ui::progress::Progress;
 
@@ -45,8 +45,8 @@ pub async fn run(
     let hook_setup = backups.setup(true);
     let grace = runbook.plan.grace;
     let deployment = Deployment::connect(Some(project.clone())).await?;
-    if swarm::resolve(runbook, &deployment).await?.is_swarm() {
-        let deployment = swarm::into_stack(deployment);
+    if deploy::resolve(runbook, &deployment).await?.is_swarm() {
+        let deployment = deploy::into_stack(deployment);
         return super::stack::shutdown(runbook, &deployment, hook_setup, options, progress, report)
             .await;
     }

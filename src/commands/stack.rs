@@ -12,6 +12,11 @@ use serde_json::json;
 
 use crate::check;
 use crate::commands::backup::AsStep;
+use crate::deploy::gated::Wanted;
+use crate::deploy::rolling::SwarmUpdate;
+use crate::deploy::scale::SwarmLifecycle;
+use crate::docker::Stack;
+use crate::docker::standing;
 use crate::docker::{Deployment, SwarmMode};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
@@ -19,13 +24,8 @@ use crate::interrupt::Interrupt;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::steps::{self, Setup, TakeBackup};
-use crate::swarm::Stack;
-use crate::swarm::converge::standing;
-use crate::swarm::lifecycle::SwarmLifecycle;
-use crate::swarm::update::SwarmUpdate;
 use crate::ui::confirm::confirm;
 use crate::ui::progress::Progress;
-use crate::update::Wanted;
 
 /// Startup of a stack whose services exist (`startup.up` has run when any
 /// were missing): each tier scaled up to its replicas and waited for.

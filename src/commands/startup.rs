@@ -10,17 +10,18 @@ use serde_json::json;
 
 use crate::check;
 use crate::commands::backup::AsStep;
+use crate::deploy;
+use crate::deploy::lifecycle::Lifecycle;
+use crate::docker::Stack;
 use crate::docker::{ContainerRef, Deployment, State};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::host::command;
 use crate::host::{DiskUsage, HostSnapshot};
-use crate::lifecycle::Lifecycle;
 use crate::redact::Redactor;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::steps::hooks;
-use crate::swarm::{self, Stack};
 use crate::ui::progress::Progress;
 
 use super::stack;
@@ -70,9 +71,9 @@ pub async fn run(
         return Ok(());
     }
     let mut deployment = deployment;
-    let mut swarm = swarm::resolve(runbook, &deployment).await?.is_swarm();
+    let mut swarm = deploy::resolve(runbook, &deployment).await?.is_swarm();
     if swarm {
-        deployment = swarm::into_stack(deployment);
+        deployment = deploy::into_stack(deployment);
     }
     let mut containers = deployment.list().await?;
     let stack_names = if swarm {
@@ -122,9 +123,9 @@ pub async fn run(
                 return Ok(());
             }
             // `startup.up` may have been `docker stack deploy`.
-            if !swarm && swarm::resolve(runbook, &deployment).await?.is_swarm() {
+            if !swarm && deploy::resolve(runbook, &deployment).await?.is_swarm() {
                 swarm = true;
-                deployment = swarm::into_stack(deployment);
+                deployment = deploy::into_stack(deployment);
             }
             containers = deployment.list().await?;
         }

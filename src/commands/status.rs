@@ -9,13 +9,14 @@ use serde_json::json;
 
 use crate::check::containers;
 use crate::check::resources::{self, Resources};
+use crate::deploy;
+use crate::docker::Stack;
 use crate::docker::{Container, Deployment, Usage};
 use crate::error::Error;
 use crate::grade::CheckResult;
 use crate::host::HostSnapshot;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
-use crate::swarm::{self, Stack};
 
 pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     let disk_paths = runbook
@@ -28,8 +29,8 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     // The host is read (here, or on the engine's host) while Docker answers.
     let host = tokio::spawn(HostSnapshot::measure(disk_paths));
     let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
-    if swarm::resolve(runbook, &deployment).await?.is_swarm() {
-        let deployment = swarm::into_stack(deployment);
+    if deploy::resolve(runbook, &deployment).await?.is_swarm() {
+        let deployment = deploy::into_stack(deployment);
         let stack = Stack::read(&deployment).await?;
         show_stack(runbook, &stack, report);
         show_host(runbook, host.await.ok(), report);

@@ -2,25 +2,25 @@
 //! on a new image (the one `--image` names, else whatever the image name
 //! their container runs now points to), in dependency order, each behind
 //! a health gate, then the verify checks; when one fails, everything this
-//! update touched is put back (see `crate::update`). `update.backup` takes
+//! update touched is put back (see `crate::deploy::gated`). `update.backup` takes
 //! the runbook's backup first and `update.pull` pulls the images first;
 //! either failing changes nothing.
 
 use std::path::{Path, PathBuf};
 
 use crate::commands::backup::AsStep;
+use crate::deploy::gated::{Planned, Target, Updater, Wanted};
+use crate::deploy::image_history::ImageHistory;
+use crate::deploy::lifecycle::Lifecycle;
 use crate::docker::Deployment;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::lifecycle::Lifecycle;
 use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::state::StateDir;
 use crate::steps::TakeBackup;
 use crate::ui::confirm::confirm_plan;
 use crate::ui::progress::Progress;
-use crate::update::images::ImageHistory;
-use crate::update::{self, Planned, Target, Updater, Wanted};
 
 pub struct Options {
     pub services: Vec<String>,
@@ -39,12 +39,12 @@ pub async fn run(
 ) -> Result<(), Error> {
     let project = runbook.require_project("update")?;
     let deployment = Deployment::connect(Some(project)).await?;
-    if crate::swarm::resolve(runbook, &deployment)
+    if crate::deploy::resolve(runbook, &deployment)
         .await?
         .is_swarm()
     {
-        let deployment = crate::swarm::into_stack(deployment);
-        let known = crate::swarm::Stack::read(&deployment).await?.names();
+        let deployment = crate::deploy::into_stack(deployment);
+        let known = crate::docker::Stack::read(&deployment).await?.names();
         let wanted = wanted(options, &known)?;
         let asked = super::stack::Asked {
             section: "update",
@@ -138,7 +138,7 @@ pub(super) async fn carry_out(
     report: &mut Report,
 ) -> Result<(), Error> {
     let state = StateDir::open(how.state_dir)?;
-    let _lock = state.lock(&update::lock_key(runbook), how.section)?;
+    let _lock = state.lock(&crate::deploy::gated::lock_key(runbook), how.section)?;
     let updater = Updater {
         lifecycle: Lifecycle::listening(deployment, progress, how.section),
         runbook,
@@ -146,7 +146,7 @@ pub(super) async fn carry_out(
     let targets = updater.plan(wanted, how.dry_run).await?;
     report
         .extra
-        .insert("services".into(), update::describe(&targets));
+        .insert("services".into(), crate::deploy::gated::describe(&targets));
     let mut planned: Vec<Planned> = Vec::new();
     for target in targets {
         match target {

@@ -3,12 +3,12 @@
 
 use serde_json::json;
 
+use crate::deploy::Resolved;
 use crate::docker::Deployment;
 use crate::grade::{CheckResult, Status};
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::model::Mode;
-use crate::swarm::{self, Resolved};
 
 pub async fn run(runbook: &Runbook, report: &mut Report) {
     let plan = &runbook.plan;
@@ -100,7 +100,7 @@ async fn mode(runbook: &Runbook) -> String {
         "auto"
     };
     match Deployment::connect(plan.project.clone()).await {
-        Ok(deployment) => match swarm::resolve(runbook, &deployment).await {
+        Ok(deployment) => match crate::deploy::resolve(runbook, &deployment).await {
             Ok(resolved) => resolved.describe(),
             Err(e) => format!("{written}: {e}"),
         },

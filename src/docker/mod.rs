@@ -40,7 +40,10 @@ pub use recreate::{ImageRef, Snapshot, short_id};
 pub use scratch::{DRILL_LABEL, Remap, Removed, ScratchDrill};
 pub use secret::SwarmSecret;
 pub use stats::Usage;
-pub use swarm::{REPLICAS_LABEL, StackService, SwarmMode, SwarmRole, Task, TaskState};
+pub use swarm::{
+    Awaited, REPLICAS_LABEL, Stack, StackService, Standing, SwarmMode, SwarmRole, Task, TaskState,
+    containers_with_tasks, nodes_of, running, standing, standing_for, with_remote_tasks,
+};
 pub use volume::{RESTORE_ROOT, VolumeReader, VolumeUser};
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";

@@ -232,7 +232,7 @@ impl super::Agent {
             .await
             {
                 Ok(deployment) => {
-                    let resolved = crate::swarm::resolve(&self.runbook, &deployment).await;
+                    let resolved = crate::deploy::resolve(&self.runbook, &deployment).await;
                     if resolved.is_ok_and(|r| r.is_swarm()) {
                         tracing::warn!(
                             host = self.host.as_deref(),

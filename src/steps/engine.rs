@@ -8,11 +8,11 @@
 use std::time::{Duration, Instant};
 
 use crate::check::Probe;
+use crate::deploy::lifecycle::Lifecycle;
 use crate::docker::{self, Deployment};
 use crate::grade::{CheckResult, Status};
 use crate::host::command;
 use crate::interrupt::Interrupt;
-use crate::lifecycle::Lifecycle;
 use crate::redact::Redactor;
 use crate::runbook::model::{Step, WhenStatus};
 use crate::ui::confirm;

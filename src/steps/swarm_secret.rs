@@ -10,12 +10,13 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::deploy;
+use crate::deploy::converge::{self, Outcome};
+use crate::deploy::rolling::SwarmUpdate;
 use crate::docker::Deployment;
+use crate::docker::Stack;
 use crate::grade::{CheckResult, Status};
 use crate::runbook::model::{RotateEncoding, RotateSecret};
-use crate::swarm::converge::{self, Outcome};
-use crate::swarm::update::SwarmUpdate;
-use crate::swarm::{self, Stack};
 
 use super::engine::Engine;
 use super::rotate;
@@ -33,7 +34,7 @@ impl Engine<'_> {
             );
         };
         let deployment = match Deployment::connect(Some(project.clone())).await {
-            Ok(deployment) => swarm::into_stack(deployment),
+            Ok(deployment) => deploy::into_stack(deployment),
             Err(e) => return (Status::Unknown, e.to_string()),
         };
         match rotated(self, &deployment, step, &project).await {

@@ -1,13 +1,13 @@
 //! `update` and `rollback` steps: the services put on the image their
 //! container names now (or back on the one they ran before their last
 //! update), with the health gate, verify checks and put-back of
-//! `opsbook update` (`crate::update`), under the same lock and image history.
+//! `opsbook update` (`crate::deploy::gated`), under the same lock and image history.
 
+use crate::deploy::gated::{Planned, Target, Updater, Wanted};
+use crate::deploy::image_history::ImageHistory;
+use crate::deploy::lifecycle::Lifecycle;
 use crate::grade::Status;
-use crate::lifecycle::Lifecycle;
 use crate::state::StateDir;
-use crate::update::images::ImageHistory;
-use crate::update::{self, Planned, Target, Updater, Wanted};
 
 use super::engine::Engine;
 
@@ -30,7 +30,7 @@ impl Engine<'_> {
             Ok(state) => state,
             Err(e) => return (Status::Unknown, e.to_string()),
         };
-        let _lock = match state.lock(&update::lock_key(runbook), section) {
+        let _lock = match state.lock(&crate::deploy::gated::lock_key(runbook), section) {
             Ok(lock) => lock,
             Err(e) => return (Status::Unknown, e.to_string()),
         };
@@ -41,7 +41,7 @@ impl Engine<'_> {
         let mut wanted = Vec::new();
         for service in services {
             let image = if rollback {
-                match update::previous(deployment, &history, &service).await {
+                match crate::deploy::gated::previous(deployment, &history, &service).await {
                     Ok(image) => Some(image),
                     Err(e) => return (Status::Crit, e.to_string()),
                 }

@@ -17,16 +17,16 @@ use crate::backup::copy::{self, Copied, Copier, Elsewhere, Route, Source};
 use crate::backup::manifest::Manifest;
 use crate::backup::scope;
 use crate::backup::staging::{self, Staging};
+use crate::deploy::homes::{Home, Homes};
+use crate::deploy::lifecycle::Lifecycle;
 use crate::docker::{self, Container, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::lifecycle::Lifecycle;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 use crate::state::StateDir;
 use crate::steps::{Setup, hooks};
-use crate::swarm::homes::{Home, Homes};
 use crate::ui::human;
 use crate::ui::progress::Progress;
 
@@ -47,7 +47,7 @@ pub async fn create(
     let project = runbook.require_project("backup")?;
     let dir = runbook.backup_dir(backup);
     let deployment = Deployment::connect(Some(project)).await?;
-    let deployment = crate::swarm::as_deployed(runbook, deployment).await?;
+    let deployment = crate::deploy::as_deployed(runbook, deployment).await?;
     let on_stack = deployment.is_stack();
     let containers = deployment.containers().await?;
     // Every item is resolved first: an unknown volume stops here, before anything is stopped.
@@ -92,7 +92,7 @@ pub async fn create(
     let lifecycle = Lifecycle::listening(&deployment, progress, "backup");
     let interrupt = lifecycle.interrupt.clone();
     let running = if on_stack {
-        crate::swarm::lifecycle::scaled_up(&crate::swarm::Stack::read(&deployment).await?, &stop)
+        crate::deploy::scale::scaled_up(&crate::docker::Stack::read(&deployment).await?, &stop)
     } else {
         docker::running_services(&deployment.list().await?, &stop)
     };

@@ -21,10 +21,10 @@ use crate::backup::drill::{DrillRecord, DrilledCheck};
 use crate::backup::manifest::{Item, Kind, Manifest};
 use crate::backup::verify;
 use crate::check::Probe;
+use crate::deploy::lifecycle::Lifecycle;
 use crate::docker::{ContainerRef, Deployment, ImageRef, Remap, Snapshot, State};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::lifecycle::Lifecycle;
 use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::runbook::model::{Backup, Check};
@@ -71,7 +71,7 @@ pub async fn drill(
         "backup drill",
     )?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
-    crate::swarm::refuse_on_stack(runbook, &deployment, "backup drill").await?;
+    crate::deploy::refuse_on_stack(runbook, &deployment, "backup drill").await?;
     clean_leftovers(&deployment, &project, state_dir, report).await;
 
     let name = drill_id();

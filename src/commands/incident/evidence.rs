@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
+use crate::deploy::homes::Homes;
 use crate::docker::{Container, Deployment, Health, State, Task, TaskState};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
@@ -22,7 +23,6 @@ use crate::incident::{EVIDENCE, write_private};
 use crate::redact::{MASK, Redactor};
 use crate::render::{Format, Report, Style};
 use crate::runbook::Runbook;
-use crate::swarm::{self, homes::Homes};
 
 /// The deadline of the whole capture: an incident opens within seconds.
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -144,12 +144,12 @@ async fn containers(
     let deployment = Deployment::connect(runbook.plan.project.clone())
         .await
         .map_err(|e| e.to_string())?;
-    let on_stack = swarm::resolve(runbook, &deployment)
+    let on_stack = crate::deploy::resolve(runbook, &deployment)
         .await
         .map_err(|e| e.to_string())?
         .is_swarm();
     if on_stack {
-        return stack(&swarm::into_stack(deployment), writer, log_lines).await;
+        return stack(&crate::deploy::into_stack(deployment), writer, log_lines).await;
     }
     let containers = deployment.containers().await.map_err(|e| e.to_string())?;
     let mut files = vec![writer.json("containers.json", &json!(containers))?];

@@ -34,16 +34,16 @@ use crate::backup::copy::Elsewhere;
 use crate::backup::manifest::{Kind, Manifest};
 use crate::check;
 use crate::commands::backup::AsStep;
+use crate::deploy::homes::Homes;
+use crate::deploy::lifecycle::Lifecycle;
 use crate::docker::{self, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::lifecycle::Lifecycle;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 use crate::state::StateDir;
 use crate::steps::hooks;
-use crate::swarm::homes::Homes;
 use crate::ui::confirm::confirm_plan;
 use crate::ui::human;
 use crate::ui::progress::Progress;
@@ -249,7 +249,7 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
     let items = targets::select_items(&manifest.items, &options.only)?;
     let project = runbook.require_project("restore")?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
-    let deployment = crate::swarm::as_deployed(runbook, deployment).await?;
+    let deployment = crate::deploy::as_deployed(runbook, deployment).await?;
     let on_stack = deployment.is_stack();
     let homes = match on_stack {
         true => Some(Homes::read(&deployment).await?),
@@ -273,12 +273,12 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
         return Err(super::backup::remote_files(deployment.endpoint()));
     }
     let identities = upfront::identities(&entry.path, &planned, options.identity.as_deref())?;
-    let containers = crate::swarm::containers_with_tasks(&deployment).await?;
+    let containers = crate::docker::containers_with_tasks(&deployment).await?;
     let to_start = precheck::check(&deployment, &planned, &containers).await?;
     let stop = targets::services_to_stop(&planned, |s| runbook.plan.dependents_of(s));
     // What runs now, and what starts first for a dump, stops for the replacing.
     let running = if on_stack {
-        crate::swarm::lifecycle::scaled_up(&crate::swarm::Stack::read(&deployment).await?, &stop)
+        crate::deploy::scale::scaled_up(&crate::docker::Stack::read(&deployment).await?, &stop)
     } else {
         docker::running_services(&containers, &stop)
     };

@@ -12,11 +12,11 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::deploy::lifecycle::Lifecycle;
 use crate::docker::{ContainerRef, Deployment, State};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::interrupt::Interrupt;
-use crate::lifecycle::Lifecycle;
 use crate::runbook::Runbook;
 
 use super::targets::{Planned, Target};

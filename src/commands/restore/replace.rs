@@ -78,7 +78,7 @@ pub(super) async fn item(
         Target::Dump {
             service, restore, ..
         } => {
-            let containers = crate::swarm::containers_with_tasks(deployment)
+            let containers = crate::docker::containers_with_tasks(deployment)
                 .await
                 .map_err(|e| Failed::untouched(e.to_string()))?;
             let container = docker::running_of(&containers, service).ok_or_else(|| {

@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use crate::deploy::lifecycle::Lifecycle;
 use crate::interrupt::Interrupt;
-use crate::lifecycle::Lifecycle;
 use crate::runbook::Runbook;
 
 use super::replace::{self, Failed, Identities};

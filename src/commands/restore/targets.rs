@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use crate::backup::copy::{self, Elsewhere, Route};
 use crate::backup::manifest::{Item, Kind};
 use crate::backup::scope;
+use crate::deploy::homes::{Home, Homes};
 use crate::docker::Deployment;
 use crate::error::Error;
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
-use crate::swarm::homes::{Home, Homes};
 
 /// Where an item goes back to.
 #[derive(Clone)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::docker::{Deployment, SwarmRole, Task, TaskState};
 use crate::error::Error;
 
-use super::Stack;
+use crate::docker::Stack;
 
 /// The engine that holds a volume or runs a task: this one (the
 /// manager's), or another node's.
@@ -110,7 +110,7 @@ impl<'a> Homes<'a> {
         let Some(found) = self.stack.service(service) else {
             return Ok(None);
         };
-        let Some(task) = super::running(&self.stack, found)
+        let Some(task) = crate::docker::running(&self.stack, found)
             .into_iter()
             .find(|t| t.container_id.is_some())
         else {
@@ -168,7 +168,7 @@ fn mounted_by<'a>(tasks: &'a [Task], names: &[String]) -> Result<Option<&'a Task
     if running.is_empty() {
         return Ok(mounting.into_iter().max_by_key(|t| t.at));
     }
-    let nodes = super::nodes_of(&running);
+    let nodes = crate::docker::nodes_of(&running);
     if nodes.len() > 1 {
         return Err(nodes);
     }

@@ -5,19 +5,12 @@
 //! grading services (`grade`), waiting for Swarm to converge (`converge`)
 //! and scaling or redeploying services tier by tier (`lifecycle`).
 
-use std::collections::HashSet;
-
 use std::collections::HashMap;
 
-use crate::docker::{ContainerRef, Deployment, StackService, State, SwarmRole, Task, TaskState};
+use crate::docker::{Deployment, SwarmRole};
 use crate::error::Error;
 use crate::runbook::Runbook;
 use crate::runbook::model::Mode;
-
-pub mod converge;
-pub mod homes;
-pub mod lifecycle;
-pub mod update;
 
 /// How the project turned out to be deployed, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,59 +104,6 @@ pub async fn refuse_on_stack(
     }
 }
 
-/// One look at the stack: its services and every task Swarm keeps.
-#[derive(Debug, Clone)]
-pub struct Stack {
-    pub services: Vec<StackService>,
-    pub tasks: Vec<Task>,
-}
-
-impl Stack {
-    pub async fn read(deployment: &Deployment) -> Result<Stack, Error> {
-        let services = deployment.stack_services().await?;
-        let tasks = deployment.stack_tasks(&services).await?;
-        Ok(Stack { services, tasks })
-    }
-
-    /// The service the runbook calls `name`.
-    pub fn service(&self, name: &str) -> Option<&StackService> {
-        self.services.iter().find(|s| s.service == name)
-    }
-
-    pub fn tasks_of<'a>(&'a self, service: &'a StackService) -> impl Iterator<Item = &'a Task> {
-        self.tasks
-            .iter()
-            .filter(move |t| t.service_id == service.id)
-    }
-
-    /// The runbook's names of the stack's services.
-    pub fn names(&self) -> Vec<String> {
-        self.services.iter().map(|s| s.service.clone()).collect()
-    }
-}
-
-/// The tasks of `service` that run now, on the spec it has now.
-pub fn running<'a>(stack: &'a Stack, service: &'a StackService) -> Vec<&'a Task> {
-    stack
-        .tasks_of(service)
-        .filter(|t| {
-            t.desired == TaskState::Running
-                && t.state == TaskState::Running
-                && t.is_current(service)
-        })
-        .collect()
-}
-
-/// The nodes `tasks` run on, each once, in order.
-pub fn nodes_of(tasks: &[&Task]) -> Vec<String> {
-    let mut seen = HashSet::new();
-    tasks
-        .iter()
-        .filter(|t| seen.insert(t.node.clone()))
-        .map(|t| t.node.clone())
-        .collect()
-}
-
 /// The deployment as the project is deployed: seen as the stack
 /// (`into_stack`) when `resolve` says it is one, else as it is.
 pub async fn as_deployed(runbook: &Runbook, deployment: Deployment) -> Result<Deployment, Error> {
@@ -190,47 +130,4 @@ pub fn into_stack(deployment: Deployment) -> Deployment {
         }
     }
     deployment.into_stack_with(nodes)
-}
-
-/// The deployment's containers as `list` gives them, and on a stack a
-/// reference to every running task's container on another node too
-/// (`with_remote_tasks`): what a dump is exec'd in, wherever it runs.
-pub async fn containers_with_tasks(deployment: &Deployment) -> Result<Vec<ContainerRef>, Error> {
-    let local = deployment.list().await?;
-    if !deployment.is_stack() {
-        return Ok(local);
-    }
-    let stack = Stack::read(deployment).await?;
-    let project = deployment.project().unwrap_or_default();
-    Ok(with_remote_tasks(&stack, &local, project))
-}
-
-/// `local` (this engine's containers of the stack), then a reference to
-/// every running task's container on another node, which an exec check
-/// reaches through that node's engine.
-pub fn with_remote_tasks(
-    stack: &Stack,
-    local: &[ContainerRef],
-    project: &str,
-) -> Vec<ContainerRef> {
-    let mut refs = local.to_vec();
-    for service in &stack.services {
-        for task in running(stack, service) {
-            let Some(id) = &task.container_id else {
-                continue;
-            };
-            if local.iter().any(|c| c.id == *id) {
-                continue;
-            }
-            refs.push(ContainerRef {
-                id: id.clone(),
-                name: task.name(service),
-                project: project.to_string(),
-                service: service.service.clone(),
-                state: State::Running,
-                node: Some(task.node.clone()),
-            });
-        }
-    }
-    refs
 }

@@ -14,17 +14,15 @@
 //! set-aside containers removed and the new images written to the
 //! service's image history.
 
-pub mod images;
-
 use std::time::{Duration, Instant};
 
+use crate::deploy::lifecycle::Lifecycle;
 use crate::docker::{self, Deployment, ImageRef, Snapshot};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
-use crate::lifecycle::Lifecycle;
 use crate::runbook::Runbook;
 
-use images::ImageHistory;
+use super::image_history::ImageHistory;
 
 /// What a set-aside container is called while its twin is on trial.
 const ASIDE_SUFFIX: &str = "-opsbook-previous";

@@ -20,8 +20,8 @@ use crate::interrupt::Interrupt;
 use crate::ui::human;
 use crate::ui::progress::Progress;
 
-use super::Stack;
 use super::converge::{self, Outcome};
+use crate::docker::Stack;
 
 /// What a tier does to each of its services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,11 +19,11 @@ use futures_util::future::join_all;
 use indexmap::IndexMap;
 
 use crate::check::containers::state_word;
+use crate::deploy::scale::SwarmLifecycle;
 use crate::docker::{Container, ContainerRef, Deployment, Health, State};
 use crate::grade::{CheckResult, Status};
 use crate::interrupt::Interrupt;
 use crate::runbook::Plan;
-use crate::swarm::lifecycle::SwarmLifecycle;
 use crate::ui::progress::Progress;
 
 /// How long a container without a healthcheck must keep running to count as ready.

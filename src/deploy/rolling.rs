@@ -19,8 +19,8 @@ use crate::runbook::Plan;
 use crate::ui::human;
 use crate::ui::progress::Progress;
 
-use super::Stack;
-use super::converge::{self, Awaited, Outcome};
+use super::converge::{self, Outcome};
+use crate::docker::{Awaited, Stack};
 
 pub struct SwarmUpdate<'a> {
     pub deployment: &'a Deployment,

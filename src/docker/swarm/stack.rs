@@ -1,22 +1,69 @@
-//! Whether Swarm has done what a service's spec asks, and waiting until it
-//! has. A service has converged when exactly the tasks its mode wants run
-//! on its current spec (image and forced update), none is still on its way
-//! and no task of an older spec still runs. A task with a healthcheck is
-//! `running` only once it is healthy (Swarm holds it in `starting` until
-//! then), so converged means healthy too.
-//!
-//! The docker CLI's own wait (`--detach=false`) polls the same way but has
-//! no deadline and never ends for a service that completes; this one ends
-//! at the deadline, at a signal, or as soon as Swarm gives the update up.
+//! One look at a stack (its services and every task Swarm keeps), and how
+//! each service stands against its spec. A service has converged when
+//! exactly the tasks its mode wants run on its current spec (image and
+//! forced update), none is still on its way and no task of an older spec
+//! still runs. A task with a healthcheck is `running` only once it is
+//! healthy (Swarm holds it in `starting` until then), so converged means
+//! healthy too.
 
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
 
-use crate::docker::{Deployment, StackService, SwarmMode, TaskState};
-use crate::interrupt::Interrupt;
+use super::{StackService, SwarmMode, Task, TaskState};
+use crate::docker::{ContainerRef, Deployment, State};
+use crate::error::Error;
 
-use super::{Stack, nodes_of, running};
+/// One look at the stack: its services and every task Swarm keeps.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub services: Vec<StackService>,
+    pub tasks: Vec<Task>,
+}
 
-const POLL: Duration = Duration::from_millis(500);
+impl Stack {
+    pub async fn read(deployment: &Deployment) -> Result<Stack, Error> {
+        let services = deployment.stack_services().await?;
+        let tasks = deployment.stack_tasks(&services).await?;
+        Ok(Stack { services, tasks })
+    }
+
+    /// The service the runbook calls `name`.
+    pub fn service(&self, name: &str) -> Option<&StackService> {
+        self.services.iter().find(|s| s.service == name)
+    }
+
+    pub fn tasks_of<'a>(&'a self, service: &'a StackService) -> impl Iterator<Item = &'a Task> {
+        self.tasks
+            .iter()
+            .filter(move |t| t.service_id == service.id)
+    }
+
+    /// The runbook's names of the stack's services.
+    pub fn names(&self) -> Vec<String> {
+        self.services.iter().map(|s| s.service.clone()).collect()
+    }
+}
+
+/// The tasks of `service` that run now, on the spec it has now.
+pub fn running<'a>(stack: &'a Stack, service: &'a StackService) -> Vec<&'a Task> {
+    stack
+        .tasks_of(service)
+        .filter(|t| {
+            t.desired == TaskState::Running
+                && t.state == TaskState::Running
+                && t.is_current(service)
+        })
+        .collect()
+}
+
+/// The nodes `tasks` run on, each once, in order.
+pub fn nodes_of(tasks: &[&Task]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    tasks
+        .iter()
+        .filter(|t| seen.insert(t.node.clone()))
+        .map(|t| t.node.clone())
+        .collect()
+}
 
 /// How a service stands against its spec.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +109,7 @@ pub fn standing(stack: &Stack, service: &StackService, since: Option<jiff::Times
     standing_for(stack, service, since, Awaited::Change)
 }
 
-fn standing_for(
+pub fn standing_for(
     stack: &Stack,
     service: &StackService,
     since: Option<jiff::Timestamp>,
@@ -136,102 +183,47 @@ fn standing_for(
     }
 }
 
-/// How the wait for one service ended.
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    Converged {
-        standing: Standing,
-        took: Duration,
-    },
-    /// Swarm rolled back or paused the update.
-    GivenUp {
-        standing: Standing,
-    },
-    TimedOut {
-        standing: Standing,
-    },
-    Interrupted {
-        standing: Standing,
-    },
-    /// The service is gone, or the stack could not be read.
-    Unseen {
-        why: String,
-    },
+/// The deployment's containers as `list` gives them, and on a stack a
+/// reference to every running task's container on another node too
+/// (`with_remote_tasks`): what a dump is exec'd in, wherever it runs.
+pub async fn containers_with_tasks(deployment: &Deployment) -> Result<Vec<ContainerRef>, Error> {
+    let local = deployment.list().await?;
+    if !deployment.is_stack() {
+        return Ok(local);
+    }
+    let stack = Stack::read(deployment).await?;
+    let project = deployment.project().unwrap_or_default();
+    Ok(with_remote_tasks(&stack, &local, project))
 }
 
-/// Waits until each of `services` (the runbook's names) has converged,
-/// Swarm has given it up, `deadline` passes or a signal comes. Outcomes
-/// are in the order of `services`.
-pub async fn wait(
-    deployment: &Deployment,
-    services: &[String],
-    deadline: Instant,
-    interrupt: &Interrupt,
-) -> Vec<(String, Outcome)> {
-    wait_for(deployment, services, deadline, interrupt, Awaited::Change).await
-}
-
-/// `wait`, for what `awaited` says.
-pub async fn wait_for(
-    deployment: &Deployment,
-    services: &[String],
-    deadline: Instant,
-    interrupt: &Interrupt,
-    awaited: Awaited,
-) -> Vec<(String, Outcome)> {
-    let began = Instant::now();
-    let since = jiff::Timestamp::now();
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; services.len()];
-    loop {
-        let stack = Stack::read(deployment).await;
-        for (name, slot) in services.iter().zip(outcomes.iter_mut()) {
-            if slot.is_some() {
+/// `local` (this engine's containers of the stack), then a reference to
+/// every running task's container on another node, which an exec check
+/// reaches through that node's engine.
+pub fn with_remote_tasks(
+    stack: &Stack,
+    local: &[ContainerRef],
+    project: &str,
+) -> Vec<ContainerRef> {
+    let mut refs = local.to_vec();
+    for service in &stack.services {
+        for task in running(stack, service) {
+            let Some(id) = &task.container_id else {
+                continue;
+            };
+            if local.iter().any(|c| c.id == *id) {
                 continue;
             }
-            let stack = match &stack {
-                Ok(stack) => stack,
-                Err(e) if Instant::now() >= deadline => {
-                    *slot = Some(Outcome::Unseen { why: e.to_string() });
-                    continue;
-                }
-                Err(_) => continue,
-            };
-            let Some(service) = stack.service(name) else {
-                *slot = Some(Outcome::Unseen {
-                    why: "no such service in the stack".into(),
-                });
-                continue;
-            };
-            let standing = standing_for(stack, service, Some(since), awaited);
-            *slot = if standing.converged {
-                Some(Outcome::Converged {
-                    standing,
-                    took: began.elapsed(),
-                })
-            } else if standing.given_up.is_some() {
-                Some(Outcome::GivenUp { standing })
-            } else if Instant::now() >= deadline {
-                Some(Outcome::TimedOut { standing })
-            } else if interrupt.is_raised() {
-                Some(Outcome::Interrupted { standing })
-            } else {
-                None
-            };
-        }
-        if outcomes.iter().all(Option::is_some) {
-            break;
-        }
-        tokio::select! {
-            biased;
-            () = interrupt.raised() => {}
-            () = tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))) => {}
+            refs.push(ContainerRef {
+                id: id.clone(),
+                name: task.name(service),
+                project: project.to_string(),
+                service: service.service.clone(),
+                state: State::Running,
+                node: Some(task.node.clone()),
+            });
         }
     }
-    services
-        .iter()
-        .cloned()
-        .zip(outcomes.into_iter().flatten())
-        .collect()
+    refs
 }
 
 #[cfg(test)]
