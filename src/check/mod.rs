@@ -13,6 +13,7 @@ mod exec;
 mod file;
 mod http;
 pub mod logs;
+pub mod preflight;
 mod prometheus;
 pub mod resources;
 pub mod sustain;

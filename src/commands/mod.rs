@@ -15,7 +15,6 @@ pub mod rollback;
 pub mod run;
 pub mod serve;
 pub mod shutdown;
-pub mod stack;
 pub mod startup;
 pub mod status;
 pub mod update;

@@ -1,15 +1,11 @@
 //! `opsbook rollback SERVICE [--to IMAGE|previous]`: put a service back on
-//! the image it ran before its last update (from the image history in the
-//! state folder: by its name when that still names the same image, else
-//! by id, since the tag may have moved on), or on any image on the host,
-//! behind the same health gate and put-back as `update`.
+//! the image it ran before its last update, or on any image on the host,
+//! behind the same health gate and put-back as `update` (see
+//! `deploy::update`).
 
 use std::path::PathBuf;
 
-use super::update::{How, carry_out};
-use crate::deploy::gated::Wanted;
-use crate::deploy::image_history::ImageHistory;
-use crate::docker::Deployment;
+use crate::deploy::update::{self, Asked};
 use crate::error::Error;
 use crate::render::Report;
 use crate::runbook::Runbook;
@@ -30,55 +26,25 @@ pub async fn run(
     progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
-    let project = runbook.require_project("rollback")?;
-    let deployment = Deployment::connect(Some(project)).await?;
-    let service = &options.service;
-    if crate::deploy::resolve(runbook, &deployment)
-        .await?
-        .is_swarm()
-    {
-        let deployment = crate::deploy::into_stack(deployment);
-        if options.to == "previous" {
-            return super::stack::roll_back(
-                runbook,
-                &deployment,
-                service,
-                options.dry_run,
-                options.yes,
-                progress,
-                report,
-            )
-            .await;
-        }
-        let wanted = [Wanted {
-            service: service.clone(),
-            image: Some(options.to.clone()),
-        }];
-        let asked = super::stack::Asked {
-            section: "rollback",
-            wanted: &wanted,
-            dry_run: options.dry_run,
-            yes: options.yes,
-            backup_first: None,
-        };
-        return super::stack::update(runbook, &deployment, asked, progress, report).await;
-    }
-    let image = if options.to == "previous" {
-        let history = ImageHistory::open(&options.state_dir, &runbook.data_lock_key())?;
-        crate::deploy::gated::previous(&deployment, &history, service).await?
-    } else {
-        options.to.clone()
+    let backups = super::backup::AsStep {
+        runbook,
+        state_dir: &options.state_dir,
+        progress,
     };
-    let wanted = [Wanted {
-        service: service.clone(),
-        image: Some(image),
-    }];
-    let how = How {
-        section: "rollback",
+    let asked = Asked {
         dry_run: options.dry_run,
         yes: options.yes,
         state_dir: &options.state_dir,
-        backup_first: false,
     };
-    carry_out(runbook, &deployment, &wanted, &how, progress, report).await
+    let hooks = backups.setup(true);
+    update::rollback(
+        runbook,
+        &options.service,
+        &options.to,
+        &asked,
+        &hooks,
+        progress,
+        report,
+    )
+    .await
 }

@@ -8,12 +8,58 @@
 //! volumes live (`homes`). Commands never ask which engine they are on.
 
 pub mod converge;
+mod dry_run;
 pub mod gated;
 pub mod homes;
 pub mod image_history;
 pub mod lifecycle;
 pub mod mode;
+pub mod restart;
 pub mod rolling;
 pub mod scale;
+pub mod shutdown;
+pub mod startup;
+pub mod update;
 
 pub use mode::{Resolved, as_deployed, into_stack, refuse_on_stack, resolve};
+
+use futures_util::future::LocalBoxFuture;
+
+use crate::docker::Deployment;
+use crate::error::Error;
+use crate::grade::Status;
+use crate::render::Report;
+use crate::runbook::Runbook;
+use crate::runbook::model::Step;
+
+/// The runbook's project for `command`, connected to and seen as it is
+/// deployed: a stack when it is one (with the swarm's other nodes), else
+/// compose containers. The one way a command reaches its deployment.
+pub async fn connect(runbook: &Runbook, command: &str) -> Result<Deployment, Error> {
+    let project = runbook.require_project(command)?;
+    let deployment = Deployment::connect(Some(project)).await?;
+    as_deployed(runbook, deployment).await
+}
+
+/// What an operation on the deployment is handed by the layers above it:
+/// the runbook's before/after steps of a section, and a backup taken
+/// first. Steps and backups start and stop services through deploy/, so
+/// they sit above it and the command hands them in (`steps::Setup` is
+/// one).
+pub trait Hooks {
+    /// Runs the `stage` steps (`startup.before`) into `report`; whether
+    /// every one passed.
+    fn run<'a>(
+        &'a self,
+        stage: &'a str,
+        steps: &'a [Step],
+        report: &'a mut Report,
+    ) -> LocalBoxFuture<'a, bool>;
+
+    /// Takes the runbook's backup: its status and one line (`update.backup`).
+    fn take_backup(&self) -> LocalBoxFuture<'_, (Status, String)>;
+
+    /// Takes the runbook's backup, every result of it into `report`
+    /// (`shutdown --backup`).
+    fn backup_into<'a>(&'a self, report: &'a mut Report) -> LocalBoxFuture<'a, Result<(), Error>>;
+}

@@ -3,6 +3,10 @@
 //! part of the command the operator chose, so they do not ask again; a
 //! failing `before` step stops the command before it changes anything.
 
+use futures_util::future::LocalBoxFuture;
+
+use crate::deploy::Hooks;
+use crate::error::Error;
 use crate::grade::Status;
 use crate::render::{Block, Report};
 use crate::runbook::model::Step;
@@ -37,3 +41,33 @@ pub async fn run(setup: Setup<'_>, stage: &str, steps: &[Step], report: &mut Rep
             .iter()
             .all(|o| !matches!(o.status, Status::Crit | Status::Unknown))
 }
+
+/// What the operations of deploy/ run around their work: these hooks, and
+/// the backup command behind `backups`.
+impl Hooks for Setup<'_> {
+    fn run<'a>(
+        &'a self,
+        stage: &'a str,
+        steps: &'a [Step],
+        report: &'a mut Report,
+    ) -> LocalBoxFuture<'a, bool> {
+        Box::pin(run(*self, stage, steps, report))
+    }
+
+    fn take_backup(&self) -> LocalBoxFuture<'_, (Status, String)> {
+        match self.backups {
+            Some(backups) => backups.take(),
+            None => Box::pin(async { (Status::Unknown, NO_BACKUP.to_string()) }),
+        }
+    }
+
+    fn backup_into<'a>(&'a self, report: &'a mut Report) -> LocalBoxFuture<'a, Result<(), Error>> {
+        match self.backups {
+            Some(backups) => backups.backup_into(report),
+            None => Box::pin(async { Err(Error::Usage(NO_BACKUP.to_string())) }),
+        }
+    }
+}
+
+/// A backup asked for where none can run (inside a backup's own hooks).
+const NO_BACKUP: &str = "a backup cannot be taken here";

@@ -52,6 +52,12 @@ pub struct Outcome {
 pub trait TakeBackup {
     /// Makes one backup; the status and message of the step.
     fn take(&self) -> LocalBoxFuture<'_, (Status, String)>;
+
+    /// Makes one backup, every result of it into `report`.
+    fn backup_into<'a>(
+        &'a self,
+        report: &'a mut crate::render::Report,
+    ) -> LocalBoxFuture<'a, Result<(), Error>>;
 }
 
 /// What a run of steps is set up with.

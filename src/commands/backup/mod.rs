@@ -97,6 +97,13 @@ impl AsStep<'_> {
 }
 
 impl TakeBackup for AsStep<'_> {
+    fn backup_into<'a>(&'a self, report: &'a mut Report) -> LocalBoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            create(self.runbook, false, self.state_dir, self.progress, report).await?;
+            Ok(())
+        })
+    }
+
     fn take(&self) -> LocalBoxFuture<'_, (Status, String)> {
         Box::pin(async move {
             let mut report = Report::new("backup", &self.runbook.display, jiff::Timestamp::now());
