@@ -402,16 +402,15 @@ fn backup(globals: &Globals, args: &cli::BackupArgs, report: &mut Report) -> Res
             );
             block_on(made).map(|_| ())
         }
-        Some(BackupAction::List { copy: None }) => commands::backup::list(runbook, report),
-        Some(BackupAction::List { copy: Some(copy) }) => {
-            block_on(commands::backup::list_copy(runbook, copy, report))
+        Some(BackupAction::List { copy }) => {
+            block_on(commands::backup::list(runbook, copy.as_deref(), report))
         }
         Some(BackupAction::Verify {
             id,
             all,
             identity,
             copy,
-        }) => block_on(commands::backup::verify_backups(
+        }) => block_on(commands::backup::verify(
             runbook,
             id.as_deref(),
             *all,

@@ -23,6 +23,7 @@ pub mod interrupt;
 pub mod notify;
 pub mod redact;
 pub mod render;
+pub mod restore;
 pub mod runbook;
 pub mod serve;
 pub mod state;

@@ -8,8 +8,13 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::manifest::{Item, Kind};
+use super::manifest::{Item, Kind, Manifest};
 use super::writer::hex;
+use super::{select, settings};
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::render::Report;
+use crate::runbook::Runbook;
 use crate::runbook::model::Compression;
 
 /// `Ok` with the number of bytes the item decompresses to (`None`: an
@@ -286,4 +291,59 @@ pub fn read_back(
         }
     });
     (receiver, reading)
+}
+
+/// `opsbook backup verify [ID|latest|--all]`: every stored item of the
+/// chosen backups here read back against its checksum (and, with
+/// `identities`, decrypted and decompressed), one result per item.
+pub async fn backups(
+    runbook: &Runbook,
+    id: Option<&str>,
+    all: bool,
+    identities: &SharedIdentities,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let dir = runbook.backup_dir(settings(runbook)?);
+    for entry in select(&dir, id, all)? {
+        let manifest = match Manifest::read(&entry.path) {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                report.results.push(CheckResult::new(
+                    "verify",
+                    &entry.id,
+                    Status::Crit,
+                    format!("manifest.json: {e}"),
+                ));
+                continue;
+            }
+        };
+        for (name, outcome) in items(&entry.path, &manifest.items, identities).await {
+            report
+                .results
+                .push(verdict(format!("{}/{name}", entry.id), outcome));
+        }
+    }
+    Ok(())
+}
+
+/// The result of one item's verification.
+pub fn verdict(result_name: String, outcome: Result<Option<u64>, String>) -> CheckResult {
+    match outcome {
+        Ok(Some(size)) => CheckResult::new(
+            "verify",
+            result_name,
+            Status::Ok,
+            format!(
+                "checksum and stream good ({})",
+                crate::ui::human::bytes(size)
+            ),
+        ),
+        Ok(None) => CheckResult::new(
+            "verify",
+            result_name,
+            Status::Ok,
+            "checksum good; encrypted: pass --identity to read the stream back",
+        ),
+        Err(problem) => CheckResult::new("verify", result_name, Status::Crit, problem),
+    }
 }

@@ -26,11 +26,7 @@ pub async fn run(
     progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
-    let backups = super::backup::AsStep {
-        runbook,
-        state_dir: &options.state_dir,
-        progress,
-    };
+    let backups = crate::commands::backup::as_step(runbook, &options.state_dir, progress);
     let asked = Asked {
         dry_run: options.dry_run,
         yes: options.yes,

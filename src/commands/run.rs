@@ -4,7 +4,6 @@
 
 use serde_json::json;
 
-use crate::commands::backup::AsStep;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::render::{Block, Report};
@@ -60,11 +59,7 @@ pub async fn run(
         ));
         return Ok(());
     }
-    let backups = AsStep {
-        runbook,
-        state_dir: &options.state_dir,
-        progress,
-    };
+    let backups = crate::commands::backup::as_step(runbook, &options.state_dir, progress);
     let setup = backups.setup(options.yes);
     let what = format!("procedure `{name}`");
     let (outcomes, interrupted) = steps::run(setup, steps, &what, |_| {}).await?;

@@ -23,11 +23,7 @@ pub async fn run(
     progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
-    let backups = super::backup::AsStep {
-        runbook,
-        state_dir: &options.state_dir,
-        progress,
-    };
+    let backups = crate::commands::backup::as_step(runbook, &options.state_dir, progress);
     let how = shutdown::Options {
         emergency: options.emergency,
         backup: options.backup,

@@ -12,8 +12,14 @@
 
 mod bridge;
 mod folder;
+pub mod list;
+pub mod prune;
 mod s3;
+pub mod send;
 mod sftp;
+pub mod verify;
+
+pub use send::Offsite;
 
 use std::io::Read;
 use std::path::Path;

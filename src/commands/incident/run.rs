@@ -4,7 +4,6 @@
 
 use serde_json::json;
 
-use crate::commands::backup::AsStep;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::incident::{Entry, EntryKind, Store};
@@ -74,11 +73,7 @@ pub(super) async fn run(
         ),
     )?;
     let mut unrecorded: Option<Error> = None;
-    let backups = AsStep {
-        runbook,
-        state_dir: &options.state_dir,
-        progress,
-    };
+    let backups = crate::commands::backup::as_step(runbook, &options.state_dir, progress);
     let setup = backups.setup(options.yes);
     let what = format!("playbook `{name}`");
     let (outcomes, interrupted) = steps::run(setup, steps, &what, |outcome| {

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::backup::copy::{self, Elsewhere, Route};
+use crate::backup::collect::{self, Elsewhere, Route};
 use crate::backup::manifest::{Item, Kind};
 use crate::backup::scope;
 use crate::deploy::homes::{Home, Homes};
@@ -160,7 +160,7 @@ pub(super) async fn resolve(
                     )));
                 }
                 // `backup.read` and the host decide the way, as for a backup.
-                let direct = match copy::route(engine, backup.read, &full).await? {
+                let direct = match collect::route(engine, backup.read, &full).await? {
                     Route::Direct(mountpoint) => Some(mountpoint),
                     Route::Archive(why) => {
                         tracing::info!(

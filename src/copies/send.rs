@@ -1,18 +1,19 @@
-//! `opsbook backup copy [ID|latest] [--all-missing] [--to NAME]`: puts local
-//! backups on the copy targets (`backup.copies`) where they are missing;
-//! also what `backup` does after each backup it makes. A failed copy is a
+//! Sending backups off the host. `opsbook backup copy [ID|latest]
+//! [--all-missing] [--to NAME]` puts local backups on the copy targets
+//! (`backup.copies`) where they are missing; `Offsite` sends each new
+//! backup to every target, what `backup` does after each backup it makes. A failed copy is a
 //! crit result naming the target and why; the local backup stays good.
 
 use std::path::Path;
 
+use super::Target;
 use crate::backup::catalog::BackupEntry;
-use crate::copies::Target;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::render::Report;
 use crate::runbook::Runbook;
 
-use super::{select, settings};
+use crate::backup::{select, settings};
 
 /// Results are filed under this section.
 const SECTION: &str = "copies";
@@ -43,7 +44,7 @@ pub async fn copy(
 }
 
 /// Copies the new backup `id` to every target: what `backup` does last.
-pub(super) async fn after_backup(runbook: &Runbook, dir: &Path, id: &str, report: &mut Report) {
+pub async fn after_backup(runbook: &Runbook, dir: &Path, id: &str, report: &mut Report) {
     if crate::copies::copies(runbook).is_empty() {
         return;
     }
@@ -67,6 +68,21 @@ pub(super) async fn after_backup(runbook: &Runbook, dir: &Path, id: &str, report
     };
     for target in &targets {
         to_target(target, std::slice::from_ref(&entry), report).await;
+    }
+}
+
+/// The copy targets as `backup` hands its new backups to them.
+pub struct Offsite;
+
+impl crate::backup::Offsite for Offsite {
+    fn send<'a>(
+        &'a self,
+        runbook: &'a Runbook,
+        dir: &'a Path,
+        id: &'a str,
+        report: &'a mut Report,
+    ) -> futures_util::future::LocalBoxFuture<'a, ()> {
+        Box::pin(after_backup(runbook, dir, id, report))
     }
 }
 

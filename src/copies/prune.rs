@@ -1,12 +1,14 @@
 //! `opsbook backup prune [--dry-run]`: delete what `backup.keep` does not
 //! keep, and the leftovers of interrupted backups; asks first. Each copy
-//! target is pruned too, by its own `keep` or else the backup's. The newest
+//! target is pruned too, by its own `keep` or else the backup's: one
+//! confirmation for the backups here and on every target, which is why it
+//! lives with the copies. The newest
 //! backup a drill proved is kept locally until a newer one is proved.
 
 use std::path::Path;
 
+use super::{RemoteBackup, Target};
 use crate::backup::{catalog, drill, retention};
-use crate::copies::{RemoteBackup, Target};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::render::Report;
@@ -14,7 +16,7 @@ use crate::runbook::Runbook;
 use crate::state::StateDir;
 use crate::ui::confirm::confirm;
 
-use super::settings;
+use crate::backup::settings;
 
 pub async fn prune(
     runbook: &Runbook,

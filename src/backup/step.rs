@@ -1,78 +1,35 @@
-//! `opsbook backup` (create), `backup list`, `backup verify`, `backup prune`:
-//! one file each. The on-disk format and the copying live in `crate::backup`;
-//! this folder decides what to back up, when, and what to tell the operator.
-
-mod copy;
-mod create;
-mod drill;
-mod list;
-mod prune;
-mod verify;
-
-pub use copy::copy;
-pub use create::create;
-pub use drill::drill;
-pub use list::{list, list_copy};
-pub use prune::prune;
-pub use verify::verify_backups;
+//! The backup command as a `backup:` step of playbooks and procedures,
+//! and as the backup other commands take first (`shutdown --backup`,
+//! `update.backup`): the step engine and deploy/ are handed this. A backup
+//! taken here is sent off-site as `opsbook backup` sends it, through the
+//! `Offsite` it is given (copies/ reads the backup format, so it sits
+//! above backup/ and is handed in).
 
 use std::path::Path;
 
 use futures_util::future::LocalBoxFuture;
 
-use crate::backup::catalog;
 use crate::error::Error;
 use crate::grade::Status;
 use crate::render::Report;
 use crate::runbook::Runbook;
-use crate::runbook::model::Backup;
 use crate::steps::{Setup, TakeBackup};
 use crate::ui::progress::Progress;
 
-pub(super) fn settings(runbook: &Runbook) -> Result<&Backup, Error> {
-    runbook.model.backup.as_ref().ok_or_else(|| {
-        Error::Usage(format!(
-            "the runbook `{}` has no `backup` section{}",
-            runbook.display,
-            runbook.found_how()
-        ))
-    })
-}
+use super::create;
 
-/// `backup.files` are this machine's files: with another machine's engine
-/// they would be the wrong host's. Said before anything is changed.
-pub(crate) fn remote_files(endpoint: &str) -> Error {
-    Error::Usage(format!(
-        "`backup.files` are files of this machine, and the engine at {endpoint} is on another: keep that host's files in a volume (or run opsbook on that host); nothing was changed"
-    ))
-}
-
-/// Which backups a command names: an id, `latest`, or all of them.
-pub(super) fn select(
-    dir: &Path,
-    id: Option<&str>,
-    all: bool,
-) -> Result<Vec<catalog::BackupEntry>, Error> {
-    let backups = catalog::list(dir).map_err(|source| Error::File {
-        path: dir.to_path_buf(),
-        action: "read",
-        source,
-    })?;
-    if all {
-        return Ok(backups);
-    }
-    match id.unwrap_or("latest") {
-        "latest" => backups
-            .into_iter()
-            .last()
-            .map(|b| vec![b])
-            .ok_or_else(|| Error::Usage(format!("no backup in {}", dir.display()))),
-        wanted => backups
-            .into_iter()
-            .find(|b| b.id == wanted)
-            .map(|b| vec![b])
-            .ok_or_else(|| Error::Usage(format!("no backup `{wanted}` in {}", dir.display()))),
-    }
+/// Where a complete backup goes next: every copy target
+/// (`copies::Offsite`).
+pub trait Offsite {
+    /// Sends the new backup `id` of `dir` to every copy target; one result
+    /// per target into `report`.
+    fn send<'a>(
+        &'a self,
+        runbook: &'a Runbook,
+        dir: &'a Path,
+        id: &'a str,
+        report: &'a mut Report,
+    ) -> LocalBoxFuture<'a, ()>;
 }
 
 /// The backup command as a `backup:` step of playbooks, procedures and the
@@ -81,6 +38,7 @@ pub struct AsStep<'a> {
     pub runbook: &'a Runbook,
     pub state_dir: &'a Path,
     pub progress: Progress<'a>,
+    pub offsite: &'a dyn Offsite,
 }
 
 impl AsStep<'_> {
@@ -99,7 +57,15 @@ impl AsStep<'_> {
 impl TakeBackup for AsStep<'_> {
     fn backup_into<'a>(&'a self, report: &'a mut Report) -> LocalBoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            create(self.runbook, false, self.state_dir, self.progress, report).await?;
+            create(
+                self.runbook,
+                false,
+                self.state_dir,
+                self.progress,
+                self.offsite,
+                report,
+            )
+            .await?;
             Ok(())
         })
     }
@@ -112,6 +78,7 @@ impl TakeBackup for AsStep<'_> {
                 false,
                 self.state_dir,
                 self.progress,
+                self.offsite,
                 &mut report,
             );
             let id = match made.await {

@@ -1,13 +1,12 @@
-//! `opsbook backup list [--copy NAME]`: the complete backups, newest
-//! first: id, when, items, size, age (safety backups marked); those here,
-//! or those on a copy target.
+//! `opsbook backup list`: the complete backups, newest first: id, when,
+//! items, size, age, the last drill (safety backups marked); those here,
+//! or (through `copies::list`) those on a copy target.
 
-use crate::backup::catalog;
-use crate::backup::drill::DrillRecord;
-use crate::backup::manifest::Manifest;
 use serde_json::json;
 
-use crate::copies::Target;
+use super::catalog;
+use super::drill::DrillRecord;
+use super::manifest::Manifest;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::render::{Block, Report};
@@ -16,13 +15,13 @@ use crate::runbook::Runbook;
 use super::settings;
 
 /// One backup as the list shows it.
-struct Listed {
-    id: String,
-    created_at: jiff::Timestamp,
-    safety: bool,
-    manifest: Option<Manifest>,
+pub struct Listed {
+    pub id: String,
+    pub created_at: jiff::Timestamp,
+    pub safety: bool,
+    pub manifest: Option<Manifest>,
     /// Its newest restore drill (local backups only).
-    drill: Option<DrillRecord>,
+    pub drill: Option<DrillRecord>,
 }
 
 pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
@@ -47,37 +46,8 @@ pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
 }
 
 /// The backups on copy target `name`.
-pub async fn list_copy(runbook: &Runbook, name: &str, report: &mut Report) -> Result<(), Error> {
-    settings(runbook)?;
-    let target = &Target::named(runbook, name)?;
-    let remote = match target.list().await {
-        Ok(remote) => remote,
-        Err(problem) => {
-            report.results.push(CheckResult::new(
-                "copies",
-                name,
-                Status::Crit,
-                format!("cannot list {}: {problem}", target.location()),
-            ));
-            return Ok(());
-        }
-    };
-    let mut listed = Vec::new();
-    for backup in remote {
-        listed.push(Listed {
-            manifest: target.manifest(&backup.id).await.ok(),
-            drill: None,
-            id: backup.id,
-            created_at: backup.created_at,
-            safety: backup.safety,
-        });
-    }
-    show(listed, &target.location(), report);
-    Ok(())
-}
-
-/// The table, newest first, and the JSON list.
-fn show(backups: Vec<Listed>, place: &str, report: &mut Report) {
+/// The table of `backups`, the count and the JSON list.
+pub fn show(backups: Vec<Listed>, place: &str, report: &mut Report) {
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
     let mut listed = Vec::new();

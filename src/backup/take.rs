@@ -1,4 +1,4 @@
-//! `opsbook backup`: volumes read from their folder on this host or through
+//! Taking a backup (`opsbook backup`): volumes read from their folder on this host or through
 //! Docker's archive endpoint (`backup.read`), host files, and database dumps exec'd in their service, each streamed through
 //! zstd (or gzip), optionally age, and sha256 into its own file of a staging
 //! folder renamed when complete (`crate::backup`). The services in
@@ -13,7 +13,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::backup::catalog;
-use crate::backup::copy::{self, Copied, Copier, Elsewhere, Route, Source};
+use crate::backup::collect::{self, Collected, Collector, Elsewhere, Route, Source};
 use crate::backup::manifest::Manifest;
 use crate::backup::scope;
 use crate::backup::staging::{self, Staging};
@@ -40,10 +40,11 @@ pub async fn create(
     dry_run: bool,
     state_dir: &Path,
     progress: Progress<'_>,
+    offsite: &dyn super::Offsite,
     report: &mut Report,
 ) -> Result<Option<String>, Error> {
     let backup = settings(runbook)?;
-    let recipients = copy::recipients(backup)?;
+    let recipients = collect::recipients(backup)?;
     let project = runbook.require_project("backup")?;
     let dir = runbook.backup_dir(backup);
     let deployment = Deployment::connect(Some(project)).await?;
@@ -96,7 +97,7 @@ pub async fn create(
     } else {
         docker::running_services(&deployment.list().await?, &stop)
     };
-    let copier = Copier {
+    let collector = Collector {
         deployment: &deployment,
         containers: &containers,
         elsewhere: &elsewhere,
@@ -107,7 +108,8 @@ pub async fn create(
             .clone()
             .or_else(|| containers.first().map(|c| c.image.clone())),
     };
-    let (copier, sources, partial, interrupt) = (&copier, &sources, &staging.partial, &interrupt);
+    let (collector, sources, partial, interrupt) =
+        (&collector, &sources, &staging.partial, &interrupt);
     let done = lifecycle
         .while_stopped(&runbook.plan, &running, |all_stopped| async move {
             if !all_stopped {
@@ -118,7 +120,7 @@ pub async fn create(
                 return Some(Err("a service in `backup.stop` did not stop".to_string()));
             }
             tokio::select! {
-                copied = copier.copy_all(sources, partial, progress) => Some(copied),
+                copied = collector.collect_all(sources, partial, progress) => Some(copied),
                 () = interrupt.raised() => None,
             }
         })
@@ -153,7 +155,7 @@ pub async fn create(
         }
     };
     let id = finish(runbook, &dir, staging, &containers, &items, report)?;
-    super::copy::after_backup(runbook, &dir, &id, report).await;
+    offsite.send(runbook, &dir, &id, report).await;
     Ok(Some(id))
 }
 
@@ -256,7 +258,7 @@ async fn routes(
     for source in sources {
         if let Source::Volume { full, .. } = source {
             let engine = elsewhere.volume_engine(full, deployment);
-            let route = copy::route(engine, backup.read, full).await?;
+            let route = collect::route(engine, backup.read, full).await?;
             routes.insert(full.clone(), route);
         }
     }
@@ -336,7 +338,7 @@ fn finish(
     dir: &Path,
     staging: Staging,
     containers: &[Container],
-    items: &[Copied],
+    items: &[Collected],
     report: &mut Report,
 ) -> Result<String, Error> {
     let previous = catalog::list(dir)
@@ -352,7 +354,7 @@ fn finish(
     );
     staging.finish(&manifest, runbook.redactor())?;
     let id = staging.id.clone();
-    for Copied { item, warnings, .. } in items {
+    for Collected { item, warnings, .. } in items {
         let before = previous
             .as_ref()
             .and_then(|p| p.items.iter().find(|i| i.name == item.name));
@@ -399,10 +401,10 @@ fn finish(
 }
 
 /// The summary table: item, size, stored size, ratio, time.
-fn summary(items: &[Copied]) -> Block {
+fn summary(items: &[Collected]) -> Block {
     let rows = items
         .iter()
-        .map(|Copied { item, took, .. }| {
+        .map(|Collected { item, took, .. }| {
             let ratio = if item.stored_size == 0 {
                 0.0
             } else {

@@ -1,4 +1,4 @@
-//! `opsbook restore [ID|latest]`: the riskiest page of the operators'
+//! Restoring a backup (`opsbook restore [ID|latest]`): the riskiest page of the operators'
 //! runbooks made safe, and all or nothing. In order: verify the backup (a
 //! bad one changes nothing, exit 2); check every item's preconditions
 //! (`precheck`, exit 3 on a problem); show the plan and confirm; start a
@@ -30,10 +30,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::backup::catalog::BackupEntry;
-use crate::backup::copy::Elsewhere;
+use crate::backup::collect::Elsewhere;
 use crate::backup::manifest::{Kind, Manifest};
 use crate::check;
-use crate::commands::backup::AsStep;
 use crate::deploy::homes::Homes;
 use crate::deploy::lifecycle::Lifecycle;
 use crate::docker::{self, Deployment};
@@ -43,7 +42,7 @@ use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 use crate::state::StateDir;
-use crate::steps::hooks;
+use crate::steps::{Setup, hooks};
 use crate::ui::confirm::confirm_plan;
 use crate::ui::human;
 use crate::ui::progress::Progress;
@@ -106,16 +105,19 @@ struct Replaced<'a> {
     put_back: Vec<(String, Result<(), String>)>,
 }
 
+/// Restores the backup `options` names. `hooks` runs `restore.before`
+/// and `.after` (the command hands in the step engine's setup).
 pub async fn run(
     runbook: &Runbook,
     options: &Options,
+    hooks: Setup<'_>,
     progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
     let fetched;
     let options = match &options.from {
         Some(name) => {
-            let dir = runbook.backup_dir(super::backup::settings(runbook)?);
+            let dir = runbook.backup_dir(crate::backup::settings(runbook)?);
             let id = from_copy::fetch(runbook, &dir, name, options.id.as_deref(), progress).await?;
             report.results.push(CheckResult::new(
                 "restore",
@@ -187,12 +189,7 @@ pub async fn run(
     // A dump's service that is not running starts first (or the restore is refused).
     let started = precheck::start_first(runbook, &lifecycle, &prepared.to_start).await?;
     report.results.extend(started);
-    let backups = AsStep {
-        runbook,
-        state_dir: &options.state_dir,
-        progress,
-    };
-    let hook_setup = backups.setup(true);
+    let hook_setup = hooks;
     let hooks = runbook.model.restore.as_ref();
     let before = hooks.map(|h| h.before.as_slice()).unwrap_or_default();
     let after = hooks.map(|h| h.after.as_slice()).unwrap_or_default();
@@ -235,9 +232,9 @@ fn is_direct(p: &Planned) -> bool {
 /// The backup, its items and where each goes back to, and the services that
 /// stop: all checked against the runbook and Docker (exit 3 on a problem).
 async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared<'a>, Error> {
-    let backup = super::backup::settings(runbook)?;
+    let backup = crate::backup::settings(runbook)?;
     let dir = runbook.backup_dir(backup);
-    let entry = super::backup::select(&dir, options.id.as_deref(), false)?
+    let entry = crate::backup::select(&dir, options.id.as_deref(), false)?
         .into_iter()
         .next()
         .ok_or_else(|| Error::Usage(format!("no backup in {}", dir.display())))?;
@@ -270,7 +267,7 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
             .iter()
             .any(|p| matches!(p.target, targets::Target::File { .. }))
     {
-        return Err(super::backup::remote_files(deployment.endpoint()));
+        return Err(crate::backup::remote_files(deployment.endpoint()));
     }
     let identities = upfront::identities(&entry.path, &planned, options.identity.as_deref())?;
     let containers = crate::docker::containers_with_tasks(&deployment).await?;

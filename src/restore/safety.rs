@@ -21,14 +21,14 @@ use crate::ui::progress::Progress;
 use super::Replaced;
 use super::staged::Staged;
 use super::targets::{Planned, Target};
-use crate::backup::copy::{self, Copied, Copier, Elsewhere, Source};
+use crate::backup::collect::{self, Collected, Collector, Elsewhere, Source};
 use crate::backup::staging::{self, Staging};
 use crate::grade::{CheckResult, Status};
 
 pub(super) struct Safety<'a> {
     staging: Staging,
-    copier: Copier<'a>,
-    items: Vec<Copied>,
+    collector: Collector<'a>,
+    items: Vec<Collected>,
 }
 
 impl<'a> Safety<'a> {
@@ -41,17 +41,17 @@ impl<'a> Safety<'a> {
         dir: &Path,
         name: &str,
     ) -> Result<Safety<'a>, Error> {
-        let copier = Copier {
+        let collector = Collector {
             deployment,
             containers,
             elsewhere,
             backup,
-            recipients: copy::recipients(backup)?,
+            recipients: collect::recipients(backup)?,
             helper_image: backup.helper_image.clone(),
         };
         Ok(Safety {
             staging: Staging::open(dir, name)?,
-            copier,
+            collector,
             items: Vec::new(),
         })
     }
@@ -74,7 +74,7 @@ impl<'a> Safety<'a> {
         for source in &present {
             let one = std::slice::from_ref(source);
             let copied = tokio::select! {
-                copied = self.copier.copy_all(one, &self.staging.partial, progress) => {
+                copied = self.collector.collect_all(one, &self.staging.partial, progress) => {
                     copied.map_err(|reason| {
                         format!("the safety copy of `{}` failed: {reason}", source.name())
                     })
@@ -107,7 +107,7 @@ impl<'a> Safety<'a> {
         let items: Vec<Item> = self.items.into_iter().map(|c| c.item).collect();
         let manifest = staging::manifest(
             runbook,
-            self.copier.containers,
+            self.collector.containers,
             self.staging.created_at,
             true,
             items.clone(),
@@ -183,8 +183,8 @@ pub(super) async fn after_swap(
                     root: s.root.clone(),
                 };
                 let copied = safety
-                    .copier
-                    .copy_all(&[source], &safety.staging.partial, progress)
+                    .collector
+                    .collect_all(&[source], &safety.staging.partial, progress)
                     .await;
                 match copied {
                     Ok(items) => safety.items.extend(items),

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backup::catalog::BackupEntry;
-use crate::backup::drill::{DrillRecord, DrilledCheck};
 use crate::backup::manifest::{Item, Kind, Manifest};
 use crate::backup::verify;
 use crate::check::Probe;
@@ -33,6 +32,10 @@ use crate::ui::progress::Progress;
 
 use super::{select, settings};
 
+mod record;
+
+pub use record::{DrillRecord, DrilledCheck, FILE, newest_passed};
+
 const SECTION: &str = "drill";
 /// How many times cleanup looks for what is left, and the pause between.
 const CLEANUP_PASSES: usize = 4;
@@ -40,7 +43,7 @@ const CLEANUP_PAUSE: Duration = Duration::from_millis(500);
 
 type Identities = verify::SharedIdentities;
 
-pub async fn drill(
+pub async fn run(
     runbook: &Runbook,
     id: Option<&str>,
     identity: Option<&Path>,

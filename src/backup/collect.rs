@@ -85,7 +85,7 @@ pub async fn route(
 
 /// One item copied: what the manifest records, how long it took, and what
 /// went wrong without failing it (files that changed while read).
-pub struct Copied {
+pub struct Collected {
     pub item: Item,
     pub took: Duration,
     pub warnings: Vec<String>,
@@ -148,7 +148,7 @@ impl Elsewhere {
 }
 
 /// What copying needs: where the items come from and how they are stored.
-pub struct Copier<'a> {
+pub struct Collector<'a> {
     pub deployment: &'a Deployment,
     pub containers: &'a [Container],
     pub elsewhere: &'a Elsewhere,
@@ -158,19 +158,19 @@ pub struct Copier<'a> {
     pub helper_image: Option<String>,
 }
 
-impl Copier<'_> {
+impl Collector<'_> {
     /// Copies every source into `folder`, in order; the first failure ends it.
-    pub async fn copy_all(
+    pub async fn collect_all(
         &self,
         sources: &[Source],
         folder: &Path,
         progress: Progress<'_>,
-    ) -> Result<Vec<Copied>, String> {
+    ) -> Result<Vec<Collected>, String> {
         let mut items = Vec::new();
         for source in sources {
             let started = Instant::now();
             let meter = progress.meter(source.name());
-            let item = self.copy_item(folder, source, &meter).await;
+            let item = self.collect_item(folder, source, &meter).await;
             meter.done();
             let (item, warnings) = item?;
             let how = item
@@ -186,7 +186,7 @@ impl Copier<'_> {
             for warning in &warnings {
                 progress.say(format!("{}: warning: {warning}", item.name));
             }
-            items.push(Copied {
+            items.push(Collected {
                 item,
                 took: started.elapsed(),
                 warnings,
@@ -196,7 +196,7 @@ impl Copier<'_> {
     }
 
     /// Copies one item into `folder`, counting its bytes into `meter`.
-    async fn copy_item(
+    async fn collect_item(
         &self,
         folder: &Path,
         source: &Source,

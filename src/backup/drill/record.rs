@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::catalog::BackupEntry;
+use crate::backup::catalog::BackupEntry;
 use crate::grade::Status;
 
 /// The file in the backup's folder.

@@ -1,0 +1,41 @@
+//! `opsbook backup list --copy NAME`: the complete backups on one copy
+//! target, shown as the local ones are (`backup::list`).
+
+use crate::backup::list::{Listed, show};
+use crate::backup::settings;
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::render::Report;
+use crate::runbook::Runbook;
+
+use super::Target;
+
+/// `backup list --copy NAME`: the backups on copy target `name`.
+pub async fn list(runbook: &Runbook, name: &str, report: &mut Report) -> Result<(), Error> {
+    settings(runbook)?;
+    let target = &Target::named(runbook, name)?;
+    let remote = match target.list().await {
+        Ok(remote) => remote,
+        Err(problem) => {
+            report.results.push(CheckResult::new(
+                "copies",
+                name,
+                Status::Crit,
+                format!("cannot list {}: {problem}", target.location()),
+            ));
+            return Ok(());
+        }
+    };
+    let mut listed = Vec::new();
+    for backup in remote {
+        listed.push(Listed {
+            manifest: target.manifest(&backup.id).await.ok(),
+            drill: None,
+            id: backup.id,
+            created_at: backup.created_at,
+            safety: backup.safety,
+        });
+    }
+    show(listed, &target.location(), report);
+    Ok(())
+}

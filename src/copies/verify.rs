@@ -1,0 +1,69 @@
+//! `opsbook backup verify --copy NAME [ID|latest|--all]`: the chosen
+//! backups streamed back from a copy target item by item and checked as
+//! the local ones are (`backup::verify`).
+
+use crate::backup::verify::{self, SharedIdentities, verdict};
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::render::Report;
+use crate::runbook::Runbook;
+
+use super::Target;
+
+/// Streams the chosen backups back from copy target `name`, item by item.
+pub async fn copy(
+    runbook: &Runbook,
+    name: &str,
+    id: Option<&str>,
+    all: bool,
+    identities: SharedIdentities,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let target = &Target::named(runbook, name)?;
+    let remote = target
+        .list()
+        .await
+        .map_err(|problem| Error::Usage(format!("cannot list {}: {problem}", target.location())))?;
+    let chosen: Vec<_> = match (all, id.unwrap_or("latest")) {
+        (true, _) => remote,
+        (false, "latest") => remote.into_iter().last().into_iter().collect(),
+        (false, wanted) => remote.into_iter().filter(|b| b.id == wanted).collect(),
+    };
+    if chosen.is_empty() {
+        return Err(Error::Usage(format!(
+            "no backup {} on {}",
+            id.map_or("at all".to_string(), |i| format!("`{i}`")),
+            target.location()
+        )));
+    }
+    for backup in chosen {
+        let manifest = match target.manifest(&backup.id).await {
+            Ok(manifest) => manifest,
+            Err(problem) => {
+                report.results.push(CheckResult::new(
+                    "verify",
+                    &backup.id,
+                    Status::Crit,
+                    problem,
+                ));
+                continue;
+            }
+        };
+        for item in manifest.items {
+            let result_name = format!("{name}:{}/{}", backup.id, item.name);
+            let outcome = match target.open(&backup.id, &item.file).await {
+                Ok(raw) => {
+                    let identities = identities.clone();
+                    tokio::task::spawn_blocking(move || {
+                        verify::item_stream(raw, &item, &identities)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(format!("verify task: {e}")))
+                }
+                Err(problem) => Err(problem),
+            };
+            report.results.push(verdict(result_name, outcome));
+        }
+    }
+    Ok(())
+}
