@@ -1,15 +1,22 @@
 //! `opsbook incident` against real containers and files: the evidence
 //! bundle (and that no planted secret reaches it), the timeline, playbooks
-//! and their steps, `rotate`, the post-mortem, list, show and bundle.
+//! and their steps, `rotate`, the post-mortem, list, show and bundle; its
+//! files never written through a link nor in a folder others can write;
+//! control characters shown, never obeyed.
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::{CALM_HOST, Project, Workspace, eventually, result};
+use crate::support::exact::{Filters, assert_run};
+use crate::support::{CALM_HOST, Project, Workspace, chmod, eventually, is_link, result};
 
 const LONG: Duration = Duration::from_secs(60);
+
+fn state(ws: &Workspace) -> String {
+    ws.path().join("state").display().to_string()
+}
 
 /// Secrets planted in env values and log lines; none may reach the incident.
 const PLANTED: [&str; 5] = [
@@ -472,4 +479,168 @@ fn close_writes_the_postmortem_and_list_and_show_tell_the_state() {
         .collect();
     assert_eq!(kinds, ["opened", "evidence", "note", "closed"]);
     assert_eq!(result(&show, "incident", &id)["message"], "closed");
+}
+
+const INCIDENTS: &str = "version: 1\nname: shop\nincident:\n  dir: ./incidents\n  severities:\n    P1: { respond_within: 15m }\n";
+
+fn open_incident(ws: &Workspace) -> (String, PathBuf) {
+    let report = ws
+        .opsbook(&[
+            "incident",
+            "open",
+            "--severity",
+            "P1",
+            "--title",
+            "disk full",
+            "--state-dir",
+            &state(ws),
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    let id = report["incident"]["id"].as_str().unwrap().to_string();
+    let folder = ws.path().join("incidents").join(&id);
+    (id, folder)
+}
+
+#[test]
+fn incident_files_are_never_written_through_a_link() {
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", INCIDENTS);
+    let victim = ws.write("victim.txt", "precious\n");
+    let (id, folder) = open_incident(&ws);
+
+    // A planted timeline link: the note is refused, the target untouched.
+    let timeline = folder.join("timeline.jsonl");
+    let kept = std::fs::read(&timeline).unwrap();
+    std::fs::remove_file(&timeline).unwrap();
+    std::os::unix::fs::symlink(&victim, &timeline).unwrap();
+    let run = ws.opsbook(&["incident", "note", &id, "looked at the disk"]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    std::fs::remove_file(&timeline).unwrap();
+    std::fs::write(&timeline, kept).unwrap();
+    chmod(&timeline, 0o600);
+
+    // Planted post-mortem and bundle links are replaced, never followed.
+    let postmortem = folder.join("postmortem.md");
+    std::os::unix::fs::symlink(&victim, &postmortem).unwrap();
+    std::os::unix::fs::symlink(&victim, folder.join(".postmortem.md.partial")).unwrap();
+    ws.opsbook(&["incident", "close", &id, "--summary", "logs filled it"])
+        .expect_code(0);
+    assert!(!is_link(&postmortem) && postmortem.is_file());
+    let bundle = ws.path().join("incidents").join(format!("{id}.tar.zst"));
+    std::os::unix::fs::symlink(&victim, &bundle).unwrap();
+    let partial = ws
+        .path()
+        .join("incidents")
+        .join(format!(".{id}.tar.zst.partial"));
+    std::os::unix::fs::symlink(&victim, &partial).unwrap();
+    ws.opsbook(&["incident", "bundle", &id]).expect_code(0);
+    assert!(!is_link(&bundle) && bundle.is_file());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+}
+
+#[test]
+fn an_incident_folder_others_can_write_is_refused() {
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", INCIDENTS);
+    let (id, folder) = open_incident(&ws);
+    let incidents = ws.path().join("incidents");
+    for mode in [0o1777, 0o777] {
+        chmod(&incidents, mode);
+        let run = ws.opsbook(&["incident", "note", &id, "more"]);
+        run.expect_code(3);
+        assert!(
+            run.stderr
+                .contains(&format!("folder `{}`", incidents.display()))
+                && run.stderr.contains("writable by other users"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        let open = ws.opsbook(&["incident", "open", "--severity", "P1", "--title", "x"]);
+        open.expect_code(3);
+        assert_eq!(std::fs::read_dir(&incidents).unwrap().count(), 1);
+    }
+    chmod(&incidents, 0o700);
+    chmod(&folder, 0o777);
+    ws.opsbook(&["incident", "note", &id, "more"])
+        .expect_code(3);
+    chmod(&folder, 0o700);
+    ws.opsbook(&["incident", "note", &id, "more"])
+        .expect_code(0);
+}
+
+/// An escape sequence in a title or an id is shown on the terminal, never
+/// obeyed; the JSON record keeps the text as it was given.
+#[test]
+fn control_characters_in_a_title_or_an_id_are_shown_escaped_never_obeyed() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nincident: { dir: ./incidents }\n",
+    );
+    let title = "db down \u{1b}]0;owned\u{7} \u{1b}[2J";
+    let run = ws.opsbook(&[
+        "incident",
+        "open",
+        "--severity",
+        "P2",
+        "--title",
+        title,
+        "--state-dir",
+        "state",
+    ]);
+    assert!(run.code < 3, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains('\u{1b}'), "{:?}", run.stdout);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("db down \\u{1b}]0;owned\\u{7} \\u{1b}[2J"),
+        "{}",
+        run.stdout
+    );
+    let listed = ws
+        .opsbook(&["incident", "list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(listed["incidents"][0]["title"], title);
+
+    let run = ws.opsbook(&["incident", "show", "INC-\u{1b}[2J"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(run.stderr.contains("INC-\\u{1b}[2J"), "{}", run.stderr);
+}
+
+#[test]
+fn incident_open_with_an_unknown_severity() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nincident:\n  dir: ./incidents\n",
+    );
+    let filters = Filters::new(&ws);
+    assert_run(
+        &ws.opsbook(&[
+            "incident",
+            "open",
+            "--severity",
+            "P9",
+            "--title",
+            "api returns 500",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        3,
+        "",
+        "error: --severity: `P9` is not one of the runbook's severities (P1, P2, P3, P4)\n",
+    );
+    assert!(
+        !ws.path().join("incidents").exists(),
+        "no incident was opened"
+    );
 }

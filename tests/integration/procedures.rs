@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{Project, Workspace, eventually, result};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -511,4 +512,48 @@ fn scale_sets_the_number_of_a_services_containers_through_compose() {
     let run = ws.opsbook(&["run", "fewer", "--yes"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(running(), 1);
+}
+
+#[test]
+fn run_list_of_one_procedure_says_procedure_in_the_singular() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nprocedures:\n  tidy: { steps: [ { wait: 1ms } ] }\n",
+    );
+    let report = ws
+        .opsbook(&["run", "--list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        report["results"][0]["message"], "1 procedure in opsbook.yaml",
+        "{report:#}"
+    );
+}
+
+#[test]
+fn run_of_an_unknown_procedure_and_of_a_destructive_one_without_yes() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nprocedures:\n  tidy:\n    description: Tidy up\n    steps:\n      - note: Look at the disk\n      - sh: \"echo done > done.txt\"\n      - run: [touch, touched.txt]\n",
+    );
+    let filters = Filters::new(&ws);
+    assert_run(
+        &ws.opsbook(&["run", "nosuchprocedure", "--state-dir", "state"]),
+        &filters,
+        3,
+        "",
+        "error: no procedure `nosuchprocedure` in `opsbook.yaml` (procedures: tidy)\n",
+    );
+    assert_run(
+        &ws.opsbook(&["run", "tidy", "--state-dir", "state"]),
+        &filters,
+        3,
+        "",
+        "error: procedure `tidy` has destructive steps (2 `sh: echo done > done.txt`, 3 `run: touch touched.txt`): \
+         this needs confirmation; without a terminal pass --yes (nothing was changed)\n",
+    );
+    assert!(!ws.path().join("done.txt").exists());
+    assert!(!ws.path().join("touched.txt").exists());
 }

@@ -419,7 +419,7 @@ fn open_incident(runs: &mut Runs<'_>, title: &str) -> String {
 }
 
 #[test]
-fn item1_healthcheck_output_is_masked_in_status_daily_check_and_restart() {
+fn healthcheck_output_is_masked_in_status_daily_check_and_restart() {
     let (_project, ws) = planted("sec-health");
     let mut runs = Runs::new(&ws);
     let unhealthy = format!("running but unhealthy: {}", masked_line());
@@ -447,7 +447,7 @@ fn item1_healthcheck_output_is_masked_in_status_daily_check_and_restart() {
 }
 
 #[test]
-fn item2_step_descriptions_are_masked_in_plans_progress_results_errors_and_incidents() {
+fn step_descriptions_are_masked_in_plans_progress_results_errors_and_incidents() {
     let (_project, ws) = planted("sec-steps");
     let mut runs = Runs::new(&ws);
     let plan = runs.run(&["run", "planted", "--dry-run"]).expect_code(0);
@@ -495,7 +495,7 @@ fn item2_step_descriptions_are_masked_in_plans_progress_results_errors_and_incid
 }
 
 #[test]
-fn item3_output_is_masked_before_it_is_quoted_and_in_evidence_inspects() {
+fn output_is_masked_before_it_is_quoted_and_in_evidence_inspects() {
     let (project, ws) = planted("sec-quoted");
     let mut runs = Runs::new(&ws);
     let report = runs
@@ -542,7 +542,7 @@ fn item3_output_is_masked_before_it_is_quoted_and_in_evidence_inspects() {
 }
 
 #[test]
-fn item4_validate_and_backup_mask_check_urls_and_dump_commands() {
+fn validate_and_backup_mask_check_urls_and_dump_commands() {
     let (_project, ws) = planted("sec-backup");
     let mut runs = Runs::new(&ws);
     let table = runs.run(&["validate"]).expect_code(0);
@@ -576,7 +576,7 @@ fn item4_validate_and_backup_mask_check_urls_and_dump_commands() {
 }
 
 #[test]
-fn item5_docker_host_credentials_are_masked_in_the_unreachable_error() {
+fn docker_host_credentials_are_masked_in_the_unreachable_error() {
     let ws = Workspace::new();
     ws.write("opsbook.yaml", runbook("opsbook-test-sec-dead"));
     let mut runs = Runs::new(&ws);
@@ -610,7 +610,7 @@ fn item5_docker_host_credentials_are_masked_in_the_unreachable_error() {
 }
 
 #[test]
-fn item6_partial_masks_leave_no_tail_in_urls_quotes_or_words() {
+fn partial_masks_leave_no_tail_in_urls_quotes_or_words() {
     let (_project, ws) = planted("sec-partial");
     let mut runs = Runs::new(&ws);
     let status = runs.run(&["status", "--format", "json"]).json();
@@ -633,7 +633,7 @@ fn item6_partial_masks_leave_no_tail_in_urls_quotes_or_words() {
 }
 
 #[test]
-fn item7_secret_scanner_kinds_are_masked_in_every_output_and_file() {
+fn secret_scanner_kinds_are_masked_in_every_output_and_file() {
     let (_project, ws) = planted("sec-kinds");
     let mut runs = Runs::new(&ws);
     let status = runs.run(&["status", "--format", "json"]).json();

@@ -1,8 +1,10 @@
-//! `rotate` with `apply` (issue 18) against a real PostgreSQL: the new
-//! password goes into the env file and, through `psql` on standard input,
-//! into the database; the application restarted on it reconnects and the
-//! old password is refused. When the apply or the verify checks fail, the
-//! old value is put back in the file and in the database.
+//! A `rotate` step: a new secret in an env file. Its size is bounded (a
+//! runbook asking for too few or too many bytes is refused before any run);
+//! with `apply`, against a real PostgreSQL, the new password goes into the
+//! env file and, through `psql` on standard input, into the database; the
+//! application restarted on it reconnects and the old password is refused.
+//! When the apply or the verify checks fail, the old value is put back in
+//! the file and in the database.
 
 use std::time::Duration;
 
@@ -138,4 +140,43 @@ fn a_rotated_password_is_applied_in_the_database_and_put_back_when_what_reads_it
     eventually("the app reconnected", Duration::from_secs(10), || {
         project.exec("app", "grep -qx 1 /tmp/status")
     });
+}
+
+#[test]
+fn a_rotated_secret_of_few_bytes_or_billions_is_refused() {
+    let ws = Workspace::new();
+    let env = ws.write(".env", "JWT_SECRET=old\n");
+    for bytes in [0, 15] {
+        ws.write(
+            "opsbook.yaml",
+            format!(
+                "version: 1\nname: shop\nprocedures:\n  rotate-jwt:\n    steps:\n      - rotate: {{ file: .env, key: JWT_SECRET, bytes: {bytes} }}\n"
+            ),
+        );
+        let run = ws.opsbook(&["--yes", "run", "rotate-jwt"]);
+        run.expect_code(3);
+        assert!(
+            run.stderr.contains("opsbook.yaml:6:")
+                && run
+                    .stderr
+                    .contains("procedures.rotate-jwt.steps[0].rotate.bytes: ")
+                && run.stderr.contains("at least 16"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(std::fs::read_to_string(&env).unwrap(), "JWT_SECRET=old\n");
+    }
+    // Four billion bytes would be gigabytes of memory: refused too.
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nprocedures:\n  rotate-jwt:\n    steps:\n      - rotate: { file: .env, key: JWT_SECRET, bytes: 4000000000 }\n",
+    );
+    let run = ws.opsbook(&["--yes", "run", "rotate-jwt"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("opsbook.yaml:6:") && run.stderr.contains("at most 4096"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&env).unwrap(), "JWT_SECRET=old\n");
 }
