@@ -998,3 +998,73 @@ crit: 2 crit, 2 warn, 9 ok in [MS] ms
         "",
     );
 }
+
+#[test]
+fn daily_check_when_docker_cannot_be_reached_still_grades_the_host() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        runbook(
+            &crate::support::empty_project(),
+            "services:\n  web: { critical: true }\n",
+        ),
+    );
+    let host = format!("unix://{}/no-docker.sock", ws.path().display());
+    let run = ws.opsbook_with(
+        &["daily-check", "--state-dir", "state"],
+        &[("DOCKER_HOST", &host)],
+    );
+    assert_run(
+        &run,
+        &Filters::new(&ws).host(),
+        3,
+        r#"
+STATUS   SECTION  NAME    MESSAGE
+ok       host     memory  memory [N]% used ([SIZE] of [SIZE])
+ok       host     swap    [SWAP]
+ok       host     load    load [LOAD] per core ([LOAD] over [N] cores)
+ok       host     disk /  / [N]% used ([SIZE] free)
+unknown  docker   engine  cannot reach Docker at `unix://[WS]/no-docker.sock`: Socket not found: [WS]/no-docker.sock
+unknown: 1 unknown, 4 ok in [MS] ms
+"#,
+        "",
+    );
+}
+
+#[test]
+fn daily_check_while_another_run_holds_the_lock() {
+    let port = black_hole();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        runbook(
+            "none",
+            &format!(
+                "checks:\n  hang:\n    http: {{ url: \"http://127.0.0.1:{port}/\", timeout: 4s }}\n"
+            ),
+        ),
+    );
+    let first = ws.spawn(&["daily-check", "--only", "checks", "--state-dir", "state"]);
+    let locks = ws.path().join("state/locks");
+    eventually("the first run holds the lock", LONG, || {
+        std::fs::read_dir(&locks).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.starts_with("pid ")))
+        })
+    });
+    let filters = Filters::new(&ws)
+        .literal(&format!("pid {} ", first.id()), "pid [PID] ")
+        .regex(
+            r"\bstate/locks/shop-[0-9a-f]+\.lock",
+            "state/locks/shop-[HASH].lock",
+        );
+    assert_run(
+        &ws.opsbook(&["daily-check", "--only", "checks", "--state-dir", "state"]),
+        &filters,
+        3,
+        "",
+        "error: another run of this runbook holds the lock: pid [PID] (daily-check) (lock `state/locks/shop-[HASH].lock`)\n",
+    );
+    assert_eq!(first.wait_with_output().unwrap().status.code(), Some(2));
+}

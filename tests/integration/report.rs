@@ -142,3 +142,23 @@ fn a_history_line_not_utf8_hides_no_later_record() {
             .contains("1 unreadable history line")
     );
 }
+
+#[test]
+fn report_with_a_window_that_is_not_a_duration() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\n{CALM_HOST}"),
+    );
+    assert_run(
+        &ws.opsbook(&["report", "--since", "3 parsecs", "--state-dir", "state"]),
+        &Filters::new(&ws),
+        3,
+        "",
+        r#"
+error: invalid value '3 parsecs' for '--since <SINCE>': invalid duration `3 parsecs` (write e.g. `500ms`, `30s`, `5m`, `26h`, `7d`)
+
+For more information, try '--help'.
+"#,
+    );
+}

@@ -240,3 +240,23 @@ warn: 2 warn, 6 ok in [MS] ms
         "",
     );
 }
+
+#[test]
+fn status_when_docker_cannot_be_reached() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  web: {{}}\n",
+            crate::support::empty_project()
+        ),
+    );
+    let host = format!("unix://{}/no-docker.sock", ws.path().display());
+    assert_run(
+        &ws.opsbook_with(&["status"], &[("DOCKER_HOST", &host)]),
+        &Filters::new(&ws),
+        3,
+        "",
+        "error: cannot reach Docker at `unix://[WS]/no-docker.sock`: Socket not found: [WS]/no-docker.sock\n",
+    );
+}

@@ -688,3 +688,66 @@ fn a_runbook_with_an_unknown_key_or_bad_yaml_runs_nothing() {
         "error: broken.yaml:5:4: while parsing a block mapping, did not find expected key\n",
     );
 }
+
+#[test]
+fn validate_prints_the_resolved_plan() {
+    let ws = Workspace::new();
+    let project = crate::support::empty_project();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {project}\n\
+             services:\n  db: {{ critical: true }}\n  cache: {{}}\n  api: {{ depends_on: [db, cache] }}\n  web: {{ depends_on: [api] }}\n\
+             thresholds:\n  memory: {{ warn: 80%, crit: 90% }}\n\
+             checks:\n  api-health:\n    http: {{ url: \"http://127.0.0.1:18081/health\", status: 200 }}\n\
+             \x20 db-ready:\n    exec: {{ service: db, command: [test, -f, /data/ready] }}\n\
+             startup:\n  verify: [db-ready]\n\
+             backup:\n  dir: ./backups\n  volumes: [dbdata]\n  files: [compose.yml]\n"
+        ),
+    );
+    let filters = Filters::new(&ws)
+        .literal(&project, "[PROJECT]")
+        .regex(r"the engine at \S+ is", "the engine at [ENGINE] is");
+    assert_run(
+        &ws.opsbook(&["validate"]),
+        &filters,
+        0,
+        r#"
+PLAN              DETAIL
+runbook           shop (opsbook.yaml)
+project           [PROJECT]
+mode              compose (auto: the engine at [ENGINE] is not in a swarm)
+startup           1. db, cache   2. api   3. web
+shutdown          1. web   2. api   3. db, cache
+thresholds        memory 80/90%  swap 25/50%  load 2/2.5 per core  disk 85/90% on /
+check api-health  http http://127.0.0.1:18081/health
+check db-ready    exec db: test -f /data/ready
+backup volume     dbdata
+backup file       compose.yml
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+}
+
+#[test]
+fn validate_reports_every_problem_in_line_order_and_prints_no_plan() {
+    let ws = Workspace::new();
+    ws.write(
+        "shop.yaml",
+        "version: 1\nname: shop\nservices:\n  db: { critical: true }\n  api: { depends_on: [dbb] }\n\
+         thresholds:\n  memory: { warn: 95%, crit: 90% }\nshutdown:\n  grace: 10 parsecs\ncolour: red\n",
+    );
+    assert_run(
+        &ws.opsbook(&["validate", "--runbook", "shop.yaml"]),
+        &Filters::new(&ws),
+        3,
+        "",
+        r#"
+error: shop.yaml:5:23: services.api.depends_on: unknown service `dbb` (services are: db, api)
+error: shop.yaml:7:19: thresholds.memory.warn: warn 95% is above crit 90%
+error: shop.yaml:9:10: shutdown.grace: invalid duration `10 parsecs` (write e.g. `500ms`, `30s`, `5m`, `26h`, `7d`)
+error: shop.yaml:10:1: colour: unknown field `colour`, expected one of version, name, project, mode, services, thresholds, checks, logs, startup, shutdown, backup, restore, update, incident, notify, procedures, schedule, heal, redact
+"#,
+    );
+}

@@ -38,6 +38,47 @@ fn runbook(project: &Project, extra: &str) -> String {
     )
 }
 
+/// db (healthy a second after it starts), api needs db, web needs api: a
+/// tier each, so the progress lines come in one order. Started when
+/// `start`, else only created. For the whole-output tests.
+fn chain(tag: &str, start: bool) -> Project {
+    let project = Project::fixed_width(tag);
+    let db = project
+        .service("db")
+        .script("(sleep 1; touch /tmp/ready) &")
+        .healthcheck("test -f /tmp/ready");
+    if start {
+        db.start();
+        project.service("api").start();
+        project.service("web").start();
+    } else {
+        db.create();
+        project.service("api").create();
+        project.service("web").create();
+    }
+    project
+}
+
+fn chain_runbook(project: &Project, extra: &str) -> String {
+    format!(
+        "version: 1\nname: shop\nproject: {}\n{CALM_HOST}\
+         services:\n  db: {{ critical: true }}\n  api: {{ depends_on: [db] }}\n  web: {{ depends_on: [api] }}\n\
+         shutdown:\n  grace: 5s\n{extra}",
+        project.name
+    )
+}
+
+/// The project's name, and the times of stops, starts and waits.
+fn filters(ws: &Workspace, project: &Project) -> Filters {
+    Filters::new(ws)
+        .literal(&project.name, "[PROJECT]")
+        .regex(r"\bin \d+\.\ds\b", "in [T]s")
+        .regex(
+            r"\bmemory \d+\.\d% used, below crit 100%",
+            "memory [N]% used, below crit 100%",
+        )
+}
+
 fn started(project: &Project, service: &str) -> jiff::Timestamp {
     project
         .times(service)

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{LONG, runbook, started};
+use super::{LONG, chain, chain_runbook, filters, runbook, started};
 use crate::support::exact::{Filters, assert_run};
 use crate::support::{CALM_HOST, Project, Workspace, empty_project, eventually, result, terminate};
 
@@ -173,4 +173,50 @@ fn restart_leaves_exited_services_alone_and_a_signal_cuts_its_waits_short() {
         oneoff.started, oneoff_before.started,
         "oneoff was never started"
     );
+}
+
+#[test]
+fn restart_of_one_service_stops_and_starts_only_it() {
+    let project = chain("x-restart-one", true);
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", chain_runbook(&project, ""));
+    project.wait_for_health("db", "healthy", LONG);
+    let web = started(&project, "web");
+    assert_run(
+        &ws.opsbook(&["restart", "api", "--yes"]),
+        &filters(&ws, &project),
+        0,
+        r#"
+STATUS  SECTION  NAME  MESSAGE
+ok      restart  api   stopped in [T]s; started, ready in [T]s
+ok: 1 ok in [MS] ms
+"#,
+        r#"
+api: stopping [PROJECT]-api-1
+api: stopped in [T]s
+api: starting [PROJECT]-api-1
+api: started, ready in [T]s
+"#,
+    );
+    assert_eq!(started(&project, "web"), web, "web was not restarted");
+}
+
+#[test]
+fn restart_dry_run_shows_the_stop_and_start_order() {
+    let project = chain("x-restart-dry", true);
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", chain_runbook(&project, ""));
+    let db = started(&project, "db");
+    assert_run(
+        &ws.opsbook(&["restart", "--dry-run"]),
+        &filters(&ws, &project),
+        0,
+        r#"
+stop   1. web   2. api   3. db
+start  1. db   2. api   3. web
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_eq!(started(&project, "db"), db, "nothing was restarted");
 }

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::{LONG, runbook, shop, started};
+use super::{LONG, chain, chain_runbook, filters, runbook, shop, started};
+use crate::support::exact::assert_run;
 use crate::support::{Project, Workspace, eventually, result, terminate};
 
 #[test]
@@ -201,4 +202,105 @@ fn sigterm_during_startup_starts_nothing_new_and_reports() {
         "not started: `db` is not ready"
     );
     assert_eq!(project.times("api").state, "created");
+}
+
+#[test]
+fn startup_starts_tier_by_tier_then_verifies() {
+    let project = chain("x-startup", false);
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        chain_runbook(
+            &project,
+            "checks:\n  db-ready:\n    exec: { service: db, command: [test, -f, /tmp/ready] }\n\
+             startup:\n  timeout: 40s\n  verify: [db-ready]\n",
+        ),
+    );
+    assert_run(
+        &ws.opsbook(&["startup"]),
+        &filters(&ws, &project),
+        0,
+        r#"
+STATUS  SECTION    NAME        MESSAGE
+ok      preflight  docker      Docker answers
+ok      startup    db          started, ready in [T]s
+ok      startup    api         started, ready in [T]s
+ok      startup    web         started, ready in [T]s
+ok      checks     db-ready    `test -f /tmp/ready` succeeded
+ok      criteria   memory      memory [N]% used, below crit 100%
+ok      criteria   restarting  no service is restarting
+ok: 7 ok in [MS] ms
+"#,
+        r#"
+db: starting [PROJECT]-db-1
+db: started, ready in [T]s
+api: starting [PROJECT]-api-1
+api: started, ready in [T]s
+web: starting [PROJECT]-web-1
+web: started, ready in [T]s
+"#,
+    );
+    for service in ["db", "api", "web"] {
+        assert_eq!(project.times(service).state, "running", "{service}");
+    }
+}
+
+#[test]
+fn startup_dry_run_shows_the_tiers_and_starts_nothing() {
+    let project = chain("x-startup-dry", false);
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        chain_runbook(
+            &project,
+            "checks:\n  db-ready:\n    exec: { service: db, command: [test, -f, /tmp/ready] }\n\
+             startup:\n  verify: [db-ready]\n",
+        ),
+    );
+    assert_run(
+        &ws.opsbook(&["startup", "--dry-run"]),
+        &filters(&ws, &project),
+        0,
+        r#"
+TIER  SERVICE  ACTION
+1     db       start, wait until ready
+2     api      start, wait until ready
+3     web      start, wait until ready
+then verify: db-ready
+ok: 2 ok in [MS] ms
+"#,
+        "",
+    );
+    for service in ["db", "api", "web"] {
+        assert_eq!(project.times(service).state, "created", "{service}");
+    }
+}
+
+#[test]
+fn startup_with_a_failing_preflight_starts_nothing() {
+    let project = chain("x-startup-pre", false);
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        chain_runbook(
+            &project,
+            "startup:\n  preflight: { files: [compose.yml, opsbook.yaml] }\n",
+        ),
+    );
+    assert_run(
+        &ws.opsbook(&["startup"]),
+        &filters(&ws, &project),
+        2,
+        r#"
+STATUS  SECTION    NAME               MESSAGE
+ok      preflight  docker             Docker answers
+crit    preflight  file compose.yml   `[WS]/compose.yml`: No such file or directory (os error 2)
+ok      preflight  file opsbook.yaml  present and readable
+crit: 1 crit, 2 ok in [MS] ms
+"#,
+        "pre-flight failed: nothing was started\n",
+    );
+    for service in ["db", "api", "web"] {
+        assert_eq!(project.times(service).state, "created", "{service}");
+    }
 }
