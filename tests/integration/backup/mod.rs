@@ -689,3 +689,126 @@ fn backup_verify_of_an_unknown_id() {
         "error: no backup `nosuchid` in [WS]/backups\n",
     );
 }
+
+/// compose.yml and nginx.conf backed up, no container: a backup of files.
+fn files_only(ws: &Workspace) {
+    ws.write("compose.yml", "services: {}\n");
+    ws.write("nginx.conf", "server { listen 80; }\n");
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nbackup:\n  dir: ./backups\n  files: [compose.yml, nginx.conf]\n",
+            empty_project()
+        ),
+    );
+}
+
+#[test]
+fn backup_verify_reads_every_item_back_and_names_a_changed_one() {
+    let ws = Workspace::new();
+    files_only(&ws);
+    ws.opsbook(&["backup", "--state-dir", "state"])
+        .expect_code(0);
+    let filters = Filters::new(&ws).regex(r"\bshop-\d{8}T\d{6}Z\b", "shop-YYYYMMDDThhmmssZ");
+    assert_run(
+        &ws.opsbook(&["backup", "verify", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME                               MESSAGE
+ok      verify   shop-YYYYMMDDThhmmssZ/compose.yml  checksum and stream good (13B)
+ok      verify   shop-YYYYMMDDThhmmssZ/nginx.conf   checksum and stream good (22B)
+ok: 2 ok in [MS] ms
+"#,
+        "",
+    );
+    let stored = backups(&ws).remove(0).join("file-nginx.conf.zst");
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&stored, &bytes).unwrap();
+    assert_run(
+        &ws.opsbook(&["backup", "verify", "latest", "--state-dir", "state"]),
+        &filters,
+        2,
+        r#"
+STATUS  SECTION  NAME                               MESSAGE
+ok      verify   shop-YYYYMMDDThhmmssZ/compose.yml  checksum and stream good (13B)
+crit    verify   shop-YYYYMMDDThhmmssZ/nginx.conf   `file-nginx.conf.zst` does not match its sha256 (stored file changed)
+crit: 1 crit, 1 ok in [MS] ms
+"#,
+        "",
+    );
+}
+
+#[test]
+fn backup_prune_shows_what_it_keeps_asks_first_then_deletes() {
+    let ws = Workspace::new();
+    fake_backup(&ws, "shop-20261120T060000Z", "2026-11-20T06:00:00Z");
+    fake_backup(&ws, "shop-20261121T060000Z", "2026-11-21T06:00:00Z");
+    fake_backup(&ws, "shop-20261122T060000Z", "2026-11-22T06:00:00Z");
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nbackup:\n  dir: ./backups\n  keep: { last: 1 }\n",
+    );
+    let filters = Filters::new(&ws);
+    assert_run(
+        &ws.opsbook(&["backup", "prune", "--dry-run", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME                   MESSAGE
+ok      prune    shop-20261120T060000Z  delete
+ok      prune    shop-20261121T060000Z  delete
+ok      prune    shop-20261122T060000Z  keep
+ok      prune    dry-run                dry run: nothing was deleted
+ok: 4 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&["backup", "prune", "--state-dir", "state"]),
+        &filters,
+        3,
+        "",
+        "error: delete 2 backups and 0 leftovers in [WS]/backups: this needs confirmation; without a terminal pass --yes (nothing was changed)\n",
+    );
+    assert_eq!(backups(&ws).len(), 3, "nothing was deleted");
+    assert_run(
+        &ws.opsbook(&["backup", "prune", "--yes", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME                   MESSAGE
+ok      prune    shop-20261120T060000Z  delete
+ok      prune    shop-20261121T060000Z  delete
+ok      prune    shop-20261122T060000Z  keep
+ok: 3 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_eq!(
+        backups(&ws),
+        vec![ws.path().join("backups/shop-20261122T060000Z")]
+    );
+}
+
+#[test]
+fn backup_dry_run_shows_each_item_and_where_it_is_read() {
+    let ws = Workspace::new();
+    files_only(&ws);
+    assert_run(
+        &ws.opsbook(&["backup", "--dry-run", "--state-dir", "state"]),
+        &Filters::new(&ws).collapse_blanks(),
+        0,
+        r#"
+KIND  ITEM  SOURCE  READ
+file  compose.yml  [WS]/compose.yml  host
+file  nginx.conf  [WS]/nginx.conf  host
+into [WS]/backups
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert!(!ws.path().join("backups").exists(), "no backup was made");
+}

@@ -607,3 +607,153 @@ fn restore_without_yes_and_without_a_terminal_changes_nothing() {
         "services: { changed: {} }\n"
     );
 }
+
+/// db mounts `dbdata` holding one small file; the runbook backs up that
+/// volume, `config.env` and a dump of db's records. The name has the
+/// same width on every run.
+fn small_shop(tag: &str) -> (Project, Workspace) {
+    let project = Project::fixed_width(tag);
+    let dbdata = project.volume("dbdata");
+    project
+        .service("db")
+        .mount(&dbdata, "/data")
+        .script("[ -f /data/records.txt ] || echo 'order 1' > /data/records.txt")
+        .start();
+    project.service("api").start();
+    let ws = Workspace::new();
+    ws.write("config.env", "A=1\n");
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\n  api: {{ depends_on: [db] }}\nshutdown:\n  grace: 2s\n\
+             backup:\n  dir: ./backups\n  volumes: [dbdata]\n  files: [config.env]\n  stop: [api]\n  dumps:\n    records:\n      service: db\n      command: [cat, /data/records.txt]\n      restore: {RESTORE_RECORDS}\n",
+            project.name
+        ),
+    );
+    eventually("db wrote its records", LONG, || {
+        project.exec("db", "test -f /data/records.txt")
+    });
+    (project, ws)
+}
+
+fn restore_filters(ws: &Workspace, project: &Project) -> Filters {
+    Filters::new(ws)
+        .literal(&project.name, "[PROJECT]")
+        .regex(r"\bshop-\d{8}T\d{6}Z\b", "shop-YYYYMMDDThhmmssZ")
+        .regex(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", "YYYY-MM-DD hh:mm:ssZ")
+        .regex(r"\b\d+(?:\.\d)?[BKMG]\b", "[SIZE]")
+        .regex(r"\bin \d+\.\ds\b", "in [T]s")
+        .regex(r"\bdown \d+\.\ds\b", "down [T]s")
+}
+
+#[test]
+fn restore_dry_run_shows_each_item_and_where_it_goes() {
+    let (project, ws) = small_shop("x-restore-dry");
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    let api = project.times("api").started;
+    assert_run(
+        &ws.opsbook(&["restore", "--dry-run", "--state-dir", &state(&ws)]),
+        &restore_filters(&ws, &project),
+        0,
+        r#"
+ITEM        KIND    SIZE  RESTORED INTO
+dbdata      volume  [SIZE]  volume [PROJECT]_dbdata (unpacked beside it, then swapped in)
+config.env  file    [SIZE]  file [WS]/config.env
+records     dump    [SIZE]  db: sh -c cat > /restored-records.txt < dump
+from backup shop-YYYYMMDDThhmmssZ (YYYY-MM-DD hh:mm:ssZ); stopped, then started again: db, api
+ok: 1 ok in [MS] ms
+"#,
+        "verifying shop-YYYYMMDDThhmmssZ\n",
+    );
+    assert_eq!(project.times("api").started, api, "nothing was stopped");
+}
+
+#[test]
+fn restore_puts_every_item_back_and_says_how_long_the_services_were_down() {
+    let (project, ws) = small_shop("x-restore");
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    assert!(project.exec("db", "echo 'order 2' > /data/records.txt"));
+    ws.write("config.env", "A=2\n");
+    assert_run(
+        &ws.opsbook(&["restore", "latest", "--yes", "--state-dir", &state(&ws)]),
+        &restore_filters(&ws, &project),
+        0,
+        r#"
+ITEM        KIND    SIZE  RESTORED INTO
+dbdata      volume  [SIZE]  volume [PROJECT]_dbdata (unpacked beside it, then swapped in)
+config.env  file    [SIZE]  file [WS]/config.env
+records     dump    [SIZE]  db: sh -c cat > /restored-records.txt < dump
+from backup shop-YYYYMMDDThhmmssZ (YYYY-MM-DD hh:mm:ssZ); stopped, then started again: db, api
+services were down [T]s
+safety backup: shop-YYYYMMDDThhmmssZ
+ok: 6 ok in [MS] ms
+"#,
+        r#"
+verifying shop-YYYYMMDDThhmmssZ
+dbdata: unpacking beside the volume's data (the services still run)
+dbdata: [SIZE] unpacked and verified in [T]s
+safety backup of the current state
+records: [SIZE] → [SIZE] in [T]s
+api: stopping [PROJECT]-api-1
+api: stopped in [T]s
+db: stopping [PROJECT]-db-1
+db: stopped in [T]s
+config.env: [SIZE] → [SIZE] in [T]s
+dbdata: restored [SIZE] in [T]s
+config.env: restored [SIZE] in [T]s
+db: starting [PROJECT]-db-1
+db: started, ready in [T]s
+records: restored [SIZE] in [T]s
+db: already running
+api: starting [PROJECT]-api-1
+api: started, ready in [T]s
+dbdata: [SIZE] → [SIZE] in [T]s (direct)
+safety backup shop-YYYYMMDDThhmmssZ
+"#,
+    );
+    assert_eq!(project.output("db", "cat /data/records.txt"), "order 1\n");
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("config.env")).unwrap(),
+        "A=1\n"
+    );
+}
+
+#[test]
+fn restore_of_an_unknown_backup_changes_nothing() {
+    let ws = Workspace::new();
+    ws.write("compose.yml", "services: {}\n");
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\nproject: {}\nbackup:\n  dir: ./backups\n  files: [compose.yml]\n", empty_project()),
+    );
+    let filters = Filters::new(&ws);
+    assert_run(
+        &ws.opsbook(&["restore", "latest", "--yes", "--state-dir", "state"]),
+        &filters,
+        3,
+        "",
+        "error: no backup in [WS]/backups\n",
+    );
+    ws.opsbook(&["backup", "--state-dir", "state"])
+        .expect_code(0);
+    ws.write("compose.yml", "services: { changed: {} }\n");
+    assert_run(
+        &ws.opsbook(&[
+            "restore",
+            "shop-20200101T000000Z",
+            "--yes",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        3,
+        "",
+        "error: no backup `shop-20200101T000000Z` in [WS]/backups\n",
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("compose.yml")).unwrap(),
+        "services: { changed: {} }\n"
+    );
+}

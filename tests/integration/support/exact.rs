@@ -52,6 +52,13 @@ impl Filters {
         self
     }
 
+    /// Every run of two blanks or more as two: for a table with a column of
+    /// paths in the workspace, whose width follows the temporary folder's
+    /// (last, after the filters that keep columns).
+    pub fn collapse_blanks(self) -> Filters {
+        self.regex(" {2,}", "  ")
+    }
+
     /// Host figures as the tables show them: `host:` line of `status`, the
     /// host results of `daily-check`.
     pub fn host(self) -> Filters {
