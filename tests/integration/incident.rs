@@ -644,3 +644,215 @@ fn incident_open_with_an_unknown_severity() {
         "no incident was opened"
     );
 }
+
+/// An incident folder, a playbook, and a project without containers: the
+/// evidence is the same on every run.
+fn incident_workspace() -> Workspace {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\n{CALM_HOST}incident:\n  dir: ./incidents\n  contacts: [\"On-call: ops@example.com\"]\n  \
+             checklist: [Assess scope and impact, Notify stakeholders]\n  playbooks:\n    tidy:\n      - note: Look at the disk\n      - sh: \"echo tidied > tidied.txt\"\n",
+            crate::support::empty_project()
+        ),
+    );
+    ws
+}
+
+/// Incident ids, dates, times, deadlines and ages.
+fn incident_filters(ws: &Workspace) -> Filters {
+    Filters::new(ws)
+        .regex(r"\bINC-\d{8}-\d{6}\b", "INC-[ID]")
+        .regex(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\b", "YYYY-MM-DD hh:mm:ss")
+        .regex(r"\b\d{4}-\d\d-\d\d \d\d:\d\d\b", "YYYY-MM-DD hh:mm")
+        .regex(r"(?m)^\d\d:\d\d:\d\d ", "hh:mm:ss ")
+        .regex(r"\(by \d\d:\d\d UTC\)", "(by hh:mm UTC)")
+        .regex(r"\bin \d+\.\ds\b", "in [T]s")
+        .regex(r"\bafter \d+[smhd](?: \d+[smhd])?", "after [AGE]")
+        .regex(r"(YYYY-MM-DD hh:mm +)\d+[smhd](?: \d+[smhd])?", "${1}[AGE]")
+}
+
+fn only_incident(ws: &Workspace) -> String {
+    let mut ids: Vec<String> = std::fs::read_dir(ws.path().join("incidents"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    ids.remove(0)
+}
+
+#[test]
+fn incident_open_prints_the_deadline_contacts_first_steps_and_evidence() {
+    let ws = incident_workspace();
+    let run = ws.opsbook(&[
+        "incident",
+        "open",
+        "--severity",
+        "P2",
+        "--title",
+        "api returns 500",
+        "--state-dir",
+        "state",
+    ]);
+    assert_run(
+        &run,
+        &incident_filters(&ws),
+        0,
+        r#"
+incident INC-[ID] opened: P2, respond within 1h (by hh:mm UTC)
+  api returns 500
+contacts:
+  On-call: ops@example.com
+first steps:
+  1. Assess scope and impact
+  2. Notify stakeholders
+evidence: 3 files captured in [T]s, in [WS]/incidents/INC-[ID]/evidence
+ok: 1 ok in [MS] ms
+"#,
+        "incident INC-[ID] opened; capturing evidence\n",
+    );
+    let id = only_incident(&ws);
+    assert!(
+        ws.path()
+            .join(format!("incidents/{id}/evidence/containers.json"))
+            .is_file()
+    );
+}
+
+#[test]
+fn incident_note_run_list_show_and_close_tell_the_story() {
+    let ws = incident_workspace();
+    ws.opsbook(&[
+        "incident",
+        "open",
+        "--severity",
+        "P2",
+        "--title",
+        "api returns 500",
+        "--state-dir",
+        "state",
+    ])
+    .expect_code(0);
+    let id = only_incident(&ws);
+    let filters = incident_filters(&ws);
+    assert_run(
+        &ws.opsbook(&[
+            "incident",
+            "note",
+            &id,
+            "restarted the api",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION   NAME  MESSAGE
+ok      incident  note  noted on INC-[ID] at YYYY-MM-DD hh:mm:ss UTC
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&[
+            "incident",
+            "run",
+            &id,
+            "tidy",
+            "--yes",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        1,
+        r#"
+#  STEP                          STATUS  TIME  OUTCOME
+1  note: Look at the disk        warn    0.0s  pending: no terminal to confirm it on; do it and note it
+2  sh: echo tidied > tidied.txt  ok      0.0s  `sh -c echo tidied > tidied.txt` succeeded
+playbook `tidy` finished: warn; on the timeline of INC-[ID]
+warn    playbook/1 note: Look at the disk: pending: no terminal to confirm it on; do it and note it
+warn: 1 warn, 1 ok in [MS] ms
+"#,
+        r#"
+step 1/2: note: Look at the disk
+step 1/2: warn: pending: no terminal to confirm it on; do it and note it
+step 2/2: sh: echo tidied > tidied.txt
+step 2/2: ok: `sh -c echo tidied > tidied.txt` succeeded
+"#,
+    );
+    assert_run(
+        &ws.opsbook(&["incident", "list", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+ID                   SEVERITY  STATE  OPENED            FOR  TITLE
+INC-[ID]             P2        open   YYYY-MM-DD hh:mm  [AGE]  api returns 500
+1 incident (1 open) in [WS]/incidents
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&["incident", "show", &id, "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+INC-[ID] · P2 · api returns 500 · opened YYYY-MM-DD hh:mm:ss UTC
+TIME (UTC)  WHAT      STATUS  EVENT
+hh:mm:ss    opened            opened (P2): api returns 500
+hh:mm:ss    evidence  ok      3 files captured in [T]s
+hh:mm:ss    note              restarted the api
+hh:mm:ss    playbook          playbook `tidy` started (2 steps)
+hh:mm:ss    step      warn    `tidy` step 1/2 `note: Look at the disk`: pending: no terminal to confirm it on; do it and note it
+hh:mm:ss    step      ok      `tidy` step 2/2 `sh: echo tidied > tidied.txt`: `sh -c echo tidied > tidied.txt` succeeded
+hh:mm:ss    playbook  warn    playbook `tidy` finished: warn
+evidence: 3 files in [WS]/incidents/INC-[ID]/evidence
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&[
+            "incident",
+            "close",
+            &id,
+            "--summary",
+            "the disk was full",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        0,
+        r#"
+incident INC-[ID] closed after [AGE]; post-mortem: [WS]/incidents/INC-[ID]/postmortem.md
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&["incident", "list", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+ID                   SEVERITY  STATE   OPENED            FOR  TITLE
+INC-[ID]             P2        closed  YYYY-MM-DD hh:mm  [AGE]  api returns 500
+1 incident (0 open) in [WS]/incidents
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&[
+            "incident",
+            "show",
+            "INC-20200101-000000",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        3,
+        "",
+        "error: no incident `INC-[ID]` in [WS]/incidents (`opsbook incident list` shows them)\n",
+    );
+}

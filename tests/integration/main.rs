@@ -31,6 +31,7 @@ mod readme;
 mod report;
 mod resources;
 mod restore;
+mod rollback;
 mod rotate;
 mod runbooks;
 mod secrets;
