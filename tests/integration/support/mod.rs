@@ -170,6 +170,17 @@ impl Run {
         }
     }
 
+    /// An HTTP answer seen as a run, for `exact::assert_run`: the status
+    /// code as the exit code, the body as stdout, nothing on stderr.
+    pub fn http(code: u16, body: &str) -> Run {
+        Run {
+            code: i32::from(code),
+            stdout: body.to_string(),
+            stderr: String::new(),
+            took: Duration::ZERO,
+        }
+    }
+
     /// Asserts the exit code, showing both streams when it is wrong.
     pub fn expect_code(&self, code: i32) -> &Run {
         assert_eq!(
