@@ -856,3 +856,32 @@ ok: 1 ok in [MS] ms
         "error: no incident `INC-[ID]` in [WS]/incidents (`opsbook incident list` shows them)\n",
     );
 }
+
+#[test]
+fn incident_bundle_packs_the_folder_into_one_file() {
+    let ws = incident_workspace();
+    ws.opsbook(&[
+        "incident",
+        "open",
+        "--severity",
+        "P3",
+        "--title",
+        "disk full",
+        "--state-dir",
+        "state",
+    ])
+    .expect_code(0);
+    let id = only_incident(&ws);
+    let filters = incident_filters(&ws).regex(r"\(\d+(?:\.\d)?[BKMG]\)", "([SIZE])");
+    assert_run(
+        &ws.opsbook(&["incident", "bundle", &id, "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+[WS]/incidents/INC-[ID].tar.zst ([SIZE])
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert!(ws.path().join(format!("incidents/{id}.tar.zst")).is_file());
+}

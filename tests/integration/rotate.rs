@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{Project, REAL_IMAGE, Workspace, eventually};
 
 const APPLY: &str = r#"IFS= read -r new; printf "ALTER ROLE app PASSWORD '%s';\n" "$new" | psql -q -v ON_ERROR_STOP=1 -U postgres"#;
@@ -177,6 +178,25 @@ fn a_rotated_secret_of_few_bytes_or_billions_is_refused() {
         run.stderr.contains("opsbook.yaml:6:") && run.stderr.contains("at most 4096"),
         "{}",
         run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&env).unwrap(), "JWT_SECRET=old\n");
+}
+
+#[test]
+fn a_run_with_a_rotate_of_too_few_bytes_is_refused_before_any_step() {
+    let ws = Workspace::new();
+    let env = ws.write(".env", "JWT_SECRET=old\n");
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nprocedures:\n  rotate-jwt:\n    steps:\n      - rotate: { file: .env, key: JWT_SECRET, bytes: 15 }\n",
+    );
+    assert_run(
+        &ws.opsbook(&["--yes", "run", "rotate-jwt", "--state-dir", "state"]),
+        &Filters::new(&ws),
+        3,
+        "",
+        "error: opsbook.yaml:6:55: procedures.rotate-jwt.steps[0].rotate.bytes: 15 random bytes are too few \
+         for a rotated value (use at least 16, or leave `bytes` out for 32)\n",
     );
     assert_eq!(std::fs::read_to_string(&env).unwrap(), "JWT_SECRET=old\n");
 }

@@ -12,6 +12,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{CALM_HOST, Project, Run, Workspace, eventually, result};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -662,4 +663,30 @@ fn secret_scanner_kinds_are_masked_in_every_output_and_file() {
     runs.run(&["incident", "bundle", &id]).expect_code(0);
     runs.run(&["daily-check", "--format", "json"]);
     runs.assert_nothing_leaked();
+}
+
+#[test]
+fn validate_shows_a_check_urls_password_masked() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nchecks:\n  api:\n    http: { url: \"http://admin:hunter2-k30@127.0.0.1:1/health\" }\n",
+    );
+    assert_run(
+        &ws.opsbook(&["validate"]),
+        &Filters::new(&ws),
+        0,
+        r#"
+PLAN        DETAIL
+runbook     shop (opsbook.yaml)
+project     (every compose project on the host)
+mode        compose (no project: every compose project)
+startup     (no services listed: every container of the project)
+shutdown    (no services listed: every container of the project)
+thresholds  memory 80/85%  swap 25/50%  load 2/2.5 per core  disk 85/90% on /
+check api   http http://admin:****@127.0.0.1:1/health
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
 }

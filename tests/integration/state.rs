@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{CALM_HOST, Workspace, chmod, eventually, is_link, only_file};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -130,4 +131,31 @@ fn only_state_folder_errors_suggest_another_state_dir() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn a_state_folder_others_can_write_is_refused_naming_it() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\n{CALM_HOST}"),
+    );
+    let shared = ws.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    chmod(&shared, 0o1777);
+    assert_run(
+        &ws.opsbook(&[
+            "daily-check",
+            "--only",
+            "host",
+            "--state-dir",
+            &shared.display().to_string(),
+        ]),
+        &Filters::new(&ws),
+        3,
+        "",
+        "error: cannot create `[WS]/shared`: folder `[WS]/shared` is writable by other users (mode 1777): \
+         opsbook writes only in folders no other user can write to (`chmod go-w` it, or choose another folder)\n",
+    );
+    assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
 }

@@ -260,3 +260,40 @@ fn status_when_docker_cannot_be_reached() {
         "error: cannot reach Docker at `unix://[WS]/no-docker.sock`: Socket not found: [WS]/no-docker.sock\n",
     );
 }
+
+#[test]
+fn status_of_a_deployment_where_all_is_well() {
+    let project = Project::fixed_width("x-status-ok");
+    project.service("db").healthcheck("true").start();
+    project.service("web").start();
+    project.wait_for_health("db", "healthy", LONG);
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        runbook(
+            &project,
+            "  db: { critical: true }\n  web: { depends_on: [db] }\n",
+        ),
+    );
+    let filters = Filters::new(&ws)
+        .literal(&project.name, "[PROJECT]")
+        .regex(
+            r"(running +(?:healthy|none) +\d+ +)(?:\d+m(?: \d+s)?|\d+s)",
+            "${1}[UP]",
+        )
+        .resource_columns()
+        .host();
+    assert_run(
+        &ws.opsbook(&["status"]),
+        &filters,
+        0,
+        r#"
+SERVICE  CONTAINER                                   STATUS  STATE    HEALTH   RESTARTS  UPTIME  CPU %  MEM  MEM %  PIDS  IMAGE
+db       [PROJECT]-db-1                              ok      running  healthy  0         [UP]    [CPU]  [MEM]  [MEM%]  [PIDS]  opsbook-fixture:1
+web      [PROJECT]-web-1                             ok      running  none     0         [UP]    [CPU]  [MEM]  [MEM%]  [PIDS]  opsbook-fixture:1
+host: [HOST] · memory [N]% of [SIZE] · swap [N]% · load [LOAD]/core ([N] cores) · disk / [N]%
+ok: 6 ok in [MS] ms
+"#,
+        "",
+    );
+}

@@ -812,3 +812,22 @@ ok: 1 ok in [MS] ms
     );
     assert!(!ws.path().join("backups").exists(), "no backup was made");
 }
+
+#[test]
+fn backup_prune_with_a_keep_policy_that_keeps_nothing_is_refused() {
+    let ws = Workspace::new();
+    fake_backup(&ws, "shop-20261120T060000Z", "2026-11-20T06:00:00Z");
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nbackup:\n  dir: ./backups\n  keep: {}\n",
+    );
+    assert_run(
+        &ws.opsbook(&["backup", "prune", "--yes", "--state-dir", "state"]),
+        &Filters::new(&ws),
+        3,
+        "",
+        "error: opsbook.yaml:5:3: backup.keep: this keep policy keeps nothing: set one of last, daily, \
+         weekly or monthly above 0 (or leave `keep` out to keep every backup)\n",
+    );
+    assert_eq!(backups(&ws).len(), 1, "nothing was deleted");
+}

@@ -220,3 +220,26 @@ ok: 1 ok in [MS] ms
     );
     assert_eq!(started(&project, "db"), db, "nothing was restarted");
 }
+
+#[test]
+fn restart_of_a_stopped_deployment_leaves_it_alone() {
+    let project = chain("x-restart-stopped", false);
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", chain_runbook(&project, ""));
+    assert_run(
+        &ws.opsbook(&["restart", "--yes"]),
+        &filters(&ws, &project),
+        0,
+        r#"
+STATUS  SECTION  NAME  MESSAGE
+ok      restart  db    not running before the restart: left alone (`opsbook startup` starts it)
+ok      restart  api   not running before the restart: left alone (`opsbook startup` starts it)
+ok      restart  web   not running before the restart: left alone (`opsbook startup` starts it)
+ok: 3 ok in [MS] ms
+"#,
+        "",
+    );
+    for service in ["db", "api", "web"] {
+        assert_eq!(project.times(service).state, "created", "{service}");
+    }
+}
