@@ -1040,7 +1040,7 @@ fn daily_check_while_another_run_holds_the_lock() {
         runbook(
             "none",
             &format!(
-                "checks:\n  hang:\n    http: {{ url: \"http://127.0.0.1:{port}/\", timeout: 4s }}\n"
+                "checks:\n  hang:\n    http: {{ url: \"http://127.0.0.1:{port}/\", timeout: 10s }}\n"
             ),
         ),
     );
