@@ -1,6 +1,7 @@
 //! The command line itself: help, version and usage errors.
 
 use crate::support::Workspace;
+use crate::support::exact::{Filters, assert_run};
 
 #[test]
 fn help_and_version_exit_0() {
@@ -42,4 +43,22 @@ fn usage_errors_exit_3() {
             run.stderr
         );
     }
+}
+
+#[test]
+fn an_unknown_subcommand_is_a_usage_error_pointing_at_help() {
+    let ws = Workspace::new();
+    assert_run(
+        &ws.opsbook(&["nosuch"]),
+        &Filters::new(&ws),
+        3,
+        "",
+        r#"
+error: unrecognized subcommand 'nosuch'
+
+Usage: opsbook [OPTIONS] <COMMAND>
+
+For more information, try '--help'.
+"#,
+    );
 }

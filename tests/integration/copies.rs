@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{Project, Run, Workspace, eventually, free_port, result};
 
 const KEY_ID: &str = "opsbook-test-key";
@@ -325,5 +326,91 @@ fn wrong_credentials_unset_variables_and_written_secrets_are_refused() {
             .contains("no copy target `tape` (targets are: nas, offsite)"),
         "{}",
         unknown.stderr
+    );
+}
+
+#[test]
+fn backup_copy_copies_what_a_folder_target_lacks_and_lists_it_there() {
+    let ws = Workspace::new();
+    ws.write("compose.yml", "services: {}\n");
+    let runbook = format!(
+        "version: 1\nname: shop\nproject: {}\nbackup:\n  dir: ./backups\n  files: [compose.yml]\n",
+        crate::support::empty_project()
+    );
+    ws.write("opsbook.yaml", &runbook);
+    ws.opsbook(&["backup", "--state-dir", "state"])
+        .expect_code(0);
+    // Another second, another id.
+    std::thread::sleep(Duration::from_millis(1100));
+    ws.opsbook(&["backup", "--state-dir", "state"])
+        .expect_code(0);
+    ws.write(
+        "opsbook.yaml",
+        format!("{runbook}  copies:\n    nas:\n      folder: ./nas\n"),
+    );
+    let filters = Filters::new(&ws)
+        .regex(r"\bshop-\d{8}T\d{6}Z\b", "shop-YYYYMMDDThhmmssZ")
+        .regex(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", "YYYY-MM-DD hh:mm:ssZ")
+        .regex(r"\(22B in \d+\.\ds\)", "(22B in [T]s)")
+        .regex(r"(?m)  \d+s$", "  [AGE]");
+    assert_run(
+        &ws.opsbook(&["backup", "copy", "latest", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME  MESSAGE
+ok      copies   nas   copied shop-YYYYMMDDThhmmssZ (22B in [T]s) to [WS]/nas
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&["backup", "copy", "--all-missing", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME  MESSAGE
+ok      copies   nas   copied shop-YYYYMMDDThhmmssZ (22B in [T]s) to [WS]/nas
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&["backup", "copy", "--all-missing", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME  MESSAGE
+ok      copies   nas   [WS]/nas already holds every backup asked for
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&["backup", "list", "--copy", "nas", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+ID                     CREATED               ITEMS  SIZE  AGE
+shop-YYYYMMDDThhmmssZ  YYYY-MM-DD hh:mm:ssZ  1      22B   [AGE]
+shop-YYYYMMDDThhmmssZ  YYYY-MM-DD hh:mm:ssZ  1      22B   [AGE]
+2 backups in [WS]/nas
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&[
+            "backup",
+            "copy",
+            "--to",
+            "elsewhere",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        3,
+        "",
+        "error: no copy target `elsewhere` (targets are: nas)\n",
     );
 }

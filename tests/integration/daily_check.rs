@@ -7,6 +7,8 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::status::{mixed_project, mixed_runbook};
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{CALM_HOST, Project, Workspace, eventually, free_port, result};
 
 const LONG: Duration = Duration::from_secs(30);
@@ -893,4 +895,176 @@ fn a_certificate_expiring_within_14_days_is_a_warn() {
         message.ends_with("; TLS certificate expires in 7 days"),
         "{message}"
     );
+}
+
+#[test]
+fn a_project_without_containers_is_named_with_the_runbook_and_the_engine() {
+    let ws = Workspace::new();
+    // Other tests run compose projects on the same engine at the same time,
+    // so "no project at all" cannot be arranged here: a runbook naming a
+    // project that has no container takes the same path with its own words.
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nproject: opsbook-test-nothing-here\n{CALM_HOST}"),
+    );
+    let run = ws.opsbook(&["daily-check", "--state-dir", "state"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("no container of compose project `opsbook-test-nothing-here` on"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("(runbook opsbook.yaml)"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Serves `/health` (200, `{"status": "ok"}`) and nothing else (404) on a
+/// free port of 127.0.0.1, for as long as the test runs.
+fn tiny_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = Vec::new();
+            let mut buffer = [0; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let request = String::from_utf8_lossy(&request);
+            let (status, body) = if request.starts_with("GET /health ") {
+                ("200 OK", r#"{"status": "ok"}"#)
+            } else {
+                ("404 Not Found", "not here")
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+#[test]
+fn daily_check_table() {
+    let project = mixed_project("x-daily");
+    let port = tiny_server();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        mixed_runbook(
+            &project,
+            &format!(
+                "checks:\n  health:\n    http: {{ url: \"http://127.0.0.1:{port}/health\", json: {{ status: ok }} }}\n\
+                 \x20 gone:\n    http: {{ url: \"http://127.0.0.1:{port}/gone\" }}\n\
+                 \x20 db-file:\n    exec: {{ service: db, command: [cat, /nope] }}\n    hint: the db writes it when it starts\n"
+            ),
+        ),
+    );
+    let filters = Filters::new(&ws)
+        .literal(&project.name, "[PROJECT]")
+        .regex(r"(?m)\b200 in \d+ ms$", "200 in [MS] ms")
+        .resource_results()
+        .host();
+    let run = ws.opsbook(&["daily-check", "--state-dir", "state"]);
+    assert_run(
+        &run,
+        &filters,
+        2,
+        r#"
+STATUS  SECTION     NAME     MESSAGE
+ok      host        memory   memory [N]% used ([SIZE] of [SIZE])
+ok      host        swap     [SWAP]
+ok      host        load     load [LOAD] per core ([LOAD] over [N] cores)
+ok      host        disk /   / [N]% used ([SIZE] free)
+ok      containers  db       running, healthy
+warn    containers  worker   exited with code 3
+ok      containers  web      running
+warn    containers  api      no container for this service
+ok      resources   db       memory [MEM] of [SIZE] host ([N]%); cpu [CPU]% of one core (no CPU limit); [PIDS]
+ok      resources   web      memory [MEM] of [SIZE] host ([N]%); cpu [CPU]% of one core (no CPU limit); [PIDS]
+crit    checks      db-file  `cat /nope` exited 1: "cat: can't open '/nope': No such file or directory" (hint: the db writes it when it starts)
+ok      checks      health   200 in [MS] ms
+crit    checks      gone     status 404, expected 200: "not here"
+crit: 2 crit, 2 warn, 9 ok in [MS] ms
+"#,
+        "",
+    );
+}
+
+#[test]
+fn daily_check_when_docker_cannot_be_reached_still_grades_the_host() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        runbook(
+            &crate::support::empty_project(),
+            "services:\n  web: { critical: true }\n",
+        ),
+    );
+    let host = format!("unix://{}/no-docker.sock", ws.path().display());
+    let run = ws.opsbook_with(
+        &["daily-check", "--state-dir", "state"],
+        &[("DOCKER_HOST", &host)],
+    );
+    assert_run(
+        &run,
+        &Filters::new(&ws).host(),
+        3,
+        r#"
+STATUS   SECTION  NAME    MESSAGE
+ok       host     memory  memory [N]% used ([SIZE] of [SIZE])
+ok       host     swap    [SWAP]
+ok       host     load    load [LOAD] per core ([LOAD] over [N] cores)
+ok       host     disk /  / [N]% used ([SIZE] free)
+unknown  docker   engine  cannot reach Docker at `unix://[WS]/no-docker.sock`: Socket not found: [WS]/no-docker.sock
+unknown: 1 unknown, 4 ok in [MS] ms
+"#,
+        "",
+    );
+}
+
+#[test]
+fn daily_check_while_another_run_holds_the_lock() {
+    let port = black_hole();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        runbook(
+            "none",
+            &format!(
+                "checks:\n  hang:\n    http: {{ url: \"http://127.0.0.1:{port}/\", timeout: 10s }}\n"
+            ),
+        ),
+    );
+    let first = ws.spawn(&["daily-check", "--only", "checks", "--state-dir", "state"]);
+    let locks = ws.path().join("state/locks");
+    eventually("the first run holds the lock", LONG, || {
+        std::fs::read_dir(&locks).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.starts_with("pid ")))
+        })
+    });
+    let filters = Filters::new(&ws)
+        .literal(&format!("pid {} ", first.id()), "pid [PID] ")
+        .regex(
+            r"\bstate/locks/shop-[0-9a-f]+\.lock",
+            "state/locks/shop-[HASH].lock",
+        );
+    assert_run(
+        &ws.opsbook(&["daily-check", "--only", "checks", "--state-dir", "state"]),
+        &filters,
+        3,
+        "",
+        "error: another run of this runbook holds the lock: pid [PID] (daily-check) (lock `state/locks/shop-[HASH].lock`)\n",
+    );
+    assert_eq!(first.wait_with_output().unwrap().status.code(), Some(2));
 }

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::restore::{LONG, MUTATE, RESTORE_RECORDS, SEED, listing, state};
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{Project, Workspace, eventually, free_port, result, terminate};
 
 /// The drill's checks: the volume's rows, the dump (restored into the
@@ -375,4 +376,61 @@ fn a_dump_restore_that_reaches_outside_fails_in_the_drill_instead_of_writing_the
         "{:?}",
         drill_resources(&project)
     );
+}
+
+#[test]
+fn backup_drill_restores_into_twins_and_reports_each_step() {
+    let project = Project::fixed_width("x-drill");
+    let dbdata = project.volume("dbdata");
+    project
+        .service("db")
+        .mount(&dbdata, "/data")
+        .script("[ -f /data/records.txt ] || echo 'order 1' > /data/records.txt")
+        .start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\n\
+             backup:\n  dir: ./backups\n  volumes: [dbdata]\n  drill:\n    timeout: 60s\n    checks:\n      \
+             records: {{ exec: {{ service: db, command: [cat, /data/records.txt], stdout_contains: \"order 1\" }} }}\n",
+            project.name
+        ),
+    );
+    eventually("db wrote its records", LONG, || {
+        project.exec("db", "test -f /data/records.txt")
+    });
+    let filters = Filters::new(&ws)
+        .literal(&project.name, "[PROJECT]")
+        .regex(r"\bshop-\d{8}T\d{6}Z\b", "shop-YYYYMMDDThhmmssZ")
+        .regex(r"\bdrill [0-9a-f]{8}\b", "drill [DRILL]")
+        .regex(r"\bopsbook-drill-[0-9a-f]{8}-", "opsbook-drill-[DRILL]-")
+        .regex(r"\b\d+(?:\.\d)?[BKMG]\b", "[SIZE]")
+        .regex(r"\bin \d+\.\ds\b", "in [T]s");
+    assert_run(
+        &ws.opsbook(&["backup", "drill", "--state-dir", &state(&ws)]),
+        &filters,
+        3,
+        "",
+        "error: no backup in [WS]/backups\n",
+    );
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    assert_run(
+        &ws.opsbook(&["backup", "drill", "--state-dir", &state(&ws)]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME            MESSAGE
+ok      drill    verify          shop-YYYYMMDDThhmmssZ: 1 item read back whole
+ok      drill    restore dbdata  volume [PROJECT]_dbdata into opsbook-drill-[DRILL]-dbdata ([SIZE])
+ok      drill    twin db         opsbook-drill-[DRILL]-db ready
+ok      drill    check records   `cat /data/records.txt` succeeded: "order 1"
+ok      drill    cleanup         removed 1 container, 1 volume, 1 network
+ok      drill    recorded        drill [DRILL] of shop-YYYYMMDDThhmmssZ passed: in shop-YYYYMMDDThhmmssZ/drill.json
+ok: 6 ok in [MS] ms
+"#,
+        "drill [DRILL]: verifying shop-YYYYMMDDThhmmssZ\n",
+    );
+    assert!(drill_resources(&project).is_empty());
 }

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::engines;
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{CALM_HOST, FIXTURE_IMAGE, IDLE, Project, Workspace, eventually};
 
 const SECOND: &str = "/tmp/opsbook-engine-2";
@@ -602,4 +603,113 @@ fn sigterm_mid_rollout_lets_the_host_in_hand_finish_and_starts_no_further_batch(
     );
     assert_eq!(started_at(second, &created), second_before);
     docker(second, &["rm", "-f", &created]);
+}
+
+/// Two hosts, alpha (groups prod and eu) and beta (prod), both on this
+/// machine's engine, each with its own project running web.
+fn two_hosts() -> (Project, Project, Workspace) {
+    let alpha = Project::fixed_width("x-fleet-a");
+    alpha.service("web").start();
+    let beta = Project::fixed_width("x-fleet-b");
+    beta.service("web").start();
+    let ws = Workspace::new();
+    ws.write("alpha/opsbook.yaml", runbook(&alpha.name));
+    ws.write("beta/opsbook.yaml", runbook(&beta.name));
+    ws.write(
+        "fleet.yaml",
+        "version: 1\nhosts:\n\
+         \x20 alpha:\n    docker: unix:///var/run/docker.sock\n    runbook: ./alpha/opsbook.yaml\n    groups: [prod, eu]\n\
+         \x20 beta:\n    docker: unix:///var/run/docker.sock\n    runbook: ./beta/opsbook.yaml\n    groups: [prod]\n",
+    );
+    (alpha, beta, ws)
+}
+
+fn over_the_fleet(ws: &Workspace, args: &[&str]) -> crate::support::Run {
+    let mut all = vec!["--fleet", "fleet.yaml", "--state-dir", "state"];
+    all.extend_from_slice(args);
+    ws.opsbook(&all)
+}
+
+#[test]
+fn fleet_list_shows_each_host_its_engine_runbook_and_groups() {
+    let (_alpha, _beta, ws) = two_hosts();
+    let filters = Filters::new(&ws);
+    assert_run(
+        &over_the_fleet(&ws, &["fleet", "list"]),
+        &filters,
+        0,
+        r#"
+HOST   DOCKER                       RUNBOOK             GROUPS
+alpha  unix:///var/run/docker.sock  alpha/opsbook.yaml  prod, eu
+beta   unix:///var/run/docker.sock  beta/opsbook.yaml   prod
+2 hosts of 2 in fleet.yaml
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &over_the_fleet(&ws, &["--limit", "nosuch", "fleet", "list"]),
+        &filters,
+        3,
+        "",
+        "error: --limit nosuch: `nosuch` matches no host of fleet.yaml (hosts: alpha, beta; groups: eu, prod)\n",
+    );
+}
+
+#[test]
+fn status_over_the_fleet_has_a_line_per_host() {
+    let (_alpha, _beta, ws) = two_hosts();
+    let filters = Filters::new(&ws);
+    assert_run(
+        &over_the_fleet(&ws, &["status"]),
+        &filters,
+        0,
+        r#"
+HOST   STATUS  SUMMARY
+alpha  ok      5 ok
+beta   ok      5 ok
+ok: 2 ok in [MS] ms
+"#,
+        "",
+    );
+}
+
+#[test]
+fn a_restart_over_the_fleet_asks_first_then_goes_host_by_host() {
+    let (alpha, beta, ws) = two_hosts();
+    let before = (alpha.times("web").started, beta.times("web").started);
+    let filters = Filters::new(&ws);
+    assert_run(
+        &over_the_fleet(&ws, &["restart", "web"]),
+        &filters,
+        3,
+        "",
+        "error: restart web on 2 hosts, 1 at a time, stopping at the first failure: \
+         alpha (unix:///var/run/docker.sock): stop web; start web; beta (unix:///var/run/docker.sock): stop web; start web: \
+         this needs confirmation; without a terminal pass --yes (nothing was changed)\n",
+    );
+    assert_eq!(
+        (alpha.times("web").started, beta.times("web").started),
+        before,
+        "nothing was restarted"
+    );
+    assert_run(
+        &over_the_fleet(&ws, &["restart", "web", "--yes"]),
+        &filters,
+        0,
+        r#"
+HOST   STATUS  SUMMARY
+alpha  ok      1 ok
+beta   ok      1 ok
+ok: 2 ok in [MS] ms
+"#,
+        r#"
+batch 1 of 2: alpha
+  alpha: ok
+batch 2 of 2: beta
+  beta: ok
+"#,
+    );
+    assert_ne!(alpha.times("web").started, before.0);
+    assert_ne!(beta.times("web").started, before.1);
 }

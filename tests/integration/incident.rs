@@ -1,15 +1,22 @@
 //! `opsbook incident` against real containers and files: the evidence
 //! bundle (and that no planted secret reaches it), the timeline, playbooks
-//! and their steps, `rotate`, the post-mortem, list, show and bundle.
+//! and their steps, `rotate`, the post-mortem, list, show and bundle; its
+//! files never written through a link nor in a folder others can write;
+//! control characters shown, never obeyed.
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::{CALM_HOST, Project, Workspace, eventually, result};
+use crate::support::exact::{Filters, assert_run};
+use crate::support::{CALM_HOST, Project, Workspace, chmod, eventually, is_link, result};
 
 const LONG: Duration = Duration::from_secs(60);
+
+fn state(ws: &Workspace) -> String {
+    ws.path().join("state").display().to_string()
+}
 
 /// Secrets planted in env values and log lines; none may reach the incident.
 const PLANTED: [&str; 5] = [
@@ -472,4 +479,409 @@ fn close_writes_the_postmortem_and_list_and_show_tell_the_state() {
         .collect();
     assert_eq!(kinds, ["opened", "evidence", "note", "closed"]);
     assert_eq!(result(&show, "incident", &id)["message"], "closed");
+}
+
+const INCIDENTS: &str = "version: 1\nname: shop\nincident:\n  dir: ./incidents\n  severities:\n    P1: { respond_within: 15m }\n";
+
+fn open_incident(ws: &Workspace) -> (String, PathBuf) {
+    let report = ws
+        .opsbook(&[
+            "incident",
+            "open",
+            "--severity",
+            "P1",
+            "--title",
+            "disk full",
+            "--state-dir",
+            &state(ws),
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    let id = report["incident"]["id"].as_str().unwrap().to_string();
+    let folder = ws.path().join("incidents").join(&id);
+    (id, folder)
+}
+
+#[test]
+fn incident_files_are_never_written_through_a_link() {
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", INCIDENTS);
+    let victim = ws.write("victim.txt", "precious\n");
+    let (id, folder) = open_incident(&ws);
+
+    // A planted timeline link: the note is refused, the target untouched.
+    let timeline = folder.join("timeline.jsonl");
+    let kept = std::fs::read(&timeline).unwrap();
+    std::fs::remove_file(&timeline).unwrap();
+    std::os::unix::fs::symlink(&victim, &timeline).unwrap();
+    let run = ws.opsbook(&["incident", "note", &id, "looked at the disk"]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    std::fs::remove_file(&timeline).unwrap();
+    std::fs::write(&timeline, kept).unwrap();
+    chmod(&timeline, 0o600);
+
+    // Planted post-mortem and bundle links are replaced, never followed.
+    let postmortem = folder.join("postmortem.md");
+    std::os::unix::fs::symlink(&victim, &postmortem).unwrap();
+    std::os::unix::fs::symlink(&victim, folder.join(".postmortem.md.partial")).unwrap();
+    ws.opsbook(&["incident", "close", &id, "--summary", "logs filled it"])
+        .expect_code(0);
+    assert!(!is_link(&postmortem) && postmortem.is_file());
+    let bundle = ws.path().join("incidents").join(format!("{id}.tar.zst"));
+    std::os::unix::fs::symlink(&victim, &bundle).unwrap();
+    let partial = ws
+        .path()
+        .join("incidents")
+        .join(format!(".{id}.tar.zst.partial"));
+    std::os::unix::fs::symlink(&victim, &partial).unwrap();
+    ws.opsbook(&["incident", "bundle", &id]).expect_code(0);
+    assert!(!is_link(&bundle) && bundle.is_file());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+}
+
+#[test]
+fn an_incident_folder_others_can_write_is_refused() {
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", INCIDENTS);
+    let (id, folder) = open_incident(&ws);
+    let incidents = ws.path().join("incidents");
+    for mode in [0o1777, 0o777] {
+        chmod(&incidents, mode);
+        let run = ws.opsbook(&["incident", "note", &id, "more"]);
+        run.expect_code(3);
+        assert!(
+            run.stderr
+                .contains(&format!("folder `{}`", incidents.display()))
+                && run.stderr.contains("writable by other users"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        let open = ws.opsbook(&["incident", "open", "--severity", "P1", "--title", "x"]);
+        open.expect_code(3);
+        assert_eq!(std::fs::read_dir(&incidents).unwrap().count(), 1);
+    }
+    chmod(&incidents, 0o700);
+    chmod(&folder, 0o777);
+    ws.opsbook(&["incident", "note", &id, "more"])
+        .expect_code(3);
+    chmod(&folder, 0o700);
+    ws.opsbook(&["incident", "note", &id, "more"])
+        .expect_code(0);
+}
+
+/// An escape sequence in a title or an id is shown on the terminal, never
+/// obeyed; the JSON record keeps the text as it was given.
+#[test]
+fn control_characters_in_a_title_or_an_id_are_shown_escaped_never_obeyed() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nincident: { dir: ./incidents }\n",
+    );
+    let title = "db down \u{1b}]0;owned\u{7} \u{1b}[2J";
+    let run = ws.opsbook(&[
+        "incident",
+        "open",
+        "--severity",
+        "P2",
+        "--title",
+        title,
+        "--state-dir",
+        "state",
+    ]);
+    assert!(run.code < 3, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains('\u{1b}'), "{:?}", run.stdout);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("db down \\u{1b}]0;owned\\u{7} \\u{1b}[2J"),
+        "{}",
+        run.stdout
+    );
+    let listed = ws
+        .opsbook(&["incident", "list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(listed["incidents"][0]["title"], title);
+
+    let run = ws.opsbook(&["incident", "show", "INC-\u{1b}[2J"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(run.stderr.contains("INC-\\u{1b}[2J"), "{}", run.stderr);
+}
+
+#[test]
+fn incident_open_with_an_unknown_severity() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nincident:\n  dir: ./incidents\n",
+    );
+    let filters = Filters::new(&ws);
+    assert_run(
+        &ws.opsbook(&[
+            "incident",
+            "open",
+            "--severity",
+            "P9",
+            "--title",
+            "api returns 500",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        3,
+        "",
+        "error: --severity: `P9` is not one of the runbook's severities (P1, P2, P3, P4)\n",
+    );
+    assert!(
+        !ws.path().join("incidents").exists(),
+        "no incident was opened"
+    );
+}
+
+/// An incident folder, a playbook, and a project without containers: the
+/// evidence is the same on every run.
+fn incident_workspace() -> Workspace {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\n{CALM_HOST}incident:\n  dir: ./incidents\n  contacts: [\"On-call: ops@example.com\"]\n  \
+             checklist: [Assess scope and impact, Notify stakeholders]\n  playbooks:\n    tidy:\n      - note: Look at the disk\n      - sh: \"echo tidied > tidied.txt\"\n",
+            crate::support::empty_project()
+        ),
+    );
+    ws
+}
+
+/// Incident ids, dates, times, deadlines and ages.
+fn incident_filters(ws: &Workspace) -> Filters {
+    Filters::new(ws)
+        .regex(r"\bINC-\d{8}-\d{6}\b", "INC-[ID]")
+        .regex(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\b", "YYYY-MM-DD hh:mm:ss")
+        .regex(r"\b\d{4}-\d\d-\d\d \d\d:\d\d\b", "YYYY-MM-DD hh:mm")
+        .regex(r"(?m)^\d\d:\d\d:\d\d ", "hh:mm:ss ")
+        .regex(r"\(by \d\d:\d\d UTC\)", "(by hh:mm UTC)")
+        .regex(r"\bin \d+\.\ds\b", "in [T]s")
+        .regex(r"\bafter \d+[smhd](?: \d+[smhd])?", "after [AGE]")
+        .regex(r"(YYYY-MM-DD hh:mm +)\d+[smhd](?: \d+[smhd])?", "${1}[AGE]")
+}
+
+fn only_incident(ws: &Workspace) -> String {
+    let mut ids: Vec<String> = std::fs::read_dir(ws.path().join("incidents"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    ids.remove(0)
+}
+
+#[test]
+fn incident_open_prints_the_deadline_contacts_first_steps_and_evidence() {
+    let ws = incident_workspace();
+    let run = ws.opsbook(&[
+        "incident",
+        "open",
+        "--severity",
+        "P2",
+        "--title",
+        "api returns 500",
+        "--state-dir",
+        "state",
+    ]);
+    assert_run(
+        &run,
+        &incident_filters(&ws),
+        0,
+        r#"
+incident INC-[ID] opened: P2, respond within 1h (by hh:mm UTC)
+  api returns 500
+contacts:
+  On-call: ops@example.com
+first steps:
+  1. Assess scope and impact
+  2. Notify stakeholders
+evidence: 3 files captured in [T]s, in [WS]/incidents/INC-[ID]/evidence
+ok: 1 ok in [MS] ms
+"#,
+        "incident INC-[ID] opened; capturing evidence\n",
+    );
+    let id = only_incident(&ws);
+    assert!(
+        ws.path()
+            .join(format!("incidents/{id}/evidence/containers.json"))
+            .is_file()
+    );
+}
+
+#[test]
+fn incident_note_run_list_show_and_close_tell_the_story() {
+    let ws = incident_workspace();
+    ws.opsbook(&[
+        "incident",
+        "open",
+        "--severity",
+        "P2",
+        "--title",
+        "api returns 500",
+        "--state-dir",
+        "state",
+    ])
+    .expect_code(0);
+    let id = only_incident(&ws);
+    let filters = incident_filters(&ws);
+    assert_run(
+        &ws.opsbook(&[
+            "incident",
+            "note",
+            &id,
+            "restarted the api",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION   NAME  MESSAGE
+ok      incident  note  noted on INC-[ID] at YYYY-MM-DD hh:mm:ss UTC
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&[
+            "incident",
+            "run",
+            &id,
+            "tidy",
+            "--yes",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        1,
+        r#"
+#  STEP                          STATUS  TIME  OUTCOME
+1  note: Look at the disk        warn    0.0s  pending: no terminal to confirm it on; do it and note it
+2  sh: echo tidied > tidied.txt  ok      0.0s  `sh -c echo tidied > tidied.txt` succeeded
+playbook `tidy` finished: warn; on the timeline of INC-[ID]
+warn    playbook/1 note: Look at the disk: pending: no terminal to confirm it on; do it and note it
+warn: 1 warn, 1 ok in [MS] ms
+"#,
+        r#"
+step 1/2: note: Look at the disk
+step 1/2: warn: pending: no terminal to confirm it on; do it and note it
+step 2/2: sh: echo tidied > tidied.txt
+step 2/2: ok: `sh -c echo tidied > tidied.txt` succeeded
+"#,
+    );
+    assert_run(
+        &ws.opsbook(&["incident", "list", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+ID                   SEVERITY  STATE  OPENED            FOR  TITLE
+INC-[ID]             P2        open   YYYY-MM-DD hh:mm  [AGE]  api returns 500
+1 incident (1 open) in [WS]/incidents
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&["incident", "show", &id, "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+INC-[ID] · P2 · api returns 500 · opened YYYY-MM-DD hh:mm:ss UTC
+TIME (UTC)  WHAT      STATUS  EVENT
+hh:mm:ss    opened            opened (P2): api returns 500
+hh:mm:ss    evidence  ok      3 files captured in [T]s
+hh:mm:ss    note              restarted the api
+hh:mm:ss    playbook          playbook `tidy` started (2 steps)
+hh:mm:ss    step      warn    `tidy` step 1/2 `note: Look at the disk`: pending: no terminal to confirm it on; do it and note it
+hh:mm:ss    step      ok      `tidy` step 2/2 `sh: echo tidied > tidied.txt`: `sh -c echo tidied > tidied.txt` succeeded
+hh:mm:ss    playbook  warn    playbook `tidy` finished: warn
+evidence: 3 files in [WS]/incidents/INC-[ID]/evidence
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&[
+            "incident",
+            "close",
+            &id,
+            "--summary",
+            "the disk was full",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        0,
+        r#"
+incident INC-[ID] closed after [AGE]; post-mortem: [WS]/incidents/INC-[ID]/postmortem.md
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&["incident", "list", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+ID                   SEVERITY  STATE   OPENED            FOR  TITLE
+INC-[ID]             P2        closed  YYYY-MM-DD hh:mm  [AGE]  api returns 500
+1 incident (0 open) in [WS]/incidents
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&[
+            "incident",
+            "show",
+            "INC-20200101-000000",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        3,
+        "",
+        "error: no incident `INC-[ID]` in [WS]/incidents (`opsbook incident list` shows them)\n",
+    );
+}
+
+#[test]
+fn incident_bundle_packs_the_folder_into_one_file() {
+    let ws = incident_workspace();
+    ws.opsbook(&[
+        "incident",
+        "open",
+        "--severity",
+        "P3",
+        "--title",
+        "disk full",
+        "--state-dir",
+        "state",
+    ])
+    .expect_code(0);
+    let id = only_incident(&ws);
+    let filters = incident_filters(&ws).regex(r"\(\d+(?:\.\d)?[BKMG]\)", "([SIZE])");
+    assert_run(
+        &ws.opsbook(&["incident", "bundle", &id, "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+[WS]/incidents/INC-[ID].tar.zst ([SIZE])
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert!(ws.path().join(format!("incidents/{id}.tar.zst")).is_file());
 }

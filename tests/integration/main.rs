@@ -1,25 +1,26 @@
 //! One test binary: every test runs the real `opsbook` binary, and every
 //! test that needs Docker runs against the real engine (`scripts/test.sh`
 //! starts one). Without an engine those tests fail, saying how to get one.
+//!
+//! A module per command or concept, in the manner of casey/just's test
+//! suite: the tests of a command live in its file (the lifecycle commands
+//! and `backup` and `restore` in folders of their own), among them the
+//! whole-output tests that compare the exit code, stdout and stderr whole
+//! through `support::exact`.
 
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
 mod backup;
-mod backup_direct;
 mod check_kinds;
 mod cli;
 mod copies;
 mod daily_check;
 mod drill;
 mod engines;
-mod exact;
 mod example;
 mod fleet;
 mod fleet_remote;
 mod formats;
-mod hardening_data;
-mod hardening_inputs;
-mod hardening_newcomer;
 mod heal;
 mod incident;
 mod lifecycle;
@@ -27,15 +28,16 @@ mod notify;
 mod procedures;
 mod prometheus;
 mod readme;
+mod report;
 mod resources;
 mod restore;
-mod restore_atomic;
-mod restore_direct;
-mod rotate_apply;
+mod rollback;
+mod rotate;
 mod runbooks;
 mod secrets;
 mod serve;
 mod sftp;
+mod state;
 mod status;
 mod support;
 mod swarm;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{Project, Workspace, eventually, result};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -511,4 +512,119 @@ fn scale_sets_the_number_of_a_services_containers_through_compose() {
     let run = ws.opsbook(&["run", "fewer", "--yes"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(running(), 1);
+}
+
+#[test]
+fn run_list_of_one_procedure_says_procedure_in_the_singular() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nprocedures:\n  tidy: { steps: [ { wait: 1ms } ] }\n",
+    );
+    let report = ws
+        .opsbook(&["run", "--list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        report["results"][0]["message"], "1 procedure in opsbook.yaml",
+        "{report:#}"
+    );
+}
+
+#[test]
+fn run_of_an_unknown_procedure_and_of_a_destructive_one_without_yes() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nprocedures:\n  tidy:\n    description: Tidy up\n    steps:\n      - note: Look at the disk\n      - sh: \"echo done > done.txt\"\n      - run: [touch, touched.txt]\n",
+    );
+    let filters = Filters::new(&ws);
+    assert_run(
+        &ws.opsbook(&["run", "nosuchprocedure", "--state-dir", "state"]),
+        &filters,
+        3,
+        "",
+        "error: no procedure `nosuchprocedure` in `opsbook.yaml` (procedures: tidy)\n",
+    );
+    assert_run(
+        &ws.opsbook(&["run", "tidy", "--state-dir", "state"]),
+        &filters,
+        3,
+        "",
+        "error: procedure `tidy` has destructive steps (2 `sh: echo done > done.txt`, 3 `run: touch touched.txt`): \
+         this needs confirmation; without a terminal pass --yes (nothing was changed)\n",
+    );
+    assert!(!ws.path().join("done.txt").exists());
+    assert!(!ws.path().join("touched.txt").exists());
+}
+
+const TIDY: &str = "version: 1\nname: shop\nprocedures:\n  tidy:\n    description: Tidy up\n    steps:\n      - note: Look at the disk\n      - sh: \"echo done > done.txt\"\n      - run: [touch, touched.txt]\n  vacuum:\n    steps:\n      - wait: 1ms\n";
+
+#[test]
+fn run_list_shows_each_procedure_its_steps_and_description() {
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", TIDY);
+    assert_run(
+        &ws.opsbook(&["run", "--list"]),
+        &Filters::new(&ws),
+        0,
+        r#"
+PROCEDURE  STEPS  DESCRIPTION
+tidy       3      Tidy up
+vacuum     1
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+}
+
+#[test]
+fn run_dry_run_shows_the_steps_and_which_ones_ask() {
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", TIDY);
+    assert_run(
+        &ws.opsbook(&["run", "tidy", "--dry-run", "--state-dir", "state"]),
+        &Filters::new(&ws),
+        0,
+        r#"
+#  STEP                      ASKS
+1  note: Look at the disk
+2  sh: echo done > done.txt  yes
+3  run: touch touched.txt    yes
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert!(!ws.path().join("done.txt").exists());
+}
+
+#[test]
+fn run_goes_through_the_steps_in_order_and_reports_each() {
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", TIDY);
+    let filters = Filters::new(&ws).regex(r"(?m)(  )\d+\.\ds(  )", "${1}[T]s${2}");
+    assert_run(
+        &ws.opsbook(&["run", "tidy", "--yes", "--state-dir", "state"]),
+        &filters,
+        1,
+        r#"
+#  STEP                      STATUS  TIME  OUTCOME
+1  note: Look at the disk    warn    [T]s  pending: no terminal to confirm it on; do it and note it
+2  sh: echo done > done.txt  ok      [T]s  `sh -c echo done > done.txt` succeeded
+3  run: touch touched.txt    ok      [T]s  `touch touched.txt` succeeded
+procedure `tidy` finished: warn
+warn    procedure/1 note: Look at the disk: pending: no terminal to confirm it on; do it and note it
+warn: 1 warn, 2 ok in [MS] ms
+"#,
+        r#"
+step 1/3: note: Look at the disk
+step 1/3: warn: pending: no terminal to confirm it on; do it and note it
+step 2/3: sh: echo done > done.txt
+step 2/3: ok: `sh -c echo done > done.txt` succeeded
+step 3/3: run: touch touched.txt
+step 3/3: ok: `touch touched.txt` succeeded
+"#,
+    );
+    assert!(ws.path().join("done.txt").exists());
+    assert!(ws.path().join("touched.txt").exists());
 }

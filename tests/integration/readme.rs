@@ -143,3 +143,25 @@ fn the_readme_fleet_file_is_valid() {
         listed.stdout
     );
 }
+
+/// The README's `opsbook validate` example, run as written from the
+/// repository root, prints exactly what the README shows.
+#[test]
+fn the_readme_validate_example_prints_what_the_readme_shows() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    let command = "$ opsbook validate --runbook examples/broken.yaml\n";
+    let at = readme.find(command).expect("the example in README.md") + command.len();
+    let shown = &readme[at..at + readme[at..].find("```").expect("the block's end")];
+    assert_eq!(shown.lines().count(), 5, "five problems: {shown}");
+    let output = assert_cmd::Command::cargo_bin("opsbook")
+        .expect("opsbook binary")
+        .current_dir(root)
+        .env_remove("OPSBOOK_RUNBOOK")
+        .args(["validate", "--runbook", "examples/broken.yaml"])
+        .output()
+        .expect("run opsbook");
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), shown);
+    assert!(output.stdout.is_empty());
+}

@@ -12,6 +12,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{CALM_HOST, Project, Run, Workspace, eventually, result};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -419,7 +420,7 @@ fn open_incident(runs: &mut Runs<'_>, title: &str) -> String {
 }
 
 #[test]
-fn item1_healthcheck_output_is_masked_in_status_daily_check_and_restart() {
+fn healthcheck_output_is_masked_in_status_daily_check_and_restart() {
     let (_project, ws) = planted("sec-health");
     let mut runs = Runs::new(&ws);
     let unhealthy = format!("running but unhealthy: {}", masked_line());
@@ -447,7 +448,7 @@ fn item1_healthcheck_output_is_masked_in_status_daily_check_and_restart() {
 }
 
 #[test]
-fn item2_step_descriptions_are_masked_in_plans_progress_results_errors_and_incidents() {
+fn step_descriptions_are_masked_in_plans_progress_results_errors_and_incidents() {
     let (_project, ws) = planted("sec-steps");
     let mut runs = Runs::new(&ws);
     let plan = runs.run(&["run", "planted", "--dry-run"]).expect_code(0);
@@ -495,7 +496,7 @@ fn item2_step_descriptions_are_masked_in_plans_progress_results_errors_and_incid
 }
 
 #[test]
-fn item3_output_is_masked_before_it_is_quoted_and_in_evidence_inspects() {
+fn output_is_masked_before_it_is_quoted_and_in_evidence_inspects() {
     let (project, ws) = planted("sec-quoted");
     let mut runs = Runs::new(&ws);
     let report = runs
@@ -542,7 +543,7 @@ fn item3_output_is_masked_before_it_is_quoted_and_in_evidence_inspects() {
 }
 
 #[test]
-fn item4_validate_and_backup_mask_check_urls_and_dump_commands() {
+fn validate_and_backup_mask_check_urls_and_dump_commands() {
     let (_project, ws) = planted("sec-backup");
     let mut runs = Runs::new(&ws);
     let table = runs.run(&["validate"]).expect_code(0);
@@ -576,7 +577,7 @@ fn item4_validate_and_backup_mask_check_urls_and_dump_commands() {
 }
 
 #[test]
-fn item5_docker_host_credentials_are_masked_in_the_unreachable_error() {
+fn docker_host_credentials_are_masked_in_the_unreachable_error() {
     let ws = Workspace::new();
     ws.write("opsbook.yaml", runbook("opsbook-test-sec-dead"));
     let mut runs = Runs::new(&ws);
@@ -610,7 +611,7 @@ fn item5_docker_host_credentials_are_masked_in_the_unreachable_error() {
 }
 
 #[test]
-fn item6_partial_masks_leave_no_tail_in_urls_quotes_or_words() {
+fn partial_masks_leave_no_tail_in_urls_quotes_or_words() {
     let (_project, ws) = planted("sec-partial");
     let mut runs = Runs::new(&ws);
     let status = runs.run(&["status", "--format", "json"]).json();
@@ -633,7 +634,7 @@ fn item6_partial_masks_leave_no_tail_in_urls_quotes_or_words() {
 }
 
 #[test]
-fn item7_secret_scanner_kinds_are_masked_in_every_output_and_file() {
+fn secret_scanner_kinds_are_masked_in_every_output_and_file() {
     let (_project, ws) = planted("sec-kinds");
     let mut runs = Runs::new(&ws);
     let status = runs.run(&["status", "--format", "json"]).json();
@@ -662,4 +663,30 @@ fn item7_secret_scanner_kinds_are_masked_in_every_output_and_file() {
     runs.run(&["incident", "bundle", &id]).expect_code(0);
     runs.run(&["daily-check", "--format", "json"]);
     runs.assert_nothing_leaked();
+}
+
+#[test]
+fn validate_shows_a_check_urls_password_masked() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nchecks:\n  api:\n    http: { url: \"http://admin:hunter2-k30@127.0.0.1:1/health\" }\n",
+    );
+    assert_run(
+        &ws.opsbook(&["validate"]),
+        &Filters::new(&ws),
+        0,
+        r#"
+PLAN        DETAIL
+runbook     shop (opsbook.yaml)
+project     (every compose project on the host)
+mode        compose (no project: every compose project)
+startup     (no services listed: every container of the project)
+shutdown    (no services listed: every container of the project)
+thresholds  memory 80/85%  swap 25/50%  load 2/2.5 per core  disk 85/90% on /
+check api   http http://admin:****@127.0.0.1:1/health
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
 }

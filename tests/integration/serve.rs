@@ -10,7 +10,8 @@ use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{CALM_HOST, Project, Workspace, eventually, free_port};
+use crate::support::exact::{Filters, assert_run};
+use crate::support::{CALM_HOST, Project, Run, Workspace, eventually, free_port, terminate};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -439,4 +440,170 @@ fn each_copy_target_has_metrics_of_its_own() {
         now - made
     );
     crate::support::terminate(agent);
+}
+
+/// A daily-check recorded by hand, then the agent started with a schedule
+/// that does not fire while the test runs: what `/status.json` and the
+/// page show is that run, read back from the history, on every run of the
+/// test. The agent's own output, once SIGTERM stops it, is compared whole.
+#[test]
+fn serve_answers_status_json_and_the_page_from_the_history_and_stops_on_sigterm() {
+    let project = Project::fixed_width("x-serve");
+    project.service("web").start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  web: {{ critical: true }}\n\
+             checks:\n  web-answers:\n    exec: {{ service: web, command: [\"true\"] }}\n\
+             schedule:\n  timezone: UTC\n  daily-check: \"0 4 29 2 *\"\n{CALM_HOST}",
+            project.name
+        ),
+    );
+    ws.opsbook(&["daily-check", "--state-dir", "state"])
+        .expect_code(0);
+    let port = free_port();
+    let agent = ws.spawn(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--state-dir",
+        "state",
+    ]);
+    eventually("the agent answers", LONG, || {
+        get(port, "/status.json", None).is_some()
+    });
+
+    let (code, body) = get(port, "/status.json", None).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let pretty = format!("{}\n", serde_json::to_string_pretty(&json).unwrap());
+    let filters = Filters::new(&ws)
+        .literal(&project.name, "[PROJECT]")
+        .regex(r#""(at|started_at)": "[^"]+""#, r#""${1}": "[TIME]""#)
+        .regex(r#""value": -?\d[\d.eE+-]*"#, r#""value": [N]"#);
+    assert_run(
+        &Run::http(code, &pretty),
+        &filters,
+        200,
+        r#"
+{
+  "runbook": "opsbook.yaml",
+  "started_at": "[TIME]",
+  "daily_check": {
+    "at": "[TIME]",
+    "status": "ok",
+    "results": [
+      {
+        "section": "host",
+        "name": "memory",
+        "status": "ok",
+        "message": "(from the history: before this agent started)",
+        "value": [N],
+        "unit": null
+      },
+      {
+        "section": "host",
+        "name": "swap",
+        "status": "ok",
+        "message": "(from the history: before this agent started)",
+        "value": [N],
+        "unit": null
+      },
+      {
+        "section": "host",
+        "name": "load",
+        "status": "ok",
+        "message": "(from the history: before this agent started)",
+        "value": [N],
+        "unit": null
+      },
+      {
+        "section": "host",
+        "name": "disk /",
+        "status": "ok",
+        "message": "(from the history: before this agent started)",
+        "value": [N],
+        "unit": null
+      },
+      {
+        "section": "containers",
+        "name": "web",
+        "status": "ok",
+        "message": "(from the history: before this agent started)",
+        "value": [N],
+        "unit": null
+      },
+      {
+        "section": "resources",
+        "name": "web",
+        "status": "ok",
+        "message": "(from the history: before this agent started)",
+        "value": [N],
+        "unit": null
+      },
+      {
+        "section": "checks",
+        "name": "web-answers",
+        "status": "ok",
+        "message": "(from the history: before this agent started)",
+        "value": [N],
+        "unit": null
+      }
+    ]
+  },
+  "backups": {
+    "count": 0,
+    "newest": null,
+    "drill": null
+  },
+  "incidents": [],
+  "heal": {},
+  "maintenance": null,
+  "jobs": {
+    "daily-check": {
+      "runs": {},
+      "last": null,
+      "running": false
+    }
+  }
+}
+"#,
+        "",
+    );
+
+    let (code, page) = get(port, "/", None).unwrap();
+    assert_eq!(code, 200);
+    let from = page.find("<h2>Services</h2>").expect("the services");
+    let to = page.find("<h2>Host and logs</h2>").expect("the host");
+    assert_eq!(
+        &page[from..to],
+        concat!(
+            r#"<h2>Services</h2><table id="services"><tr><th>status</th><th>name</th><th>message</th></tr>"#,
+            r#"<tr><td><span class="badge ok">ok</span></td><td>web</td><td>(from the history: before this agent started)</td></tr></table>"#,
+            r#"<h2>Checks</h2><table id="checks"><tr><th>status</th><th>name</th><th>message</th></tr>"#,
+            r#"<tr><td><span class="badge ok">ok</span></td><td>web-answers</td><td>(from the history: before this agent started)</td></tr></table>"#,
+        ),
+    );
+
+    let filters = Filters::new(&ws)
+        .regex(r"\btime=\S+", "time=[TIME]")
+        .literal(&format!("127.0.0.1:{port}"), "127.0.0.1:[PORT]")
+        .regex(
+            r"(?m)\bstopped after 0 runs in \d+[smh](?: \d+[smh])?$",
+            "stopped after 0 runs in [UP]",
+        );
+    assert_run(
+        &terminate(agent),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME     MESSAGE
+ok      serve    stopped  stopped after 0 runs in [UP]
+ok: 1 ok in [MS] ms
+"#,
+        r#"
+time=[TIME] event=serving listen=http://127.0.0.1:[PORT] runbook=opsbook.yaml jobs=daily-check
+time=[TIME] event=stopped runs=0
+"#,
+    );
 }

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use crate::support::{CALM_HOST, Project, Workspace, result};
+use crate::support::exact::{Filters, assert_run};
+use crate::support::{CALM_HOST, Project, Workspace, eventually, result};
+
+const LONG: Duration = Duration::from_secs(30);
 
 fn runbook(project: &Project, services: &str) -> String {
     format!(
@@ -182,5 +185,115 @@ fn docker_unreachable_is_one_line_and_exit_3_within_5_seconds() {
             .unwrap()
             .contains("cannot reach Docker"),
         "{report}"
+    );
+}
+
+/// db (healthy, critical), worker (exited 3), web (running, no healthcheck),
+/// and api listed but with no container.
+pub(crate) fn mixed_project(tag: &str) -> Project {
+    let project = Project::fixed_width(tag);
+    project.service("db").healthcheck("true").start();
+    project.service("worker").script("exit 3").start();
+    project.service("web").start();
+    project.wait_for_health("db", "healthy", LONG);
+    eventually("worker exited", LONG, || {
+        project.times("worker").state == "exited"
+    });
+    project
+}
+
+pub(crate) fn mixed_runbook(project: &Project, rest: &str) -> String {
+    format!(
+        "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{ critical: true }}\n  web: {{ depends_on: [db] }}\n  worker: {{}}\n  api: {{ depends_on: [db] }}\n{CALM_HOST}{rest}",
+        project.name
+    )
+}
+
+#[test]
+fn status_table() {
+    let project = mixed_project("x-status");
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", mixed_runbook(&project, ""));
+    let filters = Filters::new(&ws)
+        .literal(&project.name, "[PROJECT]")
+        .regex(
+            r"(running +(?:healthy|none) +\d+ +)(?:\d+m(?: \d+s)?|\d+s)",
+            "${1}[UP]",
+        )
+        .resource_columns()
+        .host();
+    assert_run(
+        &ws.opsbook(&["status"]),
+        &filters,
+        1,
+        r#"
+SERVICE  CONTAINER                                   STATUS  STATE    HEALTH   RESTARTS  UPTIME  CPU %  MEM  MEM %  PIDS  IMAGE
+db       [PROJECT]-db-1                              ok      running  healthy  0         [UP]    [CPU]  [MEM]  [MEM%]  [PIDS]  opsbook-fixture:1
+worker   [PROJECT]-worker-1                          warn    exited   none     0         -       -  -  -  -  opsbook-fixture:1
+web      [PROJECT]-web-1                             ok      running  none     0         [UP]    [CPU]  [MEM]  [MEM%]  [PIDS]  opsbook-fixture:1
+api      -                                           warn    missing  -        -         -       -  -  -  -  -
+host: [HOST] · memory [N]% of [SIZE] · swap [N]% · load [LOAD]/core ([N] cores) · disk / [N]%
+warn    containers/worker: exited with code 3
+warn    containers/api: no container for this service
+warn: 2 warn, 6 ok in [MS] ms
+"#,
+        "",
+    );
+}
+
+#[test]
+fn status_when_docker_cannot_be_reached() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  web: {{}}\n",
+            crate::support::empty_project()
+        ),
+    );
+    let host = format!("unix://{}/no-docker.sock", ws.path().display());
+    assert_run(
+        &ws.opsbook_with(&["status"], &[("DOCKER_HOST", &host)]),
+        &Filters::new(&ws),
+        3,
+        "",
+        "error: cannot reach Docker at `unix://[WS]/no-docker.sock`: Socket not found: [WS]/no-docker.sock\n",
+    );
+}
+
+#[test]
+fn status_of_a_deployment_where_all_is_well() {
+    let project = Project::fixed_width("x-status-ok");
+    project.service("db").healthcheck("true").start();
+    project.service("web").start();
+    project.wait_for_health("db", "healthy", LONG);
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        runbook(
+            &project,
+            "  db: { critical: true }\n  web: { depends_on: [db] }\n",
+        ),
+    );
+    let filters = Filters::new(&ws)
+        .literal(&project.name, "[PROJECT]")
+        .regex(
+            r"(running +(?:healthy|none) +\d+ +)(?:\d+m(?: \d+s)?|\d+s)",
+            "${1}[UP]",
+        )
+        .resource_columns()
+        .host();
+    assert_run(
+        &ws.opsbook(&["status"]),
+        &filters,
+        0,
+        r#"
+SERVICE  CONTAINER                                   STATUS  STATE    HEALTH   RESTARTS  UPTIME  CPU %  MEM  MEM %  PIDS  IMAGE
+db       [PROJECT]-db-1                              ok      running  healthy  0         [UP]    [CPU]  [MEM]  [MEM%]  [PIDS]  opsbook-fixture:1
+web      [PROJECT]-web-1                             ok      running  none     0         [UP]    [CPU]  [MEM]  [MEM%]  [PIDS]  opsbook-fixture:1
+host: [HOST] · memory [N]% of [SIZE] · swap [N]% · load [LOAD]/core ([N] cores) · disk / [N]%
+ok: 6 ok in [MS] ms
+"#,
+        "",
     );
 }

@@ -1023,10 +1023,10 @@ fn the_status_of_a_stack_is_a_table_of_its_services_whole() {
             "  web: { depends_on: [db], critical: true }\n  cache: {}\n",
         ),
     );
-    let filters = crate::exact::Filters::new(&ws)
+    let filters = crate::support::exact::Filters::new(&ws)
         .literal(&stack, "[STACK]")
         .host();
-    crate::exact::assert_run(
+    crate::support::exact::assert_run(
         &ws.opsbook_with(&["status"], &env),
         &filters,
         1,

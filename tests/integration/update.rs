@@ -7,27 +7,28 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{CALM_HOST, FIXTURE_IMAGE, Project, Workspace, eventually, result, terminate};
 
 /// The app: refuses to start on `broken`, is slow on `slow`, and is ready
 /// (healthcheck) once it wrote its version.
-const APP: &str = "case \"$APP_VERSION\" in broken) echo boom >&2; exit 1;; slow) sleep 60;; esac; \
+pub(crate) const APP: &str = "case \"$APP_VERSION\" in broken) echo boom >&2; exit 1;; slow) sleep 60;; esac; \
                    echo \"$APP_VERSION\" > /tmp/version; touch /tmp/ready";
 
 /// Images tagged for one test, removed with it.
-struct Images {
-    repo: String,
+pub(crate) struct Images {
+    pub(crate) repo: String,
 }
 
 impl Images {
-    fn new(tag: &str) -> Images {
+    pub(crate) fn new(tag: &str) -> Images {
         Images {
             repo: format!("opsbook-update-{tag}-{}", std::process::id()),
         }
     }
 
     /// Builds `REPO:version` from the fixture with `APP_VERSION=version`.
-    fn build(&self, version: &str) -> String {
+    pub(crate) fn build(&self, version: &str) -> String {
         let name = format!("{}:{version}", self.repo);
         let dockerfile = format!(
             "FROM {FIXTURE_IMAGE}\nENV APP_VERSION={version}\nLABEL org.opsbook.test.version={version}\n"
@@ -686,4 +687,109 @@ fn env_of_compose(project: &Project) -> Vec<String> {
         .config
         .and_then(|c| c.env)
         .unwrap_or_default()
+}
+
+/// api on `image`, running the app behind a healthcheck, in a project
+/// whose name has the same width on every run; its runbook.
+pub(crate) fn one_service(tag: &str, image: &str) -> (Project, Workspace) {
+    let project = Project::fixed_width(tag);
+    project
+        .service("api")
+        .image(image)
+        .script(APP)
+        .healthcheck("test -f /tmp/ready")
+        .start();
+    project.wait_for_health("api", "healthy", Duration::from_secs(30));
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\n{CALM_HOST}services:\n  api: {{}}\n\
+             checks:\n  api-ready:\n    exec: {{ service: api, command: [test, -f, /tmp/ready] }}\n\
+             startup:\n  timeout: 30s\n  verify: [api-ready]\nshutdown:\n  grace: 2s\n",
+            project.name
+        ),
+    );
+    (project, ws)
+}
+
+/// The project, the images' repository, image ids and times.
+pub(crate) fn update_filters(ws: &Workspace, project: &Project, images: &Images) -> Filters {
+    Filters::new(ws)
+        .literal(&project.name, "[PROJECT]")
+        .literal(&images.repo, "[REPO]")
+        .regex(r"\([0-9a-f]{12}\)", "([IMAGE])")
+        .regex(r"\bin \d+\.\ds\b", "in [T]s")
+}
+
+#[test]
+fn update_puts_a_service_on_the_image_named_and_verifies() {
+    let images = Images::new("x-update");
+    let one = images.build("1");
+    let two = images.build("2");
+    let (project, ws) = one_service("x-update", &one);
+    let filters = update_filters(&ws, &project, &images);
+    assert_run(
+        &ws.opsbook(&[
+            "update",
+            "--image",
+            &format!("api={two}"),
+            "--dry-run",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME     MESSAGE
+ok      update   api      would go [REPO]:1 ([IMAGE]) → [REPO]:2 ([IMAGE])
+ok      update   dry-run  dry run: nothing was changed
+ok: 2 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&[
+            "update",
+            "--image",
+            &format!("api={two}"),
+            "--yes",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME       MESSAGE
+ok      update   api        [REPO]:1 ([IMAGE]) → [REPO]:2 ([IMAGE]): ready in [T]s
+ok      checks   api-ready  `test -f /tmp/ready` succeeded
+ok: 2 ok in [MS] ms
+"#,
+        "api: [REPO]:1 ([IMAGE]) → [REPO]:2 ([IMAGE]): ready in [T]s\n",
+    );
+    assert_eq!(project.output("api", "cat /tmp/version"), "2\n");
+}
+
+#[test]
+fn update_to_an_image_that_is_not_on_the_host_changes_nothing() {
+    let images = Images::new("x-update-missing");
+    let one = images.build("1");
+    let (project, ws) = one_service("x-update-missing", &one);
+    let before = id_of(&project, "api");
+    let filters = update_filters(&ws, &project, &images);
+    assert_run(
+        &ws.opsbook(&[
+            "update",
+            "--image",
+            &format!("api={}:9", images.repo),
+            "--yes",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        3,
+        "",
+        "error: image `[REPO]:9` for `api` is not on this host (build or pull it first, or set `update.pull: true`): nothing was changed\n",
+    );
+    assert_eq!(id_of(&project, "api"), before, "api was not touched");
 }

@@ -1,5 +1,7 @@
 //! `opsbook backup`, `backup list|verify|prune` against real volumes,
-//! containers and files.
+//! containers and files; `volumes` is how a volume's archive is read.
+
+pub(crate) mod volumes;
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -8,7 +10,10 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::support::{Project, Workspace, encrypt_backups, eventually, result, terminate};
+use crate::support::exact::{Filters, assert_run};
+use crate::support::{
+    Project, Run, Workspace, empty_project, encrypt_backups, eventually, result, terminate,
+};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -520,4 +525,309 @@ fn encrypted_backups_read_back_only_with_the_identity() {
     );
     ws.opsbook(&["backup", "verify", "--identity", "missing.txt"])
         .expect_code(3);
+}
+
+#[test]
+fn a_keep_policy_that_keeps_nothing_is_refused_and_prune_deletes_nothing() {
+    let ws = Workspace::new();
+    fake_backup(&ws, "b1", "2026-11-20T06:00:00Z");
+    fake_backup(&ws, "b2", "2026-11-21T06:00:00Z");
+    for keep in ["{}", "{ last: 0, daily: 0, weekly: 0, monthly: 0 }"] {
+        ws.write(
+            "opsbook.yaml",
+            format!("version: 1\nname: shop\nbackup:\n  dir: ./backups\n  keep: {keep}\n"),
+        );
+        let run = ws.opsbook(&["backup", "prune", "--yes", "--state-dir", &state(&ws)]);
+        run.expect_code(3);
+        assert!(
+            run.stderr.contains("opsbook.yaml:5:3: backup.keep: ")
+                && run.stderr.contains("keeps nothing"),
+            "{keep}: {}",
+            run.stderr
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(ws.path().join("backups/b1/manifest.json").is_file());
+        assert!(ws.path().join("backups/b2/manifest.json").is_file());
+    }
+    // A policy that keeps something still prunes, and keeps the newest.
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nbackup:\n  dir: ./backups\n  keep: { last: 1 }\n",
+    );
+    ws.opsbook(&["backup", "prune", "--yes", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    assert!(!ws.path().join("backups/b1").exists());
+    assert!(ws.path().join("backups/b2/manifest.json").is_file());
+}
+
+#[test]
+fn backup_with_the_embedded_default_names_how_to_give_a_runbook() {
+    let ws = Workspace::new();
+    let run = ws.opsbook(&["backup", "--state-dir", "state"]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (
+            3,
+            "error: the runbook `embedded:default` has no `backup` section (no runbook was found, so the embedded default is used: pass --runbook FILE, set $OPSBOOK_RUNBOOK, or run where ./opsbook.yaml is; /etc/opsbook/opsbook.yaml comes last)\n"
+        )
+    );
+}
+
+#[test]
+fn backup_and_backup_list_tables() {
+    let ws = Workspace::new();
+    ws.write("compose.yml", "services: {}\n");
+    ws.write("nginx.conf", "server { listen 80; }\n");
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: opsbook-test-exact-nothing-{}\nbackup:\n  dir: ./backups\n  files: [compose.yml, nginx.conf]\n",
+            std::process::id()
+        ),
+    );
+    let filters = Filters::new(&ws)
+        .regex(r"\bshop-\d{8}T\d{6}Z\b", "shop-YYYYMMDDThhmmssZ")
+        .regex(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", "YYYY-MM-DD hh:mm:ssZ")
+        .regex(r"\b\d+\.\ds\b", "[T]s");
+    let made = r#"
+ITEM         SIZE  STORED  RATIO  TIME
+compose.yml  13B   22B     0.6x   [T]s
+nginx.conf   22B   31B     0.7x   [T]s
+backup shop-YYYYMMDDThhmmssZ in [WS]/backups
+ok: 2 ok in [MS] ms
+"#;
+    let progress = r#"
+compose.yml: 13B → 22B in [T]s
+nginx.conf: 22B → 31B in [T]s
+"#;
+    let first = ws.opsbook(&["backup", "--state-dir", "state"]);
+    assert_run(&first, &filters, 0, made, progress);
+    // Another second, another id (two in the same second get a `-2`).
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = ws.opsbook(&["backup", "--state-dir", "state"]);
+    assert_run(&second, &filters, 0, made, progress);
+
+    let list = ws.opsbook(&["backup", "list"]);
+    let filters = filters.regex(r"(?m)  \d+s$", "  [AGE]");
+    assert_run(
+        &list,
+        &filters,
+        0,
+        r#"
+ID                     CREATED               ITEMS  SIZE  AGE
+shop-YYYYMMDDThhmmssZ  YYYY-MM-DD hh:mm:ssZ  2      53B   [AGE]
+shop-YYYYMMDDThhmmssZ  YYYY-MM-DD hh:mm:ssZ  2      53B   [AGE]
+2 backups in [WS]/backups
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    // The filters hide the ids: newest first.
+    let id = |run: &Run| {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("backup "))
+            .unwrap();
+        line.split(' ').nth(1).unwrap().to_string()
+    };
+    let (older, newer) = (id(&first), id(&second));
+    let at = |id: &str| list.stdout.find(&format!("{id} ")).unwrap();
+    assert!(at(&newer) < at(&older), "{older} {newer}\n{}", list.stdout);
+}
+
+#[test]
+fn backup_commands_need_a_backup_section() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\nproject: {}\n", empty_project()),
+    );
+    let filters = Filters::new(&ws);
+    for args in [
+        &["backup"][..],
+        &["backup", "list"],
+        &["backup", "verify", "--all"],
+        &["backup", "prune", "--yes"],
+        &["restore", "latest", "--yes"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--state-dir", "state"]);
+        assert_run(
+            &ws.opsbook(&args),
+            &filters,
+            3,
+            "",
+            "error: the runbook `opsbook.yaml` has no `backup` section\n",
+        );
+    }
+}
+
+#[test]
+fn backup_verify_of_an_unknown_id() {
+    let ws = Workspace::new();
+    ws.write("compose.yml", "services: {}\n");
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\nproject: {}\nbackup:\n  dir: ./backups\n  files: [compose.yml]\n", empty_project()),
+    );
+    let filters = Filters::new(&ws);
+    assert_run(
+        &ws.opsbook(&["backup", "verify", "nosuchid"]),
+        &filters,
+        3,
+        "",
+        "error: no backup `nosuchid` in [WS]/backups\n",
+    );
+    ws.opsbook(&["backup", "--state-dir", "state"])
+        .expect_code(0);
+    assert_run(
+        &ws.opsbook(&["backup", "verify", "nosuchid"]),
+        &filters,
+        3,
+        "",
+        "error: no backup `nosuchid` in [WS]/backups\n",
+    );
+}
+
+/// compose.yml and nginx.conf backed up, no container: a backup of files.
+fn files_only(ws: &Workspace) {
+    ws.write("compose.yml", "services: {}\n");
+    ws.write("nginx.conf", "server { listen 80; }\n");
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nbackup:\n  dir: ./backups\n  files: [compose.yml, nginx.conf]\n",
+            empty_project()
+        ),
+    );
+}
+
+#[test]
+fn backup_verify_reads_every_item_back_and_names_a_changed_one() {
+    let ws = Workspace::new();
+    files_only(&ws);
+    ws.opsbook(&["backup", "--state-dir", "state"])
+        .expect_code(0);
+    let filters = Filters::new(&ws).regex(r"\bshop-\d{8}T\d{6}Z\b", "shop-YYYYMMDDThhmmssZ");
+    assert_run(
+        &ws.opsbook(&["backup", "verify", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME                               MESSAGE
+ok      verify   shop-YYYYMMDDThhmmssZ/compose.yml  checksum and stream good (13B)
+ok      verify   shop-YYYYMMDDThhmmssZ/nginx.conf   checksum and stream good (22B)
+ok: 2 ok in [MS] ms
+"#,
+        "",
+    );
+    let stored = backups(&ws).remove(0).join("file-nginx.conf.zst");
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&stored, &bytes).unwrap();
+    assert_run(
+        &ws.opsbook(&["backup", "verify", "latest", "--state-dir", "state"]),
+        &filters,
+        2,
+        r#"
+STATUS  SECTION  NAME                               MESSAGE
+ok      verify   shop-YYYYMMDDThhmmssZ/compose.yml  checksum and stream good (13B)
+crit    verify   shop-YYYYMMDDThhmmssZ/nginx.conf   `file-nginx.conf.zst` does not match its sha256 (stored file changed)
+crit: 1 crit, 1 ok in [MS] ms
+"#,
+        "",
+    );
+}
+
+#[test]
+fn backup_prune_shows_what_it_keeps_asks_first_then_deletes() {
+    let ws = Workspace::new();
+    fake_backup(&ws, "shop-20261120T060000Z", "2026-11-20T06:00:00Z");
+    fake_backup(&ws, "shop-20261121T060000Z", "2026-11-21T06:00:00Z");
+    fake_backup(&ws, "shop-20261122T060000Z", "2026-11-22T06:00:00Z");
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nbackup:\n  dir: ./backups\n  keep: { last: 1 }\n",
+    );
+    let filters = Filters::new(&ws);
+    assert_run(
+        &ws.opsbook(&["backup", "prune", "--dry-run", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME                   MESSAGE
+ok      prune    shop-20261120T060000Z  delete
+ok      prune    shop-20261121T060000Z  delete
+ok      prune    shop-20261122T060000Z  keep
+ok      prune    dry-run                dry run: nothing was deleted
+ok: 4 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_run(
+        &ws.opsbook(&["backup", "prune", "--state-dir", "state"]),
+        &filters,
+        3,
+        "",
+        "error: delete 2 backups and 0 leftovers in [WS]/backups: this needs confirmation; without a terminal pass --yes (nothing was changed)\n",
+    );
+    assert_eq!(backups(&ws).len(), 3, "nothing was deleted");
+    assert_run(
+        &ws.opsbook(&["backup", "prune", "--yes", "--state-dir", "state"]),
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME                   MESSAGE
+ok      prune    shop-20261120T060000Z  delete
+ok      prune    shop-20261121T060000Z  delete
+ok      prune    shop-20261122T060000Z  keep
+ok: 3 ok in [MS] ms
+"#,
+        "",
+    );
+    assert_eq!(
+        backups(&ws),
+        vec![ws.path().join("backups/shop-20261122T060000Z")]
+    );
+}
+
+#[test]
+fn backup_dry_run_shows_each_item_and_where_it_is_read() {
+    let ws = Workspace::new();
+    files_only(&ws);
+    assert_run(
+        &ws.opsbook(&["backup", "--dry-run", "--state-dir", "state"]),
+        &Filters::new(&ws).collapse_blanks(),
+        0,
+        r#"
+KIND  ITEM  SOURCE  READ
+file  compose.yml  [WS]/compose.yml  host
+file  nginx.conf  [WS]/nginx.conf  host
+into [WS]/backups
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    assert!(!ws.path().join("backups").exists(), "no backup was made");
+}
+
+#[test]
+fn backup_prune_with_a_keep_policy_that_keeps_nothing_is_refused() {
+    let ws = Workspace::new();
+    fake_backup(&ws, "shop-20261120T060000Z", "2026-11-20T06:00:00Z");
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nbackup:\n  dir: ./backups\n  keep: {}\n",
+    );
+    assert_run(
+        &ws.opsbook(&["backup", "prune", "--yes", "--state-dir", "state"]),
+        &Filters::new(&ws),
+        3,
+        "",
+        "error: opsbook.yaml:5:3: backup.keep: this keep policy keeps nothing: set one of last, daily, \
+         weekly or monthly above 0 (or leave `keep` out to keep every backup)\n",
+    );
+    assert_eq!(backups(&ws).len(), 1, "nothing was deleted");
 }

@@ -1,11 +1,14 @@
-//! `rotate` with `apply` (issue 18) against a real PostgreSQL: the new
-//! password goes into the env file and, through `psql` on standard input,
-//! into the database; the application restarted on it reconnects and the
-//! old password is refused. When the apply or the verify checks fail, the
-//! old value is put back in the file and in the database.
+//! A `rotate` step: a new secret in an env file. Its size is bounded (a
+//! runbook asking for too few or too many bytes is refused before any run);
+//! with `apply`, against a real PostgreSQL, the new password goes into the
+//! env file and, through `psql` on standard input, into the database; the
+//! application restarted on it reconnects and the old password is refused.
+//! When the apply or the verify checks fail, the old value is put back in
+//! the file and in the database.
 
 use std::time::Duration;
 
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{Project, REAL_IMAGE, Workspace, eventually};
 
 const APPLY: &str = r#"IFS= read -r new; printf "ALTER ROLE app PASSWORD '%s';\n" "$new" | psql -q -v ON_ERROR_STOP=1 -U postgres"#;
@@ -138,4 +141,62 @@ fn a_rotated_password_is_applied_in_the_database_and_put_back_when_what_reads_it
     eventually("the app reconnected", Duration::from_secs(10), || {
         project.exec("app", "grep -qx 1 /tmp/status")
     });
+}
+
+#[test]
+fn a_rotated_secret_of_few_bytes_or_billions_is_refused() {
+    let ws = Workspace::new();
+    let env = ws.write(".env", "JWT_SECRET=old\n");
+    for bytes in [0, 15] {
+        ws.write(
+            "opsbook.yaml",
+            format!(
+                "version: 1\nname: shop\nprocedures:\n  rotate-jwt:\n    steps:\n      - rotate: {{ file: .env, key: JWT_SECRET, bytes: {bytes} }}\n"
+            ),
+        );
+        let run = ws.opsbook(&["--yes", "run", "rotate-jwt"]);
+        run.expect_code(3);
+        assert!(
+            run.stderr.contains("opsbook.yaml:6:")
+                && run
+                    .stderr
+                    .contains("procedures.rotate-jwt.steps[0].rotate.bytes: ")
+                && run.stderr.contains("at least 16"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(std::fs::read_to_string(&env).unwrap(), "JWT_SECRET=old\n");
+    }
+    // Four billion bytes would be gigabytes of memory: refused too.
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nprocedures:\n  rotate-jwt:\n    steps:\n      - rotate: { file: .env, key: JWT_SECRET, bytes: 4000000000 }\n",
+    );
+    let run = ws.opsbook(&["--yes", "run", "rotate-jwt"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("opsbook.yaml:6:") && run.stderr.contains("at most 4096"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&env).unwrap(), "JWT_SECRET=old\n");
+}
+
+#[test]
+fn a_run_with_a_rotate_of_too_few_bytes_is_refused_before_any_step() {
+    let ws = Workspace::new();
+    let env = ws.write(".env", "JWT_SECRET=old\n");
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nprocedures:\n  rotate-jwt:\n    steps:\n      - rotate: { file: .env, key: JWT_SECRET, bytes: 15 }\n",
+    );
+    assert_run(
+        &ws.opsbook(&["--yes", "run", "rotate-jwt", "--state-dir", "state"]),
+        &Filters::new(&ws),
+        3,
+        "",
+        "error: opsbook.yaml:6:55: procedures.rotate-jwt.steps[0].rotate.bytes: 15 random bytes are too few \
+         for a rotated value (use at least 16, or leave `bytes` out for 32)\n",
+    );
+    assert_eq!(std::fs::read_to_string(&env).unwrap(), "JWT_SECRET=old\n");
 }

@@ -1,9 +1,13 @@
 //! Test fixtures: a temporary workspace to write runbooks into and run the
 //! real `opsbook` binary from, and a `Project` of compose-labelled containers
 //! on the real Docker engine, created through bollard exactly as compose
-//! would label them and always removed when the test ends.
+//! would label them and always removed when the test ends. `exact` is the
+//! harness of the whole-output tests.
+
+pub mod exact;
 
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -166,6 +170,17 @@ impl Run {
         }
     }
 
+    /// An HTTP answer seen as a run, for `exact::assert_run`: the status
+    /// code as the exit code, the body as stdout, nothing on stderr.
+    pub fn http(code: u16, body: &str) -> Run {
+        Run {
+            code: i32::from(code),
+            stdout: body.to_string(),
+            stderr: String::new(),
+            took: Duration::ZERO,
+        }
+    }
+
     /// Asserts the exit code, showing both streams when it is wrong.
     pub fn expect_code(&self, code: i32) -> &Run {
         assert_eq!(
@@ -229,6 +244,12 @@ impl Engine {
         }
         Engine { runtime, docker }
     }
+}
+
+/// A project label no container carries: commands that ask Docker find
+/// nothing of it.
+pub fn empty_project() -> String {
+    format!("opsbook-test-exact-empty-{:07}", std::process::id())
 }
 
 static PROJECTS: AtomicUsize = AtomicUsize::new(0);
@@ -720,6 +741,26 @@ impl ServiceSpec<'_> {
             .expect("start container");
         id
     }
+}
+
+/// Sets the mode of a file or folder.
+pub fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Whether `path` is a symbolic link (not followed).
+pub fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// The one file in `folder` (the state folder's history or locks).
+pub fn only_file(folder: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
 }
 
 /// A free TCP port on 127.0.0.1.

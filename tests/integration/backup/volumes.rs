@@ -1,8 +1,9 @@
-//! A volume read directly from its folder on the host against the same
-//! volume read through Docker's archive endpoint: the two archives must be
-//! the same entry by entry, a direct backup must restore exactly through
-//! the endpoint, a file that changes while read is a warning, and
-//! `backup.read` picks the path (shown in the dry run and the manifest).
+//! A volume's archive, whichever way `backup.read` reads the volume:
+//! directly from its folder on the host, or through Docker's archive
+//! endpoint. The two archives must be the same entry by entry, a direct
+//! backup must restore exactly through the endpoint, a file that changes
+//! while read is a warning, and `backup.read` picks the way (shown in the
+//! dry run and the manifest).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,20 @@
 //! `opsbook restore` against real volumes, containers and files: exact
-//! round trips, refusals that change nothing, the safety backup, dumps,
-//! encryption, and the way back after a failure.
+//! round trips, its dry run, refusals that change nothing (a manifest may
+//! only name the runbook's own items), the safety backup, dumps,
+//! encryption, and the way back after a failure. `all_or_nothing`: a
+//! failure puts back every item replaced; `volumes`: how a volume is
+//! restored on the host.
+
+mod all_or_nothing;
+mod volumes;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use crate::support::{Project, Workspace, encrypt_backups, eventually, result, terminate};
+use crate::support::exact::{Filters, assert_run};
+use crate::support::{
+    Project, Workspace, empty_project, encrypt_backups, eventually, only_file, result, terminate,
+};
 
 pub(crate) const LONG: Duration = Duration::from_secs(60);
 
@@ -441,4 +450,310 @@ fn sigterm_mid_restore_finishes_the_item_in_hand_puts_back_starts_everything_and
     assert!(!project.exec("db", "test -e /second.txt"));
     assert_eq!(project.times("db").state, "running");
     assert_eq!(project.times("api").state, "running");
+}
+
+/// db mounts `dbdata`; the runbook backs up that volume and `config.env`.
+/// A second project's volume `victim` holds a marker.
+fn restorable(tag: &str) -> (Project, Project, Workspace, String) {
+    let project = Project::new(tag);
+    let dbdata = project.volume("dbdata");
+    project
+        .service("db")
+        .mount(&dbdata, "/data")
+        .script("[ -f /data/records ] || echo 'order 1' > /data/records")
+        .start();
+    let other = Project::new(&format!("{tag}-other"));
+    let victim = other.volume("victim");
+    other
+        .service("store")
+        .mount(&victim, "/v")
+        .script("[ -f /v/marker ] || echo keep > /v/marker")
+        .start();
+    let ws = Workspace::new();
+    ws.write("config.env", "A=1\n");
+    ws.write("outside.txt", "untouched\n");
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\nshutdown:\n  grace: 1s\n\
+             backup:\n  dir: ./backups\n  volumes: [dbdata]\n  files: [config.env]\n",
+            project.name
+        ),
+    );
+    eventually("both volumes are filled", LONG, || {
+        project.exec("db", "test -f /data/records") && other.exec("store", "test -f /v/marker")
+    });
+    (project, other, ws, victim)
+}
+
+/// Edits the only backup's manifest with `edit`.
+fn edit_manifest(ws: &Workspace, edit: impl FnOnce(&mut serde_json::Value)) {
+    let folder = only_file(&ws.path().join("backups"));
+    let path = folder.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut manifest);
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+}
+
+fn item_mut<'a>(manifest: &'a mut serde_json::Value, kind: &str) -> &'a mut serde_json::Value {
+    manifest["items"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|i| i["kind"] == kind)
+        .unwrap()
+}
+
+#[test]
+fn a_manifest_naming_another_projects_volume_or_a_host_path_is_refused() {
+    let (project, other, ws, victim) = restorable("hd-restore");
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    let db_started = project.times("db").started;
+    let restore = || ws.opsbook(&["restore", "latest", "--yes", "--state-dir", &state(&ws)]);
+
+    // Another project's volume.
+    edit_manifest(&ws, |m| {
+        item_mut(m, "volume")["source"] = victim.clone().into()
+    });
+    let run = restore();
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("item `dbdata`")
+            && run.stderr.contains("not one of the runbook's own items")
+            && run.stderr.contains(&victim),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(other.output("store", "cat /v/marker"), "keep\n");
+    edit_manifest(&ws, |m| {
+        item_mut(m, "volume")["source"] = format!("{}_dbdata", project.name).into()
+    });
+
+    // A host path the runbook does not name, under its own name or another.
+    let outside = ws.path().join("outside.txt").display().to_string();
+    for name in ["config.env", "outside.txt"] {
+        edit_manifest(&ws, |m| {
+            let file = item_mut(m, "file");
+            file["source"] = outside.clone().into();
+            file["name"] = name.into();
+        });
+        let run = restore();
+        run.expect_code(3);
+        assert!(
+            run.stderr.contains("not one of the runbook's own items")
+                && run.stderr.contains("backup.files"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("outside.txt")).unwrap(),
+        "untouched\n"
+    );
+    // A path that climbs out of a folder the runbook names.
+    edit_manifest(&ws, |m| {
+        let file = item_mut(m, "file");
+        file["source"] = format!("{}/../outside.txt", ws.path().display()).into();
+        file["name"] = "config.env".into();
+    });
+    restore().expect_code(3);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("outside.txt")).unwrap(),
+        "untouched\n"
+    );
+    // Nothing stopped, and the real items still restore.
+    assert_eq!(project.times("db").started, db_started);
+    edit_manifest(&ws, |m| {
+        let file = item_mut(m, "file");
+        file["source"] = ws.path().join("config.env").display().to_string().into();
+        file["name"] = "config.env".into();
+    });
+    ws.write("config.env", "A=2\n");
+    restore().expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("config.env")).unwrap(),
+        "A=1\n"
+    );
+}
+
+#[test]
+fn restore_without_yes_and_without_a_terminal_changes_nothing() {
+    let ws = Workspace::new();
+    let project = empty_project();
+    ws.write("compose.yml", "services: {}\n");
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\nproject: {project}\nbackup:\n  dir: ./backups\n  files: [compose.yml]\n"),
+    );
+    ws.opsbook(&["backup", "--state-dir", "state"])
+        .expect_code(0);
+    ws.write("compose.yml", "services: { changed: {} }\n");
+    let filters = Filters::new(&ws)
+        .literal(&project, "[PROJECT]")
+        .regex(r"\bshop-\d{8}T\d{6}Z\b", "shop-YYYYMMDDThhmmssZ");
+    assert_run(
+        &ws.opsbook(&["restore", "latest", "--state-dir", "state"]),
+        &filters,
+        3,
+        "",
+        "verifying shop-YYYYMMDDThhmmssZ\n\
+         error: restore backup shop-YYYYMMDDThhmmssZ into `[PROJECT]`: compose.yml → file [WS]/compose.yml: \
+         this needs confirmation; without a terminal pass --yes (nothing was changed)\n",
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("compose.yml")).unwrap(),
+        "services: { changed: {} }\n"
+    );
+}
+
+/// db mounts `dbdata` holding one small file; the runbook backs up that
+/// volume, `config.env` and a dump of db's records. The name has the
+/// same width on every run.
+fn small_shop(tag: &str) -> (Project, Workspace) {
+    let project = Project::fixed_width(tag);
+    let dbdata = project.volume("dbdata");
+    project
+        .service("db")
+        .mount(&dbdata, "/data")
+        .script("[ -f /data/records.txt ] || echo 'order 1' > /data/records.txt")
+        .start();
+    project.service("api").start();
+    let ws = Workspace::new();
+    ws.write("config.env", "A=1\n");
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\n  api: {{ depends_on: [db] }}\nshutdown:\n  grace: 2s\n\
+             backup:\n  dir: ./backups\n  volumes: [dbdata]\n  files: [config.env]\n  stop: [api]\n  dumps:\n    records:\n      service: db\n      command: [cat, /data/records.txt]\n      restore: {RESTORE_RECORDS}\n",
+            project.name
+        ),
+    );
+    eventually("db wrote its records", LONG, || {
+        project.exec("db", "test -f /data/records.txt")
+    });
+    (project, ws)
+}
+
+fn restore_filters(ws: &Workspace, project: &Project) -> Filters {
+    Filters::new(ws)
+        .literal(&project.name, "[PROJECT]")
+        .regex(r"\bshop-\d{8}T\d{6}Z\b", "shop-YYYYMMDDThhmmssZ")
+        .regex(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", "YYYY-MM-DD hh:mm:ssZ")
+        .regex(r"\b\d+(?:\.\d)?[BKMG]\b", "[SIZE]")
+        .regex(r"\bin \d+\.\ds\b", "in [T]s")
+        .regex(r"\bdown \d+\.\ds\b", "down [T]s")
+}
+
+#[test]
+fn restore_dry_run_shows_each_item_and_where_it_goes() {
+    let (project, ws) = small_shop("x-restore-dry");
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    let api = project.times("api").started;
+    assert_run(
+        &ws.opsbook(&["restore", "--dry-run", "--state-dir", &state(&ws)]),
+        &restore_filters(&ws, &project),
+        0,
+        r#"
+ITEM        KIND    SIZE  RESTORED INTO
+dbdata      volume  [SIZE]  volume [PROJECT]_dbdata (unpacked beside it, then swapped in)
+config.env  file    [SIZE]  file [WS]/config.env
+records     dump    [SIZE]  db: sh -c cat > /restored-records.txt < dump
+from backup shop-YYYYMMDDThhmmssZ (YYYY-MM-DD hh:mm:ssZ); stopped, then started again: db, api
+ok: 1 ok in [MS] ms
+"#,
+        "verifying shop-YYYYMMDDThhmmssZ\n",
+    );
+    assert_eq!(project.times("api").started, api, "nothing was stopped");
+}
+
+#[test]
+fn restore_puts_every_item_back_and_says_how_long_the_services_were_down() {
+    let (project, ws) = small_shop("x-restore");
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    assert!(project.exec("db", "echo 'order 2' > /data/records.txt"));
+    ws.write("config.env", "A=2\n");
+    assert_run(
+        &ws.opsbook(&["restore", "latest", "--yes", "--state-dir", &state(&ws)]),
+        &restore_filters(&ws, &project),
+        0,
+        r#"
+ITEM        KIND    SIZE  RESTORED INTO
+dbdata      volume  [SIZE]  volume [PROJECT]_dbdata (unpacked beside it, then swapped in)
+config.env  file    [SIZE]  file [WS]/config.env
+records     dump    [SIZE]  db: sh -c cat > /restored-records.txt < dump
+from backup shop-YYYYMMDDThhmmssZ (YYYY-MM-DD hh:mm:ssZ); stopped, then started again: db, api
+services were down [T]s
+safety backup: shop-YYYYMMDDThhmmssZ
+ok: 6 ok in [MS] ms
+"#,
+        r#"
+verifying shop-YYYYMMDDThhmmssZ
+dbdata: unpacking beside the volume's data (the services still run)
+dbdata: [SIZE] unpacked and verified in [T]s
+safety backup of the current state
+records: [SIZE] → [SIZE] in [T]s
+api: stopping [PROJECT]-api-1
+api: stopped in [T]s
+db: stopping [PROJECT]-db-1
+db: stopped in [T]s
+config.env: [SIZE] → [SIZE] in [T]s
+dbdata: restored [SIZE] in [T]s
+config.env: restored [SIZE] in [T]s
+db: starting [PROJECT]-db-1
+db: started, ready in [T]s
+records: restored [SIZE] in [T]s
+db: already running
+api: starting [PROJECT]-api-1
+api: started, ready in [T]s
+dbdata: [SIZE] → [SIZE] in [T]s (direct)
+safety backup shop-YYYYMMDDThhmmssZ
+"#,
+    );
+    assert_eq!(project.output("db", "cat /data/records.txt"), "order 1\n");
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("config.env")).unwrap(),
+        "A=1\n"
+    );
+}
+
+#[test]
+fn restore_of_an_unknown_backup_changes_nothing() {
+    let ws = Workspace::new();
+    ws.write("compose.yml", "services: {}\n");
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\nproject: {}\nbackup:\n  dir: ./backups\n  files: [compose.yml]\n", empty_project()),
+    );
+    let filters = Filters::new(&ws);
+    assert_run(
+        &ws.opsbook(&["restore", "latest", "--yes", "--state-dir", "state"]),
+        &filters,
+        3,
+        "",
+        "error: no backup in [WS]/backups\n",
+    );
+    ws.opsbook(&["backup", "--state-dir", "state"])
+        .expect_code(0);
+    ws.write("compose.yml", "services: { changed: {} }\n");
+    assert_run(
+        &ws.opsbook(&[
+            "restore",
+            "shop-20200101T000000Z",
+            "--yes",
+            "--state-dir",
+            "state",
+        ]),
+        &filters,
+        3,
+        "",
+        "error: no backup `shop-20200101T000000Z` in [WS]/backups\n",
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("compose.yml")).unwrap(),
+        "services: { changed: {} }\n"
+    );
 }

@@ -1,4 +1,5 @@
-//! A volume restored directly on the host: unpacked and verified beside its
+//! How a volume is restored, when it can be done directly on the host
+//! (`backup.read`, as for a backup): unpacked and verified beside its
 //! data while the services run, then swapped in by rename. Round trips
 //! exactly (read back through Docker's archive endpoint, entry by entry,
 //! the root included) from a direct backup and from one taken through the
@@ -10,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::backup_direct::{
+use crate::backup::volumes::{
     Entry, LONG, backup, deployment, entries, find, runbook, set_capability, state,
 };
 use crate::support::{Project, Workspace, eventually, result, terminate};

@@ -1,0 +1,164 @@
+//! `opsbook report`: the trend of the recorded daily-checks, per UTC day,
+//! and an exit code that is how the deployment stands now (the newest
+//! run), read past any line of the history that cannot be read.
+
+use crate::support::exact::{Filters, assert_run};
+use crate::support::{CALM_HOST, Workspace, free_port, only_file, result};
+
+fn state(ws: &Workspace) -> String {
+    ws.path().join("state").display().to_string()
+}
+#[test]
+fn report_table() {
+    let ws = Workspace::new();
+    let closed = free_port();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\n{CALM_HOST}checks:\n  api:\n    http: {{ url: \"http://127.0.0.1:{closed}/health\", timeout: 2s }}\n"
+        ),
+    );
+    ws.opsbook(&["daily-check", "--only", "host", "--state-dir", "state"])
+        .expect_code(0);
+    ws.opsbook(&[
+        "daily-check",
+        "--only",
+        "host,checks",
+        "--state-dir",
+        "state",
+    ])
+    .expect_code(2);
+    let filters = Filters::new(&ws)
+        .regex(r"\b\d{4}-\d\d-\d\d\b", "YYYY-MM-DD")
+        .regex(r"\b\d\d:\d\d UTC\b", "hh:mm UTC")
+        .regex(r"\b\d+(?:\.\d)?%/\d+(?:\.\d)?%", "[M]%/[M]%")
+        .regex(r"\b\d+(?:\.\d)?/\d+(?:\.\d)?\b", "[L]/[L]")
+        .regex(r"(\[L\]/\[L\] +)\d+(?:\.\d)?%", "${1}[D]%")
+        .regex(r"\bdisk peak \d+(?:\.\d)?%", "disk peak [D]%");
+    // Both runs on one UTC day: a test run across midnight sees two days.
+    let run = ws.opsbook(&["report", "--since", "7d", "--state-dir", "state"]);
+    assert_run(
+        &run,
+        &filters,
+        2,
+        r#"
+DAY         RUNS  MEMORY AVG/PEAK  LOAD AVG/PEAK  DISK PEAK  FAILING  STATUS
+YYYY-MM-DD  2     [M]%/[M]%        [L]/[L]        [D]%       1        crit
+memory peak ▄
+load peak   ▄
+2 runs in the last 7d
+crit    report/newest: the newest run, YYYY-MM-DD hh:mm UTC, was crit (1 failing result)
+crit: 1 crit, 1 ok in [MS] ms
+"#,
+        "",
+    );
+
+    let run = ws.opsbook(&["report", "--state-dir", "elsewhere"]);
+    assert_run(
+        &run,
+        &filters,
+        3,
+        r#"
+STATUS   SECTION  NAME     MESSAGE
+unknown  report   history  no daily-check recorded for this runbook in the last 7d (in `elsewhere`)
+unknown: 1 unknown in [MS] ms
+"#,
+        "",
+    );
+}
+
+/// A history of an old warning and a newest ok run: `report` exits 0.
+#[test]
+fn report_exits_with_the_newest_run_not_an_old_warning() {
+    let ws = Workspace::new();
+    let root = ws.path().display().to_string();
+    // One warning (no backup yet) first, then the same runbook made healthy.
+    let warned = format!(
+        "version: 1\nname: trend\n{CALM_HOST}checks:\n  home:\n    exec: {{ service: none, command: [true] }}\n"
+    );
+    ws.write("opsbook.yaml", &warned);
+    let first = ws.opsbook(&["daily-check", "--only", "checks", "--state-dir", "state"]);
+    assert_ne!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    // The same runbook (same path and name: same history), now without the failing check.
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: trend\n{CALM_HOST}"),
+    );
+    let second = ws.opsbook(&["daily-check", "--only", "host", "--state-dir", "state"]);
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    let run = ws.opsbook(&["report", "--state-dir", "state", "--format", "json"]);
+    assert_eq!(run.code, 0, "{root}: {}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let days = report["days"].as_array().expect("days");
+    assert!(
+        days.iter().any(|d| d["worst"] != "ok"),
+        "the window still shows the earlier problem: {report:#}"
+    );
+    let newest = report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["name"] == "newest")
+        .expect("the newest run's result");
+    assert_eq!(newest["status"], "ok", "{report:#}");
+}
+
+#[test]
+fn a_history_line_not_utf8_hides_no_later_record() {
+    let ws = Workspace::new();
+    let project = format!("opsbook-test-hd-hist-{}", std::process::id());
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\nproject: {project}\n{CALM_HOST}"),
+    );
+    let check = || ws.opsbook(&["daily-check", "--state-dir", &state(&ws)]);
+    check();
+    let history = only_file(&ws.path().join("state/history"));
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&history)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"{\"at\": \"\xff\xfe\"}\n").unwrap();
+    drop(file);
+    check();
+    check();
+    // Exit 1: the newest run warned (the project has no container), as `report` says now.
+    let report = ws
+        .opsbook(&["report", "--state-dir", &state(&ws), "--format", "json"])
+        .expect_code(1)
+        .json();
+    let runs: u64 = report["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["runs"].as_u64().unwrap())
+        .sum();
+    assert_eq!(runs, 3, "{report:#}");
+    assert_eq!(report["skipped_lines"], 1);
+    assert!(
+        result(&report, "report", "unreadable")["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 unreadable history line")
+    );
+}
+
+#[test]
+fn report_with_a_window_that_is_not_a_duration() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nname: shop\n{CALM_HOST}"),
+    );
+    assert_run(
+        &ws.opsbook(&["report", "--since", "3 parsecs", "--state-dir", "state"]),
+        &Filters::new(&ws),
+        3,
+        "",
+        r#"
+error: invalid value '3 parsecs' for '--since <SINCE>': invalid duration `3 parsecs` (write e.g. `500ms`, `30s`, `5m`, `26h`, `7d`)
+
+For more information, try '--help'.
+"#,
+    );
+}
