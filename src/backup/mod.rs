@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod collect;
 pub mod direct;
 pub mod drill;
+pub mod freshness;
 pub mod list;
 pub mod manifest;
 pub mod retention;

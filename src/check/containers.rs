@@ -2,7 +2,8 @@
 //! restarting or unhealthy is crit for a critical service, warn otherwise.
 
 use crate::docker::{Container, Health, State};
-use crate::grade::Status;
+use crate::grade::{CheckResult, Status};
+use crate::runbook::Runbook;
 
 /// The status and a short description of one container.
 pub fn grade(container: &Container, critical: bool) -> (Status, String) {
@@ -75,6 +76,46 @@ pub fn state_word(state: State) -> &'static str {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
+}
+
+/// Every listed service must have a running (and, with a healthcheck,
+/// healthy) container whose restart count has not grown since the last run;
+/// containers the runbook does not list are held to the same.
+pub fn grade_all(
+    runbook: &Runbook,
+    containers: &[Container],
+    previous: Option<&crate::state::Record>,
+) -> Vec<CheckResult> {
+    let all_projects = runbook.plan.project.is_none();
+    let mut results = Vec::new();
+    for container in containers {
+        let critical = runbook.is_critical(&container.service);
+        let (mut status, mut message) = grade(container, critical);
+        let before = previous
+            .and_then(|p| p.restarts.get(&container.name))
+            .copied();
+        if let Some(before) = before
+            && container.restart_count > before
+        {
+            status = status.max(Status::Warn);
+            message.push_str(&format!(
+                "; restarted {} times since the last check",
+                container.restart_count - before
+            ));
+        }
+        let name = result_name(container, all_projects);
+        results.push(
+            CheckResult::new("containers", name, status, message)
+                .with_value(container.restart_count as f64, "count"),
+        );
+    }
+    for service in runbook.model.services.keys() {
+        if !containers.iter().any(|c| c.service == *service) {
+            let (status, message) = missing(runbook.is_critical(service));
+            results.push(CheckResult::new("containers", service, status, message));
+        }
+    }
+    results
 }
 
 #[cfg(test)]

@@ -8,9 +8,11 @@
 //! leaves the process.
 
 pub mod containers;
+pub mod daily;
 pub mod docker_disk;
 mod exec;
 mod file;
+pub mod host;
 mod http;
 pub mod logs;
 pub mod preflight;

@@ -123,7 +123,9 @@ pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
 fn show_host(runbook: &Runbook, host: Option<HostSnapshot>, report: &mut Report) {
     if let Some(host) = host {
         report.blocks.push(Block::Line(host.summary()));
-        report.results.extend(host.grade(&runbook.plan.thresholds));
+        report
+            .results
+            .extend(crate::check::host::host(&host, &runbook.plan.thresholds));
         report.extra.insert("host".into(), json!(host));
     }
 }

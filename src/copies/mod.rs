@@ -12,6 +12,7 @@
 
 mod bridge;
 mod folder;
+pub mod freshness;
 pub mod list;
 pub mod prune;
 mod s3;

@@ -41,6 +41,14 @@ pub async fn connect(runbook: &Runbook, command: &str) -> Result<Deployment, Err
     as_deployed(runbook, deployment).await
 }
 
+/// The deployment of the runbook's project as `connect` gives it, or of
+/// every compose project on the engine when the runbook names none (the
+/// embedded default): what `status` and `daily-check` look at.
+pub async fn look(runbook: &Runbook) -> Result<Deployment, Error> {
+    let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
+    as_deployed(runbook, deployment).await
+}
+
 /// What an operation on the deployment is handed by the layers above it:
 /// the runbook's before/after steps of a section, and a backup taken
 /// first. Steps and backups start and stop services through deploy/, so

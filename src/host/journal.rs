@@ -1,16 +1,14 @@
-//! systemd on the host, as the pages ask it: a unit's journal over a
-//! window (`journalctl -u UNIT --since …`), streamed line by line from
-//! journalctl's output and never held whole, and whether a unit is active
-//! (`systemctl is-active UNIT`). Both go through systemd's own tools, which
-//! know the journal's format and every way a unit's lines are tagged.
+//! A systemd unit's journal on the host, as the pages read it: the lines of
+//! a window (`journalctl -u UNIT --since …`), streamed line by line from
+//! journalctl's output and never held whole. It goes through systemd's own
+//! tool, which knows the journal's format and every way a unit's lines are
+//! tagged. Whether a unit is active is the `unit` check (`check::unit`).
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
-
-use crate::grade::Status;
 
 /// How much of journalctl's complaints is kept for a message.
 const STDERR_CAP: usize = 4096;
@@ -121,44 +119,4 @@ fn holds_journal_files(folder: &Path) -> bool {
                     .map(|inner| inner.flatten().any(|e| is_journal(&e.path())))
                     .unwrap_or(false))
     })
-}
-
-/// A unit's state as `systemctl is-active` gives it, graded: `active` is
-/// ok, a unit on its way up or reloading is warn, anything else is crit.
-/// Unknown when systemd cannot be asked (no systemd as init, no bus).
-pub async fn unit_state(unit: &str, timeout: Duration) -> (Status, String) {
-    let argv = ["systemctl", "is-active", "--", unit].map(String::from);
-    let split = crate::host::command::run_split(&argv, Path::new("/"), timeout).await;
-    let (stdout, stderr) = match split {
-        crate::host::command::Split::Exited { stdout, stderr, .. } => (stdout, stderr),
-        crate::host::command::Split::TimedOut => {
-            return (
-                Status::Unknown,
-                format!(
-                    "`systemctl is-active` did not answer within {}s",
-                    timeout.as_secs()
-                ),
-            );
-        }
-        crate::host::command::Split::Failed(reason) => return (Status::Unknown, reason),
-    };
-    let state = String::from_utf8_lossy(&stdout).trim().to_string();
-    let complaint = String::from_utf8_lossy(&stderr);
-    let complaint = complaint.lines().map(str::trim).find(|l| !l.is_empty());
-    match state.as_str() {
-        "active" => (Status::Ok, format!("{unit} is active")),
-        "activating" | "reloading" | "refreshing" => {
-            (Status::Warn, format!("{unit} is {state}, not yet active"))
-        }
-        // systemctl prints a state for any unit it can ask about, even one
-        // that does not exist ("inactive"); no state means it asked nobody.
-        "" => (
-            Status::Unknown,
-            format!(
-                "cannot ask systemd about {unit}{}",
-                complaint.map(|l| format!(": {l}")).unwrap_or_default()
-            ),
-        ),
-        _ => (Status::Crit, format!("{unit} is {state}, not active")),
-    }
 }

@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::grade::{CheckResult, Status, percent_of};
+use crate::grade::percent_of;
 
 pub mod command;
 pub mod journal;
 mod remote;
-use crate::runbook::HostThresholds;
 
 /// One reading of the host. Each figure is optional so that one failing
 /// source does not sink the others.
@@ -156,7 +155,7 @@ impl HostSnapshot {
     }
 
     /// `: why` when the figures could not be read at all.
-    fn why(&self) -> String {
+    pub fn why(&self) -> String {
         self.unread
             .as_ref()
             .map(|why| format!(": {why}"))
@@ -166,101 +165,6 @@ impl HostSnapshot {
     /// The 1-minute load average divided by the number of cores.
     pub fn load_per_core(&self) -> Option<f64> {
         self.load1.map(|load| load / self.cores.max(1) as f64)
-    }
-
-    /// One graded result per figure: memory, swap, load, each disk path.
-    pub fn grade(&self, thresholds: &HostThresholds) -> Vec<CheckResult> {
-        let mut results = Vec::new();
-        let usage = |name: &str, usage: Option<Usage>, limits: crate::grade::Limits| match usage {
-            Some(u) if name == "swap" && u.total == 0 => {
-                CheckResult::new("host", name, Status::Ok, "no swap configured")
-                    .with_value(0.0, "percent")
-            }
-            Some(u) => {
-                let percent = u.percent();
-                let status = limits.grade(percent);
-                CheckResult::new(
-                    "host",
-                    name,
-                    status,
-                    format!(
-                        "{name} {percent:.1}% used ({} of {}){}",
-                        crate::ui::human::bytes(u.used),
-                        crate::ui::human::bytes(u.total),
-                        limit_note(status, limits, "%")
-                    ),
-                )
-                .with_value(round2(percent), "percent")
-            }
-            None => CheckResult::new(
-                "host",
-                name,
-                Status::Unknown,
-                format!("cannot read {name} figures{}", self.why()),
-            ),
-        };
-        results.push(usage("memory", self.memory, thresholds.memory));
-        results.push(usage("swap", self.swap, thresholds.swap));
-        results.push(match self.load_per_core() {
-            Some(per_core) => {
-                let status = thresholds.load.grade(per_core);
-                CheckResult::new(
-                    "host",
-                    "load",
-                    status,
-                    format!(
-                        "load {per_core:.2} per core ({:.2} over {} cores){}",
-                        self.load1.unwrap_or_default(),
-                        self.cores,
-                        limit_note(status, thresholds.load, "")
-                    ),
-                )
-                .with_value(round2(per_core), "ratio")
-            }
-            None => CheckResult::new(
-                "host",
-                "load",
-                Status::Unknown,
-                format!("cannot read the load average{}", self.why()),
-            ),
-        });
-        for (name, load, limits) in [
-            ("load5", self.load5, thresholds.load5),
-            ("load15", self.load15, thresholds.load15),
-        ] {
-            let Some(limits) = limits else { continue };
-            let minutes = name.trim_start_matches("load");
-            results.push(match load {
-                Some(load) => {
-                    let per_core = load / self.cores.max(1) as f64;
-                    let status = limits.grade(per_core);
-                    CheckResult::new(
-                        "host",
-                        name,
-                        status,
-                        format!(
-                            "{minutes}-minute load {per_core:.2} per core{}",
-                            limit_note(status, limits, "")
-                        ),
-                    )
-                    .with_value(round2(per_core), "ratio")
-                }
-                None => CheckResult::new(
-                    "host",
-                    name,
-                    Status::Unknown,
-                    format!("cannot read the load average{}", self.why()),
-                ),
-            });
-        }
-        for disk in &self.disks {
-            let name = format!("disk {}", disk.path.display());
-            results.push(disk.grade("host", &name, thresholds.disk));
-            if let Some(limits) = thresholds.inodes {
-                results.push(disk.grade_inodes(limits));
-            }
-        }
-        results
     }
 
     /// `memory 42% · swap 0% · load 0.31/core (2 cores) · disk / 13%`
@@ -339,83 +243,6 @@ impl DiskUsage {
             error: None,
         }
     }
-
-    /// The inodes of this disk graded against `limits` (`df -i`).
-    pub fn grade_inodes(&self, limits: crate::grade::Limits) -> CheckResult {
-        let name = format!("inodes {}", self.path.display());
-        match self.inodes {
-            Some(u) => {
-                let percent = u.percent();
-                let status = limits.grade(percent);
-                CheckResult::new(
-                    "host",
-                    name,
-                    status,
-                    format!(
-                        "{} {percent:.1}% of inodes used ({} free){}",
-                        self.path.display(),
-                        u.free(),
-                        limit_note(status, limits, "%")
-                    ),
-                )
-                .with_value(round2(percent), "percent")
-            }
-            None => CheckResult::new(
-                "host",
-                name,
-                Status::Ok,
-                format!(
-                    "{}: this filesystem has no fixed inode count",
-                    self.path.display()
-                ),
-            ),
-        }
-    }
-
-    /// A result for this disk graded against `limits`.
-    pub fn grade(&self, section: &str, name: &str, limits: crate::grade::Limits) -> CheckResult {
-        match (self.usage, &self.error) {
-            (Some(u), _) => {
-                let percent = u.percent();
-                let status = limits.grade(percent);
-                CheckResult::new(
-                    section,
-                    name,
-                    status,
-                    format!(
-                        "{} {percent:.1}% used ({} free){}",
-                        self.path.display(),
-                        crate::ui::human::bytes(u.free()),
-                        limit_note(status, limits, "%")
-                    ),
-                )
-                .with_value(round2(percent), "percent")
-            }
-            (None, error) => CheckResult::new(
-                section,
-                name,
-                Status::Unknown,
-                format!(
-                    "cannot read disk usage of `{}`: {}",
-                    self.path.display(),
-                    error.as_deref().unwrap_or("unknown error")
-                ),
-            ),
-        }
-    }
-}
-
-/// ` (above warn 80%)` when a limit is crossed, else nothing.
-fn limit_note(status: Status, limits: crate::grade::Limits, unit: &str) -> String {
-    match status {
-        Status::Crit => format!(" (above crit {}{unit})", limits.crit),
-        Status::Warn => format!(" (above warn {}{unit})", limits.warn),
-        _ => String::new(),
-    }
-}
-
-fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
 }
 
 /// This machine's host name (empty when it has none), for manifests and
@@ -427,7 +254,6 @@ pub fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grade::Limits;
 
     fn snapshot(memory_used: u64, swap_total: u64, load: f64, cores: usize) -> HostSnapshot {
         HostSnapshot {
@@ -453,24 +279,6 @@ mod tests {
             measured_through: None,
             unread: None,
         }
-    }
-
-    #[test]
-    fn figures_are_graded_against_thresholds() {
-        let thresholds = HostThresholds {
-            memory: Limits {
-                warn: 80.0,
-                crit: 90.0,
-            },
-            ..HostThresholds::default()
-        };
-        let results = snapshot(85, 0, 5.2, 2).grade(&thresholds);
-        let by_name = |n: &str| results.iter().find(|r| r.name == n).map(|r| r.status);
-        assert_eq!(by_name("memory"), Some(Status::Warn));
-        assert_eq!(by_name("swap"), Some(Status::Ok));
-        // 5.2 over 2 cores is 2.6 per core: above crit 2.5.
-        assert_eq!(by_name("load"), Some(Status::Crit));
-        assert_eq!(by_name("disk /data"), Some(Status::Unknown));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! description).
 
 pub mod escalate;
+pub mod evidence;
 pub mod postmortem;
 
 use std::io;

@@ -7,7 +7,6 @@
 mod ack;
 mod bundle;
 mod close;
-mod evidence;
 mod list;
 mod note;
 mod open;

@@ -11,7 +11,8 @@ use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::ui::progress::Progress;
 
-use super::{Options, evidence, settings};
+use super::{Options, settings};
+use crate::incident::evidence;
 
 pub(super) async fn open(
     runbook: &Runbook,

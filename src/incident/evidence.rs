@@ -14,12 +14,13 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
+use super::{EVIDENCE, write_private};
+use crate::check::daily;
 use crate::deploy::homes::Homes;
 use crate::docker::{Container, Deployment, Health, State, Task, TaskState};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::host::HostSnapshot;
-use crate::incident::{EVIDENCE, write_private};
 use crate::redact::{MASK, Redactor};
 use crate::render::{Format, Report, Style};
 use crate::runbook::Runbook;
@@ -32,12 +33,12 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(8);
 const LOG_CAP: usize = 2 * 1024 * 1024;
 
 /// What was written (paths relative to `evidence/`) and what could not be.
-pub(super) struct Captured {
+pub struct Captured {
     pub files: Vec<String>,
     pub problems: Vec<CheckResult>,
 }
 
-pub(super) async fn capture(
+pub async fn capture(
     runbook: &Runbook,
     state_dir: &Path,
     folder: &Path,
@@ -284,7 +285,7 @@ async fn host(runbook: &Runbook, writer: &Writer<'_>) -> Result<Vec<String>, Str
         .map(PathBuf::from)
         .collect();
     let snapshot = HostSnapshot::measure(paths).await;
-    let graded = snapshot.grade(&runbook.plan.thresholds);
+    let graded = crate::check::host::host(&snapshot, &runbook.plan.thresholds);
     let value = json!({"host": snapshot, "results": graded});
     Ok(vec![writer.json("host.json", &value)?])
 }
@@ -295,7 +296,7 @@ async fn daily_check(
     state_dir: &Path,
     writer: &Writer<'_>,
 ) -> Result<Vec<String>, String> {
-    let options = crate::commands::daily_check::Options {
+    let options = daily::Options {
         only: Vec::new(),
         timeout: CHECK_TIMEOUT,
         wait: None,
@@ -304,7 +305,13 @@ async fn daily_check(
     };
     let mut report = Report::new("daily-check", &runbook.display, jiff::Timestamp::now());
     let clock = std::time::Instant::now();
-    crate::commands::daily_check::run(runbook, &options, &mut report)
+    let connect = || -> daily::Connected<'_> { Box::pin(crate::deploy::look(runbook)) };
+    let backups = || -> daily::Work<'_> { Box::pin(crate::copies::freshness::backups(runbook)) };
+    let above = daily::Above {
+        connect: &connect,
+        backups: &backups,
+    };
+    daily::run(runbook, &options, above, &mut report)
         .await
         .map_err(|e| e.to_string())?;
     report.duration = clock.elapsed();
