@@ -45,10 +45,8 @@ pub async fn create(
 ) -> Result<Option<String>, Error> {
     let backup = settings(runbook)?;
     let recipients = collect::recipients(backup)?;
-    let project = runbook.require_project("backup")?;
     let dir = runbook.backup_dir(backup);
-    let deployment = Deployment::connect(Some(project)).await?;
-    let deployment = crate::deploy::as_deployed(runbook, deployment).await?;
+    let deployment = crate::deploy::connect(runbook, "backup").await?;
     let on_stack = deployment.is_stack();
     let containers = deployment.containers().await?;
     // Every item is resolved first: an unknown volume stops here, before anything is stopped.

@@ -18,9 +18,11 @@ pub mod logs;
 pub mod preflight;
 mod prometheus;
 pub mod resources;
+pub mod status;
 pub mod sustain;
 pub mod tasks;
 mod tcp;
+pub mod trends;
 mod unit;
 mod value;
 

@@ -3,16 +3,14 @@
 
 use serde_json::json;
 
-use crate::deploy::Resolved;
-use crate::docker::Deployment;
+use crate::deploy;
 use crate::grade::{CheckResult, Status};
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
-use crate::runbook::model::Mode;
 
 pub async fn run(runbook: &Runbook, report: &mut Report) {
     let plan = &runbook.plan;
-    let mode = mode(runbook).await;
+    let mode = deploy::describe(runbook).await;
     report.results.push(CheckResult::new(
         "runbook",
         "validate",
@@ -78,32 +76,4 @@ pub async fn run(runbook: &Runbook, report: &mut Report) {
         rows,
     });
     report.extra.insert("mode".into(), json!(mode));
-}
-
-/// The mode, decided against the engine when the runbook leaves it to
-/// `auto` or says `swarm`; written as decided, or why it was not.
-async fn mode(runbook: &Runbook) -> String {
-    let plan = &runbook.plan;
-    if plan.mode == Mode::Compose || plan.project.is_none() {
-        return Resolved::Compose {
-            why: if plan.mode == Mode::Compose {
-                "mode: compose".into()
-            } else {
-                "no project: every compose project".into()
-            },
-        }
-        .describe();
-    }
-    let written = if plan.mode == Mode::Swarm {
-        "swarm"
-    } else {
-        "auto"
-    };
-    match Deployment::connect(plan.project.clone()).await {
-        Ok(deployment) => match crate::deploy::resolve(runbook, &deployment).await {
-            Ok(resolved) => resolved.describe(),
-            Err(e) => format!("{written}: {e}"),
-        },
-        Err(e) => format!("{written}: not decided, as Docker did not answer ({e})"),
-    }
 }

@@ -21,7 +21,7 @@ pub mod shutdown;
 pub mod startup;
 pub mod update;
 
-pub use mode::{Resolved, as_deployed, into_stack, refuse_on_stack, resolve};
+pub use mode::{Resolved, as_deployed, describe, into_stack, refuse_on_stack, resolve};
 
 use futures_util::future::LocalBoxFuture;
 

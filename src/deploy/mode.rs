@@ -1,9 +1,8 @@
-//! The runbook on Docker Swarm: a project deployed with `docker stack
-//! deploy` is a stack of services whose tasks Swarm places on nodes. Here
-//! is how opsbook decides that a project is a stack (`mode:`), what one
-//! look at the stack holds, and the shared work the commands do with it:
-//! grading services (`grade`), waiting for Swarm to converge (`converge`)
-//! and scaling or redeploying services tier by tier (`lifecycle`).
+//! Compose or Swarm: how opsbook decides that the runbook's project is a
+//! stack (`mode:`, or `auto` by asking the engine), and the deployment
+//! seen as a stack, with the engines of the swarm's other nodes from the
+//! fleet file. A project deployed with `docker stack deploy` is a stack of
+//! services whose tasks Swarm places on nodes.
 
 use std::collections::HashMap;
 
@@ -130,4 +129,32 @@ pub fn into_stack(deployment: Deployment) -> Deployment {
         }
     }
     deployment.into_stack_with(nodes)
+}
+
+/// The mode, decided against the engine when the runbook leaves it to
+/// `auto` or says `swarm`; written as decided, or why it was not.
+pub async fn describe(runbook: &Runbook) -> String {
+    let plan = &runbook.plan;
+    if plan.mode == Mode::Compose || plan.project.is_none() {
+        return Resolved::Compose {
+            why: if plan.mode == Mode::Compose {
+                "mode: compose".into()
+            } else {
+                "no project: every compose project".into()
+            },
+        }
+        .describe();
+    }
+    let written = if plan.mode == Mode::Swarm {
+        "swarm"
+    } else {
+        "auto"
+    };
+    match Deployment::connect(plan.project.clone()).await {
+        Ok(deployment) => match resolve(runbook, &deployment).await {
+            Ok(resolved) => resolved.describe(),
+            Err(e) => format!("{written}: {e}"),
+        },
+        Err(e) => format!("{written}: not decided, as Docker did not answer ({e})"),
+    }
 }

@@ -6,6 +6,8 @@
 
 mod context;
 pub mod fanout;
+pub mod list;
+pub mod over;
 pub mod rollout;
 mod select;
 

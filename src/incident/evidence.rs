@@ -142,15 +142,11 @@ async fn containers(
     writer: &Writer<'_>,
     log_lines: u32,
 ) -> Result<Vec<String>, String> {
-    let deployment = Deployment::connect(runbook.plan.project.clone())
+    let deployment = crate::deploy::look(runbook)
         .await
         .map_err(|e| e.to_string())?;
-    let on_stack = crate::deploy::resolve(runbook, &deployment)
-        .await
-        .map_err(|e| e.to_string())?
-        .is_swarm();
-    if on_stack {
-        return stack(&crate::deploy::into_stack(deployment), writer, log_lines).await;
+    if deployment.is_stack() {
+        return stack(&deployment, writer, log_lines).await;
     }
     let containers = deployment.containers().await.map_err(|e| e.to_string())?;
     let mut files = vec![writer.json("containers.json", &json!(containers))?];

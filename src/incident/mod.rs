@@ -8,9 +8,17 @@
 //! the runbook's redactor as they are written (a title, a note, a step's
 //! description).
 
+pub mod ack;
+pub mod bundle;
+pub mod close;
 pub mod escalate;
 pub mod evidence;
+pub mod list;
+pub mod note;
+pub mod open;
+pub mod playbook;
 pub mod postmortem;
+pub mod show;
 
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
@@ -274,6 +282,11 @@ pub fn evidence_files(folder: &Path) -> Vec<String> {
     }
     files.sort();
     files
+}
+
+/// The runbook's `incident` section, when it has one.
+pub fn settings(runbook: &crate::runbook::Runbook) -> Option<&crate::runbook::model::Incident> {
+    runbook.model.incident.as_ref()
 }
 
 #[cfg(test)]

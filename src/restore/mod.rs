@@ -245,8 +245,7 @@ async fn prepare<'a>(runbook: &'a Runbook, options: &Options) -> Result<Prepared
     })?;
     let items = targets::select_items(&manifest.items, &options.only)?;
     let project = runbook.require_project("restore")?;
-    let deployment = Deployment::connect(Some(project.clone())).await?;
-    let deployment = crate::deploy::as_deployed(runbook, deployment).await?;
+    let deployment = crate::deploy::connect(runbook, "restore").await?;
     let on_stack = deployment.is_stack();
     let homes = match on_stack {
         true => Some(Homes::read(&deployment).await?),

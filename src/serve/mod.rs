@@ -12,6 +12,7 @@ pub mod heal;
 mod health;
 mod http;
 pub mod jobs;
+pub mod launch;
 mod metrics;
 mod page;
 pub mod schedule;

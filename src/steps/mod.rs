@@ -14,6 +14,7 @@
 mod containers;
 mod engine;
 pub mod hooks;
+pub mod procedure;
 pub mod report;
 pub mod rotate;
 mod rotation;

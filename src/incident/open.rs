@@ -11,15 +11,14 @@ use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::ui::progress::Progress;
 
-use super::{Options, settings};
-use crate::incident::evidence;
+use super::{evidence, settings};
 
-pub(super) async fn open(
+pub async fn open(
     runbook: &Runbook,
     store: &Store,
     severity: &str,
     title: &str,
-    options: &Options,
+    state_dir: &std::path::Path,
     progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
@@ -64,14 +63,8 @@ pub(super) async fn open(
 
     let log_lines = runbook.plan.evidence_log_lines;
     let clock = std::time::Instant::now();
-    let captured = evidence::capture(
-        runbook,
-        &options.state_dir,
-        &folder,
-        runbook.redactor(),
-        log_lines,
-    )
-    .await;
+    let captured =
+        evidence::capture(runbook, state_dir, &folder, runbook.redactor(), log_lines).await;
     let took = crate::ui::human::took(clock.elapsed());
     let evidence_status = if captured.problems.is_empty() {
         Status::Ok

@@ -10,19 +10,17 @@ use crate::incident::{Entry, EntryKind, Store};
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::steps;
-use crate::ui::progress::Progress;
 
-use super::{Options, settings};
+use super::settings;
+use crate::steps::Setup;
 
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn run(
+pub async fn run(
     runbook: &Runbook,
     store: &Store,
     id: &str,
     name: &str,
     dry_run: bool,
-    options: &Options,
-    progress: Progress<'_>,
+    setup: Setup<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
     let (incident, _) = store.open(id)?;
@@ -61,7 +59,7 @@ pub(super) async fn run(
         return Ok(());
     }
 
-    if !options.yes {
+    if !setup.yes {
         // Refused before the timeline says the playbook started.
         steps::needs_confirmation(steps, &format!("playbook `{name}`"))?;
     }
@@ -73,8 +71,6 @@ pub(super) async fn run(
         ),
     )?;
     let mut unrecorded: Option<Error> = None;
-    let backups = crate::commands::backup::as_step(runbook, &options.state_dir, progress);
-    let setup = backups.setup(options.yes);
     let what = format!("playbook `{name}`");
     let (outcomes, interrupted) = steps::run(setup, steps, &what, |outcome| {
         let entry = Entry {

@@ -4,22 +4,12 @@
 //! write the timeline; `close` writes the post-mortem; `list`, `show` and
 //! `bundle` look after the records.
 
-mod ack;
-mod bundle;
-mod close;
-mod list;
-mod note;
-mod open;
-mod run;
-mod show;
-
 use std::path::PathBuf;
 
 use crate::error::Error;
-use crate::incident::Store;
+use crate::incident::{Store, ack, bundle, close, list, note, open, playbook, show};
 use crate::render::Report;
 use crate::runbook::Runbook;
-use crate::runbook::model::Incident;
 use crate::ui::progress::Progress;
 
 /// What `opsbook incident` was asked to do.
@@ -68,7 +58,11 @@ pub async fn run(
     let store = store(runbook);
     match action {
         Action::Open { severity, title } => {
-            open::open(runbook, &store, severity, title, options, progress, report).await
+            let state_dir = &options.state_dir;
+            open::open(
+                runbook, &store, severity, title, state_dir, progress, report,
+            )
+            .await
         }
         Action::Note { id, text } => note::note(&store, id, text, report),
         Action::Ack { id } => ack::ack(&store, id, report),
@@ -77,20 +71,15 @@ pub async fn run(
             playbook,
             dry_run,
         } => {
-            run::run(
-                runbook, &store, id, playbook, *dry_run, options, progress, report,
-            )
-            .await
+            let backups = super::backup::as_step(runbook, &options.state_dir, progress);
+            let setup = backups.setup(options.yes);
+            playbook::run(runbook, &store, id, playbook, *dry_run, setup, report).await
         }
         Action::List => list::list(&store, report),
         Action::Show { id } => show::show(&store, id, report),
         Action::Close { id, summary } => close::close(&store, id, summary, report),
         Action::Bundle { id } => bundle::bundle(&store, id, report),
     }
-}
-
-fn settings(runbook: &Runbook) -> Option<&Incident> {
-    runbook.model.incident.as_ref()
 }
 
 fn store(runbook: &Runbook) -> Store {
