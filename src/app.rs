@@ -251,7 +251,9 @@ fn summarize(
     )
 }
 
-/// Runs the chosen command into `report`.
+/// Runs the chosen command into `report`: its options from the parsed
+/// arguments, then its one call.
+// layout: dispatch (one match over the commands, an arm each)
 fn dispatch(
     cli: &Cli,
     globals: &Globals,

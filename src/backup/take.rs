@@ -18,7 +18,7 @@ use crate::backup::manifest::Manifest;
 use crate::backup::scope;
 use crate::backup::staging::{self, Staging};
 use crate::deploy::homes::{Home, Homes};
-use crate::deploy::lifecycle::Lifecycle;
+use crate::deploy::lifecycle::{Lifecycle, WhileStopped};
 use crate::docker::{self, Container, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
@@ -87,42 +87,18 @@ pub async fn create(
     }
     let staging = Staging::open(&dir, runbook.name())?;
 
-    // Stop what must not write during the copy; it starts again whatever happens.
-    let lifecycle = Lifecycle::listening(&deployment, progress, "backup");
-    let interrupt = lifecycle.interrupt.clone();
-    let running = if on_stack {
-        crate::deploy::scale::scaled_up(&crate::docker::Stack::read(&deployment).await?, &stop)
-    } else {
-        docker::running_services(&deployment.list().await?, &stop)
-    };
-    let collector = Collector {
-        deployment: &deployment,
-        containers: &containers,
-        elsewhere: &elsewhere,
+    let done = collect_while_stopped(
+        runbook,
         backup,
+        &deployment,
+        &containers,
+        &elsewhere,
         recipients,
-        helper_image: backup
-            .helper_image
-            .clone()
-            .or_else(|| containers.first().map(|c| c.image.clone())),
-    };
-    let (collector, sources, partial, interrupt) =
-        (&collector, &sources, &staging.partial, &interrupt);
-    let done = lifecycle
-        .while_stopped(&runbook.plan, &running, |all_stopped| async move {
-            if !all_stopped {
-                // A signal cuts the stopping short: said as the signal.
-                if interrupt.is_raised() {
-                    return None;
-                }
-                return Some(Err("a service in `backup.stop` did not stop".to_string()));
-            }
-            tokio::select! {
-                copied = collector.collect_all(sources, partial, progress) => Some(copied),
-                () = interrupt.raised() => None,
-            }
-        })
-        .await;
+        &sources,
+        &staging,
+        progress,
+    )
+    .await?;
     report
         .results
         .extend(done.started.into_iter().filter(|r| r.status != Status::Ok));
@@ -155,6 +131,60 @@ pub async fn create(
     let id = finish(runbook, &dir, staging, &containers, &items, report)?;
     offsite.send(runbook, &dir, &id, report).await;
     Ok(Some(id))
+}
+
+/// The items collected into `staging` while `backup.stop` is stopped
+/// (scaled to zero on a stack); the services start again whatever
+/// happens. The outcome is `None` when a signal cut it short.
+#[allow(clippy::too_many_arguments)]
+async fn collect_while_stopped(
+    runbook: &Runbook,
+    backup: &Backup,
+    deployment: &Deployment,
+    containers: &[Container],
+    elsewhere: &Elsewhere,
+    recipients: Vec<age::x25519::Recipient>,
+    sources: &[Source],
+    staging: &Staging,
+    progress: Progress<'_>,
+) -> Result<WhileStopped<Option<Result<Vec<Collected>, String>>>, Error> {
+    let stop: Vec<String> = backup.stop.iter().map(|s| s.value.clone()).collect();
+    // Stop what must not write during the copy; it starts again whatever happens.
+    let lifecycle = Lifecycle::listening(deployment, progress, "backup");
+    let interrupt = lifecycle.interrupt.clone();
+    let running = if deployment.is_stack() {
+        crate::deploy::scale::scaled_up(&crate::docker::Stack::read(deployment).await?, &stop)
+    } else {
+        docker::running_services(&deployment.list().await?, &stop)
+    };
+    let collector = Collector {
+        deployment,
+        containers,
+        elsewhere,
+        backup,
+        recipients,
+        helper_image: backup
+            .helper_image
+            .clone()
+            .or_else(|| containers.first().map(|c| c.image.clone())),
+    };
+    let (collector, partial, interrupt) = (&collector, &staging.partial, &interrupt);
+    let done = lifecycle
+        .while_stopped(&runbook.plan, &running, |all_stopped| async move {
+            if !all_stopped {
+                // A signal cuts the stopping short: said as the signal.
+                if interrupt.is_raised() {
+                    return None;
+                }
+                return Some(Err("a service in `backup.stop` did not stop".to_string()));
+            }
+            tokio::select! {
+                copied = collector.collect_all(sources, partial, progress) => Some(copied),
+                () = interrupt.raised() => None,
+            }
+        })
+        .await;
+    Ok(done)
 }
 
 /// What to copy: every volume (which must exist), every file a pattern

@@ -61,27 +61,7 @@ pub async fn open(
     )?;
     progress.say(format!("incident {id} opened; capturing evidence"));
 
-    let log_lines = runbook.plan.evidence_log_lines;
-    let clock = std::time::Instant::now();
-    let captured =
-        evidence::capture(runbook, state_dir, &folder, runbook.redactor(), log_lines).await;
-    let took = crate::ui::human::took(clock.elapsed());
-    let evidence_status = if captured.problems.is_empty() {
-        Status::Ok
-    } else {
-        Status::Warn
-    };
-    let mut summary = format!(
-        "{} captured in {took}",
-        crate::ui::human::count(captured.files.len(), "file")
-    );
-    for problem in &captured.problems {
-        summary.push_str(&format!("; {}: {}", problem.name, problem.message));
-    }
-    store.append(
-        &id,
-        &Entry::new(EntryKind::Evidence, summary.clone()).with_status(evidence_status),
-    )?;
+    let (captured, summary) = capture(runbook, store, &id, &folder, state_dir).await?;
 
     let respond_by = humantime::parse_duration(&within)
         .ok()
@@ -122,6 +102,40 @@ pub async fn open(
         }),
     );
     Ok(())
+}
+
+/// The evidence captured into the incident's folder and its line on the
+/// timeline: what was captured, and that line.
+async fn capture(
+    runbook: &Runbook,
+    store: &Store,
+    id: &str,
+    folder: &std::path::Path,
+    state_dir: &std::path::Path,
+) -> Result<(evidence::Captured, String), Error> {
+    let log_lines = runbook.plan.evidence_log_lines;
+    let clock = std::time::Instant::now();
+    let captured =
+        evidence::capture(runbook, state_dir, folder, runbook.redactor(), log_lines).await;
+    let took = crate::ui::human::took(clock.elapsed());
+    let evidence_status = if captured.problems.is_empty() {
+        Status::Ok
+    } else {
+        Status::Warn
+    };
+    let mut summary = format!(
+        "{} captured in {took}",
+        crate::ui::human::count(captured.files.len(), "file")
+    );
+    for problem in &captured.problems {
+        summary.push_str(&format!("; {}: {}", problem.name, problem.message));
+    }
+    store.append(
+        id,
+        &Entry::new(EntryKind::Evidence, summary.clone()).with_status(evidence_status),
+    )?;
+
+    Ok((captured, summary))
 }
 
 /// Who to call and the first steps, as the runbook lists them.

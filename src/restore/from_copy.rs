@@ -108,3 +108,31 @@ fn save(mut raw: Box<dyn Read + Send>, path: &Path) -> io::Result<(String, u64)>
     let mut out = File::create(path)?;
     crate::copies::hashed_copy(&mut raw, Some(&mut out))
 }
+
+/// `--from NAME`: the backup downloaded from copy target `name` and
+/// checked, said in `report`; the options that restore it from here.
+pub(super) async fn fetched(
+    runbook: &Runbook,
+    options: &super::Options,
+    name: &str,
+    progress: Progress<'_>,
+    report: &mut crate::render::Report,
+) -> Result<super::Options, Error> {
+    let dir = runbook.backup_dir(crate::backup::settings(runbook)?);
+    let id = fetch(runbook, &dir, name, options.id.as_deref(), progress).await?;
+    report.results.push(crate::grade::CheckResult::new(
+        "restore",
+        "download",
+        crate::grade::Status::Ok,
+        format!("{id} downloaded from copy target `{name}` and checked"),
+    ));
+    Ok(super::Options {
+        id: Some(id),
+        from: None,
+        only: options.only.clone(),
+        identity: options.identity.clone(),
+        state_dir: options.state_dir.clone(),
+        runbook_flag: options.runbook_flag.clone(),
+        ..*options
+    })
+}

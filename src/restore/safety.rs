@@ -18,8 +18,8 @@ use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 use crate::ui::progress::Progress;
 
-use super::Replaced;
 use super::staged::Staged;
+use super::swap::Replaced;
 use super::targets::{Planned, Target};
 use crate::backup::collect::{self, Collected, Collector, Elsewhere, Source};
 use crate::backup::staging::{self, Staging};

@@ -102,7 +102,6 @@ pub(super) async fn resolve(
     items: Vec<Item>,
     homes: Option<&Homes<'_>>,
 ) -> Result<Vec<Planned>, Error> {
-    let nothing = "nothing was changed";
     // Every item first, before Docker is asked anything: one that is not the
     // runbook's own refuses the whole restore.
     for item in &items {
@@ -113,107 +112,122 @@ pub(super) async fn resolve(
     let mut planned = Vec::new();
     for item in items {
         let target = match item.kind {
-            Kind::Volume => {
-                // The runbook's volume, found as `backup` finds it; the
-                // manifest's full name must be that one.
-                let found = match homes {
-                    Some(homes) => homes
-                        .volume(&item.name, "restore")
-                        .await?
-                        .map(|v| (v.full, Some(v.home))),
-                    None => deployment.find_volume(&item.name).await?.map(|f| (f, None)),
-                };
-                let Some((full, home)) = found else {
-                    return Err(Error::Usage(format!(
-                        "volume `{}` (item `{}`) does not exist: create it (e.g. `docker compose up --no-start`) and restore again; {nothing}",
-                        item.source, item.name
-                    )));
-                };
-                if full != item.source {
-                    let reason = format!(
-                        "it names volume `{}`, but the runbook's volume `{}` is `{full}`",
-                        item.source, item.name
-                    );
-                    return Err(refused(runbook, &item, &reason));
-                }
-                let Some(root) = item.archive_root.clone() else {
-                    return Err(Error::Usage(format!(
-                        "item `{}`: the manifest does not say the archive's top folder; {nothing}",
-                        item.name
-                    )));
-                };
-                // A stack's volume is on its node: that engine writes it.
-                let engine = home.as_ref().map_or(deployment, |h| h.engine(deployment));
-                let mounting = engine.volume_users(&full).await?;
-                let users: Vec<String> = mounting
-                    .iter()
-                    .filter(|u| u.project.as_deref() == Some(project))
-                    .filter_map(|u| u.service.clone())
-                    .collect();
-                if let Some(stranger) = mounting
-                    .iter()
-                    .find(|u| u.project.as_deref() != Some(project))
-                {
-                    return Err(Error::Usage(format!(
-                        "volume `{full}` is also mounted by container {} outside project `{project}`, which restore would not stop; {nothing}",
-                        short_id(&stranger.container)
-                    )));
-                }
-                // `backup.read` and the host decide the way, as for a backup.
-                let direct = match collect::route(engine, backup.read, &full).await? {
-                    Route::Direct(mountpoint) => Some(mountpoint),
-                    Route::Archive(why) => {
-                        tracing::info!(
-                            "volume `{full}`: restored through Docker's archive endpoint ({why})"
-                        );
-                        None
-                    }
-                };
-                let image = backup
-                    .helper_image
-                    .clone()
-                    .or_else(|| mounting.first().map(|u| u.image.clone()))
-                    .or_else(|| direct.as_ref().map(|_| String::new()))
-                    .ok_or_else(|| {
-                        Error::Usage(format!(
-                            "no container mounts volume `{full}` and no image to write it with: set `backup.helper_image`; {nothing}"
-                        ))
-                    })?;
-                Target::Volume {
-                    full,
-                    root,
-                    users,
-                    image,
-                    direct,
-                    home,
-                }
-            }
+            Kind::Volume => volume(deployment, runbook, backup, project, &item, homes).await?,
             Kind::File => Target::File {
                 path: PathBuf::from(&item.source),
             },
-            Kind::Dump => {
-                let dump = backup.dumps.get(&item.name).ok_or_else(|| {
-                    Error::Usage(format!(
-                        "dump `{}` is not in the runbook's `backup.dumps` any more: nothing to restore it with",
-                        item.name
-                    ))
-                })?;
-                let restore = dump.restore.as_ref().ok_or_else(|| {
-                    Error::Usage(format!(
-                        "dump `{}` has no `restore` command in `{}` (backup.dumps.{}.restore): nothing was changed",
-                        item.name, runbook.display, item.name
-                    ))
-                })?;
-                Target::Dump {
-                    service: dump.service.value.clone(),
-                    restore: restore.argv(),
-                    dump: dump.command.argv(),
-                }
-            }
+            Kind::Dump => dump(runbook, backup, &item)?,
         };
         planned.push(Planned { item, target });
     }
     Ok(planned)
+}
+
+/// Where a volume item goes back to: the runbook's volume, found as
+/// `backup` finds it (the manifest's full name must be that one), on its
+/// node for a stack, mounted by nothing outside the project, written
+/// directly or through the archive endpoint as `backup.read` and the host
+/// decide.
+async fn volume(
+    deployment: &Deployment,
+    runbook: &Runbook,
+    backup: &Backup,
+    project: &str,
+    item: &Item,
+    homes: Option<&Homes<'_>>,
+) -> Result<Target, Error> {
+    let nothing = "nothing was changed";
+    let found = match homes {
+        Some(homes) => homes
+            .volume(&item.name, "restore")
+            .await?
+            .map(|v| (v.full, Some(v.home))),
+        None => deployment.find_volume(&item.name).await?.map(|f| (f, None)),
+    };
+    let Some((full, home)) = found else {
+        return Err(Error::Usage(format!(
+            "volume `{}` (item `{}`) does not exist: create it (e.g. `docker compose up --no-start`) and restore again; {nothing}",
+            item.source, item.name
+        )));
+    };
+    if full != item.source {
+        let reason = format!(
+            "it names volume `{}`, but the runbook's volume `{}` is `{full}`",
+            item.source, item.name
+        );
+        return Err(refused(runbook, item, &reason));
+    }
+    let Some(root) = item.archive_root.clone() else {
+        return Err(Error::Usage(format!(
+            "item `{}`: the manifest does not say the archive's top folder; {nothing}",
+            item.name
+        )));
+    };
+    // A stack's volume is on its node: that engine writes it.
+    let engine = home.as_ref().map_or(deployment, |h| h.engine(deployment));
+    let mounting = engine.volume_users(&full).await?;
+    let users: Vec<String> = mounting
+        .iter()
+        .filter(|u| u.project.as_deref() == Some(project))
+        .filter_map(|u| u.service.clone())
+        .collect();
+    if let Some(stranger) = mounting
+        .iter()
+        .find(|u| u.project.as_deref() != Some(project))
+    {
+        return Err(Error::Usage(format!(
+            "volume `{full}` is also mounted by container {} outside project `{project}`, which restore would not stop; {nothing}",
+            short_id(&stranger.container)
+        )));
+    }
+    // `backup.read` and the host decide the way, as for a backup.
+    let direct = match collect::route(engine, backup.read, &full).await? {
+        Route::Direct(mountpoint) => Some(mountpoint),
+        Route::Archive(why) => {
+            tracing::info!("volume `{full}`: restored through Docker's archive endpoint ({why})");
+            None
+        }
+    };
+    let image = backup
+        .helper_image
+        .clone()
+        .or_else(|| mounting.first().map(|u| u.image.clone()))
+        .or_else(|| direct.as_ref().map(|_| String::new()))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no container mounts volume `{full}` and no image to write it with: set `backup.helper_image`; {nothing}"
+            ))
+        })?;
+    Ok(Target::Volume {
+        full,
+        root,
+        users,
+        image,
+        direct,
+        home,
+    })
+}
+
+/// Where a dump item goes back to: its service, through the runbook's
+/// `restore` command of that dump.
+fn dump(runbook: &Runbook, backup: &Backup, item: &Item) -> Result<Target, Error> {
+    let dump = backup.dumps.get(&item.name).ok_or_else(|| {
+        Error::Usage(format!(
+            "dump `{}` is not in the runbook's `backup.dumps` any more: nothing to restore it with",
+            item.name
+        ))
+    })?;
+    let restore = dump.restore.as_ref().ok_or_else(|| {
+        Error::Usage(format!(
+            "dump `{}` has no `restore` command in `{}` (backup.dumps.{}.restore): nothing was changed",
+            item.name, runbook.display, item.name
+        ))
+    })?;
+    Ok(Target::Dump {
+        service: dump.service.value.clone(),
+        restore: restore.argv(),
+        dump: dump.command.argv(),
+    })
 }
 
 /// The services a restore stops: every service that mounts a target

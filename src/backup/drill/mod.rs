@@ -11,28 +11,28 @@
 //! failure or a signal too, and those of a drill that was killed are
 //! removed by the next one.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backup::catalog::BackupEntry;
-use crate::backup::manifest::{Item, Kind, Manifest};
+use crate::backup::manifest::Manifest;
 use crate::backup::verify;
-use crate::check::Probe;
 use crate::deploy::lifecycle::Lifecycle;
-use crate::docker::{ContainerRef, Deployment, ImageRef, Remap, Snapshot, State};
+use crate::docker::Deployment;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::render::Report;
 use crate::runbook::Runbook;
-use crate::runbook::model::{Backup, Check};
+use crate::runbook::model::Backup;
 use crate::state::{HostFigures, Record, RecordedResult, StateDir};
 use crate::ui::progress::Progress;
 
 use super::{select, settings};
 
+mod data;
 mod record;
+mod twins;
 
 pub use record::{DrillRecord, DrilledCheck, FILE, newest_passed};
 
@@ -254,346 +254,6 @@ impl Drill<'_> {
         }
     }
 
-    /// The running container of each service, as it was created.
-    async fn snapshots(
-        &self,
-        results: &mut Vec<CheckResult>,
-    ) -> Result<Vec<(String, Snapshot)>, String> {
-        let containers = self.deployment.list().await.map_err(|e| e.to_string())?;
-        let deployed: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();
-        let mut snapshots = Vec::new();
-        for service in self.runbook.plan.tiers_with(&deployed).concat() {
-            match crate::docker::running_of(&containers, &service) {
-                Some(container) => {
-                    let snapshot = self
-                        .deployment
-                        .snapshot(&container.id)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    snapshots.push((service, snapshot));
-                }
-                None => results.push(CheckResult::new(
-                    SECTION,
-                    format!("twin {service}"),
-                    Status::Warn,
-                    "not running: no twin (a twin copies a running container's configuration)",
-                )),
-            }
-        }
-        if snapshots.is_empty() {
-            return Err(format!(
-                "no container of project `{}` is running: nothing to copy",
-                self.project
-            ));
-        }
-        Ok(snapshots)
-    }
-
-    /// Scratch volumes filled from the volume items, host files written
-    /// into the scratch folder: where the twins' mounts go instead.
-    async fn restore_data(
-        &self,
-        snapshots: &[(String, Snapshot)],
-        results: &mut Vec<CheckResult>,
-    ) -> Result<Remap, String> {
-        let mut remap = Remap::default();
-        for (index, item) in self.manifest.items.iter().enumerate() {
-            let started = Instant::now();
-            let restored = match item.kind {
-                Kind::Volume => {
-                    let scratch = format!("opsbook-drill-{}-{}", self.name, item.name);
-                    self.fill_volume(&scratch, item, snapshots).await?;
-                    remap.volumes.insert(item.source.clone(), scratch.clone());
-                    format!("volume {} into {scratch}", item.source)
-                }
-                Kind::File => {
-                    let scratch = self.scratch.join(format!("file-{index}"));
-                    self.write_file(&scratch, item).await?;
-                    remap
-                        .paths
-                        .insert(PathBuf::from(&item.source), scratch.clone());
-                    format!("file {} into {}", item.source, scratch.display())
-                }
-                // Into the twin, once it runs.
-                Kind::Dump => continue,
-            };
-            results.push(
-                CheckResult::new(
-                    SECTION,
-                    format!("restore {}", item.name),
-                    Status::Ok,
-                    format!("{restored} ({})", crate::ui::human::bytes(item.size)),
-                )
-                .with_duration(started.elapsed()),
-            );
-        }
-        Ok(remap)
-    }
-
-    async fn fill_volume(
-        &self,
-        scratch: &str,
-        item: &Item,
-        snapshots: &[(String, Snapshot)],
-    ) -> Result<(), String> {
-        let failed =
-            |e: &dyn std::fmt::Display| format!("restoring {} into {scratch}: {e}", item.name);
-        let root = item
-            .archive_root
-            .clone()
-            .ok_or_else(|| failed(&"the manifest does not say the archive's top folder"))?;
-        self.deployment
-            .create_scratch_volume(scratch, &self.name)
-            .await
-            .map_err(|e| failed(&e))?;
-        // The helper is made from an image already here: the one of a
-        // service mounting the volume, else the runbook's helper image.
-        let image = snapshots
-            .iter()
-            .find(|(_, s)| s.mounts_volume(&item.source))
-            .or(snapshots.first())
-            .map(|(_, s)| s.image.id.clone())
-            .or_else(|| self.backup.helper_image.clone())
-            .unwrap_or_default();
-        let helper = self
-            .deployment
-            .scratch_writer(scratch, &root, &image, &self.name)
-            .await
-            .map_err(|e| failed(&e))?;
-        let filled = async {
-            self.deployment.empty_volume(&helper).await?;
-            let meter = self.progress.meter(&item.name);
-            let (chunks, reading) =
-                verify::read_back(&self.entry.path, item, &self.identities, meter.counter());
-            let uploaded = self
-                .deployment
-                .upload(&helper, crate::docker::RESTORE_ROOT, chunks)
-                .await;
-            let read = reading.await.map_err(|e| e.to_string())?;
-            meter.done();
-            uploaded.map_err(|e| e.to_string())?;
-            read.map_err(|e| format!("reading `{}` back: {e}", item.file))
-        }
-        .await;
-        let _ = self.deployment.remove(&helper).await;
-        filled.map_err(|e| failed(&e))
-    }
-
-    async fn write_file(&self, scratch: &Path, item: &Item) -> Result<(), String> {
-        let path = self.entry.path.join(&item.file);
-        let (item, identities, scratch) =
-            (item.clone(), self.identities.clone(), scratch.to_path_buf());
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            use std::os::unix::fs::PermissionsExt;
-            if let Some(parent) = scratch.parent() {
-                crate::state::files::create_private_dir(parent)?;
-            }
-            let mut stream = verify::open_stream(&path, &item, &identities)?;
-            let mut file = std::fs::File::create(&scratch)?;
-            std::io::copy(&mut stream, &mut file)?;
-            // A twin's process may not run as root: it must read it.
-            file.set_permissions(std::fs::Permissions::from_mode(0o644))
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("restoring a file into {}: {e}", self.scratch.display()))
-    }
-
-    /// Each tier's twins created, started and gated together, then the
-    /// dumps of that tier's services restored into them.
-    async fn start_twins(
-        &self,
-        snapshots: &[(String, Snapshot)],
-        remap: &Remap,
-        results: &mut Vec<CheckResult>,
-    ) -> Result<Vec<Twin>, String> {
-        let timeout = self
-            .backup
-            .drill
-            .as_ref()
-            .and_then(|d| d.timeout)
-            .map_or(self.runbook.plan.startup_timeout, |t| t.std());
-        let deadline = Instant::now() + timeout;
-        let services: Vec<String> = snapshots.iter().map(|(s, _)| s.clone()).collect();
-        let mut twins = Vec::new();
-        for tier in self.runbook.plan.start_order(&services) {
-            let mut started = Vec::new();
-            for service in &tier {
-                let Some((_, snapshot)) = snapshots.iter().find(|(s, _)| s == service) else {
-                    continue;
-                };
-                let twin = self.twin(service, snapshot, remap).await?;
-                started.push(twin);
-            }
-            let gates = futures_util::future::join_all(
-                started
-                    .iter()
-                    .map(|twin| self.lifecycle.gate(&twin.id, deadline)),
-            )
-            .await;
-            for (twin, gate) in started.iter().zip(gates) {
-                let (status, message) = match &gate {
-                    Ok(()) => (Status::Ok, format!("{} ready", twin.name)),
-                    Err(state) => (Status::Crit, format!("{} not ready: {state}", twin.name)),
-                };
-                results.push(CheckResult::new(
-                    SECTION,
-                    format!("twin {}", twin.service),
-                    status,
-                    message,
-                ));
-                if let Err(state) = gate {
-                    return Err(format!(
-                        "the twin of `{}` did not become ready: {state}",
-                        twin.service
-                    ));
-                }
-            }
-            for twin in &started {
-                self.restore_dumps(twin, results).await?;
-            }
-            twins.extend(started);
-        }
-        Ok(twins)
-    }
-
-    async fn twin(
-        &self,
-        service: &str,
-        snapshot: &Snapshot,
-        remap: &Remap,
-    ) -> Result<Twin, String> {
-        let name = format!("opsbook-drill-{}-{service}", self.name);
-        // The very image the service runs, by id: a tag may have moved since.
-        let image = ImageRef {
-            name: snapshot.image.id.clone(),
-            ..snapshot.image.clone()
-        };
-        let id = self
-            .deployment
-            .create_twin(
-                snapshot,
-                &image,
-                (&name, service),
-                (&self.network, &self.name),
-                remap,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        self.deployment
-            .start(&id)
-            .await
-            .map_err(|e| format!("starting the twin of `{service}`: {e}"))?;
-        Ok(Twin {
-            service: service.to_string(),
-            id,
-            name,
-        })
-    }
-
-    /// The backup's dumps of `twin`'s service, each streamed into its
-    /// `restore` command there.
-    async fn restore_dumps(
-        &self,
-        twin: &Twin,
-        results: &mut Vec<CheckResult>,
-    ) -> Result<(), String> {
-        for item in self.manifest.items.iter().filter(|i| i.kind == Kind::Dump) {
-            let Some(dump) = self.backup.dumps.get(&item.name) else {
-                continue;
-            };
-            if dump.service.value != twin.service {
-                continue;
-            }
-            let name = format!("restore {}", item.name);
-            let Some(restore) = &dump.restore else {
-                results.push(CheckResult::new(
-                    SECTION,
-                    name,
-                    Status::Warn,
-                    "no `restore` command in the runbook: not restored in the drill",
-                ));
-                continue;
-            };
-            let started = Instant::now();
-            let argv = restore.argv();
-            let meter = self.progress.meter(&item.name);
-            let (chunks, reading) =
-                verify::read_back(&self.entry.path, item, &self.identities, meter.counter());
-            let ran = self
-                .deployment
-                .exec_with_stdin(&twin.id, &argv, chunks)
-                .await;
-            let read = reading.await.map_err(|e| e.to_string())?;
-            meter.done();
-            let (code, said) = ran.map_err(|e| e.to_string())?;
-            if code != Some(0) {
-                let said = String::from_utf8_lossy(&said);
-                return Err(format!(
-                    "dump {}: `{}` exited {} in the twin of `{}`: {}",
-                    item.name,
-                    argv.join(" "),
-                    code.map_or("without a code".to_string(), |c| c.to_string()),
-                    twin.service,
-                    crate::redact::quote(said.trim())
-                ));
-            }
-            read.map_err(|e| format!("dump {}: reading `{}` back: {e}", item.name, item.file))?;
-            results.push(
-                CheckResult::new(
-                    SECTION,
-                    name,
-                    Status::Ok,
-                    format!(
-                        "{}: {} < dump ({})",
-                        twin.service,
-                        argv.join(" "),
-                        crate::ui::human::bytes(item.size)
-                    ),
-                )
-                .with_duration(started.elapsed()),
-            );
-        }
-        Ok(())
-    }
-
-    /// `backup.drill.checks` against the twins: exec checks in a service's
-    /// twin, http checks with a service's name for the host at its twin.
-    async fn checks(&self, twins: &[Twin], results: &mut Vec<CheckResult>) {
-        let Some(checks) = self.backup.drill.as_ref().map(|d| &d.checks) else {
-            return;
-        };
-        let refs: Vec<ContainerRef> = twins
-            .iter()
-            .map(|t| ContainerRef {
-                id: t.id.clone(),
-                name: t.name.clone(),
-                project: self.project.clone(),
-                service: t.service.clone(),
-                state: State::Running,
-                node: None,
-            })
-            .collect();
-        let mut addresses = HashMap::new();
-        for twin in twins {
-            if let Ok(Some(ip)) = self.deployment.address_on(&twin.id, &self.network).await {
-                addresses.insert(twin.service.clone(), ip);
-            }
-        }
-        let probe = Probe::new(self.runbook.redactor());
-        let docker = Some((self.deployment, refs.as_slice()));
-        let (probe, addresses) = (&probe, &addresses);
-        let runs = checks.iter().map(|(name, check)| async move {
-            let rewritten = at_twins(check, addresses);
-            let check = rewritten.as_ref().unwrap_or(check);
-            let mut result = probe.check(&self.runbook.dir, name, check, docker).await;
-            result.section = SECTION.to_string();
-            result.name = format!("check {name}");
-            result
-        });
-        results.extend(futures_util::future::join_all(runs).await);
-    }
-
     async fn clean_up(&self) -> CheckResult {
         // A request cut short by a signal may still be creating something
         // (a helper, a twin) on the engine: pass again until a pass finds
@@ -720,28 +380,4 @@ impl Drill<'_> {
             ),
         }
     }
-}
-
-/// An http check whose host names a service, pointed at that service's
-/// twin; `None` for any other check.
-fn at_twins(check: &Check, addresses: &HashMap<String, String>) -> Option<Check> {
-    let http = check.http.as_ref()?;
-    let mut url: url::Url = http.url.value.parse().ok()?;
-    let ip = addresses.get(url.host_str()?)?;
-    url.set_host(Some(ip)).ok()?;
-    let mut http = http.clone();
-    http.url.value = url.to_string();
-    Some(Check {
-        http: Some(http),
-        exec: None,
-        command: None,
-        file: None,
-        tcp: None,
-        unit: None,
-        prometheus: None,
-        value: check.value.clone(),
-        failing_for: None,
-        retry: check.retry.clone(),
-        hint: check.hint.clone(),
-    })
 }
