@@ -279,3 +279,27 @@ fn step_actions(step: &Step) -> Vec<&'static str> {
     .filter_map(|(name, set)| set.then_some(name))
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::runbook::validate::problems;
+
+    #[test]
+    fn a_rotate_of_fewer_than_16_bytes_is_refused() {
+        let text = |bytes: u32| {
+            format!(
+                "version: 1\nprocedures:\n  p:\n    steps:\n      - rotate: {{ file: .env, key: K, bytes: {bytes} }}\n"
+            )
+        };
+        for bytes in [0, 15] {
+            let found = problems(&text(bytes));
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert!(
+                found[0].starts_with("opsbook.yaml:5:")
+                    && found[0].contains("procedures.p.steps[0].rotate.bytes"),
+                "{found:?}"
+            );
+        }
+        assert!(problems(&text(16)).is_empty());
+    }
+}
