@@ -52,95 +52,86 @@ impl SwarmUpdate<'_> {
                 }
                 continue;
             }
-            let stack = match Stack::read(self.deployment).await {
-                Ok(stack) => stack,
-                Err(e) => {
-                    for name in &tier {
-                        results.push(self.result(name, Status::Crit, e.to_string()));
-                    }
-                    failed = true;
-                    continue;
-                }
-            };
-            let mut waiting = Vec::new();
-            for name in &tier {
-                let Some(service) = stack.service(name) else {
-                    results.push(self.result(name, Status::Crit, "no such service in the stack"));
-                    failed = true;
-                    continue;
-                };
-                let image = wanted
-                    .iter()
-                    .find(|(service, _)| service == name)
-                    .and_then(|(_, image)| image.clone());
-                let shown = image.clone().unwrap_or_else(|| service.image.clone());
-                self.progress
-                    .say(format!("{name}: {} → {shown}", service.image));
-                match self.deployment.set_image(service, image.as_deref()).await {
-                    Ok(()) => {
-                        changed.push(name.clone());
-                        waiting.push((name.clone(), service.image.clone(), shown));
-                    }
-                    Err(e) => {
-                        results.push(self.result(name, Status::Crit, format!("not updated: {e}")));
-                        failed = true;
-                    }
-                }
-            }
-            let names: Vec<String> = waiting.iter().map(|(n, _, _)| n.clone()).collect();
-            let outcomes = converge::wait(self.deployment, &names, deadline, &self.interrupt).await;
-            for ((name, outcome), (_, from, to)) in outcomes.into_iter().zip(&waiting) {
-                let (status, message) = match outcome {
-                    Outcome::Converged { standing, took } => (
-                        Status::Ok,
-                        format!(
-                            "{from} → {to}: {} ({})",
-                            standing.summary(),
-                            human::duration(took)
-                        ),
-                    ),
-                    Outcome::GivenUp { standing } => {
-                        // Swarm rolled it back itself: nothing left to put back.
-                        if standing
-                            .given_up
-                            .as_deref()
-                            .is_some_and(|g| g.starts_with("Swarm rolled"))
-                        {
-                            changed.retain(|c| *c != name);
-                        }
-                        (
-                            Status::Crit,
-                            format!(
-                                "{from} → {to} failed: {}",
-                                standing.given_up.clone().unwrap_or_default()
-                            ),
-                        )
-                    }
-                    Outcome::TimedOut { standing } => (
-                        Status::Crit,
-                        format!(
-                            "{from} → {to} did not converge within the timeout: {}{}",
-                            standing.summary(),
-                            standing
-                                .trouble
-                                .map(|t| format!("; {t}"))
-                                .unwrap_or_default()
-                        ),
-                    ),
-                    Outcome::Interrupted { standing } => (
-                        Status::Crit,
-                        format!("{from} → {to} interrupted: {}", standing.summary()),
-                    ),
-                    Outcome::Unseen { why } => (Status::Crit, why),
-                };
-                failed |= status != Status::Ok;
-                results.push(self.result(&name, status, message));
-            }
+            failed = !self
+                .update_tier(&tier, wanted, deadline, &mut changed, &mut results)
+                .await;
         }
         if failed && !changed.is_empty() {
             results.extend(self.put_back(&changed, plan, "put back").await);
         }
         results
+    }
+
+    /// One tier: its services given their images, then waited for until
+    /// they have converged; whether every one did.
+    async fn update_tier(
+        &self,
+        tier: &[String],
+        wanted: &[(String, Option<String>)],
+        deadline: Instant,
+        changed: &mut Vec<String>,
+        results: &mut Vec<CheckResult>,
+    ) -> bool {
+        let stack = match Stack::read(self.deployment).await {
+            Ok(stack) => stack,
+            Err(e) => {
+                for name in tier {
+                    results.push(self.result(name, Status::Crit, e.to_string()));
+                }
+                return false;
+            }
+        };
+        let (waiting, mut failed) = self
+            .set_images(&stack, tier, wanted, changed, results)
+            .await;
+        let names: Vec<String> = waiting.iter().map(|(n, _, _)| n.clone()).collect();
+        let outcomes = converge::wait(self.deployment, &names, deadline, &self.interrupt).await;
+        for ((name, outcome), (_, from, to)) in outcomes.into_iter().zip(&waiting) {
+            let (status, message) = updated(&name, outcome, from, to, changed);
+            failed |= status != Status::Ok;
+            results.push(self.result(&name, status, message));
+        }
+        !failed
+    }
+
+    /// Each service of `tier` given its new image (Swarm's rolling update
+    /// starts): those now updating, as name, image before and image after;
+    /// and whether one failed.
+    async fn set_images(
+        &self,
+        stack: &Stack,
+        tier: &[String],
+        wanted: &[(String, Option<String>)],
+        changed: &mut Vec<String>,
+        results: &mut Vec<CheckResult>,
+    ) -> (Vec<(String, String, String)>, bool) {
+        let mut failed = false;
+        let mut waiting = Vec::new();
+        for name in tier {
+            let Some(service) = stack.service(name) else {
+                results.push(self.result(name, Status::Crit, "no such service in the stack"));
+                failed = true;
+                continue;
+            };
+            let image = wanted
+                .iter()
+                .find(|(service, _)| service == name)
+                .and_then(|(_, image)| image.clone());
+            let shown = image.clone().unwrap_or_else(|| service.image.clone());
+            self.progress
+                .say(format!("{name}: {} → {shown}", service.image));
+            match self.deployment.set_image(service, image.as_deref()).await {
+                Ok(()) => {
+                    changed.push(name.clone());
+                    waiting.push((name.clone(), service.image.clone(), shown));
+                }
+                Err(e) => {
+                    results.push(self.result(name, Status::Crit, format!("not updated: {e}")));
+                    failed = true;
+                }
+            }
+        }
+        (waiting, failed)
     }
 
     /// Swarm's own rollback of `service` to its spec before the last
@@ -230,5 +221,60 @@ impl SwarmUpdate<'_> {
 
     fn result(&self, service: &str, status: Status, message: impl Into<String>) -> CheckResult {
         CheckResult::new(self.section, service, status, message)
+    }
+}
+
+/// How the update of `name` from image `from` to `to` ended, as a status
+/// and message. A service Swarm rolled back itself is taken off `changed`:
+/// nothing is left to put back.
+fn updated(
+    name: &str,
+    outcome: Outcome,
+    from: &str,
+    to: &str,
+    changed: &mut Vec<String>,
+) -> (Status, String) {
+    match outcome {
+        Outcome::Converged { standing, took } => (
+            Status::Ok,
+            format!(
+                "{from} → {to}: {} ({})",
+                standing.summary(),
+                human::duration(took)
+            ),
+        ),
+        Outcome::GivenUp { standing } => {
+            // Swarm rolled it back itself: nothing left to put back.
+            if standing
+                .given_up
+                .as_deref()
+                .is_some_and(|g| g.starts_with("Swarm rolled"))
+            {
+                changed.retain(|c| *c != name);
+            }
+            (
+                Status::Crit,
+                format!(
+                    "{from} → {to} failed: {}",
+                    standing.given_up.clone().unwrap_or_default()
+                ),
+            )
+        }
+        Outcome::TimedOut { standing } => (
+            Status::Crit,
+            format!(
+                "{from} → {to} did not converge within the timeout: {}{}",
+                standing.summary(),
+                standing
+                    .trouble
+                    .map(|t| format!("; {t}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Outcome::Interrupted { standing } => (
+            Status::Crit,
+            format!("{from} → {to} interrupted: {}", standing.summary()),
+        ),
+        Outcome::Unseen { why } => (Status::Crit, why),
     }
 }

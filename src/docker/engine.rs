@@ -84,6 +84,11 @@ impl Engine {
     }
 }
 
+/// Whether the engine this process's variables name runs on another machine.
+pub fn engine_is_remote() -> bool {
+    Engine::from_env().is_remote()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,10 +210,10 @@ impl Deployment {
         while let Some(chunk) = logs.next().await {
             match chunk.map_err(|e| crate::error::one_line(&e))? {
                 bollard::container::LogOutput::StdOut { message } => {
-                    super::append_capped(&mut stdout, &message)
+                    super::exec::append_capped(&mut stdout, &message)
                 }
                 bollard::container::LogOutput::StdErr { message } => {
-                    super::append_capped(&mut stderr, &message)
+                    super::exec::append_capped(&mut stderr, &message)
                 }
                 _ => {}
             }

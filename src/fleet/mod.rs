@@ -142,7 +142,7 @@ pub fn load(path: &Path) -> Result<Fleet, Error> {
     let bytes = std::fs::read(path)
         .map_err(|e| Error::Usage(format!("cannot read the fleet file {display}: {e}")))?;
     let text = String::from_utf8_lossy(&bytes);
-    let (written, _, mut problems) = crate::runbook::collect::<Written>(&text, &display);
+    let (written, _, problems) = crate::runbook::collect::<Written>(&text, &display);
     let Some(written) = written else {
         return Err(Error::RunbookInvalid { problems });
     };
@@ -150,47 +150,117 @@ pub fn load(path: &Path) -> Result<Fleet, Error> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut at = |value: Option<(u64, u64)>, field: String, message: String| {
+    let mut problems = Problems {
+        file: display.clone(),
+        found: problems,
+    };
+    problems.version(&written.version);
+    if written.hosts.is_empty() {
+        problems.at(None, "hosts".into(), "the fleet has no host".into());
+    }
+    let fleet_file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut hosts = Vec::new();
+    for (name, host) in &written.hosts {
+        if let Some(host) = problems.host(name, host, dir, &fleet_file) {
+            hosts.push(host);
+        }
+    }
+    let mut problems = problems.found;
+    if !problems.is_empty() {
+        problems.sort_by_key(|p| (p.line, p.column));
+        return Err(Error::RunbookInvalid { problems });
+    }
+    Ok(Fleet { display, hosts })
+}
+
+/// Where a spanned value is written: its line and column.
+fn place(name: &Name) -> Option<(u64, u64)> {
+    Some((name.referenced.line(), name.referenced.column()))
+}
+
+/// The problems found in the fleet file so far, each with its place.
+struct Problems {
+    /// The fleet file, as given.
+    file: String,
+    found: Vec<Problem>,
+}
+
+impl Problems {
+    /// A problem at `value`'s line and column (`None`: no place).
+    fn at(&mut self, value: Option<(u64, u64)>, field: String, message: String) {
         let (line, column) = value.unwrap_or((0, 0));
-        problems.push(Problem {
-            file: display.clone(),
+        self.found.push(Problem {
+            file: self.file.clone(),
             line,
             column,
             field,
             message,
         });
-    };
-    let place = |name: &Name| Some((name.referenced.line(), name.referenced.column()));
-    if written.version.value != 1 {
-        let v = &written.version;
-        at(
-            Some((v.referenced.line(), v.referenced.column())),
-            "version".into(),
-            format!(
-                "unsupported version `{}`: this opsbook reads version 1",
-                v.value
-            ),
-        );
     }
-    if written.hosts.is_empty() {
-        at(None, "hosts".into(), "the fleet has no host".into());
+
+    fn version(&mut self, version: &Spanned<u32>) {
+        if version.value != 1 {
+            let v = version;
+            self.at(
+                Some((v.referenced.line(), v.referenced.column())),
+                "version".into(),
+                format!(
+                    "unsupported version `{}`: this opsbook reads version 1",
+                    v.value
+                ),
+            );
+        }
     }
-    let fleet_file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut hosts = Vec::new();
-    for (name, host) in &written.hosts {
+
+    /// One host as written, checked: the host, unless its engine is not
+    /// one (its problems are found then too).
+    fn host(
+        &mut self,
+        name: &str,
+        host: &WrittenHost,
+        dir: &Path,
+        fleet_file: &Path,
+    ) -> Option<Host> {
         let field = format!("hosts.{name}");
+        self.names(name, &host.groups, &field);
+        let runbook = self.runbook(&host.runbook, dir, &field);
+        let docker = self.engine(host, dir, &field);
+        if let (Some(tls), Some(docker)) = (&host.tls, &host.docker)
+            && !docker.value.starts_with("tcp://")
+        {
+            self.at(
+                place(tls),
+                format!("{field}.tls"),
+                "TLS files are for a tcp:// engine".into(),
+            );
+        }
+        let ssh_config = self.ssh_config(host, docker.as_ref(), dir, &field);
+        let docker = docker?;
+        Some(Host {
+            name: name.to_string(),
+            fleet_file: fleet_file.to_path_buf(),
+            docker,
+            context: host.context.as_ref().map(|c| c.value.clone()),
+            ssh_config,
+            runbook,
+            groups: host.groups.iter().map(|g| g.value.clone()).collect(),
+        })
+    }
+
+    /// The host's name and its groups' names: plain, as folders' names.
+    fn names(&mut self, name: &str, groups: &[Name], field: &str) {
         if !plain_name(name) {
-            at(
+            self.at(
                 None,
-                field.clone(),
+                field.to_string(),
                 format!(
                     "`{name}`: a host name is letters, digits, `.`, `_` and `-` (not `.` or `..`)"
                 ),
             );
         }
-        for group in &host.groups {
+        for group in groups {
             if !plain_name(&group.value) {
-                at(
+                self.at(
                     place(group),
                     format!("{field}.groups"),
                     format!(
@@ -200,22 +270,33 @@ pub fn load(path: &Path) -> Result<Fleet, Error> {
                 );
             }
         }
+    }
+
+    /// The host's runbook, resolved against the fleet file's folder; it
+    /// must be there.
+    fn runbook(&mut self, written: &Name, dir: &Path, field: &str) -> PathBuf {
         // `./shop/opsbook.yaml` reads better without its `.` in every message.
         let runbook: PathBuf = dir
-            .join(&host.runbook.value)
+            .join(&written.value)
             .components()
             .filter(|c| !matches!(c, std::path::Component::CurDir))
             .collect();
         if !runbook.is_file() {
-            at(
-                place(&host.runbook),
+            self.at(
+                place(written),
                 format!("{field}.runbook"),
                 format!("no runbook at {}", runbook.display()),
             );
         }
-        let docker = match (&host.docker, &host.context) {
+        runbook
+    }
+
+    /// The host's engine: its `docker` endpoint or its `context`, exactly
+    /// one of them.
+    fn engine(&mut self, host: &WrittenHost, dir: &Path, field: &str) -> Option<Endpoint> {
+        match (&host.docker, &host.context) {
             (Some(_), Some(context)) => {
-                at(
+                self.at(
                     place(context),
                     format!("{field}.context"),
                     "a host is reached by `docker` or by `context`, not both".into(),
@@ -223,13 +304,13 @@ pub fn load(path: &Path) -> Result<Fleet, Error> {
                 None
             }
             (None, None) => {
-                at(None, field.clone(), "no engine: give `docker: unix:///var/run/docker.sock` (or tcp://, ssh://) or `context: NAME`".into());
+                self.at(None, field.to_string(), "no engine: give `docker: unix:///var/run/docker.sock` (or tcp://, ssh://) or `context: NAME`".into());
                 None
             }
             (None, Some(context)) => match context::resolve(&context.value) {
                 Ok(endpoint) => Some(endpoint),
                 Err(message) => {
-                    at(place(context), format!("{field}.context"), message);
+                    self.at(place(context), format!("{field}.context"), message);
                     None
                 }
             },
@@ -237,54 +318,41 @@ pub fn load(path: &Path) -> Result<Fleet, Error> {
                 match endpoint(&docker.value, host.tls.as_ref().map(|t| dir.join(&t.value))) {
                     Ok(endpoint) => Some(endpoint),
                     Err(message) => {
-                        at(place(docker), format!("{field}.docker"), message);
+                        self.at(place(docker), format!("{field}.docker"), message);
                         None
                     }
                 }
             }
-        };
-        if let (Some(tls), Some(docker)) = (&host.tls, &host.docker)
-            && !docker.value.starts_with("tcp://")
-        {
-            at(
-                place(tls),
-                format!("{field}.tls"),
-                "TLS files are for a tcp:// engine".into(),
-            );
         }
+    }
+
+    /// The host's ssh config, resolved: only for an ssh:// engine, and it
+    /// must be there.
+    fn ssh_config(
+        &mut self,
+        host: &WrittenHost,
+        docker: Option<&Endpoint>,
+        dir: &Path,
+        field: &str,
+    ) -> Option<PathBuf> {
         let ssh_config = host.ssh_config.as_ref().map(|c| dir.join(&c.value));
         if let Some(config) = &host.ssh_config {
             if !matches!(docker, Some(Endpoint::Ssh(_)) | None) {
-                at(
+                self.at(
                     place(config),
                     format!("{field}.ssh_config"),
                     "an ssh config is for an ssh:// engine".into(),
                 );
             } else if ssh_config.as_ref().is_some_and(|c| !c.is_file()) {
-                at(
+                self.at(
                     place(config),
                     format!("{field}.ssh_config"),
                     format!("no ssh config at {}", dir.join(&config.value).display()),
                 );
             }
         }
-        if let Some(docker) = docker {
-            hosts.push(Host {
-                name: name.clone(),
-                fleet_file: fleet_file.clone(),
-                docker,
-                context: host.context.as_ref().map(|c| c.value.clone()),
-                ssh_config,
-                runbook,
-                groups: host.groups.iter().map(|g| g.value.clone()).collect(),
-            });
-        }
+        ssh_config
     }
-    if !problems.is_empty() {
-        problems.sort_by_key(|p| (p.line, p.column));
-        return Err(Error::RunbookInvalid { problems });
-    }
-    Ok(Fleet { display, hosts })
 }
 
 fn plain_name(name: &str) -> bool {

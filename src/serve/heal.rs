@@ -216,6 +216,29 @@ fn decide(
     actions
 }
 
+/// What the agent knows of each service heal watches: its container (of
+/// a scaled service, the unhealthy one if any), and whether a heal run of
+/// it is `in_hand`.
+fn looks(policy: &Policy, containers: &[Container], in_hand: &[Job]) -> Vec<Look> {
+    policy
+        .services
+        .iter()
+        .map(|service| Look {
+            service: service.clone(),
+            // Of a scaled service, the unhealthy container if any.
+            container: containers
+                .iter()
+                .filter(|c| &c.service == service)
+                .max_by_key(|c| c.health == crate::docker::Health::Unhealthy)
+                .cloned(),
+            in_hand: in_hand.iter().any(|job| match job {
+                Job::HealRestart(s) | Job::HealIncident { service: s, .. } => s == service,
+                _ => false,
+            }),
+        })
+        .collect()
+}
+
 /// The agent's side: looking at the engine, and what heal decides turned
 /// into runs.
 impl super::Agent {
@@ -224,30 +247,8 @@ impl super::Agent {
         if self.healer.is_none() {
             return Vec::new();
         }
-        if self.deployment.is_none() {
-            match crate::docker::Deployment::connect_to(
-                &self.engine,
-                self.runbook.plan.project.clone(),
-            )
-            .await
-            {
-                Ok(deployment) => {
-                    let resolved = crate::deploy::resolve(&self.runbook, &deployment).await;
-                    if resolved.is_ok_and(|r| r.is_swarm()) {
-                        tracing::warn!(
-                            host = self.host.as_deref(),
-                            "heal: is not used on a Swarm stack: Swarm itself replaces a task whose healthcheck fails (the service's restart_policy)"
-                        );
-                        self.healer = None;
-                        return Vec::new();
-                    }
-                    self.deployment = Some(deployment);
-                }
-                Err(e) => {
-                    tracing::info!(host = self.host.as_deref(), "heal cannot look: {e}");
-                    return Vec::new();
-                }
-            }
+        if !self.heal_connected().await {
+            return Vec::new();
         }
         let Some(deployment) = &self.deployment else {
             return Vec::new();
@@ -263,24 +264,7 @@ impl super::Agent {
         let Some(healer) = &mut self.healer else {
             return Vec::new();
         };
-        let looks: Vec<Look> = healer
-            .policy
-            .services
-            .iter()
-            .map(|service| Look {
-                service: service.clone(),
-                // Of a scaled service, the unhealthy container if any.
-                container: containers
-                    .iter()
-                    .filter(|c| &c.service == service)
-                    .max_by_key(|c| c.health == crate::docker::Health::Unhealthy)
-                    .cloned(),
-                in_hand: in_hand.iter().any(|job| match job {
-                    Job::HealRestart(s) | Job::HealIncident { service: s, .. } => s == service,
-                    _ => false,
-                }),
-            })
-            .collect();
+        let looks = looks(&healer.policy, &containers, in_hand);
         let now = Timestamp::now();
         let maintenance =
             crate::notify::maintenance::active(&self.runbook, &self.state_dir, now).is_some();
@@ -288,6 +272,45 @@ impl super::Agent {
         let window = humantime::format_duration(healer.policy.window).to_string();
         let severity = healer.policy.severity.clone();
         let memory = healer.memory.clone();
+        let jobs = self.heal_jobs(actions, &window, &severity);
+        self.shared.cache().heal_memory(&memory);
+        jobs
+    }
+
+    /// Connects to the engine heal looks at, unless it is connected:
+    /// whether heal can look. On a Swarm stack heal is turned off.
+    async fn heal_connected(&mut self) -> bool {
+        if self.deployment.is_none() {
+            match crate::docker::Deployment::connect_to(
+                &self.engine,
+                self.runbook.plan.project.clone(),
+            )
+            .await
+            {
+                Ok(deployment) => {
+                    let resolved = crate::deploy::resolve(&self.runbook, &deployment).await;
+                    if resolved.is_ok_and(|r| r.is_swarm()) {
+                        tracing::warn!(
+                            host = self.host.as_deref(),
+                            "heal: is not used on a Swarm stack: Swarm itself replaces a task whose healthcheck fails (the service's restart_policy)"
+                        );
+                        self.healer = None;
+                        return false;
+                    }
+                    self.deployment = Some(deployment);
+                }
+                Err(e) => {
+                    tracing::info!(host = self.host.as_deref(), "heal cannot look: {e}");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Heal's actions as the runs that carry them out, each logged and
+    /// counted as it is decided.
+    fn heal_jobs(&self, actions: Vec<Action>, window: &str, severity: &str) -> Vec<Job> {
         let mut jobs = Vec::new();
         for action in actions {
             match action {
@@ -315,13 +338,12 @@ impl super::Agent {
                     );
                     jobs.push(Job::HealIncident {
                         service,
-                        severity: severity.clone(),
+                        severity: severity.to_string(),
                         title,
                     });
                 }
             }
         }
-        self.shared.cache().heal_memory(&memory);
         jobs
     }
 

@@ -14,7 +14,7 @@ use crate::grade::{CheckResult, Status};
 use crate::host::command;
 use crate::interrupt::Interrupt;
 use crate::redact::Redactor;
-use crate::runbook::model::{Step, WhenStatus};
+use crate::runbook::model::{HttpCheck, Silence, Step, WhenStatus};
 use crate::ui::confirm;
 
 use super::{Outcome, Setup, describe, is_destructive, silence};
@@ -215,6 +215,7 @@ impl Engine<'_> {
         confirm::confirm(&asked, self.setup.yes).unwrap_or(false)
     }
 
+    /// The step's one action, done: the first action key it sets.
     async fn run_one(&self, step: &Step, timeout: Duration) -> (Status, String) {
         if let Some(targets) = &step.start {
             return self.lifecycle(&targets.value.0, false, true).await;
@@ -247,29 +248,13 @@ impl Engine<'_> {
             return self.checks(&targets.value.0).await;
         }
         if step.backup.is_some() {
-            return match self.setup.backups {
-                Some(backups) => backups.take().await,
-                None => (
-                    Status::Unknown,
-                    "a backup step cannot run inside a backup".to_string(),
-                ),
-            };
+            return self.backup().await;
         }
         if let Some(wait) = &step.wait {
-            return tokio::select! {
-                () = tokio::time::sleep(wait.std()) => (Status::Ok, format!("waited {wait}")),
-                () = self.interrupt.raised() => (Status::Crit, "interrupted while waiting".to_string()),
-            };
+            return self.wait(wait).await;
         }
         if let Some(note) = &step.note {
-            return match confirm::acknowledge(&self.redactor.redact(note)) {
-                Some(true) => (Status::Ok, "confirmed by the operator".to_string()),
-                Some(false) => (Status::Warn, "not confirmed by the operator".to_string()),
-                None => (
-                    Status::Warn,
-                    "pending: no terminal to confirm it on; do it and note it".to_string(),
-                ),
-            };
+            return self.note(note);
         }
         if let Some(rotate) = &step.rotate {
             return self.rotate(rotate).await;
@@ -289,53 +274,102 @@ impl Engine<'_> {
                 .await;
         }
         if let Some(text) = &step.notify {
-            let url = match crate::notify::webhook_url(self.setup.runbook) {
-                Some(Ok(url)) => url,
-                Some(Err(reason)) => return (Status::Crit, reason),
-                None => {
-                    return (
-                        Status::Crit,
-                        "the runbook has no `notify.webhook`".to_string(),
-                    );
-                }
-            };
-            let so_far = self.so_far.lock().map_or(Status::Unknown, |s| *s);
-            let sent = crate::notify::message(&url, &self.what, text, so_far, self.redactor).await;
-            return match sent {
-                Ok(()) => (Status::Ok, "sent to the webhook".to_string()),
-                Err(reason) => (Status::Warn, reason),
-            };
+            return self.notify(text).await;
         }
         if let Some(window) = &step.maintenance {
             return self.maintenance(&window.value);
         }
         if let Some(wanted) = &step.silence {
-            return match silence::create(wanted).await {
-                Ok(made) => {
-                    let message = format!("silence {} until the steps end", made.id);
-                    self.silences.lock().await.push(made);
-                    (Status::Ok, message)
-                }
-                Err(reason) => (Status::Crit, reason),
-            };
+            return self.silence(wanted).await;
         }
         if let Some(http) = &step.http {
-            let runbook = self.setup.runbook;
-            let ca = match &http.ca {
-                Some(path) => match std::fs::read(runbook.resolve(path)) {
-                    Ok(pem) => Some(pem),
-                    Err(e) => {
-                        return (Status::Crit, format!("cannot read `ca` file `{path}`: {e}"));
-                    }
-                },
-                None => None,
-            };
-            let result = Probe::new(self.redactor)
-                .http("http", http, ca.as_deref(), None, None)
-                .await;
-            return (result.status, result.message);
+            return self.http(http).await;
         }
         (Status::Unknown, "the step has no action".to_string())
+    }
+
+    /// A `backup` step: a backup taken the way the command running the
+    /// steps takes one.
+    async fn backup(&self) -> (Status, String) {
+        match self.setup.backups {
+            Some(backups) => backups.take().await,
+            None => (
+                Status::Unknown,
+                "a backup step cannot run inside a backup".to_string(),
+            ),
+        }
+    }
+
+    /// A `wait` step, cut short by a signal.
+    async fn wait(&self, wait: &crate::runbook::units::Duration) -> (Status, String) {
+        tokio::select! {
+            () = tokio::time::sleep(wait.std()) => (Status::Ok, format!("waited {wait}")),
+            () = self.interrupt.raised() => (Status::Crit, "interrupted while waiting".to_string()),
+        }
+    }
+
+    /// A `note` step: shown, and acknowledged on the terminal.
+    fn note(&self, note: &str) -> (Status, String) {
+        match confirm::acknowledge(&self.redactor.redact(note)) {
+            Some(true) => (Status::Ok, "confirmed by the operator".to_string()),
+            Some(false) => (Status::Warn, "not confirmed by the operator".to_string()),
+            None => (
+                Status::Warn,
+                "pending: no terminal to confirm it on; do it and note it".to_string(),
+            ),
+        }
+    }
+
+    /// A `notify` step: `text` sent to the runbook's `notify.webhook`, with
+    /// the steps' name and status so far.
+    async fn notify(&self, text: &str) -> (Status, String) {
+        let url = match crate::notify::webhook_url(self.setup.runbook) {
+            Some(Ok(url)) => url,
+            Some(Err(reason)) => return (Status::Crit, reason),
+            None => {
+                return (
+                    Status::Crit,
+                    "the runbook has no `notify.webhook`".to_string(),
+                );
+            }
+        };
+        let so_far = self.so_far.lock().map_or(Status::Unknown, |s| *s);
+        let sent = crate::notify::message(&url, &self.what, text, so_far, self.redactor).await;
+        match sent {
+            Ok(()) => (Status::Ok, "sent to the webhook".to_string()),
+            Err(reason) => (Status::Warn, reason),
+        }
+    }
+
+    /// A `silence` step: the silence made, and kept to expire when the
+    /// steps end.
+    async fn silence(&self, wanted: &Silence) -> (Status, String) {
+        match silence::create(wanted).await {
+            Ok(made) => {
+                let message = format!("silence {} until the steps end", made.id);
+                self.silences.lock().await.push(made);
+                (Status::Ok, message)
+            }
+            Err(reason) => (Status::Crit, reason),
+        }
+    }
+
+    /// An `http` step: the request made and graded as an http check.
+    async fn http(&self, http: &HttpCheck) -> (Status, String) {
+        let runbook = self.setup.runbook;
+        let ca = match &http.ca {
+            Some(path) => match std::fs::read(runbook.resolve(path)) {
+                Ok(pem) => Some(pem),
+                Err(e) => {
+                    return (Status::Crit, format!("cannot read `ca` file `{path}`: {e}"));
+                }
+            },
+            None => None,
+        };
+        let result = Probe::new(self.redactor)
+            .http("http", http, ca.as_deref(), None, None)
+            .await;
+        (result.status, result.message)
     }
 
     pub(super) fn deployment(&self) -> Result<&Deployment, (Status, String)> {

@@ -14,7 +14,7 @@ use crate::deploy;
 use crate::deploy::converge::{self, Outcome};
 use crate::deploy::rolling::SwarmUpdate;
 use crate::docker::Deployment;
-use crate::docker::Stack;
+use crate::docker::{Stack, StackService, SwarmSecret};
 use crate::grade::{CheckResult, Status};
 use crate::runbook::model::{RotateEncoding, RotateSecret};
 
@@ -50,7 +50,44 @@ async fn rotated(
     step: &RotateSecret,
     project: &str,
 ) -> Result<String, String> {
-    let written = &step.secret.value;
+    let old = old_secret(deployment, &step.secret.value, project).await?;
+    let users = users_of(deployment, &old.id).await?;
+    let bytes = step
+        .bytes
+        .as_ref()
+        .map_or(rotate::DEFAULT_BYTES, |b| b.value);
+    let encoding = step.encoding.unwrap_or(RotateEncoding::Base64url);
+    let (name, new_id) = new_version(deployment, &old, bytes, encoding).await?;
+    let changed = give(engine, deployment, &users, &old, (&new_id, &name)).await?;
+    let deadline = Instant::now() + engine.setup.runbook.plan.startup_timeout;
+    let outcomes = converge::wait(deployment, &changed, deadline, &engine.interrupt).await;
+    let failed = not_converged(&outcomes);
+    if !failed.is_empty() {
+        let back = undo(engine, deployment, &changed, &new_id).await;
+        return Err(format!(
+            "secret `{}`: {}; {back}",
+            old.name,
+            failed.join("; ")
+        ));
+    }
+    let given = if changed.is_empty() {
+        "no service of the stack uses it".to_string()
+    } else {
+        format!("given to {} by Swarm's rolling update", changed.join(", "))
+    };
+    Ok(format!(
+        "secret `{}` → `{name}`: a new {bytes}-byte value (never shown), {given}; `{}` is kept (a `docker stack deploy` of the stack file names it: point the file at `{name}`, then `docker secret rm {}`)",
+        old.name, old.name, old.name
+    ))
+}
+
+/// The secret to rotate: `written` as the stack file names it
+/// (`PROJECT_written`), else by its full name.
+async fn old_secret(
+    deployment: &Deployment,
+    written: &str,
+    project: &str,
+) -> Result<SwarmSecret, String> {
     // As the stack file names it (`db_password`), or by its full name.
     let stacked = format!("{project}_{written}");
     let old = match deployment
@@ -65,22 +102,33 @@ async fn rotated(
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("no Swarm secret `{stacked}` or `{written}`"))?,
     };
+    Ok(old)
+}
+
+/// The services of the stack that are given the secret `id`.
+async fn users_of(deployment: &Deployment, id: &str) -> Result<Vec<StackService>, String> {
     let stack = Stack::read(deployment).await.map_err(|e| e.to_string())?;
     let mut users = Vec::new();
     for service in &stack.services {
         if deployment
-            .uses_secret(service, &old.id)
+            .uses_secret(service, id)
             .await
             .map_err(|e| e.to_string())?
         {
             users.push(service.clone());
         }
     }
-    let bytes = step
-        .bytes
-        .as_ref()
-        .map_or(rotate::DEFAULT_BYTES, |b| b.value);
-    let encoding = step.encoding.unwrap_or(RotateEncoding::Base64url);
+    Ok(users)
+}
+
+/// A new version of `old` holding a new random value of `bytes` bytes,
+/// which goes straight to the engine and is dropped: its name and id.
+async fn new_version(
+    deployment: &Deployment,
+    old: &SwarmSecret,
+    bytes: u32,
+    encoding: RotateEncoding,
+) -> Result<(String, String), String> {
     let value =
         rotate::random_value(bytes, encoding).map_err(|e| format!("no random bytes: {e}"))?;
     // `shop_db_password` → `shop_db_password-20261203T135501`, the
@@ -99,19 +147,32 @@ async fn rotated(
         .await
         .map_err(|e| e.to_string())?;
     drop(value);
+    Ok((name, new_id))
+}
+
+/// Each of `users` given the new secret (`new`: its id and name) instead
+/// of `old`: the services changed. When one fails, those changed are put
+/// back and the new secret removed.
+async fn give(
+    engine: &Engine<'_>,
+    deployment: &Deployment,
+    users: &[StackService],
+    old: &SwarmSecret,
+    (new_id, name): (&str, &str),
+) -> Result<Vec<String>, String> {
     let mut changed = Vec::new();
-    for service in &users {
+    for service in users {
         engine
             .setup
             .progress
             .say(format!("{}: secret {} → {name}", service.service, old.name));
         match deployment
-            .swap_secret(service, &old.id, (&new_id, &name))
+            .swap_secret(service, &old.id, (new_id, name))
             .await
         {
             Ok(()) => changed.push(service.service.clone()),
             Err(e) => {
-                let back = undo(engine, deployment, &changed, &new_id).await;
+                let back = undo(engine, deployment, &changed, new_id).await;
                 return Err(format!(
                     "secret `{}`: giving it to {} failed: {e}; {back}",
                     old.name, service.service
@@ -119,9 +180,12 @@ async fn rotated(
             }
         }
     }
-    let deadline = Instant::now() + engine.setup.runbook.plan.startup_timeout;
-    let outcomes = converge::wait(deployment, &changed, deadline, &engine.interrupt).await;
-    let failed: Vec<String> = outcomes
+    Ok(changed)
+}
+
+/// What did not converge of the services given the new secret.
+fn not_converged(outcomes: &[(String, Outcome)]) -> Vec<String> {
+    outcomes
         .iter()
         .filter_map(|(name, outcome)| match outcome {
             Outcome::Converged { .. } => None,
@@ -138,24 +202,7 @@ async fn rotated(
             )),
             Outcome::Unseen { why } => Some(format!("{name}: {why}")),
         })
-        .collect();
-    if !failed.is_empty() {
-        let back = undo(engine, deployment, &changed, &new_id).await;
-        return Err(format!(
-            "secret `{}`: {}; {back}",
-            old.name,
-            failed.join("; ")
-        ));
-    }
-    let given = if changed.is_empty() {
-        "no service of the stack uses it".to_string()
-    } else {
-        format!("given to {} by Swarm's rolling update", changed.join(", "))
-    };
-    Ok(format!(
-        "secret `{}` → `{name}`: a new {bytes}-byte value (never shown), {given}; `{}` is kept (a `docker stack deploy` of the stack file names it: point the file at `{name}`, then `docker secret rm {}`)",
-        old.name, old.name, old.name
-    ))
+        .collect()
 }
 
 /// Swarm's rollback of the services given the new secret, then the new

@@ -25,7 +25,8 @@ pub use stack::{
     with_remote_tasks,
 };
 
-use super::{Deployment, Engine, STACK_LABEL, timestamp};
+use super::containers::timestamp;
+use super::{Deployment, Engine, STACK_LABEL};
 use crate::error::Error;
 
 /// The label a scaled-down service keeps its replicas in, for the startup
@@ -328,7 +329,7 @@ impl Deployment {
     ) -> Result<(), Error> {
         let stream = self
             .docker
-            .service_logs(service_id, Some(super::logs_since(since)));
+            .service_logs(service_id, Some(super::logs::logs_since(since)));
         self.drain_logs(stream, "reading a service's logs", on_chunk)
             .await
     }

@@ -3,22 +3,25 @@
 //! steps without an action. Every problem is collected (not just the first),
 //! each with its file, line, column and field; a clean runbook yields its `Plan`.
 
+mod backup;
 mod checks;
 mod copies;
 mod heal;
+mod locate;
 mod logs;
 mod notify;
 mod schedule;
+mod services;
 mod steps;
+mod thresholds;
 
-use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
 use crate::error::Problem;
 
 use super::model::Model;
-use super::order;
 use super::plan::Plan;
+use locate::locate_key;
 
 pub(super) fn validate(model: &Model, text: &str, file: &str) -> Result<Plan, Vec<Problem>> {
     let mut v = Validator {
@@ -140,198 +143,6 @@ impl Validator<'_> {
         }
     }
 
-    fn services(&mut self) -> Vec<Vec<String>> {
-        let model = self.model;
-        for (name, service) in &model.services {
-            let field = format!("services.{name}.depends_on");
-            for dependency in &service.depends_on {
-                if dependency.value == *name {
-                    self.at(
-                        dependency,
-                        &field,
-                        format!("service `{name}` depends on itself"),
-                    );
-                } else {
-                    self.service_ref(dependency, &field);
-                }
-            }
-        }
-        let deps: IndexMap<String, Vec<String>> = model
-            .services
-            .iter()
-            .map(|(name, s)| {
-                (
-                    name.clone(),
-                    s.depends_on.iter().map(|d| d.value.clone()).collect(),
-                )
-            })
-            .collect();
-        match order::startup_tiers(&deps) {
-            Ok(tiers) => tiers,
-            Err(cycle) if cycle.len() > 1 => {
-                let mut ring = cycle.clone();
-                ring.push(cycle[0].clone());
-                let first = &model.services[&cycle[0]];
-                let link = first.depends_on.iter().find(|d| d.value == cycle[1]);
-                let message = format!("dependency cycle: {}", ring.join(" → "));
-                match link {
-                    Some(link) => {
-                        self.at(link, format!("services.{}.depends_on", cycle[0]), message)
-                    }
-                    None => self.at_key(&format!("services.{}", cycle[0]), message),
-                }
-                Vec::new()
-            }
-            // A one-service cycle depends on itself: reported above.
-            Err(_) => Vec::new(),
-        }
-    }
-
-    fn thresholds(&mut self) {
-        let t = &self.model.thresholds;
-        let pairs = [
-            (
-                "memory",
-                t.memory
-                    .as_ref()
-                    .map(|l| (&l.warn, l.warn.value.0, l.crit.value.0)),
-            ),
-            (
-                "swap",
-                t.swap
-                    .as_ref()
-                    .map(|l| (&l.warn, l.warn.value.0, l.crit.value.0)),
-            ),
-            (
-                "disk",
-                t.disk
-                    .as_ref()
-                    .map(|l| (&l.warn, l.warn.value.0, l.crit.value.0)),
-            ),
-            (
-                "inodes",
-                t.inodes
-                    .as_ref()
-                    .map(|l| (&l.warn, l.warn.value.0, l.crit.value.0)),
-            ),
-        ];
-        for (name, pair) in pairs {
-            if let Some((at, warn, crit)) = pair
-                && warn > crit
-            {
-                self.at(
-                    at,
-                    format!("thresholds.{name}.warn"),
-                    format!("warn {warn}% is above crit {crit}%"),
-                );
-            }
-        }
-        let mut resources: Vec<(String, &super::model::ContainerLimits)> = Vec::new();
-        if let Some(containers) = &t.containers {
-            resources.push(("thresholds.containers".into(), containers));
-        }
-        for (name, service) in &self.model.services {
-            if let Some(own) = &service.thresholds {
-                resources.push((format!("services.{name}.thresholds"), own));
-            }
-        }
-        for (field, limits) in resources {
-            for (kind, pair) in [("memory", &limits.memory), ("cpu", &limits.cpu)] {
-                if let Some(pair) = pair
-                    && pair.warn.value.0 > pair.crit.value.0
-                {
-                    let (warn, crit) = (pair.warn.value.0, pair.crit.value.0);
-                    self.at(
-                        &pair.warn,
-                        format!("{field}.{kind}.warn"),
-                        format!("warn {warn}% is above crit {crit}%"),
-                    );
-                }
-            }
-        }
-        if let Some(docker) = &t.docker_disk {
-            self.docker_disk(docker);
-        }
-        for (name, load) in [
-            ("load", &t.load),
-            ("load5", &t.load5),
-            ("load15", &t.load15),
-        ] {
-            let Some(load) = load else { continue };
-            let (warn, crit) = (load.warn.value, load.crit.value);
-            if warn < 0.0 || crit < 0.0 {
-                self.at(
-                    &load.warn,
-                    format!("thresholds.{name}"),
-                    "load per core cannot be negative",
-                );
-            } else if warn > crit {
-                self.at(
-                    &load.warn,
-                    format!("thresholds.{name}.warn"),
-                    format!("warn {warn} is above crit {crit}"),
-                );
-            }
-        }
-        if let Some(disk) = &t.disk {
-            for path in &disk.paths {
-                if !path.starts_with('/') {
-                    self.at_key(
-                        "thresholds.disk.paths",
-                        format!("disk path `{path}` must be absolute"),
-                    );
-                }
-            }
-        }
-    }
-
-    /// Each size pair of `thresholds.docker_disk`, warn before crit.
-    fn docker_disk(&mut self, limits: &super::model::DockerDiskLimits) {
-        let field = "thresholds.docker_disk";
-        let mut pairs = vec![(
-            field.to_string(),
-            limits.warn.as_ref(),
-            limits.crit.as_ref(),
-        )];
-        for (kind, pair) in [
-            ("images", &limits.images),
-            ("containers", &limits.containers),
-            ("volumes", &limits.volumes),
-            ("build_cache", &limits.build_cache),
-        ] {
-            if let Some(pair) = pair {
-                pairs.push((
-                    format!("{field}.{kind}"),
-                    Some(&pair.warn),
-                    Some(&pair.crit),
-                ));
-            }
-        }
-        for (at, warn, crit) in pairs {
-            if let (Some(warn), Some(crit)) = (warn, crit)
-                && warn.value > crit.value
-            {
-                self.at(
-                    warn,
-                    format!("{at}.warn"),
-                    format!("warn {} is above crit {}", warn.value, crit.value),
-                );
-            }
-        }
-        let kinds = [
-            &limits.images,
-            &limits.containers,
-            &limits.volumes,
-            &limits.build_cache,
-        ];
-        if limits.warn.is_none() && limits.crit.is_none() && kinds.iter().all(|k| k.is_none()) {
-            self.at_key(
-                field,
-                "`docker_disk` needs `warn` or `crit` (the total), or one of `images`, `containers`, `volumes`, `build_cache`",
-            );
-        }
-    }
-
     fn url(&mut self, url: &Spanned<String>, field: &str) {
         let value = url.value.trim();
         let rest = value
@@ -387,84 +198,6 @@ impl Validator<'_> {
         }
     }
 
-    fn backup(&mut self) {
-        let Some(backup) = &self.model.backup else {
-            return;
-        };
-        if backup.dir.trim().is_empty() {
-            self.at_key("backup.dir", "`backup.dir` is empty");
-        }
-        for (name, dump) in &backup.dumps {
-            self.service_ref(&dump.service, &format!("backup.dumps.{name}.service"));
-        }
-        for name in &backup.stop {
-            self.service_ref(name, "backup.stop");
-        }
-        for volume in &backup.volumes {
-            if volume.value.trim().is_empty() {
-                self.at(volume, "backup.volumes", "volume name is empty");
-            }
-        }
-        if let Some(level) = &backup.level {
-            let range = match backup.compression {
-                super::model::Compression::Zstd => 1..=22,
-                super::model::Compression::Gzip => 0..=9,
-            };
-            if !range.contains(&level.value) {
-                self.at(
-                    level,
-                    "backup.level",
-                    format!(
-                        "level {} is outside {}..={} for this compression",
-                        level.value,
-                        range.start(),
-                        range.end()
-                    ),
-                );
-            }
-        }
-        if let Some(keep) = &backup.keep
-            && [keep.last, keep.daily, keep.weekly, keep.monthly]
-                .iter()
-                .all(|rule| rule.unwrap_or(0) == 0)
-        {
-            self.at_key(
-                "backup.keep",
-                "this keep policy keeps nothing: set one of last, daily, weekly or monthly above 0 (or leave `keep` out to keep every backup)",
-            );
-        }
-        if let Some(encrypt) = &backup.encrypt {
-            for recipient in &encrypt.recipients {
-                if !recipient.value.starts_with("age1") {
-                    self.at(
-                        recipient,
-                        "backup.encrypt.recipients",
-                        "recipient is not an age public key (`age1…`)",
-                    );
-                }
-            }
-        }
-        self.copies(&backup.copies);
-        if let Some(drill) = &backup.drill {
-            self.drill_checks(&drill.checks);
-        }
-        self.steps(&backup.before, "backup.before");
-        self.steps(&backup.after, "backup.after");
-        for (hook, steps) in [
-            ("backup.before", &backup.before),
-            ("backup.after", &backup.after),
-        ] {
-            for (index, step) in steps.iter().enumerate() {
-                if step.backup.is_some() {
-                    self.at_key(
-                        &format!("{hook}[{index}]"),
-                        "a backup hook cannot run a `backup` step: it would run itself",
-                    );
-                }
-            }
-        }
-    }
-
     fn incident(&mut self) {
         let Some(incident) = &self.model.incident else {
             return;
@@ -490,133 +223,11 @@ impl Validator<'_> {
     }
 }
 
-/// Finds the line and column of a key path (`checks`, `web`) in block-style
-/// YAML: each key is looked for after its parent, indented deeper. Sequence
-/// indexes (`0]`) step over `- ` items. Good enough to point a reader at the
-/// right line for fields that carry no span of their own.
-fn locate_key(text: &str, path: &[&str]) -> Option<(u64, u64)> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut from = 0;
-    let mut parent_indent: i64 = -1;
-    let mut found = None;
-    for segment in path {
-        if let Some(index) = segment
-            .strip_suffix(']')
-            .and_then(|i| i.parse::<usize>().ok())
-        {
-            let mut seen = 0;
-            let hit = (from..lines.len()).find(|&n| {
-                let trimmed = lines[n].trim_start();
-                let indent = (lines[n].len() - trimmed.len()) as i64;
-                if indent > parent_indent && trimmed.starts_with("- ") {
-                    seen += 1;
-                    return seen == index + 1;
-                }
-                false
-            })?;
-            let indent = lines[hit].len() - lines[hit].trim_start().len();
-            found = Some((hit as u64 + 1, indent as u64 + 1));
-            from = hit;
-            parent_indent = indent as i64;
-            continue;
-        }
-        let hit = (from..lines.len()).find_map(|n| {
-            let line = lines[n];
-            let content = line.trim_start_matches([' ', '-']);
-            let indent = (line.len() - content.len()) as i64;
-            if indent <= parent_indent && n > from {
-                return None;
-            }
-            let key = content.strip_prefix(segment)?;
-            key.trim_start().starts_with(':').then_some((n, indent))
-        })?;
-        found = Some((hit.0 as u64 + 1, hit.1 as u64 + 1));
-        from = hit.0 + 1;
-        parent_indent = hit.1;
-    }
-    found
-}
-
+/// The problems of the runbook `text`, as lines: what the tests look at.
 #[cfg(test)]
-mod tests {
-    use super::locate_key;
-
-    fn problems(text: &str) -> Vec<String> {
-        match crate::runbook::parse(text.as_bytes(), None, "opsbook.yaml") {
-            Ok(_) => Vec::new(),
-            Err(e) => e.lines(),
-        }
-    }
-
-    #[test]
-    fn container_thresholds_with_warn_above_crit_are_refused_with_their_place() {
-        let text = "version: 1\nthresholds:\n  containers:\n    cpu: { warn: 96%, crit: 95% }\n";
-        assert_eq!(
-            problems(text),
-            ["opsbook.yaml:4:18: thresholds.containers.cpu.warn: warn 96% is above crit 95%"]
-        );
-        let fine = "version: 1\nservices:\n  db:\n    thresholds: { cpu: { warn: 50%, crit: 60% } }\nthresholds:\n  containers: { memory: { warn: 70%, crit: 75% } }\n";
-        assert!(problems(fine).is_empty());
-        let plan = crate::runbook::parse(fine.as_bytes(), None, "opsbook.yaml").map(|r| r.plan);
-        let plan = plan.unwrap_or_else(|e| panic!("{:?}", e.lines()));
-        let db = plan.resource_limits("db");
-        assert_eq!((db.cpu.warn, db.memory.warn), (50.0, 70.0));
-        let other = plan.resource_limits("web");
-        assert_eq!((other.cpu.warn, other.cpu.crit), (80.0, 95.0));
-    }
-
-    #[test]
-    fn a_keep_policy_that_keeps_nothing_is_refused() {
-        for keep in ["{}", "{ last: 0, daily: 0 }", "{ weekly: 0, monthly: 0 }"] {
-            let text = format!("version: 1\nbackup:\n  dir: ./b\n  keep: {keep}\n");
-            assert_eq!(
-                problems(&text).first().map(|p| p
-                    .split(": this")
-                    .next()
-                    .unwrap_or_default()
-                    .to_string()),
-                Some("opsbook.yaml:4:3: backup.keep".to_string()),
-                "{keep}"
-            );
-        }
-        assert!(
-            problems("version: 1\nbackup:\n  dir: ./b\n  keep: { last: 0, daily: 7 }\n").is_empty()
-        );
-    }
-
-    #[test]
-    fn a_rotate_of_fewer_than_16_bytes_is_refused() {
-        let text = |bytes: u32| {
-            format!(
-                "version: 1\nprocedures:\n  p:\n    steps:\n      - rotate: {{ file: .env, key: K, bytes: {bytes} }}\n"
-            )
-        };
-        for bytes in [0, 15] {
-            let found = problems(&text(bytes));
-            assert_eq!(found.len(), 1, "{found:?}");
-            assert!(
-                found[0].starts_with("opsbook.yaml:5:")
-                    && found[0].contains("procedures.p.steps[0].rotate.bytes"),
-                "{found:?}"
-            );
-        }
-        assert!(problems(&text(16)).is_empty());
-    }
-
-    #[test]
-    fn keys_are_found_under_their_parent() {
-        let text = "version: 1\nservices:\n  web: {}\nchecks:\n  web:\n    hint: x\n";
-        assert_eq!(locate_key(text, &["checks", "web"]), Some((5, 3)));
-        assert_eq!(locate_key(text, &["services", "web"]), Some((3, 3)));
-        assert_eq!(locate_key(text, &["checks", "api"]), None);
-    }
-
-    #[test]
-    fn sequence_items_are_counted() {
-        let text = "procedures:\n  p:\n    steps:\n      - note: a\n      - wait: 1s\n";
-        assert_eq!(
-            locate_key(text, &["procedures", "p", "steps", "1]"]),
-            Some((5, 7))
-        );
+fn problems(text: &str) -> Vec<String> {
+    match crate::runbook::parse(text.as_bytes(), None, "opsbook.yaml") {
+        Ok(_) => Vec::new(),
+        Err(e) => e.lines(),
     }
 }

@@ -1,0 +1,131 @@
+//! Unpacking a volume's stored archive straight into a folder on this host
+//! (a restore's staging folder beside the volume's data), as Docker's
+//! archive endpoint unpacks it: the archive's top folder `<root>/` is the
+//! folder itself (its owner, mode and mtime go to it), and every entry keeps
+//! its owner, mode (setuid and sticky bits too), mtime, symlink target,
+//! hard link, device numbers and extended attributes (PAX
+//! `SCHILY.xattr.*`: `security.capability`). Names are bytes, never UTF-8.
+//!
+//! Nothing is ever followed: each folder is opened relative to its parent's
+//! descriptor and refuses a link, each file is created anew (never opened
+//! through a link), an absolute name or a `..` is refused. A folder's owner,
+//! mode and mtime are set once everything in it is written.
+//!
+//! The stored file is read once: hashed as it is read, decrypted and
+//! decompressed on one thread, unpacked on another; the checksum, the
+//! stored size and the unpacked size are checked against the manifest at
+//! the end, and a mismatch is an error (the caller removes the folder).
+//! Memory stays bounded: a few chunks in flight, one buffer per thread.
+
+mod archive;
+mod leftovers;
+mod meta;
+mod stored;
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use super::manifest::Item;
+use super::verify;
+
+pub use archive::unpack;
+pub use leftovers::{leftover_folders, leftovers, old_note};
+use stored::{Chunks, read_stored};
+
+/// Bytes moved at a time, and how many chunks are in flight between the threads.
+const CHUNK: usize = 256 * 1024;
+const QUEUE: usize = 8;
+
+/// The identities an encrypted item is read with.
+pub type Identities = [Box<dyn age::Identity + Send + Sync>];
+
+/// Beside a volume's `_data`: a restore's staging folder, and the data it
+/// set aside by the swap, each named with the restore's id.
+pub const STAGING_PREFIX: &str = ".opsbook-restore-";
+pub const OLD_PREFIX: &str = ".opsbook-old-";
+
+/// Why an unpack failed: the stored file is not what the manifest says
+/// (it does not verify), or writing the folder failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failed {
+    Stored(String),
+    Write(String),
+}
+
+impl Failed {
+    pub fn reason(&self) -> &str {
+        match self {
+            Failed::Stored(r) | Failed::Write(r) => r,
+        }
+    }
+}
+
+/// Unpacks the stored file of `item` (in `folder`) into the new folder
+/// `into`, checking its checksum and sizes in the same pass; bytes unpacked
+/// are counted into `counter`. `stop` set ends it early. On an error the
+/// folder may be partly written: the caller removes it.
+pub fn item(
+    folder: &Path,
+    item: &Item,
+    identities: Arc<Vec<Box<dyn age::Identity + Send + Sync>>>,
+    into: &Path,
+    counter: Arc<AtomicU64>,
+    stop: &AtomicBool,
+) -> Result<(), Failed> {
+    let path = folder.join(&item.file);
+    let root = item.archive_root.clone();
+    let (sender, receiver) = mpsc::sync_channel::<io::Result<Vec<u8>>>(QUEUE);
+    let reading = {
+        let (item, identities) = (item.clone(), identities.clone());
+        std::thread::spawn(move || read_stored(&path, &item, &identities, &sender))
+    };
+    let mut input = Chunks {
+        receiver,
+        chunk: Vec::new(),
+        at: 0,
+        counter,
+    };
+    let unpacked = unpack(&mut input, into, root.as_deref(), stop).map_err(Failed::Write);
+    // Whatever happened, the reading side is let go and waited for.
+    let read_to = input.counter.load(Ordering::Relaxed);
+    drop(input);
+    let read = reading
+        .join()
+        .map_err(|_| Failed::Write("the reading thread failed".to_string()))?;
+    let file = &item.file;
+    match (read, unpacked) {
+        // A stream that does not read back explains a failed unpack best.
+        (Err(e), _) => Err(Failed::Stored(format!("`{file}` does not read back: {e}"))),
+        // A damaged stored file can fail the unpack before its checksum is known.
+        (Ok(_), Err(e)) if !stop.load(Ordering::Relaxed) => {
+            match verify::item(folder, item, &identities) {
+                Err(bad) => Err(Failed::Stored(bad)),
+                Ok(_) => Err(e),
+            }
+        }
+        (Ok(_), Err(e)) => Err(e),
+        (Ok((sha, stored)), Ok(())) => {
+            if stored != item.stored_size {
+                return Err(Failed::Stored(format!(
+                    "`{file}` is {stored} bytes, the manifest says {}",
+                    item.stored_size
+                )));
+            }
+            if sha != item.sha256 {
+                return Err(Failed::Stored(format!(
+                    "`{file}` does not match its sha256 (stored file changed)"
+                )));
+            }
+            if read_to != item.size {
+                return Err(Failed::Stored(format!(
+                    "`{file}` holds {read_to} bytes, the manifest says {}",
+                    item.size
+                )));
+            }
+            Ok(())
+        }
+    }
+}

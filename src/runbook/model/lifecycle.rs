@@ -1,0 +1,68 @@
+//! `startup:`, `shutdown:`, `update:` and `restore:` as written: how the
+//! deployment is brought up (pre-flight, `up`, what must pass), taken down
+//! (grace), put on another image, and the steps run before and after each.
+
+use serde::Deserialize;
+
+use super::Name;
+use super::steps::Step;
+use crate::runbook::command::Command;
+use crate::runbook::units::{Duration, Size};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Startup {
+    pub preflight: Option<Preflight>,
+    /// Creates missing containers, e.g. `[docker, compose, up, -d, --no-start]`.
+    pub up: Option<Command>,
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub verify: Vec<Name>,
+    #[serde(default)]
+    pub before: Vec<Step>,
+    #[serde(default)]
+    pub after: Vec<Step>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preflight {
+    pub min_free_memory: Option<Size>,
+    pub min_free_disk: Option<Size>,
+    #[serde(default)]
+    pub files: Vec<Name>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    pub grace: Option<Duration>,
+    #[serde(default)]
+    pub before: Vec<Step>,
+    #[serde(default)]
+    pub after: Vec<Step>,
+}
+
+/// `update: { backup: true, pull: false, timeout: 2m }`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Update {
+    /// Take the runbook's backup first; a failed backup changes nothing.
+    #[serde(default)]
+    pub backup: bool,
+    /// Pull the image from its registry first; a failed pull changes nothing.
+    #[serde(default)]
+    pub pull: bool,
+    /// How long each service may take to become ready (else `startup.timeout`).
+    pub timeout: Option<Duration>,
+}
+
+/// Steps run before and after a built-in section (`restore:` has only these).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    #[serde(default)]
+    pub before: Vec<Step>,
+    #[serde(default)]
+    pub after: Vec<Step>,
+}

@@ -1,0 +1,110 @@
+//! The backup's problems: a folder, dumps and stops of services that
+//! exist, a compression level in range, a keep policy that keeps
+//! something, age recipients, its copies and drill, and hooks that do not
+//! run a backup themselves.
+
+use super::Validator;
+
+impl Validator<'_> {
+    pub(super) fn backup(&mut self) {
+        let Some(backup) = &self.model.backup else {
+            return;
+        };
+        if backup.dir.trim().is_empty() {
+            self.at_key("backup.dir", "`backup.dir` is empty");
+        }
+        for (name, dump) in &backup.dumps {
+            self.service_ref(&dump.service, &format!("backup.dumps.{name}.service"));
+        }
+        for name in &backup.stop {
+            self.service_ref(name, "backup.stop");
+        }
+        for volume in &backup.volumes {
+            if volume.value.trim().is_empty() {
+                self.at(volume, "backup.volumes", "volume name is empty");
+            }
+        }
+        if let Some(level) = &backup.level {
+            let range = match backup.compression {
+                crate::runbook::model::Compression::Zstd => 1..=22,
+                crate::runbook::model::Compression::Gzip => 0..=9,
+            };
+            if !range.contains(&level.value) {
+                self.at(
+                    level,
+                    "backup.level",
+                    format!(
+                        "level {} is outside {}..={} for this compression",
+                        level.value,
+                        range.start(),
+                        range.end()
+                    ),
+                );
+            }
+        }
+        if let Some(keep) = &backup.keep
+            && [keep.last, keep.daily, keep.weekly, keep.monthly]
+                .iter()
+                .all(|rule| rule.unwrap_or(0) == 0)
+        {
+            self.at_key(
+                "backup.keep",
+                "this keep policy keeps nothing: set one of last, daily, weekly or monthly above 0 (or leave `keep` out to keep every backup)",
+            );
+        }
+        if let Some(encrypt) = &backup.encrypt {
+            for recipient in &encrypt.recipients {
+                if !recipient.value.starts_with("age1") {
+                    self.at(
+                        recipient,
+                        "backup.encrypt.recipients",
+                        "recipient is not an age public key (`age1…`)",
+                    );
+                }
+            }
+        }
+        self.copies(&backup.copies);
+        if let Some(drill) = &backup.drill {
+            self.drill_checks(&drill.checks);
+        }
+        self.steps(&backup.before, "backup.before");
+        self.steps(&backup.after, "backup.after");
+        for (hook, steps) in [
+            ("backup.before", &backup.before),
+            ("backup.after", &backup.after),
+        ] {
+            for (index, step) in steps.iter().enumerate() {
+                if step.backup.is_some() {
+                    self.at_key(
+                        &format!("{hook}[{index}]"),
+                        "a backup hook cannot run a `backup` step: it would run itself",
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::runbook::validate::problems;
+
+    #[test]
+    fn a_keep_policy_that_keeps_nothing_is_refused() {
+        for keep in ["{}", "{ last: 0, daily: 0 }", "{ weekly: 0, monthly: 0 }"] {
+            let text = format!("version: 1\nbackup:\n  dir: ./b\n  keep: {keep}\n");
+            assert_eq!(
+                problems(&text).first().map(|p| p
+                    .split(": this")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()),
+                Some("opsbook.yaml:4:3: backup.keep".to_string()),
+                "{keep}"
+            );
+        }
+        assert!(
+            problems("version: 1\nbackup:\n  dir: ./b\n  keep: { last: 0, daily: 7 }\n").is_empty()
+        );
+    }
+}
