@@ -11,7 +11,7 @@ use crate::runbook::units;
 /// Executes the runbook of a Docker (compose) deployment.
 #[derive(Debug, Parser)]
 #[command(name = "opsbook", version, about, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The runbook file [default: $OPSBOOK_RUNBOOK, ./opsbook.yaml,
     /// /etc/opsbook/opsbook.yaml, else the embedded default]
     #[arg(long, global = true, value_name = "FILE")]
@@ -76,7 +76,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Check the runbook and print the resolved plan: service order, checks, backup items.
     Validate,
     /// The project's containers and the host's figures at a glance.
@@ -115,19 +115,19 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct FleetArgs {
+pub(crate) struct FleetArgs {
     #[command(subcommand)]
     pub action: FleetAction,
 }
 
 #[derive(Debug, Clone, Subcommand)]
-pub enum FleetAction {
+pub(crate) enum FleetAction {
     /// The hosts `--limit` selects: name, engine, runbook, groups.
     List,
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Where to listen; beyond loopback a token is required.
     #[arg(long, value_name = "ADDR", default_value = crate::serve::DEFAULT_LISTEN)]
     pub listen: std::net::SocketAddr,
@@ -142,14 +142,14 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// `key=value` pairs (logfmt).
     Text,
     Json,
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The procedure's name.
     #[arg(required_unless_present = "list")]
     pub procedure: Option<String>,
@@ -164,13 +164,13 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct IncidentArgs {
+pub(crate) struct IncidentArgs {
     #[command(subcommand)]
     pub action: IncidentAction,
 }
 
 #[derive(Debug, Clone, Subcommand)]
-pub enum IncidentAction {
+pub(crate) enum IncidentAction {
     /// Open an incident: its folder, the evidence bundle, who to call, the checklist.
     Open {
         /// A severity of `incident.severities` (P1 … P4 by default).
@@ -225,7 +225,7 @@ pub enum IncidentAction {
 }
 
 impl IncidentAction {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             IncidentAction::Open { .. } => "open",
             IncidentAction::Note { .. } => "note",
@@ -241,7 +241,7 @@ impl IncidentAction {
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct BackupArgs {
+pub(crate) struct BackupArgs {
     #[command(subcommand)]
     pub action: Option<BackupAction>,
 
@@ -251,7 +251,7 @@ pub struct BackupArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum BackupAction {
+pub(crate) enum BackupAction {
     /// The complete backups: id, created, items, size, age.
     List {
         /// Those on this copy target instead of the local ones.
@@ -301,7 +301,7 @@ pub enum BackupAction {
 }
 
 #[derive(Debug, Args)]
-pub struct RestoreArgs {
+pub(crate) struct RestoreArgs {
     /// A backup id, or `latest` [default: latest].
     pub id: Option<String>,
 
@@ -328,7 +328,7 @@ pub struct RestoreArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StartupArgs {
+pub(crate) struct StartupArgs {
     /// Skip the pre-flight checks (memory, disk, files, Docker).
     #[arg(long)]
     pub skip_preflight: bool,
@@ -339,7 +339,7 @@ pub struct StartupArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ShutdownArgs {
+pub(crate) struct ShutdownArgs {
     /// Kill every container of the project at once: no order, no grace.
     #[arg(long, conflicts_with = "backup")]
     pub emergency: bool,
@@ -358,7 +358,7 @@ pub struct ShutdownArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RestartArgs {
+pub(crate) struct RestartArgs {
     /// The services to restart [default: all].
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
@@ -373,7 +373,7 @@ pub struct RestartArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct UpdateArgs {
+pub(crate) struct UpdateArgs {
     /// The services to update [default: all].
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
@@ -389,7 +389,7 @@ pub struct UpdateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RollbackArgs {
+pub(crate) struct RollbackArgs {
     /// The service to put back.
     #[arg(value_name = "SERVICE")]
     pub service: String,
@@ -415,7 +415,7 @@ fn service_image(text: &str) -> Result<(String, String), String> {
 }
 
 #[derive(Debug, Args)]
-pub struct DailyCheckArgs {
+pub(crate) struct DailyCheckArgs {
     /// Only these parts (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "PART")]
     pub only: Vec<Part>,
@@ -432,7 +432,7 @@ pub struct DailyCheckArgs {
 
 /// `--format`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Table,
     Json,
     Junit,
@@ -441,7 +441,7 @@ pub enum Format {
 
 /// `daily-check --only`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Part {
+pub(crate) enum Part {
     Host,
     Containers,
     Logs,
@@ -450,7 +450,7 @@ pub enum Part {
 }
 
 #[derive(Debug, Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// How far back to look.
     #[arg(long, value_parser = duration, default_value = "7d")]
     pub since: Duration,
@@ -465,7 +465,7 @@ impl Command {
     /// The run as notification targets name it (`backup prune`, `run
     /// deploy`), or None when it is not one they hear: a dry run, a
     /// listing, `serve` (whose scheduled runs are commands of their own).
-    pub fn event(&self) -> Option<String> {
+    pub(crate) fn event(&self) -> Option<String> {
         let dry = |dry_run: bool, name: &str| (!dry_run).then(|| name.to_string());
         match self {
             Command::Validate => Some("validate".into()),
@@ -499,7 +499,7 @@ impl Command {
         }
     }
 
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Command::Validate => "validate",
             Command::Status => "status",

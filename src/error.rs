@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::grade::Status;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("runbook `{}` ({origin}) does not exist", path.display())]
     RunbookMissing { path: PathBuf, origin: &'static str },
 
@@ -64,12 +64,12 @@ pub enum Error {
 
 impl Error {
     /// The exit status of every error: could not run or evaluate.
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         Status::Unknown
     }
 
     /// One line per problem, for stderr and for the `results` of a JSON report.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         match self {
             Error::RunbookInvalid { problems } => problems.iter().map(Problem::to_string).collect(),
             other => vec![other.to_string()],
@@ -88,7 +88,7 @@ fn state_hint(source: &std::io::Error) -> &'static str {
 
 /// One problem in a runbook: where it is, which field, what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub file: String,
     /// 1-based; 0 when the YAML gives no position (e.g. an empty file).
     pub line: u64,
@@ -112,7 +112,7 @@ impl fmt::Display for Problem {
 }
 
 /// An error and its causes on one line (`a: b: c`), for messages and results.
-pub fn one_line(error: &dyn std::error::Error) -> String {
+pub(crate) fn one_line(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -132,7 +132,7 @@ pub fn one_line(error: &dyn std::error::Error) -> String {
 /// Why a folder is refused: carried inside the `io::Error`, so the message
 /// names the folder and says what to do, whatever wraps it.
 #[derive(Debug)]
-pub struct UnsafeFolder {
+pub(crate) struct UnsafeFolder {
     pub folder: PathBuf,
     pub reason: String,
 }
@@ -151,7 +151,7 @@ impl std::fmt::Display for UnsafeFolder {
 impl std::error::Error for UnsafeFolder {}
 
 /// Whether an error is a refused folder (its message says all there is to say).
-pub fn is_unsafe_folder(error: &std::io::Error) -> bool {
+pub(crate) fn is_unsafe_folder(error: &std::io::Error) -> bool {
     error
         .get_ref()
         .is_some_and(|inner| inner.is::<UnsafeFolder>())

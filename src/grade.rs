@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// The grade of one result, or of a whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     Ok,
     Warn,
     Crit,
@@ -22,7 +22,7 @@ pub enum Status {
 impl Status {
     /// How bad a status is, for `worst`: crit outranks unknown (a failed check
     /// is the firmer news), unknown outranks warn (we could not tell).
-    pub fn severity(self) -> u8 {
+    pub(crate) fn severity(self) -> u8 {
         match self {
             Status::Ok => 0,
             Status::Warn => 1,
@@ -32,7 +32,7 @@ impl Status {
     }
 
     /// The worse of two statuses.
-    pub fn max(self, other: Status) -> Status {
+    pub(crate) fn max(self, other: Status) -> Status {
         if other.severity() > self.severity() {
             other
         } else {
@@ -41,12 +41,12 @@ impl Status {
     }
 
     /// The worst status of a set; an empty set is OK.
-    pub fn worst<I: IntoIterator<Item = Status>>(statuses: I) -> Status {
+    pub(crate) fn worst<I: IntoIterator<Item = Status>>(statuses: I) -> Status {
         statuses.into_iter().fold(Status::Ok, Status::max)
     }
 
     /// The process exit code of the contract: 0 ok, 1 warn, 2 crit, 3 unknown.
-    pub fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             Status::Ok => 0,
             Status::Warn => 1,
@@ -55,7 +55,7 @@ impl Status {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Warn => "warn",
@@ -73,7 +73,7 @@ impl fmt::Display for Status {
 
 /// One graded observation: a container's state, a host figure, a check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CheckResult {
+pub(crate) struct CheckResult {
     pub section: String,
     pub name: String,
     pub status: Status,
@@ -94,7 +94,7 @@ const UNITS: &[&str] = &["percent", "count", "seconds", "ratio", "bytes"];
 impl CheckResult {
     /// A result as its JSON gives it (a fleet host's envelope); None when
     /// it is not one.
-    pub fn from_json(value: &serde_json::Value) -> Option<CheckResult> {
+    pub(crate) fn from_json(value: &serde_json::Value) -> Option<CheckResult> {
         let text = |key: &str| value[key].as_str().map(str::to_string);
         Some(CheckResult {
             section: text("section")?,
@@ -109,7 +109,7 @@ impl CheckResult {
         })
     }
 
-    pub fn new(
+    pub(crate) fn new(
         section: impl Into<String>,
         name: impl Into<String>,
         status: Status,
@@ -127,7 +127,7 @@ impl CheckResult {
     }
 
     /// The result that says a signal stopped the work (a failed run: exit 2).
-    pub fn interrupted(section: &str) -> Self {
+    pub(crate) fn interrupted(section: &str) -> Self {
         CheckResult::new(
             section,
             "interrupted",
@@ -136,13 +136,13 @@ impl CheckResult {
         )
     }
 
-    pub fn with_value(mut self, value: f64, unit: &'static str) -> Self {
+    pub(crate) fn with_value(mut self, value: f64, unit: &'static str) -> Self {
         self.value = Some(value);
         self.unit = Some(unit);
         self
     }
 
-    pub fn with_duration(mut self, took: Duration) -> Self {
+    pub(crate) fn with_duration(mut self, took: Duration) -> Self {
         self.duration_ms = Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
         self
     }
@@ -151,13 +151,13 @@ impl CheckResult {
 /// A warn/crit pair. A figure strictly above `crit` is crit, strictly above
 /// `warn` is warn: the operators' pages say "alert above 85 %".
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub warn: f64,
     pub crit: f64,
 }
 
 impl Limits {
-    pub fn grade(self, value: f64) -> Status {
+    pub(crate) fn grade(self, value: f64) -> Status {
         if value > self.crit {
             Status::Crit
         } else if value > self.warn {
@@ -169,7 +169,7 @@ impl Limits {
 }
 
 /// `used` as a percentage of `total`; an empty total (no swap) is 0 %.
-pub fn percent_of(used: u64, total: u64) -> f64 {
+pub(crate) fn percent_of(used: u64, total: u64) -> f64 {
     if total == 0 {
         0.0
     } else {

@@ -5,7 +5,7 @@
 use tokio::sync::watch;
 
 #[derive(Clone)]
-pub struct Interrupt {
+pub(crate) struct Interrupt {
     raised: watch::Receiver<bool>,
 }
 
@@ -13,7 +13,7 @@ impl Interrupt {
     /// Starts listening for SIGINT and SIGTERM (call inside the runtime).
     /// The handlers are in place when this returns: a signal right after
     /// it is heard, not taken with the default action.
-    pub fn listen() -> Interrupt {
+    pub(crate) fn listen() -> Interrupt {
         let (raise, raised) = watch::channel(false);
         use tokio::signal::unix::{SignalKind, signal};
         let interrupt = signal(SignalKind::interrupt());
@@ -38,17 +38,17 @@ impl Interrupt {
 
     /// One that is never raised: for putting things back after a signal
     /// (services a backup stopped must start again even then).
-    pub fn never() -> Interrupt {
+    pub(crate) fn never() -> Interrupt {
         let (_raise, raised) = watch::channel(false);
         Interrupt { raised }
     }
 
-    pub fn is_raised(&self) -> bool {
+    pub(crate) fn is_raised(&self) -> bool {
         *self.raised.borrow()
     }
 
     /// Resolves once a signal has come.
-    pub async fn raised(&self) {
+    pub(crate) async fn raised(&self) {
         let mut raised = self.raised.clone();
         if raised.wait_for(|raised| *raised).await.is_err() {
             // No sender any more: it will never be raised.

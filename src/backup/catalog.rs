@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 #[derive(Debug, Clone)]
-pub struct BackupEntry {
+pub(crate) struct BackupEntry {
     pub id: String,
     pub path: PathBuf,
     pub created_at: jiff::Timestamp,
@@ -25,7 +25,7 @@ struct ManifestHead {
 }
 
 /// Complete backups in `dir`, oldest first. A missing folder has none.
-pub fn list(dir: &Path) -> std::io::Result<Vec<BackupEntry>> {
+pub(crate) fn list(dir: &Path) -> std::io::Result<Vec<BackupEntry>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -57,7 +57,7 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<BackupEntry>> {
 }
 
 /// Folders left by backups that never finished (`.<id>.partial`).
-pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn leftovers(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

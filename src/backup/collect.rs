@@ -21,7 +21,7 @@ use super::writer::{self, Written};
 
 /// One thing to copy, resolved before anything is stopped.
 #[derive(Clone)]
-pub enum Source {
+pub(crate) enum Source {
     Volume {
         name: String,
         full: String,
@@ -46,7 +46,7 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             Source::Volume { name, .. }
             | Source::File { name, .. }
@@ -59,14 +59,14 @@ impl Source {
 /// How a volume is read: walked in its folder on this host, or through the
 /// archive endpoint (and why, when `backup.read` left the choice to opsbook).
 #[derive(Debug, Clone)]
-pub enum Route {
+pub(crate) enum Route {
     Direct(PathBuf),
     Archive(String),
 }
 
 /// The route `backup.read` (`wanted`) gives volume `full`; `direct` when it
 /// cannot be is an error saying why.
-pub async fn route(
+pub(crate) async fn route(
     deployment: &Deployment,
     wanted: VolumeRead,
     full: &str,
@@ -85,7 +85,7 @@ pub async fn route(
 
 /// One item copied: what the manifest records, how long it took, and what
 /// went wrong without failing it (files that changed while read).
-pub struct Collected {
+pub(crate) struct Collected {
     pub item: Item,
     pub took: Duration,
     pub warnings: Vec<String>,
@@ -112,7 +112,7 @@ impl Drop for StopOnDrop {
 
 /// `backup.encrypt.recipients` as age keys; a bad one stops the backup
 /// before anything is stopped.
-pub fn recipients(backup: &Backup) -> Result<Vec<age::x25519::Recipient>, Error> {
+pub(crate) fn recipients(backup: &Backup) -> Result<Vec<age::x25519::Recipient>, Error> {
     let Some(encrypt) = &backup.encrypt else {
         return Ok(Vec::new());
     };
@@ -133,7 +133,7 @@ pub fn recipients(backup: &Backup) -> Result<Vec<age::x25519::Recipient>, Error>
 /// Where a stack's items live off this engine (a Swarm volume is local to
 /// its node; a dump runs in a task wherever Swarm placed it).
 #[derive(Default, Clone)]
-pub struct Elsewhere {
+pub(crate) struct Elsewhere {
     /// Each volume's node's engine, by the volume's full name.
     pub volumes: HashMap<String, Arc<Deployment>>,
     /// The engine and container each dump runs in, by service.
@@ -142,13 +142,13 @@ pub struct Elsewhere {
 
 impl Elsewhere {
     /// The engine volume `full` lives on: its node's, or `here`.
-    pub fn volume_engine<'a>(&'a self, full: &str, here: &'a Deployment) -> &'a Deployment {
+    pub(crate) fn volume_engine<'a>(&'a self, full: &str, here: &'a Deployment) -> &'a Deployment {
         self.volumes.get(full).map_or(here, |d| d.as_ref())
     }
 }
 
 /// What copying needs: where the items come from and how they are stored.
-pub struct Collector<'a> {
+pub(crate) struct Collector<'a> {
     pub deployment: &'a Deployment,
     pub containers: &'a [Container],
     pub elsewhere: &'a Elsewhere,
@@ -160,7 +160,7 @@ pub struct Collector<'a> {
 
 impl Collector<'_> {
     /// Copies every source into `folder`, in order; the first failure ends it.
-    pub async fn collect_all(
+    pub(crate) async fn collect_all(
         &self,
         sources: &[Source],
         folder: &Path,

@@ -45,7 +45,7 @@ const FILE: OFlags = OFlags::RDONLY
 
 /// Why a walk stopped.
 #[derive(Debug)]
-pub enum Failed {
+pub(crate) enum Failed {
     /// Reading the volume failed; the message names the entry.
     Read(String),
     /// Writing the archive failed.
@@ -61,7 +61,7 @@ impl From<io::Error> for Failed {
 /// Writes the tar stream of the folder `mountpoint`, named `root/` in it,
 /// into `out`; the warnings about entries that changed or vanished while
 /// read. `stop` set ends it early (the backup was interrupted).
-pub fn write_tree(
+pub(crate) fn write_tree(
     mountpoint: &Path,
     root: &str,
     stop: &AtomicBool,

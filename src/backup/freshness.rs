@@ -16,7 +16,7 @@ use crate::runbook::units;
 /// The newest complete backup against `max_age`, the newest passed drill,
 /// and the free space where backups go; `None` when the folder could not
 /// be read at all.
-pub async fn local(runbook: &Runbook) -> Option<Vec<CheckResult>> {
+pub(crate) async fn local(runbook: &Runbook) -> Option<Vec<CheckResult>> {
     let Some(backup) = &runbook.model.backup else {
         return Some(Vec::new());
     };
@@ -118,7 +118,12 @@ fn check_drill(backups: &[catalog::BackupEntry], max_age: Duration) -> CheckResu
 }
 
 /// A backup's age graded: warn past `max_age`, crit past twice that.
-pub fn aged(name: &str, what: &str, created_at: jiff::Timestamp, max_age: Duration) -> CheckResult {
+pub(crate) fn aged(
+    name: &str,
+    what: &str,
+    created_at: jiff::Timestamp,
+    max_age: Duration,
+) -> CheckResult {
     let age = jiff::Timestamp::now()
         .as_second()
         .saturating_sub(created_at.as_second())

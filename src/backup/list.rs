@@ -15,7 +15,7 @@ use crate::runbook::Runbook;
 use super::settings;
 
 /// One backup as the list shows it.
-pub struct Listed {
+pub(crate) struct Listed {
     pub id: String,
     pub created_at: jiff::Timestamp,
     pub safety: bool,
@@ -24,7 +24,7 @@ pub struct Listed {
     pub drill: Option<DrillRecord>,
 }
 
-pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
+pub(crate) fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     let dir = runbook.backup_dir(settings(runbook)?);
     let backups = catalog::list(&dir).map_err(|source| Error::File {
         path: dir.clone(),
@@ -47,7 +47,7 @@ pub fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
 
 /// The backups on copy target `name`.
 /// The table of `backups`, the count and the JSON list.
-pub fn show(backups: Vec<Listed>, place: &str, report: &mut Report) {
+pub(crate) fn show(backups: Vec<Listed>, place: &str, report: &mut Report) {
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
     let mut listed = Vec::new();

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::runbook::model::Compression;
 
-pub const FORMAT: u32 = 1;
-pub const FILE: &str = "manifest.json";
+pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FILE: &str = "manifest.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     pub format: u32,
     pub runbook: String,
     pub opsbook_version: String,
@@ -29,14 +29,14 @@ pub struct Manifest {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub(crate) enum Kind {
     Volume,
     File,
     Dump,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Item {
+pub(crate) struct Item {
     /// Unique within the backup: the volume's, file's or dump's runbook name.
     pub name: String,
     pub kind: Kind,
@@ -63,7 +63,7 @@ pub struct Item {
 /// The path a volume's data took into the backup; both store the same archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Read {
+pub(crate) enum Read {
     /// Walked from its mountpoint on this host.
     Direct,
     /// Streamed from Docker's archive endpoint.
@@ -71,7 +71,7 @@ pub enum Read {
 }
 
 impl Read {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Read::Direct => "direct",
             Read::Archive => "archive",
@@ -80,7 +80,7 @@ impl Read {
 }
 
 impl Manifest {
-    pub fn read(folder: &Path) -> std::io::Result<Manifest> {
+    pub(crate) fn read(folder: &Path) -> std::io::Result<Manifest> {
         let bytes = std::fs::read(folder.join(FILE))?;
         serde_json::from_slice(&bytes).map_err(std::io::Error::other)
     }

@@ -7,21 +7,21 @@
 //! live here too; sending one off the host is `copies/`. Commands use it;
 //! it knows no command.
 
-pub mod catalog;
-pub mod collect;
-pub mod direct;
-pub mod drill;
-pub mod freshness;
-pub mod list;
-pub mod manifest;
-pub mod retention;
-pub mod scope;
-pub mod staging;
-pub mod step;
-pub mod take;
-pub mod unpack;
-pub mod verify;
-pub mod writer;
+pub(crate) mod catalog;
+pub(crate) mod collect;
+pub(crate) mod direct;
+pub(crate) mod drill;
+pub(crate) mod freshness;
+pub(crate) mod list;
+pub(crate) mod manifest;
+pub(crate) mod retention;
+pub(crate) mod scope;
+pub(crate) mod staging;
+pub(crate) mod step;
+pub(crate) mod take;
+pub(crate) mod unpack;
+pub(crate) mod verify;
+pub(crate) mod writer;
 
 use std::path::Path;
 
@@ -29,11 +29,11 @@ use crate::error::Error;
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 
-pub use step::{AsStep, Offsite};
-pub use take::create;
+pub(crate) use step::{AsStep, Offsite};
+pub(crate) use take::create;
 
 /// The runbook's `backup` section, or why a backup command cannot run.
-pub fn settings(runbook: &Runbook) -> Result<&Backup, Error> {
+pub(crate) fn settings(runbook: &Runbook) -> Result<&Backup, Error> {
     runbook.model.backup.as_ref().ok_or_else(|| {
         Error::Usage(format!(
             "the runbook `{}` has no `backup` section{}",
@@ -45,14 +45,18 @@ pub fn settings(runbook: &Runbook) -> Result<&Backup, Error> {
 
 /// `backup.files` are this machine's files: with another machine's engine
 /// they would be the wrong host's. Said before anything is changed.
-pub fn remote_files(endpoint: &str) -> Error {
+pub(crate) fn remote_files(endpoint: &str) -> Error {
     Error::Usage(format!(
         "`backup.files` are files of this machine, and the engine at {endpoint} is on another: keep that host's files in a volume (or run opsbook on that host); nothing was changed"
     ))
 }
 
 /// Which backups a command names: an id, `latest`, or all of them.
-pub fn select(dir: &Path, id: Option<&str>, all: bool) -> Result<Vec<catalog::BackupEntry>, Error> {
+pub(crate) fn select(
+    dir: &Path,
+    id: Option<&str>,
+    all: bool,
+) -> Result<Vec<catalog::BackupEntry>, Error> {
     let backups = catalog::list(dir).map_err(|source| Error::File {
         path: dir.to_path_buf(),
         action: "read",

@@ -12,7 +12,7 @@ use crate::runbook::model::Keep;
 type PeriodOf = fn(jiff::civil::Date) -> (i32, i32);
 
 /// The indexes (into `created`, any order) of the backups to keep.
-pub fn keep(created: &[jiff::Timestamp], rules: Keep) -> BTreeSet<usize> {
+pub(crate) fn keep(created: &[jiff::Timestamp], rules: Keep) -> BTreeSet<usize> {
     let mut newest_first: Vec<usize> = (0..created.len()).collect();
     newest_first.sort_by(|a, b| created[*b].cmp(&created[*a]));
     // At least one: the newest backup is never pruned.

@@ -11,7 +11,7 @@ use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
 
 /// A path, or the files a glob matches, sorted.
-pub fn expand(pattern: &Path) -> Vec<PathBuf> {
+pub(crate) fn expand(pattern: &Path) -> Vec<PathBuf> {
     let text = pattern.display().to_string();
     if !is_glob(&text) {
         return if pattern.is_file() {
@@ -33,7 +33,7 @@ pub fn expand(pattern: &Path) -> Vec<PathBuf> {
 }
 
 /// The item name of a backed-up file: its path from the runbook's folder.
-pub fn file_name(runbook: &Runbook, path: &Path) -> String {
+pub(crate) fn file_name(runbook: &Runbook, path: &Path) -> String {
     path.strip_prefix(&runbook.dir)
         .unwrap_or(path)
         .display()
@@ -43,7 +43,7 @@ pub fn file_name(runbook: &Runbook, path: &Path) -> String {
 /// Whether `item` is one of the runbook's own, as `backup` would have
 /// written it; the reason when it is not. A volume's full name is checked
 /// against Docker by the caller.
-pub fn check_item(runbook: &Runbook, backup: &Backup, item: &Item) -> Result<(), String> {
+pub(crate) fn check_item(runbook: &Runbook, backup: &Backup, item: &Item) -> Result<(), String> {
     if !is_plain_name(&item.file) || item.file.starts_with('.') {
         return Err(format!(
             "its stored file `{}` is not a file name in the backup folder",

@@ -22,7 +22,7 @@ use super::manifest::{self, Item, Kind, Manifest};
 
 /// A backup folder being written: `.<id>.partial` until `finish` renames it,
 /// so nothing lists, verifies or restores it before it is complete.
-pub struct Staging {
+pub(crate) struct Staging {
     pub dir: PathBuf,
     pub id: String,
     pub partial: PathBuf,
@@ -31,7 +31,7 @@ pub struct Staging {
 
 impl Staging {
     /// Creates `dir` (0700) and a fresh partial folder (0700) in it.
-    pub fn open(dir: &Path, name: &str) -> Result<Staging, Error> {
+    pub(crate) fn open(dir: &Path, name: &str) -> Result<Staging, Error> {
         let state_error = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::File {
@@ -59,7 +59,11 @@ impl Staging {
 
     /// Writes the manifest (dump sources masked), fsyncs, and gives the
     /// folder its final name; on failure the partial folder is removed.
-    pub fn finish(&self, manifest: &Manifest, redactor: &Redactor) -> Result<PathBuf, Error> {
+    pub(crate) fn finish(
+        &self,
+        manifest: &Manifest,
+        redactor: &Redactor,
+    ) -> Result<PathBuf, Error> {
         let mut masked = manifest.clone();
         for item in masked.items.iter_mut().filter(|i| i.kind == Kind::Dump) {
             item.source = redactor.redact(&item.source).into_owned();
@@ -78,13 +82,13 @@ impl Staging {
     }
 
     /// Removes what was written: the backup did not happen.
-    pub fn discard(&self) {
+    pub(crate) fn discard(&self) {
         let _ = std::fs::remove_dir_all(&self.partial);
     }
 }
 
 /// The manifest of a backup of `items` taken at `created_at`.
-pub fn manifest(
+pub(crate) fn manifest(
     runbook: &Runbook,
     containers: &[Container],
     created_at: jiff::Timestamp,
@@ -132,7 +136,7 @@ fn unique_id(dir: &Path, name: &str, at: jiff::Timestamp) -> String {
     id
 }
 
-pub fn safe(name: &str) -> String {
+pub(crate) fn safe(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {

@@ -20,7 +20,7 @@ use super::create;
 
 /// Where a complete backup goes next: every copy target
 /// (`copies::Offsite`).
-pub trait Offsite {
+pub(crate) trait Offsite {
     /// Sends the new backup `id` of `dir` to every copy target; one result
     /// per target into `report`.
     fn send<'a>(
@@ -34,7 +34,7 @@ pub trait Offsite {
 
 /// The backup command as a `backup:` step of playbooks, procedures and the
 /// hooks of other commands: the step engine is handed this.
-pub struct AsStep<'a> {
+pub(crate) struct AsStep<'a> {
     pub runbook: &'a Runbook,
     pub state_dir: &'a Path,
     pub progress: Progress<'a>,
@@ -43,7 +43,7 @@ pub struct AsStep<'a> {
 
 impl AsStep<'_> {
     /// Steps set up with this backup command behind their `backup:` steps.
-    pub fn setup(&self, yes: bool) -> Setup<'_> {
+    pub(crate) fn setup(&self, yes: bool) -> Setup<'_> {
         Setup {
             runbook: self.runbook,
             progress: self.progress,

@@ -35,7 +35,7 @@ use super::settings;
 /// Makes one backup of the runbook's items into `report`; the id of the
 /// backup made, or `None` when none was (a dry run, a failure: the report
 /// says why).
-pub async fn create(
+pub(crate) async fn create(
     runbook: &Runbook,
     dry_run: bool,
     state_dir: &Path,

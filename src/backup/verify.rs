@@ -22,11 +22,11 @@ use crate::runbook::model::Compression;
 /// what is wrong.
 /// The identities an encrypted backup is read with, shared with the
 /// threads that read it.
-pub type SharedIdentities = std::sync::Arc<Vec<Box<dyn age::Identity + Send + Sync>>>;
+pub(crate) type SharedIdentities = std::sync::Arc<Vec<Box<dyn age::Identity + Send + Sync>>>;
 
 /// Every item of a backup in `folder` read back (`item` each) on a
 /// blocking thread: each item's name and verdict, in manifest order.
-pub async fn items(
+pub(crate) async fn items(
     folder: &Path,
     items: &[Item],
     identities: &SharedIdentities,
@@ -42,7 +42,7 @@ pub async fn items(
     .unwrap_or_else(|e| vec![("verify".to_string(), Err(format!("verify task: {e}")))])
 }
 
-pub fn item(
+pub(crate) fn item(
     folder: &Path,
     item: &Item,
     identities: &[Box<dyn age::Identity + Send + Sync>],
@@ -101,7 +101,7 @@ pub fn item(
 
 /// As `item`, for a stored file that can be read only once (a download):
 /// hashed as it is decompressed and walked, in one pass.
-pub fn item_stream(
+pub(crate) fn item_stream(
     raw: Box<dyn Read + Send>,
     item: &Item,
     identities: &[Box<dyn age::Identity + Send + Sync>],
@@ -189,7 +189,7 @@ impl Read for SharedReader {
 }
 
 /// A stored file decrypted (when encrypted) and decompressed, as a stream.
-pub fn open_stream(
+pub(crate) fn open_stream(
     path: &Path,
     item: &Item,
     identities: &[Box<dyn age::Identity + Send + Sync>],
@@ -198,7 +198,7 @@ pub fn open_stream(
 }
 
 /// As `open_stream`, for a stored file already open (`raw`).
-pub fn open_reader(
+pub(crate) fn open_reader(
     raw: Box<dyn Read + Send>,
     item: &Item,
     identities: &[Box<dyn age::Identity + Send + Sync>],
@@ -220,7 +220,7 @@ pub fn open_reader(
 }
 
 /// The identities of an age identity file (`AGE-SECRET-KEY-1…` lines).
-pub fn identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>, String> {
+pub(crate) fn identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>, String> {
     let file = File::open(path)
         .map_err(|e| format!("cannot read identity file `{}`: {e}", path.display()))?;
     age::IdentityFile::from_buffer(BufReader::new(file))
@@ -261,7 +261,7 @@ const READ_BACK_QUEUE: usize = 16;
 
 /// Reads the item back (decrypted, decompressed) on a blocking thread into a
 /// bounded channel of chunks, for a restore to stream into Docker.
-pub fn read_back(
+pub(crate) fn read_back(
     folder: &Path,
     item: &Item,
     identities: &SharedIdentities,
@@ -296,7 +296,7 @@ pub fn read_back(
 /// `opsbook backup verify [ID|latest|--all]`: every stored item of the
 /// chosen backups here read back against its checksum (and, with
 /// `identities`, decrypted and decompressed), one result per item.
-pub async fn backups(
+pub(crate) async fn backups(
     runbook: &Runbook,
     id: Option<&str>,
     all: bool,
@@ -327,7 +327,7 @@ pub async fn backups(
 }
 
 /// The result of one item's verification.
-pub fn verdict(result_name: String, outcome: Result<Option<u64>, String>) -> CheckResult {
+pub(crate) fn verdict(result_name: String, outcome: Result<Option<u64>, String>) -> CheckResult {
     match outcome {
         Ok(Some(size)) => CheckResult::new(
             "verify",

@@ -24,14 +24,14 @@ const QUEUE: usize = 16;
 
 /// What was written.
 #[derive(Debug, Clone)]
-pub struct Written {
+pub(crate) struct Written {
     pub size: u64,
     pub stored_size: u64,
     pub sha256: String,
 }
 
 /// Starts a writer for `path`; send chunks, drop the sender, await the handle.
-pub fn spawn(
+pub(crate) fn spawn(
     path: PathBuf,
     compression: Compression,
     level: Option<i32>,
@@ -53,7 +53,7 @@ pub fn spawn(
 }
 
 /// Compresses everything read from `reader` into `path` (for host files).
-pub fn copy_from(
+pub(crate) fn copy_from(
     reader: &mut impl io::Read,
     path: &Path,
     compression: Compression,
@@ -68,7 +68,7 @@ pub fn copy_from(
 
 /// Runs `fill` on this thread with the item's compressing writer, then
 /// finishes the file; `fill`'s own error (a read that failed) wins.
-pub fn write_with<T, E: From<io::Error>>(
+pub(crate) fn write_with<T, E: From<io::Error>>(
     path: &Path,
     compression: Compression,
     level: Option<i32>,
@@ -225,6 +225,6 @@ impl Write for Sink {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

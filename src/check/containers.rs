@@ -6,7 +6,7 @@ use crate::grade::{CheckResult, Status};
 use crate::runbook::Runbook;
 
 /// The status and a short description of one container.
-pub fn grade(container: &Container, critical: bool) -> (Status, String) {
+pub(crate) fn grade(container: &Container, critical: bool) -> (Status, String) {
     let bad = if critical { Status::Crit } else { Status::Warn };
     match (container.state, container.health) {
         (State::Running, Health::Healthy) => (Status::Ok, "running, healthy".into()),
@@ -39,7 +39,7 @@ pub fn grade(container: &Container, critical: bool) -> (Status, String) {
 
 /// The service name, or `project/service` when looking at every project;
 /// a Swarm task's container by its task (`web.1`), as a service has many.
-pub fn result_name(container: &Container, all_projects: bool) -> String {
+pub(crate) fn result_name(container: &Container, all_projects: bool) -> String {
     if let Some(task) = &container.task {
         return task.clone();
     }
@@ -56,12 +56,12 @@ pub fn result_name(container: &Container, all_projects: bool) -> String {
 }
 
 /// The grade of a service the runbook lists that has no container at all.
-pub fn missing(critical: bool) -> (Status, String) {
+pub(crate) fn missing(critical: bool) -> (Status, String) {
     let status = if critical { Status::Crit } else { Status::Warn };
     (status, "no container for this service".into())
 }
 
-pub fn state_word(state: State) -> &'static str {
+pub(crate) fn state_word(state: State) -> &'static str {
     match state {
         State::Created => "created",
         State::Running => "running",
@@ -81,7 +81,7 @@ fn first_line(text: &str) -> &str {
 /// Every listed service must have a running (and, with a healthcheck,
 /// healthy) container whose restart count has not grown since the last run;
 /// containers the runbook does not list are held to the same.
-pub fn grade_all(
+pub(crate) fn grade_all(
     runbook: &Runbook,
     containers: &[Container],
     previous: Option<&crate::state::Record>,

@@ -8,10 +8,10 @@ use crate::runbook::model::DockerDiskLimits;
 use crate::runbook::units::Size;
 use crate::ui::human;
 
-pub const NAME: &str = "docker disk";
+pub(crate) const NAME: &str = "docker disk";
 
 /// The result for Docker's disk use, or why it could not be read.
-pub fn grade(limits: &DockerDiskLimits, used: Result<DiskUse, String>) -> CheckResult {
+pub(crate) fn grade(limits: &DockerDiskLimits, used: Result<DiskUse, String>) -> CheckResult {
     let used = match used {
         Ok(used) => used,
         Err(reason) => return CheckResult::new("host", NAME, Status::Unknown, reason),

@@ -25,7 +25,7 @@ struct Ran<'a> {
 
 impl Probe<'_> {
     /// Runs an exec check in the first running container of its service.
-    pub async fn exec(
+    pub(crate) async fn exec(
         &self,
         deployment: &Deployment,
         containers: &[ContainerRef],
@@ -76,7 +76,7 @@ impl Probe<'_> {
     }
 
     /// Runs a `command` check on the host, in the runbook's folder.
-    pub async fn command(
+    pub(crate) async fn command(
         &self,
         dir: &Path,
         name: &str,

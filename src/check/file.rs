@@ -24,7 +24,7 @@ const LINE_CAP: usize = 64 * 1024;
 
 impl Probe<'_> {
     /// Runs a file check, `path` relative to `dir`.
-    pub async fn file(
+    pub(crate) async fn file(
         &self,
         dir: &Path,
         name: &str,

@@ -8,7 +8,7 @@ use crate::host::{DiskUsage, HostSnapshot, Usage};
 use crate::runbook::HostThresholds;
 
 /// One graded result per figure: memory, swap, load, each disk path.
-pub fn host(snapshot: &HostSnapshot, thresholds: &HostThresholds) -> Vec<CheckResult> {
+pub(crate) fn host(snapshot: &HostSnapshot, thresholds: &HostThresholds) -> Vec<CheckResult> {
     let mut results = Vec::new();
     let usage = |name: &str, usage: Option<Usage>, limits: crate::grade::Limits| match usage {
         Some(u) if name == "swap" && u.total == 0 => {
@@ -103,7 +103,7 @@ pub fn host(snapshot: &HostSnapshot, thresholds: &HostThresholds) -> Vec<CheckRe
 }
 
 /// The inodes of this disk graded against `limits` (`df -i`).
-pub fn inodes(disk: &DiskUsage, limits: Limits) -> CheckResult {
+pub(crate) fn inodes(disk: &DiskUsage, limits: Limits) -> CheckResult {
     let name = format!("inodes {}", disk.path.display());
     match disk.inodes {
         Some(u) => {
@@ -135,7 +135,12 @@ pub fn inodes(disk: &DiskUsage, limits: Limits) -> CheckResult {
 }
 
 /// A result for this disk graded against `limits`.
-pub fn disk_usage(disk: &DiskUsage, section: &str, name: &str, limits: Limits) -> CheckResult {
+pub(crate) fn disk_usage(
+    disk: &DiskUsage,
+    section: &str,
+    name: &str,
+    limits: Limits,
+) -> CheckResult {
     match (disk.usage, &disk.error) {
         (Some(u), _) => {
             let percent = u.percent();

@@ -16,7 +16,7 @@ use super::value::{self, Graded};
 use super::{BODY_CAP, CERT_WARN_DAYS, DEFAULT_TIMEOUT, Probe};
 
 impl Probe<'_> {
-    pub async fn http(
+    pub(crate) async fn http(
         &self,
         name: &str,
         check: &HttpCheck,

@@ -7,22 +7,22 @@
 //! whole before it is cut short; the message is masked again wherever it
 //! leaves the process.
 
-pub mod containers;
-pub mod daily;
-pub mod docker_disk;
+pub(crate) mod containers;
+pub(crate) mod daily;
+pub(crate) mod docker_disk;
 mod exec;
 mod file;
-pub mod host;
+pub(crate) mod host;
 mod http;
-pub mod logs;
-pub mod preflight;
+pub(crate) mod logs;
+pub(crate) mod preflight;
 mod prometheus;
-pub mod resources;
-pub mod status;
-pub mod sustain;
-pub mod tasks;
+pub(crate) mod resources;
+pub(crate) mod status;
+pub(crate) mod sustain;
+pub(crate) mod tasks;
 mod tcp;
-pub mod trends;
+pub(crate) mod trends;
 mod unit;
 mod value;
 
@@ -41,7 +41,7 @@ use value::Graded;
 
 /// The `startup.verify` checks, against the deployment as it is now (after
 /// a startup, and after a restore).
-pub async fn verify_checks(
+pub(crate) async fn verify_checks(
     runbook: &Runbook,
     deployment: &Deployment,
 ) -> Result<Vec<CheckResult>, Error> {
@@ -62,11 +62,11 @@ pub async fn verify_checks(
 }
 
 /// A check's timeout when the runbook gives none.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The pause between a check's tries when its `retry` gives no `delay`.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
 /// A certificate expiring sooner than this is a warn.
-pub const CERT_WARN_DAYS: i64 = 14;
+pub(crate) const CERT_WARN_DAYS: i64 = 14;
 /// How much of a response body is read (enough for any health endpoint).
 const BODY_CAP: usize = 1024 * 1024;
 /// How much of a body or of command output a failure quotes.
@@ -75,7 +75,7 @@ const QUOTE_CHARS: usize = 200;
 const SECTION: &str = "checks";
 
 /// What every check needs: an HTTP client with TLS details switched on, and the redactor.
-pub struct Probe<'a> {
+pub(crate) struct Probe<'a> {
     /// Built on first use: loading the system's root certificates takes
     /// milliseconds better spent while Docker answers.
     client: std::sync::OnceLock<reqwest::Client>,
@@ -83,7 +83,7 @@ pub struct Probe<'a> {
 }
 
 impl<'a> Probe<'a> {
-    pub fn new(redactor: &'a Redactor) -> Probe<'a> {
+    pub(crate) fn new(redactor: &'a Redactor) -> Probe<'a> {
         Probe {
             client: std::sync::OnceLock::new(),
             redactor,
@@ -100,7 +100,7 @@ impl<'a> Probe<'a> {
     /// an exec check needs Docker and the listed containers. A check with
     /// `retry` that fails is tried again, `delay` apart; the result says
     /// how many tries it took.
-    pub async fn check(
+    pub(crate) async fn check(
         &self,
         dir: &std::path::Path,
         name: &str,
@@ -185,7 +185,7 @@ impl<'a> Probe<'a> {
 
     /// Runs the runbook's checks named `names` concurrently (a `check:`
     /// step, `startup.verify`); exec checks need Docker and its containers.
-    pub async fn named(
+    pub(crate) async fn named(
         &self,
         runbook: &Runbook,
         names: &[String],

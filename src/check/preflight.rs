@@ -11,7 +11,7 @@ use crate::host::{DiskUsage, HostSnapshot};
 use crate::runbook::Runbook;
 
 /// Free memory and disk, the listed files, and Docker: all must pass before anything starts.
-pub async fn preflight(runbook: &Runbook, docker_error: Option<&Error>) -> Vec<CheckResult> {
+pub(crate) async fn preflight(runbook: &Runbook, docker_error: Option<&Error>) -> Vec<CheckResult> {
     let preflight = runbook
         .model
         .startup
@@ -99,7 +99,10 @@ fn enough(name: &str, free: Option<u64>, min: u64, unreadable: &str) -> CheckRes
 }
 
 /// Host memory below its crit threshold; no service restarting.
-pub async fn success_criteria(runbook: &Runbook, containers: &[ContainerRef]) -> Vec<CheckResult> {
+pub(crate) async fn success_criteria(
+    runbook: &Runbook,
+    containers: &[ContainerRef],
+) -> Vec<CheckResult> {
     let mut results = Vec::new();
     let limits = runbook.plan.thresholds.memory;
     if let Ok(host) = tokio::task::spawn_blocking(|| HostSnapshot::read(&[])).await {

@@ -19,7 +19,7 @@ use super::value::{self, Graded};
 use super::{DEFAULT_TIMEOUT, Probe};
 
 impl Probe<'_> {
-    pub async fn prometheus(
+    pub(crate) async fn prometheus(
         &self,
         name: &str,
         check: &PrometheusCheck,

@@ -16,11 +16,11 @@ use crate::ui::human;
 
 /// How far apart the two CPU samples are: long enough for a steady rate,
 /// short beside a run (and taken while the rest of the run goes on).
-pub const CPU_SAMPLE_GAP: Duration = Duration::from_millis(250);
+pub(crate) const CPU_SAMPLE_GAP: Duration = Duration::from_millis(250);
 
 /// One container's figures and the limits they are measured against.
 #[derive(Debug, Clone, Serialize)]
-pub struct Resources {
+pub(crate) struct Resources {
     /// The service (the result's name).
     pub name: String,
     pub container: String,
@@ -38,7 +38,7 @@ pub struct Resources {
 }
 
 impl Resources {
-    pub fn new(name: String, container: &Container, usage: Usage) -> Resources {
+    pub(crate) fn new(name: String, container: &Container, usage: Usage) -> Resources {
         let cpu_limit = container.cpu_limit;
         Resources {
             name,
@@ -53,7 +53,7 @@ impl Resources {
 
     /// Memory and CPU against `limits`: the worse of the two, and each figure
     /// with its limit (and the threshold it is above, if any).
-    pub fn grade(&self, limits: ContainerThresholds) -> CheckResult {
+    pub(crate) fn grade(&self, limits: ContainerThresholds) -> CheckResult {
         let memory_status = limits.memory.grade(self.memory_percent);
         let of = if self.memory_limited { "limit" } else { "host" };
         let mut memory = format!(
@@ -99,7 +99,7 @@ impl Resources {
     }
 
     /// The `status` table's cells: CPU %, MEM, MEM %, PIDS.
-    pub fn cells(&self) -> [String; 4] {
+    pub(crate) fn cells(&self) -> [String; 4] {
         [
             self.usage
                 .cpu_percent
@@ -136,7 +136,7 @@ fn round2(value: f64) -> f64 {
 }
 
 /// Samples every running container's use: (container id, usage or none).
-pub async fn sample(
+pub(crate) async fn sample(
     deployment: &Deployment,
     containers: &[Container],
 ) -> Vec<(String, Option<crate::docker::Usage>)> {
@@ -187,7 +187,7 @@ fn service_of(resources: &Resources, containers: &[Container]) -> String {
 
 /// Each container's resource use graded against its limits; the figures,
 /// for the history. Not sampled before the deadline: one unknown result.
-pub fn grade_all(
+pub(crate) fn grade_all(
     runbook: &Runbook,
     containers: &[Container],
     sampled: Option<Vec<(String, Option<crate::docker::Usage>)>>,

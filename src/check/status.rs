@@ -21,7 +21,7 @@ use crate::runbook::Runbook;
 
 /// Looks at the deployment `connected` gives (compose or stack, resolved
 /// above check/: `deploy::look`) while the host is read.
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     connected: impl Future<Output = Result<Deployment, Error>>,
     report: &mut Report,

@@ -12,7 +12,7 @@ use crate::ui::human;
 
 /// Grades the failing results of checks with `for:` against `history`
 /// (oldest first, this run not in it), at `now`.
-pub fn apply(
+pub(crate) fn apply(
     results: &mut [CheckResult],
     runbook: &Runbook,
     history: &[Record],

@@ -16,7 +16,7 @@ use crate::docker::{Standing, standing};
 
 /// One service as `status` and `daily-check` show it.
 #[derive(Debug, Clone, Serialize)]
-pub struct ServiceLine {
+pub(crate) struct ServiceLine {
     pub service: String,
     pub name: String,
     pub mode: SwarmMode,
@@ -37,7 +37,7 @@ pub struct ServiceLine {
 /// service the runbook lists that the stack does not have. `since`: where
 /// failed tasks start to count, else all Swarm keeps; `span` says so in
 /// words (`since the last check`).
-pub fn services(
+pub(crate) fn services(
     runbook: &Runbook,
     stack: &Stack,
     since: Option<jiff::Timestamp>,

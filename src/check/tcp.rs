@@ -21,7 +21,7 @@ use super::value::Graded;
 use super::{CERT_WARN_DAYS, DEFAULT_TIMEOUT, Probe};
 
 impl Probe<'_> {
-    pub async fn tcp(
+    pub(crate) async fn tcp(
         &self,
         dir: &Path,
         name: &str,

@@ -45,7 +45,7 @@ struct ServiceUse {
 }
 
 /// The runs of the last `since` from the history, day by day and per service.
-pub fn run(
+pub(crate) fn run(
     runbook: &Runbook,
     state_dir: &Path,
     since: Duration,
@@ -363,7 +363,7 @@ fn one(value: Option<f64>, unit: &str) -> String {
 }
 
 /// `▁▃▅█`: each value as one of eight heights between the lowest and highest.
-pub fn sparkline(values: &[f64]) -> String {
+pub(crate) fn sparkline(values: &[f64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let low = values.iter().copied().fold(f64::INFINITY, f64::min);
     let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);

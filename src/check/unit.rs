@@ -11,7 +11,7 @@ use super::value::Graded;
 use super::{DEFAULT_TIMEOUT, Probe};
 
 impl Probe<'_> {
-    pub async fn unit(&self, name: &str, unit: &str, hint: Option<&str>) -> CheckResult {
+    pub(crate) async fn unit(&self, name: &str, unit: &str, hint: Option<&str>) -> CheckResult {
         let started = Instant::now();
         let (status, message) = unit_state(unit, DEFAULT_TIMEOUT).await;
         let graded = Graded {

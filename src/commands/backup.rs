@@ -14,7 +14,7 @@ use crate::ui::progress::Progress;
 
 /// The backup command as the step and first backup of other commands:
 /// its backups sent off-site as `backup` sends them.
-pub fn as_step<'a>(
+pub(crate) fn as_step<'a>(
     runbook: &'a Runbook,
     state_dir: &'a Path,
     progress: Progress<'a>,
@@ -28,7 +28,7 @@ pub fn as_step<'a>(
 }
 
 /// `opsbook backup [--dry-run]`: one backup; its id, when one was made.
-pub async fn create(
+pub(crate) async fn create(
     runbook: &Runbook,
     dry_run: bool,
     state_dir: &Path,
@@ -47,7 +47,11 @@ pub async fn create(
 }
 
 /// `opsbook backup list [--copy NAME]`.
-pub async fn list(runbook: &Runbook, copy: Option<&str>, report: &mut Report) -> Result<(), Error> {
+pub(crate) async fn list(
+    runbook: &Runbook,
+    copy: Option<&str>,
+    report: &mut Report,
+) -> Result<(), Error> {
     match copy {
         None => backup::list::list(runbook, report),
         Some(name) => copies::list::list(runbook, name, report).await,
@@ -55,7 +59,7 @@ pub async fn list(runbook: &Runbook, copy: Option<&str>, report: &mut Report) ->
 }
 
 /// `opsbook backup verify [ID|latest|--all] [--identity FILE] [--copy NAME]`.
-pub async fn verify(
+pub(crate) async fn verify(
     runbook: &Runbook,
     id: Option<&str>,
     all: bool,
@@ -74,7 +78,7 @@ pub async fn verify(
 }
 
 /// `opsbook backup copy [ID|latest] [--all-missing] [--to NAME]`.
-pub async fn copy(
+pub(crate) async fn copy(
     runbook: &Runbook,
     id: Option<&str>,
     all_missing: bool,
@@ -85,7 +89,7 @@ pub async fn copy(
 }
 
 /// `opsbook backup drill [ID|latest] [--identity FILE]`.
-pub async fn drill(
+pub(crate) async fn drill(
     runbook: &Runbook,
     id: Option<&str>,
     identity: Option<&Path>,
@@ -97,7 +101,7 @@ pub async fn drill(
 }
 
 /// `opsbook backup prune [--dry-run]`: here and on every copy target.
-pub async fn prune(
+pub(crate) async fn prune(
     runbook: &Runbook,
     dry_run: bool,
     yes: bool,

@@ -10,9 +10,13 @@ use crate::error::Error;
 use crate::render::Report;
 use crate::runbook::Runbook;
 
-pub use daily::{Options, Part};
+pub(crate) use daily::{Options, Part};
 
-pub async fn run(runbook: &Runbook, options: &Options, report: &mut Report) -> Result<(), Error> {
+pub(crate) async fn run(
+    runbook: &Runbook,
+    options: &Options,
+    report: &mut Report,
+) -> Result<(), Error> {
     let connect = || -> daily::Connected<'_> { Box::pin(deploy::look(runbook)) };
     let backups = || -> daily::Work<'_> { Box::pin(freshness::backups(runbook)) };
     let above = daily::Above {

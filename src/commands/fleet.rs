@@ -7,9 +7,9 @@ use crate::error::Error;
 use crate::fleet;
 use crate::render::Report;
 
-pub use fleet::over::Over;
+pub(crate) use fleet::over::Over;
 
-pub fn list(
+pub(crate) fn list(
     fleet_file: Option<PathBuf>,
     limit: Option<&str>,
     report: &mut Report,
@@ -17,6 +17,6 @@ pub fn list(
     fleet::list::list(fleet_file, limit, report)
 }
 
-pub async fn over(over: &Over<'_>, report: &mut Report) -> Result<(), Error> {
+pub(crate) async fn over(over: &Over<'_>, report: &mut Report) -> Result<(), Error> {
     fleet::over::over(over, report).await
 }

@@ -13,7 +13,7 @@ use crate::runbook::Runbook;
 use crate::ui::progress::Progress;
 
 /// What `opsbook incident` was asked to do.
-pub enum Action {
+pub(crate) enum Action {
     Open {
         severity: String,
         title: String,
@@ -43,12 +43,12 @@ pub enum Action {
     },
 }
 
-pub struct Options {
+pub(crate) struct Options {
     pub yes: bool,
     pub state_dir: PathBuf,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     action: &Action,
     options: &Options,

@@ -4,18 +4,18 @@
 //! `Report`; it never prints the report, never parses arguments and never
 //! calls bollard or sysinfo itself. Nothing outside this folder imports it.
 
-pub mod backup;
-pub mod daily_check;
-pub mod fleet;
-pub mod incident;
-pub mod report;
-pub mod restart;
-pub mod restore;
-pub mod rollback;
-pub mod run;
-pub mod serve;
-pub mod shutdown;
-pub mod startup;
-pub mod status;
-pub mod update;
-pub mod validate;
+pub(crate) mod backup;
+pub(crate) mod daily_check;
+pub(crate) mod fleet;
+pub(crate) mod incident;
+pub(crate) mod report;
+pub(crate) mod restart;
+pub(crate) mod restore;
+pub(crate) mod rollback;
+pub(crate) mod run;
+pub(crate) mod serve;
+pub(crate) mod shutdown;
+pub(crate) mod startup;
+pub(crate) mod status;
+pub(crate) mod update;
+pub(crate) mod validate;

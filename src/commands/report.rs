@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::render::Report;
 use crate::runbook::Runbook;
 
-pub fn run(
+pub(crate) fn run(
     runbook: &Runbook,
     state_dir: &Path,
     since: Duration,

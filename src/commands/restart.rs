@@ -8,9 +8,9 @@ use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::ui::progress::Progress;
 
-pub use restart::Options;
+pub(crate) use restart::Options;
 
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     options: &Options,
     progress: Progress<'_>,

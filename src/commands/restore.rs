@@ -8,9 +8,9 @@ use crate::restore;
 use crate::runbook::Runbook;
 use crate::ui::progress::Progress;
 
-pub use restore::Options;
+pub(crate) use restore::Options;
 
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     options: &Options,
     progress: Progress<'_>,

@@ -11,7 +11,7 @@ use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::ui::progress::Progress;
 
-pub struct Options {
+pub(crate) struct Options {
     pub service: String,
     /// `previous`, or an image name or id.
     pub to: String,
@@ -20,7 +20,7 @@ pub struct Options {
     pub state_dir: PathBuf,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     options: &Options,
     progress: Progress<'_>,

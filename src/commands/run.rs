@@ -9,7 +9,7 @@ use crate::runbook::Runbook;
 use crate::steps::procedure;
 use crate::ui::progress::Progress;
 
-pub struct Options {
+pub(crate) struct Options {
     pub name: Option<String>,
     pub list: bool,
     pub dry_run: bool,
@@ -17,7 +17,7 @@ pub struct Options {
     pub state_dir: std::path::PathBuf,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     options: &Options,
     progress: Progress<'_>,

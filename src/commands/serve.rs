@@ -8,13 +8,17 @@ use crate::render::Report;
 use crate::runbook::Source;
 use crate::serve::launch;
 
-pub use launch::Options;
+pub(crate) use launch::Options;
 
-pub async fn run(source: &Source, options: &Options, report: &mut Report) -> Result<(), Error> {
+pub(crate) async fn run(
+    source: &Source,
+    options: &Options,
+    report: &mut Report,
+) -> Result<(), Error> {
     launch::run(source, options, report).await
 }
 
-pub async fn run_fleet(
+pub(crate) async fn run_fleet(
     fleet_file: &std::path::Path,
     limit: Option<&str>,
     options: &Options,

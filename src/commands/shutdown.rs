@@ -8,7 +8,7 @@ use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::ui::progress::Progress;
 
-pub struct Options {
+pub(crate) struct Options {
     pub emergency: bool,
     pub backup: bool,
     pub force: bool,
@@ -17,7 +17,7 @@ pub struct Options {
     pub state_dir: std::path::PathBuf,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     options: &Options,
     progress: Progress<'_>,

@@ -8,13 +8,13 @@ use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::ui::progress::Progress;
 
-pub struct Options {
+pub(crate) struct Options {
     pub skip_preflight: bool,
     pub dry_run: bool,
     pub state_dir: std::path::PathBuf,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     options: &Options,
     progress: Progress<'_>,

@@ -7,6 +7,6 @@ use crate::error::Error;
 use crate::render::Report;
 use crate::runbook::Runbook;
 
-pub async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
+pub(crate) async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
     status::run(runbook, deploy::look(runbook), report).await
 }

@@ -10,7 +10,7 @@ use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::ui::progress::Progress;
 
-pub struct Options {
+pub(crate) struct Options {
     pub services: Vec<String>,
     /// `--image SERVICE=IMAGE`
     pub images: Vec<(String, String)>,
@@ -19,7 +19,7 @@ pub struct Options {
     pub state_dir: PathBuf,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     options: &Options,
     progress: Progress<'_>,

@@ -8,7 +8,7 @@ use crate::grade::{CheckResult, Status};
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 
-pub async fn run(runbook: &Runbook, report: &mut Report) {
+pub(crate) async fn run(runbook: &Runbook, report: &mut Report) {
     let plan = &runbook.plan;
     let mode = deploy::describe(runbook).await;
     report.results.push(CheckResult::new(

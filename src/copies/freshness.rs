@@ -9,7 +9,7 @@ use crate::grade::{CheckResult, Status};
 use crate::runbook::Runbook;
 
 /// The backups here, then on every copy target.
-pub async fn backups(runbook: &Runbook) -> Vec<CheckResult> {
+pub(crate) async fn backups(runbook: &Runbook) -> Vec<CheckResult> {
     let Some(mut results) = freshness::local(runbook).await else {
         return vec![CheckResult::new(
             "backups",

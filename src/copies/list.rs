@@ -11,7 +11,7 @@ use crate::runbook::Runbook;
 use super::Target;
 
 /// `backup list --copy NAME`: the backups on copy target `name`.
-pub async fn list(runbook: &Runbook, name: &str, report: &mut Report) -> Result<(), Error> {
+pub(crate) async fn list(runbook: &Runbook, name: &str, report: &mut Report) -> Result<(), Error> {
     settings(runbook)?;
     let target = &Target::named(runbook, name)?;
     let remote = match target.list().await {

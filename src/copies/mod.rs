@@ -12,15 +12,15 @@
 
 mod bridge;
 mod folder;
-pub mod freshness;
-pub mod list;
-pub mod prune;
+pub(crate) mod freshness;
+pub(crate) mod list;
+pub(crate) mod prune;
 mod s3;
-pub mod send;
+pub(crate) mod send;
 mod sftp;
-pub mod verify;
+pub(crate) mod verify;
 
-pub use send::Offsite;
+pub(crate) use send::Offsite;
 
 use std::io::Read;
 use std::path::Path;
@@ -35,14 +35,14 @@ use crate::runbook::model::{CopyTarget, Keep, Name};
 
 /// A backup on a target: complete (its manifest is there).
 #[derive(Debug, Clone)]
-pub struct RemoteBackup {
+pub(crate) struct RemoteBackup {
     pub id: String,
     pub created_at: jiff::Timestamp,
     pub safety: bool,
 }
 
 /// One target, its settings resolved.
-pub struct Target {
+pub(crate) struct Target {
     pub name: String,
     pub keep: Option<Keep>,
     store: Store,
@@ -72,15 +72,14 @@ impl Store {
 }
 
 /// What a copy did.
-pub struct Copied {
-    pub files: usize,
+pub(crate) struct Copied {
     pub bytes: u64,
     pub took: std::time::Duration,
 }
 
 impl Target {
     /// The one target called `name`, resolved.
-    pub fn named(runbook: &Runbook, name: &str) -> Result<Target, crate::error::Error> {
+    pub(crate) fn named(runbook: &Runbook, name: &str) -> Result<Target, crate::error::Error> {
         Target::all(runbook, Some(name))
             .map_err(crate::error::Error::Usage)?
             .into_iter()
@@ -90,7 +89,7 @@ impl Target {
 
     /// Every target of the runbook (or only `only`), resolved: `${VAR}`
     /// looked up, credentials read. A problem names the target and field.
-    pub fn all(runbook: &Runbook, only: Option<&str>) -> Result<Vec<Target>, String> {
+    pub(crate) fn all(runbook: &Runbook, only: Option<&str>) -> Result<Vec<Target>, String> {
         let copies = copies(runbook);
         if let Some(name) = only
             && !copies.contains_key(name)
@@ -147,7 +146,7 @@ impl Target {
     }
 
     /// Where it is, for messages (`/mnt/nas/backups`, `s3://bucket/prefix`).
-    pub fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         match &self.store {
             Store::Folder(f) => f.root.display().to_string(),
             Store::S3(s) => s.location(),
@@ -157,7 +156,7 @@ impl Target {
 
     /// Uploads the local backup `folder` (id `id`): every item, checked,
     /// then its manifest.
-    pub async fn upload(&self, id: &str, folder: &Path) -> Result<Copied, String> {
+    pub(crate) async fn upload(&self, id: &str, folder: &Path) -> Result<Copied, String> {
         let started = Instant::now();
         let manifest = Manifest::read(folder)
             .map_err(|e| format!("cannot read the local manifest of {id}: {e}"))?;
@@ -183,14 +182,13 @@ impl Target {
             Store::Sftp(s) => s.commit(id, &manifest_bytes).await?,
         }
         Ok(Copied {
-            files: manifest.items.len() + 1,
             bytes,
             took: started.elapsed(),
         })
     }
 
     /// The complete backups on the target, oldest first.
-    pub async fn list(&self) -> Result<Vec<RemoteBackup>, String> {
+    pub(crate) async fn list(&self) -> Result<Vec<RemoteBackup>, String> {
         let mut listed = match &self.store {
             Store::Folder(f) => f.list()?,
             Store::S3(s) => s.list().await?,
@@ -201,7 +199,7 @@ impl Target {
     }
 
     /// The manifest of backup `id` on the target.
-    pub async fn manifest(&self, id: &str) -> Result<Manifest, String> {
+    pub(crate) async fn manifest(&self, id: &str) -> Result<Manifest, String> {
         let bytes = match &self.store {
             Store::Folder(f) => std::fs::read(f.root.join(id).join(manifest::FILE))
                 .map_err(|e| format!("cannot read {id}/{}: {e}", manifest::FILE))?,
@@ -213,7 +211,7 @@ impl Target {
 
     /// One stored file of backup `id`, as a blocking stream: read it in
     /// `spawn_blocking`.
-    pub async fn open(&self, id: &str, file: &str) -> Result<Box<dyn Read + Send>, String> {
+    pub(crate) async fn open(&self, id: &str, file: &str) -> Result<Box<dyn Read + Send>, String> {
         match &self.store {
             Store::Folder(f) => {
                 let path = f.root.join(id).join(file);
@@ -231,7 +229,7 @@ impl Target {
 
     /// Removes backup `id` (`files`: its items' files): the manifest first,
     /// so a removal cut short leaves a backup that is no longer listed.
-    pub async fn remove(&self, id: &str, files: &[String]) -> Result<(), String> {
+    pub(crate) async fn remove(&self, id: &str, files: &[String]) -> Result<(), String> {
         match &self.store {
             Store::Folder(f) => f.remove(id),
             Store::S3(s) => s.remove(id, files).await,
@@ -243,7 +241,7 @@ impl Target {
 /// Reads `input` to its end, writing it to `output` when given (then
 /// fsynced); the sha256 and size of what was read. Every copy into or out
 /// of a target that is a file goes through this.
-pub fn hashed_copy(
+pub(crate) fn hashed_copy(
     input: &mut dyn Read,
     mut output: Option<&mut std::fs::File>,
 ) -> std::io::Result<(String, u64)> {
@@ -293,7 +291,7 @@ pub(crate) struct Expected {
 }
 
 /// The runbook's copy targets.
-pub fn copies(runbook: &Runbook) -> &IndexMap<String, CopyTarget> {
+pub(crate) fn copies(runbook: &Runbook) -> &IndexMap<String, CopyTarget> {
     static NONE: std::sync::OnceLock<IndexMap<String, CopyTarget>> = std::sync::OnceLock::new();
     runbook
         .model

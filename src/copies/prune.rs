@@ -20,7 +20,7 @@ use crate::ui::confirm::confirm;
 
 use crate::backup::settings;
 
-pub async fn prune(
+pub(crate) async fn prune(
     runbook: &Runbook,
     dry_run: bool,
     yes: bool,

@@ -18,7 +18,7 @@ use crate::backup::{select, settings};
 /// Results are filed under this section.
 const SECTION: &str = "copies";
 
-pub async fn copy(
+pub(crate) async fn copy(
     runbook: &Runbook,
     id: Option<&str>,
     all_missing: bool,
@@ -44,7 +44,7 @@ pub async fn copy(
 }
 
 /// Copies the new backup `id` to every target: what `backup` does last.
-pub async fn after_backup(runbook: &Runbook, dir: &Path, id: &str, report: &mut Report) {
+pub(crate) async fn after_backup(runbook: &Runbook, dir: &Path, id: &str, report: &mut Report) {
     if crate::copies::copies(runbook).is_empty() {
         return;
     }
@@ -72,7 +72,7 @@ pub async fn after_backup(runbook: &Runbook, dir: &Path, id: &str, report: &mut 
 }
 
 /// The copy targets as `backup` hands its new backups to them.
-pub struct Offsite;
+pub(crate) struct Offsite;
 
 impl crate::backup::Offsite for Offsite {
     fn send<'a>(

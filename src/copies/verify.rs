@@ -11,7 +11,7 @@ use crate::runbook::Runbook;
 use super::Target;
 
 /// Streams the chosen backups back from copy target `name`, item by item.
-pub async fn copy(
+pub(crate) async fn copy(
     runbook: &Runbook,
     name: &str,
     id: Option<&str>,

@@ -20,7 +20,7 @@ const POLL: Duration = Duration::from_millis(500);
 
 /// How the wait for one service ended.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Converged {
         standing: Standing,
         took: Duration,
@@ -44,7 +44,7 @@ pub enum Outcome {
 /// Waits until each of `services` (the runbook's names) has converged,
 /// Swarm has given it up, `deadline` passes or a signal comes. Outcomes
 /// are in the order of `services`.
-pub async fn wait(
+pub(crate) async fn wait(
     deployment: &Deployment,
     services: &[String],
     deadline: Instant,
@@ -54,7 +54,7 @@ pub async fn wait(
 }
 
 /// `wait`, for what `awaited` says.
-pub async fn wait_for(
+pub(crate) async fn wait_for(
     deployment: &Deployment,
     services: &[String],
     deadline: Instant,

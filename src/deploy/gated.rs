@@ -30,13 +30,13 @@ const ASIDE_SUFFIX: &str = "-opsbook-previous";
 /// A service to put on an image: `image` as the operator named it, or
 /// `None` for the name its container runs now (the tag may have moved on).
 #[derive(Debug, Clone)]
-pub struct Wanted {
+pub(crate) struct Wanted {
     pub service: String,
     pub image: Option<String>,
 }
 
 /// A service and the image it would go to, resolved before anything changes.
-pub struct Planned {
+pub(crate) struct Planned {
     pub service: String,
     pub from: ImageRef,
     pub to: ImageRef,
@@ -44,7 +44,7 @@ pub struct Planned {
 }
 
 /// What `plan` found for one wanted service.
-pub enum Target {
+pub(crate) enum Target {
     /// Its running containers are to go onto another image.
     Change(Planned),
     /// Every running container already runs the wanted image.
@@ -69,7 +69,7 @@ struct Touched<'p> {
 }
 
 /// How an apply ended.
-pub struct Applied {
+pub(crate) struct Applied {
     /// One result per planned service.
     pub results: Vec<CheckResult>,
     /// The verify checks after the change (and, when put back, after that).
@@ -78,14 +78,14 @@ pub struct Applied {
     pub put_back: bool,
 }
 
-pub struct Updater<'a> {
+pub(crate) struct Updater<'a> {
     pub lifecycle: Lifecycle<'a>,
     pub runbook: &'a Runbook,
 }
 
 /// The lock `update`, `rollback` and their steps hold, so no two change a
 /// project's images at once.
-pub fn lock_key(runbook: &Runbook) -> String {
+pub(crate) fn lock_key(runbook: &Runbook) -> String {
     format!("{}-update", runbook.data_lock_key())
 }
 
@@ -114,7 +114,11 @@ impl Updater<'_> {
     /// pull changes nothing; a dry run pulls nothing). A service without
     /// containers, or an image not on the host, is refused before anything
     /// changes.
-    pub async fn plan(&self, wanted: &[Wanted], dry_run: bool) -> Result<Vec<Target>, Error> {
+    pub(crate) async fn plan(
+        &self,
+        wanted: &[Wanted],
+        dry_run: bool,
+    ) -> Result<Vec<Target>, Error> {
         let pull = self.runbook.model.update.as_ref().is_some_and(|u| u.pull);
         let containers = self.deployment().list().await?;
         let order: Vec<String> = wanted.iter().map(|w| w.service.clone()).collect();
@@ -192,7 +196,7 @@ impl Updater<'_> {
     /// Puts each planned service on its new image, in order, then runs the
     /// verify checks; on a failure or a signal puts everything back. The
     /// image history gets the new images only when all went well.
-    pub async fn apply(&self, planned: &[Planned], history: &mut ImageHistory) -> Applied {
+    pub(crate) async fn apply(&self, planned: &[Planned], history: &mut ImageHistory) -> Applied {
         for p in planned {
             history.record(&p.service, &p.from, "seen");
         }
@@ -436,7 +440,7 @@ async fn running_image(deployment: &Deployment, service: &str) -> Result<ImageRe
 /// How to name the image `service` ran before the one it runs now (from
 /// the image history): its name while that names the same image, else its
 /// id, since the tag may have moved on; refused when it is gone.
-pub async fn previous(
+pub(crate) async fn previous(
     deployment: &Deployment,
     history: &ImageHistory,
     service: &str,
@@ -465,7 +469,7 @@ pub async fn previous(
 
 /// The image of every service planned and the one each would go to, as
 /// the report's JSON shows them.
-pub fn describe(targets: &[Target]) -> serde_json::Value {
+pub(crate) fn describe(targets: &[Target]) -> serde_json::Value {
     let items: Vec<serde_json::Value> = targets
         .iter()
         .map(|t| match t {

@@ -15,7 +15,7 @@ use crate::docker::Stack;
 /// The engine that holds a volume or runs a task: this one (the
 /// manager's), or another node's.
 #[derive(Clone)]
-pub struct Home {
+pub(crate) struct Home {
     /// The node's host name.
     pub node: String,
     /// Its engine, when it is not this one.
@@ -24,20 +24,20 @@ pub struct Home {
 
 impl Home {
     /// The engine to use, `here` when the home is this engine.
-    pub fn engine<'a>(&'a self, here: &'a Deployment) -> &'a Deployment {
+    pub(crate) fn engine<'a>(&'a self, here: &'a Deployment) -> &'a Deployment {
         self.engine.as_deref().unwrap_or(here)
     }
 }
 
 /// A volume of the stack: its full name and where it lives.
 #[derive(Clone)]
-pub struct VolumeHome {
+pub(crate) struct VolumeHome {
     pub full: String,
     pub home: Home,
 }
 
 /// Finds the stack's tasks' homes, through `deployment` (a manager).
-pub struct Homes<'a> {
+pub(crate) struct Homes<'a> {
     deployment: &'a Deployment,
     stack: Stack,
     /// This engine's node id.
@@ -45,7 +45,7 @@ pub struct Homes<'a> {
 }
 
 impl<'a> Homes<'a> {
-    pub async fn read(deployment: &'a Deployment) -> Result<Homes<'a>, Error> {
+    pub(crate) async fn read(deployment: &'a Deployment) -> Result<Homes<'a>, Error> {
         let SwarmRole::Manager { node_id } = deployment.swarm_role().await? else {
             return Err(Error::Usage(format!(
                 "the engine at {} is not a swarm manager: a stack's volumes and tasks are found through a manager",
@@ -65,7 +65,11 @@ impl<'a> Homes<'a> {
     /// that ran), or on this engine when no task mounts it. `None` when it
     /// is nowhere. Tasks on two nodes mean two different volumes of that
     /// name, which is refused; so is a node opsbook cannot reach.
-    pub async fn volume(&self, name: &str, field: &str) -> Result<Option<VolumeHome>, Error> {
+    pub(crate) async fn volume(
+        &self,
+        name: &str,
+        field: &str,
+    ) -> Result<Option<VolumeHome>, Error> {
         let project = self.deployment.project().unwrap_or_default();
         let names = [format!("{project}_{name}"), name.to_string()];
         let chosen = match mounted_by(&self.stack.tasks, &names) {
@@ -106,7 +110,10 @@ impl<'a> Homes<'a> {
 
     /// A running task of the runbook's service `service` and where it
     /// runs: what a dump is exec'd in. `None` when none runs.
-    pub async fn running_task(&self, service: &str) -> Result<Option<(Home, String)>, String> {
+    pub(crate) async fn running_task(
+        &self,
+        service: &str,
+    ) -> Result<Option<(Home, String)>, String> {
         let Some(found) = self.stack.service(service) else {
             return Ok(None);
         };
@@ -128,13 +135,13 @@ impl<'a> Homes<'a> {
     }
 
     /// The stack as read for these homes.
-    pub fn stack(&self) -> &Stack {
+    pub(crate) fn stack(&self) -> &Stack {
         &self.stack
     }
 
     /// Where `task` runs: this engine, or its node's (why not, when that
     /// node is down or opsbook was not told how to reach it).
-    pub async fn home_of(&self, task: &Task) -> Result<Home, String> {
+    pub(crate) async fn home_of(&self, task: &Task) -> Result<Home, String> {
         if task.node_id == self.here {
             return Ok(Home {
                 node: task.node.clone(),

@@ -18,7 +18,7 @@ const KEEP: usize = 20;
 
 /// One image a service ran, from `since`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ran {
+pub(crate) struct Ran {
     pub image: String,
     pub id: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -29,14 +29,14 @@ pub struct Ran {
     pub by: String,
 }
 
-pub struct ImageHistory {
+pub(crate) struct ImageHistory {
     path: PathBuf,
     services: BTreeMap<String, Vec<Ran>>,
 }
 
 impl ImageHistory {
     /// The history of `key`'s services; none yet is an empty one.
-    pub fn open(state_dir: &Path, key: &str) -> Result<ImageHistory, Error> {
+    pub(crate) fn open(state_dir: &Path, key: &str) -> Result<ImageHistory, Error> {
         let path = state_dir.join("images").join(format!("{key}.json"));
         let services = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -58,7 +58,7 @@ impl ImageHistory {
     }
 
     /// The images `service` ran, oldest first.
-    pub fn of(&self, service: &str) -> &[Ran] {
+    pub(crate) fn of(&self, service: &str) -> &[Ran] {
         self.services
             .get(service)
             .map(Vec::as_slice)
@@ -67,7 +67,7 @@ impl ImageHistory {
 
     /// The newest image `service` ran that is not `current` (an id): what
     /// `rollback` goes back to.
-    pub fn previous(&self, service: &str, current: &str) -> Option<&Ran> {
+    pub(crate) fn previous(&self, service: &str, current: &str) -> Option<&Ran> {
         let ran = self.of(service);
         // Skip the run of `current` at the end, then the newest other one.
         ran.iter().rev().find(|r| r.id != current)
@@ -75,7 +75,7 @@ impl ImageHistory {
 
     /// Notes that `service` runs `image` from now on (`by`: what did it).
     /// An image already at the end is not written twice.
-    pub fn record(&mut self, service: &str, image: &ImageRef, by: &str) {
+    pub(crate) fn record(&mut self, service: &str, image: &ImageRef, by: &str) {
         let ran = self.services.entry(service.to_string()).or_default();
         if ran.last().is_some_and(|r| r.id == image.id) {
             return;
@@ -92,7 +92,7 @@ impl ImageHistory {
     }
 
     /// Writes the history down.
-    pub fn save(&self) -> Result<(), Error> {
+    pub(crate) fn save(&self) -> Result<(), Error> {
         let bytes = serde_json::to_vec_pretty(&self.services)
             .map_err(|e| Error::Usage(format!("image history: {e}")))?;
         write_private(&self.path, &bytes).map_err(|source| Error::State {

@@ -50,13 +50,13 @@ enum NotReady {
 
 /// What `while_stopped` did: how each service stopped, what the work gave,
 /// and how each service started again.
-pub struct WhileStopped<T> {
+pub(crate) struct WhileStopped<T> {
     pub stopped: Vec<CheckResult>,
     pub outcome: T,
     pub started: Vec<CheckResult>,
 }
 
-pub struct Lifecycle<'a> {
+pub(crate) struct Lifecycle<'a> {
     pub deployment: &'a Deployment,
     pub progress: Progress<'a>,
     pub interrupt: Interrupt,
@@ -66,7 +66,7 @@ pub struct Lifecycle<'a> {
 
 impl<'a> Lifecycle<'a> {
     /// A lifecycle for `section` that listens for Ctrl-C and SIGTERM.
-    pub fn listening(
+    pub(crate) fn listening(
         deployment: &'a Deployment,
         progress: Progress<'a>,
         section: &'static str,
@@ -96,7 +96,7 @@ impl<'a> Lifecycle<'a> {
     /// or a signal. A signal stops the stopping (the rest stay up) and is the
     /// work's to heed; the starting again still starts everything, but
     /// once a signal came it no longer waits for readiness.
-    pub async fn while_stopped<T, F>(
+    pub(crate) async fn while_stopped<T, F>(
         &self,
         plan: &Plan,
         services: &[String],
@@ -142,7 +142,7 @@ impl<'a> Lifecycle<'a> {
     /// timeout, whatever has been signalled: what opsbook stopped it starts.
     /// After a signal every start is still issued, but no one waits for a
     /// service to be ready (the result says it was not waited for).
-    pub async fn start_again(&self, plan: &Plan, services: &[String]) -> Vec<CheckResult> {
+    pub(crate) async fn start_again(&self, plan: &Plan, services: &[String]) -> Vec<CheckResult> {
         if self.deployment.is_stack() {
             let deadline = Instant::now() + plan.startup_timeout;
             return self
@@ -172,7 +172,7 @@ impl<'a> Lifecycle<'a> {
     /// Starts each tier in turn, waiting until its services are ready or
     /// `deadline` passes. `depends_on` tells which services a service needs:
     /// one whose dependency failed is left alone. A signal starts nothing new.
-    pub async fn start(
+    pub(crate) async fn start(
         &self,
         tiers: &[Vec<String>],
         depends_on: &IndexMap<String, Vec<String>>,
@@ -293,7 +293,7 @@ impl<'a> Lifecycle<'a> {
     /// as startup waits, except that a restart by its restart policy (a
     /// crash) fails at once; the reason it is not ready, also when a signal
     /// cut the wait short.
-    pub async fn gate(&self, id: &str, deadline: Instant) -> Result<(), String> {
+    pub(crate) async fn gate(&self, id: &str, deadline: Instant) -> Result<(), String> {
         match self.wait_ready(id, deadline, true).await {
             Ok(()) => Ok(()),
             Err(NotReady::Failed(state)) => Err(state),
@@ -354,7 +354,7 @@ impl<'a> Lifecycle<'a> {
 
     /// Stops each tier in turn (shutdown order), each container with `grace`
     /// before Docker kills it, and checks it did stop.
-    pub async fn stop(
+    pub(crate) async fn stop(
         &self,
         tiers: &[Vec<String>],
         containers: &[ContainerRef],
@@ -429,7 +429,7 @@ impl<'a> Lifecycle<'a> {
     }
 
     /// Kills every running container at once: no order, no grace.
-    pub async fn kill_all(&self, containers: &[ContainerRef]) -> Vec<CheckResult> {
+    pub(crate) async fn kill_all(&self, containers: &[ContainerRef]) -> Vec<CheckResult> {
         let kills = containers.iter().map(|container| async move {
             if !container.state.is_up() {
                 return self.result(

@@ -7,21 +7,21 @@
 //! `rolling` for Swarm, `image_history` for rollback), and where a stack's
 //! volumes live (`homes`). Commands never ask which engine they are on.
 
-pub mod converge;
+pub(crate) mod converge;
 mod dry_run;
-pub mod gated;
-pub mod homes;
-pub mod image_history;
-pub mod lifecycle;
-pub mod mode;
-pub mod restart;
-pub mod rolling;
-pub mod scale;
-pub mod shutdown;
-pub mod startup;
-pub mod update;
+pub(crate) mod gated;
+pub(crate) mod homes;
+pub(crate) mod image_history;
+pub(crate) mod lifecycle;
+pub(crate) mod mode;
+pub(crate) mod restart;
+pub(crate) mod rolling;
+pub(crate) mod scale;
+pub(crate) mod shutdown;
+pub(crate) mod startup;
+pub(crate) mod update;
 
-pub use mode::{Resolved, as_deployed, describe, into_stack, refuse_on_stack, resolve};
+pub(crate) use mode::{as_deployed, describe, into_stack, refuse_on_stack, resolve};
 
 use futures_util::future::LocalBoxFuture;
 
@@ -35,7 +35,7 @@ use crate::runbook::model::Step;
 /// The runbook's project for `command`, connected to and seen as it is
 /// deployed: a stack when it is one (with the swarm's other nodes), else
 /// compose containers. The one way a command reaches its deployment.
-pub async fn connect(runbook: &Runbook, command: &str) -> Result<Deployment, Error> {
+pub(crate) async fn connect(runbook: &Runbook, command: &str) -> Result<Deployment, Error> {
     let project = runbook.require_project(command)?;
     let deployment = Deployment::connect(Some(project)).await?;
     as_deployed(runbook, deployment).await
@@ -44,7 +44,7 @@ pub async fn connect(runbook: &Runbook, command: &str) -> Result<Deployment, Err
 /// The deployment of the runbook's project as `connect` gives it, or of
 /// every compose project on the engine when the runbook names none (the
 /// embedded default): what `status` and `daily-check` look at.
-pub async fn look(runbook: &Runbook) -> Result<Deployment, Error> {
+pub(crate) async fn look(runbook: &Runbook) -> Result<Deployment, Error> {
     let deployment = Deployment::connect(runbook.plan.project.clone()).await?;
     as_deployed(runbook, deployment).await
 }
@@ -54,7 +54,7 @@ pub async fn look(runbook: &Runbook) -> Result<Deployment, Error> {
 /// first. Steps and backups start and stop services through deploy/, so
 /// they sit above it and the command hands them in (`steps::Setup` is
 /// one).
-pub trait Hooks {
+pub(crate) trait Hooks {
     /// Runs the `stage` steps (`startup.before`) into `report`; whether
     /// every one passed.
     fn run<'a>(

@@ -13,18 +13,18 @@ use crate::runbook::model::Mode;
 
 /// How the project turned out to be deployed, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolved {
+pub(crate) enum Resolved {
     Compose { why: String },
     Swarm { why: String },
 }
 
 impl Resolved {
-    pub fn is_swarm(&self) -> bool {
+    pub(crate) fn is_swarm(&self) -> bool {
         matches!(self, Resolved::Swarm { .. })
     }
 
     /// `compose` or `swarm`, then why: what `validate` shows.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Resolved::Compose { why } => format!("compose ({why})"),
             Resolved::Swarm { why } => format!("swarm ({why})"),
@@ -36,7 +36,7 @@ impl Resolved {
 /// `mode: swarm` as written (swarm needs a manager to talk to), `auto` by
 /// whether the engine is a swarm manager with services of a stack named as
 /// the project.
-pub async fn resolve(runbook: &Runbook, deployment: &Deployment) -> Result<Resolved, Error> {
+pub(crate) async fn resolve(runbook: &Runbook, deployment: &Deployment) -> Result<Resolved, Error> {
     let endpoint = deployment.endpoint();
     let project = runbook.plan.project.as_deref();
     match (runbook.plan.mode, project) {
@@ -89,7 +89,7 @@ fn not_a_manager(role: &SwarmRole) -> &'static str {
 /// Refuses `command` on a project that is a stack: it works on compose
 /// containers and volumes, which a stack does not have, so it would find
 /// nothing (or the wrong thing) and say so as if it were done.
-pub async fn refuse_on_stack(
+pub(crate) async fn refuse_on_stack(
     runbook: &Runbook,
     deployment: &Deployment,
     command: &str,
@@ -105,7 +105,10 @@ pub async fn refuse_on_stack(
 
 /// The deployment as the project is deployed: seen as the stack
 /// (`into_stack`) when `resolve` says it is one, else as it is.
-pub async fn as_deployed(runbook: &Runbook, deployment: Deployment) -> Result<Deployment, Error> {
+pub(crate) async fn as_deployed(
+    runbook: &Runbook,
+    deployment: Deployment,
+) -> Result<Deployment, Error> {
     Ok(match resolve(runbook, &deployment).await?.is_swarm() {
         true => into_stack(deployment),
         false => deployment,
@@ -116,7 +119,7 @@ pub async fn as_deployed(runbook: &Runbook, deployment: Deployment) -> Result<De
 /// other nodes: every host of the fleet file (`$OPSBOOK_FLEET`) by name,
 /// matched to a node by its host name. A fleet file that cannot be read
 /// leaves the other nodes unreachable, and says why once.
-pub fn into_stack(deployment: Deployment) -> Deployment {
+pub(crate) fn into_stack(deployment: Deployment) -> Deployment {
     let mut nodes = HashMap::new();
     if let Some(path) = crate::fleet::discover(None) {
         match crate::fleet::load(&path) {
@@ -133,7 +136,7 @@ pub fn into_stack(deployment: Deployment) -> Deployment {
 
 /// The mode, decided against the engine when the runbook leaves it to
 /// `auto` or says `swarm`; written as decided, or why it was not.
-pub async fn describe(runbook: &Runbook) -> String {
+pub(crate) async fn describe(runbook: &Runbook) -> String {
     let plan = &runbook.plan;
     if plan.mode == Mode::Compose || plan.project.is_none() {
         return Resolved::Compose {

@@ -22,14 +22,14 @@ use super::dry_run;
 use super::lifecycle::Lifecycle;
 use super::scale::SwarmLifecycle;
 
-pub struct Options {
+pub(crate) struct Options {
     pub services: Vec<String>,
     pub with_dependents: bool,
     pub dry_run: bool,
     pub yes: bool,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     options: &Options,
     progress: Progress<'_>,

@@ -22,7 +22,7 @@ use crate::ui::progress::Progress;
 use super::converge::{self, Outcome};
 use crate::docker::{Awaited, Stack};
 
-pub struct SwarmUpdate<'a> {
+pub(crate) struct SwarmUpdate<'a> {
     pub deployment: &'a Deployment,
     pub progress: Progress<'a>,
     pub interrupt: Interrupt,
@@ -34,7 +34,11 @@ impl SwarmUpdate<'_> {
     /// Updates each service of `wanted` to its image (`None`: its own
     /// image name, again) tier by tier (the plan's startup order), putting
     /// back what it changed when one fails.
-    pub async fn run(&self, plan: &Plan, wanted: &[(String, Option<String>)]) -> Vec<CheckResult> {
+    pub(crate) async fn run(
+        &self,
+        plan: &Plan,
+        wanted: &[(String, Option<String>)],
+    ) -> Vec<CheckResult> {
         let names: Vec<String> = wanted.iter().map(|(service, _)| service.clone()).collect();
         let deadline = Instant::now() + plan.startup_timeout;
         let mut results = Vec::new();
@@ -136,13 +140,13 @@ impl SwarmUpdate<'_> {
 
     /// Swarm's own rollback of `service` to its spec before the last
     /// update, waited for.
-    pub async fn roll_back(&self, plan: &Plan, service: &str) -> Vec<CheckResult> {
+    pub(crate) async fn roll_back(&self, plan: &Plan, service: &str) -> Vec<CheckResult> {
         self.put_back(&[service.to_string()], plan, self.section)
             .await
     }
 
     /// Swarm's own rollback of each of `services`, all at once, waited for.
-    pub async fn roll_back_all(&self, plan: &Plan, services: &[String]) -> Vec<CheckResult> {
+    pub(crate) async fn roll_back_all(&self, plan: &Plan, services: &[String]) -> Vec<CheckResult> {
         self.put_back(services, plan, "put back").await
     }
 

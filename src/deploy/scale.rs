@@ -34,7 +34,7 @@ enum Change {
     Redeploy,
 }
 
-pub struct SwarmLifecycle<'a> {
+pub(crate) struct SwarmLifecycle<'a> {
     pub deployment: &'a Deployment,
     pub progress: Progress<'a>,
     pub interrupt: Interrupt,
@@ -45,7 +45,7 @@ pub struct SwarmLifecycle<'a> {
 impl SwarmLifecycle<'_> {
     /// Scales each tier's services up and waits for them; a service whose
     /// dependency did not converge is left as it is.
-    pub async fn start(
+    pub(crate) async fn start(
         &self,
         tiers: &[Vec<String>],
         depends_on: &IndexMap<String, Vec<String>>,
@@ -58,7 +58,7 @@ impl SwarmLifecycle<'_> {
     /// Scales each tier's services up again after some work had them at
     /// zero: after a signal too (then the tiers are not waited for, nor
     /// held back by a dependency that did not converge).
-    pub async fn start_again(
+    pub(crate) async fn start_again(
         &self,
         tiers: &[Vec<String>],
         depends_on: &IndexMap<String, Vec<String>>,
@@ -70,12 +70,12 @@ impl SwarmLifecycle<'_> {
 
     /// Scales each tier's services (shutdown order) to zero, remembering
     /// their replicas, and waits until their tasks are gone.
-    pub async fn stop(&self, tiers: &[Vec<String>], deadline: Instant) -> Vec<CheckResult> {
+    pub(crate) async fn stop(&self, tiers: &[Vec<String>], deadline: Instant) -> Vec<CheckResult> {
         self.tiers(tiers, None, deadline, Change::ScaleDown).await
     }
 
     /// A forced update of each tier's services, waiting for each tier.
-    pub async fn redeploy(
+    pub(crate) async fn redeploy(
         &self,
         tiers: &[Vec<String>],
         depends_on: &IndexMap<String, Vec<String>>,
@@ -269,7 +269,7 @@ impl SwarmLifecycle<'_> {
 /// Those of `names` that have tasks to stop: scaled above zero, or global
 /// (which cannot be scaled down, and says so). The rest are left alone,
 /// and so are not scaled up after.
-pub fn scaled_up(stack: &Stack, names: &[String]) -> Vec<String> {
+pub(crate) fn scaled_up(stack: &Stack, names: &[String]) -> Vec<String> {
     names
         .iter()
         .filter(|name| {

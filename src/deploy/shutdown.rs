@@ -26,7 +26,7 @@ use super::dry_run;
 use super::lifecycle::Lifecycle;
 use super::scale::SwarmLifecycle;
 
-pub struct Options {
+pub(crate) struct Options {
     pub emergency: bool,
     /// Back up first, and abort the shutdown if that fails (unless `force`).
     pub backup: bool,
@@ -36,7 +36,7 @@ pub struct Options {
 }
 
 /// Shuts the runbook's deployment down.
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     options: &Options,
     hooks: &dyn Hooks,

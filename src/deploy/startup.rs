@@ -27,7 +27,7 @@ use super::scale::SwarmLifecycle;
 
 const UP_EXAMPLE: &str = "[docker, compose, up, -d, --no-start]";
 
-pub struct Options {
+pub(crate) struct Options {
     pub skip_preflight: bool,
     pub dry_run: bool,
 }
@@ -35,7 +35,7 @@ pub struct Options {
 /// Starts the runbook's deployment. Pre-flight results come first; a
 /// failed pre-flight, a failed `startup.before` step or a failed
 /// `startup.up` starts nothing.
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     options: &Options,
     hooks: &dyn Hooks,

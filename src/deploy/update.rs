@@ -31,7 +31,7 @@ use super::rolling::SwarmUpdate;
 /// Puts `services` (every known one when neither they nor `images` name
 /// any) on a new image: the one `images` names (`--image SERVICE=IMAGE`),
 /// else whatever the image name their container runs now points to.
-pub async fn update(
+pub(crate) async fn update(
     runbook: &Runbook,
     services: &[String],
     images: &[(String, String)],
@@ -61,7 +61,7 @@ pub async fn update(
 
 /// Puts `service` back on the image it ran before its last update (`to`
 /// is `previous`), or on the image `to` names.
-pub async fn rollback(
+pub(crate) async fn rollback(
     runbook: &Runbook,
     service: &str,
     to: &str,
@@ -145,7 +145,7 @@ fn wanted(
 /// How `carry_out` is run: by `update`, or by `rollback`.
 /// What the operator asked with the command: `--dry-run`, `--yes`, and
 /// the state folder (the update lock and the image history).
-pub struct Asked<'a> {
+pub(crate) struct Asked<'a> {
     pub dry_run: bool,
     pub yes: bool,
     pub state_dir: &'a Path,

@@ -20,7 +20,7 @@ const SSH_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 impl Deployment {
     /// Connects to the engine `$DOCKER_HOST` names (else the local socket),
     /// as the docker CLI would (`Engine::from_env`).
-    pub async fn connect(project: Option<String>) -> Result<Deployment, Error> {
+    pub(crate) async fn connect(project: Option<String>) -> Result<Deployment, Error> {
         Deployment::connect_to(&Engine::from_env(), project).await
     }
 
@@ -28,7 +28,10 @@ impl Deployment {
     /// seconds. A failure names the endpoint it tried. `tcp://` with TLS
     /// verifies the engine against the CA; `ssh://` logs in with the
     /// system's ssh (`ssh`).
-    pub async fn connect_to(engine: &Engine, project: Option<String>) -> Result<Deployment, Error> {
+    pub(crate) async fn connect_to(
+        engine: &Engine,
+        project: Option<String>,
+    ) -> Result<Deployment, Error> {
         let endpoint = engine.host.clone();
         let unreachable = |reason: String| Error::DockerUnreachable {
             endpoint: endpoint.clone(),

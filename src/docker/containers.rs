@@ -14,7 +14,7 @@ use crate::error::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum State {
+pub(crate) enum State {
     Created,
     Running,
     Paused,
@@ -27,7 +27,7 @@ pub enum State {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Health {
+pub(crate) enum Health {
     /// The container has no healthcheck.
     None,
     Starting,
@@ -37,7 +37,7 @@ pub enum Health {
 
 /// A container as the list shows it.
 #[derive(Debug, Clone)]
-pub struct ContainerRef {
+pub(crate) struct ContainerRef {
     pub id: String,
     pub name: String,
     pub project: String,
@@ -50,14 +50,17 @@ pub struct ContainerRef {
 
 impl State {
     /// Whether the container's processes run (or are held): what a stop stops.
-    pub fn is_up(self) -> bool {
+    pub(crate) fn is_up(self) -> bool {
         matches!(self, State::Running | State::Restarting | State::Paused)
     }
 }
 
 /// The first running container of `service`: where an exec check, an exec
 /// step and a dump run.
-pub fn running_of<'a>(containers: &'a [ContainerRef], service: &str) -> Option<&'a ContainerRef> {
+pub(crate) fn running_of<'a>(
+    containers: &'a [ContainerRef],
+    service: &str,
+) -> Option<&'a ContainerRef> {
     containers
         .iter()
         .find(|c| c.service == service && c.state == State::Running)
@@ -65,7 +68,7 @@ pub fn running_of<'a>(containers: &'a [ContainerRef], service: &str) -> Option<&
 
 /// Those of `services` that have a running container: what a stop takes down
 /// and what must come up again after it.
-pub fn running_services(containers: &[ContainerRef], services: &[String]) -> Vec<String> {
+pub(crate) fn running_services(containers: &[ContainerRef], services: &[String]) -> Vec<String> {
     services
         .iter()
         .filter(|s| running_of(containers, s).is_some())
@@ -75,7 +78,7 @@ pub fn running_services(containers: &[ContainerRef], services: &[String]) -> Vec
 
 /// One container as opsbook sees it, inspected.
 #[derive(Debug, Clone, Serialize)]
-pub struct Container {
+pub(crate) struct Container {
     pub id: String,
     pub name: String,
     pub project: String,
@@ -113,7 +116,7 @@ pub struct Container {
 impl Deployment {
     /// Every container of the project, running or not, as the list shows it
     /// (one request): enough to read logs or exec, not restarts or health output.
-    pub async fn list(&self) -> Result<Vec<ContainerRef>, Error> {
+    pub(crate) async fn list(&self) -> Result<Vec<ContainerRef>, Error> {
         let key = self.labels.project();
         let label = match &self.project {
             Some(project) => format!("{key}={project}"),
@@ -141,7 +144,7 @@ impl Deployment {
 
     /// The listed containers in full, inspected concurrently (restart counts
     /// and healthcheck output are only in the inspect), in the same order.
-    pub async fn inspect(&self, refs: &[ContainerRef]) -> Result<Vec<Container>, Error> {
+    pub(crate) async fn inspect(&self, refs: &[ContainerRef]) -> Result<Vec<Container>, Error> {
         let inspects = join_all(
             refs.iter()
                 .map(|r| self.docker.inspect_container(&r.id, None)),
@@ -162,13 +165,13 @@ impl Deployment {
     }
 
     /// `list` then `inspect`.
-    pub async fn containers(&self) -> Result<Vec<Container>, Error> {
+    pub(crate) async fn containers(&self) -> Result<Vec<Container>, Error> {
         let refs = self.list().await?;
         self.inspect(&refs).await
     }
 
     /// One container, inspected now (for polling its state while it starts).
-    pub async fn inspect_one(&self, id: &str) -> Result<Container, Error> {
+    pub(crate) async fn inspect_one(&self, id: &str) -> Result<Container, Error> {
         self.docker
             .inspect_container(id, None)
             .await
@@ -178,7 +181,7 @@ impl Deployment {
 
     /// A container's whole inspect, as Docker's JSON (for evidence: the
     /// caller masks what must not leave the process).
-    pub async fn inspect_raw(&self, id: &str) -> Result<serde_json::Value, Error> {
+    pub(crate) async fn inspect_raw(&self, id: &str) -> Result<serde_json::Value, Error> {
         let inspect = self
             .docker
             .inspect_container(id, None)

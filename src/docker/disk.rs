@@ -24,7 +24,7 @@ const PLACEHOLDER: &str = "opsbook-system-df";
 
 /// One kind of Docker data on disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KindUse {
+pub(crate) struct KindUse {
     pub count: u64,
     pub bytes: u64,
     pub reclaimable: u64,
@@ -32,7 +32,7 @@ pub struct KindUse {
 
 /// `docker system df`, summed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DiskUse {
+pub(crate) struct DiskUse {
     pub images: KindUse,
     pub containers: KindUse,
     pub volumes: KindUse,
@@ -40,14 +40,14 @@ pub struct DiskUse {
 }
 
 impl DiskUse {
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.images.bytes + self.containers.bytes + self.volumes.bytes + self.build_cache.bytes
     }
 }
 
 impl Deployment {
     /// Docker's disk use on this engine (every project's, as `docker system df`).
-    pub async fn disk_use(&self) -> Result<DiskUse, Error> {
+    pub(crate) async fn disk_use(&self) -> Result<DiskUse, Error> {
         let typed = self
             .docker
             .df(None::<bollard::query_parameters::DataUsageOptions>)

@@ -11,7 +11,7 @@ use super::ssh::CONFIG_VARIABLE;
 const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Engine {
+pub(crate) struct Engine {
     /// `unix:///…`, `tcp://host:port`, `ssh://user@host[:port]`.
     pub host: String,
     /// For tcp: TLS, verified with the `ca.pem`, `cert.pem` and `key.pem` here.
@@ -22,7 +22,7 @@ pub struct Engine {
 
 impl Engine {
     /// The engine this process's variables name, else the local socket.
-    pub fn from_env() -> Engine {
+    pub(crate) fn from_env() -> Engine {
         let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         let host = set("DOCKER_HOST")
             .map(|h| h.to_string_lossy().into_owned())
@@ -45,7 +45,7 @@ impl Engine {
     /// Whether it runs on another machine (reached by ssh, or by tcp to
     /// other than loopback): its host's figures are then measured there,
     /// and this machine's files are not its host's.
-    pub fn is_remote(&self) -> bool {
+    pub(crate) fn is_remote(&self) -> bool {
         if self.host.starts_with("unix://") {
             return false;
         }
@@ -67,7 +67,7 @@ impl Engine {
 
     /// The variables a child process needs to reach it, and those of this
     /// process's own engine it must not inherit (`None`: removed).
-    pub fn env(&self) -> Vec<(&'static str, Option<OsString>)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, Option<OsString>)> {
         vec![
             ("DOCKER_HOST", Some(self.host.clone().into())),
             ("DOCKER_TLS_VERIFY", self.tls.as_ref().map(|_| "1".into())),
@@ -85,7 +85,7 @@ impl Engine {
 }
 
 /// Whether the engine this process's variables name runs on another machine.
-pub fn engine_is_remote() -> bool {
+pub(crate) fn engine_is_remote() -> bool {
     Engine::from_env().is_remote()
 }
 

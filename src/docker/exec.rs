@@ -11,7 +11,7 @@ use crate::error::Error;
 impl Deployment {
     /// Runs `argv` in a container, streaming its stdout into `sink` and
     /// keeping its stderr (capped); returns the exit code and stderr.
-    pub async fn exec_streaming(
+    pub(crate) async fn exec_streaming(
         &self,
         id: &str,
         argv: &[String],
@@ -26,7 +26,7 @@ impl Deployment {
     /// Runs `argv` in a container with `stdin` streamed into it (closed at
     /// the end), keeping stdout and stderr (capped); returns the exit code
     /// and stderr.
-    pub async fn exec_with_stdin(
+    pub(crate) async fn exec_with_stdin(
         &self,
         id: &str,
         argv: &[String],
@@ -47,7 +47,11 @@ impl Deployment {
     /// Runs `argv` in a container and waits for it to end, keeping at most
     /// `EXEC_OUTPUT_CAP` bytes of each stream (the rest is read and dropped,
     /// so a chatty command cannot fill memory). The caller bounds the time.
-    pub async fn exec(&self, container_id: &str, argv: &[String]) -> Result<ExecOutput, Error> {
+    pub(crate) async fn exec(
+        &self,
+        container_id: &str,
+        argv: &[String],
+    ) -> Result<ExecOutput, Error> {
         let mut stdout = Vec::new();
         let (exit_code, stderr) = self
             .run_exec(container_id, argv, None, |chunk| {
@@ -138,11 +142,11 @@ impl Deployment {
 }
 
 /// How much of each stream of an exec is kept.
-pub const EXEC_OUTPUT_CAP: usize = 64 * 1024;
+pub(crate) const EXEC_OUTPUT_CAP: usize = 64 * 1024;
 
 /// What a command run in a container printed and how it ended.
 #[derive(Debug, Default, Clone)]
-pub struct ExecOutput {
+pub(crate) struct ExecOutput {
     pub exit_code: Option<i64>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,

@@ -36,7 +36,7 @@ enum Failed {
 
 /// What the helper printed, and what the engine says of its host.
 #[derive(Debug, Clone)]
-pub struct HostLook {
+pub(crate) struct HostLook {
     pub output: String,
     pub hostname: Option<String>,
     pub cores: Option<usize>,
@@ -45,7 +45,11 @@ pub struct HostLook {
 impl Deployment {
     /// Runs `script` under `/bin/sh -c` (with `args` as `$1`…, the host's
     /// `/` at `$HOST_ROOT`) on the engine's host, in a helper from the first image there that has a shell.
-    pub async fn look_at_host(&self, script: &str, args: &[String]) -> Result<HostLook, Error> {
+    pub(crate) async fn look_at_host(
+        &self,
+        script: &str,
+        args: &[String],
+    ) -> Result<HostLook, Error> {
         let info = self
             .docker
             .info()

@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-pub const PROJECT_LABEL: &str = "com.docker.compose.project";
-pub const SERVICE_LABEL: &str = "com.docker.compose.service";
-pub const VOLUME_LABEL: &str = "com.docker.compose.volume";
+pub(crate) const PROJECT_LABEL: &str = "com.docker.compose.project";
+pub(crate) const SERVICE_LABEL: &str = "com.docker.compose.service";
+pub(crate) const VOLUME_LABEL: &str = "com.docker.compose.volume";
 /// The stack a Swarm service (and its tasks' containers) belongs to.
-pub const STACK_LABEL: &str = "com.docker.stack.namespace";
+pub(crate) const STACK_LABEL: &str = "com.docker.stack.namespace";
 /// A Swarm task's container: its service's full name (`STACK_SERVICE`).
 const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.name";
 /// A Swarm task's container: its task's name (`STACK_SERVICE.SLOT.ID`).

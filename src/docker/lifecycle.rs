@@ -10,7 +10,7 @@ use crate::error::Error;
 
 impl Deployment {
     /// Starts a stopped container. Starting a running one is not an error.
-    pub async fn start(&self, id: &str) -> Result<(), Error> {
+    pub(crate) async fn start(&self, id: &str) -> Result<(), Error> {
         match self.docker.start_container(id, None).await {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {
@@ -22,7 +22,7 @@ impl Deployment {
 
     /// Stops a container: SIGTERM (or its stop signal), then SIGKILL after
     /// `grace`. Stopping a stopped one is not an error.
-    pub async fn stop(&self, id: &str, grace: Duration) -> Result<(), Error> {
+    pub(crate) async fn stop(&self, id: &str, grace: Duration) -> Result<(), Error> {
         let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
         let options = StopContainerOptionsBuilder::new().t(seconds).build();
         match self.docker.stop_container(id, Some(options)).await {
@@ -36,7 +36,7 @@ impl Deployment {
 
     /// Freezes a running container's processes (`docker pause`); pausing a
     /// paused one is not an error.
-    pub async fn pause(&self, id: &str) -> Result<(), Error> {
+    pub(crate) async fn pause(&self, id: &str) -> Result<(), Error> {
         match self.docker.pause_container(id).await {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { message, .. })
@@ -50,7 +50,7 @@ impl Deployment {
 
     /// Lets a paused container run again (`docker unpause`); one not
     /// paused is not an error.
-    pub async fn unpause(&self, id: &str) -> Result<(), Error> {
+    pub(crate) async fn unpause(&self, id: &str) -> Result<(), Error> {
         match self.docker.unpause_container(id).await {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { message, .. })
@@ -63,7 +63,7 @@ impl Deployment {
     }
 
     /// Kills a container at once (SIGKILL). Killing a stopped one is not an error.
-    pub async fn kill(&self, id: &str) -> Result<(), Error> {
+    pub(crate) async fn kill(&self, id: &str) -> Result<(), Error> {
         let options = KillContainerOptionsBuilder::new().signal("KILL").build();
         match self.docker.kill_container(id, Some(options)).await {
             Ok(()) => Ok(()),

@@ -11,7 +11,12 @@ use crate::error::Error;
 impl Deployment {
     /// The last `lines` lines of a container's log (stdout and stderr, in
     /// order), at most `cap` bytes of them.
-    pub async fn tail_logs(&self, id: &str, lines: u32, cap: usize) -> Result<Vec<u8>, Error> {
+    pub(crate) async fn tail_logs(
+        &self,
+        id: &str,
+        lines: u32,
+        cap: usize,
+    ) -> Result<Vec<u8>, Error> {
         let options = LogsOptionsBuilder::new()
             .stdout(true)
             .stderr(true)
@@ -30,7 +35,7 @@ impl Deployment {
 
     /// Streams a container's log (stdout and stderr) written since `since`,
     /// handing each chunk to `on_chunk` as it arrives: never the whole log.
-    pub async fn scan_logs(
+    pub(crate) async fn scan_logs(
         &self,
         container_id: &str,
         since: jiff::Timestamp,

@@ -34,27 +34,25 @@ mod ssh;
 mod stats;
 mod swarm;
 mod volume;
-pub use containers::{Container, ContainerRef, Health, State, running_of, running_services};
-pub use disk::{DiskUse, KindUse};
-pub use engine::{Engine, engine_is_remote};
-pub use exec::{EXEC_OUTPUT_CAP, ExecOutput};
-pub use host_look::HostLook;
-pub use labels::{PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL, VOLUME_LABEL};
-pub use recreate::{ImageRef, Snapshot, short_id};
-pub use scratch::{DRILL_LABEL, Remap, Removed, ScratchDrill};
-pub use secret::SwarmSecret;
-pub use stats::Usage;
-pub use swarm::{
-    Awaited, REPLICAS_LABEL, Stack, StackService, Standing, SwarmMode, SwarmRole, Task, TaskState,
+pub(crate) use containers::{Container, ContainerRef, Health, State, running_of, running_services};
+pub(crate) use disk::{DiskUse, KindUse};
+pub(crate) use engine::{Engine, engine_is_remote};
+pub(crate) use labels::{PROJECT_LABEL, STACK_LABEL, VOLUME_LABEL};
+pub(crate) use recreate::{ImageRef, Snapshot, short_id};
+pub(crate) use scratch::{Remap, Removed};
+pub(crate) use secret::SwarmSecret;
+pub(crate) use stats::Usage;
+pub(crate) use swarm::{
+    Awaited, Stack, StackService, Standing, SwarmMode, SwarmRole, Task, TaskState,
     containers_with_tasks, nodes_of, running, standing, standing_for, with_remote_tasks,
 };
-pub use volume::{RESTORE_ROOT, VolumeReader, VolumeUser};
+pub(crate) use volume::RESTORE_ROOT;
 
 use labels::Labels;
 
 /// The containers of one compose project (or of every project, when the
 /// runbook names none) on one Docker engine.
-pub struct Deployment {
+pub(crate) struct Deployment {
     docker: Docker,
     endpoint: String,
     project: Option<String>,
@@ -70,7 +68,7 @@ impl Deployment {
     /// The same engine, its containers seen as the tasks of the Swarm
     /// stack named as the project: `list`, `inspect`, logs and exec then
     /// work on the stack's containers on this node.
-    pub fn into_stack(self) -> Deployment {
+    pub(crate) fn into_stack(self) -> Deployment {
         Deployment {
             labels: Labels::Stack,
             ..self
@@ -79,7 +77,7 @@ impl Deployment {
 
     /// `into_stack`, with the engines of the swarm's other nodes by host
     /// name: what a task elsewhere is exec'd in and its volumes read through.
-    pub fn into_stack_with(self, nodes: HashMap<String, Engine>) -> Deployment {
+    pub(crate) fn into_stack_with(self, nodes: HashMap<String, Engine>) -> Deployment {
         Deployment {
             labels: Labels::Stack,
             nodes: Arc::new(swarm::Nodes::new(nodes)),
@@ -88,21 +86,21 @@ impl Deployment {
     }
 
     /// Whether this deployment is a Swarm stack's (`into_stack`).
-    pub fn is_stack(&self) -> bool {
+    pub(crate) fn is_stack(&self) -> bool {
         self.labels == Labels::Stack
     }
 
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
     /// The project (or stack) this deployment is of.
-    pub fn project(&self) -> Option<&str> {
+    pub(crate) fn project(&self) -> Option<&str> {
         self.project.as_deref()
     }
 
     /// Whether `image` is on the engine's host (no registry is asked).
-    pub async fn image_exists(&self, image: &str) -> Result<bool, Error> {
+    pub(crate) async fn image_exists(&self, image: &str) -> Result<bool, Error> {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),
             Err(bollard::errors::Error::DockerResponseServerError {

@@ -33,7 +33,7 @@ type Endpoint = (String, EndpointSettings);
 
 /// An image on the engine's host: the name it was asked by, and its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRef {
+pub(crate) struct ImageRef {
     /// As the operator or the compose file wrote it (`nutri:latest`).
     pub name: String,
     /// `sha256:…`
@@ -44,20 +44,20 @@ pub struct ImageRef {
 
 impl ImageRef {
     /// `nutri:2 (sha256:1a2b3c4d5e6f)`
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         format!("{} ({})", self.name, short_id(&self.id))
     }
 }
 
 /// The first 12 hex digits of an id, as `docker ps` shows it.
-pub fn short_id(id: &str) -> &str {
+pub(crate) fn short_id(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     hex.get(..12).unwrap_or(hex)
 }
 
 /// One container as it was created: enough to make its twin on another
 /// image, and to say what it ran.
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub id: String,
     pub name: String,
     pub image: ImageRef,
@@ -67,7 +67,7 @@ pub struct Snapshot {
 
 impl Deployment {
     /// The image `name` names on this host now, or `None` when it is not here.
-    pub async fn image(&self, name: &str) -> Result<Option<ImageRef>, Error> {
+    pub(crate) async fn image(&self, name: &str) -> Result<Option<ImageRef>, Error> {
         match self.docker.inspect_image(name).await {
             Ok(image) => Ok(Some(ImageRef {
                 name: name.to_string(),
@@ -83,7 +83,7 @@ impl Deployment {
 
     /// Pulls `name` from its registry, streaming the engine's progress to
     /// nothing; the engine's last error is the error.
-    pub async fn pull(&self, name: &str) -> Result<(), Error> {
+    pub(crate) async fn pull(&self, name: &str) -> Result<(), Error> {
         let options = CreateImageOptionsBuilder::new().from_image(name).build();
         let mut stream = self.docker.create_image(Some(options), None, None);
         while let Some(item) = stream.next().await {
@@ -95,7 +95,7 @@ impl Deployment {
     }
 
     /// What `id` runs and how it was created.
-    pub async fn snapshot(&self, id: &str) -> Result<Snapshot, Error> {
+    pub(crate) async fn snapshot(&self, id: &str) -> Result<Snapshot, Error> {
         let inspect = self
             .docker
             .inspect_container(id, None)
@@ -141,7 +141,7 @@ impl Deployment {
     /// Creates (does not start) a container named `name` like `old` but on
     /// `image`, joined to every network `old` was on with the same aliases.
     /// A half-made container is removed again.
-    pub async fn create_like(
+    pub(crate) async fn create_like(
         &self,
         old: &Snapshot,
         image: &ImageRef,
@@ -168,7 +168,7 @@ impl Deployment {
     }
 
     /// Renames a container (`docker rename`).
-    pub async fn rename(&self, id: &str, name: &str) -> Result<(), Error> {
+    pub(crate) async fn rename(&self, id: &str, name: &str) -> Result<(), Error> {
         let options = RenameContainerOptionsBuilder::new().name(name).build();
         self.docker
             .rename_container(id, options)
@@ -178,7 +178,7 @@ impl Deployment {
 
     /// Removes a container, running or not, keeping its volumes (an
     /// anonymous volume may now be the new container's).
-    pub async fn remove_container(&self, id: &str) -> Result<(), Error> {
+    pub(crate) async fn remove_container(&self, id: &str) -> Result<(), Error> {
         let options = RemoveContainerOptionsBuilder::new().force(true).build();
         match self.docker.remove_container(id, Some(options)).await {
             Ok(())
@@ -192,7 +192,7 @@ impl Deployment {
 
 impl Snapshot {
     /// Whether the container mounts the volume named `volume`.
-    pub fn mounts_volume(&self, volume: &str) -> bool {
+    pub(crate) fn mounts_volume(&self, volume: &str) -> bool {
         self.inspect
             .mounts
             .iter()

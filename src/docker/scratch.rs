@@ -28,11 +28,11 @@ use super::recreate::{ImageRef, Snapshot};
 use crate::error::Error;
 
 /// The label on every scratch resource: the drill's id.
-pub const DRILL_LABEL: &str = "opsbook.drill";
+pub(crate) const DRILL_LABEL: &str = "opsbook.drill";
 
 /// Where a twin's mounts go instead.
 #[derive(Debug, Default)]
-pub struct Remap {
+pub(crate) struct Remap {
     /// Live volume name → scratch volume name.
     pub volumes: HashMap<String, String>,
     /// Live host path → scratch path.
@@ -41,7 +41,7 @@ pub struct Remap {
 
 /// What was removed, and what could not be.
 #[derive(Debug, Default)]
-pub struct Removed {
+pub(crate) struct Removed {
     pub containers: usize,
     pub volumes: usize,
     pub networks: usize,
@@ -55,7 +55,7 @@ const PID_LABEL: &str = "opsbook.drill.pid";
 
 /// A drill whose resources are on the engine.
 #[derive(Debug)]
-pub struct ScratchDrill {
+pub(crate) struct ScratchDrill {
     pub drill: String,
     project: String,
     pid: Option<i32>,
@@ -63,7 +63,7 @@ pub struct ScratchDrill {
 
 impl ScratchDrill {
     /// Left behind by a drill of `project` whose process is gone (killed).
-    pub fn is_leftover_of(&self, project: &str) -> bool {
+    pub(crate) fn is_leftover_of(&self, project: &str) -> bool {
         self.project == project
             && self.pid.is_none_or(|pid| {
                 rustix::process::Pid::from_raw(pid)
@@ -95,7 +95,11 @@ fn scratch_drill(labels: &HashMap<String, String>) -> Option<ScratchDrill> {
 
 impl Deployment {
     /// An internal network (no way out) for drill `drill`.
-    pub async fn create_scratch_network(&self, name: &str, drill: &str) -> Result<String, Error> {
+    pub(crate) async fn create_scratch_network(
+        &self,
+        name: &str,
+        drill: &str,
+    ) -> Result<String, Error> {
         let request = NetworkCreateRequest {
             name: name.to_string(),
             internal: Some(true),
@@ -110,7 +114,7 @@ impl Deployment {
     }
 
     /// An empty local volume for drill `drill`.
-    pub async fn create_scratch_volume(&self, name: &str, drill: &str) -> Result<(), Error> {
+    pub(crate) async fn create_scratch_volume(&self, name: &str, drill: &str) -> Result<(), Error> {
         let request = VolumeCreateRequest {
             name: Some(name.to_string()),
             labels: Some(self.scratch_labels(drill)),
@@ -125,7 +129,7 @@ impl Deployment {
 
     /// A helper that fills scratch volume `volume` (as `volume_writer`),
     /// labelled as drill `drill`'s.
-    pub async fn scratch_writer(
+    pub(crate) async fn scratch_writer(
         &self,
         volume: &str,
         root: &str,
@@ -138,7 +142,7 @@ impl Deployment {
 
     /// Creates (does not start) the twin of `old` for `service` on
     /// `image`, on `network` only, its mounts remapped.
-    pub async fn create_twin(
+    pub(crate) async fn create_twin(
         &self,
         old: &Snapshot,
         image: &ImageRef,
@@ -213,7 +217,11 @@ impl Deployment {
     }
 
     /// The address of container `id` on `network`.
-    pub async fn address_on(&self, id: &str, network: &str) -> Result<Option<String>, Error> {
+    pub(crate) async fn address_on(
+        &self,
+        id: &str,
+        network: &str,
+    ) -> Result<Option<String>, Error> {
         let inspect = self
             .docker
             .inspect_container(id, None)
@@ -228,7 +236,7 @@ impl Deployment {
     }
 
     /// The drills whose resources are on the engine.
-    pub async fn scratch_drills(&self) -> Result<Vec<ScratchDrill>, Error> {
+    pub(crate) async fn scratch_drills(&self) -> Result<Vec<ScratchDrill>, Error> {
         let found = self.find_scratch(DRILL_LABEL.to_string()).await;
         let mut labels: Vec<HashMap<String, String>> = Vec::new();
         labels.extend(found.containers?.into_iter().filter_map(|c| c.labels));
@@ -243,7 +251,7 @@ impl Deployment {
     /// Removes every resource of drill `drill`: containers (with their
     /// anonymous volumes), then volumes, then networks. Goes on past a
     /// failure, and says what it could not remove.
-    pub async fn remove_scratch(&self, drill: &str) -> Removed {
+    pub(crate) async fn remove_scratch(&self, drill: &str) -> Removed {
         let found = self.find_scratch(format!("{DRILL_LABEL}={drill}")).await;
         let mut removed = Removed::default();
         let problem = |what: &str, e: &dyn std::fmt::Display| format!("cannot remove {what}: {e}");

@@ -12,7 +12,7 @@ use crate::error::Error;
 
 /// A Swarm secret, without its value.
 #[derive(Debug, Clone)]
-pub struct SwarmSecret {
+pub(crate) struct SwarmSecret {
     pub id: String,
     pub name: String,
     pub labels: HashMap<String, String>,
@@ -21,7 +21,7 @@ pub struct SwarmSecret {
 impl Deployment {
     /// The Swarm secret named `name`: its id and labels. Its value is never
     /// read (Swarm does not give it out).
-    pub async fn secret(&self, name: &str) -> Result<Option<SwarmSecret>, Error> {
+    pub(crate) async fn secret(&self, name: &str) -> Result<Option<SwarmSecret>, Error> {
         let filters = HashMap::from([("name", vec![name.to_string()])]);
         let options = bollard::query_parameters::ListSecretsOptionsBuilder::new()
             .filters(&filters)
@@ -43,7 +43,7 @@ impl Deployment {
     }
 
     /// Creates a Swarm secret holding `value`; its id.
-    pub async fn create_secret(
+    pub(crate) async fn create_secret(
         &self,
         name: &str,
         value: &[u8],
@@ -64,7 +64,7 @@ impl Deployment {
         Ok(created.id)
     }
 
-    pub async fn remove_secret(&self, id: &str) -> Result<(), Error> {
+    pub(crate) async fn remove_secret(&self, id: &str) -> Result<(), Error> {
         self.docker
             .delete_secret(id)
             .await
@@ -72,7 +72,11 @@ impl Deployment {
     }
 
     /// Whether `service`'s tasks are given secret `id`.
-    pub async fn uses_secret(&self, service: &StackService, id: &str) -> Result<bool, Error> {
+    pub(crate) async fn uses_secret(
+        &self,
+        service: &StackService,
+        id: &str,
+    ) -> Result<bool, Error> {
         let current = self
             .docker
             .inspect_service(&service.id, None::<InspectServiceOptions>)
@@ -88,7 +92,7 @@ impl Deployment {
 
     /// Gives `service`'s tasks secret `to` where they had `from`, at the
     /// same file (name, owner, mode): Swarm's rolling update makes them.
-    pub async fn swap_secret(
+    pub(crate) async fn swap_secret(
         &self,
         service: &StackService,
         from: &str,

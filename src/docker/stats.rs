@@ -22,7 +22,7 @@ use super::cgroup::Cgroup;
 /// One container's figures: CPU over the sampling gap, the rest as of the
 /// second sample (I/O counters since the container started).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// Percent of one core (200 is two cores busy); none when only one
     /// sample came back.
     pub cpu_percent: Option<f64>,
@@ -41,7 +41,7 @@ impl Deployment {
     /// The usage of each running container of `targets` (id and init pid),
     /// in order, all sampled concurrently; none for one that could not be
     /// sampled (stopped or removed meanwhile).
-    pub async fn usage(
+    pub(crate) async fn usage(
         &self,
         targets: &[(&str, Option<u32>)],
         gap: Duration,

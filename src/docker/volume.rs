@@ -16,11 +16,11 @@ use crate::error::Error;
 /// Marks the short-lived containers opsbook makes to read or write a volume.
 pub(super) const HELPER_LABEL: &str = "opsbook.helper";
 /// Where a restore helper mounts the volume it fills (below its archive's top folder).
-pub const RESTORE_ROOT: &str = "/opsbook-restore";
+pub(crate) const RESTORE_ROOT: &str = "/opsbook-restore";
 
 /// Where a volume can be read: a container that mounts it, at a path.
 #[derive(Debug, Clone)]
-pub struct VolumeReader {
+pub(crate) struct VolumeReader {
     pub container: String,
     pub path: String,
     /// A helper opsbook created for this; remove it when done.
@@ -29,7 +29,7 @@ pub struct VolumeReader {
 
 /// A container that mounts a volume.
 #[derive(Debug, Clone)]
-pub struct VolumeUser {
+pub(crate) struct VolumeUser {
     pub container: String,
     pub project: Option<String>,
     pub service: Option<String>,
@@ -42,7 +42,7 @@ impl Deployment {
     /// The full name of a volume named by its compose name (label
     /// `com.docker.compose.volume` within the project) or by its full name;
     /// `None` when there is no such volume.
-    pub async fn find_volume(&self, name: &str) -> Result<Option<String>, Error> {
+    pub(crate) async fn find_volume(&self, name: &str) -> Result<Option<String>, Error> {
         if let Some(project) = &self.project {
             let filters = HashMap::from([(
                 "label".to_string(),
@@ -78,7 +78,10 @@ impl Deployment {
     /// socket), neither rootless nor remapping users (owners would differ),
     /// the `local` driver without options (an NFS or bind volume's folder is
     /// only filled while a container mounts it), and root.
-    pub async fn volume_mountpoint(&self, volume: &str) -> Result<Result<PathBuf, String>, Error> {
+    pub(crate) async fn volume_mountpoint(
+        &self,
+        volume: &str,
+    ) -> Result<Result<PathBuf, String>, Error> {
         if !self.endpoint.starts_with("unix://") {
             return Ok(Err(format!("the engine is remote ({})", self.endpoint)));
         }
@@ -131,7 +134,7 @@ impl Deployment {
 
     /// The containers that mount `volume` (running or not), with the path
     /// each mounts it at and its compose service.
-    pub async fn volume_users(&self, volume: &str) -> Result<Vec<VolumeUser>, Error> {
+    pub(crate) async fn volume_users(&self, volume: &str) -> Result<Vec<VolumeUser>, Error> {
         let filters = HashMap::from([("volume".to_string(), vec![volume.to_string()])]);
         let options = ListContainersOptionsBuilder::new()
             .all(true)
@@ -170,7 +173,7 @@ impl Deployment {
     /// A container that mounts `volume` (running or not) and the path it is
     /// mounted at; without one, a helper container created (never started)
     /// from `image`, an image already on the host, with the volume at `/volume`.
-    pub async fn volume_reader(
+    pub(crate) async fn volume_reader(
         &self,
         volume: &str,
         image: Option<&str>,
@@ -241,7 +244,7 @@ impl Deployment {
     /// A helper to put an archive back into `volume`: the volume bound at
     /// `RESTORE_ROOT/<root>` (`root`: the archive's top folder), ready to be
     /// emptied (`empty_volume`) and filled (`upload` to `RESTORE_ROOT`).
-    pub async fn volume_writer(
+    pub(crate) async fn volume_writer(
         &self,
         volume: &str,
         root: &str,
@@ -270,7 +273,7 @@ impl Deployment {
 
     /// Runs a helper made by `volume_writer` to empty its volume, waiting
     /// for it to end; its exit code must be 0.
-    pub async fn empty_volume(&self, helper: &str) -> Result<(), String> {
+    pub(crate) async fn empty_volume(&self, helper: &str) -> Result<(), String> {
         self.docker
             .start_container(helper, None)
             .await
@@ -305,7 +308,7 @@ impl Deployment {
 
     /// Streams a tar archive, chunk by chunk from `chunks`, into `path` of a
     /// container (Docker extracts it there, keeping owners, modes and times).
-    pub async fn upload(
+    pub(crate) async fn upload(
         &self,
         id: &str,
         path: &str,
@@ -327,7 +330,7 @@ impl Deployment {
     }
 
     /// Removes a container (a helper), with its anonymous volumes.
-    pub async fn remove(&self, id: &str) -> Result<(), Error> {
+    pub(crate) async fn remove(&self, id: &str) -> Result<(), Error> {
         let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
             .force(true)
             .build();
@@ -338,7 +341,7 @@ impl Deployment {
     }
 
     /// Streams the tar archive of `path` in a container into `sink`, chunk by chunk.
-    pub async fn download(
+    pub(crate) async fn download(
         &self,
         id: &str,
         path: &str,

@@ -22,7 +22,7 @@ use crate::grade::{CheckResult, Status};
 use crate::interrupt::Interrupt;
 
 /// The commands that run over a fleet: those that change nothing.
-pub const READ_ONLY: &[&str] = &[
+pub(crate) const READ_ONLY: &[&str] = &[
     "validate",
     "status",
     "daily-check",
@@ -34,12 +34,12 @@ pub const READ_ONLY: &[&str] = &[
 
 /// Hosts at once when `--forks` is not given and an engine is reached over
 /// ssh: under sshd's default MaxSessions (10).
-pub const SSH_FORKS: usize = 8;
+pub(crate) const SSH_FORKS: usize = 8;
 /// Hosts at once otherwise: each run mostly waits on its engine.
-pub const LOCAL_FORKS: usize = 32;
+pub(crate) const LOCAL_FORKS: usize = 32;
 
 /// `--forks`, else the default for these hosts.
-pub fn forks(given: Option<u16>, hosts: &[&Host]) -> usize {
+pub(crate) fn forks(given: Option<u16>, hosts: &[&Host]) -> usize {
     match given {
         Some(n) => usize::from(n),
         None if hosts.iter().any(|h| matches!(h.docker, Endpoint::Ssh(_))) => SSH_FORKS,
@@ -48,11 +48,11 @@ pub fn forks(given: Option<u16>, hosts: &[&Host]) -> usize {
 }
 
 /// How long the whole fleet run may take.
-pub const DEADLINE: Duration = Duration::from_secs(600);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(600);
 
 /// What one host's run gave.
 #[derive(Debug)]
-pub struct HostRun {
+pub(crate) struct HostRun {
     pub host: String,
     pub status: Status,
     /// Its JSON envelope, `host` added; one made here when it gave none.
@@ -60,7 +60,7 @@ pub struct HostRun {
 }
 
 /// Runs `args` (the command and its own flags) on every host.
-pub async fn run_all(
+pub(crate) async fn run_all(
     exe: &Path,
     hosts: &[&Host],
     args: &[OsString],
@@ -241,7 +241,7 @@ pub(super) fn made_up(host: &Host, why: String) -> HostRun {
 
 /// The command's own arguments out of the whole command line: the flags
 /// this process applies itself (fleet, runbook, state, format) left out.
-pub fn command_args(argv: &[OsString]) -> Vec<OsString> {
+pub(crate) fn command_args(argv: &[OsString]) -> Vec<OsString> {
     const VALUED: &[&str] = &[
         "--fleet",
         "--limit",

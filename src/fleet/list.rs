@@ -11,7 +11,7 @@ use crate::grade::{CheckResult, Status};
 use crate::render::{Block, Report};
 
 /// The selected hosts as a table, their count, and the JSON list.
-pub fn list(
+pub(crate) fn list(
     fleet_file: Option<PathBuf>,
     limit: Option<&str>,
     report: &mut Report,

@@ -5,10 +5,10 @@
 //! exit 3. `--limit` picks hosts by name, group or glob (`select`).
 
 mod context;
-pub mod fanout;
-pub mod list;
-pub mod over;
-pub mod rollout;
+pub(crate) mod fanout;
+pub(crate) mod list;
+pub(crate) mod over;
+pub(crate) mod rollout;
 mod select;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ use serde_saphyr::Spanned;
 
 use crate::error::{Error, Problem};
 
-pub use select::select;
+pub(crate) use select::select;
 
 type Name = Spanned<String>;
 
@@ -49,14 +49,14 @@ struct WrittenHost {
 
 /// The fleet, checked.
 #[derive(Debug, Clone)]
-pub struct Fleet {
+pub(crate) struct Fleet {
     /// As given, for messages.
     pub display: String,
     pub hosts: Vec<Host>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Host {
+pub(crate) struct Host {
     pub name: String,
     pub docker: Endpoint,
     /// The Docker context it was given as, when it was.
@@ -73,7 +73,7 @@ pub struct Host {
 
 impl Host {
     /// Its engine, as the docker module reaches one.
-    pub fn engine(&self) -> crate::docker::Engine {
+    pub(crate) fn engine(&self) -> crate::docker::Engine {
         let (host, tls) = match &self.docker {
             Endpoint::Plain(url) | Endpoint::Ssh(url) => (url.clone(), None),
             Endpoint::Tls { url, certs } => (url.clone(), Some(certs.clone())),
@@ -87,7 +87,7 @@ impl Host {
 
     /// How its engine is reached, for the inventory: the endpoint, and the
     /// context it came from.
-    pub fn reached(&self) -> String {
+    pub(crate) fn reached(&self) -> String {
         match &self.context {
             Some(context) => format!("{} (context {context})", self.docker),
             None => self.docker.to_string(),
@@ -97,7 +97,7 @@ impl Host {
 
 /// How a host's engine is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     /// `unix://PATH`: `DOCKER_HOST` as it is.
     Plain(String),
     /// `tcp://…` with Docker's TLS files.
@@ -118,7 +118,7 @@ impl std::fmt::Display for Endpoint {
 }
 
 /// The fleet file named by `--fleet`, else `$OPSBOOK_FLEET`; None when neither.
-pub fn discover(flag: Option<PathBuf>) -> Option<PathBuf> {
+pub(crate) fn discover(flag: Option<PathBuf>) -> Option<PathBuf> {
     flag.or_else(|| {
         std::env::var_os("OPSBOOK_FLEET")
             .filter(|v| !v.is_empty())
@@ -128,7 +128,7 @@ pub fn discover(flag: Option<PathBuf>) -> Option<PathBuf> {
 
 /// The fleet a command runs over: `--fleet`, or `$OPSBOOK_FLEET` when no
 /// `--runbook` names one host's runbook.
-pub fn for_command(flag: Option<PathBuf>, runbook_flag: bool) -> Option<PathBuf> {
+pub(crate) fn for_command(flag: Option<PathBuf>, runbook_flag: bool) -> Option<PathBuf> {
     match flag {
         Some(path) => Some(path),
         None if runbook_flag => None,
@@ -137,7 +137,7 @@ pub fn for_command(flag: Option<PathBuf>, runbook_flag: bool) -> Option<PathBuf>
 }
 
 /// Reads and checks the fleet file: every problem at once.
-pub fn load(path: &Path) -> Result<Fleet, Error> {
+pub(crate) fn load(path: &Path) -> Result<Fleet, Error> {
     let display = path.display().to_string();
     let bytes = std::fs::read(path)
         .map_err(|e| Error::Usage(format!("cannot read the fleet file {display}: {e}")))?;

@@ -13,7 +13,7 @@ use crate::grade::CheckResult;
 use crate::render::{Block, Report};
 
 /// How a command runs over the fleet.
-pub struct Over<'a> {
+pub(crate) struct Over<'a> {
     pub fleet_file: PathBuf,
     pub limit: Option<&'a str>,
     pub forks: Option<u16>,
@@ -32,7 +32,7 @@ pub struct Over<'a> {
 /// A read-only command on every selected host at once: one report, a
 /// summary line per host, each host's envelope under `hosts`, the exit
 /// code the worst host's.
-pub async fn over(over: &Over<'_>, report: &mut Report) -> Result<(), Error> {
+pub(crate) async fn over(over: &Over<'_>, report: &mut Report) -> Result<(), Error> {
     let looks = super::fanout::READ_ONLY.contains(&over.command) || over.changes_nothing;
     if !looks && !super::rollout::is_changing(over.command) {
         return Err(Error::Usage(format!(

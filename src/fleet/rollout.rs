@@ -19,18 +19,18 @@ use crate::interrupt::Interrupt;
 use crate::ui::progress::Progress;
 
 /// The commands that change things and run over a fleet in batches.
-pub const CHANGING: &[&str] = &[
+pub(crate) const CHANGING: &[&str] = &[
     "startup", "shutdown", "restart", "backup", "restore", "update", "rollback",
 ];
 
 /// Whether `command` (as typed: `run deploy`) is one that changes things.
-pub fn is_changing(command: &str) -> bool {
+pub(crate) fn is_changing(command: &str) -> bool {
     CHANGING.contains(&command) || command.starts_with("run ")
 }
 
 /// How the batches go.
 #[derive(Debug, Clone, Copy)]
-pub struct Pace {
+pub(crate) struct Pace {
     /// Hosts at once.
     pub serial: usize,
     /// Failed hosts, in percent of all, that still let the rollout go on.
@@ -39,7 +39,7 @@ pub struct Pace {
 
 impl Pace {
     /// `restart web on 3 hosts, 1 at a time, stopping at the first failure`
-    pub fn describe(&self, what: &str, hosts: usize) -> String {
+    pub(crate) fn describe(&self, what: &str, hosts: usize) -> String {
         let stop = match self.max_fail_percent {
             0 => "stopping at the first failure".to_string(),
             100 => "going on whatever fails".to_string(),
@@ -54,7 +54,7 @@ impl Pace {
 }
 
 /// Each host's plan: its command with `--dry-run`, at once.
-pub async fn plans(
+pub(crate) async fn plans(
     exe: &Path,
     hosts: &[&Host],
     args: &[OsString],
@@ -67,7 +67,7 @@ pub async fn plans(
 }
 
 /// What a host's dry run says will happen, on one line.
-pub fn plan_line(run: &HostRun) -> String {
+pub(crate) fn plan_line(run: &HostRun) -> String {
     let results = run.envelope["results"]
         .as_array()
         .cloned()
@@ -118,7 +118,7 @@ pub fn plan_line(run: &HostRun) -> String {
 
 /// The batches, one after the other; every selected host has a run in
 /// the result, in the fleet's order.
-pub async fn run(
+pub(crate) async fn run(
     exe: &Path,
     hosts: &[&Host],
     args: &[OsString],

@@ -7,7 +7,7 @@
 use super::{Fleet, Host};
 use crate::error::Error;
 
-pub fn select<'a>(fleet: &'a Fleet, limit: Option<&str>) -> Result<Vec<&'a Host>, Error> {
+pub(crate) fn select<'a>(fleet: &'a Fleet, limit: Option<&str>) -> Result<Vec<&'a Host>, Error> {
     let Some(limit) = limit.map(str::trim).filter(|l| !l.is_empty()) else {
         return Ok(fleet.hosts.iter().collect());
     };

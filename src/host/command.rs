@@ -20,7 +20,7 @@ const OUTPUT_CAP: usize = 64 * 1024;
 const QUOTE_CHARS: usize = 300;
 
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// It ended: its exit code (None when killed by a signal) and output.
     Exited {
         code: Option<i32>,
@@ -36,7 +36,12 @@ impl Outcome {
     /// "its last lines" ``, `` `cmd` exited 1: "…" ``,
     /// `` `cmd` did not finish within 5m: killed ``. The output is masked
     /// whole, before it is cut: a cut could part a secret from its key.
-    pub fn graded(&self, shown: &str, timeout: Duration, redactor: &Redactor) -> (Status, String) {
+    pub(crate) fn graded(
+        &self,
+        shown: &str,
+        timeout: Duration,
+        redactor: &Redactor,
+    ) -> (Status, String) {
         match self {
             Outcome::Exited {
                 code: Some(0),
@@ -82,7 +87,7 @@ fn tail(output: &str) -> String {
 
 /// How a command ended, its two streams apart (a check reads stdout alone).
 #[derive(Debug)]
-pub enum Split {
+pub(crate) enum Split {
     Exited {
         code: Option<i32>,
         stdout: Vec<u8>,
@@ -93,7 +98,7 @@ pub enum Split {
 }
 
 /// Runs `argv` in `dir` under `timeout`: its output in one text.
-pub async fn run(argv: &[String], dir: &Path, timeout: Duration) -> Outcome {
+pub(crate) async fn run(argv: &[String], dir: &Path, timeout: Duration) -> Outcome {
     match run_split(argv, dir, timeout).await {
         Split::Exited {
             code,
@@ -111,7 +116,7 @@ pub async fn run(argv: &[String], dir: &Path, timeout: Duration) -> Outcome {
 
 /// Runs `argv` in `dir` under `timeout`, without a shell, each stream kept
 /// up to OUTPUT_CAP; a command that outlives the timeout is killed.
-pub async fn run_split(argv: &[String], dir: &Path, timeout: Duration) -> Split {
+pub(crate) async fn run_split(argv: &[String], dir: &Path, timeout: Duration) -> Split {
     let Some((program, args)) = argv.split_first() else {
         return Split::Failed("empty command".into());
     };

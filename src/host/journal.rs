@@ -19,7 +19,7 @@ const SYSTEM_JOURNALS: [&str; 2] = ["/run/log/journal", "/var/log/journal"];
 /// Streams the messages `unit` logged since `since` into `feed`, one per
 /// line; `dir` reads a journal folder instead of the system's. Gives up
 /// after `timeout`, killing journalctl.
-pub async fn scan(
+pub(crate) async fn scan(
     unit: &str,
     since: jiff::Timestamp,
     dir: Option<&Path>,

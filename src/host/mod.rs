@@ -9,14 +9,14 @@ use serde::Serialize;
 
 use crate::grade::percent_of;
 
-pub mod command;
-pub mod journal;
+pub(crate) mod command;
+pub(crate) mod journal;
 mod remote;
 
 /// One reading of the host. Each figure is optional so that one failing
 /// source does not sink the others.
 #[derive(Debug, Clone, Serialize)]
-pub struct HostSnapshot {
+pub(crate) struct HostSnapshot {
     pub hostname: Option<String>,
     pub memory: Option<Usage>,
     pub swap: Option<Usage>,
@@ -37,17 +37,17 @@ pub struct HostSnapshot {
 
 /// Bytes in use out of a total.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub used: u64,
     pub total: u64,
 }
 
 impl Usage {
-    pub fn percent(self) -> f64 {
+    pub(crate) fn percent(self) -> f64 {
         percent_of(self.used, self.total)
     }
 
-    pub fn free(self) -> u64 {
+    pub(crate) fn free(self) -> u64 {
         self.total.saturating_sub(self.used)
     }
 }
@@ -65,7 +65,7 @@ struct Counts {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct DiskUsage {
+pub(crate) struct DiskUsage {
     pub path: PathBuf,
     /// `None` when the path cannot be read (missing, no permission).
     pub usage: Option<Usage>,
@@ -79,7 +79,7 @@ pub struct DiskUsage {
 
 impl HostSnapshot {
     /// Reads memory, swap, load and the given disk paths.
-    pub fn read(disk_paths: &[PathBuf]) -> HostSnapshot {
+    pub(crate) fn read(disk_paths: &[PathBuf]) -> HostSnapshot {
         let (memory, swap) = match sysinfo::System::new() {
             Ok(mut system) => {
                 system.refresh_memory();
@@ -119,7 +119,7 @@ impl HostSnapshot {
 
     /// The figures of the engine's host: read here when the engine is on
     /// this machine, else measured there through the engine (`remote`).
-    pub async fn measure(disk_paths: Vec<PathBuf>) -> HostSnapshot {
+    pub(crate) async fn measure(disk_paths: Vec<PathBuf>) -> HostSnapshot {
         if crate::docker::engine_is_remote() {
             return remote::measure(&disk_paths).await;
         }
@@ -155,7 +155,7 @@ impl HostSnapshot {
     }
 
     /// `: why` when the figures could not be read at all.
-    pub fn why(&self) -> String {
+    pub(crate) fn why(&self) -> String {
         self.unread
             .as_ref()
             .map(|why| format!(": {why}"))
@@ -163,12 +163,12 @@ impl HostSnapshot {
     }
 
     /// The 1-minute load average divided by the number of cores.
-    pub fn load_per_core(&self) -> Option<f64> {
+    pub(crate) fn load_per_core(&self) -> Option<f64> {
         self.load1.map(|load| load / self.cores.max(1) as f64)
     }
 
     /// `memory 42% · swap 0% · load 0.31/core (2 cores) · disk / 13%`
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let mut parts = Vec::new();
         if let Some(host) = &self.hostname {
             parts.push(host.clone());
@@ -200,7 +200,7 @@ impl DiskUsage {
     /// is what is not free, and the percentage is of what users can have (used
     /// plus available), so 100 % means users are out of space even where blocks
     /// are reserved for root.
-    pub fn read(path: &Path) -> DiskUsage {
+    pub(crate) fn read(path: &Path) -> DiskUsage {
         match rustix::fs::statvfs(path) {
             Ok(stat) => DiskUsage::from_counts(
                 path,
@@ -247,7 +247,7 @@ impl DiskUsage {
 
 /// This machine's host name (empty when it has none), for manifests and
 /// incident records.
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     sysinfo::System::host_name().unwrap_or_default()
 }
 

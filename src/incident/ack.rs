@@ -7,7 +7,7 @@ use crate::grade::{CheckResult, Status};
 use crate::incident::{Entry, EntryKind, Store};
 use crate::render::Report;
 
-pub fn ack(store: &Store, id: &str, report: &mut Report) -> Result<(), Error> {
+pub(crate) fn ack(store: &Store, id: &str, report: &mut Report) -> Result<(), Error> {
     let (incident, _) = store.open(id)?;
     if !incident.is_open() {
         return Err(Error::Usage(format!(
@@ -30,7 +30,7 @@ pub fn ack(store: &Store, id: &str, report: &mut Report) -> Result<(), Error> {
 /// Marks `incident` acknowledged now (with `text` on the timeline, when
 /// the timeline does not already show the response), unless it was
 /// already; when it was just now, the time.
-pub fn acknowledge(
+pub(crate) fn acknowledge(
     store: &Store,
     mut incident: crate::incident::Incident,
     text: Option<&str>,

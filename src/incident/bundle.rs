@@ -15,7 +15,7 @@ use crate::state::files::{open_private, remove_if_present};
 
 /// Packs the incident's folder into `<incident.dir>/<ID>.tar.zst` (0600),
 /// written beside and renamed.
-pub fn bundle(store: &Store, id: &str, report: &mut Report) -> Result<(), Error> {
+pub(crate) fn bundle(store: &Store, id: &str, report: &mut Report) -> Result<(), Error> {
     let (_, folder) = store.open(id)?;
     let path = store.dir.join(format!("{id}.tar.zst"));
     let partial = store.dir.join(format!(".{id}.tar.zst.partial"));

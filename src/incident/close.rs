@@ -10,7 +10,12 @@ use crate::incident::{
 };
 use crate::render::{Block, Report};
 
-pub fn close(store: &Store, id: &str, summary: &str, report: &mut Report) -> Result<(), Error> {
+pub(crate) fn close(
+    store: &Store,
+    id: &str,
+    summary: &str,
+    report: &mut Report,
+) -> Result<(), Error> {
     let (mut incident, folder) = store.open(id)?;
     if !incident.is_open() {
         return Err(Error::Usage(format!(

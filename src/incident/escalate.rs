@@ -14,7 +14,7 @@ use crate::runbook::Runbook;
 
 /// Escalates every overdue incident not escalated before; returns the ids
 /// escalated.
-pub async fn overdue(runbook: &Runbook, state_dir: &Path) -> Vec<String> {
+pub(crate) async fn overdue(runbook: &Runbook, state_dir: &Path) -> Vec<String> {
     let store = Store::new(runbook.incident_dir(), runbook.redactor().clone());
     let now = jiff::Timestamp::now();
     let due: Vec<Incident> = store

@@ -33,12 +33,12 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(8);
 const LOG_CAP: usize = 2 * 1024 * 1024;
 
 /// What was written (paths relative to `evidence/`) and what could not be.
-pub struct Captured {
+pub(crate) struct Captured {
     pub files: Vec<String>,
     pub problems: Vec<CheckResult>,
 }
 
-pub async fn capture(
+pub(crate) async fn capture(
     runbook: &Runbook,
     state_dir: &Path,
     folder: &Path,

@@ -8,7 +8,7 @@ use crate::grade::{CheckResult, Status};
 use crate::incident::Store;
 use crate::render::{Block, Report};
 
-pub fn list(store: &Store, report: &mut Report) -> Result<(), Error> {
+pub(crate) fn list(store: &Store, report: &mut Report) -> Result<(), Error> {
     let incidents = store.list()?;
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();

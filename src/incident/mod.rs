@@ -8,23 +8,23 @@
 //! the runbook's redactor as they are written (a title, a note, a step's
 //! description).
 
-pub mod ack;
-pub mod bundle;
-pub mod close;
-pub mod escalate;
-pub mod evidence;
-pub mod list;
-pub mod note;
-pub mod open;
-pub mod playbook;
-pub mod postmortem;
-pub mod show;
+pub(crate) mod ack;
+pub(crate) mod bundle;
+pub(crate) mod close;
+pub(crate) mod escalate;
+pub(crate) mod evidence;
+pub(crate) mod list;
+pub(crate) mod note;
+pub(crate) mod open;
+pub(crate) mod playbook;
+pub(crate) mod postmortem;
+pub(crate) mod show;
 
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 
 use crate::state::files::{append_private, check_private_dir};
-pub use crate::state::files::{create_private_dir, write_private};
+pub(crate) use crate::state::files::{create_private_dir, write_private};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -33,13 +33,13 @@ use crate::error::Error;
 use crate::grade::Status;
 use crate::redact::Redactor;
 
-pub const RECORD: &str = "incident.json";
-pub const TIMELINE: &str = "timeline.jsonl";
-pub const EVIDENCE: &str = "evidence";
-pub const POSTMORTEM: &str = "postmortem.md";
+pub(crate) const RECORD: &str = "incident.json";
+pub(crate) const TIMELINE: &str = "timeline.jsonl";
+pub(crate) const EVIDENCE: &str = "evidence";
+pub(crate) const POSTMORTEM: &str = "postmortem.md";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Incident {
+pub(crate) struct Incident {
     pub id: String,
     pub title: String,
     pub severity: String,
@@ -61,19 +61,19 @@ pub struct Incident {
 }
 
 impl Incident {
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.closed_at.is_none()
     }
 
     /// When a response is due: `opened_at` plus `respond_within`.
-    pub fn respond_by(&self) -> Option<jiff::Timestamp> {
+    pub(crate) fn respond_by(&self) -> Option<jiff::Timestamp> {
         let within = humantime::parse_duration(&self.respond_within).ok()?;
         let span = jiff::SignedDuration::try_from(within).ok()?;
         self.opened_at.checked_add(span).ok()
     }
 
     /// Open, not acknowledged, and past its `respond_within`.
-    pub fn is_overdue(&self, now: jiff::Timestamp) -> bool {
+    pub(crate) fn is_overdue(&self, now: jiff::Timestamp) -> bool {
         self.is_open()
             && self.acknowledged_at.is_none()
             && self.respond_by().is_some_and(|by| now > by)
@@ -83,7 +83,7 @@ impl Incident {
 /// What a timeline entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     Opened,
     Evidence,
     Note,
@@ -95,7 +95,7 @@ pub enum EntryKind {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub at: jiff::Timestamp,
     pub kind: EntryKind,
     pub text: String,
@@ -104,7 +104,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(kind: EntryKind, text: impl Into<String>) -> Entry {
+    pub(crate) fn new(kind: EntryKind, text: impl Into<String>) -> Entry {
         Entry {
             at: jiff::Timestamp::now(),
             kind,
@@ -113,31 +113,31 @@ impl Entry {
         }
     }
 
-    pub fn with_status(mut self, status: Status) -> Entry {
+    pub(crate) fn with_status(mut self, status: Status) -> Entry {
         self.status = Some(status);
         self
     }
 }
 
 /// The incident folder of a runbook, and what masks what is written there.
-pub struct Store {
+pub(crate) struct Store {
     pub dir: PathBuf,
     redactor: Redactor,
 }
 
 impl Store {
-    pub fn new(dir: PathBuf, redactor: Redactor) -> Store {
+    pub(crate) fn new(dir: PathBuf, redactor: Redactor) -> Store {
         Store { dir, redactor }
     }
 
     /// What masks every file of the incident.
-    pub fn redactor(&self) -> &Redactor {
+    pub(crate) fn redactor(&self) -> &Redactor {
         &self.redactor
     }
 
     /// Creates a new incident's folder and record; its id is the UTC time it
     /// opened (`INC-20261124-105200`, with `-2`… when that is taken).
-    pub fn create(&self, mut incident: Incident) -> Result<(Incident, PathBuf), Error> {
+    pub(crate) fn create(&self, mut incident: Incident) -> Result<(Incident, PathBuf), Error> {
         create_private_dir(&self.dir).map_err(self.error(&self.dir, "create"))?;
         let base = format!("INC-{}", incident.opened_at.strftime("%Y%m%d-%H%M%S"));
         let mut id = base.clone();
@@ -160,7 +160,7 @@ impl Store {
     }
 
     /// The incident with this id; an id that names none exits 3.
-    pub fn open(&self, id: &str) -> Result<(Incident, PathBuf), Error> {
+    pub(crate) fn open(&self, id: &str) -> Result<(Incident, PathBuf), Error> {
         let valid = !id.is_empty()
             && !id.starts_with('.')
             && id
@@ -181,7 +181,7 @@ impl Store {
     }
 
     /// Every incident, oldest first; folders without a readable record are skipped.
-    pub fn list(&self) -> Result<Vec<Incident>, Error> {
+    pub(crate) fn list(&self) -> Result<Vec<Incident>, Error> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -217,7 +217,7 @@ impl Store {
         Ok(folder)
     }
 
-    pub fn save(&self, incident: &Incident) -> Result<(), Error> {
+    pub(crate) fn save(&self, incident: &Incident) -> Result<(), Error> {
         let path = self.writable(&incident.id)?.join(RECORD);
         let bytes =
             serde_json::to_vec_pretty(&self.redactor.json(incident)).map_err(io::Error::other);
@@ -227,7 +227,7 @@ impl Store {
     }
 
     /// Appends one entry to the timeline and fsyncs it.
-    pub fn append(&self, id: &str, entry: &Entry) -> Result<(), Error> {
+    pub(crate) fn append(&self, id: &str, entry: &Entry) -> Result<(), Error> {
         let path = self.writable(id)?.join(TIMELINE);
         let appended = serde_json::to_vec(&self.redactor.json(entry))
             .map_err(io::Error::other)
@@ -240,7 +240,7 @@ impl Store {
 
     /// The timeline in order; a line that does not parse (a crash mid-write)
     /// is skipped.
-    pub fn timeline(&self, id: &str) -> Result<Vec<Entry>, Error> {
+    pub(crate) fn timeline(&self, id: &str) -> Result<Vec<Entry>, Error> {
         let path = self.dir.join(id).join(TIMELINE);
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(text
@@ -263,7 +263,7 @@ impl Store {
 }
 
 /// The evidence files, relative to `evidence/`, sorted.
-pub fn evidence_files(folder: &Path) -> Vec<String> {
+pub(crate) fn evidence_files(folder: &Path) -> Vec<String> {
     let root = folder.join(EVIDENCE);
     let mut files = Vec::new();
     let mut pending = vec![root.clone()];
@@ -285,7 +285,9 @@ pub fn evidence_files(folder: &Path) -> Vec<String> {
 }
 
 /// The runbook's `incident` section, when it has one.
-pub fn settings(runbook: &crate::runbook::Runbook) -> Option<&crate::runbook::model::Incident> {
+pub(crate) fn settings(
+    runbook: &crate::runbook::Runbook,
+) -> Option<&crate::runbook::model::Incident> {
     runbook.model.incident.as_ref()
 }
 

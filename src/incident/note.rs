@@ -7,7 +7,7 @@ use crate::grade::{CheckResult, Status};
 use crate::incident::{Entry, EntryKind, Store};
 use crate::render::Report;
 
-pub fn note(store: &Store, id: &str, text: &str, report: &mut Report) -> Result<(), Error> {
+pub(crate) fn note(store: &Store, id: &str, text: &str, report: &mut Report) -> Result<(), Error> {
     let (incident, _) = store.open(id)?;
     if !incident.is_open() {
         return Err(Error::Usage(format!(

@@ -13,7 +13,7 @@ use crate::ui::progress::Progress;
 
 use super::{evidence, settings};
 
-pub async fn open(
+pub(crate) async fn open(
     runbook: &Runbook,
     store: &Store,
     severity: &str,

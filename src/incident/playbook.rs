@@ -14,7 +14,7 @@ use crate::steps;
 use super::settings;
 use crate::steps::Setup;
 
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     store: &Store,
     id: &str,

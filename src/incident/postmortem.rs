@@ -11,7 +11,7 @@ use crate::redact::Redactor;
 const TO_FILL: &str = "_To be filled in._";
 
 /// The Markdown text of `postmortem.md`.
-pub fn render(
+pub(crate) fn render(
     incident: &Incident,
     timeline: &[Entry],
     evidence: &[String],

@@ -8,7 +8,7 @@ use crate::grade::{CheckResult, Status};
 use crate::incident::{EVIDENCE, Store, evidence_files};
 use crate::render::{Block, Report};
 
-pub fn show(store: &Store, id: &str, report: &mut Report) -> Result<(), Error> {
+pub(crate) fn show(store: &Store, id: &str, report: &mut Report) -> Result<(), Error> {
     let (incident, folder) = store.open(id)?;
     let timeline = store.timeline(id)?;
     let evidence = evidence_files(&folder);

@@ -17,7 +17,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use super::message::{Summary, Tone};
 
 #[derive(Debug, Clone)]
-pub struct Email {
+pub(crate) struct Email {
     pub security: Security,
     pub host: String,
     pub port: u16,
@@ -29,7 +29,7 @@ pub struct Email {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
+pub(crate) enum Security {
     StartTlsRequired,
     StartTlsOpportunistic,
     Plain,
@@ -39,7 +39,7 @@ pub enum Security {
 
 impl Security {
     /// `starttls:` as written, for `smtp://`.
-    pub fn starttls(text: &str) -> Option<Security> {
+    pub(crate) fn starttls(text: &str) -> Option<Security> {
         match text {
             "required" => Some(Security::StartTlsRequired),
             "opportunistic" => Some(Security::StartTlsOpportunistic),

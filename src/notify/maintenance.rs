@@ -20,7 +20,7 @@ use crate::runbook::Runbook;
 
 /// An open window: until when, and who opened it, for messages and the page.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Window {
+pub(crate) struct Window {
     /// None: until the file is removed.
     pub until: Option<Timestamp>,
     pub why: String,
@@ -35,7 +35,7 @@ struct Opened {
 
 /// The window open at `now`, if any (the one that lasts longest when
 /// several are).
-pub fn active(runbook: &Runbook, state_dir: &Path, now: Timestamp) -> Option<Window> {
+pub(crate) fn active(runbook: &Runbook, state_dir: &Path, now: Timestamp) -> Option<Window> {
     let mut open = Vec::new();
     if let Some(window) = opened_by_step(&step_file(state_dir, &runbook.state_key()), now) {
         open.push(window);
@@ -62,7 +62,7 @@ pub fn active(runbook: &Runbook, state_dir: &Path, now: Timestamp) -> Option<Win
 }
 
 /// Opens a window until `until` on behalf of `by` (a `maintenance` step).
-pub fn open(state_dir: &Path, key: &str, until: Timestamp, by: &str) -> std::io::Result<()> {
+pub(crate) fn open(state_dir: &Path, key: &str, until: Timestamp, by: &str) -> std::io::Result<()> {
     let opened = Opened {
         until,
         by: by.to_string(),
@@ -72,7 +72,7 @@ pub fn open(state_dir: &Path, key: &str, until: Timestamp, by: &str) -> std::io:
 }
 
 /// Closes the window a `maintenance` step opened (none is fine).
-pub fn close(state_dir: &Path, key: &str) -> std::io::Result<()> {
+pub(crate) fn close(state_dir: &Path, key: &str) -> std::io::Result<()> {
     crate::state::files::remove_if_present(&step_file(state_dir, key))
 }
 

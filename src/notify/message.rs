@@ -12,7 +12,7 @@ pub(super) const LISTED: usize = 10;
 
 /// One run as the targets see it, masked.
 #[derive(Debug, Clone)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// As typed: `daily-check`, `backup prune`, `run deploy`.
     pub command: String,
     pub runbook: String,
@@ -28,7 +28,7 @@ pub struct Summary {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub section: String,
     pub name: String,
     pub status: Status,
@@ -37,14 +37,14 @@ pub struct Problem {
 
 /// Which message this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
+pub(crate) enum Tone {
     /// Failing (or a digest of whatever the run was).
     Alert,
     Resolved,
 }
 
 impl Summary {
-    pub fn new(
+    pub(crate) fn new(
         command: &str,
         runbook: &str,
         host: String,
@@ -75,7 +75,7 @@ impl Summary {
     }
 
     /// `opsbook daily-check of shop on web-1: CRIT`, or `: resolved`.
-    pub fn title(&self, tone: Tone) -> String {
+    pub(crate) fn title(&self, tone: Tone) -> String {
         let on = if self.host.is_empty() {
             String::new()
         } else {
@@ -93,7 +93,7 @@ impl Summary {
 
     /// `crit services/api: down`, one per problem, at most `LISTED`, then
     /// `… and N more`.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         let mut lines: Vec<String> = self
             .problems
             .iter()
@@ -108,7 +108,7 @@ impl Summary {
     }
 
     /// The title and the lines as plain text.
-    pub fn text(&self, tone: Tone) -> String {
+    pub(crate) fn text(&self, tone: Tone) -> String {
         let mut text = self.title(tone);
         if tone == Tone::Alert {
             for line in self.lines() {
@@ -121,7 +121,7 @@ impl Summary {
 }
 
 impl Problem {
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!(
             "{} {}/{}: {}",
             self.status.as_str(),

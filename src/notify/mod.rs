@@ -15,13 +15,13 @@ mod delivery;
 mod discord;
 mod email;
 mod healthchecks;
-pub mod maintenance;
+pub(crate) mod maintenance;
 mod message;
 mod ntfy;
 mod pagerduty;
 mod slack;
 mod streak;
-pub mod targets;
+pub(crate) mod targets;
 mod teams;
 mod webhook;
 
@@ -35,8 +35,8 @@ use futures_util::future::join_all;
 use crate::grade::Status;
 use tokio::time::Instant;
 
-pub use message::Summary;
-pub use slack::{message, send, wanted, webhook_url};
+pub(crate) use message::Summary;
+pub(crate) use slack::{message, send, wanted, webhook_url};
 
 use crate::redact::Redactor;
 use crate::runbook::Runbook;
@@ -52,7 +52,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 const START_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The targets that hear one run, from its start to its end.
-pub struct Notifier {
+pub(crate) struct Notifier {
     event: String,
     runbook_key: String,
     targets: Vec<Target>,
@@ -65,7 +65,7 @@ pub struct Notifier {
 impl Notifier {
     /// The notifier of a run of `event` (`backup prune`), or None when no
     /// target hears it. Targets that cannot be made ready are warned about.
-    pub fn new(runbook: &Runbook, event: &str, state_dir: &Path) -> Option<Notifier> {
+    pub(crate) fn new(runbook: &Runbook, event: &str, state_dir: &Path) -> Option<Notifier> {
         if !enabled() {
             return None;
         }
@@ -101,7 +101,7 @@ impl Notifier {
     }
 
     /// Tells the healthchecks targets the run has begun.
-    pub async fn started(&self) {
+    pub(crate) async fn started(&self) {
         let deadline = Instant::now() + START_DEADLINE;
         let pings = self.targets.iter().filter_map(|t| match &t.kind {
             Kind::Healthchecks(url) => {
@@ -123,7 +123,7 @@ impl Notifier {
     }
 
     /// Counts the run in every target's streak and sends what is due.
-    pub async fn finished(&self, runbook: &Runbook, summary: &Summary) {
+    pub(crate) async fn finished(&self, runbook: &Runbook, summary: &Summary) {
         let now = jiff::Timestamp::now();
         let window = maintenance::active(runbook, &self.state_dir, now);
         let path = self.streak_file();
@@ -161,7 +161,7 @@ impl Notifier {
     /// that happens once (an escalation, heal giving up). Healthchecks
     /// targets are heartbeats of runs and are left out. Returns the names
     /// of the targets that took it.
-    pub async fn announce(&self, summary: &Summary) -> Vec<String> {
+    pub(crate) async fn announce(&self, summary: &Summary) -> Vec<String> {
         let deadline = Instant::now() + DEADLINE;
         let sends = self.targets.iter().map(|target| async move {
             let sent = match &target.kind {
@@ -391,10 +391,10 @@ impl Notifier {
 /// Set on a fleet's per-host runs: the host's own cron and agent notify
 /// for it; a look from the operator's machine must not ping its heartbeat,
 /// count its streaks twice or escalate its incidents.
-pub const OFF_VARIABLE: &str = "OPSBOOK_NO_NOTIFY";
+pub(crate) const OFF_VARIABLE: &str = "OPSBOOK_NO_NOTIFY";
 
 /// Whether this process sends notifications at all.
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     std::env::var_os(OFF_VARIABLE).is_none_or(|v| v.is_empty())
 }
 
@@ -443,7 +443,7 @@ fn save(path: &Path, streaks: &BTreeMap<String, Streak>) -> std::io::Result<()> 
 
 /// The summary of a run that ended in `results` (a report's, or its
 /// errors'), for the notifier.
-pub fn summarize(
+pub(crate) fn summarize(
     event: &str,
     runbook: &Runbook,
     results: &[crate::grade::CheckResult],

@@ -10,7 +10,7 @@ use super::message::{Summary, Tone};
 use crate::grade::Status;
 
 #[derive(Debug, Clone)]
-pub struct Ntfy {
+pub(crate) struct Ntfy {
     pub url: String,
     pub token: Option<String>,
     /// 1 (min) to 5 (urgent); None: by status.

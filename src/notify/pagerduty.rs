@@ -17,7 +17,7 @@ use crate::grade::Status;
 pub(super) const EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 #[derive(Debug, Clone)]
-pub struct PagerDuty {
+pub(crate) struct PagerDuty {
     pub routing_key: String,
     pub url: String,
 }

@@ -18,7 +18,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 const LISTED: usize = 10;
 
 /// The webhook's URL with `${VAR}` filled in, or why it cannot be.
-pub fn webhook_url(runbook: &crate::runbook::Runbook) -> Option<Result<String, String>> {
+pub(crate) fn webhook_url(runbook: &crate::runbook::Runbook) -> Option<Result<String, String>> {
     let webhook = runbook.model.notify.as_ref()?.webhook.as_ref()?;
     let vars = crate::runbook::interpolate::Vars::load(&runbook.dir);
     Some(
@@ -29,7 +29,7 @@ pub fn webhook_url(runbook: &crate::runbook::Runbook) -> Option<Result<String, S
 }
 
 /// Whether a run with `status` should be sent, given the runbook's `on` list.
-pub fn wanted(status: Status, on: Option<&[String]>) -> bool {
+pub(crate) fn wanted(status: Status, on: Option<&[String]>) -> bool {
     match on {
         Some(levels) => levels.iter().any(|level| level == status.as_str()),
         None => matches!(status, Status::Warn | Status::Crit),
@@ -37,7 +37,7 @@ pub fn wanted(status: Status, on: Option<&[String]>) -> bool {
 }
 
 /// POSTs the summary; the error says what went wrong, for stderr.
-pub async fn send(
+pub(crate) async fn send(
     url: &str,
     report: &Report,
     host: Option<&str>,
@@ -82,7 +82,7 @@ pub async fn send(
 
 /// POSTs one message of a playbook or procedure (a `notify` step), in the
 /// same shape as the summary: `what` names the steps, `status` is theirs so far.
-pub async fn message(
+pub(crate) async fn message(
     url: &str,
     what: &str,
     text: &str,

@@ -15,7 +15,7 @@ use crate::grade::Status;
 
 /// When a target speaks.
 #[derive(Debug, Clone)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub on: Vec<Status>,
     pub after: u32,
     pub resolve_after: u32,
@@ -23,7 +23,7 @@ pub struct Rule {
 
 impl Rule {
     /// `ok` among the statuses: every run is sent, no streaks.
-    pub fn is_digest(&self) -> bool {
+    pub(crate) fn is_digest(&self) -> bool {
         self.on.contains(&Status::Ok)
     }
 }

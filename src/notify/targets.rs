@@ -14,14 +14,14 @@ use crate::runbook::interpolate::{self, Vars};
 use crate::runbook::model::{self, DEFAULT_COMMANDS, KINDS, Name};
 
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub name: String,
     pub kind: Kind,
     pub rule: Rule,
 }
 
 #[derive(Debug, Clone)]
-pub enum Kind {
+pub(crate) enum Kind {
     Healthchecks(String),
     Ntfy(Ntfy),
     Discord(String),
@@ -33,7 +33,7 @@ pub enum Kind {
 
 impl Target {
     /// `` `phone` (ntfy at ntfy.sh) ``: for messages, never the URL itself.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         let (kind, host) = match &self.kind {
             Kind::Healthchecks(url) => ("healthchecks", host_of(url)),
             Kind::Ntfy(n) => ("ntfy", host_of(&n.url)),
@@ -56,7 +56,7 @@ fn host_of(url: &str) -> String {
 
 /// The runbook's targets that hear a run of `event` (`backup prune`,
 /// `run deploy`), each ready or the reason it is not.
-pub fn resolve(runbook: &Runbook, event: &str) -> Vec<Result<Target, String>> {
+pub(crate) fn resolve(runbook: &Runbook, event: &str) -> Vec<Result<Target, String>> {
     let Some(notify) = &runbook.model.notify else {
         return Vec::new();
     };
@@ -200,7 +200,7 @@ fn rule(target: &model::Target) -> Rule {
     }
 }
 
-pub fn status_named(name: &str) -> Option<Status> {
+pub(crate) fn status_named(name: &str) -> Option<Status> {
     match name {
         "ok" => Some(Status::Ok),
         "warn" => Some(Status::Warn),

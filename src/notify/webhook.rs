@@ -8,7 +8,7 @@ use super::delivery::Request;
 use super::message::{Summary, Tone};
 
 #[derive(Debug, Clone)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     pub url: String,
     pub headers: Vec<(String, String)>,
 }

@@ -15,10 +15,10 @@ use std::borrow::Cow;
 use regex::Regex;
 use serde_json::Value;
 
-pub const MASK: &str = "****";
+pub(crate) const MASK: &str = "****";
 
 #[derive(Debug, Clone)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     /// The runbook's `redact:` patterns.
     extra: Vec<Regex>,
     /// Secret values themselves (credentials a runbook reads from the
@@ -32,7 +32,7 @@ const SHORTEST_SECRET: usize = 4;
 
 impl Redactor {
     /// The built-in rules plus the runbook's patterns (already validated).
-    pub fn new(extra_patterns: &[String]) -> Redactor {
+    pub(crate) fn new(extra_patterns: &[String]) -> Redactor {
         Redactor {
             extra: extra_patterns
                 .iter()
@@ -43,7 +43,7 @@ impl Redactor {
     }
 
     /// This redactor, also masking each of `values` wherever it appears.
-    pub fn with_values(mut self, values: impl IntoIterator<Item = String>) -> Redactor {
+    pub(crate) fn with_values(mut self, values: impl IntoIterator<Item = String>) -> Redactor {
         self.values.extend(
             values
                 .into_iter()
@@ -56,7 +56,7 @@ impl Redactor {
     }
 
     /// The built-in rules alone: before a runbook is loaded.
-    pub fn builtin() -> Redactor {
+    pub(crate) fn builtin() -> Redactor {
         Redactor {
             extra: Vec::new(),
             values: Vec::new(),
@@ -64,7 +64,7 @@ impl Redactor {
     }
 
     /// The text with every secret replaced by `****`.
-    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    pub(crate) fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut text = if self.values.iter().any(|v| text.contains(v.as_str())) {
             let mut owned = text.to_string();
             for value in &self.values {
@@ -85,7 +85,7 @@ impl Redactor {
     /// Masks a JSON value in place, before it is serialised: every string,
     /// the value of every member whose name is secret (`"password": "x"`),
     /// and the value after a secret-taking flag in an argv (`["-p", "x"]`).
-    pub fn redact_json(&self, value: &mut Value) {
+    pub(crate) fn redact_json(&self, value: &mut Value) {
         match value {
             Value::String(text) => {
                 if let Cow::Owned(masked) = self.redact(text) {
@@ -124,7 +124,7 @@ impl Redactor {
 
     /// A serialisable value as masked JSON (a value that cannot be
     /// represented is `null`).
-    pub fn json(&self, value: impl serde::Serialize) -> Value {
+    pub(crate) fn json(&self, value: impl serde::Serialize) -> Value {
         let mut value = serde_json::to_value(value).unwrap_or(Value::Null);
         self.redact_json(&mut value);
         value
@@ -135,7 +135,7 @@ impl Redactor {
 /// quotes it: between double quotes, control characters escaped (one line,
 /// no terminal codes), and nothing else escaped, so the rules applied where
 /// the message leaves still read it as it was written.
-pub fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     let mut quoted = String::with_capacity(text.len() + 2);
     quoted.push('"');
     for c in text.chars() {

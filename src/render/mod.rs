@@ -20,7 +20,7 @@ use crate::redact::Redactor;
 
 /// The output formats of `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Table,
     Json,
     Junit,
@@ -28,7 +28,7 @@ pub enum Format {
 }
 
 #[derive(Debug, Clone)]
-pub struct Report {
+pub(crate) struct Report {
     pub command: String,
     pub runbook: String,
     pub started_at: jiff::Timestamp,
@@ -46,7 +46,7 @@ pub struct Report {
 
 /// A piece of terminal output beyond the results.
 #[derive(Debug, Clone)]
-pub enum Block {
+pub(crate) enum Block {
     /// A table; a column headed `status` is coloured by its value.
     Table {
         header: Vec<&'static str>,
@@ -58,14 +58,14 @@ pub enum Block {
 
 /// How to render: format, colour, and whether an all-OK report prints at all.
 #[derive(Debug, Clone, Copy)]
-pub struct Style {
+pub(crate) struct Style {
     pub format: Format,
     pub color: bool,
     pub quiet: bool,
 }
 
 impl Report {
-    pub fn new(command: &str, runbook: &str, started_at: jiff::Timestamp) -> Report {
+    pub(crate) fn new(command: &str, runbook: &str, started_at: jiff::Timestamp) -> Report {
         Report {
             command: command.to_string(),
             runbook: runbook.to_string(),
@@ -79,7 +79,7 @@ impl Report {
     }
 
     /// A report rebuilt from its JSON envelope (one host's run in a fleet).
-    pub fn from_envelope(envelope: &Value) -> Report {
+    pub(crate) fn from_envelope(envelope: &Value) -> Report {
         let text = |key: &str| envelope[key].as_str().unwrap_or_default().to_string();
         Report {
             command: text("command"),
@@ -99,13 +99,13 @@ impl Report {
     }
 
     /// The worst status of the results: the run's status and exit code.
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         Status::worst(self.results.iter().map(|r| r.status))
     }
 
     /// The text to print on stdout, every secret masked, or nothing
     /// (`--quiet` and all OK).
-    pub fn render(&self, style: Style, redactor: &Redactor) -> Option<String> {
+    pub(crate) fn render(&self, style: Style, redactor: &Redactor) -> Option<String> {
         if style.quiet && self.status() == Status::Ok {
             return None;
         }

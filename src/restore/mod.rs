@@ -44,7 +44,7 @@ use targets::{Planned, Target};
 /// Why the work stopped when a signal came.
 const INTERRUPTED: &str = "interrupted by a signal";
 
-pub struct Options {
+pub(crate) struct Options {
     pub id: Option<String>,
     pub only: Vec<String>,
     pub dry_run: bool,
@@ -60,7 +60,7 @@ pub struct Options {
 
 /// Restores the backup `options` names. `hooks` runs `restore.before`
 /// and `.after` (the command hands in the step engine's setup).
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     options: &Options,
     hooks: Setup<'_>,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
-pub enum Command {
+pub(crate) enum Command {
     /// `[pg_isready, -U, postgres]`
     Argv(Vec<String>),
     /// `{ sh: "pg_dump shop | gzip" }`
@@ -17,7 +17,7 @@ pub enum Command {
 
 impl Command {
     /// The argv to execute: a shell command becomes `sh -c SCRIPT`.
-    pub fn argv(&self) -> Vec<String> {
+    pub(crate) fn argv(&self) -> Vec<String> {
         match self {
             Command::Argv(argv) => argv.clone(),
             Command::Shell { sh } => vec!["sh".into(), "-c".into(), sh.clone()],

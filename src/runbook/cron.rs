@@ -8,7 +8,7 @@ use std::str::FromStr;
 use jiff::tz::TimeZone;
 
 /// An IANA zone by name.
-pub fn zone(name: &str) -> Result<TimeZone, String> {
+pub(crate) fn zone(name: &str) -> Result<TimeZone, String> {
     TimeZone::get(name).map_err(|_| {
         format!("unknown time zone `{name}`: give an IANA name such as Europe/Berlin or UTC")
     })
@@ -17,7 +17,7 @@ pub fn zone(name: &str) -> Result<TimeZone, String> {
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 /// A crontab expression (five fields, or six with seconds first).
-pub fn parse(expression: &str) -> Result<jiff_cron::Schedule, String> {
+pub(crate) fn parse(expression: &str) -> Result<jiff_cron::Schedule, String> {
     let fields: Vec<&str> = expression.split_whitespace().collect();
     let full = match fields.len() {
         5 => format!("0 {} {}", fields[..4].join(" "), weekdays(fields[4])),

@@ -12,7 +12,7 @@ use std::path::Path;
 
 /// Where `${VAR}` values come from: the environment, then `.env`.
 #[derive(Debug, Clone, Default)]
-pub struct Vars {
+pub(crate) struct Vars {
     dotenv: HashMap<String, String>,
 }
 
@@ -20,7 +20,7 @@ impl Vars {
     /// The environment, and `dir/.env` when there is one. A `.env` line
     /// is `KEY=VALUE`, optionally `export KEY=VALUE`, the value optionally
     /// in single or double quotes; `#` starts a comment line.
-    pub fn load(dir: &Path) -> Vars {
+    pub(crate) fn load(dir: &Path) -> Vars {
         let dotenv = std::fs::read_to_string(dir.join(".env"))
             .map(|text| parse_dotenv(&text))
             .unwrap_or_default();
@@ -28,7 +28,7 @@ impl Vars {
     }
 
     /// The value of `name`: the environment's, else `.env`'s.
-    pub fn get(&self, name: &str) -> Option<String> {
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
         std::env::var(name)
             .ok()
             .or_else(|| self.dotenv.get(name).cloned())
@@ -36,7 +36,7 @@ impl Vars {
 }
 
 /// `text` with every `${…}` replaced, and the names it used; or why not.
-pub fn interpolate(text: &str, vars: &Vars) -> Result<(String, Vec<String>), String> {
+pub(crate) fn interpolate(text: &str, vars: &Vars) -> Result<(String, Vec<String>), String> {
     let mut out = String::with_capacity(text.len());
     let mut used = Vec::new();
     let mut rest = text;
@@ -66,7 +66,7 @@ pub fn interpolate(text: &str, vars: &Vars) -> Result<(String, Vec<String>), Str
 }
 
 /// Whether every `${…}` of `text` is well written, values not looked up.
-pub fn check(text: &str) -> Result<(), String> {
+pub(crate) fn check(text: &str) -> Result<(), String> {
     let mut rest = text;
     while let Some(at) = rest.find('$') {
         let after = &rest[at + 1..];
@@ -138,7 +138,7 @@ fn expand(expression: &str, vars: &Vars) -> Result<String, String> {
 }
 
 /// Whether a variable's name says it holds a secret, so its value is masked.
-pub fn looks_secret(name: &str) -> bool {
+pub(crate) fn looks_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     [
         "KEY",
@@ -156,7 +156,7 @@ pub fn looks_secret(name: &str) -> bool {
 /// `value` with its `${…}` filled in; the error names the runbook, the
 /// value's line and column, and `field` (last: `…_key_id: <text>` would
 /// read as a secret to the redactor and be masked whole).
-pub fn located(
+pub(crate) fn located(
     value: &super::model::Name,
     vars: &Vars,
     runbook_display: &str,
@@ -175,7 +175,7 @@ pub fn located(
 
 /// Every secret value the copy targets read (credentials from `${VAR}`,
 /// secret-named variables, credential files), for the redactor.
-pub fn secret_values(
+pub(crate) fn secret_values(
     copies: &indexmap::IndexMap<String, super::model::CopyTarget>,
     dir: &Path,
 ) -> Vec<String> {
@@ -223,7 +223,7 @@ pub fn secret_values(
 /// What the targets read that must never be shown: credentials whole,
 /// and URLs whole plus each long path segment or query value of them
 /// (where webhook tokens and ping UUIDs live).
-pub fn notify_secret_values(notify: &super::model::Notify, dir: &Path) -> Vec<String> {
+pub(crate) fn notify_secret_values(notify: &super::model::Notify, dir: &Path) -> Vec<String> {
     let vars = Vars::load(dir);
     let filled = |v: &super::model::Name| interpolate(&v.value, &vars).ok().map(|(t, _)| t);
     let mut urls: Vec<String> = Vec::new();

@@ -13,11 +13,11 @@ use super::validate;
 
 /// The runbook used when no file is found: host thresholds from the
 /// operators' pages and every compose project on the host.
-pub const EMBEDDED_DEFAULT: &str = include_str!("../../runbooks/default.yaml");
+pub(crate) const EMBEDDED_DEFAULT: &str = include_str!("../../runbooks/default.yaml");
 
 /// How the runbook was found, in the order of DESIGN.md's discovery rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Flag(PathBuf),
     Env(PathBuf),
     WorkingDir(PathBuf),
@@ -34,7 +34,7 @@ pub(super) const EMBEDDED_DISPLAY: &str = "embedded:default";
 /// `/etc/opsbook/opsbook.yaml`, else the embedded default. A file named by
 /// the flag or the environment must exist: falling back silently would check
 /// the wrong deployment.
-pub fn discover(flag: Option<PathBuf>, env: Option<OsString>) -> Source {
+pub(crate) fn discover(flag: Option<PathBuf>, env: Option<OsString>) -> Source {
     if let Some(path) = flag {
         return Source::Flag(path);
     }
@@ -52,14 +52,14 @@ pub fn discover(flag: Option<PathBuf>, env: Option<OsString>) -> Source {
     Source::Embedded
 }
 
-pub fn load(source: &Source) -> Result<Runbook, Error> {
+pub(crate) fn load(source: &Source) -> Result<Runbook, Error> {
     load_with_text(source).map(|(runbook, _)| runbook)
 }
 
 /// The runbook and the bytes it was read from (none for the embedded
 /// default): `serve` hands those to its runs, so a run uses the runbook the
 /// agent loaded, not one changed on disk since (that one waits for SIGHUP).
-pub fn load_with_text(source: &Source) -> Result<(Runbook, Option<Vec<u8>>), Error> {
+pub(crate) fn load_with_text(source: &Source) -> Result<(Runbook, Option<Vec<u8>>), Error> {
     let Some((path, origin)) = path_of(source) else {
         return parse(EMBEDDED_DEFAULT.as_bytes(), None, EMBEDDED_DISPLAY).map(|r| (r, None));
     };
@@ -79,7 +79,7 @@ pub fn load_with_text(source: &Source) -> Result<(Runbook, Option<Vec<u8>>), Err
 
 /// The runbook found by `source`, its text read from `text` instead (a
 /// copy `serve` kept): paths, names and the history key stay the file's.
-pub fn load_text_as(source: &Source, text: &Path) -> Result<Runbook, Error> {
+pub(crate) fn load_text_as(source: &Source, text: &Path) -> Result<Runbook, Error> {
     let bytes = read_bounded(text).map_err(|source| Error::RunbookRead {
         path: text.to_path_buf(),
         source,
@@ -135,7 +135,7 @@ fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// Parses and validates runbook bytes. `path` anchors relative paths (none:
 /// the working directory); `display` names the file in every problem.
-pub fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<Runbook, Error> {
+pub(crate) fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<Runbook, Error> {
     let problem = |line: u64, column: u64, field: &str, message: String| Error::RunbookInvalid {
         problems: vec![Problem {
             file: display.to_string(),
@@ -233,7 +233,7 @@ const MAX_PARSE_PROBLEMS: usize = 50;
 /// Reads `text` as a `T` (the runbook's model, the fleet file), going on
 /// past each problem (the field blanked) so every one is reported at once:
 /// the value if all went well, the text as last read, the problems.
-pub fn collect<T: serde::de::DeserializeOwned>(
+pub(crate) fn collect<T: serde::de::DeserializeOwned>(
     text: &str,
     display: &str,
 ) -> (Option<T>, String, Vec<Problem>) {

@@ -4,22 +4,19 @@
 
 mod bounds;
 mod command;
-pub mod cron;
-pub mod interpolate;
+pub(crate) mod cron;
+pub(crate) mod interpolate;
 mod load;
-pub mod model;
+pub(crate) mod model;
 mod order;
 mod plan;
-pub mod units;
+pub(crate) mod units;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use command::Command;
-pub use load::{
-    EMBEDDED_DEFAULT, Source, collect, discover, load, load_text_as, load_with_text, parse,
-};
-pub use plan::{ContainerThresholds, HostThresholds, Plan, PlannedCheck, PlannedItem};
+pub(crate) use load::{Source, collect, discover, load, load_text_as, load_with_text, parse};
+pub(crate) use plan::{ContainerThresholds, HostThresholds, Plan};
 
 use model::{Backup, Model};
 
@@ -28,7 +25,7 @@ use crate::redact::Redactor;
 
 /// A loaded, validated runbook.
 #[derive(Debug)]
-pub struct Runbook {
+pub(crate) struct Runbook {
     /// How reports name it: its path, or `embedded:default`.
     pub display: String,
     /// Where it lives, canonical: links and `..` resolved (or
@@ -50,7 +47,7 @@ pub struct Runbook {
 impl Runbook {
     /// The checks `startup.verify` names: what must pass after a startup,
     /// a restore or a rotation.
-    pub fn verify_names(&self) -> Vec<String> {
+    pub(crate) fn verify_names(&self) -> Vec<String> {
         self.model
             .startup
             .as_ref()
@@ -59,7 +56,7 @@ impl Runbook {
     }
 
     /// The runbook's name, else its project, else `opsbook`.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         self.model
             .name
             .as_deref()
@@ -68,7 +65,7 @@ impl Runbook {
     }
 
     /// A path from the runbook, resolved against the runbook's folder.
-    pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
+    pub(crate) fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
         // `./backups` reads better without its `.` in every message.
         self.dir
             .join(path)
@@ -78,13 +75,13 @@ impl Runbook {
     }
 
     /// The key of this runbook's history and lock in the state folder.
-    pub fn state_key(&self) -> String {
+    pub(crate) fn state_key(&self) -> String {
         crate::state::runbook_key(self.name(), &self.location)
     }
 
     /// For a message about what the runbook lacks: how to name another one,
     /// when none was found and the embedded default is in use.
-    pub fn found_how(&self) -> &'static str {
+    pub(crate) fn found_how(&self) -> &'static str {
         if self.display == load::EMBEDDED_DISPLAY {
             " (no runbook was found, so the embedded default is used: pass --runbook FILE, set $OPSBOOK_RUNBOOK, or run where ./opsbook.yaml is; /etc/opsbook/opsbook.yaml comes last)"
         } else {
@@ -95,7 +92,7 @@ impl Runbook {
     /// The key of the lock `backup`, `restore` and `backup prune` hold: the
     /// compose project's, so no two runbooks (or two names of one) touch
     /// its data at once; the runbook's own without a project.
-    pub fn data_lock_key(&self) -> String {
+    pub(crate) fn data_lock_key(&self) -> String {
         match &self.plan.project {
             Some(project) => crate::state::runbook_key(&format!("project-{project}"), project),
             None => format!("{}-data", self.state_key()),
@@ -104,7 +101,7 @@ impl Runbook {
 
     /// The compose project a command that changes containers works on:
     /// without one it would touch every project on the host.
-    pub fn require_project(&self, command: &str) -> Result<String, Error> {
+    pub(crate) fn require_project(&self, command: &str) -> Result<String, Error> {
         self.plan.project.clone().ok_or_else(|| {
             Error::Usage(format!(
                 "{command} needs `project` in the runbook (`{}`): it acts on the containers of one compose project{}",
@@ -115,19 +112,19 @@ impl Runbook {
     }
 
     /// The runbook's redactor: built-in rules plus its `redact:` patterns.
-    pub fn redactor(&self) -> &Redactor {
+    pub(crate) fn redactor(&self) -> &Redactor {
         &self.redactor
     }
 
     /// Where `backup` keeps its backups: `backup.dir`, and in a fleet's run
     /// (`$OPSBOOK_FLEET_HOST`) that host's folder in it, each exactly the
     /// single-host layout.
-    pub fn backup_dir(&self, backup: &Backup) -> PathBuf {
+    pub(crate) fn backup_dir(&self, backup: &Backup) -> PathBuf {
         self.host_folder(self.resolve(&backup.dir))
     }
 
     /// Where incidents are kept: `incident.dir`, per host as `backup_dir`.
-    pub fn incident_dir(&self) -> PathBuf {
+    pub(crate) fn incident_dir(&self) -> PathBuf {
         self.host_folder(self.resolve(&self.plan.incident_dir))
     }
 
@@ -139,7 +136,7 @@ impl Runbook {
     }
 
     /// The folders the deployment writes to: the runbook's own, backups, incidents.
-    pub fn data_folders(&self) -> Vec<PathBuf> {
+    pub(crate) fn data_folders(&self) -> Vec<PathBuf> {
         let mut folders = vec![self.dir.clone()];
         if let Some(backup) = &self.model.backup {
             folders.push(self.backup_dir(backup));
@@ -152,13 +149,13 @@ impl Runbook {
     }
 
     /// Whether a service is marked `critical: true`.
-    pub fn is_critical(&self, service: &str) -> bool {
+    pub(crate) fn is_critical(&self, service: &str) -> bool {
         self.model.services.get(service).is_some_and(|s| s.critical)
     }
 }
 
 /// Set for each host's run of a fleet run: that host's name.
-pub const FLEET_HOST_VARIABLE: &str = "OPSBOOK_FLEET_HOST";
+pub(crate) const FLEET_HOST_VARIABLE: &str = "OPSBOOK_FLEET_HOST";
 
 /// The fleet host this run is for, when it is one (a plain name only:
 /// it becomes a folder's name).

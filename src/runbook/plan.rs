@@ -13,7 +13,7 @@ use super::model::{ContainerLimits, Model, PercentLimits};
 use super::order;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// `None`: every compose project on the host.
     pub project: Option<String>,
     /// `compose`, `swarm`, or `auto` (decided against the engine).
@@ -57,7 +57,7 @@ pub struct Plan {
 
 /// Host thresholds, with the operators' defaults for whatever the runbook leaves out.
 #[derive(Debug, Clone, Serialize)]
-pub struct HostThresholds {
+pub(crate) struct HostThresholds {
     /// Percent of memory in use.
     pub memory: Limits,
     /// Percent of swap in use.
@@ -107,7 +107,7 @@ impl Default for HostThresholds {
 
 /// Resource limits of a container, as percents (see `model::ContainerLimits`).
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct ContainerThresholds {
+pub(crate) struct ContainerThresholds {
     /// Percent of its memory limit (of the host's memory without one).
     pub memory: Limits,
     /// Percent of its CPU limit (of one core without one).
@@ -154,7 +154,7 @@ fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PlannedCheck {
+pub(crate) struct PlannedCheck {
     pub name: String,
     pub kind: &'static str,
     /// The URL of an http check, `service: command` of an exec check.
@@ -162,7 +162,7 @@ pub struct PlannedCheck {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PlannedItem {
+pub(crate) struct PlannedItem {
     pub kind: &'static str,
     pub source: String,
 }
@@ -228,7 +228,7 @@ impl Plan {
 
 impl Plan {
     /// The resource limits `service`'s containers are held to.
-    pub fn resource_limits(&self, service: &str) -> ContainerThresholds {
+    pub(crate) fn resource_limits(&self, service: &str) -> ContainerThresholds {
         self.service_thresholds
             .get(service)
             .copied()
@@ -238,7 +238,7 @@ impl Plan {
     /// Where a service comes in startup order; services the runbook does not
     /// list come after all that it does. Views list services in this order,
     /// as an operator reads the deployment.
-    pub fn startup_position(&self, service: &str) -> usize {
+    pub(crate) fn startup_position(&self, service: &str) -> usize {
         self.startup
             .iter()
             .flatten()
@@ -250,7 +250,7 @@ impl Plan {
 impl Plan {
     /// Startup tiers for the services actually deployed: the runbook's tiers,
     /// then one last tier of the project's services the runbook does not list.
-    pub fn tiers_with(&self, deployed: &[String]) -> Vec<Vec<String>> {
+    pub(crate) fn tiers_with(&self, deployed: &[String]) -> Vec<Vec<String>> {
         let mut tiers = self.startup.clone();
         let mut unlisted: Vec<String> = deployed
             .iter()
@@ -266,7 +266,7 @@ impl Plan {
     }
 
     /// The startup tiers narrowed to `services`, in the order they start.
-    pub fn start_order(&self, services: &[String]) -> Vec<Vec<String>> {
+    pub(crate) fn start_order(&self, services: &[String]) -> Vec<Vec<String>> {
         self.tiers_with(services)
             .into_iter()
             .map(|tier| {
@@ -279,14 +279,14 @@ impl Plan {
     }
 
     /// The same tiers reversed: the order they stop in.
-    pub fn stop_order(&self, services: &[String]) -> Vec<Vec<String>> {
+    pub(crate) fn stop_order(&self, services: &[String]) -> Vec<Vec<String>> {
         let mut tiers = self.start_order(services);
         tiers.reverse();
         tiers
     }
 
     /// The services that depend on `service`, directly or through others.
-    pub fn dependents_of(&self, service: &str) -> Vec<String> {
+    pub(crate) fn dependents_of(&self, service: &str) -> Vec<String> {
         let mut found: Vec<String> = Vec::new();
         let mut frontier = vec![service.to_string()];
         while let Some(current) = frontier.pop() {

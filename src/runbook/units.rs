@@ -10,14 +10,14 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// The longest duration a runbook or a flag may give: ten years.
-pub const MAX_DURATION: StdDuration = StdDuration::from_secs(3650 * 86_400);
+pub(crate) const MAX_DURATION: StdDuration = StdDuration::from_secs(3650 * 86_400);
 
 /// A length of time written with a unit: `500ms`, `30s`, `5m`, `26h`, `7d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Duration(pub StdDuration);
+pub(crate) struct Duration(pub StdDuration);
 
 impl Duration {
-    pub fn std(self) -> StdDuration {
+    pub(crate) fn std(self) -> StdDuration {
         self.0
     }
 }
@@ -80,7 +80,7 @@ impl<'de> Deserialize<'de> for Duration {
 
 /// An amount of bytes: `512MiB`, `5GiB`, `1GB`, or a plain number of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Size(pub u64);
+pub(crate) struct Size(pub u64);
 
 impl FromStr for Size {
     type Err = String;
@@ -113,7 +113,7 @@ impl<'de> Deserialize<'de> for Size {
 
 /// A percentage from 0 to 100, written `85%` (a bare `85` means the same).
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
-pub struct Percent(pub f64);
+pub(crate) struct Percent(pub f64);
 
 impl FromStr for Percent {
     type Err = String;
@@ -152,7 +152,7 @@ impl<'de> Deserialize<'de> for Percent {
 /// `500ms`), or a plain number. Each is held in its base unit (bytes,
 /// percent, seconds).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Quantity {
+pub(crate) enum Quantity {
     Number(f64),
     Bytes(f64),
     Percent(f64),
@@ -161,7 +161,7 @@ pub enum Quantity {
 
 impl Quantity {
     /// The amount in its base unit.
-    pub fn amount(self) -> f64 {
+    pub(crate) fn amount(self) -> f64 {
         match self {
             Quantity::Number(v)
             | Quantity::Bytes(v)
@@ -171,7 +171,7 @@ impl Quantity {
     }
 
     /// `size`, `percentage`, `duration`, `number`: for messages.
-    pub fn kind(self) -> &'static str {
+    pub(crate) fn kind(self) -> &'static str {
         match self {
             Quantity::Number(_) => "number",
             Quantity::Bytes(_) => "size",
@@ -181,7 +181,7 @@ impl Quantity {
     }
 
     /// The unit a history record and a metric carry.
-    pub fn unit(self) -> &'static str {
+    pub(crate) fn unit(self) -> &'static str {
         match self {
             Quantity::Number(_) => "count",
             Quantity::Bytes(_) => "bytes",
@@ -191,7 +191,7 @@ impl Quantity {
     }
 
     /// The same kind with another amount (a reading shown like its threshold).
-    pub fn with(self, amount: f64) -> Quantity {
+    pub(crate) fn with(self, amount: f64) -> Quantity {
         match self {
             Quantity::Number(_) => Quantity::Number(amount),
             Quantity::Bytes(_) => Quantity::Bytes(amount),
@@ -203,7 +203,7 @@ impl Quantity {
     /// Reads `text` (a number a command printed) as this kind: a bare
     /// number is in the base unit (bytes, percent, seconds), else the
     /// kind's own syntax (`412MiB`, `97.5%`, `350ms`).
-    pub fn read_as(self, text: &str) -> Result<Quantity, String> {
+    pub(crate) fn read_as(self, text: &str) -> Result<Quantity, String> {
         let text = text.trim();
         if let Ok(number) = text.parse::<f64>()
             && number.is_finite()

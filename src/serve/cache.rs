@@ -18,11 +18,11 @@ use crate::runbook::Runbook;
 use crate::state::{HostFigures, Record};
 
 /// How many daily-check runs the page's charts go back.
-pub const CHART_POINTS: usize = 288;
+pub(crate) const CHART_POINTS: usize = 288;
 
 /// How one run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ok,
     Warn,
     Crit,
@@ -32,7 +32,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Warn => "warn",
@@ -42,7 +42,7 @@ impl Outcome {
         }
     }
 
-    pub fn of(status: Status) -> Outcome {
+    pub(crate) fn of(status: Status) -> Outcome {
         match status {
             Status::Ok => Outcome::Ok,
             Status::Warn => Outcome::Warn,
@@ -51,7 +51,7 @@ impl Outcome {
         }
     }
 
-    pub const ALL: [Outcome; 5] = [
+    pub(crate) const ALL: [Outcome; 5] = [
         Outcome::Ok,
         Outcome::Warn,
         Outcome::Crit,
@@ -62,7 +62,7 @@ impl Outcome {
 
 /// One job's last run.
 #[derive(Debug, Clone)]
-pub struct LastRun {
+pub(crate) struct LastRun {
     pub at: Timestamp,
     pub took: Duration,
     pub exit_code: i32,
@@ -72,7 +72,7 @@ pub struct LastRun {
 }
 
 #[derive(Debug, Default, Clone)]
-pub struct JobState {
+pub(crate) struct JobState {
     pub runs: BTreeMap<Outcome, u64>,
     pub last: Option<LastRun>,
     pub running: bool,
@@ -80,7 +80,7 @@ pub struct JobState {
 
 /// One result of the last daily-check, as its JSON gave it.
 #[derive(Debug, Clone)]
-pub struct Graded {
+pub(crate) struct Graded {
     pub section: String,
     pub name: String,
     pub status: Status,
@@ -90,7 +90,7 @@ pub struct Graded {
 }
 
 #[derive(Debug, Clone)]
-pub struct DailyCheck {
+pub(crate) struct DailyCheck {
     pub at: Timestamp,
     pub status: Status,
     pub results: Vec<Graded>,
@@ -98,7 +98,7 @@ pub struct DailyCheck {
 
 /// The local backups, as the folder says.
 #[derive(Debug, Clone, Default)]
-pub struct Backups {
+pub(crate) struct Backups {
     pub count: usize,
     /// The newest complete backup: id, when, stored bytes.
     pub newest: Option<(String, Timestamp, u64)>,
@@ -108,15 +108,14 @@ pub struct Backups {
 
 /// One point of the charts: a daily-check's host figures and failures.
 #[derive(Debug, Clone)]
-pub struct Point {
-    pub at: Timestamp,
+pub(crate) struct Point {
     pub host: HostFigures,
     pub failing: usize,
 }
 
 /// One service under `heal`.
 #[derive(Debug, Clone, Default)]
-pub struct HealState {
+pub(crate) struct HealState {
     pub restarts: u64,
     pub gave_up: u64,
     pub restarts_in_window: usize,
@@ -124,7 +123,7 @@ pub struct HealState {
 }
 
 #[derive(Debug)]
-pub struct Cache {
+pub(crate) struct Cache {
     pub runbook: String,
     pub started_at: Timestamp,
     pub jobs: BTreeMap<String, JobState>,
@@ -145,7 +144,7 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn new(runbook: &Runbook, commands: &[String], history: Vec<Record>) -> Cache {
+    pub(crate) fn new(runbook: &Runbook, commands: &[String], history: Vec<Record>) -> Cache {
         let mut cache = Cache {
             runbook: runbook.display.clone(),
             started_at: Timestamp::now(),
@@ -185,7 +184,6 @@ impl Cache {
         }
         for record in history {
             cache.push_point(Point {
-                at: record.at,
                 failing: record
                     .results
                     .iter()
@@ -205,14 +203,13 @@ impl Cache {
     }
 
     /// A run ended: its counts, its last run, and what its report says.
-    pub fn finished(&mut self, command: &str, run: LastRun, report: Option<&Value>) {
+    pub(crate) fn finished(&mut self, command: &str, run: LastRun, report: Option<&Value>) {
         if command == "daily-check"
             && run.outcome != Outcome::Skipped
             && let Some(report) = report
         {
             let daily = daily_check(report, run.at);
             self.push_point(Point {
-                at: daily.at,
                 host: host_figures(report),
                 failing: daily
                     .results
@@ -276,13 +273,13 @@ fn host_figures(report: &Value) -> HostFigures {
 
 impl Cache {
     /// What the folders say now: after a run, never at a scrape.
-    pub fn refresh(&mut self, runbook: &Runbook, state_dir: &std::path::Path) {
+    pub(crate) fn refresh(&mut self, runbook: &Runbook, state_dir: &std::path::Path) {
         self.backups = backups(runbook);
         self.watch(runbook, state_dir);
     }
 
     /// Counts one heal action (`restart`, `gave-up`).
-    pub fn healed(&mut self, service: &str, action: &str) {
+    pub(crate) fn healed(&mut self, service: &str, action: &str) {
         let state = self.heal.entry(service.to_string()).or_default();
         match action {
             "restart" => state.restarts += 1,
@@ -292,7 +289,7 @@ impl Cache {
     }
 
     /// What heal remembers, for the page and `/metrics`.
-    pub fn heal_memory(&mut self, memory: &BTreeMap<String, crate::serve::heal::Memory>) {
+    pub(crate) fn heal_memory(&mut self, memory: &BTreeMap<String, crate::serve::heal::Memory>) {
         for (service, remembered) in memory {
             let state = self.heal.entry(service.clone()).or_default();
             let (in_window, giving_up) = (remembered.restarts.len(), remembered.gave_up);
@@ -306,7 +303,7 @@ impl Cache {
 
     /// The incidents and the maintenance window, looked at every half
     /// minute as well (an incident turns overdue without any run).
-    pub fn watch(&mut self, runbook: &Runbook, state_dir: &std::path::Path) {
+    pub(crate) fn watch(&mut self, runbook: &Runbook, state_dir: &std::path::Path) {
         let incidents = open_incidents(runbook);
         let now = Timestamp::now();
         let maintenance = crate::notify::maintenance::active(runbook, state_dir, now);
@@ -339,7 +336,7 @@ fn open_incidents(runbook: &Runbook) -> Vec<Incident> {
 
 /// The backup folder's figures (a few small files read: after a run, not
 /// at a scrape).
-pub fn backups(runbook: &Runbook) -> Backups {
+pub(crate) fn backups(runbook: &Runbook) -> Backups {
     let Some(backup) = &runbook.model.backup else {
         return Backups::default();
     };
@@ -365,7 +362,7 @@ pub fn backups(runbook: &Runbook) -> Backups {
 
 impl Cache {
     /// `/status.json`: what the page shows, as JSON, every text masked.
-    pub fn to_json(&self, redactor: &crate::redact::Redactor) -> Value {
+    pub(crate) fn to_json(&self, redactor: &crate::redact::Redactor) -> Value {
         let text = |t: &str| redactor.redact(t).into_owned();
         let daily = self.daily.as_ref().map(|d| {
             serde_json::json!({

@@ -30,11 +30,11 @@ use crate::docker::{Container, Health, State};
 use crate::runbook::Runbook;
 
 /// How often the agent looks at the services' health.
-pub const LOOK_EVERY: Duration = Duration::from_secs(2);
+pub(crate) const LOOK_EVERY: Duration = Duration::from_secs(2);
 
 /// `heal:` with its defaults filled in.
 #[derive(Debug, Clone)]
-pub struct Policy {
+pub(crate) struct Policy {
     pub services: Vec<String>,
     pub after: u64,
     pub max_restarts: usize,
@@ -44,7 +44,7 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn of(runbook: &Runbook) -> Option<Policy> {
+    pub(crate) fn of(runbook: &Runbook) -> Option<Policy> {
         let heal = runbook.model.heal.as_ref()?;
         let second_severity = runbook
             .plan
@@ -72,7 +72,7 @@ impl Policy {
 
 /// What heal does now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Restart the service (the n-th restart in the window).
     Restart { service: String, nth: usize },
     /// The cap is reached: open an incident and tell the targets.
@@ -81,7 +81,7 @@ pub enum Action {
 
 /// One service as heal remembers it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// When heal restarted it, within the window.
     #[serde(default)]
     pub restarts: Vec<Timestamp>,
@@ -92,7 +92,7 @@ pub struct Memory {
 
 /// What the agent knows of one service this look.
 #[derive(Debug, Clone)]
-pub struct Look {
+pub(crate) struct Look {
     pub service: String,
     pub container: Option<Container>,
     /// A heal run (restart, incident) of it is under way.
@@ -100,7 +100,7 @@ pub struct Look {
 }
 
 /// Heal's memory of every service, kept in the state folder.
-pub struct Healer {
+pub(crate) struct Healer {
     pub policy: Policy,
     pub memory: BTreeMap<String, Memory>,
     path: PathBuf,
@@ -108,7 +108,7 @@ pub struct Healer {
 }
 
 impl Healer {
-    pub fn new(policy: Policy, state_dir: &Path, key: &str) -> Healer {
+    pub(crate) fn new(policy: Policy, state_dir: &Path, key: &str) -> Healer {
         let path = state_dir.join("heal").join(format!("{key}.json"));
         let memory = std::fs::read(&path)
             .ok()
@@ -123,7 +123,12 @@ impl Healer {
     }
 
     /// Decides this look's actions and remembers them (kept on disk at once).
-    pub fn decide(&mut self, looks: &[Look], now: Timestamp, in_maintenance: bool) -> Vec<Action> {
+    pub(crate) fn decide(
+        &mut self,
+        looks: &[Look],
+        now: Timestamp,
+        in_maintenance: bool,
+    ) -> Vec<Action> {
         let actions = decide(&self.policy, &mut self.memory, looks, now, in_maintenance);
         if !actions.is_empty() || looks.iter().any(|l| healthy(l.container.as_ref())) {
             self.keep();

@@ -19,7 +19,7 @@ use super::schedule::Job;
 use crate::grade::Status;
 
 /// How the agent starts its runs.
-pub struct Runner {
+pub(crate) struct Runner {
     /// This binary.
     pub exe: PathBuf,
     /// `--runbook`, unless the runbook is the embedded default.
@@ -36,13 +36,13 @@ pub struct Runner {
 }
 
 /// A run's end: for the cache and the log line.
-pub struct Ran {
+pub(crate) struct Ran {
     pub last: LastRun,
     pub report: Option<Value>,
 }
 
 impl Runner {
-    pub async fn run(&self, job: &Job) -> Ran {
+    pub(crate) async fn run(&self, job: &Job) -> Ran {
         let at = Timestamp::now();
         let clock = Instant::now();
         let mut command = tokio::process::Command::new(&self.exe);
@@ -121,7 +121,7 @@ impl Runner {
     }
 
     /// Passes SIGTERM on to every run under way.
-    pub fn terminate_runs(&self) {
+    pub(crate) fn terminate_runs(&self) {
         let pids = self.running.lock().map(|p| p.clone()).unwrap_or_default();
         for pid in pids {
             if let Some(pid) = i32::try_from(pid)
@@ -186,6 +186,6 @@ fn judge(exit_code: i32, report: Option<&Value>, stderr: &[u8]) -> (Outcome, Str
 
 /// The state folder as the children get it: absolute, so a child's
 /// working directory does not matter.
-pub fn absolute(path: &Path) -> PathBuf {
+pub(crate) fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

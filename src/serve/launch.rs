@@ -11,14 +11,18 @@ use crate::grade::{CheckResult, Status};
 use crate::render::Report;
 use crate::runbook::{self, Source};
 
-pub struct Options {
+pub(crate) struct Options {
     pub listen: SocketAddr,
     pub token_file: Option<PathBuf>,
     pub log_json: bool,
     pub state_dir: PathBuf,
 }
 
-pub async fn run(source: &Source, options: &Options, report: &mut Report) -> Result<(), Error> {
+pub(crate) async fn run(
+    source: &Source,
+    options: &Options,
+    report: &mut Report,
+) -> Result<(), Error> {
     let (runbook, text) = runbook::load_with_text(source)?;
     let spec = super::AgentSpec {
         host: None,
@@ -34,7 +38,7 @@ pub async fn run(source: &Source, options: &Options, report: &mut Report) -> Res
 /// `opsbook --fleet FILE serve`: an agent per selected host in this one
 /// process, each with its host's runbook, engine and state folder
 /// (`<state>/hosts/<name>`), under one listener.
-pub async fn run_fleet(
+pub(crate) async fn run_fleet(
     fleet_file: &std::path::Path,
     limit: Option<&str>,
     options: &Options,

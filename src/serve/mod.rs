@@ -6,16 +6,16 @@
 //! command ends on a signal; SIGHUP reloads the runbook, keeping the old
 //! one when the new one does not validate. One log line per run on stderr.
 
-pub mod cache;
+pub(crate) mod cache;
 mod fleet;
-pub mod heal;
+pub(crate) mod heal;
 mod health;
 mod http;
-pub mod jobs;
-pub mod launch;
+pub(crate) mod jobs;
+pub(crate) mod launch;
 mod metrics;
 mod page;
-pub mod schedule;
+pub(crate) mod schedule;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,13 +34,13 @@ use jobs::{Ran, Runner};
 use schedule::{Job, Timetable};
 
 /// The default address: loopback, Prometheus' port range.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9808";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9808";
 
 /// How often incidents (overdue, escalation) and the maintenance window
 /// are looked at.
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
-pub struct Options {
+pub(crate) struct Options {
     pub listen: SocketAddr,
     /// The bearer token (from `$OPSBOOK_SERVE_TOKEN`, `$OPSBOOK_TOKEN` or `--token-file`).
     pub token: Option<String>,
@@ -48,7 +48,7 @@ pub struct Options {
 }
 
 /// What the HTTP side reads: the cache, and what a reload swaps.
-pub struct Shared {
+pub(crate) struct Shared {
     pub cache: RwLock<Cache>,
     timetable: RwLock<Arc<Timetable>>,
     redactor: RwLock<Redactor>,
@@ -109,7 +109,7 @@ impl Shared {
 
 /// What the HTTP side answers from: every agent's shared state, by host
 /// name (one agent and no name for a runbook of its own), and the token.
-pub struct Site {
+pub(crate) struct Site {
     hosts: Vec<(Option<String>, Arc<Shared>)>,
     token: Option<String>,
     /// Over a fleet: the fleet file, the page's title.
@@ -117,7 +117,7 @@ pub struct Site {
 }
 
 /// One agent to run: its runbook, where its state and engine are.
-pub struct AgentSpec {
+pub(crate) struct AgentSpec {
     /// The fleet's name for its host; None for a runbook of its own.
     pub host: Option<String>,
     pub runbook: Runbook,
@@ -130,7 +130,7 @@ pub struct AgentSpec {
 
 /// Runs one agent per spec in this process (a fleet's hosts), under one
 /// listener, until a signal stops them all; returns the runs they made.
-pub async fn run_agents(
+pub(crate) async fn run_agents(
     specs: Vec<AgentSpec>,
     fleet: Option<String>,
     options: Options,

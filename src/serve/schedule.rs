@@ -12,7 +12,7 @@ use crate::runbook::model::{Name, Schedule};
 
 /// One scheduled job: what `opsbook serve` runs, as the command by hand.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Job {
+pub(crate) enum Job {
     DailyCheck,
     Backup,
     BackupPrune,
@@ -31,7 +31,7 @@ pub enum Job {
 impl Job {
     /// As the operator types it (`backup prune`, `run weekly-vacuum`): the
     /// `command` label of its metrics.
-    pub fn command(&self) -> String {
+    pub(crate) fn command(&self) -> String {
         match self {
             Job::DailyCheck => "daily-check".into(),
             Job::Backup => "backup".into(),
@@ -45,7 +45,7 @@ impl Job {
 
     /// The command's arguments: unattended, so what asks asks no more (a
     /// schedule is the operator's consent, as `--yes` in a crontab is).
-    pub fn args(&self) -> Vec<String> {
+    pub(crate) fn args(&self) -> Vec<String> {
         let args: Vec<&str> = match self {
             Job::DailyCheck => vec!["daily-check"],
             Job::Backup => vec!["backup"],
@@ -62,14 +62,14 @@ impl Job {
 }
 
 /// A job and when it runs.
-pub struct Entry {
+pub(crate) struct Entry {
     pub job: Job,
     pub expression: String,
     cron: jiff_cron::Schedule,
 }
 
 /// Every scheduled job, and the zone their times are read in.
-pub struct Timetable {
+pub(crate) struct Timetable {
     pub zone: TimeZone,
     pub entries: Vec<Entry>,
 }
@@ -77,7 +77,7 @@ pub struct Timetable {
 impl Timetable {
     /// The runbook's schedule; a problem names the field (validation has
     /// located it already, so this only fails on a runbook changed since).
-    pub fn new(schedule: Option<&Schedule>) -> Result<Timetable, String> {
+    pub(crate) fn new(schedule: Option<&Schedule>) -> Result<Timetable, String> {
         let Some(schedule) = schedule else {
             return Ok(Timetable {
                 zone: TimeZone::system(),
@@ -102,26 +102,26 @@ impl Timetable {
     }
 
     /// When `entry` next runs after `after`.
-    pub fn next(&self, entry: &Entry, after: Timestamp) -> Option<Timestamp> {
+    pub(crate) fn next(&self, entry: &Entry, after: Timestamp) -> Option<Timestamp> {
         let after = Zoned::new(after, self.zone.clone());
         entry.cron.after(after).next().map(|z| z.timestamp())
     }
 
     /// The time between two runs of `entry` around `at` (for "older than
     /// twice its schedule").
-    pub fn period(&self, entry: &Entry, at: Timestamp) -> Option<std::time::Duration> {
+    pub(crate) fn period(&self, entry: &Entry, at: Timestamp) -> Option<std::time::Duration> {
         let first = self.next(entry, at)?;
         let second = self.next(entry, first)?;
         second.duration_since(first).try_into().ok()
     }
 
-    pub fn entry(&self, job: &Job) -> Option<&Entry> {
+    pub(crate) fn entry(&self, job: &Job) -> Option<&Entry> {
         self.entries.iter().find(|e| &e.job == job)
     }
 }
 
 /// The schedule's jobs with their expressions, in a fixed order.
-pub fn jobs(schedule: &Schedule) -> Vec<(Job, &Name)> {
+pub(crate) fn jobs(schedule: &Schedule) -> Vec<(Job, &Name)> {
     let mut jobs: Vec<(Job, &Name)> = [
         (Job::DailyCheck, schedule.daily_check.as_ref()),
         (Job::Backup, schedule.backup.as_ref()),
@@ -141,7 +141,7 @@ pub fn jobs(schedule: &Schedule) -> Vec<(Job, &Name)> {
 }
 
 /// The runbook key of a job's expression.
-pub fn field(job: &Job) -> String {
+pub(crate) fn field(job: &Job) -> String {
     match job {
         Job::DailyCheck => "daily-check".into(),
         Job::Backup => "backup".into(),

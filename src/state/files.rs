@@ -18,7 +18,7 @@ use crate::error::UnsafeFolder;
 /// renamed, creating missing folders (0700): readers never see half a file.
 /// The rename replaces whatever is at `path`, a link included, never
 /// writing through it.
-pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(parent) = path.parent() {
         create_private_dir(parent)?;
     }
@@ -37,7 +37,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Appends `bytes` to `path` (created 0600) in one write, fsynced: a crash
 /// leaves at worst a torn last line.
-pub fn append_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn append_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = open_private(path, OpenOptions::new().append(true).create(true))?;
     file.write_all(bytes)?;
     file.sync_data()
@@ -45,7 +45,7 @@ pub fn append_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Opens `path` as `options` say, never through a symbolic link: created
 /// 0600, in a folder no one else can write to, and it must be a plain file.
-pub fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+pub(crate) fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         check_private_dir(parent)?;
     }
@@ -75,7 +75,7 @@ pub fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> 
 /// Creates `path`, which must not exist yet (0600 until the caller sets
 /// its mode), never through a link: for files written beside a deployment's
 /// own (rotate, restore), whose folders are the deployment's to set up.
-pub fn create_new_file(path: &Path) -> io::Result<File> {
+pub(crate) fn create_new_file(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -86,7 +86,7 @@ pub fn create_new_file(path: &Path) -> io::Result<File> {
 
 /// Creates `path` and missing parents (0700), then checks that no other
 /// user can write to it.
-pub fn create_private_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
     if !path.is_dir() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -99,7 +99,7 @@ pub fn create_private_dir(path: &Path) -> io::Result<()> {
 /// Refuses a folder other users could plant links or files in: one owned
 /// by someone else than this user (or root), or writable by its group or
 /// by everyone.
-pub fn check_private_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn check_private_dir(path: &Path) -> io::Result<()> {
     let metadata = std::fs::metadata(path)?;
     let refuse = |reason: String| {
         Err(io::Error::new(
@@ -128,7 +128,7 @@ pub fn check_private_dir(path: &Path) -> io::Result<()> {
 }
 
 /// Removes a file (or a link, not what it points to) if it is there.
-pub fn remove_if_present(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_if_present(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
@@ -142,7 +142,7 @@ fn no_follow() -> i32 {
 
 /// The folder itself, or the closest parent that exists (a folder not made
 /// yet will live on that filesystem).
-pub fn nearest_existing(path: &Path) -> PathBuf {
+pub(crate) fn nearest_existing(path: &Path) -> PathBuf {
     path.ancestors()
         .find(|p| p.exists())
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)

@@ -9,19 +9,19 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub mod files;
+pub(crate) mod files;
 
 use crate::error::Error;
 use crate::grade::Status;
 use crate::state::files::{append_private, create_private_dir, open_private};
 
 /// A history file larger than this is rotated to `.1` (one generation kept).
-pub const HISTORY_CAP: u64 = 8 * 1024 * 1024;
+pub(crate) const HISTORY_CAP: u64 = 8 * 1024 * 1024;
 /// How much of the end of a history file is read to find the last record.
 const TAIL: u64 = 1024 * 1024;
 
 /// `--state-dir`, else `/var/lib/opsbook` as root, else the XDG state folder.
-pub fn default_state_dir() -> PathBuf {
+pub(crate) fn default_state_dir() -> PathBuf {
     if rustix::process::geteuid().is_root() {
         return PathBuf::from("/var/lib/opsbook");
     }
@@ -34,18 +34,18 @@ pub fn default_state_dir() -> PathBuf {
 }
 
 /// Where a runbook's host log files were read up to, in the state folder.
-pub fn log_offsets(state_dir: &Path, key: &str) -> PathBuf {
+pub(crate) fn log_offsets(state_dir: &Path, key: &str) -> PathBuf {
     state_dir.join("offsets").join(format!("{key}.json"))
 }
 
-pub struct StateDir {
+pub(crate) struct StateDir {
     path: PathBuf,
 }
 
 impl StateDir {
     /// Opens the folder, creating it (0700) and its `history` and `locks`
     /// folders; each must be one no other user can write to.
-    pub fn open(path: &Path) -> Result<StateDir, Error> {
+    pub(crate) fn open(path: &Path) -> Result<StateDir, Error> {
         for dir in [path.to_path_buf(), path.join("history"), path.join("locks")] {
             create_private_dir(&dir).map_err(|source| Error::State {
                 path: dir.clone(),
@@ -59,7 +59,7 @@ impl StateDir {
     }
 
     /// Takes the lock of `key` for `command`, or fails at once naming the holder.
-    pub fn lock(&self, key: &str, command: &str) -> Result<Lock, Error> {
+    pub(crate) fn lock(&self, key: &str, command: &str) -> Result<Lock, Error> {
         let path = self.path.join("locks").join(format!("{key}.lock"));
         let state_error = |action: &'static str| {
             let path = path.clone();
@@ -96,7 +96,7 @@ impl StateDir {
         Ok(Lock { _file: file })
     }
 
-    pub fn history(&self, key: &str) -> History {
+    pub(crate) fn history(&self, key: &str) -> History {
         History {
             path: self.path.join("history").join(format!("{key}.jsonl")),
         }
@@ -105,13 +105,13 @@ impl StateDir {
 
 /// Held while a command runs; the lock goes with the file when dropped
 /// (or when the process dies, so a killed run never leaves a stale lock).
-pub struct Lock {
+pub(crate) struct Lock {
     _file: File,
 }
 
 /// One run, as the history keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Record {
+pub(crate) struct Record {
     pub at: jiff::Timestamp,
     pub command: String,
     pub status: Status,
@@ -129,7 +129,7 @@ pub struct Record {
 
 /// One container's resource use in one run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ResourceFigures {
+pub(crate) struct ResourceFigures {
     /// The name of its results (the service).
     pub service: String,
     /// Percent of one core.
@@ -141,7 +141,7 @@ pub struct ResourceFigures {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct HostFigures {
+pub(crate) struct HostFigures {
     pub memory_percent: Option<f64>,
     pub swap_percent: Option<f64>,
     pub load_per_core: Option<f64>,
@@ -151,7 +151,7 @@ pub struct HostFigures {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RecordedResult {
+pub(crate) struct RecordedResult {
     pub section: String,
     pub name: String,
     pub status: Status,
@@ -159,7 +159,7 @@ pub struct RecordedResult {
     pub value: Option<f64>,
 }
 
-pub struct History {
+pub(crate) struct History {
     path: PathBuf,
 }
 
@@ -169,7 +169,7 @@ impl History {
     }
 
     /// Appends one record, rotating first when the file would pass the cap.
-    pub fn append(&self, record: &Record) -> Result<(), Error> {
+    pub(crate) fn append(&self, record: &Record) -> Result<(), Error> {
         self.append_capped(record, HISTORY_CAP)
     }
 
@@ -198,7 +198,7 @@ impl History {
     }
 
     /// The newest record, read from the end of the file.
-    pub fn last(&self) -> Option<Record> {
+    pub(crate) fn last(&self) -> Option<Record> {
         [self.path.clone(), self.rotated()]
             .iter()
             .find_map(|path| last_record(path))
@@ -207,7 +207,7 @@ impl History {
     /// Every readable record at or after `since`, oldest first, and how
     /// many lines could not be read (torn, not UTF-8, not a record): those
     /// are skipped and counted, and reading goes on past them.
-    pub fn since(&self, since: jiff::Timestamp) -> Since {
+    pub(crate) fn since(&self, since: jiff::Timestamp) -> Since {
         let mut found = Since::default();
         for path in [self.rotated(), self.path.clone()] {
             let Ok(file) = File::open(&path) else {
@@ -234,7 +234,7 @@ impl History {
 
 /// What `History::since` read.
 #[derive(Debug, Default)]
-pub struct Since {
+pub(crate) struct Since {
     pub records: Vec<Record>,
     /// Lines that were not a readable record.
     pub skipped: usize,
@@ -253,7 +253,7 @@ fn last_record(path: &Path) -> Option<Record> {
 
 /// A file-name-safe key for a runbook: its name and a stable hash of where it
 /// lives, so two runbooks with the same name keep separate histories.
-pub fn runbook_key(name: &str, location: &str) -> String {
+pub(crate) fn runbook_key(name: &str, location: &str) -> String {
     let safe: String = name
         .chars()
         .map(|c| {

@@ -15,7 +15,12 @@ use super::{Setup, report};
 
 /// Runs `steps` (the hook `stage`, like `restore.before`) into `report`;
 /// whether every step passed (a pending note counts as passed).
-pub async fn run(setup: Setup<'_>, stage: &str, steps: &[Step], report: &mut Report) -> bool {
+pub(crate) async fn run(
+    setup: Setup<'_>,
+    stage: &str,
+    steps: &[Step],
+    report: &mut Report,
+) -> bool {
     if steps.is_empty() {
         return true;
     }

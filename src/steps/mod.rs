@@ -13,10 +13,10 @@
 
 mod containers;
 mod engine;
-pub mod hooks;
-pub mod procedure;
-pub mod report;
-pub mod rotate;
+pub(crate) mod hooks;
+pub(crate) mod procedure;
+pub(crate) mod report;
+pub(crate) mod rotate;
 mod rotation;
 mod silence;
 mod swarm_secret;
@@ -38,7 +38,7 @@ use engine::Engine;
 
 /// What one step did.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// 1-based position in its list.
     pub number: usize,
     pub step: String,
@@ -50,7 +50,7 @@ pub struct Outcome {
 
 /// How a `backup:` step makes a backup: the command running the steps hands
 /// this in, so the engine never depends on the backup command.
-pub trait TakeBackup {
+pub(crate) trait TakeBackup {
     /// Makes one backup; the status and message of the step.
     fn take(&self) -> LocalBoxFuture<'_, (Status, String)>;
 
@@ -63,7 +63,7 @@ pub trait TakeBackup {
 
 /// What a run of steps is set up with.
 #[derive(Clone, Copy)]
-pub struct Setup<'a> {
+pub(crate) struct Setup<'a> {
     pub runbook: &'a Runbook,
     pub progress: Progress<'a>,
     /// The operator said yes to everything (`--yes`, or a hook of a command
@@ -80,7 +80,7 @@ pub struct Setup<'a> {
 /// each outcome to `record`. A destructive step that needs a yes it cannot
 /// get refuses the run before its first step (exit 3). Returns the outcomes
 /// and whether a signal cut the run short.
-pub async fn run(
+pub(crate) async fn run(
     setup: Setup<'_>,
     steps: &[Step],
     what: &str,
@@ -107,7 +107,7 @@ pub async fn run(
 }
 
 /// One line that says what a step does: `stop: api, web`, `rotate: .env JWT_SECRET`.
-pub fn describe(step: &Step) -> String {
+pub(crate) fn describe(step: &Step) -> String {
     let names = |targets: &Targets| targets.value.0.join(", ");
     let action = if let Some(t) = &step.start {
         format!("start: {}", names(t))
@@ -187,7 +187,7 @@ fn is_destructive_within(step: &Step) -> bool {
 }
 
 /// Whether a step changes the deployment or runs arbitrary commands.
-pub fn is_destructive(step: &Step) -> bool {
+pub(crate) fn is_destructive(step: &Step) -> bool {
     step.stop.is_some()
         || step.restart.is_some()
         || step.pause.is_some()
@@ -204,7 +204,7 @@ pub fn is_destructive(step: &Step) -> bool {
 /// Refuses (exit 3, nothing run) when a destructive step would need a
 /// confirmation that cannot be asked: no terminal (and no `--yes`, which the
 /// caller checks).
-pub fn needs_confirmation(steps: &[Step], what: &str) -> Result<(), Error> {
+pub(crate) fn needs_confirmation(steps: &[Step], what: &str) -> Result<(), Error> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() {
         return Ok(());

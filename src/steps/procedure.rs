@@ -12,7 +12,7 @@ use crate::steps::{self, Setup};
 
 /// Runs the procedure `name` with `setup` (or lists them all, when no
 /// name is given or `list` is asked).
-pub async fn run(
+pub(crate) async fn run(
     name: Option<&str>,
     list_them: bool,
     dry_run: bool,

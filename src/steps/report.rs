@@ -10,7 +10,7 @@ use super::{Outcome, describe, is_destructive};
 
 /// The numbered steps, their branches under them (`when`, `on failure`,
 /// `on timeout`), and which of them ask before they run.
-pub fn plan(steps: &[Step]) -> Block {
+pub(crate) fn plan(steps: &[Step]) -> Block {
     let mut rows = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         plan_rows(step, (i + 1).to_string(), "", &mut rows);
@@ -41,7 +41,7 @@ fn plan_rows(step: &Step, number: String, indent: &str, rows: &mut Vec<Vec<Strin
 }
 
 /// How a run of `total` steps ended, in words.
-pub fn ending(outcomes: &[Outcome], total: usize, interrupted: bool) -> String {
+pub(crate) fn ending(outcomes: &[Outcome], total: usize, interrupted: bool) -> String {
     let last = outcomes.last().map_or(0, |o| o.number);
     let status = Status::worst(outcomes.iter().map(|o| o.status));
     if interrupted && last < total {
@@ -55,7 +55,7 @@ pub fn ending(outcomes: &[Outcome], total: usize, interrupted: bool) -> String {
 
 /// The outcomes as a table and as results named `<prefix><n> <step>`, and
 /// the steps that never ran.
-pub fn outcomes(
+pub(crate) fn outcomes(
     report: &mut Report,
     section: &str,
     prefix: &str,

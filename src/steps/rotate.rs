@@ -13,12 +13,12 @@ use base64::Engine as _;
 use crate::runbook::model::RotateEncoding;
 
 /// Random bytes when the step does not say.
-pub const DEFAULT_BYTES: u32 = 32;
+pub(crate) const DEFAULT_BYTES: u32 = 32;
 
 /// Rotates `key` in `path`; returns where the previous file was kept.
 /// What a rotation did: where the previous file is kept, and the values
 /// (for an `apply`, through standard input only; never shown).
-pub struct Rotated {
+pub(crate) struct Rotated {
     pub kept: PathBuf,
     /// The file as it was, to put back.
     pub old_text: Vec<u8>,
@@ -26,7 +26,7 @@ pub struct Rotated {
     pub new_value: String,
 }
 
-pub fn rotate(
+pub(crate) fn rotate(
     path: &Path,
     key: &str,
     bytes: u32,
@@ -60,7 +60,7 @@ pub fn rotate(
 
 /// Writes `bytes` as `path`'s new content beside it and renames it into
 /// place (never a half-written file), keeping the file's mode and owner.
-pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let shown = path.display();
     let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
     let name = path
@@ -83,7 +83,7 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 /// The value of the first `KEY=` line (optionally `export KEY=`), its
 /// quotes taken off.
-pub fn current_value(text: &str, key: &str) -> Option<String> {
+pub(crate) fn current_value(text: &str, key: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let rest = line.trim_start();
         let rest = rest.strip_prefix("export ").map_or(rest, str::trim_start);
@@ -136,7 +136,7 @@ fn keep_previous(
 
 /// `text` with the value of every `KEY=` line (optionally `export KEY=`)
 /// replaced, its quotes kept; `None` when no line sets `key`.
-pub fn replace_value(text: &str, key: &str, value: &str) -> Option<String> {
+pub(crate) fn replace_value(text: &str, key: &str, value: &str) -> Option<String> {
     let mut found = false;
     let mut out = String::with_capacity(text.len() + value.len());
     for line in text.split_inclusive('\n') {

@@ -7,7 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::error::Error;
 
 /// Whether to go ahead with `action` (a sentence like "stop 4 services of `shop`").
-pub fn confirm(action: &str, yes: bool) -> Result<bool, Error> {
+pub(crate) fn confirm(action: &str, yes: bool) -> Result<bool, Error> {
     if yes {
         return Ok(true);
     }
@@ -23,7 +23,7 @@ pub fn confirm(action: &str, yes: bool) -> Result<bool, Error> {
 /// Like `confirm`, for a plan of several parts (a restore's items): on a
 /// terminal one part a line under the question; in the refusal without one,
 /// the parts joined on one line.
-pub fn confirm_plan(question: &str, parts: &[String], yes: bool) -> Result<bool, Error> {
+pub(crate) fn confirm_plan(question: &str, parts: &[String], yes: bool) -> Result<bool, Error> {
     if yes {
         return Ok(true);
     }
@@ -39,7 +39,7 @@ pub fn confirm_plan(question: &str, parts: &[String], yes: bool) -> Result<bool,
 
 /// Asks the operator to confirm they did `instruction` (a `note` step):
 /// `None` without a terminal (it stays pending), else their answer.
-pub fn acknowledge(instruction: &str) -> Option<bool> {
+pub(crate) fn acknowledge(instruction: &str) -> Option<bool> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return None;

@@ -6,18 +6,18 @@
 use std::time::Duration;
 
 /// `1.5 GiB`
-pub fn bytes(bytes: u64) -> String {
+pub(crate) fn bytes(bytes: u64) -> String {
     bytesize::ByteSize(bytes).display().iec_short().to_string()
 }
 
 /// The two largest units of a length of time: `45s`, `3m 12s`, `5h 3m`,
 /// `2d 4h`; under a second it is `0s`.
-pub fn duration(length: Duration) -> String {
+pub(crate) fn duration(length: Duration) -> String {
     seconds(length.as_secs())
 }
 
 /// [`duration`] of a number of seconds (ages and uptimes from timestamps).
-pub fn seconds(seconds: u64) -> String {
+pub(crate) fn seconds(seconds: u64) -> String {
     let units = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
     let mut parts = Vec::new();
     let mut rest = seconds;
@@ -36,7 +36,7 @@ pub fn seconds(seconds: u64) -> String {
 }
 
 /// Whole seconds from `from` to `to` (none when `to` comes first).
-pub fn seconds_between(from: jiff::Timestamp, to: jiff::Timestamp) -> u64 {
+pub(crate) fn seconds_between(from: jiff::Timestamp, to: jiff::Timestamp) -> u64 {
     to.as_second()
         .saturating_sub(from.as_second())
         .max(0)
@@ -44,12 +44,12 @@ pub fn seconds_between(from: jiff::Timestamp, to: jiff::Timestamp) -> u64 {
 }
 
 /// A measured timing to a tenth of a second: `0.4s`, `12.0s`.
-pub fn took(took: Duration) -> String {
+pub(crate) fn took(took: Duration) -> String {
     format!("{:.1}s", took.as_secs_f64())
 }
 
 /// `1 backup`, `2 backups`: a count and its noun, singular for one.
-pub fn count(n: usize, noun: &str) -> String {
+pub(crate) fn count(n: usize, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {
@@ -60,7 +60,7 @@ pub fn count(n: usize, noun: &str) -> String {
 /// Text safe to print on a terminal: control characters (an escape
 /// sequence in an incident title, a carriage return in an id) shown as
 /// `\u{1b}`, not obeyed; line breaks and tabs are kept.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     if !text
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
@@ -80,7 +80,7 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A request's latency: `12 ms` under a second, else `1.25 s`.
-pub fn latency(latency: Duration) -> String {
+pub(crate) fn latency(latency: Duration) -> String {
     if latency < Duration::from_secs(1) {
         format!("{} ms", latency.as_millis())
     } else {

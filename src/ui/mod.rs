@@ -3,6 +3,6 @@
 //! stderr while a command changes things (`progress`), and the one way each
 //! figure is shown to a person (`human`: sizes, lengths of time, counts).
 
-pub mod confirm;
-pub mod human;
-pub mod progress;
+pub(crate) mod confirm;
+pub(crate) mod human;
+pub(crate) mod progress;

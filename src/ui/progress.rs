@@ -10,17 +10,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::redact::Redactor;
 
 #[derive(Debug, Clone, Copy)]
-pub struct Progress<'a> {
+pub(crate) struct Progress<'a> {
     quiet: bool,
     redactor: &'a Redactor,
 }
 
 impl<'a> Progress<'a> {
-    pub fn new(quiet: bool, redactor: &'a Redactor) -> Progress<'a> {
+    pub(crate) fn new(quiet: bool, redactor: &'a Redactor) -> Progress<'a> {
         Progress { quiet, redactor }
     }
 
-    pub fn say(&self, line: impl std::fmt::Display) {
+    pub(crate) fn say(&self, line: impl std::fmt::Display) {
         if !self.quiet {
             let line = line.to_string();
             let masked = self.redactor.redact(&line);
@@ -40,7 +40,7 @@ impl Progress<'_> {
     /// A live "item: bytes (rate)" line for a long copy, redrawn in place on
     /// a terminal; nothing elsewhere (cron and CI logs keep one line per
     /// item). Call inside the runtime.
-    pub fn meter(&self, item: &str) -> Meter {
+    pub(crate) fn meter(&self, item: &str) -> Meter {
         let bytes = Arc::new(AtomicU64::new(0));
         let ticker = (!self.quiet && std::io::stderr().is_terminal()).then(|| {
             let bytes = bytes.clone();
@@ -67,19 +67,19 @@ impl Progress<'_> {
 }
 
 /// The byte count of one copy, and its live line (if any).
-pub struct Meter {
+pub(crate) struct Meter {
     bytes: Arc<AtomicU64>,
     ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Meter {
     /// The counter the copying code adds its bytes to.
-    pub fn counter(&self) -> Arc<AtomicU64> {
+    pub(crate) fn counter(&self) -> Arc<AtomicU64> {
         self.bytes.clone()
     }
 
     /// Stops the live line and clears it.
-    pub fn done(self) {
+    pub(crate) fn done(self) {
         if let Some(ticker) = self.ticker {
             ticker.abort();
             let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");

@@ -34,7 +34,7 @@ mod data;
 mod record;
 mod twins;
 
-pub use record::{DrillRecord, DrilledCheck, FILE, newest_passed};
+pub(crate) use record::{DrillRecord, DrilledCheck, FILE, newest_passed};
 
 const SECTION: &str = "drill";
 /// How many times cleanup looks for what is left, and the pause between.
@@ -43,7 +43,7 @@ const CLEANUP_PAUSE: Duration = Duration::from_millis(500);
 
 type Identities = verify::SharedIdentities;
 
-pub async fn run(
+pub(crate) async fn run(
     runbook: &Runbook,
     id: Option<&str>,
     identity: Option<&Path>,

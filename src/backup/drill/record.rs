@@ -11,11 +11,11 @@ use crate::backup::catalog::BackupEntry;
 use crate::grade::Status;
 
 /// The file in the backup's folder.
-pub const FILE: &str = "drill.json";
+pub(crate) const FILE: &str = "drill.json";
 
 /// One drill of one backup: the newest is kept.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DrillRecord {
+pub(crate) struct DrillRecord {
     /// The drill's own id (its scratch resources carried it).
     pub drill: String,
     pub at: jiff::Timestamp,
@@ -31,7 +31,7 @@ pub struct DrillRecord {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DrilledCheck {
+pub(crate) struct DrilledCheck {
     pub name: String,
     pub status: Status,
     pub message: String,
@@ -39,20 +39,20 @@ pub struct DrilledCheck {
 
 impl DrillRecord {
     /// The drill recorded for the backup in `folder`, if any reads.
-    pub fn read(folder: &Path) -> Option<DrillRecord> {
+    pub(crate) fn read(folder: &Path) -> Option<DrillRecord> {
         let bytes = std::fs::read(folder.join(FILE)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
     /// Written beside the manifest, whole or not at all.
-    pub fn write(&self, folder: &Path) -> std::io::Result<()> {
+    pub(crate) fn write(&self, folder: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         crate::state::files::write_private(&folder.join(FILE), &bytes)
     }
 }
 
 /// The newest backup (of `backups`) whose drill passed, with that drill.
-pub fn newest_passed(backups: &[BackupEntry]) -> Option<(&BackupEntry, DrillRecord)> {
+pub(crate) fn newest_passed(backups: &[BackupEntry]) -> Option<(&BackupEntry, DrillRecord)> {
     backups
         .iter()
         .filter_map(|b| DrillRecord::read(&b.path).map(|d| (b, d)))

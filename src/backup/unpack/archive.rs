@@ -30,7 +30,7 @@ const NEW_FILE: OFlags = OFlags::WRONLY
 
 /// Unpacks the tar stream `input` into the new folder `into`; `root`, the
 /// archive's top folder (`None`: whatever the first entry's is).
-pub fn unpack<R: Read>(
+pub(crate) fn unpack<R: Read>(
     input: &mut R,
     into: &Path,
     root: Option<&str>,

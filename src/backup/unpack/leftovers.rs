@@ -8,7 +8,9 @@ use super::{OLD_PREFIX, STAGING_PREFIX};
 
 /// The folders beside `mountpoint` that a restore killed before it ended
 /// left: its staging folders, then the data it set aside.
-pub fn leftover_folders(mountpoint: &Path) -> (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>) {
+pub(crate) fn leftover_folders(
+    mountpoint: &Path,
+) -> (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>) {
     let (mut staging, mut old) = (Vec::new(), Vec::new());
     let Some(parent) = mountpoint.parent() else {
         return (staging, old);
@@ -28,7 +30,7 @@ pub fn leftover_folders(mountpoint: &Path) -> (Vec<std::path::PathBuf>, Vec<std:
 }
 
 /// What to say about the data a restore set aside and never finished with.
-pub fn old_note(old: &Path, mountpoint: &Path) -> String {
+pub(crate) fn old_note(old: &Path, mountpoint: &Path) -> String {
     format!(
         "{} holds the data a restore set aside when it swapped the restored data in, and it was killed before it finished: the volume holds the restored data and opsbook never uses that folder; once the volume's data is right remove it (rm -rf), or to go back to it stop the services and rename it to {}",
         old.display(),
@@ -38,7 +40,7 @@ pub fn old_note(old: &Path, mountpoint: &Path) -> String {
 
 /// Warnings for a backup of the volume at `mountpoint`: leftovers of a
 /// killed restore, which are not part of it.
-pub fn leftovers(mountpoint: &Path) -> Vec<String> {
+pub(crate) fn leftovers(mountpoint: &Path) -> Vec<String> {
     let (staging, old) = leftover_folders(mountpoint);
     let mut said: Vec<String> = old.iter().map(|o| old_note(o, mountpoint)).collect();
     said.extend(staging.iter().map(|s| {

@@ -31,8 +31,8 @@ use std::sync::mpsc;
 use super::manifest::Item;
 use super::verify;
 
-pub use archive::unpack;
-pub use leftovers::{leftover_folders, leftovers, old_note};
+pub(crate) use archive::unpack;
+pub(crate) use leftovers::{leftover_folders, leftovers, old_note};
 use stored::{Chunks, read_stored};
 
 /// Bytes moved at a time, and how many chunks are in flight between the threads.
@@ -40,34 +40,26 @@ const CHUNK: usize = 256 * 1024;
 const QUEUE: usize = 8;
 
 /// The identities an encrypted item is read with.
-pub type Identities = [Box<dyn age::Identity + Send + Sync>];
+pub(crate) type Identities = [Box<dyn age::Identity + Send + Sync>];
 
 /// Beside a volume's `_data`: a restore's staging folder, and the data it
 /// set aside by the swap, each named with the restore's id.
-pub const STAGING_PREFIX: &str = ".opsbook-restore-";
-pub const OLD_PREFIX: &str = ".opsbook-old-";
+pub(crate) const STAGING_PREFIX: &str = ".opsbook-restore-";
+pub(crate) const OLD_PREFIX: &str = ".opsbook-old-";
 
 /// Why an unpack failed: the stored file is not what the manifest says
 /// (it does not verify), or writing the folder failed.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Failed {
+pub(crate) enum Failed {
     Stored(String),
     Write(String),
-}
-
-impl Failed {
-    pub fn reason(&self) -> &str {
-        match self {
-            Failed::Stored(r) | Failed::Write(r) => r,
-        }
-    }
 }
 
 /// Unpacks the stored file of `item` (in `folder`) into the new folder
 /// `into`, checking its checksum and sizes in the same pass; bytes unpacked
 /// are counted into `counter`. `stop` set ends it early. On an error the
 /// folder may be partly written: the caller removes it.
-pub fn item(
+pub(crate) fn item(
     folder: &Path,
     item: &Item,
     identities: Arc<Vec<Box<dyn age::Identity + Send + Sync>>>,

@@ -29,7 +29,7 @@ const WAIT_PAUSE: Duration = Duration::from_secs(2);
 
 /// The parts of a daily check `--only` can pick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
+pub(crate) enum Part {
     Host,
     Containers,
     Logs,
@@ -37,7 +37,7 @@ pub enum Part {
     Backups,
 }
 
-pub struct Options {
+pub(crate) struct Options {
     pub only: Vec<Part>,
     pub timeout: Duration,
     pub wait: Option<Duration>,
@@ -67,7 +67,7 @@ struct Pass {
 /// Runs the daily check into `report` (again and again under `--wait`
 /// until it passes), records it in the history and sends the webhook's
 /// notification.
-pub async fn run<'a>(
+pub(crate) async fn run<'a>(
     runbook: &'a Runbook,
     options: &Options,
     above: Above<'a>,
@@ -179,20 +179,21 @@ fn sustained(
 }
 
 /// A part of a pass: its results.
-pub type Work<'a> = Pin<Box<dyn Future<Output = Vec<CheckResult>> + Send + 'a>>;
+pub(crate) type Work<'a> = Pin<Box<dyn Future<Output = Vec<CheckResult>> + Send + 'a>>;
 
 /// What a daily check is handed by the layers above check/, which run
 /// checks themselves: the way to the deployment, compose or stack
 /// (`deploy::look`), and the backups part of each pass, here and on the
 /// copy targets (`copies::freshness::backups`).
 #[derive(Clone, Copy)]
-pub struct Above<'a> {
+pub(crate) struct Above<'a> {
     pub connect: &'a (dyn Fn() -> Connected<'a> + Sync),
     pub backups: &'a (dyn Fn() -> Work<'a> + Sync),
 }
 
 /// The deployment, connected to and seen as deployed.
-pub type Connected<'a> = Pin<Box<dyn Future<Output = Result<Deployment, Error>> + Send + 'a>>;
+pub(crate) type Connected<'a> =
+    Pin<Box<dyn Future<Output = Result<Deployment, Error>> + Send + 'a>>;
 
 /// The history's record of this run.
 fn record(report: &Report, pass: &Pass, took: Duration) -> Record {

@@ -18,18 +18,18 @@ use crate::check::logs::scan::LineScanner;
 
 /// Where one file was read up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Offset {
+pub(crate) struct Offset {
     pub inode: u64,
     pub offset: u64,
 }
 
 /// Every file's offset, by path, as kept in the state folder.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Offsets(pub BTreeMap<String, Offset>);
+pub(crate) struct Offsets(pub BTreeMap<String, Offset>);
 
 impl Offsets {
     /// The offsets kept at `path`; none when there is no (readable) file.
-    pub fn load(path: &Path) -> Offsets {
+    pub(crate) fn load(path: &Path) -> Offsets {
         std::fs::read(path)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
@@ -37,14 +37,14 @@ impl Offsets {
     }
 
     /// Keeps them (0600, written beside and renamed, never through a link).
-    pub fn save(&self, path: &Path) -> io::Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         crate::state::files::write_private(path, &bytes)
     }
 }
 
 /// What reading one file did.
-pub struct Reading {
+pub(crate) struct Reading {
     /// Where to start next time.
     pub next: Offset,
     /// Whether a rotation was followed, for the message.
@@ -54,7 +54,7 @@ pub struct Reading {
 }
 
 /// Feeds what `path` gained since `last` into `scanner`.
-pub fn read_new(
+pub(crate) fn read_new(
     path: &Path,
     last: Option<Offset>,
     scanner: &mut LineScanner,

@@ -6,8 +6,8 @@
 //! is streamed at once, never read whole. Host log files and systemd
 //! units' journals grade the same way.
 
-pub mod files;
-pub mod scan;
+pub(crate) mod files;
+pub(crate) mod scan;
 
 use futures_util::future::join_all;
 use indexmap::IndexMap;
@@ -29,7 +29,7 @@ const SAMPLE_CHARS: usize = 200;
 
 /// Whether any container log is to be read: global settings that grade
 /// something, or a service's own.
-pub fn wanted(runbook: &Runbook) -> bool {
+pub(crate) fn wanted(runbook: &Runbook) -> bool {
     global(runbook).is_some() || runbook.model.services.values().any(|s| s.logs.is_some())
 }
 
@@ -55,7 +55,7 @@ fn settings_of<'a>(runbook: &'a Runbook, service: &str) -> Option<&'a Logs> {
 /// Where one service's log lines are read from: a container, or (for a
 /// Swarm stack) the service, whose log endpoint gathers every task's on
 /// every node through the manager.
-pub enum LogSource<'a> {
+pub(crate) enum LogSource<'a> {
     Container(&'a ContainerRef),
     Service(&'a StackService),
 }
@@ -77,7 +77,7 @@ impl LogSource<'_> {
 }
 
 /// One result per service with logs to grade.
-pub async fn containers(
+pub(crate) async fn containers(
     runbook: &Runbook,
     deployment: &Deployment,
     containers: &[ContainerRef],
@@ -89,7 +89,7 @@ pub async fn containers(
 
 /// One result per service of a Swarm stack with logs to grade, read
 /// through each service's log endpoint.
-pub async fn services(
+pub(crate) async fn services(
     runbook: &Runbook,
     deployment: &Deployment,
     services: &[StackService],
@@ -263,7 +263,7 @@ pub(crate) fn grade(
 /// check's) say, on a blocking thread; the results, and the offsets to keep
 /// once the run is over (a daily check keeps them; the one inside an
 /// incident's evidence does not).
-pub async fn files(
+pub(crate) async fn files(
     runbook: &Runbook,
     offsets: Offsets,
     redactor: &Redactor,
@@ -342,7 +342,7 @@ pub async fn files(
 
 /// The runbook's systemd units, each unit's journal over the window read
 /// through journalctl, all at once; `timeout` bounds each read.
-pub async fn units(
+pub(crate) async fn units(
     runbook: &Runbook,
     timeout: std::time::Duration,
     redactor: &Redactor,

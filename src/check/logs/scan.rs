@@ -7,10 +7,10 @@
 use regex::bytes::RegexSet;
 
 /// How many matching lines a result quotes.
-pub const SAMPLES: usize = 3;
+pub(crate) const SAMPLES: usize = 3;
 const MAX_LINE: usize = 16 * 1024;
 
-pub struct LineScanner<'a> {
+pub(crate) struct LineScanner<'a> {
     patterns: &'a RegexSet,
     /// A JSON field (dotted path) and the number lines are counted above.
     field: Option<(&'a str, f64)>,
@@ -27,7 +27,7 @@ pub struct LineScanner<'a> {
 
 /// What a scan found.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub matches: u64,
     pub samples: Vec<String>,
     pub lines: u64,
@@ -35,7 +35,7 @@ pub struct Tally {
 }
 
 impl<'a> LineScanner<'a> {
-    pub fn new(patterns: &'a RegexSet) -> Self {
+    pub(crate) fn new(patterns: &'a RegexSet) -> Self {
         LineScanner {
             patterns,
             field: None,
@@ -49,13 +49,13 @@ impl<'a> LineScanner<'a> {
     }
 
     /// Also counts the JSON lines whose `field` is above `above`.
-    pub fn with_field(mut self, field: &'a str, above: f64) -> Self {
+    pub(crate) fn with_field(mut self, field: &'a str, above: f64) -> Self {
         self.field = Some((field, above));
         self
     }
 
     /// Takes the next chunk of the stream; lines may span chunks.
-    pub fn feed(&mut self, mut chunk: &[u8]) {
+    pub(crate) fn feed(&mut self, mut chunk: &[u8]) {
         while let Some(end) = chunk.iter().position(|b| *b == b'\n') {
             self.push(&chunk[..end]);
             self.line_done();
@@ -65,13 +65,14 @@ impl<'a> LineScanner<'a> {
     }
 
     /// Ends the stream: a last line without a newline still counts.
-    pub fn finish(mut self) -> (u64, Vec<String>) {
+    #[cfg(test)]
+    fn finish(mut self) -> (u64, Vec<String>) {
         let tally = self.tally();
         (tally.matches, tally.samples)
     }
 
     /// Ends the stream with every count.
-    pub fn tally(&mut self) -> Tally {
+    pub(crate) fn tally(&mut self) -> Tally {
         if !self.pending.is_empty() {
             self.line_done();
         }

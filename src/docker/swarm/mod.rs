@@ -20,7 +20,7 @@ use serde::Serialize;
 mod spec;
 mod stack;
 
-pub use stack::{
+pub(crate) use stack::{
     Awaited, Stack, Standing, containers_with_tasks, nodes_of, running, standing, standing_for,
     with_remote_tasks,
 };
@@ -32,7 +32,7 @@ use crate::error::Error;
 /// The label a scaled-down service keeps its replicas in, for the startup
 /// that scales it up again (kept on the service itself, so any manager,
 /// and any machine opsbook runs on, finds it).
-pub const REPLICAS_LABEL: &str = "opsbook.replicas";
+pub(crate) const REPLICAS_LABEL: &str = "opsbook.replicas";
 
 /// The engines of a swarm's other nodes, by host name, connected to on
 /// first use and kept for the rest of the run.
@@ -54,7 +54,7 @@ impl Nodes {
 /// How a service places its tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SwarmMode {
+pub(crate) enum SwarmMode {
     /// This many tasks, wherever they fit.
     Replicated(u64),
     /// One task on every node that may run it.
@@ -65,7 +65,7 @@ pub enum SwarmMode {
 
 /// One service of the stack.
 #[derive(Debug, Clone, Serialize)]
-pub struct StackService {
+pub(crate) struct StackService {
     pub id: String,
     /// Swarm's name for it: `STACK_SERVICE`.
     pub name: String,
@@ -96,7 +96,7 @@ pub struct StackService {
 /// A task's state, as Swarm names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TaskState {
+pub(crate) enum TaskState {
     New,
     Allocated,
     Pending,
@@ -117,7 +117,7 @@ pub enum TaskState {
 
 impl TaskState {
     /// Whether a task in this state is over and will not run again.
-    pub fn is_over(self) -> bool {
+    pub(crate) fn is_over(self) -> bool {
         matches!(
             self,
             TaskState::Complete
@@ -130,11 +130,11 @@ impl TaskState {
     }
 
     /// Whether it ended badly: what Swarm's "restarts" are.
-    pub fn is_failure(self) -> bool {
+    pub(crate) fn is_failure(self) -> bool {
         matches!(self, TaskState::Failed | TaskState::Rejected)
     }
 
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             TaskState::New => "new",
             TaskState::Allocated => "allocated",
@@ -159,7 +159,7 @@ impl TaskState {
 /// One task of a service: a slot (or a node, for a global service) and
 /// the container Swarm runs for it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Task {
+pub(crate) struct Task {
     pub id: String,
     pub service_id: String,
     /// Its slot, for a replicated service.
@@ -198,20 +198,20 @@ pub struct Task {
 impl Task {
     /// Whether Swarm wants it to run (`running`, or `ready` while it
     /// waits out the restart delay).
-    pub fn is_wanted(&self) -> bool {
+    pub(crate) fn is_wanted(&self) -> bool {
         matches!(self.desired, TaskState::Running | TaskState::Ready)
     }
 
     /// Whether it runs the service's current spec (its image, its
     /// secrets, and the forced update it was made for).
-    pub fn is_current(&self, service: &StackService) -> bool {
+    pub(crate) fn is_current(&self, service: &StackService) -> bool {
         self.image == service.image
             && self.force_update == service.force_update
             && self.secrets == service.secrets
     }
 
     /// Swarm's name for it: `STACK_SERVICE.SLOT`, or `.NODE` for a global task.
-    pub fn name(&self, service: &StackService) -> String {
+    pub(crate) fn name(&self, service: &StackService) -> String {
         match self.slot {
             Some(slot) => format!("{}.{slot}", service.name),
             None => format!("{}.{}", service.name, self.node),
@@ -221,7 +221,7 @@ impl Task {
 
 /// This engine's place in a swarm.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SwarmRole {
+pub(crate) enum SwarmRole {
     /// Not in a swarm.
     None,
     /// A worker: it runs tasks, but cannot see or change services.
@@ -233,7 +233,7 @@ pub enum SwarmRole {
 impl Deployment {
     /// The stack on swarm node `node` (its host name), through that node's
     /// own engine; why not, when opsbook was not told how to reach it.
-    pub async fn on_node(&self, node: &str) -> Result<Arc<Deployment>, String> {
+    pub(crate) async fn on_node(&self, node: &str) -> Result<Arc<Deployment>, String> {
         let mut connected = self.nodes.connected.lock().await;
         if let Some(deployment) = connected.get(node) {
             return Ok(deployment.clone());
@@ -253,7 +253,7 @@ impl Deployment {
     }
 
     /// Whether this engine is in a swarm, and as what.
-    pub async fn swarm_role(&self) -> Result<SwarmRole, Error> {
+    pub(crate) async fn swarm_role(&self) -> Result<SwarmRole, Error> {
         let info = self
             .docker
             .info()
@@ -273,7 +273,7 @@ impl Deployment {
     }
 
     /// The services of the stack named as the project, by name.
-    pub async fn stack_services(&self) -> Result<Vec<StackService>, Error> {
+    pub(crate) async fn stack_services(&self) -> Result<Vec<StackService>, Error> {
         let Some(stack) = &self.project else {
             return Ok(Vec::new());
         };
@@ -294,7 +294,7 @@ impl Deployment {
 
     /// Every task of `services` Swarm still keeps (its task history
     /// included), with the host name of its node.
-    pub async fn stack_tasks(&self, services: &[StackService]) -> Result<Vec<Task>, Error> {
+    pub(crate) async fn stack_tasks(&self, services: &[StackService]) -> Result<Vec<Task>, Error> {
         if services.is_empty() {
             return Ok(Vec::new());
         }
@@ -321,7 +321,7 @@ impl Deployment {
 
     /// Streams the log of every task of a service (on every node, through
     /// this manager) written since `since`, chunk by chunk.
-    pub async fn scan_service_logs(
+    pub(crate) async fn scan_service_logs(
         &self,
         service_id: &str,
         since: jiff::Timestamp,
@@ -336,7 +336,7 @@ impl Deployment {
 
     /// The last `lines` lines the tasks of a service logged (every node,
     /// through this manager), at most `cap` bytes of them.
-    pub async fn tail_service_logs(
+    pub(crate) async fn tail_service_logs(
         &self,
         service_id: &str,
         lines: u32,

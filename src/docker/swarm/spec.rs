@@ -24,7 +24,7 @@ const SPEC_TRIES: usize = 3;
 impl Deployment {
     /// Sets a replicated service's replicas; `remember` keeps a count in
     /// its labels (`REPLICAS_LABEL`) for a later startup, `None` clears it.
-    pub async fn scale(
+    pub(crate) async fn scale(
         &self,
         service: &StackService,
         replicas: u64,
@@ -48,7 +48,7 @@ impl Deployment {
     /// Makes Swarm redeploy every task of `service` with its own update
     /// settings (order, parallelism, health gate), as
     /// `docker service update --force` does.
-    pub async fn force_update(&self, service: &StackService) -> Result<(), Error> {
+    pub(crate) async fn force_update(&self, service: &StackService) -> Result<(), Error> {
         self.change_spec(service, "redeploying a service", |spec| {
             let template = spec.task_template.get_or_insert_with(Default::default);
             template.force_update = Some(template.force_update.unwrap_or(0).wrapping_add(1));
@@ -60,7 +60,7 @@ impl Deployment {
     /// `update_config`); without an image, on whatever its image name
     /// points to on each node now (a forced update, so every task is made
     /// again and the name resolved again).
-    pub async fn set_image(
+    pub(crate) async fn set_image(
         &self,
         service: &StackService,
         image: Option<&str>,
@@ -84,7 +84,7 @@ impl Deployment {
     /// Swarm's own rollback to the spec the service had before its last
     /// update (`docker service rollback`), rolled with its
     /// `rollback_config`.
-    pub async fn roll_back(&self, service: &StackService) -> Result<(), Error> {
+    pub(crate) async fn roll_back(&self, service: &StackService) -> Result<(), Error> {
         self.send_spec(service, "rolling a service back", |_| {}, Some("previous"))
             .await
     }

@@ -14,37 +14,40 @@ use crate::error::Error;
 
 /// One look at the stack: its services and every task Swarm keeps.
 #[derive(Debug, Clone)]
-pub struct Stack {
+pub(crate) struct Stack {
     pub services: Vec<StackService>,
     pub tasks: Vec<Task>,
 }
 
 impl Stack {
-    pub async fn read(deployment: &Deployment) -> Result<Stack, Error> {
+    pub(crate) async fn read(deployment: &Deployment) -> Result<Stack, Error> {
         let services = deployment.stack_services().await?;
         let tasks = deployment.stack_tasks(&services).await?;
         Ok(Stack { services, tasks })
     }
 
     /// The service the runbook calls `name`.
-    pub fn service(&self, name: &str) -> Option<&StackService> {
+    pub(crate) fn service(&self, name: &str) -> Option<&StackService> {
         self.services.iter().find(|s| s.service == name)
     }
 
-    pub fn tasks_of<'a>(&'a self, service: &'a StackService) -> impl Iterator<Item = &'a Task> {
+    pub(crate) fn tasks_of<'a>(
+        &'a self,
+        service: &'a StackService,
+    ) -> impl Iterator<Item = &'a Task> {
         self.tasks
             .iter()
             .filter(move |t| t.service_id == service.id)
     }
 
     /// The runbook's names of the stack's services.
-    pub fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         self.services.iter().map(|s| s.service.clone()).collect()
     }
 }
 
 /// The tasks of `service` that run now, on the spec it has now.
-pub fn running<'a>(stack: &'a Stack, service: &'a StackService) -> Vec<&'a Task> {
+pub(crate) fn running<'a>(stack: &'a Stack, service: &'a StackService) -> Vec<&'a Task> {
     stack
         .tasks_of(service)
         .filter(|t| {
@@ -56,7 +59,7 @@ pub fn running<'a>(stack: &'a Stack, service: &'a StackService) -> Vec<&'a Task>
 }
 
 /// The nodes `tasks` run on, each once, in order.
-pub fn nodes_of(tasks: &[&Task]) -> Vec<String> {
+pub(crate) fn nodes_of(tasks: &[&Task]) -> Vec<String> {
     let mut seen = HashSet::new();
     tasks
         .iter()
@@ -67,7 +70,7 @@ pub fn nodes_of(tasks: &[&Task]) -> Vec<String> {
 
 /// How a service stands against its spec.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Standing {
+pub(crate) struct Standing {
     pub converged: bool,
     /// Tasks running on the current spec.
     pub running: usize,
@@ -82,7 +85,7 @@ pub struct Standing {
 
 impl Standing {
     /// `2/3 running on n1, n2`.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let wanted = self
             .wanted
             .map_or_else(|| "global".to_string(), |n| n.to_string());
@@ -97,7 +100,7 @@ impl Standing {
 
 /// What a wait waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Awaited {
+pub(crate) enum Awaited {
     /// A change opsbook made: Swarm rolling it back is giving it up.
     Change,
     /// Swarm's rollback: its end is the point.
@@ -105,11 +108,15 @@ pub enum Awaited {
 }
 
 /// How `service` stands in `stack`; trouble counts only from `since` on.
-pub fn standing(stack: &Stack, service: &StackService, since: Option<jiff::Timestamp>) -> Standing {
+pub(crate) fn standing(
+    stack: &Stack,
+    service: &StackService,
+    since: Option<jiff::Timestamp>,
+) -> Standing {
     standing_for(stack, service, since, Awaited::Change)
 }
 
-pub fn standing_for(
+pub(crate) fn standing_for(
     stack: &Stack,
     service: &StackService,
     since: Option<jiff::Timestamp>,
@@ -186,7 +193,9 @@ pub fn standing_for(
 /// The deployment's containers as `list` gives them, and on a stack a
 /// reference to every running task's container on another node too
 /// (`with_remote_tasks`): what a dump is exec'd in, wherever it runs.
-pub async fn containers_with_tasks(deployment: &Deployment) -> Result<Vec<ContainerRef>, Error> {
+pub(crate) async fn containers_with_tasks(
+    deployment: &Deployment,
+) -> Result<Vec<ContainerRef>, Error> {
     let local = deployment.list().await?;
     if !deployment.is_stack() {
         return Ok(local);
@@ -199,7 +208,7 @@ pub async fn containers_with_tasks(deployment: &Deployment) -> Result<Vec<Contai
 /// `local` (this engine's containers of the stack), then a reference to
 /// every running task's container on another node, which an exec check
 /// reaches through that node's engine.
-pub fn with_remote_tasks(
+pub(crate) fn with_remote_tasks(
     stack: &Stack,
     local: &[ContainerRef],
     project: &str,

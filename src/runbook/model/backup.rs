@@ -15,7 +15,7 @@ use crate::runbook::units::Duration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Backup {
+pub(crate) struct Backup {
     pub dir: String,
     #[serde(default)]
     pub volumes: Vec<Name>,
@@ -55,7 +55,7 @@ pub struct Backup {
 /// services, restored from a backup.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Drill {
+pub(crate) struct Drill {
     /// Exec checks run in the service's twin; an http check's host that
     /// names a service is that twin's address on the drill's network.
     #[serde(default)]
@@ -68,7 +68,7 @@ pub struct Drill {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Dump {
+pub(crate) struct Dump {
     pub service: Name,
     pub command: Command,
     /// Reads the dump on stdin to put it back.
@@ -77,7 +77,7 @@ pub struct Dump {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Compression {
+pub(crate) enum Compression {
     #[default]
     Zstd,
     Gzip,
@@ -85,7 +85,7 @@ pub enum Compression {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum VolumeRead {
+pub(crate) enum VolumeRead {
     #[default]
     Auto,
     Direct,
@@ -94,7 +94,7 @@ pub enum VolumeRead {
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Keep {
+pub(crate) struct Keep {
     pub last: Option<u32>,
     pub daily: Option<u32>,
     pub weekly: Option<u32>,
@@ -105,7 +105,7 @@ pub struct Keep {
 /// `sftp`. Values may use `${VAR}` (the environment, then `.env`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CopyTarget {
+pub(crate) struct CopyTarget {
     /// A folder on a mounted disk or NAS.
     pub folder: Option<Name>,
     /// An S3-compatible object store.
@@ -120,7 +120,7 @@ pub struct CopyTarget {
 /// credentials as `${VAR}` or from files, never written out.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct S3Target {
+pub(crate) struct S3Target {
     /// `https://s3.eu-central-1.amazonaws.com`, `http://127.0.0.1:9000`.
     pub endpoint: Name,
     pub bucket: Name,
@@ -142,7 +142,7 @@ pub struct S3Target {
 /// authentication only, and the server's host key must be in `known_hosts`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SftpTarget {
+pub(crate) struct SftpTarget {
     pub host: Name,
     /// 22 unless given.
     pub port: Option<u16>,
@@ -159,7 +159,7 @@ pub struct SftpTarget {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Encrypt {
+pub(crate) struct Encrypt {
     /// age public keys (`age1…`).
     pub recipients: Vec<Name>,
 }

@@ -12,7 +12,7 @@ use crate::runbook::units::{Duration, Quantity, Size};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Check {
+pub(crate) struct Check {
     pub http: Option<HttpCheck>,
     pub exec: Option<ExecCheck>,
     /// A command run on the host (`certbot renew --dry-run`).
@@ -36,7 +36,7 @@ pub struct Check {
 
 impl Check {
     /// The kinds this check is written as (`http`, `exec`…): one, if valid.
-    pub fn kinds(&self) -> Vec<&'static str> {
+    pub(crate) fn kinds(&self) -> Vec<&'static str> {
         [
             ("http", self.http.is_some()),
             ("exec", self.exec.is_some()),
@@ -55,7 +55,7 @@ impl Check {
 /// A check tried again before it fails: one flaky request pages nobody.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Retry {
+pub(crate) struct Retry {
     pub count: Spanned<u32>,
     pub delay: Option<Duration>,
 }
@@ -64,7 +64,7 @@ pub struct Retry {
 /// (`/api/v1/query`): the ERP's p95 latency and error rate.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PrometheusCheck {
+pub(crate) struct PrometheusCheck {
     /// The server, e.g. `http://127.0.0.1:9090`.
     pub url: Spanned<String>,
     pub query: Name,
@@ -73,7 +73,7 @@ pub struct PrometheusCheck {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HostCheck {
+pub(crate) struct HostCheck {
     pub run: Command,
     pub stdout_contains: Option<String>,
     pub timeout: Option<Duration>,
@@ -81,7 +81,7 @@ pub struct HostCheck {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileCheck {
+pub(crate) struct FileCheck {
     /// Relative to the runbook's folder.
     pub path: String,
     /// `false`: the file must not exist.
@@ -111,7 +111,7 @@ fn yes() -> bool {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum FileKind {
+pub(crate) enum FileKind {
     File,
     Dir,
     Symlink,
@@ -119,7 +119,7 @@ pub enum FileKind {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TcpCheck {
+pub(crate) struct TcpCheck {
     pub host: String,
     pub port: Spanned<u32>,
     pub timeout: Option<Duration>,
@@ -135,7 +135,7 @@ pub struct TcpCheck {
 /// Where a check's number comes from and the thresholds it is graded by.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ValueSpec {
+pub(crate) struct ValueSpec {
     /// A regex whose first group (else whole match) is the number; without
     /// one, the whole output is.
     pub regex: Option<Name>,
@@ -152,14 +152,14 @@ pub struct ValueSpec {
 /// `1s`, or a plain number.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Bounds {
+pub(crate) struct Bounds {
     pub warn: Option<Spanned<Quantity>>,
     pub crit: Option<Spanned<Quantity>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HttpCheck {
+pub(crate) struct HttpCheck {
     pub url: Spanned<String>,
     pub method: Option<String>,
     #[serde(default)]
@@ -181,7 +181,7 @@ pub struct HttpCheck {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ExecCheck {
+pub(crate) struct ExecCheck {
     pub service: Name,
     pub command: Command,
     pub stdout_contains: Option<String>,

@@ -11,7 +11,7 @@ use crate::runbook::units::Duration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Heal {
+pub(crate) struct Heal {
     pub services: Vec<Name>,
     /// Failed health probes in a row (Docker's failing streak) before a
     /// restart (default 3).

@@ -9,7 +9,7 @@ use crate::runbook::units::Duration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Incident {
+pub(crate) struct Incident {
     pub dir: String,
     #[serde(default)]
     pub severities: IndexMap<String, Severity>,
@@ -24,13 +24,13 @@ pub struct Incident {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Severity {
+pub(crate) struct Severity {
     pub respond_within: Duration,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Evidence {
+pub(crate) struct Evidence {
     /// Log lines of each service kept in the evidence bundle (default 200).
     pub log_lines: Option<u32>,
 }

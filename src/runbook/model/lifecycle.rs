@@ -11,7 +11,7 @@ use crate::runbook::units::{Duration, Size};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Startup {
+pub(crate) struct Startup {
     pub preflight: Option<Preflight>,
     /// Creates missing containers, e.g. `[docker, compose, up, -d, --no-start]`.
     pub up: Option<Command>,
@@ -26,7 +26,7 @@ pub struct Startup {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Preflight {
+pub(crate) struct Preflight {
     pub min_free_memory: Option<Size>,
     pub min_free_disk: Option<Size>,
     #[serde(default)]
@@ -35,7 +35,7 @@ pub struct Preflight {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Shutdown {
+pub(crate) struct Shutdown {
     pub grace: Option<Duration>,
     #[serde(default)]
     pub before: Vec<Step>,
@@ -46,7 +46,7 @@ pub struct Shutdown {
 /// `update: { backup: true, pull: false, timeout: 2m }`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Update {
+pub(crate) struct Update {
     /// Take the runbook's backup first; a failed backup changes nothing.
     #[serde(default)]
     pub backup: bool,
@@ -60,7 +60,7 @@ pub struct Update {
 /// Steps run before and after a built-in section (`restore:` has only these).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Hooks {
+pub(crate) struct Hooks {
     #[serde(default)]
     pub before: Vec<Step>,
     #[serde(default)]

@@ -12,7 +12,7 @@ use crate::runbook::units::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Logs {
+pub(crate) struct Logs {
     pub since: Option<Duration>,
     #[serde(rename = "match", default)]
     pub patterns: Vec<Name>,
@@ -39,7 +39,7 @@ pub struct Logs {
 /// Lines whose JSON `field` is above a number, counted against warn / crit.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JsonField {
+pub(crate) struct JsonField {
     /// A dotted path into each line's JSON object.
     pub field: String,
     pub above: f64,

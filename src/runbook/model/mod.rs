@@ -21,22 +21,22 @@ mod notify;
 mod schedule;
 mod steps;
 mod thresholds;
-pub use backup::*;
-pub use checks::*;
-pub use heal::*;
-pub use incident::*;
-pub use lifecycle::*;
-pub use logs::*;
-pub use notify::*;
-pub use schedule::*;
-pub use steps::*;
-pub use thresholds::*;
+pub(crate) use backup::*;
+pub(crate) use checks::*;
+pub(crate) use heal::*;
+pub(crate) use incident::*;
+pub(crate) use lifecycle::*;
+pub(crate) use logs::*;
+pub(crate) use notify::*;
+pub(crate) use schedule::*;
+pub(crate) use steps::*;
+pub(crate) use thresholds::*;
 
-pub type Name = Spanned<String>;
+pub(crate) type Name = Spanned<String>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Model {
+pub(crate) struct Model {
     pub version: Spanned<u32>,
     pub name: Option<String>,
     /// The compose project label (`com.docker.compose.project`); without one,
@@ -76,7 +76,7 @@ pub struct Model {
 /// default: a stack of that name on the engine makes it `swarm`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
+pub(crate) enum Mode {
     #[default]
     Auto,
     Compose,
@@ -85,7 +85,7 @@ pub enum Mode {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Service {
+pub(crate) struct Service {
     #[serde(default)]
     pub depends_on: Vec<Name>,
     /// A critical service down or unhealthy is crit; any other is warn.

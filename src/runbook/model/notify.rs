@@ -12,7 +12,7 @@ use crate::runbook::units::Duration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Notify {
+pub(crate) struct Notify {
     pub webhook: Option<Webhook>,
     #[serde(default)]
     pub targets: IndexMap<String, Target>,
@@ -22,7 +22,7 @@ pub struct Notify {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     pub url: Spanned<String>,
     /// Statuses that send a notification (default `[warn, crit]`).
     pub on: Option<Vec<Spanned<String>>>,
@@ -31,7 +31,7 @@ pub struct Webhook {
 /// One named target: exactly one kind, then when it speaks.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Target {
+pub(crate) struct Target {
     pub healthchecks: Option<UrlOnly>,
     pub ntfy: Option<Ntfy>,
     pub discord: Option<UrlOnly>,
@@ -54,13 +54,13 @@ pub struct Target {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UrlOnly {
+pub(crate) struct UrlOnly {
     pub url: Name,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Ntfy {
+pub(crate) struct Ntfy {
     /// The topic's URL (`https://ntfy.sh/shop-ops`).
     pub url: Name,
     /// An access token, sent as a bearer token.
@@ -74,7 +74,7 @@ pub struct Ntfy {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JsonWebhook {
+pub(crate) struct JsonWebhook {
     pub url: Name,
     /// Extra request headers (`Authorization: "Bearer ${TOKEN}"`).
     #[serde(default)]
@@ -83,7 +83,7 @@ pub struct JsonWebhook {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Email {
+pub(crate) struct Email {
     /// `smtp://host[:port]` (default port 587) or `smtps://host[:port]`
     /// (TLS from the first byte, default 465).
     pub smtp: Name,
@@ -100,7 +100,7 @@ pub struct Email {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PagerDuty {
+pub(crate) struct PagerDuty {
     pub routing_key: Name,
     /// The Events API v2 endpoint (default PagerDuty's own).
     pub url: Option<Name>,
@@ -111,7 +111,7 @@ pub struct PagerDuty {
 /// command honour both, and the `maintenance` step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Maintenance {
+pub(crate) struct Maintenance {
     pub cron: Option<Name>,
     #[serde(rename = "for")]
     pub lasts: Option<Spanned<Duration>>,
@@ -121,7 +121,7 @@ pub struct Maintenance {
 /// The commands a target hears without a `commands:` list: every one that
 /// checks or changes something (not `validate`, `status`, `report`,
 /// `backup list` or `incident`, which a target may still name).
-pub const DEFAULT_COMMANDS: &[&str] = &[
+pub(crate) const DEFAULT_COMMANDS: &[&str] = &[
     "daily-check",
     "startup",
     "shutdown",
@@ -139,7 +139,7 @@ pub const DEFAULT_COMMANDS: &[&str] = &[
 ];
 
 /// The names `commands:` may hold beyond the defaults (and `run NAME`).
-pub const OTHER_COMMANDS: &[&str] = &[
+pub(crate) const OTHER_COMMANDS: &[&str] = &[
     "validate",
     "status",
     "report",
@@ -149,7 +149,7 @@ pub const OTHER_COMMANDS: &[&str] = &[
 ];
 
 /// The kinds, as the runbook names them.
-pub const KINDS: &[&str] = &[
+pub(crate) const KINDS: &[&str] = &[
     "healthchecks",
     "ntfy",
     "discord",
@@ -160,10 +160,10 @@ pub const KINDS: &[&str] = &[
 ];
 
 /// ntfy's priority names, 1 to 5.
-pub const NTFY_PRIORITIES: [&str; 5] = ["min", "low", "default", "high", "urgent"];
+pub(crate) const NTFY_PRIORITIES: [&str; 5] = ["min", "low", "default", "high", "urgent"];
 
 /// An ntfy priority as written (`4` or `high`), as ntfy's number.
-pub fn ntfy_priority(text: &str) -> Option<u8> {
+pub(crate) fn ntfy_priority(text: &str) -> Option<u8> {
     match text.parse::<u8>() {
         Ok(n) if (1..=5).contains(&n) => Some(n),
         Ok(_) => None,

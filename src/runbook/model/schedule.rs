@@ -12,7 +12,7 @@ use super::Name;
 /// named as typed (`backup prune`, `run weekly-vacuum`) or with dashes
 /// (`backup-prune`, `procedures: { weekly-vacuum: … }`).
 #[derive(Debug, Default)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     /// An IANA time zone (`Europe/Berlin`).
     pub timezone: Option<Name>,
     pub daily_check: Option<Name>,

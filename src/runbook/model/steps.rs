@@ -14,7 +14,7 @@ use crate::runbook::units::Duration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Procedure {
+pub(crate) struct Procedure {
     pub description: Option<String>,
     pub steps: Vec<Step>,
 }
@@ -23,7 +23,7 @@ pub struct Procedure {
 /// the options every step takes.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
+pub(crate) struct Step {
     pub start: Option<Targets>,
     pub stop: Option<Targets>,
     pub restart: Option<Targets>,
@@ -72,7 +72,7 @@ pub struct Step {
 /// before the step, which runs only if the check's status is one of `is`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct When {
+pub(crate) struct When {
     pub check: Name,
     pub is: WhenStatus,
 }
@@ -80,7 +80,7 @@ pub struct When {
 /// The statuses a `when` asks for: one, or `failing` (warn, crit or unknown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum WhenStatus {
+pub(crate) enum WhenStatus {
     Ok,
     Warn,
     Crit,
@@ -89,10 +89,10 @@ pub enum WhenStatus {
 }
 
 /// `all`, one name, or a list of names; located as a whole.
-pub type Targets = Spanned<NameList>;
+pub(crate) type Targets = Spanned<NameList>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NameList(pub Vec<String>);
+pub(crate) struct NameList(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for NameList {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -114,7 +114,7 @@ impl<'de> Deserialize<'de> for NameList {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ExecStep {
+pub(crate) struct ExecStep {
     pub service: Name,
     pub command: Command,
 }
@@ -123,7 +123,7 @@ pub struct ExecStep {
 /// --scale api=3 api`, with the compose command of `startup.up`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Scale {
+pub(crate) struct Scale {
     pub service: Name,
     pub replicas: Spanned<u32>,
 }
@@ -133,7 +133,7 @@ pub struct Scale {
 /// (default 1h) should opsbook not get to expire it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Silence {
+pub(crate) struct Silence {
     pub url: Spanned<String>,
     pub matchers: IndexMap<String, String>,
     #[serde(rename = "for")]
@@ -143,7 +143,7 @@ pub struct Silence {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Rotate {
+pub(crate) struct Rotate {
     pub file: String,
     pub key: String,
     /// Random bytes of the new value: at least `MIN_BYTES`.
@@ -159,7 +159,7 @@ pub struct Rotate {
 /// full name), and the new value's random bytes and encoding.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RotateSecret {
+pub(crate) struct RotateSecret {
     pub secret: Name,
     pub bytes: Option<Spanned<u32>>,
     pub encoding: Option<RotateEncoding>,
@@ -167,14 +167,14 @@ pub struct RotateSecret {
 
 impl Rotate {
     /// Fewer random bytes than this (128 bits) is too weak a secret.
-    pub const MIN_BYTES: u32 = 16;
+    pub(crate) const MIN_BYTES: u32 = 16;
     /// More than this is no secret anyone needs, and only costs memory.
-    pub const MAX_BYTES: u32 = 4096;
+    pub(crate) const MAX_BYTES: u32 = 4096;
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum RotateEncoding {
+pub(crate) enum RotateEncoding {
     Base64url,
     Hex,
 }

@@ -10,7 +10,7 @@ use crate::runbook::units::{Percent, Size};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Thresholds {
+pub(crate) struct Thresholds {
     pub memory: Option<PercentLimits>,
     pub swap: Option<PercentLimits>,
     /// The 1-minute load average divided by the number of cores.
@@ -31,7 +31,7 @@ pub struct Thresholds {
 /// and build cache (`warn` / `crit`), and any of those on its own.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DockerDiskLimits {
+pub(crate) struct DockerDiskLimits {
     pub warn: Option<Spanned<Size>>,
     pub crit: Option<Spanned<Size>>,
     pub images: Option<SizeLimits>,
@@ -42,7 +42,7 @@ pub struct DockerDiskLimits {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SizeLimits {
+pub(crate) struct SizeLimits {
     pub warn: Spanned<Size>,
     pub crit: Spanned<Size>,
 }
@@ -52,28 +52,28 @@ pub struct SizeLimits {
 /// when it has none).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ContainerLimits {
+pub(crate) struct ContainerLimits {
     pub memory: Option<PercentLimits>,
     pub cpu: Option<PercentLimits>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PercentLimits {
+pub(crate) struct PercentLimits {
     pub warn: Spanned<Percent>,
     pub crit: Spanned<Percent>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LoadLimits {
+pub(crate) struct LoadLimits {
     pub warn: Spanned<f64>,
     pub crit: Spanned<f64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DiskLimits {
+pub(crate) struct DiskLimits {
     pub warn: Spanned<Percent>,
     pub crit: Spanned<Percent>,
     #[serde(default)]
