@@ -232,4 +232,9 @@ mod tests {
         assert_eq!(by_name("load"), Some(Status::Crit));
         assert_eq!(by_name("disk /data"), Some(Status::Unknown));
     }
+
+    #[test]
+    fn load_is_per_core() {
+        assert_eq!(snapshot(0, 0, 4.0, 4).load_per_core(), Some(1.0));
+    }
 }

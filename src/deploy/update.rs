@@ -171,6 +171,28 @@ struct How<'a> {
     pub backup_first: bool,
 }
 
+/// `update.backup`: the runbook's backup before anything changes, said as
+/// a result; whether the update goes on (not when the backup failed).
+async fn backup_first(how: &How<'_>, hooks: &dyn Hooks, report: &mut Report) -> bool {
+    if !how.backup_first {
+        return true;
+    }
+    let (status, message) = hooks.take_backup().await;
+    let ok = status == Status::Ok;
+    let (status, message) = if ok {
+        (Status::Ok, message)
+    } else {
+        (Status::Crit, format!("{message}: nothing was changed"))
+    };
+    report.results.push(CheckResult::new(
+        how.section,
+        "backup first",
+        status,
+        message,
+    ));
+    ok
+}
+
 /// Plans, shows, confirms and applies an update (or a rollback) of
 /// `wanted`, under the project's update lock, recording the images in the
 /// image history.
@@ -227,23 +249,8 @@ async fn carry_out(
             how.section
         )));
     }
-    if how.backup_first {
-        let (status, message) = hooks.take_backup().await;
-        if status != Status::Ok {
-            report.results.push(CheckResult::new(
-                how.section,
-                "backup first",
-                Status::Crit,
-                format!("{message}: nothing was changed"),
-            ));
-            return Ok(());
-        }
-        report.results.push(CheckResult::new(
-            how.section,
-            "backup first",
-            Status::Ok,
-            message,
-        ));
+    if !backup_first(how, hooks, report).await {
+        return Ok(());
     }
     let mut history = ImageHistory::open(how.state_dir, &runbook.data_lock_key())?;
     let applied = updater.apply(&planned, &mut history).await;
@@ -344,23 +351,8 @@ async fn stack_update(
             "{section} cancelled: nothing was changed"
         )));
     }
-    if how.backup_first {
-        let (status, message) = hooks.take_backup().await;
-        if status != Status::Ok {
-            report.results.push(CheckResult::new(
-                section,
-                "backup first",
-                Status::Crit,
-                format!("{message}: nothing was changed"),
-            ));
-            return Ok(());
-        }
-        report.results.push(CheckResult::new(
-            section,
-            "backup first",
-            Status::Ok,
-            message,
-        ));
+    if !backup_first(how, hooks, report).await {
+        return Ok(());
     }
     let updater = SwarmUpdate {
         deployment,

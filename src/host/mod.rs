@@ -250,39 +250,3 @@ impl DiskUsage {
 pub(crate) fn hostname() -> String {
     sysinfo::System::host_name().unwrap_or_default()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn snapshot(memory_used: u64, swap_total: u64, load: f64, cores: usize) -> HostSnapshot {
-        HostSnapshot {
-            hostname: None,
-            memory: Some(Usage {
-                used: memory_used,
-                total: 100,
-            }),
-            swap: Some(Usage {
-                used: 0,
-                total: swap_total,
-            }),
-            load1: Some(load),
-            load5: None,
-            load15: None,
-            cores,
-            disks: vec![DiskUsage {
-                path: "/data".into(),
-                usage: None,
-                inodes: None,
-                error: Some("No such file or directory".into()),
-            }],
-            measured_through: None,
-            unread: None,
-        }
-    }
-
-    #[test]
-    fn load_is_per_core() {
-        assert_eq!(snapshot(0, 0, 4.0, 4).load_per_core(), Some(1.0));
-    }
-}

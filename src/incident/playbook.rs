@@ -9,6 +9,7 @@ use crate::grade::{CheckResult, Status};
 use crate::incident::{Entry, EntryKind, Store};
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
+use crate::runbook::model::Step;
 use crate::steps;
 
 use super::settings;
@@ -29,21 +30,7 @@ pub(crate) async fn run(
             "incident {id} is closed: open a new one to run a playbook"
         )));
     }
-    let playbooks = settings(runbook).map(|i| &i.playbooks);
-    let Some(steps) = playbooks.and_then(|p| p.get(name)) else {
-        let names: Vec<&str> = playbooks
-            .map(|p| p.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        return Err(Error::Usage(format!(
-            "no playbook `{name}` in `{}` (incident.playbooks has: {})",
-            runbook.display,
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
-        )));
-    };
+    let steps = playbook(runbook, name)?;
 
     if dry_run {
         report.blocks.push(steps::report::plan(steps));
@@ -113,4 +100,24 @@ pub(crate) async fn run(
         json!({"name": name, "incident": id, "steps": steps.len(), "run": outcomes.len(), "ending": ending}),
     );
     Ok(())
+}
+
+/// The runbook's playbook `name`, or a refusal naming the ones it has.
+fn playbook<'r>(runbook: &'r Runbook, name: &str) -> Result<&'r [Step], Error> {
+    let playbooks = settings(runbook).map(|i| &i.playbooks);
+    if let Some(steps) = playbooks.and_then(|p| p.get(name)) {
+        return Ok(steps);
+    }
+    let names: Vec<&str> = playbooks
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    Err(Error::Usage(format!(
+        "no playbook `{name}` in `{}` (incident.playbooks has: {})",
+        runbook.display,
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    )))
 }

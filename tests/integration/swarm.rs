@@ -739,15 +739,19 @@ fn over_three_nodes_tasks_are_placed_a_stopped_node_is_seen_and_a_drain_mid_rest
     );
     // The drain moves the other services' tasks too, which the restart of
     // web does not wait for: Swarm has them off c3 soon after.
-    eventually("no task runs on the drained c3", Duration::from_secs(60), || {
-        let status = run(&["status", "--format", "json"]).json();
-        status["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["state"] == "running")
-            .all(|t| t["node"] != "c3")
-    });
+    eventually(
+        "no task runs on the drained c3",
+        Duration::from_secs(60),
+        || {
+            let status = run(&["status", "--format", "json"]).json();
+            status["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["state"] == "running")
+                .all(|t| t["node"] != "c3")
+        },
+    );
 }
 
 #[test]
