@@ -260,7 +260,8 @@ pub(crate) enum BackupAction {
     },
     /// Re-hash every stored file and read every stream back.
     Verify {
-        /// A backup id, or `latest` [default: latest].
+        /// A backup id, `latest` (the newest the runbook made) or `latest-safety`
+        /// (the newest a restore took first) [default: latest].
         id: Option<String>,
         /// Every backup.
         #[arg(long, conflicts_with = "id")]
@@ -275,7 +276,8 @@ pub(crate) enum BackupAction {
     /// Restore a backup into scratch twins of the services (nothing live is
     /// touched), start them, run `backup.drill.checks`, remove them again.
     Drill {
-        /// A backup id, or `latest` [default: latest].
+        /// A backup id, `latest` (the newest the runbook made) or `latest-safety`
+        /// (the newest a restore took first) [default: latest].
         id: Option<String>,
         /// An age identity file, to read encrypted items.
         #[arg(long, value_name = "FILE")]
@@ -283,7 +285,8 @@ pub(crate) enum BackupAction {
     },
     /// Put local backups on the copy targets (`backup.copies`) that lack them.
     Copy {
-        /// A backup id, or `latest` [default: latest].
+        /// A backup id, `latest` (the newest the runbook made) or `latest-safety`
+        /// (the newest a restore took first) [default: latest].
         id: Option<String>,
         /// Every local backup a target lacks.
         #[arg(long, conflicts_with = "id")]
@@ -302,7 +305,8 @@ pub(crate) enum BackupAction {
 
 #[derive(Debug, Args)]
 pub(crate) struct RestoreArgs {
-    /// A backup id, or `latest` [default: latest].
+    /// A backup id, `latest` (the newest the runbook made) or `latest-safety`
+    /// (the newest a restore took first) [default: latest].
     pub id: Option<String>,
 
     /// Restore only these items (names as in `backup list` and the manifest).

@@ -51,13 +51,20 @@ pub(crate) fn remote_files(endpoint: &str) -> Error {
     ))
 }
 
-/// Which backups a command names: an id, `latest`, or all of them.
+/// The newest backup the runbook made (safety backups left out).
+pub(crate) const LATEST: &str = "latest";
+/// The newest safety backup: the state the last restore replaced.
+pub(crate) const LATEST_SAFETY: &str = "latest-safety";
+
+/// Which backups a command names: an id, `latest` (the newest the runbook
+/// made), `latest-safety` (the newest a restore took first), or all of
+/// them.
 pub(crate) fn select(
     dir: &Path,
     id: Option<&str>,
     all: bool,
 ) -> Result<Vec<catalog::BackupEntry>, Error> {
-    let backups = catalog::list(dir).map_err(|source| Error::File {
+    let mut backups = catalog::list(dir).map_err(|source| Error::File {
         path: dir.to_path_buf(),
         action: "read",
         source,
@@ -65,12 +72,24 @@ pub(crate) fn select(
     if all {
         return Ok(backups);
     }
-    match id.unwrap_or("latest") {
-        "latest" => backups
+    match id.unwrap_or(LATEST) {
+        // The newest backup the runbook made: a safety backup (the state a
+        // restore replaced) is restored only when asked for by name.
+        LATEST => match backups.iter().rposition(|b| !b.safety) {
+            Some(newest) => Ok(vec![backups.swap_remove(newest)]),
+            None if backups.is_empty() => {
+                Err(Error::Usage(format!("no backup in {}", dir.display())))
+            }
+            None => Err(Error::Usage(format!(
+                "no backup in {} but safety backups taken before restores: name one by its id, or `{LATEST_SAFETY}`",
+                dir.display()
+            ))),
+        },
+        LATEST_SAFETY => backups
             .into_iter()
-            .last()
+            .rfind(|b| b.safety)
             .map(|b| vec![b])
-            .ok_or_else(|| Error::Usage(format!("no backup in {}", dir.display()))),
+            .ok_or_else(|| Error::Usage(format!("no safety backup in {}", dir.display()))),
         wanted => backups
             .into_iter()
             .find(|b| b.id == wanted)

@@ -3,6 +3,7 @@
 //! the local ones are (`backup::verify`).
 
 use crate::backup::verify::{self, SharedIdentities, verdict};
+use crate::backup::{LATEST, LATEST_SAFETY};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::render::Report;
@@ -24,9 +25,14 @@ pub(crate) async fn copy(
         .list()
         .await
         .map_err(|problem| Error::Usage(format!("cannot list {}: {problem}", target.location())))?;
-    let chosen: Vec<_> = match (all, id.unwrap_or("latest")) {
+    let chosen: Vec<_> = match (all, id.unwrap_or(LATEST)) {
         (true, _) => remote,
-        (false, "latest") => remote.into_iter().last().into_iter().collect(),
+        (false, LATEST) => remote
+            .into_iter()
+            .rfind(|b| !b.safety)
+            .into_iter()
+            .collect(),
+        (false, LATEST_SAFETY) => remote.into_iter().rfind(|b| b.safety).into_iter().collect(),
         (false, wanted) => remote.into_iter().filter(|b| b.id == wanted).collect(),
     };
     if chosen.is_empty() {

@@ -11,6 +11,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::backup::manifest;
+use crate::backup::{LATEST, LATEST_SAFETY};
 use crate::copies::Target;
 use crate::error::Error;
 use crate::runbook::Runbook;
@@ -30,8 +31,9 @@ pub(super) async fn fetch(
         .list()
         .await
         .map_err(|problem| Error::Usage(format!("cannot list {}: {problem}", target.location())))?;
-    let chosen = match id.unwrap_or("latest") {
-        "latest" => remote.iter().rev().find(|b| !b.safety),
+    let chosen = match id.unwrap_or(LATEST) {
+        LATEST => remote.iter().rev().find(|b| !b.safety),
+        LATEST_SAFETY => remote.iter().rev().find(|b| b.safety),
         wanted => remote.iter().find(|b| b.id == wanted),
     };
     let Some(chosen) = chosen else {

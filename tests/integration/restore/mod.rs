@@ -757,3 +757,66 @@ fn restore_of_an_unknown_backup_changes_nothing() {
         "services: { changed: {} }\n"
     );
 }
+
+#[test]
+fn latest_is_the_newest_backup_the_runbook_made_never_a_safety_backup() {
+    let (project, ws) = shop("rs-latest", RESTORE_RECORDS);
+    let state = state(&ws);
+    let before = listing(&project);
+    ws.opsbook(&["backup", "--state-dir", &state])
+        .expect_code(0);
+
+    // Damaged, restored: the restore takes a safety backup of the damage.
+    assert!(project.exec("db", MUTATE));
+    let damaged = listing(&project);
+    ws.opsbook(&["restore", "latest", "--yes", "--state-dir", &state])
+        .expect_code(0);
+    assert_eq!(listing(&project), before);
+
+    // Damaged again, and restored without a safety backup: `latest` is the
+    // backup the runbook made, not the damage the last restore set aside.
+    assert!(project.exec("db", "echo 'order 3' > /data/records.txt"));
+    let run = ws.opsbook(&[
+        "restore",
+        "latest",
+        "--yes",
+        "--no-safety-backup",
+        "--state-dir",
+        &state,
+    ]);
+    run.expect_code(0);
+    assert_eq!(listing(&project), before, "{}", run.stderr);
+
+    // The safety backup comes back only when asked for.
+    ws.opsbook(&[
+        "restore",
+        "latest-safety",
+        "--yes",
+        "--no-safety-backup",
+        "--state-dir",
+        &state,
+    ])
+    .expect_code(0);
+    assert_eq!(listing(&project), damaged);
+
+    // With only safety backups left, `latest` says so and names the way.
+    let regular: Vec<String> = backup_ids(&ws)
+        .into_iter()
+        .filter(|(_, safety)| !safety)
+        .map(|(id, _)| id)
+        .collect();
+    for id in regular {
+        std::fs::remove_dir_all(ws.path().join("backups").join(id)).unwrap();
+    }
+    let filters = Filters::new(&ws);
+    assert_run(
+        &ws.opsbook(&["restore", "latest", "--yes", "--state-dir", &state]),
+        &filters,
+        3,
+        "",
+        "
+error: no backup in [WS]/backups but safety backups taken before restores: name one by its id, or `latest-safety`
+",
+    );
+    assert_eq!(listing(&project), damaged, "nothing was changed");
+}
