@@ -234,29 +234,32 @@ async fn stage(
 }
 
 /// Leftovers of a restore of this volume that was killed: a staging folder
-/// is removed (never live data), set-aside data named.
+/// is removed (never live data) and said, which changes nothing of how
+/// the restore went; set-aside data is named, a warning (the operator
+/// decides what becomes of it), as is a staging folder that cannot go.
 fn leftovers(name: &str, data: &Path) -> Vec<CheckResult> {
     let (staging, old) = unpack::leftover_folders(data);
     let mut notes = Vec::new();
     let leftover = format!("{name}: leftover");
     for folder in staging {
         let removed = std::fs::remove_dir_all(&folder);
-        let message = match removed {
-            Ok(()) => format!(
-                "removed {}, the staging folder of a restore that was killed (it never held live data)",
-                folder.display()
+        let (status, message) = match removed {
+            Ok(()) => (
+                Status::Ok,
+                format!(
+                    "removed {}, the staging folder of a restore that was killed (it never held live data)",
+                    folder.display()
+                ),
             ),
-            Err(e) => format!(
-                "{}, the staging folder of a restore that was killed, could not be removed: {e}",
-                folder.display()
+            Err(e) => (
+                Status::Warn,
+                format!(
+                    "{}, the staging folder of a restore that was killed, could not be removed: {e}",
+                    folder.display()
+                ),
             ),
         };
-        notes.push(CheckResult::new(
-            "restore",
-            &leftover,
-            Status::Warn,
-            message,
-        ));
+        notes.push(CheckResult::new("restore", &leftover, status, message));
     }
     for folder in old {
         notes.push(CheckResult::new(
