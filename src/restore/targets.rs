@@ -76,6 +76,19 @@ impl Planned {
 /// The items of the manifest named by `--only` (all without it); an
 /// unknown name is refused, naming the ones there are.
 pub(super) fn select_items(items: &[Item], only: &[String]) -> Result<Vec<Item>, Error> {
+    // Twice the same item would be replaced twice, the second time over
+    // what the first put back: refused before anything is asked or stopped.
+    for (n, item) in items.iter().enumerate() {
+        if let Some(first) = items[..n]
+            .iter()
+            .find(|o| o.name == item.name || (o.kind == item.kind && o.source == item.source))
+        {
+            return Err(Error::Usage(format!(
+                "the backup's manifest names the same item twice (`{}` and `{}`, both `{}`): it was damaged or edited, nothing was changed",
+                first.name, item.name, item.source
+            )));
+        }
+    }
     if only.is_empty() {
         return Ok(items.to_vec());
     }

@@ -820,3 +820,31 @@ error: no backup in [WS]/backups but safety backups taken before restores: name 
     );
     assert_eq!(listing(&project), damaged, "nothing was changed");
 }
+
+#[test]
+fn a_manifest_naming_an_item_twice_is_refused_before_anything_stops() {
+    let (project, ws) = shop("rs-twice", RESTORE_RECORDS);
+    let state = state(&ws);
+    ws.opsbook(&["backup", "--state-dir", &state])
+        .expect_code(0);
+    assert!(project.exec("db", MUTATE));
+    let mutated = listing(&project);
+    let (db, api) = (project.times("db").started, project.times("api").started);
+    edit_manifest(&ws, |m| {
+        let volume = item_mut(m, "volume").clone();
+        m["items"].as_array_mut().unwrap().push(volume);
+    });
+    let filters = Filters::new(&ws).literal(&project.name, "[P]");
+    assert_run(
+        &ws.opsbook(&["restore", "latest", "--yes", "--state-dir", &state]),
+        &filters,
+        3,
+        "",
+        "
+error: the backup's manifest names the same item twice (`dbdata` and `dbdata`, both `[P]_dbdata`): it was damaged or edited, nothing was changed
+",
+    );
+    assert_eq!(listing(&project), mutated);
+    assert_eq!(project.times("db").started, db, "db never stopped");
+    assert_eq!(project.times("api").started, api, "api never stopped");
+}
