@@ -56,6 +56,42 @@ pub(crate) fn list(dir: &Path) -> std::io::Result<Vec<BackupEntry>> {
     Ok(backups)
 }
 
+/// A backup whose folder has its final name and a `manifest.json` that
+/// does not read: damaged (a flipped bit, a cut write), never listed.
+#[derive(Debug, Clone)]
+pub(crate) struct Damaged {
+    pub id: String,
+    pub manifest: PathBuf,
+    pub why: String,
+}
+
+/// The backups in `dir` whose manifest is damaged, by id.
+pub(crate) fn damaged(dir: &Path) -> Vec<Damaged> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<Damaged> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let manifest = e.path().join("manifest.json");
+            if id.starts_with('.') || !manifest.exists() {
+                return None;
+            }
+            let why = match std::fs::read(&manifest) {
+                Err(e) => e.to_string(),
+                Ok(text) => serde_json::from_slice::<ManifestHead>(&text)
+                    .err()?
+                    .to_string(),
+            };
+            Some(Damaged { id, manifest, why })
+        })
+        .collect();
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found
+}
+
 /// Folders left by backups that never finished (`.<id>.partial`).
 pub(crate) fn leftovers(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -105,6 +141,9 @@ mod tests {
         let backups = list(dir.path()).unwrap_or_default();
         let ids: Vec<&str> = backups.iter().map(|b| b.id.as_str()).collect();
         assert_eq!(ids, ["shop-20261120T060000Z", "shop-20261121T060000Z"]);
+        let damaged = damaged(dir.path());
+        let ids: Vec<&str> = damaged.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["shop-broken"]);
         assert!(list(&dir.path().join("missing")).is_ok_and(|b| b.is_empty()));
     }
 }

@@ -42,10 +42,21 @@ pub(crate) fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> 
         })
         .collect();
     show(listed, &dir.display().to_string(), report);
+    for damaged in catalog::damaged(&dir) {
+        report.results.push(CheckResult::new(
+            "backup",
+            &damaged.id,
+            Status::Warn,
+            format!(
+                "damaged manifest `{}` ({}): never listed, verified or restored",
+                damaged.manifest.display(),
+                damaged.why
+            ),
+        ));
+    }
     Ok(())
 }
 
-/// The backups on copy target `name`.
 /// The table of `backups`, the count and the JSON list.
 pub(crate) fn show(backups: Vec<Listed>, place: &str, report: &mut Report) {
     let now = jiff::Timestamp::now();

@@ -90,10 +90,18 @@ pub(crate) fn select(
             .rfind(|b| b.safety)
             .map(|b| vec![b])
             .ok_or_else(|| Error::Usage(format!("no safety backup in {}", dir.display()))),
-        wanted => backups
-            .into_iter()
-            .find(|b| b.id == wanted)
-            .map(|b| vec![b])
-            .ok_or_else(|| Error::Usage(format!("no backup `{wanted}` in {}", dir.display()))),
+        wanted => match backups.into_iter().find(|b| b.id == wanted) {
+            Some(found) => Ok(vec![found]),
+            None => Err(
+                match catalog::damaged(dir).into_iter().find(|d| d.id == wanted) {
+                    Some(damaged) => Error::Usage(format!(
+                        "backup `{wanted}` has a damaged manifest, `{}` ({}): it cannot be read, so it is never listed, verified or restored",
+                        damaged.manifest.display(),
+                        damaged.why
+                    )),
+                    None => Error::Usage(format!("no backup `{wanted}` in {}", dir.display())),
+                },
+            ),
+        },
     }
 }

@@ -848,3 +848,40 @@ error: the backup's manifest names the same item twice (`dbdata` and `dbdata`, b
     assert_eq!(project.times("db").started, db, "db never stopped");
     assert_eq!(project.times("api").started, api, "api never stopped");
 }
+
+#[test]
+fn a_damaged_manifest_is_named_as_damaged_not_as_a_missing_backup() {
+    let (_project, ws) = small_shop("rs-damaged");
+    let state = state(&ws);
+    ws.opsbook(&["backup", "--state-dir", &state])
+        .expect_code(0);
+    let folder = only_file(&ws.path().join("backups"));
+    let id = folder.file_name().unwrap().to_string_lossy().into_owned();
+    // One flipped bit: `{` becomes `z`.
+    let manifest = folder.join("manifest.json");
+    let mut bytes = std::fs::read(&manifest).unwrap();
+    bytes[0] ^= 0x01;
+    std::fs::write(&manifest, bytes).unwrap();
+
+    let filters = Filters::new(&ws).literal(&id, "[ID]");
+    assert_run(
+        &ws.opsbook(&["restore", &id, "--yes", "--state-dir", &state]),
+        &filters,
+        3,
+        "",
+        "
+error: backup `[ID]` has a damaged manifest, `[WS]/backups/[ID]/manifest.json` (expected value at line 1 column 1): it cannot be read, so it is never listed, verified or restored
+",
+    );
+    let listed = ws.opsbook(&["backup", "list", "--format", "json"]);
+    let report = listed.expect_code(1).json();
+    let damaged = result(&report, "backup", &id);
+    assert_eq!(damaged["status"], "warn", "{report:#}");
+    assert!(
+        damaged["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("damaged manifest `"),
+        "{damaged}"
+    );
+}
