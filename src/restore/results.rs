@@ -24,9 +24,14 @@ pub(super) fn report_items(
     way_back: &WayBack,
     report: &mut Report,
 ) {
-    let safety_id = way_back.safety_id.as_deref().unwrap_or_default();
+    // Where a changed item was put back from: without a safety backup,
+    // only a volume swapped in comes back, from the data the swap set aside.
+    let from = match &way_back.safety_id {
+        Some(id) => format!("safety backup {id}"),
+        None => SET_ASIDE.to_string(),
+    };
     for p in &prepared.planned {
-        report.results.push(item_result(p, replaced, safety_id));
+        report.results.push(item_result(p, replaced, &from));
     }
     let outcomes = &replaced.outcomes;
     let changed = rollback::changed(outcomes);
@@ -88,7 +93,10 @@ pub(super) fn report_items(
 }
 
 /// One item's result: restored, put back, failed, or not reached.
-pub(super) fn item_result(p: &Planned, replaced: &Replaced<'_>, safety_id: &str) -> CheckResult {
+/// Where a volume swapped in is put back from without a safety backup.
+const SET_ASIDE: &str = "the data the swap had set aside";
+
+pub(super) fn item_result(p: &Planned, replaced: &Replaced<'_>, from: &str) -> CheckResult {
     let name = &p.item.name;
     let outcome = replaced.outcomes.iter().find(|(n, _)| n == name);
     let back = replaced
@@ -105,25 +113,20 @@ pub(super) fn item_result(p: &Planned, replaced: &Replaced<'_>, safety_id: &str)
         .with_value(*size as f64, "bytes"),
         (Some((_, Ok(_))), Some(Ok(()))) => result(
             Status::Warn,
-            format!("restored, then put back from safety backup {safety_id}: as it was before"),
+            format!("restored, then put back from {from}: as it was before"),
         ),
         (Some((_, Ok(_))), Some(Err(e))) => result(
             Status::Crit,
-            format!(
-                "restored, and NOT put back from safety backup {safety_id} ({e}): it holds the backup's data"
-            ),
+            format!("restored, and NOT put back from {from} ({e}): it holds the backup's data"),
         ),
         (Some((_, Err(f))), Some(Ok(()))) => result(
             Status::Crit,
-            format!(
-                "{}; put back from safety backup {safety_id}: as it was before",
-                f.reason
-            ),
+            format!("{}; put back from {from}: as it was before", f.reason),
         ),
         (Some((_, Err(f))), Some(Err(e))) => result(
             Status::Crit,
             format!(
-                "{}; NOT put back from safety backup {safety_id} ({e}): its state is unknown",
+                "{}; NOT put back from {from} ({e}): its state is unknown",
                 f.reason
             ),
         ),
@@ -150,14 +153,32 @@ pub(super) fn put_back_result(
 ) -> CheckResult {
     let result = |status, message: String| CheckResult::new("restore", "put back", status, message);
     let Some(id) = &way_back.safety_id else {
+        let left: Vec<&str> = changed
+            .iter()
+            .rev()
+            .copied()
+            .filter(|n| !back.contains(n))
+            .collect();
+        if back.is_empty() {
+            return result(
+                Status::Crit,
+                format!(
+                    "no safety backup was taken (--no-safety-backup): nothing to put back from; changed by the restore and left so: {}",
+                    listed(&left, "nothing")
+                ),
+            );
+        }
+        let status = if left.is_empty() && not_back.is_empty() {
+            Status::Warn
+        } else {
+            Status::Crit
+        };
         return result(
-            Status::Crit,
+            status,
             format!(
-                "no safety backup was taken (--no-safety-backup): nothing to put back from; changed by the restore and left so: {}",
-                listed(
-                    &changed.iter().rev().copied().collect::<Vec<_>>(),
-                    "nothing"
-                )
+                "no safety backup was taken (--no-safety-backup): put back from {SET_ASIDE}: {}; changed by the restore and left so: {}",
+                back.join(", "),
+                listed(&left, "nothing")
             ),
         );
     };

@@ -46,13 +46,15 @@ pub(super) fn changed(outcomes: &Outcomes) -> Vec<&str> {
         .collect()
 }
 
-/// Puts every changed item back from `taken`, newest first; each one's
-/// outcome. Signals are not heeded: it is what makes the signal safe. The
+/// Puts every changed item back, newest first: a volume swapped in by
+/// renaming its set-aside data back (no copy needed, so also without a
+/// safety backup), anything else from `taken`; without one, only the
+/// swapped volumes come back. Each one's outcome. Signals are not heeded: it is what makes the signal safe. The
 /// services started again for the dumps are stopped before a volume or a
 /// file is put back (nothing may write to it meanwhile).
 pub(super) async fn put_back(
     undo: &Undo<'_>,
-    taken: &Taken,
+    taken: Option<&Taken>,
     outcomes: &Outcomes,
 ) -> Vec<(String, Result<(), String>)> {
     let deployment = undo.lifecycle.deployment;
@@ -73,6 +75,9 @@ pub(super) async fn put_back(
             continue;
         };
         let swapped = undo.staged.iter().find(|s| s.name == name);
+        let Some(from) = taken.map(|t| t.id.as_str()).or(swapped.map(|_| "")) else {
+            continue;
+        };
         if !stopped_again && !matches!(p.target, Target::Dump { .. }) {
             stopped_again = true;
             if let Ok(containers) = deployment.list().await {
@@ -83,11 +88,12 @@ pub(super) async fn put_back(
         }
         progress.say(match swapped {
             Some(s) => format!("{name}: putting back {}", s.old.display()),
-            None => format!("{name}: putting back from safety backup {}", taken.id),
+            None => format!("{name}: putting back from safety backup {from}"),
         });
-        let outcome = match taken.items.iter().find(|i| i.name == name) {
+        let copy = taken.and_then(|t| t.items.iter().find(|i| i.name == name).map(|i| (t, i)));
+        let outcome = match copy {
             _ if swapped.is_some() => swapped.map_or(Ok(()), Staged::swap_back),
-            Some(item) => {
+            Some((taken, item)) => {
                 let copy = Planned {
                     item: item.clone(),
                     target: p.target.clone(),

@@ -154,6 +154,9 @@ pub(super) async fn after_swap(
     staged: &[Staged],
     progress: Progress<'_>,
 ) {
+    // Without a safety backup the set-aside data is the only copy of the
+    // state before: kept until the restore is verified (`set_aside`).
+    let no_safety = replaced.pending.is_none() && replaced.taken.is_none();
     // The ones swapped in and still in: their set-aside data is the state before.
     let put_back = |name: &str| replaced.put_back.iter().find(|(n, _)| n == name);
     let swapped_in: Vec<&Staged> = staged
@@ -217,7 +220,11 @@ pub(super) async fn after_swap(
         }
     }
     for s in staged {
-        s.clean(!keep.contains(&s.name.as_str()));
+        let deferred = no_safety && swapped_in.iter().any(|i| i.name == s.name);
+        if deferred {
+            replaced.set_aside.push(s.name.clone());
+        }
+        s.clean(!keep.contains(&s.name.as_str()) && !deferred);
     }
     if !notes.is_empty() {
         replaced.safety = Some(CheckResult::new(

@@ -42,6 +42,10 @@ pub(super) struct Replaced<'a> {
     pub(super) failure: Option<String>,
     /// After a failure: each changed item put back from the safety backup, or why not.
     pub(super) put_back: Vec<(String, Result<(), String>)>,
+    /// Without a safety backup: the volumes swapped in whose set-aside data
+    /// (then the only copy of their state before) is kept until the whole
+    /// restore is verified.
+    pub(super) set_aside: Vec<String>,
 }
 
 /// The safety backup's dumps while their services run, then, with the
@@ -108,13 +112,43 @@ pub(super) async fn restore(
         safety_id: replaced.taken.as_ref().map(|t| t.id.clone()),
     };
     report_items(prepared, &replaced, &way_back, report);
+    let mut verified = false;
     if replaced.failure.is_none() && all_started {
         // The verify checks, as after a startup.
-        report
-            .results
-            .extend(check::verify_checks(runbook, deployment).await?);
+        let checks = check::verify_checks(runbook, deployment).await?;
+        verified = checks.iter().all(|r| r.status == Status::Ok);
+        report.results.extend(checks);
     }
+    let verified = verified && !lifecycle.interrupt.is_raised();
+    report
+        .results
+        .extend(finish_set_aside(&replaced.set_aside, &staged, verified));
     Ok((Some(way_back), replaced.failure.is_none()))
+}
+
+/// Without a safety backup, the data a swap set aside is the only copy of
+/// the state before: removed only once the whole restore is verified (the
+/// items, the start, the verify checks, no signal); otherwise kept and
+/// named, with the way back to it.
+fn finish_set_aside(names: &[String], staged: &[Staged], verified: bool) -> Vec<CheckResult> {
+    let mut notes = Vec::new();
+    for s in staged.iter().filter(|s| names.contains(&s.name)) {
+        if verified {
+            s.clean(true);
+            continue;
+        }
+        notes.push(CheckResult::new(
+            "restore",
+            format!("{}: set aside", s.name),
+            Status::Warn,
+            format!(
+                "the restore did not verify and no safety backup was taken, so the data from before it is kept in {}: to go back to it, stop the services and rename it to {}; once the volume's data is right, remove it (rm -rf)",
+                s.old.display(),
+                s.data.display()
+            ),
+        ));
+    }
+    notes
 }
 
 /// Volumes restored directly, unpacked and verified beside their data
@@ -258,9 +292,7 @@ pub(super) async fn replace_all<'a>(
     }
 
     replace_items(runbook, prepared, lifecycle, staged, &mut replaced).await;
-    if replaced.failure.is_some()
-        && let Some(taken) = &replaced.taken
-    {
+    if replaced.failure.is_some() {
         let undo = Undo {
             runbook,
             planned: &prepared.planned,
@@ -269,6 +301,7 @@ pub(super) async fn replace_all<'a>(
             lifecycle,
             staged,
         };
+        let taken = replaced.taken.as_ref();
         replaced.put_back = rollback::put_back(&undo, taken, &replaced.outcomes).await;
     }
     replaced

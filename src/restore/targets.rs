@@ -78,10 +78,14 @@ impl Planned {
 pub(super) fn select_items(items: &[Item], only: &[String]) -> Result<Vec<Item>, Error> {
     // Twice the same item would be replaced twice, the second time over
     // what the first put back: refused before anything is asked or stopped.
+    // An item is its name; a volume or a file is also where it goes (a
+    // dump's source is its command, which two dumps may share).
+    let same_place =
+        |a: &Item, b: &Item| a.kind == b.kind && a.kind != Kind::Dump && a.source == b.source;
     for (n, item) in items.iter().enumerate() {
         if let Some(first) = items[..n]
             .iter()
-            .find(|o| o.name == item.name || (o.kind == item.kind && o.source == item.source))
+            .find(|o| o.name == item.name || same_place(o, item))
         {
             return Err(Error::Usage(format!(
                 "the backup's manifest names the same item twice (`{}` and `{}`, both `{}`): it was damaged or edited, nothing was changed",

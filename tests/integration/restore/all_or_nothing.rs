@@ -399,15 +399,15 @@ fn a_safety_dump_that_fails_refuses_the_restore_and_names_no_safety_backup() {
 }
 
 #[test]
-fn without_a_safety_backup_a_failure_leaves_what_was_replaced_and_says_so() {
+fn without_a_safety_backup_a_failure_puts_the_swapped_volume_back_and_says_what_stays() {
     let (project, ws) = shop(
         "ra-nosafety",
         "[sh, -c, \"cat > /dev/null; echo cannot load >&2; exit 4\"]",
     );
-    let before = listing(&project);
     ws.opsbook(&["backup", "--state-dir", &state(&ws)])
         .expect_code(0);
     assert!(project.exec("db", MUTATE));
+    let mutated = listing(&project);
     let run = ws.opsbook(&[
         "restore",
         "--yes",
@@ -418,15 +418,21 @@ fn without_a_safety_backup_a_failure_leaves_what_was_replaced_and_says_so() {
         "json",
     ]);
     let report = run.expect_code(2).json();
+    // The volume was swapped in: its data from before, the only copy left,
+    // is renamed back; the file and the dump have no copy and stay.
     assert_eq!(
         result(&report, "restore", "put back")["message"],
-        "no safety backup was taken (--no-safety-backup): nothing to put back from; changed by the restore and left so: dbdata, config.env, records"
+        "no safety backup was taken (--no-safety-backup): put back from the data the swap had set aside: dbdata; changed by the restore and left so: config.env, records"
+    );
+    assert_eq!(
+        result(&report, "restore", "dbdata")["message"],
+        "restored, then put back from the data the swap had set aside: as it was before"
     );
     assert_eq!(
         report["restore"]["way_back"],
         "no safety backup was taken: the items restored above cannot be undone by opsbook"
     );
-    assert_eq!(listing(&project), before, "the volume stays restored");
+    assert_eq!(listing(&project), mutated, "the volume is as it was");
     assert_eq!(project.times("db").state, "running");
     assert_eq!(project.times("api").state, "running");
 }

@@ -298,3 +298,73 @@ fn data_set_aside_by_a_killed_restore_is_named_by_backup_and_restore_never_remov
     assert_eq!(std::fs::read_to_string(old.join("before")).unwrap(), "kept");
     std::fs::remove_dir_all(&old).unwrap();
 }
+
+#[test]
+fn without_a_safety_backup_the_set_aside_data_stays_until_the_restore_is_verified() {
+    let (project, ws) = deployment("rd-setaside", "direct");
+    // A verify check the restored data fails: the restore does not verify.
+    let checks = "checks:\n  first-ok:\n    exec: { service: db, command: [grep, -q, changed, /data/first] }\n\
+                  startup:\n  verify: [first-ok]\n";
+    ws.write(
+        "opsbook.yaml",
+        format!("{}{checks}", runbook(&project, "direct")),
+    );
+    backup(&ws, 0);
+    assert!(project.exec("db", MUTATE));
+    let mutated = project.output("db", LISTING);
+    let run = ws.opsbook(&[
+        "restore",
+        "latest",
+        "--yes",
+        "--no-safety-backup",
+        "--state-dir",
+        &state(&ws),
+        "--format",
+        "json",
+    ]);
+    let report = run.expect_code(2).json();
+    assert_eq!(result(&report, "checks", "first-ok")["status"], "crit");
+    // The data from before, the only copy of it, is kept and named.
+    let old = beside(&project, ".opsbook-old-");
+    assert_eq!(old.len(), 1, "{report:#}");
+    let note = result(&report, "restore", "dbdata: set aside");
+    assert_eq!(note["status"], "warn", "{report:#}");
+    let message = note["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the restore did not verify and no safety backup was taken")
+            && message.contains(&old[0]),
+        "{message}"
+    );
+    let parent = mountpoint(&project).parent().unwrap().to_path_buf();
+    let kept = std::fs::read_to_string(parent.join(&old[0]).join("first")).unwrap();
+    assert_eq!(kept, "changed\n", "the state before the restore");
+
+    // Renamed back as the note says, it is the deployment as it was.
+    project.stop("db");
+    std::fs::remove_dir_all(mountpoint(&project)).unwrap();
+    std::fs::rename(parent.join(&old[0]), mountpoint(&project)).unwrap();
+    let started = std::process::Command::new("docker")
+        .args(["start", &project.container_name("db")])
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{started:?}");
+    eventually("db runs again", LONG, || project.exec("db", "true"));
+    assert_eq!(project.output("db", LISTING), mutated);
+
+    // Verified, it goes: with the check passing, nothing is left beside.
+    ws.write("opsbook.yaml", runbook(&project, "direct"));
+    ws.opsbook(&[
+        "restore",
+        "latest",
+        "--yes",
+        "--no-safety-backup",
+        "--state-dir",
+        &state(&ws),
+    ])
+    .expect_code(0);
+    assert!(
+        beside(&project, ".opsbook-").is_empty(),
+        "{:?}",
+        beside(&project, ".opsbook-")
+    );
+}
