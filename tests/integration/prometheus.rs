@@ -38,8 +38,23 @@ fn prometheus_queries_are_graded_by_their_value_and_say_why_when_they_cannot_be(
         ),
         check("fine", "scalar(vector(99.5))", "{ below: { warn: 95%, crit: 90% } }"),
         check("missing", "absent(vector(1))", "{ above: { crit: 1 } }"),
+        check("nan", "vector(0) / vector(0)", "{ above: { crit: 1 } }"),
         check("range", "vector(1)[5m:1m]", "{ above: { crit: 1 } }"),
         check("typo", "rate(up[5m]", "{ above: { crit: 1 } }"),
+    ]
+    .concat();
+    // `no_data` grades an answer without data: no series, NaN, ±Inf.
+    let quiet = |name: &str, query: &str, no_data: &str| {
+        format!(
+            "  {name}:\n    prometheus: {{ url: \"{url}\", query: '{query}', no_data: {no_data} }}\n    value: {{ above: {{ warn: 800ms, crit: 1s }} }}\n"
+        )
+    };
+    let checks = [
+        checks,
+        quiet("quiet-p95", "vector(0) / vector(0)", "ok"),
+        quiet("quiet-missing", "absent(vector(1))", "ok"),
+        quiet("infinite", "vector(1) / vector(0)", "warn"),
+        quiet("still-graded", "vector(1.5)", "ok"),
     ]
     .concat();
     let down = format!(
@@ -77,8 +92,34 @@ fn prometheus_queries_are_graded_by_their_value_and_say_why_when_they_cannot_be(
         graded("missing"),
         pair(
             "crit",
-            "the query returned no series (if none means zero, add `or vector(0)`)"
+            "no data: the query returned no series (if none means zero, add `or vector(0)`, or set `no_data`)"
         )
+    );
+    assert_eq!(
+        graded("nan"),
+        pair(
+            "crit",
+            "no data: the value is NaN (0/0, as a rate over no traffic gives) (if that means no traffic, set `no_data: ok`)"
+        )
+    );
+    assert_eq!(
+        graded("quiet-p95"),
+        pair(
+            "ok",
+            "no data: the value is NaN (0/0, as a rate over no traffic gives) (no_data: ok)"
+        )
+    );
+    assert_eq!(
+        graded("quiet-missing"),
+        pair("ok", "no data: the query returned no series (no_data: ok)")
+    );
+    assert_eq!(
+        graded("infinite"),
+        pair("warn", "no data: the value is +Inf (no_data: warn)")
+    );
+    assert_eq!(
+        graded("still-graded"),
+        pair("crit", "value 1.5s, above crit 1s")
     );
     assert_eq!(
         graded("range"),

@@ -69,6 +69,10 @@ pub(crate) struct PrometheusCheck {
     pub url: Spanned<String>,
     pub query: Name,
     pub timeout: Option<Duration>,
+    /// How an answer without a number grades: no series, NaN (a 0/0 rate
+    /// with no traffic), ±Inf. Default crit: a missing metric is not a
+    /// healthy one.
+    pub no_data: Option<crate::grade::Status>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
