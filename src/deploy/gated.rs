@@ -159,7 +159,13 @@ impl Updater<'_> {
                 .image
                 .clone()
                 .unwrap_or_else(|| first.image.name.clone());
-            if pull && dry_run {
+            // A rollback pulls only an image the host lacks; nothing pulls
+            // by a bare image id, which no registry serves.
+            let pulls = pull
+                && !is_image_id(&name)
+                && (self.section() != "rollback"
+                    || self.deployment().image(&name).await?.is_none());
+            if pulls && dry_run {
                 targets.push(Target::WouldPull {
                     service,
                     from: first.image.clone(),
@@ -167,7 +173,7 @@ impl Updater<'_> {
                 });
                 continue;
             }
-            if pull {
+            if pulls {
                 self.lifecycle
                     .progress
                     .say(format!("{service}: pulling {name}"));
@@ -467,6 +473,16 @@ pub(crate) async fn previous(
     )))
 }
 
+/// Whether `name` is an image id (`sha256:…`, or its hex, whole or short)
+/// rather than a name a registry knows.
+fn is_image_id(name: &str) -> bool {
+    let hex = name.strip_prefix("sha256:").unwrap_or(name);
+    (12..=64).contains(&hex.len())
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
 /// The image of every service planned and the one each would go to, as
 /// the report's JSON shows them.
 pub(crate) fn describe(targets: &[Target]) -> serde_json::Value {
@@ -496,4 +512,22 @@ pub(crate) fn describe(targets: &[Target]) -> serde_json::Value {
         })
         .collect();
     serde_json::Value::Array(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_ids_are_told_from_names() {
+        assert!(is_image_id(
+            "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        ));
+        assert!(is_image_id("0123456789ab"));
+        assert!(!is_image_id("nginx:1.27"));
+        assert!(!is_image_id(
+            "registry.example.com/app@sha256:0123456789abcdef"
+        ));
+        assert!(!is_image_id("deadbeef"));
+    }
 }

@@ -64,3 +64,33 @@ fn rollback_without_an_earlier_image_changes_nothing() {
     );
     assert_eq!(project.inspect("api").id, before, "api was not touched");
 }
+
+#[test]
+fn rollback_with_update_pull_uses_the_image_on_the_host_and_never_pulls_an_id() {
+    let images = Images::new("x-rollback-pull");
+    let one = images.build("1");
+    let two = images.build("2");
+    let (project, ws) = one_service("x-rollback-pull", &one);
+    ws.opsbook(&[
+        "update",
+        "--image",
+        &format!("api={two}"),
+        "--yes",
+        "--state-dir",
+        "state",
+    ])
+    .expect_code(0);
+    // `update.pull` on, and the old name moved on: the image api ran before
+    // is found by its id, which is on the host and is no name to pull.
+    let runbook = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write("opsbook.yaml", format!("{runbook}update:\n  pull: true\n"));
+    let moved = std::process::Command::new("docker")
+        .args(["tag", &two, &one])
+        .status()
+        .unwrap();
+    assert!(moved.success());
+    let run = ws.opsbook(&["rollback", "api", "--yes", "--state-dir", "state"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stderr.contains("pulling"), "{}", run.stderr);
+    assert_eq!(project.output("api", "cat /tmp/version"), "1\n");
+}
