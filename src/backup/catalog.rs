@@ -92,8 +92,40 @@ pub(crate) fn damaged(dir: &Path) -> Vec<Damaged> {
     found
 }
 
-/// Folders left by backups that never finished (`.<id>.partial`).
+/// The file that marks a partial folder as a restore's safety backup,
+/// removed when it is finished: a restore killed after its swap leaves the
+/// state from before it only there, so it is never taken for a leftover.
+pub(crate) const SAFETY_MARK: &str = ".safety";
+
+/// Folders left by backups that never finished (`.<id>.partial`), not
+/// those of a restore's safety backup (`unfinished_safety`).
 pub(crate) fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    partials(dir)
+        .into_iter()
+        .filter(|p| !p.join(SAFETY_MARK).exists())
+        .collect()
+}
+
+/// The safety backups of restores that were killed before they finished:
+/// what they hold of the state before those restores is kept until an
+/// operator removes it.
+pub(crate) fn unfinished_safety(dir: &Path) -> Vec<PathBuf> {
+    partials(dir)
+        .into_iter()
+        .filter(|p| p.join(SAFETY_MARK).exists())
+        .collect()
+}
+
+/// What to say of an unfinished safety backup, wherever it is named.
+pub(crate) fn unfinished_safety_note(folder: &Path) -> String {
+    format!(
+        "{} is the safety backup of a restore that was killed before it finished: it holds copies of what that restore replaced (files and dumps, in the backup format, without a manifest), perhaps the only ones left. opsbook never deletes it (prune keeps it): once the deployment is right, remove it (rm -rf)",
+        folder.display()
+    )
+}
+
+/// Every `.<id>.partial` folder in `dir`, sorted.
+fn partials(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

@@ -27,13 +27,13 @@ pub(crate) async fn local(runbook: &Runbook) -> Option<Vec<CheckResult>> {
     let found = tokio::task::spawn_blocking(move || {
         let listing = catalog::list(&dir);
         let disk = DiskUsage::read(&crate::state::files::nearest_existing(&dir));
-        (listing, disk)
+        (listing, disk, catalog::unfinished_safety(&dir))
     })
     .await;
-    let Ok((listing, disk)) = found else {
+    let Ok((listing, disk, unfinished)) = found else {
         return None;
     };
-    let mut results = Vec::new();
+    let mut results = unfinished_safety(&unfinished, "backups");
     if let (Ok(backups), Some(max_age)) = (&listing, backup.drill.as_ref().and_then(|d| d.max_age))
     {
         results.push(check_drill(backups, max_age.std()));
@@ -115,6 +115,22 @@ fn check_drill(backups: &[catalog::BackupEntry], max_age: Duration) -> CheckResu
             max_age,
         ),
     }
+}
+
+/// One warning per unfinished safety backup (a killed restore's), filed
+/// under `section`.
+pub(crate) fn unfinished_safety(folders: &[std::path::PathBuf], section: &str) -> Vec<CheckResult> {
+    folders
+        .iter()
+        .map(|folder| {
+            CheckResult::new(
+                section,
+                "unfinished safety backup",
+                Status::Warn,
+                catalog::unfinished_safety_note(folder),
+            )
+        })
+        .collect()
 }
 
 /// A backup's age graded: warn past `max_age`, crit past twice that.

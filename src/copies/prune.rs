@@ -54,6 +54,13 @@ pub(crate) async fn prune(
         &leftovers,
         report,
     );
+    let unfinished = catalog::unfinished_safety(&dir);
+    report
+        .results
+        .extend(crate::backup::freshness::unfinished_safety(
+            &unfinished,
+            "prune",
+        ));
     if dry_run || (doomed.is_empty() && leftovers.is_empty() && remote_doomed.is_empty()) {
         if dry_run {
             report.results.push(CheckResult::new(

@@ -73,6 +73,14 @@ pub(crate) async fn run(
     };
     let options = fetched.as_ref().unwrap_or(options);
     let prepared = prepare::prepare(runbook, options).await?;
+    // What an earlier restore killed mid-way kept of the state before it.
+    let unfinished = crate::backup::catalog::unfinished_safety(&prepared.dir);
+    report
+        .results
+        .extend(crate::backup::freshness::unfinished_safety(
+            &unfinished,
+            "restore",
+        ));
     let entry = &prepared.entry;
     if !verified(&prepared, options.dry_run, progress, report).await {
         return Ok(());

@@ -21,6 +21,7 @@ use crate::ui::progress::Progress;
 use super::staged::Staged;
 use super::swap::Replaced;
 use super::targets::{Planned, Target};
+use crate::backup::catalog;
 use crate::backup::collect::{self, Collected, Collector, Elsewhere, Source};
 use crate::backup::staging::{self, Staging};
 use crate::grade::{CheckResult, Status};
@@ -49,8 +50,17 @@ impl<'a> Safety<'a> {
             recipients: collect::recipients(backup)?,
             helper_image: backup.helper_image.clone(),
         };
+        let staging = Staging::open(dir, name)?;
+        // Marked, so a restore killed after its swap leaves it for people,
+        // not for prune (`catalog::unfinished_safety`).
+        let mark = staging.partial.join(catalog::SAFETY_MARK);
+        crate::state::files::write_private(&mark, b"").map_err(|source| Error::File {
+            path: mark.clone(),
+            action: "write",
+            source,
+        })?;
         Ok(Safety {
-            staging: Staging::open(dir, name)?,
+            staging,
             collector,
             items: Vec::new(),
         })
@@ -104,6 +114,8 @@ impl<'a> Safety<'a> {
 
     /// Writes the manifest and gives the folder its name: its id.
     pub(super) fn finish(self, runbook: &Runbook) -> Result<Taken, String> {
+        let mark = self.staging.partial.join(catalog::SAFETY_MARK);
+        crate::state::files::remove_if_present(&mark).map_err(|e| e.to_string())?;
         let items: Vec<Item> = self.items.into_iter().map(|c| c.item).collect();
         let manifest = staging::manifest(
             runbook,

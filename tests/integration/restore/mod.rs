@@ -885,3 +885,80 @@ error: backup `[ID]` has a damaged manifest, `[WS]/backups/[ID]/manifest.json` (
         "{damaged}"
     );
 }
+
+#[test]
+fn a_safety_backup_left_by_a_restore_killed_after_its_swap_is_named_and_never_pruned() {
+    let (project, ws) = shop(
+        "rs-kill9",
+        "[sh, -c, \"touch /restoring; cat > /first.txt; sleep 30\"]",
+    );
+    let state = state(&ws);
+    ws.opsbook(&["backup", "--state-dir", &state])
+        .expect_code(0);
+    assert!(project.exec("db", MUTATE));
+    ws.write("config.env", "A=2\n");
+
+    // Killed outright while the dump is restored: the volume and the file
+    // were replaced, and the safety backup of them is not finished.
+    let mut child = ws.spawn(&["restore", "--yes", "--state-dir", &state]);
+    eventually("the dump is being restored", LONG, || {
+        project.exec("db", "test -f /restoring")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let backups = ws.path().join("backups");
+    let partial: Vec<_> = std::fs::read_dir(&backups)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert_eq!(partial.len(), 1, "{partial:?}");
+    let shown = partial[0].display().to_string();
+    let named = |report: &serde_json::Value, section: &str| {
+        let r = result(report, section, "unfinished safety backup");
+        assert_eq!(r["status"], "warn", "{report:#}");
+        let message = r["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!(
+                "{shown} is the safety backup of a restore that was killed before it finished"
+            )),
+            "{message}"
+        );
+    };
+
+    // prune keeps it, and says so.
+    let pruned = ws.opsbook(&[
+        "backup",
+        "prune",
+        "--yes",
+        "--state-dir",
+        &state,
+        "--format",
+        "json",
+    ]);
+    named(&pruned.json(), "prune");
+    assert!(partial[0].exists(), "prune kept it");
+    // daily-check names it.
+    let checked = ws.opsbook(&[
+        "daily-check",
+        "--only",
+        "backups",
+        "--state-dir",
+        &state,
+        "--format",
+        "json",
+    ]);
+    named(&checked.json(), "backups");
+    // So does the next restore.
+    let next = ws.opsbook(&[
+        "restore",
+        "--dry-run",
+        "--state-dir",
+        &state,
+        "--format",
+        "json",
+    ]);
+    named(&next.json(), "restore");
+    assert!(partial[0].exists());
+}
