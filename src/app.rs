@@ -124,7 +124,7 @@ fn fleet_run(cli: &Cli, argv: &[OsString]) -> Option<Result<Report, Error>> {
                 .unwrap_or_else(state::default_state_dir),
         };
         return Some(
-            block_on(commands::serve::run_fleet(
+            block_on_agent(commands::serve::run_fleet(
                 &fleet_file,
                 cli.limit.as_deref(),
                 &options,
@@ -382,7 +382,7 @@ fn dispatch(
                 log_json: args.log_format == cli::LogFormat::Json,
                 state_dir: globals.state_dir.clone(),
             };
-            block_on(commands::serve::run(source, &options, report_mut))?;
+            block_on_agent(commands::serve::run(source, &options, report_mut))?;
         }
         // Handled before any runbook is loaded (`fleet_run`).
         Command::Fleet(_) => {}
@@ -498,6 +498,20 @@ fn block_on<T>(work: impl Future<Output = Result<T, Error>>) -> Result<T, Error>
         .build()
         .map_err(Error::Runtime)?;
     runtime.block_on(work)
+}
+
+/// `block_on` for `serve`, which must be gone soon after a signal: work
+/// the agent dropped that still holds a blocking thread (a DNS lookup of a
+/// send that hangs) is left behind after a second, not waited for.
+fn block_on_agent<T>(work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    let result = runtime.block_on(work);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 /// Writes the report to stdout. A closed pipe (`opsbook status | head`) is

@@ -1,12 +1,26 @@
 //! Running a command in a container (an exec): its stdout streamed or
-//! kept, stdin fed to it, each stream kept up to a cap, and its exit code.
+//! kept, stdin fed to it, each stream kept up to a cap, and its exit code;
+//! or run for a time at most, and ended there when it outlives it
+//! (`exec_end`).
+
+use std::time::{Duration, Instant};
 
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::StreamExt;
 
 use super::Deployment;
+use super::exec_end::{Ending, Mark};
 use crate::error::Error;
+
+/// How a command run for a time at most ended.
+#[derive(Debug)]
+pub(crate) enum Timed {
+    /// It ended by itself in time.
+    Finished(ExecOutput),
+    /// It outlived its time, and was ended (or not) as this says.
+    TimedOut(Ending),
+}
 
 impl Deployment {
     /// Runs `argv` in a container, streaming its stdout into `sink` and
@@ -66,6 +80,45 @@ impl Deployment {
         })
     }
 
+    /// Runs `argv` in a container as `exec` does, for `timeout` at most:
+    /// one that outlives it is ended in the container, SIGTERM first and
+    /// SIGKILL after a grace (`exec_end`), and the answer says how. The
+    /// command carries a mark in its environment (`OPSBOOK_EXEC`) that
+    /// the ending finds it (and what it started) by.
+    pub(crate) async fn exec_within(
+        &self,
+        container_id: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<Timed, Error> {
+        let started = Instant::now();
+        let mark = Mark::new();
+        let created = self.create_exec(container_id, argv, false, vec![mark.variable()]);
+        let exec_id = match tokio::time::timeout(timeout, created).await {
+            Ok(created) => created?,
+            Err(_) => return Ok(Timed::TimedOut(Ending::NotStarted)),
+        };
+        let mut stdout = Vec::new();
+        let reading = self.read_exec(&exec_id, None, |chunk| {
+            append_capped(&mut stdout, &chunk);
+            async { true }
+        });
+        let left = timeout.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, reading).await {
+            Ok(read) => {
+                let (exit_code, stderr) = read?;
+                Ok(Timed::Finished(ExecOutput {
+                    exit_code,
+                    stdout,
+                    stderr,
+                }))
+            }
+            Err(_) => Ok(Timed::TimedOut(
+                self.end_exec(container_id, &exec_id, &mark).await,
+            )),
+        }
+    }
+
     /// Creates, starts and reads one exec: `stdin` (if any) is fed to it,
     /// stdout chunks go to `on_stdout` (which answers whether to keep
     /// reading), stderr is kept up to the cap.
@@ -74,17 +127,33 @@ impl Deployment {
         id: &str,
         argv: &[String],
         stdin: Option<tokio::sync::mpsc::Receiver<Vec<u8>>>,
-        mut on_stdout: F,
+        on_stdout: F,
     ) -> Result<(Option<i64>, Vec<u8>), Error>
     where
         F: FnMut(Vec<u8>) -> Next,
         Next: std::future::Future<Output = bool>,
     {
+        let exec_id = self
+            .create_exec(id, argv, stdin.is_some(), Vec::new())
+            .await?;
+        self.read_exec(&exec_id, stdin, on_stdout).await
+    }
+
+    /// Creates an exec of `argv` in container `id`, with `env` added to
+    /// the container's environment: its id.
+    async fn create_exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        stdin: bool,
+        env: Vec<String>,
+    ) -> Result<String, Error> {
         let options = CreateExecOptions {
-            attach_stdin: Some(stdin.is_some()),
+            attach_stdin: Some(stdin),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             cmd: Some(argv.to_vec()),
+            env: (!env.is_empty()).then_some(env),
             ..Default::default()
         };
         let exec = self
@@ -92,13 +161,28 @@ impl Deployment {
             .create_exec(id, options)
             .await
             .map_err(|e| self.failed("creating an exec", e))?;
+        Ok(exec.id)
+    }
+
+    /// Starts and reads an exec made by `create_exec`: its exit code and
+    /// stderr (capped).
+    async fn read_exec<F, Next>(
+        &self,
+        exec_id: &str,
+        stdin: Option<tokio::sync::mpsc::Receiver<Vec<u8>>>,
+        mut on_stdout: F,
+    ) -> Result<(Option<i64>, Vec<u8>), Error>
+    where
+        F: FnMut(Vec<u8>) -> Next,
+        Next: std::future::Future<Output = bool>,
+    {
         let mut stderr = Vec::new();
         if let StartExecResults::Attached {
             mut output,
             mut input,
         } = self
             .docker
-            .start_exec(&exec.id, None)
+            .start_exec(exec_id, None)
             .await
             .map_err(|e| self.failed("starting an exec", e))?
         {
@@ -134,7 +218,7 @@ impl Deployment {
         }
         let inspect = self
             .docker
-            .inspect_exec(&exec.id)
+            .inspect_exec(exec_id)
             .await
             .map_err(|e| self.failed("inspecting an exec", e))?;
         Ok((inspect.exit_code, stderr))

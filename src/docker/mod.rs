@@ -6,9 +6,9 @@
 //! 20.10 (API 1.41) upwards, and opsbook never assumes a newer API.
 //!
 //! `Deployment` is here; connecting to an engine, its containers, their
-//! lifecycle, exec and logs are files of their own, as are volumes, stats,
-//! disk use, recreating on another image, the drill's scratch copies and
-//! Swarm.
+//! lifecycle, exec (and ending one that outlived its time) and logs are
+//! files of their own, as are volumes, stats, disk use, recreating on
+//! another image, the drill's scratch copies and Swarm.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +23,7 @@ mod containers;
 mod disk;
 mod engine;
 mod exec;
+mod exec_end;
 mod host_look;
 mod labels;
 mod lifecycle;
@@ -37,6 +38,8 @@ mod volume;
 pub(crate) use containers::{Container, ContainerRef, Health, State, running_of, running_services};
 pub(crate) use disk::{DiskUse, KindUse};
 pub(crate) use engine::{Engine, engine_is_remote};
+pub(crate) use exec::Timed;
+pub(crate) use exec_end::Ending;
 pub(crate) use labels::{PROJECT_LABEL, STACK_LABEL, VOLUME_LABEL};
 pub(crate) use recreate::{ImageRef, Snapshot, short_id};
 pub(crate) use scratch::{Remap, Removed};

@@ -22,11 +22,9 @@ const QUOTE_CHARS: usize = 300;
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// It ended: its exit code (None when killed by a signal) and output.
-    Exited {
-        code: Option<i32>,
-        output: String,
-    },
-    TimedOut,
+    Exited { code: Option<i32>, output: String },
+    /// It outlived its timeout; what then became of it (`killed`).
+    TimedOut(String),
     /// It could not be started at all (not found, not executable).
     Failed(String),
 }
@@ -58,10 +56,10 @@ impl Outcome {
                     tail(&redactor.redact(output))
                 ),
             ),
-            Outcome::TimedOut => (
+            Outcome::TimedOut(then) => (
                 Status::Crit,
                 format!(
-                    "`{shown}` did not finish within {}: killed",
+                    "`{shown}` did not finish within {}: {then}",
                     human::duration(timeout)
                 ),
             ),
@@ -109,7 +107,7 @@ pub(crate) async fn run(argv: &[String], dir: &Path, timeout: Duration) -> Outco
             output.push_str(&String::from_utf8_lossy(&stderr));
             Outcome::Exited { code, output }
         }
-        Split::TimedOut => Outcome::TimedOut,
+        Split::TimedOut => Outcome::TimedOut("killed".into()),
         Split::Failed(reason) => Outcome::Failed(reason),
     }
 }
@@ -202,7 +200,7 @@ mod tests {
             (Status::Crit, "`up` exited 2".into())
         );
         assert_eq!(
-            Outcome::TimedOut.graded("up", ten, &Redactor::builtin()),
+            Outcome::TimedOut("killed".into()).graded("up", ten, &Redactor::builtin()),
             (
                 Status::Crit,
                 "`up` did not finish within 10m: killed".into()

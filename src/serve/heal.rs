@@ -16,21 +16,32 @@
 //! one-shot commands (`restart SERVICE --yes`, `incident open`), so each is
 //! on the history with its locks and notifications. Every action is also
 //! a line of `<state>/history/<key>-heal.jsonl` and a `/metrics` counter.
+//!
+//! The looks at the engine and the announcement run as tasks of their own
+//! (`background`), each Docker call under a deadline: an engine that does
+//! not answer delays neither a due run nor a stop.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::Ran;
 use super::schedule::Job;
-use crate::docker::{Container, Health, State};
+use crate::docker::{Container, Deployment, Health, State};
 use crate::runbook::Runbook;
 
 /// How often the agent looks at the services' health.
 pub(crate) const LOOK_EVERY: Duration = Duration::from_secs(2);
+/// How long each call of a look may take: the engine's other answers come
+/// in milliseconds, and one that does not answer must not stop heal from
+/// looking again.
+const LOOK_DEADLINE: Duration = Duration::from_secs(10);
 
 /// `heal:` with its defaults filled in.
 #[derive(Debug, Clone)]
@@ -244,24 +255,101 @@ fn looks(policy: &Policy, containers: &[Container], in_hand: &[Job]) -> Vec<Look
         .collect()
 }
 
+/// What one look at the engine found, handed back to the scheduler.
+pub(crate) struct Looked {
+    /// The heal it was made for (a reload makes another).
+    generation: u64,
+    found: Result<(Arc<Deployment>, Vec<Container>), LookFailed>,
+}
+
+enum LookFailed {
+    /// The deployment is a Swarm stack: heal is not used there.
+    Swarm,
+    /// The engine could not be reached or did not answer in time.
+    Cannot(String),
+}
+
+/// Looks at the engine: connected (within the connection's own time
+/// limits) unless `deployment` is, then each call under `LOOK_DEADLINE`.
+async fn look_at(
+    engine: &crate::docker::Engine,
+    runbook: &Runbook,
+    deployment: Option<Arc<Deployment>>,
+) -> Result<(Arc<Deployment>, Vec<Container>), LookFailed> {
+    let cannot = |e: crate::error::Error| LookFailed::Cannot(e.to_string());
+    let deployment = match deployment {
+        Some(deployment) => deployment,
+        None => {
+            let deployment = Deployment::connect_to(engine, runbook.plan.project.clone())
+                .await
+                .map_err(cannot)?;
+            let resolved =
+                within(&deployment, crate::deploy::resolve(runbook, &deployment)).await?;
+            if resolved.is_ok_and(|r| r.is_swarm()) {
+                return Err(LookFailed::Swarm);
+            }
+            Arc::new(deployment)
+        }
+    };
+    let containers = within(&deployment, deployment.containers())
+        .await?
+        .map_err(cannot)?;
+    Ok((deployment, containers))
+}
+
+/// `call` to the engine of `deployment`, cut off at `LOOK_DEADLINE`.
+async fn within<T>(
+    deployment: &Deployment,
+    call: impl std::future::Future<Output = T>,
+) -> Result<T, LookFailed> {
+    tokio::time::timeout(LOOK_DEADLINE, call)
+        .await
+        .map_err(|_| {
+            LookFailed::Cannot(format!(
+                "the engine at {} did not answer within {}s",
+                deployment.endpoint(),
+                LOOK_DEADLINE.as_secs()
+            ))
+        })
+}
+
 /// The agent's side: looking at the engine, and what heal decides turned
 /// into runs.
 impl super::Agent {
-    /// One look at the services heal watches: the runs it decides on.
-    pub(super) async fn heal(&mut self, in_hand: &[Job]) -> Vec<Job> {
-        if self.healer.is_none() {
+    /// Starts one look at the services heal watches, as a task of its own:
+    /// what it finds comes back on `looked`, and the scheduler never waits
+    /// for the engine.
+    pub(super) fn look(&self, looked: mpsc::Sender<Looked>) -> JoinHandle<()> {
+        let engine = self.engine.clone();
+        let runbook = self.runbook.clone();
+        let deployment = self.deployment.clone();
+        let generation = self.heal_generation;
+        tokio::spawn(async move {
+            let found = look_at(&engine, &runbook, deployment).await;
+            let _ = looked.send(Looked { generation, found }).await;
+        })
+    }
+
+    /// What a look found: the runs heal decides on.
+    pub(super) fn heal(&mut self, looked: Looked, in_hand: &[Job]) -> Vec<Job> {
+        if self.healer.is_none() || looked.generation != self.heal_generation {
             return Vec::new();
         }
-        if !self.heal_connected().await {
-            return Vec::new();
-        }
-        let Some(deployment) = &self.deployment else {
-            return Vec::new();
-        };
-        let containers = match deployment.containers().await {
-            Ok(containers) => containers,
-            Err(e) => {
-                tracing::info!(host = self.host.as_deref(), "heal cannot look: {e}");
+        let containers = match looked.found {
+            Ok((deployment, containers)) => {
+                self.deployment = Some(deployment);
+                containers
+            }
+            Err(LookFailed::Swarm) => {
+                tracing::warn!(
+                    host = self.host.as_deref(),
+                    "heal: is not used on a Swarm stack: Swarm itself replaces a task whose healthcheck fails (the service's restart_policy)"
+                );
+                self.healer = None;
+                return Vec::new();
+            }
+            Err(LookFailed::Cannot(why)) => {
+                tracing::info!(host = self.host.as_deref(), "heal cannot look: {why}");
                 self.deployment = None;
                 return Vec::new();
             }
@@ -280,37 +368,6 @@ impl super::Agent {
         let jobs = self.heal_jobs(actions, &window, &severity);
         self.shared.cache().heal_memory(&memory);
         jobs
-    }
-
-    /// Connects to the engine heal looks at, unless it is connected:
-    /// whether heal can look. On a Swarm stack heal is turned off.
-    async fn heal_connected(&mut self) -> bool {
-        if self.deployment.is_none() {
-            match crate::docker::Deployment::connect_to(
-                &self.engine,
-                self.runbook.plan.project.clone(),
-            )
-            .await
-            {
-                Ok(deployment) => {
-                    let resolved = crate::deploy::resolve(&self.runbook, &deployment).await;
-                    if resolved.is_ok_and(|r| r.is_swarm()) {
-                        tracing::warn!(
-                            host = self.host.as_deref(),
-                            "heal: is not used on a Swarm stack: Swarm itself replaces a task whose healthcheck fails (the service's restart_policy)"
-                        );
-                        self.healer = None;
-                        return false;
-                    }
-                    self.deployment = Some(deployment);
-                }
-                Err(e) => {
-                    tracing::info!(host = self.host.as_deref(), "heal cannot look: {e}");
-                    return false;
-                }
-            }
-        }
-        true
     }
 
     /// Heal's actions as the runs that carry them out, each logged and
@@ -352,12 +409,10 @@ impl super::Agent {
         jobs
     }
 
-    /// Heal gave up and its incident is open: the `heal` targets are told.
-    pub(super) async fn gave_up(&self, service: &str, title: &str, ran: &Ran) {
-        let Some(notifier) = crate::notify::Notifier::new(&self.runbook, "heal", &self.state_dir)
-        else {
-            return;
-        };
+    /// Heal gave up and its incident is open: the `heal` targets are
+    /// told, by a task of its own (None when no target hears `heal`).
+    pub(super) fn gave_up(&self, service: &str, title: &str, ran: &Ran) -> Option<JoinHandle<()>> {
+        let notifier = crate::notify::Notifier::new(&self.runbook, "heal", &self.state_dir)?;
         let incident = ran
             .report
             .as_ref()
@@ -380,7 +435,9 @@ impl super::Agent {
             ran.last.took,
             None,
         );
-        notifier.announce(&summary).await;
+        Some(tokio::spawn(async move {
+            notifier.announce(&summary).await;
+        }))
     }
 }
 

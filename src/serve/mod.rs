@@ -5,7 +5,12 @@
 //! SIGTERM or SIGINT stop it once the runs in hand have ended the way the
 //! command ends on a signal; SIGHUP reloads the runbook, keeping the old
 //! one when the new one does not validate. One log line per run on stderr.
+//! The scheduler itself never waits on the engine or a notification target:
+//! heal's looks, escalation and heal's announcements run beside it
+//! (`background`), so a due run starts on time and a signal is taken at
+//! once, whatever hangs.
 
+mod background;
 pub(crate) mod cache;
 mod fleet;
 pub(crate) mod heal;
@@ -29,6 +34,7 @@ use crate::error::Error;
 use crate::redact::Redactor;
 use crate::runbook::{self, Runbook, Source};
 use crate::state::StateDir;
+use background::Background;
 use cache::{Cache, Outcome};
 use jobs::{Ran, Runner};
 use schedule::{Job, Timetable};
@@ -196,9 +202,12 @@ struct Agent {
     engine: crate::docker::Engine,
     /// `heal:`, when the runbook has it.
     healer: Option<heal::Healer>,
+    /// Which `heal:` that is: a reload makes another, and a look made for
+    /// the one before is not used.
+    heal_generation: u64,
     /// The engine heal looks at, connected when first needed.
-    deployment: Option<crate::docker::Deployment>,
-    runbook: Runbook,
+    deployment: Option<Arc<crate::docker::Deployment>>,
+    runbook: Arc<Runbook>,
     /// Where the loaded runbook's text is kept for the runs.
     snapshot: PathBuf,
     /// Where the runbook is read again on SIGHUP.
@@ -273,8 +282,9 @@ impl Agent {
             host,
             engine,
             healer,
+            heal_generation: 0,
             deployment: None,
-            runbook,
+            runbook: Arc::new(runbook),
             snapshot,
             source,
             state_dir,
@@ -287,16 +297,21 @@ impl Agent {
 
     /// The scheduler: sleeps until the next run is due, starts it (or
     /// skips it when the same job still runs), and takes the ends of runs
-    /// and the signals as they come.
+    /// and the signals as they come. What could wait on a peer (heal's
+    /// looks, escalation, announcements) runs beside it, never in it.
     async fn schedule(&mut self) -> Result<(), Error> {
         let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
         let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
         let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
         let (finished, mut ends) = mpsc::channel::<(Job, Ran)>(16);
+        let (looked, mut looks) = mpsc::channel::<heal::Looked>(1);
+        let mut background = Background::default();
         let mut due = self.next_times(Timestamp::now());
         let mut in_hand: Vec<Job> = Vec::new();
         let mut watch = tokio::time::interval(WATCH_EVERY);
         let mut heal_look = tokio::time::interval(heal::LOOK_EVERY);
+        // A look that outlasts the interval is not followed by a burst.
+        heal_look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next = due.iter().map(|(_, at)| *at).min();
             let wait = next.map_or(std::time::Duration::from_secs(3600), |at| {
@@ -325,14 +340,19 @@ impl Agent {
                 }
                 Some((job, ran)) = ends.recv() => {
                     in_hand.retain(|j| j != &job);
-                    if let Job::HealIncident { service, title, .. } = &job {
-                        self.gave_up(service, title, &ran).await;
+                    if let Job::HealIncident { service, title, .. } = &job
+                        && let Some(announcement) = self.gave_up(service, title, &ran)
+                    {
+                        background.announce(announcement);
                     }
                     self.finished(&job, ran);
                 }
-                _ = watch.tick() => self.watch().await,
-                _ = heal_look.tick(), if self.healer.is_some() => {
-                    for job in self.heal(&in_hand).await {
+                _ = watch.tick() => self.watch(&mut background),
+                _ = heal_look.tick(), if self.healer.is_some() && !background.looking() => {
+                    background.look(self.look(looked.clone()));
+                }
+                Some(found) = looks.recv() => {
+                    for job in self.heal(found, &in_hand) {
                         in_hand.push(job.clone());
                         self.start(job, finished.clone());
                     }
@@ -341,11 +361,26 @@ impl Agent {
                 _ = interrupt.recv() => break,
                 _ = hangup.recv() => {
                     self.reload();
+                    background.stop_looking();
                     due = self.next_times(Timestamp::now());
                 }
             }
         }
-        // Stopping: the runs in hand get the signal and end as the command does.
+        self.stop(in_hand, &mut ends, background).await;
+        Ok(())
+    }
+
+    /// Stopping: heal's look dropped, the runs in hand given the signal and
+    /// waited for (they end as the command does on a signal), and what is
+    /// being sent given until `SEND_GRACE` after the signal.
+    async fn stop(
+        &mut self,
+        mut in_hand: Vec<Job>,
+        ends: &mut mpsc::Receiver<(Job, Ran)>,
+        mut background: Background,
+    ) {
+        let signalled = tokio::time::Instant::now();
+        background.stop_looking();
         if !in_hand.is_empty() {
             self.logger.event(
                 "stopping",
@@ -367,18 +402,47 @@ impl Agent {
                 self.finished(&job, ran);
             }
         }
+        let dropped = background.settle(signalled + background::SEND_GRACE).await;
+        if !dropped.is_empty() {
+            self.logger.event(
+                "dropped",
+                &[
+                    ("unfinished", dropped.join(", ")),
+                    (
+                        "reason",
+                        format!(
+                            "not done {}s after the signal",
+                            background::SEND_GRACE.as_secs()
+                        ),
+                    ),
+                ],
+            );
+        }
         self.logger
             .event("stopped", &[("runs", self.runs.to_string())]);
-        Ok(())
     }
 
-    /// Every half minute: overdue incidents escalated, and the page's
-    /// incidents and maintenance window brought up to date.
-    async fn watch(&mut self) {
-        for id in crate::incident::escalate::overdue(&self.runbook, &self.state_dir).await {
-            self.logger.event("escalated", &[("incident", id)]);
-        }
+    /// Every half minute: the page's incidents and maintenance window
+    /// brought up to date, and overdue incidents escalated beside the
+    /// scheduler (one pass at a time), the page updated again after.
+    fn watch(&self, background: &mut Background) {
         self.shared.cache().watch(&self.runbook, &self.state_dir);
+        if background.escalating() {
+            return;
+        }
+        let runbook = self.runbook.clone();
+        let state_dir = self.state_dir.clone();
+        let logger = self.logger.clone();
+        let shared = self.shared.clone();
+        background.escalate(tokio::spawn(async move {
+            let escalated = crate::incident::escalate::overdue(&runbook, &state_dir).await;
+            for id in &escalated {
+                logger.event("escalated", &[("incident", id.clone())]);
+            }
+            if !escalated.is_empty() {
+                shared.cache().watch(&runbook, &state_dir);
+            }
+        }));
     }
 
     fn next_times(&self, now: Timestamp) -> Vec<(Job, Timestamp)> {
@@ -467,8 +531,9 @@ impl Agent {
                 // heal as the new runbook has it; its project's engine anew.
                 self.healer = heal::Policy::of(&runbook)
                     .map(|policy| heal::Healer::new(policy, &self.state_dir, &runbook.state_key()));
+                self.heal_generation += 1;
                 self.deployment = None;
-                self.runbook = runbook;
+                self.runbook = Arc::new(runbook);
                 self.logger.event("reloaded", &[("jobs", jobs.join(", "))]);
             }
             Err(error) => {
@@ -500,6 +565,7 @@ fn signal_error(e: std::io::Error) -> Error {
 
 /// One structured line per event on stderr: `key=value` pairs, or a JSON
 /// object with `--log-format json`.
+#[derive(Clone)]
 struct Logger {
     json: bool,
     /// The fleet's name for the agent's host, on each of its lines.

@@ -3,7 +3,9 @@
 //! (lifecycle, host commands, probe; pause and scale in containers.rs, a
 //! rotation in rotation.rs, silences in silence.rs) and turned into one
 //! status and message. Whoever shows or records it masks it (progress,
-//! report, timeline); command output is masked before it is cut.
+//! report, timeline); command output is masked before it is cut. A command
+//! that outlives its timeout is stopped: an exec is ended in its container
+//! before `on_timeout` follows.
 
 use std::time::{Duration, Instant};
 
@@ -188,6 +190,21 @@ impl Engine<'_> {
             let message = "declined by the operator: the steps stop here".to_string();
             return (Status::Warn, message, false);
         }
+        if let (Some(limit), Some(exec), false) =
+            (step.timeout, &step.exec, step.on_timeout.is_empty())
+        {
+            // An exec ends its command in the container at the limit itself,
+            // before `on_timeout` follows: it is not left running there.
+            let argv = exec.command.argv();
+            return match self.exec(&exec.service.value, &argv, limit.std()).await {
+                ExecRan::Done(status, message) => (status, message, false),
+                ExecRan::TimedOut(ending) => {
+                    let shown = argv.join(" ");
+                    let message = format!("`{shown}` did not finish within {limit}: {ending}");
+                    (Status::Crit, message, true)
+                }
+            };
+        }
         match step.timeout.filter(|_| !step.on_timeout.is_empty()) {
             // The step's own command timeout is set past the limit, so the
             // limit is what ends it and `on_timeout` is what follows.
@@ -240,9 +257,15 @@ impl Engine<'_> {
             return self.host(&argv, timeout).await;
         }
         if let Some(exec) = &step.exec {
-            return self
-                .exec(&exec.service.value, &exec.command.argv(), timeout)
-                .await;
+            let argv = exec.command.argv();
+            return match self.exec(&exec.service.value, &argv, timeout).await {
+                ExecRan::Done(status, message) => (status, message),
+                ExecRan::TimedOut(ending) => command::Outcome::TimedOut(ending.to_string()).graded(
+                    &argv.join(" "),
+                    timeout,
+                    self.redactor,
+                ),
+            };
         }
         if let Some(targets) = &step.check {
             return self.checks(&targets.value.0).await;
@@ -445,36 +468,38 @@ impl Engine<'_> {
             .graded(&argv.join(" "), timeout, self.redactor)
     }
 
-    /// Runs `argv` in the first running container of `service`.
-    async fn exec(&self, service: &str, argv: &[String], timeout: Duration) -> (Status, String) {
+    /// Runs `argv` in the first running container of `service`, for
+    /// `timeout` at most: one that outlives it is ended there (SIGTERM,
+    /// then SIGKILL), and the answer says how.
+    async fn exec(&self, service: &str, argv: &[String], timeout: Duration) -> ExecRan {
         let deployment = match self.deployment() {
             Ok(d) => d,
-            Err(e) => return e,
+            Err((status, message)) => return ExecRan::Done(status, message),
         };
         let containers = match deployment.list().await {
             Ok(containers) => containers,
-            Err(e) => return (Status::Unknown, e.to_string()),
+            Err(e) => return ExecRan::Done(Status::Unknown, e.to_string()),
         };
         let Some(container) = docker::running_of(&containers, service) else {
-            return (
+            return ExecRan::Done(
                 Status::Crit,
                 format!("no running container of service `{service}`"),
             );
         };
-        let outcome =
-            match tokio::time::timeout(timeout, deployment.exec(&container.id, argv)).await {
-                Err(_) => command::Outcome::TimedOut,
-                Ok(Err(e)) => command::Outcome::Failed(e.to_string()),
-                Ok(Ok(output)) => {
-                    let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
-                    said.push_str(&String::from_utf8_lossy(&output.stderr));
-                    command::Outcome::Exited {
-                        code: output.exit_code.and_then(|c| i32::try_from(c).ok()),
-                        output: said,
-                    }
+        let outcome = match deployment.exec_within(&container.id, argv, timeout).await {
+            Err(e) => command::Outcome::Failed(e.to_string()),
+            Ok(docker::Timed::TimedOut(ending)) => return ExecRan::TimedOut(ending),
+            Ok(docker::Timed::Finished(output)) => {
+                let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
+                said.push_str(&String::from_utf8_lossy(&output.stderr));
+                command::Outcome::Exited {
+                    code: output.exit_code.and_then(|c| i32::try_from(c).ok()),
+                    output: said,
                 }
-            };
-        outcome.graded(&argv.join(" "), timeout, self.redactor)
+            }
+        };
+        let (status, message) = outcome.graded(&argv.join(" "), timeout, self.redactor);
+        ExecRan::Done(status, message)
     }
 
     async fn checks(&self, names: &[String]) -> (Status, String) {
@@ -491,6 +516,14 @@ impl Engine<'_> {
             .await;
         summarize(&results, &names.join(", "))
     }
+}
+
+/// How an `exec` step's command ended.
+enum ExecRan {
+    /// In time (or not at all): graded.
+    Done(Status, String),
+    /// It outlived its timeout, and was ended in the container as this says.
+    TimedOut(docker::Ending),
 }
 
 /// One status and message for a set of results: the worst, and what failed.

@@ -2,12 +2,16 @@
 //! Docker healthcheck starts failing is restarted once (`restart SERVICE`,
 //! as by hand), and when it stays unhealthy with its one restart used, heal
 //! stops, opens an incident with its evidence and tells the `heal` target,
-//! once; every action is on the heal history and in `/metrics`.
+//! once; every action is on the heal history and in `/metrics`. heal's
+//! calls to an engine that never answers hold up neither a due run nor
+//! SIGTERM.
 
 use std::time::Duration;
 
 use crate::daily_check::webhook_receiver;
-use crate::support::{CALM_HOST, Project, Workspace, eventually, free_port, terminate};
+use crate::support::exact::{Filters, assert_run};
+use crate::support::hanging::HangingEngine;
+use crate::support::{CALM_HOST, Project, Spawned, Workspace, eventually, free_port, terminate};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -138,4 +142,94 @@ fn heal_restarts_an_unhealthy_service_once_then_opens_an_incident_and_tells_the_
     project.wait_for_health("api", "healthy", LONG);
     let run = terminate(agent);
     assert!(run.stderr.contains("heal"), "{}", run.stderr);
+}
+
+/// A scheduled procedure that counts its runs in `ticks`, every 2 seconds.
+pub(crate) const TICKING: &str = "procedures:\n  tick:\n    steps:\n      - sh: \"echo tick >> ticks\"\n\
+     schedule:\n  run tick: \"*/2 * * * * *\"\n";
+
+/// How many times the `tick` procedure ran.
+pub(crate) fn ticks(ws: &Workspace) -> usize {
+    std::fs::read_to_string(ws.path().join("ticks")).map_or(0, |t| t.lines().count())
+}
+
+/// The agent stopped by SIGTERM: within 10 s, exit 0, its report as ever;
+/// its log.
+pub(crate) fn stops_at_once(agent: Spawned, ws: &Workspace, port: u16) -> String {
+    let run = agent.terminate_within(Duration::from_secs(15));
+    assert!(
+        run.took < Duration::from_secs(10),
+        "SIGTERM took {:?} to end serve\n{}",
+        run.took,
+        run.stderr
+    );
+    let filters = Filters::new(ws)
+        .literal(&format!("127.0.0.1:{port}"), "127.0.0.1:[PORT]")
+        .regex(
+            r"(?m)\bstopped after \d+ runs in \d+[smh](?: \d+[smh])?$",
+            "stopped after [N] runs in [UP]",
+        );
+    let stderr = run.stderr.clone();
+    assert!(stderr.contains(" event=stopped runs="), "{stderr}");
+    assert_run(
+        &crate::support::Run {
+            stderr: String::new(),
+            ..run
+        },
+        &filters,
+        0,
+        r#"
+STATUS  SECTION  NAME     MESSAGE
+ok      serve    stopped  stopped after [N] runs in [UP]
+ok: 1 ok in [MS] ms
+"#,
+        "",
+    );
+    stderr
+}
+
+/// Issue 33, item 12: heal looks at an engine that takes every request
+/// and never answers the container list. The agent's due runs still start
+/// on time, and SIGTERM still ends it within 10 s, exit 0 (it waited out
+/// bollard's 120 s timeout before).
+#[test]
+fn a_hung_docker_call_of_heal_holds_up_neither_a_due_run_nor_sigterm() {
+    let engine = HangingEngine::start(|request| {
+        request.starts_with("GET ") && request.contains("/containers/json")
+    });
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: opsbook-test-heal-hung-{}\n{CALM_HOST}services:\n  api: {{}}\n\
+             heal: {{ services: [api] }}\n{TICKING}",
+            std::process::id()
+        ),
+    );
+    ws.opsbook(&["validate"]).expect_code(0);
+    let port = free_port();
+    let agent = Spawned::new(ws.spawn_with(
+        &[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--state-dir",
+            "state",
+        ],
+        &[("DOCKER_HOST", engine.host.as_str())],
+    ));
+    eventually("heal's look at the engine hangs", LONG, || {
+        engine.hung() > 0
+    });
+    let before = ticks(&ws);
+    eventually(
+        "two due runs started while heal's call hangs",
+        Duration::from_secs(30),
+        || ticks(&ws) >= before + 2,
+    );
+    let log = stops_at_once(agent, &ws, port);
+    assert!(
+        !log.contains("event=dropped"),
+        "a look is not waited for:\n{log}"
+    );
 }

@@ -7,6 +7,9 @@ use crate::support::exact::{Filters, assert_run};
 use crate::support::{Project, Workspace, eventually, result};
 
 const LONG: Duration = Duration::from_secs(60);
+/// What has already happened by the end of the run (a process gone) is
+/// not waited for long.
+const SHORT: Duration = Duration::from_secs(10);
 
 fn deployment(tag: &str, extra: &str) -> (Project, Workspace) {
     let project = Project::new(tag);
@@ -627,4 +630,161 @@ step 3/3: ok: `touch touched.txt` succeeded
     );
     assert!(ws.path().join("done.txt").exists());
     assert!(ws.path().join("touched.txt").exists());
+}
+
+/// The commands of `container` still running, as the engine's host sees
+/// them (`docker top`: works whatever the image has in it).
+fn processes(container: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args(["top", container])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The step results of a run: (name, status, message).
+fn steps_of(report: &serde_json::Value) -> Vec<(String, String, String)> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |key: &str| r[key].as_str().unwrap_or("").to_string();
+            (text("name"), text("status"), text("message"))
+        })
+        .collect()
+}
+
+/// Issue 33, item 10: an exec step that outlives its `timeout` is ended in
+/// its container, not left running there: SIGTERM, and SIGKILL 5 s later
+/// for one that ignores it (its children too); the step says how, and its
+/// `on_timeout` steps run after.
+#[test]
+fn an_exec_step_that_outlives_its_timeout_is_ended_in_the_container() {
+    let project = Project::new("exec-timeout");
+    project.service("db").start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\nprocedures:\n  slow:\n    steps:\n\
+             \x20     - exec: {{ service: db, command: [sleep, \"301\"] }}\n        timeout: 1s\n\
+             \x20       on_timeout:\n          - run: [sh, -c, 'echo escalate >> log']\n\
+             \x20     - exec: {{ service: db, command: [sh, -c, \"trap '' TERM; sleep 302 & wait\"] }}\n        timeout: 1s\n",
+            project.name
+        ),
+    );
+    let run = ws.opsbook(&["run", "slow", "--yes", "--format", "json"]);
+    run.expect_code(2);
+    let s = |text: &str| text.to_string();
+    assert_eq!(
+        steps_of(&run.json()),
+        [
+            (
+                s("1 exec: db: sleep 301"),
+                s("warn"),
+                s(
+                    "`sleep 301` did not finish within 1s: ended with SIGTERM: running its on timeout steps"
+                )
+            ),
+            (
+                s("1 on timeout of 1: run: sh -c echo escalate >> log"),
+                s("ok"),
+                s("`sh -c echo escalate >> log` succeeded")
+            ),
+            (
+                s("2 exec: db: sh -c trap '' TERM; sleep 302 & wait"),
+                s("crit"),
+                s(
+                    "`sh -c trap '' TERM; sleep 302 & wait` did not finish within 1s: ended with SIGKILL (SIGTERM did not end it within 5s)"
+                )
+            ),
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("log")).unwrap(),
+        "escalate\n"
+    );
+    let container = project.container_name("db");
+    eventually("nothing of the steps runs in the container", SHORT, || {
+        !processes(&container).contains("sleep 30")
+    });
+}
+
+/// The same in a container without a shell to send a signal from: the
+/// exec'd process is signalled on the engine's host, which is this one.
+#[test]
+fn an_exec_step_is_ended_in_a_container_without_a_shell() {
+    let image = "opsbook-fixture:no-sh";
+    let inspect = std::process::Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .unwrap();
+    if !inspect.status.success() {
+        let name = format!("opsbook-test-no-sh-{}", std::process::id());
+        let made = std::process::Command::new("docker")
+            .args([
+                "run",
+                "--name",
+                &name,
+                crate::support::FIXTURE_IMAGE,
+                "rm",
+                "/bin/sh",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let committed = std::process::Command::new("docker")
+            .args(["commit", &name, image])
+            .output()
+            .unwrap();
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", &name])
+            .output();
+        // Another test binary may have made it meanwhile.
+        assert!(
+            committed.status.success()
+                || std::process::Command::new("docker")
+                    .args(["image", "inspect", image])
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+        );
+    }
+    let project = Project::new("exec-timeout-no-sh");
+    project
+        .service("db")
+        .runs(image, &["sleep", "3600"])
+        .start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\nprocedures:\n  slow:\n    steps:\n\
+             \x20     - exec: {{ service: db, command: [sleep, \"303\"] }}\n        timeout: 1s\n",
+            project.name
+        ),
+    );
+    let run = ws.opsbook(&["run", "slow", "--yes", "--format", "json"]);
+    run.expect_code(2);
+    assert_eq!(
+        result(&run.json(), "procedure", "1 exec: db: sleep 303")["message"],
+        "`sleep 303` did not finish within 1s: ended with SIGTERM"
+    );
+    let container = project.container_name("db");
+    eventually(
+        "the step's command does not run in the container",
+        SHORT,
+        || !processes(&container).contains("sleep 303"),
+    );
 }

@@ -4,7 +4,9 @@
 //! critical service stops and 200 again when it is back, `/healthz/CHECK`,
 //! the status page, a second agent refused by the lock, SIGHUP with a
 //! broken runbook refused and the old one kept, SIGTERM stopping it, and
-//! listening beyond loopback refused without a token and enforced with one.
+//! listening beyond loopback refused without a token and enforced with one,
+//! and an escalation to a webhook that never answers holding up neither a
+//! due run nor SIGTERM.
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -605,5 +607,72 @@ ok: 1 ok in [MS] ms
 time=[TIME] event=serving listen=http://127.0.0.1:[PORT] runbook=opsbook.yaml jobs=daily-check
 time=[TIME] event=stopped runs=0
 "#,
+    );
+}
+
+/// Issue 33, item 12: an overdue incident is escalated to a webhook that
+/// takes the request and never answers. The agent's due runs still start
+/// on time, and SIGTERM still ends it within 10 s, exit 0 (the escalation
+/// held the scheduler for its 30 s deadline before).
+#[test]
+fn a_hung_escalation_holds_up_neither_a_due_run_nor_sigterm() {
+    let webhook = crate::support::hanging::HangingServer::start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\n{CALM_HOST}\
+             incident:\n  dir: ./incidents\n  severities:\n    P1: {{ respond_within: 1s }}\n\
+             notify:\n  targets:\n    pager:\n      webhook: {{ url: \"http://127.0.0.1:{}/pager\" }}\n      commands: [escalation]\n{}",
+            webhook.port,
+            crate::heal::TICKING
+        ),
+    );
+    let opened = ws
+        .opsbook(&[
+            "incident",
+            "open",
+            "--severity",
+            "P1",
+            "--title",
+            "api down",
+            "--state-dir",
+            "state",
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    let opened: jiff::Timestamp = opened["incident"]["opened_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    eventually("the incident is overdue", LONG, || {
+        jiff::Timestamp::now() > opened + jiff::SignedDuration::from_millis(1500)
+    });
+    let port = free_port();
+    let agent = crate::support::Spawned::new(ws.spawn(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--state-dir",
+        "state",
+    ]));
+    eventually("the escalation reached the webhook", LONG, || {
+        webhook.held() > 0
+    });
+    let before = crate::heal::ticks(&ws);
+    eventually(
+        "two due runs started while the escalation hangs",
+        Duration::from_secs(20),
+        || crate::heal::ticks(&ws) >= before + 2,
+    );
+    let log = crate::heal::stops_at_once(agent, &ws, port);
+    assert!(
+        log.contains(
+            " event=dropped unfinished=escalation reason=\"not done 5s after the signal\"\n"
+        ),
+        "{log}"
     );
 }

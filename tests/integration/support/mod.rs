@@ -2,9 +2,11 @@
 //! real `opsbook` binary from, and a `Project` of compose-labelled containers
 //! on the real Docker engine, created through bollard exactly as compose
 //! would label them and always removed when the test ends. `exact` is the
-//! harness of the whole-output tests.
+//! harness of the whole-output tests; `hanging` has peers that never
+//! answer (an engine, a webhook).
 
 pub mod exact;
+pub mod hanging;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -149,6 +151,57 @@ pub fn terminate(child: std::process::Child) -> Run {
     assert!(sent.success(), "kill -TERM {}", child.id());
     let output = child.wait_with_output().expect("wait for opsbook");
     Run::from(output, started.elapsed())
+}
+
+/// A binary started in the background that is killed, not left behind,
+/// if the test ends first (a failed assertion).
+pub struct Spawned {
+    child: Option<std::process::Child>,
+}
+
+impl Spawned {
+    pub fn new(child: std::process::Child) -> Spawned {
+        Spawned { child: Some(child) }
+    }
+
+    /// Sends SIGTERM and waits at most `within` for the binary to end; one
+    /// still running then is killed, and its run has code -1.
+    pub fn terminate_within(mut self, within: Duration) -> Run {
+        let mut child = self.child.take().expect("a running binary");
+        let started = Instant::now();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {}", child.id());
+        let mut ended = false;
+        while started.elapsed() < within {
+            if child.try_wait().is_ok_and(|status| status.is_some()) {
+                ended = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !ended {
+            let _ = child.kill();
+        }
+        let took = started.elapsed();
+        let output = child.wait_with_output().expect("wait for opsbook");
+        let mut run = Run::from(output, took);
+        if !ended {
+            run.code = -1;
+        }
+        run
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// What one run of the binary did.
