@@ -39,7 +39,7 @@ pub(crate) use disk::{DiskUse, KindUse};
 pub(crate) use engine::{Engine, engine_is_remote};
 pub(crate) use labels::{PROJECT_LABEL, STACK_LABEL, VOLUME_LABEL};
 pub(crate) use recreate::{ImageRef, Snapshot, short_id};
-pub(crate) use scratch::{Remap, Removed};
+pub(crate) use scratch::{Remap, Removed, ScratchDrill};
 pub(crate) use secret::SwarmSecret;
 pub(crate) use stats::Usage;
 pub(crate) use swarm::{

@@ -103,7 +103,7 @@ impl Drill<'_> {
             .clone()
             .ok_or_else(|| failed(&"the manifest does not say the archive's top folder"))?;
         self.deployment
-            .create_scratch_volume(scratch, &self.name)
+            .create_scratch_volume(scratch, &self.owner)
             .await
             .map_err(|e| failed(&e))?;
         // The helper is made from an image already here: the one of a
@@ -117,7 +117,7 @@ impl Drill<'_> {
             .unwrap_or_default();
         let helper = self
             .deployment
-            .scratch_writer(scratch, &root, &image, &self.name)
+            .scratch_writer(scratch, &root, &image, &self.owner)
             .await
             .map_err(|e| failed(&e))?;
         let filled = async {

@@ -19,7 +19,7 @@ use crate::backup::catalog::BackupEntry;
 use crate::backup::manifest::Manifest;
 use crate::backup::verify;
 use crate::deploy::lifecycle::Lifecycle;
-use crate::docker::Deployment;
+use crate::docker::{Deployment, ScratchDrill};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::render::Report;
@@ -31,6 +31,7 @@ use crate::ui::progress::Progress;
 use super::{select, settings};
 
 mod data;
+mod leftovers;
 mod record;
 mod twins;
 
@@ -75,9 +76,10 @@ pub(crate) async fn run(
     )?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
     crate::deploy::refuse_on_stack(runbook, &deployment, "backup drill").await?;
-    clean_leftovers(&deployment, &project, state_dir, report).await;
+    leftovers::clean_leftovers(&deployment, &project, state_dir, report).await;
 
     let name = drill_id();
+    let owner = leftovers::this_drill(&name, &project);
     let drill = Drill {
         runbook,
         backup,
@@ -87,6 +89,7 @@ pub(crate) async fn run(
         network: format!("opsbook-drill-{name}"),
         scratch: state_dir.join("drills").join(&name),
         name,
+        owner,
         entry: &entry,
         manifest,
         identities,
@@ -132,38 +135,6 @@ fn drill_id() -> String {
     crate::backup::writer::hex(&raw)
 }
 
-/// The scratch resources of drills that were killed before they cleaned up.
-async fn clean_leftovers(
-    deployment: &Deployment,
-    project: &str,
-    state_dir: &Path,
-    report: &mut Report,
-) {
-    let Ok(drills) = deployment.scratch_drills().await else {
-        return;
-    };
-    for old in drills.into_iter().filter(|d| d.is_leftover_of(project)) {
-        let old = old.drill;
-        let removed = deployment.remove_scratch(&old).await;
-        let _ = std::fs::remove_dir_all(state_dir.join("drills").join(&old));
-        let status = if removed.problems.is_empty() {
-            Status::Ok
-        } else {
-            Status::Warn
-        };
-        report.results.push(CheckResult::new(
-            SECTION,
-            format!("leftovers {old}"),
-            status,
-            format!(
-                "removed what drill {old} left behind ({}){}",
-                removed_counts(&removed),
-                problems(&removed.problems)
-            ),
-        ));
-    }
-}
-
 fn removed_counts(removed: &crate::docker::Removed) -> String {
     format!(
         "{}, {}, {}",
@@ -189,6 +160,8 @@ struct Drill<'a> {
     project: String,
     /// The drill's id.
     name: String,
+    /// The labels of its scratch resources: its id, project and process.
+    owner: ScratchDrill,
     network: String,
     /// Where the backup's host files are restored to.
     scratch: PathBuf,
@@ -211,7 +184,7 @@ impl Drill<'_> {
         self.verify(results).await?;
         let snapshots = self.snapshots(results).await?;
         self.deployment
-            .create_scratch_network(&self.network, &self.name)
+            .create_scratch_network(&self.network, &self.owner)
             .await
             .map_err(|e| e.to_string())?;
         let remap = self.restore_data(&snapshots, results).await?;

@@ -91,7 +91,7 @@ impl Drill<'_> {
                 snapshot,
                 &image,
                 (&name, service),
-                (&self.network, &self.name),
+                (&self.network, &self.owner),
                 remap,
             )
             .await
