@@ -661,3 +661,88 @@ fn leftovers_under_a_reused_pid_are_removed_and_a_live_drills_are_kept() {
         drill_resources(&project)
     );
 }
+
+/// Removes, when dropped, every scratch resource labelled as a drill of
+/// `project`'s: what a drill the test had to kill left.
+struct SweptAfter<'a>(&'a Project);
+
+impl Drop for SweptAfter<'_> {
+    fn drop(&mut self) {
+        for resource in drill_resources(self.0) {
+            let (kind, id) = resource.split_once(": ").unwrap();
+            let remove: &[&str] = match kind {
+                "ps -a" => &["rm", "-f", "-v"],
+                "volume ls" => &["volume", "rm", "-f"],
+                _ => &["network", "rm"],
+            };
+            let _ = std::process::Command::new("docker")
+                .args(remove)
+                .arg(id)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[test]
+fn a_hung_dump_restore_ends_the_drill_at_its_deadline_and_everything_is_removed() {
+    // The dump's `restore` never ends: without a deadline the drill waits an hour.
+    let (project, ws) = one_db_drill(
+        "drill-hung",
+        "  dumps:\n    records:\n      service: db\n      command: [cat, /data/records.txt]\n      \
+         restore: [sleep, \"3600\"]\n  drill:\n    timeout: 60s\n    restore_timeout: 3s\n",
+    );
+    let _swept = SweptAfter(&project);
+    let child = ws.spawn(&[
+        "backup",
+        "drill",
+        "--state-dir",
+        &state(&ws),
+        "--format",
+        "json",
+    ]);
+    // The twin's start (2 s to settle), 3 s of restore, the cleanup: well
+    // within a minute, where it waited an hour.
+    let run = support::finish_within(child, Duration::from_secs(90));
+    eprintln!("the drill took {:?}", run.took);
+    let report = run.expect_code(2).json();
+    let hung = result(&report, "drill", "restore records");
+    assert_eq!(hung["status"], "crit", "{hung}");
+    assert_eq!(
+        hung["message"],
+        "`sleep 3600` in the twin of `db` did not finish within 3s (`backup.drill.restore_timeout`)"
+    );
+    let waited = hung["duration_ms"].as_u64().unwrap();
+    assert!((3000..8000).contains(&waited), "{hung}");
+    let failed = result(&report, "drill", "drill");
+    assert_eq!(
+        failed["message"],
+        "restore records hung: `sleep 3600` in the twin of `db` did not finish within 3s (`backup.drill.restore_timeout`)"
+    );
+    let cleanup = result(&report, "drill", "cleanup");
+    assert_eq!(cleanup["status"], "ok", "{cleanup}");
+    assert_eq!(
+        cleanup["message"],
+        "removed 1 container, 1 volume, 1 network"
+    );
+    assert!(
+        drill_resources(&project).is_empty(),
+        "{:?}",
+        drill_resources(&project)
+    );
+    assert!(
+        !ws.path().join("state").join("drills").exists()
+            || std::fs::read_dir(ws.path().join("state").join("drills"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    // Recorded as a failed drill, naming the step.
+    let list = ws
+        .opsbook(&["backup", "list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    let drill = &list["backups"][0]["drill"];
+    assert_eq!(drill["passed"], false, "{list:#}");
+}

@@ -12,8 +12,10 @@ use crate::docker::{Deployment, ScratchDrill};
 use crate::grade::{CheckResult, Status};
 use crate::host::process::{self, Seen};
 use crate::render::Report;
+use crate::runbook::units;
 
-use super::{SECTION, problems, removed_counts};
+use super::SECTION;
+use super::cleanup::{CLEANUP_TIMEOUT, problems, removed_counts};
 
 /// How the resources of drill `drill` of `project`, run by this process,
 /// are labelled.
@@ -44,7 +46,21 @@ pub(super) async fn clean_leftovers(
     };
     for old in drills.into_iter().filter(gone) {
         let old = old.drill;
-        let removed = deployment.remove_scratch(&old).await;
+        let name = format!("leftovers {old}");
+        let Ok(removed) =
+            tokio::time::timeout(CLEANUP_TIMEOUT, deployment.remove_scratch(&old)).await
+        else {
+            report.results.push(CheckResult::new(
+                SECTION,
+                name,
+                Status::Warn,
+                format!(
+                    "the engine did not finish removing what drill {old} left behind within {}",
+                    units::Duration(CLEANUP_TIMEOUT)
+                ),
+            ));
+            continue;
+        };
         let _ = std::fs::remove_dir_all(state_dir.join("drills").join(&old));
         let status = if removed.problems.is_empty() {
             Status::Ok
@@ -53,7 +69,7 @@ pub(super) async fn clean_leftovers(
         };
         report.results.push(CheckResult::new(
             SECTION,
-            format!("leftovers {old}"),
+            name,
             status,
             format!(
                 "removed what drill {old} left behind ({}){}",
