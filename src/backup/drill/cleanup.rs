@@ -57,7 +57,7 @@ impl Drill<'_> {
         let mut problems_left = removed.problems.clone();
         if timed_out {
             problems_left.push(format!(
-                "the engine did not finish removing them within {}; the next drill removes what is left",
+                "the engine did not finish removing the drill's resources within {}; the next drill removes what is left",
                 units::Duration(CLEANUP_TIMEOUT)
             ));
         }
