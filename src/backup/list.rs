@@ -64,12 +64,7 @@ pub(crate) fn show(backups: Vec<Listed>, place: &str, report: &mut Report) {
     let mut listed = Vec::new();
     for entry in backups.iter().rev() {
         let manifest = entry.manifest.as_ref();
-        let (items, size) = manifest.map_or((0, 0), |m| {
-            (
-                m.items.len(),
-                m.items.iter().map(|i| i.stored_size).sum::<u64>(),
-            )
-        });
+        let (items, size) = manifest.map_or((0, 0), |m| (m.items.len(), m.stored_size()));
         let age = now
             .as_second()
             .saturating_sub(entry.created_at.as_second())

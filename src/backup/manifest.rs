@@ -84,4 +84,36 @@ impl Manifest {
         let bytes = std::fs::read(folder.join(FILE))?;
         serde_json::from_slice(&bytes).map_err(std::io::Error::other)
     }
+
+    /// The bytes its stored files take. A manifest is a file anyone may
+    /// have edited: sizes past what a u64 holds stay at its largest rather
+    /// than wrap to a small number.
+    pub(crate) fn stored_size(&self) -> u64 {
+        self.items
+            .iter()
+            .fold(0, |total, item| total.saturating_add(item.stored_size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifests_stored_size_does_not_wrap() {
+        let item = |stored_size: u64| {
+            serde_json::json!({"name": "a", "kind": "file", "source": "/a", "file": "a",
+                "compression": "zstd", "size": 1, "stored_size": stored_size, "sha256": ""})
+        };
+        let manifest = |sizes: &[u64]| -> Manifest {
+            serde_json::from_value(serde_json::json!({
+                "format": 1, "runbook": "shop", "opsbook_version": "0", "created_at": "2026-12-01T00:00:00Z",
+                "host": "h", "items": sizes.iter().map(|s| item(*s)).collect::<Vec<_>>()
+            }))
+            .expect("a manifest")
+        };
+        assert_eq!(manifest(&[3, 4]).stored_size(), 7);
+        assert_eq!(manifest(&[u64::MAX, 2]).stored_size(), u64::MAX);
+        assert_eq!(manifest(&[]).stored_size(), 0);
+    }
 }

@@ -184,7 +184,7 @@ fn certificate_seconds_left(response: &reqwest::Response) -> Option<i64> {
         .peer_certificate()?;
     let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
     let not_after = certificate.validity().not_after.timestamp();
-    Some(not_after - jiff::Timestamp::now().as_second())
+    Some(not_after.saturating_sub(jiff::Timestamp::now().as_second()))
 }
 
 /// A field by dotted path: `status`, `checks.db.status`, `items.0.name`.

@@ -63,6 +63,9 @@ pub(crate) async fn verify_checks(
 
 /// A check's timeout when the runbook gives none.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// What one try may take beyond its timeout (an http check's fetch gets a
+/// quarter second more; the rest is bookkeeping).
+const TRY_SLACK: Duration = Duration::from_secs(1);
 /// The pause between a check's tries when its `retry` gives no `delay`.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
 /// A certificate expiring sooner than this is a warn.
@@ -80,6 +83,33 @@ pub(crate) struct Probe<'a> {
     /// milliseconds better spent while Docker answers.
     client: std::sync::OnceLock<reqwest::Client>,
     redactor: &'a Redactor,
+}
+
+/// The longest `check` may take by its own timeout and `retry`: every try
+/// out to its timeout, and the pauses between. A deadline over checks that
+/// leaves one less cuts a check the runbook allows.
+pub(crate) fn allowance(check: &Check) -> Duration {
+    let own = [
+        check.http.as_ref().and_then(|c| c.timeout),
+        check.exec.as_ref().and_then(|c| c.timeout),
+        check.command.as_ref().and_then(|c| c.timeout),
+        check.tcp.as_ref().and_then(|c| c.timeout),
+        check.prometheus.as_ref().and_then(|c| c.timeout),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    .map_or(DEFAULT_TIMEOUT, |t| t.std());
+    let (tries, delay) = match &check.retry {
+        Some(retry) => (
+            retry.count.value.saturating_add(1),
+            retry.delay.map_or(RETRY_DELAY, |d| d.std()),
+        ),
+        None => (1, Duration::ZERO),
+    };
+    own.saturating_add(TRY_SLACK)
+        .saturating_mul(tries)
+        .saturating_add(delay.saturating_mul(tries - 1))
 }
 
 impl<'a> Probe<'a> {
@@ -248,5 +278,25 @@ impl<'a> Probe<'a> {
             short.push('…');
         }
         crate::redact::quote(&short)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str) -> Check {
+        serde_saphyr::from_str(yaml).expect("a check")
+    }
+
+    #[test]
+    fn a_checks_allowance_is_every_try_out_to_its_timeout_and_the_pauses() {
+        let exec = "exec: { service: db, command: [\"true\"] }";
+        assert_eq!(allowance(&check(exec)), Duration::from_secs(11));
+        let exec = "exec: { service: db, command: [\"true\"], timeout: 30s }\nretry: { count: 2 }";
+        // 3 tries of 30 s (and a second's slack each), 2 pauses of 2 s.
+        assert_eq!(allowance(&check(exec)), Duration::from_secs(97));
+        let http = "http: { url: \"http://api/\", timeout: 2s }\nretry: { count: 1, delay: 10s }";
+        assert_eq!(allowance(&check(http)), Duration::from_secs(16));
     }
 }

@@ -137,7 +137,8 @@ fn client_config(dir: &Path, ca: Option<&str>) -> Result<rustls::ClientConfig, S
 
 fn seconds_left(der: &CertificateDer<'_>) -> Option<i64> {
     let (_, certificate) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
-    Some(certificate.validity().not_after.timestamp() - jiff::Timestamp::now().as_second())
+    let not_after = certificate.validity().not_after.timestamp();
+    Some(not_after.saturating_sub(jiff::Timestamp::now().as_second()))
 }
 
 /// "within a day", "in 7 days": 6 days 23 hours reads as 7, as a person says it.

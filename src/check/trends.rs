@@ -197,7 +197,7 @@ fn by_service(records: &[Record]) -> Vec<ServiceUse> {
                 samples: samples.len(),
                 cpu_avg: average(&cpu),
                 cpu_peak: peak(&cpu),
-                memory_avg_bytes: bytes.iter().sum::<u64>() / bytes.len().max(1) as u64,
+                memory_avg_bytes: mean(&bytes),
                 memory_peak_bytes: bytes.iter().copied().max().unwrap_or(0),
                 memory_avg_percent: average(&percent),
                 memory_peak_percent: peak(&percent),
@@ -335,6 +335,16 @@ fn average(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| round1(values.iter().sum::<f64>() / values.len() as f64))
 }
 
+/// The mean of byte counts read from the history, exact: summed as u128
+/// (which 2^64 of them cannot overflow), so a record with an absurd figure
+/// skews the mean but cannot wrap it; 0 for none.
+fn mean(values: &[u64]) -> u64 {
+    let sum: u128 = values.iter().map(|&v| u128::from(v)).sum();
+    let count = u128::try_from(values.len()).unwrap_or(u128::MAX).max(1);
+    // A mean is never above the largest value: it fits.
+    u64::try_from(sum / count).unwrap_or(u64::MAX)
+}
+
 fn peak(values: &[f64]) -> Option<f64> {
     values.iter().copied().reduce(f64::max).map(round1)
 }
@@ -383,6 +393,15 @@ pub(crate) fn sparkline(values: &[f64]) -> String {
 mod tests {
     use super::*;
     use crate::state::{HostFigures, RecordedResult};
+
+    #[test]
+    fn the_mean_of_history_figures_is_exact_and_cannot_wrap() {
+        assert_eq!(mean(&[]), 0);
+        assert_eq!(mean(&[10, 20, 31]), 20);
+        // Summed in u64 these wrap to 0 (and panic in a debug build).
+        assert_eq!(mean(&[u64::MAX, u64::MAX]), u64::MAX);
+        assert_eq!(mean(&[u64::MAX, 1]), 1u64 << 63);
+    }
 
     fn record(at: &str, memory: f64, status: Status) -> Record {
         Record {

@@ -160,7 +160,7 @@ impl Target {
         let started = Instant::now();
         let manifest = Manifest::read(folder)
             .map_err(|e| format!("cannot read the local manifest of {id}: {e}"))?;
-        let mut bytes = 0;
+        let mut bytes = 0u64;
         for item in &manifest.items {
             let path = folder.join(&item.file);
             let expected = Expected {
@@ -172,7 +172,7 @@ impl Target {
                 Store::S3(s) => s.put_file(id, &item.file, &path, &expected).await?,
                 Store::Sftp(s) => s.put_file(id, &item.file, &path, &expected).await?,
             }
-            bytes += item.stored_size;
+            bytes = bytes.saturating_add(item.stored_size);
         }
         let manifest_bytes = std::fs::read(folder.join(manifest::FILE))
             .map_err(|e| format!("cannot read the local manifest of {id}: {e}"))?;

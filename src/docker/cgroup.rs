@@ -93,7 +93,7 @@ impl Cgroup {
                 let inactive = field(&read(dir.join("memory.stat"))?, "inactive_file");
                 let (block_read, block_write) = io_stat(&read(dir.join("io.stat"))?);
                 Reading {
-                    cpu_ns: field(&read(dir.join("cpu.stat"))?, "usage_usec")? * 1000,
+                    cpu_ns: field(&read(dir.join("cpu.stat"))?, "usage_usec")?.saturating_mul(1000),
                     memory_used: without_inactive(memory, inactive),
                     memory_limit: number(&read(dir.join("memory.max"))?),
                     pids: number(&read(dir.join("pids.current"))?)?,
@@ -157,18 +157,18 @@ fn without_inactive(used: u64, inactive: Option<u64>) -> u64 {
 
 /// Bytes read and written over every device, from v2's `io.stat`.
 fn io_stat(text: &str) -> (u64, u64) {
-    let mut totals = (0, 0);
+    let mut totals = (0u64, 0u64);
     for word in text.split_whitespace() {
         if let Some(n) = word
             .strip_prefix("rbytes=")
             .and_then(|n| n.parse::<u64>().ok())
         {
-            totals.0 += n;
+            totals.0 = totals.0.saturating_add(n);
         } else if let Some(n) = word
             .strip_prefix("wbytes=")
             .and_then(|n| n.parse::<u64>().ok())
         {
-            totals.1 += n;
+            totals.1 = totals.1.saturating_add(n);
         }
     }
     totals
@@ -176,14 +176,14 @@ fn io_stat(text: &str) -> (u64, u64) {
 
 /// Bytes read and written over every device, from v1's `8:0 Read N` lines.
 fn blkio_v1(text: &str) -> (u64, u64) {
-    let mut totals = (0, 0);
+    let mut totals = (0u64, 0u64);
     for line in text.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         if let [_, op, n] = words[..] {
             let n = n.parse::<u64>().unwrap_or(0);
             match op {
-                "Read" => totals.0 += n,
-                "Write" => totals.1 += n,
+                "Read" => totals.0 = totals.0.saturating_add(n),
+                "Write" => totals.1 = totals.1.saturating_add(n),
                 _ => {}
             }
         }
@@ -193,7 +193,7 @@ fn blkio_v1(text: &str) -> (u64, u64) {
 
 /// Bytes received and sent on every interface but loopback (`/proc/PID/net/dev`).
 fn network(text: &str) -> (u64, u64) {
-    let mut totals = (0, 0);
+    let mut totals = (0u64, 0u64);
     for line in text.lines().skip(2) {
         let Some((name, counters)) = line.split_once(':') else {
             continue;
@@ -206,8 +206,8 @@ fn network(text: &str) -> (u64, u64) {
             .filter_map(|n| n.parse().ok())
             .collect();
         if let (Some(rx), Some(tx)) = (counters.first(), counters.get(8)) {
-            totals.0 += rx;
-            totals.1 += tx;
+            totals.0 = totals.0.saturating_add(*rx);
+            totals.1 = totals.1.saturating_add(*tx);
         }
     }
     totals
@@ -236,5 +236,23 @@ mod tests {
         );
         let dev = "Inter-|   Receive |  Transmit\n face |bytes packets|bytes\n    lo: 5 1 0 0 0 0 0 0 5 1 0 0 0 0 0 0\n  eth0: 836 10 0 0 0 0 0 0 42 1 0 0 0 0 0 0\n";
         assert_eq!(network(dev), (836, 42));
+    }
+
+    #[test]
+    fn counters_past_what_a_u64_holds_stay_at_its_largest() {
+        let max = u64::MAX;
+        assert_eq!(
+            io_stat(&format!(
+                "8:0 rbytes={max} wbytes=1\n8:16 rbytes=5 wbytes={max}\n"
+            )),
+            (max, max)
+        );
+        assert_eq!(
+            blkio_v1(&format!("8:0 Read {max}\n8:16 Read 7\n8:0 Write 1\n")),
+            (max, 1)
+        );
+        let dev =
+            format!("h\nh\n  eth0: {max} 1 0 0 0 0 0 0 {max} 1\n  eth1: 9 1 0 0 0 0 0 0 9 1\n");
+        assert_eq!(network(&dev), (max, max));
     }
 }

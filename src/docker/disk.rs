@@ -40,8 +40,12 @@ pub(crate) struct DiskUse {
 }
 
 impl DiskUse {
+    /// Every kind's bytes; figures past what a u64 holds (an engine's
+    /// nonsense) stay at its largest rather than wrap to a small number.
     pub(crate) fn total(&self) -> u64 {
-        self.images.bytes + self.containers.bytes + self.volumes.bytes + self.build_cache.bytes
+        [self.images, self.containers, self.volumes, self.build_cache]
+            .iter()
+            .fold(0, |total, kind| total.saturating_add(kind.bytes))
     }
 }
 
@@ -166,14 +170,18 @@ struct ListedCache {
 
 impl Listed {
     fn summed(self) -> DiskUse {
+        // The engine's figures, summed without wrapping: a negative one
+        // (-1: not computed) counts 0, a sum past u64 stays at its largest.
         let bytes = |n: i64| n.max(0) as u64;
+        let sum = |sizes: &mut dyn Iterator<Item = i64>| {
+            sizes.fold(0u64, |total, n| total.saturating_add(bytes(n)))
+        };
         let images = self.images.unwrap_or_default();
         // The layers images in use hold alone; what is left could go.
-        let used: i64 = images
+        let used = sum(&mut images
             .iter()
             .filter(|i| i.containers > 0 && i.shared_size >= 0)
-            .map(|i| i.size - i.shared_size)
-            .sum();
+            .map(|i| i.size.saturating_sub(i.shared_size)));
         let containers = self.containers.unwrap_or_default();
         let volumes: Vec<VolumeUsage> = self
             .volumes
@@ -192,34 +200,25 @@ impl Listed {
             images: KindUse {
                 count: images.len() as u64,
                 bytes: bytes(self.layers_size),
-                reclaimable: bytes(self.layers_size - used),
+                reclaimable: bytes(self.layers_size).saturating_sub(used),
             },
             containers: KindUse {
                 count: containers.len() as u64,
-                bytes: containers.iter().map(|c| bytes(c.size_rw)).sum(),
-                reclaimable: containers
+                bytes: sum(&mut containers.iter().map(|c| c.size_rw)),
+                reclaimable: sum(&mut containers
                     .iter()
                     .filter(|c| c.state != "running")
-                    .map(|c| bytes(c.size_rw))
-                    .sum(),
+                    .map(|c| c.size_rw)),
             },
             volumes: KindUse {
                 count: volumes.len() as u64,
-                bytes: volumes.iter().map(|v| bytes(v.size)).sum(),
-                reclaimable: volumes
-                    .iter()
-                    .filter(|v| v.ref_count == 0)
-                    .map(|v| bytes(v.size))
-                    .sum(),
+                bytes: sum(&mut volumes.iter().map(|v| v.size)),
+                reclaimable: sum(&mut volumes.iter().filter(|v| v.ref_count == 0).map(|v| v.size)),
             },
             build_cache: KindUse {
                 count: cache.len() as u64,
-                bytes: cache.iter().map(|c| bytes(c.size)).sum(),
-                reclaimable: cache
-                    .iter()
-                    .filter(|c| !c.in_use)
-                    .map(|c| bytes(c.size))
-                    .sum(),
+                bytes: sum(&mut cache.iter().map(|c| c.size)),
+                reclaimable: sum(&mut cache.iter().filter(|c| !c.in_use).map(|c| c.size)),
             },
         }
     }
@@ -264,6 +263,25 @@ mod tests {
             }
         );
         assert_eq!(used.total(), 1427);
+    }
+
+    #[test]
+    fn figures_past_what_a_u64_holds_stay_at_its_largest_instead_of_wrapping() {
+        let max = i64::MAX;
+        let answer = format!(
+            r#"{{"LayersSize":{max},
+              "Images":[{{"Containers":1,"Size":{max},"SharedSize":0}},{{"Containers":1,"Size":{max},"SharedSize":0}},{{"Containers":1,"Size":-9223372036854775808,"SharedSize":1}}],
+              "Containers":[{{"SizeRw":{max},"State":"exited"}},{{"SizeRw":{max},"State":"exited"}},{{"SizeRw":{max},"State":"exited"}}],
+              "Volumes":[{{"UsageData":{{"Size":{max},"RefCount":0}}}},{{"UsageData":{{"Size":{max},"RefCount":0}}}},{{"UsageData":{{"Size":{max},"RefCount":0}}}}]}}"#
+        );
+        let listed: Listed = serde_json::from_str(&answer).expect("parses");
+        let used = listed.summed();
+        // Two images of i64::MAX each hold more than the layers: nothing to reclaim.
+        assert_eq!(used.images.bytes, max as u64);
+        assert_eq!(used.images.reclaimable, 0);
+        assert_eq!(used.containers.bytes, u64::MAX);
+        assert_eq!(used.volumes.reclaimable, u64::MAX);
+        assert_eq!(used.total(), u64::MAX);
     }
 
     #[test]

@@ -104,7 +104,7 @@ impl Deployment {
         for container in found {
             let old = container
                 .created
-                .is_some_and(|created| now - created > 2 * WITHIN.as_secs() as i64);
+                .is_some_and(|created| now.saturating_sub(created) > 2 * WITHIN.as_secs() as i64);
             if old && let Some(id) = container.id {
                 let _ = self.remove(&id).await;
             }

@@ -42,7 +42,7 @@ pub(crate) use exec::Timed;
 pub(crate) use exec_end::Ending;
 pub(crate) use labels::{PROJECT_LABEL, STACK_LABEL, VOLUME_LABEL};
 pub(crate) use recreate::{ImageRef, Snapshot, short_id};
-pub(crate) use scratch::{Remap, Removed};
+pub(crate) use scratch::{Remap, Removed, ScratchDrill};
 pub(crate) use secret::SwarmSecret;
 pub(crate) use stats::Usage;
 pub(crate) use swarm::{

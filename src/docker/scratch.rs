@@ -7,9 +7,10 @@
 //! and every mount remapped: a backed-up volume to its scratch copy, a
 //! backed-up host file to its scratch copy, any other named or anonymous
 //! volume left out (the twin starts it empty), any other host path mounted
-//! read-only. Everything carries the drill's labels (its id, project and
-//! pid), so what a killed drill left is told from a drill under way and
-//! cleaned up by the next one.
+//! read-only. Everything carries the drill's labels (its id, project, and
+//! the pid, start time and boot of the process running it), so what a
+//! killed drill left is told from a drill under way and cleaned up by the
+//! next one.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -48,49 +49,56 @@ pub(crate) struct Removed {
     pub problems: Vec<String>,
 }
 
-/// Whose drill a scratch resource is: its project and the pid of the
-/// opsbook running it, so leftovers are told from a drill under way.
+/// Whose drill a scratch resource is: its project and the process running
+/// it (pid, start time in clock ticks since boot, boot id), so leftovers
+/// are told from a drill under way even when a pid was reused.
 const PROJECT_LABEL: &str = "opsbook.drill.project";
 const PID_LABEL: &str = "opsbook.drill.pid";
+const STARTED_LABEL: &str = "opsbook.drill.started";
+const BOOT_LABEL: &str = "opsbook.drill.boot";
 
-/// A drill whose resources are on the engine.
-#[derive(Debug)]
+/// A drill as its scratch resources' labels name it: its id, project and
+/// the process that ran it. Written on every resource a drill makes, read
+/// back from what is on the engine. A resource an older opsbook made has
+/// no start time and no boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ScratchDrill {
     pub drill: String,
-    project: String,
-    pid: Option<i32>,
+    pub project: String,
+    pub pid: Option<i32>,
+    /// `/proc/<pid>/stat` field 22: clock ticks since boot.
+    pub started: Option<u64>,
+    pub boot: Option<String>,
 }
 
 impl ScratchDrill {
-    /// Left behind by a drill of `project` whose process is gone (killed).
-    pub(crate) fn is_leftover_of(&self, project: &str) -> bool {
-        self.project == project
-            && self.pid.is_none_or(|pid| {
-                rustix::process::Pid::from_raw(pid)
-                    .is_none_or(|pid| rustix::process::test_kill_process(pid).is_err())
-            })
+    fn labels(&self) -> HashMap<String, String> {
+        let mut labels = HashMap::from([
+            (DRILL_LABEL.to_string(), self.drill.clone()),
+            (PROJECT_LABEL.to_string(), self.project.clone()),
+        ]);
+        let optional = [
+            (PID_LABEL, self.pid.map(|p| p.to_string())),
+            (STARTED_LABEL, self.started.map(|s| s.to_string())),
+            (BOOT_LABEL, self.boot.clone()),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                labels.insert(key.to_string(), value);
+            }
+        }
+        labels
     }
-}
 
-impl Deployment {
-    fn scratch_labels(&self, drill: &str) -> HashMap<String, String> {
-        HashMap::from([
-            (DRILL_LABEL.to_string(), drill.to_string()),
-            (
-                PROJECT_LABEL.to_string(),
-                self.project.clone().unwrap_or_default(),
-            ),
-            (PID_LABEL.to_string(), std::process::id().to_string()),
-        ])
+    fn from_labels(labels: &HashMap<String, String>) -> Option<ScratchDrill> {
+        Some(ScratchDrill {
+            drill: labels.get(DRILL_LABEL)?.clone(),
+            project: labels.get(PROJECT_LABEL).cloned().unwrap_or_default(),
+            pid: labels.get(PID_LABEL).and_then(|p| p.parse().ok()),
+            started: labels.get(STARTED_LABEL).and_then(|s| s.parse().ok()),
+            boot: labels.get(BOOT_LABEL).cloned(),
+        })
     }
-}
-
-fn scratch_drill(labels: &HashMap<String, String>) -> Option<ScratchDrill> {
-    Some(ScratchDrill {
-        drill: labels.get(DRILL_LABEL)?.clone(),
-        project: labels.get(PROJECT_LABEL).cloned().unwrap_or_default(),
-        pid: labels.get(PID_LABEL).and_then(|p| p.parse().ok()),
-    })
 }
 
 impl Deployment {
@@ -98,12 +106,12 @@ impl Deployment {
     pub(crate) async fn create_scratch_network(
         &self,
         name: &str,
-        drill: &str,
+        drill: &ScratchDrill,
     ) -> Result<String, Error> {
         let request = NetworkCreateRequest {
             name: name.to_string(),
             internal: Some(true),
-            labels: Some(self.scratch_labels(drill)),
+            labels: Some(drill.labels()),
             ..Default::default()
         };
         self.docker
@@ -114,10 +122,14 @@ impl Deployment {
     }
 
     /// An empty local volume for drill `drill`.
-    pub(crate) async fn create_scratch_volume(&self, name: &str, drill: &str) -> Result<(), Error> {
+    pub(crate) async fn create_scratch_volume(
+        &self,
+        name: &str,
+        drill: &ScratchDrill,
+    ) -> Result<(), Error> {
         let request = VolumeCreateRequest {
             name: Some(name.to_string()),
-            labels: Some(self.scratch_labels(drill)),
+            labels: Some(drill.labels()),
             ..Default::default()
         };
         self.docker
@@ -134,9 +146,9 @@ impl Deployment {
         volume: &str,
         root: &str,
         image: &str,
-        drill: &str,
+        drill: &ScratchDrill,
     ) -> Result<String, Error> {
-        self.volume_writer_labelled(volume, root, image, self.scratch_labels(drill))
+        self.volume_writer_labelled(volume, root, image, drill.labels())
             .await
     }
 
@@ -147,7 +159,7 @@ impl Deployment {
         old: &Snapshot,
         image: &ImageRef,
         (name, service): (&str, &str),
-        (network, drill): (&str, &str),
+        (network, drill): (&str, &ScratchDrill),
         remap: &Remap,
     ) -> Result<String, Error> {
         let (mut body, _) = old.body_for(image);
@@ -195,7 +207,7 @@ impl Deployment {
             .into_iter()
             .filter(|(key, _)| !key.starts_with("com.docker.compose."))
             .collect();
-        labels.extend(self.scratch_labels(drill));
+        labels.extend(drill.labels());
         labels.insert(format!("{DRILL_LABEL}.service"), service.to_string());
         body.labels = Some(labels);
         body.exposed_ports = None;
@@ -242,7 +254,10 @@ impl Deployment {
         labels.extend(found.containers?.into_iter().filter_map(|c| c.labels));
         labels.extend(found.volumes?.into_iter().map(|v| v.labels));
         labels.extend(found.networks?.into_iter().filter_map(|n| n.labels));
-        let mut drills: Vec<ScratchDrill> = labels.iter().filter_map(scratch_drill).collect();
+        let mut drills: Vec<ScratchDrill> = labels
+            .iter()
+            .filter_map(ScratchDrill::from_labels)
+            .collect();
         drills.sort_by(|a, b| a.drill.cmp(&b.drill));
         drills.dedup_by(|a, b| a.drill == b.drill);
         Ok(drills)

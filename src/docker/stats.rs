@@ -131,7 +131,8 @@ fn usage_from(first: Option<&ContainerStatsResponse>, second: &ContainerStatsRes
         })
         .copied()
         .unwrap_or(0);
-    let (mut block_read, mut block_write) = (0, 0);
+    // The engine's counters, summed without wrapping past u64.
+    let (mut block_read, mut block_write) = (0u64, 0u64);
     for entry in second
         .blkio_stats
         .as_ref()
@@ -141,14 +142,17 @@ fn usage_from(first: Option<&ContainerStatsResponse>, second: &ContainerStatsRes
     {
         let value = entry.value.unwrap_or(0);
         match entry.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            Some("read") => block_read += value,
-            Some("write") => block_write += value,
+            Some("read") => block_read = block_read.saturating_add(value),
+            Some("write") => block_write = block_write.saturating_add(value),
             _ => {}
         }
     }
     let networks = second.networks.iter().flat_map(|n| n.values());
-    let (net_rx, net_tx) = networks.fold((0, 0), |(rx, tx), n| {
-        (rx + n.rx_bytes.unwrap_or(0), tx + n.tx_bytes.unwrap_or(0))
+    let (net_rx, net_tx) = networks.fold((0u64, 0u64), |(rx, tx), n| {
+        (
+            rx.saturating_add(n.rx_bytes.unwrap_or(0)),
+            tx.saturating_add(n.tx_bytes.unwrap_or(0)),
+        )
     });
     Usage {
         cpu_percent: first.and_then(|first| cpu_percent(first, second)),
@@ -210,5 +214,17 @@ mod tests {
         assert_eq!((usage.block_read, usage.block_write), (11, 20));
         assert_eq!(usage.pids, 3);
         assert_eq!(usage_from(None, &second).cpu_percent, None);
+    }
+
+    #[test]
+    fn counters_past_what_a_u64_holds_stay_at_its_largest() {
+        let max = u64::MAX;
+        let sample = sample(&format!(
+            r#"{{"networks":{{"eth0":{{"rx_bytes":{max},"tx_bytes":1}},"eth1":{{"rx_bytes":2,"tx_bytes":{max}}}}},
+               "blkio_stats":{{"io_service_bytes_recursive":[{{"op":"Read","value":{max}}},{{"op":"Read","value":3}},{{"op":"Write","value":{max}}},{{"op":"Write","value":4}}]}}}}"#
+        ));
+        let usage = usage_from(None, &sample);
+        assert_eq!((usage.net_rx, usage.net_tx), (max, max));
+        assert_eq!((usage.block_read, usage.block_write), (max, max));
     }
 }

@@ -11,6 +11,7 @@ use crate::grade::percent_of;
 
 pub(crate) mod command;
 pub(crate) mod journal;
+pub(crate) mod process;
 mod remote;
 
 /// One reading of the host. Each figure is optional so that one failing

@@ -106,6 +106,12 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
             model.logs.as_ref().and_then(|l| l.since),
         ),
     ];
+    let drill = model.backup.as_ref().and_then(|b| b.drill.as_ref());
+    given.push(("backup.drill.timeout".into(), drill.and_then(|d| d.timeout)));
+    given.push((
+        "backup.drill.restore_timeout".into(),
+        drill.and_then(|d| d.restore_timeout),
+    ));
     for (name, check) in &model.checks {
         if let Some(http) = &check.http {
             given.push((format!("checks.{name}.http.timeout"), http.timeout));

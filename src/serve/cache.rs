@@ -345,7 +345,7 @@ pub(crate) fn backups(runbook: &Runbook) -> Backups {
     };
     let newest = listed.iter().rev().find(|b| !b.safety).map(|b| {
         let size = Manifest::read(&b.path)
-            .map(|m| m.items.iter().map(|i| i.stored_size).sum())
+            .map(|m| m.stored_size())
             .unwrap_or(0);
         (b.id.clone(), b.created_at, size)
     });

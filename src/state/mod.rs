@@ -189,7 +189,7 @@ impl History {
         let size = fs::symlink_metadata(&self.path)
             .map(|m| m.len())
             .unwrap_or(0);
-        if size > 0 && size + line.len() as u64 > cap {
+        if size > 0 && size.saturating_add(line.len() as u64) > cap {
             fs::rename(&self.path, self.rotated()).map_err(state_error("rotate"))?;
         }
         // One write of a whole line: a crash leaves at worst a torn last line,

@@ -79,10 +79,22 @@ impl Meter {
     }
 
     /// Stops the live line and clears it.
-    pub(crate) fn done(self) {
-        if let Some(ticker) = self.ticker {
+    pub(crate) fn done(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
             ticker.abort();
             let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
         }
+    }
+}
+
+/// A copy cut short (an error, a deadline) stops its line too, rather
+/// than leave it ticking until the process ends.
+impl Drop for Meter {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::restore::{LONG, MUTATE, RESTORE_RECORDS, SEED, listing, state};
 use crate::support::exact::{Filters, assert_run};
-use crate::support::{Project, Workspace, eventually, free_port, result, terminate};
+use crate::support::{self, Project, Workspace, eventually, free_port, result, terminate};
 
 /// The drill's checks: the volume's rows, the dump (restored into the
 /// twin, not the live db), the host file as the twin sees it, the web twin.
@@ -433,4 +433,316 @@ ok: 6 ok in [MS] ms
         "drill [DRILL]: verifying shop-YYYYMMDDThhmmssZ\n",
     );
     assert!(drill_resources(&project).is_empty());
+}
+
+/// A project of one service `db` whose volume `dbdata` is backed up and
+/// drilled (`extra`: more of `backup:`), with one backup taken.
+fn one_db_drill(tag: &str, extra: &str) -> (Project, Workspace) {
+    let project = Project::new(tag);
+    let dbdata = project.volume("dbdata");
+    project
+        .service("db")
+        .mount(&dbdata, "/data")
+        .script("echo 'order 1' > /data/records.txt")
+        .start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nproject: {}\nservices:\n  db: {{}}\n\
+             backup:\n  dir: ./backups\n  volumes: [dbdata]\n{extra}",
+            project.name
+        ),
+    );
+    eventually("db wrote its records", LONG, || {
+        project.exec("db", "test -f /data/records.txt")
+    });
+    ws.opsbook(&["backup", "--state-dir", &state(&ws)])
+        .expect_code(0);
+    (project, ws)
+}
+
+/// A process of the test's own (`sleep`), killed when dropped.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn spawn() -> Sleeper {
+        Sleeper(
+            std::process::Command::new("sleep")
+                .arg("600")
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    /// Its pid, start time (`/proc/<pid>/stat` field 22) and the boot id.
+    fn identity(&self) -> (u32, u64, String) {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0.id())).unwrap();
+        let (_, fields) = stat.rsplit_once(')').unwrap();
+        let started = fields.split_whitespace().nth(19).unwrap().parse().unwrap();
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        (self.0.id(), started, boot.trim().to_string())
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Scratch resources (a volume, a network, a created container) labelled
+/// as drill `id`'s, made by the test; whatever is left is removed when
+/// dropped.
+struct FakeDrill {
+    id: String,
+}
+
+impl FakeDrill {
+    fn new(project: &Project, id: &str, labels: &[(&str, String)]) -> FakeDrill {
+        let mut args: Vec<String> = vec![
+            "--label".to_string(),
+            format!("opsbook.drill={id}"),
+            "--label".to_string(),
+            format!("opsbook.drill.project={}", project.name),
+        ];
+        for (key, value) in labels {
+            args.extend(["--label".to_string(), format!("{key}={value}")]);
+        }
+        let name = format!("opsbook-drill-{id}-db");
+        let docker = |verb: &[&str], tail: &[&str]| {
+            let out = std::process::Command::new("docker")
+                .args(verb)
+                .args(&args)
+                .args(tail)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        let fake = FakeDrill { id: id.to_string() };
+        docker(&["volume", "create"], &[&name]);
+        docker(&["network", "create", "--internal"], &[&name]);
+        docker(
+            &["create", "--name", &name],
+            &[support::FIXTURE_IMAGE, "true"],
+        );
+        fake
+    }
+
+    /// What of it is on the engine (`ps -a: ID`, `volume ls: NAME`, …).
+    fn resources(&self) -> Vec<String> {
+        let label = format!("label=opsbook.drill={}", self.id);
+        let mut found = Vec::new();
+        for kind in ["ps -a", "volume ls", "network ls"] {
+            let mut args: Vec<&str> = kind.split(' ').collect();
+            args.extend(["-q", "--filter", &label]);
+            let out = std::process::Command::new("docker")
+                .args(&args)
+                .output()
+                .unwrap();
+            found.extend(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(|l| format!("{kind}: {l}")),
+            );
+        }
+        found
+    }
+}
+
+impl Drop for FakeDrill {
+    fn drop(&mut self) {
+        let name = format!("opsbook-drill-{}-db", self.id);
+        for args in [
+            vec!["rm", "-f", "-v", &name],
+            vec!["volume", "rm", "-f", &name],
+            vec!["network", "rm", &name],
+        ] {
+            let _ = std::process::Command::new("docker")
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[test]
+fn leftovers_under_a_reused_pid_are_removed_and_a_live_drills_are_kept() {
+    let (project, ws) = one_db_drill("drill-pid", "  drill:\n    timeout: 60s\n");
+    // A live process stands for a drill's: its pid, start time and boot.
+    let sleeper = Sleeper::spawn();
+    let (pid, started, boot) = sleeper.identity();
+    let tag = format!("{:x}", std::process::id());
+    let live_labels = |started: u64| {
+        vec![
+            ("opsbook.drill.pid", pid.to_string()),
+            ("opsbook.drill.started", started.to_string()),
+            ("opsbook.drill.boot", boot.clone()),
+        ]
+    };
+    // Its pid, but a process that started at another time: the pid was
+    // reused, the drill that made these is gone.
+    let reused = FakeDrill::new(&project, &format!("{tag}reused"), &live_labels(started + 1));
+    // Another boot: gone too, whatever has that pid now.
+    let mut rebooted_labels = live_labels(started);
+    rebooted_labels[2].1 = "00000000-0000-0000-0000-000000000000".to_string();
+    let rebooted = FakeDrill::new(&project, &format!("{tag}reboot"), &rebooted_labels);
+    // The very process: a drill under way, kept.
+    let live = FakeDrill::new(&project, &format!("{tag}live"), &live_labels(started));
+    // An older opsbook's labels (the pid only), the pid running: kept.
+    let old = FakeDrill::new(
+        &project,
+        &format!("{tag}old"),
+        &[("opsbook.drill.pid", pid.to_string())],
+    );
+    for fake in [&reused, &rebooted, &live, &old] {
+        assert_eq!(fake.resources().len(), 3, "{:?}", fake.resources());
+    }
+
+    let report = ws
+        .opsbook(&[
+            "backup",
+            "drill",
+            "--state-dir",
+            &state(&ws),
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    for gone in [&reused, &rebooted] {
+        let removed = result(&report, "drill", &format!("leftovers {}", gone.id));
+        assert_eq!(removed["status"], "ok", "{removed}");
+        assert_eq!(
+            removed["message"],
+            format!(
+                "removed what drill {} left behind (1 container, 1 volume, 1 network)",
+                gone.id
+            )
+        );
+        assert!(gone.resources().is_empty(), "{:?}", gone.resources());
+    }
+    for kept in [&live, &old] {
+        assert_eq!(kept.resources().len(), 3, "{:?}", kept.resources());
+        let name = format!("leftovers {}", kept.id);
+        assert!(
+            !report["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"] == name),
+            "{report:#}"
+        );
+    }
+
+    // Once the process is gone, the next drill removes both.
+    drop(sleeper);
+    let report = ws
+        .opsbook(&[
+            "backup",
+            "drill",
+            "--state-dir",
+            &state(&ws),
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
+    for gone in [&live, &old] {
+        let removed = result(&report, "drill", &format!("leftovers {}", gone.id));
+        assert_eq!(removed["status"], "ok", "{removed}");
+        assert!(gone.resources().is_empty(), "{:?}", gone.resources());
+    }
+    assert!(
+        drill_resources(&project).is_empty(),
+        "{:?}",
+        drill_resources(&project)
+    );
+}
+
+/// Removes, when dropped, every scratch resource labelled as a drill of
+/// `project`'s: what a drill the test had to kill left.
+struct SweptAfter<'a>(&'a Project);
+
+impl Drop for SweptAfter<'_> {
+    fn drop(&mut self) {
+        for resource in drill_resources(self.0) {
+            let (kind, id) = resource.split_once(": ").unwrap();
+            let remove: &[&str] = match kind {
+                "ps -a" => &["rm", "-f", "-v"],
+                "volume ls" => &["volume", "rm", "-f"],
+                _ => &["network", "rm"],
+            };
+            let _ = std::process::Command::new("docker")
+                .args(remove)
+                .arg(id)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[test]
+fn a_hung_dump_restore_ends_the_drill_at_its_deadline_and_everything_is_removed() {
+    // The dump's `restore` never ends: without a deadline the drill waits an hour.
+    let (project, ws) = one_db_drill(
+        "drill-hung",
+        "  dumps:\n    records:\n      service: db\n      command: [cat, /data/records.txt]\n      \
+         restore: [sleep, \"3600\"]\n  drill:\n    timeout: 60s\n    restore_timeout: 3s\n",
+    );
+    let _swept = SweptAfter(&project);
+    let child = ws.spawn(&[
+        "backup",
+        "drill",
+        "--state-dir",
+        &state(&ws),
+        "--format",
+        "json",
+    ]);
+    // The twin's start (2 s to settle), 3 s of restore, the cleanup: well
+    // within a minute, where it waited an hour.
+    let run = support::finish_within(child, Duration::from_secs(90));
+    eprintln!("the drill took {:?}", run.took);
+    let report = run.expect_code(2).json();
+    let hung = result(&report, "drill", "restore records");
+    assert_eq!(hung["status"], "crit", "{hung}");
+    assert_eq!(
+        hung["message"],
+        "`sleep 3600` in the twin of `db` did not finish within 3s (`backup.drill.restore_timeout`)"
+    );
+    let waited = hung["duration_ms"].as_u64().unwrap();
+    assert!((3000..8000).contains(&waited), "{hung}");
+    let failed = result(&report, "drill", "drill");
+    assert_eq!(
+        failed["message"],
+        "restore records hung: `sleep 3600` in the twin of `db` did not finish within 3s (`backup.drill.restore_timeout`)"
+    );
+    let cleanup = result(&report, "drill", "cleanup");
+    assert_eq!(cleanup["status"], "ok", "{cleanup}");
+    assert_eq!(
+        cleanup["message"],
+        "removed 1 container, 1 volume, 1 network"
+    );
+    assert!(
+        drill_resources(&project).is_empty(),
+        "{:?}",
+        drill_resources(&project)
+    );
+    assert!(
+        !ws.path().join("state").join("drills").exists()
+            || std::fs::read_dir(ws.path().join("state").join("drills"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    // Recorded as a failed drill, naming the step.
+    let list = ws
+        .opsbook(&["backup", "list", "--format", "json"])
+        .expect_code(0)
+        .json();
+    let drill = &list["backups"][0]["drill"];
+    assert_eq!(drill["passed"], false, "{list:#}");
 }

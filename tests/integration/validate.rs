@@ -749,3 +749,21 @@ error: shop.yaml:10:1: colour: unknown field `colour`, expected one of version, 
 "#,
     );
 }
+
+#[test]
+fn a_drills_deadlines_must_be_lengths_of_time() {
+    let stderr = problems(
+        "version: 1\nbackup:\n  dir: ./b\n  drill:\n    timeout: 0s\n    restore_timeout: 0s\n",
+    );
+    assert_eq!(
+        stderr,
+        "error: opsbook.yaml:5:5: backup.drill.timeout: `backup.drill.timeout` is 0: give a length of time, like `30s`\n\
+         error: opsbook.yaml:6:5: backup.drill.restore_timeout: `backup.drill.restore_timeout` is 0: give a length of time, like `30s`\n"
+    );
+    let stderr =
+        problems("version: 1\nbackup:\n  dir: ./b\n  drill:\n    restore_timeout: 1 fortnight\n");
+    assert!(
+        stderr.contains("backup.drill.restore_timeout: invalid duration `1 fortnight`"),
+        "{stderr}"
+    );
+}

@@ -10,6 +10,7 @@ use crate::backup::manifest::{Item, Kind};
 use crate::backup::verify;
 use crate::docker::{Remap, Snapshot};
 use crate::grade::{CheckResult, Status};
+use crate::runbook::units;
 
 use super::{Drill, SECTION, Twin};
 
@@ -62,13 +63,17 @@ impl Drill<'_> {
             let restored = match item.kind {
                 Kind::Volume => {
                     let scratch = format!("opsbook-drill-{}-{}", self.name, item.name);
-                    self.fill_volume(&scratch, item, snapshots).await?;
+                    let filling = self.fill_volume(&scratch, item, snapshots);
+                    self.restore_within(item, format!("filling {scratch}"), filling, results)
+                        .await?;
                     remap.volumes.insert(item.source.clone(), scratch.clone());
                     format!("volume {} into {scratch}", item.source)
                 }
                 Kind::File => {
                     let scratch = self.scratch.join(format!("file-{index}"));
-                    self.write_file(&scratch, item).await?;
+                    let writing = self.write_file(&scratch, item);
+                    let doing = format!("writing {}", scratch.display());
+                    self.restore_within(item, doing, writing, results).await?;
                     remap
                         .paths
                         .insert(PathBuf::from(&item.source), scratch.clone());
@@ -90,6 +95,35 @@ impl Drill<'_> {
         Ok(remap)
     }
 
+    /// Restoring `item` (`doing` says how) within the restore deadline. One
+    /// that outlives it is left there (cleanup removes the twin or helper
+    /// running it) and ends the drill, naming the step that hung.
+    async fn restore_within<T>(
+        &self,
+        item: &Item,
+        doing: String,
+        restoring: impl Future<Output = Result<T, String>>,
+        results: &mut Vec<CheckResult>,
+    ) -> Result<T, String> {
+        let limit = self.restore_timeout();
+        let started = Instant::now();
+        match tokio::time::timeout(limit, restoring).await {
+            Ok(done) => done,
+            Err(_) => {
+                let hung = format!(
+                    "{doing} did not finish within {} (`backup.drill.restore_timeout`)",
+                    units::Duration(limit)
+                );
+                let step = format!("restore {}", item.name);
+                results.push(
+                    CheckResult::new(SECTION, &step, Status::Crit, hung.clone())
+                        .with_duration(started.elapsed()),
+                );
+                Err(format!("{step} hung: {hung}"))
+            }
+        }
+    }
+
     pub(super) async fn fill_volume(
         &self,
         scratch: &str,
@@ -103,7 +137,7 @@ impl Drill<'_> {
             .clone()
             .ok_or_else(|| failed(&"the manifest does not say the archive's top folder"))?;
         self.deployment
-            .create_scratch_volume(scratch, &self.name)
+            .create_scratch_volume(scratch, &self.owner)
             .await
             .map_err(|e| failed(&e))?;
         // The helper is made from an image already here: the one of a
@@ -117,7 +151,7 @@ impl Drill<'_> {
             .unwrap_or_default();
         let helper = self
             .deployment
-            .scratch_writer(scratch, &root, &image, &self.name)
+            .scratch_writer(scratch, &root, &image, &self.owner)
             .await
             .map_err(|e| failed(&e))?;
         let filled = async {
@@ -188,12 +222,18 @@ impl Drill<'_> {
             let meter = self.progress.meter(&item.name);
             let (chunks, reading) =
                 verify::read_back(&self.entry.path, item, &self.identities, meter.counter());
-            let ran = self
-                .deployment
-                .exec_with_stdin(&twin.id, &argv, chunks)
-                .await;
-            let read = reading.await.map_err(|e| e.to_string())?;
+            let streaming = async {
+                let ran = self
+                    .deployment
+                    .exec_with_stdin(&twin.id, &argv, chunks)
+                    .await;
+                let read = reading.await.map_err(|e| e.to_string())?;
+                Ok((ran, read))
+            };
+            let doing = format!("`{}` in the twin of `{}`", argv.join(" "), twin.service);
+            let streamed = self.restore_within(item, doing, streaming, results).await;
             meter.done();
+            let (ran, read) = streamed?;
             let (code, said) = ran.map_err(|e| e.to_string())?;
             if code != Some(0) {
                 let said = String::from_utf8_lossy(&said);

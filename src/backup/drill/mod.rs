@@ -19,7 +19,7 @@ use crate::backup::catalog::BackupEntry;
 use crate::backup::manifest::Manifest;
 use crate::backup::verify;
 use crate::deploy::lifecycle::Lifecycle;
-use crate::docker::Deployment;
+use crate::docker::{Deployment, ScratchDrill};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::render::Report;
@@ -30,16 +30,19 @@ use crate::ui::progress::Progress;
 
 use super::{select, settings};
 
+mod cleanup;
 mod data;
+mod leftovers;
 mod record;
 mod twins;
 
 pub(crate) use record::{DrillRecord, DrilledCheck, FILE, newest_passed};
 
 const SECTION: &str = "drill";
-/// How many times cleanup looks for what is left, and the pause between.
-const CLEANUP_PASSES: usize = 4;
-const CLEANUP_PAUSE: Duration = Duration::from_millis(500);
+/// How long each item may take to be restored into the scratch resources
+/// when `backup.drill.restore_timeout` is not given: long enough for a big
+/// database to load, short enough that a hung one ends the same night.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 type Identities = verify::SharedIdentities;
 
@@ -75,9 +78,10 @@ pub(crate) async fn run(
     )?;
     let deployment = Deployment::connect(Some(project.clone())).await?;
     crate::deploy::refuse_on_stack(runbook, &deployment, "backup drill").await?;
-    clean_leftovers(&deployment, &project, state_dir, report).await;
+    leftovers::clean_leftovers(&deployment, &project, state_dir, report).await;
 
     let name = drill_id();
+    let owner = leftovers::this_drill(&name, &project);
     let drill = Drill {
         runbook,
         backup,
@@ -87,6 +91,7 @@ pub(crate) async fn run(
         network: format!("opsbook-drill-{name}"),
         scratch: state_dir.join("drills").join(&name),
         name,
+        owner,
         entry: &entry,
         manifest,
         identities,
@@ -132,55 +137,6 @@ fn drill_id() -> String {
     crate::backup::writer::hex(&raw)
 }
 
-/// The scratch resources of drills that were killed before they cleaned up.
-async fn clean_leftovers(
-    deployment: &Deployment,
-    project: &str,
-    state_dir: &Path,
-    report: &mut Report,
-) {
-    let Ok(drills) = deployment.scratch_drills().await else {
-        return;
-    };
-    for old in drills.into_iter().filter(|d| d.is_leftover_of(project)) {
-        let old = old.drill;
-        let removed = deployment.remove_scratch(&old).await;
-        let _ = std::fs::remove_dir_all(state_dir.join("drills").join(&old));
-        let status = if removed.problems.is_empty() {
-            Status::Ok
-        } else {
-            Status::Warn
-        };
-        report.results.push(CheckResult::new(
-            SECTION,
-            format!("leftovers {old}"),
-            status,
-            format!(
-                "removed what drill {old} left behind ({}){}",
-                removed_counts(&removed),
-                problems(&removed.problems)
-            ),
-        ));
-    }
-}
-
-fn removed_counts(removed: &crate::docker::Removed) -> String {
-    format!(
-        "{}, {}, {}",
-        crate::ui::human::count(removed.containers, "container"),
-        crate::ui::human::count(removed.volumes, "volume"),
-        crate::ui::human::count(removed.networks, "network")
-    )
-}
-
-fn problems(problems: &[String]) -> String {
-    if problems.is_empty() {
-        String::new()
-    } else {
-        format!("; {}", problems.join("; "))
-    }
-}
-
 struct Drill<'a> {
     runbook: &'a Runbook,
     backup: &'a Backup,
@@ -189,6 +145,8 @@ struct Drill<'a> {
     project: String,
     /// The drill's id.
     name: String,
+    /// The labels of its scratch resources: its id, project and process.
+    owner: ScratchDrill,
     network: String,
     /// Where the backup's host files are restored to.
     scratch: PathBuf,
@@ -206,12 +164,32 @@ struct Twin {
 }
 
 impl Drill<'_> {
+    /// How long each tier of twins may take to become ready, and the checks
+    /// to answer: `backup.drill.timeout`, else `startup.timeout`.
+    fn timeout(&self) -> Duration {
+        self.backup
+            .drill
+            .as_ref()
+            .and_then(|d| d.timeout)
+            .map_or(self.runbook.plan.startup_timeout, |t| t.std())
+    }
+
+    /// How long each item may take to be restored into the scratch
+    /// resources: `backup.drill.restore_timeout`, else an hour.
+    fn restore_timeout(&self) -> Duration {
+        self.backup
+            .drill
+            .as_ref()
+            .and_then(|d| d.restore_timeout)
+            .map_or(RESTORE_TIMEOUT, |t| t.std())
+    }
+
     /// Every step in order; the first failure ends it (its reason).
     async fn run(&self, results: &mut Vec<CheckResult>) -> Result<(), String> {
         self.verify(results).await?;
         let snapshots = self.snapshots(results).await?;
         self.deployment
-            .create_scratch_network(&self.network, &self.name)
+            .create_scratch_network(&self.network, &self.owner)
             .await
             .map_err(|e| e.to_string())?;
         let remap = self.restore_data(&snapshots, results).await?;
@@ -252,48 +230,6 @@ impl Drill<'_> {
         } else {
             Err(format!("the backup does not verify ({})", bad.join(", ")))
         }
-    }
-
-    async fn clean_up(&self) -> CheckResult {
-        // A request cut short by a signal may still be creating something
-        // (a helper, a twin) on the engine: pass again until a pass finds
-        // nothing, so that too is removed.
-        let mut removed = crate::docker::Removed::default();
-        for pass in 0..CLEANUP_PASSES {
-            if pass > 0 {
-                tokio::time::sleep(CLEANUP_PAUSE).await;
-            }
-            let this = self.deployment.remove_scratch(&self.name).await;
-            let found = this.containers + this.volumes + this.networks;
-            removed.containers += this.containers;
-            removed.volumes += this.volumes;
-            removed.networks += this.networks;
-            removed.problems = this.problems;
-            if found == 0 && removed.problems.is_empty() {
-                break;
-            }
-        }
-        let mut problems_left = removed.problems.clone();
-        if let Err(e) = std::fs::remove_dir_all(&self.scratch)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            problems_left.push(format!("cannot remove `{}`: {e}", self.scratch.display()));
-        }
-        let status = if problems_left.is_empty() {
-            Status::Ok
-        } else {
-            Status::Warn
-        };
-        CheckResult::new(
-            SECTION,
-            "cleanup",
-            status,
-            format!(
-                "removed {}{}",
-                removed_counts(&removed),
-                problems(&problems_left)
-            ),
-        )
     }
 
     fn record(

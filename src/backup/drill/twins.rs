@@ -5,12 +5,15 @@
 //! twins' addresses.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tokio::time::timeout_at;
 
 use crate::check::Probe;
 use crate::docker::{ContainerRef, ImageRef, Remap, Snapshot, State};
 use crate::grade::{CheckResult, Status};
 use crate::runbook::model::Check;
+use crate::runbook::units;
 
 use super::{Drill, SECTION, Twin};
 
@@ -23,16 +26,12 @@ impl Drill<'_> {
         remap: &Remap,
         results: &mut Vec<CheckResult>,
     ) -> Result<Vec<Twin>, String> {
-        let timeout = self
-            .backup
-            .drill
-            .as_ref()
-            .and_then(|d| d.timeout)
-            .map_or(self.runbook.plan.startup_timeout, |t| t.std());
-        let deadline = Instant::now() + timeout;
         let services: Vec<String> = snapshots.iter().map(|(s, _)| s.clone()).collect();
         let mut twins = Vec::new();
         for tier in self.runbook.plan.start_order(&services) {
+            // Each tier its own wait: the dumps restored into the tier
+            // before (under their own deadline) do not shorten it.
+            let deadline = Instant::now() + self.timeout();
             let mut started = Vec::new();
             for service in &tier {
                 let Some((_, snapshot)) = snapshots.iter().find(|(s, _)| s == service) else {
@@ -91,7 +90,7 @@ impl Drill<'_> {
                 snapshot,
                 &image,
                 (&name, service),
-                (&self.network, &self.name),
+                (&self.network, &self.owner),
                 remap,
             )
             .await
@@ -124,24 +123,50 @@ impl Drill<'_> {
                 node: None,
             })
             .collect();
-        let mut addresses = HashMap::new();
-        for twin in twins {
-            if let Ok(Some(ip)) = self.deployment.address_on(&twin.id, &self.network).await {
-                addresses.insert(twin.service.clone(), ip);
-            }
-        }
+        // The drill's timeout, or what the slowest check's own timeout and
+        // retries allow, if longer: never less than the runbook gives one.
+        let limit = checks
+            .values()
+            .map(crate::check::allowance)
+            .fold(self.timeout(), Duration::max);
+        let deadline = tokio::time::Instant::now() + limit;
+        let addresses = timeout_at(deadline, self.addresses(twins))
+            .await
+            .unwrap_or_default();
         let probe = Probe::new(self.runbook.redactor());
         let docker = Some((self.deployment, refs.as_slice()));
         let (probe, addresses) = (&probe, &addresses);
         let runs = checks.iter().map(|(name, check)| async move {
             let rewritten = at_twins(check, addresses);
             let check = rewritten.as_ref().unwrap_or(check);
-            let mut result = probe.check(&self.runbook.dir, name, check, docker).await;
+            let checked = probe.check(&self.runbook.dir, name, check, docker);
+            let mut result = timeout_at(deadline, checked).await.unwrap_or_else(|_| {
+                CheckResult::new(
+                    SECTION,
+                    name,
+                    Status::Crit,
+                    format!(
+                        "no answer within {}, the drill's deadline for its checks",
+                        units::Duration(limit)
+                    ),
+                )
+            });
             result.section = SECTION.to_string();
             result.name = format!("check {name}");
             result
         });
         results.extend(futures_util::future::join_all(runs).await);
+    }
+
+    /// Each twin's address on the drill's network, by its service.
+    async fn addresses(&self, twins: &[Twin]) -> HashMap<String, String> {
+        let mut addresses = HashMap::new();
+        for twin in twins {
+            if let Ok(Some(ip)) = self.deployment.address_on(&twin.id, &self.network).await {
+                addresses.insert(twin.service.clone(), ip);
+            }
+        }
+        addresses
     }
 }
 

@@ -60,8 +60,13 @@ pub(crate) struct Drill {
     /// names a service is that twin's address on the drill's network.
     #[serde(default)]
     pub checks: IndexMap<String, Check>,
-    /// How long the twins may take to become ready (else `startup.timeout`).
+    /// How long each tier of twins may take to become ready, and the
+    /// checks to answer (else `startup.timeout`).
     pub timeout: Option<Duration>,
+    /// How long each item may take to be restored into the scratch
+    /// resources: a volume filled, a file written, a dump streamed into its
+    /// `restore` command (else an hour).
+    pub restore_timeout: Option<Duration>,
     /// daily-check warns when the newest passed drill is older than this.
     pub max_age: Option<Duration>,
 }

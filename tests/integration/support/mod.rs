@@ -142,6 +142,59 @@ pub fn finish(child: std::process::Child) -> Run {
     Run::from(output, started.elapsed())
 }
 
+/// Waits for a background run to end by itself within `within`; one that
+/// does not is killed (SIGKILL) and the test fails, showing what it said.
+/// Its streams are read as it goes, so a full pipe cannot stall it.
+pub fn finish_within(mut child: std::process::Child, within: Duration) -> Run {
+    use std::io::Read;
+    let started = Instant::now();
+    let drain = |stream: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut stream) = stream {
+                let _ = stream.read_to_end(&mut text);
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for opsbook") {
+            break Some(status);
+        }
+        if started.elapsed() >= within {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let run = Run {
+        code: status.and_then(|s| s.code()).unwrap_or(-1),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+        took: started.elapsed(),
+    };
+    assert!(
+        status.is_some(),
+        "opsbook did not end within {within:?}: killed\n--- stdout\n{}\n--- stderr\n{}",
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
 pub fn terminate(child: std::process::Child) -> Run {
     let started = Instant::now();
     let sent = std::process::Command::new("kill")
