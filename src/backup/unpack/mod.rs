@@ -11,8 +11,8 @@
 //! through a link), an absolute name or a `..` is refused. A folder's owner,
 //! mode and mtime are set once everything in it is written.
 //!
-//! The stored file is read once: hashed as it is read, decrypted and
-//! decompressed on one thread, unpacked on another; the checksum, the
+//! The stored file is read once: hashed as it is read on one thread,
+//! decrypted and decompressed on another, unpacked on a third; the checksum, the
 //! stored size and the unpacked size are checked against the manifest at
 //! the end, and a mismatch is an error (the caller removes the folder).
 //! Memory stays bounded: a few chunks in flight, one buffer per thread.
@@ -33,7 +33,7 @@ use super::verify;
 
 pub(crate) use archive::unpack;
 pub(crate) use leftovers::{leftover_folders, leftovers, old_note};
-use stored::{Chunks, read_stored};
+use stored::{Chunks, Way, read_stored};
 
 /// Bytes moved at a time, and how many chunks are in flight between the threads.
 const CHUNK: usize = 256 * 1024;
@@ -69,13 +69,19 @@ pub(crate) fn item(
 ) -> Result<(), Failed> {
     let path = folder.join(&item.file);
     let root = item.archive_root.clone();
-    let (sender, receiver) = mpsc::sync_channel::<io::Result<Vec<u8>>>(QUEUE);
+    let (chunks, receiver) = mpsc::sync_channel::<io::Result<Vec<u8>>>(QUEUE);
+    let (emptied, to_fill) = mpsc::channel::<Vec<u8>>();
     let reading = {
         let (item, identities) = (item.clone(), identities.clone());
-        std::thread::spawn(move || read_stored(&path, &item, &identities, &sender))
+        let way = Way {
+            chunks,
+            emptied: to_fill,
+        };
+        std::thread::spawn(move || read_stored(&path, &item, &identities, &way))
     };
     let mut input = Chunks {
         receiver,
+        emptied,
         chunk: Vec::new(),
         at: 0,
         counter,
