@@ -152,6 +152,7 @@ pub(crate) fn load(path: &Path) -> Result<Fleet, Error> {
         .unwrap_or(Path::new("."));
     let mut problems = Problems {
         file: display.clone(),
+        text: text.to_string(),
         found: problems,
     };
     problems.version(&written.version);
@@ -182,6 +183,8 @@ fn place(name: &Name) -> Option<(u64, u64)> {
 struct Problems {
     /// The fleet file, as given.
     file: String,
+    /// Its text, where a key (a host's name) is looked for.
+    text: String,
     found: Vec<Problem>,
 }
 
@@ -249,12 +252,24 @@ impl Problems {
 
     /// The host's name and its groups' names: plain, as folders' names.
     fn names(&mut self, name: &str, groups: &[Name], field: &str) {
-        if !plain_name(name) {
+        let at = crate::runbook::locate_key(&self.text, &["hosts", name]);
+        let shown = crate::ui::human::printable(name);
+        if name.chars().count() > MAX_NAME {
+            let start: String = shown.chars().take(20).collect();
             self.at(
-                None,
+                at,
+                format!("hosts.{start}…"),
+                format!(
+                    "`{start}…` is {} characters long: a host name is at most {MAX_NAME} (it names a folder of the state folder)",
+                    name.chars().count()
+                ),
+            );
+        } else if !plain_name(name) {
+            self.at(
+                at,
                 field.to_string(),
                 format!(
-                    "`{name}`: a host name is letters, digits, `.`, `_` and `-` (not `.` or `..`)"
+                    "`{shown}`: a host name is letters, digits, `.`, `_` and `-` (not `.` or `..`)"
                 ),
             );
         }
@@ -354,6 +369,9 @@ impl Problems {
         ssh_config
     }
 }
+
+/// The longest host name: it becomes a folder's (`<state>/hosts/<name>`).
+const MAX_NAME: usize = 100;
 
 fn plain_name(name: &str) -> bool {
     // A host's name becomes a folder's (`<state>/hosts/<name>`).

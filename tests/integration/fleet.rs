@@ -713,3 +713,36 @@ batch 2 of 2: beta
     assert_ne!(alpha.times("web").started, before.0);
     assert_ne!(beta.times("web").started, before.1);
 }
+
+#[test]
+fn host_names_that_cannot_name_a_folder_are_refused_with_their_place() {
+    let ws = Workspace::new();
+    ws.write("opsbook.yaml", "version: 1\n");
+    let long = "h".repeat(300);
+    let host = |name: &str| {
+        format!("  {name}:\n    docker: unix:///run/docker.sock\n    runbook: ./opsbook.yaml\n")
+    };
+    ws.write(
+        "fleet.yaml",
+        format!(
+            "version: 1\nhosts:\n{}{}{}{}{}",
+            host("ok-1"),
+            host("\"../escape\""),
+            host("\"with space\""),
+            host("\"\""),
+            host(&long)
+        ),
+    );
+    assert_run(
+        &ws.opsbook(&["--fleet", "fleet.yaml", "fleet", "list"]),
+        &Filters::new(&ws),
+        3,
+        "",
+        "
+error: fleet.yaml:6:3: hosts.../escape: `../escape`: a host name is letters, digits, `.`, `_` and `-` (not `.` or `..`)
+error: fleet.yaml:9:3: hosts.with space: `with space`: a host name is letters, digits, `.`, `_` and `-` (not `.` or `..`)
+error: fleet.yaml:12:3: hosts.: ``: a host name is letters, digits, `.`, `_` and `-` (not `.` or `..`)
+error: fleet.yaml:15:3: hosts.hhhhhhhhhhhhhhhhhhhh…: `hhhhhhhhhhhhhhhhhhhh…` is 300 characters long: a host name is at most 100 (it names a folder of the state folder)
+",
+    );
+}

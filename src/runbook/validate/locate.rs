@@ -5,7 +5,7 @@
 /// YAML: each key is looked for after its parent, indented deeper. Sequence
 /// indexes (`0]`) step over `- ` items. Good enough to point a reader at the
 /// right line for fields that carry no span of their own.
-pub(super) fn locate_key(text: &str, path: &[&str]) -> Option<(u64, u64)> {
+pub(crate) fn locate_key(text: &str, path: &[&str]) -> Option<(u64, u64)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut from = 0;
     let mut parent_indent: i64 = -1;
@@ -38,8 +38,16 @@ pub(super) fn locate_key(text: &str, path: &[&str]) -> Option<(u64, u64)> {
             if indent <= parent_indent && n > from {
                 return None;
             }
-            let key = content.strip_prefix(segment)?;
-            key.trim_start().starts_with(':').then_some((n, indent))
+            // The key plain, or quoted as YAML quotes a key with spaces.
+            [
+                segment.to_string(),
+                format!("\"{segment}\""),
+                format!("'{segment}'"),
+            ]
+            .iter()
+            .filter_map(|written| content.strip_prefix(written.as_str()))
+            .any(|rest| rest.trim_start().starts_with(':'))
+            .then_some((n, indent))
         })?;
         found = Some((hit.0 as u64 + 1, hit.1 as u64 + 1));
         from = hit.0 + 1;
@@ -58,6 +66,13 @@ mod tests {
         assert_eq!(locate_key(text, &["checks", "web"]), Some((5, 3)));
         assert_eq!(locate_key(text, &["services", "web"]), Some((3, 3)));
         assert_eq!(locate_key(text, &["checks", "api"]), None);
+    }
+
+    #[test]
+    fn quoted_keys_are_found() {
+        let text = "hosts:\n  \"my host\": {}\n  '../x': {}\n";
+        assert_eq!(locate_key(text, &["hosts", "my host"]), Some((2, 3)));
+        assert_eq!(locate_key(text, &["hosts", "../x"]), Some((3, 3)));
     }
 
     #[test]

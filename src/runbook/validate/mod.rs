@@ -7,7 +7,7 @@ mod backup;
 mod checks;
 mod copies;
 mod heal;
-mod locate;
+pub(crate) mod locate;
 mod logs;
 mod notify;
 mod schedule;
