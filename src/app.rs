@@ -262,10 +262,7 @@ fn dispatch(
 ) -> Result<(), Error> {
     let (runbook, progress, report_mut) = (globals.runbook, globals.progress, report);
     match &cli.command {
-        Command::Validate => block_on(async {
-            commands::validate::run(runbook, report_mut).await;
-            Ok(())
-        })?,
+        Command::Validate => block_on(commands::validate::run(runbook, report_mut))?,
         Command::Status => block_on(commands::status::run(runbook, report_mut))?,
         Command::DailyCheck(args) => {
             let options = daily_check::Options {

@@ -1,14 +1,20 @@
 //! `opsbook validate`: the runbook loaded and checked (any problem has
-//! already failed the load), and its resolved plan shown.
+//! already failed the load), the copy targets' `${VAR}` looked up now (an
+//! unset one would fail tonight's copy), and its resolved plan shown.
 
 use serde_json::json;
 
 use crate::deploy;
+use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 
-pub(crate) async fn run(runbook: &Runbook, report: &mut Report) {
+pub(crate) async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
+    let problems = crate::copies::unresolved(runbook);
+    if !problems.is_empty() {
+        return Err(Error::RunbookInvalid { problems });
+    }
     let plan = &runbook.plan;
     let mode = deploy::describe(runbook).await;
     report.results.push(CheckResult::new(
@@ -76,4 +82,5 @@ pub(crate) async fn run(runbook: &Runbook, report: &mut Report) {
         rows,
     });
     report.extra.insert("mode".into(), json!(mode));
+    Ok(())
 }

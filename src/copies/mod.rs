@@ -300,3 +300,60 @@ pub(crate) fn copies(runbook: &Runbook) -> &IndexMap<String, CopyTarget> {
         .map(|b| &b.copies)
         .unwrap_or_else(|| NONE.get_or_init(IndexMap::new))
 }
+
+/// The copy targets' `${VAR}` that would not resolve now, each with its
+/// place: an unset variable without a default, a `${VAR:?message}`. Their
+/// values are looked up when a copy is made (cron's environment may differ
+/// from a shell's), so only `validate` asks, to tell before the night.
+pub(crate) fn unresolved(runbook: &Runbook) -> Vec<crate::error::Problem> {
+    let vars = Vars::load(&runbook.dir);
+    let mut problems = Vec::new();
+    for (name, target) in copies(runbook) {
+        for (key, value) in values(target) {
+            if let Err(why) = interpolate::interpolate(&value.value, &vars) {
+                problems.push(crate::error::Problem {
+                    file: runbook.display.clone(),
+                    line: value.referenced.line(),
+                    column: value.referenced.column(),
+                    field: format!("backup.copies.{name}.{key}"),
+                    message: format!(
+                        "{why}: the copy would fail; set it where opsbook runs (the environment of cron or serve, or .env beside the runbook)"
+                    ),
+                });
+            }
+        }
+    }
+    problems
+}
+
+/// Every interpolated value of a target, with its key below the target.
+fn values(target: &CopyTarget) -> Vec<(&'static str, &Name)> {
+    let mut values = Vec::new();
+    if let Some(folder) = &target.folder {
+        values.push(("folder", folder));
+    }
+    if let Some(s3) = &target.s3 {
+        values.push(("s3.endpoint", &s3.endpoint));
+        values.push(("s3.bucket", &s3.bucket));
+        for (key, value) in [
+            ("s3.prefix", &s3.prefix),
+            ("s3.region", &s3.region),
+            ("s3.access_key_id", &s3.access_key_id),
+            ("s3.secret_access_key", &s3.secret_access_key),
+            ("s3.access_key_id_file", &s3.access_key_id_file),
+            ("s3.secret_access_key_file", &s3.secret_access_key_file),
+        ] {
+            if let Some(value) = value {
+                values.push((key, value));
+            }
+        }
+    }
+    if let Some(sftp) = &target.sftp {
+        values.push(("sftp.host", &sftp.host));
+        values.push(("sftp.user", &sftp.user));
+        values.push(("sftp.key_file", &sftp.key_file));
+        values.push(("sftp.known_hosts", &sftp.known_hosts));
+        values.push(("sftp.path", &sftp.path));
+    }
+    values
+}

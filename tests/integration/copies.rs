@@ -414,3 +414,28 @@ ok: 1 ok in [MS] ms
         "error: no copy target `elsewhere` (targets are: nas)\n",
     );
 }
+
+#[test]
+fn validate_names_the_copy_targets_variables_that_would_not_resolve() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nbackup:\n  dir: ./backups\n  files: [opsbook.yaml]\n  copies:\n    offsite:\n      s3:\n        endpoint: \"http://127.0.0.1:9\"\n        bucket: \"${OPSBOOK_TEST_BUCKET:-backups}\"\n        access_key_id: \"${OPSBOOK_TEST_UNSET_KEY_ID}\"\n        secret_access_key: \"${OPSBOOK_TEST_UNSET_SECRET:?put the S3 secret in .env}\"\n",
+    );
+    assert_run(
+        &ws.opsbook(&["validate"]),
+        &Filters::new(&ws),
+        3,
+        "",
+        "
+error: opsbook.yaml:10:24: backup.copies.offsite.s3.access_key_id: `$OPSBOOK_TEST_UNSET_KEY_ID` is not set (in the environment or in .env beside the runbook): the copy would fail; set it where opsbook runs (the environment of cron or serve, or .env beside the runbook)
+error: opsbook.yaml:11:28: backup.copies.offsite.s3.secret_access_key: `$OPSBOOK_TEST_UNSET_SECRET`: put the S3 secret in .env: the copy would fail; set it where opsbook runs (the environment of cron or serve, or .env beside the runbook)
+",
+    );
+    // Set in .env, it validates.
+    ws.write(
+        ".env",
+        "OPSBOOK_TEST_UNSET_KEY_ID=id\nOPSBOOK_TEST_UNSET_SECRET=secret-value-of-the-test\n",
+    );
+    ws.opsbook(&["validate"]).expect_code(0);
+}
