@@ -230,8 +230,18 @@ fn summarize(
         color: false,
         quiet: false,
     };
+    // The secrets the run met (containers' variables) are masked too.
+    let met = redactor.clone().with_values(report.secrets.iter().cloned());
+    let masked = |r: &CheckResult| CheckResult {
+        name: met.redact(&r.name).into_owned(),
+        message: met.redact(&r.message).into_owned(),
+        ..r.clone()
+    };
     let (results, text) = match outcome {
-        Ok(()) => (report.results.clone(), report.render(plain, redactor)),
+        Ok(()) => (
+            report.results.iter().map(masked).collect::<Vec<_>>(),
+            report.render(plain, redactor),
+        ),
         Err(error) => (
             error
                 .lines()

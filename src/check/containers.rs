@@ -124,6 +124,7 @@ mod tests {
 
     fn container(state: State, health: Health) -> Container {
         Container {
+            secrets: Vec::new(),
             id: "id".into(),
             name: "shop-db-1".into(),
             project: "shop".into(),

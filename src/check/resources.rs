@@ -223,6 +223,7 @@ mod tests {
 
     fn container(memory_limit: Option<u64>, cpu_limit: Option<f64>) -> Container {
         Container {
+            secrets: Vec::new(),
             id: "id".into(),
             name: "shop-db-1".into(),
             project: "shop".into(),

@@ -43,6 +43,9 @@ pub(crate) async fn run(
         return Ok(());
     }
     let mut containers = deployment.containers().await?;
+    report
+        .secrets
+        .extend(containers.iter().flat_map(|c| c.secrets.clone()));
     let usage: Vec<(String, Usage)> = resources::sample(&deployment, &containers)
         .await
         .into_iter()

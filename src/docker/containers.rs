@@ -79,6 +79,10 @@ pub(crate) fn running_services(containers: &[ContainerRef], services: &[String])
 /// One container as opsbook sees it, inspected.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Container {
+    /// The values of its secret-named environment variables
+    /// (`DB_PASSWORD=…`), for the redactor: never shown themselves.
+    #[serde(skip)]
+    pub secrets: Vec<String>,
     pub id: String,
     pub name: String,
     pub project: String,
@@ -212,6 +216,16 @@ fn ref_from(summary: bollard::models::ContainerSummary, scheme: Labels) -> Optio
     })
 }
 
+/// The values of the secret-named variables of a container's environment
+/// (`NAME=value` entries).
+fn secret_values(env: &[String]) -> Vec<String> {
+    env.iter()
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(name, value)| !value.is_empty() && crate::redact::looks_secret(name))
+        .map(|(_, value)| value.to_string())
+        .collect()
+}
+
 fn container_from(inspect: bollard::models::ContainerInspectResponse, scheme: Labels) -> Container {
     let labels = inspect
         .config
@@ -240,7 +254,14 @@ fn container_from(inspect: bollard::models::ContainerInspectResponse, scheme: La
         .and_then(|last| last.output.as_deref())
         .map(|output| output.trim().to_string())
         .filter(|output| !output.is_empty());
+    let secrets = inspect
+        .config
+        .as_ref()
+        .and_then(|c| c.env.as_ref())
+        .map(|env| secret_values(env))
+        .unwrap_or_default();
     Container {
+        secrets,
         id: inspect.id.unwrap_or_default(),
         name: inspect
             .name

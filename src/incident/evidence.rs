@@ -149,6 +149,16 @@ async fn containers(
         return stack(&deployment, writer, log_lines).await;
     }
     let containers = deployment.containers().await.map_err(|e| e.to_string())?;
+    // Their own secret-named variables' values are masked too: a log
+    // line may print one.
+    let met = writer
+        .redactor
+        .clone()
+        .with_values(containers.iter().flat_map(|c| c.secrets.clone()));
+    let writer = &Writer {
+        dir: writer.dir,
+        redactor: &met,
+    };
     let mut files = vec![writer.json("containers.json", &json!(containers))?];
     let troubled = containers.iter().filter(|c| is_troubled(c));
     let deployment = &deployment;

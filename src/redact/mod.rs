@@ -135,6 +135,22 @@ impl Redactor {
 /// quotes it: between double quotes, control characters escaped (one line,
 /// no terminal codes), and nothing else escaped, so the rules applied where
 /// the message leaves still read it as it was written.
+/// Whether a variable's name says it holds a secret, so its value is masked.
+pub(crate) fn looks_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "KEY",
+        "SECRET",
+        "TOKEN",
+        "PASS",
+        "PWD",
+        "CREDENTIAL",
+        "AUTH",
+    ]
+    .iter()
+    .any(|word| upper.contains(word))
+}
+
 pub(crate) fn quote(text: &str) -> String {
     let mut quoted = String::with_capacity(text.len() + 2);
     quoted.push('"');

@@ -42,6 +42,9 @@ pub(crate) struct Report {
     /// Over a fleet: each host's own report, by host name (JUnit makes a
     /// test suite of each, Prometheus labels each with its `host`).
     pub hosts: Vec<(String, Report)>,
+    /// Secret values the run met beyond the runbook's (the containers'
+    /// secret-named variables): masked in whatever is rendered.
+    pub secrets: Vec<String>,
 }
 
 /// A piece of terminal output beyond the results.
@@ -75,6 +78,7 @@ impl Report {
             extra: Map::new(),
             blocks: Vec::new(),
             hosts: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -95,6 +99,7 @@ impl Report {
             extra: Map::new(),
             blocks: Vec::new(),
             hosts: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -109,6 +114,13 @@ impl Report {
         if style.quiet && self.status() == Status::Ok {
             return None;
         }
+        let extended;
+        let redactor = if self.secrets.is_empty() {
+            redactor
+        } else {
+            extended = redactor.clone().with_values(self.secrets.iter().cloned());
+            &extended
+        };
         let report = self.redacted(redactor, style.format == Format::Table);
         Some(match style.format {
             Format::Table => table::render(&report, style.color),
@@ -168,6 +180,7 @@ impl Report {
                 .iter()
                 .map(|(host, report)| (text(host), report.redacted(redactor, terminal)))
                 .collect(),
+            secrets: Vec::new(),
         }
     }
 }

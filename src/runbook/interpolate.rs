@@ -137,21 +137,7 @@ fn expand(expression: &str, vars: &Vars) -> Result<String, String> {
     }
 }
 
-/// Whether a variable's name says it holds a secret, so its value is masked.
-pub(crate) fn looks_secret(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    [
-        "KEY",
-        "SECRET",
-        "TOKEN",
-        "PASS",
-        "PWD",
-        "CREDENTIAL",
-        "AUTH",
-    ]
-    .iter()
-    .any(|word| upper.contains(word))
-}
+pub(crate) use crate::redact::looks_secret;
 
 /// `value` with its `${…}` filled in; the error names the runbook, the
 /// value's line and column, and `field` (last: `…_key_id: <text>` would

@@ -690,3 +690,53 @@ ok: 1 ok in [MS] ms
         "",
     );
 }
+
+#[test]
+fn a_containers_own_secret_printed_in_its_logs_is_masked_everywhere() {
+    // A value nothing recognises as a secret but the container's own
+    // secret-named variable (no `password=` before it in the log line).
+    const VALUE: &str = "plainword-k7q2";
+    let project = Project::new("sec-env-log");
+    project
+        .service("db")
+        .env(&format!("DB_PASSWORD={VALUE}"))
+        .script(&format!(
+            "echo \"error: could not log in as admin with {VALUE}\"; sleep 100000"
+        ))
+        .start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nproject: {}\n{CALM_HOST}services:\n  db: {{}}\nlogs:\n  since: 1h\n  match: ['error']\n",
+            project.name
+        ),
+    );
+    eventually("db logged", LONG, || {
+        project.exec("db", "true")
+            && ws
+                .opsbook(&["daily-check", "--only", "logs", "--format", "json"])
+                .stdout
+                .contains("could not log in")
+    });
+    let mut shown = String::new();
+    for args in [
+        vec!["daily-check"],
+        vec!["daily-check", "--format", "json"],
+        vec!["daily-check", "--only", "logs"],
+        vec!["daily-check", "--only", "logs", "--format", "json"],
+        vec!["status", "--format", "json"],
+    ] {
+        let run = ws.opsbook(&args);
+        shown.push_str(&run.stdout);
+        shown.push_str(&run.stderr);
+    }
+    assert!(
+        !shown.contains(VALUE),
+        "the container's secret shown:\n{shown}"
+    );
+    assert!(
+        shown.contains("could not log in as admin with ****"),
+        "the line is still quoted, masked:\n{shown}"
+    );
+}

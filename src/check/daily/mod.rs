@@ -62,6 +62,8 @@ struct Pass {
     resources: Vec<Resources>,
     /// Where the host log files were read up to.
     read_up_to: Option<Offsets>,
+    /// The containers' secret-named variables' values, masked in the report.
+    secrets: Vec<String>,
 }
 
 /// Runs the daily check into `report` (again and again under `--wait`
@@ -107,6 +109,7 @@ pub(crate) async fn run<'a>(
     let (mut pass, started_at, clock) = pass;
     report.started_at = started_at;
     report.results = std::mem::take(&mut pass.results);
+    report.secrets.extend(std::mem::take(&mut pass.secrets));
     sustained(runbook, &history, started_at, &mut report.results);
     if let Some(host) = &pass.host {
         report.extra.insert("host".into(), serde_json::json!(host));
@@ -143,8 +146,9 @@ pub(crate) async fn run<'a>(
             notify::maintenance::active(runbook, &options.state_dir, jiff::Timestamp::now());
         if notify::wanted(report.status(), on.as_deref()) && window.is_none() && notify::enabled() {
             let host = pass.host.as_ref().and_then(|h| h.hostname.as_deref());
+            let met = redactor.clone().with_values(report.secrets.iter().cloned());
             let sent = match notify::webhook_url(runbook) {
-                Some(Ok(url)) => notify::send(&url, report, host, redactor).await,
+                Some(Ok(url)) => notify::send(&url, report, host, &met).await,
                 Some(Err(e)) => Err(e),
                 None => Ok(()),
             };

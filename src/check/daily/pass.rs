@@ -95,8 +95,7 @@ pub(super) async fn one_pass<'a>(
     );
 
     let docker_part = docker_part(runbook, options, previous, &probe, above, deadline);
-    let ((docker_results, containers, resources), independent) =
-        tokio::join!(docker_part, independent);
+    let (docker, independent) = tokio::join!(docker_part, independent);
     let host = match host {
         Some(task) => task.await.ok(),
         None => None,
@@ -105,14 +104,15 @@ pub(super) async fn one_pass<'a>(
         .as_ref()
         .map(|h| crate::check::host::host(h, &runbook.plan.thresholds))
         .unwrap_or_default();
-    results.extend(docker_results);
+    results.extend(docker.results);
     results.extend(independent.into_iter().flatten());
     Pass {
         results,
         host,
-        containers,
-        resources,
+        containers: docker.containers,
+        resources: docker.resources,
         read_up_to: read_up_to.into_inner().ok().flatten(),
+        secrets: docker.secrets,
     }
 }
 
@@ -128,7 +128,7 @@ async fn docker_part(
     probe: &Probe<'_>,
     above: Above<'_>,
     deadline: tokio::time::Instant,
-) -> (Vec<CheckResult>, Vec<Container>, Vec<Resources>) {
+) -> Docker {
     let seconds = options.timeout.as_secs();
     let wanted = Wanted::of(runbook, options);
     if !options.wants(Part::Containers)
@@ -136,11 +136,16 @@ async fn docker_part(
         && wanted.exec_checks.is_empty()
         && wanted.docker_disk.is_none()
     {
-        return (Vec::new(), Vec::new(), Vec::new());
+        return Docker::default();
     }
     let listing = match listed_by(runbook, above, deadline, &wanted).await {
         Ok(listing) => listing,
-        Err(unknown) => return (unknown, Vec::new(), Vec::new()),
+        Err(unknown) => {
+            return Docker {
+                results: unknown,
+                ..Docker::default()
+            };
+        }
     };
     let mut results = Vec::new();
     if listing.stack.is_none()
@@ -152,13 +157,19 @@ async fn docker_part(
     }
     let exec_refs = exec_refs(runbook, listing.stack.as_ref(), &listing.refs);
     let work = jobs(runbook, &wanted, probe, &listing, &exec_refs);
-    let (((graded, containers), sampled), batches) = tokio::join!(
+    let (inspected, batches) = tokio::join!(
         inspected_and_sampled(runbook, options, previous, &listing, deadline),
         join_all(
             work.into_iter()
                 .map(|(label, job)| bounded(deadline, seconds, label, job))
         )
     );
+    let Inspected {
+        graded,
+        containers,
+        sampled,
+        secrets,
+    } = inspected;
     results.extend(graded);
     let measured = resources::grade_all(runbook, &containers, sampled, seconds, &mut results);
     // Exec checks come back first (runbook order); logs go before them.
@@ -171,7 +182,22 @@ async fn docker_part(
     for batch in batches {
         results.extend(batch);
     }
-    (results, containers, measured)
+    Docker {
+        results,
+        containers,
+        resources: measured,
+        secrets,
+    }
+}
+
+/// What the Docker part gives: its results, the inspected containers and
+/// their resources the history keeps, and their environments' secrets.
+#[derive(Default)]
+struct Docker {
+    results: Vec<CheckResult>,
+    containers: Vec<Container>,
+    resources: Vec<Resources>,
+    secrets: Vec<String>,
 }
 
 /// What of the Docker part this run asks for.
@@ -295,15 +321,24 @@ async fn inspected_and_sampled(
     previous: Option<&Record>,
     listing: &Listing,
     deadline: tokio::time::Instant,
-) -> (
-    (Vec<CheckResult>, Vec<Container>),
-    Option<Vec<(String, Option<crate::docker::Usage>)>>,
-) {
-    if !options.wants(Part::Containers) {
-        return ((Vec::new(), Vec::new()), Some(Vec::new()));
-    }
+) -> Inspected {
     let deployment = &listing.deployment;
-    let (graded, containers) = match timeout_at(deadline, deployment.inspect(&listing.refs)).await {
+    let inspected = timeout_at(deadline, deployment.inspect(&listing.refs)).await;
+    // Their secret-named variables' values, which a log line or an exec's
+    // output may print: masked in the report whatever parts were asked.
+    let secrets = match &inspected {
+        Ok(Ok(containers)) => containers.iter().flat_map(|c| c.secrets.clone()).collect(),
+        _ => Vec::new(),
+    };
+    if !options.wants(Part::Containers) {
+        return Inspected {
+            graded: Vec::new(),
+            containers: Vec::new(),
+            sampled: Some(Vec::new()),
+            secrets,
+        };
+    }
+    let (graded, containers) = match inspected {
         Ok(Ok(containers)) => {
             tracing::debug!("inspected");
             graded(runbook, listing.stack.as_ref(), containers, previous)
@@ -319,7 +354,21 @@ async fn inspected_and_sampled(
     let sampled = timeout_at(deadline, resources::sample(deployment, &containers))
         .await
         .ok();
-    ((graded, containers), sampled)
+    Inspected {
+        graded,
+        containers,
+        sampled,
+        secrets,
+    }
+}
+
+/// The containers inspected: graded, kept for the history, sampled, and
+/// the secrets of their environments.
+struct Inspected {
+    graded: Vec<CheckResult>,
+    containers: Vec<Container>,
+    sampled: Option<Vec<(String, Option<crate::docker::Usage>)>>,
+    secrets: Vec<String>,
 }
 
 /// Where exec checks may run: the listed containers, and a stack's
