@@ -460,6 +460,7 @@ mod tests {
         Look {
             service: "api".into(),
             container: Some(Container {
+                secrets: Vec::new(),
                 id: "c".into(),
                 name: "api-1".into(),
                 project: "shop".into(),
