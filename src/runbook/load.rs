@@ -382,8 +382,7 @@ fn deserialize<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ParseFai
     // A failure inside leaves the parser mid-document, and the outer call then
     // complains about what follows: the inner failure is the real one.
     if let Some(e) = failure {
-        // `Spanned` fields show up as `.value` in the path; the reader wrote no such key.
-        let path = e.path().to_string().replace(".value", "");
+        let path = written_path(&e.path().to_string());
         // `?` is serde's "somewhere I cannot name": say nothing rather than that.
         let field = if path == "." || path.contains('?') {
             String::new()
@@ -391,6 +390,7 @@ fn deserialize<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ParseFai
             path
         };
         let (location, message) = describe(e.inner());
+        let message = super::wording::reworded(&field, &message, text, location);
         return Err((field, location, message));
     }
     match outcome {
@@ -401,6 +401,23 @@ fn deserialize<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ParseFai
             Err((String::new(), location, message))
         }
     }
+}
+
+/// The path as the reader wrote it: a `Spanned` field shows up with a
+/// `.value` segment of its own, which the reader never wrote; a check's
+/// `value:` is the one key of that name they did write.
+fn written_path(path: &str) -> String {
+    let segments: Vec<&str> = path.split('.').collect();
+    let written = |(i, segment): &(usize, &&str)| {
+        **segment != "value" || (*i == 2 && segments.first() == Some(&"checks"))
+    };
+    segments
+        .iter()
+        .enumerate()
+        .filter(written)
+        .map(|(_, segment)| *segment)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn describe(error: &serde_saphyr::Error) -> (Option<(u64, u64)>, String) {

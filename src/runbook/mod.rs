@@ -12,6 +12,7 @@ mod order;
 mod plan;
 pub(crate) mod units;
 mod validate;
+pub(crate) mod wording;
 
 use std::path::{Path, PathBuf};
 

@@ -89,7 +89,7 @@ fn unknown_service_in_depends_on() {
     let yaml = reference_with("depends_on: [db, cache]", "depends_on: [db, cahce]");
     assert_eq!(
         problems(&yaml),
-        "error: opsbook.yaml:8:29: services.api.depends_on: unknown service `cahce` (services are: db, cache, api, web)\n"
+        "error: opsbook.yaml:8:29: services.api.depends_on: unknown service `cahce` (services are: db, cache, api, web): did you mean `cache`?\n"
     );
 }
 
@@ -130,7 +130,7 @@ fn unknown_check_in_startup_verify() {
     );
     assert_eq!(
         problems(&yaml),
-        "error: opsbook.yaml:37:24: startup.verify: unknown check `web-hom` (checks are: api-health, web-home, db-ready, cache-ping)\n"
+        "error: opsbook.yaml:37:24: startup.verify: unknown check `web-hom` (checks are: api-health, web-home, db-ready, cache-ping): did you mean `web-home`?\n"
     );
 }
 
@@ -266,9 +266,19 @@ fn empty_non_utf8_and_missing_files() {
 
 #[test]
 fn yaml_syntax_and_type_errors_name_the_field() {
+    // One value where a list is natural reads as a one-item list.
     assert_eq!(
         problems("version: 1\nservices:\n  api:\n    depends_on: db\n"),
-        "error: opsbook.yaml:4:17: services.api.depends_on: expected sequence start\n"
+        "error: opsbook.yaml:4:17: services.api.depends_on: unknown service `db` (services are: api)\n"
+    );
+    // A wrong type is said in the reader's words, with an example.
+    assert_eq!(
+        problems("version: 1\nprocedures:\n  p:\n    steps: vacuum\n"),
+        "error: opsbook.yaml:4:12: procedures.p.steps: expected a list, e.g. `steps: [vacuum]`\n"
+    );
+    assert_eq!(
+        problems("version: 1\nbackup:\n  dir: ./b\n  drill:\n    checks: [a, b]\n"),
+        "error: opsbook.yaml:5:13: backup.drill.checks: expected named checks, e.g. `checks: { rows: { exec: { service: db, command: [test, -f, /data/ready] } } }`\n"
     );
     assert_eq!(
         problems("version: one\n"),
@@ -671,7 +681,7 @@ fn a_runbook_with_an_unknown_key_or_bad_yaml_runs_nothing() {
         &filters,
         3,
         "",
-        "error: opsbook.yaml:4:25: services.db.dependson: unknown field `dependson`, expected one of depends_on, critical, logs, thresholds\n",
+        "error: opsbook.yaml:4:25: services.db.dependson: unknown field `dependson`, expected one of depends_on, critical, logs, thresholds: did you mean `depends_on`?\n",
     );
     assert!(!ws.path().join("state").exists(), "no run was recorded");
     ws.write(
@@ -742,7 +752,7 @@ fn validate_reports_every_problem_in_line_order_and_prints_no_plan() {
         3,
         "",
         r#"
-error: shop.yaml:5:23: services.api.depends_on: unknown service `dbb` (services are: db, api)
+error: shop.yaml:5:23: services.api.depends_on: unknown service `dbb` (services are: db, api): did you mean `db`?
 error: shop.yaml:7:19: thresholds.memory.warn: warn 95% is above crit 90%
 error: shop.yaml:9:10: shutdown.grace: invalid duration `10 parsecs` (write e.g. `500ms`, `30s`, `5m`, `26h`, `7d`)
 error: shop.yaml:10:1: colour: unknown field `colour`, expected one of version, name, project, mode, services, thresholds, checks, logs, startup, shutdown, backup, restore, update, incident, notify, procedures, schedule, heal, redact

@@ -17,14 +17,14 @@ use crate::runbook::units::Duration;
 #[serde(deny_unknown_fields)]
 pub(crate) struct Backup {
     pub dir: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lists::names")]
     pub volumes: Vec<Name>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lists::strings")]
     pub files: Vec<String>,
     #[serde(default)]
     pub dumps: IndexMap<String, Dump>,
     /// Services stopped while copying, always started again.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lists::names")]
     pub stop: Vec<Name>,
     #[serde(default)]
     pub compression: Compression,

@@ -102,10 +102,10 @@ pub(crate) struct FileCheck {
     /// Older (since its last change) than this is crit.
     pub max_age: Option<Duration>,
     /// Regexes some line must match.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lists::names")]
     pub contains: Vec<Name>,
     /// Regexes no line may match (`minioadmin`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lists::names")]
     pub not_contains: Vec<Name>,
 }
 

@@ -12,6 +12,7 @@ use crate::runbook::units::Duration;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Heal {
+    #[serde(deserialize_with = "super::lists::names")]
     pub services: Vec<Name>,
     /// Failed health probes in a row (Docker's failing streak) before a
     /// restart (default 3).

@@ -13,9 +13,9 @@ pub(crate) struct Incident {
     pub dir: String,
     #[serde(default)]
     pub severities: IndexMap<String, Severity>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lists::strings")]
     pub contacts: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lists::strings")]
     pub checklist: Vec<String>,
     #[serde(default)]
     pub playbooks: IndexMap<String, Vec<Step>>,

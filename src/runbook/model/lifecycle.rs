@@ -16,7 +16,7 @@ pub(crate) struct Startup {
     /// Creates missing containers, e.g. `[docker, compose, up, -d, --no-start]`.
     pub up: Option<Command>,
     pub timeout: Option<Duration>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lists::names")]
     pub verify: Vec<Name>,
     #[serde(default)]
     pub before: Vec<Step>,
@@ -29,7 +29,7 @@ pub(crate) struct Startup {
 pub(crate) struct Preflight {
     pub min_free_memory: Option<Size>,
     pub min_free_disk: Option<Size>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lists::names")]
     pub files: Vec<Name>,
 }
 

@@ -14,7 +14,7 @@ use crate::runbook::units::Duration;
 #[serde(deny_unknown_fields)]
 pub(crate) struct Logs {
     pub since: Option<Duration>,
-    #[serde(rename = "match", default)]
+    #[serde(rename = "match", default, deserialize_with = "super::lists::names")]
     pub patterns: Vec<Name>,
     /// Matching lines per service above which the result is warn / crit.
     pub warn: Option<Spanned<u64>>,

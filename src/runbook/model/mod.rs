@@ -16,6 +16,7 @@ mod checks;
 mod heal;
 mod incident;
 mod lifecycle;
+mod lists;
 mod logs;
 mod notify;
 mod schedule;
@@ -86,7 +87,7 @@ pub(crate) enum Mode {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Service {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lists::names")]
     pub depends_on: Vec<Name>,
     /// A critical service down or unhealthy is crit; any other is warn.
     #[serde(default)]

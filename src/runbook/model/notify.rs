@@ -90,6 +90,7 @@ pub(crate) struct Email {
     /// For `smtp://`: `required` (the default), `opportunistic` or `never`.
     pub starttls: Option<Name>,
     pub from: Name,
+    #[serde(deserialize_with = "super::lists::names")]
     pub to: Vec<Name>,
     pub user: Option<Name>,
     pub password: Option<Name>,

@@ -76,6 +76,6 @@ pub(crate) struct LoadLimits {
 pub(crate) struct DiskLimits {
     pub warn: Spanned<Percent>,
     pub crit: Spanned<Percent>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lists::strings")]
     pub paths: Vec<String>,
 }

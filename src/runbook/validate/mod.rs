@@ -120,10 +120,14 @@ impl Validator<'_> {
             return;
         }
         let known = services.keys().cloned().collect::<Vec<_>>().join(", ");
+        let close = did_you_mean(&name.value, services.keys());
         self.at(
             name,
             field,
-            format!("unknown service `{}` (services are: {known})", name.value),
+            format!(
+                "unknown service `{}` (services are: {known}){close}",
+                name.value
+            ),
         );
     }
 
@@ -135,10 +139,11 @@ impl Validator<'_> {
             } else {
                 format!("checks are: {}", known.join(", "))
             };
+            let close = did_you_mean(&name.value, self.model.checks.keys());
             self.at(
                 name,
                 field,
-                format!("unknown check `{}` ({known})", name.value),
+                format!("unknown check `{}` ({known}){close}", name.value),
             );
         }
     }
@@ -224,6 +229,12 @@ impl Validator<'_> {
 }
 
 /// The problems of the runbook `text`, as lines: what the tests look at.
+/// `: did you mean `x`?` when a known name is close to `word`, else nothing.
+pub(super) fn did_you_mean<'k>(word: &str, known: impl IntoIterator<Item = &'k String>) -> String {
+    crate::runbook::wording::suggestion(word, known.into_iter().map(String::as_str))
+        .map_or_else(String::new, |close| format!(": did you mean `{close}`?"))
+}
+
 #[cfg(test)]
 fn problems(text: &str) -> Vec<String> {
     match crate::runbook::parse(text.as_bytes(), None, "opsbook.yaml") {

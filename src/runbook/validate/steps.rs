@@ -92,10 +92,13 @@ impl Validator<'_> {
                         .cloned()
                         .collect::<Vec<_>>()
                         .join(", ");
+                    let close = super::did_you_mean(name, self.model.services.keys());
                     self.at(
                         targets,
                         field,
-                        format!("unknown service `{name}` (services are: {known}, or `all`)"),
+                        format!(
+                            "unknown service `{name}` (services are: {known}, or `all`){close}"
+                        ),
                     );
                 }
             }
@@ -107,10 +110,11 @@ impl Validator<'_> {
         if let Some(checks) = &step.check {
             for name in &checks.value.0 {
                 if !self.model.checks.contains_key(name) {
+                    let close = super::did_you_mean(name, self.model.checks.keys());
                     self.at(
                         checks,
                         format!("{field}.check"),
-                        format!("unknown check `{name}`"),
+                        format!("unknown check `{name}`{close}"),
                     );
                 }
             }
@@ -152,10 +156,11 @@ impl Validator<'_> {
         if let Some(when) = &step.when
             && !self.model.checks.contains_key(&when.check.value)
         {
+            let close = super::did_you_mean(&when.check.value, self.model.checks.keys());
             self.at(
                 &when.check,
                 format!("{field}.when.check"),
-                format!("unknown check `{}`", when.check.value),
+                format!("unknown check `{}`{close}", when.check.value),
             );
         }
     }
