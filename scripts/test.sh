@@ -67,6 +67,8 @@ scripts/fixture-image.sh
 scripts/debian-image.sh real
 # The swarm tests' nodes: Docker engines in privileged containers.
 scripts/debian-image.sh node
+# A clean Debian the package test installs the .deb in.
+scripts/debian-image.sh deb
 
 # The mail tests' SMTP server (STARTTLS, AUTH): aiosmtpd, from PyPI.
 if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then

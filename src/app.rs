@@ -51,6 +51,11 @@ where
             };
         }
     };
+    // The completion script is the output itself: no report around it.
+    if let Command::Completions { shell } = &cli.command {
+        print(&commands::completions::script(*shell));
+        return 0;
+    }
     init_logging(cli.verbose, cli.no_color);
     let style = Style {
         format: format(cli.format),
@@ -103,6 +108,10 @@ where
 /// no runbook of this process's own is loaded. None: a one-host run.
 fn fleet_run(cli: &Cli, argv: &[OsString]) -> Option<Result<Report, Error>> {
     let started_at = jiff::Timestamp::now();
+    if let Command::Man { dir } = &cli.command {
+        let mut report = Report::new("man", "", started_at);
+        return Some(commands::completions::man(dir, &mut report).map(|()| report));
+    }
     if let Command::Fleet(args) = &cli.command {
         let mut report = Report::new("fleet list", "", started_at);
         let cli::FleetAction::List = args.action;
@@ -391,8 +400,8 @@ fn dispatch(
             };
             block_on_agent(commands::serve::run(source, &options, report_mut))?;
         }
-        // Handled before any runbook is loaded (`fleet_run`).
-        Command::Fleet(_) => {}
+        // Handled before any runbook is loaded (`run`, `fleet_run`).
+        Command::Fleet(_) | Command::Completions { .. } | Command::Man { .. } => {}
     }
     Ok(())
 }

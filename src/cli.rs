@@ -112,6 +112,20 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// The fleet file's hosts (`--fleet`, `$OPSBOOK_FLEET`).
     Fleet(FleetArgs),
+    /// Print the shell completions for SHELL on stdout (bash, zsh, fish,
+    /// elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (opsbook(1) and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Man {
+        /// Where the pages go.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -499,7 +513,10 @@ impl Command {
                 (Some(name), false) => Some(format!("run {name}")),
                 _ => None,
             },
-            Command::Serve(_) | Command::Fleet(_) => None,
+            Command::Serve(_)
+            | Command::Fleet(_)
+            | Command::Completions { .. }
+            | Command::Man { .. } => None,
         }
     }
 
@@ -520,6 +537,8 @@ impl Command {
             Command::Run(_) => "run",
             Command::Serve(_) => "serve",
             Command::Fleet(_) => "fleet",
+            Command::Completions { .. } => "completions",
+            Command::Man { .. } => "man",
         }
     }
 }

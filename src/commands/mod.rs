@@ -5,6 +5,7 @@
 //! calls bollard or sysinfo itself. Nothing outside this folder imports it.
 
 pub(crate) mod backup;
+pub(crate) mod completions;
 pub(crate) mod daily_check;
 pub(crate) mod fleet;
 pub(crate) mod incident;

@@ -25,6 +25,7 @@ mod heal;
 mod incident;
 mod lifecycle;
 mod notify;
+mod package;
 mod procedures;
 mod prometheus;
 mod readme;
