@@ -112,6 +112,10 @@ fn fleet_run(cli: &Cli, argv: &[OsString]) -> Option<Result<Report, Error>> {
         let mut report = Report::new("man", "", started_at);
         return Some(commands::completions::man(dir, &mut report).map(|()| report));
     }
+    if let Command::Init(args) = &cli.command {
+        let mut report = Report::new("init", "", started_at);
+        return Some(block_on(commands::init::run(args, &mut report)).map(|()| report));
+    }
     if let Command::Fleet(args) = &cli.command {
         let mut report = Report::new("fleet list", "", started_at);
         let cli::FleetAction::List = args.action;
@@ -401,7 +405,10 @@ fn dispatch(
             block_on_agent(commands::serve::run(source, &options, report_mut))?;
         }
         // Handled before any runbook is loaded (`run`, `fleet_run`).
-        Command::Fleet(_) | Command::Completions { .. } | Command::Man { .. } => {}
+        Command::Fleet(_)
+        | Command::Init(_)
+        | Command::Completions { .. }
+        | Command::Man { .. } => {}
     }
     Ok(())
 }

@@ -77,6 +77,9 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Write a commented runbook from the compose project (or Swarm stack)
+    /// running here: services and tiers, checks, dumps, volumes, secrets.
+    Init(InitArgs),
     /// Check the runbook and print the resolved plan: service order, checks, backup items.
     Validate,
     /// The project's containers and the host's figures at a glance.
@@ -479,6 +482,23 @@ fn duration(text: &str) -> Result<Duration, String> {
     text.parse::<units::Duration>().map(units::Duration::std)
 }
 
+/// `opsbook init`'s options.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The compose project or Swarm stack to read [default: the only one running].
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+    /// Where the runbook goes.
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "opsbook.yaml")]
+    pub output: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the runbook on stdout instead of writing it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 impl Command {
     /// The run as notification targets name it (`backup prune`, `run
     /// deploy`), or None when it is not one they hear: a dry run, a
@@ -515,6 +535,7 @@ impl Command {
             },
             Command::Serve(_)
             | Command::Fleet(_)
+            | Command::Init(_)
             | Command::Completions { .. }
             | Command::Man { .. } => None,
         }
@@ -522,6 +543,7 @@ impl Command {
 
     pub(crate) fn name(&self) -> &'static str {
         match self {
+            Command::Init(_) => "init",
             Command::Validate => "validate",
             Command::Status => "status",
             Command::DailyCheck(_) => "daily-check",

@@ -176,6 +176,20 @@ pub(super) fn client_builder() -> reqwest::ClientBuilder {
         .redirect(reqwest::redirect::Policy::limited(5))
 }
 
+/// What `url` answers to a GET, as an http check would see it (redirects
+/// followed, the body read up to its cap): its status and latency, or why
+/// there was no HTTP answer. `opsbook init` probes published ports with it.
+pub(crate) async fn answer_of(url: &str, timeout: Duration) -> Result<(u16, Duration), String> {
+    let client = client_builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| crate::error::one_line(&e))?;
+    match fetch(client.get(url), timeout).await {
+        Ok((response, _, latency)) => Ok((response.status().as_u16(), latency)),
+        Err((_, message)) => Err(message),
+    }
+}
+
 /// Seconds until the server's certificate expires, for an HTTPS answer.
 fn certificate_seconds_left(response: &reqwest::Response) -> Option<i64> {
     let der = response

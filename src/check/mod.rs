@@ -22,6 +22,7 @@ pub(crate) mod status;
 pub(crate) mod sustain;
 pub(crate) mod tasks;
 mod tcp;
+pub(crate) use http::answer_of;
 pub(crate) mod trends;
 mod unit;
 mod value;

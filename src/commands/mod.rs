@@ -9,6 +9,7 @@ pub(crate) mod completions;
 pub(crate) mod daily_check;
 pub(crate) mod fleet;
 pub(crate) mod incident;
+pub(crate) mod init;
 pub(crate) mod report;
 pub(crate) mod restart;
 pub(crate) mod restore;

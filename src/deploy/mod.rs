@@ -6,12 +6,14 @@
 //! another image behind a health gate and back (`gated` for compose,
 //! `rolling` for Swarm, `image_history` for rollback), and where a stack's
 //! volumes live (`homes`). Commands never ask which engine they are on.
+//! `init` reads a running deployment and writes its runbook.
 
 pub(crate) mod converge;
 mod dry_run;
 pub(crate) mod gated;
 pub(crate) mod homes;
 pub(crate) mod image_history;
+pub(crate) mod init;
 pub(crate) mod lifecycle;
 pub(crate) mod mode;
 pub(crate) mod restart;

@@ -8,7 +8,8 @@
 //! `Deployment` is here; connecting to an engine, its containers, their
 //! lifecycle, exec (and ending one that outlived its time) and logs are
 //! files of their own, as are volumes, stats, disk use, recreating on
-//! another image, the drill's scratch copies and Swarm.
+//! another image, the drill's scratch copies, Swarm and the survey
+//! `opsbook init` writes a runbook from.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ mod scratch;
 mod secret;
 mod ssh;
 mod stats;
+mod survey;
 mod swarm;
 mod volume;
 pub(crate) use containers::{Container, ContainerRef, Health, State, running_of, running_services};
@@ -45,6 +47,7 @@ pub(crate) use recreate::{ImageRef, Snapshot, short_id};
 pub(crate) use scratch::{Remap, Removed, ScratchDrill};
 pub(crate) use secret::SwarmSecret;
 pub(crate) use stats::Usage;
+pub(crate) use survey::{Mounted, Published, Running, Surveyed};
 pub(crate) use swarm::{
     Awaited, Stack, StackService, Standing, SwarmMode, SwarmRole, Task, TaskState,
     containers_with_tasks, nodes_of, running, standing, standing_for, with_remote_tasks,

@@ -57,6 +57,9 @@ pub(crate) enum Block {
     },
     /// A line of text.
     Line(String),
+    /// A document printed as it is and alone, without a summary line
+    /// (`init --dry-run`'s runbook, to be redirected into a file).
+    Document(String),
 }
 
 /// How to render: format, colour, and whether an all-OK report prints at all.
@@ -173,6 +176,10 @@ impl Report {
                             .collect(),
                     },
                     Block::Line(line) => Block::Line(text(line)),
+                    // Written from names, never values (`init` reads no
+                    // variable's value): masking would break the commands
+                    // that name a secret's variable (`MYSQL_PWD="$…"`).
+                    Block::Document(document) => Block::Document(document.clone()),
                 })
                 .collect(),
             hosts: self

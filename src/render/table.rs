@@ -9,6 +9,9 @@ use super::{Block, Report};
 use crate::grade::Status;
 
 pub(super) fn render(report: &Report, color: bool) -> String {
+    if let Some(Block::Document(text)) = report.blocks.first() {
+        return text.clone();
+    }
     let mut out = String::new();
     if report.blocks.is_empty() {
         if !report.results.is_empty() {
@@ -36,7 +39,7 @@ pub(super) fn render(report: &Report, color: bool) -> String {
                 Block::Table { header, rows } => {
                     let _ = writeln!(out, "{}", table(header, rows.clone(), color));
                 }
-                Block::Line(line) => {
+                Block::Line(line) | Block::Document(line) => {
                     let _ = writeln!(out, "{line}");
                 }
             }

@@ -27,7 +27,9 @@ pub(super) fn reworded(
         && let Some((unknown, known)) = rest.split_once("`, expected one of ")
         && let Some(close) = suggestion(unknown, known.split(", ").map(|k| k.trim_matches('`')))
     {
-        return format!("{message}: did you mean `{close}`?");
+        return format!(
+            "unknown field `{unknown}`: did you mean `{close}`? (expected one of {known})"
+        );
     }
     message.to_string()
 }
@@ -133,7 +135,7 @@ mod tests {
                 "",
                 None
             ),
-            "unknown field `timout`, expected one of `url`, `timeout`, `ca`: did you mean `timeout`?"
+            "unknown field `timout`: did you mean `timeout`? (expected one of `url`, `timeout`, `ca`)"
         );
     }
 

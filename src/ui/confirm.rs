@@ -47,12 +47,37 @@ pub(crate) fn acknowledge(instruction: &str) -> Option<bool> {
     Some(ask(&format!("{instruction}\n  done? [y/N] ")))
 }
 
+/// Asks the operator to pick one of `options` (numbered from 1) on a
+/// terminal: `None` without one, or for an answer that picks none.
+pub(crate) fn choose(question: &str, options: &[String]) -> Option<usize> {
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    let listed: String = options
+        .iter()
+        .enumerate()
+        .map(|(n, option)| format!("  {}. {option}\n", n + 1))
+        .collect();
+    let answer = line(&format!(
+        "{question}:\n{listed}which one? [1-{}] ",
+        options.len()
+    ));
+    let picked: usize = answer.trim().parse().ok()?;
+    (1..=options.len()).contains(&picked).then(|| picked - 1)
+}
+
 /// Writes `prompt` on stderr and reads one line of stdin: a yes or not.
 fn ask(prompt: &str) -> bool {
+    let answer = line(prompt);
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Writes `prompt` on stderr and reads one line of stdin.
+fn line(prompt: &str) -> String {
     let mut stderr = std::io::stderr().lock();
     let _ = write!(stderr, "{}", crate::ui::human::printable(prompt));
     let _ = stderr.flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    answer
 }

@@ -23,6 +23,7 @@ mod fleet_remote;
 mod formats;
 mod heal;
 mod incident;
+mod init;
 mod lifecycle;
 mod notify;
 mod package;

@@ -681,7 +681,7 @@ fn a_runbook_with_an_unknown_key_or_bad_yaml_runs_nothing() {
         &filters,
         3,
         "",
-        "error: opsbook.yaml:4:25: services.db.dependson: unknown field `dependson`, expected one of depends_on, critical, logs, thresholds: did you mean `depends_on`?\n",
+        "error: opsbook.yaml:4:25: services.db.dependson: unknown field `dependson`: did you mean `depends_on`? (expected one of depends_on, critical, logs, thresholds)\n",
     );
     assert!(!ws.path().join("state").exists(), "no run was recorded");
     ws.write(
