@@ -4,9 +4,9 @@
 //! critical service stops and 200 again when it is back, `/healthz/CHECK`,
 //! the status page, a second agent refused by the lock, SIGHUP with a
 //! broken runbook refused and the old one kept, SIGTERM stopping it, and
-//! listening beyond loopback refused without a token and enforced with one,
-//! and an escalation to a webhook that never answers holding up neither a
-//! due run nor SIGTERM.
+//! listening beyond loopback refused without a token (saying what to set)
+//! and enforced with one, and an escalation to a webhook that never answers
+//! holding up neither a due run nor SIGTERM.
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -208,12 +208,18 @@ fn beyond_loopback_a_token_is_required_and_enforced() {
     ws.write("opsbook.yaml", runbook(&project));
     let port = free_port();
     let wide = format!("0.0.0.0:{port}");
+    // Issue 34, item 10: the refusal says what to set, in words the
+    // redactor leaves alone (`needs a token: ****` before).
     let refused = ws.opsbook(&["serve", "--listen", &wide, "--state-dir", "state"]);
-    refused.expect_code(3);
-    assert!(
-        refused.stderr.contains("needs a token"),
-        "{}",
-        refused.stderr
+    let filters = Filters::new(&ws).literal(&wide, "0.0.0.0:[PORT]");
+    assert_run(
+        &refused,
+        &filters,
+        3,
+        "",
+        "error: listening on 0.0.0.0:[PORT] (beyond loopback) needs a bearer token, and none was given: \
+         set the environment variable OPSBOOK_SERVE_TOKEN to a long random value, or pass `--token-file` \
+         with a file holding one; every request must then send it in the `Authorization` header, after `Bearer`\n",
     );
 
     let token = "opsbook-test-token-0f8c2a";
