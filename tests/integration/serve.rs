@@ -5,15 +5,18 @@
 //! the status page, a second agent refused by the lock, SIGHUP with a
 //! broken runbook refused and the old one kept, SIGTERM stopping it, and
 //! listening beyond loopback refused without a token (saying what to set)
-//! and enforced with one, and an escalation to a webhook that never answers
-//! holding up neither a due run nor SIGTERM.
+//! and enforced with one, the token kept from scheduled runs, and an
+//! escalation to a webhook that never answers holding up neither a due run
+//! nor SIGTERM.
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::support::exact::{Filters, assert_run};
-use crate::support::{CALM_HOST, Project, Run, Workspace, eventually, free_port, terminate};
+use crate::support::{
+    CALM_HOST, Project, Run, Spawned, Workspace, eventually, free_port, terminate,
+};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -681,4 +684,63 @@ fn a_hung_escalation_holds_up_neither_a_due_run_nor_sigterm() {
         ),
         "{log}"
     );
+}
+
+/// Issue 34, item 9: a scheduled run's steps do not get the agent's token
+/// (`OPSBOOK_SERVE_TOKEN`, `OPSBOOK_TOKEN`); the rest of its environment
+/// they still get.
+#[test]
+fn scheduled_steps_do_not_get_the_agents_token() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\n{CALM_HOST}procedures:\n  env:\n    steps:\n      \
+             - sh: \"env > env.part && mv env.part env.txt\"\n\
+             schedule:\n  run env: \"*/2 * * * * *\"\n"
+        ),
+    );
+    let port = free_port();
+    let token = "opsbook-serve-token-5d1e9b";
+    let agent = Spawned::new(ws.spawn_with(
+        &[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--state-dir",
+            "state",
+        ],
+        &[
+            ("OPSBOOK_SERVE_TOKEN", token),
+            ("OPSBOOK_TOKEN", "opsbook-old-token-7a3c"),
+            ("OPSBOOK_TEST_KEPT", "kept"),
+        ],
+    ));
+    let written = ws.path().join("env.txt");
+    eventually("a scheduled run wrote its environment", LONG, || {
+        written.exists()
+    });
+    // Only opsbook's own variables are shown: the rest is the machine's.
+    let env: Vec<String> = std::fs::read_to_string(&written)
+        .unwrap()
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().contains("opsbook"))
+        .map(String::from)
+        .collect();
+    assert!(
+        env.iter().any(|l| l == "OPSBOOK_TEST_KEPT=kept"),
+        "{env:#?}"
+    );
+    for said in [
+        "OPSBOOK_SERVE_TOKEN",
+        "OPSBOOK_TOKEN",
+        token,
+        "opsbook-old-token",
+    ] {
+        assert!(
+            !env.iter().any(|l| l.contains(said)),
+            "{said} in the step's environment: {env:#?}"
+        );
+    }
+    crate::heal::stops_at_once(agent, &ws, port);
 }
