@@ -12,6 +12,7 @@
 
 mod background;
 pub(crate) mod cache;
+mod connections;
 mod fleet;
 pub(crate) mod heal;
 mod health;
@@ -163,7 +164,11 @@ pub(crate) async fn run_agents(
         fleet,
     });
     let (stop_http, stopped) = watch::channel(false);
-    let server = tokio::spawn(http::serve(listener, site, stopped));
+    let http_logger = Logger {
+        json: options.log_json,
+        host: None,
+    };
+    let server = tokio::spawn(http::serve(listener, site, http_logger, stopped));
     for agent in &agents {
         let commands = agent
             .shared
