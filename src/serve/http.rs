@@ -1,7 +1,9 @@
 //! The agent's HTTP side (hyper, HTTP/1.1): `/metrics`, `/healthz`,
 //! `/healthz/CHECK`, `/` and `/status.json` (the page's figures as JSON),
 //! read-only, answered from the cache. With a token every request must
-//! carry `Authorization: Bearer TOKEN`.
+//! carry `Authorization: Bearer TOKEN`. Clients cannot hold it: the
+//! limits on connections (header and idle timeouts, a cap) are kept with
+//! `connections`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,32 +13,102 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::{Shared, Site};
+use super::connections::{
+    self, ACCEPT_PAUSE, AcceptErrors, Admitted, AfterError, Connections, Crowded, HEADER_TIMEOUT,
+    IDLE_TIMEOUT, Stamp, Watched,
+};
+use super::{Logger, Shared, Site};
 
 /// Serves `listener` until `stop` turns true; connections in hand finish.
-pub(super) async fn serve(listener: TcpListener, site: Arc<Site>, mut stop: watch::Receiver<bool>) {
+/// Connections are kept within `connections`' limits; an accept error that
+/// is not one connection's pauses the loop (`ACCEPT_PAUSE`) instead of
+/// spinning it, told once until a connection is accepted again.
+pub(super) async fn serve(
+    listener: TcpListener,
+    site: Arc<Site>,
+    logger: Logger,
+    mut stop: watch::Receiver<bool>,
+) {
+    let connections = Connections::new(connections::cap());
+    let mut errors = AcceptErrors::default();
+    let mut crowded = Crowded::default();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop.wait_for(|stop| *stop) => return,
         };
-        let Ok((stream, _)) = accepted else {
-            continue;
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => match errors.failed(&e) {
+                AfterError::Retry => continue,
+                AfterError::Pause(told) => {
+                    if let Some(error) = told {
+                        logger.event(
+                            "accept failing",
+                            &[
+                                ("error", error),
+                                ("pause", format!("{}ms", ACCEPT_PAUSE.as_millis())),
+                            ],
+                        );
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(ACCEPT_PAUSE) => continue,
+                        _ = stop.wait_for(|stop| *stop) => return,
+                    }
+                }
+            },
         };
-        let site = site.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let site = site.clone();
-                async move { Ok::<_, Infallible>(answer(&site, &request)) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+        if let Some(failed) = errors.accepted() {
+            logger.event("accepting again", &[("failed", failed.to_string())]);
+        }
+        let Some((admitted, made_room)) = connections.admit().await else {
+            return;
+        };
+        if made_room {
+            crowded.closed(&logger, connections.cap());
+        }
+        tokio::spawn(connection(stream, admitted, site.clone()));
+    }
+}
+
+/// Serves one connection until the client is done, its request head does
+/// not arrive within `HEADER_TIMEOUT`, no byte moves for `IDLE_TIMEOUT`,
+/// or it is closed to make room; it leaves the open ones once its socket
+/// is closed.
+async fn connection(stream: TcpStream, mut admitted: Admitted, site: Arc<Site>) {
+    let moved = Arc::new(Stamp::now());
+    {
+        let asked = admitted.asked.clone();
+        let service = hyper::service::service_fn(move |request| {
+            asked.touch();
+            let site = site.clone();
+            async move { Ok::<_, Infallible>(answer(&site, &request)) }
         });
+        let served = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(Watched::new(stream, moved.clone())), service);
+        tokio::select! {
+            _ = served => {}
+            _ = &mut admitted.closing => {}
+            () = idle(&moved) => {}
+        }
+    }
+    drop(admitted);
+}
+
+/// Ready once nothing has moved for `IDLE_TIMEOUT`.
+async fn idle(moved: &Stamp) {
+    loop {
+        let age = moved.age();
+        if age >= IDLE_TIMEOUT {
+            return;
+        }
+        tokio::time::sleep(IDLE_TIMEOUT - age).await;
     }
 }
 

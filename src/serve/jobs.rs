@@ -4,7 +4,7 @@
 //! one-shot command's, and a run that fails cannot take the agent down.
 //! On SIGTERM the agent passes the signal on and waits: the child ends the
 //! way the command ends on a signal (services started again, nothing
-//! half-written listed).
+//! half-written listed). The agent's token is not passed on.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -51,6 +51,11 @@ impl Runner {
         }
         if let Some(text) = &self.text {
             command.arg("--runbook-text").arg(text);
+        }
+        // The agent's token is for its HTTP side only: a run, its steps and
+        // their commands never see it.
+        for name in super::launch::TOKEN_VARIABLES {
+            command.env_remove(name);
         }
         for (name, value) in &self.env {
             match value {

@@ -1,6 +1,7 @@
 //! The agent as `opsbook serve [--listen ADDR] [--token-file FILE]` starts
 //! it: the runbook (or, over a fleet, every selected host's) loaded, the
-//! token read, and the agents run until a signal stops them. The token comes from `$OPSBOOK_SERVE_TOKEN` (or `$OPSBOOK_TOKEN`) or the file; an
+//! token read, and the agents run until a signal stops them. The token
+//! comes from `$OPSBOOK_SERVE_TOKEN` (or `$OPSBOOK_TOKEN`) or the file; an
 //! empty one is refused, and listening beyond loopback needs one.
 
 use std::net::SocketAddr;
@@ -10,6 +11,11 @@ use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::render::Report;
 use crate::runbook::{self, Source};
+
+/// Where the token may come from: DESIGN.md's name first, then
+/// `OPSBOOK_TOKEN` as the first release read it. Scheduled runs are not
+/// given either (`jobs`).
+pub(crate) const TOKEN_VARIABLES: [&str; 2] = ["OPSBOOK_SERVE_TOKEN", "OPSBOOK_TOKEN"];
 
 pub(crate) struct Options {
     pub listen: SocketAddr,
@@ -115,10 +121,9 @@ fn token(options: &Options) -> Result<Option<String>, Error> {
                 .trim()
                 .to_string(),
         ),
-        // DESIGN.md's name first; `OPSBOOK_TOKEN` as the first release read it.
-        None => std::env::var("OPSBOOK_SERVE_TOKEN")
-            .or_else(|_| std::env::var("OPSBOOK_TOKEN"))
-            .ok()
+        None => TOKEN_VARIABLES
+            .iter()
+            .find_map(|name| std::env::var(name).ok())
             .map(|t| t.trim().to_string()),
     };
     match token {

@@ -12,6 +12,7 @@
 
 mod background;
 pub(crate) mod cache;
+mod connections;
 mod fleet;
 pub(crate) mod heal;
 mod health;
@@ -142,10 +143,7 @@ pub(crate) async fn run_agents(
     options: Options,
 ) -> Result<u64, Error> {
     if !options.listen.ip().is_loopback() && options.token.is_none() {
-        return Err(Error::Usage(format!(
-            "listening on {} (beyond loopback) needs a token: set $OPSBOOK_SERVE_TOKEN or pass --token-file FILE; every request must then send `Authorization: Bearer TOKEN`",
-            options.listen
-        )));
+        return Err(Error::Usage(needs_a_token(options.listen)));
     }
     let mut agents = Vec::new();
     let mut locks = Vec::new();
@@ -166,7 +164,11 @@ pub(crate) async fn run_agents(
         fleet,
     });
     let (stop_http, stopped) = watch::channel(false);
-    let server = tokio::spawn(http::serve(listener, site, stopped));
+    let http_logger = Logger {
+        json: options.log_json,
+        host: None,
+    };
+    let server = tokio::spawn(http::serve(listener, site, http_logger, stopped));
     for agent in &agents {
         let commands = agent
             .shared
@@ -193,6 +195,19 @@ pub(crate) async fn run_agents(
     let _ = server.await;
     drop(locks);
     outcomes.into_iter().sum()
+}
+
+/// The refusal to listen beyond loopback without a token. Worded for the
+/// redactor, which masks what follows `token:`, `--token-file ` or
+/// `Bearer ` as a secret: the names are quoted, and no colon follows a
+/// word that names a secret.
+fn needs_a_token(listen: SocketAddr) -> String {
+    format!(
+        "listening on {listen} (beyond loopback) needs a bearer token, and none was given: \
+         set the environment variable OPSBOOK_SERVE_TOKEN to a long random value, \
+         or pass `--token-file` with a file holding one; every request must then \
+         send it in the `Authorization` header, after `Bearer`"
+    )
 }
 
 struct Agent {
@@ -612,5 +627,17 @@ fn quoted(value: &str) -> String {
         value.to_string()
     } else {
         format!("{value:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_without_a_token_survives_the_redactor() {
+        let said = needs_a_token(SocketAddr::from(([0, 0, 0, 0], 9808)));
+        assert_eq!(Redactor::builtin().redact(&said), said);
+        assert!(said.contains("OPSBOOK_SERVE_TOKEN") && said.contains("`--token-file`"));
     }
 }

@@ -166,7 +166,7 @@ pub(crate) fn stops_at_once(agent: Spawned, ws: &Workspace, port: u16) -> String
     let filters = Filters::new(ws)
         .literal(&format!("127.0.0.1:{port}"), "127.0.0.1:[PORT]")
         .regex(
-            r"(?m)\bstopped after \d+ runs in \d+[smh](?: \d+[smh])?$",
+            r"(?m)\bstopped after \d+ runs? in \d+[smh](?: \d+[smh])?$",
             "stopped after [N] runs in [UP]",
         );
     let stderr = run.stderr.clone();

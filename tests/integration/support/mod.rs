@@ -106,6 +106,23 @@ impl Workspace {
             .spawn()
             .expect("start opsbook")
     }
+
+    /// Starts the binary in the background under `ulimit -n open_files`
+    /// (through `sh`, which `exec`s it: the child's pid is the binary's).
+    pub fn spawn_with_open_files(&self, open_files: u32, args: &[&str]) -> std::process::Child {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+            .arg(assert_cmd::cargo::cargo_bin("opsbook"))
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("OPSBOOK_RUNBOOK")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start opsbook under sh")
+    }
 }
 
 /// Encrypts the workspace's backups: a new age identity in `key.txt` (its
@@ -215,6 +232,11 @@ pub struct Spawned {
 impl Spawned {
     pub fn new(child: std::process::Child) -> Spawned {
         Spawned { child: Some(child) }
+    }
+
+    /// The binary's process id.
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
     }
 
     /// Sends SIGTERM and waits at most `within` for the binary to end; one
