@@ -3,10 +3,12 @@
 //! on the real Docker engine, created through bollard exactly as compose
 //! would label them and always removed when the test ends. `exact` is the
 //! harness of the whole-output tests; `hanging` has peers that never
-//! answer (an engine, a webhook).
+//! answer (an engine, a webhook); `s3` an object store that misbehaves on
+//! purpose.
 
 pub mod exact;
 pub mod hanging;
+pub mod s3;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
