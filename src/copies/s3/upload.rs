@@ -201,7 +201,8 @@ impl S3 {
                     .checked_add(1)
                     .ok_or_else(|| format!("{key}: more than 65535 parts"))?;
                 size += part.len() as u64;
-                md5s.push(<[u8; 16]>::from(Md5::digest(&part)));
+                let md5 = <[u8; 16]>::from(Md5::digest(&part));
+                md5s.push(md5);
                 let url = self
                     .bucket
                     .upload_part(Some(&self.credentials), key, number, upload_id)
@@ -212,8 +213,8 @@ impl S3 {
                     wire,
                     request,
                     Bytes::from(part),
-                    key.to_string(),
-                    number,
+                    (key.to_string(), number),
+                    hex(&md5),
                 )));
                 if in_flight.len() >= IN_FLIGHT
                     && let Some(oldest) = in_flight.pop_front()
@@ -348,19 +349,24 @@ fn check_etag(key: &str, etag: Option<&str>, wanted: &str) -> Result<(), String>
     }
 }
 
+/// Part `number` of `key`; its ETag, which must be the part's `md5`.
 async fn send_part(
     wire: Wire,
     request: reqwest::RequestBuilder,
     body: Bytes,
-    key: String,
-    number: u16,
+    (key, number): (String, u16),
+    md5: String,
 ) -> Result<String, String> {
     let progress = Progress::new();
     let request = Wire::body(request, body, &progress);
     let what = format!("part {number} of");
     let response = wire.send(request, &progress, &key, &what).await?;
-    etag_of(&response)
-        .ok_or_else(|| format!("{what} {key}: the store answered without an ETag: not copied"))
+    check_etag(
+        &format!("{what} {key}"),
+        etag_of(&response).as_deref(),
+        &md5,
+    )?;
+    Ok(md5)
 }
 
 fn joined(part: Result<Result<String, String>, tokio::task::JoinError>) -> Result<String, String> {

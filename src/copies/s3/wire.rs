@@ -111,13 +111,16 @@ impl Wire {
             return Ok(response);
         }
         let status = response.status();
-        let body = match self.small(response, ERROR_BODY, key, what).await {
-            Ok(Small::Whole(body)) => String::from_utf8_lossy(&body).into_owned(),
-            Ok(Small::Over) => String::new(),
+        let said = match self.small(response, ERROR_BODY, key, what).await {
+            Ok(Small::Whole(body)) => error_text(&String::from_utf8_lossy(&body)),
+            Ok(Small::Over) => format!(
+                "an answer larger than {}, not read",
+                crate::ui::human::bytes(ERROR_BODY)
+            ),
             Err(e) if e == INTERRUPTED => return Err(e),
-            Err(_) => String::new(),
+            Err(_) => error_text(""),
         };
-        Err(format!("{what} {key}: {status}: {}", error_text(&body)))
+        Err(format!("{what} {key}: {status}: {said}"))
     }
 
     /// A request without a body.

@@ -2,12 +2,14 @@
 //! links planted where the next copy will write (copy ids are predictable)
 //! are removed, never written through; a target folder that does not
 //! exist (a NAS not mounted) is an error, never made on the local disk;
-//! and copies and downloads are private, as local backups are.
+//! copies and downloads are private, as local backups are; and a `timeout`
+//! belongs to the targets reached over a network.
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::exact::{Filters, assert_run};
 use crate::support::{Project, Run, Workspace, finish_within, result};
 
 fn workspace(project: &str, folder: &str) -> Workspace {
@@ -185,4 +187,23 @@ fn folder_copies_and_downloads_are_private_as_local_backups_are() {
         "the data\n"
     );
     private(&ws.path().join("backups").join(&id));
+}
+
+#[test]
+fn a_timeout_is_for_s3_and_sftp_targets_and_never_zero() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nproject: shop\nbackup:\n  dir: ./backups\n  files: [data.txt]\n  copies:\n    nas:\n      folder: ./nas\n      timeout: 5s\n    offsite:\n      s3: { endpoint: \"http://127.0.0.1:9\", bucket: bk, access_key_id: key, secret_access_key: \"${S3_SECRET}\" }\n      timeout: 0s\n",
+    );
+    assert_run(
+        &ws.opsbook(&["validate"]),
+        &Filters::new(&ws),
+        3,
+        "",
+        "
+error: opsbook.yaml:10:7: backup.copies.nas.timeout: `timeout` is for `s3` and `sftp` targets: a folder is read and written as a local disk is
+error: opsbook.yaml:13:7: backup.copies.offsite.timeout: a timeout of 0 would end every request at once: give one like `60s`
+",
+    );
 }
