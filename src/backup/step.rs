@@ -11,6 +11,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::error::Error;
 use crate::grade::Status;
+use crate::interrupt::Interrupt;
 use crate::render::Report;
 use crate::runbook::Runbook;
 use crate::steps::{Setup, TakeBackup};
@@ -22,12 +23,13 @@ use super::create;
 /// (`copies::Offsite`).
 pub(crate) trait Offsite {
     /// Sends the new backup `id` of `dir` to every copy target; one result
-    /// per target into `report`.
+    /// per target into `report`. A signal (`interrupt`) ends it.
     fn send<'a>(
         &'a self,
         runbook: &'a Runbook,
         dir: &'a Path,
         id: &'a str,
+        interrupt: &'a Interrupt,
         report: &'a mut Report,
     ) -> LocalBoxFuture<'a, ()>;
 }

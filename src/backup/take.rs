@@ -22,6 +22,7 @@ use crate::deploy::lifecycle::{Lifecycle, WhileStopped};
 use crate::docker::{self, Container, Deployment};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
+use crate::interrupt::Interrupt;
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::runbook::model::Backup;
@@ -87,6 +88,8 @@ pub(crate) async fn create(
     }
     let staging = Staging::open(&dir, runbook.name())?;
 
+    // Heard from here to the end: by the collection, then by the copies.
+    let interrupt = Interrupt::listen();
     let done = collect_while_stopped(
         runbook,
         backup,
@@ -97,6 +100,7 @@ pub(crate) async fn create(
         &sources,
         &staging,
         progress,
+        &interrupt,
     )
     .await?;
     report
@@ -129,7 +133,7 @@ pub(crate) async fn create(
         }
     };
     let id = finish(runbook, &dir, staging, &containers, &items, report)?;
-    offsite.send(runbook, &dir, &id, report).await;
+    offsite.send(runbook, &dir, &id, &interrupt, report).await;
     Ok(Some(id))
 }
 
@@ -147,11 +151,16 @@ async fn collect_while_stopped(
     sources: &[Source],
     staging: &Staging,
     progress: Progress<'_>,
+    interrupt: &Interrupt,
 ) -> Result<WhileStopped<Option<Result<Vec<Collected>, String>>>, Error> {
     let stop: Vec<String> = backup.stop.iter().map(|s| s.value.clone()).collect();
     // Stop what must not write during the copy; it starts again whatever happens.
-    let lifecycle = Lifecycle::listening(deployment, progress, "backup");
-    let interrupt = lifecycle.interrupt.clone();
+    let lifecycle = Lifecycle {
+        deployment,
+        progress,
+        interrupt: interrupt.clone(),
+        section: "backup",
+    };
     let running = if deployment.is_stack() {
         crate::deploy::scale::scaled_up(&crate::docker::Stack::read(deployment).await?, &stop)
     } else {
@@ -168,7 +177,7 @@ async fn collect_while_stopped(
             .clone()
             .or_else(|| containers.first().map(|c| c.image.clone())),
     };
-    let (collector, partial, interrupt) = (&collector, &staging.partial, &interrupt);
+    let (collector, partial) = (&collector, &staging.partial);
     let done = lifecycle
         .while_stopped(&runbook.plan, &running, |all_stopped| async move {
             if !all_stopped {

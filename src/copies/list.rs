@@ -1,5 +1,6 @@
 //! `opsbook backup list --copy NAME`: the complete backups on one copy
-//! target, shown as the local ones are (`backup::list`).
+//! target, shown as the local ones are (`backup::list`); each one whose
+//! manifest does not read is a crit result naming it.
 
 use crate::backup::list::{Listed, show};
 use crate::backup::settings;
@@ -27,9 +28,22 @@ pub(crate) async fn list(runbook: &Runbook, name: &str, report: &mut Report) -> 
         }
     };
     let mut listed = Vec::new();
-    for backup in remote {
+    let mut unread = Vec::new();
+    for backup in remote.backups {
+        let manifest = match target.manifest(&backup.id).await {
+            Ok(manifest) => Some(manifest),
+            Err(problem) => {
+                unread.push(CheckResult::new(
+                    "copies",
+                    format!("{name}:{}", backup.id),
+                    Status::Crit,
+                    problem,
+                ));
+                None
+            }
+        };
         listed.push(Listed {
-            manifest: target.manifest(&backup.id).await.ok(),
+            manifest,
             drill: None,
             id: backup.id,
             created_at: backup.created_at,
@@ -37,5 +51,15 @@ pub(crate) async fn list(runbook: &Runbook, name: &str, report: &mut Report) -> 
         });
     }
     show(listed, &target.location(), report);
+    report.results.extend(unread);
+    // Never passed over in silence: a copy whose manifest does not read.
+    for damaged in &remote.damaged {
+        report.results.push(CheckResult::new(
+            "copies",
+            format!("{name}:{}", damaged.id),
+            Status::Crit,
+            target.damaged(damaged),
+        ));
+    }
     Ok(())
 }

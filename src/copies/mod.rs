@@ -23,15 +23,33 @@ pub(crate) mod verify;
 pub(crate) use send::Offsite;
 
 use std::io::Read;
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 
 use crate::backup::manifest::{self, Manifest};
+use crate::interrupt::Interrupt;
 use crate::runbook::Runbook;
 use crate::runbook::interpolate::{self, Vars};
 use crate::runbook::model::{CopyTarget, Keep, Name};
+
+/// The most of a manifest read whole: far more than one holds.
+pub(crate) const SMALL: u64 = 16 * 1024 * 1024;
+/// What a copy cut short by SIGINT or SIGTERM says.
+pub(crate) const INTERRUPTED: &str = "interrupted by a signal";
+/// How long a request to an S3 store may go without progress, unless the
+/// target's `timeout` says.
+const S3_TIMEOUT: Duration = Duration::from_secs(60);
+/// The same for an SFTP server (connecting, and each request).
+const SFTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A small file of a target (a manifest) read whole, or the fact that it
+/// is larger than it may be.
+pub(crate) enum Small {
+    Whole(Vec<u8>),
+    Over,
+}
 
 /// A backup on a target: complete (its manifest is there).
 #[derive(Debug, Clone)]
@@ -39,6 +57,45 @@ pub(crate) struct RemoteBackup {
     pub id: String,
     pub created_at: jiff::Timestamp,
     pub safety: bool,
+}
+
+/// A backup on a target whose manifest is there but does not read (cut
+/// short, too large, not JSON): never taken for complete, never passed
+/// over in silence either.
+#[derive(Debug, Clone)]
+pub(crate) struct Damaged {
+    pub id: String,
+    pub why: String,
+}
+
+/// What a target holds: its complete backups (oldest first once sorted)
+/// and the damaged ones.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    pub backups: Vec<RemoteBackup>,
+    pub damaged: Vec<Damaged>,
+}
+
+impl Listing {
+    /// Files the backup `id` whose manifest (at `shown`) read as `read`.
+    fn add(&mut self, id: String, read: Small, shown: &str) {
+        match read {
+            Small::Over => self.damaged.push(Damaged {
+                id,
+                why: format!(
+                    "`{shown}` is larger than {}: not a manifest",
+                    crate::ui::human::bytes(SMALL)
+                ),
+            }),
+            Small::Whole(bytes) => match listed(&id, &bytes) {
+                Ok(backup) => self.backups.push(backup),
+                Err(e) => self.damaged.push(Damaged {
+                    id,
+                    why: format!("`{shown}`: {e}"),
+                }),
+            },
+        }
+    }
 }
 
 /// One target, its settings resolved.
@@ -58,7 +115,7 @@ impl Store {
     /// The same store, one folder (key prefix) further down.
     fn below(self, folder: &str) -> Store {
         match self {
-            Store::Folder(f) => Store::Folder(folder::Folder::new(f.root.join(folder))),
+            Store::Folder(f) => Store::Folder(f.below(folder)),
             Store::S3(mut s) => {
                 s.descend(folder);
                 Store::S3(s)
@@ -75,6 +132,13 @@ impl Store {
 pub(crate) struct Copied {
     pub bytes: u64,
     pub took: std::time::Duration,
+}
+
+/// One item of a local backup to send, and what it must be.
+pub(crate) struct Outgoing {
+    pub(crate) file: String,
+    pub(crate) path: PathBuf,
+    pub(crate) expected: Expected,
 }
 
 impl Target {
@@ -122,14 +186,23 @@ impl Target {
         let value = |value: &Name, key: &str| {
             interpolate::located(value, vars, &runbook.display, &format!("{field}.{key}"))
         };
+        let timeout = target.timeout.map(|t| t.std());
         let store = match (&target.folder, &target.s3, &target.sftp) {
             (Some(folder), _, _) => Store::Folder(folder::Folder::new(
                 runbook.resolve(value(folder, "folder")?),
             )),
-            (None, Some(s3), _) => Store::S3(Box::new(s3::S3::connect(runbook, s3, &value)?)),
-            (None, None, Some(sftp)) => {
-                Store::Sftp(Box::new(sftp::Sftp::new(runbook, sftp, &value)?))
-            }
+            (None, Some(s3), _) => Store::S3(Box::new(s3::S3::connect(
+                runbook,
+                s3,
+                timeout.unwrap_or(S3_TIMEOUT),
+                &value,
+            )?)),
+            (None, None, Some(sftp)) => Store::Sftp(Box::new(sftp::Sftp::new(
+                runbook,
+                sftp,
+                timeout.unwrap_or(SFTP_TIMEOUT),
+                &value,
+            )?)),
             (None, None, None) => return Err(format!("{field}: no `folder`, `s3` or `sftp`")),
         };
         // A fleet's hosts may share a runbook and so its targets: each
@@ -145,10 +218,20 @@ impl Target {
         })
     }
 
+    /// From now on, a signal ends what the target is doing: an upload
+    /// under way stops and what it sent is removed.
+    pub(crate) fn heed(&mut self, interrupt: &Interrupt) {
+        match &mut self.store {
+            Store::Folder(f) => f.heed(interrupt),
+            Store::S3(s) => s.heed(interrupt),
+            Store::Sftp(s) => s.heed(interrupt),
+        }
+    }
+
     /// Where it is, for messages (`/mnt/nas/backups`, `s3://bucket/prefix`).
     pub(crate) fn location(&self) -> String {
         match &self.store {
-            Store::Folder(f) => f.root.display().to_string(),
+            Store::Folder(f) => f.location(),
             Store::S3(s) => s.location(),
             Store::Sftp(s) => s.location(),
         }
@@ -160,70 +243,103 @@ impl Target {
         let started = Instant::now();
         let manifest = Manifest::read(folder)
             .map_err(|e| format!("cannot read the local manifest of {id}: {e}"))?;
-        let mut bytes = 0u64;
-        for item in &manifest.items {
-            let path = folder.join(&item.file);
-            let expected = Expected {
-                size: item.stored_size,
-                sha256: item.sha256.clone(),
-            };
-            match &self.store {
-                Store::Folder(f) => f.put_file(id, &item.file, &path, &expected).await?,
-                Store::S3(s) => s.put_file(id, &item.file, &path, &expected).await?,
-                Store::Sftp(s) => s.put_file(id, &item.file, &path, &expected).await?,
-            }
-            bytes = bytes.saturating_add(item.stored_size);
-        }
         let manifest_bytes = std::fs::read(folder.join(manifest::FILE))
             .map_err(|e| format!("cannot read the local manifest of {id}: {e}"))?;
+        let items: Vec<Outgoing> = manifest
+            .items
+            .iter()
+            .map(|item| Outgoing {
+                file: item.file.clone(),
+                path: folder.join(&item.file),
+                expected: Expected {
+                    size: item.stored_size,
+                    sha256: item.sha256.clone(),
+                },
+            })
+            .collect();
         match &self.store {
-            Store::Folder(f) => f.commit(id, &manifest_bytes).await?,
-            Store::S3(s) => s.put_manifest(id, manifest_bytes).await?,
-            Store::Sftp(s) => s.commit(id, &manifest_bytes).await?,
+            Store::Folder(f) => f.upload(id, items, manifest_bytes).await?,
+            Store::S3(s) => s.upload(id, &items, manifest_bytes).await?,
+            Store::Sftp(s) => s.upload(id, &items, &manifest_bytes).await?,
         }
         Ok(Copied {
-            bytes,
+            bytes: manifest.stored_size(),
             took: started.elapsed(),
         })
     }
 
-    /// The complete backups on the target, oldest first.
-    pub(crate) async fn list(&self) -> Result<Vec<RemoteBackup>, String> {
-        let mut listed = match &self.store {
-            Store::Folder(f) => f.list()?,
+    /// The backups on the target: the complete ones oldest first, and
+    /// those whose manifest does not read.
+    pub(crate) async fn list(&self) -> Result<Listing, String> {
+        let mut listing = match &self.store {
+            Store::Folder(f) => f.list().await?,
             Store::S3(s) => s.list().await?,
             Store::Sftp(s) => s.list().await?,
         };
-        listed.sort_by_key(|b| b.created_at);
-        Ok(listed)
+        listing.backups.sort_by_key(|b| b.created_at);
+        listing.damaged.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(listing)
     }
 
-    /// The manifest of backup `id` on the target.
+    /// The manifest of backup `id` on the target; an error names it.
     pub(crate) async fn manifest(&self, id: &str) -> Result<Manifest, String> {
-        let bytes = match &self.store {
-            Store::Folder(f) => std::fs::read(f.root.join(id).join(manifest::FILE))
-                .map_err(|e| format!("cannot read {id}/{}: {e}", manifest::FILE))?,
-            Store::S3(s) => s.get_small(&format!("{id}/{}", manifest::FILE)).await?,
-            Store::Sftp(s) => s.get_small(&format!("{id}/{}", manifest::FILE)).await?,
+        let name = format!("{id}/{}", manifest::FILE);
+        let read = match &self.store {
+            Store::Folder(f) => f.get_small(id, manifest::FILE).await,
+            Store::S3(s) => s.get_small(&name).await,
+            Store::Sftp(s) => s.get_small(&name).await,
         };
-        serde_json::from_slice(&bytes).map_err(|e| format!("{id}/{}: {e}", manifest::FILE))
+        let unread = |why: String| {
+            format!(
+                "the manifest of {id} on {} cannot be read: {why}",
+                self.location()
+            )
+        };
+        match read.map_err(unread)? {
+            Small::Over => Err(unread(format!(
+                "`{name}` is larger than {}",
+                crate::ui::human::bytes(SMALL)
+            ))),
+            Small::Whole(bytes) => {
+                let manifest: Manifest =
+                    serde_json::from_slice(&bytes).map_err(|e| unread(format!("`{name}`: {e}")))?;
+                // Its files are read, and downloaded, by these names.
+                match manifest.items.iter().find(|i| !plain_name(&i.file)) {
+                    Some(item) => Err(unread(format!(
+                        "`{name}` names the file `{}`, which is not a file of a backup folder",
+                        item.file
+                    ))),
+                    None => Ok(manifest),
+                }
+            }
+        }
     }
 
-    /// One stored file of backup `id`, as a blocking stream: read it in
-    /// `spawn_blocking`.
-    pub(crate) async fn open(&self, id: &str, file: &str) -> Result<Box<dyn Read + Send>, String> {
+    /// What to say of a backup whose manifest on this target does not read.
+    pub(crate) fn damaged(&self, damaged: &Damaged) -> String {
+        format!(
+            "the manifest of {} on {} cannot be read ({}): this copy is never listed, verified or restored; `opsbook backup copy {} --to {}` sends it again while the backup is still here",
+            damaged.id,
+            self.location(),
+            damaged.why,
+            damaged.id,
+            self.name
+        )
+    }
+
+    /// One stored file of backup `id`, `size` bytes as its manifest says,
+    /// as a blocking stream (read it in `spawn_blocking`) that fails
+    /// rather than read past that size.
+    pub(crate) async fn open(
+        &self,
+        id: &str,
+        file: &str,
+        size: u64,
+    ) -> Result<Box<dyn Read + Send>, String> {
         match &self.store {
-            Store::Folder(f) => {
-                let path = f.root.join(id).join(file);
-                std::fs::File::open(&path)
-                    .map(|f| Box::new(f) as Box<dyn Read + Send>)
-                    .map_err(|e| format!("cannot open {id}/{file}: {e}"))
-            }
-            Store::S3(s) => s.read(&format!("{id}/{file}")).await,
-            Store::Sftp(s) => s
-                .read(&format!("{id}/{file}"))
-                .await
-                .map(|r| Box::new(r) as Box<dyn Read + Send>),
+            Store::Folder(f) => f.open(id, file, size).await,
+            Store::S3(s) => s.read(&format!("{id}/{file}"), size).await,
+            Store::Sftp(s) => s.read(&format!("{id}/{file}"), size).await,
         }
     }
 
@@ -231,11 +347,23 @@ impl Target {
     /// so a removal cut short leaves a backup that is no longer listed.
     pub(crate) async fn remove(&self, id: &str, files: &[String]) -> Result<(), String> {
         match &self.store {
-            Store::Folder(f) => f.remove(id),
+            Store::Folder(f) => f.remove(id).await,
             Store::S3(s) => s.remove(id, files).await,
             Store::Sftp(s) => s.remove(id).await,
         }
     }
+}
+
+/// A name of one file in a backup's folder: not a path, not hidden.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
+}
+
+/// A stored file that holds more than its manifest says.
+fn too_large(name: &str, got: u64, size: u64) -> String {
+    format!(
+        "{name} holds more than the {size} bytes its manifest gives it ({got} or more): the copy is damaged; not read further"
+    )
 }
 
 /// Reads `input` to its end, writing it to `output` when given (then
@@ -243,7 +371,16 @@ impl Target {
 /// of a target that is a file goes through this.
 pub(crate) fn hashed_copy(
     input: &mut dyn Read,
+    output: Option<&mut std::fs::File>,
+) -> std::io::Result<(String, u64)> {
+    hashed_copy_until(input, output, &|| false)
+}
+
+/// `hashed_copy` that gives up, with `INTERRUPTED`, once `stop` says so.
+fn hashed_copy_until(
+    input: &mut dyn Read,
     mut output: Option<&mut std::fs::File>,
+    stop: &dyn Fn() -> bool,
 ) -> std::io::Result<(String, u64)> {
     use sha2::{Digest, Sha256};
     use std::io::Write;
@@ -251,6 +388,12 @@ pub(crate) fn hashed_copy(
     let mut buffer = vec![0u8; 256 * 1024];
     let mut size = 0u64;
     loop {
+        if stop() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                INTERRUPTED,
+            ));
+        }
         let n = input.read(&mut buffer)?;
         if n == 0 {
             break;
@@ -267,18 +410,39 @@ pub(crate) fn hashed_copy(
     Ok((crate::backup::writer::hex(&hasher.finalize()), size))
 }
 
+/// A file of a target read through this: an error past `size` bytes.
+struct Capped<R> {
+    inner: R,
+    name: String,
+    size: u64,
+    read: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read = self.read.saturating_add(n as u64);
+        if self.read > self.size {
+            return Err(std::io::Error::other(too_large(
+                &self.name, self.read, self.size,
+            )));
+        }
+        Ok(n)
+    }
+}
+
 /// A backup listed on a target from its manifest's text; a manifest that
-/// does not read is not a complete backup.
-fn listed(id: String, manifest: &[u8]) -> Option<RemoteBackup> {
+/// does not read is not a complete backup (the error says why).
+fn listed(id: &str, manifest: &[u8]) -> Result<RemoteBackup, String> {
     #[derive(serde::Deserialize)]
     struct Head {
         created_at: jiff::Timestamp,
         #[serde(default)]
         safety: bool,
     }
-    let head: Head = serde_json::from_slice(manifest).ok()?;
-    Some(RemoteBackup {
-        id,
+    let head: Head = serde_json::from_slice(manifest).map_err(|e| e.to_string())?;
+    Ok(RemoteBackup {
+        id: id.to_string(),
         created_at: head.created_at,
         safety: head.safety,
     })

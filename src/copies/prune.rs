@@ -231,8 +231,8 @@ async fn remote_verdicts<'a>(
         let Some(rules) = target.keep.or(backup.keep) else {
             continue;
         };
-        let listed = match target.list().await {
-            Ok(listed) => listed,
+        let listing = match target.list().await {
+            Ok(listing) => listing,
             Err(problem) => {
                 report.results.push(CheckResult::new(
                     "prune",
@@ -243,6 +243,16 @@ async fn remote_verdicts<'a>(
                 continue;
             }
         };
+        // Not judged by the rules (its time is unknown), not deleted: said.
+        for damaged in &listing.damaged {
+            report.results.push(CheckResult::new(
+                "prune",
+                format!("{}:{}", target.name, damaged.id),
+                Status::Crit,
+                format!("kept: {}", target.damaged(damaged)),
+            ));
+        }
+        let listed = listing.backups;
         let created: Vec<jiff::Timestamp> = listed.iter().map(|b| b.created_at).collect();
         let kept = retention::keep(&created, rules);
         for (i, entry) in listed.into_iter().enumerate() {

@@ -18,18 +18,15 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OnceCell;
 
-use super::{Expected, RemoteBackup};
+use super::{Damaged, Expected, INTERRUPTED, Listing, Outgoing, SMALL, Small};
 use crate::backup::manifest;
 use crate::backup::writer::hex;
+use crate::interrupt::Interrupt;
 use crate::runbook::Runbook;
 use crate::runbook::model::{Name, SftpTarget};
 
 /// Each read and write, in bytes (SFTP servers take up to 255 KiB).
 const CHUNK: usize = 128 * 1024;
-/// How long connecting and each request may take.
-const TIMEOUT: Duration = Duration::from_secs(30);
-/// The most of a file read whole (a manifest).
-const SMALL: u64 = 4 * 1024 * 1024;
 
 pub(super) struct Sftp {
     host: String,
@@ -38,6 +35,9 @@ pub(super) struct Sftp {
     key_file: PathBuf,
     known_hosts: PathBuf,
     root: String,
+    /// How long connecting and each request may take.
+    timeout: Duration,
+    interrupt: Interrupt,
     connection: OnceCell<Arc<Connection>>,
 }
 
@@ -52,6 +52,7 @@ impl Sftp {
     pub(super) fn new(
         runbook: &Runbook,
         target: &SftpTarget,
+        timeout: Duration,
         value: &dyn Fn(&Name, &str) -> Result<String, String>,
     ) -> Result<Sftp, String> {
         let mut root = value(&target.path, "sftp.path")?;
@@ -65,8 +66,14 @@ impl Sftp {
             key_file: runbook.resolve(value(&target.key_file, "sftp.key_file")?),
             known_hosts: runbook.resolve(value(&target.known_hosts, "sftp.known_hosts")?),
             root,
+            timeout,
+            interrupt: Interrupt::never(),
             connection: OnceCell::new(),
         })
+    }
+
+    pub(super) fn heed(&mut self, interrupt: &Interrupt) {
+        self.interrupt = interrupt.clone();
     }
 
     pub(super) fn location(&self) -> String {
@@ -91,13 +98,13 @@ impl Sftp {
     async fn connected(&self) -> Result<Arc<Connection>, String> {
         self.connection
             .get_or_try_init(|| async {
-                tokio::time::timeout(TIMEOUT, self.connect())
+                tokio::time::timeout(self.timeout, self.connect())
                     .await
                     .map_err(|_| {
                         format!(
                             "{}: no answer within {}s",
                             self.location(),
-                            TIMEOUT.as_secs()
+                            self.timeout.as_secs()
                         )
                     })?
                     .map(Arc::new)
@@ -162,7 +169,7 @@ impl Sftp {
         let sftp = SftpSession::new(channel.into_stream())
             .await
             .map_err(|e| format!("{at}: sftp: {e}"))?;
-        sftp.set_timeout(TIMEOUT.as_secs());
+        sftp.set_timeout(self.timeout.as_secs().max(1));
         Ok(Connection { sftp, _ssh: ssh })
     }
 
@@ -186,9 +193,31 @@ impl Sftp {
         Ok(())
     }
 
+    /// Sends every item, then the manifest; a signal ends it at once (what
+    /// was sent stays in the partial folder, never listed, replaced by the
+    /// next copy of that backup).
+    pub(super) async fn upload(
+        &self,
+        id: &str,
+        items: &[Outgoing],
+        manifest_bytes: &[u8],
+    ) -> Result<(), String> {
+        let work = async {
+            for item in items {
+                self.put_file(id, &item.file, &item.path, &item.expected)
+                    .await?;
+            }
+            self.commit(id, manifest_bytes).await
+        };
+        tokio::select! {
+            done = work => done,
+            () = self.interrupt.raised() => Err(INTERRUPTED.to_string()),
+        }
+    }
+
     /// Sends one item into the backup's partial folder, hashing as it goes,
     /// then reads the copy back: both must match the manifest.
-    pub(super) async fn put_file(
+    async fn put_file(
         &self,
         id: &str,
         file: &str,
@@ -260,7 +289,7 @@ impl Sftp {
     }
 
     /// Writes the manifest last and gives the folder its final name.
-    pub(super) async fn commit(&self, id: &str, manifest_bytes: &[u8]) -> Result<(), String> {
+    async fn commit(&self, id: &str, manifest_bytes: &[u8]) -> Result<(), String> {
         let connection = self.connected().await?;
         let sftp = &connection.sftp;
         let partial = self.path(&format!(".{id}.partial"));
@@ -282,14 +311,25 @@ impl Sftp {
         file.sync_all().await.map_err(|e| failed(&e))?;
         file.shutdown().await.map_err(|e| failed(&e))?;
         let done = self.path(id);
-        // A folder of that name without a manifest is an earlier copy that
-        // never finished: it is replaced.
-        if sftp.try_exists(done.as_str()).await.unwrap_or(false)
-            && !sftp
-                .try_exists(format!("{done}/{}", manifest::FILE))
+        // A folder of that name is an earlier copy that never finished, or
+        // one whose manifest does not read (the listing did not count it):
+        // it is replaced, never a complete one.
+        if sftp.try_exists(done.as_str()).await.unwrap_or(false) {
+            let manifest_path = format!("{done}/{}", manifest::FILE);
+            let complete = sftp
+                .try_exists(manifest_path.as_str())
                 .await
                 .unwrap_or(false)
-        {
+                && matches!(
+                    self.read_small(sftp, &manifest_path).await,
+                    Ok(Small::Whole(bytes)) if super::listed(id, &bytes).is_ok()
+                );
+            if complete {
+                return Err(format!(
+                    "`{done}` on {} already holds a complete {id}: not replaced",
+                    self.host
+                ));
+            }
             self.remove_folder(sftp, &done).await?;
         }
         sftp.rename(partial.as_str(), done.as_str())
@@ -297,51 +337,65 @@ impl Sftp {
             .map_err(|e| failed(&e))
     }
 
-    pub(super) async fn list(&self) -> Result<Vec<RemoteBackup>, String> {
+    /// The backups in the folder whose manifest is there.
+    pub(super) async fn list(&self) -> Result<Listing, String> {
         let connection = self.connected().await?;
         let sftp = &connection.sftp;
+        let mut listing = Listing::default();
         if !sftp.try_exists(self.root.as_str()).await.unwrap_or(false) {
-            return Ok(Vec::new());
+            return Ok(listing);
         }
         let entries = sftp
             .read_dir(self.root.as_str())
             .await
             .map_err(|e| format!("cannot list `{}` on {}: {e}", self.root, self.host))?;
-        let mut listed = Vec::new();
         for entry in entries {
             let id = entry.file_name();
             if id.starts_with('.') || !entry.file_type().is_dir() {
                 continue;
             }
-            let path = self.path(&format!("{id}/{}", manifest::FILE));
-            let Ok(bytes) = self.read_small(sftp, &path).await else {
+            let shown = format!("{id}/{}", manifest::FILE);
+            let path = self.path(&shown);
+            // No manifest: a copy that never finished.
+            if !sftp.try_exists(path.as_str()).await.unwrap_or(false) {
                 continue;
-            };
-            if let Some(backup) = super::listed(id, &bytes) {
-                listed.push(backup);
+            }
+            match self.read_small(sftp, &path).await {
+                Ok(read) => listing.add(id, read, &shown),
+                Err(why) => listing.damaged.push(Damaged { id, why }),
             }
         }
-        Ok(listed)
+        Ok(listing)
     }
 
-    pub(super) async fn get_small(&self, rest: &str) -> Result<Vec<u8>, String> {
+    pub(super) async fn get_small(&self, rest: &str) -> Result<Small, String> {
         let connection = self.connected().await?;
         self.read_small(&connection.sftp, &self.path(rest)).await
     }
 
-    async fn read_small(&self, sftp: &SftpSession, path: &str) -> Result<Vec<u8>, String> {
+    /// A small file read whole, up to `SMALL` bytes.
+    async fn read_small(&self, sftp: &SftpSession, path: &str) -> Result<Small, String> {
         let failed = |e: &dyn std::fmt::Display| format!("cannot read `{path}`: {e}");
         let file = sftp.open(path).await.map_err(|e| failed(&e))?;
         let mut bytes = Vec::new();
-        file.take(SMALL)
+        file.take(SMALL + 1)
             .read_to_end(&mut bytes)
             .await
             .map_err(|e| failed(&e))?;
-        Ok(bytes)
+        Ok(if bytes.len() as u64 > SMALL {
+            Small::Over
+        } else {
+            Small::Whole(bytes)
+        })
     }
 
-    /// One stored file as a blocking stream of chunks.
-    pub(super) async fn read(&self, rest: &str) -> Result<super::bridge::Bridge, String> {
+    /// One stored file as a blocking stream of chunks, which fails past
+    /// `size` bytes (what its manifest says it holds).
+    pub(super) async fn read(
+        &self,
+        rest: &str,
+        size: u64,
+    ) -> Result<Box<dyn std::io::Read + Send>, String> {
         let connection = self.connected().await?;
         let path = self.path(rest);
         let file = connection
@@ -359,7 +413,11 @@ impl Sftp {
                     Err(e) => Some((Err(e.to_string()), (file, connection))),
                 }
             });
-        Ok(super::bridge::reader(Box::pin(chunks)))
+        Ok(Box::new(super::bridge::reader(
+            Box::pin(chunks),
+            rest,
+            size,
+        )))
     }
 
     /// The manifest goes first (the backup is no longer listed), then the rest.

@@ -4,17 +4,23 @@
 //! be what its manifest says); the manifest is written last and the folder
 //! renamed to `<id>`, so a download cut short is never taken for a backup.
 //! A damaged local copy of the same id is set aside first and removed once
-//! the download is in place. Then the normal restore runs on it.
+//! the download is in place. Then the normal restore runs on it. The
+//! download is private as a local backup is (folder 0700, files 0600, never
+//! through a link), and no item is read past the size its manifest gives.
+//! A backup on the target whose manifest does not read is never passed
+//! over: naming it, or asking for the latest while one is there, is refused.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::backup::manifest;
 use crate::backup::{LATEST, LATEST_SAFETY};
-use crate::copies::Target;
+use crate::copies::{Listing, Target};
 use crate::error::Error;
 use crate::runbook::Runbook;
+use crate::state::files::create_new_file;
 use crate::ui::progress::Progress;
 
 /// Downloads backup `id` (or the newest) of copy target `name` into `dir`;
@@ -31,31 +37,29 @@ pub(super) async fn fetch(
         .list()
         .await
         .map_err(|problem| Error::Usage(format!("cannot list {}: {problem}", target.location())))?;
-    let chosen = match id.unwrap_or(LATEST) {
-        LATEST => remote.iter().rev().find(|b| !b.safety),
-        LATEST_SAFETY => remote.iter().rev().find(|b| b.safety),
-        wanted => remote.iter().find(|b| b.id == wanted),
-    };
-    let Some(chosen) = chosen else {
-        return Err(Error::Usage(format!(
-            "no backup {} on {}: nothing was changed",
-            id.map_or("at all".to_string(), |i| format!("`{i}`")),
-            target.location()
-        )));
-    };
-    let id = chosen.id.clone();
+    let id = chosen(&target, remote, id)?;
     let manifest = target.manifest(&id).await.map_err(Error::Usage)?;
     let partial = dir.join(format!(".{id}.download"));
     let failed = |what: String| Error::Usage(format!("{what}: nothing was changed"));
+    let made = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::File {
+            path,
+            action: "create",
+            source,
+        }
+    };
+    crate::state::files::create_private_dir(dir).map_err(made(dir))?;
+    // Left by a download cut short: removed (a link in it is removed, not
+    // followed), then made anew, private.
     let _ = fs::remove_dir_all(&partial);
-    fs::create_dir_all(&partial).map_err(|source| Error::File {
-        path: partial.clone(),
-        action: "create",
-        source,
-    })?;
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&partial)
+        .map_err(made(&partial))?;
     for item in &manifest.items {
         progress.say(format!("downloading {id}/{} from {name}", item.file));
-        let raw = match target.open(&id, &item.file).await {
+        let raw = match target.open(&id, &item.file, item.stored_size).await {
             Ok(raw) => raw,
             Err(problem) => {
                 let _ = fs::remove_dir_all(&partial);
@@ -83,7 +87,7 @@ pub(super) async fn fetch(
     let bytes = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Usage(format!("manifest of {id}: {e}")))?;
     let put = || -> io::Result<PathBuf> {
-        let mut file = File::create(partial.join(manifest::FILE))?;
+        let mut file = create_new_file(&partial.join(manifest::FILE))?;
         file.write_all(&bytes)?;
         file.sync_all()?;
         let done = dir.join(&id);
@@ -105,9 +109,42 @@ pub(super) async fn fetch(
     Ok(id)
 }
 
+/// The id of the backup `id` names on `target` (the newest when none):
+/// refused when it, or any backup while the latest is asked for, has a
+/// manifest that does not read.
+fn chosen(target: &Target, remote: Listing, id: Option<&str>) -> Result<String, Error> {
+    let wanted = id.unwrap_or(LATEST);
+    let latest = wanted == LATEST || wanted == LATEST_SAFETY;
+    if let Some(damaged) = remote.damaged.iter().find(|d| latest || d.id == wanted) {
+        let why = target.damaged(damaged);
+        return Err(Error::Usage(if latest {
+            format!(
+                "cannot tell which backup on {} is the latest: {why}. Name the backup to restore by its id (`opsbook backup list --copy {}`); nothing was changed",
+                target.location(),
+                target.name
+            )
+        } else {
+            format!("{why}; nothing was changed")
+        }));
+    }
+    let backups = remote.backups;
+    let chosen = match wanted {
+        LATEST => backups.into_iter().rfind(|b| !b.safety),
+        LATEST_SAFETY => backups.into_iter().rfind(|b| b.safety),
+        wanted => backups.into_iter().find(|b| b.id == wanted),
+    };
+    chosen.map(|b| b.id).ok_or_else(|| {
+        Error::Usage(format!(
+            "no backup {} on {}: nothing was changed",
+            id.map_or("at all".to_string(), |i| format!("`{i}`")),
+            target.location()
+        ))
+    })
+}
+
 /// Writes a download to `path` (fsynced); its sha256 and size.
 fn save(mut raw: Box<dyn Read + Send>, path: &Path) -> io::Result<(String, u64)> {
-    let mut out = File::create(path)?;
+    let mut out = create_new_file(path)?;
     crate::copies::hashed_copy(&mut raw, Some(&mut out))
 }
 

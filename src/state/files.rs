@@ -9,8 +9,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
+use rustix::io::Errno;
 
 use crate::error::UnsafeFolder;
 
@@ -146,6 +150,208 @@ pub(crate) fn nearest_existing(path: &Path) -> PathBuf {
     path.ancestors()
         .find(|p| p.exists())
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+}
+
+/// A folder held open: every name in it is reached relative to it and
+/// never through a symbolic link (`O_NOFOLLOW`), new files are made with
+/// `O_EXCL` (0600) and new folders 0700. What a copy target holds is read
+/// and written only this way: someone who can write there cannot make
+/// opsbook write, read or delete through a link they planted.
+pub(crate) struct OpenFolder {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+const FOLDER: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+/// How deep `remove` goes: a backup folder holds files only.
+const REMOVE_DEPTH: usize = 8;
+
+impl OpenFolder {
+    /// The folder at `path` as written (a link on the way to it is
+    /// followed: it is the runbook's own setting), which must exist.
+    pub(crate) fn open(path: &Path) -> io::Result<OpenFolder> {
+        let fd = rustix::fs::open(path, FOLDER.difference(OFlags::NOFOLLOW), Mode::empty())?;
+        Ok(OpenFolder {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where it is, for messages.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The folder `name` in it, never through a link.
+    pub(crate) fn folder(&self, name: &str) -> io::Result<OpenFolder> {
+        let fd = rustix::fs::openat(&self.fd, one(name)?, FOLDER, Mode::empty())
+            .map_err(|e| self.refused(name, e, "a folder"))?;
+        Ok(OpenFolder {
+            fd,
+            path: self.path.join(name),
+        })
+    }
+
+    /// The folder `name` in it, made (0700) when missing.
+    pub(crate) fn folder_made(&self, name: &str) -> io::Result<OpenFolder> {
+        match rustix::fs::mkdirat(&self.fd, one(name)?, Mode::from_raw_mode(0o700)) {
+            Ok(()) | Err(Errno::EXIST) => self.folder(name),
+            Err(e) => Err(self.refused(name, e, "a folder")),
+        }
+    }
+
+    /// A new folder `name` (0700): nothing may be there yet.
+    pub(crate) fn new_folder(&self, name: &str) -> io::Result<OpenFolder> {
+        rustix::fs::mkdirat(&self.fd, one(name)?, Mode::from_raw_mode(0o700))
+            .map_err(|e| self.refused(name, e, "a new folder"))?;
+        self.folder(name)
+    }
+
+    /// A new file `name` (0600), open for writing: nothing may be there yet.
+    pub(crate) fn new_file(&self, name: &str) -> io::Result<File> {
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        rustix::fs::openat(&self.fd, one(name)?, flags, Mode::from_raw_mode(0o600))
+            .map(File::from)
+            .map_err(|e| self.refused(name, e, "a new file"))
+    }
+
+    /// The plain file `name`, open for reading; a link, a folder or a fifo
+    /// there is refused (a fifo is not waited on).
+    pub(crate) fn file(&self, name: &str) -> io::Result<File> {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.fd, one(name)?, flags, Mode::empty())
+            .map_err(|e| self.refused(name, e, "a file"))?;
+        let stat = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Err(io::Error::other(format!(
+                "`{}` is not a plain file",
+                self.path.join(name).display()
+            )));
+        }
+        rustix::fs::fcntl_setfl(&fd, OFlags::empty())?;
+        Ok(File::from(fd))
+    }
+
+    /// Whether anything (a link included) is called `name` in it.
+    pub(crate) fn has(&self, name: &str) -> io::Result<bool> {
+        match rustix::fs::statat(&self.fd, one(name)?, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(_) => Ok(true),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The names of the folders in it (links to folders are not folders).
+    pub(crate) fn folders(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in rustix::fs::Dir::read_from(&self.fd)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "." || name == ".." {
+                continue;
+            }
+            let kind = match entry.file_type() {
+                FileType::Unknown => {
+                    let stat = rustix::fs::statat(&self.fd, &name, AtFlags::SYMLINK_NOFOLLOW)?;
+                    FileType::from_raw_mode(stat.st_mode)
+                }
+                kind => kind,
+            };
+            if kind == FileType::Directory {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// Removes `name` and, if it is a folder, everything in it; a link is
+    /// removed, never what it points to. Nothing there is not an error.
+    pub(crate) fn remove(&self, name: &str) -> io::Result<()> {
+        remove_at(&self.fd, one(name)?, REMOVE_DEPTH).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("`{}`: {e}", self.path.join(name).display()),
+            )
+        })
+    }
+
+    /// Renames `from` to `to`, both in it; an existing `to` is never
+    /// replaced (where the filesystem can say so: NFS cannot).
+    pub(crate) fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let (from, to) = (one(from)?, one(to)?);
+        match rustix::fs::renameat_with(&self.fd, from, &self.fd, to, RenameFlags::NOREPLACE) {
+            Err(Errno::INVAL | Errno::NOSYS) => {
+                if self.has(to)? {
+                    return Err(Errno::EXIST.into());
+                }
+                Ok(rustix::fs::renameat(&self.fd, from, &self.fd, to)?)
+            }
+            done => Ok(done?),
+        }
+    }
+
+    /// Makes what was made or renamed in it durable.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        Ok(rustix::fs::fsync(&self.fd)?)
+    }
+
+    fn refused(&self, name: &str, e: Errno, what: &str) -> io::Error {
+        let path = self.path.join(name);
+        match e {
+            Errno::LOOP => io::Error::other(format!(
+                "`{}` is a symbolic link: opsbook never follows one there (remove it)",
+                path.display()
+            )),
+            Errno::NOTDIR => io::Error::other(format!("`{}` is not {what}", path.display())),
+            e => io::Error::new(
+                io::Error::from(e).kind(),
+                format!("`{}`: {e}", path.display()),
+            ),
+        }
+    }
+}
+
+/// `name` if it names one entry of a folder (no `/`, not `.` or `..`).
+fn one(name: &str) -> io::Result<&str> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(io::Error::other(format!(
+            "`{name}` is not a name of one file or folder"
+        )));
+    }
+    Ok(name)
+}
+
+/// `name` in `dir` removed without following a link, `depth` folders deep at most.
+fn remove_at(dir: &OwnedFd, name: &str, depth: usize) -> io::Result<()> {
+    let folder = match rustix::fs::openat(dir, name, FOLDER, Mode::empty()) {
+        Ok(folder) => folder,
+        Err(Errno::NOENT) => return Ok(()),
+        // A link, a file, a fifo: the name itself goes.
+        Err(Errno::LOOP | Errno::NOTDIR) => {
+            return Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if depth == 0 {
+        return Err(io::Error::other("folders nested too deep to be opsbook's"));
+    }
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&folder)? {
+        let entry = entry?;
+        let entry = entry.file_name().to_string_lossy().into_owned();
+        if entry != "." && entry != ".." {
+            names.push(entry);
+        }
+    }
+    for entry in names {
+        remove_at(&folder, &entry, depth - 1)?;
+    }
+    Ok(rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
 }
 
 #[cfg(test)]

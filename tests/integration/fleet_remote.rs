@@ -421,6 +421,8 @@ fn a_backup_is_pulled_from_a_remote_engine_into_its_hosts_folder_and_restored_ex
         all.extend_from_slice(args);
         ws.opsbook(&all)
     };
+    // The copy target's folder (the host's own is made inside it).
+    std::fs::create_dir(ws.path().join("nas")).unwrap();
     let made = fleet(&["backup", "--yes", "--format", "json"]);
     made.expect_code(0);
     // The host's own folder, in the single-host layout; its copy likewise.

@@ -421,6 +421,7 @@ fn each_copy_target_has_metrics_of_its_own() {
             project.name
         ),
     );
+    std::fs::create_dir(ws.path().join("usb")).unwrap();
     ws.opsbook(&["backup", "--state-dir", "state"])
         .expect_code(0);
     let port = free_port();

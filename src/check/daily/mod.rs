@@ -188,11 +188,12 @@ pub(crate) type Work<'a> = Pin<Box<dyn Future<Output = Vec<CheckResult>> + Send 
 /// What a daily check is handed by the layers above check/, which run
 /// checks themselves: the way to the deployment, compose or stack
 /// (`deploy::look`), and the backups part of each pass, here and on the
-/// copy targets (`copies::freshness::backups`).
+/// copy targets (`copies::freshness::backups`): jobs labelled `section
+/// name`, each under the run's deadline on its own.
 #[derive(Clone, Copy)]
 pub(crate) struct Above<'a> {
     pub connect: &'a (dyn Fn() -> Connected<'a> + Sync),
-    pub backups: &'a (dyn Fn() -> Work<'a> + Sync),
+    pub backups: &'a (dyn Fn() -> Vec<(String, Work<'a>)> + Sync),
 }
 
 /// The deployment, connected to and seen as deployed.

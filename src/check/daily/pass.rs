@@ -86,7 +86,7 @@ pub(super) async fn one_pass<'a>(
         ));
     }
     if options.wants(Part::Backups) && runbook.model.backup.is_some() {
-        free_of_docker.push(("backups newest".into(), (above.backups)()));
+        free_of_docker.extend((above.backups)());
     }
     let independent = join_all(
         free_of_docker

@@ -119,6 +119,9 @@ pub(crate) struct CopyTarget {
     pub sftp: Option<SftpTarget>,
     /// This target's own retention (else the backup's `keep`).
     pub keep: Option<Keep>,
+    /// How long a request to an `s3` or `sftp` target may go without
+    /// progress (default 60s for s3, 30s for sftp).
+    pub timeout: Option<Duration>,
 }
 
 /// `s3: { endpoint, bucket, prefix, region, path_style, access_key_id, secret_access_key }`;

@@ -32,6 +32,19 @@ impl Validator<'_> {
             if let Some(folder) = &target.folder {
                 self.interpolated(folder, &format!("{field}.folder"));
             }
+            if let Some(timeout) = target.timeout {
+                if target.folder.is_some() {
+                    self.at_key(
+                        &format!("{field}.timeout"),
+                        "`timeout` is for `s3` and `sftp` targets: a folder is read and written as a local disk is",
+                    );
+                } else if timeout.std().is_zero() {
+                    self.at_key(
+                        &format!("{field}.timeout"),
+                        "a timeout of 0 would end every request at once: give one like `60s`",
+                    );
+                }
+            }
             if let Some(keep) = &target.keep
                 && [keep.last, keep.daily, keep.weekly, keep.monthly]
                     .iter()

@@ -117,7 +117,8 @@ impl Filters {
         )
     }
 
-    fn apply(&self, text: &str) -> String {
+    /// `text` with every filter applied.
+    pub fn apply(&self, text: &str) -> String {
         let mut text = text.to_string();
         for (regex, placeholder) in &self.rules {
             text = replace_keeping_columns(regex, &text, placeholder);

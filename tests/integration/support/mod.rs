@@ -3,10 +3,12 @@
 //! on the real Docker engine, created through bollard exactly as compose
 //! would label them and always removed when the test ends. `exact` is the
 //! harness of the whole-output tests; `hanging` has peers that never
-//! answer (an engine, a webhook).
+//! answer (an engine, a webhook); `s3` an object store that misbehaves on
+//! purpose.
 
 pub mod exact;
 pub mod hanging;
+pub mod s3;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -241,14 +243,23 @@ impl Spawned {
 
     /// Sends SIGTERM and waits at most `within` for the binary to end; one
     /// still running then is killed, and its run has code -1.
-    pub fn terminate_within(mut self, within: Duration) -> Run {
+    pub fn terminate_within(self, within: Duration) -> Run {
+        self.signal_within("TERM", within)
+    }
+
+    /// The same with SIGINT (Ctrl-C).
+    pub fn interrupt_within(self, within: Duration) -> Run {
+        self.signal_within("INT", within)
+    }
+
+    fn signal_within(mut self, signal: &str, within: Duration) -> Run {
         let mut child = self.child.take().expect("a running binary");
         let started = Instant::now();
         let sent = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([&format!("-{signal}"), &child.id().to_string()])
             .status()
             .expect("run kill");
-        assert!(sent.success(), "kill -TERM {}", child.id());
+        assert!(sent.success(), "kill -{signal} {}", child.id());
         let mut ended = false;
         while started.elapsed() < within {
             if child.try_wait().is_ok_and(|status| status.is_some()) {

@@ -2,7 +2,12 @@
 //! server on loopback (`rclone serve s3`, installed by scripts/test.sh):
 //! round trips, a damaged copy found by verify, a restore from a copy after
 //! the local backups are gone, an upload killed mid-way, retention on a
-//! target, wrong credentials, and no secret in any output.
+//! target, wrong credentials, and no secret in any output. `faults`: an
+//! S3 store that misbehaves on purpose; `folder`: a folder target with
+//! links planted in it, or not there at all.
+
+mod faults;
+mod folder;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -97,6 +102,8 @@ fn workspace(project: &Project, server: &S3Server, extra: &str) -> Workspace {
     ws.write("notes.txt", "the notes\n");
     ws.write(".env", format!("S3_KEY_ID={KEY_ID}\nS3_SECRET={SECRET}\n"));
     ws.write("opsbook.yaml", runbook(project, server, extra));
+    // A folder target must exist: opsbook never makes it.
+    std::fs::create_dir(ws.path().join("nas")).unwrap();
     ws
 }
 
@@ -348,6 +355,7 @@ fn backup_copy_copies_what_a_folder_target_lacks_and_lists_it_there() {
         "opsbook.yaml",
         format!("{runbook}  copies:\n    nas:\n      folder: ./nas\n"),
     );
+    std::fs::create_dir(ws.path().join("nas")).unwrap();
     let filters = Filters::new(&ws)
         .regex(r"\bshop-\d{8}T\d{6}Z\b", "shop-YYYYMMDDThhmmssZ")
         .regex(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", "YYYY-MM-DD hh:mm:ssZ")
