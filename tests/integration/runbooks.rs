@@ -493,6 +493,10 @@ fn fulsk() {
                 "JWT_SECRET=old\nDATABASE_URL=postgres://fulsk\n",
             ),
             ("nginx.conf", "server { listen 80; }\n"),
+            // The archive copy target (`backup.copies.archive`): a folder
+            // that exists, named through .env as on the server.
+            (".env", "FULSK_ARCHIVE_DIR=archive\n"),
+            ("archive/.keep", ""),
         ],
     );
     // Redis: keys written, flushed after the backup, back after the restore.
