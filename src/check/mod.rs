@@ -2,7 +2,7 @@
 //! fields, latency and certificate lifetime (the pages' `curl /health`), or a
 //! command run in a service's container judged on its exit code and output
 //! (`docker exec db pg_isready`), a file, a port, a systemd unit, a PromQL
-//! query's answer. Each runs under its own timeout; a failure
+//! query's answer; and the heartbeats of jobs opsbook does not run. Each runs under its own timeout; a failure
 //! quotes what came back and the check's `hint`. What it quotes is masked
 //! whole before it is cut short; the message is masked again wherever it
 //! leaves the process.
@@ -12,6 +12,7 @@ pub(crate) mod daily;
 pub(crate) mod docker_disk;
 mod exec;
 mod file;
+pub(crate) mod heartbeats;
 pub(crate) mod host;
 mod http;
 pub(crate) mod logs;
