@@ -297,9 +297,13 @@ fn dispatch(
             };
             block_on(daily_check::run(runbook, &options, report_mut))?;
         }
-        Command::Report(args) => {
-            commands::report::run(runbook, &globals.state_dir, args.since, report_mut)?
-        }
+        Command::Report(args) => commands::report::run(
+            runbook,
+            &globals.state_dir,
+            args.since,
+            args.uptime,
+            report_mut,
+        )?,
         Command::Startup(args) => {
             let options = commands::startup::Options {
                 skip_preflight: args.skip_preflight,

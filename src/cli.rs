@@ -493,6 +493,11 @@ pub(crate) struct ReportArgs {
     /// How far back to look.
     #[arg(long, value_parser = duration, default_value = "7d")]
     pub since: Duration,
+    /// Uptime instead of trends: per check and service the share of ok
+    /// runs, the time failing and response-time percentiles; per incident
+    /// the time to acknowledge and to resolve.
+    #[arg(long)]
+    pub uptime: bool,
 }
 
 /// `30s`, `5m`, `7d`: the runbook's own duration syntax.

@@ -26,6 +26,7 @@ mod tcp;
 pub(crate) use http::answer_of;
 pub(crate) mod trends;
 mod unit;
+pub(crate) mod uptime;
 mod value;
 
 use std::time::{Duration, Instant};

@@ -18,6 +18,7 @@ pub(crate) mod note;
 pub(crate) mod open;
 pub(crate) mod playbook;
 pub(crate) mod postmortem;
+pub(crate) mod response;
 pub(crate) mod show;
 
 use std::io;

@@ -15,6 +15,7 @@ use crate::backup::catalog;
 use crate::backup::drill::DrillRecord;
 use crate::backup::manifest::Manifest;
 use crate::check::heartbeats::{self, Beat};
+use crate::check::uptime;
 use crate::grade::Status;
 use crate::incident::Incident;
 use crate::runbook::Runbook;
@@ -117,6 +118,19 @@ pub(crate) struct Point {
     pub failing: usize,
 }
 
+/// One check's or service's uptime over 24 h, 7 d and 30 d (none where
+/// no run in that window graded it), and its response-time percentiles
+/// over 24 h.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Uptimes {
+    pub section: String,
+    pub name: String,
+    pub day: Option<f64>,
+    pub week: Option<f64>,
+    pub month: Option<f64>,
+    pub latency_day: Option<[f64; 3]>,
+}
+
 /// One service under `heal`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HealState {
@@ -147,6 +161,9 @@ pub(crate) struct Cache {
     pub beats: Vec<(Beat, Last)>,
     /// The runbook's key in the state folder, where the pings go.
     pub state_key: String,
+    /// Each check's and service's uptime over 24 h, 7 d and 30 d, from
+    /// the history, read again after each run.
+    pub uptime: Vec<Uptimes>,
     pub reloads: u64,
     pub reload_failures: u64,
     /// Counts every change, so what is rendered from it can be kept.
@@ -175,6 +192,7 @@ impl Cache {
             heal: BTreeMap::new(),
             beats: Vec::new(),
             state_key: runbook.state_key(),
+            uptime: Vec::new(),
             reloads: 0,
             reload_failures: 0,
             generation: 0,
@@ -210,6 +228,7 @@ impl Cache {
             });
         }
         cache.read_pings(runbook, state_dir);
+        cache.read_uptime(runbook, state_dir);
         cache
     }
 
@@ -294,6 +313,49 @@ impl Cache {
     pub(crate) fn refresh(&mut self, runbook: &Runbook, state_dir: &std::path::Path) {
         self.backups = backups(runbook);
         self.watch(runbook, state_dir);
+        self.read_uptime(runbook, state_dir);
+    }
+
+    /// The uptimes over the three windows, from the last 30 days of history.
+    fn read_uptime(&mut self, runbook: &Runbook, state_dir: &std::path::Path) {
+        let now = Timestamp::now();
+        let Ok(state) = crate::state::StateDir::open(state_dir) else {
+            return;
+        };
+        let ago = |days: i64| {
+            now.checked_sub(jiff::SignedDuration::from_hours(24 * days))
+                .unwrap_or(now)
+        };
+        let records = state.history(&runbook.state_key()).since(ago(30)).records;
+        let timed = uptime::timed(runbook);
+        let within = |from: Timestamp| {
+            let first = records.partition_point(|r| r.at < from);
+            uptime::uptimes(&records[first..], now, &timed)
+        };
+        let (day, week, month) = (within(ago(1)), within(ago(7)), within(ago(30)));
+        let ratio = |list: &[uptime::Uptime], u: &uptime::Uptime| {
+            list.iter()
+                .find(|o| o.section == u.section && o.name == u.name)
+                .map(|o| o.ratio)
+        };
+        let uptimes: Vec<Uptimes> = month
+            .iter()
+            .map(|u| Uptimes {
+                section: u.section.clone(),
+                name: u.name.clone(),
+                day: ratio(&day, u),
+                week: ratio(&week, u),
+                month: Some(u.ratio),
+                latency_day: day
+                    .iter()
+                    .find(|o| o.section == u.section && o.name == u.name)
+                    .and_then(|o| o.latency_ms),
+            })
+            .collect();
+        if uptimes != self.uptime {
+            self.uptime = uptimes;
+            self.generation += 1;
+        }
     }
 
     /// Counts one heal action (`restart`, `gave-up`).

@@ -74,6 +74,7 @@ pub(super) fn render(cache: &Cache) -> String {
     runs(cache, &mut out);
     checks(cache, &mut out);
     heartbeats(cache, &mut out);
+    uptime(cache, &mut out);
     host(cache, &mut out);
     backups(cache, &mut out);
     incidents(cache, &mut out);
@@ -367,6 +368,33 @@ fn heartbeats(cache: &Cache, out: &mut Out) {
 }
 
 /// A figure in its base unit: percent as a ratio.
+/// Each check's and service's share of ok runs over 24 h, 7 d and 30 d.
+fn uptime(cache: &Cache, out: &mut Out) {
+    if cache.uptime.is_empty() {
+        return;
+    }
+    out.family(
+        "opsbook_check_uptime_ratio",
+        "gauge",
+        "The share of daily-checks a check or service was ok in, over the window (0 to 1).",
+    );
+    for u in &cache.uptime {
+        for (window, ratio) in [("24h", u.day), ("7d", u.week), ("30d", u.month)] {
+            if let Some(ratio) = ratio {
+                out.sample(
+                    "opsbook_check_uptime_ratio",
+                    &[
+                        ("section", &u.section),
+                        ("name", &u.name),
+                        ("window", window),
+                    ],
+                    ratio,
+                );
+            }
+        }
+    }
+}
+
 fn base_unit(value: f64, unit: &str) -> (f64, &str) {
     match unit {
         "percent" | "%" => (value / 100.0, "ratio"),

@@ -1,6 +1,8 @@
 //! `/`: the status page a person reads at a glance, rendered on the server
 //! from the cache: the overall state, services, checks with their last
-//! message, the heartbeats (graded as the page is rendered), backups (age, size, drill), open incidents, the scheduled jobs,
+//! message, the heartbeats (graded as the page is rendered), the uptime of
+//! each check and service over 24 h, 7 d and 30 d, backups (age, size,
+//! drill), open incidents, the scheduled jobs,
 //! and charts of memory, load, disk and failing checks over the recent
 //! daily-checks (inline SVG). No script, no external asset: it works with
 //! JavaScript off and behind any proxy. Every text passes the runbook's
@@ -178,11 +180,37 @@ fn body(
     }
     let beats = cache.heartbeats(now);
     section(page, "Heartbeats", "heartbeats", &beats, |_| true);
+    uptime(page, cache);
     backups(page, cache, now);
     incidents(page, cache);
     heal(page, cache);
     jobs(page, cache, timetable, now);
     charts(page, cache);
+}
+
+/// Each check's and service's uptime over 24 h, 7 d and 30 d, and a
+/// check's response time over 24 h (as Gatus shows them).
+fn uptime(page: &mut Page, cache: &Cache) {
+    if cache.uptime.is_empty() {
+        return;
+    }
+    page.html.push_str("<h2>Uptime</h2><table id=\"uptime\"><tr><th>section</th><th>name</th><th>24 h</th><th>7 d</th><th>30 d</th><th>response p50 / p95 / p99, 24 h</th></tr>");
+    let shown = |ratio: Option<f64>| ratio.map_or("-".to_string(), crate::check::uptime::percent);
+    for u in &cache.uptime {
+        let latency = u.latency_day.map_or(String::new(), |[p50, p95, p99]| {
+            format!("{p50:.0} / {p95:.0} / {p99:.0} ms")
+        });
+        let _ = write!(
+            page.html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{latency}</td></tr>",
+            page.text(&u.section),
+            page.text(&u.name),
+            shown(u.day),
+            shown(u.week),
+            shown(u.month),
+        );
+    }
+    page.html.push_str("</table>");
 }
 
 fn section(

@@ -162,3 +162,125 @@ For more information, try '--help'.
 "#,
     );
 }
+
+/// `report --uptime`: a check ok in two runs of three, with its response
+/// times, and an incident acknowledged and closed; serve shows the same
+/// uptime on its page and in /metrics.
+#[test]
+fn uptime_per_check_and_the_incidents_response_times() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\n{CALM_HOST}checks:\n  flag:\n    file: {{ path: flag }}\nincident: {{ dir: ./incidents }}\n"
+        ),
+    );
+    let flag = ws.path().join("flag");
+    for (present, code) in [(true, 0), (false, 2), (true, 0)] {
+        if present {
+            std::fs::write(&flag, "up").unwrap();
+        } else {
+            std::fs::remove_file(&flag).unwrap();
+        }
+        ws.opsbook(&["daily-check", "--only", "checks", "--state-dir", "state"])
+            .expect_code(code);
+    }
+    let opened = ws.opsbook(&[
+        "incident",
+        "open",
+        "--severity",
+        "P2",
+        "--title",
+        "flag gone",
+        "--state-dir",
+        "state",
+    ]);
+    assert_eq!(opened.code, 0, "{}{}", opened.stdout, opened.stderr);
+    let id = std::fs::read_dir(ws.path().join("incidents"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    ws.opsbook(&["incident", "ack", &id]).expect_code(0);
+    ws.opsbook(&["incident", "close", &id, "--summary", "put back"])
+        .expect_code(0);
+
+    let run = ws.opsbook(&["report", "--uptime", "--state-dir", "state"]);
+    let filters = Filters::new(&ws)
+        .literal(&id, "[ID]")
+        .regex(r"\d+ms", "[MS]")
+        .regex(r"\d+s\b", "[S]")
+        .collapse_blanks();
+    assert_run(
+        &run,
+        &filters,
+        0,
+        "
+SECTION  NAME  UPTIME  OK RUNS  FAILING  P50  P95  P99
+checks  flag  66.66%  2/3  [S]  [MS]  [MS]  [MS]
+3 runs in the last 7d
+INCIDENT  SEVERITY  TO ACKNOWLEDGE  TO RESOLVE  TITLE
+[ID]  P2  [S]  [S]  flag gone
+1 incident: mean time to acknowledge [S], to resolve [S]
+ok: 2 ok in [MS] ms
+",
+        "",
+    );
+    let json = ws
+        .opsbook(&[
+            "report",
+            "--uptime",
+            "--state-dir",
+            "state",
+            "--format",
+            "json",
+        ])
+        .json();
+    let flag_uptime = &json["uptime"][0];
+    assert_eq!(
+        (
+            &flag_uptime["name"],
+            &flag_uptime["runs"],
+            &flag_uptime["ok"]
+        ),
+        (
+            &serde_json::json!("flag"),
+            &serde_json::json!(3),
+            &serde_json::json!(2)
+        )
+    );
+    assert_eq!(flag_uptime["latency_ms"].as_array().unwrap().len(), 3);
+    assert_eq!(json["incidents"]["incidents"][0]["severity"], "P2");
+
+    let port = free_port();
+    let agent = crate::support::Spawned::new(ws.spawn(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--state-dir",
+        "state",
+    ]));
+    crate::support::eventually(
+        "the agent answers",
+        std::time::Duration::from_secs(30),
+        || crate::serve::get(port, "/metrics", None).is_some(),
+    );
+    let (_, metrics) = crate::serve::get(port, "/metrics", None).unwrap();
+    for window in ["24h", "7d", "30d"] {
+        let line = format!(
+            "opsbook_check_uptime_ratio{{section=\"checks\",name=\"flag\",window=\"{window}\"}} 0.6666666666666666"
+        );
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
+    let (_, page) = crate::serve::get(port, "/", None).unwrap();
+    assert!(
+        page.contains(
+            "<tr><td>checks</td><td>flag</td><td>66.66%</td><td>66.66%</td><td>66.66%</td><td>"
+        ),
+        "{page}"
+    );
+    agent.terminate_within(std::time::Duration::from_secs(10));
+}
