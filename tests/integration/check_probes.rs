@@ -495,7 +495,8 @@ fn the_new_kinds_are_validated_with_their_place() {
          \x20 f:\n    websocket: { url: \"http://127.0.0.1/ws\" }\n\
          \x20 g:\n    http: { url: \"https://127.0.0.1/\", insecure: true, cert: { warn: 7d, crit: 30d } }\n\
          \x20 h:\n    file: { path: a.conf, changed: ok }\n\
-         \x20 i:\n    port: { expect: [80], where: host, listen: all }\n",
+         \x20 i:\n    port: { expect: [80], where: host, listen: all }\n\
+         \x20 j:\n    http: { url: \"https://127.0.0.1/\", cert: 30d }\n",
     );
     let run = ws.opsbook(&["validate"]);
     assert_eq!(run.code, 3, "{}", run.stdout);
@@ -509,7 +510,8 @@ fn the_new_kinds_are_validated_with_their_place() {
          error: opsbook.yaml:16:23: checks.f.websocket.url: `http://127.0.0.1/ws` is not a ws:// or wss:// URL\n\
          error: opsbook.yaml:18:5: checks.g.http.cert.warn: warn 7d is shorter than crit 30d: a warning comes before the crit\n\
          error: opsbook.yaml:20:36: checks.h.file.changed: unknown variant `ok`, expected one of warn, crit\n\
-         error: opsbook.yaml:22:40: checks.i.port.listen: unknown field `listen`, expected one of expect, where, service, timeout\n"
+         error: opsbook.yaml:22:40: checks.i.port.listen: unknown field `listen`, expected one of expect, where, service, timeout\n\
+         error: opsbook.yaml:24:46: checks.j.http.cert: expected certificate expiry limits, e.g. `cert: { warn: 30d, crit: 7d }`\n"
     );
 }
 
