@@ -404,6 +404,14 @@ fn dispatch(
             };
             block_on_agent(commands::serve::run(source, &options, report_mut))?;
         }
+        Command::Ping(args) => {
+            let ping = match (args.start, args.fail) {
+                (true, _) => commands::ping::Ping::Start,
+                (_, true) => commands::ping::Ping::Fail,
+                _ => commands::ping::Ping::Success,
+            };
+            commands::ping::run(runbook, &globals.state_dir, &args.name, ping, report_mut)?;
+        }
         // Handled before any runbook is loaded (`run`, `fleet_run`).
         Command::Fleet(_)
         | Command::Init(_)
@@ -500,6 +508,7 @@ fn part(part: cli::Part) -> daily_check::Part {
         cli::Part::Logs => daily_check::Part::Logs,
         cli::Part::Checks => daily_check::Part::Checks,
         cli::Part::Backups => daily_check::Part::Backups,
+        cli::Part::Heartbeats => daily_check::Part::Heartbeats,
     }
 }
 

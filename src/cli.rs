@@ -113,6 +113,9 @@ pub(crate) enum Command {
     /// The always-on agent: the runbook's `schedule:`, `/metrics`,
     /// `/healthz` and a status page.
     Serve(ServeArgs),
+    /// Record a ping of a heartbeat (`heartbeats:`) on this host, as the
+    /// agent's `/ping/NAME` does: the job finished, started or failed.
+    Ping(PingArgs),
     /// The fleet file's hosts (`--fleet`, `$OPSBOOK_FLEET`).
     Fleet(FleetArgs),
     /// Print the shell completions for SHELL on stdout (bash, zsh, fish,
@@ -156,6 +159,20 @@ pub(crate) struct ServeArgs {
     /// How each run is logged on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PingArgs {
+    /// The heartbeat's name, as under `heartbeats:`.
+    pub name: String,
+
+    /// The job started (a run that does not end within `grace` warns).
+    #[arg(long, conflicts_with = "fail")]
+    pub start: bool,
+
+    /// The job ended and failed (crit until it next succeeds).
+    #[arg(long)]
+    pub fail: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -468,6 +485,7 @@ pub(crate) enum Part {
     Logs,
     Checks,
     Backups,
+    Heartbeats,
 }
 
 #[derive(Debug, Args)]
@@ -534,6 +552,7 @@ impl Command {
                 _ => None,
             },
             Command::Serve(_)
+            | Command::Ping(_)
             | Command::Fleet(_)
             | Command::Init(_)
             | Command::Completions { .. }
@@ -558,6 +577,7 @@ impl Command {
             Command::Incident(_) => "incident",
             Command::Run(_) => "run",
             Command::Serve(_) => "serve",
+            Command::Ping(_) => "ping",
             Command::Fleet(_) => "fleet",
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",

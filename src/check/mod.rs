@@ -3,7 +3,8 @@
 //! command run in a service's container judged on its exit code and output
 //! (`docker exec db pg_isready`), a file (and its content's changes), a
 //! port, a systemd unit, a PromQL query's answer, the ports listening, a
-//! named process, a WebSocket's reply. Each runs under its own timeout; a failure
+//! named process, a WebSocket's reply; and the heartbeats of jobs opsbook
+//! does not run. Each runs under its own timeout; a failure
 //! quotes what came back and the check's `hint`. What it quotes is masked
 //! whole before it is cut short; the message is masked again wherever it
 //! leaves the process.
@@ -14,6 +15,7 @@ pub(crate) mod daily;
 pub(crate) mod docker_disk;
 mod exec;
 mod file;
+pub(crate) mod heartbeats;
 pub(crate) mod host;
 mod http;
 pub(crate) mod logs;

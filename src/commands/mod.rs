@@ -10,6 +10,7 @@ pub(crate) mod daily_check;
 pub(crate) mod fleet;
 pub(crate) mod incident;
 pub(crate) mod init;
+pub(crate) mod ping;
 pub(crate) mod report;
 pub(crate) mod restart;
 pub(crate) mod restore;

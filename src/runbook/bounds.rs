@@ -158,6 +158,10 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
             check.retry.as_ref().and_then(|r| r.delay),
         ));
     }
+    for (name, heartbeat) in &model.heartbeats {
+        given.push((format!("heartbeats.{name}.period"), heartbeat.period));
+        given.push((format!("heartbeats.{name}.grace"), heartbeat.grace));
+    }
     for (field, steps) in step_lists(model) {
         step_durations(&field, steps, &mut given);
     }

@@ -1,7 +1,9 @@
 //! What the agent knows between runs: each job's last run and counts, the
-//! last daily-check's results, the backups' figures and recent host
-//! figures. Every endpoint reads only this (a scrape never starts work);
-//! the scheduler writes it when a run ends.
+//! last daily-check's results, the backups' figures, recent host figures
+//! and the heartbeats' last pings. Every endpoint reads only this (a
+//! scrape never starts work); the scheduler writes it when a run ends, and
+//! a ping when it comes. The heartbeats are graded when read: their grade
+//! turns with the clock, not with a run.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -12,9 +14,11 @@ use serde_json::Value;
 use crate::backup::catalog;
 use crate::backup::drill::DrillRecord;
 use crate::backup::manifest::Manifest;
+use crate::check::heartbeats::{self, Beat};
 use crate::grade::Status;
 use crate::incident::Incident;
 use crate::runbook::Runbook;
+use crate::state::pings::{self, Last, Ping};
 use crate::state::{HostFigures, Record};
 
 /// How many daily-check runs the page's charts go back.
@@ -137,6 +141,12 @@ pub(crate) struct Cache {
     /// What heal did to each service since the agent started, and what it
     /// remembers of it (restarts in the window, given up).
     pub heal: BTreeMap<String, HealState>,
+    /// Each heartbeat of the runbook and its last pings: those the agent
+    /// took, and those the state folder holds (`opsbook ping`), read again
+    /// with the incidents.
+    pub beats: Vec<(Beat, Last)>,
+    /// The runbook's key in the state folder, where the pings go.
+    pub state_key: String,
     pub reloads: u64,
     pub reload_failures: u64,
     /// Counts every change, so what is rendered from it can be kept.
@@ -144,7 +154,12 @@ pub(crate) struct Cache {
 }
 
 impl Cache {
-    pub(crate) fn new(runbook: &Runbook, commands: &[String], history: Vec<Record>) -> Cache {
+    pub(crate) fn new(
+        runbook: &Runbook,
+        state_dir: &std::path::Path,
+        commands: &[String],
+        history: Vec<Record>,
+    ) -> Cache {
         let mut cache = Cache {
             runbook: runbook.display.clone(),
             started_at: Timestamp::now(),
@@ -158,6 +173,8 @@ impl Cache {
             incidents: open_incidents(runbook),
             maintenance: None,
             heal: BTreeMap::new(),
+            beats: Vec::new(),
+            state_key: runbook.state_key(),
             reloads: 0,
             reload_failures: 0,
             generation: 0,
@@ -192,6 +209,7 @@ impl Cache {
                 host: record.host,
             });
         }
+        cache.read_pings(runbook, state_dir);
         cache
     }
 
@@ -320,6 +338,81 @@ impl Cache {
         if changed {
             self.generation += 1;
         }
+        self.read_pings(runbook, state_dir);
+    }
+
+    /// The runbook's heartbeats with their last pings, from the state
+    /// folder (where `opsbook ping` leaves them) and what this agent took.
+    fn read_pings(&mut self, runbook: &Runbook, state_dir: &std::path::Path) {
+        self.state_key = runbook.state_key();
+        let beats: Vec<(Beat, Last)> = heartbeats::of(runbook)
+            .into_iter()
+            .map(|beat| {
+                let mut last = pings::read(state_dir, &self.state_key, &beat.name);
+                if let Some((_, taken)) = self.beats.iter().find(|(b, _)| b.name == beat.name) {
+                    for ping in Ping::ALL {
+                        if let Some(at) = taken.of(ping) {
+                            last.took(ping, at);
+                        }
+                    }
+                }
+                (beat, last)
+            })
+            .collect();
+        let same = beats.len() == self.beats.len()
+            && beats
+                .iter()
+                .zip(&self.beats)
+                .all(|((a, x), (b, y))| a.name == b.name && a.due() == b.due() && x == y);
+        if !same {
+            self.beats = beats;
+            self.generation += 1;
+        }
+    }
+
+    /// A ping the agent took (and recorded): false for a name that is no
+    /// heartbeat of the runbook.
+    pub(crate) fn pinged(&mut self, name: &str, ping: Ping, at: Timestamp) -> bool {
+        let Some((_, last)) = self.beats.iter_mut().find(|(b, _)| b.name == name) else {
+            return false;
+        };
+        last.took(ping, at);
+        self.generation += 1;
+        true
+    }
+
+    /// Each heartbeat graded at `now`.
+    pub(crate) fn heartbeats(&self, now: Timestamp) -> Vec<Graded> {
+        self.beats
+            .iter()
+            .map(|(beat, last)| {
+                let result = beat.grade(last, now);
+                Graded {
+                    section: result.section,
+                    name: result.name,
+                    status: result.status,
+                    message: result.message,
+                    value: result.value,
+                    unit: result.unit.map(str::to_string),
+                }
+            })
+            .collect()
+    }
+
+    /// The last daily-check's results with its heartbeats graded now
+    /// instead, and their worst status: what the page, `/healthz` and
+    /// `/metrics` show. None before the first daily-check.
+    pub(crate) fn current(&self, now: Timestamp) -> Option<(Status, Vec<Graded>)> {
+        let daily = self.daily.as_ref()?;
+        let mut results: Vec<Graded> = daily
+            .results
+            .iter()
+            .filter(|r| r.section != heartbeats::SECTION)
+            .cloned()
+            .collect();
+        results.extend(self.heartbeats(now));
+        let status = Status::worst(results.iter().map(|r| r.status));
+        Some((status, results))
     }
 }
 
@@ -420,6 +513,14 @@ impl Cache {
                 "restarts": h.restarts, "gave_up": h.gave_up,
                 "restarts_in_window": h.restarts_in_window, "giving_up": h.giving_up,
             }))).collect::<serde_json::Map<_, _>>(),
+            "heartbeats": self.beats.iter().map(|(beat, last)| {
+                let graded = beat.grade(last, Timestamp::now());
+                serde_json::json!({
+                    "name": beat.name, "status": graded.status, "message": text(&graded.message),
+                    "due": beat.due(), "last_success": last.success, "last_start": last.start,
+                    "last_fail": last.fail,
+                })
+            }).collect::<Vec<_>>(),
             "maintenance": self.maintenance.as_ref().map(|w| serde_json::json!({"until": w.until, "why": text(&w.why)})),
             "jobs": jobs,
         })

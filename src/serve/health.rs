@@ -1,7 +1,8 @@
 //! `/healthz` and `/healthz/CHECK`: 200 while the last daily-check is ok or
 //! warn and fresh, 503 when it is crit or unknown, when there is none yet,
-//! or when it is older than twice its schedule's period. The body says why,
-//! and the code and the body always come from the same verdict.
+//! or when it is older than twice its schedule's period. Its heartbeats are
+//! graded now, from the pings the agent has. The body says why, and the
+//! code and the body always come from the same verdict.
 
 use jiff::Timestamp;
 
@@ -26,14 +27,13 @@ impl Verdict {
 }
 
 pub(super) fn overall(cache: &Cache, timetable: &Timetable, now: Timestamp) -> Verdict {
-    let Some(daily) = &cache.daily else {
+    let (Some(daily), Some((status, results))) = (&cache.daily, cache.current(now)) else {
         return Verdict::new(false, "unhealthy: no daily-check has run yet\n".into());
     };
     if let Some(stale) = stale(daily.at, timetable, now) {
         return Verdict::new(false, format!("unhealthy: {stale}\n"));
     }
-    let failing: Vec<String> = daily
-        .results
+    let failing: Vec<String> = results
         .iter()
         .filter(|r| matches!(r.status, Status::Crit | Status::Unknown))
         .map(|r| {
@@ -47,12 +47,12 @@ pub(super) fn overall(cache: &Cache, timetable: &Timetable, now: Timestamp) -> V
         })
         .collect();
     let when = daily.at.strftime("%Y-%m-%d %H:%M:%SZ");
-    match daily.status {
+    match status {
         Status::Ok | Status::Warn => Verdict::new(
             true,
             format!(
                 "healthy: the daily-check of {when} is {}\n",
-                daily.status.as_str()
+                status.as_str()
             ),
         ),
         status => Verdict::new(
@@ -73,13 +73,13 @@ pub(super) fn one(
     name: &str,
     now: Timestamp,
 ) -> Option<Verdict> {
-    let Some(daily) = &cache.daily else {
+    let (Some(daily), Some((_, results))) = (&cache.daily, cache.current(now)) else {
         return Some(Verdict::new(
             false,
             "unhealthy: no daily-check has run yet\n".into(),
         ));
     };
-    let result = daily.results.iter().find(|r| r.name == name)?;
+    let result = results.into_iter().find(|r| r.name == name)?;
     if let Some(stale) = stale(daily.at, timetable, now) {
         return Some(Verdict::new(false, format!("unhealthy: {stale}\n")));
     }

@@ -1,7 +1,9 @@
 //! The agent's HTTP side (hyper, HTTP/1.1): `/metrics`, `/healthz`,
 //! `/healthz/CHECK`, `/` and `/status.json` (the page's figures as JSON),
-//! read-only, answered from the cache. With a token every request must
-//! carry `Authorization: Bearer TOKEN`. Clients cannot hold it: the
+//! read-only, answered from the cache; and the heartbeats' pings
+//! (`/ping/NAME`), the one thing a request records. With a token every
+//! request must carry it, as `Authorization: Bearer TOKEN` or as the
+//! password of HTTP Basic (a browser asks for it once). Clients cannot hold it: the
 //! limits on connections (header and idle timeouts, a cap) are kept with
 //! `connections`.
 
@@ -21,7 +23,9 @@ use super::connections::{
     self, ACCEPT_PAUSE, AcceptErrors, Admitted, AfterError, Connections, Crowded, HEADER_TIMEOUT,
     IDLE_TIMEOUT, Stamp, Watched,
 };
-use super::{Logger, Shared, Site};
+use super::{Logger, Refused, Shared, Site};
+use crate::state::pings::Ping;
+use base64::Engine as _;
 
 /// Serves `listener` until `stop` turns true; connections in hand finish.
 /// Connections are kept within `connections`' limits; an accept error that
@@ -113,37 +117,141 @@ async fn idle(moved: &Stamp) {
 }
 
 fn answer(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    if let Some(token) = &site.token {
-        let given = request
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !same(given.as_bytes(), token.as_bytes()) {
-            let mut response = reply(
-                StatusCode::UNAUTHORIZED,
-                "text/plain; charset=utf-8",
-                "a bearer token is required: Authorization: Bearer TOKEN\n",
-            );
-            response
-                .headers_mut()
-                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
-            return response;
-        }
+    if let Some(token) = &site.token
+        && !authorized(request, token)
+    {
+        return unauthorized(request);
+    }
+    let path = request.uri().path();
+    if let Some(rest) = path.strip_prefix("/ping/") {
+        return ping(site, request.method(), rest);
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return reply(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain; charset=utf-8",
-            "read-only: GET or HEAD\n",
+            "read-only: GET or HEAD (a ping may POST to /ping/NAME)\n",
         );
     }
-    let path = request.uri().path();
     let now = jiff::Timestamp::now();
     match &site.hosts[..] {
         [(None, shared)] => one_agent(shared, path, now),
         hosts => super::fleet::answer(site.fleet.as_deref().unwrap_or("fleet"), hosts, path, now),
+    }
+}
+
+/// The token given as `Authorization: Bearer TOKEN` (Prometheus, scripts),
+/// or as the password of HTTP Basic with any user name (a browser, which
+/// asks for it once).
+fn authorized(request: &Request<Incoming>, token: &str) -> bool {
+    let Some(given) = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    if let Some(bearer) = given.strip_prefix("Bearer ") {
+        return same(bearer.trim().as_bytes(), token.as_bytes());
+    }
+    let basic = given
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, encoded)| {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()
+        });
+    let Some(pair) = basic else {
+        return false;
+    };
+    match pair.iter().position(|b| *b == b':') {
+        Some(colon) => same(&pair[colon + 1..], token.as_bytes()),
+        None => false,
+    }
+}
+
+/// A 401: a page request (`/`, or one that accepts HTML) is challenged
+/// for HTTP Basic, so a browser asks for the token once; any other for a
+/// bearer token.
+fn unauthorized(request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let page = request.uri().path() == "/"
+        || request
+            .headers()
+            .get(hyper::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+    let mut response = reply(
+        StatusCode::UNAUTHORIZED,
+        "text/plain; charset=utf-8",
+        "the token is required: `Authorization: Bearer TOKEN`, or TOKEN as the password of HTTP Basic (any user name)\n",
+    );
+    let challenge = if page {
+        "Basic realm=\"opsbook\", charset=\"UTF-8\""
+    } else {
+        "Bearer realm=\"opsbook\""
+    };
+    response
+        .headers_mut()
+        .insert("www-authenticate", HeaderValue::from_static(challenge));
+    response
+}
+
+/// `/ping/NAME`, `/ping/NAME/start`, `/ping/NAME/fail`, `/ping/NAME/0`
+/// (an exit status: 0 a success, any other a fail), as Healthchecks has
+/// them, by GET, POST or HEAD (a body is not read); over a fleet the
+/// host's name comes first (`/ping/HOST/NAME`).
+fn ping(site: &Site, method: &Method, rest: &str) -> Response<Full<Bytes>> {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    if ![Method::GET, Method::POST, Method::HEAD].contains(method) {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            TEXT,
+            "a ping is a GET, POST or HEAD\n",
+        );
+    }
+    let mut parts: Vec<String> = rest.split('/').map(decode).collect();
+    let shared = match &site.hosts[..] {
+        [(None, shared)] => shared,
+        hosts => {
+            let host = parts.remove(0);
+            match hosts
+                .iter()
+                .find(|(name, _)| name.as_deref() == Some(&host))
+            {
+                Some((_, shared)) => shared,
+                None => {
+                    return reply(
+                        StatusCode::NOT_FOUND,
+                        TEXT,
+                        format!("no host `{host}` in the fleet: ping /ping/HOST/NAME\n"),
+                    );
+                }
+            }
+        }
+    };
+    let kind = match parts.get(1).map(String::as_str) {
+        None | Some("") => Some(Ping::Success),
+        Some("start") => Some(Ping::Start),
+        Some("fail") => Some(Ping::Fail),
+        Some("0") => Some(Ping::Success),
+        Some(status) => status.parse::<u8>().ok().map(|_| Ping::Fail),
+    };
+    let (Some(name), Some(kind), None) = (parts.first(), kind, parts.get(2)) else {
+        return reply(
+            StatusCode::NOT_FOUND,
+            TEXT,
+            "not found: /ping/NAME, /ping/NAME/start, /ping/NAME/fail or /ping/NAME/EXIT-STATUS\n",
+        );
+    };
+    match shared.ping(name, kind) {
+        Ok(()) => reply(StatusCode::OK, TEXT, "OK\n"),
+        Err(Refused::Unknown(why)) => reply(StatusCode::NOT_FOUND, TEXT, format!("{why}\n")),
+        Err(Refused::Failed(why)) => reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            TEXT,
+            format!("the ping was not recorded: {why}\n"),
+        ),
     }
 }
 
@@ -199,7 +307,7 @@ fn one_agent(shared: &Shared, path: &str, now: jiff::Timestamp) -> Response<Full
             None => reply(
                 StatusCode::NOT_FOUND,
                 "text/plain; charset=utf-8",
-                "not found: /, /status.json, /metrics, /healthz, /healthz/CHECK\n",
+                "not found: /, /status.json, /metrics, /healthz, /healthz/CHECK, /ping/NAME\n",
             ),
         },
     }

@@ -1,7 +1,8 @@
 //! `/metrics`: the cache in Prometheus' text format, by its naming rules:
 //! one `opsbook_` prefix, base units (seconds, bytes, ratios 0–1), `_total`
-//! for counters, label values bounded by the runbook (check and job names,
-//! disk paths). A scrape renders the cache; it never starts work.
+//! for counters, label values bounded by the runbook (check, heartbeat and
+//! job names, disk paths). A scrape renders the cache (the heartbeats
+//! graded at that moment); it never starts work.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -72,6 +73,7 @@ pub(super) fn render(cache: &Cache) -> String {
     );
     runs(cache, &mut out);
     checks(cache, &mut out);
+    heartbeats(cache, &mut out);
     host(cache, &mut out);
     backups(cache, &mut out);
     incidents(cache, &mut out);
@@ -282,35 +284,42 @@ fn runs(cache: &Cache, out: &mut Out) {
 }
 
 fn checks(cache: &Cache, out: &mut Out) {
-    let Some(daily) = &cache.daily else {
-        return;
+    let now = jiff::Timestamp::now();
+    if let Some(daily) = &cache.daily {
+        out.family(
+            "opsbook_daily_check_status",
+            "gauge",
+            "The last daily-check's status: 0 ok, 1 warn, 2 crit, 3 unknown.",
+        );
+        out.sample(
+            "opsbook_daily_check_status",
+            &[],
+            f64::from(code(daily.status)),
+        );
+        out.family(
+            "opsbook_daily_check_timestamp_seconds",
+            "gauge",
+            "When the last daily-check ran (Unix time).",
+        );
+        out.sample(
+            "opsbook_daily_check_timestamp_seconds",
+            &[],
+            daily.at.as_second() as f64,
+        );
+    }
+    let results = match cache.current(now) {
+        Some((_, results)) => results,
+        None => cache.heartbeats(now),
     };
-    out.family(
-        "opsbook_daily_check_status",
-        "gauge",
-        "The last daily-check's status: 0 ok, 1 warn, 2 crit, 3 unknown.",
-    );
-    out.sample(
-        "opsbook_daily_check_status",
-        &[],
-        f64::from(code(daily.status)),
-    );
-    out.family(
-        "opsbook_daily_check_timestamp_seconds",
-        "gauge",
-        "When the last daily-check ran (Unix time).",
-    );
-    out.sample(
-        "opsbook_daily_check_timestamp_seconds",
-        &[],
-        daily.at.as_second() as f64,
-    );
+    if results.is_empty() {
+        return;
+    }
     out.family(
         "opsbook_check_status",
         "gauge",
-        "Each result of the last daily-check: 0 ok, 1 warn, 2 crit, 3 unknown.",
+        "Each result of the last daily-check (heartbeats graded now): 0 ok, 1 warn, 2 crit, 3 unknown.",
     );
-    for r in &daily.results {
+    for r in &results {
         out.sample(
             "opsbook_check_status",
             &[("section", &r.section), ("name", &r.name)],
@@ -322,7 +331,7 @@ fn checks(cache: &Cache, out: &mut Out) {
         "gauge",
         "The figure each result of the last daily-check read, in its unit.",
     );
-    for r in &daily.results {
+    for r in &results {
         if let Some(value) = r.value {
             let (value, unit) = base_unit(value, r.unit.as_deref().unwrap_or(""));
             out.sample(
@@ -330,6 +339,29 @@ fn checks(cache: &Cache, out: &mut Out) {
                 &[("section", &r.section), ("name", &r.name), ("unit", unit)],
                 value,
             );
+        }
+    }
+}
+
+/// When each heartbeat last got each kind of ping.
+fn heartbeats(cache: &Cache, out: &mut Out) {
+    if cache.beats.is_empty() {
+        return;
+    }
+    out.family(
+        "opsbook_heartbeat_last_ping_timestamp_seconds",
+        "gauge",
+        "When each heartbeat last got a ping of each kind (success, start, fail; Unix time).",
+    );
+    for (beat, last) in &cache.beats {
+        for ping in crate::state::pings::Ping::ALL {
+            if let Some(at) = last.of(ping) {
+                out.sample(
+                    "opsbook_heartbeat_last_ping_timestamp_seconds",
+                    &[("name", &beat.name), ("kind", ping.as_str())],
+                    at.as_millisecond() as f64 / 1000.0,
+                );
+            }
         }
     }
 }

@@ -62,6 +62,16 @@ pub(crate) struct Shared {
     /// The page and the metrics as last rendered, by path: (cache
     /// generation, second, body). Fifty scrapers a second render once.
     rendered: Mutex<std::collections::HashMap<&'static str, (u64, i64, bytes::Bytes)>>,
+    /// The agent's state folder, where the heartbeats' pings are recorded.
+    state_dir: PathBuf,
+}
+
+/// Why a ping was not taken.
+pub(crate) enum Refused {
+    /// No heartbeat of that name (the message names those there are).
+    Unknown(String),
+    /// It could not be recorded.
+    Failed(String),
 }
 
 impl Shared {
@@ -101,6 +111,34 @@ impl Shared {
             Ok(r) => r.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// A ping of heartbeat `name`, now: recorded in the state folder (where
+    /// daily-check reads it), then taken into the cache.
+    fn ping(&self, name: &str, ping: crate::state::pings::Ping) -> Result<(), Refused> {
+        let key = {
+            let cache = match self.cache.read() {
+                Ok(cache) => cache,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if !cache.beats.iter().any(|(beat, _)| beat.name == name) {
+                let known: Vec<&str> = cache.beats.iter().map(|(b, _)| b.name.as_str()).collect();
+                return Err(Refused::Unknown(if known.is_empty() {
+                    format!("unknown heartbeat `{name}`: the runbook has no `heartbeats`")
+                } else {
+                    format!(
+                        "unknown heartbeat `{name}` (heartbeats are: {})",
+                        known.join(", ")
+                    )
+                }));
+            }
+            cache.state_key.clone()
+        };
+        let now = Timestamp::now();
+        crate::state::pings::record(&self.state_dir, &key, name, ping, now)
+            .map_err(|e| Refused::Failed(e.lines().join("; ")))?;
+        self.cache().pinged(name, ping, now);
+        Ok(())
     }
 
     /// The cache, to change: what was rendered from it is stale after.
@@ -255,10 +293,11 @@ impl Agent {
             .since(Timestamp::now() - jiff::SignedDuration::from_hours(72))
             .records;
         let shared = Arc::new(Shared {
-            cache: RwLock::new(Cache::new(&runbook, &commands, recent)),
+            cache: RwLock::new(Cache::new(&runbook, &state_dir, &commands, recent)),
             timetable: RwLock::new(Arc::new(timetable)),
             redactor: RwLock::new(runbook.redactor().clone()),
             rendered: Mutex::new(std::collections::HashMap::new()),
+            state_dir: state_dir.clone(),
         });
         let snapshot = jobs::absolute(&state_dir)
             .join("serve")
@@ -542,6 +581,8 @@ impl Agent {
                     for job in &jobs {
                         cache.jobs.entry(job.clone()).or_default();
                     }
+                    // The heartbeats as the new runbook has them.
+                    cache.watch(&runbook, &self.state_dir);
                 }
                 // heal as the new runbook has it; its project's engine anew.
                 self.healer = heal::Policy::of(&runbook)

@@ -1,6 +1,6 @@
 //! `/`: the status page a person reads at a glance, rendered on the server
 //! from the cache: the overall state, services, checks with their last
-//! message, backups (age, size, drill), open incidents, the scheduled jobs,
+//! message, the heartbeats (graded as the page is rendered), backups (age, size, drill), open incidents, the scheduled jobs,
 //! and charts of memory, load, disk and failing checks over the recent
 //! daily-checks (inline SVG). No script, no external asset: it works with
 //! JavaScript off and behind any proxy. Every text passes the runbook's
@@ -176,6 +176,8 @@ fn body(
             matches!(r.section.as_str(), "host" | "logs" | "resources")
         });
     }
+    let beats = cache.heartbeats(now);
+    section(page, "Heartbeats", "heartbeats", &beats, |_| true);
     backups(page, cache, now);
     incidents(page, cache);
     heal(page, cache);

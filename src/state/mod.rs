@@ -1,6 +1,7 @@
 //! The state folder: one history file per runbook (JSON lines, one record a
 //! run, capped and rotated) and one lock per runbook, so two cron runs never
-//! overlap. Created 0700: records name hosts, services and figures.
+//! overlap. Created 0700: records name hosts, services and figures. The
+//! heartbeats' last pings are kept here too (`pings`).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub(crate) mod files;
+pub(crate) mod pings;
 
 use crate::error::Error;
 use crate::grade::Status;

@@ -23,6 +23,7 @@ mod fleet;
 mod fleet_remote;
 mod formats;
 mod heal;
+mod heartbeats;
 mod incident;
 mod init;
 mod lifecycle;

@@ -572,6 +572,7 @@ fn serve_answers_status_json_and_the_page_from_the_history_and_stops_on_sigterm(
   },
   "incidents": [],
   "heal": {},
+  "heartbeats": [],
   "maintenance": null,
   "jobs": {
     "daily-check": {

@@ -755,7 +755,7 @@ fn validate_reports_every_problem_in_line_order_and_prints_no_plan() {
 error: shop.yaml:5:23: services.api.depends_on: unknown service `dbb` (services are: db, api): did you mean `db`?
 error: shop.yaml:7:19: thresholds.memory.warn: warn 95% is above crit 90%
 error: shop.yaml:9:10: shutdown.grace: invalid duration `10 parsecs` (write e.g. `500ms`, `30s`, `5m`, `26h`, `7d`)
-error: shop.yaml:10:1: colour: unknown field `colour`, expected one of version, name, project, mode, services, thresholds, checks, logs, startup, shutdown, backup, restore, update, incident, notify, procedures, schedule, heal, redact
+error: shop.yaml:10:1: colour: unknown field `colour`, expected one of version, name, project, mode, services, thresholds, checks, logs, startup, shutdown, backup, restore, update, incident, notify, procedures, schedule, heal, heartbeats, redact
 "#,
     );
 }

@@ -1,7 +1,8 @@
 //! `opsbook daily-check`: the operators' morning checklist in one concurrent
 //! run. Host figures, every service's container, error lines in the logs,
-//! the runbook's checks and the age of the newest backup, each graded; then
-//! the run is recorded in the history and, when it is bad enough, notified.
+//! the runbook's checks, the age of the newest backup and the heartbeats'
+//! pings, each graded; then the run is recorded in the history and, when it
+//! is bad enough, notified.
 //!
 //! Everything runs at once under one deadline (`--timeout`): whatever has not
 //! answered by then is reported unknown, so nothing holds the run.
@@ -36,6 +37,7 @@ pub(crate) enum Part {
     Logs,
     Checks,
     Backups,
+    Heartbeats,
 }
 
 pub(crate) struct Options {

@@ -106,6 +106,13 @@ pub(super) async fn one_pass<'a>(
         .unwrap_or_default();
     results.extend(docker.results);
     results.extend(independent.into_iter().flatten());
+    if options.wants(Part::Heartbeats) {
+        results.extend(crate::check::heartbeats::results(
+            runbook,
+            &options.state_dir,
+            jiff::Timestamp::now(),
+        ));
+    }
     Pass {
         results,
         host,

@@ -14,6 +14,7 @@ use serde_saphyr::Spanned;
 mod backup;
 mod checks;
 mod heal;
+mod heartbeats;
 mod incident;
 mod lifecycle;
 mod lists;
@@ -25,6 +26,7 @@ mod thresholds;
 pub(crate) use backup::*;
 pub(crate) use checks::*;
 pub(crate) use heal::*;
+pub(crate) use heartbeats::*;
 pub(crate) use incident::*;
 pub(crate) use lifecycle::*;
 pub(crate) use logs::*;
@@ -67,6 +69,9 @@ pub(crate) struct Model {
     pub schedule: Option<Schedule>,
     /// What `opsbook serve` may restart when it is unhealthy.
     pub heal: Option<Heal>,
+    /// Jobs opsbook does not run, graded by their pings.
+    #[serde(default)]
+    pub heartbeats: IndexMap<String, Heartbeat>,
     /// Extra secret patterns (regexes) masked in every output.
     #[serde(default)]
     pub redact: Vec<Name>,

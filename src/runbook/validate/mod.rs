@@ -7,6 +7,7 @@ mod backup;
 mod checks;
 mod copies;
 mod heal;
+mod heartbeats;
 pub(crate) mod locate;
 mod logs;
 mod notify;
@@ -46,6 +47,7 @@ pub(super) fn validate(model: &Model, text: &str, file: &str) -> Result<Plan, Ve
     v.incident();
     v.notify();
     v.heal();
+    v.heartbeats();
     v.procedures();
     v.schedule();
     v.regexes(&model.redact, "redact");

@@ -852,7 +852,9 @@ impl ServiceSpec<'_> {
             healthcheck: self.healthcheck.map(|test| HealthConfig {
                 test: Some(test),
                 interval: Some(second),
-                timeout: Some(second),
+                // A probe may take this long on a loaded machine (pg_isready
+                // under parallel builds took over 1 s) before it counts as failed.
+                timeout: Some(5 * second),
                 retries: Some(1),
                 start_period: Some(0),
                 start_interval: None,
