@@ -255,9 +255,11 @@ pub(crate) fn notify_secret_values(notify: &super::model::Notify, dir: &Path) ->
     secrets
 }
 
-/// What the http checks' and steps' header values read through `${VAR}`:
-/// each value filled in whole, and each variable's own value, so a token
-/// is masked however a server or a log quotes it back.
+/// What the http checks' and steps' header values read through `${VAR}`
+/// where they carry a credential (a header named like one, `Authorization`,
+/// `Cookie`, `X-Api-Key`, or a variable named like a secret): each value
+/// filled in whole, and each variable's own value, so a token is masked
+/// however a server or a log quotes it back. `X-Tenant: ${TENANT}` is not one.
 pub(crate) fn header_secret_values(model: &super::model::Model, dir: &Path) -> Vec<String> {
     let vars = Vars::load(dir);
     let mut requests: Vec<&super::model::HttpCheck> = Vec::new();
@@ -269,11 +271,14 @@ pub(crate) fn header_secret_values(model: &super::model::Model, dir: &Path) -> V
         requests.extend(steps.iter().filter_map(|s| s.http.as_ref()));
     }
     let mut secrets = Vec::new();
-    for value in requests.iter().flat_map(|r| r.headers.values()) {
+    for (header, value) in requests.iter().flat_map(|r| r.headers.iter()) {
         let Ok((filled, used)) = interpolate(&value.value, &vars) else {
             continue;
         };
-        if used.is_empty() {
+        let credential = looks_secret(header)
+            || header.eq_ignore_ascii_case("cookie")
+            || used.iter().any(|name| looks_secret(name));
+        if used.is_empty() || !credential {
             continue;
         }
         secrets.extend(used.iter().filter_map(|name| vars.get(name)));

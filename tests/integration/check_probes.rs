@@ -206,15 +206,20 @@ fn https_checks_take_any_certificate_ask_by_name_and_grade_its_lifetime() {
 #[test]
 fn header_values_come_from_the_environment_and_are_masked_everywhere() {
     let ws = Workspace::new();
-    ws.write(".env", "API_TOKEN=wrong-token-5678abcd\n");
+    ws.write(
+        ".env",
+        "API_TOKEN=wrong-token-5678abcd\nTENANT=acme-tenant\n",
+    );
     let server = Server::start(&ws, &["http"]);
     let yaml = format!(
-        "  secure:\n    http: {{ url: \"http://127.0.0.1:{}/secure\", headers: {{ Authorization: \"Bearer ${{API_TOKEN}}\" }} }}\n",
+        // The check is named after the tenant: a header that carries no
+        // credential (`X-Tenant`) is not masked, nor is what it names.
+        "  acme-tenant:\n    http: {{ url: \"http://127.0.0.1:{}/secure\", headers: {{ Authorization: \"Bearer ${{API_TOKEN}}\", X-Tenant: \"${{TENANT}}\" }} }}\n",
         server.port
     );
     let report = checks(&ws, None, &yaml, &[]);
     assert_eq!(
-        graded(&report, "secure"),
+        graded(&report, "acme-tenant"),
         (
             "crit".into(),
             "status 401, expected 200: \"denied: auth=****\"".into()
@@ -254,7 +259,7 @@ fn header_values_come_from_the_environment_and_are_masked_everywhere() {
     // The environment comes before .env.
     let report = checks(&ws, None, &yaml, &[("API_TOKEN", "right-token-1234")]);
     assert_eq!(
-        graded(&report, "secure"),
+        graded(&report, "acme-tenant"),
         ("ok".into(), "200 in [T]".into())
     );
 }
