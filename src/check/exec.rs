@@ -165,7 +165,33 @@ impl Probe<'_> {
     }
 }
 
-/// A crit verdict without a figure.
+/// The first running container of `service` and the engine of its node
+/// (`None`: this one), or the verdict why there is none to look in.
+pub(super) async fn container_of<'c>(
+    deployment: &Deployment,
+    containers: &'c [ContainerRef],
+    service: &str,
+) -> Result<(Option<std::sync::Arc<Deployment>>, &'c ContainerRef), Graded> {
+    let Some(container) = docker::running_of(containers, service) else {
+        return Err(failed(format!(
+            "no running container of service `{service}`"
+        )));
+    };
+    match on_its_node(deployment, container).await {
+        Ok(engine) => Ok((engine, container)),
+        Err(why) => Err(unknown(format!("not run: {why}"))),
+    }
+}
+
+/// An unknown verdict without a figure: the check could not look.
+pub(super) fn unknown(message: String) -> Graded {
+    Graded {
+        status: Status::Unknown,
+        message,
+        figure: None,
+    }
+}
+
 /// The engine of the node `container` runs on: `None` for this one.
 async fn on_its_node(
     deployment: &Deployment,
@@ -177,6 +203,7 @@ async fn on_its_node(
     }
 }
 
+/// A crit verdict without a figure.
 pub(super) fn failed(message: String) -> Graded {
     Graded {
         status: Status::Crit,

@@ -1,8 +1,9 @@
 //! File checks (goss's `file`): a path exists or not, of a type, with an
 //! exact mode, an owner, a size between bounds, not older than a limit, and
 //! lines that must or must not match (Huly's secret files at 0600, "no
-//! default `minioadmin` credentials"). The file is read line by line, never
-//! whole; the link itself is judged, not what it points at.
+//! default `minioadmin` credentials"), and a change of its content since
+//! the last run (`changed`, by sha256). The file is read line by line or
+//! in pieces, never whole; the link itself is judged, not what it points at.
 
 use std::io::{BufRead, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -33,11 +34,49 @@ impl Probe<'_> {
     ) -> CheckResult {
         let started = Instant::now();
         let path = dir.join(&check.path);
+        let shown = path.display().to_string();
+        let watch = check.changed.filter(|_| self.checksums.is_some());
         let check = check.clone();
-        let graded = tokio::task::spawn_blocking(move || judge(&path, &check))
-            .await
-            .unwrap_or_else(|e| failed(format!("the file check did not finish: {e}")));
+        let looked = tokio::task::spawn_blocking(move || {
+            let graded = judge(&path, &check);
+            let sum = watch.map(|_| super::changes::sha256_of(&path));
+            (graded, sum)
+        })
+        .await;
+        let graded = match looked {
+            Err(e) => failed(format!("the file check did not finish: {e}")),
+            Ok((graded, None)) => graded,
+            Ok((mut graded, Some(sum))) => {
+                let (status, said) = match (sum, watch) {
+                    (Ok(sum), Some(grade)) => self.compared(name, &shown, sum, grade),
+                    (Err(e), _) => (Status::Unknown, format!("no checksum: {e}")),
+                    (Ok(_), None) => (Status::Ok, String::new()),
+                };
+                graded.status = graded.status.max(status);
+                graded.message = format!("{}; {said}", graded.message);
+                graded
+            }
+        };
         self.finish(name, graded, hint, started)
+    }
+
+    /// The content's checksum against the last run's, kept for the next.
+    fn compared(
+        &self,
+        name: &str,
+        path: &str,
+        sum: String,
+        grade: crate::runbook::model::Changed,
+    ) -> (Status, String) {
+        let Some((last, next)) = &self.checksums else {
+            return (Status::Ok, String::new());
+        };
+        let now = jiff::Timestamp::now();
+        let (status, said, seen) = super::changes::compare(last.0.get(name), path, sum, grade, now);
+        if let Ok(mut next) = next.lock() {
+            next.0.insert(name.to_string(), seen);
+        }
+        (status, said)
     }
 }
 

@@ -1,13 +1,17 @@
 //! HTTP checks: a request judged on status, body, JSON fields by dotted
 //! path, latency and the server certificate's lifetime (the pages' `curl
-//! /health`), the body read up to a cap.
+//! /health`), the body read up to a cap. `insecure` takes any certificate
+//! (`curl -k`; its lifetime is still judged), `server_name` asks an address
+//! for a name (SNI and `Host`), header values fill in `${VAR}`.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::grade::{CheckResult, Status};
+use crate::runbook::interpolate::{self, Vars};
 use crate::runbook::model::{HttpCheck, ValueSpec};
 use crate::runbook::units;
 use crate::ui::human;
@@ -18,6 +22,7 @@ use super::{BODY_CAP, CERT_WARN_DAYS, DEFAULT_TIMEOUT, Probe};
 impl Probe<'_> {
     pub(crate) async fn http(
         &self,
+        dir: &Path,
         name: &str,
         check: &HttpCheck,
         ca: Option<&[u8]>,
@@ -26,7 +31,7 @@ impl Probe<'_> {
     ) -> CheckResult {
         let started = Instant::now();
         let mut figure = None;
-        let (status, message) = self.http_verdict(check, ca, value, &mut figure).await;
+        let (status, message) = self.http_verdict(dir, check, ca, value, &mut figure).await;
         let graded = Graded {
             status,
             message,
@@ -39,30 +44,36 @@ impl Probe<'_> {
     /// has a `value`.
     async fn http_verdict(
         &self,
+        dir: &Path,
         check: &HttpCheck,
         ca: Option<&[u8]>,
         value: Option<&ValueSpec>,
         figure: &mut Option<(f64, &'static str)>,
     ) -> (Status, String) {
         let timeout = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
-        let client = match ca {
-            None => self.client(),
-            Some(pem) => match reqwest::Certificate::from_pem(pem)
-                .and_then(|cert| client_builder().add_root_certificate(cert).build())
-            {
-                Ok(client) => client,
-                Err(e) => return (Status::Unknown, format!("cannot use the check's `ca`: {e}")),
-            },
+        let (client, url) = match self.http_client(check, ca, timeout).await {
+            Ok(pair) => pair,
+            Err(reason) => return (Status::Unknown, reason),
         };
         let method = check.method.as_deref().unwrap_or("GET");
         let Ok(method) = reqwest::Method::from_bytes(method.as_bytes()) else {
             return (Status::Unknown, format!("`{method}` is not an HTTP method"));
         };
-        let mut request = client
-            .request(method, check.url.value.as_str())
-            .timeout(timeout);
+        let mut request = client.request(method, url).timeout(timeout);
+        let vars = check
+            .headers
+            .values()
+            .any(|v| v.value.contains('$'))
+            .then(|| Vars::load(dir));
         for (key, value) in &check.headers {
-            request = request.header(key, value);
+            let filled = match &vars {
+                Some(vars) => match interpolate::interpolate(&value.value, vars) {
+                    Ok((filled, _)) => filled,
+                    Err(e) => return (Status::Unknown, format!("header `{key}`: {e}")),
+                },
+                None => value.value.clone(),
+            };
+            request = request.header(key, filled);
         }
         if let Some(body) = &check.body {
             request = request.body(body.clone());
@@ -105,19 +116,9 @@ impl Probe<'_> {
             );
         }
         if let Some(left) = certificate_seconds_left(&response)
-            && left < CERT_WARN_DAYS * 86_400
+            && let Some((status, said)) = certificate_grade(check, left)
         {
-            // 6 days 23 hours reads as "7 days", as a person would say it.
-            let days = (left as f64 / 86_400.0).round() as i64;
-            let when = if left < 86_400 {
-                "within a day".to_string()
-            } else {
-                format!("in {days} days")
-            };
-            verdict = (
-                Status::Warn,
-                format!("{}; TLS certificate expires {when}", verdict.1),
-            );
+            verdict = (verdict.0.max(status), format!("{}; {said}", verdict.1));
         }
         if let Some(spec) = value {
             let graded = value::grade(spec, &String::from_utf8_lossy(&body), Some(latency));
@@ -128,6 +129,49 @@ impl Probe<'_> {
             );
         }
         verdict
+    }
+
+    /// The client for this check (the shared one, unless it brings a CA,
+    /// takes any certificate or pins a server name) and the URL to ask:
+    /// with `server_name`, the name in place of the address, resolved to it.
+    async fn http_client(
+        &self,
+        check: &HttpCheck,
+        ca: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<(reqwest::Client, reqwest::Url), String> {
+        let mut url = reqwest::Url::parse(check.url.value.trim())
+            .map_err(|e| format!("`{}` is not a URL: {e}", check.url.value))?;
+        if ca.is_none() && !check.insecure && check.server_name.is_none() {
+            return Ok((self.client(), url));
+        }
+        let mut builder = client_builder();
+        if let Some(pem) = ca {
+            let cert = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| format!("cannot use the check's `ca`: {e}"))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        if check.insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        if let Some(name) = &check.server_name {
+            let host = url.host_str().unwrap_or_default().to_string();
+            let port = url.port_or_known_default().unwrap_or(443);
+            let lookup =
+                tokio::net::lookup_host((host.trim_start_matches('[').trim_end_matches(']'), port));
+            let address = match tokio::time::timeout(timeout, lookup).await {
+                Ok(Ok(mut found)) => found.next(),
+                _ => None,
+            }
+            .ok_or_else(|| format!("cannot resolve `{host}`"))?;
+            url.set_host(Some(name))
+                .map_err(|e| format!("`server_name` `{name}`: {e}"))?;
+            builder = builder.resolve(name, address);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot set up the request: {}", crate::error::one_line(&e)))?;
+        Ok((client, url))
     }
 
     /// The body's JSON fields against the check's `json:` (dotted paths).
@@ -188,6 +232,35 @@ pub(crate) async fn answer_of(url: &str, timeout: Duration) -> Result<(u16, Dura
         Ok((response, _, latency)) => Ok((response.status().as_u16(), latency)),
         Err((_, message)) => Err(message),
     }
+}
+
+/// The certificate's lifetime against the check's `cert` limits (default:
+/// warn 14 days before): the grade and what to say, when it is not ok.
+fn certificate_grade(check: &HttpCheck, left: i64) -> Option<(Status, String)> {
+    let seconds =
+        |d: crate::runbook::units::Duration| i64::try_from(d.std().as_secs()).unwrap_or(i64::MAX);
+    let (warn, crit) = match check.cert {
+        Some(cert) => (cert.warn.map(seconds), cert.crit.map(seconds)),
+        None => (Some(CERT_WARN_DAYS * 86_400), None),
+    };
+    if left <= 0 {
+        return Some((Status::Crit, "TLS certificate has expired".into()));
+    }
+    let status = if crit.is_some_and(|crit| left < crit) {
+        Status::Crit
+    } else if warn.is_some_and(|warn| left < warn) {
+        Status::Warn
+    } else {
+        return None;
+    };
+    // 6 days 23 hours reads as "7 days", as a person would say it.
+    let days = (left as f64 / 86_400.0).round() as i64;
+    let when = if left < 86_400 {
+        "within a day".to_string()
+    } else {
+        format!("in {days} days")
+    };
+    Some((status, format!("TLS certificate expires {when}")))
 }
 
 /// Seconds until the server's certificate expires, for an HTTPS answer.

@@ -1,12 +1,15 @@
 //! The runbook's `checks`: an HTTP request judged on status, body, JSON
 //! fields, latency and certificate lifetime (the pages' `curl /health`), or a
 //! command run in a service's container judged on its exit code and output
-//! (`docker exec db pg_isready`), a file, a port, a systemd unit, a PromQL
-//! query's answer; and the heartbeats of jobs opsbook does not run. Each runs under its own timeout; a failure
+//! (`docker exec db pg_isready`), a file (and its content's changes), a
+//! port, a systemd unit, a PromQL query's answer, the ports listening, a
+//! named process, a WebSocket's reply; and the heartbeats of jobs opsbook
+//! does not run. Each runs under its own timeout; a failure
 //! quotes what came back and the check's `hint`. What it quotes is masked
 //! whole before it is cut short; the message is masked again wherever it
 //! leaves the process.
 
+pub(crate) mod changes;
 pub(crate) mod containers;
 pub(crate) mod daily;
 pub(crate) mod docker_disk;
@@ -16,7 +19,9 @@ pub(crate) mod heartbeats;
 pub(crate) mod host;
 mod http;
 pub(crate) mod logs;
+mod port;
 pub(crate) mod preflight;
+mod process;
 mod prometheus;
 pub(crate) mod resources;
 pub(crate) mod status;
@@ -28,6 +33,7 @@ pub(crate) mod trends;
 mod unit;
 pub(crate) mod uptime;
 mod value;
+mod websocket;
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +46,7 @@ use crate::redact::Redactor;
 use crate::runbook::Runbook;
 
 use crate::runbook::model::Check;
+use changes::Checksums;
 use value::Graded;
 
 /// The `startup.verify` checks, against the deployment as it is now (after
@@ -86,6 +93,9 @@ pub(crate) struct Probe<'a> {
     /// milliseconds better spent while Docker answers.
     client: std::sync::OnceLock<reqwest::Client>,
     redactor: &'a Redactor,
+    /// The watched files' content as the last run saw it, and as this one
+    /// does (`None`: nowhere to keep it, the change is not judged).
+    checksums: Option<(Checksums, std::sync::Mutex<Checksums>)>,
 }
 
 /// The longest `check` may take by its own timeout and `retry`: every try
@@ -98,6 +108,9 @@ pub(crate) fn allowance(check: &Check) -> Duration {
         check.command.as_ref().and_then(|c| c.timeout),
         check.tcp.as_ref().and_then(|c| c.timeout),
         check.prometheus.as_ref().and_then(|c| c.timeout),
+        check.websocket.as_ref().and_then(|c| c.timeout),
+        check.port.as_ref().and_then(|c| c.timeout),
+        check.process.as_ref().and_then(|c| c.timeout),
     ]
     .into_iter()
     .flatten()
@@ -120,7 +133,21 @@ impl<'a> Probe<'a> {
         Probe {
             client: std::sync::OnceLock::new(),
             redactor,
+            checksums: None,
         }
+    }
+
+    /// Judges `changed:` of file checks against `last` (the last run's).
+    pub(crate) fn watching(mut self, last: Checksums) -> Probe<'a> {
+        let next = std::sync::Mutex::new(last.clone());
+        self.checksums = Some((last, next));
+        self
+    }
+
+    /// What the next run judges `changed:` against, when watching.
+    pub(crate) fn watched(&self) -> Option<Checksums> {
+        let (_, next) = self.checksums.as_ref()?;
+        next.lock().ok().map(|next| next.clone())
     }
 
     fn client(&self) -> reqwest::Client {
@@ -180,7 +207,7 @@ impl<'a> Probe<'a> {
                 None => None,
             };
             return self
-                .http(name, http, ca.as_deref(), check.value.as_ref(), hint)
+                .http(dir, name, http, ca.as_deref(), check.value.as_ref(), hint)
                 .await;
         }
         let value = check.value.as_ref();
@@ -199,6 +226,15 @@ impl<'a> Probe<'a> {
         if let (Some(prometheus), Some(value)) = (&check.prometheus, value) {
             return self.prometheus(name, prometheus, value, hint).await;
         }
+        if let Some(port) = &check.port {
+            return self.port(name, port, docker, hint).await;
+        }
+        if let Some(process) = &check.process {
+            return self.process(name, process, docker, hint).await;
+        }
+        if let Some(websocket) = &check.websocket {
+            return self.websocket(dir, name, websocket, hint).await;
+        }
         match (&check.exec, docker) {
             (Some(exec), Some((deployment, containers))) => {
                 self.exec(deployment, containers, name, exec, value, hint)
@@ -211,7 +247,7 @@ impl<'a> Probe<'a> {
                 SECTION,
                 name,
                 Status::Unknown,
-                "the check has no kind (http, exec, command, file, tcp, unit or prometheus)",
+                "the check has no kind (http, exec, command, file, tcp, unit, prometheus, port, process or websocket)",
             ),
         }
     }

@@ -111,7 +111,7 @@ async fn reach(dir: &Path, address: &str, check: &TcpCheck) -> Graded {
 }
 
 /// The system's roots, and the check's own CA file (relative to `dir`).
-fn client_config(dir: &Path, ca: Option<&str>) -> Result<rustls::ClientConfig, String> {
+pub(super) fn client_config(dir: &Path, ca: Option<&str>) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     for certificate in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(certificate);

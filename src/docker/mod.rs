@@ -8,8 +8,8 @@
 //! `Deployment` is here; connecting to an engine, its containers, their
 //! lifecycle, exec (and ending one that outlived its time) and logs are
 //! files of their own, as are volumes, stats, disk use, recreating on
-//! another image, the drill's scratch copies, Swarm and the survey
-//! `opsbook init` writes a runbook from.
+//! another image, the drill's scratch copies, Swarm, a container's
+//! processes (`docker top`) and the survey `opsbook init` writes a runbook from.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +36,7 @@ mod ssh;
 mod stats;
 mod survey;
 mod swarm;
+mod top;
 mod volume;
 pub(crate) use containers::{Container, ContainerRef, Health, State, running_of, running_services};
 pub(crate) use disk::{DiskUse, KindUse};

@@ -1,7 +1,8 @@
 //! The host's figures (the `free -h`, `uptime`, `df -h` of the runbooks), the
 //! only place that reads them. sysinfo refreshes memory only, never the
 //! process list; disk usage comes from statvfs of each path, which is what
-//! `df PATH` reports, wherever that path is mounted.
+//! `df PATH` reports, wherever that path is mounted. The listening ports
+//! and the process table are read from /proc (`listeners`, `processes`).
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,9 @@ use crate::grade::percent_of;
 
 pub(crate) mod command;
 pub(crate) mod journal;
+pub(crate) mod listeners;
 pub(crate) mod process;
+pub(crate) mod processes;
 mod remote;
 
 /// One reading of the host. Each figure is optional so that one failing

@@ -1,7 +1,8 @@
 //! The evidence bundle an incident opens with, captured concurrently under
 //! one deadline: every container's state, the inspect of each one that is
 //! not running or not healthy (env values masked), the last log lines of
-//! each, the host figures, and a fresh daily-check. On a Swarm stack: its
+//! each, the host figures with the ten processes using the most memory
+//! (`ps aux --sort=-%mem`), and a fresh daily-check. On a Swarm stack: its
 //! services and tasks, the inspect of each troubled task's container on its
 //! node, and each service's last log lines from every node. Every text is masked
 //! before it is written (JSON value by value, before it is serialised); a
@@ -29,6 +30,8 @@ use crate::runbook::Runbook;
 const DEADLINE: Duration = Duration::from_secs(15);
 /// The daily-check inside the evidence gets less.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(8);
+/// How many of the host's processes, by memory, the evidence lists.
+const TOP_PROCESSES: usize = 10;
 /// Bytes of log kept per container, whatever the line count.
 const LOG_CAP: usize = 2 * 1024 * 1024;
 
@@ -292,7 +295,17 @@ async fn host(runbook: &Runbook, writer: &Writer<'_>) -> Result<Vec<String>, Str
         .collect();
     let snapshot = HostSnapshot::measure(paths).await;
     let graded = crate::check::host::host(&snapshot, &runbook.plan.thresholds);
-    let value = json!({"host": snapshot, "results": graded});
+    let processes = tokio::task::spawn_blocking(|| {
+        crate::host::processes::top_by_memory(TOP_PROCESSES).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|read| read);
+    let processes = match processes {
+        Ok(top) => json!(top),
+        Err(why) => json!(format!("not read: {why}")),
+    };
+    let value = json!({"host": snapshot, "results": graded, "top_memory": processes});
     Ok(vec![writer.json("host.json", &value)?])
 }
 

@@ -135,6 +135,23 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
         if let Some(file) = &check.file {
             given.push((format!("checks.{name}.file.max_age"), file.max_age));
         }
+        if let Some(ws) = &check.websocket {
+            given.push((format!("checks.{name}.websocket.timeout"), ws.timeout));
+            given.push((
+                format!("checks.{name}.websocket.max_latency"),
+                ws.max_latency,
+            ));
+        }
+        if let Some(port) = &check.port {
+            given.push((format!("checks.{name}.port.timeout"), port.timeout));
+        }
+        if let Some(process) = &check.process {
+            given.push((format!("checks.{name}.process.timeout"), process.timeout));
+        }
+        if let Some(cert) = check.http.as_ref().and_then(|h| h.cert) {
+            given.push((format!("checks.{name}.http.cert.warn"), cert.warn));
+            given.push((format!("checks.{name}.http.cert.crit"), cert.crit));
+        }
         given.push((format!("checks.{name}.for"), check.failing_for));
         given.push((
             format!("checks.{name}.retry.delay"),
@@ -173,7 +190,7 @@ fn step_durations(field: &str, steps: &[Step], given: &mut Vec<(String, Option<D
 }
 
 /// Every list of steps in the runbook, with its dotted path.
-fn step_lists(model: &Model) -> Vec<(String, &[Step])> {
+pub(super) fn step_lists(model: &Model) -> Vec<(String, &[Step])> {
     let mut lists: Vec<(String, &[Step])> = Vec::new();
     let hooks = [
         (
@@ -263,7 +280,7 @@ fn request(http: &HttpCheck, field: &str, found: &mut Vec<Finding>) {
                 format!("`{name}` is not a header name (letters, digits and `-`, no spaces)"),
             ));
         }
-        if reqwest::header::HeaderValue::from_str(value).is_err() {
+        if reqwest::header::HeaderValue::from_str(&value.value).is_err() {
             // The header's name in the message, not the field: a field named
             // like a secret (`X-Auth`) would have the whole message masked.
             found.push((

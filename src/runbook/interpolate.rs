@@ -1,5 +1,6 @@
 //! Compose-style `${VAR}` in the runbook values that name places and
-//! credentials (the backup copies' targets): `${VAR}`, `${VAR:-default}`
+//! credentials (the backup copies' targets, notify targets, http checks'
+//! header values): `${VAR}`, `${VAR:-default}`
 //! (unset or empty), `${VAR-default}` (unset), `${VAR:?message}` /
 //! `${VAR?message}` (refused with the message), and `$${` for a literal
 //! `${`. A bare `$VAR` is left alone: runbook commands hand those to a shell
@@ -251,6 +252,40 @@ pub(crate) fn notify_secret_values(notify: &super::model::Notify, dir: &Path) ->
     }
     secrets.extend(urls);
     secrets.retain(|s| seen.insert(s.clone()));
+    secrets
+}
+
+/// What the http checks' and steps' header values read through `${VAR}`
+/// where they carry a credential (a header named like one, `Authorization`,
+/// `Cookie`, `X-Api-Key`, or a variable named like a secret): each value
+/// filled in whole, and each variable's own value, so a token is masked
+/// however a server or a log quotes it back. `X-Tenant: ${TENANT}` is not one.
+pub(crate) fn header_secret_values(model: &super::model::Model, dir: &Path) -> Vec<String> {
+    let vars = Vars::load(dir);
+    let mut requests: Vec<&super::model::HttpCheck> = Vec::new();
+    requests.extend(model.checks.values().filter_map(|c| c.http.as_ref()));
+    if let Some(drill) = model.backup.as_ref().and_then(|b| b.drill.as_ref()) {
+        requests.extend(drill.checks.values().filter_map(|c| c.http.as_ref()));
+    }
+    for (_, steps) in super::bounds::step_lists(model) {
+        requests.extend(steps.iter().filter_map(|s| s.http.as_ref()));
+    }
+    let mut secrets = Vec::new();
+    for (header, value) in requests.iter().flat_map(|r| r.headers.iter()) {
+        let Ok((filled, used)) = interpolate(&value.value, &vars) else {
+            continue;
+        };
+        let credential = looks_secret(header)
+            || header.eq_ignore_ascii_case("cookie")
+            || used.iter().any(|name| looks_secret(name));
+        if used.is_empty() || !credential {
+            continue;
+        }
+        secrets.extend(used.iter().filter_map(|name| vars.get(name)));
+        secrets.push(filled);
+    }
+    // A short value (`1`, `on`) would mask every digit and word it matches.
+    secrets.retain(|s| s.trim().len() >= 4);
     secrets
 }
 

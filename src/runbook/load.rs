@@ -208,6 +208,7 @@ pub(crate) fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<
     if let Some(notify) = &model.notify {
         secrets.extend(super::interpolate::notify_secret_values(notify, &dir));
     }
+    secrets.extend(super::interpolate::header_secret_values(&model, &dir));
     Ok(Runbook {
         display: display.to_string(),
         location,

@@ -402,6 +402,26 @@ fn checks(model: &Model) -> Vec<PlannedCheck> {
                 ("tcp", format!("{}:{}", tcp.host, tcp.port.value))
             } else if let Some(unit) = &check.unit {
                 ("unit", unit.value.clone())
+            } else if let Some(port) = &check.port {
+                let ports: Vec<String> = port
+                    .expect
+                    .value
+                    .iter()
+                    .map(|p| p.value.to_string())
+                    .collect();
+                let place = port
+                    .service
+                    .as_ref()
+                    .map_or("host".to_string(), |s| s.value.clone());
+                ("port", format!("{place}: {}", ports.join(", ")))
+            } else if let Some(process) = &check.process {
+                let place = process
+                    .service
+                    .as_ref()
+                    .map_or("host".to_string(), |s| s.value.clone());
+                ("process", format!("{place}: {}", process.name.value))
+            } else if let Some(ws) = &check.websocket {
+                ("websocket", ws.url.value.clone())
             } else if let Some(prometheus) = &check.prometheus {
                 (
                     "prometheus",

@@ -47,6 +47,10 @@ fn mapping_example(key: &str) -> String {
         "severities" => "named severities, e.g. `severities: { P1: { respond_within: 15m } }`".into(),
         "json" => "fields and the values they must have, e.g. `json: { status: ok }`".into(),
         "headers" => "headers and their values, e.g. `headers: { Accept: application/json }`".into(),
+        "cert" => "certificate expiry limits, e.g. `cert: { warn: 30d, crit: 7d }`".into(),
+        "port" => "the ports that must listen and where, e.g. `port: { expect: [80, 443], where: host }`".into(),
+        "process" => "a command name and where it runs, e.g. `process: { service: api, name: node }`".into(),
+        "websocket" => "a WebSocket to reach, e.g. `websocket: { url: \"ws://127.0.0.1:3001/ws\", send: ping, expect: pong }`".into(),
         _ => format!("settings, e.g. `{key}: {{ … }}`"),
     }
 }

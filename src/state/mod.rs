@@ -40,6 +40,12 @@ pub(crate) fn log_offsets(state_dir: &Path, key: &str) -> PathBuf {
     state_dir.join("offsets").join(format!("{key}.json"))
 }
 
+/// The content of a runbook's watched files (`file: { changed: … }`) as
+/// the last run saw it, in the state folder.
+pub(crate) fn file_checksums(state_dir: &Path, key: &str) -> PathBuf {
+    state_dir.join("checksums").join(format!("{key}.json"))
+}
+
 pub(crate) struct StateDir {
     path: PathBuf,
 }

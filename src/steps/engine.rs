@@ -390,7 +390,7 @@ impl Engine<'_> {
             None => None,
         };
         let result = Probe::new(self.redactor)
-            .http("http", http, ca.as_deref(), None, None)
+            .http(&runbook.dir, "http", http, ca.as_deref(), None, None)
             .await;
         (result.status, result.message)
     }

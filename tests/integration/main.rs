@@ -12,6 +12,7 @@
 
 mod backup;
 mod check_kinds;
+mod check_probes;
 mod cli;
 mod copies;
 mod daily_check;

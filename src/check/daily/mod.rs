@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use crate::check::changes::Checksums;
 use crate::check::logs::files::Offsets;
 use crate::check::resources::Resources;
 use crate::docker::{Container, Deployment};
@@ -64,6 +65,8 @@ struct Pass {
     resources: Vec<Resources>,
     /// Where the host log files were read up to.
     read_up_to: Option<Offsets>,
+    /// The watched files' content as this run saw it.
+    checksums: Option<Checksums>,
     /// The containers' secret-named variables' values, masked in the report.
     secrets: Vec<String>,
 }
@@ -93,11 +96,17 @@ pub(crate) async fn run<'a>(
     // stopped: a later pass must not lose the lines an earlier one saw.
     let offsets_path = crate::state::log_offsets(&options.state_dir, &key);
     let offsets = Offsets::load(&offsets_path);
+    // So do the watched files: each pass compares with the last run's look.
+    let checksums_path = crate::state::file_checksums(&options.state_dir, &key);
+    let last = Looked {
+        offsets: &offsets,
+        checksums: &Checksums::load(&checksums_path),
+    };
     let first = Instant::now();
     let pass = loop {
         let started_at = jiff::Timestamp::now();
         let clock = Instant::now();
-        let pass = pass::one_pass(runbook, options, previous.as_ref(), &offsets, above).await;
+        let pass = pass::one_pass(runbook, options, previous.as_ref(), last, above).await;
         let status = Status::worst(pass.results.iter().map(|r| r.status));
         let Some(wait) = options.wait else {
             break (pass, started_at, clock);
@@ -125,11 +134,7 @@ pub(crate) async fn run<'a>(
     if !options.record {
         return Ok(());
     }
-    if let Some(read_up_to) = &pass.read_up_to
-        && let Err(e) = read_up_to.save(&offsets_path)
-    {
-        tracing::warn!("where the log files were read up to was not kept: {e}");
-    }
+    keep_looks(&pass, &offsets_path, &checksums_path);
     let record = record(report, &pass, clock.elapsed());
     if let Err(e) = history.append(&record) {
         tracing::warn!("the run was not recorded: {e}");
@@ -160,6 +165,30 @@ pub(crate) async fn run<'a>(
         }
     }
     Ok(())
+}
+
+/// Keeps where the log files were read up to and the watched files'
+/// content, for the next run.
+fn keep_looks(pass: &Pass, offsets_path: &std::path::Path, checksums_path: &std::path::Path) {
+    if let Some(read_up_to) = &pass.read_up_to
+        && let Err(e) = read_up_to.save(offsets_path)
+    {
+        tracing::warn!("where the log files were read up to was not kept: {e}");
+    }
+    if let Some(checksums) = &pass.checksums
+        && !checksums.0.is_empty()
+        && let Err(e) = checksums.save(checksums_path)
+    {
+        tracing::warn!("the watched files' checksums were not kept: {e}");
+    }
+}
+
+/// What the last run left for this one: where the host log files were
+/// read up to, and the watched files' content.
+#[derive(Clone, Copy)]
+pub(super) struct Looked<'a> {
+    pub offsets: &'a Offsets,
+    pub checksums: &'a Checksums,
 }
 
 /// Checks with `for:` graded against the runs before this one (twice the

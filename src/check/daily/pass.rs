@@ -1,7 +1,7 @@
 //! One pass of a daily check: every part run once, concurrently, under
 //! one deadline. Work that needs no Docker (the host, HTTP checks, host log
 //! files and journals, the backups) starts at once; the Docker parts (the
-//! containers graded, exec checks, the docker disk use, the log scan)
+//! containers graded, checks in containers, the docker disk use, the log scan)
 //! start as soon as the container list is in, while the containers are
 //! inspected and sampled. Whatever has not answered by the deadline is one
 //! unknown result naming it.
@@ -15,7 +15,6 @@ use crate::check::Probe;
 use crate::check::containers;
 use crate::check::docker_disk;
 use crate::check::logs;
-use crate::check::logs::files::Offsets;
 use crate::check::resources::{self, Resources};
 use crate::docker::{Container, ContainerRef, Deployment, Stack};
 use crate::error::Error;
@@ -25,7 +24,7 @@ use crate::runbook::Runbook;
 use crate::runbook::model::{Check, DockerDiskLimits};
 use crate::state::Record;
 
-use super::{Above, Options, Part, Pass, Work};
+use super::{Above, Looked, Options, Part, Pass, Work};
 
 /// Runs every part once. Work that needs no Docker (host, HTTP checks,
 /// backups) starts at once; the Docker parts start as soon as the container
@@ -35,9 +34,10 @@ pub(super) async fn one_pass<'a>(
     runbook: &'a Runbook,
     options: &Options,
     previous: Option<&Record>,
-    offsets: &Offsets,
+    last: Looked<'_>,
     above: Above<'a>,
 ) -> Pass {
+    let offsets = last.offsets;
     let redactor = runbook.redactor();
     let deadline = tokio::time::Instant::now() + options.timeout;
     let seconds = options.timeout.as_secs();
@@ -52,12 +52,12 @@ pub(super) async fn one_pass<'a>(
         tokio::spawn(HostSnapshot::measure(paths))
     });
 
-    let probe = Probe::new(redactor);
+    let probe = Probe::new(redactor).watching(last.checksums.clone());
     let read_up_to = std::sync::Mutex::new(None);
     let mut free_of_docker: Vec<(String, Work<'_>)> = Vec::new();
     if options.wants(Part::Checks) {
         for (name, check) in &runbook.model.checks {
-            if check.exec.is_none() {
+            if !check.needs_docker() {
                 let probe = &probe;
                 free_of_docker.push((
                     format!("checks {name}"),
@@ -119,6 +119,7 @@ pub(super) async fn one_pass<'a>(
         containers: docker.containers,
         resources: docker.resources,
         read_up_to: read_up_to.into_inner().ok().flatten(),
+        checksums: probe.watched(),
         secrets: docker.secrets,
     }
 }
@@ -140,7 +141,7 @@ async fn docker_part(
     let wanted = Wanted::of(runbook, options);
     if !options.wants(Part::Containers)
         && !wanted.logs
-        && wanted.exec_checks.is_empty()
+        && wanted.docker_checks.is_empty()
         && wanted.docker_disk.is_none()
     {
         return Docker::default();
@@ -209,7 +210,7 @@ struct Docker {
 
 /// What of the Docker part this run asks for.
 struct Wanted<'r> {
-    exec_checks: Vec<(&'r String, &'r Check)>,
+    docker_checks: Vec<(&'r String, &'r Check)>,
     logs: bool,
     docker_disk: Option<&'r DockerDiskLimits>,
 }
@@ -217,11 +218,11 @@ struct Wanted<'r> {
 impl<'r> Wanted<'r> {
     fn of(runbook: &'r Runbook, options: &Options) -> Wanted<'r> {
         Wanted {
-            exec_checks: runbook
+            docker_checks: runbook
                 .model
                 .checks
                 .iter()
-                .filter(|(_, check)| check.exec.is_some() && options.wants(Part::Checks))
+                .filter(|(_, check)| check.needs_docker() && options.wants(Part::Checks))
                 .collect(),
             logs: options.wants(Part::Logs) && logs::wanted(runbook),
             docker_disk: runbook
@@ -252,7 +253,7 @@ async fn listed_by(
         Ok(Ok(listing)) => Ok(listing),
         Ok(Err(e)) => {
             let mut results = vec![engine_unknown(e.to_string())];
-            for (name, _) in &wanted.exec_checks {
+            for (name, _) in &wanted.docker_checks {
                 results.push(CheckResult::new(
                     "checks",
                     *name,
@@ -281,7 +282,7 @@ fn jobs<'a>(
     let redactor = runbook.redactor();
     let deployment = &listing.deployment;
     let mut work: Vec<(String, Work<'_>)> = Vec::new();
-    for (name, check) in &wanted.exec_checks {
+    for (name, check) in &wanted.docker_checks {
         let (name, check) = (*name, *check);
         work.push((
             format!("checks {name}"),

@@ -1,5 +1,5 @@
 //! `checks:` as written: one kind each (http, exec, command, file, tcp,
-//! unit, prometheus), with the number a check reads and grades (`value`),
+//! unit, prometheus, port, process, websocket), with the number a check reads and grades (`value`),
 //! how long it may fail before it is crit (`for`), its retries and hint.
 
 use indexmap::IndexMap;
@@ -23,6 +23,12 @@ pub(crate) struct Check {
     pub unit: Option<Name>,
     /// A PromQL query whose answer `value` grades.
     pub prometheus: Option<PrometheusCheck>,
+    /// The TCP ports listening on the host or in a service's container.
+    pub port: Option<PortCheck>,
+    /// A named process running on the host or in a service's container.
+    pub process: Option<ProcessCheck>,
+    /// A WebSocket that connects and answers.
+    pub websocket: Option<WebSocketCheck>,
     /// A number read from the answer and graded by thresholds.
     pub value: Option<ValueSpec>,
     /// Crit only once every run over this long has failed it; warn before.
@@ -45,10 +51,103 @@ impl Check {
             ("tcp", self.tcp.is_some()),
             ("unit", self.unit.is_some()),
             ("prometheus", self.prometheus.is_some()),
+            ("port", self.port.is_some()),
+            ("process", self.process.is_some()),
+            ("websocket", self.websocket.is_some()),
         ]
         .into_iter()
         .filter_map(|(kind, set)| set.then_some(kind))
         .collect()
+    }
+
+    /// The service whose container the check runs in, for the kinds that
+    /// need Docker (`exec`, and `port` or `process` with `service:`).
+    pub(crate) fn service(&self) -> Option<&Name> {
+        self.exec
+            .as_ref()
+            .map(|e| &e.service)
+            .or_else(|| self.port.as_ref().and_then(|p| p.service.as_ref()))
+            .or_else(|| self.process.as_ref().and_then(|p| p.service.as_ref()))
+    }
+
+    /// Whether the check needs Docker and the containers to run.
+    pub(crate) fn needs_docker(&self) -> bool {
+        self.service().is_some()
+    }
+}
+
+/// Where a port or process check looks when it names no service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Place {
+    Host,
+}
+
+/// The TCP sockets in LISTEN (netstat's audit): every expected port must
+/// listen (crit), nothing else should (warn).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PortCheck {
+    pub expect: Spanned<Vec<Spanned<u32>>>,
+    #[serde(rename = "where")]
+    pub place: Option<Spanned<Place>>,
+    pub service: Option<Name>,
+    pub timeout: Option<Duration>,
+}
+
+/// A process by its command name (`node`, `postgres`): crit when none runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProcessCheck {
+    pub name: Name,
+    #[serde(rename = "where")]
+    pub place: Option<Spanned<Place>>,
+    pub service: Option<Name>,
+    pub timeout: Option<Duration>,
+}
+
+/// A WebSocket (ws:// or wss://) that connects and, given `send`, answers
+/// with a message containing `expect`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebSocketCheck {
+    pub url: Spanned<String>,
+    /// A text message sent once connected.
+    pub send: Option<String>,
+    /// Text a message from the server must contain.
+    pub expect: Option<String>,
+    pub timeout: Option<Duration>,
+    /// Slower than this (the answer, else the handshake) is a warn.
+    pub max_latency: Option<Duration>,
+    /// Accept any certificate (wss://), as `curl -k` does.
+    #[serde(default)]
+    pub insecure: bool,
+    /// A PEM file of CA certificates to trust besides the system's.
+    pub ca: Option<String>,
+}
+
+/// How long before a certificate expires it is a warn, and a crit.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CertLimits {
+    pub warn: Option<Duration>,
+    pub crit: Option<Duration>,
+}
+
+/// How a file's change since the last run grades (monit's `checksum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Changed {
+    Warn,
+    Crit,
+}
+
+impl Changed {
+    pub(crate) fn status(self) -> crate::grade::Status {
+        match self {
+            Changed::Warn => crate::grade::Status::Warn,
+            Changed::Crit => crate::grade::Status::Crit,
+        }
     }
 }
 
@@ -107,6 +206,8 @@ pub(crate) struct FileCheck {
     /// Regexes no line may match (`minioadmin`).
     #[serde(default, deserialize_with = "super::lists::names")]
     pub not_contains: Vec<Name>,
+    /// A change of its content (sha256) since the last run grades so.
+    pub changed: Option<Changed>,
 }
 
 fn yes() -> bool {
@@ -166,8 +267,10 @@ pub(crate) struct Bounds {
 pub(crate) struct HttpCheck {
     pub url: Spanned<String>,
     pub method: Option<String>,
+    /// Header values may use `${VAR}` (environment, then `.env`); the
+    /// values so filled are masked everywhere.
     #[serde(default)]
-    pub headers: IndexMap<String, String>,
+    pub headers: IndexMap<String, Name>,
     /// The request's body, sent as written (set its `Content-Type` in `headers`).
     pub body: Option<String>,
     /// Expected status code (default 200).
@@ -181,6 +284,13 @@ pub(crate) struct HttpCheck {
     pub max_latency: Option<Duration>,
     /// A PEM file of CA certificates to trust besides the system's (an internal CA).
     pub ca: Option<String>,
+    /// Accept any certificate, as `curl -k` does (its expiry is still read).
+    #[serde(default)]
+    pub insecure: bool,
+    /// The name to ask for (TLS SNI and `Host`) when the URL names an address.
+    pub server_name: Option<String>,
+    /// Certificate expiry limits (default: warn 14 days before).
+    pub cert: Option<CertLimits>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,9 +1,12 @@
 //! The checks' own problems: one kind each, a valid URL, port and file
-//! settings, and a `value` with one source and thresholds of one kind,
+//! settings, listeners and processes looked for in one place, certificate
+//! limits warn before crit, and a `value` with one source and thresholds of one kind,
 //! warn before crit.
 
 use super::Validator;
-use crate::runbook::model::Check;
+use crate::runbook::interpolate;
+use crate::runbook::model::{Check, HttpCheck, Name, Place, PortCheck, WebSocketCheck};
+use serde_saphyr::Spanned;
 
 impl Validator<'_> {
     pub(super) fn checks(&mut self) {
@@ -43,7 +46,7 @@ impl Validator<'_> {
         match check.kinds().as_slice() {
             [] => self.at_key(
                 &field,
-                "a check needs one of `http`, `exec`, `command`, `file`, `tcp`, `unit` or `prometheus`",
+                "a check needs one of `http`, `exec`, `command`, `file`, `tcp`, `unit`, `prometheus`, `port`, `process` or `websocket`",
             ),
             [_] => {}
             kinds => self.at_key(
@@ -55,7 +58,24 @@ impl Validator<'_> {
             ),
         }
         if let Some(http) = &check.http {
-            self.url(&http.url, &format!("{field}.http.url"));
+            self.http_check(http, &format!("{field}.http"));
+        }
+        if let Some(port) = &check.port {
+            self.port_check(port, &format!("{field}.port"));
+        }
+        if let Some(process) = &check.process {
+            let field = format!("{field}.process");
+            self.place(process.place.as_ref(), process.service.as_ref(), &field);
+            if process.name.value.trim().is_empty() {
+                self.at(
+                    &process.name,
+                    format!("{field}.name"),
+                    "`name` is empty: give the process's command name, like node",
+                );
+            }
+        }
+        if let Some(ws) = &check.websocket {
+            self.websocket_check(ws, &format!("{field}.websocket"));
         }
         if let Some(exec) = &check.exec {
             self.service_ref(&exec.service, &format!("{field}.exec.service"));
@@ -120,9 +140,131 @@ impl Validator<'_> {
         }
     }
 
+    /// The URL, the TLS settings that go together, the certificate limits
+    /// warn before crit, and each header's `${VAR}` well written.
+    fn http_check(&mut self, http: &HttpCheck, field: &str) {
+        self.url(&http.url, &format!("{field}.url"));
+        if http.insecure && http.ca.is_some() {
+            self.at_key(
+                &format!("{field}.insecure"),
+                "`insecure: true` trusts any certificate: drop `ca`, or drop `insecure`",
+            );
+        }
+        if let Some(name) = &http.server_name
+            && (name.trim().is_empty() || name.contains(['/', ':', ' ']))
+        {
+            self.at_key(
+                &format!("{field}.server_name"),
+                format!("`{name}` is not a host name, like api.example.com"),
+            );
+        }
+        if let Some(cert) = &http.cert {
+            match (cert.warn, cert.crit) {
+                (None, None) => {
+                    self.at_key(&format!("{field}.cert"), "give `warn`, `crit` or both");
+                }
+                (Some(warn), Some(crit)) if warn < crit => self.at_key(
+                    &format!("{field}.cert.warn"),
+                    format!(
+                        "warn {warn} is shorter than crit {crit}: a warning comes before the crit"
+                    ),
+                ),
+                _ => {}
+            }
+        }
+        for (header, value) in &http.headers {
+            if let Err(problem) = interpolate::check(&value.value) {
+                // The header's name in the message, not the field: a field
+                // named like a secret (`Authorization`) would be masked whole.
+                self.at(
+                    value,
+                    format!("{field}.headers"),
+                    format!("header `{header}`: {problem}"),
+                );
+            }
+        }
+    }
+
+    /// `where: host` or `service:`, one of them, the service one the runbook has.
+    fn place(&mut self, place: Option<&Spanned<Place>>, service: Option<&Name>, field: &str) {
+        match (place, service) {
+            (Some(place), Some(_)) => self.at(
+                place,
+                format!("{field}.where"),
+                "look on the host (`where: host`) or in a service (`service: api`), not both",
+            ),
+            (None, None) => self.at_key(
+                field,
+                "say where to look: `where: host`, or `service: NAME` for a service's container",
+            ),
+            (None, Some(service)) => self.service_ref(service, &format!("{field}.service")),
+            (Some(_), None) => {}
+        }
+    }
+
+    fn port_check(&mut self, port: &PortCheck, field: &str) {
+        self.place(port.place.as_ref(), port.service.as_ref(), field);
+        if port.expect.value.is_empty() {
+            self.at(
+                &port.expect,
+                format!("{field}.expect"),
+                "`expect` is empty: list the ports that must listen, like [80, 443]",
+            );
+        }
+        for number in &port.expect.value {
+            if !(1..=65535).contains(&number.value) {
+                self.at(
+                    number,
+                    format!("{field}.expect"),
+                    format!("port {} is not between 1 and 65535", number.value),
+                );
+            }
+        }
+    }
+
+    fn websocket_check(&mut self, ws: &WebSocketCheck, field: &str) {
+        let value = ws.url.value.trim();
+        let rest = value
+            .strip_prefix("ws://")
+            .or_else(|| value.strip_prefix("wss://"));
+        if rest.is_none_or(|host| host.is_empty() || host.starts_with('/'))
+            || url::Url::parse(value).is_err()
+        {
+            self.at(
+                &ws.url,
+                format!("{field}.url"),
+                format!("`{value}` is not a ws:// or wss:// URL"),
+            );
+        }
+        if ws.insecure && ws.ca.is_some() {
+            self.at_key(
+                &format!("{field}.insecure"),
+                "`insecure: true` trusts any certificate: drop `ca`, or drop `insecure`",
+            );
+        }
+        if ws.send.as_ref().is_some_and(|s| s.is_empty()) {
+            self.at_key(
+                &format!("{field}.send"),
+                "`send` is empty: leave it out, or give the message",
+            );
+        }
+        if ws.expect.as_ref().is_some_and(|s| s.is_empty()) {
+            self.at_key(
+                &format!("{field}.expect"),
+                "`expect` is empty: leave it out, or give text the reply contains",
+            );
+        }
+    }
+
     fn file_check(&mut self, file: &crate::runbook::model::FileCheck, field: &str) {
         if file.path.trim().is_empty() {
             self.at_key(&format!("{field}.file.path"), "`path` is empty");
+        }
+        if file.changed.is_some() && !file.exists {
+            self.at_key(
+                &format!("{field}.file.changed"),
+                "`changed` watches a file's content: it does not go with `exists: false`",
+            );
         }
         if let Some(mode) = &file.mode
             && u32::from_str_radix(mode.value.trim_start_matches("0o"), 8)
@@ -154,7 +296,13 @@ impl Validator<'_> {
         field: &str,
     ) {
         let field = format!("{field}.value");
-        if check.file.is_some() || check.tcp.is_some() || check.unit.is_some() {
+        if check.file.is_some()
+            || check.tcp.is_some()
+            || check.unit.is_some()
+            || check.port.is_some()
+            || check.process.is_some()
+            || check.websocket.is_some()
+        {
             self.at_key(
                 &field,
                 "only http, exec, command and prometheus checks read a value",
