@@ -106,6 +106,22 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
             model.logs.as_ref().and_then(|l| l.since),
         ),
     ];
+    let t = &model.thresholds;
+    let host = [
+        ("memory", t.memory.as_ref().and_then(|l| l.lasting)),
+        ("swap", t.swap.as_ref().and_then(|l| l.lasting)),
+        ("cpu", t.cpu.as_ref().and_then(|l| l.lasting)),
+        ("iowait", t.iowait.as_ref().and_then(|l| l.lasting)),
+        ("inodes", t.inodes.as_ref().and_then(|l| l.lasting)),
+        ("load", t.load.as_ref().and_then(|l| l.lasting)),
+        ("load5", t.load5.as_ref().and_then(|l| l.lasting)),
+        ("load15", t.load15.as_ref().and_then(|l| l.lasting)),
+        ("disk", t.disk.as_ref().and_then(|l| l.lasting)),
+        ("network", t.network.as_ref().and_then(|l| l.lasting)),
+    ];
+    for (figure, lasting) in host {
+        given.push((format!("thresholds.{figure}.for"), lasting));
+    }
     let drill = model.backup.as_ref().and_then(|b| b.drill.as_ref());
     given.push(("backup.drill.timeout".into(), drill.and_then(|d| d.timeout)));
     given.push((
