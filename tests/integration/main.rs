@@ -22,6 +22,7 @@ mod fleet;
 mod fleet_remote;
 mod formats;
 mod heal;
+mod host;
 mod incident;
 mod init;
 mod lifecycle;
