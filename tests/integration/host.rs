@@ -392,3 +392,61 @@ fn the_new_keys_are_refused_with_their_place() {
          error: opsbook.yaml:5:37: thresholds.containers.memory.for: unknown field `for`, expected one of warn, crit\n",
     );
 }
+
+#[test]
+fn a_remote_engines_host_is_sampled_through_its_helper() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nthresholds:\n  cpu: { warn: 50%, crit: 80% }\n  network: { warn: 100GB/s, crit: 200GB/s }\n",
+    );
+    let daily = |env: &[(&str, &str)]| {
+        ws.opsbook_with(
+            &[
+                "daily-check",
+                "--only",
+                "host",
+                "--state-dir",
+                "state",
+                "--format",
+                "json",
+            ],
+            env,
+        )
+        .json()
+    };
+    let here = daily(&[]);
+    // This machine's first address that is not loopback: the engine
+    // reached there is remote to opsbook.
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .expect("ip");
+    let ip = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .skip_while(|word| *word != "inet")
+        .nth(1)
+        .and_then(|cidr| cidr.split('/').next())
+        .expect("an address that is not loopback")
+        .to_string();
+    let (port, relayed) = crate::resources::engine_relay(&ip);
+    let engine = format!("tcp://{ip}:{port}");
+    let hogs = Hogs::start();
+    let there = daily(&[("DOCKER_HOST", &engine)]);
+    drop(hogs);
+    assert!(
+        relayed.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "opsbook went around the relay"
+    );
+    let host = &there["host"];
+    assert!(host["measured_through"].is_string(), "{there:#}");
+    // The engine's host is this one: busy under the spinning shells, and
+    // the same interfaces counted as here.
+    assert_eq!(result(&there, "host", "cpu")["status"], "crit", "{there:#}");
+    assert!(host["cpu"]["user"].as_f64().unwrap() > 0.0, "{there:#}");
+    assert_eq!(
+        host["network"]["interfaces"], here["host"]["network"]["interfaces"],
+        "{there:#}"
+    );
+    assert_eq!(result(&there, "host", "network")["status"], "ok");
+}
