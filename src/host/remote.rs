@@ -21,9 +21,10 @@ use crate::docker::Deployment;
 const SCRIPT: &str = r#"cat /proc/meminfo; echo '--- load'; cat /proc/loadavg
 for p in "$@"; do echo "--- disk"; stat -f -c '%S %b %f %a %c %d' "$HOST_ROOT$p" 2>&1; done"#;
 
-/// The CPU and network counters, twice `$SAMPLE` seconds apart.
+/// The CPU and network counters, twice `$SAMPLE` seconds apart, before
+/// `SCRIPT` (whose `/proc/meminfo` then gets a section line of its own).
 const SAMPLED: &str = r#"sample() { echo '--- sample'; cat /proc/uptime; head -n 1 /proc/stat; cat "$HOST_ROOT/proc/1/net/dev" 2>/dev/null; }
-sample; sleep "$SAMPLE"; sample
+sample; sleep "$SAMPLE"; sample; echo '--- meminfo'
 "#;
 
 pub(super) async fn measure(disk_paths: &[PathBuf], gap: Option<Duration>) -> HostSnapshot {
@@ -201,5 +202,28 @@ mod tests {
             snapshot.disks[1].error.as_deref(),
             Some("No such file or directory")
         );
+    }
+
+    #[test]
+    fn two_samples_give_cpu_and_network_over_the_uptime_between() {
+        let sample = |uptime: &str, cpu: &str, eth0: &str| {
+            format!(
+                "--- sample\n{uptime} 100.00\ncpu  {cpu} 0 0 0 0 0 0\nInter-|   Receive\n face |bytes\n    lo: 5 1 0 0 0 0 0 0 5 1 0 0 0 0 0 0\n  eth0: {eth0} 1 0 0 0 0 0 0 {eth0} 1 0 0 0 0 0 0\n"
+            )
+        };
+        let output = format!(
+            "{}{}--- meminfo\nMemTotal:       16000 kB\nMemAvailable:    4000 kB\n--- load\n0.50 0.40 0.30 1/200 999\n",
+            sample("1000.00", "100 0 100 800", "1000"),
+            sample("1000.50", "250 0 150 800", "2000"),
+        );
+        let snapshot = parse(&output, &[]);
+        let cpu = snapshot.cpu.expect("cpu");
+        // 200 ticks, none idle: all busy, three quarters user.
+        assert_eq!((cpu.busy, cpu.user, cpu.system), (100.0, 75.0, 25.0));
+        let network = snapshot.network.expect("network");
+        assert_eq!((network.rx, network.tx), (2000.0, 2000.0));
+        assert_eq!(network.interfaces, ["eth0"]);
+        assert_eq!(snapshot.memory.map(|m| m.total), Some(16000 * 1024));
+        assert_eq!(snapshot.load1, Some(0.5));
     }
 }

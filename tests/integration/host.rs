@@ -449,4 +449,10 @@ fn a_remote_engines_host_is_sampled_through_its_helper() {
         "{there:#}"
     );
     assert_eq!(result(&there, "host", "network")["status"], "ok");
+    assert_eq!(
+        result(&there, "host", "memory")["status"],
+        "ok",
+        "{there:#}"
+    );
+    assert_eq!(host["memory"]["total"], here["host"]["memory"]["total"]);
 }
