@@ -5,7 +5,8 @@
 //! printed. `/proc` in a container is the host's: no lxcfs on an engine's
 //! host masks it, and memory, load and CPU are machine-wide. The network
 //! is not (the helper has none of its own): its counters are those of the
-//! host's first process, `$HOST_ROOT/proc/1/net/dev`. A sample prints
+//! host's first process, `$HOST_ROOT/proc/1/net/dev`, with the host's
+//! virtual interfaces from its `/sys/devices/virtual/net`. A sample prints
 //! `/proc/uptime` beside its counters, so the rates are over the time that
 //! passed there.
 
@@ -23,7 +24,8 @@ for p in "$@"; do echo "--- disk"; stat -f -c '%S %b %f %a %c %d' "$HOST_ROOT$p"
 
 /// The CPU and network counters, twice `$SAMPLE` seconds apart, before
 /// `SCRIPT` (whose `/proc/meminfo` then gets a section line of its own).
-const SAMPLED: &str = r#"sample() { echo '--- sample'; cat /proc/uptime; head -n 1 /proc/stat; cat "$HOST_ROOT/proc/1/net/dev" 2>/dev/null; }
+const SAMPLED: &str = r#"sample() { echo '--- sample'; cat /proc/uptime; head -n 1 /proc/stat; cat "$HOST_ROOT/proc/1/net/dev" 2>/dev/null
+  echo "virtual $(ls "$HOST_ROOT/sys/devices/virtual/net" 2>/dev/null | tr '\n' ' ')"; }
 sample; sleep "$SAMPLE"; sample; echo '--- meminfo'
 "#;
 

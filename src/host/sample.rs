@@ -3,17 +3,22 @@
 //! `top` and `vmstat` work it out, and the network's bytes a second from
 //! `/proc/net/dev`.
 //!
-//! The network counts every interface but loopback and the virtual ones
-//! containers and bridges use (`lo`, `docker*`, `br-*`, `veth*`, `virbr*`,
-//! `cni*`, `cali*`, `flannel*`, `vxlan*`, `ifb*`): a container's traffic
-//! to the world crosses a physical interface and is counted there once,
-//! and traffic between containers never leaves the machine.
+//! The network counts the host's physical interfaces: those the kernel
+//! does not list under `/sys/devices/virtual/net` (loopback, bridges,
+//! veths, VLANs, bonds, tunnels are there). A container's traffic to the
+//! world crosses a physical interface and is counted there once; traffic
+//! between containers never leaves the machine; a VPN's is counted as the
+//! encrypted bytes on the wire. Where sysfs cannot tell (not readable, or
+//! every interface virtual, as inside a container), names tell instead:
+//! all but `lo`, `docker*`, `br-*`, `veth*`, `virbr*`, `cni*`, `cali*`,
+//! `flannel*`, `vxlan*` and `ifb*`.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-/// The interface name prefixes that are not the host's own network.
+/// The interface name prefixes that are not the host's own network, where
+/// sysfs cannot tell.
 const VIRTUAL: &[&str] = &[
     "lo", "docker", "br-", "veth", "virbr", "cni", "cali", "flannel", "vxlan", "ifb",
 ];
@@ -61,16 +66,32 @@ impl Counters {
     pub(super) fn read() -> Counters {
         let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let net = std::fs::read_to_string("/proc/net/dev").ok();
+        let virtual_names: Option<Vec<String>> = std::fs::read_dir("/sys/devices/virtual/net")
+            .ok()
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            });
         Counters {
             cpu: cpu_line(&stat),
-            net: net.as_deref().map(interfaces),
+            net: net
+                .as_deref()
+                .map(|text| counted(interfaces(text), virtual_names.as_deref())),
         }
     }
 
-    /// The counters in a text holding a `cpu ` line and `/proc/net/dev`'s
-    /// lines (what the helper on a remote engine prints).
+    /// The counters in a text holding a `cpu ` line, `/proc/net/dev`'s
+    /// lines and a `virtual NAME…` line listing the virtual interfaces
+    /// (what the helper on a remote engine prints).
     pub(super) fn parse(text: &str) -> Counters {
-        let net = interfaces(text);
+        let virtual_names: Option<Vec<String>> = text
+            .lines()
+            .find_map(|line| line.strip_prefix("virtual "))
+            .map(|names| names.split_whitespace().map(str::to_string).collect())
+            .filter(|names: &Vec<String>| !names.is_empty());
+        let net = counted(interfaces(text), virtual_names.as_deref());
         Counters {
             cpu: cpu_line(text),
             net: (!net.is_empty()).then_some(net),
@@ -137,14 +158,34 @@ fn cpu_line(text: &str) -> Option<[u64; 8]> {
     Some(ticks)
 }
 
-/// `/proc/net/dev`'s counted interfaces: name, received and sent bytes.
+/// The interfaces counted: the physical ones (not among `virtual_names`),
+/// else those whose names are not of virtual ones.
+fn counted(
+    all: Vec<(String, u64, u64)>,
+    virtual_names: Option<&[String]>,
+) -> Vec<(String, u64, u64)> {
+    if let Some(virtual_names) = virtual_names {
+        let physical: Vec<_> = all
+            .iter()
+            .filter(|(name, _, _)| !virtual_names.contains(name))
+            .cloned()
+            .collect();
+        if !physical.is_empty() {
+            return physical;
+        }
+    }
+    all.into_iter()
+        .filter(|(name, _, _)| !VIRTUAL.iter().any(|v| name.starts_with(v)))
+        .collect()
+}
+
+/// `/proc/net/dev`'s interfaces: name, received and sent bytes.
 fn interfaces(text: &str) -> Vec<(String, u64, u64)> {
     text.lines()
         .filter_map(|line| {
             let (name, rest) = line.split_once(':')?;
             let name = name.trim();
-            if name.is_empty() || name.contains(' ') || VIRTUAL.iter().any(|v| name.starts_with(v))
-            {
+            if name.is_empty() || name.contains(' ') {
                 return None;
             }
             let numbers: Vec<u64> = rest
@@ -188,5 +229,26 @@ mod tests {
         assert_eq!((rate.rx, rate.tx), (4000.0, 2000.0));
         assert_eq!(rate.interfaces, ["eth0"]);
         assert_eq!(rate.total(), 6000.0);
+    }
+
+    #[test]
+    fn sysfs_tells_the_physical_interfaces_and_names_tell_where_it_cannot() {
+        let all = interfaces(&format!("{NET}  tap-x: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n"));
+        let names = |kept: Vec<(String, u64, u64)>| -> Vec<String> {
+            kept.into_iter().map(|(name, _, _)| name).collect()
+        };
+        let virtual_names: Vec<String> = ["lo", "docker0", "veth1a", "tap-x"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(names(counted(all.clone(), Some(&virtual_names))), ["eth0"]);
+        // Everything virtual (inside a container): by name.
+        let everything: Vec<String> = ["lo", "eth0", "docker0", "veth1a", "tap-x"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            names(counted(all.clone(), Some(&everything))),
+            ["eth0", "tap-x"]
+        );
+        assert_eq!(names(counted(all, None)), ["eth0", "tap-x"]);
     }
 }
