@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::check::containers::result_name;
 use crate::docker::{Container, Deployment, Usage};
 use crate::grade::{CheckResult, Limits, Status, percent_of};
+use crate::runbook::units::per_second;
 use crate::runbook::{ContainerThresholds, Runbook};
 use crate::ui::human;
 
@@ -78,24 +79,35 @@ impl Resources {
             }
             _ => (Status::Ok, "cpu not sampled".to_string()),
         };
-        let status = memory_status.max(cpu_status);
+        let mut parts = vec![(memory_status, memory), (cpu_status, cpu)];
+        if let Some(limits) = limits.network {
+            parts.push(self.network(limits));
+        }
+        let status = Status::worst(parts.iter().map(|(status, _)| *status));
         // The figure over its threshold comes first.
-        let parts = if cpu_status.max(memory_status) != memory_status {
-            [cpu, memory]
-        } else {
-            [memory, cpu]
-        };
-        let message = format!(
-            "{}; {}; {}",
-            parts[0],
-            parts[1],
-            human::count(
-                usize::try_from(self.usage.pids).unwrap_or(usize::MAX),
-                "pid"
-            )
-        );
+        parts.sort_by_key(|(status, _)| std::cmp::Reverse(status.severity()));
+        let mut texts: Vec<String> = parts.into_iter().map(|(_, text)| text).collect();
+        texts.push(human::count(
+            usize::try_from(self.usage.pids).unwrap_or(usize::MAX),
+            "pid",
+        ));
+        let message = texts.join("; ");
         CheckResult::new("resources", &self.name, status, message)
             .with_value(round1(self.memory_percent), "percent")
+    }
+
+    /// The bytes a second received and sent over the sample against `limits`.
+    fn network(&self, limits: Limits) -> (Status, String) {
+        let Some(rate) = self.usage.net_rate else {
+            return (Status::Ok, "network not sampled".into());
+        };
+        let status = limits.grade(rate);
+        let note = match status {
+            Status::Crit => format!(", above crit {}", per_second(limits.crit)),
+            Status::Warn => format!(", above warn {}", per_second(limits.warn)),
+            _ => String::new(),
+        };
+        (status, format!("network {}{note}", per_second(rate)))
     }
 
     /// The `status` table's cells: CPU %, MEM, MEM %, PIDS.
@@ -251,6 +263,7 @@ mod tests {
             memory_limit: limit,
             net_rx: 0,
             net_tx: 0,
+            net_rate: Some(2_500_000.0),
             block_read: 0,
             block_write: 0,
             pids: 2,
@@ -285,5 +298,24 @@ mod tests {
         let free = container(None, None);
         let r = Resources::new("db".into(), &free, usage(49.0, MIB, 1024 * MIB));
         assert_eq!(r.grade(ContainerThresholds::default()).status, Status::Ok);
+    }
+
+    #[test]
+    fn network_is_graded_only_when_given_and_comes_first_when_over() {
+        let c = container(None, None);
+        let r = Resources::new("db".into(), &c, usage(1.0, MIB, 1024 * MIB));
+        let limits = ContainerThresholds {
+            network: Some(Limits {
+                warn: 1e6,
+                crit: 1e7,
+            }),
+            ..ContainerThresholds::default()
+        };
+        let result = r.grade(limits);
+        assert_eq!(result.status, Status::Warn);
+        assert_eq!(
+            result.message,
+            "network 2.5MB/s, above warn 1MB/s; memory 1.0M of 1.0G host (0.1%); cpu 1.0% of one core (no CPU limit); 2 pids"
+        );
     }
 }

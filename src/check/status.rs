@@ -34,7 +34,7 @@ pub(crate) async fn run(
         .map(Into::into)
         .collect::<Vec<_>>();
     // The host is read (here, or on the engine's host) while Docker answers.
-    let host = tokio::spawn(HostSnapshot::measure(disk_paths));
+    let host = tokio::spawn(HostSnapshot::measure(disk_paths, None));
     let deployment = connected.await?;
     if deployment.is_stack() {
         let stack = Stack::read(&deployment).await?;

@@ -1,86 +1,147 @@
-//! `for:` on a check ("> 10% error rate for 5 minutes"): a failing check is
-//! crit only once every run over that long has failed it, and warn ("failing
-//! for 2m") until then. The earlier runs come from the history, so it works
-//! under cron as under an always-on agent.
+//! `for:` on a check ("> 10% error rate for 5 minutes") and on a host
+//! threshold ("CPU above 95% for 5 minutes"): a failing check is crit
+//! only once every run over that long has failed it, and warn ("failing
+//! for 2m") until then; a host figure above crit is warn ("above crit for
+//! 2m of the 5m it may") until every run over the window was above crit.
+//! The earlier runs come from the history, so it works under cron as under
+//! an always-on agent. A result held at warn is recorded as held, so the
+//! next run sees the streak.
 
 use std::time::Duration;
 
 use crate::grade::{CheckResult, Status};
 use crate::runbook::Runbook;
-use crate::state::Record;
+use crate::state::{Record, RecordedResult};
 use crate::ui::human;
 
-/// Grades the failing results of checks with `for:` against `history`
-/// (oldest first, this run not in it), at `now`.
+/// What `for:` holds: a check's failure, or a host figure above crit.
+#[derive(Clone, Copy)]
+enum Held {
+    Check,
+    Figure,
+}
+
+impl Held {
+    /// Whether a recorded result was in the state this `for:` times.
+    fn was(self, result: &RecordedResult) -> bool {
+        match self {
+            Held::Check => result.status != Status::Ok,
+            Held::Figure => result.status == Status::Crit || result.held,
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Held::Check => "failing",
+            Held::Figure => "above crit",
+        }
+    }
+}
+
+/// Grades the failing results of checks with `for:`, and the host figures
+/// above crit with `for:`, against `history` (oldest first, this run not
+/// in it), at `now`. Gives the results held at warn (section, name).
 pub(crate) fn apply(
     results: &mut [CheckResult],
     runbook: &Runbook,
     history: &[Record],
     now: jiff::Timestamp,
-) {
-    for result in results.iter_mut().filter(|r| r.section == "checks") {
-        let Some(window) = runbook
-            .model
-            .checks
-            .get(&result.name)
-            .and_then(|c| c.failing_for)
-            .map(|d| d.std())
-        else {
-            continue;
+) -> Vec<(String, String)> {
+    let mut held = Vec::new();
+    for result in results.iter_mut() {
+        let (window, kind) = match result.section.as_str() {
+            "checks" => (
+                runbook
+                    .model
+                    .checks
+                    .get(&result.name)
+                    .and_then(|c| c.failing_for)
+                    .map(|d| d.std()),
+                Held::Check,
+            ),
+            "host" => (runbook.plan.thresholds.window(&result.name), Held::Figure),
+            _ => continue,
         };
-        if !matches!(result.status, Status::Crit | Status::Unknown) {
+        let Some(window) = window else { continue };
+        let failing = match kind {
+            Held::Check => matches!(result.status, Status::Crit | Status::Unknown),
+            Held::Figure => result.status == Status::Crit,
+        };
+        if !failing {
             continue;
         }
-        let (status, said) = sustained(&result.name, history, now, window);
+        let (status, said) = sustained(&result.section, &result.name, history, now, window, kind);
+        if status != result.status && matches!(kind, Held::Figure) {
+            held.push((result.section.clone(), result.name.clone()));
+        }
         result.status = status;
         result.message = format!("{} ({said})", result.message);
     }
+    held
 }
 
-/// The grade of a check failing now, and what to add to its message.
+/// The longest `for:` of the runbook's checks and host thresholds.
+pub(crate) fn longest(runbook: &Runbook) -> Option<Duration> {
+    let checks = runbook
+        .model
+        .checks
+        .values()
+        .filter_map(|c| c.failing_for.map(|d| d.std()));
+    let host = runbook.plan.thresholds.windows.iter().map(|(_, w)| *w);
+    checks.chain(host).max()
+}
+
+/// The grade of a result in its state now, and what to add to its message.
 fn sustained(
+    section: &str,
     name: &str,
     history: &[Record],
     now: jiff::Timestamp,
     window: Duration,
+    kind: Held,
 ) -> (Status, String) {
-    let with_check: Vec<(&Record, bool)> = history
+    let with_result: Vec<(&Record, bool)> = history
         .iter()
         .filter_map(|record| {
             let result = record
                 .results
                 .iter()
-                .find(|r| r.section == "checks" && r.name == name)?;
-            Some((record, result.status != Status::Ok))
+                .find(|r| r.section == section && r.name == name)?;
+            Some((record, kind.was(result)))
         })
         .collect();
     let written = human::duration(window);
-    if with_check.is_empty() {
+    if with_result.is_empty() {
+        let what = match kind {
+            Held::Check => "check",
+            Held::Figure => "figure",
+        };
         return (
             Status::Warn,
-            format!("for: {written}: no earlier run of this check to tell how long"),
+            format!("for: {written}: no earlier run of this {what} to tell how long"),
         );
     }
-    // Back from the newest run while it failed: the failing streak's start.
+    // Back from the newest run while it was so: the streak's start.
     let mut since = now;
-    for (record, failed) in with_check.iter().rev() {
-        if !failed {
+    for (record, was) in with_result.iter().rev() {
+        if !was {
             break;
         }
         since = record.at;
     }
-    let failing = Duration::from_secs(human::seconds_between(since, now));
-    if failing >= window {
+    let lasting = Duration::from_secs(human::seconds_between(since, now));
+    let words = kind.words();
+    if lasting >= window {
         (
             Status::Crit,
-            format!("failing for {}", human::duration(failing)),
+            format!("{words} for {}", human::duration(lasting)),
         )
     } else {
         (
             Status::Warn,
             format!(
-                "failing for {} of the {written} it may",
-                human::duration(failing)
+                "{words} for {} of the {written} it may",
+                human::duration(lasting)
             ),
         )
     }
@@ -89,7 +150,7 @@ fn sustained(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{HostFigures, RecordedResult};
+    use crate::state::HostFigures;
 
     fn run(at: &str, failed: bool) -> Record {
         Record {
@@ -105,6 +166,7 @@ mod tests {
                 name: "errors".into(),
                 status: if failed { Status::Crit } else { Status::Ok },
                 value: None,
+                held: false,
             }],
         }
     }
@@ -113,13 +175,16 @@ mod tests {
     fn crit_only_once_the_whole_window_failed() {
         let now: jiff::Timestamp = "2026-12-01T10:10:00Z".parse().expect("now");
         let five = Duration::from_secs(300);
-        assert_eq!(sustained("errors", &[], now, five).0, Status::Warn);
+        assert_eq!(
+            sustained("checks", "errors", &[], now, five, Held::Check).0,
+            Status::Warn
+        );
         let short = [
             run("2026-12-01T10:05:00Z", false),
             run("2026-12-01T10:08:00Z", true),
         ];
         assert_eq!(
-            sustained("errors", &short, now, five),
+            sustained("checks", "errors", &short, now, five, Held::Check),
             (Status::Warn, "failing for 2m of the 5m it may".into())
         );
         let long = [
@@ -127,7 +192,7 @@ mod tests {
             run("2026-12-01T10:08:00Z", true),
         ];
         assert_eq!(
-            sustained("errors", &long, now, five),
+            sustained("checks", "errors", &long, now, five, Held::Check),
             (Status::Crit, "failing for 6m".into())
         );
     }

@@ -422,6 +422,7 @@ mod tests {
                 name: "memory".into(),
                 status,
                 value: Some(memory),
+                held: false,
             }],
         }
     }

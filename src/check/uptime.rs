@@ -213,6 +213,7 @@ mod tests {
                 name: name.to_string(),
                 status: *status,
                 value: *value,
+                held: false,
             })
             .collect();
         record

@@ -52,21 +52,7 @@ pub(crate) async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Er
         vec!["mode".into(), mode.clone()],
         vec!["startup".into(), tiers(&plan.startup)],
         vec!["shutdown".into(), tiers(&plan.shutdown)],
-        vec![
-            "thresholds".into(),
-            format!(
-                "memory {}/{}%  swap {}/{}%  load {}/{} per core  disk {}/{}% on {}",
-                t.memory.warn,
-                t.memory.crit,
-                t.swap.warn,
-                t.swap.crit,
-                t.load.warn,
-                t.load.crit,
-                t.disk.warn,
-                t.disk.crit,
-                t.disk_paths.join(", ")
-            ),
-        ],
+        vec!["thresholds".into(), thresholds(t)],
     ];
     for check in &plan.checks {
         rows.push(vec![
@@ -83,4 +69,48 @@ pub(crate) async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Er
     });
     report.extra.insert("mode".into(), json!(mode));
     Ok(())
+}
+
+/// `memory 80/85%  swap 25/50%  load 2/2.5 per core  disk 85/90% on /`, and
+/// the figures graded only when given.
+fn thresholds(t: &crate::runbook::HostThresholds) -> String {
+    let per_core = if t.per_core("load") { " per core" } else { "" };
+    let mut line = format!(
+        "memory {}/{}%  swap {}/{}%  load {}/{}{per_core}  disk {}/{}% on {}",
+        t.memory.warn,
+        t.memory.crit,
+        t.swap.warn,
+        t.swap.crit,
+        t.load.warn,
+        t.load.crit,
+        t.disk.warn,
+        t.disk.crit,
+        t.disk_paths.join(", ")
+    );
+    if let Some(free) = t.disk_free {
+        line.push_str(&format!(
+            "  free {}/{}",
+            crate::runbook::units::size_as_written(free.warn),
+            crate::runbook::units::size_as_written(free.crit)
+        ));
+    }
+    for (name, limits) in [("cpu", t.cpu), ("iowait", t.iowait)] {
+        if let Some(l) = limits {
+            line.push_str(&format!("  {name} {}/{}%", l.warn, l.crit));
+        }
+    }
+    if let Some(l) = t.network {
+        line.push_str(&format!(
+            "  network {}/{}",
+            crate::runbook::units::per_second(l.warn),
+            crate::runbook::units::per_second(l.crit)
+        ));
+    }
+    for (name, window) in &t.windows {
+        line.push_str(&format!(
+            "  {name} for {}",
+            crate::ui::human::duration(*window)
+        ));
+    }
+    line
 }

@@ -32,6 +32,10 @@ pub(crate) struct Usage {
     pub memory_limit: u64,
     pub net_rx: u64,
     pub net_tx: u64,
+    /// Bytes a second received and sent over the sampling gap; none when
+    /// only one sample came back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_rate: Option<f64>,
     pub block_read: u64,
     pub block_write: u64,
     pub pids: u64,
@@ -104,12 +108,15 @@ async fn local_usage(cgroup: &Cgroup, pid: u32, gap: Duration) -> Option<Usage> 
     let (second, until) = (cgroup.read(pid)?, std::time::Instant::now());
     let wall = until.duration_since(at).as_nanos();
     let used = second.cpu_ns.saturating_sub(first.cpu_ns);
+    let moved = (second.net_rx.saturating_add(second.net_tx))
+        .saturating_sub(first.net_rx.saturating_add(first.net_tx));
     Some(Usage {
         cpu_percent: (wall > 0).then(|| used as f64 * 100.0 / wall as f64),
         memory_used: second.memory_used,
         memory_limit: second.memory_limit.unwrap_or(0),
         net_rx: second.net_rx,
         net_tx: second.net_tx,
+        net_rate: (wall > 0).then(|| moved as f64 * 1e9 / wall as f64),
         block_read: second.block_read,
         block_write: second.block_write,
         pids: second.pids,
@@ -147,15 +154,10 @@ fn usage_from(first: Option<&ContainerStatsResponse>, second: &ContainerStatsRes
             _ => {}
         }
     }
-    let networks = second.networks.iter().flat_map(|n| n.values());
-    let (net_rx, net_tx) = networks.fold((0u64, 0u64), |(rx, tx), n| {
-        (
-            rx.saturating_add(n.rx_bytes.unwrap_or(0)),
-            tx.saturating_add(n.tx_bytes.unwrap_or(0)),
-        )
-    });
+    let (net_rx, net_tx) = network(second);
     Usage {
         cpu_percent: first.and_then(|first| cpu_percent(first, second)),
+        net_rate: first.and_then(|first| net_rate(first, second)),
         memory_used: usage.saturating_sub(if inactive < usage { inactive } else { 0 }),
         memory_limit: memory.and_then(|m| m.limit).unwrap_or(0),
         net_rx,
@@ -168,6 +170,30 @@ fn usage_from(first: Option<&ContainerStatsResponse>, second: &ContainerStatsRes
             .and_then(|p| p.current)
             .unwrap_or(0),
     }
+}
+
+/// Bytes received and sent, every network of the container together.
+fn network(sample: &ContainerStatsResponse) -> (u64, u64) {
+    let networks = sample.networks.iter().flat_map(|n| n.values());
+    networks.fold((0u64, 0u64), |(rx, tx), n| {
+        (
+            rx.saturating_add(n.rx_bytes.unwrap_or(0)),
+            tx.saturating_add(n.tx_bytes.unwrap_or(0)),
+        )
+    })
+}
+
+/// Bytes received and sent between the samples a second, by the engine's
+/// own read times.
+fn net_rate(first: &ContainerStatsResponse, second: &ContainerStatsResponse) -> Option<f64> {
+    let read =
+        |s: &ContainerStatsResponse| -> Option<jiff::Timestamp> { s.read.as_deref()?.parse().ok() };
+    let wall = read(second)?.duration_since(read(first)?).as_secs_f64();
+    let ((rx1, tx1), (rx2, tx2)) = (network(first), network(second));
+    let moved = rx2
+        .saturating_add(tx2)
+        .saturating_sub(rx1.saturating_add(tx1));
+    (wall > 0.0).then(|| moved as f64 / wall)
 }
 
 /// CPU nanoseconds used between the samples over wall nanoseconds between
@@ -208,6 +234,8 @@ mod tests {
         );
         let usage = usage_from(Some(&first), &second);
         assert_eq!(usage.cpu_percent, Some(50.0));
+        // 14 bytes moved since the first sample's none, over half a second.
+        assert_eq!(usage.net_rate, Some(28.0));
         assert_eq!(usage.memory_used, 800);
         assert_eq!(usage.memory_limit, 4000);
         assert_eq!((usage.net_rx, usage.net_tx), (6, 8));

@@ -1,10 +1,13 @@
-//! The host's figures (the `free -h`, `uptime`, `df -h` of the runbooks), the
-//! only place that reads them. sysinfo refreshes memory only, never the
-//! process list; disk usage comes from statvfs of each path, which is what
-//! `df PATH` reports, wherever that path is mounted. The listening ports
-//! and the process table are read from /proc (`listeners`, `processes`).
+//! The host's figures (the `free -h`, `uptime`, `df -h`, `top` and network
+//! rate of the runbooks), the only place that reads them. sysinfo refreshes
+//! memory only, never the process list; disk usage comes from statvfs of
+//! each path, which is what `df PATH` reports, wherever that path is
+//! mounted; CPU and network are sampled over a short gap (`sample`) when a
+//! runbook grades them. The listening ports and the process table are read
+//! from /proc (`listeners`, `processes`).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -16,6 +19,9 @@ pub(crate) mod listeners;
 pub(crate) mod process;
 pub(crate) mod processes;
 mod remote;
+mod sample;
+
+pub(crate) use sample::{CpuShare, NetworkRate};
 
 /// One reading of the host. Each figure is optional so that one failing
 /// source does not sink the others.
@@ -31,6 +37,12 @@ pub(crate) struct HostSnapshot {
     pub load15: Option<f64>,
     pub cores: usize,
     pub disks: Vec<DiskUsage>,
+    /// CPU over the sample, when one was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuShare>,
+    /// The network's rate over the sample, when one was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkRate>,
     /// How the figures of another machine were measured (the engine's host).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub measured_through: Option<String>,
@@ -116,6 +128,8 @@ impl HostSnapshot {
                 .iter()
                 .map(|path| DiskUsage::read(path))
                 .collect(),
+            cpu: None,
+            network: None,
             measured_through: None,
             unread: None,
         }
@@ -123,15 +137,26 @@ impl HostSnapshot {
 
     /// The figures of the engine's host: read here when the engine is on
     /// this machine, else measured there through the engine (`remote`).
-    pub(crate) async fn measure(disk_paths: Vec<PathBuf>) -> HostSnapshot {
+    /// With a `gap`, CPU and network are sampled over it too; the rest is
+    /// read meanwhile.
+    pub(crate) async fn measure(disk_paths: Vec<PathBuf>, gap: Option<Duration>) -> HostSnapshot {
         if crate::docker::engine_is_remote() {
-            return remote::measure(&disk_paths).await;
+            return remote::measure(&disk_paths, gap).await;
         }
+        let first = gap.map(|_| (sample::Counters::read(), Instant::now()));
         let paths = disk_paths.clone();
-        match tokio::task::spawn_blocking(move || HostSnapshot::read(&paths)).await {
-            Ok(snapshot) => snapshot,
-            Err(e) => HostSnapshot::unread(&disk_paths, e.to_string()),
+        let mut snapshot =
+            match tokio::task::spawn_blocking(move || HostSnapshot::read(&paths)).await {
+                Ok(snapshot) => snapshot,
+                Err(e) => return HostSnapshot::unread(&disk_paths, e.to_string()),
+            };
+        if let (Some(gap), Some((first, at))) = (gap, first) {
+            tokio::time::sleep(gap.saturating_sub(at.elapsed())).await;
+            let second = sample::Counters::read();
+            snapshot.cpu = first.cpu_share(&second);
+            snapshot.network = first.network_rate(&second, at.elapsed());
         }
+        snapshot
     }
 
     /// No figure at all, and why.
@@ -153,6 +178,8 @@ impl HostSnapshot {
                     error: Some(why.clone()),
                 })
                 .collect(),
+            cpu: None,
+            network: None,
             measured_through: None,
             unread: Some(why),
         }

@@ -3,10 +3,17 @@
 //! `/proc/loadavg` and `stat -f` of each disk path below the host's `/`,
 //! and the same arithmetic as here (`free`, `df`) is done on what it
 //! printed. `/proc` in a container is the host's: no lxcfs on an engine's
-//! host masks it, and memory and load are machine-wide.
+//! host masks it, and memory, load and CPU are machine-wide. The network
+//! is not (the helper has none of its own): its counters are those of the
+//! host's first process, `$HOST_ROOT/proc/1/net/dev`, with the host's
+//! virtual interfaces from its `/sys/devices/virtual/net`. A sample prints
+//! `/proc/uptime` beside its counters, so the rates are over the time that
+//! passed there.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use super::sample::Counters;
 use super::{Counts, DiskUsage, HostSnapshot, Usage};
 use crate::docker::Deployment;
 
@@ -15,13 +22,24 @@ use crate::docker::Deployment;
 const SCRIPT: &str = r#"cat /proc/meminfo; echo '--- load'; cat /proc/loadavg
 for p in "$@"; do echo "--- disk"; stat -f -c '%S %b %f %a %c %d' "$HOST_ROOT$p" 2>&1; done"#;
 
-pub(super) async fn measure(disk_paths: &[PathBuf]) -> HostSnapshot {
+/// The CPU and network counters, twice `$SAMPLE` seconds apart, before
+/// `SCRIPT` (whose `/proc/meminfo` then gets a section line of its own).
+const SAMPLED: &str = r#"sample() { echo '--- sample'; cat /proc/uptime; head -n 1 /proc/stat; cat "$HOST_ROOT/proc/1/net/dev" 2>/dev/null
+  echo "virtual $(ls "$HOST_ROOT/sys/devices/virtual/net" 2>/dev/null | tr '\n' ' ')"; }
+sample; sleep "$SAMPLE"; sample; echo '--- meminfo'
+"#;
+
+pub(super) async fn measure(disk_paths: &[PathBuf], gap: Option<Duration>) -> HostSnapshot {
     let deployment = match Deployment::connect(None).await {
         Ok(deployment) => deployment,
         Err(e) => return HostSnapshot::unread(disk_paths, e.to_string()),
     };
     let args: Vec<String> = disk_paths.iter().map(|p| p.display().to_string()).collect();
-    match deployment.look_at_host(SCRIPT, &args).await {
+    let script = match gap {
+        Some(gap) => format!("SAMPLE={:.3}\n{SAMPLED}{SCRIPT}", gap.as_secs_f64()),
+        None => SCRIPT.to_string(),
+    };
+    match deployment.look_at_host(&script, &args).await {
         Ok(look) => {
             let mut snapshot = parse(&look.output, disk_paths);
             snapshot.hostname = look.hostname;
@@ -39,7 +57,17 @@ pub(super) async fn measure(disk_paths: &[PathBuf]) -> HostSnapshot {
 /// The snapshot the helper's output describes.
 fn parse(output: &str, disk_paths: &[PathBuf]) -> HostSnapshot {
     let mut sections = output.split("--- ");
-    let meminfo = sections.next().unwrap_or_default();
+    let mut samples = Vec::new();
+    let mut meminfo = sections.next().unwrap_or_default();
+    while meminfo.is_empty() || meminfo.starts_with("sample") {
+        if let Some(sample) = meminfo.strip_prefix("sample") {
+            samples.push(sample);
+        }
+        match sections.next() {
+            Some(next) => meminfo = next,
+            None => break,
+        }
+    }
     let kib = |key: &str| {
         meminfo.lines().find_map(|line| {
             let rest = line.strip_prefix(key)?.strip_prefix(':')?;
@@ -84,6 +112,7 @@ fn parse(output: &str, disk_paths: &[PathBuf]) -> HostSnapshot {
             error: Some("the helper printed nothing for it".into()),
         });
     }
+    let (cpu, network) = rates(&samples);
     HostSnapshot {
         hostname: None,
         memory,
@@ -93,9 +122,28 @@ fn parse(output: &str, disk_paths: &[PathBuf]) -> HostSnapshot {
         load15: load[2],
         cores: 1,
         disks,
+        cpu,
+        network,
         measured_through: None,
         unread: None,
     }
+}
+
+/// CPU and network from the two samples, over the uptime between them.
+fn rates(samples: &[&str]) -> (Option<super::CpuShare>, Option<super::NetworkRate>) {
+    let [first, second] = samples else {
+        return (None, None);
+    };
+    let uptime = |text: &str| -> Option<f64> { text.split_whitespace().next()?.parse().ok() };
+    let (a, b) = (Counters::parse(first), Counters::parse(second));
+    let took = match (uptime(first), uptime(second)) {
+        (Some(from), Some(to)) if to > from => Some(Duration::from_secs_f64(to - from)),
+        _ => None,
+    };
+    (
+        a.cpu_share(&b),
+        took.and_then(|took| a.network_rate(&b, took)),
+    )
 }
 
 /// One path's `stat -f -c '%S %b %f %a %c %d'` line, or its error.
@@ -156,5 +204,28 @@ mod tests {
             snapshot.disks[1].error.as_deref(),
             Some("No such file or directory")
         );
+    }
+
+    #[test]
+    fn two_samples_give_cpu_and_network_over_the_uptime_between() {
+        let sample = |uptime: &str, cpu: &str, eth0: &str| {
+            format!(
+                "--- sample\n{uptime} 100.00\ncpu  {cpu} 0 0 0 0 0 0\nInter-|   Receive\n face |bytes\n    lo: 5 1 0 0 0 0 0 0 5 1 0 0 0 0 0 0\n  eth0: {eth0} 1 0 0 0 0 0 0 {eth0} 1 0 0 0 0 0 0\n"
+            )
+        };
+        let output = format!(
+            "{}{}--- meminfo\nMemTotal:       16000 kB\nMemAvailable:    4000 kB\n--- load\n0.50 0.40 0.30 1/200 999\n",
+            sample("1000.00", "100 0 100 800", "1000"),
+            sample("1000.50", "250 0 150 800", "2000"),
+        );
+        let snapshot = parse(&output, &[]);
+        let cpu = snapshot.cpu.expect("cpu");
+        // 200 ticks, none idle: all busy, three quarters user.
+        assert_eq!((cpu.busy, cpu.user, cpu.system), (100.0, 75.0, 25.0));
+        let network = snapshot.network.expect("network");
+        assert_eq!((network.rx, network.tx), (2000.0, 2000.0));
+        assert_eq!(network.interfaces, ["eth0"]);
+        assert_eq!(snapshot.memory.map(|m| m.total), Some(16000 * 1024));
+        assert_eq!(snapshot.load1, Some(0.5));
     }
 }

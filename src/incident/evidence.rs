@@ -293,7 +293,12 @@ async fn host(runbook: &Runbook, writer: &Writer<'_>) -> Result<Vec<String>, Str
         .iter()
         .map(PathBuf::from)
         .collect();
-    let snapshot = HostSnapshot::measure(paths).await;
+    let gap = runbook
+        .plan
+        .thresholds
+        .sampled()
+        .then_some(crate::check::resources::CPU_SAMPLE_GAP);
+    let snapshot = HostSnapshot::measure(paths, gap).await;
     let graded = crate::check::host::host(&snapshot, &runbook.plan.thresholds);
     let processes = tokio::task::spawn_blocking(|| {
         crate::host::processes::top_by_memory(TOP_PROCESSES).map_err(|e| e.to_string())

@@ -106,12 +106,48 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
             model.logs.as_ref().and_then(|l| l.since),
         ),
     ];
+    let t = &model.thresholds;
+    let host = [
+        ("memory", t.memory.as_ref().and_then(|l| l.lasting)),
+        ("swap", t.swap.as_ref().and_then(|l| l.lasting)),
+        ("cpu", t.cpu.as_ref().and_then(|l| l.lasting)),
+        ("iowait", t.iowait.as_ref().and_then(|l| l.lasting)),
+        ("inodes", t.inodes.as_ref().and_then(|l| l.lasting)),
+        ("load", t.load.as_ref().and_then(|l| l.lasting)),
+        ("load5", t.load5.as_ref().and_then(|l| l.lasting)),
+        ("load15", t.load15.as_ref().and_then(|l| l.lasting)),
+        ("disk", t.disk.as_ref().and_then(|l| l.lasting)),
+        ("network", t.network.as_ref().and_then(|l| l.lasting)),
+    ];
+    for (figure, lasting) in host {
+        given.push((format!("thresholds.{figure}.for"), lasting));
+    }
     let drill = model.backup.as_ref().and_then(|b| b.drill.as_ref());
     given.push(("backup.drill.timeout".into(), drill.and_then(|d| d.timeout)));
     given.push((
         "backup.drill.restore_timeout".into(),
         drill.and_then(|d| d.restore_timeout),
     ));
+    check_durations(model, &mut given);
+    for (name, heartbeat) in &model.heartbeats {
+        given.push((format!("heartbeats.{name}.period"), heartbeat.period));
+        given.push((format!("heartbeats.{name}.grace"), heartbeat.grace));
+    }
+    for (field, steps) in step_lists(model) {
+        step_durations(&field, steps, &mut given);
+    }
+    for (field, duration) in given {
+        if duration.is_some_and(|d| d.std().is_zero()) {
+            found.push((
+                field.clone(),
+                format!("`{field}` is 0: give a length of time, like `30s`"),
+            ));
+        }
+    }
+}
+
+/// The lengths of time the checks give.
+fn check_durations(model: &Model, given: &mut Vec<(String, Option<Duration>)>) {
     for (name, check) in &model.checks {
         if let Some(http) = &check.http {
             given.push((format!("checks.{name}.http.timeout"), http.timeout));
@@ -157,21 +193,6 @@ fn durations(model: &Model, found: &mut Vec<Finding>) {
             format!("checks.{name}.retry.delay"),
             check.retry.as_ref().and_then(|r| r.delay),
         ));
-    }
-    for (name, heartbeat) in &model.heartbeats {
-        given.push((format!("heartbeats.{name}.period"), heartbeat.period));
-        given.push((format!("heartbeats.{name}.grace"), heartbeat.grace));
-    }
-    for (field, steps) in step_lists(model) {
-        step_durations(&field, steps, &mut given);
-    }
-    for (field, duration) in given {
-        if duration.is_some_and(|d| d.std().is_zero()) {
-            found.push((
-                field.clone(),
-                format!("`{field}` is 0: give a length of time, like `30s`"),
-            ));
-        }
     }
 }
 

@@ -17,7 +17,7 @@ pub(crate) mod wording;
 use std::path::{Path, PathBuf};
 
 pub(crate) use load::{Source, collect, discover, load, load_text_as, load_with_text, parse};
-pub(crate) use plan::{ContainerThresholds, HostThresholds, Plan};
+pub(crate) use plan::{ContainerThresholds, Floor, HostThresholds, Plan};
 pub(crate) use validate::locate::locate_key;
 
 use model::{Backup, Model};

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::grade::Limits;
 
-use super::model::{ContainerLimits, Model, PercentLimits};
+use super::model::{ContainerLimits, HostPercentLimits, Model, PercentLimits, RateLimits};
 use super::order;
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +75,55 @@ pub(crate) struct HostThresholds {
     /// Percent of each disk path's inodes in use, when the runbook grades them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inodes: Option<Limits>,
+    /// Percent of the host's CPU busy over the sample, when graded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Limits>,
+    /// Percent of CPU time waiting on I/O over the sample, when graded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iowait: Option<Limits>,
+    /// Free bytes of each disk path: below these is warn, crit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_free: Option<Floor>,
+    /// The host's bytes a second received and sent, when graded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Limits>,
+    /// The load figures (`load`, `load5`, `load15`) graded as the load
+    /// average itself (`per_core: false`), not per core.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub raw_loads: Vec<&'static str>,
+    /// How long each figure (`memory`, `disk`, …) may stay above crit
+    /// before it is crit (`for:`).
+    #[serde(skip)]
+    pub windows: Vec<(&'static str, Duration)>,
+}
+
+/// Least amounts: below `warn` is warn, below `crit` crit.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct Floor {
+    pub warn: u64,
+    pub crit: u64,
+}
+
+impl HostThresholds {
+    /// Whether a pass samples the host over a gap (CPU, iowait, network).
+    pub(crate) fn sampled(&self) -> bool {
+        self.cpu.is_some() || self.iowait.is_some() || self.network.is_some()
+    }
+
+    /// The `for:` of a host result, by its name's first word (`disk /`
+    /// is `disk`'s).
+    pub(crate) fn window(&self, result: &str) -> Option<Duration> {
+        let figure = result.split(' ').next().unwrap_or(result);
+        self.windows
+            .iter()
+            .find(|(name, _)| *name == figure)
+            .map(|(_, window)| *window)
+    }
+
+    /// Whether this load figure is graded per core.
+    pub(crate) fn per_core(&self, load: &str) -> bool {
+        !self.raw_loads.contains(&load)
+    }
 }
 
 impl Default for HostThresholds {
@@ -101,6 +150,12 @@ impl Default for HostThresholds {
             load5: None,
             load15: None,
             inodes: None,
+            cpu: None,
+            iowait: None,
+            disk_free: None,
+            network: None,
+            raw_loads: Vec::new(),
+            windows: Vec::new(),
         }
     }
 }
@@ -112,6 +167,9 @@ pub(crate) struct ContainerThresholds {
     pub memory: Limits,
     /// Percent of its CPU limit (of one core without one).
     pub cpu: Limits,
+    /// Bytes a second received and sent, when graded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Limits>,
 }
 
 impl Default for ContainerThresholds {
@@ -128,6 +186,7 @@ impl Default for ContainerThresholds {
                 warn: 80.0,
                 crit: 95.0,
             },
+            network: None,
         }
     }
 }
@@ -323,35 +382,87 @@ fn percent_limits(limits: &PercentLimits) -> Limits {
     }
 }
 
+fn host_limits(limits: &HostPercentLimits) -> Limits {
+    Limits {
+        warn: limits.warn.value.0,
+        crit: limits.crit.value.0,
+    }
+}
+
+fn rate_limits(warn: u64, crit: u64) -> Limits {
+    Limits {
+        warn: warn as f64,
+        crit: crit as f64,
+    }
+}
+
 fn thresholds(model: &Model) -> HostThresholds {
     let given = &model.thresholds;
     let mut resolved = HostThresholds::default();
-    if let Some(memory) = &given.memory {
-        resolved.memory = percent_limits(memory);
+    let percents = [
+        ("memory", &given.memory),
+        ("swap", &given.swap),
+        ("cpu", &given.cpu),
+        ("iowait", &given.iowait),
+        ("inodes", &given.inodes),
+    ];
+    for (name, limits) in percents {
+        let Some(limits) = limits else { continue };
+        let resolved_limits = host_limits(limits);
+        match name {
+            "memory" => resolved.memory = resolved_limits,
+            "swap" => resolved.swap = resolved_limits,
+            "cpu" => resolved.cpu = Some(resolved_limits),
+            "iowait" => resolved.iowait = Some(resolved_limits),
+            _ => resolved.inodes = Some(resolved_limits),
+        }
+        if let Some(window) = limits.lasting {
+            resolved.windows.push((name, window.std()));
+        }
     }
-    if let Some(swap) = &given.swap {
-        resolved.swap = percent_limits(swap);
-    }
-    if let Some(load) = &given.load {
-        resolved.load = Limits {
+    let loads = [
+        ("load", &given.load),
+        ("load5", &given.load5),
+        ("load15", &given.load15),
+    ];
+    for (name, load) in loads {
+        let Some(load) = load else { continue };
+        let limits = Limits {
             warn: load.warn.value,
             crit: load.crit.value,
         };
+        match name {
+            "load" => resolved.load = limits,
+            "load5" => resolved.load5 = Some(limits),
+            _ => resolved.load15 = Some(limits),
+        }
+        if load.per_core == Some(false) {
+            resolved.raw_loads.push(name);
+        }
+        if let Some(window) = load.lasting {
+            resolved.windows.push((name, window.std()));
+        }
     }
-    let load = |l: &super::model::LoadLimits| Limits {
-        warn: l.warn.value,
-        crit: l.crit.value,
-    };
-    resolved.load5 = given.load5.as_ref().map(load);
-    resolved.load15 = given.load15.as_ref().map(load);
-    resolved.inodes = given.inodes.as_ref().map(percent_limits);
     if let Some(disk) = &given.disk {
         resolved.disk = Limits {
             warn: disk.warn.value.0,
             crit: disk.crit.value.0,
         };
+        resolved.disk_free = disk.free.as_ref().map(|free| Floor {
+            warn: free.warn.value.0,
+            crit: free.crit.value.0,
+        });
         if !disk.paths.is_empty() {
             resolved.disk_paths = disk.paths.clone();
+        }
+        if let Some(window) = disk.lasting {
+            resolved.windows.push(("disk", window.std()));
+        }
+    }
+    if let Some(network) = &given.network {
+        resolved.network = Some(rate_limits(network.warn.value.0, network.crit.value.0));
+        if let Some(window) = network.lasting {
+            resolved.windows.push(("network", window.std()));
         }
     }
     resolved
@@ -362,6 +473,11 @@ fn over(base: ContainerThresholds, given: &ContainerLimits) -> ContainerThreshol
     ContainerThresholds {
         memory: given.memory.as_ref().map_or(base.memory, percent_limits),
         cpu: given.cpu.as_ref().map_or(base.cpu, percent_limits),
+        network: given
+            .network
+            .as_ref()
+            .map(|n: &RateLimits| rate_limits(n.warn.value.0, n.crit.value.0))
+            .or(base.network),
     }
 }
 

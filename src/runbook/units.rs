@@ -1,5 +1,5 @@
 //! The typed scalars of a runbook: durations (`30s`, `26h`), sizes
-//! (`512MiB`, `5GiB`) and percentages (`85%`). Each parses once, at load time,
+//! (`512MiB`, `5GiB`), rates (`80MB/s`) and percentages (`85%`). Each parses once, at load time,
 //! so a typo is an error with its line and column instead of a surprise at 6 AM.
 
 use std::fmt;
@@ -108,6 +108,78 @@ impl Serialize for Size {
 impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(ScalarVisitor::<Size>::new("a size like `512MiB`"))
+    }
+}
+
+/// A number of bytes as a runbook would write it: the largest unit that
+/// divides it exactly (`100GB`, `512MiB`), else shown as a person reads it.
+pub(crate) fn size_as_written(bytes: u64) -> String {
+    let units = [
+        ("TiB", 1u64 << 40),
+        ("TB", 1_000_000_000_000),
+        ("GiB", 1 << 30),
+        ("GB", 1_000_000_000),
+        ("MiB", 1 << 20),
+        ("MB", 1_000_000),
+        ("KiB", 1 << 10),
+        ("kB", 1_000),
+    ];
+    match units
+        .iter()
+        .find(|(_, size)| bytes > 0 && bytes.is_multiple_of(*size))
+    {
+        Some((unit, size)) => format!("{}{unit}", bytes / size),
+        None => format!("{bytes}B"),
+    }
+}
+
+/// Bytes a second, written as a size over a second: `80MB/s`, `10MiB/s`
+/// (`MB` is 1000², `MiB` 1024², as for sizes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Rate(pub u64);
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let invalid = || format!("invalid rate `{text}` (write e.g. `80MB/s`, `10MiB/s`)");
+        let size = text.strip_suffix("/s").ok_or_else(invalid)?;
+        size.parse::<Size>()
+            .map(|size| Rate(size.0))
+            .map_err(|_| invalid())
+    }
+}
+
+/// As a person reads it: `80MB/s`, `1.5kB/s`, `512B/s` (decimal units).
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&per_second(self.0 as f64))
+    }
+}
+
+/// A number of bytes a second in decimal units, one decimal where it
+/// tells: `80MB/s`, `1.5kB/s`, `0B/s`.
+pub(crate) fn per_second(bytes: f64) -> String {
+    let bytes = bytes.max(0.0);
+    let (amount, unit) = [("GB", 1e9), ("MB", 1e6), ("kB", 1e3)]
+        .into_iter()
+        .find(|(_, size)| bytes >= *size)
+        .map_or((bytes, "B"), |(unit, size)| (bytes / size, unit));
+    let shown = format!("{amount:.1}");
+    let shown = shown.strip_suffix(".0").unwrap_or(&shown);
+    format!("{shown}{unit}/s")
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor::<Rate>::new("a rate like `80MB/s`"))
     }
 }
 
@@ -359,5 +431,20 @@ mod tests {
         assert!("101%".parse::<Percent>().is_err());
         assert!("-1%".parse::<Percent>().is_err());
         assert!("high".parse::<Percent>().is_err());
+    }
+
+    #[test]
+    fn rates_are_sizes_a_second() {
+        assert_eq!("80MB/s".parse::<Rate>(), Ok(Rate(80_000_000)));
+        assert_eq!("10MiB/s".parse::<Rate>(), Ok(Rate(10 * 1024 * 1024)));
+        assert_eq!("512/s".parse::<Rate>(), Ok(Rate(512)));
+        assert_eq!(
+            "80 parsecs".parse::<Rate>(),
+            Err("invalid rate `80 parsecs` (write e.g. `80MB/s`, `10MiB/s`)".into())
+        );
+        assert!("80MB".parse::<Rate>().is_err());
+        assert_eq!(Rate(80_000_000).to_string(), "80MB/s");
+        assert_eq!(per_second(1_500.0), "1.5kB/s");
+        assert_eq!(per_second(12.0), "12B/s");
     }
 }

@@ -1,7 +1,8 @@
 //! A problem said in the reader's words: the YAML parser's "expected
 //! sequence start" becomes "expected a list, e.g. `not_contains:
 //! [minioadmin]`" (with what was written), "expected mapping start"
-//! names what belongs there with an example, and an unknown key or name
+//! names what belongs there with an example, "invalid boolean" says the
+//! two words there are, and an unknown key or name
 //! gets a "did you mean" from the known ones.
 
 /// `message` (about `field`, written at `location` of `text`) reworded
@@ -19,6 +20,12 @@ pub(super) fn reworded(
             .and_then(|at| written_at(text, at))
             .unwrap_or_else(|| "…".to_string());
         return format!("expected a list, e.g. `{key}: [{written}]`");
+    }
+    if message == "invalid boolean" {
+        let written = location
+            .and_then(|at| written_at(text, at))
+            .unwrap_or_else(|| "…".to_string());
+        return format!("expected `true` or `false`, not `{written}`");
     }
     if message.starts_with("expected mapping start") && !key.is_empty() {
         return format!("expected {}", mapping_example(key));

@@ -165,6 +165,9 @@ pub(crate) struct RecordedResult {
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub value: Option<f64>,
+    /// Above crit, but held at warn by its `for:` (the window not yet over).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub held: bool,
 }
 
 pub(crate) struct History {

@@ -24,6 +24,7 @@ mod fleet_remote;
 mod formats;
 mod heal;
 mod heartbeats;
+mod host;
 mod incident;
 mod init;
 mod lifecycle;

@@ -219,9 +219,16 @@ fn resource_thresholds_are_validated_with_their_place() {
 /// and the figures must come through the stats API.
 /// Its port, and the count of connections relayed.
 fn engine_over_tcp() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    engine_relay("127.0.0.1")
+}
+
+/// The same relay listening on `ip` (an address of this machine that is
+/// not loopback makes the engine remote to opsbook: its host is measured
+/// through a helper container).
+pub(crate) fn engine_relay(ip: &str) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::os::unix::net::UnixStream;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let relayed = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = relayed.clone();
@@ -280,6 +287,8 @@ fn a_remote_engine_gives_the_same_figures_through_its_stats_api() {
     let spin = figures.iter().find(|r| r["name"] == "spin").unwrap();
     assert_eq!(spin["cpu_limit"], 0.5);
     assert!(spin["cpu_percent"].as_f64().unwrap() > 10.0, "{spin}");
+    // The network's rate, from the two samples' counters and read times.
+    assert!(spin["net_rate"].as_f64().unwrap() >= 0.0, "{spin}");
     assert_eq!(result(&report, "resources", "cache")["status"], "warn");
     assert!(
         relayed.load(std::sync::atomic::Ordering::SeqCst) > 0,

@@ -401,7 +401,10 @@ fn huly() {
                 .mount("db", "/data/db")
                 .tool("mongosh", "echo 1")
                 .tool("mongodump", "cat /data/db/records")
-                .tool("mongorestore", "mkdir -p /data/db && cat > /data/db/records")
+                .tool(
+                    "mongorestore",
+                    "mkdir -p /data/db && cat > /data/db/records",
+                )
                 .run("[ -f /data/db/records ] || echo 'workspace 1' > /data/db/records"),
             service("minio")
                 .mount("files", "/data")

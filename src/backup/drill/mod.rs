@@ -282,6 +282,7 @@ impl Drill<'_> {
                     name: c.name.clone(),
                     status: c.status,
                     value: None,
+                    held: false,
                 })
                 .collect(),
         };

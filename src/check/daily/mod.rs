@@ -121,7 +121,7 @@ pub(crate) async fn run<'a>(
     report.started_at = started_at;
     report.results = std::mem::take(&mut pass.results);
     report.secrets.extend(std::mem::take(&mut pass.secrets));
-    sustained(runbook, &history, started_at, &mut report.results);
+    let held = sustained(runbook, &history, started_at, &mut report.results);
     if let Some(host) = &pass.host {
         report.extra.insert("host".into(), serde_json::json!(host));
     }
@@ -135,7 +135,7 @@ pub(crate) async fn run<'a>(
         return Ok(());
     }
     keep_looks(&pass, &offsets_path, &checksums_path);
-    let record = record(report, &pass, clock.elapsed());
+    let record = record(report, &pass, clock.elapsed(), &held);
     if let Err(e) = history.append(&record) {
         tracing::warn!("the run was not recorded: {e}");
     }
@@ -191,26 +191,21 @@ pub(super) struct Looked<'a> {
     pub checksums: &'a Checksums,
 }
 
-/// Checks with `for:` graded against the runs before this one (twice the
-/// longest window of history is read: enough to see where a streak began).
+/// Checks and host thresholds with `for:` graded against the runs before
+/// this one (twice the longest window of history is read: enough to see
+/// where a streak began). The results held at warn.
 fn sustained(
     runbook: &Runbook,
     history: &crate::state::History,
     now: jiff::Timestamp,
     results: &mut [CheckResult],
-) {
-    let Some(longest) = runbook
-        .model
-        .checks
-        .values()
-        .filter_map(|c| c.failing_for.map(|d| d.std()))
-        .max()
-    else {
-        return;
+) -> Vec<(String, String)> {
+    let Some(longest) = crate::check::sustain::longest(runbook) else {
+        return Vec::new();
     };
     let back = jiff::SignedDuration::try_from(longest * 2).unwrap_or(jiff::SignedDuration::ZERO);
     let from = now.checked_sub(back).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    crate::check::sustain::apply(results, runbook, &history.since(from).records, now);
+    crate::check::sustain::apply(results, runbook, &history.since(from).records, now)
 }
 
 /// A part of a pass: its results.
@@ -231,8 +226,8 @@ pub(crate) struct Above<'a> {
 pub(crate) type Connected<'a> =
     Pin<Box<dyn Future<Output = Result<Deployment, Error>> + Send + 'a>>;
 
-/// The history's record of this run.
-fn record(report: &Report, pass: &Pass, took: Duration) -> Record {
+/// The history's record of this run; `held`: the results `for:` held at warn.
+fn record(report: &Report, pass: &Pass, took: Duration, held: &[(String, String)]) -> Record {
     let (host, containers) = (&pass.host, &pass.containers);
     let figures = host
         .as_ref()
@@ -279,6 +274,9 @@ fn record(report: &Report, pass: &Pass, took: Duration) -> Record {
                 name: r.name.clone(),
                 status: r.status,
                 value: r.value,
+                held: held
+                    .iter()
+                    .any(|(section, name)| *section == r.section && *name == r.name),
             })
             .collect(),
     }

@@ -49,7 +49,14 @@ pub(super) async fn one_pass<'a>(
             .iter()
             .map(PathBuf::from)
             .collect();
-        tokio::spawn(HostSnapshot::measure(paths))
+        // CPU and network, when graded, are sampled over the same gap as
+        // the containers' CPU, while the rest of the pass goes on.
+        let gap = runbook
+            .plan
+            .thresholds
+            .sampled()
+            .then_some(resources::CPU_SAMPLE_GAP);
+        tokio::spawn(HostSnapshot::measure(paths, gap))
     });
 
     let probe = Probe::new(redactor).watching(last.checksums.clone());

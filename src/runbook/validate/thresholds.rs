@@ -1,6 +1,7 @@
 //! The thresholds' problems: warn above crit (host figures, containers'
-//! own and default limits, Docker's disk use, load per core), negative
-//! loads, and disk paths that are not absolute.
+//! own and default limits, network rates, Docker's disk use, load), free
+//! space whose warn is below its crit, negative loads, and disk paths that
+//! are not absolute.
 
 use super::Validator;
 
@@ -32,6 +33,18 @@ impl Validator<'_> {
                     .as_ref()
                     .map(|l| (&l.warn, l.warn.value.0, l.crit.value.0)),
             ),
+            (
+                "cpu",
+                t.cpu
+                    .as_ref()
+                    .map(|l| (&l.warn, l.warn.value.0, l.crit.value.0)),
+            ),
+            (
+                "iowait",
+                t.iowait
+                    .as_ref()
+                    .map(|l| (&l.warn, l.warn.value.0, l.crit.value.0)),
+            ),
         ];
         for (name, pair) in pairs {
             if let Some((at, warn, crit)) = pair
@@ -54,6 +67,9 @@ impl Validator<'_> {
             }
         }
         for (field, limits) in resources {
+            if let Some(network) = &limits.network {
+                self.rates(&network.warn, &network.crit, &format!("{field}.network"));
+            }
             for (kind, pair) in [("memory", &limits.memory), ("cpu", &limits.cpu)] {
                 if let Some(pair) = pair
                     && pair.warn.value.0 > pair.crit.value.0
@@ -70,6 +86,13 @@ impl Validator<'_> {
         if let Some(docker) = &t.docker_disk {
             self.docker_disk(docker);
         }
+        self.loads();
+        self.disks_and_network();
+    }
+
+    /// The load limits: not negative, warn not above crit.
+    fn loads(&mut self) {
+        let t = &self.model.thresholds;
         for (name, load) in [
             ("load", &t.load),
             ("load5", &t.load5),
@@ -91,6 +114,27 @@ impl Validator<'_> {
                 );
             }
         }
+    }
+
+    /// Free space, disk paths and the network rate.
+    fn disks_and_network(&mut self) {
+        let t = &self.model.thresholds;
+        if let Some(network) = &t.network {
+            self.rates(&network.warn, &network.crit, "thresholds.network");
+        }
+        if let Some(free) = t.disk.as_ref().and_then(|d| d.free.as_ref())
+            && free.warn.value < free.crit.value
+        {
+            self.at(
+                &free.warn,
+                "thresholds.disk.free.warn",
+                format!(
+                    "free warn {} is below free crit {}: warn comes first, with more space free",
+                    crate::runbook::units::size_as_written(free.warn.value.0),
+                    crate::runbook::units::size_as_written(free.crit.value.0)
+                ),
+            );
+        }
         if let Some(disk) = &t.disk {
             for path in &disk.paths {
                 if !path.starts_with('/') {
@@ -100,6 +144,22 @@ impl Validator<'_> {
                     );
                 }
             }
+        }
+    }
+
+    /// A rate pair, warn not above crit.
+    fn rates(
+        &mut self,
+        warn: &serde_saphyr::Spanned<crate::runbook::units::Rate>,
+        crit: &serde_saphyr::Spanned<crate::runbook::units::Rate>,
+        field: &str,
+    ) {
+        if warn.value > crit.value {
+            self.at(
+                warn,
+                format!("{field}.warn"),
+                format!("warn {} is above crit {}", warn.value, crit.value),
+            );
         }
     }
 
@@ -170,5 +230,25 @@ mod tests {
         assert_eq!((db.cpu.warn, db.memory.warn), (50.0, 70.0));
         let other = plan.resource_limits("web");
         assert_eq!((other.cpu.warn, other.cpu.crit), (80.0, 95.0));
+    }
+
+    #[test]
+    fn host_figures_new_keys_are_refused_with_their_place() {
+        let rate = "version: 1\nthresholds:\n  network: { warn: 80 parsecs, crit: 110MB/s }\n";
+        let said = problems(rate);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with("opsbook.yaml:3:")
+                && said[0].contains("invalid rate `80 parsecs` (write e.g. `80MB/s`, `10MiB/s`)"),
+            "{said:?}"
+        );
+        let order = "version: 1\nthresholds:\n  disk: { warn: 85%, crit: 90%, free: { warn: 50GB, crit: 100GB } }\n  network: { warn: 2MB/s, crit: 1MB/s }\n";
+        assert_eq!(
+            problems(order),
+            [
+                "opsbook.yaml:3:47: thresholds.disk.free.warn: free warn 50GB is below free crit 100GB: warn comes first, with more space free",
+                "opsbook.yaml:4:20: thresholds.network.warn: warn 2MB/s is above crit 1MB/s",
+            ]
+        );
     }
 }
