@@ -204,7 +204,7 @@ fn docker_disk_use_over_a_threshold_is_graded_by_kind() {
     assert_eq!(
         run.stderr,
         "error: opsbook.yaml:4:11: thresholds.docker_disk.warn: warn 2.0 GiB is above crit 1.0 GiB\n\
-         error: opsbook.yaml:6:3: thresholds.docker_disk2: unknown field `docker_disk2`: did you mean `docker_disk`? (expected one of memory, swap, load, load5, load15, disk, inodes, containers, docker_disk)\n"
+         error: opsbook.yaml:6:3: thresholds.docker_disk2: unknown field `docker_disk2`: did you mean `docker_disk`? (expected one of memory, swap, cpu, iowait, load, load5, load15, disk, inodes, network, containers, docker_disk)\n"
     );
     ws.write(
         "opsbook.yaml",
