@@ -1,14 +1,14 @@
 //! This host's process table, read from /proc: the processes of a command
 //! name (a `process` check with `where: host`), and the ones using the most
-//! memory (Huly's `ps aux --sort=-%mem`, for an incident's evidence). A
-//! process that ends while it is read is skipped.
+//! memory (Huly's `ps aux --sort=-%mem`, for an incident's evidence), by
+//! name only: another process's command line may carry a secret in its
+//! arguments, which no redactor can tell from the rest. A process that
+//! ends while it is read is skipped.
 
 use serde::Serialize;
 
 /// The kernel keeps a command name to 15 characters.
 const COMM_LEN: usize = 15;
-/// The longest command line kept for evidence.
-const COMMAND_CHARS: usize = 300;
 
 /// Whether `comm` (what the kernel keeps) is the command name `name`.
 pub(crate) fn is_named(comm: &str, name: &str) -> bool {
@@ -38,7 +38,6 @@ pub(crate) struct MemoryUser {
     pub rss: u64,
     /// Of the host's memory, in percent.
     pub memory_percent: f64,
-    pub command: String,
 }
 
 /// The `count` processes holding the most resident memory, largest first.
@@ -58,16 +57,8 @@ pub(crate) fn top_by_memory(count: usize) -> std::io::Result<Vec<MemoryUser>> {
                 .unwrap_or("")
                 .trim()
                 .to_string();
-            let command = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|bytes| command_line(&bytes))
-                .unwrap_or_default();
             Some(MemoryUser {
                 pid,
-                command: if command.is_empty() {
-                    format!("[{name}]")
-                } else {
-                    command
-                },
                 name,
                 rss: rss * 1024,
                 memory_percent: crate::grade::percent_of(rss, total),
@@ -96,21 +87,6 @@ fn kib_of(text: &str, key: &str) -> Option<u64> {
         .ok()
 }
 
-/// The NUL-separated arguments as one line, cut short.
-fn command_line(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let line = text
-        .split('\0')
-        .filter(|a| !a.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut short: String = line.chars().take(COMMAND_CHARS).collect();
-    if line.chars().count() > COMMAND_CHARS {
-        short.push('…');
-    }
-    short
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,7 +97,6 @@ mod tests {
         assert!(!is_named("nodejs", "node"));
         assert!(is_named("postgres-export", "postgres-exporter"));
         assert_eq!(kib_of("MemTotal:   2048 kB\n", "MemTotal:"), Some(2048));
-        assert_eq!(command_line(b"node\0server.js\0"), "node server.js");
     }
 
     #[test]
