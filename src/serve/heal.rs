@@ -315,7 +315,7 @@ async fn within<T>(
 
 /// The agent's side: looking at the engine, and what heal decides turned
 /// into runs.
-impl super::Agent {
+impl super::agent::Agent {
     /// Starts one look at the services heal watches, as a task of its own:
     /// what it finds comes back on `looked`, and the scheduler never waits
     /// for the engine.

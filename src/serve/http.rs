@@ -23,8 +23,7 @@ use super::connections::{
     self, ACCEPT_PAUSE, AcceptErrors, Admitted, AfterError, Connections, Crowded, HEADER_TIMEOUT,
     IDLE_TIMEOUT, Stamp, Watched,
 };
-use super::{Logger, Refused, Shared, Site};
-use crate::state::pings::Ping;
+use super::{Logger, Shared, Site};
 use base64::Engine as _;
 
 /// Serves `listener` until `stop` turns true; connections in hand finish.
@@ -124,7 +123,7 @@ fn answer(site: &Site, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     }
     let path = request.uri().path();
     if let Some(rest) = path.strip_prefix("/ping/") {
-        return ping(site, request.method(), rest);
+        return super::pings::ping(site, request.method(), rest);
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return reply(
@@ -195,64 +194,6 @@ fn unauthorized(request: &Request<Incoming>) -> Response<Full<Bytes>> {
         .headers_mut()
         .insert("www-authenticate", HeaderValue::from_static(challenge));
     response
-}
-
-/// `/ping/NAME`, `/ping/NAME/start`, `/ping/NAME/fail`, `/ping/NAME/0`
-/// (an exit status: 0 a success, any other a fail), as Healthchecks has
-/// them, by GET, POST or HEAD (a body is not read); over a fleet the
-/// host's name comes first (`/ping/HOST/NAME`).
-fn ping(site: &Site, method: &Method, rest: &str) -> Response<Full<Bytes>> {
-    const TEXT: &str = "text/plain; charset=utf-8";
-    if ![Method::GET, Method::POST, Method::HEAD].contains(method) {
-        return reply(
-            StatusCode::METHOD_NOT_ALLOWED,
-            TEXT,
-            "a ping is a GET, POST or HEAD\n",
-        );
-    }
-    let mut parts: Vec<String> = rest.split('/').map(decode).collect();
-    let shared = match &site.hosts[..] {
-        [(None, shared)] => shared,
-        hosts => {
-            let host = parts.remove(0);
-            match hosts
-                .iter()
-                .find(|(name, _)| name.as_deref() == Some(&host))
-            {
-                Some((_, shared)) => shared,
-                None => {
-                    return reply(
-                        StatusCode::NOT_FOUND,
-                        TEXT,
-                        format!("no host `{host}` in the fleet: ping /ping/HOST/NAME\n"),
-                    );
-                }
-            }
-        }
-    };
-    let kind = match parts.get(1).map(String::as_str) {
-        None | Some("") => Some(Ping::Success),
-        Some("start") => Some(Ping::Start),
-        Some("fail") => Some(Ping::Fail),
-        Some("0") => Some(Ping::Success),
-        Some(status) => status.parse::<u8>().ok().map(|_| Ping::Fail),
-    };
-    let (Some(name), Some(kind), None) = (parts.first(), kind, parts.get(2)) else {
-        return reply(
-            StatusCode::NOT_FOUND,
-            TEXT,
-            "not found: /ping/NAME, /ping/NAME/start, /ping/NAME/fail or /ping/NAME/EXIT-STATUS\n",
-        );
-    };
-    match shared.ping(name, kind) {
-        Ok(()) => reply(StatusCode::OK, TEXT, "OK\n"),
-        Err(Refused::Unknown(why)) => reply(StatusCode::NOT_FOUND, TEXT, format!("{why}\n")),
-        Err(Refused::Failed(why)) => reply(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            TEXT,
-            format!("the ping was not recorded: {why}\n"),
-        ),
-    }
 }
 
 /// The answer of a runbook's own agent.

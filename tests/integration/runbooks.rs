@@ -63,8 +63,9 @@ struct StandIn {
     real: Option<(Vec<&'static str>, &'static str)>,
     /// Shell run first (fake tools, files); the container is healthy once it ends.
     setup: String,
-    /// (container port, host port) served by busybox httpd from /www.
-    port: Option<(u16, u16)>,
+    /// (container port, host port) published; a stand-in's are served by
+    /// busybox httpd from /www.
+    ports: Vec<(u16, u16)>,
     mounts: Vec<(&'static str, &'static str)>,
     env: Vec<String>,
 }
@@ -74,7 +75,7 @@ fn service(name: &'static str) -> StandIn {
         name,
         real: None,
         setup: String::new(),
-        port: None,
+        ports: Vec::new(),
         mounts: Vec::new(),
         env: Vec::new(),
     }
@@ -118,7 +119,7 @@ impl StandIn {
     }
 
     fn serve(mut self, container: u16, host: u16) -> Self {
-        self.port = Some((container, host));
+        self.ports.push((container, host));
         self
     }
 
@@ -171,7 +172,7 @@ fn create(project: &Project, services: Vec<StandIn>) -> Created {
     let names: Vec<&'static str> = services.iter().map(|s| s.name).collect();
     let published: Vec<u16> = services
         .iter()
-        .filter_map(|s| s.port.map(|(_, host)| host))
+        .flat_map(|s| s.ports.iter().map(|(_, host)| *host))
         .collect();
     let ports = take_ports(&published);
     let mut volumes: Vec<&str> = services
@@ -191,7 +192,7 @@ fn create(project: &Project, services: Vec<StandIn>) -> Created {
                 .healthcheck(health),
             None => {
                 let mut script = format!("rm -f /ready; mkdir -p /www; {}", s.setup);
-                if let Some((port, _)) = s.port {
+                for (port, _) in &s.ports {
                     script.push_str(&format!("httpd -p {port} -h /www; "));
                 }
                 script.push_str("touch /ready");
@@ -202,8 +203,8 @@ fn create(project: &Project, services: Vec<StandIn>) -> Created {
             }
         }
         .networked();
-        if let Some((container, host)) = s.port {
-            spec = spec.port(container, host);
+        for (container, host) in &s.ports {
+            spec = spec.port(*container, *host);
         }
         for (volume, path) in &s.mounts {
             spec = spec.mount(&format!("{}_{volume}", project.name), path);
@@ -291,6 +292,8 @@ struct Change {
     seed: &'static str,
     change: &'static str,
     restored: &'static str,
+    /// Procedures of the runbook run once the deployment is up.
+    procedures: &'static [&'static str],
 }
 
 /// The whole day of a deployment, through the runbook.
@@ -337,7 +340,21 @@ fn day(project: &Project, services: &[&str], ws: &Workspace, playbook: &str, cha
             assert_eq!(project.times(service).state, "running", "{service}");
         }
     }
-    passes(ws, &["daily-check"], &[]);
+    let report = passes(ws, &["daily-check"], &[]);
+    let mut reports = vec![report];
+    for procedure in change.procedures {
+        reports.push(passes(ws, &["run", procedure], &[]));
+    }
+    // The tokens of `.env` (bearer headers) are masked in every report.
+    let dotenv = std::fs::read_to_string(ws.path().join(".env")).unwrap_or_default();
+    for (name, value) in dotenv.lines().filter_map(|line| line.split_once('=')) {
+        for report in reports.iter().filter(|_| name.ends_with("_TOKEN")) {
+            assert!(
+                !report.to_string().contains(value),
+                "{name} shown: {report:#}"
+            );
+        }
+    }
     assert!(
         project.exec(change.service, change.change),
         "damaging {}",
@@ -456,6 +473,7 @@ fn huly() {
         seed: "true",
         change: "echo 'workspace 2' > /data/db/records",
         restored: "grep -qx 'workspace 1' /data/db/records",
+        procedures: &[],
     };
     day(&project, &services, &ws, "frontend-down", change);
 }
@@ -518,6 +536,7 @@ fn fulsk() {
         seed: "redis-cli SET site:1 Oslo && redis-cli SET site:2 Bergen",
         change: "redis-cli FLUSHALL",
         restored: "[ \"$(redis-cli GET site:1)$(redis-cli GET site:2)\" = OsloBergen ]",
+        procedures: &[],
     };
     // certbot's cron ends with `opsbook ping certbot` (the heartbeat the
     // runbook grades): it ran tonight.
@@ -582,6 +601,7 @@ fn fdts() {
         seed: Box::leak(format!("sqlite3 {db} \"CREATE TABLE users (name TEXT); INSERT INTO users VALUES ('ada'), ('bo');\"").into_boxed_str()),
         change: Box::leak(format!("sqlite3 {db} 'DELETE FROM users;'").into_boxed_str()),
         restored: Box::leak(format!("[ \"$(sqlite3 {db} 'SELECT group_concat(name) FROM users;')\" = ada,bo ]").into_boxed_str()),
+        procedures: &[],
     };
     day(&project, &services, &ws, "security-breach", change);
     // The JWT secrets were rotated, and the app restarted on them answered.
@@ -642,6 +662,7 @@ fn nutri() {
             )
             .into_boxed_str(),
         ),
+        procedures: &[],
     };
     day(&project, &services, &ws, "service-down", change);
     deploy_and_roll_back(&project, &ws);
@@ -704,6 +725,10 @@ fn deploy_and_roll_back(project: &Project, ws: &Workspace) {
         .output();
 }
 
+/// The bearer tokens of ERP's auth/me check and report request.
+const API_TOKEN: &str = "erp-api-7f3c9a51d2";
+const ADMIN_TOKEN: &str = "erp-admin-c41be08f66";
+
 #[test]
 fn erp() {
     let project = Project::new("rb-erp");
@@ -719,13 +744,16 @@ fn erp() {
                 answers("127.0.0.1:8000/health"),
             )
             .env("DATABASE_URL=postgresql://postgres@postgres/erp_quty_karunia_prod")
-            .env("REDIS_URL=redis://redis:6379/0"),
+            .env("REDIS_URL=redis://redis:6379/0")
+            .env(&format!("ERP_API_TOKEN={API_TOKEN}"))
+            .env(&format!("ERP_ADMIN_TOKEN={ADMIN_TOKEN}")),
             real(
                 "nginx",
-                &["nginx-proxy", "80", "backend:8000"],
+                &["nginx-proxy", "80", "backend:8000", "443"],
                 answers("127.0.0.1/nginx-health"),
             )
-            .serve(80, 80),
+            .serve(80, 80)
+            .serve(443, 443),
             real(
                 "prometheus",
                 &["prometheus-serve"],
@@ -759,6 +787,10 @@ fn erp() {
         &[
             ("docker-compose.production.yml", "services: {}\n"),
             (".env.production", "DATABASE_URL=postgresql://erp\n"),
+            (
+                ".env",
+                &format!("ERP_API_TOKEN={API_TOKEN}\nERP_ADMIN_TOKEN={ADMIN_TOKEN}\n"),
+            ),
         ],
     );
     let change = Change {
@@ -779,6 +811,7 @@ fn erp() {
             )
             .into_boxed_str(),
         ),
+        procedures: &[],
     };
     day(&project, &services, &ws, "system-outage", change);
 }

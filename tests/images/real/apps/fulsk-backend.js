@@ -1,8 +1,10 @@
 // Fulsk's Node.js backend: /health writes a reading to TimescaleDB's
-// PostgreSQL and reads the count back, and caches it in Redis.
+// PostgreSQL and reads the count back, and caches it in Redis; /ws is its
+// live-readings WebSocket (Debian's node-ws), answering "ping" with "pong".
 const http = require("http");
 const { Pool } = require("pg");
 const redis = require("redis");
+const { WebSocketServer } = require("ws");
 
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 4 });
 const cache = redis.createClient({ url: process.env.REDIS_URL });
@@ -18,7 +20,7 @@ async function health() {
   return Number(await cache.get("fulsk:readings"));
 }
 
-http
+const server = http
   .createServer(async (req, res) => {
     if (req.url !== "/health") {
       res.writeHead(404);
@@ -34,5 +36,8 @@ http
     }
   })
   .listen(3001);
+new WebSocketServer({ server, path: "/ws" }).on("connection", (socket) => {
+  socket.on("message", (data) => socket.send(String(data) === "ping" ? "pong" : `readings ${data}`));
+});
 process.on("SIGINT", () => process.exit(0));
 process.on("SIGTERM", () => process.exit(0));
