@@ -30,9 +30,10 @@ apt_install() {
 # systemd (journalctl, systemctl) and systemd-journal-remote, which writes the
 # journal the journal tests read; openssh-server and -client: the SFTP copy
 # target's server on loopback, and ssh-keygen for its keys; chromium: the
-# headless browser the status page of `serve` is rendered in.
+# headless browser the status page of `serve` is rendered in; restic: the
+# real restic that reads back the repositories opsbook writes.
 missing=()
-for package in busybox-static openssl bsdutils systemd systemd-journal-remote openssh-server openssh-client chromium; do
+for package in busybox-static openssl bsdutils systemd systemd-journal-remote openssh-server openssh-client chromium restic; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -335,6 +335,8 @@ pub(crate) enum BackupAction {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Make the restic repository `backup.repository` names (format 2, zstd).
+    InitRepository,
 }
 
 #[derive(Debug, Args)]
@@ -546,6 +548,7 @@ impl Command {
                 Some(BackupAction::Drill { .. }) => Some("backup drill".into()),
                 Some(BackupAction::Copy { .. }) => Some("backup copy".into()),
                 Some(BackupAction::Prune { dry_run, .. }) => dry(*dry_run, "backup prune"),
+                Some(BackupAction::InitRepository) => Some("backup init-repository".into()),
             },
             Command::Incident(a) => match &a.action {
                 IncidentAction::List | IncidentAction::Show { .. } => None,

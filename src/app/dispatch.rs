@@ -238,6 +238,9 @@ fn backup(globals: &Globals, args: &cli::BackupArgs, report: &mut Report) -> Res
             globals.progress,
             report,
         )),
+        Some(BackupAction::InitRepository) => {
+            block_on(commands::backup::init_repository(runbook, report))
+        }
         Some(BackupAction::Prune { dry_run }) => block_on(commands::backup::prune(
             runbook,
             *dry_run,

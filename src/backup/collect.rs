@@ -438,31 +438,50 @@ impl Collector<'_> {
         target: &Path,
         meter: &Meter,
     ) -> Result<std::io::Result<Written>, String> {
+        let (engine, container) = self.dump_engine(name, service)?;
+        let (sender, written) = self.writer(target, meter);
+        let ran = engine.exec_streaming(container, argv, &sender).await;
+        drop(sender);
+        let written = written.await.map_err(|e| e.to_string())?;
+        dumped(name, argv, ran)?;
+        Ok(written)
+    }
+
+    /// Where dump `name` of `service` runs: the engine and the first running
+    /// container of the service (on a stack, a task wherever it runs).
+    pub(crate) fn dump_engine(
+        &self,
+        name: &str,
+        service: &str,
+    ) -> Result<(&Deployment, &str), String> {
         let here = self
             .containers
             .iter()
             .find(|c| c.service == service && c.state == State::Running)
             .map(|c| (self.deployment, c.id.as_str()));
-        let (engine, container) = here
-            .or_else(|| {
-                let (engine, id) = self.elsewhere.dumps.get(service)?;
-                Some((engine.as_ref(), id.as_str()))
-            })
-            .ok_or_else(|| format!("dump `{name}`: no running container of service `{service}`"))?;
-        let (sender, written) = self.writer(target, meter);
-        let ran = engine.exec_streaming(container, argv, &sender).await;
-        drop(sender);
-        let written = written.await.map_err(|e| e.to_string())?;
-        let (code, stderr) = ran.map_err(|e| format!("dump `{name}`: {e}"))?;
-        if code != Some(0) {
-            let said = String::from_utf8_lossy(&stderr);
-            return Err(format!(
-                "dump `{name}`: `{}` exited {}: {}",
-                argv.join(" "),
-                code.map_or("without a code".to_string(), |c| c.to_string()),
-                crate::redact::quote(said.trim())
-            ));
-        }
-        Ok(written)
+        here.or_else(|| {
+            let (engine, id) = self.elsewhere.dumps.get(service)?;
+            Some((engine.as_ref(), id.as_str()))
+        })
+        .ok_or_else(|| format!("dump `{name}`: no running container of service `{service}`"))
     }
+}
+
+/// How a dump's exec ended: a non-zero exit fails it, quoting its stderr.
+pub(crate) fn dumped(
+    name: &str,
+    argv: &[String],
+    ran: Result<(Option<i64>, Vec<u8>), Error>,
+) -> Result<(), String> {
+    let (code, stderr) = ran.map_err(|e| format!("dump `{name}`: {e}"))?;
+    if code != Some(0) {
+        let said = String::from_utf8_lossy(&stderr);
+        return Err(format!(
+            "dump `{name}`: `{}` exited {}: {}",
+            argv.join(" "),
+            code.map_or("without a code".to_string(), |c| c.to_string()),
+            crate::redact::quote(said.trim())
+        ));
+    }
+    Ok(())
 }

@@ -24,8 +24,13 @@ pub(crate) struct Listed {
     pub drill: Option<DrillRecord>,
 }
 
-pub(crate) fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
-    let dir = runbook.backup_dir(settings(runbook)?);
+/// The backups here: the local catalog's, or the repository's snapshots.
+pub(crate) async fn list(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
+    let backup = settings(runbook)?;
+    if let Some(place) = super::repository::Place::of(runbook, backup)? {
+        return super::repository::list::list(runbook, &place, report).await;
+    }
+    let dir = runbook.backup_dir(backup);
     let backups = catalog::list(&dir).map_err(|source| Error::File {
         path: dir.clone(),
         action: "read",

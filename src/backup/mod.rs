@@ -14,6 +14,7 @@ pub(crate) mod drill;
 pub(crate) mod freshness;
 pub(crate) mod list;
 pub(crate) mod manifest;
+pub(crate) mod repository;
 pub(crate) mod retention;
 pub(crate) mod scope;
 pub(crate) mod staging;

@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::backup::catalog;
 use crate::backup::collect::{self, Collected, Collector, Elsewhere, Route, Source};
 use crate::backup::manifest::Manifest;
+use crate::backup::repository;
 use crate::backup::scope;
 use crate::backup::staging::{self, Staging};
 use crate::deploy::homes::{Home, Homes};
@@ -55,8 +56,13 @@ pub(crate) async fn create(
     // So is a volume `backup.read: direct` cannot read directly.
     let routes = routes(backup, &deployment, &elsewhere, &sources).await?;
     let stop: Vec<String> = backup.stop.iter().map(|s| s.value.clone()).collect();
+    // A repository is opened first: a wrong password stops nothing.
+    let place = repository::Place::of(runbook, backup)?;
+    let into = place
+        .as_ref()
+        .map_or_else(|| dir.clone(), |p| p.folder.clone());
     if dry_run {
-        show_plan(report, &sources, &routes, &elsewhere, &stop, &dir);
+        show_plan(report, &sources, &routes, &elsewhere, &stop, &into);
         report.results.extend(missing);
         report.results.push(CheckResult::new(
             "backup",
@@ -67,6 +73,16 @@ pub(crate) async fn create(
         return Ok(None);
     }
 
+    // A wrong password, or a file that matches nothing, stops nothing.
+    let opened = match &place {
+        Some(place) if missing.is_empty() => Some(place.open().await?),
+        Some(_) => {
+            report.results.extend(missing);
+            report.results.push(repository::take::not_made());
+            return Ok(None);
+        }
+        None => None,
+    };
     let state = StateDir::open(state_dir)?;
     let _lock = state.lock(&runbook.data_lock_key(), "backup")?;
     // A backup's own hooks hold no backup step: validation refuses one.
@@ -86,29 +102,88 @@ pub(crate) async fn create(
         ));
         return Ok(None);
     }
-    let staging = Staging::open(&dir, runbook.name())?;
-
     // Heard from here to the end: by the collection, then by the copies.
     let interrupt = Interrupt::listen();
-    let done = collect_while_stopped(
+    let stopping = Stopping {
         runbook,
         backup,
-        &deployment,
-        &containers,
-        &elsewhere,
-        recipients,
-        &sources,
-        &staging,
+        deployment: &deployment,
+        containers: &containers,
+        elsewhere: &elsewhere,
         progress,
-        &interrupt,
-    )
-    .await?;
+        interrupt: &interrupt,
+    };
+    match (place, opened) {
+        (Some(place), Some(opened)) => {
+            let done = into_repository(&stopping, recipients, &sources, opened).await?;
+            hooks::run(hook_setup, "backup.after", &backup.after, report).await;
+            Ok(repository::take::report(done.1, &done.0, &place, report))
+        }
+        _ => {
+            let staging = Staging::open(&dir, runbook.name())?;
+            let done = {
+                let (partial, sources) = (&staging.partial, &sources);
+                stopping
+                    .collect(recipients, async |collector: &Collector<'_>| {
+                        collector.collect_all(sources, partial, progress).await
+                    })
+                    .await?
+            };
+            let id = finished(&stopping, done, staging, missing, &dir, hook_setup, report).await?;
+            if let Some(id) = &id {
+                offsite.send(runbook, &dir, id, &interrupt, report).await;
+            }
+            Ok(id)
+        }
+    }
+}
+
+/// The backup as one snapshot of the repository: its id, and how it went.
+async fn into_repository(
+    stopping: &Stopping<'_>,
+    recipients: Vec<age::x25519::Recipient>,
+    sources: &[Source],
+    opened: repository::Opened,
+) -> Result<
+    (
+        String,
+        WhileStopped<Option<Result<repository::take::Taken, String>>>,
+    ),
+    Error,
+> {
+    let runbook = stopping.runbook;
+    let created_at = jiff::Timestamp::now();
+    let id = format!(
+        "{}-{}",
+        staging::safe(runbook.name()),
+        created_at.strftime("%Y%m%dT%H%M%SZ")
+    );
+    let manifest = staging::manifest(runbook, stopping.containers, created_at, false, Vec::new());
+    let done = stopping
+        .collect(recipients, async |collector: &Collector<'_>| {
+            repository::take::archive(collector, sources, opened, &id, runbook.name(), manifest)
+                .await
+        })
+        .await?;
+    Ok((id, done))
+}
+
+/// The archive-format backup's end: the services' starts reported, `after`
+/// run, then the backup named and reported, or discarded with why.
+async fn finished(
+    stopping: &Stopping<'_>,
+    done: WhileStopped<Option<Result<Vec<Collected>, String>>>,
+    staging: Staging,
+    missing: Vec<CheckResult>,
+    dir: &Path,
+    hook_setup: Setup<'_>,
+    report: &mut Report,
+) -> Result<Option<String>, Error> {
     report
         .results
         .extend(done.started.into_iter().filter(|r| r.status != Status::Ok));
     // Whether or not the copy worked: `after` undoes what `before` did.
-    hooks::run(hook_setup, "backup.after", &backup.after, report).await;
-
+    hooks::run(hook_setup, "backup.after", &stopping.backup.after, report).await;
     let items = match done.outcome {
         Some(Ok(items)) if missing.is_empty() => items,
         outcome => {
@@ -123,77 +198,84 @@ pub(crate) async fn create(
                 }
                 Some(Ok(_)) => {}
             }
-            report.results.push(CheckResult::new(
-                "backup",
-                "result",
-                Status::Crit,
-                "no backup was made",
-            ));
+            report.results.push(repository::take::not_made());
             return Ok(None);
         }
     };
-    let id = finish(runbook, &dir, staging, &containers, &items, report)?;
-    offsite.send(runbook, &dir, &id, &interrupt, report).await;
+    let id = finish(
+        stopping.runbook,
+        dir,
+        staging,
+        stopping.containers,
+        &items,
+        report,
+    )?;
     Ok(Some(id))
 }
 
-/// The items collected into `staging` while `backup.stop` is stopped
-/// (scaled to zero on a stack); the services start again whatever
-/// happens. The outcome is `None` when a signal cut it short.
-#[allow(clippy::too_many_arguments)]
-async fn collect_while_stopped(
-    runbook: &Runbook,
-    backup: &Backup,
-    deployment: &Deployment,
-    containers: &[Container],
-    elsewhere: &Elsewhere,
-    recipients: Vec<age::x25519::Recipient>,
-    sources: &[Source],
-    staging: &Staging,
-    progress: Progress<'_>,
-    interrupt: &Interrupt,
-) -> Result<WhileStopped<Option<Result<Vec<Collected>, String>>>, Error> {
-    let stop: Vec<String> = backup.stop.iter().map(|s| s.value.clone()).collect();
-    // Stop what must not write during the copy; it starts again whatever happens.
-    let lifecycle = Lifecycle {
-        deployment,
-        progress,
-        interrupt: interrupt.clone(),
-        section: "backup",
-    };
-    let running = if deployment.is_stack() {
-        crate::deploy::scale::scaled_up(&crate::docker::Stack::read(deployment).await?, &stop)
-    } else {
-        docker::running_services(&deployment.list().await?, &stop)
-    };
-    let collector = Collector {
-        deployment,
-        containers,
-        elsewhere,
-        backup,
-        recipients,
-        helper_image: backup
-            .helper_image
-            .clone()
-            .or_else(|| containers.first().map(|c| c.image.clone())),
-    };
-    let (collector, partial) = (&collector, &staging.partial);
-    let done = lifecycle
-        .while_stopped(&runbook.plan, &running, |all_stopped| async move {
-            if !all_stopped {
-                // A signal cuts the stopping short: said as the signal.
-                if interrupt.is_raised() {
-                    return None;
+/// What copying while `backup.stop` is stopped needs.
+struct Stopping<'a> {
+    runbook: &'a Runbook,
+    backup: &'a Backup,
+    deployment: &'a Deployment,
+    containers: &'a [Container],
+    elsewhere: &'a Elsewhere,
+    progress: Progress<'a>,
+    interrupt: &'a Interrupt,
+}
+
+impl Stopping<'_> {
+    /// `copy` run while `backup.stop` is stopped (scaled to zero on a
+    /// stack); the services start again whatever happens. The outcome is
+    /// `None` when a signal cut it short.
+    async fn collect<T>(
+        &self,
+        recipients: Vec<age::x25519::Recipient>,
+        copy: impl AsyncFnOnce(&Collector<'_>) -> Result<T, String>,
+    ) -> Result<WhileStopped<Option<Result<T, String>>>, Error> {
+        let (backup, deployment, interrupt) = (self.backup, self.deployment, self.interrupt);
+        let stop: Vec<String> = backup.stop.iter().map(|s| s.value.clone()).collect();
+        // Stop what must not write during the copy; it starts again whatever happens.
+        let lifecycle = Lifecycle {
+            deployment,
+            progress: self.progress,
+            interrupt: interrupt.clone(),
+            section: "backup",
+        };
+        let running = if deployment.is_stack() {
+            crate::deploy::scale::scaled_up(&crate::docker::Stack::read(deployment).await?, &stop)
+        } else {
+            docker::running_services(&deployment.list().await?, &stop)
+        };
+        let collector = Collector {
+            deployment,
+            containers: self.containers,
+            elsewhere: self.elsewhere,
+            backup,
+            recipients,
+            helper_image: backup
+                .helper_image
+                .clone()
+                .or_else(|| self.containers.first().map(|c| c.image.clone())),
+        };
+        let collector = &collector;
+        let done = lifecycle
+            .while_stopped(&self.runbook.plan, &running, |all_stopped| async move {
+                if !all_stopped {
+                    // A signal cuts the stopping short: said as the signal.
+                    if interrupt.is_raised() {
+                        return None;
+                    }
+                    return Some(Err("a service in `backup.stop` did not stop".to_string()));
                 }
-                return Some(Err("a service in `backup.stop` did not stop".to_string()));
-            }
-            tokio::select! {
-                copied = collector.collect_all(sources, partial, progress) => Some(copied),
-                () = interrupt.raised() => None,
-            }
-        })
-        .await;
-    Ok(done)
+                tokio::select! {
+                    copied = copy(collector) => Some(copied),
+                    () = interrupt.raised() => None,
+                }
+            })
+            .await;
+        Ok(done)
+    }
 }
 
 /// What to copy: every volume (which must exist), every file a pattern

@@ -46,6 +46,11 @@ pub(crate) async fn create(
     .await
 }
 
+/// `opsbook backup init-repository`.
+pub(crate) async fn init_repository(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
+    backup::repository::init(runbook, report).await
+}
+
 /// `opsbook backup list [--copy NAME]`.
 pub(crate) async fn list(
     runbook: &Runbook,
@@ -53,7 +58,7 @@ pub(crate) async fn list(
     report: &mut Report,
 ) -> Result<(), Error> {
     match copy {
-        None => backup::list::list(runbook, report),
+        None => backup::list::list(runbook, report).await,
         Some(name) => copies::list::list(runbook, name, report).await,
     }
 }

@@ -16,6 +16,7 @@
 //! is left to the printed command that goes back.
 
 mod from_copy;
+mod from_repository;
 mod precheck;
 mod prepare;
 mod replace;
@@ -67,11 +68,38 @@ pub(crate) async fn run(
     progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
+    let backup = crate::backup::settings(runbook)?;
+    if options.from.is_none()
+        && let Some(place) = crate::backup::repository::Place::of(runbook, backup)?
+    {
+        let (from_repository, folder) =
+            from_repository::fetched(runbook, options, &place, progress, report).await?;
+        let done = restore(runbook, &from_repository, hooks, progress, report).await;
+        let _ = std::fs::remove_dir_all(folder);
+        return done;
+    }
     let fetched = match &options.from {
         Some(name) => Some(from_copy::fetched(runbook, options, name, progress, report).await?),
         None => None,
     };
-    let options = fetched.as_ref().unwrap_or(options);
+    restore(
+        runbook,
+        fetched.as_ref().unwrap_or(options),
+        hooks,
+        progress,
+        report,
+    )
+    .await
+}
+
+/// Restores the backup `options` names from the backup folder.
+async fn restore(
+    runbook: &Runbook,
+    options: &Options,
+    hooks: Setup<'_>,
+    progress: Progress<'_>,
+    report: &mut Report,
+) -> Result<(), Error> {
     let prepared = prepare::prepare(runbook, options).await?;
     // What an earlier restore killed mid-way kept of the state before it.
     let unfinished = crate::backup::catalog::unfinished_safety(&prepared.dir);

@@ -207,6 +207,30 @@ pub(crate) fn secret_values(
     secrets
 }
 
+/// The restic repository's password, from `${VAR}` or its file, for the
+/// redactor.
+pub(crate) fn repository_secret_values(
+    repository: &super::model::Repository,
+    dir: &Path,
+) -> Vec<String> {
+    let vars = Vars::load(dir);
+    let mut secrets = Vec::new();
+    if let Some(password) = &repository.password
+        && let Ok((value, _)) = interpolate(&password.value, &vars)
+    {
+        secrets.push(value);
+    }
+    if let Some(file) = &repository.password_file
+        && let Ok((path, _)) = interpolate(&file.value, &vars)
+        && let Ok(text) = std::fs::read_to_string(dir.join(path))
+        && let Some(line) = text.lines().next()
+    {
+        secrets.push(line.to_string());
+    }
+    secrets.retain(|s| !s.is_empty());
+    secrets
+}
+
 /// What the targets read that must never be shown: credentials whole,
 /// and URLs whole plus each long path segment or query value of them
 /// (where webhook tokens and ping UUIDs live).

@@ -209,6 +209,11 @@ pub(crate) fn parse(bytes: &[u8], path: Option<&Path>, display: &str) -> Result<
         secrets.extend(super::interpolate::notify_secret_values(notify, &dir));
     }
     secrets.extend(super::interpolate::header_secret_values(&model, &dir));
+    if let Some(repository) = model.backup.as_ref().and_then(|b| b.repository.as_ref()) {
+        secrets.extend(super::interpolate::repository_secret_values(
+            repository, &dir,
+        ));
+    }
     Ok(Runbook {
         display: display.to_string(),
         location,

@@ -34,6 +34,7 @@ mod procedures;
 mod prometheus;
 mod readme;
 mod report;
+mod repository;
 mod resources;
 mod restore;
 mod rollback;

@@ -45,6 +45,9 @@ pub(crate) struct Backup {
     pub copies: IndexMap<String, CopyTarget>,
     /// `backup drill`: what proves a restored backup works.
     pub drill: Option<Drill>,
+    /// The backups as snapshots of a restic repository (deduplicated,
+    /// compressed, encrypted) rather than archives in `dir`.
+    pub repository: Option<Repository>,
     #[serde(default)]
     pub before: Vec<Step>,
     #[serde(default)]
@@ -163,6 +166,17 @@ pub(crate) struct SftpTarget {
     /// The folder on the server the backups go in (relative: to the
     /// user's home).
     pub path: Name,
+}
+
+/// `repository: { folder, password_file | password }`: a restic repository
+/// (format 2) in a folder on this host or a mounted disk. The password is
+/// read from a file or given as `${VAR}`, never written in the runbook.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Repository {
+    pub folder: Name,
+    pub password_file: Option<Name>,
+    pub password: Option<Name>,
 }
 
 #[derive(Debug, Deserialize)]

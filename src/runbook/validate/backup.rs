@@ -63,6 +63,9 @@ impl Validator<'_> {
                 }
             }
         }
+        if let Some(repository) = &backup.repository {
+            self.repository(backup, repository);
+        }
         self.copies(&backup.copies);
         if let Some(drill) = &backup.drill {
             self.drill_checks(&drill.checks);
@@ -81,6 +84,55 @@ impl Validator<'_> {
                     );
                 }
             }
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// `backup.repository`: a folder, one password source, never the
+    /// password itself, and nothing of the archive format's own.
+    fn repository(
+        &mut self,
+        backup: &crate::runbook::model::Backup,
+        repository: &crate::runbook::model::Repository,
+    ) {
+        self.interpolated(&repository.folder, "backup.repository.folder");
+        match (&repository.password, &repository.password_file) {
+            (Some(_), Some(_)) => self.at_key(
+                "backup.repository.password_file",
+                "`password` and `password_file` both given: keep one",
+            ),
+            (None, None) => self.at_key(
+                "backup.repository",
+                "a repository needs its password: `password_file: /etc/opsbook/restic-password` or `password: \"${RESTIC_PASSWORD}\"`",
+            ),
+            (Some(password), None) if !password.value.contains("${") => self.at(
+                password,
+                "backup.repository.password",
+                "a secret is never written in the runbook: write `${RESTIC_PASSWORD}` (from the environment or .env) or use `password_file`",
+            ),
+            (Some(password), None) => {
+                self.interpolated(password, "backup.repository.password");
+            }
+            (None, Some(file)) => self.interpolated(file, "backup.repository.password_file"),
+        }
+        if backup.encrypt.is_some() {
+            self.at_key(
+                "backup.encrypt",
+                "a repository is always encrypted (with its password): leave `encrypt` out",
+            );
+        }
+        if backup.compression == crate::runbook::model::Compression::Gzip {
+            self.at_key(
+                "backup.compression",
+                "a restic repository compresses with zstd: leave `compression` out (`level` sets zstd's level)",
+            );
+        }
+        if !backup.copies.is_empty() {
+            self.at_key(
+                "backup.copies",
+                "copies are of archive backups, not yet of a repository: keep the repository's folder on the disk to copy to",
+            );
         }
     }
 }

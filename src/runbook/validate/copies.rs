@@ -132,7 +132,7 @@ impl Validator<'_> {
 
     /// A value's `${VAR}` forms are well written (their values are looked
     /// up when the copy is made: a cron job's environment may differ).
-    fn interpolated(&mut self, value: &Name, field: &str) {
+    pub(super) fn interpolated(&mut self, value: &Name, field: &str) {
         if let Err(problem) = interpolate::check(&value.value) {
             self.at(value, field, problem);
         }

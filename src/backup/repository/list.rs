@@ -1,0 +1,107 @@
+//! `backup list` of a repository: the runbook's snapshots, newest first,
+//! with their backup id, time, items, logical size and what each added to
+//! the repository (after compression and encryption).
+
+use rustic_core::repofile::SnapshotFile;
+use serde_json::json;
+
+use super::{Place, TAG};
+use crate::backup::manifest::Manifest;
+use crate::error::Error;
+use crate::render::{Block, Report};
+use crate::runbook::Runbook;
+use crate::ui::human;
+
+/// One opsbook snapshot of the repository.
+pub(crate) struct Snapshot {
+    /// The opsbook backup id (its `backup=` tag).
+    pub id: String,
+    pub snapshot: String,
+    pub created_at: jiff::Timestamp,
+    pub manifest: Option<Manifest>,
+    /// Bytes read (logical), added before and after compression.
+    pub size: u64,
+    pub added: u64,
+    pub stored: u64,
+}
+
+impl Snapshot {
+    fn of(file: &SnapshotFile) -> Option<Snapshot> {
+        let id = file.tags.iter().find_map(|t| t.strip_prefix("backup="))?;
+        let summary = file.summary.clone().unwrap_or_default();
+        Some(Snapshot {
+            id: id.to_string(),
+            snapshot: file.id.to_string(),
+            created_at: file.time.timestamp(),
+            manifest: file
+                .description
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok()),
+            size: summary.total_bytes_processed,
+            added: summary.data_added,
+            stored: summary.data_added_packed,
+        })
+    }
+}
+
+/// The runbook's snapshots in the repository, oldest first.
+pub(crate) async fn snapshots(runbook: &Runbook, place: &Place) -> Result<Vec<Snapshot>, Error> {
+    let repository = place.open().await?;
+    let project = format!("project={}", runbook.name());
+    let found = tokio::task::spawn_blocking(move || {
+        repository.get_matching_snapshots(|s| s.tags.contains(TAG) && s.tags.contains(&project))
+    })
+    .await
+    .map_err(|e| Error::Usage(format!("repository: {e}")))?
+    .map_err(|e| place.refused(&e))?;
+    let mut all: Vec<Snapshot> = found.iter().filter_map(Snapshot::of).collect();
+    all.sort_by_key(|s| s.created_at);
+    Ok(all)
+}
+
+/// The table of the runbook's snapshots, newest first, and the JSON list.
+pub(crate) async fn list(
+    runbook: &Runbook,
+    place: &Place,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let all = snapshots(runbook, place).await?;
+    let now = jiff::Timestamp::now();
+    let (mut rows, mut listed) = (Vec::new(), Vec::new());
+    for s in all.iter().rev() {
+        let items = s.manifest.as_ref().map_or(0, |m| m.items.len());
+        let age = now
+            .as_second()
+            .saturating_sub(s.created_at.as_second())
+            .max(0)
+            .unsigned_abs();
+        rows.push(vec![
+            s.id.clone(),
+            s.created_at.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
+            items.to_string(),
+            human::bytes(s.size),
+            human::bytes(s.stored),
+            human::seconds(age),
+            s.snapshot[..8].to_string(),
+        ]);
+        listed.push(json!({
+            "id": s.id, "snapshot": s.snapshot, "created_at": s.created_at,
+            "items": items, "size": s.size, "added": s.added, "stored": s.stored,
+        }));
+    }
+    report.blocks.push(Block::Table {
+        header: vec!["id", "created", "items", "size", "added", "age", "snapshot"],
+        rows,
+    });
+    report.blocks.push(Block::Line(format!(
+        "{} backup(s) in restic repository {}",
+        all.len(),
+        place.folder.display()
+    )));
+    report.extra.insert("backups".into(), json!(listed));
+    report.extra.insert(
+        "repository".into(),
+        json!(place.folder.display().to_string()),
+    );
+    Ok(())
+}

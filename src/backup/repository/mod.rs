@@ -1,0 +1,215 @@
+//! Backups as snapshots of a restic repository (`backup.repository`):
+//! deduplicated, compressed with zstd and encrypted, in restic's format 2,
+//! through rustic_core. One opsbook backup is one snapshot tagged `opsbook`,
+//! `project=NAME` and `backup=ID`; its manifest is the snapshot's
+//! description. The password comes from `password_file` or
+//! `password: "${VAR}"`, never from the runbook's text, and is masked
+//! everywhere. rustic_core is blocking: every call runs on a blocking
+//! thread.
+
+mod bridge;
+pub(crate) mod export;
+pub(crate) mod list;
+mod source;
+pub(crate) mod take;
+
+use std::path::PathBuf;
+
+use rustic_backend::BackendOptions;
+use rustic_core::{
+    ConfigOptions, Credentials, KeyOptions, OpenStatus, Progress, ProgressBars, ProgressType,
+    Repository, RepositoryOptions, RusticError,
+};
+
+use crate::error::Error;
+use crate::grade::{CheckResult, Status};
+use crate::render::Report;
+use crate::runbook::Runbook;
+use crate::runbook::interpolate::{self, Vars};
+use crate::runbook::model::{Backup, Repository as Settings};
+
+/// The tag every opsbook snapshot carries.
+pub(crate) const TAG: &str = "opsbook";
+
+/// rustic's progress, silent: opsbook reports itself.
+#[derive(Debug, Clone, Copy)]
+struct Quiet;
+
+impl ProgressBars for Quiet {
+    fn progress(&self, _: ProgressType, _: &str) -> Progress {
+        Progress::hidden()
+    }
+}
+
+/// An open repository.
+pub(crate) type Opened = Repository<OpenStatus>;
+
+/// Where the runbook's repository is, and its password.
+pub(crate) struct Place {
+    pub folder: PathBuf,
+    password: String,
+}
+
+impl Place {
+    /// `backup.repository` of the runbook, its password read; None when the
+    /// runbook has none.
+    pub(crate) fn of(runbook: &Runbook, backup: &Backup) -> Result<Option<Place>, Error> {
+        let Some(settings) = &backup.repository else {
+            return Ok(None);
+        };
+        let vars = Vars::load(&runbook.dir);
+        let value = |name: &crate::runbook::model::Name, key: &str| {
+            interpolate::located(
+                name,
+                &vars,
+                &runbook.display,
+                &format!("backup.repository.{key}"),
+            )
+            .map_err(Error::Usage)
+        };
+        let folder = runbook.resolve(value(&settings.folder, "folder")?);
+        let password = password(runbook, settings, &value)?;
+        Ok(Some(Place { folder, password }))
+    }
+
+    fn backends(&self) -> Result<rustic_core::RepositoryBackends, Error> {
+        BackendOptions::default()
+            .repository(self.folder.to_string_lossy())
+            .to_backends()
+            .map_err(|e| self.refused(&e))
+    }
+
+    fn refused(&self, e: &RusticError) -> Error {
+        Error::Usage(format!(
+            "repository {}: {}",
+            self.folder.display(),
+            first_line(e)
+        ))
+    }
+
+    /// Opens the repository (on a blocking thread): a wrong password, or no
+    /// repository there, is a refusal.
+    pub(crate) async fn open(&self) -> Result<Opened, Error> {
+        let (backends, password) = (self.backends()?, self.password.clone());
+        let folder = self.folder.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            let repository = Repository::new_with_progress(&options(), &backends, Quiet)?;
+            if repository.config_id()?.is_none() {
+                return Ok(Err(format!(
+                    "no restic repository at {}: make one with `opsbook backup init-repository`",
+                    folder.display()
+                )));
+            }
+            repository.open(&Credentials::password(password)).map(Ok)
+        })
+        .await
+        .map_err(|e| Error::Usage(format!("repository: {e}")))?;
+        match opened {
+            Ok(Ok(repository)) => Ok(repository),
+            Ok(Err(why)) => Err(Error::Usage(why)),
+            Err(e) if e.is_incorrect_password() => Err(Error::Usage(format!(
+                "repository {}: the password is wrong (backup.repository's password or password_file)",
+                self.folder.display()
+            ))),
+            Err(e) => Err(self.refused(&e)),
+        }
+    }
+}
+
+/// No local cache: the repository is on this host (rustic would keep
+/// one under the home folder).
+fn options() -> RepositoryOptions {
+    RepositoryOptions::default().no_cache(true)
+}
+
+/// The first line of rustic's message (its full display has a backtrace).
+fn first_line(e: &RusticError) -> String {
+    let said = e.display_log();
+    said.lines().next().unwrap_or_default().to_string()
+}
+
+/// The password: `password_file`'s first line, or `password` (as `${VAR}`).
+fn password(
+    runbook: &Runbook,
+    settings: &Settings,
+    value: &dyn Fn(&crate::runbook::model::Name, &str) -> Result<String, Error>,
+) -> Result<String, Error> {
+    let password = match (&settings.password, &settings.password_file) {
+        (Some(password), _) => value(password, "password")?,
+        (None, Some(file)) => {
+            let path = runbook.resolve(value(file, "password_file")?);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::Usage(format!(
+                    "backup.repository.password_file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            text.lines().next().unwrap_or_default().to_string()
+        }
+        (None, None) => String::new(),
+    };
+    if password.is_empty() {
+        return Err(Error::Usage(
+            "backup.repository has no password: set `password_file` or `password: \"${VAR}\"`"
+                .to_string(),
+        ));
+    }
+    Ok(password)
+}
+
+/// `backup init-repository`: a new repository (format 2, zstd at the
+/// backup's level), refused where one is already.
+pub(crate) async fn init(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
+    let backup = super::settings(runbook)?;
+    let place = Place::of(runbook, backup)?.ok_or_else(|| {
+        Error::Usage(
+            "the runbook has no backup.repository: add `repository: { folder: …, password_file: … }` under backup"
+                .to_string(),
+        )
+    })?;
+    let level = backup.level.as_ref().map_or(3, |l| l.value);
+    let (backends, password) = (place.backends()?, place.password.clone());
+    let folder = place.folder.clone();
+    std::fs::create_dir_all(&folder).map_err(|e| Error::State {
+        path: folder.clone(),
+        action: "create",
+        source: e,
+    })?;
+    let made = tokio::task::spawn_blocking(move || -> rustic_core::RusticResult<Option<String>> {
+        let repository = Repository::new_with_progress(&options(), &backends, Quiet)?;
+        if repository.config_id()?.is_some() {
+            return Ok(None);
+        }
+        let config = ConfigOptions::default()
+            .set_version(2u32)
+            .set_compression(level);
+        let made = repository.init(
+            &Credentials::password(password),
+            &KeyOptions::default(),
+            &config,
+        )?;
+        Ok(Some(made.config().id.to_string()))
+    })
+    .await
+    .map_err(|e| Error::Usage(format!("repository: {e}")))?;
+    match made {
+        Ok(Some(id)) => {
+            report.results.push(CheckResult::new(
+                "backup",
+                "repository",
+                Status::Ok,
+                format!(
+                    "made restic repository {} (id {}, format 2, zstd level {level})",
+                    folder.display(),
+                    &id[..id.len().min(8)]
+                ),
+            ));
+            Ok(())
+        }
+        Ok(None) => Err(Error::Usage(format!(
+            "{} is already a restic repository: nothing was changed",
+            folder.display()
+        ))),
+        Err(e) => Err(place.refused(&e)),
+    }
+}

@@ -1,0 +1,319 @@
+//! `backup.repository`: backups as snapshots of a restic repository,
+//! through the real binary against a real engine, and read back by the real
+//! restic (Debian's 0.14): its snapshots listed, checked with a read of
+//! every byte, restored byte for byte.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{Project, Run, Workspace, eventually};
+
+const LONG: Duration = Duration::from_secs(60);
+const PASSWORD: &str = "correct horse battery staple 7a1f";
+
+/// db mounts `dbdata` (text, a symlink, random bytes), api depends on db
+/// and is stopped during backups; the runbook's repository is ./repo.
+fn shop(tag: &str, dump: &str) -> (Project, Workspace) {
+    let project = Project::new(tag);
+    let dbdata = project.volume("dbdata");
+    project
+        .service("db")
+        .mount(&dbdata, "/data")
+        // Filled once: a restart (the restore's) keeps what the volume holds.
+        .script("[ -f /data/blob.bin ] || { mkdir -p /data/tables; echo 'order 1' > /data/records.txt; seq 1 5000 > /data/tables/orders; head -c 300000 /dev/urandom > /data/blob.bin; ln -sf records.txt /data/latest; }")
+        .start();
+    project.service("api").start();
+    let ws = Workspace::new();
+    ws.write("compose.yml", "services: {}\n");
+    ws.write("restic-password", format!("{PASSWORD}\n"));
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\nservices:\n  db: {{}}\n  api: {{ depends_on: [db] }}\nshutdown:\n  grace: 2s\n\
+             backup:\n  dir: ./backups\n  repository: {{ folder: ./repo, password_file: restic-password }}\n  volumes: [dbdata]\n  files: [compose.yml]\n  stop: [api]\n  dumps:\n    records:\n      service: db\n      command: {dump}\n",
+            project.name
+        ),
+    );
+    eventually("db filled its volume", LONG, || {
+        project.exec("db", "test -f /data/blob.bin && test -L /data/latest")
+    });
+    (project, ws)
+}
+
+/// The real restic on the workspace's repository.
+fn restic(ws: &Workspace, args: &[&str]) -> Run {
+    let out = Command::new("restic")
+        .args([
+            "--repo",
+            "repo",
+            "--password-file",
+            "restic-password",
+            "--no-cache",
+        ])
+        .args(args)
+        .current_dir(ws.path())
+        .output()
+        .expect("restic runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: Duration::ZERO,
+    }
+}
+
+fn opsbook(ws: &Workspace, args: &[&str]) -> Run {
+    let mut all = args.to_vec();
+    all.extend(["--state-dir", "state"]);
+    let run = ws.opsbook(&all);
+    assert!(
+        !run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD),
+        "the password shown: {run:?}"
+    );
+    run
+}
+
+fn snapshots(ws: &Workspace) -> Vec<serde_json::Value> {
+    let run = restic(ws, &["snapshots", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    serde_json::from_str::<Vec<serde_json::Value>>(&run.stdout).unwrap()
+}
+
+/// The volume's folder on this host (the tests run as root).
+fn volume_dir(project: &Project) -> std::path::PathBuf {
+    Path::new("/var/lib/docker/volumes")
+        .join(format!("{}_dbdata", project.name))
+        .join("_data")
+}
+
+#[test]
+fn a_backup_is_one_snapshot_the_real_restic_lists_checks_and_restores_byte_for_byte() {
+    let (project, ws) = shop("rp-one", "[sh, -c, 'seq 1 100000']");
+    let made = opsbook(&ws, &["backup", "init-repository"]);
+    made.expect_code(0);
+    assert!(made.stdout.contains("format 2, zstd level 3"), "{made:?}");
+    // Once only: a second init changes nothing.
+    let again = opsbook(&ws, &["backup", "init-repository"]);
+    again.expect_code(3);
+    assert!(
+        again.stderr.contains("is already a restic repository"),
+        "{again:?}"
+    );
+
+    let run = opsbook(&ws, &["backup", "--format", "json"]);
+    run.expect_code(0);
+    let report = run.json();
+    let id = report["backup"]["id"].as_str().unwrap().to_string();
+    assert_eq!(project.times("api").state, "running", "api started again");
+
+    let listed = snapshots(&ws);
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    let tags: Vec<&str> = listed[0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let project_tag = "project=shop";
+    let backup_tag = format!("backup={id}");
+    assert_eq!(tags, [backup_tag.as_str(), "opsbook", project_tag]);
+    let check = restic(&ws, &["check", "--read-data"]);
+    assert_eq!(check.code, 0, "{check:?}");
+
+    let restored = restic(&ws, &["restore", "latest", "--target", "out"]);
+    assert_eq!(restored.code, 0, "{restored:?}");
+    let out = ws.path().join("out");
+    let volume = volume_dir(&project);
+    for file in ["records.txt", "tables/orders", "blob.bin"] {
+        assert_eq!(
+            std::fs::read(out.join("volumes/dbdata").join(file)).unwrap(),
+            std::fs::read(volume.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_link(out.join("volumes/dbdata/latest")).unwrap(),
+        Path::new("records.txt")
+    );
+    let seq: String = (1..=100_000).map(|n| format!("{n}\n")).collect();
+    assert_eq!(
+        std::fs::read_to_string(out.join("dumps/records")).unwrap(),
+        seq
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("files/compose.yml")).unwrap(),
+        "services: {}\n"
+    );
+
+    // The manifest, in the snapshot's description: each item's bytes, a
+    // stream's sha256 as read.
+    let items = report["backup"]["manifest"]["items"].as_array().unwrap();
+    let dump = items.iter().find(|i| i["name"] == "records").unwrap();
+    assert_eq!(dump["size"], seq.len());
+    assert_eq!(dump["file"], "/dumps/records");
+    let list = opsbook(&ws, &["backup", "list", "--format", "json"]);
+    list.expect_code(0);
+    let backups = list.json()["backups"].clone();
+    assert_eq!(backups.as_array().unwrap().len(), 1, "{backups:#}");
+    assert_eq!(backups[0]["id"], id.as_str());
+    assert_eq!(backups[0]["items"], 3);
+}
+
+#[test]
+fn a_second_backup_after_a_small_change_adds_only_the_change() {
+    let (project, ws) = shop("rp-second", "[cat, /data/records.txt]");
+    opsbook(&ws, &["backup", "init-repository"]).expect_code(0);
+    // 8 MiB of data nothing compresses, then 1 % of it changed.
+    assert!(project.exec(
+        "db",
+        "head -c 8388608 /dev/urandom > /data/big.bin && echo done"
+    ));
+    let first = opsbook(&ws, &["backup", "--format", "json"]);
+    first.expect_code(0);
+    assert!(project.exec("db", "head -c 83886 /dev/urandom > /data/changed.bin"));
+    let second = opsbook(&ws, &["backup", "--format", "json"]);
+    second.expect_code(0);
+    let (first, second) = (first.json(), second.json());
+    let stored = |r: &serde_json::Value| r["backup"]["stored"].as_u64().unwrap();
+    assert!(stored(&first) > 8_000_000, "{first:#}");
+    // The change (82 KiB) and the dump, trees and index: well under 1 MiB.
+    assert!(stored(&second) < 1_000_000, "{second:#}");
+    assert_eq!(snapshots(&ws).len(), 2);
+}
+
+#[test]
+fn a_wrong_password_a_missing_repository_or_a_failed_dump_leave_no_snapshot() {
+    let (project, ws) = shop("rp-refuse", "[sh, -c, 'echo half; exit 4']");
+    // No repository yet.
+    let run = opsbook(&ws, &["backup"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("no restic repository at")
+            && run.stderr.contains("opsbook backup init-repository"),
+        "{run:?}"
+    );
+    opsbook(&ws, &["backup", "init-repository"]).expect_code(0);
+    // A dump that fails: no snapshot, the services up again.
+    let run = opsbook(&ws, &["backup"]);
+    run.expect_code(2);
+    assert!(run.stdout.contains("exited 4"), "{run:?}");
+    assert!(snapshots(&ws).is_empty());
+    assert_eq!(project.times("api").state, "running");
+    // The wrong password: refused before anything stops.
+    ws.write("restic-password", "not the password\n");
+    let run = opsbook(&ws, &["backup"]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("the password is wrong"), "{run:?}");
+    assert!(!run.stderr.contains("not the password"), "{run:?}");
+    assert_eq!(project.times("api").state, "running");
+    ws.write("restic-password", format!("{PASSWORD}\n"));
+    assert!(snapshots(&ws).is_empty());
+}
+
+#[test]
+fn a_password_written_in_the_runbook_is_refused_naming_its_line() {
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        "version: 1\nname: shop\nproject: shop\nservices:\n  db: {}\nbackup:\n  dir: ./backups\n  repository: { folder: ./repo, password: hunter2hunter2 }\n",
+    );
+    let run = ws.opsbook(&["validate"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("opsbook.yaml:8:")
+            && run.stderr.contains("backup.repository.password")
+            && run.stderr.contains("never written in the runbook"),
+        "{run:?}"
+    );
+}
+
+/// The largest pack file of the repository, one byte flipped in its middle.
+fn flip_a_byte(ws: &Workspace) {
+    let mut packs = Vec::new();
+    for folder in std::fs::read_dir(ws.path().join("repo/data")).unwrap() {
+        for pack in std::fs::read_dir(folder.unwrap().path()).unwrap() {
+            let path = pack.unwrap().path();
+            packs.push((std::fs::metadata(&path).unwrap().len(), path));
+        }
+    }
+    packs.sort();
+    let (size, path) = packs.pop().unwrap();
+    crate::support::chmod(&path, 0o600);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[size as usize / 2] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn a_restore_from_the_repository_puts_every_item_back_and_a_damaged_pack_changes_nothing() {
+    let (project, ws) = shop("rp-restore", "[cat, /data/records.txt]");
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace(
+            "command: [cat, /data/records.txt]",
+            "command: [cat, /data/records.txt]\n      restore: [sh, -c, 'cat > /data/from-dump']",
+        ),
+    );
+    opsbook(&ws, &["backup", "init-repository"]).expect_code(0);
+    let volume = volume_dir(&project);
+    let blob = std::fs::read(volume.join("blob.bin")).unwrap();
+    opsbook(&ws, &["backup"]).expect_code(0);
+    assert!(project.exec(
+        "db",
+        "echo changed > /data/records.txt && head -c 1000 /dev/zero > /data/blob.bin && rm /data/latest"
+    ));
+    let run = opsbook(&ws, &["restore", "latest", "--yes", "--format", "json"]);
+    run.expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(volume.join("records.txt")).unwrap(),
+        "order 1\n"
+    );
+    let back = std::fs::read(volume.join("blob.bin")).unwrap();
+    let first = back.iter().zip(&blob).position(|(a, b)| a != b);
+    assert!(
+        back == blob,
+        "blob.bin: {} bytes back of {}, first difference at {first:?}",
+        back.len(),
+        blob.len()
+    );
+    assert_eq!(
+        std::fs::read_link(volume.join("latest")).unwrap(),
+        Path::new("records.txt")
+    );
+    assert_eq!(
+        std::fs::read_to_string(volume.join("from-dump")).unwrap(),
+        "order 1\n"
+    );
+    assert_eq!(project.times("api").state, "running");
+    // What was brought out of the repository is gone; the safety backup stays.
+    let left: Vec<std::path::PathBuf> = std::fs::read_dir(ws.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        left.len() == 1
+            && std::fs::read_to_string(left[0].join("manifest.json"))
+                .unwrap()
+                .contains("\"safety\": true"),
+        "{left:?}"
+    );
+
+    // A damaged pack: the restore is refused before anything stops.
+    flip_a_byte(&ws);
+    assert!(project.exec("db", "echo changed again > /data/records.txt"));
+    let run = opsbook(&ws, &["restore", "latest", "--yes"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr
+            .contains("does not read back from the repository")
+            && run.stderr.contains("nothing was changed"),
+        "{run:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(volume.join("records.txt")).unwrap(),
+        "changed again\n"
+    );
+    assert_eq!(project.times("api").state, "running");
+}
