@@ -306,6 +306,10 @@ pub(crate) enum BackupAction {
         /// Stream it back from this copy target and verify that.
         #[arg(long, value_name = "NAME")]
         copy: Option<String>,
+        /// With `backup.repository`: read this share of the data (10%, 1/5,
+        /// 500MiB) rather than all of it.
+        #[arg(long, value_name = "SHARE")]
+        read_data_subset: Option<String>,
     },
     /// Restore a backup into scratch twins of the services (nothing live is
     /// touched), start them, run `backup.drill.checks`, remove them again.

@@ -211,12 +211,14 @@ fn backup(globals: &Globals, args: &cli::BackupArgs, report: &mut Report) -> Res
             all,
             identity,
             copy,
+            read_data_subset,
         }) => block_on(commands::backup::verify(
             runbook,
             id.as_deref(),
             *all,
             identity.as_deref(),
             copy.as_deref(),
+            read_data_subset.as_deref(),
             report,
         )),
         Some(BackupAction::Copy {

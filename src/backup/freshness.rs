@@ -20,6 +20,19 @@ pub(crate) async fn local(runbook: &Runbook) -> Option<Vec<CheckResult>> {
     let Some(backup) = &runbook.model.backup else {
         return Some(Vec::new());
     };
+    match super::repository::Place::of(runbook, backup) {
+        Ok(Some(place)) => return Some(super::repository::list::freshness(runbook, &place).await),
+        Ok(None) => {}
+        Err(e) => {
+            let why = e.lines().join("; ");
+            return Some(vec![CheckResult::new(
+                "backups",
+                "newest",
+                Status::Unknown,
+                why,
+            )]);
+        }
+    }
     let dir = runbook.backup_dir(backup);
     let max_age = runbook.plan.backup_max_age;
     let disk_limits = runbook.plan.thresholds.disk;

@@ -70,8 +70,18 @@ pub(crate) async fn verify(
     all: bool,
     identity: Option<&Path>,
     copy: Option<&str>,
+    read_data_subset: Option<&str>,
     report: &mut Report,
 ) -> Result<(), Error> {
+    if let Some(place) = backup::repository::Place::of(runbook, backup::settings(runbook)?)? {
+        return backup::repository::care::verify(&place, read_data_subset, report).await;
+    }
+    if read_data_subset.is_some() {
+        return Err(Error::Usage(
+            "--read-data-subset is for a backup.repository: an archive backup is read whole"
+                .to_string(),
+        ));
+    }
     let identities = std::sync::Arc::new(match identity {
         Some(path) => backup::verify::identities(path).map_err(Error::Usage)?,
         None => Vec::new(),
@@ -113,5 +123,13 @@ pub(crate) async fn prune(
     state_dir: &Path,
     report: &mut Report,
 ) -> Result<(), Error> {
+    if let Some(place) = backup::repository::Place::of(runbook, backup::settings(runbook)?)? {
+        let options = backup::repository::care::Pruning {
+            dry_run,
+            yes,
+            state_dir,
+        };
+        return backup::repository::care::prune(runbook, &place, &options, report).await;
+    }
     copies::prune::prune(runbook, dry_run, yes, state_dir, report).await
 }

@@ -317,3 +317,116 @@ fn a_restore_from_the_repository_puts_every_item_back_and_a_damaged_pack_changes
     );
     assert_eq!(project.times("api").state, "running");
 }
+
+#[test]
+fn sigterm_mid_backup_leaves_no_snapshot_and_the_next_backup_works() {
+    let (project, ws) = shop("rp-term", "[sh, -c, \"echo start; sleep 30\"]");
+    opsbook(&ws, &["backup", "init-repository"]).expect_code(0);
+    let child = ws.spawn(&["backup", "--state-dir", "state", "--format", "json"]);
+    eventually("the copy is under way", LONG, || {
+        project.times("api").state == "exited"
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let report = crate::support::terminate(child).expect_code(2).json();
+    assert_eq!(
+        crate::support::result(&report, "backup", "interrupted")["status"],
+        "crit"
+    );
+    assert_eq!(project.times("api").state, "running", "api started again");
+    assert!(snapshots(&ws).is_empty(), "{:#?}", snapshots(&ws));
+    // No lock or leftover blocks the next one.
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace(
+            "[sh, -c, \"echo start; sleep 30\"]",
+            "[cat, /data/records.txt]",
+        ),
+    );
+    opsbook(&ws, &["backup"]).expect_code(0);
+    assert_eq!(snapshots(&ws).len(), 1);
+    let check = restic(&ws, &["check"]);
+    assert_eq!(check.code, 0, "{check:?}");
+}
+
+#[test]
+fn verify_names_a_damaged_pack_prune_keeps_what_keep_says_and_daily_check_sees_the_newest() {
+    let (project, ws) = shop("rp-care", "[cat, /data/records.txt]");
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace(
+            "  stop: [api]\n",
+            "  stop: [api]\n  keep: { last: 2 }\n  max_age: 1h\n",
+        ),
+    );
+    opsbook(&ws, &["backup", "init-repository"]).expect_code(0);
+    let daily = opsbook(
+        &ws,
+        &["daily-check", "--only", "backups", "--format", "json"],
+    );
+    let newest = crate::support::result(&daily.json(), "backups", "newest").clone();
+    assert_eq!(newest["status"], "warn", "{newest:#}");
+    assert!(
+        newest["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no backup yet in restic repository"),
+        "{newest:#}"
+    );
+    for round in 0..3 {
+        assert!(project.exec("db", &format!("echo {round} > /data/round.txt")));
+        opsbook(&ws, &["backup"]).expect_code(0);
+    }
+    let daily = opsbook(
+        &ws,
+        &["daily-check", "--only", "backups", "--format", "json"],
+    );
+    let newest = crate::support::result(&daily.json(), "backups", "newest").clone();
+    assert_eq!(newest["status"], "ok", "{newest:#}");
+    opsbook(&ws, &["backup", "verify"]).expect_code(0);
+    opsbook(&ws, &["backup", "verify", "--read-data-subset", "50%"]).expect_code(0);
+
+    let dry = opsbook(&ws, &["backup", "prune", "--dry-run", "--format", "json"]);
+    dry.expect_code(0);
+    assert_eq!(snapshots(&ws).len(), 3);
+    let pruned = opsbook(&ws, &["backup", "prune", "--yes"]);
+    pruned.expect_code(0);
+    assert!(
+        pruned.stdout.contains("1 snapshot(s) forgotten"),
+        "{pruned:?}"
+    );
+    assert_eq!(snapshots(&ws).len(), 2);
+    let check = restic(&ws, &["check", "--read-data"]);
+    assert_eq!(check.code, 0, "{check:?}");
+
+    flip_a_byte(&ws);
+    let verify = opsbook(&ws, &["backup", "verify", "--format", "json"]);
+    verify.expect_code(2);
+    let findings: Vec<String> = verify.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "crit")
+        .map(|r| r["message"].as_str().unwrap().to_string())
+        .collect();
+    assert!(findings.iter().any(|f| f.contains("pack")), "{findings:#?}");
+}
+
+#[test]
+fn opsbook_restores_from_a_repository_restic_itself_has_pruned() {
+    let (project, ws) = shop("rp-pruned", "[cat, /data/records.txt]");
+    opsbook(&ws, &["backup", "init-repository"]).expect_code(0);
+    opsbook(&ws, &["backup"]).expect_code(0);
+    assert!(project.exec("db", "echo 'order 2' > /data/records.txt"));
+    opsbook(&ws, &["backup"]).expect_code(0);
+    let forgot = restic(&ws, &["forget", "--keep-last", "1", "--prune"]);
+    assert_eq!(forgot.code, 0, "{forgot:?}");
+    assert_eq!(snapshots(&ws).len(), 1);
+    assert!(project.exec("db", "echo lost > /data/records.txt"));
+    opsbook(&ws, &["restore", "latest", "--only", "dbdata", "--yes"]).expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(volume_dir(&project).join("records.txt")).unwrap(),
+        "order 2\n"
+    );
+}

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{Place, TAG};
 use crate::backup::manifest::Manifest;
 use crate::error::Error;
+use crate::grade::{CheckResult, Status};
 use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 use crate::ui::human;
@@ -104,4 +105,42 @@ pub(crate) async fn list(
         json!(place.folder.display().to_string()),
     );
     Ok(())
+}
+
+/// daily-check's look at the repository: its newest snapshot against
+/// `backup.max_age`, and the free space where it is.
+pub(crate) async fn freshness(runbook: &Runbook, place: &Place) -> Vec<CheckResult> {
+    let max_age = runbook.plan.backup_max_age;
+    let newest = match snapshots(runbook, place).await {
+        Ok(all) => match all.last() {
+            Some(newest) => crate::backup::freshness::aged(
+                "newest",
+                &format!("newest backup `{}`", newest.id),
+                newest.created_at,
+                max_age,
+            ),
+            None => CheckResult::new(
+                "backups",
+                "newest",
+                Status::Warn,
+                format!(
+                    "no backup yet in restic repository {}",
+                    place.folder.display()
+                ),
+            ),
+        },
+        Err(e) => CheckResult::new("backups", "newest", Status::Unknown, e.lines().join("; ")),
+    };
+    let folder = crate::state::files::nearest_existing(&place.folder);
+    let disk = tokio::task::spawn_blocking(move || crate::host::DiskUsage::read(&folder)).await;
+    let Ok(disk) = disk else {
+        return vec![newest];
+    };
+    let free = crate::check::host::disk_usage(
+        &disk,
+        "backups",
+        "free space",
+        runbook.plan.thresholds.disk,
+    );
+    vec![newest, free]
 }

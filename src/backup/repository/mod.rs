@@ -8,6 +8,7 @@
 //! thread.
 
 mod bridge;
+pub(crate) mod care;
 pub(crate) mod export;
 pub(crate) mod list;
 mod source;
