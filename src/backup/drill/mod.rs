@@ -55,6 +55,11 @@ pub(crate) async fn run(
     report: &mut Report,
 ) -> Result<(), Error> {
     let backup = settings(runbook)?;
+    if backup.repository.is_some() {
+        return Err(Error::Usage(
+            "backup drill reads archive backups; a backup.repository is drilled with `opsbook backup verify` (every pack read and checked) and proved by `opsbook restore` (it reads the snapshot back before anything stops)".to_string(),
+        ));
+    }
     let project = runbook.require_project("backup drill")?;
     let dir = runbook.backup_dir(backup);
     let entry = select(&dir, id, false)?
