@@ -44,7 +44,8 @@ hyperfine --runs "$RUNS" --export-markdown "$out/first.md" \
   "$ops backup --quiet" \
   -n "restic first" --prepare "rm -rf $out/restic && restic init --repo $out/restic -q" \
   "restic backup --repo $out/restic -q --no-cache $mountpoint" \
-  -n "tar | zstd" "tar cf - -C $mountpoint . | zstd -q -T0 -3 > $out/limit.tar.zst"
+  -n "tar | zstd" --prepare "rm -f $out/limit.tar.zst" \
+  "tar cf - -C $mountpoint . | zstd -q -T0 -3 > $out/limit.tar.zst"
 hyperfine --runs "$RUNS" --export-markdown "$out/second.md" \
   -n "opsbook second" --prepare "rm -rf $out/opsbook && cp -a $out/opsbook.first $out/opsbook && $change" \
   "$ops backup --quiet" \

@@ -181,9 +181,12 @@ pub(crate) async fn init(runbook: &Runbook, report: &mut Report) -> Result<(), E
         if repository.config_id()?.is_some() {
             return Ok(None);
         }
+        // restic's own pack size, not rustic's 32 MiB: a pack is held in
+        // memory until written, one per packer.
         let config = ConfigOptions::default()
             .set_version(2u32)
-            .set_compression(level);
+            .set_compression(level)
+            .set_datapack_size(bytesize::ByteSize::mib(16));
         let made = repository.init(
             &Credentials::password(password),
             &KeyOptions::default(),
