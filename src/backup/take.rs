@@ -153,11 +153,12 @@ async fn into_repository(
 > {
     let runbook = stopping.runbook;
     let created_at = jiff::Timestamp::now();
-    let id = format!(
+    let base = format!(
         "{}-{}",
         staging::safe(runbook.name()),
         created_at.strftime("%Y%m%dT%H%M%SZ")
     );
+    let id = repository::take::unique_id(&opened, &base);
     let manifest = staging::manifest(runbook, stopping.containers, created_at, false, Vec::new());
     let done = stopping
         .collect(recipients, async |collector: &Collector<'_>| {

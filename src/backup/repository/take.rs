@@ -310,6 +310,35 @@ fn described<S: rustic_core::Open>(
     Ok(found.pop().unwrap_or(described))
 }
 
+/// `base` (`NAME-<UTC second>`), or with `-2`, `-3`… when a snapshot of
+/// the repository has it already, as the archive format names its folders.
+pub(crate) fn unique_id(repository: &Opened, base: &str) -> String {
+    let prefix = format!("backup={base}");
+    let taken: Vec<String> = tokio::task::block_in_place(|| {
+        repository.get_matching_snapshots(|s| s.tags.iter().any(|t| t.starts_with(&prefix)))
+    })
+    .map(|found| {
+        found
+            .iter()
+            .flat_map(|s| s.tags.iter().filter_map(|t| t.strip_prefix("backup=")))
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default();
+    next_free(base, &taken)
+}
+
+/// `base`, or the first of `base-2`, `base-3`… not in `taken`.
+fn next_free(base: &str, taken: &[String]) -> String {
+    let mut id = base.to_string();
+    let mut n = 2;
+    while taken.contains(&id) {
+        id = format!("{base}-{n}");
+        n += 1;
+    }
+    id
+}
+
 /// The result that says no backup was made.
 pub(crate) fn not_made() -> CheckResult {
     CheckResult::new("backup", "result", Status::Crit, "no backup was made")
@@ -373,4 +402,25 @@ pub(crate) fn report(
         }),
     );
     Some(id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_free;
+
+    #[test]
+    fn a_taken_id_gets_the_next_free_number() {
+        let taken = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            next_free("shop-20261207T020000Z", &[]),
+            "shop-20261207T020000Z"
+        );
+        assert_eq!(
+            next_free(
+                "shop-20261207T020000Z",
+                &taken(&["shop-20261207T020000Z", "shop-20261207T020000Z-2"])
+            ),
+            "shop-20261207T020000Z-3"
+        );
+    }
 }
