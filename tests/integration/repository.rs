@@ -93,6 +93,12 @@ fn a_backup_is_one_snapshot_the_real_restic_lists_checks_and_restores_byte_for_b
     let made = opsbook(&ws, &["backup", "init-repository"]);
     made.expect_code(0);
     assert!(made.stdout.contains("format 2, zstd level 3"), "{made:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(ws.path().join("repo"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "the repository's folder is private");
     // Once only: a second init changes nothing.
     let again = opsbook(&ws, &["backup", "init-repository"]);
     again.expect_code(3);

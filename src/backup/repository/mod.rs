@@ -171,7 +171,9 @@ pub(crate) async fn init(runbook: &Runbook, report: &mut Report) -> Result<(), E
     let level = backup.level.as_ref().map_or(3, |l| l.value);
     let (backends, password) = (place.backends()?, place.password.clone());
     let folder = place.folder.clone();
-    std::fs::create_dir_all(&folder).map_err(|e| Error::State {
+    // Private as the backup folder is: its key files are the password's
+    // only guard against a guess.
+    crate::state::files::create_private_dir(&folder).map_err(|e| Error::State {
         path: folder.clone(),
         action: "create",
         source: e,
