@@ -122,6 +122,39 @@ fn finish(dir: &Path, partial: &Path, id: &str, manifest: &Manifest) -> std::io:
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// A backup brought here whole in `partial` (downloaded from a copy
+/// target, read out of a repository): its manifest written and fsynced,
+/// then the folder renamed to `<id>`, a damaged folder of that id set
+/// aside first and removed once the new one is in place.
+pub(crate) fn put_in_place(
+    dir: &Path,
+    partial: &Path,
+    id: &str,
+    manifest: &Manifest,
+) -> Result<PathBuf, Error> {
+    use std::io::Write;
+    let put = || -> std::io::Result<PathBuf> {
+        let bytes = serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?;
+        let mut file = crate::state::files::create_new_file(&partial.join(manifest::FILE))?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        let done = dir.join(id);
+        let aside = dir.join(format!(".{id}.replaced"));
+        if done.exists() {
+            let _ = std::fs::remove_dir_all(&aside);
+            std::fs::rename(&done, &aside)?;
+        }
+        std::fs::rename(partial, &done)?;
+        let _ = std::fs::remove_dir_all(&aside);
+        Ok(done)
+    };
+    put().map_err(|source| Error::File {
+        path: dir.join(id),
+        action: "write",
+        source,
+    })
+}
+
 /// `shop-20261123T060000Z`, with `-2`, `-3`… if that exists already.
 fn unique_id(dir: &Path, name: &str, at: jiff::Timestamp) -> String {
     let stamp = at.strftime("%Y%m%dT%H%M%SZ").to_string();

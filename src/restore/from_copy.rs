@@ -11,11 +11,10 @@
 //! over: naming it, or asking for the latest while one is there, is refused.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::backup::manifest;
 use crate::backup::{LATEST, LATEST_SAFETY};
 use crate::copies::{Listing, Target};
 use crate::error::Error;
@@ -84,27 +83,7 @@ pub(super) async fn fetch(
             return Err(failed(problem));
         }
     }
-    let bytes = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| Error::Usage(format!("manifest of {id}: {e}")))?;
-    let put = || -> io::Result<PathBuf> {
-        let mut file = create_new_file(&partial.join(manifest::FILE))?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        let done = dir.join(&id);
-        let aside = dir.join(format!(".{id}.replaced"));
-        if done.exists() {
-            let _ = fs::remove_dir_all(&aside);
-            fs::rename(&done, &aside)?;
-        }
-        fs::rename(&partial, &done)?;
-        let _ = fs::remove_dir_all(&aside);
-        Ok(done)
-    };
-    put().map_err(|source| Error::File {
-        path: dir.join(&id),
-        action: "write",
-        source,
-    })?;
+    crate::backup::staging::put_in_place(dir, &partial, &id, &manifest)?;
     progress.say(format!("{id}: downloaded from {name} and checked"));
     Ok(id)
 }
@@ -165,13 +144,5 @@ pub(super) async fn fetched(
         crate::grade::Status::Ok,
         format!("{id} downloaded from copy target `{name}` and checked"),
     ));
-    Ok(super::Options {
-        id: Some(id),
-        from: None,
-        only: options.only.clone(),
-        identity: options.identity.clone(),
-        state_dir: options.state_dir.clone(),
-        runbook_flag: options.runbook_flag.clone(),
-        ..*options
-    })
+    Ok(options.of_backup(id))
 }

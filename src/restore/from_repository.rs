@@ -32,14 +32,6 @@ pub(super) async fn fetched(
             place.folder.display()
         ),
     ));
-    let options = super::Options {
-        id: Some(id.clone()),
-        from: None,
-        only: options.only.clone(),
-        identity: options.identity.clone(),
-        state_dir: options.state_dir.clone(),
-        runbook_flag: options.runbook_flag.clone(),
-        ..*options
-    };
+    let options = options.of_backup(id.clone());
     Ok((options, dir.join(id)))
 }

@@ -59,6 +59,21 @@ pub(crate) struct Options {
     pub from: Option<String>,
 }
 
+impl Options {
+    /// The same restore, of backup `id`, brought into the backup folder.
+    fn of_backup(&self, id: String) -> Options {
+        Options {
+            id: Some(id),
+            from: None,
+            only: self.only.clone(),
+            identity: self.identity.clone(),
+            state_dir: self.state_dir.clone(),
+            runbook_flag: self.runbook_flag.clone(),
+            ..*self
+        }
+    }
+}
+
 /// Restores the backup `options` names. `hooks` runs `restore.before`
 /// and `.after` (the command hands in the step engine's setup).
 pub(crate) async fn run(

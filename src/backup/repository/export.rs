@@ -98,7 +98,7 @@ pub(crate) async fn export(
             )));
         }
     };
-    finish(dir, &partial, &chosen.id, &manifest)?;
+    crate::backup::staging::put_in_place(dir, &partial, &chosen.id, &manifest)?;
     Ok(chosen.id)
 }
 
@@ -274,27 +274,4 @@ impl Read for NodeReader<'_> {
         self.chunk = self.chunk.slice(n..);
         Ok(n)
     }
-}
-
-/// The manifest written, and the folder given its name.
-fn finish(dir: &Path, partial: &Path, id: &str, manifest: &Manifest) -> Result<(), Error> {
-    let put = || -> io::Result<()> {
-        let mut file = crate::state::files::create_new_file(&partial.join(manifest::FILE))?;
-        file.write_all(&serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?)?;
-        file.sync_all()?;
-        let done = dir.join(id);
-        let aside = dir.join(format!(".{id}.replaced"));
-        if done.exists() {
-            let _ = std::fs::remove_dir_all(&aside);
-            std::fs::rename(&done, &aside)?;
-        }
-        std::fs::rename(partial, &done)?;
-        let _ = std::fs::remove_dir_all(&aside);
-        Ok(())
-    };
-    put().map_err(|source| Error::File {
-        path: dir.join(id),
-        action: "write",
-        source,
-    })
 }
