@@ -11,7 +11,6 @@ mod backup;
 mod check;
 mod cli;
 mod commands;
-mod copies;
 mod deploy;
 mod docker;
 mod error;

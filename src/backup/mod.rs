@@ -4,11 +4,13 @@
 //! when complete, so a half-written backup is never listed, verified or
 //! restored. Taking a backup (`take`: stopping what must not write, the
 //! items collected, the hooks around), listing, verifying and drilling one
-//! live here too; sending one off the host is `copies/`. Commands use it;
+//! live here too, and so do sending one off the host (`copies/`) and
+//! snapshots in a restic repository (`repository/`). Commands use it;
 //! it knows no command.
 
 pub(crate) mod catalog;
 pub(crate) mod collect;
+pub(crate) mod copies;
 pub(crate) mod direct;
 pub(crate) mod drill;
 pub(crate) mod freshness;

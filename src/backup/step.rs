@@ -2,8 +2,8 @@
 //! and as the backup other commands take first (`shutdown --backup`,
 //! `update.backup`): the step engine and deploy/ are handed this. A backup
 //! taken here is sent off-site as `opsbook backup` sends it, through the
-//! `Offsite` it is given (copies/ reads the backup format, so it sits
-//! above backup/ and is handed in).
+//! `Offsite` it is given (`copies::Offsite`; the step engine's callers
+//! choose whether a step's backup is sent).
 
 use std::path::Path;
 

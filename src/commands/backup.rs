@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
+use crate::backup::copies;
 use crate::backup::{self, AsStep};
-use crate::copies;
 use crate::error::Error;
 use crate::render::Report;
 use crate::runbook::Runbook;

@@ -3,8 +3,8 @@
 //! the copy targets (`copies::freshness`); then, as after every daily
 //! check, incidents nobody acknowledged in time are escalated.
 
+use crate::backup::copies::freshness;
 use crate::check::daily;
-use crate::copies::freshness;
 use crate::deploy;
 use crate::error::Error;
 use crate::render::Report;

@@ -11,7 +11,7 @@ use crate::render::{Block, Report};
 use crate::runbook::Runbook;
 
 pub(crate) async fn run(runbook: &Runbook, report: &mut Report) -> Result<(), Error> {
-    let problems = crate::copies::unresolved(runbook);
+    let problems = crate::backup::copies::unresolved(runbook);
     if !problems.is_empty() {
         return Err(Error::RunbookInvalid { problems });
     }

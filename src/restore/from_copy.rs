@@ -15,8 +15,8 @@ use std::io::{self, Read};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
+use crate::backup::copies::{Listing, Target};
 use crate::backup::{LATEST, LATEST_SAFETY};
-use crate::copies::{Listing, Target};
 use crate::error::Error;
 use crate::runbook::Runbook;
 use crate::state::files::create_new_file;
@@ -124,7 +124,7 @@ fn chosen(target: &Target, remote: Listing, id: Option<&str>) -> Result<String, 
 /// Writes a download to `path` (fsynced); its sha256 and size.
 fn save(mut raw: Box<dyn Read + Send>, path: &Path) -> io::Result<(String, u64)> {
     let mut out = create_new_file(path)?;
-    crate::copies::hashed_copy(&mut raw, Some(&mut out))
+    crate::backup::copies::hashed_copy(&mut raw, Some(&mut out))
 }
 
 /// `--from NAME`: the backup downloaded from copy target `name` and

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
-use crate::copies::{INTERRUPTED, Small};
+use crate::backup::copies::{INTERRUPTED, Small};
 use crate::interrupt::Interrupt;
 use crate::runbook::units;
 

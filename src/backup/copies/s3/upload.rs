@@ -19,9 +19,9 @@ use tokio::io::AsyncReadExt;
 
 use super::wire::{Progress, Wire, etag_of, tag_of};
 use super::{S3, SIGNED_FOR};
+use crate::backup::copies::{Expected, Outgoing, SMALL, Small};
 use crate::backup::manifest;
 use crate::backup::writer::hex;
-use crate::copies::{Expected, Outgoing, SMALL, Small};
 
 /// The size of one part of a multipart upload.
 const PART: usize = 8 * 1024 * 1024;
@@ -31,7 +31,7 @@ const IN_FLIGHT: usize = 4;
 impl S3 {
     /// Uploads every item, each checked, then the manifest; a copy that
     /// does not finish is removed again.
-    pub(in crate::copies) async fn upload(
+    pub(in crate::backup::copies) async fn upload(
         &self,
         id: &str,
         items: &[Outgoing],

@@ -57,7 +57,7 @@ pub(crate) async fn after_backup(
     interrupt: &Interrupt,
     report: &mut Report,
 ) {
-    if crate::copies::copies(runbook).is_empty() {
+    if crate::backup::copies::copies(runbook).is_empty() {
         return;
     }
     let mut targets = match Target::all(runbook, None) {
