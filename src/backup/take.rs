@@ -60,7 +60,7 @@ pub(crate) async fn create(
     let place = repository::Place::of(runbook, backup)?;
     let into = place
         .as_ref()
-        .map_or_else(|| dir.clone(), |p| p.folder.clone());
+        .map_or_else(|| dir.display().to_string(), |p| p.location());
     if dry_run {
         show_plan(report, &sources, &routes, &elsewhere, &stop, &into);
         report.results.extend(missing);
@@ -393,7 +393,7 @@ fn show_plan(
     routes: &HashMap<String, Route>,
     elsewhere: &Elsewhere,
     stop: &[String],
-    dir: &Path,
+    into: &str,
 ) {
     let rows = sources
         .iter()
@@ -446,9 +446,7 @@ fn show_plan(
             stop.join(", ")
         )));
     }
-    report
-        .blocks
-        .push(Block::Line(format!("into {}", dir.display())));
+    report.blocks.push(Block::Line(format!("into {into}")));
 }
 
 /// Writes the manifest and renames the backup into place, then reports each

@@ -27,10 +27,7 @@ pub(super) async fn fetched(
         "restore",
         "repository",
         Status::Ok,
-        format!(
-            "{id} read back from restic repository {}",
-            place.folder.display()
-        ),
+        format!("{id} read back from restic repository {}", place.location()),
     ));
     let options = options.of_backup(id.clone());
     Ok((options, dir.join(id)))

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::rclone::{KEY_ID, S3Server, SECRET};
 use crate::support::{Project, Run, Workspace, eventually};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -435,4 +436,112 @@ fn opsbook_restores_from_a_repository_restic_itself_has_pruned() {
         std::fs::read_to_string(volume_dir(&project).join("records.txt")).unwrap(),
         "order 2\n"
     );
+}
+
+/// The real restic on the repository in `server`'s bucket `backups`.
+fn restic_s3(ws: &Workspace, server: &S3Server, args: &[&str]) -> Run {
+    let out = Command::new("restic")
+        .args([
+            "--repo",
+            &format!("s3:http://127.0.0.1:{}/backups/shop/repo", server.port),
+        ])
+        .args(["--password-file", "restic-password", "--no-cache"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .current_dir(ws.path())
+        .output()
+        .expect("restic runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: Duration::ZERO,
+    }
+}
+
+#[test]
+fn a_repository_on_an_s3_store_is_made_filled_checked_and_restored_and_restic_reads_it() {
+    let server = S3Server::start();
+    let (project, ws) = shop("rp-s3", "[sh, -c, 'seq 1 1000']");
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace(
+            "command: [sh, -c, 'seq 1 1000']",
+            "command: [sh, -c, 'seq 1 1000']\n      restore: [sh, -c, 'cat > /data/from-dump']",
+        )
+        .replace(
+            "{ folder: ./repo, password_file: restic-password }",
+            &format!(
+                "\n    s3: {{ endpoint: \"http://127.0.0.1:{}\", bucket: backups, prefix: shop/repo, access_key_id: \"${{S3_KEY_ID}}\", secret_access_key: \"${{S3_SECRET}}\" }}\n    password_file: restic-password\n    timeout: 20s",
+                server.port
+            ),
+        ),
+    );
+    ws.write(".env", format!("S3_KEY_ID={KEY_ID}\nS3_SECRET={SECRET}\n"));
+    let run = |args: &[&str]| {
+        let run = opsbook(&ws, args);
+        assert!(
+            !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
+            "the S3 secret shown: {run:?}"
+        );
+        run
+    };
+    let made = run(&["backup", "init-repository"]);
+    made.expect_code(0);
+    assert!(
+        made.stdout
+            .contains("made restic repository s3://backups/shop/repo/"),
+        "{made:?}"
+    );
+    run(&["backup", "init-repository"]).expect_code(3);
+    run(&["backup"]).expect_code(0);
+    assert!(project.exec("db", "echo 'order 2' > /data/records.txt"));
+    run(&["backup"]).expect_code(0);
+    assert_eq!(project.times("api").state, "running");
+
+    // The real restic lists both snapshots and reads every byte.
+    let listed = restic_s3(&ws, &server, &["snapshots", "--json"]);
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(listed.len(), 2, "{listed:#?}");
+    let check = restic_s3(&ws, &server, &["check", "--read-data"]);
+    assert_eq!(check.code, 0, "{check:?}");
+    run(&["backup", "verify"]).expect_code(0);
+    let list = run(&["backup", "list", "--format", "json"]);
+    list.expect_code(0);
+    let list = list.json();
+    assert_eq!(list["repository"], "s3://backups/shop/repo/");
+    assert_eq!(list["backups"].as_array().unwrap().len(), 2, "{list:#}");
+
+    // A restore reads the newest snapshot back from the store.
+    let volume = volume_dir(&project);
+    assert!(project.exec(
+        "db",
+        "echo damaged > /data/records.txt && rm /data/blob.bin"
+    ));
+    run(&["restore", "latest", "--yes"]).expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(volume.join("records.txt")).unwrap(),
+        "order 2\n"
+    );
+    assert_eq!(
+        std::fs::metadata(volume.join("blob.bin")).unwrap().len(),
+        300_000
+    );
+    assert_eq!(project.times("api").state, "running");
+
+    // The wrong secret: refused before anything stops, and not shown.
+    ws.write(
+        ".env",
+        format!("S3_KEY_ID={KEY_ID}\nS3_SECRET=wrong-secret-5e6f7a8b\n"),
+    );
+    let refused = run(&["backup"]);
+    refused.expect_code(3);
+    assert!(
+        refused.stderr.contains("403") && !refused.stderr.contains("wrong-secret-5e6f7a8b"),
+        "{refused:?}"
+    );
+    assert_eq!(project.times("api").state, "running");
 }

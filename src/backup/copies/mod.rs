@@ -15,7 +15,7 @@ mod folder;
 pub(crate) mod freshness;
 pub(crate) mod list;
 pub(crate) mod prune;
-mod s3;
+pub(in crate::backup) mod s3;
 pub(crate) mod send;
 mod sftp;
 pub(crate) mod verify;

@@ -62,7 +62,7 @@ pub(crate) async fn verify(
             Status::Ok,
             format!(
                 "restic repository {} checked, data read: {share}, in {}",
-                place.folder.display(),
+                place.location(),
                 human::took(started.elapsed())
             ),
         ));
@@ -91,7 +91,7 @@ pub(crate) async fn prune(
         && !crate::ui::confirm::confirm(
             &format!(
                 "forget the snapshots backup.keep does not keep in {}, and prune",
-                place.folder.display()
+                place.location()
             ),
             asked.yes,
         )?

@@ -113,7 +113,7 @@ fn chosen(all: Vec<Snapshot>, id: Option<&str>, place: &Place) -> Result<Snapsho
     found.ok_or_else(|| {
         Error::Usage(format!(
             "no backup `{wanted}` in restic repository {} (opsbook backup list); nothing was changed",
-            place.folder.display()
+            place.location()
         ))
     })
 }

@@ -97,13 +97,12 @@ pub(crate) async fn list(
     report.blocks.push(Block::Line(format!(
         "{} backup(s) in restic repository {}",
         all.len(),
-        place.folder.display()
+        place.location()
     )));
     report.extra.insert("backups".into(), json!(listed));
-    report.extra.insert(
-        "repository".into(),
-        json!(place.folder.display().to_string()),
-    );
+    report
+        .extra
+        .insert("repository".into(), json!(place.location()));
     Ok(())
 }
 
@@ -123,15 +122,16 @@ pub(crate) async fn freshness(runbook: &Runbook, place: &Place) -> Vec<CheckResu
                 "backups",
                 "newest",
                 Status::Warn,
-                format!(
-                    "no backup yet in restic repository {}",
-                    place.folder.display()
-                ),
+                format!("no backup yet in restic repository {}", place.location()),
             ),
         },
         Err(e) => CheckResult::new("backups", "newest", Status::Unknown, e.lines().join("; ")),
     };
-    let folder = crate::state::files::nearest_existing(&place.folder);
+    // A store's free space is not this host's to grade.
+    let Some(folder) = place.folder() else {
+        return vec![newest];
+    };
+    let folder = crate::state::files::nearest_existing(folder);
     let disk = tokio::task::spawn_blocking(move || crate::host::DiskUsage::read(&folder)).await;
     let Ok(disk) = disk else {
         return vec![newest];

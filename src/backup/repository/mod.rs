@@ -12,14 +12,16 @@ pub(crate) mod care;
 pub(crate) mod export;
 pub(crate) mod list;
 mod source;
+mod store;
 pub(crate) mod take;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rustic_backend::BackendOptions;
 use rustic_core::{
     ConfigOptions, Credentials, KeyOptions, OpenStatus, Progress, ProgressBars, ProgressType,
-    Repository, RepositoryOptions, RusticError,
+    Repository, RepositoryBackends, RepositoryOptions, RusticError,
 };
 
 use crate::error::Error;
@@ -47,9 +49,18 @@ pub(crate) type Opened = Repository<OpenStatus>;
 
 /// Where the runbook's repository is, and its password.
 pub(crate) struct Place {
-    pub folder: PathBuf,
+    pub at: At,
     password: String,
 }
+
+/// A folder on this host (or a mounted disk), or an S3-compatible store.
+pub(crate) enum At {
+    Folder(PathBuf),
+    Store(Arc<crate::backup::copies::s3::S3>),
+}
+
+/// How long a request to a repository's store may go without progress.
+const STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Place {
     /// `backup.repository` of the runbook, its password read; None when the
@@ -68,37 +79,77 @@ impl Place {
             )
             .map_err(Error::Usage)
         };
-        let folder = runbook.resolve(value(&settings.folder, "folder")?);
+        let at = match (&settings.folder, &settings.s3) {
+            (Some(folder), _) => At::Folder(runbook.resolve(value(folder, "folder")?)),
+            (None, Some(s3)) => {
+                let timeout = settings.timeout.map_or(STORE_TIMEOUT, |t| t.std());
+                let value = |name: &crate::runbook::model::Name, key: &str| {
+                    interpolate::located(
+                        name,
+                        &vars,
+                        &runbook.display,
+                        &format!("backup.repository.{key}"),
+                    )
+                };
+                let s3 = crate::backup::copies::s3::S3::connect(runbook, s3, timeout, &value)
+                    .map_err(Error::Usage)?;
+                At::Store(Arc::new(s3))
+            }
+            (None, None) => {
+                return Err(Error::Usage(
+                    "backup.repository needs its place: `folder` or `s3`".to_string(),
+                ));
+            }
+        };
         let password = password(runbook, settings, &value)?;
-        Ok(Some(Place { folder, password }))
+        Ok(Some(Place { at, password }))
     }
 
-    fn backends(&self) -> Result<rustic_core::RepositoryBackends, Error> {
-        BackendOptions::default()
-            .repository(self.folder.to_string_lossy())
-            .to_backends()
-            .map_err(|e| self.refused(&e))
+    /// The folder's path, or the store's `s3://bucket/prefix`.
+    pub(crate) fn location(&self) -> String {
+        match &self.at {
+            At::Folder(folder) => folder.display().to_string(),
+            At::Store(s3) => s3.location(),
+        }
+    }
+
+    /// The folder, for a repository on this host's disks.
+    pub(crate) fn folder(&self) -> Option<&std::path::Path> {
+        match &self.at {
+            At::Folder(folder) => Some(folder),
+            At::Store(_) => None,
+        }
+    }
+
+    /// rustic's backend: its own for a folder, ours over the S3 client
+    /// for a store (made inside the runtime).
+    fn backends(&self) -> Result<RepositoryBackends, Error> {
+        match &self.at {
+            At::Folder(folder) => BackendOptions::default()
+                .repository(folder.to_string_lossy())
+                .to_backends()
+                .map_err(|e| self.refused(&e)),
+            At::Store(s3) => Ok(RepositoryBackends::new(
+                Arc::new(store::Store::new(s3.clone())),
+                None,
+            )),
+        }
     }
 
     fn refused(&self, e: &RusticError) -> Error {
-        Error::Usage(format!(
-            "repository {}: {}",
-            self.folder.display(),
-            first_line(e)
-        ))
+        Error::Usage(format!("repository {}: {}", self.location(), first_line(e)))
     }
 
     /// Opens the repository (on a blocking thread): a wrong password, or no
     /// repository there, is a refusal.
     pub(crate) async fn open(&self) -> Result<Opened, Error> {
         let (backends, password) = (self.backends()?, self.password.clone());
-        let folder = self.folder.clone();
+        let location = self.location();
         let opened = tokio::task::spawn_blocking(move || {
             let repository = Repository::new_with_progress(&options(), &backends, Quiet)?;
             if repository.config_id()?.is_none() {
                 return Ok(Err(format!(
-                    "no restic repository at {}: make one with `opsbook backup init-repository`",
-                    folder.display()
+                    "no restic repository at {location}: make one with `opsbook backup init-repository`"
                 )));
             }
             repository.open(&Credentials::password(password)).map(Ok)
@@ -110,7 +161,7 @@ impl Place {
             Ok(Err(why)) => Err(Error::Usage(why)),
             Err(e) if e.is_incorrect_password() => Err(Error::Usage(format!(
                 "repository {}: the password is wrong (backup.repository's password or password_file)",
-                self.folder.display()
+                self.location()
             ))),
             Err(e) => Err(self.refused(&e)),
         }
@@ -170,14 +221,15 @@ pub(crate) async fn init(runbook: &Runbook, report: &mut Report) -> Result<(), E
     })?;
     let level = backup.level.as_ref().map_or(3, |l| l.value);
     let (backends, password) = (place.backends()?, place.password.clone());
-    let folder = place.folder.clone();
     // Private as the backup folder is: its key files are the password's
     // only guard against a guess.
-    crate::state::files::create_private_dir(&folder).map_err(|e| Error::State {
-        path: folder.clone(),
-        action: "create",
-        source: e,
-    })?;
+    if let Some(folder) = place.folder() {
+        crate::state::files::create_private_dir(folder).map_err(|e| Error::State {
+            path: folder.to_path_buf(),
+            action: "create",
+            source: e,
+        })?;
+    }
     let made = tokio::task::spawn_blocking(move || -> rustic_core::RusticResult<Option<String>> {
         let repository = Repository::new_with_progress(&options(), &backends, Quiet)?;
         if repository.config_id()?.is_some() {
@@ -206,7 +258,7 @@ pub(crate) async fn init(runbook: &Runbook, report: &mut Report) -> Result<(), E
                 Status::Ok,
                 format!(
                     "made restic repository {} (id {}, format 2, zstd level {level})",
-                    folder.display(),
+                    place.location(),
                     &id[..id.len().min(8)]
                 ),
             ));
@@ -214,7 +266,7 @@ pub(crate) async fn init(runbook: &Runbook, report: &mut Report) -> Result<(), E
         }
         Ok(None) => Err(Error::Usage(format!(
             "{} is already a restic repository: nothing was changed",
-            folder.display()
+            place.location()
         ))),
         Err(e) => Err(place.refused(&e)),
     }

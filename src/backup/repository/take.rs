@@ -387,7 +387,7 @@ pub(crate) fn report(
     let short = &taken.snapshot[..8];
     report.blocks.push(Block::Line(format!(
         "backup {id}: snapshot {short} in restic repository {}: {} read, {} new ({} stored) in {}",
-        place.folder.display(),
+        place.location(),
         human::bytes(taken.read),
         human::bytes(taken.added),
         human::bytes(taken.stored),
@@ -396,7 +396,7 @@ pub(crate) fn report(
     report.extra.insert(
         "backup".into(),
         json!({
-            "id": id, "repository": place.folder, "snapshot": taken.snapshot,
+            "id": id, "repository": place.location(), "snapshot": taken.snapshot,
             "size": taken.read, "added": taken.added, "stored": taken.stored,
             "manifest": taken.manifest,
         }),

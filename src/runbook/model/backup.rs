@@ -168,13 +168,19 @@ pub(crate) struct SftpTarget {
     pub path: Name,
 }
 
-/// `repository: { folder, password_file | password }`: a restic repository
-/// (format 2) in a folder on this host or a mounted disk. The password is
-/// read from a file or given as `${VAR}`, never written in the runbook.
+/// `repository: { folder | s3, password_file | password }`: a restic
+/// repository (format 2) in a folder on this host or a mounted disk, or
+/// on an S3-compatible store. The password is read from a file or given
+/// as `${VAR}`, never written in the runbook.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Repository {
-    pub folder: Name,
+    pub folder: Option<Name>,
+    /// The store, as a copy target's `s3`; `prefix` is the repository's
+    /// folder in the bucket.
+    pub s3: Option<S3Target>,
+    /// How long a request to the store may go without progress (60s).
+    pub timeout: Option<Duration>,
     pub password_file: Option<Name>,
     pub password: Option<Name>,
 }

@@ -89,14 +89,38 @@ impl Validator<'_> {
 }
 
 impl Validator<'_> {
-    /// `backup.repository`: a folder, one password source, never the
+    /// `backup.repository`: a folder or a store, one password source, never the
     /// password itself, and nothing of the archive format's own.
     fn repository(
         &mut self,
         backup: &crate::runbook::model::Backup,
         repository: &crate::runbook::model::Repository,
     ) {
-        self.interpolated(&repository.folder, "backup.repository.folder");
+        match (&repository.folder, &repository.s3) {
+            (Some(folder), None) => self.interpolated(folder, "backup.repository.folder"),
+            (None, Some(s3)) => self.s3(s3, "backup.repository.s3"),
+            (Some(_), Some(_)) => self.at_key(
+                "backup.repository",
+                "a repository is in one place: `folder` or `s3`, not both",
+            ),
+            (None, None) => self.at_key(
+                "backup.repository",
+                "a repository needs its place: `folder: /var/backups/restic` or `s3: { endpoint, bucket, prefix }`",
+            ),
+        }
+        if let Some(timeout) = repository.timeout {
+            if repository.folder.is_some() && repository.s3.is_none() {
+                self.at_key(
+                    "backup.repository.timeout",
+                    "`timeout` is for a repository on `s3`: a folder is read and written as a local disk is",
+                );
+            } else if timeout.std().is_zero() {
+                self.at_key(
+                    "backup.repository.timeout",
+                    "a timeout of 0 would end every request at once: give one like `60s`",
+                );
+            }
+        }
         match (&repository.password, &repository.password_file) {
             (Some(_), Some(_)) => self.at_key(
                 "backup.repository.password_file",
@@ -163,6 +187,47 @@ mod tests {
         }
         assert!(
             problems("version: 1\nbackup:\n  dir: ./b\n  keep: { last: 0, daily: 7 }\n").is_empty()
+        );
+    }
+
+    #[test]
+    fn a_repository_is_in_one_place_and_only_a_store_has_a_timeout() {
+        let said = |repository: &str| {
+            problems(&format!(
+                "version: 1\nbackup:\n  dir: ./b\n  repository: {{ password_file: pw, {repository} }}\n"
+            ))
+        };
+        let s3 = "s3: { endpoint: \"http://127.0.0.1:9000\", bucket: backups }";
+        assert_eq!(
+            said("timeout: 5s"),
+            [
+                "opsbook.yaml:4:3: backup.repository: a repository needs its place: `folder: /var/backups/restic` or `s3: { endpoint, bucket, prefix }`"
+            ]
+        );
+        assert_eq!(
+            said(&format!("folder: ./repo, {s3}")),
+            [
+                "opsbook.yaml:4:3: backup.repository: a repository is in one place: `folder` or `s3`, not both"
+            ]
+        );
+        assert_eq!(
+            said("folder: ./repo, timeout: 5s"),
+            [
+                "opsbook.yaml:4:3: backup.repository.timeout: `timeout` is for a repository on `s3`: a folder is read and written as a local disk is"
+            ]
+        );
+        assert_eq!(
+            said(&format!("{s3}, timeout: 0s")),
+            [
+                "opsbook.yaml:4:3: backup.repository.timeout: a timeout of 0 would end every request at once: give one like `60s`"
+            ]
+        );
+        assert!(said(&format!("{s3}, timeout: 20s")).is_empty());
+        assert_eq!(
+            said("s3: { endpoint: \"http://127.0.0.1:9000\", bucket: b, secret_access_key: abc }"),
+            [
+                "opsbook.yaml:4:107: backup.repository.s3.secret_access_key: a secret is never written in the runbook: write `${S3_SECRET_ACCESS_KEY}` (from the environment or .env) or use `secret_access_key_file`"
+            ]
         );
     }
 }

@@ -2,7 +2,7 @@
 //! correctly, and no credential written out in the runbook.
 
 use crate::runbook::interpolate;
-use crate::runbook::model::{CopyTarget, Name, SftpTarget};
+use crate::runbook::model::{CopyTarget, Name, S3Target, SftpTarget};
 
 use super::Validator;
 
@@ -55,55 +55,59 @@ impl Validator<'_> {
                     "this keep policy keeps nothing: set one of last, daily, weekly or monthly above 0",
                 );
             }
-            let Some(s3) = &target.s3 else {
-                continue;
-            };
-            let field = format!("{field}.s3");
-            for (key, value) in [
-                ("endpoint", Some(&s3.endpoint)),
-                ("bucket", Some(&s3.bucket)),
-                ("prefix", s3.prefix.as_ref()),
-                ("region", s3.region.as_ref()),
-                ("access_key_id", s3.access_key_id.as_ref()),
-                ("secret_access_key", s3.secret_access_key.as_ref()),
-                ("access_key_id_file", s3.access_key_id_file.as_ref()),
-                ("secret_access_key_file", s3.secret_access_key_file.as_ref()),
-            ] {
-                if let Some(value) = value {
-                    self.interpolated(value, &format!("{field}.{key}"));
-                }
+            if let Some(s3) = &target.s3 {
+                self.s3(s3, &format!("{field}.s3"));
             }
-            if !s3.endpoint.value.contains("${") {
-                self.url(&s3.endpoint, &format!("{field}.endpoint"));
+        }
+    }
+
+    /// An `s3:` store (a copy target's, or a repository's): its values
+    /// written correctly, its secret never written out.
+    pub(super) fn s3(&mut self, s3: &S3Target, field: &str) {
+        for (key, value) in [
+            ("endpoint", Some(&s3.endpoint)),
+            ("bucket", Some(&s3.bucket)),
+            ("prefix", s3.prefix.as_ref()),
+            ("region", s3.region.as_ref()),
+            ("access_key_id", s3.access_key_id.as_ref()),
+            ("secret_access_key", s3.secret_access_key.as_ref()),
+            ("access_key_id_file", s3.access_key_id_file.as_ref()),
+            ("secret_access_key_file", s3.secret_access_key_file.as_ref()),
+        ] {
+            if let Some(value) = value {
+                self.interpolated(value, &format!("{field}.{key}"));
             }
-            if s3.bucket.value.trim().is_empty() {
-                self.at(&s3.bucket, format!("{field}.bucket"), "the bucket is empty");
-            }
-            if let Some(secret) = &s3.secret_access_key
-                && !secret.value.contains("${")
-            {
-                self.at(
-                    secret,
-                    format!("{field}.secret_access_key"),
-                    "a secret is never written in the runbook: write `${S3_SECRET_ACCESS_KEY}` (from the environment or .env) or use `secret_access_key_file`",
+        }
+        if !s3.endpoint.value.contains("${") {
+            self.url(&s3.endpoint, &format!("{field}.endpoint"));
+        }
+        if s3.bucket.value.trim().is_empty() {
+            self.at(&s3.bucket, format!("{field}.bucket"), "the bucket is empty");
+        }
+        if let Some(secret) = &s3.secret_access_key
+            && !secret.value.contains("${")
+        {
+            self.at(
+                secret,
+                format!("{field}.secret_access_key"),
+                "a secret is never written in the runbook: write `${S3_SECRET_ACCESS_KEY}` (from the environment or .env) or use `secret_access_key_file`",
+            );
+        }
+        for (key, both) in [
+            (
+                "access_key_id",
+                s3.access_key_id.is_some() && s3.access_key_id_file.is_some(),
+            ),
+            (
+                "secret_access_key",
+                s3.secret_access_key.is_some() && s3.secret_access_key_file.is_some(),
+            ),
+        ] {
+            if both {
+                self.at_key(
+                    &format!("{field}.{key}_file"),
+                    format!("`{key}` and `{key}_file` both given: keep one"),
                 );
-            }
-            for (key, both) in [
-                (
-                    "access_key_id",
-                    s3.access_key_id.is_some() && s3.access_key_id_file.is_some(),
-                ),
-                (
-                    "secret_access_key",
-                    s3.secret_access_key.is_some() && s3.secret_access_key_file.is_some(),
-                ),
-            ] {
-                if both {
-                    self.at_key(
-                        &format!("{field}.{key}_file"),
-                        format!("`{key}` and `{key}_file` both given: keep one"),
-                    );
-                }
             }
         }
     }

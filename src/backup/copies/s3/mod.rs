@@ -5,6 +5,7 @@
 //! read page by page, and a store whose listing never ends (a token given
 //! twice, more pages than any target holds) is refused, not followed.
 
+mod objects;
 mod upload;
 mod wire;
 
@@ -31,7 +32,7 @@ const MAX_PAGES: usize = 1000;
 /// The most of one listing page read (a thousand keys of 1 KiB at most).
 const PAGE: u64 = 4 * 1024 * 1024;
 
-pub(super) struct S3 {
+pub(crate) struct S3 {
     bucket: Bucket,
     credentials: Credentials,
     prefix: String,
@@ -39,7 +40,7 @@ pub(super) struct S3 {
 }
 
 impl S3 {
-    pub(super) fn connect(
+    pub(crate) fn connect(
         runbook: &Runbook,
         target: &S3Target,
         timeout: Duration,
@@ -101,7 +102,7 @@ impl S3 {
         })
     }
 
-    pub(super) fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         format!("s3://{}/{}", self.bucket.name(), self.prefix)
     }
 
@@ -131,7 +132,7 @@ impl S3 {
             })
             .await?;
         let mut listing = Listing::default();
-        for key in manifests {
+        for (key, _) in manifests {
             let Some((id, _)) = key
                 .strip_prefix(&self.prefix)
                 .and_then(|rest| rest.split_once('/'))
@@ -144,12 +145,13 @@ impl S3 {
         Ok(listing)
     }
 
-    /// Every key under `prefix` that `wanted` keeps, page by page.
+    /// Every key under `prefix` that `wanted` keeps, with its size, page
+    /// by page.
     async fn keys(
         &self,
         prefix: &str,
         wanted: impl Fn(&str) -> bool,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<(String, u64)>, String> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         let mut seen = HashSet::new();
@@ -181,8 +183,8 @@ impl S3 {
                 page_read
                     .contents
                     .into_iter()
-                    .map(|c| c.key)
-                    .filter(|key| wanted(key)),
+                    .filter(|c| wanted(&c.key))
+                    .map(|c| (c.key, c.size.unwrap_or_default())),
             );
             match page_read.next_continuation_token {
                 None => return Ok(keys),
@@ -239,7 +241,7 @@ impl S3 {
         let manifest_key = self.key(id, manifest::FILE);
         let mut keys = vec![manifest_key.clone()];
         keys.extend(files.iter().map(|f| self.key(id, f)));
-        for key in self
+        for (key, _) in self
             .keys(&format!("{}{id}/", self.prefix), |_| true)
             .await?
         {

@@ -337,7 +337,7 @@ impl S3 {
 
 /// The ETag the store gave must be the one for what was sent; none at
 /// all is refused too: what the store holds could not be checked.
-fn check_etag(key: &str, etag: Option<&str>, wanted: &str) -> Result<(), String> {
+pub(super) fn check_etag(key: &str, etag: Option<&str>, wanted: &str) -> Result<(), String> {
     match etag {
         Some(etag) if etag == wanted => Ok(()),
         Some(etag) => Err(format!(
