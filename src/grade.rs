@@ -126,6 +126,16 @@ impl CheckResult {
         }
     }
 
+    /// The result that says a dry run changed nothing.
+    pub(crate) fn dry_run(section: &str) -> Self {
+        CheckResult::new(
+            section,
+            "dry-run",
+            Status::Ok,
+            "dry run: nothing was changed",
+        )
+    }
+
     /// The result that says a signal stopped the work (a failed run: exit 2).
     pub(crate) fn interrupted(section: &str) -> Self {
         CheckResult::new(

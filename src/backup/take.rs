@@ -58,18 +58,12 @@ pub(crate) async fn create(
     let stop: Vec<String> = backup.stop.iter().map(|s| s.value.clone()).collect();
     // A repository is opened first: a wrong password stops nothing.
     let place = repository::Place::of(runbook, backup)?;
-    let into = place
-        .as_ref()
-        .map_or_else(|| dir.display().to_string(), |p| p.location());
     if dry_run {
+        let into = place.as_ref().map(repository::Place::location);
+        let into = into.unwrap_or_else(|| dir.display().to_string());
         show_plan(report, &sources, &routes, &elsewhere, &stop, &into);
         report.results.extend(missing);
-        report.results.push(CheckResult::new(
-            "backup",
-            "dry-run",
-            Status::Ok,
-            "dry run: nothing was changed",
-        ));
+        report.results.push(CheckResult::dry_run("backup"));
         return Ok(None);
     }
 
@@ -85,6 +79,8 @@ pub(crate) async fn create(
     };
     let state = StateDir::open(state_dir)?;
     let _lock = state.lock(&runbook.data_lock_key(), "backup")?;
+    // restic's lock beside ours: a prune elsewhere waits for this backup.
+    let held = locked(place.as_ref(), opened.as_ref(), report).await?;
     // A backup's own hooks hold no backup step: validation refuses one.
     let hook_setup = Setup {
         runbook,
@@ -115,7 +111,11 @@ pub(crate) async fn create(
     };
     match (place, opened) {
         (Some(place), Some(opened)) => {
-            let done = into_repository(&stopping, recipients, &sources, opened).await?;
+            let done = into_repository(&stopping, recipients, &sources, opened).await;
+            if let Some(held) = held {
+                held.release().await;
+            }
+            let done = done?;
             hooks::run(hook_setup, "backup.after", &backup.after, report).await;
             Ok(repository::take::report(done.1, &done.0, &place, report))
         }
@@ -136,6 +136,22 @@ pub(crate) async fn create(
             Ok(id)
         }
     }
+}
+
+/// A restic lock on the repository, when the backup goes to one.
+async fn locked(
+    place: Option<&repository::Place>,
+    opened: Option<&repository::Opened>,
+    report: &mut Report,
+) -> Result<Option<repository::lock::Held>, Error> {
+    let (Some(place), Some(opened)) = (place, opened) else {
+        return Ok(None);
+    };
+    let held = place.lock(opened, false, "backup").await?;
+    report
+        .results
+        .extend(repository::lock::removed(&held, "backup"));
+    Ok(Some(held))
 }
 
 /// The backup as one snapshot of the repository: its id, and how it went.

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::grade::{CheckResult, Status};
+use crate::grade::CheckResult;
 use crate::render::{Block, Report};
 
 /// One row per service: its tier (from 1), its name, what would happen.
@@ -28,16 +28,6 @@ pub(super) fn table(rows: Vec<Vec<String>>) -> Block {
     }
 }
 
-/// The result of every dry run.
-pub(super) fn nothing_changed(section: &str) -> CheckResult {
-    CheckResult::new(
-        section,
-        "dry-run",
-        Status::Ok,
-        "dry run: nothing was changed",
-    )
-}
-
 /// A stack's dry run: its table and plan, and the result saying nothing
 /// changed.
 pub(super) fn stack_plan(
@@ -50,5 +40,5 @@ pub(super) fn stack_plan(
         .extra
         .insert("plan".into(), json!({"tiers": tiers, "mode": "swarm"}));
     report.blocks.push(table(rows));
-    report.results.push(nothing_changed(section));
+    report.results.push(CheckResult::dry_run(section));
 }

@@ -71,7 +71,7 @@ pub(crate) async fn run(
     if options.dry_run {
         show_plan(&stop_tiers, &start_tiers, &idle, report);
         left_alone(report);
-        report.results.push(dry_run::nothing_changed("restart"));
+        report.results.push(CheckResult::dry_run("restart"));
         return Ok(());
     }
     let count: usize = start_tiers.iter().map(Vec::len).sum();

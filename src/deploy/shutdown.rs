@@ -268,7 +268,7 @@ fn compose_plan(tiers: &[Vec<String>], emergency: bool, grace: Duration, report:
             .map(|(n, tier)| vec![(n + 1).to_string(), tier.join(", "), how.clone()])
             .collect(),
     });
-    report.results.push(dry_run::nothing_changed("shutdown"));
+    report.results.push(CheckResult::dry_run("shutdown"));
 }
 
 /// Nothing of the project runs any more.

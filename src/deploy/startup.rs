@@ -312,5 +312,5 @@ fn compose_plan(
             .blocks
             .push(Block::Line(format!("then verify: {}", verify.join(", "))));
     }
-    report.results.push(dry_run::nothing_changed("startup"));
+    report.results.push(CheckResult::dry_run("startup"));
 }

@@ -223,12 +223,7 @@ async fn carry_out(
         }
     }
     if how.dry_run {
-        report.results.push(CheckResult::new(
-            how.section,
-            "dry-run",
-            Status::Ok,
-            "dry run: nothing was changed",
-        ));
+        report.results.push(CheckResult::dry_run(how.section));
         return Ok(());
     }
     if planned.is_empty() {

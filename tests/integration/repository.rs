@@ -341,6 +341,8 @@ fn sigterm_mid_backup_leaves_no_snapshot_and_the_next_backup_works() {
     );
     assert_eq!(project.times("api").state, "running", "api started again");
     assert!(snapshots(&ws).is_empty(), "{:#?}", snapshots(&ws));
+    let locks = restic(&ws, &["list", "locks", "--no-lock"]);
+    assert_eq!((locks.code, locks.stdout.as_str()), (0, ""), "{locks:?}");
     // No lock or leftover blocks the next one.
     let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
     ws.write(
@@ -544,4 +546,90 @@ fn a_repository_on_an_s3_store_is_made_filled_checked_and_restored_and_restic_re
         "{refused:?}"
     );
     assert_eq!(project.times("api").state, "running");
+}
+
+/// The ids of the repository's lock files, as the real restic lists them.
+fn locks(ws: &Workspace) -> Vec<String> {
+    let run = restic(ws, &["list", "locks", "--no-lock"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    run.stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn restic_and_opsbook_honour_each_others_locks_and_a_killed_runs_lock_is_removed() {
+    let (_project, ws) = shop("rp-locks", "[sh, -c, \"echo start; sleep 30\"]");
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace(
+            "  dir: ./backups\n",
+            "  dir: ./backups\n  keep: { last: 1 }\n",
+        ),
+    );
+    opsbook(&ws, &["backup", "init-repository"]).expect_code(0);
+
+    // opsbook's backup holds a lock the real restic reads and honours.
+    let mut child = ws.spawn(&["backup", "--state-dir", "state"]);
+    eventually("the backup's lock is taken", LONG, || locks(&ws).len() == 1);
+    let held = &locks(&ws)[0];
+    let lock = restic(&ws, &["cat", "lock", held, "--no-lock"]);
+    let lock: serde_json::Value = serde_json::from_str(&lock.stdout).unwrap();
+    assert_eq!(lock["pid"], child.id(), "{lock:#}");
+    assert_eq!(lock["exclusive"], false, "{lock:#}");
+    let prune = restic(&ws, &["prune"]);
+    assert_ne!(prune.code, 0, "{prune:?}");
+    assert!(prune.stderr.contains("locked"), "{prune:?}");
+
+    // Killed outright: its lock stays, and the next run removes it as stale.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(locks(&ws), std::slice::from_ref(held));
+    ws.write(
+        "opsbook.yaml",
+        std::fs::read_to_string(ws.path().join("opsbook.yaml"))
+            .unwrap()
+            .replace(
+                "[sh, -c, \"echo start; sleep 30\"]",
+                "[cat, /data/records.txt]",
+            ),
+    );
+    let run = opsbook(&ws, &["backup", "--format", "json"]);
+    run.expect_code(0);
+    let said = crate::support::result(&run.json(), "backup", "lock")["message"].clone();
+    assert!(
+        said.as_str().unwrap().starts_with(&format!(
+            "removed a stale shared lock of pid {} on ",
+            lock["pid"]
+        )),
+        "{said}"
+    );
+    assert!(locks(&ws).is_empty());
+
+    // restic's backup holds a lock: opsbook's prune waits for it, its
+    // backup goes on beside it.
+    let restic_backup = Command::new("sh")
+        .arg("-c")
+        .arg("{ sleep 8; echo slow; } | restic --repo repo --password-file restic-password --no-cache backup --stdin --stdin-filename slow")
+        .current_dir(ws.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually("restic's lock is taken", LONG, || locks(&ws).len() == 1);
+    let refused = opsbook(&ws, &["backup", "prune", "--yes"]);
+    refused.expect_code(3);
+    assert!(
+        refused.stderr.contains("locked by a shared lock of pid")
+            && refused
+                .stderr
+                .contains("prune not started, nothing was changed"),
+        "{refused:?}"
+    );
+    opsbook(&ws, &["backup"]).expect_code(0);
+    let restic_backup = restic_backup.wait_with_output().unwrap();
+    assert!(restic_backup.status.success(), "{restic_backup:?}");
+    opsbook(&ws, &["backup", "prune", "--yes"]).expect_code(0);
+    assert!(locks(&ws).is_empty());
+    let check = restic(&ws, &["check"]);
+    assert_eq!(check.code, 0, "{check:?}");
 }

@@ -31,6 +31,8 @@ pub(crate) async fn verify(
         ))
     })?;
     let repository = place.open().await?;
+    let held = place.lock(&repository, false, "verify").await?;
+    report.results.extend(super::lock::removed(&held, "verify"));
     let started = std::time::Instant::now();
     let checked = tokio::task::spawn_blocking(move || {
         let options = CheckOptions::default()
@@ -38,9 +40,11 @@ pub(crate) async fn verify(
             .read_data_subset(read);
         repository.check(options)
     })
-    .await
-    .map_err(|e| Error::Usage(format!("repository: {e}")))?
-    .map_err(|e| place.refused(&e))?;
+    .await;
+    held.release().await;
+    let checked = checked
+        .map_err(|e| Error::Usage(format!("repository: {e}")))?
+        .map_err(|e| place.refused(&e))?;
     for (level, finding) in &checked.0 {
         // rustic_core does not export the level's type: its name tells.
         let status = if format!("{level:?}") == "Warn" {
@@ -112,6 +116,8 @@ pub(crate) async fn prune(
     };
     let rules = rules(keep);
     let repository = place.open().await?;
+    let held = place.lock(&repository, !dry_run, "prune").await?;
+    report.results.extend(super::lock::removed(&held, "prune"));
     let project = format!("project={}", runbook.name());
     let pruned = tokio::task::spawn_blocking(move || {
         let snapshots = repository
@@ -133,9 +139,11 @@ pub(crate) async fn prune(
         repository.prune(&options, plan)?;
         Ok((names, Some(stats)))
     })
-    .await
-    .map_err(|e| Error::Usage(format!("repository: {e}")))?
-    .map_err(|e: Box<rustic_core::RusticError>| place.refused(&e))?;
+    .await;
+    held.release().await;
+    let pruned = pruned
+        .map_err(|e| Error::Usage(format!("repository: {e}")))?
+        .map_err(|e: Box<rustic_core::RusticError>| place.refused(&e))?;
     let (names, stats) = pruned;
     let verb = if dry_run { "would forget" } else { "forgot" };
     for name in &names {

@@ -56,6 +56,8 @@ pub(crate) async fn export(
         &chosen.snapshot[..8]
     ));
     let repository = place.open().await?;
+    // Held while the snapshot is read: no prune removes its packs meanwhile.
+    let held = place.lock(&repository, false, "restore").await?;
     let partial = dir.join(format!(".{}.download", chosen.id));
     crate::state::files::create_private_dir(dir).map_err(|source| Error::File {
         path: dir.to_path_buf(),
@@ -88,6 +90,7 @@ pub(crate) async fn export(
     .await
     .map_err(|e| e.to_string())
     .and_then(|made| made);
+    held.release().await;
     let manifest = match written {
         Ok(manifest) => manifest,
         Err(why) => {

@@ -11,6 +11,7 @@ mod bridge;
 pub(crate) mod care;
 pub(crate) mod export;
 pub(crate) mod list;
+pub(crate) mod lock;
 mod source;
 mod store;
 pub(crate) mod take;
