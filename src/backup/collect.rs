@@ -203,15 +203,20 @@ impl Collector<'_> {
         meter: &Meter,
     ) -> Result<(Item, Vec<String>), String> {
         let compression = self.backup.compression;
-        let extension = match (compression, self.recipients.is_empty()) {
-            (Compression::Zstd, true) => "zst",
-            (Compression::Gzip, true) => "gz",
-            (Compression::Zstd, false) => "zst.age",
-            (Compression::Gzip, false) => "gz.age",
+        let compressed = match compression {
+            Compression::Zstd => ".zst",
+            Compression::Gzip => ".gz",
+            Compression::None => "",
         };
+        let encrypted = if self.recipients.is_empty() {
+            ""
+        } else {
+            ".age"
+        };
+        let extension = format!("{compressed}{encrypted}");
         let (kind, file, shown, (archive_root, read, written, warnings)) = match source {
             Source::Volume { name, full } => {
-                let file = format!("volume-{}.tar.{extension}", safe(name));
+                let file = format!("volume-{}.tar{extension}", safe(name));
                 let got = self.volume(name, full, &folder.join(&file), meter).await?;
                 (Kind::Volume, file, full.clone(), got)
             }
@@ -221,13 +226,13 @@ impl Collector<'_> {
                 path,
                 root,
             } => {
-                let file = format!("volume-{}.tar.{extension}", safe(name));
+                let file = format!("volume-{}.tar{extension}", safe(name));
                 let target = folder.join(&file);
                 let got = self.walk(name, path.clone(), root, &target, meter).await?;
                 (Kind::Volume, file, full.clone(), got)
             }
             Source::File { name, path } => {
-                let file = format!("file-{}.{extension}", safe(name));
+                let file = format!("file-{}{extension}", safe(name));
                 let written = self.file(path, &folder.join(&file), meter).await?;
                 let got = (None, None, written, Vec::new());
                 (Kind::File, file, path.display().to_string(), got)
@@ -237,7 +242,7 @@ impl Collector<'_> {
                 service,
                 argv,
             } => {
-                let file = format!("dump-{}.{extension}", safe(name));
+                let file = format!("dump-{}{extension}", safe(name));
                 let written = self
                     .dump(name, service, argv, &folder.join(&file), meter)
                     .await?;

@@ -216,6 +216,7 @@ pub(crate) fn open_reader(
     Ok(match item.compression {
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(plain)?),
         Compression::Gzip => Box::new(flate2::read::GzDecoder::new(plain)),
+        Compression::None => plain,
     })
 }
 

@@ -135,6 +135,7 @@ impl Write for Output {
 enum Encoder {
     Zstd(zstd::stream::write::Encoder<'static, Output>),
     Gzip(flate2::write::GzEncoder<Output>),
+    Plain(Output),
 }
 
 struct Sink {
@@ -183,6 +184,7 @@ impl Sink {
                     flate2::Compression::new(level),
                 ))
             }
+            Compression::None => Encoder::Plain(hashed),
         };
         Ok(Sink {
             encoder,
@@ -195,6 +197,7 @@ impl Sink {
         let output = match self.encoder {
             Encoder::Zstd(encoder) => encoder.finish()?,
             Encoder::Gzip(encoder) => encoder.finish()?,
+            Encoder::Plain(output) => output,
         };
         let hashed = output.finish()?;
         hashed.file.sync_all()?;
@@ -211,6 +214,7 @@ impl Write for Sink {
         let n = match &mut self.encoder {
             Encoder::Zstd(encoder) => encoder.write(buf)?,
             Encoder::Gzip(encoder) => encoder.write(buf)?,
+            Encoder::Plain(output) => output.write(buf)?,
         };
         self.size += n as u64;
         self.counter.fetch_add(n as u64, Ordering::Relaxed);
@@ -221,6 +225,7 @@ impl Write for Sink {
         match &mut self.encoder {
             Encoder::Zstd(encoder) => encoder.flush(),
             Encoder::Gzip(encoder) => encoder.flush(),
+            Encoder::Plain(output) => output.flush(),
         }
     }
 }

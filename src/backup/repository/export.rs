@@ -1,22 +1,19 @@
 //! A snapshot brought out of the repository as a backup of the archive
 //! format, into `.<id>.download/` of the backup folder and renamed to
 //! `<id>` when whole: each folder of the snapshot as a volume's tar, each
-//! streamed item as its file, compressed and hashed as it is written, then
-//! the manifest. `restore` then runs on it as on any local backup: verified,
+//! streamed item as its file, stored as read (it is unpacked at once and
+//! removed after) and hashed as it is written, then the manifest. `restore` then runs on it as on any local backup: verified,
 //! staged beside the data, a safety backup taken, all or nothing. Every
 //! blob read from the repository is checked against its SHA-256 id, so a
 //! damaged pack refuses the restore before anything is stopped.
 
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use rustic_core::repofile::{Node, NodeType};
-use rustic_core::vfs::OpenFile;
-use rustic_core::{IndexedFullStatus, LsOptions, Repository};
-
 use super::Place;
+use super::ahead::{self, Full};
 use super::list::{Snapshot, snapshots};
 use crate::backup::manifest::{self, Item, Manifest, Read as Route};
 use crate::backup::staging::safe;
@@ -25,13 +22,6 @@ use crate::error::Error;
 use crate::runbook::Runbook;
 use crate::runbook::model::Compression;
 use crate::ui::progress::Progress;
-
-/// The top folder of a volume's tar made from a snapshot's folder.
-const ROOT: &str = "volume";
-/// Bytes read from the repository at a time.
-const STEP: usize = 1 << 20;
-
-type Full = Repository<IndexedFullStatus>;
 
 /// Brings snapshot `id` (or the newest) out into `dir` as a backup; its id.
 pub(crate) async fn export(
@@ -70,11 +60,6 @@ pub(crate) async fn export(
         action: "create",
         source,
     })?;
-    let level = runbook
-        .model
-        .backup
-        .as_ref()
-        .and_then(|b| b.level.as_ref().map(|l| l.value));
     let (snapshot, into) = (chosen.snapshot.clone(), partial.clone());
     let written = tokio::task::spawn_blocking(move || {
         let repository = repository.to_indexed().map_err(|e| e.display_log())?;
@@ -83,7 +68,7 @@ pub(crate) async fn export(
             .map_err(|e| e.display_log())?;
         let mut items = Vec::new();
         for item in &manifest.items {
-            items.push(bring_out(&repository, &found, item, &into, level)?);
+            items.push(bring_out(&repository, &found, item, &into)?);
         }
         Ok::<_, String>(Manifest { items, ..manifest })
     })
@@ -127,7 +112,6 @@ fn bring_out(
     snapshot: &rustic_core::repofile::SnapshotFile,
     item: &Item,
     into: &Path,
-    level: Option<i32>,
 ) -> Result<Item, String> {
     let node = repository
         .node_from_snapshot_and_path(snapshot, &item.file)
@@ -139,35 +123,24 @@ fn bring_out(
     };
     let is_tar = item.kind == manifest::Kind::Volume;
     let file = format!(
-        "{kind}-{}{}.zst",
+        "{kind}-{}{}",
         safe(&item.name),
         if is_tar { ".tar" } else { "" }
     );
     let target = into.join(&file);
     let counter = Arc::new(AtomicU64::new(0));
     let failed = |e: io::Error| format!("{}: {e}", item.file);
+    // Stored as read: it is unpacked at once, and removed after.
+    let write = |fill: &dyn Fn(&mut dyn Write) -> io::Result<()>| {
+        crate::backup::writer::write_with(&target, Compression::None, None, &[], counter, fill)
+            .map(|((), written)| written)
+            .map_err(failed)
+    };
     let (root, written) = if node.is_dir() {
-        let (_, written) = crate::backup::writer::write_with(
-            &target,
-            Compression::Zstd,
-            level,
-            &[],
-            counter,
-            |out| folder_tar(repository, &node, out),
-        )
-        .map_err(failed)?;
-        (Some(ROOT.to_string()), written)
+        let written = write(&|out| ahead::folder_tar(repository, &node, out))?;
+        (Some(ahead::ROOT.to_string()), written)
     } else {
-        let mut reader = NodeReader::new(repository, &node).map_err(failed)?;
-        let written = crate::backup::writer::copy_from(
-            &mut reader,
-            &target,
-            Compression::Zstd,
-            level,
-            &[],
-            counter,
-        )
-        .map_err(failed)?;
+        let written = write(&|out| ahead::file(repository, &node, out).map(|_| ()))?;
         (item.archive_root.clone(), written)
     };
     if item.read != Some(Route::Direct) && !item.sha256.is_empty() && written.size != item.size {
@@ -179,102 +152,11 @@ fn bring_out(
     Ok(Item {
         archive_root: root,
         file,
-        compression: Compression::Zstd,
+        compression: Compression::None,
         encrypted: false,
         size: written.size,
         stored_size: written.stored_size,
         sha256: written.sha256,
         ..item.clone()
     })
-}
-
-/// A snapshot's folder as a tar under `volume/`: folders, files and links
-/// with their modes, owners and times.
-fn folder_tar(repository: &Full, folder: &Node, out: &mut dyn Write) -> io::Result<()> {
-    let mut tar = tar::Builder::new(out);
-    tar.mode(tar::HeaderMode::Complete);
-    append(repository, &mut tar, Path::new(ROOT), folder)?;
-    let nodes = repository
-        .ls(folder, &LsOptions::default())
-        .map_err(|e| io::Error::other(e.display_log()))?;
-    for entry in nodes {
-        let (path, node) = entry.map_err(|e| io::Error::other(e.display_log()))?;
-        append(repository, &mut tar, &Path::new(ROOT).join(path), &node)?;
-    }
-    tar.finish()
-}
-
-/// One node into the tar at `path`.
-fn append(
-    repository: &Full,
-    tar: &mut tar::Builder<&mut dyn Write>,
-    path: &Path,
-    node: &Node,
-) -> io::Result<()> {
-    let mut header = tar::Header::new_gnu();
-    let meta = &node.meta;
-    // restic keeps Go's file mode: the permission bits are the same.
-    header.set_mode(meta.mode.unwrap_or(0o644) & 0o777);
-    header.set_uid(meta.uid.unwrap_or(0).into());
-    header.set_gid(meta.gid.unwrap_or(0).into());
-    header.set_mtime(meta.mtime.map_or(0, |t| t.as_second().max(0) as u64));
-    match &node.node_type {
-        NodeType::Dir => {
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_size(0);
-            tar.append_data(&mut header, path, io::empty())
-        }
-        NodeType::Symlink { .. } => {
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_size(0);
-            let target = PathBuf::from(node.node_type.to_link().to_string_lossy().into_owned());
-            tar.append_link(&mut header, path, target)
-        }
-        NodeType::File => {
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_size(meta.size);
-            let reader = NodeReader::new(repository, node)?;
-            tar.append_data(&mut header, path, reader.take(meta.size))
-        }
-        // Devices, fifos and sockets are not data a volume restore puts back.
-        _ => Ok(()),
-    }
-}
-
-/// A file of the snapshot read in steps, each blob checked as it is read.
-struct NodeReader<'a> {
-    repository: &'a Full,
-    file: OpenFile,
-    at: usize,
-    chunk: bytes::Bytes,
-}
-
-impl<'a> NodeReader<'a> {
-    fn new(repository: &'a Full, node: &Node) -> io::Result<NodeReader<'a>> {
-        let file = repository
-            .open_file(node)
-            .map_err(|e| io::Error::other(e.display_log()))?;
-        Ok(NodeReader {
-            repository,
-            file,
-            at: 0,
-            chunk: bytes::Bytes::new(),
-        })
-    }
-}
-
-impl Read for NodeReader<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.chunk.is_empty() {
-            self.chunk = self
-                .repository
-                .read_file_at(&self.file, self.at, STEP)
-                .map_err(|e| io::Error::other(e.display_log()))?;
-            self.at += self.chunk.len();
-        }
-        let n = out.len().min(self.chunk.len());
-        out[..n].copy_from_slice(&self.chunk[..n]);
-        self.chunk = self.chunk.slice(n..);
-        Ok(n)
-    }
 }

@@ -7,6 +7,7 @@
 //! everywhere. rustic_core is blocking: every call runs on a blocking
 //! thread.
 
+mod ahead;
 mod bridge;
 pub(crate) mod care;
 pub(crate) mod export;

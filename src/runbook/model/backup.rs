@@ -89,6 +89,9 @@ pub(crate) enum Compression {
     #[default]
     Zstd,
     Gzip,
+    /// Stored as read: for data that does not compress (media, archives),
+    /// and for a snapshot read out of a repository to restore at once.
+    None,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]

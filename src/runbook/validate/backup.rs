@@ -28,6 +28,14 @@ impl Validator<'_> {
             let range = match backup.compression {
                 crate::runbook::model::Compression::Zstd => 1..=22,
                 crate::runbook::model::Compression::Gzip => 0..=9,
+                crate::runbook::model::Compression::None => {
+                    self.at(
+                        level,
+                        "backup.level",
+                        "`compression: none` has no level: leave `level` out",
+                    );
+                    return;
+                }
             };
             if !range.contains(&level.value) {
                 self.at(
@@ -146,7 +154,7 @@ impl Validator<'_> {
                 "a repository is always encrypted (with its password): leave `encrypt` out",
             );
         }
-        if backup.compression == crate::runbook::model::Compression::Gzip {
+        if backup.compression != crate::runbook::model::Compression::Zstd {
             self.at_key(
                 "backup.compression",
                 "a restic repository compresses with zstd: leave `compression` out (`level` sets zstd's level)",

@@ -831,3 +831,51 @@ fn backup_prune_with_a_keep_policy_that_keeps_nothing_is_refused() {
     );
     assert_eq!(backups(&ws).len(), 1, "nothing was deleted");
 }
+
+#[test]
+fn compression_none_stores_items_as_read_verifies_and_restores_them() {
+    let ws = Workspace::new();
+    files_only(&ws);
+    let text = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        text.replace(
+            "  dir: ./backups\n",
+            "  dir: ./backups\n  compression: none\n",
+        ),
+    );
+    ws.opsbook(&["backup", "--state-dir", "state"])
+        .expect_code(0);
+    let folder = backups(&ws).remove(0);
+    // Stored as read: the file is the file.
+    assert_eq!(
+        std::fs::read_to_string(folder.join("file-nginx.conf")).unwrap(),
+        "server { listen 80; }\n"
+    );
+    let manifest = std::fs::read_to_string(folder.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"compression\": \"none\""), "{manifest}");
+    ws.opsbook(&["backup", "verify", "--state-dir", "state"])
+        .expect_code(0);
+    ws.write("nginx.conf", "broken\n");
+    ws.opsbook(&["restore", "latest", "--yes", "--state-dir", "state"])
+        .expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("nginx.conf")).unwrap(),
+        "server { listen 80; }\n"
+    );
+    // A level means nothing without compression.
+    ws.write(
+        "opsbook.yaml",
+        text.replace(
+            "  dir: ./backups\n",
+            "  dir: ./backups\n  compression: none\n  level: 3\n",
+        ),
+    );
+    let run = ws.opsbook(&["validate"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr
+            .contains("backup.level: `compression: none` has no level: leave `level` out"),
+        "{run:?}"
+    );
+}

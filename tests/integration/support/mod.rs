@@ -558,8 +558,11 @@ impl Project {
                     }
                 }
             }
-            let inspect = docker.inspect_exec(&exec.id).await.expect("inspect exec");
-            (inspect.exit_code == Some(0), stdout)
+            // The container went away while the command ran: a "no" too.
+            match docker.inspect_exec(&exec.id).await {
+                Ok(inspect) => (inspect.exit_code == Some(0), stdout),
+                Err(e) => (false, e.to_string()),
+            }
         })
     }
 

@@ -1,0 +1,197 @@
+//! A snapshot's content read out in order, the repository's side on a
+//! thread of its own: one thread reads ahead (each blob fetched from its
+//! pack, decrypted, decompressed and checked against its SHA-256 id)
+//! while the caller's writes what came before (a tar of a folder, or one
+//! streamed file). At most `AHEAD` steps wait between the two, so memory
+//! stays flat whatever the size.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use rustic_core::repofile::{Node, NodeType};
+use rustic_core::{IndexedFullStatus, LsOptions, Repository};
+
+/// The top folder of a volume's tar made from a snapshot's folder.
+pub(super) const ROOT: &str = "volume";
+/// Bytes read from the repository at a time.
+const STEP: usize = 1 << 20;
+/// Steps read ahead of the writer at most.
+const AHEAD: usize = 16;
+
+pub(super) type Full = Repository<IndexedFullStatus>;
+
+/// What the reading side hands over, in order.
+enum Piece {
+    /// The next entry of the folder (its data follows, for a file).
+    Entry(PathBuf, Box<Node>),
+    Data(bytes::Bytes),
+    /// The end of a file's data.
+    End,
+}
+
+type Pieces = Receiver<io::Result<Piece>>;
+
+fn failed(e: &rustic_core::RusticError) -> io::Error {
+    io::Error::other(e.display_log())
+}
+
+/// A snapshot's folder as a tar under `volume/`: folders, files and links
+/// with their modes, owners and times.
+pub(super) fn folder_tar(repository: &Full, folder: &Node, out: &mut dyn Write) -> io::Result<()> {
+    let (send, pieces) = sync_channel(AHEAD);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            if let Err(e) = entries(repository, folder, &send) {
+                let _ = send.send(Err(e));
+            }
+        });
+        let mut tar = tar::Builder::new(out);
+        tar.mode(tar::HeaderMode::Complete);
+        append(&mut tar, Path::new(ROOT), folder, &pieces)?;
+        while let Ok(piece) = pieces.recv() {
+            if let Piece::Entry(path, node) = piece? {
+                append(&mut tar, &Path::new(ROOT).join(path), &node, &pieces)?;
+            }
+        }
+        tar.finish()
+    })
+}
+
+/// One streamed file of the snapshot written out whole; its bytes.
+pub(super) fn file(repository: &Full, node: &Node, out: &mut dyn Write) -> io::Result<u64> {
+    let (send, pieces) = sync_channel(AHEAD);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            if let Err(e) = data(repository, node, &send) {
+                let _ = send.send(Err(e));
+            }
+        });
+        io::copy(&mut Data::new(&pieces), out)
+    })
+}
+
+/// Every entry below `folder`, each file's data after it.
+fn entries(
+    repository: &Full,
+    folder: &Node,
+    send: &SyncSender<io::Result<Piece>>,
+) -> io::Result<()> {
+    let nodes = repository
+        .ls(folder, &LsOptions::default())
+        .map_err(|e| failed(&e))?;
+    for entry in nodes {
+        let (path, node) = entry.map_err(|e| failed(&e))?;
+        let is_file = matches!(node.node_type, NodeType::File);
+        if send
+            .send(Ok(Piece::Entry(path, Box::new(node.clone()))))
+            .is_err()
+        {
+            return Ok(());
+        }
+        if is_file {
+            data(repository, &node, send)?;
+        }
+    }
+    Ok(())
+}
+
+/// A file's content in steps, then `End`. A writer gone ends it quietly.
+fn data(repository: &Full, node: &Node, send: &SyncSender<io::Result<Piece>>) -> io::Result<()> {
+    let file = repository.open_file(node).map_err(|e| failed(&e))?;
+    let mut at = 0;
+    loop {
+        let chunk = repository
+            .read_file_at(&file, at, STEP)
+            .map_err(|e| failed(&e))?;
+        if chunk.is_empty() {
+            break;
+        }
+        at += chunk.len();
+        if send.send(Ok(Piece::Data(chunk))).is_err() {
+            return Ok(());
+        }
+    }
+    let _ = send.send(Ok(Piece::End));
+    Ok(())
+}
+
+/// One file's data as it comes, to its `End`.
+struct Data<'a> {
+    pieces: &'a Pieces,
+    /// The rest of the last chunk.
+    left: bytes::Bytes,
+    ended: bool,
+}
+
+impl<'a> Data<'a> {
+    fn new(pieces: &'a Pieces) -> Data<'a> {
+        Data {
+            pieces,
+            left: bytes::Bytes::new(),
+            ended: false,
+        }
+    }
+}
+
+impl Read for Data<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.left.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
+            let piece = self
+                .pieces
+                .recv()
+                .map_err(|_| io::Error::other("the repository's reader stopped"))?;
+            match piece? {
+                Piece::Data(chunk) => self.left = chunk,
+                Piece::End => self.ended = true,
+                Piece::Entry(..) => return Err(io::Error::other("a file's data ended early")),
+            }
+        }
+        let n = out.len().min(self.left.len());
+        out[..n].copy_from_slice(&self.left[..n]);
+        self.left = self.left.slice(n..);
+        Ok(n)
+    }
+}
+
+/// One node into the tar at `path`, a file's data from `pieces`.
+fn append(
+    tar: &mut tar::Builder<&mut dyn Write>,
+    path: &Path,
+    node: &Node,
+    pieces: &Pieces,
+) -> io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    let meta = &node.meta;
+    // restic keeps Go's file mode: the permission bits are the same.
+    header.set_mode(meta.mode.unwrap_or(0o644) & 0o777);
+    header.set_uid(meta.uid.unwrap_or(0).into());
+    header.set_gid(meta.gid.unwrap_or(0).into());
+    header.set_mtime(meta.mtime.map_or(0, |t| t.as_second().max(0) as u64));
+    match &node.node_type {
+        NodeType::Dir => {
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            tar.append_data(&mut header, path, io::empty())
+        }
+        NodeType::Symlink { .. } => {
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            let target = PathBuf::from(node.node_type.to_link().to_string_lossy().into_owned());
+            tar.append_link(&mut header, path, target)
+        }
+        NodeType::File => {
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(meta.size);
+            let mut data = Data::new(pieces);
+            tar.append_data(&mut header, path, (&mut data).take(meta.size))?;
+            // Whatever is past the size the node gives is not the file's.
+            io::copy(&mut data, &mut io::sink()).map(|_| ())
+        }
+        // Devices, fifos and sockets are not data a volume restore puts back.
+        _ => Ok(()),
+    }
+}
