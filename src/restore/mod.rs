@@ -30,6 +30,7 @@ mod upfront;
 
 use std::path::PathBuf;
 
+use crate::backup::repository::export::Reading;
 use crate::deploy::lifecycle::Lifecycle;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
@@ -87,10 +88,11 @@ pub(crate) async fn run(
     if options.from.is_none()
         && let Some(place) = crate::backup::repository::Place::of(runbook, backup)?
     {
-        let (from_repository, folder) =
-            from_repository::fetched(runbook, options, &place, progress, report).await?;
-        let done = restore(runbook, &from_repository, hooks, progress, report).await;
-        let _ = std::fs::remove_dir_all(folder);
+        let fetched = from_repository::fetched(runbook, options, &place, progress, report).await?;
+        let (options, reading) = (&fetched.options, Some(&fetched.reading));
+        let done = restore(runbook, options, reading, hooks, progress, report).await;
+        let _ = std::fs::remove_dir_all(&fetched.folder);
+        fetched.reading.release().await;
         return done;
     }
     let fetched = match &options.from {
@@ -100,6 +102,7 @@ pub(crate) async fn run(
     restore(
         runbook,
         fetched.as_ref().unwrap_or(options),
+        None,
         hooks,
         progress,
         report,
@@ -107,15 +110,20 @@ pub(crate) async fn run(
     .await
 }
 
-/// Restores the backup `options` names from the backup folder.
+/// Restores the backup `options` names from the backup folder (its
+/// volumes from `reading`'s snapshot, when it was read from a repository).
 async fn restore(
     runbook: &Runbook,
     options: &Options,
+    reading: Option<&Reading>,
     hooks: Setup<'_>,
     progress: Progress<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
-    let prepared = prepare::prepare(runbook, options).await?;
+    let mut prepared = prepare::prepare(runbook, options).await?;
+    if let Some(reading) = reading {
+        from_repository::complete(reading, &mut prepared, options.dry_run).await?;
+    }
     // What an earlier restore killed mid-way kept of the state before it.
     let unfinished = crate::backup::catalog::unfinished_safety(&prepared.dir);
     report

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use crate::backup::catalog::BackupEntry;
 use crate::backup::collect::Elsewhere;
 use crate::backup::manifest::Manifest;
+use crate::backup::repository::export::Volumes;
 use crate::deploy::homes::Homes;
 use crate::docker::{self, Deployment};
 use crate::error::Error;
@@ -36,6 +37,9 @@ pub(super) struct Prepared<'a> {
     pub(super) stopping: Vec<String>,
     /// A stack's volumes on other nodes, for the safety backup.
     pub(super) elsewhere: Elsewhere,
+    /// The snapshot the volumes restored directly stream from, for a
+    /// backup read from a repository.
+    pub(super) streamed: Option<Volumes>,
 }
 
 /// The backup, its items and where each goes back to, and the services that
@@ -123,5 +127,6 @@ pub(super) async fn prepare<'a>(
         to_start,
         stopping,
         elsewhere,
+        streamed: None,
     })
 }

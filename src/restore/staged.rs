@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::backup::repository::export::Volumes;
 use crate::backup::unpack::{self, OLD_PREFIX, STAGING_PREFIX};
 use crate::grade::{CheckResult, Status};
 use crate::interrupt::Interrupt;
@@ -109,6 +110,7 @@ pub(super) struct Staging {
 /// and the results say why (`does_not_verify`: a stored file is bad).
 pub(super) async fn stage_all(
     folder: &Path,
+    streamed: Option<&Volumes>,
     planned: &[Planned],
     identities: &Identities,
     progress: Progress<'_>,
@@ -150,7 +152,11 @@ pub(super) async fn stage_all(
             p.item.name
         ));
         let started = Instant::now();
-        if let Err(failed) = stage(folder, p, identities, &staged, progress, interrupt).await {
+        let from = match streamed {
+            Some(volumes) => From::Snapshot(volumes.clone()),
+            None => From::Folder(folder.to_path_buf(), identities.clone()),
+        };
+        if let Err(failed) = stage(from, p, &staged, progress, interrupt).await {
             staged.clean(false);
             for done in &staging.staged {
                 done.clean(false);
@@ -198,23 +204,45 @@ impl Unstaged {
     }
 }
 
+/// Where a staged volume is read from: its stored file in the backup's
+/// folder (read with these identities), or a repository's snapshot.
+enum From {
+    Folder(PathBuf, Identities),
+    Snapshot(Volumes),
+}
+
 /// Unpacks one item into its staging folder on a blocking thread; a signal
 /// stops it (and is waited for, so nothing writes after).
 async fn stage(
-    folder: &Path,
+    from: From,
     p: &Planned,
-    identities: &Identities,
     staged: &Staged,
     progress: Progress<'_>,
     interrupt: &Interrupt,
 ) -> Result<(), Unstaged> {
     let stop = Arc::new(AtomicBool::new(false));
     let meter = progress.meter(&p.item.name);
-    let (folder, item, identities) = (folder.to_path_buf(), p.item.clone(), identities.clone());
+    let item = p.item.clone();
     let (into, counter, flag) = (staged.staging.clone(), meter.counter(), stop.clone());
     let mut handle = tokio::task::spawn_blocking(move || {
-        unpack::item(&folder, &item, identities, &into, counter, &flag)
-            .and_then(|()| durable(&into))
+        let unpacked = match from {
+            From::Folder(folder, identities) => {
+                unpack::item(&folder, &item, identities, &into, counter, &flag)
+            }
+            From::Snapshot(volumes) => {
+                let root = item.archive_root.clone();
+                let name = item.name.clone();
+                let read = move |out: &mut dyn std::io::Write| volumes.tar(&name, out);
+                unpack::stream(read, root.as_deref(), &into, counter, &flag).map_err(|e| match e {
+                    unpack::Failed::Stored(why) => unpack::Failed::Stored(format!(
+                        "volume `{}` does not read back from the repository: {why}",
+                        item.name
+                    )),
+                    write => write,
+                })
+            }
+        };
+        unpacked.and_then(|()| durable(&into))
     });
     let outcome = tokio::select! {
         joined = &mut handle => joined.map_err(|e| Unstaged::Failed(e.to_string()))?,

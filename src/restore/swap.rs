@@ -161,6 +161,7 @@ async fn stage(
 ) -> Option<Vec<Staged>> {
     let staging = staged::stage_all(
         &prepared.entry.path,
+        prepared.streamed.as_ref(),
         &prepared.planned,
         &prepared.identities,
         lifecycle.progress,

@@ -307,17 +307,34 @@ fn a_restore_from_the_repository_puts_every_item_back_and_a_damaged_pack_changes
         "{left:?}"
     );
 
-    // A damaged pack: the restore is refused before anything stops.
+    // A damaged pack (the volume's blob): its stream into the staging
+    // folder fails before anything stops, and the staging folder goes.
     flip_a_byte(&ws);
     assert!(project.exec("db", "echo changed again > /data/records.txt"));
     let run = opsbook(&ws, &["restore", "latest", "--yes"]);
-    run.expect_code(3);
+    run.expect_code(2);
+    let crit: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("crit"))
+        .collect();
+    assert_eq!(crit.len(), 3, "{run:?}");
     assert!(
-        run.stderr
-            .contains("does not read back from the repository")
-            && run.stderr.contains("nothing was changed"),
+        crit[0].starts_with(
+            "crit    verify/dbdata: volume `dbdata` does not read back from the repository: error processing Pack:"
+        ) && crit[0].ends_with("Data decryption failed, MAC check failed."),
         "{run:?}"
     );
+    assert!(
+        crit[1].starts_with("crit    restore/result: backup shop-")
+            && crit[1].ends_with(" does not verify: nothing was stopped or changed"),
+        "{run:?}"
+    );
+    let beside: Vec<String> = std::fs::read_dir(volume.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(beside, ["_data"], "no staging folder is left");
     assert_eq!(
         std::fs::read_to_string(volume.join("records.txt")).unwrap(),
         "changed again\n"
@@ -632,4 +649,113 @@ fn restic_and_opsbook_honour_each_others_locks_and_a_killed_runs_lock_is_removed
     assert!(locks(&ws).is_empty());
     let check = restic(&ws, &["check"]);
     assert_eq!(check.code, 0, "{check:?}");
+}
+
+#[test]
+fn a_dry_run_reads_the_volume_and_a_volume_read_through_the_archive_endpoint_is_restored() {
+    let (project, ws) = shop("rp-archive", "[cat, /data/records.txt]");
+    let runbook = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        runbook.replace("  dir: ./backups\n", "  dir: ./backups\n  read: archive\n"),
+    );
+    opsbook(&ws, &["backup", "init-repository"]).expect_code(0);
+    opsbook(&ws, &["backup"]).expect_code(0);
+    assert!(project.exec("db", "echo lost > /data/records.txt && rm /data/latest"));
+
+    // A dry run reads the volume out of the snapshot, changes nothing.
+    let dry = opsbook(
+        &ws,
+        &[
+            "restore",
+            "--dry-run",
+            "--only",
+            "dbdata",
+            "--format",
+            "json",
+        ],
+    );
+    dry.expect_code(0);
+    let said = crate::support::result(&dry.json(), "restore", "dry-run")["message"].clone();
+    assert!(
+        said.as_str()
+            .unwrap()
+            .ends_with(" verified, nothing was changed"),
+        "{dry:?}"
+    );
+    assert!(project.exec("db", "grep -qx lost /data/records.txt"));
+
+    let run = opsbook(&ws, &["restore", "latest", "--only", "dbdata", "--yes"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("_dbdata (emptied, then filled)\n"),
+        "through the archive endpoint: {run:?}"
+    );
+    let volume = volume_dir(&project);
+    assert_eq!(
+        std::fs::read_to_string(volume.join("records.txt")).unwrap(),
+        "order 1\n"
+    );
+    assert_eq!(
+        std::fs::read_link(volume.join("latest")).unwrap(),
+        Path::new("records.txt")
+    );
+    // Nothing brought out is left: only the safety backup.
+    let left = std::fs::read_dir(ws.path().join("backups"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 1);
+}
+
+#[test]
+fn a_drill_of_a_snapshot_restores_it_into_twins_and_leaves_nothing_behind() {
+    let (project, ws) = shop(
+        "rp-drill",
+        "[cat, /data/records.txt]\n      restore: [sh, -c, \"cat > /data/from-dump\"]",
+    );
+    let runbook = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "{runbook}  drill:\n    timeout: 60s\n    checks:\n      \
+             records: {{ exec: {{ service: db, command: [cat, /data/records.txt, /data/from-dump], stdout_contains: \"order 1\\norder 1\" }} }}\n"
+        ),
+    );
+    ws.opsbook(&["validate"]).expect_code(0);
+    opsbook(&ws, &["backup", "init-repository"]).expect_code(0);
+    opsbook(&ws, &["backup"]).expect_code(0);
+    // The live data moves on: the drill proves the snapshot, not the volume.
+    assert!(project.exec("db", "echo 'order 2' > /data/records.txt"));
+
+    let run = opsbook(&ws, &["backup", "drill", "--format", "json"]);
+    let report = run.expect_code(0).json();
+    for name in [
+        "verify",
+        "restore dbdata",
+        "twin db",
+        "restore records",
+        "check records",
+    ] {
+        let r = crate::support::result(&report, "drill", name);
+        assert_eq!(r["status"], "ok", "{name}: {report:#}");
+    }
+    let recorded = crate::support::result(&report, "drill", "recorded")["message"].clone();
+    let recorded = recorded.as_str().unwrap();
+    let end = format!(
+        " (snapshot of restic repository {}) passed: in the drill history",
+        ws.path().join("repo").display()
+    );
+    assert!(
+        recorded.starts_with("drill ")
+            && recorded.contains(" of shop-")
+            && recorded.ends_with(&end),
+        "{recorded}"
+    );
+    // What was read out of the repository is gone, and so are the twins.
+    let left = std::fs::read_dir(ws.path().join("backups"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+    assert!(project.exec("db", "grep -qx 'order 2' /data/records.txt"));
+    assert!(snapshots(&ws).len() == 1);
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::backup::catalog::BackupEntry;
 use crate::backup::manifest::Manifest;
+use crate::backup::repository;
 use crate::backup::verify;
 use crate::deploy::lifecycle::Lifecycle;
 use crate::docker::{Deployment, ScratchDrill};
@@ -55,13 +56,13 @@ pub(crate) async fn run(
     report: &mut Report,
 ) -> Result<(), Error> {
     let backup = settings(runbook)?;
-    if backup.repository.is_some() {
-        return Err(Error::Usage(
-            "backup drill reads archive backups; a backup.repository is drilled with `opsbook backup verify` (every pack read and checked) and proved by `opsbook restore` (it reads the snapshot back before anything stops)".to_string(),
-        ));
-    }
     let project = runbook.require_project("backup drill")?;
     let dir = runbook.backup_dir(backup);
+    let brought = match repository::Place::of(runbook, backup)? {
+        Some(place) => Some(Brought::out(runbook, &place, id, &dir, progress).await?),
+        None => None,
+    };
+    let id = brought.as_ref().map_or(id, |b| Some(b.id.as_str()));
     let entry = select(&dir, id, false)?
         .into_iter()
         .next()
@@ -101,6 +102,7 @@ pub(crate) async fn run(
         manifest,
         identities,
         progress,
+        repository: brought.as_ref().map(|b| b.location.clone()),
     };
     let started = Instant::now();
     let mut results = Vec::new();
@@ -132,6 +134,42 @@ pub(crate) async fn run(
     Ok(())
 }
 
+/// A snapshot of the runbook's repository brought out whole as a backup
+/// of the archive format, to drill as one: removed when dropped.
+struct Brought {
+    id: String,
+    location: String,
+    folder: PathBuf,
+}
+
+impl Brought {
+    /// Snapshot `id` (or the newest) brought out into `dir`; its lock is
+    /// held while it is read.
+    async fn out(
+        runbook: &Runbook,
+        place: &repository::Place,
+        id: Option<&str>,
+        dir: &Path,
+        progress: Progress<'_>,
+    ) -> Result<Brought, Error> {
+        let reading = repository::export::Reading::open(runbook, place, id, dir, progress).await?;
+        let folder = reading.bring_out(true).await;
+        let id = reading.id.clone();
+        reading.release().await;
+        Ok(Brought {
+            id,
+            location: place.location(),
+            folder: folder?,
+        })
+    }
+}
+
+impl Drop for Brought {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
 /// A fresh id for the drill's resources (8 hex digits).
 fn drill_id() -> String {
     let mut raw = [0u8; 4];
@@ -159,6 +197,8 @@ struct Drill<'a> {
     manifest: Manifest,
     identities: Identities,
     progress: Progress<'a>,
+    /// The restic repository the backup was brought out of, if it was.
+    repository: Option<String>,
 }
 
 /// A service's twin.
@@ -292,6 +332,23 @@ impl Drill<'_> {
                 .collect(),
         };
         let verdict = if record.passed { "passed" } else { "failed" };
+        if let Some(location) = &self.repository {
+            // Brought out of the repository for the drill: its folder goes.
+            let (status, message) = match history.append(&line) {
+                Ok(()) => (
+                    Status::Ok,
+                    format!(
+                        "drill {} of {} (snapshot of restic repository {location}) {verdict}: in the drill history",
+                        self.name, self.entry.id
+                    ),
+                ),
+                Err(e) => (
+                    Status::Warn,
+                    format!("drill {verdict}, but not in the history: {e}"),
+                ),
+            };
+            return CheckResult::new(SECTION, "recorded", status, message);
+        }
         match (record.write(&self.entry.path), history.append(&line)) {
             (Ok(()), Ok(())) => CheckResult::new(
                 SECTION,

@@ -1,6 +1,6 @@
 //! A snapshot's content read out in order, the repository's side on a
 //! thread of its own: one thread reads ahead (each blob fetched from its
-//! pack, decrypted, decompressed and checked against its SHA-256 id)
+//! pack, its MAC checked as it is decrypted, then decompressed)
 //! while the caller's writes what came before (a tar of a folder, or one
 //! streamed file). At most `AHEAD` steps wait between the two, so memory
 //! stays flat whatever the size.
@@ -33,7 +33,7 @@ enum Piece {
 type Pieces = Receiver<io::Result<Piece>>;
 
 fn failed(e: &rustic_core::RusticError) -> io::Error {
-    io::Error::other(e.display_log())
+    io::Error::other(super::said(e))
 }
 
 /// A snapshot's folder as a tar under `volume/`: folders, files and links

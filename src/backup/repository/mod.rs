@@ -139,7 +139,7 @@ impl Place {
     }
 
     fn refused(&self, e: &RusticError) -> Error {
-        Error::Usage(format!("repository {}: {}", self.location(), first_line(e)))
+        Error::Usage(format!("repository {}: {}", self.location(), said(e)))
     }
 
     /// Opens the repository (on a blocking thread): a wrong password, or no
@@ -176,10 +176,22 @@ fn options() -> RepositoryOptions {
     RepositoryOptions::default().no_cache(true)
 }
 
-/// The first line of rustic's message (its full display has a backtrace).
-fn first_line(e: &RusticError) -> String {
-    let said = e.display_log();
-    said.lines().next().unwrap_or_default().to_string()
+/// rustic's error on one line: what failed and, when a cause says it,
+/// why (its full display has a backtrace and advice for rustic's users).
+fn said(e: &RusticError) -> String {
+    let text = e.display_log();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let first = first.strip_prefix("Error: ").unwrap_or(first);
+    let what = first.split(" (kind: ").next().unwrap_or(first);
+    let why = lines
+        .skip_while(|l| l.trim() != "Message:")
+        .skip(1)
+        .find(|l| !l.trim().is_empty());
+    match why {
+        Some(why) => format!("{what}: {}", why.trim()),
+        None => what.to_string(),
+    }
 }
 
 /// The password: `password_file`'s first line, or `password` (as `${VAR}`).

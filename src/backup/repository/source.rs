@@ -177,7 +177,7 @@ impl Items {
             &LocalSourceFilterOptions::default(),
             &[real],
         )
-        .map_err(|e| format!("{}: {}", real.display(), e.display_log()))?;
+        .map_err(|e| format!("{}: {}", real.display(), super::said(&e)))?;
         let tally = Tally::default();
         self.parts.push(Part::Folder {
             real: real.to_path_buf(),

@@ -89,7 +89,7 @@ pub(crate) async fn archive(
         .host(crate::host::hostname())
         .add_tags(&format!("{TAG},project={project},backup={id}"))
         .and_then(|o| o.to_snapshot())
-        .map_err(|e| e.display_log())?;
+        .map_err(|e| super::said(&e))?;
     let cut = CutOnDrop(Arc::new(AtomicBool::new(false)));
     let flag = cut.0.clone();
     manifest.items.clear();
@@ -114,7 +114,7 @@ pub(crate) async fn archive(
     drop(cut);
     let (made, manifest) = archived
         .map_err(|e| e.to_string())?
-        .map_err(|e| e.display_log())??;
+        .map_err(|e| super::said(&e))??;
     let summary = made.summary.clone().unwrap_or_default();
     Ok(Taken {
         snapshot: made.id.to_string(),

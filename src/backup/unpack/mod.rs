@@ -55,6 +55,79 @@ pub(crate) enum Failed {
     Write(String),
 }
 
+/// Unpacks the tar stream `produce` writes (on a thread of its own) into
+/// the new folder `into`, under the archive's top folder `root`: a volume
+/// read from somewhere that checks it as it reads (each blob of a restic
+/// snapshot is authenticated by its MAC), so no checksum is compared here.
+/// An error of `produce` is the stored data's (`Failed::Stored`), one of
+/// the unpacking the folder's; `stop` set ends it early.
+pub(crate) fn stream(
+    produce: impl FnOnce(&mut dyn io::Write) -> io::Result<()> + Send + 'static,
+    root: Option<&str>,
+    into: &Path,
+    counter: Arc<AtomicU64>,
+    stop: &AtomicBool,
+) -> Result<(), Failed> {
+    let (chunks, receiver) = mpsc::sync_channel::<io::Result<Vec<u8>>>(QUEUE);
+    let (emptied, to_fill) = mpsc::channel::<Vec<u8>>();
+    let producing = std::thread::spawn(move || {
+        let mut out = io::BufWriter::with_capacity(
+            CHUNK,
+            Sending {
+                chunks: &chunks,
+                emptied: &to_fill,
+            },
+        );
+        let made = produce(&mut out).and_then(|()| io::Write::flush(&mut out));
+        drop(out);
+        if let Err(e) = &made {
+            let _ = chunks.send(Err(io::Error::new(e.kind(), e.to_string())));
+        }
+        made
+    });
+    let mut input = Chunks {
+        receiver,
+        emptied,
+        chunk: Vec::new(),
+        at: 0,
+        counter,
+    };
+    let unpacked = unpack(&mut input, into, root, stop);
+    drop(input);
+    let produced = producing
+        .join()
+        .map_err(|_| Failed::Write("the reading thread failed".to_string()))?;
+    match (produced, unpacked) {
+        // The unpacking side gave up first: its error is the one to report.
+        (Err(sent), Err(e)) if sent.kind() == io::ErrorKind::BrokenPipe => Err(Failed::Write(e)),
+        (Err(e), _) => Err(Failed::Stored(e.to_string())),
+        (Ok(()), Err(e)) => Err(Failed::Write(e)),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+/// Chunks written, sent to the unpacking side in buffers it hands back.
+struct Sending<'a> {
+    chunks: &'a mpsc::SyncSender<io::Result<Vec<u8>>>,
+    emptied: &'a mpsc::Receiver<Vec<u8>>,
+}
+
+impl io::Write for Sending<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut chunk = self.emptied.try_recv().unwrap_or_default();
+        chunk.clear();
+        chunk.extend_from_slice(buf);
+        self.chunks
+            .send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the unpacking stopped"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Unpacks the stored file of `item` (in `folder`) into the new folder
 /// `into`, checking its checksum and sizes in the same pass; bytes unpacked
 /// are counted into `counter`. `stop` set ends it early. On an error the

@@ -160,12 +160,6 @@ impl Validator<'_> {
                 "a restic repository compresses with zstd: leave `compression` out (`level` sets zstd's level)",
             );
         }
-        if backup.drill.is_some() {
-            self.at_key(
-                "backup.drill",
-                "drills restore archive backups, not yet a repository's snapshots: `backup verify` reads every pack and `restore` reads the snapshot back before anything stops",
-            );
-        }
         if !backup.copies.is_empty() {
             self.at_key(
                 "backup.copies",
