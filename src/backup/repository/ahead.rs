@@ -1,23 +1,25 @@
-//! A snapshot's content read out in order, the repository's side on a
-//! thread of its own: one thread reads ahead (each blob fetched from its
-//! pack, its MAC checked as it is decrypted, then decompressed)
-//! while the caller's writes what came before (a tar of a folder, or one
-//! streamed file). At most `AHEAD` steps wait between the two, so memory
-//! stays flat whatever the size.
+//! A snapshot's content read out in order, the repository's side on
+//! threads of their own: one walks the snapshot's tree ahead of the
+//! caller and hands each blob to `FETCHERS` threads that fetch blobs side
+//! by side (each from its pack, its MAC checked as it is decrypted, then
+//! decompressed), while the caller's writes what came before (a tar of a
+//! folder, or one streamed file), each blob in its turn. At most `AHEAD`
+//! blobs wait between the two, so memory stays flat whatever the size.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use rustic_core::repofile::{Node, NodeType};
-use rustic_core::{IndexedFullStatus, LsOptions, Repository};
+use rustic_core::{BlobId, DataId, IndexedFullStatus, LsOptions, PackedId, Repository};
 
 /// The top folder of a volume's tar made from a snapshot's folder.
 pub(super) const ROOT: &str = "volume";
-/// Bytes read from the repository at a time.
-const STEP: usize = 1 << 20;
-/// Steps read ahead of the writer at most.
-const AHEAD: usize = 16;
+/// Blobs read ahead of the writer at most (restic's are 512 KiB to 8 MiB,
+/// about 1 MiB on average).
+const AHEAD: usize = 12;
+/// Blobs fetched at once.
+const FETCHERS: usize = 2;
 
 pub(super) type Full = Repository<IndexedFullStatus>;
 
@@ -25,12 +27,43 @@ pub(super) type Full = Repository<IndexedFullStatus>;
 enum Piece {
     /// The next entry of the folder (its data follows, for a file).
     Entry(PathBuf, Box<Node>),
-    Data(bytes::Bytes),
+    /// A blob of the file's data, once fetched.
+    Data(Receiver<io::Result<bytes::Bytes>>),
     /// The end of a file's data.
     End,
 }
 
 type Pieces = Receiver<io::Result<Piece>>;
+
+/// A blob to fetch, and where its bytes go.
+type Job = (BlobId, SyncSender<io::Result<bytes::Bytes>>);
+
+/// Starts the fetching threads in `scope`; the jobs' sender (dropped:
+/// they end).
+fn fetchers<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    repository: &'scope Full,
+) -> SyncSender<Job> {
+    let (jobs, queue) = sync_channel::<Job>(AHEAD);
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+    for _ in 0..FETCHERS {
+        let queue = queue.clone();
+        scope.spawn(move || {
+            loop {
+                let job = match queue.lock() {
+                    Ok(queue) => queue.recv(),
+                    Err(_) => return,
+                };
+                let Ok((id, put)) = job else { return };
+                let fetched = repository
+                    .get_blob_cached(&id, DataId::TYPE)
+                    .map_err(|e| failed(&e));
+                let _ = put.send(fetched);
+            }
+        });
+    }
+    jobs
+}
 
 fn failed(e: &rustic_core::RusticError) -> io::Error {
     io::Error::other(super::said(e))
@@ -39,10 +72,12 @@ fn failed(e: &rustic_core::RusticError) -> io::Error {
 /// A snapshot's folder as a tar under `volume/`: folders, files and links
 /// with their modes, owners and times.
 pub(super) fn folder_tar(repository: &Full, folder: &Node, out: &mut dyn Write) -> io::Result<()> {
-    let (send, pieces) = sync_channel(AHEAD);
     std::thread::scope(|scope| {
+        // Made here, so an early return drops it and lets the threads end.
+        let (send, pieces) = sync_channel(AHEAD);
+        let jobs = fetchers(scope, repository);
         scope.spawn(move || {
-            if let Err(e) = entries(repository, folder, &send) {
+            if let Err(e) = entries(repository, folder, &jobs, &send) {
                 let _ = send.send(Err(e));
             }
         });
@@ -60,10 +95,12 @@ pub(super) fn folder_tar(repository: &Full, folder: &Node, out: &mut dyn Write) 
 
 /// One streamed file of the snapshot written out whole; its bytes.
 pub(super) fn file(repository: &Full, node: &Node, out: &mut dyn Write) -> io::Result<u64> {
-    let (send, pieces) = sync_channel(AHEAD);
     std::thread::scope(|scope| {
+        // Made here, so an early return drops it and lets the threads end.
+        let (send, pieces) = sync_channel(AHEAD);
+        let jobs = fetchers(scope, repository);
         scope.spawn(move || {
-            if let Err(e) = data(repository, node, &send) {
+            if let Err(e) = data(node, &jobs, &send) {
                 let _ = send.send(Err(e));
             }
         });
@@ -75,6 +112,7 @@ pub(super) fn file(repository: &Full, node: &Node, out: &mut dyn Write) -> io::R
 fn entries(
     repository: &Full,
     folder: &Node,
+    jobs: &SyncSender<Job>,
     send: &SyncSender<io::Result<Piece>>,
 ) -> io::Result<()> {
     let nodes = repository
@@ -90,25 +128,24 @@ fn entries(
             return Ok(());
         }
         if is_file {
-            data(repository, &node, send)?;
+            data(&node, jobs, send)?;
         }
     }
     Ok(())
 }
 
-/// A file's content in steps, then `End`. A writer gone ends it quietly.
-fn data(repository: &Full, node: &Node, send: &SyncSender<io::Result<Piece>>) -> io::Result<()> {
-    let file = repository.open_file(node).map_err(|e| failed(&e))?;
-    let mut at = 0;
-    loop {
-        let chunk = repository
-            .read_file_at(&file, at, STEP)
-            .map_err(|e| failed(&e))?;
-        if chunk.is_empty() {
-            break;
-        }
-        at += chunk.len();
-        if send.send(Ok(Piece::Data(chunk))).is_err() {
+/// A file's content blob by blob, each given to the fetchers and handed
+/// over in its turn (whole, no copy), then `End`. A writer gone ends it
+/// quietly.
+fn data(
+    node: &Node,
+    jobs: &SyncSender<Job>,
+    send: &SyncSender<io::Result<Piece>>,
+) -> io::Result<()> {
+    for id in node.content.iter().flatten() {
+        let (put, blob) = sync_channel(1);
+        if jobs.send((BlobId::from(*id), put)).is_err() || send.send(Ok(Piece::Data(blob))).is_err()
+        {
             return Ok(());
         }
     }
@@ -145,7 +182,11 @@ impl Read for Data<'_> {
                 .recv()
                 .map_err(|_| io::Error::other("the repository's reader stopped"))?;
             match piece? {
-                Piece::Data(chunk) => self.left = chunk,
+                Piece::Data(blob) => {
+                    self.left = blob
+                        .recv()
+                        .map_err(|_| io::Error::other("the repository's reader stopped"))??;
+                }
                 Piece::End => self.ended = true,
                 Piece::Entry(..) => return Err(io::Error::other("a file's data ended early")),
             }

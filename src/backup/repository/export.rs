@@ -23,7 +23,7 @@ use rustic_core::repofile::SnapshotFile;
 
 use super::Place;
 use super::ahead::{self, Full};
-use super::list::{Snapshot, snapshots};
+use super::list::{Snapshot, snapshots_in};
 use super::lock::Held;
 use crate::backup::manifest::{self, Item, Manifest, Read as Route};
 use crate::backup::staging::safe;
@@ -63,7 +63,8 @@ impl Reading {
         dir: &Path,
         progress: Progress<'_>,
     ) -> Result<Reading, Error> {
-        let all = snapshots(runbook, place).await?;
+        let repository = place.open().await?;
+        let (repository, all) = snapshots_in(runbook, place, repository).await?;
         let chosen = chosen(all, id, place)?;
         let short = chosen.snapshot[..8].to_string();
         let manifest = chosen.manifest.clone().ok_or_else(|| {
@@ -76,7 +77,6 @@ impl Reading {
             "reading backup {} from snapshot {short}",
             chosen.id
         ));
-        let repository = place.open().await?;
         let held = place.lock(&repository, false, "restore").await?;
         let snapshot = chosen.snapshot.clone();
         let indexed = tokio::task::spawn_blocking(move || {

@@ -5,7 +5,7 @@
 use rustic_core::repofile::SnapshotFile;
 use serde_json::json;
 
-use super::{Place, TAG};
+use super::{Opened, Place, TAG};
 use crate::backup::manifest::Manifest;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
@@ -48,16 +48,28 @@ impl Snapshot {
 /// The runbook's snapshots in the repository, oldest first.
 pub(crate) async fn snapshots(runbook: &Runbook, place: &Place) -> Result<Vec<Snapshot>, Error> {
     let repository = place.open().await?;
+    Ok(snapshots_in(runbook, place, repository).await?.1)
+}
+
+/// The runbook's snapshots in the open `repository`, oldest first, and
+/// the repository (opened once: its key's derivation is the slow part).
+pub(crate) async fn snapshots_in(
+    runbook: &Runbook,
+    place: &Place,
+    repository: Opened,
+) -> Result<(Opened, Vec<Snapshot>), Error> {
     let project = format!("project={}", runbook.name());
-    let found = tokio::task::spawn_blocking(move || {
-        repository.get_matching_snapshots(|s| s.tags.contains(TAG) && s.tags.contains(&project))
+    let (repository, found) = tokio::task::spawn_blocking(move || {
+        let found = repository
+            .get_matching_snapshots(|s| s.tags.contains(TAG) && s.tags.contains(&project));
+        (repository, found)
     })
     .await
-    .map_err(|e| Error::Usage(format!("repository: {e}")))?
-    .map_err(|e| place.refused(&e))?;
+    .map_err(|e| Error::Usage(format!("repository: {e}")))?;
+    let found = found.map_err(|e| place.refused(&e))?;
     let mut all: Vec<Snapshot> = found.iter().filter_map(Snapshot::of).collect();
     all.sort_by_key(|s| s.created_at);
-    Ok(all)
+    Ok((repository, all))
 }
 
 /// The table of the runbook's snapshots, newest first, and the JSON list.

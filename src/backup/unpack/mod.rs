@@ -71,14 +71,12 @@ pub(crate) fn stream(
     let (chunks, receiver) = mpsc::sync_channel::<io::Result<Vec<u8>>>(QUEUE);
     let (emptied, to_fill) = mpsc::channel::<Vec<u8>>();
     let producing = std::thread::spawn(move || {
-        let mut out = io::BufWriter::with_capacity(
-            CHUNK,
-            Sending {
-                chunks: &chunks,
-                emptied: &to_fill,
-            },
-        );
-        let made = produce(&mut out).and_then(|()| io::Write::flush(&mut out));
+        let mut out = Sending {
+            chunks: &chunks,
+            emptied: &to_fill,
+            chunk: Vec::with_capacity(CHUNK),
+        };
+        let made = produce(&mut out).and_then(|()| out.send());
         drop(out);
         if let Err(e) = &made {
             let _ = chunks.send(Err(io::Error::new(e.kind(), e.to_string())));
@@ -106,21 +104,41 @@ pub(crate) fn stream(
     }
 }
 
-/// Chunks written, sent to the unpacking side in buffers it hands back.
+/// What is written, gathered into chunks sent to the unpacking side, in
+/// buffers it hands back (one copy, no new buffer per chunk).
 struct Sending<'a> {
     chunks: &'a mpsc::SyncSender<io::Result<Vec<u8>>>,
     emptied: &'a mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+}
+
+impl Sending<'_> {
+    /// Sends the chunk gathered so far.
+    fn send(&mut self) -> io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let mut next = self
+            .emptied
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        next.clear();
+        let full = std::mem::replace(&mut self.chunk, next);
+        self.chunks
+            .send(Ok(full))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the unpacking stopped"))
+    }
 }
 
 impl io::Write for Sending<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut chunk = self.emptied.try_recv().unwrap_or_default();
-        chunk.clear();
-        chunk.extend_from_slice(buf);
-        self.chunks
-            .send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the unpacking stopped"))?;
-        Ok(buf.len())
+        let room = CHUNK.saturating_sub(self.chunk.len());
+        let n = buf.len().min(room.max(1));
+        self.chunk.extend_from_slice(&buf[..n]);
+        if self.chunk.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
