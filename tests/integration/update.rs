@@ -30,8 +30,12 @@ impl Images {
     /// Builds `REPO:version` from the fixture with `APP_VERSION=version`.
     pub(crate) fn build(&self, version: &str) -> String {
         let name = format!("{}:{version}", self.repo);
+        // The repository in a label too: the builder's cache would give two
+        // tests the same image for the same version, and one test's
+        // cleanup (`rmi -f`) would delete the image the other still needs.
         let dockerfile = format!(
-            "FROM {FIXTURE_IMAGE}\nENV APP_VERSION={version}\nLABEL org.opsbook.test.version={version}\n"
+            "FROM {FIXTURE_IMAGE}\nENV APP_VERSION={version}\nLABEL org.opsbook.test.version={version} org.opsbook.test.repo={}\n",
+            self.repo
         );
         let mut child = Command::new("docker")
             .args(["build", "-q", "-t", &name, "-"])
