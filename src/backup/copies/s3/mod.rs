@@ -201,17 +201,28 @@ impl S3 {
         ))
     }
 
+    /// A signed GET of the full `key`: of bytes `from..=to` only, when
+    /// given. The answer, its status checked.
+    pub(super) async fn get(
+        &self,
+        key: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<reqwest::Response, String> {
+        let url = self
+            .bucket
+            .get_object(Some(&self.credentials), key)
+            .sign(SIGNED_FOR);
+        let mut request = self.wire.client().get(url);
+        if let Some((from, to)) = range {
+            request = request.header(reqwest::header::RANGE, format!("bytes={from}-{to}"));
+        }
+        self.wire.ask(request, key, "GET").await
+    }
+
     /// A small object (`id/file`) read whole, up to `SMALL` bytes.
     pub(super) async fn get_small(&self, name: &str) -> Result<Small, String> {
         let key = format!("{}{name}", self.prefix);
-        let url = self
-            .bucket
-            .get_object(Some(&self.credentials), &key)
-            .sign(SIGNED_FOR);
-        let response = self
-            .wire
-            .ask(self.wire.client().get(url), &key, "GET")
-            .await?;
+        let response = self.get(&key, None).await?;
         self.wire.small(response, SMALL, &key, "GET").await
     }
 
@@ -219,14 +230,7 @@ impl S3 {
     /// bytes (what its manifest says it holds).
     pub(super) async fn read(&self, name: &str, size: u64) -> Result<Box<dyn Read + Send>, String> {
         let key = format!("{}{name}", self.prefix);
-        let url = self
-            .bucket
-            .get_object(Some(&self.credentials), &key)
-            .sign(SIGNED_FOR);
-        let response = self
-            .wire
-            .ask(self.wire.client().get(url), &key, "GET")
-            .await?;
+        let response = self.get(&key, None).await?;
         if let Some(length) = response.content_length()
             && length > size
         {

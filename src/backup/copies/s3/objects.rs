@@ -28,14 +28,7 @@ impl S3 {
     /// Object `name` read whole; more than `cap` bytes is refused.
     pub(crate) async fn object(&self, name: &str, cap: u64) -> Result<Bytes, String> {
         let key = format!("{}{name}", self.prefix);
-        let url = self
-            .bucket
-            .get_object(Some(&self.credentials), &key)
-            .sign(SIGNED_FOR);
-        let response = self
-            .wire
-            .ask(self.wire.client().get(url), &key, "GET")
-            .await?;
+        let response = self.get(&key, None).await?;
         match self.wire.small(response, cap, &key, "GET").await? {
             Small::Whole(bytes) => Ok(bytes.into()),
             Small::Over => Err(format!(
@@ -49,17 +42,8 @@ impl S3 {
     /// answer of another length is an error.
     pub(crate) async fn part(&self, name: &str, offset: u64, length: u64) -> Result<Bytes, String> {
         let key = format!("{}{name}", self.prefix);
-        let url = self
-            .bucket
-            .get_object(Some(&self.credentials), &key)
-            .sign(SIGNED_FOR);
         let last = (offset + length).saturating_sub(1);
-        let request = self
-            .wire
-            .client()
-            .get(url)
-            .header(reqwest::header::RANGE, format!("bytes={offset}-{last}"));
-        let response = self.wire.ask(request, &key, "GET").await?;
+        let response = self.get(&key, Some((offset, last))).await?;
         match self.wire.small(response, length, &key, "GET").await? {
             Small::Whole(bytes) if bytes.len() as u64 == length => Ok(bytes.into()),
             Small::Whole(bytes) => Err(format!(

@@ -271,14 +271,7 @@ impl S3 {
         let md5 = hex(&Md5::digest(&bytes));
         let etag = self.put(key, bytes.clone()).await?;
         check_etag(key, etag.as_deref(), &md5)?;
-        let url = self
-            .bucket
-            .get_object(Some(&self.credentials), key)
-            .sign(SIGNED_FOR);
-        let answer = self
-            .wire
-            .ask(self.wire.client().get(url), key, "GET")
-            .await?;
+        let answer = self.get(key, None).await?;
         match self.wire.small(answer, SMALL, key, "GET").await? {
             Small::Whole(stored) if stored == bytes => Ok(()),
             Small::Whole(stored) => Err(format!(
