@@ -109,7 +109,7 @@ pub(crate) async fn create(
         progress,
         interrupt: &interrupt,
     };
-    match (place, opened) {
+    let id = match (place, opened) {
         (Some(place), Some(opened)) => {
             let done = into_repository(&stopping, recipients, &sources, opened).await;
             if let Some(held) = held {
@@ -117,7 +117,7 @@ pub(crate) async fn create(
             }
             let done = done?;
             hooks::run(hook_setup, "backup.after", &backup.after, report).await;
-            Ok(repository::take::report(done.1, &done.0, &place, report))
+            repository::take::report(done.1, &done.0, &place, report)
         }
         _ => {
             let staging = Staging::open(&dir, runbook.name())?;
@@ -129,13 +129,13 @@ pub(crate) async fn create(
                     })
                     .await?
             };
-            let id = finished(&stopping, done, staging, missing, &dir, hook_setup, report).await?;
-            if let Some(id) = &id {
-                offsite.send(runbook, &dir, id, &interrupt, report).await;
-            }
-            Ok(id)
+            finished(&stopping, done, staging, missing, &dir, hook_setup, report).await?
         }
+    };
+    if let Some(id) = &id {
+        offsite.send(runbook, &dir, id, &interrupt, report).await;
     }
+    Ok(id)
 }
 
 /// A restic lock on the repository, when the backup goes to one.

@@ -74,6 +74,10 @@ pub(crate) async fn verify(
     report: &mut Report,
 ) -> Result<(), Error> {
     if let Some(place) = backup::repository::Place::of(runbook, backup::settings(runbook)?)? {
+        let place = match copy {
+            Some(name) => backup::repository::copy::target(runbook, name)?.place,
+            None => place,
+        };
         return backup::repository::care::verify(&place, read_data_subset, report).await;
     }
     if read_data_subset.is_some() {

@@ -85,9 +85,12 @@ pub(crate) async fn run(
     report: &mut Report,
 ) -> Result<(), Error> {
     let backup = crate::backup::settings(runbook)?;
-    if options.from.is_none()
-        && let Some(place) = crate::backup::repository::Place::of(runbook, backup)?
-    {
+    if let Some(place) = crate::backup::repository::Place::of(runbook, backup)? {
+        // `--from NAME`: the copy of the repository on that target.
+        let place = match &options.from {
+            Some(name) => crate::backup::repository::copy::target(runbook, name)?.place,
+            None => place,
+        };
         let fetched = from_repository::fetched(runbook, options, &place, progress, report).await?;
         let (options, reading) = (&fetched.options, Some(&fetched.reading));
         let done = restore(runbook, options, reading, hooks, progress, report).await;

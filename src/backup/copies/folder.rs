@@ -57,6 +57,18 @@ impl Folder {
         }
     }
 
+    /// The path of the copy of a repository in this target: its folder
+    /// must exist; the fleet host's folder and `restic` in it are made by
+    /// the repository's init.
+    pub(super) fn repository_path(&self) -> Result<PathBuf, String> {
+        self.opened(false)?;
+        let mut path = self.root.clone();
+        if let Some(below) = &self.below {
+            path.push(below);
+        }
+        Ok(path.join(super::REPOSITORY_FOLDER))
+    }
+
     /// The folder the copies are in, open; `None` when it is a fleet
     /// host's that is not made yet (`make`: it is made).
     fn opened(&self, make: bool) -> Result<Option<OpenFolder>, String> {

@@ -30,6 +30,15 @@ pub(crate) fn backups(runbook: &Runbook) -> Vec<(String, Work<'_>)> {
         return jobs;
     }
     let max_age = runbook.plan.backup_max_age;
+    if runbook
+        .model
+        .backup
+        .as_ref()
+        .is_some_and(|b| b.repository.is_some())
+    {
+        jobs.extend(repository_copies(runbook));
+        return jobs;
+    }
     match super::Target::all(runbook, None) {
         Err(problem) => jobs.push((
             "backups copies".into(),
@@ -92,5 +101,32 @@ async fn copy(target: &super::Target, max_age: Duration) -> CheckResult {
             message: format!("{}; {}", graded.message, target.damaged(damaged)),
             ..graded
         },
+    }
+}
+
+/// The jobs of a repository's copies: each target's newest snapshot.
+fn repository_copies(runbook: &Runbook) -> Vec<(String, Work<'_>)> {
+    use crate::backup::repository::{copy, list};
+    match copy::targets(runbook, None) {
+        Err(problem) => vec![(
+            "backups copies".into(),
+            Box::pin(async move {
+                vec![CheckResult::new(
+                    "backups",
+                    "copies",
+                    Status::Unknown,
+                    problem.lines().join("; "),
+                )]
+            }),
+        )],
+        Ok(targets) => targets
+            .into_iter()
+            .map(|target| -> (String, Work<'_>) {
+                (
+                    format!("backups copy {}", target.name),
+                    Box::pin(async move { vec![list::newest_copy(runbook, &target).await] }),
+                )
+            })
+            .collect(),
     }
 }

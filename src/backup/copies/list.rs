@@ -1,6 +1,7 @@
 //! `opsbook backup list --copy NAME`: the complete backups on one copy
 //! target, shown as the local ones are (`backup::list`); each one whose
-//! manifest does not read is a crit result naming it.
+//! manifest does not read is a crit result naming it. A repository's copy
+//! lists as the repository does (`repository::list`).
 
 use crate::backup::list::{Listed, show};
 use crate::backup::settings;
@@ -13,7 +14,10 @@ use super::Target;
 
 /// `backup list --copy NAME`: the backups on copy target `name`.
 pub(crate) async fn list(runbook: &Runbook, name: &str, report: &mut Report) -> Result<(), Error> {
-    settings(runbook)?;
+    if settings(runbook)?.repository.is_some() {
+        let copy = crate::backup::repository::copy::target(runbook, name)?;
+        return crate::backup::repository::list::list(runbook, &copy.place, report).await;
+    }
     let target = &Target::named(runbook, name)?;
     let remote = match target.list().await {
         Ok(remote) => remote,

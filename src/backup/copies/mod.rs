@@ -128,6 +128,36 @@ impl Store {
     }
 }
 
+/// Where a target keeps its copy of a restic repository: the folder
+/// `restic` in it (beside any archive copies), as a path or a store prefix.
+pub(crate) enum RepositorySpot {
+    /// The path, once the target's own folder is found there.
+    Folder(PathBuf),
+    S3(Box<s3::S3>),
+}
+
+impl Target {
+    /// Where this target keeps its copy of the runbook's repository. A
+    /// folder target's folder must exist (a NAS not mounted is an error,
+    /// not a repository made on the local disk under its mount point).
+    pub(crate) fn repository_spot(self) -> Result<RepositorySpot, String> {
+        match self.store {
+            Store::Folder(folder) => folder.repository_path().map(RepositorySpot::Folder),
+            Store::S3(mut s3) => {
+                s3.descend(REPOSITORY_FOLDER);
+                Ok(RepositorySpot::S3(s3))
+            }
+            Store::Sftp(_) => Err(format!(
+                "backup.copies.{}: a copy of a repository over SFTP is not built yet: use a folder or s3 target",
+                self.name
+            )),
+        }
+    }
+}
+
+/// The folder of a target that holds the copy of a repository.
+pub(crate) const REPOSITORY_FOLDER: &str = "restic";
+
 /// What a copy did.
 pub(crate) struct Copied {
     pub bytes: u64,

@@ -1,7 +1,8 @@
 //! Sending backups off the host. `opsbook backup copy [ID|latest]
 //! [--all-missing] [--to NAME]` puts local backups on the copy targets
 //! (`backup.copies`) where they are missing; `Offsite` sends each new
-//! backup to every target, what `backup` does after each backup it makes. A failed copy is a
+//! backup to every target, what `backup` does after each backup it makes
+//! (a repository's snapshots are copied by `repository::copy`). A failed copy is a
 //! crit result naming the target and why; the local backup stays good. So
 //! is a copy that SIGINT or SIGTERM cut short: it ends at once, what it
 //! sent is not listed on the target, and no target after it is begun.
@@ -10,6 +11,7 @@ use std::path::Path;
 
 use super::{INTERRUPTED, Target};
 use crate::backup::catalog::BackupEntry;
+use crate::backup::repository;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::interrupt::Interrupt;
@@ -28,6 +30,9 @@ pub(crate) async fn copy(
     to: Option<&str>,
     report: &mut Report,
 ) -> Result<(), Error> {
+    if settings(runbook)?.repository.is_some() {
+        return repository::copy::copy(runbook, id, all_missing, to, report).await;
+    }
     let dir = runbook.backup_dir(settings(runbook)?);
     let mut targets = Target::all(runbook, to).map_err(Error::Usage)?;
     if targets.is_empty() {
@@ -59,6 +64,14 @@ pub(crate) async fn after_backup(
 ) {
     if crate::backup::copies::copies(runbook).is_empty() {
         return;
+    }
+    if runbook
+        .model
+        .backup
+        .as_ref()
+        .is_some_and(|b| b.repository.is_some())
+    {
+        return repository::copy::after_backup(runbook, id, interrupt, report).await;
     }
     let mut targets = match Target::all(runbook, None) {
         Ok(targets) => targets,

@@ -5,7 +5,7 @@
 //! project's snapshots, then the repository's prune). Prune removes the
 //! packs no snapshot needs at once, as restic's does; opsbook's lock keeps
 //! its own backups out meanwhile, so one repository is pruned from one host
-//! (the README says so).
+//! (the README says so). Each copy target's copy is pruned with it.
 
 use rustic_core::{CheckOptions, KeepOptions, PruneOptions, ReadSubsetOption};
 
@@ -81,20 +81,26 @@ pub(crate) struct Pruning<'a> {
     pub state_dir: &'a std::path::Path,
 }
 
-/// `backup prune`: the snapshots `keep` does not keep forgotten (all of
-/// them kept without `keep`), then unused data pruned, under the lock no
-/// backup of this runbook runs beside.
+/// `backup prune`: in the repository and in each copy target's copy (by
+/// the target's own `keep`, else the backup's), the snapshots `keep` does
+/// not keep forgotten (all of them kept without one), then unused data
+/// pruned; one confirmation for all, under the lock no backup of this
+/// runbook runs beside. A copy that fails is crit; the others go on.
 pub(crate) async fn prune(
     runbook: &Runbook,
     place: &Place,
     asked: &Pruning<'_>,
     report: &mut Report,
 ) -> Result<(), Error> {
-    let dry_run = asked.dry_run;
-    if !dry_run
+    let copies = super::copy::targets(runbook, None)?;
+    let also = match copies.is_empty() {
+        true => String::new(),
+        false => " and in its copies on every copy target".to_string(),
+    };
+    if !asked.dry_run
         && !crate::ui::confirm::confirm(
             &format!(
-                "forget the snapshots backup.keep does not keep in {}, and prune",
+                "forget the snapshots backup.keep does not keep in {}{also}, and prune",
                 place.location()
             ),
             asked.yes,
@@ -105,10 +111,44 @@ pub(crate) async fn prune(
     let state = crate::state::StateDir::open(asked.state_dir)?;
     let _lock = state.lock(&runbook.data_lock_key(), "backup prune")?;
     let keep = runbook.model.backup.as_ref().and_then(|b| b.keep);
+    prune_one(runbook, place, keep, None, asked.dry_run, report).await?;
+    for copy in &copies {
+        let label = format!("copy {}", copy.name);
+        let (status, message) = match copy.place.made().await {
+            Ok(false) => (
+                Status::Ok,
+                format!("no copy yet on {}: nothing to prune", copy.place.location()),
+            ),
+            _ => {
+                let keep = copy.keep.or(keep);
+                let (place, name) = (&copy.place, Some(copy.name.as_str()));
+                match prune_one(runbook, place, keep, name, asked.dry_run, report).await {
+                    Ok(()) => continue,
+                    Err(e) => (Status::Crit, e.lines().join("; ")),
+                }
+            }
+        };
+        report
+            .results
+            .push(CheckResult::new("prune", &label, status, message));
+    }
+    Ok(())
+}
+
+/// One repository's prune by `keep`; `copy`: the copy target it is on.
+async fn prune_one(
+    runbook: &Runbook,
+    place: &Place,
+    keep: Option<Keep>,
+    copy: Option<&str>,
+    dry_run: bool,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let label = copy.map_or("repository".to_string(), |name| format!("copy {name}"));
     let Some(keep) = keep else {
         report.results.push(CheckResult::new(
             "prune",
-            "repository",
+            &label,
             Status::Ok,
             "no backup.keep: every snapshot is kept",
         ));
@@ -147,6 +187,7 @@ pub(crate) async fn prune(
     let (names, stats) = pruned;
     let verb = if dry_run { "would forget" } else { "forgot" };
     for name in &names {
+        let name = copy.map_or(name.clone(), |copy| format!("{copy}:{name}"));
         report.results.push(CheckResult::new(
             "prune",
             name,
@@ -154,14 +195,18 @@ pub(crate) async fn prune(
             verb.to_string(),
         ));
     }
+    let of = copy.map_or(String::new(), |_| format!(" in {}", place.location()));
     report.blocks.push(Block::Line(match stats {
         Some((packs, bytes)) => format!(
-            "{} snapshot(s) forgotten; {packs} pack(s), {}, no longer needed were removed",
+            "{} snapshot(s) forgotten{of}; {packs} pack(s), {}, no longer needed were removed",
             names.len(),
             human::bytes(bytes)
         ),
-        None if dry_run => format!("dry run: {} snapshot(s) would be forgotten", names.len()),
-        None => "nothing to forget".to_string(),
+        None if dry_run => format!(
+            "dry run: {} snapshot(s) would be forgotten{of}",
+            names.len()
+        ),
+        None => format!("nothing to forget{of}"),
     }));
     Ok(())
 }

@@ -156,3 +156,41 @@ pub(crate) async fn freshness(runbook: &Runbook, place: &Place) -> Vec<CheckResu
     );
     vec![newest, free]
 }
+
+/// daily-check's look at a copy of the repository: its newest snapshot
+/// against `backup.max_age` (an off-site copy that silently stopped is the
+/// failure nobody notices).
+pub(crate) async fn newest_copy(runbook: &Runbook, copy: &super::copy::Copy) -> CheckResult {
+    let name = format!("copy {}", copy.name);
+    let location = copy.place.location();
+    if let Ok(false) = copy.place.made().await {
+        return CheckResult::new(
+            "backups",
+            &name,
+            Status::Warn,
+            format!("no copy yet on {location}"),
+        );
+    }
+    match snapshots(runbook, &copy.place).await {
+        Ok(all) => match all.last() {
+            Some(newest) => crate::backup::freshness::aged(
+                &name,
+                &format!("newest copy `{}` on {location}", newest.id),
+                newest.created_at,
+                runbook.plan.backup_max_age,
+            ),
+            None => CheckResult::new(
+                "backups",
+                &name,
+                Status::Warn,
+                format!("no copy yet on {location}"),
+            ),
+        },
+        Err(e) => CheckResult::new(
+            "backups",
+            &name,
+            Status::Crit,
+            format!("cannot list {location}: {}", e.lines().join("; ")),
+        ),
+    }
+}

@@ -10,7 +10,9 @@
 mod ahead;
 mod bridge;
 pub(crate) mod care;
+pub(crate) mod copy;
 pub(crate) mod export;
+mod heed;
 pub(crate) mod list;
 pub(crate) mod lock;
 mod source;
@@ -21,11 +23,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustic_backend::BackendOptions;
+use rustic_core::repofile::ConfigFile;
 use rustic_core::{
     ConfigOptions, Credentials, KeyOptions, OpenStatus, Progress, ProgressBars, ProgressType,
     Repository, RepositoryBackends, RepositoryOptions, RusticError,
 };
 
+use crate::backup::copies::RepositorySpot;
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::render::Report;
@@ -53,6 +57,10 @@ pub(crate) type Opened = Repository<OpenStatus>;
 pub(crate) struct Place {
     pub at: At,
     password: String,
+    /// A signal heard stops the reads (`heed`).
+    interrupt: Option<crate::interrupt::Interrupt>,
+    /// The copy target it is on, for a copy of the runbook's repository.
+    copy_of: Option<String>,
 }
 
 /// A folder on this host (or a mounted disk), or an S3-compatible store.
@@ -79,20 +87,13 @@ impl Place {
                 &runbook.display,
                 &format!("backup.repository.{key}"),
             )
-            .map_err(Error::Usage)
         };
         let at = match (&settings.folder, &settings.s3) {
-            (Some(folder), _) => At::Folder(runbook.resolve(value(folder, "folder")?)),
+            (Some(folder), _) => {
+                At::Folder(runbook.resolve(value(folder, "folder").map_err(Error::Usage)?))
+            }
             (None, Some(s3)) => {
                 let timeout = settings.timeout.map_or(STORE_TIMEOUT, |t| t.std());
-                let value = |name: &crate::runbook::model::Name, key: &str| {
-                    interpolate::located(
-                        name,
-                        &vars,
-                        &runbook.display,
-                        &format!("backup.repository.{key}"),
-                    )
-                };
                 let s3 = crate::backup::copies::s3::S3::connect(runbook, s3, timeout, &value)
                     .map_err(Error::Usage)?;
                 At::Store(Arc::new(s3))
@@ -103,8 +104,45 @@ impl Place {
                 ));
             }
         };
-        let password = password(runbook, settings, &value)?;
-        Ok(Some(Place { at, password }))
+        let password = password(runbook, settings, &|name, key| {
+            value(name, key).map_err(Error::Usage)
+        })?;
+        Ok(Some(Place {
+            at,
+            password,
+            interrupt: None,
+            copy_of: None,
+        }))
+    }
+
+    /// The copy of the runbook's repository on copy target `target` (its
+    /// folder `restic`), with the repository's password.
+    pub(crate) fn on_copy(
+        runbook: &Runbook,
+        target: crate::backup::copies::Target,
+    ) -> Result<Place, Error> {
+        let backup = super::settings(runbook)?;
+        let Some(main) = Place::of(runbook, backup)? else {
+            return Err(Error::Usage(
+                "the runbook has no backup.repository to copy".to_string(),
+            ));
+        };
+        let copy_of = Some(target.name.clone());
+        let at = match target.repository_spot().map_err(Error::Usage)? {
+            RepositorySpot::Folder(path) => At::Folder(path),
+            RepositorySpot::S3(s3) => At::Store(Arc::new(*s3)),
+        };
+        Ok(Place {
+            at,
+            copy_of,
+            ..main
+        })
+    }
+
+    /// From now on, a signal fails the repository's next read: a copy out
+    /// of it stops there, before its snapshot is written.
+    pub(crate) fn heed(&mut self, interrupt: &crate::interrupt::Interrupt) {
+        self.interrupt = Some(interrupt.clone());
     }
 
     /// The folder's path, or the store's `s3://bucket/prefix`.
@@ -126,16 +164,17 @@ impl Place {
     /// rustic's backend: its own for a folder, ours over the S3 client
     /// for a store (made inside the runtime).
     fn backends(&self) -> Result<RepositoryBackends, Error> {
-        match &self.at {
+        let backends = match &self.at {
             At::Folder(folder) => BackendOptions::default()
                 .repository(folder.to_string_lossy())
                 .to_backends()
-                .map_err(|e| self.refused(&e)),
-            At::Store(s3) => Ok(RepositoryBackends::new(
-                Arc::new(store::Store::new(s3.clone())),
-                None,
-            )),
-        }
+                .map_err(|e| self.refused(&e))?,
+            At::Store(s3) => RepositoryBackends::new(Arc::new(store::Store::new(s3.clone())), None),
+        };
+        Ok(match &self.interrupt {
+            Some(interrupt) => heed::Heeding::wrap(backends, interrupt.clone()),
+            None => backends,
+        })
     }
 
     fn refused(&self, e: &RusticError) -> Error {
@@ -146,13 +185,20 @@ impl Place {
     /// repository there, is a refusal.
     pub(crate) async fn open(&self) -> Result<Opened, Error> {
         let (backends, password) = (self.backends()?, self.password.clone());
-        let location = self.location();
+        let missing = match &self.copy_of {
+            None => format!(
+                "no restic repository at {}: make one with `opsbook backup init-repository`",
+                self.location()
+            ),
+            Some(name) => format!(
+                "no copy of the repository at {} yet: `opsbook backup copy --to {name}` makes it",
+                self.location()
+            ),
+        };
         let opened = tokio::task::spawn_blocking(move || {
             let repository = Repository::new_with_progress(&options(), &backends, Quiet)?;
             if repository.config_id()?.is_none() {
-                return Ok(Err(format!(
-                    "no restic repository at {location}: make one with `opsbook backup init-repository`"
-                )));
+                return Ok(Err(missing));
             }
             repository.open(&Credentials::password(password)).map(Ok)
         })
@@ -161,11 +207,54 @@ impl Place {
         match opened {
             Ok(Ok(repository)) => Ok(repository),
             Ok(Err(why)) => Err(Error::Usage(why)),
-            Err(e) if e.is_incorrect_password() => Err(Error::Usage(format!(
+            Err(e) => Err(self.not_opened(&e)),
+        }
+    }
+
+    /// Whether a repository is there (its config file); no password needed.
+    pub(crate) async fn made(&self) -> Result<bool, Error> {
+        let backends = self.backends()?;
+        let made = tokio::task::spawn_blocking(move || {
+            Repository::new_with_progress(&options(), &backends, Quiet)?
+                .config_id()
+                .map(|id| id.is_some())
+        })
+        .await
+        .map_err(|e| Error::Usage(format!("repository: {e}")))?;
+        made.map_err(|e| self.refused(&e))
+    }
+
+    /// Opens the repository or, where there is none yet, makes it like
+    /// `like`: its chunker (the same data makes the same chunks, so a copy
+    /// adds only what it lacks), pack sizes and compression, with this
+    /// place's password. Whether it was made.
+    pub(crate) async fn open_or_make(&self, like: &ConfigFile) -> Result<(Opened, bool), Error> {
+        let (backends, password) = (self.backends()?, self.password.clone());
+        let mut config = like.clone();
+        config.id = rustic_core::Id::random().into();
+        config.is_hot = None;
+        let opened = tokio::task::spawn_blocking(move || -> rustic_core::RusticResult<_> {
+            let repository = Repository::new_with_progress(&options(), &backends, Quiet)?;
+            let credentials = Credentials::password(password);
+            if repository.config_id()?.is_some() {
+                return Ok((repository.open(&credentials)?, false));
+            }
+            let made = repository.init_with_config(&credentials, &KeyOptions::default(), config)?;
+            Ok((made, true))
+        })
+        .await
+        .map_err(|e| Error::Usage(format!("repository: {e}")))?;
+        opened.map_err(|e| self.not_opened(&e))
+    }
+
+    /// Why the repository did not open: a wrong password said as such.
+    fn not_opened(&self, e: &RusticError) -> Error {
+        match e.is_incorrect_password() {
+            true => Error::Usage(format!(
                 "repository {}: the password is wrong (backup.repository's password or password_file)",
                 self.location()
-            ))),
-            Err(e) => Err(self.refused(&e)),
+            )),
+            false => self.refused(e),
         }
     }
 }

@@ -166,11 +166,13 @@ impl Validator<'_> {
                 "daily-check does not grade a repository's drills yet (`backup drill` records them in the drill history): leave `max_age` out",
             );
         }
-        if !backup.copies.is_empty() {
-            self.at_key(
-                "backup.copies",
-                "copies are of archive backups, not yet of a repository: keep the repository's folder on the disk to copy to",
-            );
+        for (name, target) in &backup.copies {
+            if target.sftp.is_some() {
+                self.at_key(
+                    &format!("backup.copies.{name}.sftp"),
+                    "a copy of a repository over SFTP is not built yet: use a `folder` or `s3` target",
+                );
+            }
         }
     }
 }
@@ -190,6 +192,17 @@ mod tests {
         );
         let text = "version: 1\nbackup:\n  dir: ./b\n  repository: { folder: ./r, password_file: p }\n  drill:\n    timeout: 60s\n";
         assert!(problems(text).is_empty(), "{:?}", problems(text));
+    }
+
+    #[test]
+    fn a_repositorys_copies_are_folders_or_s3_not_yet_sftp() {
+        let text = "version: 1\nbackup:\n  dir: ./b\n  repository: { folder: ./r, password_file: p }\n  copies:\n    nas: { folder: /mnt/nas }\n    far:\n      sftp: { host: h, user: u, key_file: k, known_hosts: kh, path: /b }\n";
+        assert_eq!(
+            problems(text),
+            [
+                "opsbook.yaml:8:7: backup.copies.far.sftp: a copy of a repository over SFTP is not built yet: use a `folder` or `s3` target"
+            ]
+        );
     }
 
     #[test]

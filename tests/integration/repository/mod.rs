@@ -10,6 +10,8 @@ use std::time::Duration;
 use crate::support::rclone::{KEY_ID, S3Server, SECRET};
 use crate::support::{Project, Run, Workspace, eventually};
 
+mod copies;
+
 const LONG: Duration = Duration::from_secs(60);
 const PASSWORD: &str = "correct horse battery staple 7a1f";
 
@@ -44,10 +46,15 @@ fn shop(tag: &str, dump: &str) -> (Project, Workspace) {
 
 /// The real restic on the workspace's repository.
 fn restic(ws: &Workspace, args: &[&str]) -> Run {
+    restic_at(ws, "repo", args)
+}
+
+/// The real restic on the repository at `repo` (from the workspace).
+fn restic_at(ws: &Workspace, repo: &str, args: &[&str]) -> Run {
     let out = Command::new("restic")
         .args([
             "--repo",
-            "repo",
+            repo,
             "--password-file",
             "restic-password",
             "--no-cache",
