@@ -28,7 +28,7 @@ fn keygen(path: &Path) {
 }
 
 impl SshServer {
-    fn start() -> SshServer {
+    pub fn start() -> SshServer {
         SshServer::start_with("")
     }
 
@@ -103,7 +103,7 @@ impl Drop for SshServer {
     }
 }
 
-fn user() -> String {
+pub fn user() -> String {
     let out = Command::new("id").arg("-un").output().expect("id -un");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -17,7 +17,7 @@ pub(crate) mod list;
 pub(crate) mod prune;
 pub(in crate::backup) mod s3;
 pub(crate) mod send;
-mod sftp;
+pub(in crate::backup) mod sftp;
 pub(crate) mod verify;
 
 pub(crate) use send::Offsite;
@@ -134,6 +134,7 @@ pub(crate) enum RepositorySpot {
     /// The path, once the target's own folder is found there.
     Folder(PathBuf),
     S3(Box<s3::S3>),
+    Sftp(Box<sftp::Sftp>),
 }
 
 impl Target {
@@ -147,10 +148,10 @@ impl Target {
                 s3.descend(REPOSITORY_FOLDER);
                 Ok(RepositorySpot::S3(s3))
             }
-            Store::Sftp(_) => Err(format!(
-                "backup.copies.{}: a copy of a repository over SFTP is not built yet: use a folder or s3 target",
-                self.name
-            )),
+            Store::Sftp(mut sftp) => {
+                sftp.descend(REPOSITORY_FOLDER);
+                Ok(RepositorySpot::Sftp(sftp))
+            }
         }
     }
 }

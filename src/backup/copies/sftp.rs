@@ -28,7 +28,7 @@ use crate::runbook::model::{Name, SftpTarget};
 /// Each read and write, in bytes (SFTP servers take up to 255 KiB).
 const CHUNK: usize = 128 * 1024;
 
-pub(super) struct Sftp {
+pub(crate) struct Sftp {
     host: String,
     port: u16,
     user: String,
@@ -49,7 +49,7 @@ struct Connection {
 }
 
 impl Sftp {
-    pub(super) fn new(
+    pub(in crate::backup) fn new(
         runbook: &Runbook,
         target: &SftpTarget,
         timeout: Duration,
@@ -76,7 +76,7 @@ impl Sftp {
         self.interrupt = interrupt.clone();
     }
 
-    pub(super) fn location(&self) -> String {
+    pub(in crate::backup) fn location(&self) -> String {
         format!(
             "sftp://{}@{}:{}/{}",
             self.user,
@@ -448,6 +448,140 @@ impl Sftp {
                 .map_err(|e| gone(&e))?;
         }
         sftp.remove_dir(folder).await.map_err(|e| gone(&e))
+    }
+}
+
+/// A restic repository's files on the server (`backup.repository.sftp`,
+/// or a copy of the repository on an SFTP target): each file written to a
+/// hidden temporary name, fsynced, its size checked, then renamed, so a
+/// write cut short never leaves a file under a repository name.
+impl Sftp {
+    /// The regular files in the folder `rest` and their sizes (none when
+    /// the folder is not there); links and folders are passed over.
+    pub(in crate::backup) async fn files(&self, rest: &str) -> Result<Vec<(String, u64)>, String> {
+        let connection = self.connected().await?;
+        let sftp = &connection.sftp;
+        let dir = self.path(rest);
+        if !sftp.try_exists(dir.as_str()).await.unwrap_or(false) {
+            return Ok(Vec::new());
+        }
+        let entries = sftp
+            .read_dir(dir.as_str())
+            .await
+            .map_err(|e| format!("cannot list `{dir}` on {}: {e}", self.host))?;
+        Ok(entries
+            .filter(|e| e.file_type().is_file() && !e.file_name().starts_with('.'))
+            .map(|e| (e.file_name(), e.metadata().len()))
+            .collect())
+    }
+
+    /// The file `rest`: `length` bytes from `offset`, or all of it up to
+    /// `cap` bytes (more is an error). A link is refused, never followed.
+    pub(in crate::backup) async fn read_file(
+        &self,
+        rest: &str,
+        range: Option<(u64, u64)>,
+        cap: u64,
+    ) -> Result<Vec<u8>, String> {
+        use tokio::io::AsyncSeekExt;
+        let connection = self.connected().await?;
+        let sftp = &connection.sftp;
+        let path = self.path(rest);
+        let failed =
+            |e: &dyn std::fmt::Display| format!("cannot read `{path}` on {}: {e}", self.host);
+        let kind = sftp
+            .symlink_metadata(path.as_str())
+            .await
+            .map_err(|e| failed(&e))?;
+        if !kind.file_type().is_file() {
+            return Err(failed(&"not a regular file"));
+        }
+        let mut file = sftp.open(path.as_str()).await.map_err(|e| failed(&e))?;
+        let mut bytes = Vec::new();
+        match range {
+            Some((offset, length)) => {
+                file.seek(std::io::SeekFrom::Start(offset))
+                    .await
+                    .map_err(|e| failed(&e))?;
+                bytes.resize(usize::try_from(length.min(cap)).unwrap_or(0), 0);
+                file.read_exact(&mut bytes).await.map_err(|e| failed(&e))?;
+            }
+            None => {
+                file.take(cap + 1)
+                    .read_to_end(&mut bytes)
+                    .await
+                    .map_err(|e| failed(&e))?;
+                if bytes.len() as u64 > cap {
+                    return Err(failed(&format!("larger than {cap} bytes")));
+                }
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Writes the file `rest` (its folder made): to `.NAME.partial` first,
+    /// fsynced and its size checked, then renamed. A file already there
+    /// under that name is kept (a repository's names are their content's
+    /// hash, but for `config`, which is written once).
+    pub(in crate::backup) async fn write_file(
+        &self,
+        rest: &str,
+        bytes: &[u8],
+    ) -> Result<(), String> {
+        let connection = self.connected().await?;
+        let sftp = &connection.sftp;
+        let path = self.path(rest);
+        let (dir, name) = path.rsplit_once('/').unwrap_or((".", path.as_str()));
+        self.make_dirs(sftp, dir).await?;
+        let partial = format!("{dir}/.{name}.partial");
+        let failed =
+            |e: &dyn std::fmt::Display| format!("cannot write `{path}` on {}: {e}", self.host);
+        let mut file = sftp
+            .create(partial.as_str())
+            .await
+            .map_err(|e| failed(&e))?;
+        file.write_all(bytes).await.map_err(|e| failed(&e))?;
+        file.flush().await.map_err(|e| failed(&e))?;
+        file.sync_all().await.map_err(|e| failed(&e))?;
+        file.shutdown().await.map_err(|e| failed(&e))?;
+        let written = sftp
+            .metadata(partial.as_str())
+            .await
+            .map_err(|e| failed(&e))?;
+        if written.len() != bytes.len() as u64 {
+            let _ = sftp.remove_file(partial.as_str()).await;
+            return Err(failed(&format!(
+                "{} bytes written, {} stored",
+                bytes.len(),
+                written.len()
+            )));
+        }
+        if sftp.try_exists(path.as_str()).await.unwrap_or(false) {
+            let _ = sftp.remove_file(partial.as_str()).await;
+            return Ok(());
+        }
+        sftp.rename(partial.as_str(), path.as_str())
+            .await
+            .map_err(|e| failed(&e))
+    }
+
+    /// The folder `rest` and its parents, as `mkdir -p` makes them.
+    pub(in crate::backup) async fn make_dir(&self, rest: &str) -> Result<(), String> {
+        let connection = self.connected().await?;
+        self.make_dirs(&connection.sftp, &self.path(rest)).await
+    }
+
+    /// Removes the file `rest` (gone already is fine).
+    pub(in crate::backup) async fn remove_file(&self, rest: &str) -> Result<(), String> {
+        let connection = self.connected().await?;
+        let sftp = &connection.sftp;
+        let path = self.path(rest);
+        if !sftp.try_exists(path.as_str()).await.unwrap_or(false) {
+            return Ok(());
+        }
+        sftp.remove_file(path.as_str())
+            .await
+            .map_err(|e| format!("cannot remove `{path}` on {}: {e}", self.host))
     }
 }
 

@@ -100,6 +100,7 @@ fn alive(pid: i64) -> bool {
 enum Files {
     Folder(PathBuf),
     Store(Arc<crate::backup::copies::s3::S3>),
+    Sftp(Arc<crate::backup::copies::sftp::Sftp>),
 }
 
 impl Files {
@@ -107,6 +108,7 @@ impl Files {
         match &place.at {
             At::Folder(folder) => Files::Folder(folder.join("locks")),
             At::Store(s3) => Files::Store(s3.clone()),
+            At::Sftp(sftp) => Files::Sftp(sftp.clone()),
         }
     }
 
@@ -131,6 +133,12 @@ impl Files {
                 .into_iter()
                 .filter_map(|(name, _)| Some(name.strip_prefix("locks/")?.to_string()))
                 .collect()),
+            Files::Sftp(sftp) => Ok(sftp
+                .files("locks")
+                .await?
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect()),
         }
     }
 
@@ -149,6 +157,7 @@ impl Files {
                 Ok(bytes)
             }
             Files::Store(s3) => Ok(s3.object(&format!("locks/{id}"), LOCK_CAP).await?.to_vec()),
+            Files::Sftp(sftp) => sftp.read_file(&format!("locks/{id}"), None, LOCK_CAP).await,
         }
     }
 
@@ -160,6 +169,7 @@ impl Files {
                     .map_err(|e| format!("{}: {e}", path.display()))
             }
             Files::Store(s3) => s3.put_object(&format!("locks/{id}"), bytes.into()).await,
+            Files::Sftp(sftp) => sftp.write_file(&format!("locks/{id}"), &bytes).await,
         }
     }
 
@@ -168,6 +178,7 @@ impl Files {
             Files::Folder(dir) => crate::state::files::remove_if_present(&dir.join(id))
                 .map_err(|e| format!("{}: {e}", dir.join(id).display())),
             Files::Store(s3) => s3.delete_object(&format!("locks/{id}")).await,
+            Files::Sftp(sftp) => sftp.remove_file(&format!("locks/{id}")).await,
         }
     }
 }
@@ -348,7 +359,7 @@ impl Drop for Held {
             Files::Folder(dir) => {
                 let _ = crate::state::files::remove_if_present(&dir.join(&id));
             }
-            Files::Store(_) => {
+            Files::Store(_) | Files::Sftp(_) => {
                 let files = self.files.clone();
                 tokio::spawn(async move {
                     let _ = files.remove(&id).await;

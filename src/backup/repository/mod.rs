@@ -15,6 +15,7 @@ pub(crate) mod export;
 mod heed;
 pub(crate) mod list;
 pub(crate) mod lock;
+mod sftp;
 mod source;
 mod store;
 pub(crate) mod take;
@@ -63,14 +64,18 @@ pub(crate) struct Place {
     copy_of: Option<String>,
 }
 
-/// A folder on this host (or a mounted disk), or an S3-compatible store.
+/// A folder on this host (or a mounted disk), an S3-compatible store, or
+/// a folder on another machine over SFTP.
 pub(crate) enum At {
     Folder(PathBuf),
     Store(Arc<crate::backup::copies::s3::S3>),
+    Sftp(Arc<crate::backup::copies::sftp::Sftp>),
 }
 
 /// How long a request to a repository's store may go without progress.
 const STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// The same for an SFTP server (connecting, and each request).
+const SFTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Place {
     /// `backup.repository` of the runbook, its password read; None when the
@@ -88,19 +93,25 @@ impl Place {
                 &format!("backup.repository.{key}"),
             )
         };
-        let at = match (&settings.folder, &settings.s3) {
-            (Some(folder), _) => {
+        let at = match (&settings.folder, &settings.s3, &settings.sftp) {
+            (Some(folder), _, _) => {
                 At::Folder(runbook.resolve(value(folder, "folder").map_err(Error::Usage)?))
             }
-            (None, Some(s3)) => {
+            (None, Some(s3), _) => {
                 let timeout = settings.timeout.map_or(STORE_TIMEOUT, |t| t.std());
                 let s3 = crate::backup::copies::s3::S3::connect(runbook, s3, timeout, &value)
                     .map_err(Error::Usage)?;
                 At::Store(Arc::new(s3))
             }
-            (None, None) => {
+            (None, None, Some(sftp)) => {
+                let timeout = settings.timeout.map_or(SFTP_TIMEOUT, |t| t.std());
+                let sftp = crate::backup::copies::sftp::Sftp::new(runbook, sftp, timeout, &value)
+                    .map_err(Error::Usage)?;
+                At::Sftp(Arc::new(sftp))
+            }
+            (None, None, None) => {
                 return Err(Error::Usage(
-                    "backup.repository needs its place: `folder` or `s3`".to_string(),
+                    "backup.repository needs its place: `folder`, `s3` or `sftp`".to_string(),
                 ));
             }
         };
@@ -131,6 +142,7 @@ impl Place {
         let at = match target.repository_spot().map_err(Error::Usage)? {
             RepositorySpot::Folder(path) => At::Folder(path),
             RepositorySpot::S3(s3) => At::Store(Arc::new(*s3)),
+            RepositorySpot::Sftp(sftp) => At::Sftp(Arc::new(*sftp)),
         };
         Ok(Place {
             at,
@@ -150,6 +162,7 @@ impl Place {
         match &self.at {
             At::Folder(folder) => folder.display().to_string(),
             At::Store(s3) => s3.location(),
+            At::Sftp(sftp) => sftp.location(),
         }
     }
 
@@ -157,12 +170,12 @@ impl Place {
     pub(crate) fn folder(&self) -> Option<&std::path::Path> {
         match &self.at {
             At::Folder(folder) => Some(folder),
-            At::Store(_) => None,
+            At::Store(_) | At::Sftp(_) => None,
         }
     }
 
-    /// rustic's backend: its own for a folder, ours over the S3 client
-    /// for a store (made inside the runtime).
+    /// rustic's backend: its own for a folder, ours over the S3 or SFTP
+    /// client for a store or server (made inside the runtime).
     fn backends(&self) -> Result<RepositoryBackends, Error> {
         let backends = match &self.at {
             At::Folder(folder) => BackendOptions::default()
@@ -170,6 +183,9 @@ impl Place {
                 .to_backends()
                 .map_err(|e| self.refused(&e))?,
             At::Store(s3) => RepositoryBackends::new(Arc::new(store::Store::new(s3.clone())), None),
+            At::Sftp(sftp) => {
+                RepositoryBackends::new(Arc::new(sftp::Files::new(sftp.clone())), None)
+            }
         };
         Ok(match &self.interrupt {
             Some(interrupt) => heed::Heeding::wrap(backends, interrupt.clone()),

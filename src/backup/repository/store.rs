@@ -17,7 +17,7 @@ use crate::backup::copies::s3::S3;
 
 /// The most of one repository file read whole: a pack grows with the
 /// repository, restic's to a few hundred MiB at most.
-const WHOLE: u64 = 1024 * 1024 * 1024;
+pub(super) const WHOLE: u64 = 1024 * 1024 * 1024;
 
 /// The repository's files as the store's objects.
 pub(super) struct Store {
@@ -42,7 +42,7 @@ impl Store {
 }
 
 /// The object's name under the prefix, as restic lays a repository out.
-fn name(tpe: FileType, id: &Id) -> String {
+pub(super) fn name(tpe: FileType, id: &Id) -> String {
     let hex = id.to_hex();
     match tpe {
         FileType::Config => "config".to_string(),

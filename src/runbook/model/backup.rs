@@ -182,7 +182,11 @@ pub(crate) struct Repository {
     /// The store, as a copy target's `s3`; `prefix` is the repository's
     /// folder in the bucket.
     pub s3: Option<S3Target>,
-    /// How long a request to the store may go without progress (60s).
+    /// A folder on another machine, as a copy target's `sftp`; `path` is
+    /// the repository's folder there.
+    pub sftp: Option<SftpTarget>,
+    /// How long a request to the store or server may go without progress
+    /// (60s for s3, 30s for sftp).
     pub timeout: Option<Duration>,
     pub password_file: Option<Name>,
     pub password: Option<Name>,

@@ -104,23 +104,36 @@ impl Validator<'_> {
         backup: &crate::runbook::model::Backup,
         repository: &crate::runbook::model::Repository,
     ) {
-        match (&repository.folder, &repository.s3) {
-            (Some(folder), None) => self.interpolated(folder, "backup.repository.folder"),
-            (None, Some(s3)) => self.s3(s3, "backup.repository.s3"),
-            (Some(_), Some(_)) => self.at_key(
+        let places = [
+            repository.folder.is_some(),
+            repository.s3.is_some(),
+            repository.sftp.is_some(),
+        ];
+        match places.iter().filter(|p| **p).count() {
+            0 => self.at_key(
                 "backup.repository",
-                "a repository is in one place: `folder` or `s3`, not both",
+                "a repository needs its place: `folder: /var/backups/restic`, `s3: { endpoint, bucket, prefix }` or `sftp: { host, user, key_file, known_hosts, path }`",
             ),
-            (None, None) => self.at_key(
+            1 => {}
+            _ => self.at_key(
                 "backup.repository",
-                "a repository needs its place: `folder: /var/backups/restic` or `s3: { endpoint, bucket, prefix }`",
+                "a repository is in one place: `folder`, `s3` or `sftp`, not more",
             ),
         }
+        if let Some(folder) = &repository.folder {
+            self.interpolated(folder, "backup.repository.folder");
+        }
+        if let Some(s3) = &repository.s3 {
+            self.s3(s3, "backup.repository.s3");
+        }
+        if let Some(sftp) = &repository.sftp {
+            self.sftp(sftp, "backup.repository.sftp");
+        }
         if let Some(timeout) = repository.timeout {
-            if repository.folder.is_some() && repository.s3.is_none() {
+            if repository.folder.is_some() {
                 self.at_key(
                     "backup.repository.timeout",
-                    "`timeout` is for a repository on `s3`: a folder is read and written as a local disk is",
+                    "`timeout` is for a repository on `s3` or `sftp`: a folder is read and written as a local disk is",
                 );
             } else if timeout.std().is_zero() {
                 self.at_key(
@@ -166,14 +179,6 @@ impl Validator<'_> {
                 "daily-check does not grade a repository's drills yet (`backup drill` records them in the drill history): leave `max_age` out",
             );
         }
-        for (name, target) in &backup.copies {
-            if target.sftp.is_some() {
-                self.at_key(
-                    &format!("backup.copies.{name}.sftp"),
-                    "a copy of a repository over SFTP is not built yet: use a `folder` or `s3` target",
-                );
-            }
-        }
     }
 }
 
@@ -192,17 +197,6 @@ mod tests {
         );
         let text = "version: 1\nbackup:\n  dir: ./b\n  repository: { folder: ./r, password_file: p }\n  drill:\n    timeout: 60s\n";
         assert!(problems(text).is_empty(), "{:?}", problems(text));
-    }
-
-    #[test]
-    fn a_repositorys_copies_are_folders_or_s3_not_yet_sftp() {
-        let text = "version: 1\nbackup:\n  dir: ./b\n  repository: { folder: ./r, password_file: p }\n  copies:\n    nas: { folder: /mnt/nas }\n    far:\n      sftp: { host: h, user: u, key_file: k, known_hosts: kh, path: /b }\n";
-        assert_eq!(
-            problems(text),
-            [
-                "opsbook.yaml:8:7: backup.copies.far.sftp: a copy of a repository over SFTP is not built yet: use a `folder` or `s3` target"
-            ]
-        );
     }
 
     #[test]
@@ -235,19 +229,19 @@ mod tests {
         assert_eq!(
             said("timeout: 5s"),
             [
-                "opsbook.yaml:4:3: backup.repository: a repository needs its place: `folder: /var/backups/restic` or `s3: { endpoint, bucket, prefix }`"
+                "opsbook.yaml:4:3: backup.repository: a repository needs its place: `folder: /var/backups/restic`, `s3: { endpoint, bucket, prefix }` or `sftp: { host, user, key_file, known_hosts, path }`"
             ]
         );
         assert_eq!(
             said(&format!("folder: ./repo, {s3}")),
             [
-                "opsbook.yaml:4:3: backup.repository: a repository is in one place: `folder` or `s3`, not both"
+                "opsbook.yaml:4:3: backup.repository: a repository is in one place: `folder`, `s3` or `sftp`, not more"
             ]
         );
         assert_eq!(
             said("folder: ./repo, timeout: 5s"),
             [
-                "opsbook.yaml:4:3: backup.repository.timeout: `timeout` is for a repository on `s3`: a folder is read and written as a local disk is"
+                "opsbook.yaml:4:3: backup.repository.timeout: `timeout` is for a repository on `s3` or `sftp`: a folder is read and written as a local disk is"
             ]
         );
         assert_eq!(

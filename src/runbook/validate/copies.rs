@@ -112,7 +112,7 @@ impl Validator<'_> {
         }
     }
 
-    fn sftp(&mut self, sftp: &SftpTarget, field: &str) {
+    pub(super) fn sftp(&mut self, sftp: &SftpTarget, field: &str) {
         for (key, value) in [
             ("host", &sftp.host),
             ("user", &sftp.user),

@@ -11,6 +11,7 @@ use crate::support::rclone::{KEY_ID, S3Server, SECRET};
 use crate::support::{Project, Run, Workspace, eventually};
 
 mod copies;
+mod sftp;
 
 const LONG: Duration = Duration::from_secs(60);
 const PASSWORD: &str = "correct horse battery staple 7a1f";
