@@ -4,6 +4,7 @@
 //! `backup.drill.max_age`, and the free space where backups go. The copy
 //! targets' part is `copies::freshness`.
 
+use std::path::Path;
 use std::time::Duration;
 
 use super::catalog;
@@ -16,12 +17,18 @@ use crate::runbook::units;
 /// The newest complete backup against `max_age`, the newest passed drill,
 /// and the free space where backups go; `None` when the folder could not
 /// be read at all.
-pub(crate) async fn local(runbook: &Runbook) -> Option<Vec<CheckResult>> {
+pub(crate) async fn local(runbook: &Runbook, state_dir: &Path) -> Option<Vec<CheckResult>> {
     let Some(backup) = &runbook.model.backup else {
         return Some(Vec::new());
     };
     match super::repository::Place::of(runbook, backup) {
-        Ok(Some(place)) => return Some(super::repository::list::freshness(runbook, &place).await),
+        Ok(Some(place)) => {
+            let mut results = super::repository::list::freshness(runbook, &place).await;
+            if let Some(max_age) = backup.drill.as_ref().and_then(|d| d.max_age) {
+                results.push(repository_drill(runbook, state_dir, max_age.std()));
+            }
+            return Some(results);
+        }
         Ok(None) => {}
         Err(e) => {
             let why = e.lines().join("; ");
@@ -127,6 +134,47 @@ fn check_drill(backups: &[catalog::BackupEntry], max_age: Duration) -> CheckResu
             drill.at,
             max_age,
         ),
+    }
+}
+
+/// A repository's newest passed drill, from the drill history (where
+/// `backup drill` of a snapshot records it), against `backup.drill.max_age`;
+/// a newer drill that failed is a warn of its own.
+fn repository_drill(runbook: &Runbook, state_dir: &Path, max_age: Duration) -> CheckResult {
+    let state = match crate::state::StateDir::open(state_dir) {
+        Ok(state) => state,
+        Err(e) => return CheckResult::new("backups", "drill", Status::Unknown, e.to_string()),
+    };
+    let lines = super::drill::history(&state, runbook)
+        .since(jiff::Timestamp::MIN)
+        .records;
+    let at = |line: &crate::state::Record| line.at.strftime("%Y-%m-%d %H:%M:%SZ").to_string();
+    let newest = lines.iter().max_by_key(|l| l.at);
+    let newest_passed = lines
+        .iter()
+        .filter(|l| super::drill::passed(l))
+        .max_by_key(|l| l.at);
+    match (newest, newest_passed) {
+        (None, _) => CheckResult::new(
+            "backups",
+            "drill",
+            Status::Warn,
+            "no snapshot was drilled yet: run `opsbook backup drill`",
+        ),
+        (Some(failed), passed) if !super::drill::passed(failed) => CheckResult::new(
+            "backups",
+            "drill",
+            Status::Warn,
+            format!(
+                "the newest drill ({}) failed{}",
+                at(failed),
+                passed.map_or(String::new(), |p| format!(
+                    "; the last that passed was {}",
+                    at(p)
+                ))
+            ),
+        ),
+        (Some(drill), _) => aged("drill", "newest passed drill", drill.at, max_age),
     }
 }
 

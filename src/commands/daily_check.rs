@@ -18,7 +18,7 @@ pub(crate) async fn run(
     report: &mut Report,
 ) -> Result<(), Error> {
     let connect = || -> daily::Connected<'_> { Box::pin(deploy::look(runbook)) };
-    let backups = || freshness::backups(runbook);
+    let backups = || freshness::backups(runbook, &options.state_dir);
     let above = daily::Above {
         connect: &connect,
         backups: &backups,

@@ -330,7 +330,7 @@ async fn daily_check(
     let mut report = Report::new("daily-check", &runbook.display, jiff::Timestamp::now());
     let clock = std::time::Instant::now();
     let connect = || -> daily::Connected<'_> { Box::pin(crate::deploy::look(runbook)) };
-    let backups = || crate::backup::copies::freshness::backups(runbook);
+    let backups = || crate::backup::copies::freshness::backups(runbook, state_dir);
     let above = daily::Above {
         connect: &connect,
         backups: &backups,

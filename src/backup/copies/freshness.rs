@@ -3,6 +3,7 @@
 //! against `backup.max_age`. Each is a job of its own under the run's
 //! deadline: a target that hangs leaves only its own result unknown.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::backup::freshness::{self, aged};
@@ -12,18 +13,20 @@ use crate::runbook::Runbook;
 
 /// The jobs of the backups part, each labelled `section name` for the
 /// deadline's message: the backups here, then each copy target.
-pub(crate) fn backups(runbook: &Runbook) -> Vec<(String, Work<'_>)> {
+pub(crate) fn backups<'a>(runbook: &'a Runbook, state_dir: &'a Path) -> Vec<(String, Work<'a>)> {
     let mut jobs: Vec<(String, Work<'_>)> = vec![(
         "backups newest".into(),
         Box::pin(async move {
-            freshness::local(runbook).await.unwrap_or_else(|| {
-                vec![CheckResult::new(
-                    "backups",
-                    "newest",
-                    Status::Unknown,
-                    "the backup check did not finish",
-                )]
-            })
+            freshness::local(runbook, state_dir)
+                .await
+                .unwrap_or_else(|| {
+                    vec![CheckResult::new(
+                        "backups",
+                        "newest",
+                        Status::Unknown,
+                        "the backup check did not finish",
+                    )]
+                })
         }),
     )];
     if runbook.model.backup.is_none() || super::copies(runbook).is_empty() {

@@ -37,7 +37,7 @@ mod leftovers;
 mod record;
 mod twins;
 
-pub(crate) use record::{DrillRecord, DrilledCheck, FILE, newest_passed};
+pub(crate) use record::{DrillRecord, DrilledCheck, FILE, history, newest_passed, passed};
 
 const SECTION: &str = "drill";
 /// How long each item may take to be restored into the scratch resources
@@ -310,7 +310,7 @@ impl Drill<'_> {
 
     /// The outcome in the backup's folder and the drill history.
     fn keep(&self, record: &DrillRecord, state: &StateDir, report: &Report) -> CheckResult {
-        let history = state.history(&format!("{}-drills", self.runbook.data_lock_key()));
+        let history = history(state, self.runbook);
         let line = Record {
             at: report.started_at,
             command: "backup drill".to_string(),

@@ -51,6 +51,20 @@ impl DrillRecord {
     }
 }
 
+/// The drill history of the runbook: every drill's outcome, one line each
+/// (a repository's drills are kept only there).
+pub(crate) fn history(
+    state: &crate::state::StateDir,
+    runbook: &crate::runbook::Runbook,
+) -> crate::state::History {
+    state.history(&format!("{}-drills", runbook.data_lock_key()))
+}
+
+/// Whether a drill's line in the history says it passed (a warn passes).
+pub(crate) fn passed(line: &crate::state::Record) -> bool {
+    line.status.severity() <= Status::Warn.severity()
+}
+
 /// The newest backup (of `backups`) whose drill passed, with that drill.
 pub(crate) fn newest_passed(backups: &[BackupEntry]) -> Option<(&BackupEntry, DrillRecord)> {
     backups

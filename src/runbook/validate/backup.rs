@@ -173,31 +173,12 @@ impl Validator<'_> {
                 "a restic repository compresses with zstd: leave `compression` out (`level` sets zstd's level)",
             );
         }
-        if backup.drill.as_ref().is_some_and(|d| d.max_age.is_some()) {
-            self.at_key(
-                "backup.drill.max_age",
-                "daily-check does not grade a repository's drills yet (`backup drill` records them in the drill history): leave `max_age` out",
-            );
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::runbook::validate::problems;
-
-    #[test]
-    fn a_repositorys_drill_may_not_ask_for_a_max_age_daily_check_cannot_grade() {
-        let text = "version: 1\nbackup:\n  dir: ./b\n  repository: { folder: ./r, password_file: p }\n  drill:\n    max_age: 8d\n";
-        assert_eq!(
-            problems(text),
-            [
-                "opsbook.yaml:6:5: backup.drill.max_age: daily-check does not grade a repository's drills yet (`backup drill` records them in the drill history): leave `max_age` out"
-            ]
-        );
-        let text = "version: 1\nbackup:\n  dir: ./b\n  repository: { folder: ./r, password_file: p }\n  drill:\n    timeout: 60s\n";
-        assert!(problems(text).is_empty(), "{:?}", problems(text));
-    }
 
     #[test]
     fn a_keep_policy_that_keeps_nothing_is_refused() {

@@ -725,13 +725,28 @@ fn a_drill_of_a_snapshot_restores_it_into_twins_and_leaves_nothing_behind() {
     ws.write(
         "opsbook.yaml",
         format!(
-            "{runbook}  drill:\n    timeout: 60s\n    checks:\n      \
+            "{runbook}  drill:\n    timeout: 60s\n    max_age: 8d\n    checks:\n      \
              records: {{ exec: {{ service: db, command: [cat, /data/records.txt, /data/from-dump], stdout_contains: \"order 1\\norder 1\" }} }}\n"
         ),
     );
     ws.opsbook(&["validate"]).expect_code(0);
     opsbook(&ws, &["backup", "init-repository"]).expect_code(0);
     opsbook(&ws, &["backup"]).expect_code(0);
+    let drill_graded = || {
+        let checked = opsbook(
+            &ws,
+            &["daily-check", "--only", "backups", "--format", "json"],
+        );
+        crate::support::result(&checked.json(), "backups", "drill").clone()
+    };
+    let before = drill_graded();
+    assert_eq!(
+        (before["status"].as_str(), before["message"].as_str()),
+        (
+            Some("warn"),
+            Some("no snapshot was drilled yet: run `opsbook backup drill`")
+        )
+    );
     // The live data moves on: the drill proves the snapshot, not the volume.
     assert!(project.exec("db", "echo 'order 2' > /data/records.txt"));
 
@@ -766,4 +781,14 @@ fn a_drill_of_a_snapshot_restores_it_into_twins_and_leaves_nothing_behind() {
     assert_eq!(left, 0);
     assert!(project.exec("db", "grep -qx 'order 2' /data/records.txt"));
     assert!(snapshots(&ws).len() == 1);
+    // daily-check grades the drill from the drill history.
+    let after = drill_graded();
+    assert_eq!(after["status"], "ok", "{after:#}");
+    assert!(
+        after["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("newest passed drill "),
+        "{after:#}"
+    );
 }
