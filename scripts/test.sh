@@ -31,9 +31,10 @@ apt_install() {
 # journal the journal tests read; openssh-server and -client: the SFTP copy
 # target's server on loopback, and ssh-keygen for its keys; chromium: the
 # headless browser the status page of `serve` is rendered in; restic: the
-# real restic that reads back the repositories opsbook writes.
+# real restic that reads back the repositories opsbook writes; docker-registry
+# and apache2-utils (htpasswd): the image registry the update tests push to.
 missing=()
-for package in busybox-static openssl bsdutils systemd systemd-journal-remote openssh-server openssh-client chromium restic; do
+for package in busybox-static openssl bsdutils systemd systemd-journal-remote openssh-server openssh-client chromium restic docker-registry apache2-utils; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -159,12 +159,17 @@ impl Updater<'_> {
                 .image
                 .clone()
                 .unwrap_or_else(|| first.image.name.clone());
-            // A rollback pulls only an image the host lacks; nothing pulls
-            // by a bare image id, which no registry serves.
-            let pulls = pull
-                && !is_image_id(&name)
-                && (self.section() != "rollback"
-                    || self.deployment().image(&name).await?.is_none());
+            // A rollback pulls only an image the host lacks (and one named
+            // by its digest, that exact image, even without `update.pull`);
+            // nothing pulls by a bare image id, which no registry serves.
+            let pulls = !is_image_id(&name)
+                && match self.section() {
+                    "rollback" => {
+                        (pull || is_digest(&name))
+                            && self.deployment().image(&name).await?.is_none()
+                    }
+                    _ => pull,
+                };
             if pulls && dry_run {
                 targets.push(Target::WouldPull {
                     service,
@@ -177,7 +182,16 @@ impl Updater<'_> {
                 self.lifecycle
                     .progress
                     .say(format!("{service}: pulling {name}"));
-                self.deployment().pull(&name).await?;
+                let pulled = self.deployment().pull(&name).await;
+                if let Err(e) = pulled {
+                    if self.section() == "rollback" && is_digest(&name) {
+                        return Err(Error::Usage(format!(
+                            "the image `{service}` ran before is no longer on this host and could not be pulled back by its digest: {}: nothing was changed (name one with --to IMAGE)",
+                            e.lines().join("; ")
+                        )));
+                    }
+                    return Err(e);
+                }
             }
             let Some(to) = self.deployment().image(&name).await? else {
                 return Err(Error::Usage(format!(
@@ -466,11 +480,36 @@ pub(crate) async fn previous(
     if deployment.image(&ran.id).await?.is_some() {
         return Ok(ran.id.clone());
     }
+    // Gone (an `image prune -a`): its registry digest names exactly that
+    // image, and the plan pulls it back.
+    if let Some(digest) = digest_of(ran) {
+        return Ok(digest);
+    }
     Err(Error::Usage(format!(
-        "the image `{service}` ran before, {} ({}), is no longer on this host: name one with --to IMAGE",
+        "the image `{service}` ran before, {} ({}), is no longer on this host and was never pulled from a registry (no digest to pull it back by): name one with --to IMAGE",
         ran.image,
         docker::short_id(&ran.id)
     )))
+}
+
+/// The registry digest (`repo@sha256:…`) an image ran was pulled or pushed
+/// by: the one of its own repository when it has several.
+fn digest_of(ran: &super::image_history::Ran) -> Option<String> {
+    let repository = ran
+        .image
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .map_or(ran.image.as_str(), |(repository, _)| repository);
+    ran.digests
+        .iter()
+        .find(|d| d.split('@').next() == Some(repository))
+        .or(ran.digests.first())
+        .cloned()
+}
+
+/// Whether `name` names an image by its registry digest (`repo@sha256:…`).
+fn is_digest(name: &str) -> bool {
+    name.contains("@sha256:")
 }
 
 /// Whether `name` is an image id (`sha256:…`, or its hex, whole or short)
@@ -529,5 +568,26 @@ mod tests {
             "registry.example.com/app@sha256:0123456789abcdef"
         ));
         assert!(!is_image_id("deadbeef"));
+    }
+
+    #[test]
+    fn the_digest_of_an_images_own_repository_is_taken() {
+        let ran = |image: &str, digests: &[&str]| super::super::image_history::Ran {
+            image: image.to_string(),
+            id: "sha256:1".to_string(),
+            digests: digests.iter().map(|d| d.to_string()).collect(),
+            since: jiff::Timestamp::UNIX_EPOCH,
+            by: "update".to_string(),
+        };
+        let digests = ["mirror:5000/app@sha256:aa", "127.0.0.1:5000/app@sha256:bb"];
+        assert_eq!(
+            digest_of(&ran("127.0.0.1:5000/app:latest", &digests)).as_deref(),
+            Some("127.0.0.1:5000/app@sha256:bb")
+        );
+        assert_eq!(
+            digest_of(&ran("other/app", &digests)).as_deref(),
+            Some("mirror:5000/app@sha256:aa")
+        );
+        assert_eq!(digest_of(&ran("app:1", &[])), None);
     }
 }

@@ -75,13 +75,14 @@ impl Images {
 
 impl Drop for Images {
     fn drop(&mut self) {
+        // By label: tags in a registry's name (`127.0.0.1:PORT/REPO:1`) too.
         let listed = Command::new("docker")
             .args([
                 "images",
-                "-q",
+                "--filter",
+                &format!("label=org.opsbook.test.repo={}", self.repo),
                 "--format",
                 "{{.Repository}}:{{.Tag}}",
-                &self.repo,
             ])
             .output();
         if let Ok(listed) = listed {

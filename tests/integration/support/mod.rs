@@ -9,6 +9,7 @@
 pub mod exact;
 pub mod hanging;
 pub mod rclone;
+pub mod registry;
 pub mod s3;
 
 use std::collections::HashMap;
