@@ -492,6 +492,7 @@ pub(crate) enum Part {
     Checks,
     Backups,
     Heartbeats,
+    Images,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@ mod error;
 mod fleet;
 mod grade;
 mod host;
+mod images;
 mod incident;
 mod interrupt;
 mod notify;

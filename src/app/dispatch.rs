@@ -282,5 +282,6 @@ fn part(part: cli::Part) -> daily_check::Part {
         cli::Part::Checks => daily_check::Part::Checks,
         cli::Part::Backups => daily_check::Part::Backups,
         cli::Part::Heartbeats => daily_check::Part::Heartbeats,
+        cli::Part::Images => daily_check::Part::Images,
     }
 }

@@ -182,6 +182,37 @@ fn copies(cache: &Cache, out: &mut Out) {
     }
 }
 
+/// Each service's image as the last daily-check's `images` part saw it:
+/// 1 when its registry has an update (a moved tag, a newer version).
+fn image_updates(cache: &Cache, out: &mut Out) {
+    let Some(daily) = &cache.daily else {
+        return;
+    };
+    let services: Vec<(&str, f64)> = daily
+        .results
+        .iter()
+        .filter(|r| {
+            r.section == crate::images::check::SECTION && r.unit.as_deref() == Some("update")
+        })
+        .filter_map(|r| Some((r.name.as_str(), r.value?)))
+        .collect();
+    if services.is_empty() {
+        return;
+    }
+    out.family(
+        "opsbook_image_update_available",
+        "gauge",
+        "Whether each service's registry has an update for its image (1) or not (0), as the last daily-check saw it.",
+    );
+    for (service, available) in services {
+        out.sample(
+            "opsbook_image_update_available",
+            &[("service", service)],
+            available,
+        );
+    }
+}
+
 fn heal(cache: &Cache, out: &mut Out) {
     if cache.heal.is_empty() {
         return;
@@ -475,6 +506,7 @@ fn backups(cache: &Cache, out: &mut Out) {
         out.sample("opsbook_backup_last_size_bytes", &[], *size as f64);
     }
     copies(cache, out);
+    image_updates(cache, out);
     if let Some((_, drill)) = &backups.drill {
         out.family(
             "opsbook_backup_drill_last_passed",

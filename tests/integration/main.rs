@@ -25,6 +25,7 @@ mod formats;
 mod heal;
 mod heartbeats;
 mod host;
+mod images;
 mod incident;
 mod init;
 mod lifecycle;

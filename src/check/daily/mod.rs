@@ -38,6 +38,7 @@ pub(crate) enum Part {
     Checks,
     Backups,
     Heartbeats,
+    Images,
 }
 
 pub(crate) struct Options {

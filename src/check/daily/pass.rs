@@ -6,7 +6,7 @@
 //! inspected and sampled. Whatever has not answered by the deadline is one
 //! unknown result naming it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use futures_util::future::join_all;
 use tokio::time::timeout_at;
@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::grade::{CheckResult, Status};
 use crate::host::HostSnapshot;
 use crate::runbook::Runbook;
-use crate::runbook::model::{Check, DockerDiskLimits};
+use crate::runbook::model::{Check, DockerDiskLimits, Images};
 use crate::state::Record;
 
 use super::{Above, Looked, Options, Part, Pass, Work};
@@ -150,6 +150,7 @@ async fn docker_part(
         && !wanted.logs
         && wanted.docker_checks.is_empty()
         && wanted.docker_disk.is_none()
+        && wanted.images.is_none()
     {
         return Docker::default();
     }
@@ -220,10 +221,12 @@ struct Wanted<'r> {
     docker_checks: Vec<(&'r String, &'r Check)>,
     logs: bool,
     docker_disk: Option<&'r DockerDiskLimits>,
+    /// `images.check`, and the state folder its answers are kept in.
+    images: Option<(&'r Images, &'r Path)>,
 }
 
 impl<'r> Wanted<'r> {
-    fn of(runbook: &'r Runbook, options: &Options) -> Wanted<'r> {
+    fn of(runbook: &'r Runbook, options: &'r Options) -> Wanted<'r> {
         Wanted {
             docker_checks: runbook
                 .model
@@ -238,6 +241,12 @@ impl<'r> Wanted<'r> {
                 .docker_disk
                 .as_ref()
                 .filter(|_| options.wants(Part::Host)),
+            images: runbook
+                .model
+                .images
+                .as_ref()
+                .filter(|i| i.check && options.wants(Part::Images))
+                .map(|i| (i, options.state_dir.as_path())),
         }
     }
 }
@@ -309,6 +318,18 @@ fn jobs<'a>(
                 let used = deployment.disk_use().await.map_err(|e| e.to_string());
                 vec![docker_disk::grade(limits, used)]
             }),
+        ));
+    }
+    if let Some((images, state_dir)) = wanted.images {
+        work.push((
+            "images registries".into(),
+            Box::pin(crate::images::check::check(
+                runbook,
+                deployment,
+                &listing.refs,
+                images,
+                state_dir,
+            )),
         ));
     }
     if wanted.logs {

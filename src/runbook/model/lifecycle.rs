@@ -57,6 +57,27 @@ pub(crate) struct Update {
     pub timeout: Option<Duration>,
 }
 
+/// `images:`: what daily-check asks the services' registries.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Images {
+    /// Ask each service's registry whether its tag points elsewhere now.
+    #[serde(default)]
+    pub check: bool,
+    /// How long an answer is kept before the registry is asked again (6h).
+    pub interval: Option<Duration>,
+    /// Also list newer semver tags: `minor` (same major) or `major` (any).
+    pub newer: Option<Newer>,
+}
+
+/// Which newer tags `images.newer` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Newer {
+    Minor,
+    Major,
+}
+
 /// Steps run before and after a built-in section (`restore:` has only these).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

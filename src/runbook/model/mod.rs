@@ -61,6 +61,8 @@ pub(crate) struct Model {
     pub restore: Option<Hooks>,
     /// How `update` and `rollback` put services on another image.
     pub update: Option<Update>,
+    /// What daily-check asks the services' image registries.
+    pub images: Option<Images>,
     pub incident: Option<Incident>,
     pub notify: Option<Notify>,
     #[serde(default)]

@@ -8,6 +8,7 @@ mod checks;
 mod copies;
 mod heal;
 mod heartbeats;
+mod images;
 pub(crate) mod locate;
 mod logs;
 mod notify;
@@ -48,6 +49,7 @@ pub(super) fn validate(model: &Model, text: &str, file: &str) -> Result<Plan, Ve
     v.notify();
     v.heal();
     v.heartbeats();
+    v.images();
     v.procedures();
     v.schedule();
     v.regexes(&model.redact, "redact");

@@ -12,13 +12,18 @@ use super::{eventually, free_port};
 pub struct Registry {
     child: Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Registry {
     /// Open to anyone.
     pub fn start() -> Registry {
         Registry::serve(None)
+    }
+
+    /// Only `user` with `password` (HTTP Basic, as distribution does it).
+    pub fn start_with_login(user: &str, password: &str) -> Registry {
+        Registry::serve(Some((user, password)))
     }
 
     fn serve(login: Option<(&str, &str)>) -> Registry {
@@ -58,11 +63,7 @@ impl Registry {
         eventually("the registry listening", Duration::from_secs(20), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
-        Registry {
-            child,
-            port,
-            _dir: dir,
-        }
+        Registry { child, port, dir }
     }
 
     /// `127.0.0.1:PORT`, the registry's part of an image name.
@@ -74,6 +75,16 @@ impl Registry {
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Registry {
+    /// A Docker CLI config folder of this registry's own (`docker --config
+    /// DIR login`, `DOCKER_CONFIG=DIR`), so no login lands in the shared one.
+    pub fn docker_config(&self) -> std::path::PathBuf {
+        let path = self.dir.path().join("docker");
+        std::fs::create_dir_all(&path).unwrap();
+        path
     }
 }
 

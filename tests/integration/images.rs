@@ -1,0 +1,178 @@
+//! daily-check's `images` part against a real registry (Debian's
+//! docker-registry on loopback): an image that is the registry's, a tag
+//! moved on (an update available), newer semver tags, the answers kept for
+//! `interval`, a registry that is gone (unknown, never crit), and one that
+//! wants a login (read from the Docker CLI's config.json).
+
+use std::process::Command;
+
+use crate::support::registry::Registry;
+use crate::support::{CALM_HOST, Project, Workspace};
+use crate::update::Images;
+
+/// `docker ARGS`, which must succeed.
+fn docker(args: &[&str]) {
+    let out = Command::new("docker").args(args).output().expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// api runs `latest` and web `1.0.0` of `repo` in the registry.
+fn deployment(
+    tag: &str,
+    registry: &Registry,
+    images: &Images,
+    config: &[&str],
+) -> (Project, Workspace) {
+    let one = images.build("1");
+    let repo = format!("{}/{}", registry.host(), images.repo);
+    for tag in ["latest", "1.0.0"] {
+        docker(&["tag", &one, &format!("{repo}:{tag}")]);
+        docker(&[config, &["push", "-q", &format!("{repo}:{tag}")]].concat());
+    }
+    let project = Project::new(tag);
+    project
+        .service("api")
+        .image(&format!("{repo}:latest"))
+        .start();
+    project
+        .service("web")
+        .image(&format!("{repo}:1.0.0"))
+        .start();
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nproject: {}\n{CALM_HOST}images: {{ check: true, interval: 1h, newer: minor }}\n",
+            project.name
+        ),
+    );
+    (project, ws)
+}
+
+/// The `images` results of a daily-check: (name, status, message) with the
+/// registry, repository and digests replaced.
+fn graded(ws: &Workspace, host: &str, repo: &str, docker_config: &str) -> Vec<String> {
+    let run = ws.opsbook_with(
+        &[
+            "daily-check",
+            "--only",
+            "images",
+            "--state-dir",
+            "state",
+            "--format",
+            "json",
+        ],
+        &[("DOCKER_CONFIG", docker_config)],
+    );
+    let digest = regex::Regex::new(r"sha256:[0-9a-f]{12}").unwrap();
+    run.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["section"] == "images")
+        .map(|r| {
+            let line = format!(
+                "{} {} {}",
+                r["status"].as_str().unwrap(),
+                r["name"].as_str().unwrap(),
+                r["message"].as_str().unwrap()
+            );
+            let line = line.replace(host, "[REGISTRY]").replace(repo, "[REPO]");
+            digest.replace_all(&line, "[DIGEST]").into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn a_moved_tag_and_newer_tags_are_updates_answers_are_kept_and_a_gone_registry_is_unknown() {
+    let mut registry = Registry::start();
+    let images = Images::new("x-images");
+    let config = registry.docker_config();
+    let config = config.to_str().unwrap();
+    let (_project, ws) = deployment("x-images", &registry, &images, &["--config", config]);
+    let host = registry.host();
+    let now = |ws: &Workspace| graded(ws, &host, &images.repo, config);
+    assert_eq!(
+        now(&ws),
+        [
+            "ok api [REGISTRY]/[REPO]:latest is the registry's ([DIGEST])",
+            "ok web [REGISTRY]/[REPO]:1.0.0 is the registry's ([DIGEST])",
+        ]
+    );
+    // Version 2 pushed as `latest` and `1.1.0`: the answers are kept for
+    // an hour, so nothing changes until the kept ones are gone.
+    let two = images.build("2");
+    let repo = format!("{}/{}", registry.host(), images.repo);
+    for tag in ["latest", "1.1.0", "2.0.0"] {
+        docker(&["tag", &two, &format!("{repo}:{tag}")]);
+        docker(&["--config", config, "push", "-q", &format!("{repo}:{tag}")]);
+    }
+    assert_eq!(now(&ws).len(), 2);
+    assert!(now(&ws)[0].starts_with("ok api"), "{:?}", now(&ws));
+    let kept = ws.path().join("state/images");
+    std::fs::remove_dir_all(&kept).unwrap();
+    assert_eq!(
+        now(&ws),
+        [
+            "warn api update available: [REGISTRY]/[REPO]:latest runs [DIGEST], the registry has [DIGEST]",
+            "warn web [REGISTRY]/[REPO]:1.0.0 is the registry's ([DIGEST]); newer tags: 1.1.0",
+        ]
+    );
+    // The registry gone: unknown, not crit (once the answers are not kept).
+    registry.stop();
+    std::fs::remove_dir_all(&kept).unwrap();
+    let gone = now(&ws);
+    assert_eq!(gone.len(), 2);
+    for line in &gone {
+        assert!(
+            line.starts_with("unknown ")
+                && line.contains("cannot ask [REGISTRY] about [REGISTRY]/[REPO]:"),
+            "{gone:?}"
+        );
+    }
+}
+
+#[test]
+fn a_registry_that_wants_a_login_gets_the_docker_clis() {
+    let registry = Registry::start_with_login("ci", "s3cret-for-the-registry");
+    let images = Images::new("x-images-login");
+    let config = registry.docker_config();
+    let config = config.to_str().unwrap();
+    docker(&[
+        "--config",
+        config,
+        "login",
+        "-u",
+        "ci",
+        "-p",
+        "s3cret-for-the-registry",
+        &registry.host(),
+    ]);
+    let (_project, ws) = deployment("x-images-login", &registry, &images, &["--config", config]);
+    assert_eq!(
+        graded(&ws, &registry.host(), &images.repo, config),
+        [
+            "ok api [REGISTRY]/[REPO]:latest is the registry's ([DIGEST])",
+            "ok web [REGISTRY]/[REPO]:1.0.0 is the registry's ([DIGEST])",
+        ]
+    );
+    // Without the login: unknown, saying what to do.
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::remove_dir_all(ws.path().join("state/images")).unwrap();
+    assert_eq!(
+        graded(
+            &ws,
+            &registry.host(),
+            &images.repo,
+            empty.path().to_str().unwrap()
+        ),
+        [
+            "unknown api cannot ask [REGISTRY] about [REGISTRY]/[REPO]:latest: [REGISTRY] wants a login and the Docker CLI has none for it (`docker login [REGISTRY]`, or DOCKER_CONFIG)",
+            "unknown web cannot ask [REGISTRY] about [REGISTRY]/[REPO]:1.0.0: [REGISTRY] wants a login and the Docker CLI has none for it (`docker login [REGISTRY]`, or DOCKER_CONFIG)",
+        ]
+    );
+}
