@@ -20,6 +20,7 @@ use crate::deploy::lifecycle::Lifecycle;
 use crate::docker::{self, Deployment, ImageRef, Snapshot};
 use crate::error::Error;
 use crate::grade::{CheckResult, Status};
+use crate::render::Report;
 use crate::runbook::Runbook;
 
 use super::image_history::ImageHistory;
@@ -69,6 +70,15 @@ struct Touched<'p> {
 }
 
 /// How an apply ended.
+/// Steps run once every service is ready and verified, inside the
+/// put-back guarantee (`update.after`): one that fails puts everything back.
+#[derive(Clone, Copy)]
+pub(crate) struct After<'a> {
+    pub hooks: &'a dyn super::Hooks,
+    pub stage: &'a str,
+    pub steps: &'a [crate::runbook::model::Step],
+}
+
 pub(crate) struct Applied {
     /// One result per planned service.
     pub results: Vec<CheckResult>,
@@ -216,7 +226,12 @@ impl Updater<'_> {
     /// Puts each planned service on its new image, in order, then runs the
     /// verify checks; on a failure or a signal puts everything back. The
     /// image history gets the new images only when all went well.
-    pub(crate) async fn apply(&self, planned: &[Planned], history: &mut ImageHistory) -> Applied {
+    pub(crate) async fn apply(
+        &self,
+        planned: &[Planned],
+        history: &mut ImageHistory,
+        after: Option<After<'_>>,
+    ) -> Applied {
         for p in planned {
             history.record(&p.service, &p.from, "seen");
         }
@@ -263,16 +278,9 @@ impl Updater<'_> {
         }
         let mut verify = Vec::new();
         if failed.is_none() {
-            verify = self.verify().await;
-            if verify
-                .iter()
-                .any(|r| matches!(r.status, Status::Crit | Status::Unknown))
-            {
-                failed = Some("a verify check failed".to_string());
-            }
-            if self.lifecycle.interrupt.is_raised() {
-                failed = Some("interrupted".to_string());
-            }
+            let (checked, why) = self.verified(after).await;
+            verify = checked;
+            failed = why;
         }
         let Some(why) = failed else {
             self.finish(planned, &touched, history, &mut results).await;
@@ -310,6 +318,33 @@ impl Updater<'_> {
             verify,
             put_back: true,
         }
+    }
+
+    /// The verify checks once every service is ready, then the `after`
+    /// steps: their results, and what failed when one did (or a signal).
+    async fn verified(&self, after: Option<After<'_>>) -> (Vec<CheckResult>, Option<String>) {
+        let mut verify = self.verify().await;
+        if self.lifecycle.interrupt.is_raised() {
+            return (verify, Some("interrupted".to_string()));
+        }
+        if verify
+            .iter()
+            .any(|r| matches!(r.status, Status::Crit | Status::Unknown))
+        {
+            return (verify, Some("a verify check failed".to_string()));
+        }
+        let Some(after) = after else {
+            return (verify, None);
+        };
+        let mut ran = Report::new(
+            self.section(),
+            &self.runbook.display,
+            jiff::Timestamp::now(),
+        );
+        let passed = after.hooks.run(after.stage, after.steps, &mut ran).await;
+        verify.extend(ran.results);
+        let failed = (!passed).then(|| format!("an {} step failed", after.stage));
+        (verify, failed)
     }
 
     /// Replaces one running container by its twin on `image` and waits for

@@ -247,8 +247,27 @@ async fn carry_out(
     if !backup_first(how, hooks, report).await {
         return Ok(());
     }
+    // `update.before` and `.after` frame an update (not a rollback).
+    let (before, after) = match (&runbook.model.update, how.section) {
+        (Some(update), "update") => (update.before.as_slice(), update.after.as_slice()),
+        _ => (&[][..], &[][..]),
+    };
+    if !before.is_empty() && !hooks.run("update.before", before, report).await {
+        report.results.push(CheckResult::new(
+            how.section,
+            "result",
+            Status::Crit,
+            "an update.before step failed: no service was changed",
+        ));
+        return Ok(());
+    }
+    let after = (!after.is_empty()).then_some(crate::deploy::gated::After {
+        hooks,
+        stage: "update.after",
+        steps: after,
+    });
     let mut history = ImageHistory::open(how.state_dir, &runbook.data_lock_key())?;
-    let applied = updater.apply(&planned, &mut history).await;
+    let applied = updater.apply(&planned, &mut history, after).await;
     report.results.extend(applied.results);
     report.results.extend(applied.verify);
     if let Err(e) = history.save() {

@@ -79,7 +79,7 @@ impl Engine<'_> {
         if planned.is_empty() {
             return (Status::Ok, words.join("; "));
         }
-        let applied = updater.apply(&planned, &mut history).await;
+        let applied = updater.apply(&planned, &mut history, None).await;
         let saved = history.save();
         let mut status = Status::worst(applied.results.iter().map(|r| r.status));
         words.extend(

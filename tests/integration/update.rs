@@ -798,3 +798,78 @@ fn update_to_an_image_that_is_not_on_the_host_changes_nothing() {
     );
     assert_eq!(id_of(&project, "api"), before, "api was not touched");
 }
+
+#[test]
+fn update_hooks_frame_an_update_and_a_failed_after_step_puts_everything_back() {
+    let images = Images::new("x-update-hooks");
+    let one = images.build("1");
+    let two = images.build("2");
+    let three = images.build("3");
+    let (project, ws) = one_service("x-update-hooks", &one);
+    let runbook = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
+    let hooks = "update:\n  before:\n    - sh: \"echo on >> hooks.log\"\n  after:\n    \
+                 - exec: { service: api, command: [sh, -c, 'test \"$(cat /tmp/version)\" != 3'] }\n    \
+                 - sh: \"echo off >> hooks.log\"\n";
+    ws.write("opsbook.yaml", format!("{runbook}{hooks}"));
+    ws.opsbook(&["validate"]).expect_code(0);
+    let update = |image: &str| {
+        let run = ws.opsbook(&[
+            "update",
+            "--image",
+            &format!("api={image}"),
+            "--yes",
+            "--state-dir",
+            "state",
+            "--format",
+            "json",
+        ]);
+        let said: Vec<String> = run.json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] != "ok")
+            .map(|r| {
+                let text = |key: &str| r[key].as_str().unwrap_or_default().to_string();
+                format!("{} {} {}", text("status"), text("section"), text("name"))
+            })
+            .collect();
+        (run.code, said)
+    };
+    let log = || std::fs::read_to_string(ws.path().join("hooks.log")).unwrap_or_default();
+    assert_eq!(update(&two), (0, vec![]));
+    assert_eq!(project.output("api", "cat /tmp/version"), "2\n");
+    assert_eq!(log(), "on\noff\n");
+    // Version 3 is ready and passes the verify checks, but the first
+    // `after` step refuses it: everything goes back, `off` never runs.
+    assert_eq!(
+        update(&three),
+        (
+            2,
+            vec![
+                "warn update api".to_string(),
+                "crit update put back".to_string(),
+                "crit hook update.after 1 exec: api: sh -c test \"$(cat /tmp/version)\" != 3"
+                    .to_string(),
+            ]
+        )
+    );
+    assert_eq!(project.output("api", "cat /tmp/version"), "2\n");
+    assert_eq!(log(), "on\noff\non\n");
+    // A failed `before` step: nothing changes.
+    ws.write(
+        "opsbook.yaml",
+        format!("{runbook}update:\n  before:\n    - sh: \"exit 1\"\n"),
+    );
+    let before = project.inspect("api").id;
+    assert_eq!(
+        update(&three),
+        (
+            2,
+            vec![
+                "crit hook update.before 1 sh: exit 1".to_string(),
+                "crit update result".to_string(),
+            ]
+        )
+    );
+    assert_eq!(project.inspect("api").id, before, "api was not touched");
+}

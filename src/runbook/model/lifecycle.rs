@@ -55,6 +55,14 @@ pub(crate) struct Update {
     pub pull: bool,
     /// How long each service may take to become ready (else `startup.timeout`).
     pub timeout: Option<Duration>,
+    /// Steps before anything changes (maintenance mode on); one that fails
+    /// stops the update with nothing changed.
+    #[serde(default)]
+    pub before: Vec<Step>,
+    /// Steps once every service is ready and verified (migrations,
+    /// maintenance mode off); one that fails puts everything back.
+    #[serde(default)]
+    pub after: Vec<Step>,
 }
 
 /// `images:`: what daily-check asks the services' registries.

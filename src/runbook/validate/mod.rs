@@ -205,6 +205,22 @@ impl Validator<'_> {
             self.steps(&restore.before, "restore.before");
             self.steps(&restore.after, "restore.after");
         }
+        if let Some(update) = &self.model.update {
+            for (hook, steps) in [
+                ("update.before", &update.before),
+                ("update.after", &update.after),
+            ] {
+                self.steps(steps, hook);
+                for (index, step) in steps.iter().enumerate() {
+                    if step.update.is_some() || step.rollback.is_some() {
+                        self.at_key(
+                            &format!("{hook}[{index}]"),
+                            "an update hook cannot run an `update` or `rollback` step: it would run itself",
+                        );
+                    }
+                }
+            }
+        }
     }
 
     fn incident(&mut self) {
