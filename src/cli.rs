@@ -427,6 +427,11 @@ pub(crate) struct UpdateArgs {
     #[arg(long = "image", value_name = "SERVICE=IMAGE", value_parser = service_image)]
     pub images: Vec<(String, String)>,
 
+    /// Pull each image from its registry first, as `update.pull: true`
+    /// does (the digest pulled goes in the image history).
+    #[arg(long)]
+    pub pull: bool,
+
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,

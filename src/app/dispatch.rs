@@ -122,6 +122,7 @@ fn change(cli: &Cli, globals: &Globals, report_mut: &mut Report) -> Result<(), E
                 dry_run: args.dry_run,
                 yes: globals.yes,
                 state_dir: globals.state_dir.clone(),
+                pull: args.pull,
             };
             block_on(commands::update::run(
                 runbook, &options, progress, report_mut,

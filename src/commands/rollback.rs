@@ -31,6 +31,7 @@ pub(crate) async fn run(
         dry_run: options.dry_run,
         yes: options.yes,
         state_dir: &options.state_dir,
+        pull: false,
     };
     let hooks = backups.setup(true);
     update::rollback(

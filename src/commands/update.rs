@@ -17,6 +17,8 @@ pub(crate) struct Options {
     pub dry_run: bool,
     pub yes: bool,
     pub state_dir: PathBuf,
+    /// `--pull`
+    pub pull: bool,
 }
 
 pub(crate) async fn run(
@@ -30,6 +32,7 @@ pub(crate) async fn run(
         dry_run: options.dry_run,
         yes: options.yes,
         state_dir: &options.state_dir,
+        pull: options.pull,
     };
     let hooks = backups.setup(true);
     update::update(

@@ -91,6 +91,13 @@ pub(crate) struct Applied {
 pub(crate) struct Updater<'a> {
     pub lifecycle: Lifecycle<'a>,
     pub runbook: &'a Runbook,
+    /// Pull each image first (`update.pull`, or `update --pull`).
+    pub pull: bool,
+}
+
+/// Whether the runbook pulls images before an update (`update.pull`).
+pub(crate) fn pulls(runbook: &Runbook) -> bool {
+    runbook.model.update.as_ref().is_some_and(|u| u.pull)
 }
 
 /// The lock `update`, `rollback` and their steps hold, so no two change a
@@ -129,7 +136,7 @@ impl Updater<'_> {
         wanted: &[Wanted],
         dry_run: bool,
     ) -> Result<Vec<Target>, Error> {
-        let pull = self.runbook.model.update.as_ref().is_some_and(|u| u.pull);
+        let pull = self.pull;
         let containers = self.deployment().list().await?;
         let order: Vec<String> = wanted.iter().map(|w| w.service.clone()).collect();
         let mut targets = Vec::new();

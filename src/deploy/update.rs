@@ -149,6 +149,8 @@ pub(crate) struct Asked<'a> {
     pub dry_run: bool,
     pub yes: bool,
     pub state_dir: &'a Path,
+    /// `update --pull`: pull each image first, as `update.pull: true` does.
+    pub pull: bool,
 }
 
 impl<'a> Asked<'a> {
@@ -159,6 +161,7 @@ impl<'a> Asked<'a> {
             yes: self.yes,
             state_dir: self.state_dir,
             backup_first,
+            pull: self.pull,
         }
     }
 }
@@ -169,6 +172,7 @@ struct How<'a> {
     pub yes: bool,
     pub state_dir: &'a Path,
     pub backup_first: bool,
+    pub pull: bool,
 }
 
 /// `update.backup`: the runbook's backup before anything changes, said as
@@ -210,6 +214,7 @@ async fn carry_out(
     let updater = Updater {
         lifecycle: Lifecycle::listening(deployment, progress, how.section),
         runbook,
+        pull: how.pull || crate::deploy::gated::pulls(runbook),
     };
     let targets = updater.plan(wanted, how.dry_run).await?;
     report

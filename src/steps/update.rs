@@ -58,6 +58,7 @@ impl Engine<'_> {
                 section,
             },
             runbook,
+            pull: crate::deploy::gated::pulls(runbook),
         };
         let targets = match updater.plan(&wanted, false).await {
             Ok(targets) => targets,

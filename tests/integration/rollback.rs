@@ -119,15 +119,17 @@ fn rollback_after_an_image_prune_pulls_the_previous_image_back_by_its_digest() {
     docker(&["tag", &one, &latest]);
     docker(&["push", "-q", &latest]);
     let (project, ws) = one_service("x-rollback-prune", &latest);
-    let runbook = std::fs::read_to_string(ws.path().join("opsbook.yaml")).unwrap();
-    ws.write("opsbook.yaml", format!("{runbook}update:\n  pull: true\n"));
-    // Version 2 is pushed as `latest`, the local tag removed: the update
-    // pulls it and records the digest it pulled.
+    // Version 2 is pushed as `latest`, the local tag removed: `update
+    // --pull` pulls it and records the digest it pulled.
     docker(&["tag", &two, &latest]);
     docker(&["push", "-q", &latest]);
     docker(&["rmi", &latest]);
-    let updated = ws.opsbook(&["update", "api", "--yes", "--state-dir", "state"]);
+    let updated = ws.opsbook(&["update", "api", "--pull", "--yes", "--state-dir", "state"]);
     assert_eq!(updated.code, 0, "{updated:?}");
+    assert!(
+        updated.stderr.contains(&format!("api: pulling {latest}")),
+        "{updated:?}"
+    );
     assert_eq!(project.output("api", "cat /tmp/version"), "2\n");
     let history = std::fs::read_to_string(ws.path().join("state/images"))
         .or_else(|_| {
@@ -187,6 +189,7 @@ ok: 2 ok in [MS] ms
         "update",
         "--image",
         &forward,
+        "--pull",
         "--yes",
         "--state-dir",
         "state",
