@@ -100,6 +100,8 @@ pub(crate) enum Command {
     Update(UpdateArgs),
     /// Put a service back on the image it ran before its last update.
     Rollback(RollbackArgs),
+    /// The engine's images: `prune` removes what no container uses, keeping what rollback needs.
+    Images(ImagesArgs),
     /// Back up volumes, files and database dumps (and: list, verify, prune).
     Backup(BackupArgs),
     /// Put a backup back exactly: verify it, take a safety backup, stop what
@@ -438,6 +440,27 @@ pub(crate) struct UpdateArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct ImagesArgs {
+    #[command(subcommand)]
+    pub action: ImagesAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImagesAction {
+    /// Remove the images no container uses, the unused build cache and dangling
+    /// volumes; keep each service's last images from the image history.
+    Prune {
+        /// How many of each service's images to keep, the running one included
+        /// [default: images.keep, else 2].
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+        /// Print what would be removed and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct RollbackArgs {
     /// The service to put back.
     #[arg(value_name = "SERVICE")]
@@ -550,6 +573,9 @@ impl Command {
             Command::Restart(a) => dry(a.dry_run, "restart"),
             Command::Update(a) => dry(a.dry_run, "update"),
             Command::Rollback(a) => dry(a.dry_run, "rollback"),
+            Command::Images(a) => match &a.action {
+                ImagesAction::Prune { dry_run, .. } => dry(*dry_run, "images prune"),
+            },
             Command::Restore(a) => dry(a.dry_run, "restore"),
             Command::Backup(a) => match &a.action {
                 None => dry(a.dry_run, "backup"),
@@ -590,6 +616,7 @@ impl Command {
             Command::Restart(_) => "restart",
             Command::Update(_) => "update",
             Command::Rollback(_) => "rollback",
+            Command::Images(_) => "images",
             Command::Backup(_) => "backup",
             Command::Restore(_) => "restore",
             Command::Incident(_) => "incident",

@@ -47,6 +47,7 @@ pub(super) fn dispatch(
         | Command::Restart(_)
         | Command::Update(_)
         | Command::Rollback(_)
+        | Command::Images(_)
         | Command::Backup(_)
         | Command::Restore(_)
         | Command::Incident(_)
@@ -128,6 +129,17 @@ fn change(cli: &Cli, globals: &Globals, report_mut: &mut Report) -> Result<(), E
                 runbook, &options, progress, report_mut,
             ))?;
         }
+        Command::Images(args) => match &args.action {
+            cli::ImagesAction::Prune { keep, dry_run } => {
+                let asked = commands::images::Pruning {
+                    keep: *keep,
+                    dry_run: *dry_run,
+                    yes: globals.yes,
+                    state_dir: &globals.state_dir,
+                };
+                block_on(commands::images::prune(runbook, &asked, report_mut))?;
+            }
+        },
         Command::Rollback(args) => {
             let options = commands::rollback::Options {
                 service: args.service.clone(),

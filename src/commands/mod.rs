@@ -8,6 +8,7 @@ pub(crate) mod backup;
 pub(crate) mod completions;
 pub(crate) mod daily_check;
 pub(crate) mod fleet;
+pub(crate) mod images;
 pub(crate) mod incident;
 pub(crate) mod init;
 pub(crate) mod ping;

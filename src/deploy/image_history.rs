@@ -57,6 +57,11 @@ impl ImageHistory {
         Ok(ImageHistory { path, services })
     }
 
+    /// Every service with a history, and the images it ran, oldest first.
+    pub(crate) fn services(&self) -> impl Iterator<Item = (&String, &Vec<Ran>)> {
+        self.services.iter()
+    }
+
     /// The images `service` ran, oldest first.
     pub(crate) fn of(&self, service: &str) -> &[Ran] {
         self.services

@@ -4,7 +4,8 @@
 //! containers, `scale` for a stack's services, `converge` waiting for
 //! Swarm), "while stopped" for backup and restore, putting services on
 //! another image behind a health gate and back (`gated` for compose,
-//! `rolling` for Swarm, `image_history` for rollback), and where a stack's
+//! `rolling` for Swarm, `image_history` for rollback, `image_prune` for
+//! what `images prune` keeps), and where a stack's
 //! volumes live (`homes`). Commands never ask which engine they are on.
 //! `init` reads a running deployment and writes its runbook.
 
@@ -13,6 +14,7 @@ mod dry_run;
 pub(crate) mod gated;
 pub(crate) mod homes;
 pub(crate) mod image_history;
+pub(crate) mod image_prune;
 pub(crate) mod init;
 pub(crate) mod lifecycle;
 pub(crate) mod mode;

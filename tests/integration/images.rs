@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use crate::support::registry::Registry;
-use crate::support::{CALM_HOST, Project, Workspace};
+use crate::support::{CALM_HOST, FIXTURE_IMAGE, Project, Workspace};
 use crate::update::Images;
 
 /// `docker ARGS`, which must succeed.
@@ -175,4 +175,168 @@ fn a_registry_that_wants_a_login_gets_the_docker_clis() {
             "unknown web cannot ask [REGISTRY] about [REGISTRY]/[REPO]:1.0.0: [REGISTRY] wants a login and the Docker CLI has none for it (`docker login [REGISTRY]`, or DOCKER_CONFIG)",
         ]
     );
+}
+
+/// `docker -H host ARGS` with the classic builder, which must succeed; its
+/// output.
+fn on(host: &str, args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(["-H", host])
+        .args(args)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Builds `name` from the fixture on the engine at `host`.
+fn build_on(host: &str, name: &str, version: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {FIXTURE_IMAGE}\nENV APP_VERSION={version}\nLABEL org.opsbook.test.version={version}\n"),
+    )
+    .unwrap();
+    on(
+        host,
+        &["build", "-q", "-t", name, dir.path().to_str().unwrap()],
+    );
+}
+
+#[test]
+fn images_prune_removes_what_nothing_uses_and_keeps_what_rollback_needs() {
+    // An engine of its own: a prune is engine-wide.
+    let host = crate::engines::start("/tmp/opsbook-engine-prune", &["unshare", "--net"], &[]);
+    let project = "opsbook-prune";
+    let _ = Command::new("docker")
+        .args(["-H", &host, "rm", "-f", &format!("{project}-api-1")])
+        .output();
+    for (name, version) in [
+        ("prune-app:1", "1"),
+        ("prune-app:2", "2"),
+        ("prune-app:3", "3"),
+        ("prune-junk:1", "junk"),
+    ] {
+        build_on(&host, name, version);
+    }
+    on(
+        &host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &format!("{project}-api-1"),
+            "--label",
+            &format!("com.docker.compose.project={project}"),
+            "--label",
+            "com.docker.compose.service=api",
+            "prune-app:1",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; sleep 3600 & wait",
+        ],
+    );
+    // A dangling volume: an anonymous one whose container is gone.
+    on(
+        &host,
+        &[
+            "run",
+            "--name",
+            "prune-volume-maker",
+            "-v",
+            "/data",
+            FIXTURE_IMAGE,
+            "true",
+        ],
+    );
+    on(&host, &["rm", "prune-volume-maker"]);
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!("version: 1\nproject: {project}\nservices:\n  api: {{}}\nshutdown:\n  grace: 1s\n"),
+    );
+    let opsbook = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--state-dir", "state", "--format", "json"]);
+        ws.opsbook_with(&all, &[("DOCKER_HOST", host.as_str())])
+    };
+    for image in ["prune-app:2", "prune-app:3"] {
+        let run = opsbook(&["update", "--image", &format!("api={image}"), "--yes"]);
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let said = |run: &crate::support::Run| -> Vec<String> {
+        run.json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["name"] != "volumes" && !r["name"].as_str().unwrap().starts_with("volume ")
+            })
+            .map(|r| {
+                let text = |key: &str| r[key].as_str().unwrap_or_default().to_string();
+                let message = regex::Regex::new(r"\(ran until [^)]*\)|\([0-9.]+[KMG]?i?B?\)")
+                    .unwrap()
+                    .replace_all(&text("message"), "(…)")
+                    .into_owned();
+                format!("{} {} {}", text("status"), text("name"), message)
+            })
+            .collect()
+    };
+    let dry = opsbook(&["images", "prune", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    let mut listed = said(&dry);
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "ok dry-run dry run: nothing was changed".to_string(),
+            format!("ok {FIXTURE_IMAGE} would be removed (…)"),
+            "ok prune-app:1 would be removed (…)".to_string(),
+            "ok prune-app:2 kept: api's rollback needs it (…)".to_string(),
+            "ok prune-junk:1 would be removed (…)".to_string(),
+        ]
+    );
+    let pruned = opsbook(&["images", "prune", "--yes"]);
+    assert_eq!(pruned.code, 0, "{pruned:?}");
+    let report = pruned.json();
+    let volumes: Vec<&serde_json::Value> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"].as_str().unwrap().starts_with("volume "))
+        .collect();
+    assert_eq!(volumes.len(), 1, "{report:#}");
+    // Version 1 and the junk image share every layer but their config
+    // with what is kept: next to nothing is freed, and the fixture (the
+    // kept images' base) is only untagged.
+    assert!(
+        report["reclaimed"]["total"].as_u64().is_some(),
+        "{report:#}"
+    );
+    let mut done = said(&pruned);
+    done.sort();
+    assert_eq!(
+        done,
+        [
+            format!("ok {FIXTURE_IMAGE} untagged: a kept image is built on it"),
+            "ok prune-app:1 removed (…)".to_string(),
+            "ok prune-app:2 kept: api's rollback needs it (…)".to_string(),
+            "ok prune-junk:1 removed (…)".to_string(),
+        ]
+    );
+    let left = on(&host, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let mut left: Vec<&str> = left.lines().filter(|l| !l.contains("<none>")).collect();
+    left.sort();
+    assert_eq!(left, ["prune-app:2", "prune-app:3"]);
+    // Rollback still has its image.
+    let back = opsbook(&["rollback", "api", "--yes"]);
+    assert_eq!(back.code, 0, "{back:?}");
+    let _ = Command::new("docker")
+        .args(["-H", &host, "rm", "-f", &format!("{project}-api-1")])
+        .output();
 }

@@ -76,6 +76,9 @@ pub(crate) struct Images {
     pub interval: Option<Duration>,
     /// Also list newer semver tags: `minor` (same major) or `major` (any).
     pub newer: Option<Newer>,
+    /// How many of each service's images `images prune` keeps for
+    /// rollback, the one running included (2).
+    pub keep: Option<usize>,
 }
 
 /// Which newer tags `images.newer` lists.

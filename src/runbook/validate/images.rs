@@ -15,6 +15,12 @@ impl Validator<'_> {
                 "`interval` and `newer` say how daily-check asks the registries: add `check: true`",
             );
         }
+        if images.keep == Some(0) {
+            self.at_key(
+                "images.keep",
+                "`images prune` keeps each service's running image at least: give 1 or more (2 keeps one to roll back to)",
+            );
+        }
         if images.interval.is_some_and(|i| i.std().is_zero()) {
             self.at_key(
                 "images.interval",
