@@ -291,6 +291,9 @@ impl Engine<'_> {
         if let Some(targets) = &step.rollback {
             return self.update(&targets.value.0, true).await;
         }
+        if let Some(prune) = &step.images_prune {
+            return self.images_prune(prune.keep).await;
+        }
         if let Some(scale) = &step.scale {
             return self
                 .scale(&scale.service.value, scale.replicas.value, timeout)
@@ -321,6 +324,32 @@ impl Engine<'_> {
                 "a backup step cannot run inside a backup".to_string(),
             ),
         }
+    }
+
+    /// An `images_prune` step: `images prune`, confirmed with the steps;
+    /// its worst result and its summary line.
+    async fn images_prune(&self, keep: Option<usize>) -> (Status, String) {
+        let runbook = self.setup.runbook;
+        let mut pruned =
+            crate::render::Report::new("images prune", &runbook.display, jiff::Timestamp::now());
+        let asked = crate::deploy::image_prune::Pruning {
+            keep,
+            dry_run: false,
+            yes: true,
+            state_dir: self.setup.state_dir,
+        };
+        if let Err(e) = crate::deploy::image_prune::prune(runbook, &asked, &mut pruned).await {
+            return (Status::Crit, e.lines().join("; "));
+        }
+        let status = Status::worst(pruned.results.iter().map(|r| r.status));
+        let said = pruned.blocks.iter().find_map(|block| match block {
+            crate::render::Block::Line(line) => Some(line.clone()),
+            _ => None,
+        });
+        (
+            status,
+            said.unwrap_or_else(|| "nothing to remove".to_string()),
+        )
     }
 
     /// A `wait` step, cut short by a signal.

@@ -147,6 +147,11 @@ pub(crate) fn describe(step: &Step) -> String {
         format!("update: {}", names(t))
     } else if let Some(t) = &step.rollback {
         format!("rollback: {}", names(t))
+    } else if let Some(prune) = &step.images_prune {
+        match prune.keep {
+            Some(keep) => format!("images prune (keep {keep})"),
+            None => "images prune".to_string(),
+        }
     } else if let Some(scale) = &step.scale {
         format!("scale: {} to {}", scale.service.value, scale.replicas.value)
     } else if let Some(message) = &step.notify {
@@ -194,6 +199,7 @@ pub(crate) fn is_destructive(step: &Step) -> bool {
         || step.scale.is_some()
         || step.update.is_some()
         || step.rollback.is_some()
+        || step.images_prune.is_some()
         || step.run.is_some()
         || step.sh.is_some()
         || step.exec.is_some()

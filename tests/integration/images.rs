@@ -258,7 +258,10 @@ fn images_prune_removes_what_nothing_uses_and_keeps_what_rollback_needs() {
     let ws = Workspace::new();
     ws.write(
         "opsbook.yaml",
-        format!("version: 1\nproject: {project}\nservices:\n  api: {{}}\nshutdown:\n  grace: 1s\n"),
+        format!(
+            "version: 1\nproject: {project}\nservices:\n  api: {{}}\nshutdown:\n  grace: 1s\n\
+             procedures:\n  cleanup:\n    steps:\n      - images_prune: {{ keep: 2 }}\n"
+        ),
     );
     let opsbook = |args: &[&str]| {
         let mut all = args.to_vec();
@@ -336,6 +339,16 @@ fn images_prune_removes_what_nothing_uses_and_keeps_what_rollback_needs() {
     // Rollback still has its image.
     let back = opsbook(&["rollback", "api", "--yes"]);
     assert_eq!(back.code, 0, "{back:?}");
+    // The same as a step of a procedure: a new junk image goes, the two
+    // api ran last (2 now, 3 before) stay.
+    crate::engines::load_fixture(&host);
+    build_on(&host, "prune-junk:2", "junk-2");
+    let step = opsbook(&["run", "cleanup", "--yes"]);
+    assert_eq!(step.code, 0, "{step:?}");
+    let left = on(&host, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let mut left: Vec<&str> = left.lines().filter(|l| !l.contains("<none>")).collect();
+    left.sort();
+    assert_eq!(left, ["prune-app:2", "prune-app:3"]);
     let _ = Command::new("docker")
         .args(["-H", &host, "rm", "-f", &format!("{project}-api-1")])
         .output();

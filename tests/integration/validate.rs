@@ -303,7 +303,7 @@ fn steps_need_exactly_one_action() {
     assert_eq!(
         problems(yaml),
         "error: opsbook.yaml:6:7: procedures.weekly.steps[1]: a step has one action, this one has wait, note: split it\n\
-         error: opsbook.yaml:7:7: procedures.weekly.steps[2]: a step needs one action: start, stop, restart, pause, unpause, scale, update, rollback, run, sh, exec, check, backup, wait, note, rotate, rotate_secret, http, silence, notify or maintenance\n"
+         error: opsbook.yaml:7:7: procedures.weekly.steps[2]: a step needs one action: start, stop, restart, pause, unpause, scale, update, rollback, images_prune, run, sh, exec, check, backup, wait, note, rotate, rotate_secret, http, silence, notify or maintenance\n"
     );
 }
 
@@ -755,7 +755,7 @@ fn validate_reports_every_problem_in_line_order_and_prints_no_plan() {
 error: shop.yaml:5:23: services.api.depends_on: unknown service `dbb` (services are: db, api): did you mean `db`?
 error: shop.yaml:7:19: thresholds.memory.warn: warn 95% is above crit 90%
 error: shop.yaml:9:10: shutdown.grace: invalid duration `10 parsecs` (write e.g. `500ms`, `30s`, `5m`, `26h`, `7d`)
-error: shop.yaml:10:1: colour: unknown field `colour`, expected one of version, name, project, mode, services, thresholds, checks, logs, startup, shutdown, backup, restore, update, incident, notify, procedures, schedule, heal, heartbeats, redact
+error: shop.yaml:10:1: colour: unknown field `colour`, expected one of version, name, project, mode, services, thresholds, checks, logs, startup, shutdown, backup, restore, update, images, incident, notify, procedures, schedule, heal, heartbeats, redact
 "#,
     );
 }

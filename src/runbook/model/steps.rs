@@ -55,6 +55,9 @@ pub(crate) struct Step {
     pub update: Option<Targets>,
     /// Services put back on the image they ran before their last update.
     pub rollback: Option<Targets>,
+    /// `opsbook images prune`: unused images, build cache and dangling
+    /// volumes removed, the images rollback needs kept.
+    pub images_prune: Option<ImagesPrune>,
     #[serde(default)]
     pub continue_on_error: bool,
     pub timeout: Option<Duration>,
@@ -126,6 +129,14 @@ pub(crate) struct ExecStep {
 pub(crate) struct Scale {
     pub service: Name,
     pub replicas: Spanned<u32>,
+}
+
+/// An `images_prune` step: `{}` keeps `images.keep` (2) of each service's
+/// images, `{ keep: N }` that many.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ImagesPrune {
+    pub keep: Option<usize>,
 }
 
 /// Alerts matching `matchers` (label = value) silenced in the Alertmanager

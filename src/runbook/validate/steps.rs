@@ -54,7 +54,7 @@ impl Validator<'_> {
         let actions = step_actions(step);
         if actions.len() != 1 {
             let message = if actions.is_empty() {
-                "a step needs one action: start, stop, restart, pause, unpause, scale, update, rollback, run, sh, exec, check, backup, wait, note, rotate, rotate_secret, http, silence, notify or maintenance".to_string()
+                "a step needs one action: start, stop, restart, pause, unpause, scale, update, rollback, images_prune, run, sh, exec, check, backup, wait, note, rotate, rotate_secret, http, silence, notify or maintenance".to_string()
             } else {
                 format!(
                     "a step has one action, this one has {}: split it",
@@ -279,6 +279,7 @@ fn step_actions(step: &Step) -> Vec<&'static str> {
         ("scale", step.scale.is_some()),
         ("update", step.update.is_some()),
         ("rollback", step.rollback.is_some()),
+        ("images_prune", step.images_prune.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
