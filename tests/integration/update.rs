@@ -873,3 +873,103 @@ fn update_hooks_frame_an_update_and_a_failed_after_step_puts_everything_back() {
     );
     assert_eq!(project.inspect("api").id, before, "api was not touched");
 }
+
+/// The labels Compose v2 (2.29) puts on a service's container, beside the
+/// four every compose sets.
+fn compose_v2_labels(project: &Project, service: &str, depends_on: &str) -> Vec<(String, String)> {
+    [
+        ("com.docker.compose.version", "2.29.7"),
+        ("com.docker.compose.project.working_dir", "/srv/shop"),
+        (
+            "com.docker.compose.project.config_files",
+            "/srv/shop/compose.yaml",
+        ),
+        ("com.docker.compose.config-hash", "9f2c0d1e7a5b"),
+        ("com.docker.compose.depends_on", depends_on),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([(
+        "com.docker.compose.container-number".to_string(),
+        "1".to_string(),
+    )])
+    .chain([(
+        "com.docker.compose.image".to_string(),
+        format!("{}-{service}", project.name),
+    )])
+    .collect()
+}
+
+#[test]
+fn compose_v2_names_and_labels_are_kept_through_update_rollback_and_restart() {
+    let images = Images::new("x-compose-v2");
+    let one = images.build("1");
+    let two = images.build("2");
+    let project = Project::fixed_width("x-compose-v2");
+    for (service, depends_on) in [("db", ""), ("api", "db:service_started:false")] {
+        let mut spec = project
+            .service(service)
+            .image(&one)
+            .script(APP)
+            .healthcheck("test -f /tmp/ready");
+        for (key, value) in compose_v2_labels(&project, service, depends_on) {
+            spec = spec.label(&key, &value);
+        }
+        spec.start();
+        project.wait_for_health(service, "healthy", Duration::from_secs(30));
+    }
+    let ws = Workspace::new();
+    ws.write(
+        "opsbook.yaml",
+        format!(
+            "version: 1\nname: shop\nproject: {}\n{CALM_HOST}services:\n  db: {{}}\n  api: {{ depends_on: [db] }}\n\
+             startup:\n  timeout: 30s\nshutdown:\n  grace: 2s\n",
+            project.name
+        ),
+    );
+    // Compose v2's name (`PROJECT-SERVICE-1`) and every label it set, as
+    // each command leaves the container.
+    let kept = |when: &str| {
+        for service in ["db", "api"] {
+            let inspected = project.inspect(service);
+            assert_eq!(
+                inspected.name.as_deref(),
+                Some(format!("/{}-{service}-1", project.name).as_str()),
+                "{when}"
+            );
+            let labels = inspected.config.unwrap().labels.unwrap();
+            for (key, value) in compose_v2_labels(
+                &project,
+                service,
+                if service == "api" {
+                    "db:service_started:false"
+                } else {
+                    ""
+                },
+            ) {
+                if key == "com.docker.compose.image" {
+                    continue; // opsbook keeps it true: the new image's id
+                }
+                assert_eq!(labels.get(&key), Some(&value), "{when}: {service} {key}");
+            }
+        }
+    };
+    let status = ws.opsbook(&["status", "--format", "json"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--yes", "--state-dir", "state"]);
+        let run = ws.opsbook(&all);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+    };
+    run(&["update", "--image", &format!("api={two}")]);
+    assert_eq!(project.output("api", "cat /tmp/version"), "2\n");
+    kept("after update");
+    run(&["rollback", "api"]);
+    assert_eq!(project.output("api", "cat /tmp/version"), "1\n");
+    kept("after rollback");
+    run(&["restart", "api"]);
+    kept("after restart");
+    let checked = ws.opsbook(&["daily-check", "--only", "containers", "--format", "json"]);
+    assert_eq!(checked.code, 0, "{checked:?}");
+}

@@ -443,6 +443,7 @@ impl Project {
             runs: None,
             network: None,
             image: None,
+            labels: Vec::new(),
         }
     }
 
@@ -698,6 +699,8 @@ pub struct ServiceSpec<'a> {
     /// The network it joins, reachable there by its service name.
     network: Option<String>,
     image: Option<String>,
+    /// Labels beside compose's basic four (Compose v2's full set, say).
+    labels: Vec<(String, String)>,
 }
 
 impl ServiceSpec<'_> {
@@ -773,6 +776,12 @@ impl ServiceSpec<'_> {
         self
     }
 
+    /// One more label on the container.
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.labels.push((key.to_string(), value.to_string()));
+        self
+    }
+
     /// A shell healthcheck run every second; one failure makes it unhealthy.
     pub fn healthcheck(mut self, shell: &str) -> Self {
         self.healthcheck = Some(vec!["CMD-SHELL".into(), shell.into()]);
@@ -781,7 +790,7 @@ impl ServiceSpec<'_> {
 
     pub fn create(self) -> String {
         let project = self.project;
-        let labels = HashMap::from([
+        let mut labels = HashMap::from([
             (
                 "com.docker.compose.project".to_string(),
                 project.name.clone(),
@@ -796,6 +805,7 @@ impl ServiceSpec<'_> {
             ),
             ("com.docker.compose.oneoff".to_string(), "False".to_string()),
         ]);
+        labels.extend(self.labels.iter().cloned());
         let second = 1_000_000_000;
         let command = match &self.script {
             Some(script) => vec![
